@@ -1,0 +1,104 @@
+import * as core from '@actions/core'
+import type { Identity } from '../core/git/git.js'
+import type { TaskStatus } from '../core/types.js'
+
+export const CONFLICT_STRATEGIES = ['report'] as const
+export type ConflictStrategy = (typeof CONFLICT_STRATEGIES)[number]
+const FAIL_ON_VALUES = ['failed', 'conflicted', 'no-changes', 'skipped'] as const
+
+export interface ActionInputs {
+  agentCommand: string
+  token: string
+  issueNumber?: number
+  baseBranch?: string
+  maxParallel: number
+  maxTasks: number
+  taskTimeoutMs: number
+  conflictStrategy: ConflictStrategy[]
+  branchPrefix?: string
+  commitAuthor: Identity
+  draft: boolean
+  failOn: Set<TaskStatus>
+}
+
+/** Reads and validates every input; each error names the input and what it accepts. */
+export function getInputs(read: (name: string) => string = (n) => core.getInput(n)): ActionInputs {
+  const agentCommand = read('agent-command')
+  if (!agentCommand.trim()) {
+    throw new Error('Input agent-command is required: the command to run in each task worktree, e.g. `claude -p "$(cat "$TASK_PROMPT_FILE")"`.')
+  }
+  const token = read('github-token')
+  if (!token) throw new Error('Input github-token is empty: pass a token (the default is ${{ github.token }}).')
+  const issueText = read('issue-number')
+  let issueNumber: number | undefined
+  if (issueText) {
+    issueNumber = Number(issueText.replace(/^#/, ''))
+    if (!Number.isInteger(issueNumber) || issueNumber <= 0) {
+      throw new Error(`Input issue-number must be an issue number like 42, got "${issueText}".`)
+    }
+  }
+  return {
+    agentCommand,
+    token,
+    issueNumber,
+    baseBranch: read('base-branch') || undefined,
+    maxParallel: positiveInt(read, 'max-parallel', 4, 64),
+    maxTasks: positiveInt(read, 'max-tasks', 20, 500),
+    taskTimeoutMs: positiveNumber(read, 'task-timeout-minutes', 30) * 60_000,
+    conflictStrategy: list(read('conflict-strategy') || 'report').map((s) => {
+      if (!(CONFLICT_STRATEGIES as readonly string[]).includes(s)) {
+        throw new Error(`Input conflict-strategy has an unknown strategy "${s}"; supported: ${CONFLICT_STRATEGIES.join(', ')}.`)
+      }
+      return s as ConflictStrategy
+    }),
+    branchPrefix: read('branch-prefix') || undefined,
+    commitAuthor: parseIdentity(read('commit-author') || 'github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>'),
+    draft: parseBoolean(read, 'draft', false),
+    failOn: new Set(
+      list(read('fail-on')).flatMap((s) => {
+        if (s === 'none') return []
+        if (!(FAIL_ON_VALUES as readonly string[]).includes(s)) {
+          throw new Error(`Input fail-on has an unknown outcome "${s}"; use any of ${FAIL_ON_VALUES.join(', ')}, or none.`)
+        }
+        return [s as TaskStatus]
+      })
+    )
+  }
+}
+
+/** Comma- or newline-separated list, trimmed, empties dropped. */
+export function list(text: string): string[] {
+  return text.split(/[\n,]+/).map((s) => s.trim()).filter(Boolean)
+}
+
+export function parseIdentity(text: string): Identity {
+  const match = /^\s*([^<>]+?)\s*<([^<>\s]+@[^<>\s]+)>\s*$/.exec(text)
+  if (!match) throw new Error(`Input commit-author must look like "Name <email@example.com>", got "${text}".`)
+  return { name: match[1], email: match[2] }
+}
+
+function positiveInt(read: (n: string) => string, name: string, fallback: number, max: number): number {
+  const text = read(name)
+  if (!text) return fallback
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new Error(`Input ${name} must be a whole number from 1 to ${max}, got "${text}".`)
+  }
+  return value
+}
+
+function positiveNumber(read: (n: string) => string, name: string, fallback: number): number {
+  const text = read(name)
+  if (!text) return fallback
+  const value = Number(text)
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`Input ${name} must be a positive number, got "${text}".`)
+  return value
+}
+
+function parseBoolean(read: (n: string) => string, name: string, fallback: boolean): boolean {
+  const text = read(name).trim().toLowerCase()
+  if (!text) return fallback
+  if (text === 'true') return true
+  if (text === 'false') return false
+  throw new Error(`Input ${name} must be true or false, got "${text}".`)
+}

@@ -1,0 +1,253 @@
+import { spawn } from 'node:child_process'
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export interface AgentRunOptions {
+  /** The repository's agent command, run as `bash -c <command>`. Trusted workflow config. */
+  command: string
+  cwd: string
+  env: NodeJS.ProcessEnv
+  logFile: string
+  timeoutMs: number
+  /** Time between SIGTERM and SIGKILL. */
+  killGraceMs: number
+  /** An environment variable unique to this run of this task: finds processes that left the group. */
+  marker: { name: string; value: string }
+  /** Receives each output line (already split and capped) for the job log. */
+  onLine?: (line: string) => void
+  signal?: AbortSignal
+  maxLogBytes?: number
+  maxEchoBytes?: number
+  tailBytes?: number
+}
+
+export interface AgentRunResult {
+  exitCode: number | null
+  signal: NodeJS.Signals | null
+  timedOut: boolean
+  cancelled: boolean
+  durationMs: number
+  /** The last lines of the output, for reports. */
+  logTail: string
+  logBytes: number
+  logTruncated: boolean
+}
+
+const MAX_LINE = 4096
+
+/**
+ * Runs one agent and returns when it and everything it started are gone.
+ *
+ * - Its own process group (detached), so a timeout or cancel ends the whole tree; processes that
+ *   escaped the group (setsid, daemons) are found by the marker in their environment.
+ * - Output goes chunk by chunk to the log file (capped) and line by line to `onLine` (capped);
+ *   only a fixed-size tail is kept in memory, so the action's memory stays flat however much an
+ *   agent prints.
+ */
+export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult> {
+  const started = Date.now()
+  const maxLogBytes = options.maxLogBytes ?? 50 * 1024 * 1024
+  const maxEchoBytes = options.maxEchoBytes ?? 1024 * 1024
+  const tailBytes = options.tailBytes ?? 16 * 1024
+
+  const fd = openSync(options.logFile, 'w')
+  let logBytes = 0
+  let logTruncated = false
+  let echoed = 0
+  let echoCut = false
+  let partial = ''
+  let tail = Buffer.alloc(0)
+
+  const echo = (line: string): void => {
+    if (!options.onLine || echoCut) return
+    echoed += line.length + 1
+    if (echoed > maxEchoBytes) {
+      echoCut = true
+      options.onLine(`[output continues in ${options.logFile}; not shown here]`)
+      return
+    }
+    options.onLine(line)
+  }
+
+  const onData = (chunk: Buffer): void => {
+    if (logBytes < maxLogBytes) {
+      const room = maxLogBytes - logBytes
+      const part = chunk.length > room ? chunk.subarray(0, room) : chunk
+      writeSync(fd, part)
+      logBytes += part.length
+      if (part.length < chunk.length) {
+        logTruncated = true
+        writeSync(fd, `\n[log truncated at ${maxLogBytes} bytes]\n`)
+      }
+    } else {
+      logTruncated = true
+    }
+    tail = Buffer.concat([tail, chunk])
+    if (tail.length > tailBytes) tail = tail.subarray(tail.length - tailBytes)
+    if (options.onLine && !echoCut) {
+      partial += chunk.toString('utf8')
+      let newline: number
+      while ((newline = partial.indexOf('\n')) !== -1) {
+        echo(partial.slice(0, newline).replace(/\r$/, ''))
+        partial = partial.slice(newline + 1)
+      }
+      while (partial.length > MAX_LINE) {
+        echo(partial.slice(0, MAX_LINE))
+        partial = partial.slice(MAX_LINE)
+      }
+    }
+  }
+
+  const child = spawn('bash', ['-c', options.command], {
+    cwd: options.cwd,
+    env: options.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  child.stdout.on('data', onData)
+  child.stderr.on('data', onData)
+  const streamsClosed = Promise.all([
+    new Promise((resolve) => child.stdout.once('close', resolve)),
+    new Promise((resolve) => child.stderr.once('close', resolve))
+  ])
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+    (resolve, reject) => {
+      child.once('error', reject)
+      child.once('exit', (code, signal) => resolve({ code, signal }))
+    }
+  )
+
+  const pgid = child.pid
+  let timedOut = false
+  let cancelled = false
+  let terminating: Promise<void> | undefined
+  const terminate = (): void => {
+    if (pgid !== undefined) terminating ??= terminateTree(pgid, options.marker, options.killGraceMs)
+  }
+  const timer = setTimeout(() => {
+    timedOut = true
+    terminate()
+  }, options.timeoutMs)
+  const onAbort = (): void => {
+    cancelled = true
+    terminate()
+  }
+  if (options.signal?.aborted) onAbort()
+  options.signal?.addEventListener('abort', onAbort, { once: true })
+
+  let exit: { code: number | null; signal: NodeJS.Signals | null }
+  try {
+    exit = await exited
+  } finally {
+    clearTimeout(timer)
+    options.signal?.removeEventListener('abort', onAbort)
+  }
+  // The agent's shell is gone; end whatever it left running (background jobs, daemons).
+  if (terminating) await terminating
+  else if (pgid !== undefined) await terminateTree(pgid, options.marker, options.killGraceMs)
+  // Output pipes close once every holder is dead; do not wait forever on a stray holder.
+  await Promise.race([streamsClosed, sleep(1000)])
+  child.stdout.destroy()
+  child.stderr.destroy()
+  if (partial) echo(partial)
+  closeSync(fd)
+
+  return {
+    exitCode: exit.code,
+    signal: exit.signal,
+    timedOut,
+    cancelled,
+    durationMs: Date.now() - started,
+    logTail: tailText(tail),
+    logBytes,
+    logTruncated
+  }
+}
+
+/** Last lines of the captured tail, without a cut-off first line. */
+function tailText(tail: Buffer, maxLines = 40): string {
+  let text = tail.toString('utf8')
+  const firstNewline = text.indexOf('\n')
+  if (tail.length >= 16 * 1024 && firstNewline !== -1) text = text.slice(firstNewline + 1)
+  return text.trimEnd().split('\n').slice(-maxLines).join('\n')
+}
+
+/**
+ * SIGTERM to the group and to marked strays, SIGKILL to whatever is left after the grace
+ * period. Returns at once when nothing is left.
+ */
+export async function terminateTree(
+  pgid: number,
+  marker: { name: string; value: string },
+  graceMs: number
+): Promise<void> {
+  const alive = (): boolean => groupAlive(pgid) || markedProcesses(marker).length > 0
+  if (!alive()) return
+  signalAll(pgid, marker, 'SIGTERM')
+  const deadline = Date.now() + graceMs
+  while (Date.now() < deadline) {
+    await sleep(25)
+    if (!alive()) return
+  }
+  for (let round = 0; round < 40 && alive(); round++) {
+    signalAll(pgid, marker, 'SIGKILL')
+    await sleep(25)
+  }
+}
+
+function signalAll(pgid: number, marker: { name: string; value: string }, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal)
+  } catch {
+    // group already empty
+  }
+  for (const pid of markedProcesses(marker)) {
+    try {
+      process.kill(pid, signal)
+    } catch {
+      // exited meanwhile
+    }
+  }
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Processes (other than us) whose environment carries the marker. Linux only; [] elsewhere. */
+export function markedProcesses(marker: { name: string; value: string }): number[] {
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return []
+  }
+  const needle = Buffer.from(`${marker.name}=${marker.value}\0`)
+  const pids: number[] = []
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue
+    const pid = Number(entry)
+    if (pid === process.pid) continue
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`)
+      if (environ.includes(needle) && !isZombie(entry)) pids.push(pid)
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids
+}
+
+function isZombie(pid: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z'
+  } catch {
+    return true
+  }
+}

@@ -1,0 +1,75 @@
+// Shared vocabulary of the engine. Nothing here knows about GitHub: the action and the CLI
+// are adapters that turn their world into these types and back.
+
+/** Where logs go. The action passes @actions/core, the CLI a console logger, tests a recorder. */
+export interface Logger {
+  debug(message: string): void
+  info(message: string): void
+  warning(message: string): void
+  error(message: string): void
+  /** Runs fn inside a collapsible log group (a plain heading outside Actions). */
+  group<T>(name: string, fn: () => Promise<T>): Promise<T>
+}
+
+/** One task from the issue's task list. */
+export interface Task {
+  /** Stable ID, safe in branch names and paths (see tasks/parse.ts for the rules). */
+  id: string
+  /** Whether the ID was written in the item (`T1:`) or derived from its position. */
+  idSource: 'explicit' | 'position'
+  /** 1-based position among all top-level task items, checked ones included. */
+  position: number
+  /** First line of the item, ID prefix removed, as plain text. */
+  title: string
+  /** The item's nested content (sub-items, paragraphs) as markdown; may be empty. */
+  body: string
+  /** Checked items are done: they keep their position and ID but are not run. */
+  checked: boolean
+  /** Set when the item is only a reference to another issue (`- [ ] #123`). */
+  reference?: { issueNumber: number }
+}
+
+/** How a task ended. Later strategies add more `merged-*` variants. */
+export type TaskStatus = 'merged' | 'conflicted' | 'failed' | 'no-changes' | 'skipped'
+
+/** A conflict found while merging a task branch into the integration branch. */
+export interface ConflictInfo {
+  /** Paths git reported as conflicted (may be empty for some non-content conflicts). */
+  files: string[]
+  /** Conflict regions with a little context, per file, already trimmed. */
+  hunks: { file: string; text: string }[]
+  /** git's informational messages (CONFLICT (content): ..., rename/delete, ...). */
+  messages: string[]
+}
+
+export interface TaskResult {
+  id: string
+  title: string
+  status: TaskStatus
+  /** Task branch (local in the CLI, pushed in the action when it holds work). */
+  branch: string
+  /** Paths changed by the task relative to the base commit. */
+  changedFiles: string[]
+  durationMs: number
+  /** Commit at the tip of the task branch, when the agent produced one. */
+  commit?: string
+  /** Human-readable reason for failed / skipped / no-changes. */
+  reason?: string
+  /** Agent exit code, or null when it was killed. */
+  exitCode?: number | null
+  timedOut?: boolean
+  /** Last lines of the agent's output (for failed tasks). */
+  logTail?: string
+  /** Full log on the runner. */
+  logFile?: string
+  conflict?: ConflictInfo
+}
+
+export interface FanoutResult {
+  baseBranch: string
+  baseSha: string
+  integrationBranch: string
+  /** Tip of the integration branch (equals baseSha when nothing merged). */
+  integrationSha: string
+  tasks: TaskResult[]
+}

@@ -1,0 +1,49 @@
+import { getOctokit } from '@actions/github'
+import { retry } from '@octokit/plugin-retry'
+import { throttling } from '@octokit/plugin-throttling'
+import type { Logger } from '../core/types.js'
+
+export type Octokit = ReturnType<typeof getOctokit>
+
+/** Ceiling on REST calls per run: a runaway loop must not eat the repository's hourly budget. */
+export const DEFAULT_MAX_API_CALLS = 300
+
+/**
+ * Octokit with GitHub's recommended manners: 5xx and network errors retried with backoff
+ * (plugin-retry), primary and secondary rate limits waited out honouring `retry-after`
+ * (plugin-throttling), 4xx never retried, and a hard cap on calls per run.
+ * The base URL comes from GITHUB_API_URL (GHES and the test stand-in alike).
+ */
+export function createOctokit(
+  token: string,
+  logger: Logger,
+  options: { maxCalls?: number } = {}
+): Octokit {
+  const octokit = getOctokit(
+    token,
+    {
+      throttle: {
+        onRateLimit: (retryAfter: number, request: { method: string; url: string }, _o: unknown, retryCount: number) => {
+          logger.warning(`GitHub API rate limit hit on ${request.method} ${request.url}; retrying in ${retryAfter}s`)
+          return retryCount < 2
+        },
+        onSecondaryRateLimit: (retryAfter: number, request: { method: string; url: string }, _o: unknown, retryCount: number) => {
+          logger.warning(`GitHub API secondary rate limit on ${request.method} ${request.url}; retrying in ${retryAfter}s`)
+          return retryCount < 2
+        }
+      },
+      retry: { doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] }
+    },
+    retry,
+    throttling
+  )
+  let calls = 0
+  const maxCalls = options.maxCalls ?? DEFAULT_MAX_API_CALLS
+  octokit.hook.before('request', (request) => {
+    calls++
+    if (calls > maxCalls) {
+      throw new Error(`agent-fanout stopped after ${maxCalls} GitHub API calls in one run (last: ${request.method} ${request.url}); this looks like a loop, please report it.`)
+    }
+  })
+  return octokit
+}
