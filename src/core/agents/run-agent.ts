@@ -55,7 +55,8 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   let logTruncated = false
   let echoed = 0
   let echoCut = false
-  let partial = ''
+  const outPartial = { text: '' }
+  const errPartial = { text: '' }
   let tail = Buffer.alloc(0)
 
   const echo = (line: string): void => {
@@ -69,7 +70,8 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
     options.onLine(line)
   }
 
-  const onData = (chunk: Buffer): void => {
+  // One line buffer per stream, so stdout and stderr lines never splice into each other.
+  const onData = (partial: { text: string }) => (chunk: Buffer): void => {
     if (logBytes < maxLogBytes) {
       const room = maxLogBytes - logBytes
       const part = chunk.length > room ? chunk.subarray(0, room) : chunk
@@ -85,15 +87,15 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
     tail = Buffer.concat([tail, chunk])
     if (tail.length > tailBytes) tail = tail.subarray(tail.length - tailBytes)
     if (options.onLine && !echoCut) {
-      partial += chunk.toString('utf8')
+      partial.text += chunk.toString('utf8')
       let newline: number
-      while ((newline = partial.indexOf('\n')) !== -1) {
-        echo(partial.slice(0, newline).replace(/\r$/, ''))
-        partial = partial.slice(newline + 1)
+      while ((newline = partial.text.indexOf('\n')) !== -1) {
+        echo(partial.text.slice(0, newline).replace(/\r$/, ''))
+        partial.text = partial.text.slice(newline + 1)
       }
-      while (partial.length > MAX_LINE) {
-        echo(partial.slice(0, MAX_LINE))
-        partial = partial.slice(MAX_LINE)
+      while (partial.text.length > MAX_LINE) {
+        echo(partial.text.slice(0, MAX_LINE))
+        partial.text = partial.text.slice(MAX_LINE)
       }
     }
   }
@@ -104,8 +106,8 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  child.stdout.on('data', onData)
-  child.stderr.on('data', onData)
+  child.stdout.on('data', onData(outPartial))
+  child.stderr.on('data', onData(errPartial))
   const streamsClosed = Promise.all([
     new Promise((resolve) => child.stdout.once('close', resolve)),
     new Promise((resolve) => child.stderr.once('close', resolve))
@@ -149,7 +151,7 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   await Promise.race([streamsClosed, sleep(1000)])
   child.stdout.destroy()
   child.stderr.destroy()
-  if (partial) echo(partial)
+  for (const rest of [outPartial, errPartial]) if (rest.text) echo(rest.text)
   closeSync(fd)
 
   return {

@@ -7,7 +7,7 @@
 //   between `<details>` and its matching `</details>` are ignored.
 // - Checked items are returned too (`checked: true`) and count in positions, so ticking a box
 //   never changes another task's ID.
-// - Title: the first line of the item's first paragraph as plain text, whitespace collapsed.
+// - Title: the first line of the item's first paragraph as written (markdown), whitespace collapsed.
 //   Body: the rest of the item (further lines, sub-lists, code...) as markdown from the source,
 //   de-indented; may be empty.
 // - Explicit ID: at the very start of the item, `T1: title`, `[T1] title`, `**T1** title`,
@@ -100,7 +100,7 @@ function toTask(item: ListItem, position: number, source: string): Task {
   const paragraphStart = paragraph?.position?.start.offset ?? itemStart(item)
   const lineEnd = lineEndAt(source, paragraphStart)
 
-  const head = paragraph ? splitId(paragraph, lineEnd) : { title: '' }
+  const head = paragraph ? splitId(paragraph, lineEnd, source) : { title: '' }
   const title = head.title.replace(/\s+/g, ' ').trim()
   const id = head.id ?? `T${position}`
   if (title === '') {
@@ -124,26 +124,32 @@ function toTask(item: ListItem, position: number, source: string): Task {
   return task
 }
 
-/** The first line of the paragraph as plain text, with an explicit ID split off when present. */
-function splitId(paragraph: Paragraph, lineEnd: number): { id?: string; title: string } {
+/**
+ * The paragraph's first source line, with an explicit ID split off when present. The title is
+ * the markdown as written (backticks, quotes and `$(...)` included): agents get it literally.
+ */
+function splitId(paragraph: Paragraph, lineEnd: number, source: string): { id?: string; title: string } {
   const [head, ...rest] = paragraph.children
-  const line = firstLineText(paragraph.children, lineEnd)
-  if (!head) return { title: line }
+  if (!head) return { title: '' }
+  const from = head.position?.start.offset ?? 0
+  const line = source.slice(from, lineEnd)
 
   if (head.type === 'strong' || head.type === 'inlineCode') {
     const match = (head.type === 'strong' ? BOLD_ID : CODE_ID).exec(toString(head))
     if (match && isId(match[1]) && endOffset(head) <= lineEnd) {
-      const after = firstLineText(rest, lineEnd)
+      const after = source.slice(endOffset(head), lineEnd)
       const separator = /^(:?)(\s*)/.exec(after) ?? ['', '', '']
       // Something must separate the ID from the title: `**T1**title` is just a bold word.
-      if (match[2] || separator[0] || after.trim() === '') {
+      if (match[2] || separator[0] || firstLineText(rest, lineEnd).trim() === '') {
         return { id: match[1], title: after.slice(separator[0].length) }
       }
     }
   } else if (head.type === 'text') {
     const headLine = head.value.split('\n')[0]
     const match = COLON_ID.exec(headLine) ?? BRACKET_ID.exec(headLine)
-    if (match && isId(match[1])) return { id: match[1], title: line.slice(match[0].length) }
+    if (match && isId(match[1]) && line.startsWith(match[0].trimEnd())) {
+      return { id: match[1], title: line.slice(match[0].length) }
+    }
   }
   return { title: line }
 }
