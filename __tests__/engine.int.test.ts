@@ -37,7 +37,10 @@ async function setup(opts: { depth?: number } = {}): Promise<Setup> {
   const workspace = await cloneWorkspace(origin, { depth: opts.depth ?? 1 })
   const env = isolatedGitEnv(origin.home)
   const scratch = await tempDir('scratch')
-  const g = new Git(workspace, { env, identity: { name: 'Fanout Test', email: 'fanout@test.invalid' } })
+  const g = new Git(workspace, {
+    env,
+    identity: { name: 'Fanout Test', email: 'fanout@test.invalid' }
+  })
   return { workspace, env, git: g, baseSha: await g.out(['rev-parse', 'HEAD']), scratch }
 }
 
@@ -86,16 +89,34 @@ describe('runFanout with real git', () => {
       ['T2', 'merged'],
       ['T3', 'merged']
     ])
-    const cwds = await Promise.all(['T1', 'T2', 'T3'].map((id) => readFile(path.join(s.scratch, `cwd-${id}`), 'utf8')))
+    const cwds = await Promise.all(
+      ['T1', 'T2', 'T3'].map((id) => readFile(path.join(s.scratch, `cwd-${id}`), 'utf8'))
+    )
     expect(new Set(cwds).size).toBe(3) // three separate directories
     for (const cwd of cwds) expect(cwd.startsWith(s.workspace)).toBe(false) // outside the workspace
-    expect((await readFile(path.join(s.scratch, 'branch-T2'), 'utf8')).trim()).toBe('fanout/issue-7/T2')
+    expect((await readFile(path.join(s.scratch, 'branch-T2'), 'utf8')).trim()).toBe(
+      'fanout/issue-7/T2'
+    )
 
-    const files = await git(s.workspace, ['ls-tree', '-r', '--name-only', 'fanout/issue-7/integration'], s.env)
-    expect(files.split('\n')).toEqual(expect.arrayContaining(['out-T1.txt', 'out-T2.txt', 'out-T3.txt']))
+    const files = await git(
+      s.workspace,
+      ['ls-tree', '-r', '--name-only', 'fanout/issue-7/integration'],
+      s.env
+    )
+    expect(files.split('\n')).toEqual(
+      expect.arrayContaining(['out-T1.txt', 'out-T2.txt', 'out-T3.txt'])
+    )
     // One merge commit per task, in task-list order, first parent chain from the base.
-    const subjects = await git(s.workspace, ['log', '--first-parent', '--format=%s', `${s.baseSha}..fanout/issue-7/integration`], s.env)
-    expect(subjects.split('\n')).toEqual(['Merge task T3: Add three', 'Merge task T2: Add two', 'Merge task T1: Add one'])
+    const subjects = await git(
+      s.workspace,
+      ['log', '--first-parent', '--format=%s', `${s.baseSha}..fanout/issue-7/integration`],
+      s.env
+    )
+    expect(subjects.split('\n')).toEqual([
+      'Merge task T3: Add three',
+      'Merge task T2: Add two',
+      'Merge task T1: Add one'
+    ])
     expect(byId(r, 'T1').changedFiles).toEqual(['out-T1.txt'])
     // Worktrees are gone afterwards.
     const worktrees = await git(s.workspace, ['worktree', 'list', '--porcelain'], s.env)
@@ -117,13 +138,23 @@ describe('runFanout with real git', () => {
     expect(r.tasks.every((t) => t.status === 'merged')).toBe(true)
     await git(s.workspace, ['checkout', '-q', '-b', 'manual', s.baseSha], s.env)
     for (const id of ['T1', 'T2', 'T3', 'T4']) {
-      await git(s.workspace, ['merge', '--no-ff', '-q', '-m', `manual ${id}`, `fanout/issue-7/${id}`], s.env)
+      await git(
+        s.workspace,
+        ['merge', '--no-ff', '-q', '-m', `manual ${id}`, `fanout/issue-7/${id}`],
+        s.env
+      )
     }
     const manualTree = await git(s.workspace, ['rev-parse', 'manual^{tree}'], s.env)
-    const oursTree = await git(s.workspace, ['rev-parse', 'fanout/issue-7/integration^{tree}'], s.env)
+    const oursTree = await git(
+      s.workspace,
+      ['rev-parse', 'fanout/issue-7/integration^{tree}'],
+      s.env
+    )
     expect(oursTree).toBe(manualTree)
     // The rename task's own commit is kept on its branch, not squashed.
-    expect(await git(s.workspace, ['log', '-1', '--format=%s', 'fanout/issue-7/T4'], s.env)).toBe('rename readme')
+    expect(await git(s.workspace, ['log', '-1', '--format=%s', 'fanout/issue-7/T4'], s.env)).toBe(
+      'rename readme'
+    )
   })
 
   it('leaves a conflicting task out, records files and hunks, and goes on with later tasks', async () => {
@@ -140,16 +171,26 @@ describe('runFanout with real git', () => {
     expect(r.tasks.map((t) => t.status)).toEqual(['merged', 'conflicted', 'merged'])
     const t2 = byId(r, 'T2')
     expect(t2.conflict?.files).toEqual(['README.md'])
-    expect(t2.conflict?.messages.join('\n')).toMatch(/CONFLICT \(content\): Merge conflict in README.md/)
+    expect(t2.conflict?.messages.join('\n')).toMatch(
+      /CONFLICT \(content\): Merge conflict in README.md/
+    )
     expect(t2.conflict?.hunks[0].text).toContain('<<<<<<< fanout/issue-7/integration')
     expect(t2.conflict?.hunks[0].text).toContain('Status: beta')
     expect(t2.conflict?.hunks[0].text).toContain('>>>>>>> fanout/issue-7/T2')
     // Its work is kept on its branch; the integration branch has none of it.
-    expect(await git(s.workspace, ['show', 'fanout/issue-7/T2:README.md'], s.env)).toContain('Status: beta')
-    const integrated = await git(s.workspace, ['show', 'fanout/issue-7/integration:README.md'], s.env)
+    expect(await git(s.workspace, ['show', 'fanout/issue-7/T2:README.md'], s.env)).toContain(
+      'Status: beta'
+    )
+    const integrated = await git(
+      s.workspace,
+      ['show', 'fanout/issue-7/integration:README.md'],
+      s.env
+    )
     expect(integrated).toContain('Status: stable')
     expect(integrated).not.toContain('<<<<<<<')
-    expect(await git(s.workspace, ['show', 'fanout/issue-7/integration:src/app.txt'], s.env)).toContain('delta')
+    expect(
+      await git(s.workspace, ['show', 'fanout/issue-7/integration:src/app.txt'], s.env)
+    ).toContain('delta')
   })
 
   it('commits what the agent left uncommitted and keeps the commits it made itself', async () => {
@@ -160,7 +201,11 @@ describe('runFanout with real git', () => {
       'echo one > committed.txt && git add committed.txt && git commit -qm "agent commit" && echo two > loose.txt'
     )
     expect(byId(r, 'T1').status).toBe('merged')
-    const log = await git(s.workspace, ['log', '--format=%s', `${s.baseSha}..fanout/issue-7/T1`], s.env)
+    const log = await git(
+      s.workspace,
+      ['log', '--format=%s', `${s.baseSha}..fanout/issue-7/T1`],
+      s.env
+    )
     expect(log.split('\n')).toEqual(['T1: both', 'agent commit'])
     expect(byId(r, 'T1').changedFiles.sort()).toEqual(['committed.txt', 'loose.txt'])
   })
@@ -178,7 +223,11 @@ describe('runFanout with real git', () => {
     expect(byId(r, 'T2').logTail).toContain('compiler says no')
     expect(byId(r, 'T3').status).toBe('skipped')
     expect(r.integrationSha).toBe(s.baseSha)
-    const branches = await git(s.workspace, ['branch', '--list', 'fanout/*', '--format=%(refname:short)'], s.env)
+    const branches = await git(
+      s.workspace,
+      ['branch', '--list', 'fanout/*', '--format=%(refname:short)'],
+      s.env
+    )
     expect(branches.split('\n')).toEqual(['fanout/issue-7/integration'])
   })
 
@@ -188,9 +237,13 @@ describe('runFanout with real git', () => {
     // Each agent registers itself, samples how many are running, and leaves.
     const agent =
       'touch "$SCRATCH/running/$TASK_ID"; sleep 0.4; ls "$SCRATCH/running" | wc -l > "$SCRATCH/seen-$TASK_ID"; sleep 0.2; rm "$SCRATCH/running/$TASK_ID"'
-    const r = await fanout(s, '- [ ] a\n- [ ] b\n- [ ] c\n- [ ] d\n- [ ] e\n- [ ] f\n', agent, { maxParallel: 2 })
+    const r = await fanout(s, '- [ ] a\n- [ ] b\n- [ ] c\n- [ ] d\n- [ ] e\n- [ ] f\n', agent, {
+      maxParallel: 2
+    })
     expect(r.tasks.every((t) => t.status === 'no-changes')).toBe(true)
-    const seen = await Promise.all(r.tasks.map(async (t) => Number(await readFile(path.join(s.scratch, `seen-${t.id}`), 'utf8'))))
+    const seen = await Promise.all(
+      r.tasks.map(async (t) => Number(await readFile(path.join(s.scratch, `seen-${t.id}`), 'utf8')))
+    )
     expect(Math.max(...seen)).toBeLessThanOrEqual(2)
     expect(Math.max(...seen)).toBe(2)
   })
@@ -206,7 +259,9 @@ describe('runFanout with real git', () => {
     )
     expect(byId(r, 'T1').status).toBe('merged')
     expect(await git(s.workspace, ['show', 'fanout/issue-7/T1:title.txt'], s.env)).toBe(title)
-    expect(await git(s.workspace, ['show', 'fanout/issue-7/T1:body.txt'], s.env)).toBe(`- body $(touch ${marker})`)
+    expect(await git(s.workspace, ['show', 'fanout/issue-7/T1:body.txt'], s.env)).toBe(
+      `- body $(touch ${marker})`
+    )
     const prompt = await git(s.workspace, ['show', 'fanout/issue-7/T1:prompt.md'], s.env)
     expect(prompt).toContain(title)
     expect(prompt).toMatch(/untrusted/i)
@@ -224,7 +279,10 @@ describe('runFanout with real git', () => {
       'fi',
       'echo ok > ok.txt'
     ].join('\n')
-    const r = await fanout(s, '- [ ] hangs\n- [ ] works\n', agent, { taskTimeoutMs: 1000, killGraceMs: 300 })
+    const r = await fanout(s, '- [ ] hangs\n- [ ] works\n', agent, {
+      taskTimeoutMs: 1000,
+      killGraceMs: 300
+    })
     expect(byId(r, 'T1').status).toBe('failed')
     expect(byId(r, 'T1').timedOut).toBe(true)
     expect(byId(r, 'T1').reason).toMatch(/timed out after 1 s/)
@@ -251,7 +309,11 @@ describe('runFanout with real git', () => {
     const s = await setup()
     const workDir = path.join(s.scratch, 'work')
     const stale = path.join(workDir, 'worktrees', 'T1')
-    await git(s.workspace, ['worktree', 'add', '-q', '-b', 'fanout/issue-7/T1', stale, 'HEAD'], s.env)
+    await git(
+      s.workspace,
+      ['worktree', 'add', '-q', '-b', 'fanout/issue-7/T1', stale, 'HEAD'],
+      s.env
+    )
     await git(s.workspace, ['worktree', 'lock', '--reason', 'initializing', stale], s.env)
     await writeFile(path.join(stale, 'junk.txt'), 'left over')
     const r = await fanout(s, '- [ ] again\n', 'echo fresh > fresh.txt')
@@ -266,7 +328,11 @@ describe('runFanout with real git', () => {
     expect(await git(s.workspace, ['rev-parse', '--is-shallow-repository'], s.env)).toBe('true')
     const r = await fanout(s, '- [ ] one\n- [ ] two\n', 'echo "$TASK_ID" > "$TASK_ID.txt"')
     expect(r.tasks.map((t) => t.status)).toEqual(['merged', 'merged'])
-    const parents = await git(s.workspace, ['log', '-1', '--format=%P', 'fanout/issue-7/integration'], s.env)
+    const parents = await git(
+      s.workspace,
+      ['log', '-1', '--format=%P', 'fanout/issue-7/integration'],
+      s.env
+    )
     expect(parents.split(' ')).toHaveLength(2)
   })
 

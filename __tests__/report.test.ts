@@ -3,10 +3,23 @@ import { cell, GITHUB_BODY_LIMIT, renderReport } from '../src/core/report/markdo
 import type { FanoutResult, TaskResult } from '../src/core/types.js'
 
 function result(tasks: TaskResult[]): FanoutResult {
-  return { baseBranch: 'main', baseSha: 'a'.repeat(40), integrationBranch: 'fanout/issue-3/integration', integrationSha: 'b'.repeat(40), tasks }
+  return {
+    baseBranch: 'main',
+    baseSha: 'a'.repeat(40),
+    integrationBranch: 'fanout/issue-3/integration',
+    integrationSha: 'b'.repeat(40),
+    tasks
+  }
 }
 
-const merged = (id: string): TaskResult => ({ id, title: `Task ${id}`, status: 'merged', branch: `fanout/issue-3/${id}`, changedFiles: ['a.txt'], durationMs: 65_000 })
+const merged = (id: string): TaskResult => ({
+  id,
+  title: `Task ${id}`,
+  status: 'merged',
+  branch: `fanout/issue-3/${id}`,
+  changedFiles: ['a.txt'],
+  durationMs: 65_000
+})
 
 describe('renderReport', () => {
   it('shows the task table, the pull request and a conflict report naming the task, branch, file and hunk', () => {
@@ -17,9 +30,17 @@ describe('renderReport', () => {
       branch: 'fanout/issue-3/T2',
       changedFiles: ['README.md'],
       durationMs: 1200,
-      conflict: { files: ['README.md'], messages: ['CONFLICT (content): Merge conflict in README.md'], hunks: [{ file: 'README.md', text: '<<<<<<< ours\nstable\n=======\nbeta\n>>>>>>> theirs' }] }
+      conflict: {
+        files: ['README.md'],
+        messages: ['CONFLICT (content): Merge conflict in README.md'],
+        hunks: [{ file: 'README.md', text: '<<<<<<< ours\nstable\n=======\nbeta\n>>>>>>> theirs' }]
+      }
     }
-    const body = renderReport(result([merged('T1'), conflicted]), { issueNumber: 3, pullRequest: { number: 9, url: 'https://github.com/o/r/pull/9' }, marker: '<!-- m -->' })
+    const body = renderReport(result([merged('T1'), conflicted]), {
+      issueNumber: 3,
+      pullRequest: { number: 9, url: 'https://github.com/o/r/pull/9' },
+      marker: '<!-- m -->'
+    })
     expect(body.startsWith('<!-- m -->\n')).toBe(true)
     expect(body).toContain('| T1 | Task T1 | ✅ merged | 1m 5s | 1 |')
     expect(body).toContain('| T2 | Make it beta | ⚠️ conflicted | 1.2s | 1 |')
@@ -51,14 +72,28 @@ describe('renderReport', () => {
   })
 
   it('shows the tail of a failed task log in the report', () => {
-    const failed: TaskResult = { id: 'T1', title: 'Broken', status: 'failed', branch: 'b', changedFiles: [], durationMs: 10, reason: 'agent exited with status 2', logTail: 'error: tests failed' }
-    const body = renderReport(result([failed]), { issueNumber: 3, noPullRequestReason: 'no task produced changes.' })
+    const failed: TaskResult = {
+      id: 'T1',
+      title: 'Broken',
+      status: 'failed',
+      branch: 'b',
+      changedFiles: [],
+      durationMs: 10,
+      reason: 'agent exited with status 2',
+      logTail: 'error: tests failed'
+    }
+    const body = renderReport(result([failed]), {
+      issueNumber: 3,
+      noPullRequestReason: 'no task produced changes.'
+    })
     expect(body).toContain('agent exited with status 2')
     expect(body).toContain('error: tests failed')
     expect(body).toContain('No pull request: no task produced changes.')
   })
 
   it('neutralises untrusted titles in table cells', () => {
-    expect(cell('a | b <img src=x> @octocat `x`')).toBe("a \\| b &lt;img src=x&gt; @\u200boctocat 'x'")
+    expect(cell('a | b <img src=x> @octocat `x`')).toBe(
+      "a \\| b &lt;img src=x&gt; @\u200boctocat 'x'"
+    )
   })
 })

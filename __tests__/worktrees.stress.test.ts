@@ -5,7 +5,14 @@ import path from 'node:path'
 import { Git } from '../src/core/git/git.js'
 import { WorktreeManager } from '../src/core/git/worktrees.js'
 import { memoryLogger } from '../src/core/logger.js'
-import { cloneWorkspace, createOrigin, git, isolatedGitEnv, removeTempDirs, tempDir } from '../test-support/git-fixtures.js'
+import {
+  cloneWorkspace,
+  createOrigin,
+  git,
+  isolatedGitEnv,
+  removeTempDirs,
+  tempDir
+} from '../test-support/git-fixtures.js'
 
 afterAll(removeTempDirs)
 
@@ -29,10 +36,14 @@ describe('WorktreeManager under parallel use', () => {
       const listed = await git(workspace, ['worktree', 'list', '--porcelain'], env)
       expect(listed.match(/^worktree /gm)).toHaveLength(21)
       for (const id of ids) {
-        expect(await git(path.join(root, id), ['rev-parse', '--abbrev-ref', 'HEAD'], env)).toBe(`stress/${id}`)
+        expect(await git(path.join(root, id), ['rev-parse', '--abbrev-ref', 'HEAD'], env)).toBe(
+          `stress/${id}`
+        )
       }
       // No upstream tracking or other per-worktree config was written.
-      expect(await git(workspace, ['config', '--get-regexp', '^branch\\.stress/'], env).catch(() => '')).toBe('')
+      expect(
+        await git(workspace, ['config', '--get-regexp', '^branch\\.stress/'], env).catch(() => '')
+      ).toBe('')
       await Promise.all(created.map((w) => manager.remove(w.path)))
     }
     const listed = await git(workspace, ['worktree', 'list', '--porcelain'], env)
@@ -45,17 +56,27 @@ describe('WorktreeManager under parallel use', () => {
     const env = isolatedGitEnv(origin.home)
     const g = new Git(workspace, { env })
     const sha = await g.out(['rev-parse', 'HEAD'])
-    const manager = new WorktreeManager(g, path.join(await tempDir('wt-lock'), 'worktrees'), memoryLogger())
+    const manager = new WorktreeManager(
+      g,
+      path.join(await tempDir('wt-lock'), 'worktrees'),
+      memoryLogger()
+    )
     await manager.recover()
     const lock = path.join(workspace, '.git', 'config.lock')
     await writeFile(lock, '')
     try {
-      const created = await Promise.all(Array.from({ length: 16 }, (_, i) => manager.create(`T${i}`, `locked/T${i}`, sha)))
+      const created = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => manager.create(`T${i}`, `locked/T${i}`, sha))
+      )
       expect(created).toHaveLength(16)
     } finally {
       await rm(lock, { force: true })
     }
-    const branches = await git(workspace, ['branch', '--list', 'locked/*', '--format=%(refname:short)'], env)
+    const branches = await git(
+      workspace,
+      ['branch', '--list', 'locked/*', '--format=%(refname:short)'],
+      env
+    )
     expect(branches.split('\n')).toHaveLength(16)
     await manager.removeAll()
   })

@@ -35822,7 +35822,9 @@ async function validateBranchPrefix(git, prefix) {
         prefix.startsWith('/') ||
         prefix.endsWith('/') ||
         prefix.startsWith('refs/') ||
-        !(await git.test(['check-ref-format', '--branch', `${prefix}/integration`], { okExitCodes: [128] }));
+        !(await git.test(['check-ref-format', '--branch', `${prefix}/integration`], {
+            okExitCodes: [128]
+        }));
     if (bad) {
         throw new Error(`Input branch-prefix "${prefix}" is not a usable branch name prefix: use something like "fanout/issue-12" (no spaces, no leading "-" or "/", no "..", no trailing "/").`);
     }
@@ -35965,7 +35967,8 @@ async function runAgent(options) {
     let logTruncated = false;
     let echoed = 0;
     let echoCut = false;
-    let partial = '';
+    const outPartial = { text: '' };
+    const errPartial = { text: '' };
     let tail = Buffer.alloc(0);
     const echo = (line) => {
         if (!options.onLine || echoCut)
@@ -35978,7 +35981,8 @@ async function runAgent(options) {
         }
         options.onLine(line);
     };
-    const onData = (chunk) => {
+    // One line buffer per stream, so stdout and stderr lines never splice into each other.
+    const onData = (partial) => (chunk) => {
         if (logBytes < maxLogBytes) {
             const room = maxLogBytes - logBytes;
             const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
@@ -35996,15 +36000,15 @@ async function runAgent(options) {
         if (tail.length > tailBytes)
             tail = tail.subarray(tail.length - tailBytes);
         if (options.onLine && !echoCut) {
-            partial += chunk.toString('utf8');
+            partial.text += chunk.toString('utf8');
             let newline;
-            while ((newline = partial.indexOf('\n')) !== -1) {
-                echo(partial.slice(0, newline).replace(/\r$/, ''));
-                partial = partial.slice(newline + 1);
+            while ((newline = partial.text.indexOf('\n')) !== -1) {
+                echo(partial.text.slice(0, newline).replace(/\r$/, ''));
+                partial.text = partial.text.slice(newline + 1);
             }
-            while (partial.length > MAX_LINE) {
-                echo(partial.slice(0, MAX_LINE));
-                partial = partial.slice(MAX_LINE);
+            while (partial.text.length > MAX_LINE) {
+                echo(partial.text.slice(0, MAX_LINE));
+                partial.text = partial.text.slice(MAX_LINE);
             }
         }
     };
@@ -36014,8 +36018,8 @@ async function runAgent(options) {
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe']
     });
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
+    child.stdout.on('data', onData(outPartial));
+    child.stderr.on('data', onData(errPartial));
     const streamsClosed = Promise.all([
         new Promise((resolve) => child.stdout.once('close', resolve)),
         new Promise((resolve) => child.stderr.once('close', resolve))
@@ -36060,8 +36064,9 @@ async function runAgent(options) {
     await Promise.race([streamsClosed, (0,external_node_timers_promises_.setTimeout)(1000)]);
     child.stdout.destroy();
     child.stderr.destroy();
-    if (partial)
-        echo(partial);
+    for (const rest of [outPartial, errPartial])
+        if (rest.text)
+            echo(rest.text);
     (0,external_node_fs_namespaceObject.closeSync)(fd);
     return {
         exitCode: exit.code,
@@ -36417,7 +36422,12 @@ async function runFanout(options) {
                 onLine: (line) => logger.info(`[${task.id}] ${line}`),
                 signal: options.signal
             });
-            const common = { logFile, logTail: run.logTail, exitCode: run.exitCode, timedOut: run.timedOut };
+            const common = {
+                logFile,
+                logTail: run.logTail,
+                exitCode: run.exitCode,
+                timedOut: run.timedOut
+            };
             if (run.cancelled) {
                 finish({ ...common, status: 'failed', changedFiles: [], reason: 'cancelled' });
             }
@@ -36445,7 +36455,12 @@ async function runFanout(options) {
                     finish({ ...common, status: 'failed', changedFiles: [], reason: work.error });
                 }
                 else if (work.changedFiles.length === 0) {
-                    finish({ ...common, status: 'no-changes', changedFiles: [], reason: 'the agent changed no file' });
+                    finish({
+                        ...common,
+                        status: 'no-changes',
+                        changedFiles: [],
+                        reason: 'the agent changed no file'
+                    });
                 }
                 else {
                     produced.set(task.id, work);
@@ -36457,6 +36472,9 @@ async function runFanout(options) {
         finally {
             await worktrees.remove(worktree.path);
         }
+        // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
+        if (!produced.has(task.id))
+            await git.run(['update-ref', '-d', `refs/heads/${branch}`]);
     };
     await worktrees.recover();
     try {
@@ -36531,11 +36549,16 @@ async function collectWork(git, worktree, branch, task, options) {
     const dirty = !(await git.test(['diff', '--cached', '--quiet'], { cwd: worktree }));
     if (dirty) {
         const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${options.issue.number}\n`;
-        await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], { cwd: worktree, stdin: message });
+        await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
+            cwd: worktree,
+            stdin: message
+        });
     }
     const tip = await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: worktree });
     if (!(await git.test(['merge-base', '--is-ancestor', options.baseSha, tip]))) {
-        return { error: `the agent left HEAD at ${tip.slice(0, 12)}, which does not descend from the base commit` };
+        return {
+            error: `the agent left HEAD at ${tip.slice(0, 12)}, which does not descend from the base commit`
+        };
     }
     await git.run(['update-ref', `refs/heads/${branch}`, tip]);
     const changed = await git.out(['diff', '--name-only', '-z', '--no-renames', options.baseSha, tip]);
@@ -36584,7 +36607,9 @@ async function fetchBranch(git, remote, branch, auth) {
 }
 /** Branches under `prefix/` on the remote, with their tips. */
 async function listRemoteBranches(git, remote, prefix, auth) {
-    const out = await git.out(['ls-remote', '--heads', remote, `refs/heads/${prefix}/*`], { config: auth });
+    const out = await git.out(['ls-remote', '--heads', remote, `refs/heads/${prefix}/*`], {
+        config: auth
+    });
     const branches = new Map();
     for (const line of out.split('\n').filter(Boolean)) {
         const [sha, ref] = line.split('\t');
@@ -36622,7 +36647,11 @@ async function pushBranches(git, remote, updates, auth) {
             .join(' ')
             .trim();
         const ok = flag !== '!';
-        return { branch: u.branch, ok, message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}` };
+        return {
+            branch: u.branch,
+            ok,
+            message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}`
+        };
     });
 }
 
@@ -36653,6 +36682,8 @@ function cell(text, max = 120) {
 function formatDuration(ms) {
     if (ms <= 0)
         return '–';
+    if (ms < 10_000)
+        return `${(ms / 1000).toFixed(1)}s`;
     const s = Math.round(ms / 1000);
     if (s < 60)
         return `${s}s`;
@@ -36660,7 +36691,13 @@ function formatDuration(ms) {
     return m < 60 ? `${m}m ${s % 60}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
 }
 function statusCounts(result) {
-    const counts = { merged: 0, conflicted: 0, failed: 0, 'no-changes': 0, skipped: 0 };
+    const counts = {
+        merged: 0,
+        conflicted: 0,
+        failed: 0,
+        'no-changes': 0,
+        skipped: 0
+    };
     for (const task of result.tasks)
         counts[task.status]++;
     return counts;
@@ -36675,7 +36712,11 @@ function summaryLine(result) {
 /** The task table shared by the status comment, the pull request body and the job summary. */
 function renderTaskTable(tasks) {
     const rows = tasks.map((t) => `| ${cell(t.id, 40)} | ${cell(t.title)} | ${STATUS_LABEL[t.status]} | ${formatDuration(t.durationMs)} | ${t.changedFiles.length} |`);
-    return ['| Task | Title | Status | Duration | Files changed |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+    return [
+        '| Task | Title | Status | Duration | Files changed |',
+        '| --- | --- | --- | --- | --- |',
+        ...rows
+    ].join('\n');
 }
 /** A fence that the enclosed text cannot close early. */
 function fence(text, info = '') {
@@ -36687,7 +36728,9 @@ function fence(text, info = '') {
 }
 function conflictDetail(task, integrationBranch) {
     const conflict = task.conflict;
-    const files = conflict.files.length ? conflict.files.map((f) => `\`${f.replace(/`/g, "'")}\``).join(', ') : '(no file-level conflict; see messages)';
+    const files = conflict.files.length
+        ? conflict.files.map((f) => `\`${f.replace(/`/g, "'")}\``).join(', ')
+        : '(no file-level conflict; see messages)';
     const messages = conflict.messages.length ? fence(conflict.messages.join('\n')) : '';
     const wayForward = [
         "**How to go on** (the task's work is safe on its branch):",
@@ -36696,26 +36739,53 @@ function conflictDetail(task, integrationBranch) {
         `- Or leave it out: nothing of it is on \`${integrationBranch}\`; delete \`${task.branch}\` once the work is no longer needed.`
     ].join('\n');
     const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}`;
-    const hunks = conflict.hunks.map((h) => `\`${h.file.replace(/`/g, "'")}\`\n${fence(h.text, 'diff')}`).join('\n\n');
+    const hunks = conflict.hunks
+        .map((h) => `\`${h.file.replace(/`/g, "'")}\`\n${fence(h.text, 'diff')}`)
+        .join('\n\n');
     return {
         heading: `#### ⚠️ ${cell(task.id, 40)}: ${cell(task.title)}`,
         variants: [
             [head, messages, hunks, wayForward].filter(Boolean).join('\n\n'),
-            [head, messages, '_Conflict hunks omitted to fit GitHub\'s size limit; run `git merge` as below to see them._', wayForward].filter(Boolean).join('\n\n'),
+            [
+                head,
+                messages,
+                "_Conflict hunks omitted to fit GitHub's size limit; run `git merge` as below to see them._",
+                wayForward
+            ]
+                .filter(Boolean)
+                .join('\n\n'),
             [head, wayForward].join('\n\n')
         ]
     };
 }
 function failureDetail(task, ctx) {
     const reason = `**Why:** ${cell(task.reason ?? 'unknown', 300)}`;
-    const where = ctx.runUrl ? `Full log: [workflow run](${ctx.runUrl}).` : task.logFile ? `Full log: \`${task.logFile}\`.` : '';
+    const where = ctx.runUrl
+        ? `Full log: [workflow run](${ctx.runUrl}).`
+        : task.logFile
+            ? `Full log: \`${task.logFile}\`.`
+            : '';
     const tail = task.logTail ? fence(task.logTail, 'text') : '_The agent printed nothing._';
     return {
         heading: `#### ❌ ${cell(task.id, 40)}: ${cell(task.title)}`,
         variants: [
-            [reason, '<details><summary>Last lines of its output</summary>', '', tail, '', '</details>', where].filter(Boolean).join('\n'),
-            [reason, fence(task.logTail?.split('\n').slice(-8).join('\n') ?? '', 'text'), where].filter(Boolean).join('\n'),
-            [reason, where].filter(Boolean).join('\n')
+            [
+                reason,
+                '',
+                '<details><summary>Last lines of its output</summary>',
+                '',
+                tail,
+                '',
+                '</details>',
+                '',
+                where
+            ]
+                .join('\n')
+                .trim(),
+            [reason, fence(task.logTail?.split('\n').slice(-8).join('\n') ?? '', 'text'), where]
+                .filter(Boolean)
+                .join('\n\n'),
+            [reason, where].filter(Boolean).join('\n\n')
         ]
     };
 }
@@ -36742,7 +36812,9 @@ function renderReport(result, ctx) {
     head.push('');
     head.push(renderTaskTable(result.tasks));
     const details = [
-        ...result.tasks.filter((t) => t.status === 'conflicted' && t.conflict).map((t) => conflictDetail(t, result.integrationBranch)),
+        ...result.tasks
+            .filter((t) => t.status === 'conflicted' && t.conflict)
+            .map((t) => conflictDetail(t, result.integrationBranch)),
         ...result.tasks.filter((t) => t.status === 'failed').map((t) => failureDetail(t, ctx))
     ];
     const sectionTitle = [];
@@ -36763,7 +36835,9 @@ function renderReport(result, ctx) {
         kept.push(`${d.heading}\n\n${d.variants[2]}`);
     }
     const omitted = details.length - kept.length;
-    const note = omitted ? [`_${omitted} more task report(s) omitted to fit GitHub's size limit; see the job summary._`] : [];
+    const note = omitted
+        ? [`_${omitted} more task report(s) omitted to fit GitHub's size limit; see the job summary._`]
+        : [];
     const body = assemble(head, sectionTitle, [...kept, ...note], footer);
     return body.length <= budget ? body : body.slice(0, budget - 20) + '\n\n_(truncated)_';
 }
@@ -54928,7 +55002,7 @@ function codeRanges(text) {
 //   between `<details>` and its matching `</details>` are ignored.
 // - Checked items are returned too (`checked: true`) and count in positions, so ticking a box
 //   never changes another task's ID.
-// - Title: the first line of the item's first paragraph as plain text, whitespace collapsed.
+// - Title: the first line of the item's first paragraph as written (markdown), whitespace collapsed.
 //   Body: the rest of the item (further lines, sub-lists, code...) as markdown from the source,
 //   de-indented; may be empty.
 // - Explicit ID: at the very start of the item, `T1: title`, `[T1] title`, `**T1** title`,
@@ -55006,7 +55080,7 @@ function toTask(item, position, source) {
     const paragraph = first?.type === 'paragraph' ? first : undefined;
     const paragraphStart = paragraph?.position?.start.offset ?? itemStart(item);
     const lineEnd = lineEndAt(source, paragraphStart);
-    const head = paragraph ? splitId(paragraph, lineEnd) : { title: '' };
+    const head = paragraph ? splitId(paragraph, lineEnd, source) : { title: '' };
     const title = head.title.replace(/\s+/g, ' ').trim();
     const id = head.id ?? `T${position}`;
     if (title === '') {
@@ -55027,19 +55101,23 @@ function toTask(item, position, source) {
         task.reference = { issueNumber };
     return task;
 }
-/** The first line of the paragraph as plain text, with an explicit ID split off when present. */
-function splitId(paragraph, lineEnd) {
+/**
+ * The paragraph's first source line, with an explicit ID split off when present. The title is
+ * the markdown as written (backticks, quotes and `$(...)` included): agents get it literally.
+ */
+function splitId(paragraph, lineEnd, source) {
     const [head, ...rest] = paragraph.children;
-    const line = firstLineText(paragraph.children, lineEnd);
     if (!head)
-        return { title: line };
+        return { title: '' };
+    const from = head.position?.start.offset ?? 0;
+    const line = source.slice(from, lineEnd);
     if (head.type === 'strong' || head.type === 'inlineCode') {
         const match = (head.type === 'strong' ? BOLD_ID : CODE_ID).exec(lib_toString(head));
         if (match && isId(match[1]) && endOffset(head) <= lineEnd) {
-            const after = firstLineText(rest, lineEnd);
+            const after = source.slice(endOffset(head), lineEnd);
             const separator = /^(:?)(\s*)/.exec(after) ?? ['', '', ''];
             // Something must separate the ID from the title: `**T1**title` is just a bold word.
-            if (match[2] || separator[0] || after.trim() === '') {
+            if (match[2] || separator[0] || firstLineText(rest, lineEnd).trim() === '') {
                 return { id: match[1], title: after.slice(separator[0].length) };
             }
         }
@@ -55047,8 +55125,9 @@ function splitId(paragraph, lineEnd) {
     else if (head.type === 'text') {
         const headLine = head.value.split('\n')[0];
         const match = COLON_ID.exec(headLine) ?? BRACKET_ID.exec(headLine);
-        if (match && isId(match[1]))
+        if (match && isId(match[1]) && line.startsWith(match[0].trimEnd())) {
             return { id: match[1], title: line.slice(match[0].length) };
+        }
     }
     return { title: line };
 }
@@ -55204,7 +55283,11 @@ function octokitApi(octokit, owner, repo) {
             };
         },
         async getPermission(username) {
-            const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ owner, repo, username });
+            const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({
+                owner,
+                repo,
+                username
+            });
             return data.permission;
         },
         async listComments(issueNumber) {
@@ -55217,15 +55300,32 @@ function octokitApi(octokit, owner, repo) {
             return comments.map(toComment);
         },
         async createComment(issueNumber, body) {
-            const { data } = await octokit.rest.issues.createComment({ owner, repo, issue_number: issueNumber, body });
+            const { data } = await octokit.rest.issues.createComment({
+                owner,
+                repo,
+                issue_number: issueNumber,
+                body
+            });
             return toComment(data);
         },
         async updateComment(commentId, body) {
-            const { data } = await octokit.rest.issues.updateComment({ owner, repo, comment_id: commentId, body });
+            const { data } = await octokit.rest.issues.updateComment({
+                owner,
+                repo,
+                comment_id: commentId,
+                body
+            });
             return toComment(data);
         },
         async findOpenPull(head, base) {
-            const { data } = await octokit.rest.pulls.list({ owner, repo, state: 'open', head: `${owner}:${head}`, base, per_page: 10 });
+            const { data } = await octokit.rest.pulls.list({
+                owner,
+                repo,
+                state: 'open',
+                head: `${owner}:${head}`,
+                base,
+                per_page: 10
+            });
             return data.length > 0 ? toPull(data[0]) : undefined;
         },
         async createPull(pull) {
@@ -55233,7 +55333,12 @@ function octokitApi(octokit, owner, repo) {
             return toPull(data);
         },
         async updatePull(pullNumber, pull) {
-            const { data } = await octokit.rest.pulls.update({ owner, repo, pull_number: pullNumber, ...pull });
+            const { data } = await octokit.rest.pulls.update({
+                owner,
+                repo,
+                pull_number: pullNumber,
+                ...pull
+            });
             return toPull(data);
         }
     };
@@ -55641,7 +55746,10 @@ async function upsertStatusComment(api, issueNumber, body, logger) {
 async function upsertPullRequest(api, pull) {
     const existing = await api.findOpenPull(pull.head, pull.base);
     if (existing) {
-        return { ...(await api.updatePull(existing.number, { title: pull.title, body: pull.body })), created: false };
+        return {
+            ...(await api.updatePull(existing.number, { title: pull.title, body: pull.body })),
+            created: false
+        };
     }
     try {
         return { ...(await api.createPull(pull)), created: true };
@@ -55651,7 +55759,10 @@ async function upsertPullRequest(api, pull) {
         if (httpStatus(error) === 422 && /already exists/i.test(String(error.message))) {
             const raced = await api.findOpenPull(pull.head, pull.base);
             if (raced)
-                return { ...(await api.updatePull(raced.number, { title: pull.title, body: pull.body })), created: false };
+                return {
+                    ...(await api.updatePull(raced.number, { title: pull.title, body: pull.body })),
+                    created: false
+                };
         }
         throw error;
     }
@@ -55682,7 +55793,14 @@ class HiddenCredentials {
         const commonDir = external_node_path_default().resolve(git.repoDir, await git.out(['rev-parse', '--git-common-dir']));
         const configPath = external_node_path_default().join(commonDir, 'config');
         const original = await (0,promises_.readFile)(configPath);
-        const entries = await git.run(['config', '--file', configPath, '--null', '--get-regexp', '^(http\\..*\\.extraheader|include\\.path|includeif\\..*\\.path)$'], { okExitCodes: [1] });
+        const entries = await git.run([
+            'config',
+            '--file',
+            configPath,
+            '--null',
+            '--get-regexp',
+            '^(http\\..*\\.extraheader|include\\.path|includeif\\..*\\.path)$'
+        ], { okExitCodes: [1] });
         const removals = [];
         const files = [];
         for (const record of entries.stdout.split('\0').filter(Boolean)) {
@@ -55705,7 +55823,9 @@ class HiddenCredentials {
             return new HiddenCredentials(configPath, undefined, [], logger);
         }
         for (const { key, value } of removals) {
-            await git.run(['config', '--file', configPath, '--fixed-value', '--unset-all', key, value], { okExitCodes: [5] });
+            await git.run(['config', '--file', configPath, '--fixed-value', '--unset-all', key, value], {
+                okExitCodes: [5]
+            });
         }
         for (const file of files)
             await (0,promises_.writeFile)(file.path, '');
@@ -55763,7 +55883,8 @@ function getInputs(read = (n) => core/* getInput */.V4(n)) {
             return s;
         }),
         branchPrefix: read('branch-prefix') || undefined,
-        commitAuthor: parseIdentity(read('commit-author') || 'github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>'),
+        commitAuthor: parseIdentity(read('commit-author') ||
+            'github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>'),
         draft: parseBoolean(read, 'draft', false),
         failOn: new Set(inputs_list(read('fail-on')).flatMap((s) => {
             if (s === 'none')
@@ -55777,7 +55898,10 @@ function getInputs(read = (n) => core/* getInput */.V4(n)) {
 }
 /** Comma- or newline-separated list, trimmed, empties dropped. */
 function inputs_list(text) {
-    return text.split(/[\n,]+/).map((s) => s.trim()).filter(Boolean);
+    return text
+        .split(/[\n,]+/)
+        .map((s) => s.trim())
+        .filter(Boolean);
 }
 function parseIdentity(text) {
     const match = /^\s*([^<>]+?)\s*<([^<>\s]+@[^<>\s]+)>\s*$/.exec(text);
@@ -55930,14 +56054,18 @@ async function run() {
             else if (!mergedAny) {
                 noPullRequestReason = 'no task produced changes that could be merged.';
             }
-            const allMerged = result.tasks.filter((t) => t.status !== 'skipped').every((t) => t.status === 'merged');
+            const allMerged = result.tasks
+                .filter((t) => t.status !== 'skipped')
+                .every((t) => t.status === 'merged');
             if (!noPullRequestReason) {
                 const body = [
                     `Tasks from #${issue.number}, each done by an agent in its own worktree and merged here in task-list order.`,
                     '',
                     renderTaskTable(result.tasks),
                     '',
-                    allMerged ? `Closes #${issue.number}` : `Refs #${issue.number} (not every task merged; see the status comment there).`
+                    allMerged
+                        ? `Closes #${issue.number}`
+                        : `Refs #${issue.number} (not every task merged; see the status comment there).`
                 ].join('\n');
                 const pr = await upsertPullRequest(api, {
                     head: result.integrationBranch,
@@ -55962,7 +56090,14 @@ async function run() {
             return { pull, comment, body };
         });
         setOutputs(result, report.pull, report.comment.id);
-        await core/* summary */.z.addRaw(renderReport(result, { issueNumber: issue.number, pullRequest: report.pull, runUrl: runLink(), maxLength: 1_000_000 })).write();
+        await core/* summary */.z
+            .addRaw(renderReport(result, {
+            issueNumber: issue.number,
+            pullRequest: report.pull,
+            runUrl: runLink(),
+            maxLength: 1_000_000
+        }))
+            .write();
         const failing = result.tasks.filter((t) => inputs.failOn.has(t.status));
         const rejected = pushes.filter((p) => !p.ok);
         if (failing.length > 0 || rejected.length > 0) {
@@ -56048,13 +56183,22 @@ async function readTasks(api, issue, inputs, logger) {
             throw new Error(`Task ${task.id} refers to #${ref}, which could not be read: ${errorMessage(error)}`);
         }
         task.title = sanitizeIssueText(referenced.title).trim();
-        task.body = [`(from #${ref}: ${referenced.url})`, '', sanitizeIssueText(referenced.body).trim()].join('\n').trim();
+        task.body = [`(from #${ref}: ${referenced.url})`, '', sanitizeIssueText(referenced.body).trim()]
+            .join('\n')
+            .trim();
     }
     logger.info(`Found ${tasks.length} task item(s): ${open.length} open, ${tasks.length - open.length} done`);
     return tasks;
 }
 async function explainOnIssue(api, issueNumber, message, logger) {
-    const body = [statusMarker(issueNumber), '### agent-fanout: nothing started', '', message, '', TASK_SYNTAX_HELP].join('\n');
+    const body = [
+        statusMarker(issueNumber),
+        '### agent-fanout: nothing started',
+        '',
+        message,
+        '',
+        TASK_SYNTAX_HELP
+    ].join('\n');
     await upsertStatusComment(api, issueNumber, body, logger);
     await core/* summary */.z.addRaw(body).write();
     core/* setOutput */.uH('tasks', '[]');
@@ -56064,7 +56208,9 @@ async function publishBranches(git, result, remoteTips, auth, logger) {
     // reviewers can see each task alone) and conflicted ones (their work must not be lost).
     const updates = [
         { branch: result.integrationBranch, sha: result.integrationSha },
-        ...result.tasks.filter((t) => t.commit && (t.status === 'merged' || t.status === 'conflicted')).map((t) => ({ branch: t.branch, sha: t.commit }))
+        ...result.tasks
+            .filter((t) => t.commit && (t.status === 'merged' || t.status === 'conflicted'))
+            .map((t) => ({ branch: t.branch, sha: t.commit }))
     ].map((u) => ({ ...u, expected: remoteTips.get(u.branch) }));
     const outcomes = await pushBranches(git, 'origin', updates, auth);
     for (const o of outcomes)
@@ -56247,7 +56393,10 @@ class Git {
     }
     /** True when git exits 0, false on exit 1; anything else is an error. */
     async test(args, options = {}) {
-        const result = await this.run(args, { ...options, okExitCodes: [1, ...(options.okExitCodes ?? [])] });
+        const result = await this.run(args, {
+            ...options,
+            okExitCodes: [1, ...(options.okExitCodes ?? [])]
+        });
         return result.exitCode === 0;
     }
     spawn(args, options) {

@@ -69,7 +69,9 @@ async function validateBranchPrefix(git, prefix) {
         prefix.startsWith('/') ||
         prefix.endsWith('/') ||
         prefix.startsWith('refs/') ||
-        !(await git.test(['check-ref-format', '--branch', `${prefix}/integration`], { okExitCodes: [128] }));
+        !(await git.test(['check-ref-format', '--branch', `${prefix}/integration`], {
+            okExitCodes: [128]
+        }));
     if (bad) {
         throw new Error(`Input branch-prefix "${prefix}" is not a usable branch name prefix: use something like "fanout/issue-12" (no spaces, no leading "-" or "/", no "..", no trailing "/").`);
     }
@@ -174,7 +176,10 @@ class Git {
     }
     /** True when git exits 0, false on exit 1; anything else is an error. */
     async test(args, options = {}) {
-        const result = await this.run(args, { ...options, okExitCodes: [1, ...(options.okExitCodes ?? [])] });
+        const result = await this.run(args, {
+            ...options,
+            okExitCodes: [1, ...(options.okExitCodes ?? [])]
+        });
         return result.exitCode === 0;
     }
     spawn(args, options) {
@@ -355,7 +360,8 @@ async function runAgent(options) {
     let logTruncated = false;
     let echoed = 0;
     let echoCut = false;
-    let partial = '';
+    const outPartial = { text: '' };
+    const errPartial = { text: '' };
     let tail = Buffer.alloc(0);
     const echo = (line) => {
         if (!options.onLine || echoCut)
@@ -368,7 +374,8 @@ async function runAgent(options) {
         }
         options.onLine(line);
     };
-    const onData = (chunk) => {
+    // One line buffer per stream, so stdout and stderr lines never splice into each other.
+    const onData = (partial) => (chunk) => {
         if (logBytes < maxLogBytes) {
             const room = maxLogBytes - logBytes;
             const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
@@ -386,15 +393,15 @@ async function runAgent(options) {
         if (tail.length > tailBytes)
             tail = tail.subarray(tail.length - tailBytes);
         if (options.onLine && !echoCut) {
-            partial += chunk.toString('utf8');
+            partial.text += chunk.toString('utf8');
             let newline;
-            while ((newline = partial.indexOf('\n')) !== -1) {
-                echo(partial.slice(0, newline).replace(/\r$/, ''));
-                partial = partial.slice(newline + 1);
+            while ((newline = partial.text.indexOf('\n')) !== -1) {
+                echo(partial.text.slice(0, newline).replace(/\r$/, ''));
+                partial.text = partial.text.slice(newline + 1);
             }
-            while (partial.length > MAX_LINE) {
-                echo(partial.slice(0, MAX_LINE));
-                partial = partial.slice(MAX_LINE);
+            while (partial.text.length > MAX_LINE) {
+                echo(partial.text.slice(0, MAX_LINE));
+                partial.text = partial.text.slice(MAX_LINE);
             }
         }
     };
@@ -404,8 +411,8 @@ async function runAgent(options) {
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe']
     });
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
+    child.stdout.on('data', onData(outPartial));
+    child.stderr.on('data', onData(errPartial));
     const streamsClosed = Promise.all([
         new Promise((resolve) => child.stdout.once('close', resolve)),
         new Promise((resolve) => child.stderr.once('close', resolve))
@@ -450,8 +457,9 @@ async function runAgent(options) {
     await Promise.race([streamsClosed, (0,external_node_timers_promises_namespaceObject.setTimeout)(1000)]);
     child.stdout.destroy();
     child.stderr.destroy();
-    if (partial)
-        echo(partial);
+    for (const rest of [outPartial, errPartial])
+        if (rest.text)
+            echo(rest.text);
     (0,external_node_fs_namespaceObject.closeSync)(fd);
     return {
         exitCode: exit.code,
@@ -900,7 +908,12 @@ async function runFanout(options) {
                 onLine: (line) => logger.info(`[${task.id}] ${line}`),
                 signal: options.signal
             });
-            const common = { logFile, logTail: run.logTail, exitCode: run.exitCode, timedOut: run.timedOut };
+            const common = {
+                logFile,
+                logTail: run.logTail,
+                exitCode: run.exitCode,
+                timedOut: run.timedOut
+            };
             if (run.cancelled) {
                 finish({ ...common, status: 'failed', changedFiles: [], reason: 'cancelled' });
             }
@@ -928,7 +941,12 @@ async function runFanout(options) {
                     finish({ ...common, status: 'failed', changedFiles: [], reason: work.error });
                 }
                 else if (work.changedFiles.length === 0) {
-                    finish({ ...common, status: 'no-changes', changedFiles: [], reason: 'the agent changed no file' });
+                    finish({
+                        ...common,
+                        status: 'no-changes',
+                        changedFiles: [],
+                        reason: 'the agent changed no file'
+                    });
                 }
                 else {
                     produced.set(task.id, work);
@@ -940,6 +958,9 @@ async function runFanout(options) {
         finally {
             await worktrees.remove(worktree.path);
         }
+        // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
+        if (!produced.has(task.id))
+            await git.run(['update-ref', '-d', `refs/heads/${branch}`]);
     };
     await worktrees.recover();
     try {
@@ -1014,11 +1035,16 @@ async function collectWork(git, worktree, branch, task, options) {
     const dirty = !(await git.test(['diff', '--cached', '--quiet'], { cwd: worktree }));
     if (dirty) {
         const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${options.issue.number}\n`;
-        await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], { cwd: worktree, stdin: message });
+        await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
+            cwd: worktree,
+            stdin: message
+        });
     }
     const tip = await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: worktree });
     if (!(await git.test(['merge-base', '--is-ancestor', options.baseSha, tip]))) {
-        return { error: `the agent left HEAD at ${tip.slice(0, 12)}, which does not descend from the base commit` };
+        return {
+            error: `the agent left HEAD at ${tip.slice(0, 12)}, which does not descend from the base commit`
+        };
     }
     await git.run(['update-ref', `refs/heads/${branch}`, tip]);
     const changed = await git.out(['diff', '--name-only', '-z', '--no-renames', options.baseSha, tip]);
@@ -1096,6 +1122,8 @@ function cell(text, max = 120) {
 function formatDuration(ms) {
     if (ms <= 0)
         return '–';
+    if (ms < 10_000)
+        return `${(ms / 1000).toFixed(1)}s`;
     const s = Math.round(ms / 1000);
     if (s < 60)
         return `${s}s`;
@@ -1103,7 +1131,13 @@ function formatDuration(ms) {
     return m < 60 ? `${m}m ${s % 60}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
 }
 function statusCounts(result) {
-    const counts = { merged: 0, conflicted: 0, failed: 0, 'no-changes': 0, skipped: 0 };
+    const counts = {
+        merged: 0,
+        conflicted: 0,
+        failed: 0,
+        'no-changes': 0,
+        skipped: 0
+    };
     for (const task of result.tasks)
         counts[task.status]++;
     return counts;
@@ -1118,7 +1152,11 @@ function summaryLine(result) {
 /** The task table shared by the status comment, the pull request body and the job summary. */
 function renderTaskTable(tasks) {
     const rows = tasks.map((t) => `| ${cell(t.id, 40)} | ${cell(t.title)} | ${STATUS_LABEL[t.status]} | ${formatDuration(t.durationMs)} | ${t.changedFiles.length} |`);
-    return ['| Task | Title | Status | Duration | Files changed |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+    return [
+        '| Task | Title | Status | Duration | Files changed |',
+        '| --- | --- | --- | --- | --- |',
+        ...rows
+    ].join('\n');
 }
 /** A fence that the enclosed text cannot close early. */
 function fence(text, info = '') {
@@ -1130,7 +1168,9 @@ function fence(text, info = '') {
 }
 function conflictDetail(task, integrationBranch) {
     const conflict = task.conflict;
-    const files = conflict.files.length ? conflict.files.map((f) => `\`${f.replace(/`/g, "'")}\``).join(', ') : '(no file-level conflict; see messages)';
+    const files = conflict.files.length
+        ? conflict.files.map((f) => `\`${f.replace(/`/g, "'")}\``).join(', ')
+        : '(no file-level conflict; see messages)';
     const messages = conflict.messages.length ? fence(conflict.messages.join('\n')) : '';
     const wayForward = [
         "**How to go on** (the task's work is safe on its branch):",
@@ -1139,26 +1179,53 @@ function conflictDetail(task, integrationBranch) {
         `- Or leave it out: nothing of it is on \`${integrationBranch}\`; delete \`${task.branch}\` once the work is no longer needed.`
     ].join('\n');
     const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}`;
-    const hunks = conflict.hunks.map((h) => `\`${h.file.replace(/`/g, "'")}\`\n${fence(h.text, 'diff')}`).join('\n\n');
+    const hunks = conflict.hunks
+        .map((h) => `\`${h.file.replace(/`/g, "'")}\`\n${fence(h.text, 'diff')}`)
+        .join('\n\n');
     return {
         heading: `#### ⚠️ ${cell(task.id, 40)}: ${cell(task.title)}`,
         variants: [
             [head, messages, hunks, wayForward].filter(Boolean).join('\n\n'),
-            [head, messages, '_Conflict hunks omitted to fit GitHub\'s size limit; run `git merge` as below to see them._', wayForward].filter(Boolean).join('\n\n'),
+            [
+                head,
+                messages,
+                "_Conflict hunks omitted to fit GitHub's size limit; run `git merge` as below to see them._",
+                wayForward
+            ]
+                .filter(Boolean)
+                .join('\n\n'),
             [head, wayForward].join('\n\n')
         ]
     };
 }
 function failureDetail(task, ctx) {
     const reason = `**Why:** ${cell(task.reason ?? 'unknown', 300)}`;
-    const where = ctx.runUrl ? `Full log: [workflow run](${ctx.runUrl}).` : task.logFile ? `Full log: \`${task.logFile}\`.` : '';
+    const where = ctx.runUrl
+        ? `Full log: [workflow run](${ctx.runUrl}).`
+        : task.logFile
+            ? `Full log: \`${task.logFile}\`.`
+            : '';
     const tail = task.logTail ? fence(task.logTail, 'text') : '_The agent printed nothing._';
     return {
         heading: `#### ❌ ${cell(task.id, 40)}: ${cell(task.title)}`,
         variants: [
-            [reason, '<details><summary>Last lines of its output</summary>', '', tail, '', '</details>', where].filter(Boolean).join('\n'),
-            [reason, fence(task.logTail?.split('\n').slice(-8).join('\n') ?? '', 'text'), where].filter(Boolean).join('\n'),
-            [reason, where].filter(Boolean).join('\n')
+            [
+                reason,
+                '',
+                '<details><summary>Last lines of its output</summary>',
+                '',
+                tail,
+                '',
+                '</details>',
+                '',
+                where
+            ]
+                .join('\n')
+                .trim(),
+            [reason, fence(task.logTail?.split('\n').slice(-8).join('\n') ?? '', 'text'), where]
+                .filter(Boolean)
+                .join('\n\n'),
+            [reason, where].filter(Boolean).join('\n\n')
         ]
     };
 }
@@ -1185,7 +1252,9 @@ function renderReport(result, ctx) {
     head.push('');
     head.push(renderTaskTable(result.tasks));
     const details = [
-        ...result.tasks.filter((t) => t.status === 'conflicted' && t.conflict).map((t) => conflictDetail(t, result.integrationBranch)),
+        ...result.tasks
+            .filter((t) => t.status === 'conflicted' && t.conflict)
+            .map((t) => conflictDetail(t, result.integrationBranch)),
         ...result.tasks.filter((t) => t.status === 'failed').map((t) => failureDetail(t, ctx))
     ];
     const sectionTitle = [];
@@ -1206,7 +1275,9 @@ function renderReport(result, ctx) {
         kept.push(`${d.heading}\n\n${d.variants[2]}`);
     }
     const omitted = details.length - kept.length;
-    const note = omitted ? [`_${omitted} more task report(s) omitted to fit GitHub's size limit; see the job summary._`] : [];
+    const note = omitted
+        ? [`_${omitted} more task report(s) omitted to fit GitHub's size limit; see the job summary._`]
+        : [];
     const body = assemble(head, sectionTitle, [...kept, ...note], footer);
     return body.length <= budget ? body : body.slice(0, budget - 20) + '\n\n_(truncated)_';
 }
@@ -19371,7 +19442,7 @@ function codeRanges(text) {
 //   between `<details>` and its matching `</details>` are ignored.
 // - Checked items are returned too (`checked: true`) and count in positions, so ticking a box
 //   never changes another task's ID.
-// - Title: the first line of the item's first paragraph as plain text, whitespace collapsed.
+// - Title: the first line of the item's first paragraph as written (markdown), whitespace collapsed.
 //   Body: the rest of the item (further lines, sub-lists, code...) as markdown from the source,
 //   de-indented; may be empty.
 // - Explicit ID: at the very start of the item, `T1: title`, `[T1] title`, `**T1** title`,
@@ -19449,7 +19520,7 @@ function toTask(item, position, source) {
     const paragraph = first?.type === 'paragraph' ? first : undefined;
     const paragraphStart = paragraph?.position?.start.offset ?? itemStart(item);
     const lineEnd = lineEndAt(source, paragraphStart);
-    const head = paragraph ? splitId(paragraph, lineEnd) : { title: '' };
+    const head = paragraph ? splitId(paragraph, lineEnd, source) : { title: '' };
     const title = head.title.replace(/\s+/g, ' ').trim();
     const id = head.id ?? `T${position}`;
     if (title === '') {
@@ -19470,19 +19541,23 @@ function toTask(item, position, source) {
         task.reference = { issueNumber };
     return task;
 }
-/** The first line of the paragraph as plain text, with an explicit ID split off when present. */
-function splitId(paragraph, lineEnd) {
+/**
+ * The paragraph's first source line, with an explicit ID split off when present. The title is
+ * the markdown as written (backticks, quotes and `$(...)` included): agents get it literally.
+ */
+function splitId(paragraph, lineEnd, source) {
     const [head, ...rest] = paragraph.children;
-    const line = firstLineText(paragraph.children, lineEnd);
     if (!head)
-        return { title: line };
+        return { title: '' };
+    const from = head.position?.start.offset ?? 0;
+    const line = source.slice(from, lineEnd);
     if (head.type === 'strong' || head.type === 'inlineCode') {
         const match = (head.type === 'strong' ? BOLD_ID : CODE_ID).exec(lib_toString(head));
         if (match && isId(match[1]) && endOffset(head) <= lineEnd) {
-            const after = firstLineText(rest, lineEnd);
+            const after = source.slice(endOffset(head), lineEnd);
             const separator = /^(:?)(\s*)/.exec(after) ?? ['', '', ''];
             // Something must separate the ID from the title: `**T1**title` is just a bold word.
-            if (match[2] || separator[0] || after.trim() === '') {
+            if (match[2] || separator[0] || firstLineText(rest, lineEnd).trim() === '') {
                 return { id: match[1], title: after.slice(separator[0].length) };
             }
         }
@@ -19490,8 +19565,9 @@ function splitId(paragraph, lineEnd) {
     else if (head.type === 'text') {
         const headLine = head.value.split('\n')[0];
         const match = COLON_ID.exec(headLine) ?? BRACKET_ID.exec(headLine);
-        if (match && isId(match[1]))
+        if (match && isId(match[1]) && line.startsWith(match[0].trimEnd())) {
             return { id: match[1], title: line.slice(match[0].length) };
+        }
     }
     return { title: line };
 }
@@ -19650,7 +19726,10 @@ Each task below is handed to its own agent, in its own git worktree.
 `;
 const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 async function runDemo(argv) {
-    const { values } = (0,external_node_util_namespaceObject.parseArgs)({ args: argv, options: { keep: { type: 'boolean', default: false } } });
+    const { values } = (0,external_node_util_namespaceObject.parseArgs)({
+        args: argv,
+        options: { keep: { type: 'boolean', default: false } }
+    });
     const root = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'agent-fanout-demo-'));
     const repo = external_node_path_default().join(root, 'greeter');
     const env = {
@@ -19865,7 +19944,8 @@ async function runLocal(options) {
         maxParallel: options.maxParallel,
         taskTimeoutMs: options.timeoutMs,
         branchPrefix: options.branchPrefix ?? defaultBranchPrefix(options.issueNumber),
-        workDir: options.workDir ?? external_node_path_default().join(external_node_os_default().tmpdir(), 'agent-fanout', `${external_node_path_default().basename(options.repoDir)}-issue-${options.issueNumber}`),
+        workDir: options.workDir ??
+            external_node_path_default().join(external_node_os_default().tmpdir(), 'agent-fanout', `${external_node_path_default().basename(options.repoDir)}-issue-${options.issueNumber}`),
         identity,
         agentBaseEnv: options.env ?? process.env,
         secrets: []

@@ -23,7 +23,14 @@ export class HiddenCredentials {
     const configPath = path.join(commonDir, 'config')
     const original = await readFile(configPath)
     const entries = await git.run(
-      ['config', '--file', configPath, '--null', '--get-regexp', '^(http\\..*\\.extraheader|include\\.path|includeif\\..*\\.path)$'],
+      [
+        'config',
+        '--file',
+        configPath,
+        '--null',
+        '--get-regexp',
+        '^(http\\..*\\.extraheader|include\\.path|includeif\\..*\\.path)$'
+      ],
       { okExitCodes: [1] }
     )
     const removals: { key: string; value: string }[] = []
@@ -47,7 +54,9 @@ export class HiddenCredentials {
       return new HiddenCredentials(configPath, undefined, [], logger)
     }
     for (const { key, value } of removals) {
-      await git.run(['config', '--file', configPath, '--fixed-value', '--unset-all', key, value], { okExitCodes: [5] })
+      await git.run(['config', '--file', configPath, '--fixed-value', '--unset-all', key, value], {
+        okExitCodes: [5]
+      })
     }
     for (const file of files) await writeFile(file.path, '')
     logger.info(
@@ -63,7 +72,9 @@ export class HiddenCredentials {
       await writeFile(this.configPath, this.originalConfig)
       for (const file of this.files) await writeFile(file.path, file.content)
     } catch (error) {
-      this.logger.warning(`Could not restore the git credentials of actions/checkout: ${String(error)}`)
+      this.logger.warning(
+        `Could not restore the git credentials of actions/checkout: ${String(error)}`
+      )
     }
   }
 }

@@ -25,10 +25,15 @@ export interface ActionInputs {
 export function getInputs(read: (name: string) => string = (n) => core.getInput(n)): ActionInputs {
   const agentCommand = read('agent-command')
   if (!agentCommand.trim()) {
-    throw new Error('Input agent-command is required: the command to run in each task worktree, e.g. `claude -p "$(cat "$TASK_PROMPT_FILE")"`.')
+    throw new Error(
+      'Input agent-command is required: the command to run in each task worktree, e.g. `claude -p "$(cat "$TASK_PROMPT_FILE")"`.'
+    )
   }
   const token = read('github-token')
-  if (!token) throw new Error('Input github-token is empty: pass a token (the default is ${{ github.token }}).')
+  if (!token)
+    throw new Error(
+      'Input github-token is empty: pass a token (the default is ${{ github.token }}).'
+    )
   const issueText = read('issue-number')
   let issueNumber: number | undefined
   if (issueText) {
@@ -47,18 +52,25 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
     taskTimeoutMs: positiveNumber(read, 'task-timeout-minutes', 30) * 60_000,
     conflictStrategy: list(read('conflict-strategy') || 'report').map((s) => {
       if (!(CONFLICT_STRATEGIES as readonly string[]).includes(s)) {
-        throw new Error(`Input conflict-strategy has an unknown strategy "${s}"; supported: ${CONFLICT_STRATEGIES.join(', ')}.`)
+        throw new Error(
+          `Input conflict-strategy has an unknown strategy "${s}"; supported: ${CONFLICT_STRATEGIES.join(', ')}.`
+        )
       }
       return s as ConflictStrategy
     }),
     branchPrefix: read('branch-prefix') || undefined,
-    commitAuthor: parseIdentity(read('commit-author') || 'github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>'),
+    commitAuthor: parseIdentity(
+      read('commit-author') ||
+        'github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>'
+    ),
     draft: parseBoolean(read, 'draft', false),
     failOn: new Set(
       list(read('fail-on')).flatMap((s) => {
         if (s === 'none') return []
         if (!(FAIL_ON_VALUES as readonly string[]).includes(s)) {
-          throw new Error(`Input fail-on has an unknown outcome "${s}"; use any of ${FAIL_ON_VALUES.join(', ')}, or none.`)
+          throw new Error(
+            `Input fail-on has an unknown outcome "${s}"; use any of ${FAIL_ON_VALUES.join(', ')}, or none.`
+          )
         }
         return [s as TaskStatus]
       })
@@ -68,16 +80,25 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
 
 /** Comma- or newline-separated list, trimmed, empties dropped. */
 export function list(text: string): string[] {
-  return text.split(/[\n,]+/).map((s) => s.trim()).filter(Boolean)
+  return text
+    .split(/[\n,]+/)
+    .map((s) => s.trim())
+    .filter(Boolean)
 }
 
 export function parseIdentity(text: string): Identity {
   const match = /^\s*([^<>]+?)\s*<([^<>\s]+@[^<>\s]+)>\s*$/.exec(text)
-  if (!match) throw new Error(`Input commit-author must look like "Name <email@example.com>", got "${text}".`)
+  if (!match)
+    throw new Error(`Input commit-author must look like "Name <email@example.com>", got "${text}".`)
   return { name: match[1], email: match[2] }
 }
 
-function positiveInt(read: (n: string) => string, name: string, fallback: number, max: number): number {
+function positiveInt(
+  read: (n: string) => string,
+  name: string,
+  fallback: number,
+  max: number
+): number {
   const text = read(name)
   if (!text) return fallback
   const value = Number(text)
@@ -91,7 +112,8 @@ function positiveNumber(read: (n: string) => string, name: string, fallback: num
   const text = read(name)
   if (!text) return fallback
   const value = Number(text)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`Input ${name} must be a positive number, got "${text}".`)
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`Input ${name} must be a positive number, got "${text}".`)
   return value
 }
 

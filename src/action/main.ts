@@ -61,7 +61,9 @@ export async function run(): Promise<void> {
       await authorize(api, logger)
       const data = await api.getIssue(issueNumber)
       if (data.isPullRequest) {
-        throw new Refusal(`#${issueNumber} is a pull request; agent-fanout takes its tasks from issues and never runs pull request code.`)
+        throw new Refusal(
+          `#${issueNumber} is a pull request; agent-fanout takes its tasks from issues and never runs pull request code.`
+        )
       }
       return data
     })
@@ -78,11 +80,17 @@ export async function run(): Promise<void> {
     const { baseSha, remoteTips } = await logger.group(`Fetch ${baseBranch}`, async () => {
       const sha = await fetchBranch(git, 'origin', baseBranch, auth)
       const tips = await listRemoteBranches(git, 'origin', prefix, auth)
-      logger.info(`Base ${baseBranch} is at ${sha}; ${tips.size} branch(es) of earlier runs under ${prefix}/`)
+      logger.info(
+        `Base ${baseBranch} is at ${sha}; ${tips.size} branch(es) of earlier runs under ${prefix}/`
+      )
       return { baseSha: sha, remoteTips: tips }
     })
 
-    const workDir = path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'agent-fanout', `issue-${issueNumber}`)
+    const workDir = path.join(
+      process.env.RUNNER_TEMP || os.tmpdir(),
+      'agent-fanout',
+      `issue-${issueNumber}`
+    )
     // For the post step: if this process dies, it removes what was left behind.
     core.saveState('workDir', workDir)
     core.saveState('repoDir', workspace)
@@ -111,7 +119,9 @@ export async function run(): Promise<void> {
     }
     core.saveState('engineDone', 'true')
 
-    const pushes = await logger.group('Push branches', () => publishBranches(git, result, remoteTips, auth, logger))
+    const pushes = await logger.group('Push branches', () =>
+      publishBranches(git, result, remoteTips, auth, logger)
+    )
     const integrationPushed = pushes.find((p) => p.branch === result.integrationBranch)
     for (const failed of pushes.filter((p) => !p.ok)) {
       logger.warning(`Push of ${failed.branch} was rejected: ${failed.message}`)
@@ -126,14 +136,18 @@ export async function run(): Promise<void> {
       } else if (!mergedAny) {
         noPullRequestReason = 'no task produced changes that could be merged.'
       }
-      const allMerged = result.tasks.filter((t) => t.status !== 'skipped').every((t) => t.status === 'merged')
+      const allMerged = result.tasks
+        .filter((t) => t.status !== 'skipped')
+        .every((t) => t.status === 'merged')
       if (!noPullRequestReason) {
         const body = [
           `Tasks from #${issue.number}, each done by an agent in its own worktree and merged here in task-list order.`,
           '',
           renderTaskTable(result.tasks),
           '',
-          allMerged ? `Closes #${issue.number}` : `Refs #${issue.number} (not every task merged; see the status comment there).`
+          allMerged
+            ? `Closes #${issue.number}`
+            : `Refs #${issue.number} (not every task merged; see the status comment there).`
         ].join('\n')
         const pr = await upsertPullRequest(api, {
           head: result.integrationBranch,
@@ -159,14 +173,26 @@ export async function run(): Promise<void> {
     })
 
     setOutputs(result, report.pull, report.comment.id)
-    await core.summary.addRaw(renderReport(result, { issueNumber: issue.number, pullRequest: report.pull, runUrl: runLink(), maxLength: 1_000_000 })).write()
+    await core.summary
+      .addRaw(
+        renderReport(result, {
+          issueNumber: issue.number,
+          pullRequest: report.pull,
+          runUrl: runLink(),
+          maxLength: 1_000_000
+        })
+      )
+      .write()
 
     const failing = result.tasks.filter((t) => inputs.failOn.has(t.status))
     const rejected = pushes.filter((p) => !p.ok)
     if (failing.length > 0 || rejected.length > 0) {
       const parts = failing.map((t) => `${t.id} ${t.status}`)
-      if (rejected.length) parts.push(`push rejected for ${rejected.map((p) => p.branch).join(', ')}`)
-      core.setFailed(`agent-fanout: ${summaryLine(result)}. Failing because: ${parts.join('; ')} (see fail-on).`)
+      if (rejected.length)
+        parts.push(`push rejected for ${rejected.map((p) => p.branch).join(', ')}`)
+      core.setFailed(
+        `agent-fanout: ${summaryLine(result)}. Failing because: ${parts.join('; ')} (see fail-on).`
+      )
     } else {
       logger.info(`agent-fanout: ${summaryLine(result)}`)
     }
@@ -201,7 +227,9 @@ async function authorize(api: GitHubApi, logger: Logger): Promise<void> {
   try {
     permission = await api.getPermission(actor)
   } catch (error) {
-    throw new Error(`Could not check ${actor}'s permission on the repository: ${errorMessage(error)}`)
+    throw new Error(
+      `Could not check ${actor}'s permission on the repository: ${errorMessage(error)}`
+    )
   }
   if (!WRITE_PERMISSIONS.has(permission)) {
     throw new Refusal(
@@ -212,20 +240,35 @@ async function authorize(api: GitHubApi, logger: Logger): Promise<void> {
 }
 
 /** Parses the issue's task list; answers "no tasks" and "too many" on the issue itself. */
-async function readTasks(api: GitHubApi, issue: IssueData, inputs: ActionInputs, logger: Logger): Promise<Task[] | undefined> {
+async function readTasks(
+  api: GitHubApi,
+  issue: IssueData,
+  inputs: ActionInputs,
+  logger: Logger
+): Promise<Task[] | undefined> {
   let tasks: Task[]
   try {
     tasks = parseTaskList(issue.body).tasks
   } catch (error) {
     if (error instanceof TaskListError) {
-      await explainOnIssue(api, issue.number, `The task list of this issue could not be used: ${error.message}`, logger)
+      await explainOnIssue(
+        api,
+        issue.number,
+        `The task list of this issue could not be used: ${error.message}`,
+        logger
+      )
       throw new Error(`Task list of #${issue.number}: ${error.message}`)
     }
     throw error
   }
   const open = tasks.filter((t) => !t.checked)
   if (open.length === 0) {
-    await explainOnIssue(api, issue.number, 'No open tasks were found in this issue, so nothing was started.', logger)
+    await explainOnIssue(
+      api,
+      issue.number,
+      'No open tasks were found in this issue, so nothing was started.',
+      logger
+    )
     logger.warning(`Issue #${issue.number} has no open task items; nothing to do.`)
     return undefined
   }
@@ -240,17 +283,35 @@ async function readTasks(api: GitHubApi, issue: IssueData, inputs: ActionInputs,
     try {
       referenced = await api.getIssue(ref)
     } catch (error) {
-      throw new Error(`Task ${task.id} refers to #${ref}, which could not be read: ${errorMessage(error)}`)
+      throw new Error(
+        `Task ${task.id} refers to #${ref}, which could not be read: ${errorMessage(error)}`
+      )
     }
     task.title = sanitizeIssueText(referenced.title).trim()
-    task.body = [`(from #${ref}: ${referenced.url})`, '', sanitizeIssueText(referenced.body).trim()].join('\n').trim()
+    task.body = [`(from #${ref}: ${referenced.url})`, '', sanitizeIssueText(referenced.body).trim()]
+      .join('\n')
+      .trim()
   }
-  logger.info(`Found ${tasks.length} task item(s): ${open.length} open, ${tasks.length - open.length} done`)
+  logger.info(
+    `Found ${tasks.length} task item(s): ${open.length} open, ${tasks.length - open.length} done`
+  )
   return tasks
 }
 
-async function explainOnIssue(api: GitHubApi, issueNumber: number, message: string, logger: Logger): Promise<void> {
-  const body = [statusMarker(issueNumber), '### agent-fanout: nothing started', '', message, '', TASK_SYNTAX_HELP].join('\n')
+async function explainOnIssue(
+  api: GitHubApi,
+  issueNumber: number,
+  message: string,
+  logger: Logger
+): Promise<void> {
+  const body = [
+    statusMarker(issueNumber),
+    '### agent-fanout: nothing started',
+    '',
+    message,
+    '',
+    TASK_SYNTAX_HELP
+  ].join('\n')
   await upsertStatusComment(api, issueNumber, body, logger)
   await core.summary.addRaw(body).write()
   core.setOutput('tasks', '[]')
@@ -267,15 +328,22 @@ async function publishBranches(
   // reviewers can see each task alone) and conflicted ones (their work must not be lost).
   const updates = [
     { branch: result.integrationBranch, sha: result.integrationSha },
-    ...result.tasks.filter((t) => t.commit && (t.status === 'merged' || t.status === 'conflicted')).map((t) => ({ branch: t.branch, sha: t.commit! }))
+    ...result.tasks
+      .filter((t) => t.commit && (t.status === 'merged' || t.status === 'conflicted'))
+      .map((t) => ({ branch: t.branch, sha: t.commit! }))
   ].map((u) => ({ ...u, expected: remoteTips.get(u.branch) }))
   const outcomes = await pushBranches(git, 'origin', updates, auth)
   for (const o of outcomes) logger.info(`${o.ok ? 'pushed' : 'REJECTED'} ${o.branch}: ${o.message}`)
   return outcomes
 }
 
-function setOutputs(result: FanoutResult, pull: { number: number; url: string } | undefined, commentId: number): void {
-  const ids = (status: string): string => JSON.stringify(result.tasks.filter((t) => t.status === status).map((t) => t.id))
+function setOutputs(
+  result: FanoutResult,
+  pull: { number: number; url: string } | undefined,
+  commentId: number
+): void {
+  const ids = (status: string): string =>
+    JSON.stringify(result.tasks.filter((t) => t.status === status).map((t) => t.id))
   // Agent output (log tails) stays out of step outputs: later steps must not consume it as data.
   core.setOutput(
     'tasks',

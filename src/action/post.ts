@@ -13,7 +13,11 @@ export async function cleanup(): Promise<void> {
   const repoDir = core.getState('repoDir')
   if (!workDir || !repoDir || core.getState('engineDone') === 'true') return
   try {
-    const manager = new WorktreeManager(new Git(repoDir), path.join(workDir, 'worktrees'), coreLogger)
+    const manager = new WorktreeManager(
+      new Git(repoDir),
+      path.join(workDir, 'worktrees'),
+      coreLogger
+    )
     await manager.removeAll()
     core.info(`Removed the worktrees an interrupted run left under ${workDir}`)
   } catch (error) {

@@ -39,7 +39,10 @@ Each task below is handed to its own agent, in its own git worktree.
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`
 
 export async function runDemo(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { keep: { type: 'boolean', default: false } } })
+  const { values } = parseArgs({
+    args: argv,
+    options: { keep: { type: 'boolean', default: false } }
+  })
   const root = await mkdtemp(path.join(os.tmpdir(), 'agent-fanout-demo-'))
   const repo = path.join(root, 'greeter')
   const env: NodeJS.ProcessEnv = {
@@ -53,8 +56,10 @@ export async function runDemo(argv: string[]): Promise<number> {
   }
   try {
     await mkdir(path.join(repo, 'src'), { recursive: true })
-    for (const [file, content] of Object.entries(SAMPLE_FILES)) await writeFile(path.join(repo, file), content)
-    const git = (...args: string[]): string => execFileSync('git', args, { cwd: repo, env, encoding: 'utf8' })
+    for (const [file, content] of Object.entries(SAMPLE_FILES))
+      await writeFile(path.join(repo, file), content)
+    const git = (...args: string[]): string =>
+      execFileSync('git', args, { cwd: repo, env, encoding: 'utf8' })
     git('init', '--quiet', '--initial-branch=main')
     git('add', '--all')
     git('commit', '--quiet', '-m', 'Initial greeter')
@@ -93,7 +98,9 @@ export async function runDemoAgent(): Promise<number> {
   const id = process.env.TASK_ID ?? '?'
   const body = process.env.TASK_BODY ?? ''
   const prompt = await readFile(process.env.TASK_PROMPT_FILE ?? '', 'utf8').catch(() => '')
-  console.log(`demo agent for ${id}: "${process.env.TASK_TITLE}" (prompt file: ${prompt.length} characters)`)
+  console.log(
+    `demo agent for ${id}: "${process.env.TASK_TITLE}" (prompt file: ${prompt.length} characters)`
+  )
   await sleep(150 + (Number(id.replace(/\D/g, '')) % 4) * 100)
   for (const line of body.split('\n')) {
     let m: RegExpExecArray | null
@@ -118,6 +125,7 @@ export async function runDemoAgent(): Promise<number> {
 
 function inside(relative: string): string {
   const file = path.resolve(process.cwd(), relative)
-  if (!file.startsWith(process.cwd() + path.sep)) throw new Error(`refusing to write outside the worktree: ${relative}`)
+  if (!file.startsWith(process.cwd() + path.sep))
+    throw new Error(`refusing to write outside the worktree: ${relative}`)
   return file
 }

@@ -76,8 +76,10 @@ async function runCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false }
     }
   })
-  if (!values['issue-file']) throw new UserError('--issue-file is required (a markdown file with a task list)')
-  if (!values.agent) throw new UserError('--agent is required (the command to run in each worktree)')
+  if (!values['issue-file'])
+    throw new UserError('--issue-file is required (a markdown file with a task list)')
+  if (!values.agent)
+    throw new UserError('--agent is required (the command to run in each worktree)')
   const issueNumber = wholeNumber(values['issue-number'], '--issue-number')
   const result = await runLocal({
     repoDir: path.resolve(values.repo),
@@ -123,7 +125,8 @@ export async function runLocal(options: LocalRunOptions): Promise<FanoutResult> 
   const probe = new Git(options.repoDir)
   const identity = await localIdentity(probe)
   const git = new Git(options.repoDir, { identity, env: options.env })
-  const baseBranch = options.baseBranch ?? (await git.out(['symbolic-ref', '--short', 'HEAD']).catch(() => 'HEAD'))
+  const baseBranch =
+    options.baseBranch ?? (await git.out(['symbolic-ref', '--short', 'HEAD']).catch(() => 'HEAD'))
   const baseSha = await git.out(['rev-parse', '--verify', `${baseBranch}^{commit}`]).catch(() => {
     throw new UserError(`base branch "${baseBranch}" not found in ${options.repoDir}`)
   })
@@ -140,7 +143,12 @@ export async function runLocal(options: LocalRunOptions): Promise<FanoutResult> 
     taskTimeoutMs: options.timeoutMs,
     branchPrefix: options.branchPrefix ?? defaultBranchPrefix(options.issueNumber),
     workDir:
-      options.workDir ?? path.join(os.tmpdir(), 'agent-fanout', `${path.basename(options.repoDir)}-issue-${options.issueNumber}`),
+      options.workDir ??
+      path.join(
+        os.tmpdir(),
+        'agent-fanout',
+        `${path.basename(options.repoDir)}-issue-${options.issueNumber}`
+      ),
     identity,
     agentBaseEnv: options.env ?? process.env,
     secrets: []
@@ -155,6 +163,7 @@ async function localIdentity(git: Git): Promise<Identity> {
 
 function wholeNumber(text: string, flag: string): number {
   const n = Number(text)
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a whole number of 1 or more, got "${text}"`)
+  if (!Number.isInteger(n) || n < 1)
+    throw new UserError(`${flag} must be a whole number of 1 or more, got "${text}"`)
   return n
 }

@@ -22,7 +22,9 @@ export async function validateBranchPrefix(git: Git, prefix: string): Promise<vo
     prefix.startsWith('/') ||
     prefix.endsWith('/') ||
     prefix.startsWith('refs/') ||
-    !(await git.test(['check-ref-format', '--branch', `${prefix}/integration`], { okExitCodes: [128] }))
+    !(await git.test(['check-ref-format', '--branch', `${prefix}/integration`], {
+      okExitCodes: [128]
+    }))
   if (bad) {
     throw new Error(
       `Input branch-prefix "${prefix}" is not a usable branch name prefix: use something like "fanout/issue-12" (no spaces, no leading "-" or "/", no "..", no trailing "/").`

@@ -131,7 +131,12 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         onLine: (line) => logger.info(`[${task.id}] ${line}`),
         signal: options.signal
       })
-      const common = { logFile, logTail: run.logTail, exitCode: run.exitCode, timedOut: run.timedOut }
+      const common = {
+        logFile,
+        logTail: run.logTail,
+        exitCode: run.exitCode,
+        timedOut: run.timedOut
+      }
       if (run.cancelled) {
         finish({ ...common, status: 'failed', changedFiles: [], reason: 'cancelled' })
       } else if (run.timedOut) {
@@ -156,7 +161,12 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         if ('error' in work) {
           finish({ ...common, status: 'failed', changedFiles: [], reason: work.error })
         } else if (work.changedFiles.length === 0) {
-          finish({ ...common, status: 'no-changes', changedFiles: [], reason: 'the agent changed no file' })
+          finish({
+            ...common,
+            status: 'no-changes',
+            changedFiles: [],
+            reason: 'the agent changed no file'
+          })
         } else {
           produced.set(task.id, work)
           finish({ ...common, status: 'merged', changedFiles: work.changedFiles, commit: work.tip })
@@ -172,24 +182,26 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
 
   await worktrees.recover()
   try {
-    await logger.group(`Run ${runnable.length} agent(s), at most ${options.maxParallel} at once`, () =>
-      mapWithConcurrency(runnable, options.maxParallel, async (task) => {
-        try {
-          await runTask(task)
-        } catch (error) {
-          // A broken worktree or git failure ends this task, not the others.
-          results.set(task.id, {
-            id: task.id,
-            title: task.title,
-            branch: taskBranchName(options.branchPrefix, task.id),
-            status: 'failed',
-            changedFiles: [],
-            durationMs: 0,
-            reason: `could not run the task: ${errorMessage(error)}`
-          })
-          logger.warning(`[${task.id}] ${errorMessage(error)}`)
-        }
-      })
+    await logger.group(
+      `Run ${runnable.length} agent(s), at most ${options.maxParallel} at once`,
+      () =>
+        mapWithConcurrency(runnable, options.maxParallel, async (task) => {
+          try {
+            await runTask(task)
+          } catch (error) {
+            // A broken worktree or git failure ends this task, not the others.
+            results.set(task.id, {
+              id: task.id,
+              title: task.title,
+              branch: taskBranchName(options.branchPrefix, task.id),
+              status: 'failed',
+              changedFiles: [],
+              durationMs: 0,
+              reason: `could not run the task: ${errorMessage(error)}`
+            })
+            logger.warning(`[${task.id}] ${errorMessage(error)}`)
+          }
+        })
     )
   } finally {
     await worktrees.removeAll()
@@ -256,11 +268,16 @@ async function collectWork(
   const dirty = !(await git.test(['diff', '--cached', '--quiet'], { cwd: worktree }))
   if (dirty) {
     const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${options.issue.number}\n`
-    await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], { cwd: worktree, stdin: message })
+    await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
+      cwd: worktree,
+      stdin: message
+    })
   }
   const tip = await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: worktree })
   if (!(await git.test(['merge-base', '--is-ancestor', options.baseSha, tip]))) {
-    return { error: `the agent left HEAD at ${tip.slice(0, 12)}, which does not descend from the base commit` }
+    return {
+      error: `the agent left HEAD at ${tip.slice(0, 12)}, which does not descend from the base commit`
+    }
   }
   await git.run(['update-ref', `refs/heads/${branch}`, tip])
   const changed = await git.out(['diff', '--name-only', '-z', '--no-renames', options.baseSha, tip])
@@ -274,6 +291,7 @@ function formatMinutes(ms: number): string {
 
 function describe(result: TaskResult | undefined): string {
   if (!result) return 'finished'
-  if (result.status === 'merged') return `finished with ${result.changedFiles.length} changed file(s)`
+  if (result.status === 'merged')
+    return `finished with ${result.changedFiles.length} changed file(s)`
   return `${result.status}: ${result.reason ?? ''}`
 }

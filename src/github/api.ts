@@ -42,19 +42,35 @@ export interface GitHubApi {
   createComment(issueNumber: number, body: string): Promise<CommentData>
   updateComment(commentId: number, body: string): Promise<CommentData>
   findOpenPull(head: string, base: string): Promise<PullData | undefined>
-  createPull(pull: { title: string; head: string; base: string; body: string; draft: boolean }): Promise<PullData>
+  createPull(pull: {
+    title: string
+    head: string
+    base: string
+    body: string
+    draft: boolean
+  }): Promise<PullData>
   updatePull(pullNumber: number, pull: { title: string; body: string }): Promise<PullData>
 }
 
 export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHubApi {
-  const toComment = (c: { id: number; body?: string | null; user?: { login: string; type: string } | null; html_url: string }): CommentData => ({
+  const toComment = (c: {
+    id: number
+    body?: string | null
+    user?: { login: string; type: string } | null
+    html_url: string
+  }): CommentData => ({
     id: c.id,
     body: c.body ?? '',
     author: c.user?.login ?? '',
     authorType: c.user?.type ?? '',
     url: c.html_url
   })
-  const toPull = (p: { number: number; html_url: string; title: string; body?: string | null }): PullData => ({
+  const toPull = (p: {
+    number: number
+    html_url: string
+    title: string
+    body?: string | null
+  }): PullData => ({
     number: p.number,
     url: p.html_url,
     title: p.title,
@@ -82,7 +98,11 @@ export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHu
       }
     },
     async getPermission(username) {
-      const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ owner, repo, username })
+      const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({
+        owner,
+        repo,
+        username
+      })
       return data.permission
     },
     async listComments(issueNumber) {
@@ -95,15 +115,32 @@ export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHu
       return comments.map(toComment)
     },
     async createComment(issueNumber, body) {
-      const { data } = await octokit.rest.issues.createComment({ owner, repo, issue_number: issueNumber, body })
+      const { data } = await octokit.rest.issues.createComment({
+        owner,
+        repo,
+        issue_number: issueNumber,
+        body
+      })
       return toComment(data)
     },
     async updateComment(commentId, body) {
-      const { data } = await octokit.rest.issues.updateComment({ owner, repo, comment_id: commentId, body })
+      const { data } = await octokit.rest.issues.updateComment({
+        owner,
+        repo,
+        comment_id: commentId,
+        body
+      })
       return toComment(data)
     },
     async findOpenPull(head, base) {
-      const { data } = await octokit.rest.pulls.list({ owner, repo, state: 'open', head: `${owner}:${head}`, base, per_page: 10 })
+      const { data } = await octokit.rest.pulls.list({
+        owner,
+        repo,
+        state: 'open',
+        head: `${owner}:${head}`,
+        base,
+        per_page: 10
+      })
       return data.length > 0 ? toPull(data[0]) : undefined
     },
     async createPull(pull) {
@@ -111,7 +148,12 @@ export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHu
       return toPull(data)
     },
     async updatePull(pullNumber, pull) {
-      const { data } = await octokit.rest.pulls.update({ owner, repo, pull_number: pullNumber, ...pull })
+      const { data } = await octokit.rest.pulls.update({
+        owner,
+        repo,
+        pull_number: pullNumber,
+        ...pull
+      })
       return toPull(data)
     }
   }

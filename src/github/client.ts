@@ -23,12 +23,26 @@ export function createOctokit(
     token,
     {
       throttle: {
-        onRateLimit: (retryAfter: number, request: { method: string; url: string }, _o: unknown, retryCount: number) => {
-          logger.warning(`GitHub API rate limit hit on ${request.method} ${request.url}; retrying in ${retryAfter}s`)
+        onRateLimit: (
+          retryAfter: number,
+          request: { method: string; url: string },
+          _o: unknown,
+          retryCount: number
+        ) => {
+          logger.warning(
+            `GitHub API rate limit hit on ${request.method} ${request.url}; retrying in ${retryAfter}s`
+          )
           return retryCount < 2
         },
-        onSecondaryRateLimit: (retryAfter: number, request: { method: string; url: string }, _o: unknown, retryCount: number) => {
-          logger.warning(`GitHub API secondary rate limit on ${request.method} ${request.url}; retrying in ${retryAfter}s`)
+        onSecondaryRateLimit: (
+          retryAfter: number,
+          request: { method: string; url: string },
+          _o: unknown,
+          retryCount: number
+        ) => {
+          logger.warning(
+            `GitHub API secondary rate limit on ${request.method} ${request.url}; retrying in ${retryAfter}s`
+          )
           return retryCount < 2
         }
       },
@@ -42,7 +56,9 @@ export function createOctokit(
   octokit.hook.before('request', (request) => {
     calls++
     if (calls > maxCalls) {
-      throw new Error(`agent-fanout stopped after ${maxCalls} GitHub API calls in one run (last: ${request.method} ${request.url}); this looks like a loop, please report it.`)
+      throw new Error(
+        `agent-fanout stopped after ${maxCalls} GitHub API calls in one run (last: ${request.method} ${request.url}); this looks like a loop, please report it.`
+      )
     }
   })
   return octokit

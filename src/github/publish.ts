@@ -33,7 +33,9 @@ export async function upsertStatusComment(
     } catch (error) {
       const status = httpStatus(error)
       if (status !== 403 && status !== 404) throw error
-      logger.warning(`Could not edit comment ${candidate.id} carrying the status marker (HTTP ${status}); trying the next`)
+      logger.warning(
+        `Could not edit comment ${candidate.id} carrying the status marker (HTTP ${status}); trying the next`
+      )
     }
   }
   const created = await api.createComment(issueNumber, body)
@@ -47,7 +49,10 @@ export async function upsertPullRequest(
 ): Promise<PullData & { created: boolean }> {
   const existing = await api.findOpenPull(pull.head, pull.base)
   if (existing) {
-    return { ...(await api.updatePull(existing.number, { title: pull.title, body: pull.body })), created: false }
+    return {
+      ...(await api.updatePull(existing.number, { title: pull.title, body: pull.body })),
+      created: false
+    }
   }
   try {
     return { ...(await api.createPull(pull)), created: true }
@@ -55,7 +60,11 @@ export async function upsertPullRequest(
     // A concurrent run may have opened it between our lookup and our create.
     if (httpStatus(error) === 422 && /already exists/i.test(String((error as Error).message))) {
       const raced = await api.findOpenPull(pull.head, pull.base)
-      if (raced) return { ...(await api.updatePull(raced.number, { title: pull.title, body: pull.body })), created: false }
+      if (raced)
+        return {
+          ...(await api.updatePull(raced.number, { title: pull.title, body: pull.body })),
+          created: false
+        }
     }
     throw error
   }

@@ -65,6 +65,7 @@ export function renderPrompt(ctx: PromptContext): string {
 /** A backtick fence longer than any run of backticks in the text it encloses. */
 function fenceFor(texts: string[]): string {
   let longest = 0
-  for (const text of texts) for (const run of text.match(/`+/g) ?? []) longest = Math.max(longest, run.length)
+  for (const text of texts)
+    for (const run of text.match(/`+/g) ?? []) longest = Math.max(longest, run.length)
   return '`'.repeat(Math.max(3, longest + 1))
 }

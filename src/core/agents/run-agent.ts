@@ -71,34 +71,36 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   }
 
   // One line buffer per stream, so stdout and stderr lines never splice into each other.
-  const onData = (partial: { text: string }) => (chunk: Buffer): void => {
-    if (logBytes < maxLogBytes) {
-      const room = maxLogBytes - logBytes
-      const part = chunk.length > room ? chunk.subarray(0, room) : chunk
-      writeSync(fd, part)
-      logBytes += part.length
-      if (part.length < chunk.length) {
+  const onData =
+    (partial: { text: string }) =>
+    (chunk: Buffer): void => {
+      if (logBytes < maxLogBytes) {
+        const room = maxLogBytes - logBytes
+        const part = chunk.length > room ? chunk.subarray(0, room) : chunk
+        writeSync(fd, part)
+        logBytes += part.length
+        if (part.length < chunk.length) {
+          logTruncated = true
+          writeSync(fd, `\n[log truncated at ${maxLogBytes} bytes]\n`)
+        }
+      } else {
         logTruncated = true
-        writeSync(fd, `\n[log truncated at ${maxLogBytes} bytes]\n`)
       }
-    } else {
-      logTruncated = true
-    }
-    tail = Buffer.concat([tail, chunk])
-    if (tail.length > tailBytes) tail = tail.subarray(tail.length - tailBytes)
-    if (options.onLine && !echoCut) {
-      partial.text += chunk.toString('utf8')
-      let newline: number
-      while ((newline = partial.text.indexOf('\n')) !== -1) {
-        echo(partial.text.slice(0, newline).replace(/\r$/, ''))
-        partial.text = partial.text.slice(newline + 1)
-      }
-      while (partial.text.length > MAX_LINE) {
-        echo(partial.text.slice(0, MAX_LINE))
-        partial.text = partial.text.slice(MAX_LINE)
+      tail = Buffer.concat([tail, chunk])
+      if (tail.length > tailBytes) tail = tail.subarray(tail.length - tailBytes)
+      if (options.onLine && !echoCut) {
+        partial.text += chunk.toString('utf8')
+        let newline: number
+        while ((newline = partial.text.indexOf('\n')) !== -1) {
+          echo(partial.text.slice(0, newline).replace(/\r$/, ''))
+          partial.text = partial.text.slice(newline + 1)
+        }
+        while (partial.text.length > MAX_LINE) {
+          echo(partial.text.slice(0, MAX_LINE))
+          partial.text = partial.text.slice(MAX_LINE)
+        }
       }
     }
-  }
 
   const child = spawn('bash', ['-c', options.command], {
     cwd: options.cwd,
@@ -197,7 +199,11 @@ export async function terminateTree(
   }
 }
 
-function signalAll(pgid: number, marker: { name: string; value: string }, signal: NodeJS.Signals): void {
+function signalAll(
+  pgid: number,
+  marker: { name: string; value: string },
+  signal: NodeJS.Signals
+): void {
   try {
     process.kill(-pgid, signal)
   } catch {

@@ -91,7 +91,8 @@ export class Git {
     this.gitPath = options.gitPath ?? 'git'
     const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) }
     for (const name of REDIRECTING_GIT_VARS) delete env[name]
-    for (const name of Object.keys(env)) if (/^GIT_CONFIG_(COUNT|KEY_|VALUE_)/.test(name)) delete env[name]
+    for (const name of Object.keys(env))
+      if (/^GIT_CONFIG_(COUNT|KEY_|VALUE_)/.test(name)) delete env[name]
     env.GIT_TERMINAL_PROMPT = '0'
     env.GCM_INTERACTIVE = 'Never'
     env.GIT_OPTIONAL_LOCKS = '0'
@@ -123,7 +124,10 @@ export class Git {
 
   /** True when git exits 0, false on exit 1; anything else is an error. */
   async test(args: string[], options: GitRunOptions = {}): Promise<boolean> {
-    const result = await this.run(args, { ...options, okExitCodes: [1, ...(options.okExitCodes ?? [])] })
+    const result = await this.run(args, {
+      ...options,
+      okExitCodes: [1, ...(options.okExitCodes ?? [])]
+    })
     return result.exitCode === 0
   }
 

@@ -46,7 +46,13 @@ export async function buildIntegration(
         merged: false,
         conflict: {
           files: merged.files,
-          hunks: relabel(hunks, current, options.integrationBranch, candidate.tip, candidate.branch),
+          hunks: relabel(
+            hunks,
+            current,
+            options.integrationBranch,
+            candidate.tip,
+            candidate.branch
+          ),
           messages: merged.messages
         }
       })

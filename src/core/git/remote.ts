@@ -45,7 +45,9 @@ export async function listRemoteBranches(
   prefix: string,
   auth: Record<string, string>
 ): Promise<Map<string, string>> {
-  const out = await git.out(['ls-remote', '--heads', remote, `refs/heads/${prefix}/*`], { config: auth })
+  const out = await git.out(['ls-remote', '--heads', remote, `refs/heads/${prefix}/*`], {
+    config: auth
+  })
   const branches = new Map<string, string>()
   for (const line of out.split('\n').filter(Boolean)) {
     const [sha, ref] = line.split('\t')
@@ -83,14 +85,16 @@ export async function pushBranches(
 ): Promise<PushOutcome[]> {
   if (updates.length === 0) return []
   const args = ['push', '--porcelain', '--no-verify']
-  for (const u of updates) args.push(`--force-with-lease=refs/heads/${u.branch}:${u.expected ?? ''}`)
+  for (const u of updates)
+    args.push(`--force-with-lease=refs/heads/${u.branch}:${u.expected ?? ''}`)
   args.push(remote, ...updates.map((u) => `${u.sha}:refs/heads/${u.branch}`))
   const result = await git.run(args, { config: auth, okExitCodes: [1] })
   const lines = result.stdout.split('\n')
   return updates.map((u) => {
     const line = lines.find((l) => l.includes(`:refs/heads/${u.branch}\t`))
     if (!line) {
-      const reason = result.stderr.trim().split('\n').slice(-3).join(' ') || 'no result from git push'
+      const reason =
+        result.stderr.trim().split('\n').slice(-3).join(' ') || 'no result from git push'
       return { branch: u.branch, ok: result.exitCode === 0, message: reason }
     }
     const [flag, , summary = ''] = line.split('\t')
@@ -100,6 +104,10 @@ export async function pushBranches(
       .join(' ')
       .trim()
     const ok = flag !== '!'
-    return { branch: u.branch, ok, message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}` }
+    return {
+      branch: u.branch,
+      ok,
+      message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}`
+    }
   })
 }

@@ -47,7 +47,13 @@ export function formatDuration(ms: number): string {
 }
 
 export function statusCounts(result: FanoutResult): Record<TaskStatus, number> {
-  const counts: Record<TaskStatus, number> = { merged: 0, conflicted: 0, failed: 0, 'no-changes': 0, skipped: 0 }
+  const counts: Record<TaskStatus, number> = {
+    merged: 0,
+    conflicted: 0,
+    failed: 0,
+    'no-changes': 0,
+    skipped: 0
+  }
   for (const task of result.tasks) counts[task.status]++
   return counts
 }
@@ -66,7 +72,11 @@ export function renderTaskTable(tasks: TaskResult[]): string {
     (t) =>
       `| ${cell(t.id, 40)} | ${cell(t.title)} | ${STATUS_LABEL[t.status]} | ${formatDuration(t.durationMs)} | ${t.changedFiles.length} |`
   )
-  return ['| Task | Title | Status | Duration | Files changed |', '| --- | --- | --- | --- | --- |', ...rows].join('\n')
+  return [
+    '| Task | Title | Status | Duration | Files changed |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows
+  ].join('\n')
 }
 
 /** A fence that the enclosed text cannot close early. */
@@ -85,7 +95,9 @@ interface Detail {
 
 function conflictDetail(task: TaskResult, integrationBranch: string): Detail {
   const conflict = task.conflict!
-  const files = conflict.files.length ? conflict.files.map((f) => `\`${f.replace(/`/g, "'")}\``).join(', ') : '(no file-level conflict; see messages)'
+  const files = conflict.files.length
+    ? conflict.files.map((f) => `\`${f.replace(/`/g, "'")}\``).join(', ')
+    : '(no file-level conflict; see messages)'
   const messages = conflict.messages.length ? fence(conflict.messages.join('\n')) : ''
   const wayForward = [
     "**How to go on** (the task's work is safe on its branch):",
@@ -94,12 +106,21 @@ function conflictDetail(task: TaskResult, integrationBranch: string): Detail {
     `- Or leave it out: nothing of it is on \`${integrationBranch}\`; delete \`${task.branch}\` once the work is no longer needed.`
   ].join('\n')
   const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}`
-  const hunks = conflict.hunks.map((h) => `\`${h.file.replace(/`/g, "'")}\`\n${fence(h.text, 'diff')}`).join('\n\n')
+  const hunks = conflict.hunks
+    .map((h) => `\`${h.file.replace(/`/g, "'")}\`\n${fence(h.text, 'diff')}`)
+    .join('\n\n')
   return {
     heading: `#### ⚠️ ${cell(task.id, 40)}: ${cell(task.title)}`,
     variants: [
       [head, messages, hunks, wayForward].filter(Boolean).join('\n\n'),
-      [head, messages, '_Conflict hunks omitted to fit GitHub\'s size limit; run `git merge` as below to see them._', wayForward].filter(Boolean).join('\n\n'),
+      [
+        head,
+        messages,
+        "_Conflict hunks omitted to fit GitHub's size limit; run `git merge` as below to see them._",
+        wayForward
+      ]
+        .filter(Boolean)
+        .join('\n\n'),
       [head, wayForward].join('\n\n')
     ]
   }
@@ -107,13 +128,31 @@ function conflictDetail(task: TaskResult, integrationBranch: string): Detail {
 
 function failureDetail(task: TaskResult, ctx: ReportContext): Detail {
   const reason = `**Why:** ${cell(task.reason ?? 'unknown', 300)}`
-  const where = ctx.runUrl ? `Full log: [workflow run](${ctx.runUrl}).` : task.logFile ? `Full log: \`${task.logFile}\`.` : ''
+  const where = ctx.runUrl
+    ? `Full log: [workflow run](${ctx.runUrl}).`
+    : task.logFile
+      ? `Full log: \`${task.logFile}\`.`
+      : ''
   const tail = task.logTail ? fence(task.logTail, 'text') : '_The agent printed nothing._'
   return {
     heading: `#### ❌ ${cell(task.id, 40)}: ${cell(task.title)}`,
     variants: [
-      [reason, '', '<details><summary>Last lines of its output</summary>', '', tail, '', '</details>', '', where].join('\n').trim(),
-      [reason, fence(task.logTail?.split('\n').slice(-8).join('\n') ?? '', 'text'), where].filter(Boolean).join('\n\n'),
+      [
+        reason,
+        '',
+        '<details><summary>Last lines of its output</summary>',
+        '',
+        tail,
+        '',
+        '</details>',
+        '',
+        where
+      ]
+        .join('\n')
+        .trim(),
+      [reason, fence(task.logTail?.split('\n').slice(-8).join('\n') ?? '', 'text'), where]
+        .filter(Boolean)
+        .join('\n\n'),
       [reason, where].filter(Boolean).join('\n\n')
     ]
   }
@@ -132,7 +171,9 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   head.push(`### agent-fanout: ${summaryLine(result) || 'no tasks'}`)
   head.push('')
   if (ctx.pullRequest) {
-    head.push(`Pull request: #${ctx.pullRequest.number} (${ctx.pullRequest.url}) from \`${result.integrationBranch}\`.`)
+    head.push(
+      `Pull request: #${ctx.pullRequest.number} (${ctx.pullRequest.url}) from \`${result.integrationBranch}\`.`
+    )
   } else if (ctx.noPullRequestReason) {
     head.push(`No pull request: ${ctx.noPullRequestReason}`)
   }
@@ -141,7 +182,9 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   head.push(renderTaskTable(result.tasks))
 
   const details: Detail[] = [
-    ...result.tasks.filter((t) => t.status === 'conflicted' && t.conflict).map((t) => conflictDetail(t, result.integrationBranch)),
+    ...result.tasks
+      .filter((t) => t.status === 'conflicted' && t.conflict)
+      .map((t) => conflictDetail(t, result.integrationBranch)),
     ...result.tasks.filter((t) => t.status === 'failed').map((t) => failureDetail(t, ctx))
   ]
   const sectionTitle: string[] = []
@@ -150,7 +193,12 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
 
   // Pick, for all details at once, the richest level that fits; then drop what still does not.
   for (let level = 0; level < 3; level++) {
-    const body = assemble(head, sectionTitle, details.map((d) => `${d.heading}\n\n${d.variants[level]}`), footer)
+    const body = assemble(
+      head,
+      sectionTitle,
+      details.map((d) => `${d.heading}\n\n${d.variants[level]}`),
+      footer
+    )
     if (body.length <= budget) return body
   }
   const kept: string[] = []
@@ -160,7 +208,9 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
     kept.push(`${d.heading}\n\n${d.variants[2]}`)
   }
   const omitted = details.length - kept.length
-  const note = omitted ? [`_${omitted} more task report(s) omitted to fit GitHub's size limit; see the job summary._`] : []
+  const note = omitted
+    ? [`_${omitted} more task report(s) omitted to fit GitHub's size limit; see the job summary._`]
+    : []
   const body = assemble(head, sectionTitle, [...kept, ...note], footer)
   return body.length <= budget ? body : body.slice(0, budget - 20) + '\n\n_(truncated)_'
 }

@@ -128,7 +128,11 @@ function toTask(item: ListItem, position: number, source: string): Task {
  * The paragraph's first source line, with an explicit ID split off when present. The title is
  * the markdown as written (backticks, quotes and `$(...)` included): agents get it literally.
  */
-function splitId(paragraph: Paragraph, lineEnd: number, source: string): { id?: string; title: string } {
+function splitId(
+  paragraph: Paragraph,
+  lineEnd: number,
+  source: string
+): { id?: string; title: string } {
   const [head, ...rest] = paragraph.children
   if (!head) return { title: '' }
   const from = head.position?.start.offset ?? 0

@@ -1,0 +1,1030 @@
+// An in-memory stand-in for the parts of GitHub's REST API the action uses, served by node:http on
+// 127.0.0.1 so Octokit (undici fetch) sends real requests to it, in-process or from a child process
+// through GITHUB_API_URL. Shapes follow the real REST API closely enough for Octokit and callers.
+import { execFile } from 'node:child_process'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export type Permission = 'admin' | 'write' | 'read' | 'none'
+export type RoleName = Permission | 'maintain' | 'triage'
+
+export interface FakeUser {
+  login: string
+  type?: string
+}
+
+export interface FakeIssue {
+  number: number
+  title: string
+  body: string | null
+  state?: 'open' | 'closed'
+  user?: FakeUser
+  labels?: string[]
+  created_at?: string
+  updated_at?: string
+  pull_request?: object
+}
+
+export interface FakeComment {
+  id: number
+  issue_number: number
+  body: string
+  user: { login: string; type: string }
+  created_at: string
+  updated_at: string
+  html_url: string
+}
+
+export interface FakePull {
+  number: number
+  title: string
+  body: string
+  head: string
+  base: string
+  draft: boolean
+  state: 'open' | 'closed'
+  html_url: string
+  user?: { login: string; type: string }
+  created_at?: string
+  updated_at?: string
+}
+
+export interface FakeIssueEvent {
+  event: string
+  actor: { login: string; type: string }
+  label?: { name: string }
+  created_at: string
+}
+
+export interface RecordedRequest {
+  method: string
+  path: string
+  query: Record<string, string>
+  headers: Record<string, string | string[] | undefined>
+  body: unknown
+}
+
+export interface FaultResponse {
+  status: number
+  body?: unknown
+  headers?: Record<string, string>
+}
+
+export interface FakeGitHubOptions {
+  owner?: string
+  repo?: string
+  token?: string
+  defaultBranch?: string
+  /** A bare repository: POST/PATCH pulls then validate head/base against its real refs. */
+  originDir?: string
+  botLogin?: string
+}
+
+export const FAKE_REPOSITORY_ID = 123456789
+export const MAX_COMMENT_LENGTH = 65536
+const DOCS = 'https://docs.github.com/rest'
+const REACTIONS = new Set(['+1', '-1', 'laugh', 'confused', 'heart', 'hooray', 'rocket', 'eyes'])
+
+interface Reply {
+  status: number
+  body?: unknown
+  headers?: Record<string, string>
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>
+  ) {
+    super(String(body.message))
+  }
+}
+
+const notFound = (): HttpError =>
+  new HttpError(404, { message: 'Not Found', documentation_url: DOCS })
+const validationFailed = (...errors: Record<string, unknown>[]): HttpError =>
+  new HttpError(422, { message: 'Validation Failed', errors, documentation_url: DOCS })
+
+interface Ctx {
+  method: string
+  path: string
+  query: Record<string, string>
+  body: unknown
+  params: string[]
+}
+
+type Handler = (ctx: Ctx) => Reply | Promise<Reply>
+
+/** GitHub's timestamp format: ISO 8601 in UTC without milliseconds. */
+export function githubTimestamp(date = new Date()): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+function userId(login: string): number {
+  if (login === 'github-actions[bot]') return 41898282
+  let hash = 2166136261
+  for (const char of login.toLowerCase()) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619)
+  return 1000 + ((hash >>> 0) % 90000000)
+}
+
+function gitOutput(cwd: string, args: string[]): Promise<{ ok: boolean; stdout: string }> {
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    LANG: 'C',
+    GIT_CONFIG_NOSYSTEM: '1',
+    HOME: cwd
+  }
+  return new Promise((resolve) => {
+    execFile('git', args, { cwd, env, encoding: 'utf8' }, (error, stdout) =>
+      resolve({ ok: !error, stdout: stdout.trim() })
+    )
+  })
+}
+
+export class FakeGitHub {
+  readonly owner: string
+  readonly repo: string
+  readonly token: string
+  readonly defaultBranch: string
+  readonly botLogin: string
+  readonly originDir: string | undefined
+
+  issues = new Map<number, FakeIssue>()
+  comments: FakeComment[] = []
+  pulls: FakePull[] = []
+  reactions: { commentId: number; content: string }[] = []
+  /** login -> legacy permission (maintain reads as write, triage as read, like GitHub's field). */
+  permissions = new Map<string, Permission>()
+  /** login -> role_name returned next to the legacy permission (defaults to the permission). */
+  roleNames = new Map<string, RoleName>()
+  issueEvents = new Map<number, FakeIssueEvent[]>()
+  requests: RecordedRequest[] = []
+
+  private readonly server: http.Server
+  private baseUrl = ''
+  private faults: { method: string; pattern: RegExp; responses: FaultResponse[] }[] = []
+  private nextCommentId = 1000000001
+  private nextReactionId = 7000000001
+  private stopped = false
+  private readonly routes: [string, RegExp, Handler][]
+
+  private constructor(opts: FakeGitHubOptions) {
+    this.owner = opts.owner ?? 'octo-org'
+    this.repo = opts.repo ?? 'demo'
+    this.token = opts.token ?? 'ghs_fakeTokenFor_e2e_0123456789'
+    this.defaultBranch = opts.defaultBranch ?? 'main'
+    this.botLogin = opts.botLogin ?? 'github-actions[bot]'
+    this.originDir = opts.originDir
+    this.server = http.createServer((req, res) => {
+      void this.handle(req, res)
+    })
+    const n = '(\\d+)'
+    const seg = '([^/]+)'
+    this.routes = [
+      ['GET', /^$/, () => this.getRepo()],
+      ['GET', /^\/issues$/, (c) => this.listIssues(c)],
+      ['GET', new RegExp(`^/issues/${n}$`), (c) => this.getIssue(c)],
+      ['PATCH', new RegExp(`^/issues/${n}$`), (c) => this.updateIssue(c)],
+      ['GET', new RegExp(`^/collaborators/${seg}/permission$`), (c) => this.getPermission(c)],
+      ['GET', new RegExp(`^/issues/${n}/comments$`), (c) => this.listComments(c)],
+      ['POST', new RegExp(`^/issues/${n}/comments$`), (c) => this.createComment(c)],
+      ['GET', new RegExp(`^/issues/comments/${n}$`), (c) => this.getComment(c)],
+      ['PATCH', new RegExp(`^/issues/comments/${n}$`), (c) => this.updateComment(c)],
+      ['DELETE', new RegExp(`^/issues/comments/${n}$`), (c) => this.deleteComment(c)],
+      ['POST', new RegExp(`^/issues/comments/${n}/reactions$`), (c) => this.createReaction(c)],
+      ['GET', new RegExp(`^/issues/${n}/events$`), (c) => this.listEvents(c)],
+      ['GET', new RegExp(`^/issues/${n}/labels$`), (c) => this.listLabels(c)],
+      ['POST', new RegExp(`^/issues/${n}/labels$`), (c) => this.addLabels(c)],
+      ['DELETE', new RegExp(`^/issues/${n}/labels/${seg}$`), (c) => this.removeLabel(c)],
+      ['GET', /^\/pulls$/, (c) => this.listPulls(c)],
+      ['POST', /^\/pulls$/, (c) => this.createPull(c)],
+      ['GET', new RegExp(`^/pulls/${n}$`), (c) => this.getPull(c)],
+      ['PATCH', new RegExp(`^/pulls/${n}$`), (c) => this.updatePull(c)]
+    ]
+  }
+
+  static async start(opts: FakeGitHubOptions = {}): Promise<FakeGitHub> {
+    const fake = new FakeGitHub(opts)
+    await new Promise<void>((resolve, reject) => {
+      fake.server.once('error', reject)
+      fake.server.listen(0, '127.0.0.1', () => resolve())
+    })
+    const { port } = fake.server.address() as AddressInfo
+    fake.baseUrl = `http://127.0.0.1:${port}`
+    return fake
+  }
+
+  /** Base URL for GITHUB_API_URL / Octokit's baseUrl, e.g. http://127.0.0.1:41234 (no slash). */
+  get url(): string {
+    return this.baseUrl
+  }
+
+  get fullName(): string {
+    return `${this.owner}/${this.repo}`
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    this.server.closeAllConnections()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+
+  // ---- test-facing helpers ---------------------------------------------------------------
+
+  /** Stores an issue (replacing one with the same number), filling in GitHub's defaults. */
+  addIssue(issue: FakeIssue): FakeIssue {
+    const now = githubTimestamp()
+    const stored: FakeIssue = {
+      ...issue,
+      state: issue.state ?? 'open',
+      user: { login: issue.user?.login ?? 'maintainer', type: issue.user?.type ?? 'User' },
+      labels: [...(issue.labels ?? [])],
+      created_at: issue.created_at ?? now,
+      updated_at: issue.updated_at ?? issue.created_at ?? now
+    }
+    this.issues.set(stored.number, stored)
+    return stored
+  }
+
+  /** Adds a comment as if `user` wrote it on the web (no validation, not recorded). */
+  addComment(
+    issueNumber: number,
+    body: string,
+    user: { login: string; type?: string } = { login: 'maintainer' }
+  ): FakeComment {
+    const now = githubTimestamp()
+    const id = this.allocateCommentId()
+    const comment: FakeComment = {
+      id,
+      issue_number: issueNumber,
+      body,
+      user: { login: user.login, type: user.type ?? 'User' },
+      created_at: now,
+      updated_at: now,
+      html_url: `${this.htmlBase()}/issues/${issueNumber}#issuecomment-${id}`
+    }
+    this.comments.push(comment)
+    return comment
+  }
+
+  /** 'maintain' is served as permission 'write' and 'triage' as 'read', with role_name kept. */
+  setPermission(login: string, permission: RoleName): void {
+    const legacy: Permission =
+      permission === 'maintain' ? 'write' : permission === 'triage' ? 'read' : permission
+    this.permissions.set(login, legacy)
+    this.roleNames.set(login, permission)
+  }
+
+  /** The next requests matching method (or '*') and path get these responses, in order. */
+  failNext(method: string, pathPattern: RegExp, responses: FaultResponse[]): void {
+    if (responses.length === 0) return
+    this.faults.push({
+      method: method.toUpperCase(),
+      pattern: pathPattern,
+      responses: [...responses]
+    })
+  }
+
+  requestsMatching(method: string, pathPattern: RegExp): RecordedRequest[] {
+    const wanted = method.toUpperCase()
+    return this.requests.filter(
+      (r) => (wanted === '*' || r.method === wanted) && testPattern(pathPattern, r.path)
+    )
+  }
+
+  // ---- HTTP plumbing -------------------------------------------------------------------
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    let reply: Reply
+    try {
+      reply = await this.dispatch(req)
+    } catch (error) {
+      reply =
+        error instanceof HttpError
+          ? { status: error.status, body: { ...error.body, status: String(error.status) } }
+          : { status: 500, body: { message: `fake-github internal error: ${String(error)}` } }
+    }
+    const headers: Record<string, string> = {
+      'x-github-media-type': 'github.v3; format=json',
+      'x-github-request-id': `FAKE:${this.requests.length}`,
+      'x-ratelimit-limit': '5000',
+      'x-ratelimit-remaining': String(Math.max(0, 5000 - this.requests.length)),
+      'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
+      'x-ratelimit-used': String(this.requests.length),
+      'x-ratelimit-resource': 'core',
+      ...lowerKeys(reply.headers ?? {})
+    }
+    let payload = ''
+    if (reply.status !== 204 && reply.status !== 304 && reply.body !== undefined) {
+      payload = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body)
+      headers['content-type'] ??= 'application/json; charset=utf-8'
+    }
+    headers['content-length'] = String(Buffer.byteLength(payload))
+    res.writeHead(reply.status, headers)
+    res.end(payload)
+  }
+
+  private async dispatch(req: http.IncomingMessage): Promise<Reply> {
+    const raw = await readBody(req)
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    const method = (req.method ?? 'GET').toUpperCase()
+    const query: Record<string, string> = {}
+    url.searchParams.forEach((value, key) => {
+      query[key] = value
+    })
+    let body: unknown = undefined
+    let badJson = false
+    if (raw.length > 0) {
+      try {
+        body = JSON.parse(raw)
+      } catch {
+        body = raw
+        badJson = true
+      }
+    }
+    const headers: Record<string, string | string[] | undefined> = {}
+    for (const [key, value] of Object.entries(req.headers)) headers[key.toLowerCase()] = value
+    const path = url.pathname.replace(/\/+$/, '') || '/'
+    this.requests.push({ method, path, query, headers, body })
+
+    const fault = this.takeFault(method, path)
+    if (fault) {
+      return {
+        status: fault.status,
+        body: fault.body ?? { message: http.STATUS_CODES[fault.status] ?? 'Error' },
+        headers: fault.headers
+      }
+    }
+
+    const auth = String(headers.authorization ?? '')
+    const match = /^(?:token|bearer)\s+(\S+)$/i.exec(auth.trim())
+    if (!match || match[1] !== this.token) {
+      throw new HttpError(401, { message: 'Bad credentials', documentation_url: DOCS })
+    }
+    if (badJson && method !== 'GET') {
+      throw new HttpError(400, { message: 'Problems parsing JSON', documentation_url: DOCS })
+    }
+
+    const repoMatch = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path)
+    if (
+      !repoMatch ||
+      decodeURIComponent(repoMatch[1]).toLowerCase() !== this.owner.toLowerCase() ||
+      decodeURIComponent(repoMatch[2]).toLowerCase() !== this.repo.toLowerCase()
+    ) {
+      throw notFound()
+    }
+    const rest = repoMatch[3] ?? ''
+    for (const [routeMethod, pattern, handler] of this.routes) {
+      if (routeMethod !== method) continue
+      const m = pattern.exec(rest)
+      if (!m) continue
+      const params = m.slice(1).map((p) => decodeURIComponent(p))
+      return handler({ method, path, query, body, params })
+    }
+    throw notFound()
+  }
+
+  private takeFault(method: string, path: string): FaultResponse | undefined {
+    const index = this.faults.findIndex(
+      (f) => (f.method === '*' || f.method === method) && testPattern(f.pattern, path)
+    )
+    if (index < 0) return undefined
+    const fault = this.faults[index]
+    const response = fault.responses.shift()
+    if (fault.responses.length === 0) this.faults.splice(index, 1)
+    return response
+  }
+
+  private page<T>(items: T[], ctx: Ctx): Reply {
+    const perPage = Math.min(100, Math.max(1, Number.parseInt(ctx.query.per_page ?? '', 10) || 30))
+    const page = Math.max(1, Number.parseInt(ctx.query.page ?? '', 10) || 1)
+    const last = Math.max(1, Math.ceil(items.length / perPage))
+    const link = (p: number, rel: string): string => {
+      const params = new URLSearchParams(ctx.query)
+      params.set('per_page', String(perPage))
+      params.set('page', String(p))
+      return `<${this.baseUrl}${ctx.path}?${params.toString()}>; rel="${rel}"`
+    }
+    const links: string[] = []
+    if (page > 1) links.push(link(Math.min(page - 1, last), 'prev'))
+    if (page < last) links.push(link(page + 1, 'next'), link(last, 'last'))
+    if (page > 1) links.push(link(1, 'first'))
+    const slice = items.slice((page - 1) * perPage, page * perPage)
+    return { status: 200, body: slice, headers: links.length ? { link: links.join(', ') } : {} }
+  }
+
+  // ---- JSON shapes -------------------------------------------------------------------------
+
+  private htmlBase(): string {
+    return `https://github.com/${this.owner}/${this.repo}`
+  }
+
+  private apiRepo(): string {
+    return `${this.baseUrl}/repos/${this.owner}/${this.repo}`
+  }
+
+  private userJson(user: { login: string; type?: string }): Record<string, unknown> {
+    const id = userId(user.login)
+    return {
+      login: user.login,
+      id,
+      node_id: `U_fake${id}`,
+      avatar_url: `https://avatars.githubusercontent.com/u/${id}?v=4`,
+      url: `${this.baseUrl}/users/${encodeURIComponent(user.login)}`,
+      html_url: `https://github.com/${user.login}`,
+      type: user.type ?? 'User',
+      site_admin: false
+    }
+  }
+
+  private association(login: string): string {
+    if (login.toLowerCase() === this.owner.toLowerCase()) return 'OWNER'
+    const permission = this.lookupPermission(login)
+    return permission === 'admin' || permission === 'write' ? 'COLLABORATOR' : 'NONE'
+  }
+
+  private lookupPermission(login: string): Permission {
+    const exact = this.permissions.get(login)
+    if (exact) return exact
+    for (const [key, value] of this.permissions) {
+      if (key.toLowerCase() === login.toLowerCase()) return value
+    }
+    return 'none'
+  }
+
+  private lookupRole(login: string): RoleName {
+    for (const [key, value] of this.roleNames) {
+      if (key.toLowerCase() === login.toLowerCase()) return value
+    }
+    return this.lookupPermission(login)
+  }
+
+  private repoJson(): Record<string, unknown> {
+    return {
+      id: FAKE_REPOSITORY_ID,
+      node_id: 'R_fakeRepo',
+      name: this.repo,
+      full_name: this.fullName,
+      owner: this.userJson({ login: this.owner, type: 'Organization' }),
+      private: false,
+      visibility: 'public',
+      html_url: this.htmlBase(),
+      description: null,
+      fork: false,
+      url: this.apiRepo(),
+      clone_url: `${this.htmlBase()}.git`,
+      default_branch: this.defaultBranch,
+      archived: false,
+      disabled: false
+    }
+  }
+
+  private labelJson(name: string): Record<string, unknown> {
+    return {
+      id: userId(`label:${name}`),
+      node_id: `LA_fake_${encodeURIComponent(name)}`,
+      url: `${this.apiRepo()}/labels/${encodeURIComponent(name)}`,
+      name,
+      color: 'ededed',
+      default: false,
+      description: null
+    }
+  }
+
+  private issueJson(issue: FakeIssue): Record<string, unknown> {
+    const n = issue.number
+    const user = issue.user ?? { login: 'maintainer', type: 'User' }
+    const state = issue.state ?? 'open'
+    const updated = issue.updated_at ?? issue.created_at ?? githubTimestamp()
+    const json: Record<string, unknown> = {
+      url: `${this.apiRepo()}/issues/${n}`,
+      repository_url: this.apiRepo(),
+      labels_url: `${this.apiRepo()}/issues/${n}/labels{/name}`,
+      comments_url: `${this.apiRepo()}/issues/${n}/comments`,
+      events_url: `${this.apiRepo()}/issues/${n}/events`,
+      html_url: `${this.htmlBase()}/${issue.pull_request ? 'pull' : 'issues'}/${n}`,
+      id: 2000000000 + n,
+      node_id: `I_fake${n}`,
+      number: n,
+      title: issue.title,
+      user: this.userJson(user),
+      labels: (issue.labels ?? []).map((name) => this.labelJson(name)),
+      state,
+      state_reason: state === 'closed' ? 'completed' : null,
+      locked: false,
+      assignee: null,
+      assignees: [],
+      milestone: null,
+      comments: this.comments.filter((c) => c.issue_number === n).length,
+      created_at: issue.created_at ?? updated,
+      updated_at: updated,
+      closed_at: state === 'closed' ? updated : null,
+      author_association: this.association(user.login),
+      body: issue.body
+    }
+    if (issue.pull_request) json.pull_request = issue.pull_request
+    return json
+  }
+
+  private commentJson(comment: FakeComment): Record<string, unknown> {
+    return {
+      id: comment.id,
+      node_id: `IC_fake${comment.id}`,
+      url: `${this.apiRepo()}/issues/comments/${comment.id}`,
+      html_url: comment.html_url,
+      issue_url: `${this.apiRepo()}/issues/${comment.issue_number}`,
+      body: comment.body,
+      user: this.userJson(comment.user),
+      created_at: comment.created_at,
+      updated_at: comment.updated_at,
+      author_association: this.association(comment.user.login)
+    }
+  }
+
+  private async refSha(ref: string): Promise<string | undefined> {
+    if (!this.originDir) return undefined
+    const result = await gitOutput(this.originDir, ['rev-parse', '--verify', '--quiet', ref])
+    return result.ok && result.stdout ? result.stdout : undefined
+  }
+
+  private async pullJson(pull: FakePull): Promise<Record<string, unknown>> {
+    const zero = '0'.repeat(40)
+    const headSha = (await this.refSha(`refs/heads/${pull.head}`)) ?? zero
+    const baseSha = (await this.refSha(`refs/heads/${pull.base}`)) ?? zero
+    const user = pull.user ?? { login: this.botLogin, type: 'Bot' }
+    const updated = pull.updated_at ?? pull.created_at ?? githubTimestamp()
+    const side = (ref: string, sha: string): Record<string, unknown> => ({
+      label: `${this.owner}:${ref}`,
+      ref,
+      sha,
+      user: this.userJson({ login: this.owner, type: 'Organization' }),
+      repo: this.repoJson()
+    })
+    return {
+      url: `${this.apiRepo()}/pulls/${pull.number}`,
+      id: 4000000000 + pull.number,
+      node_id: `PR_fake${pull.number}`,
+      html_url: pull.html_url,
+      diff_url: `${pull.html_url}.diff`,
+      patch_url: `${pull.html_url}.patch`,
+      issue_url: `${this.apiRepo()}/issues/${pull.number}`,
+      number: pull.number,
+      state: pull.state,
+      locked: false,
+      title: pull.title,
+      user: this.userJson(user),
+      body: pull.body,
+      labels: (this.issues.get(pull.number)?.labels ?? []).map((name) => this.labelJson(name)),
+      created_at: pull.created_at ?? updated,
+      updated_at: updated,
+      closed_at: pull.state === 'closed' ? updated : null,
+      merged_at: null,
+      merge_commit_sha: null,
+      draft: pull.draft,
+      head: side(pull.head, headSha),
+      base: side(pull.base, baseSha),
+      author_association: this.association(user.login),
+      merged: false,
+      mergeable: null,
+      maintainer_can_modify: false
+    }
+  }
+
+  // ---- handlers ------------------------------------------------------------------------------
+
+  private getRepo(): Reply {
+    return { status: 200, body: this.repoJson() }
+  }
+
+  private requireIssue(n: number): FakeIssue {
+    const issue = this.issues.get(n)
+    if (!issue) throw notFound()
+    return issue
+  }
+
+  private listIssues(ctx: Ctx): Reply {
+    const state = ctx.query.state ?? 'open'
+    const wanted = (ctx.query.labels ?? '')
+      .split(',')
+      .map((l) => l.trim().toLowerCase())
+      .filter(Boolean)
+    const sort = ctx.query.sort ?? 'created'
+    const direction = ctx.query.direction ?? 'desc'
+    let items = [...this.issues.values()].filter((issue) => {
+      if (state !== 'all' && (issue.state ?? 'open') !== state) return false
+      const have = (issue.labels ?? []).map((l) => l.toLowerCase())
+      if (!wanted.every((l) => have.includes(l))) return false
+      if (ctx.query.creator && issue.user?.login.toLowerCase() !== ctx.query.creator.toLowerCase())
+        return false
+      if (ctx.query.since && (issue.updated_at ?? '') < ctx.query.since) return false
+      return true
+    })
+    const key = (issue: FakeIssue): string | number =>
+      sort === 'updated'
+        ? (issue.updated_at ?? '')
+        : sort === 'comments'
+          ? this.comments.filter((c) => c.issue_number === issue.number).length
+          : (issue.created_at ?? '')
+    items = items.sort((a, b) => {
+      const ka = key(a)
+      const kb = key(b)
+      const cmp = ka < kb ? -1 : ka > kb ? 1 : a.number - b.number
+      return direction === 'asc' ? cmp : -cmp
+    })
+    const reply = this.page(items, ctx)
+    return { ...reply, body: (reply.body as FakeIssue[]).map((i) => this.issueJson(i)) }
+  }
+
+  private getIssue(ctx: Ctx): Reply {
+    return { status: 200, body: this.issueJson(this.requireIssue(Number(ctx.params[0]))) }
+  }
+
+  private updateIssue(ctx: Ctx): Reply {
+    const issue = this.requireIssue(Number(ctx.params[0]))
+    const body = asObject(ctx.body)
+    if (typeof body.title === 'string') issue.title = body.title
+    if (typeof body.body === 'string' || body.body === null) issue.body = body.body as string | null
+    if (body.state === 'open' || body.state === 'closed') issue.state = body.state
+    if (Array.isArray(body.labels)) issue.labels = labelNames(body.labels)
+    issue.updated_at = githubTimestamp()
+    const pull = this.pulls.find((p) => p.number === issue.number)
+    if (pull) {
+      pull.title = issue.title
+      pull.body = issue.body ?? ''
+      pull.state = issue.state ?? pull.state
+      pull.updated_at = issue.updated_at
+    }
+    return { status: 200, body: this.issueJson(issue) }
+  }
+
+  private getPermission(ctx: Ctx): Reply {
+    const login = ctx.params[0]
+    return {
+      status: 200,
+      body: {
+        permission: this.lookupPermission(login),
+        role_name: this.lookupRole(login),
+        user: this.userJson({ login })
+      }
+    }
+  }
+
+  private listComments(ctx: Ctx): Reply {
+    const n = Number(ctx.params[0])
+    this.requireIssue(n)
+    const since = ctx.query.since
+    const items = this.comments.filter(
+      (c) => c.issue_number === n && (!since || c.updated_at >= since)
+    )
+    const reply = this.page(items, ctx)
+    return { ...reply, body: (reply.body as FakeComment[]).map((c) => this.commentJson(c)) }
+  }
+
+  private validCommentBody(body: unknown): string {
+    const value = asObject(body).body
+    if (typeof value !== 'string') {
+      throw validationFailed({ resource: 'IssueComment', code: 'missing_field', field: 'body' })
+    }
+    if (Array.from(value).length > MAX_COMMENT_LENGTH) {
+      throw validationFailed({
+        resource: 'IssueComment',
+        code: 'custom',
+        field: 'body',
+        message: `body is too long (maximum is ${MAX_COMMENT_LENGTH} characters)`
+      })
+    }
+    return value
+  }
+
+  private allocateCommentId(): number {
+    const max = this.comments.reduce((m, c) => Math.max(m, c.id), 0)
+    const id = Math.max(this.nextCommentId, max + 1)
+    this.nextCommentId = id + 1
+    return id
+  }
+
+  private createComment(ctx: Ctx): Reply {
+    const n = Number(ctx.params[0])
+    const issue = this.requireIssue(n)
+    const text = this.validCommentBody(ctx.body)
+    const comment = this.addComment(n, text, { login: this.botLogin, type: 'Bot' })
+    issue.updated_at = comment.created_at
+    return {
+      status: 201,
+      body: this.commentJson(comment),
+      headers: { location: `${this.apiRepo()}/issues/comments/${comment.id}` }
+    }
+  }
+
+  private requireComment(id: number): FakeComment {
+    const comment = this.comments.find((c) => c.id === id)
+    if (!comment) throw notFound()
+    return comment
+  }
+
+  private getComment(ctx: Ctx): Reply {
+    return { status: 200, body: this.commentJson(this.requireComment(Number(ctx.params[0]))) }
+  }
+
+  private updateComment(ctx: Ctx): Reply {
+    const comment = this.requireComment(Number(ctx.params[0]))
+    comment.body = this.validCommentBody(ctx.body)
+    comment.updated_at = githubTimestamp()
+    return { status: 200, body: this.commentJson(comment) }
+  }
+
+  private deleteComment(ctx: Ctx): Reply {
+    const comment = this.requireComment(Number(ctx.params[0]))
+    this.comments.splice(this.comments.indexOf(comment), 1)
+    return { status: 204 }
+  }
+
+  private createReaction(ctx: Ctx): Reply {
+    const comment = this.requireComment(Number(ctx.params[0]))
+    const content = asObject(ctx.body).content
+    if (typeof content !== 'string' || !REACTIONS.has(content)) {
+      throw validationFailed({ resource: 'Reaction', code: 'invalid', field: 'content' })
+    }
+    const exists = this.reactions.some((r) => r.commentId === comment.id && r.content === content)
+    if (!exists) this.reactions.push({ commentId: comment.id, content })
+    return {
+      status: exists ? 200 : 201,
+      body: {
+        id: this.nextReactionId++,
+        node_id: 'REA_fake',
+        user: this.userJson({ login: this.botLogin, type: 'Bot' }),
+        content,
+        created_at: githubTimestamp()
+      }
+    }
+  }
+
+  private listEvents(ctx: Ctx): Reply {
+    const n = Number(ctx.params[0])
+    this.requireIssue(n)
+    const events = this.issueEvents.get(n) ?? []
+    const reply = this.page(
+      events.map((event, index) => ({ event, index })),
+      ctx
+    )
+    const body = (reply.body as { event: FakeIssueEvent; index: number }[]).map(
+      ({ event, index }) => {
+        const id = 5000000000 + n * 1000 + index
+        const json: Record<string, unknown> = {
+          id,
+          node_id: `IE_fake${id}`,
+          url: `${this.apiRepo()}/issues/events/${id}`,
+          actor: this.userJson(event.actor),
+          event: event.event,
+          commit_id: null,
+          commit_url: null,
+          created_at: event.created_at
+        }
+        if (event.label) json.label = { name: event.label.name, color: 'ededed' }
+        return json
+      }
+    )
+    return { ...reply, body }
+  }
+
+  private recordEvent(n: number, event: string, label?: string): void {
+    const list = this.issueEvents.get(n) ?? []
+    list.push({
+      event,
+      actor: { login: this.botLogin, type: 'Bot' },
+      ...(label === undefined ? {} : { label: { name: label } }),
+      created_at: githubTimestamp()
+    })
+    this.issueEvents.set(n, list)
+  }
+
+  private listLabels(ctx: Ctx): Reply {
+    const issue = this.requireIssue(Number(ctx.params[0]))
+    const reply = this.page(issue.labels ?? [], ctx)
+    return { ...reply, body: (reply.body as string[]).map((name) => this.labelJson(name)) }
+  }
+
+  private addLabels(ctx: Ctx): Reply {
+    const issue = this.requireIssue(Number(ctx.params[0]))
+    const raw = Array.isArray(ctx.body) ? ctx.body : asObject(ctx.body).labels
+    if (!Array.isArray(raw)) {
+      throw validationFailed({ resource: 'Label', code: 'missing_field', field: 'labels' })
+    }
+    issue.labels ??= []
+    for (const name of labelNames(raw)) {
+      if (issue.labels.some((l) => l.toLowerCase() === name.toLowerCase())) continue
+      issue.labels.push(name)
+      this.recordEvent(issue.number, 'labeled', name)
+    }
+    issue.updated_at = githubTimestamp()
+    return { status: 200, body: issue.labels.map((name) => this.labelJson(name)) }
+  }
+
+  private removeLabel(ctx: Ctx): Reply {
+    const issue = this.requireIssue(Number(ctx.params[0]))
+    const name = ctx.params[1]
+    const labels = issue.labels ?? []
+    const index = labels.findIndex((l) => l.toLowerCase() === name.toLowerCase())
+    if (index < 0) {
+      throw new HttpError(404, { message: 'Label does not exist', documentation_url: DOCS })
+    }
+    const [removed] = labels.splice(index, 1)
+    issue.labels = labels
+    issue.updated_at = githubTimestamp()
+    this.recordEvent(issue.number, 'unlabeled', removed)
+    return { status: 200, body: labels.map((l) => this.labelJson(l)) }
+  }
+
+  private async listPulls(ctx: Ctx): Promise<Reply> {
+    const state = ctx.query.state ?? 'open'
+    let headOwner: string | undefined
+    let headRef: string | undefined
+    // Like GitHub, `head` filters only in the `owner:branch` form; a bare branch name is ignored.
+    if (ctx.query.head?.includes(':')) {
+      const colon = ctx.query.head.indexOf(':')
+      headOwner = ctx.query.head.slice(0, colon).toLowerCase()
+      headRef = ctx.query.head.slice(colon + 1)
+    }
+    const items = this.pulls
+      .filter((p) => {
+        if (state !== 'all' && p.state !== state) return false
+        if (headRef !== undefined && (headOwner !== this.owner.toLowerCase() || p.head !== headRef))
+          return false
+        if (ctx.query.base && p.base !== ctx.query.base) return false
+        return true
+      })
+      .sort((a, b) =>
+        (ctx.query.direction ?? 'desc') === 'asc' ? a.number - b.number : b.number - a.number
+      )
+    const reply = this.page(items, ctx)
+    const body = await Promise.all((reply.body as FakePull[]).map((p) => this.pullJson(p)))
+    return { ...reply, body }
+  }
+
+  private requirePull(n: number): FakePull {
+    const pull = this.pulls.find((p) => p.number === n)
+    if (!pull) throw notFound()
+    return pull
+  }
+
+  private async getPull(ctx: Ctx): Promise<Reply> {
+    return { status: 200, body: await this.pullJson(this.requirePull(Number(ctx.params[0]))) }
+  }
+
+  private stripOwner(head: string): string | undefined {
+    const colon = head.indexOf(':')
+    if (colon < 0) return head
+    return head.slice(0, colon).toLowerCase() === this.owner.toLowerCase()
+      ? head.slice(colon + 1)
+      : undefined
+  }
+
+  private async checkBranch(field: 'head' | 'base', ref: string | undefined): Promise<void> {
+    if (ref === undefined) {
+      throw validationFailed({ resource: 'PullRequest', field, code: 'invalid' })
+    }
+    if (this.originDir && !(await this.refSha(`refs/heads/${ref}`))) {
+      throw validationFailed({ resource: 'PullRequest', field, code: 'invalid' })
+    }
+  }
+
+  private async createPull(ctx: Ctx): Promise<Reply> {
+    const body = asObject(ctx.body)
+    for (const field of ['title', 'head', 'base']) {
+      if (typeof body[field] !== 'string' || body[field] === '') {
+        throw validationFailed({ resource: 'PullRequest', field, code: 'missing_field' })
+      }
+    }
+    const head = this.stripOwner(body.head as string)
+    const base = body.base as string
+    await this.checkBranch('head', head)
+    await this.checkBranch('base', base)
+    const headRef = head as string
+    if (this.pulls.some((p) => p.state === 'open' && p.head === headRef && p.base === base)) {
+      throw validationFailed({
+        resource: 'PullRequest',
+        code: 'custom',
+        message: `A pull request already exists for ${this.owner}:${headRef}.`
+      })
+    }
+    if (this.originDir) {
+      const count = await gitOutput(this.originDir, [
+        'rev-list',
+        '--count',
+        `refs/heads/${base}..refs/heads/${headRef}`
+      ])
+      if (count.ok && count.stdout === '0') {
+        throw validationFailed({
+          resource: 'PullRequest',
+          code: 'custom',
+          message: `No commits between ${base} and ${headRef}`
+        })
+      }
+    }
+    const number = Math.max(0, ...this.issues.keys(), ...this.pulls.map((p) => p.number)) + 1
+    const now = githubTimestamp()
+    const html = `${this.htmlBase()}/pull/${number}`
+    const pull: FakePull = {
+      number,
+      title: body.title as string,
+      body: typeof body.body === 'string' ? body.body : '',
+      head: headRef,
+      base,
+      draft: body.draft === true,
+      state: 'open',
+      html_url: html,
+      user: { login: this.botLogin, type: 'Bot' },
+      created_at: now,
+      updated_at: now
+    }
+    this.pulls.push(pull)
+    this.issues.set(number, {
+      number,
+      title: pull.title,
+      body: pull.body,
+      state: 'open',
+      user: pull.user,
+      labels: [],
+      created_at: now,
+      updated_at: now,
+      pull_request: {
+        url: `${this.apiRepo()}/pulls/${number}`,
+        html_url: html,
+        diff_url: `${html}.diff`,
+        patch_url: `${html}.patch`,
+        merged_at: null
+      }
+    })
+    return {
+      status: 201,
+      body: await this.pullJson(pull),
+      headers: { location: `${this.apiRepo()}/pulls/${number}` }
+    }
+  }
+
+  private async updatePull(ctx: Ctx): Promise<Reply> {
+    const pull = this.requirePull(Number(ctx.params[0]))
+    const body = asObject(ctx.body)
+    if (typeof body.base === 'string' && body.base !== pull.base) {
+      await this.checkBranch('base', body.base)
+      pull.base = body.base
+    }
+    if (body.state === 'open' && pull.state === 'closed') {
+      const clash = this.pulls.some(
+        (p) => p !== pull && p.state === 'open' && p.head === pull.head && p.base === pull.base
+      )
+      if (clash) {
+        throw validationFailed({
+          resource: 'PullRequest',
+          code: 'custom',
+          message: `A pull request already exists for ${this.owner}:${pull.head}.`
+        })
+      }
+    }
+    if (typeof body.title === 'string') pull.title = body.title
+    if (typeof body.body === 'string') pull.body = body.body
+    if (body.state === 'open' || body.state === 'closed') pull.state = body.state
+    pull.updated_at = githubTimestamp()
+    const issue = this.issues.get(pull.number)
+    if (issue) {
+      issue.title = pull.title
+      issue.body = pull.body
+      issue.state = pull.state
+      issue.updated_at = pull.updated_at
+    }
+    return { status: 200, body: await this.pullJson(pull) }
+  }
+}
+
+function testPattern(pattern: RegExp, value: string): boolean {
+  pattern.lastIndex = 0
+  return pattern.test(value)
+}
+
+function lowerKeys(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(headers)) out[key.toLowerCase()] = value
+  return out
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {}
+}
+
+function labelNames(raw: unknown[]): string[] {
+  return raw
+    .map((l) => (typeof l === 'string' ? l : asObject(l).name))
+    .filter((l): l is string => typeof l === 'string' && l.length > 0)
+}
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.on('error', reject)
+  })
+}
