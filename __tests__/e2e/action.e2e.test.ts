@@ -8,6 +8,7 @@ import path from 'node:path'
 import { FakeGitHub } from '../../test-support/fake-github.js'
 import {
   cloneWorkspace,
+  commitToOrigin,
   createOrigin,
   git,
   isolatedGitEnv,
@@ -303,6 +304,30 @@ describe('agent-fanout action, end to end', () => {
     expect(r.errors.join('\n')).toMatch(/5 open tasks, more than max-tasks \(3\)/)
     expect(await readdir(w.scratch)).toEqual([])
     expect(await originRef(w, 'fanout/issue-12/integration')).toBe('')
+  })
+
+  it('takes a referenced issue as the task, starts from the latest base, and honours draft', async () => {
+    const w = await world('- [ ] #5\n- [ ] Local task\n')
+    w.api.addIssue({
+      number: 5,
+      title: 'Support dark mode',
+      body: 'Use the `prefers-color-scheme` media query.',
+      user: { login: 'author' }
+    })
+    // The base branch moves after the workspace was checked out.
+    await commitToOrigin(w.origin, { 'late.txt': 'pushed after checkout\n' }, 'Late commit')
+    const r = await act(w, 'printf "%s\\n%s" "$TASK_TITLE" "$TASK_BODY" > "$TASK_ID.txt"', {
+      inputs: { draft: 'true' }
+    })
+    expect(r.exitCode).toBe(0)
+    const t1 = await git(w.origin.bareDir, ['show', 'fanout/issue-12/integration:T1.txt'], w.env)
+    expect(t1).toMatch(/^Support dark mode\n/)
+    expect(t1).toContain('Use the `prefers-color-scheme` media query.')
+    expect(
+      await git(w.origin.bareDir, ['show', 'fanout/issue-12/integration:late.txt'], w.env)
+    ).toBe('pushed after checkout')
+    expect(w.api.pulls[0].draft).toBe(true)
+    expect(JSON.parse(r.outputs.tasks)[0].title).toBe('Support dark mode')
   })
 
   it('names the missing input when workflow_dispatch has no issue-number', async () => {
