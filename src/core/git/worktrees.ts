@@ -9,19 +9,35 @@ export interface Worktree {
   branch: string
 }
 
-// Lock files git may find held by a concurrent command: config, index, refs, packed-refs.
-const LOCK_ERROR = /(could not lock|Unable to create '[^']*\.lock'|cannot lock ref|File exists)/i
+// Transient failures from another git process writing the same admin area: lock files
+// (config, index, refs, packed-refs), or a worktree's admin dir read while half-written.
+const TRANSIENT_ERROR =
+  /(could not lock|Unable to create '[^']*\.lock'|cannot lock ref|File exists|failed to read .*worktrees\/)/i
 
 /**
  * Creates and removes the per-task worktrees, all under one private root outside the
  * workspace, so that cleanup can never touch anything the action does not own.
+ *
+ * git's worktree bookkeeping is not safe against itself: `worktree add` scans every entry in
+ * .git/worktrees/ and fails on one another `add` is still writing (seen with git 2.39 at 16
+ * concurrent adds). So the bookkeeping (milliseconds) is serialised here, and the expensive
+ * part, checking out the files, runs in parallel in each worktree with its own index.
  */
 export class WorktreeManager {
+  private admin: Promise<unknown> = Promise.resolve()
+
   constructor(
     private readonly git: Git,
     readonly root: string,
     private readonly logger: Logger
   ) {}
+
+  /** Runs fn after every earlier admin operation of this manager has settled. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.admin.then(fn, fn)
+    this.admin = run.catch(() => undefined)
+    return run
+  }
 
   pathFor(taskId: string): string {
     return path.join(this.root, taskId)
@@ -39,26 +55,31 @@ export class WorktreeManager {
       await this.forceRemove(stale)
     }
     await rm(this.root, { recursive: true, force: true })
-    await this.git.run(['worktree', 'prune'])
+    await this.serial(() => this.git.run(['worktree', 'prune']))
     await mkdir(this.root, { recursive: true })
   }
 
   /**
-   * `git worktree add` for one task, on a new (or reset) branch at `startSha`. `--no-track`
-   * from a commit id writes no config, which is what makes parallel adds safe: upstream
-   * tracking config is the classic `.git/config.lock` race. Lock errors from other writers
-   * are still retried after undoing the partial attempt.
+   * A worktree for one task, on a new (or reset) branch at `startSha`; `branch` undefined gives
+   * a detached worktree. `--no-track` from a commit id writes no config: upstream tracking
+   * config is the classic `.git/config.lock` race of parallel adds.
    */
-  async create(taskId: string, branch: string, startSha: string): Promise<Worktree> {
+  async create(taskId: string, branch: string | undefined, startSha: string): Promise<Worktree> {
     const wtPath = this.pathFor(taskId)
+    const target = branch ? ['--no-track', '-B', branch] : ['--detach']
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.git.run(['worktree', 'add', '--no-track', '-B', branch, wtPath, startSha])
-        return { path: wtPath, branch }
+        await this.serial(() =>
+          this.git.run(['worktree', 'add', '--no-checkout', ...target, wtPath, startSha])
+        )
+        await this.git.run(['reset', '--hard', '--quiet', startSha], { cwd: wtPath })
+        return { path: wtPath, branch: branch ?? '' }
       } catch (error) {
-        const retryable = error instanceof GitError && LOCK_ERROR.test(error.message)
+        const retryable = error instanceof GitError && TRANSIENT_ERROR.test(error.message)
         if (!retryable || attempt >= 6) throw error
-        this.logger.debug(`worktree add for ${taskId} hit a lock (attempt ${attempt}); retrying`)
+        this.logger.debug(
+          `worktree add for ${taskId} hit a concurrent git (attempt ${attempt}); retrying`
+        )
         await this.forceRemove(wtPath)
         await sleep(50 * attempt + Math.floor(Math.random() * 50))
       }
@@ -75,7 +96,7 @@ export class WorktreeManager {
       await this.forceRemove(p)
     }
     await rm(this.root, { recursive: true, force: true })
-    await this.git.run(['worktree', 'prune'], { okExitCodes: [128] })
+    await this.serial(() => this.git.run(['worktree', 'prune'], { okExitCodes: [128] }))
   }
 
   private async list(): Promise<string[]> {
@@ -86,15 +107,13 @@ export class WorktreeManager {
       .map((line) => path.resolve(line.slice('worktree '.length)))
   }
 
+  /** Deletes the files (in parallel with anything), then git's entry for them (serialised). */
   private async forceRemove(wtPath: string): Promise<void> {
-    await this.git.run(['worktree', 'unlock', wtPath], { okExitCodes: [128] })
-    const removed = await this.git.run(['worktree', 'remove', '--force', '--force', wtPath], {
-      okExitCodes: [128]
-    })
-    if (removed.exitCode !== 0) {
-      await rm(wtPath, { recursive: true, force: true })
+    await rm(wtPath, { recursive: true, force: true })
+    await this.serial(async () => {
+      await this.git.run(['worktree', 'unlock', wtPath], { okExitCodes: [128] })
       await this.git.run(['worktree', 'prune'], { okExitCodes: [128] })
-    }
+    })
   }
 }
 
