@@ -1,16 +1,31 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, realpath, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, realpath, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { buildAgentEnv } from './agents/env.js'
-import { renderPrompt } from './agents/prompt.js'
-import { runAgent } from './agents/run-agent.js'
+import { buildAgentEnv, scrubEnv } from './agents/env.js'
+import { renderPrompt, renderResolvePrompt, renderRerunNote } from './agents/prompt.js'
+import { runAgent, type AgentRunResult } from './agents/run-agent.js'
 import { integrationBranchName, taskBranchName, validateBranchPrefix } from './branches.js'
 import { assertGitVersion, type Git, type Identity } from './git/git.js'
-import { buildIntegration } from './git/merge.js'
-import { WorktreeManager } from './git/worktrees.js'
-import type { FanoutResult, Logger, Task, TaskResult } from './types.js'
-import { mapWithConcurrency } from './util/pool.js'
+import { WorktreeManager, type Worktree } from './git/worktrees.js'
+import {
+  integrate,
+  type ConflictStrategy,
+  type IntegrationHooks,
+  type IntegrationTask
+} from './integrate.js'
+import type { ConflictInfo, FanoutResult, Logger, Task, TaskResult, VerifyResult } from './types.js'
 import { errorMessage } from './util/errors.js'
+import { mapWithConcurrency } from './util/pool.js'
+
+/** What to do with one task this run (default: run its agent). */
+export type TaskPlan =
+  | { mode: 'run' }
+  /** An earlier run's successful branch, merged again without starting the agent. */
+  | { mode: 'reuse'; tip: string; changedFiles: string[]; durationMs: number }
+  /** Neither run nor merged: an earlier result shown as it was. */
+  | { mode: 'keep'; result: TaskResult }
+  /** Taken out on request; its branch is left alone. */
+  | { mode: 'drop' }
 
 export interface EngineOptions {
   git: Git
@@ -18,6 +33,7 @@ export interface EngineOptions {
   issue: { number: number; title: string; url?: string }
   /** Every task item of the list, checked ones included (they are reported as skipped). */
   tasks: Task[]
+  plan?: Map<string, TaskPlan>
   baseBranch: string
   /** Commit every task branch starts from; must exist locally. */
   baseSha: string
@@ -30,14 +46,19 @@ export interface EngineOptions {
   /** Private directory for this issue's worktrees, prompts and logs (outside the workspace). */
   workDir: string
   identity: Identity
-  /** Environment agents start from (scrubbed further by buildAgentEnv). */
+  /** Environment agents start from (scrubbed further). */
   agentBaseEnv: NodeJS.ProcessEnv
   /** Values that must never reach an agent's environment (tokens). */
   secrets: string[]
+  /** Tried in order on a conflicting task; default ['report']. */
+  conflictStrategies?: readonly ConflictStrategy[]
+  maxReruns?: number
+  /** Command for the `agent` strategy; default agentCommand. */
+  resolveCommand?: string
+  verify?: { command: string; mode: 'each' | 'final' }
   signal?: AbortSignal
 }
 
-/** A task whose agent produced commits, waiting for its turn to merge. */
 interface Produced {
   tip: string
   changedFiles: string[]
@@ -52,25 +73,124 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   await assertGitVersion(git)
   await validateBranchPrefix(git, options.branchPrefix)
   const integrationBranch = integrationBranchName(options.branchPrefix)
-
   await mkdir(options.workDir, { recursive: true })
   const workDir = await realpath(options.workDir)
-  const dirs = {
-    worktrees: path.join(workDir, 'worktrees'),
-    prompts: path.join(workDir, 'prompts'),
-    logs: path.join(workDir, 'logs')
-  }
+  const dirs = { prompts: path.join(workDir, 'prompts'), logs: path.join(workDir, 'logs') }
   await mkdir(dirs.prompts, { recursive: true })
   await mkdir(dirs.logs, { recursive: true })
-  const worktrees = new WorktreeManager(git, dirs.worktrees, logger)
+  const worktrees = new WorktreeManager(git, path.join(workDir, 'worktrees'), logger)
   const runId = randomBytes(6).toString('hex')
+  const branchOf = (task: Task | IntegrationTask): string =>
+    taskBranchName(options.branchPrefix, task.id)
+  const marker = (slot: string): { name: string; value: string } => ({
+    name: 'AGENT_FANOUT_MARKER',
+    value: `${runId}-${slot}`
+  })
 
-  const runnable = options.tasks.filter((t) => !t.checked)
-  const produced = new Map<string, Produced>()
   const results = new Map<string, TaskResult>()
+  const produced = new Map<string, Produced>()
+  const toRun: Task[] = []
+  for (const task of options.tasks) {
+    const plan = options.plan?.get(task.id) ?? { mode: 'run' }
+    const base = {
+      id: task.id,
+      title: task.title,
+      branch: branchOf(task),
+      changedFiles: [] as string[],
+      durationMs: 0
+    }
+    if (task.checked)
+      results.set(task.id, { ...base, status: 'skipped', reason: 'checked in the issue (done)' })
+    else if (plan.mode === 'drop')
+      results.set(task.id, {
+        ...base,
+        status: 'skipped',
+        reason: 'dropped with /fanout drop; its branch is kept'
+      })
+    else if (plan.mode === 'keep') results.set(task.id, { ...plan.result, title: task.title })
+    else if (plan.mode === 'reuse') {
+      produced.set(task.id, { tip: plan.tip, changedFiles: plan.changedFiles })
+      results.set(task.id, {
+        ...base,
+        status: 'merged',
+        changedFiles: plan.changedFiles,
+        durationMs: plan.durationMs,
+        commit: plan.tip,
+        reused: true
+      })
+      await git.run(['update-ref', `refs/heads/${branchOf(task)}`, plan.tip])
+    } else toRun.push(task)
+  }
+
+  /** A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever happens. */
+  const withWorktree = async <T>(
+    slot: string,
+    branch: string | undefined,
+    startSha: string,
+    fn: (wt: Worktree) => Promise<T>
+  ): Promise<T> => {
+    const wt = await worktrees.create(slot, branch, startSha)
+    try {
+      return await fn(wt)
+    } finally {
+      await worktrees.remove(wt.path)
+    }
+  }
+
+  const startAgent = async (
+    task: Task,
+    wt: Worktree,
+    slot: string,
+    command: string,
+    prompt: string,
+    extraEnv: Record<string, string>,
+    startSha: string
+  ): Promise<{ run: AgentRunResult; logFile: string }> => {
+    const promptFile = path.join(dirs.prompts, `${slot}.md`)
+    await writeFile(promptFile, prompt)
+    const env = buildAgentEnv(
+      options.agentBaseEnv,
+      {
+        TASK_ID: task.id,
+        TASK_TITLE: task.title,
+        TASK_BODY: task.body,
+        TASK_PROMPT_FILE: promptFile,
+        TASK_BRANCH: branchOf(task),
+        TASK_WORKTREE: wt.path,
+        ISSUE_NUMBER: String(options.issue.number),
+        ISSUE_TITLE: options.issue.title,
+        BASE_BRANCH: options.baseBranch,
+        BASE_SHA: startSha,
+        ...extraEnv
+      },
+      { secrets: options.secrets, identity: options.identity, marker: marker(slot) }
+    )
+    const logFile = path.join(dirs.logs, `${slot}.log`)
+    const run = await runAgent({
+      command,
+      cwd: wt.path,
+      env,
+      logFile,
+      timeoutMs: options.taskTimeoutMs,
+      killGraceMs: options.killGraceMs ?? 5000,
+      marker: marker(slot),
+      onLine: (line) => logger.info(`[${slot}] ${line}`),
+      signal: options.signal
+    })
+    return { run, logFile }
+  }
+
+  const failure = (run: AgentRunResult, what = 'agent'): string | undefined => {
+    if (run.cancelled) return 'cancelled'
+    if (run.timedOut)
+      return `timed out after ${formatMinutes(options.taskTimeoutMs)}; its process tree was ended`
+    if (run.exitCode === null) return `${what} was killed by ${run.signal ?? 'a signal'}`
+    if (run.exitCode !== 0) return `${what} exited with status ${run.exitCode}`
+    return undefined
+  }
 
   const runTask = async (task: Task): Promise<void> => {
-    const branch = taskBranchName(options.branchPrefix, task.id)
+    const branch = branchOf(task)
     const started = Date.now()
     const finish = (partial: Omit<TaskResult, 'id' | 'title' | 'branch' | 'durationMs'>): void => {
       results.set(task.id, {
@@ -81,156 +201,215 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         ...partial
       })
     }
-    if (options.signal?.aborted) {
-      finish({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' })
-      return
-    }
-    const worktree = await worktrees.create(task.id, branch, options.baseSha)
-    try {
-      const promptFile = path.join(dirs.prompts, `${task.id}.md`)
-      await writeFile(
-        promptFile,
-        renderPrompt({
-          issue: options.issue,
-          task,
-          siblings: options.tasks,
-          branch,
-          baseBranch: options.baseBranch
-        })
-      )
-      const env = buildAgentEnv(
-        options.agentBaseEnv,
-        {
-          TASK_ID: task.id,
-          TASK_TITLE: task.title,
-          TASK_BODY: task.body,
-          TASK_PROMPT_FILE: promptFile,
-          TASK_BRANCH: branch,
-          TASK_WORKTREE: worktree.path,
-          ISSUE_NUMBER: String(options.issue.number),
-          ISSUE_TITLE: options.issue.title,
-          BASE_BRANCH: options.baseBranch,
-          BASE_SHA: options.baseSha
-        },
-        {
-          secrets: options.secrets,
-          identity: options.identity,
-          marker: { name: 'AGENT_FANOUT_MARKER', value: `${runId}-${task.id}` }
-        }
-      )
-      const logFile = path.join(dirs.logs, `${task.id}.log`)
+    if (options.signal?.aborted)
+      return finish({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' })
+    await withWorktree(task.id, branch, options.baseSha, async (wt) => {
       logger.info(`[${task.id}] started: ${task.title}`)
-      const run = await runAgent({
-        command: options.agentCommand,
-        cwd: worktree.path,
-        env,
-        logFile,
-        timeoutMs: options.taskTimeoutMs,
-        killGraceMs: options.killGraceMs ?? 5000,
-        marker: { name: 'AGENT_FANOUT_MARKER', value: `${runId}-${task.id}` },
-        onLine: (line) => logger.info(`[${task.id}] ${line}`),
-        signal: options.signal
+      const prompt = renderPrompt({
+        issue: options.issue,
+        task,
+        siblings: options.tasks,
+        branch,
+        baseBranch: options.baseBranch
       })
+      const { run, logFile } = await startAgent(
+        task,
+        wt,
+        task.id,
+        options.agentCommand,
+        prompt,
+        { TASK_MODE: 'run' },
+        options.baseSha
+      )
       const common = {
         logFile,
         logTail: run.logTail,
         exitCode: run.exitCode,
         timedOut: run.timedOut
       }
-      if (run.cancelled) {
-        finish({ ...common, status: 'failed', changedFiles: [], reason: 'cancelled' })
-      } else if (run.timedOut) {
-        finish({
+      const failed = failure(run)
+      if (failed) return finish({ ...common, status: 'failed', changedFiles: [], reason: failed })
+      const work = await collectWork(
+        git,
+        wt.path,
+        branch,
+        task,
+        options.baseSha,
+        options.issue.number
+      )
+      if ('error' in work)
+        return finish({ ...common, status: 'failed', changedFiles: [], reason: work.error })
+      if (work.changedFiles.length === 0)
+        return finish({
           ...common,
-          status: 'failed',
+          status: 'no-changes',
           changedFiles: [],
-          reason: `timed out after ${formatMinutes(options.taskTimeoutMs)}; its process tree was ended`
+          reason: 'the agent changed no file'
         })
-      } else if (run.exitCode !== 0) {
-        finish({
-          ...common,
-          status: 'failed',
-          changedFiles: [],
-          reason:
-            run.exitCode === null
-              ? `agent was killed by ${run.signal ?? 'a signal'}`
-              : `agent exited with status ${run.exitCode}`
-        })
-      } else {
-        const work = await collectWork(git, worktree.path, branch, task, options)
-        if ('error' in work) {
-          finish({ ...common, status: 'failed', changedFiles: [], reason: work.error })
-        } else if (work.changedFiles.length === 0) {
-          finish({
-            ...common,
-            status: 'no-changes',
-            changedFiles: [],
-            reason: 'the agent changed no file'
-          })
-        } else {
-          produced.set(task.id, work)
-          finish({ ...common, status: 'merged', changedFiles: work.changedFiles, commit: work.tip })
-        }
-      }
-      logger.info(`[${task.id}] ${describe(results.get(task.id))}`)
-    } finally {
-      await worktrees.remove(worktree.path)
-    }
+      produced.set(task.id, work)
+      finish({ ...common, status: 'merged', changedFiles: work.changedFiles, commit: work.tip })
+    })
     // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
     if (!produced.has(task.id)) await git.run(['update-ref', '-d', `refs/heads/${branch}`])
+    logger.info(`[${task.id}] ${describe(results.get(task.id))}`)
   }
 
+  const verifier = createVerifier()
   await worktrees.recover()
+  let integration: Awaited<ReturnType<typeof integrate>>
+  let verify: VerifyResult | undefined
   try {
-    await logger.group(
-      `Run ${runnable.length} agent(s), at most ${options.maxParallel} at once`,
-      () =>
-        mapWithConcurrency(runnable, options.maxParallel, async (task) => {
-          try {
-            await runTask(task)
-          } catch (error) {
-            // A broken worktree or git failure ends this task, not the others.
-            results.set(task.id, {
-              id: task.id,
-              title: task.title,
-              branch: taskBranchName(options.branchPrefix, task.id),
-              status: 'failed',
-              changedFiles: [],
-              durationMs: 0,
-              reason: `could not run the task: ${errorMessage(error)}`
-            })
-            logger.warning(`[${task.id}] ${errorMessage(error)}`)
-          }
-        })
+    await logger.group(`Run ${toRun.length} agent(s), at most ${options.maxParallel} at once`, () =>
+      mapWithConcurrency(toRun, options.maxParallel, async (task) => {
+        try {
+          await runTask(task)
+        } catch (error) {
+          // A broken worktree or git failure ends this task, not the others.
+          results.set(task.id, {
+            id: task.id,
+            title: task.title,
+            branch: branchOf(task),
+            status: 'failed',
+            changedFiles: [],
+            durationMs: 0,
+            reason: `could not run the task: ${errorMessage(error)}`
+          })
+          logger.warning(`[${task.id}] ${errorMessage(error)}`)
+        }
+      })
     )
+
+    const byId = new Map(options.tasks.map((t) => [t.id, t]))
+    let verifyEach = options.verify?.mode === 'each'
+    if (verifyEach) {
+      const onBase = await verifier.run(options.baseSha, 'verify-base')
+      if (!onBase.ok) {
+        verifyEach = false
+        verify = {
+          ...onBase,
+          mode: 'each',
+          note: `the verify command already fails on the base commit, so it was not used to judge tasks`
+        }
+        logger.warning(
+          `verify-command fails on the base ${options.baseSha.slice(0, 12)} already; not judging tasks by it`
+        )
+      }
+    }
+    const hooks: IntegrationHooks = {
+      strategies: options.conflictStrategies ?? ['report'],
+      maxReruns: options.maxReruns ?? 1,
+      logger,
+      rerun: async (it, onto, attempt, conflict) => {
+        const task = byId.get(it.id)!
+        const slot = `${it.id}-rerun${attempt}`
+        return withWorktree(slot, undefined, onto, async (wt) => {
+          logger.info(
+            `[${slot}] re-running ${it.id} on the integration branch (${onto.slice(0, 12)})`
+          )
+          const prompt =
+            renderPrompt({
+              issue: options.issue,
+              task,
+              siblings: options.tasks,
+              branch: branchOf(task),
+              baseBranch: options.baseBranch
+            }) + renderRerunNote(conflict)
+          const { run } = await startAgent(
+            task,
+            wt,
+            slot,
+            options.agentCommand,
+            prompt,
+            { TASK_MODE: 'rerun' },
+            onto
+          )
+          const failed = failure(run)
+          if (failed) return { error: failed }
+          const work = await collectWork(git, wt.path, undefined, task, onto, options.issue.number)
+          if ('error' in work) return work
+          if (work.changedFiles.length === 0) return { error: 'the re-run changed no file' }
+          await git.run(['update-ref', `refs/heads/${branchOf(task)}`, work.tip])
+          const changed = await git.out([
+            'diff',
+            '--name-only',
+            '-z',
+            '--no-renames',
+            options.baseSha,
+            work.tip
+          ])
+          return { tip: work.tip, changedFiles: changed.split('\0').filter(Boolean) }
+        })
+      },
+      resolve: async (it, onto, conflict, mergedSoFar) => {
+        const task = byId.get(it.id)!
+        const slot = `${it.id}-resolve`
+        return withWorktree(slot, undefined, onto, async (wt) => {
+          const message = `Merge task ${it.id}: ${it.title} (conflicts resolved by the resolve command)\n\nAgent-Fanout-Task: ${it.id}\nAgent-Fanout-Issue: ${options.issue.number}\n`
+          await git.run(['merge', '--no-ff', '--no-edit', '-m', message, it.tip], {
+            cwd: wt.path,
+            okExitCodes: [1]
+          })
+          const others = mergedSoFar.filter((m) =>
+            m.changedFiles.some((f) => conflict.files.includes(f))
+          )
+          const prompt = renderResolvePrompt({
+            issue: options.issue,
+            task,
+            conflict,
+            others: others.map((o) => byId.get(o.id)!).filter(Boolean),
+            integrationBranch
+          })
+          const { run } = await startAgent(
+            task,
+            wt,
+            slot,
+            options.resolveCommand ?? options.agentCommand,
+            prompt,
+            { TASK_MODE: 'resolve', CONFLICT_FILES: conflict.files.join('\n') },
+            onto
+          )
+          const failed = failure(run, 'resolve command')
+          if (failed) return { error: failed }
+          return acceptResolution(git, wt.path, onto, it.tip, conflict)
+        })
+      },
+      verify: verifyEach ? async (commit, it) => verifier.run(commit, `verify-${it.id}`) : undefined
+    }
+    integration = await logger.group('Merge task branches into the integration branch', () =>
+      integrate(git, {
+        baseSha: options.baseSha,
+        integrationBranch,
+        issueNumber: options.issue.number,
+        tasks: options.tasks
+          .filter((t) => produced.has(t.id))
+          .map((t) => ({ id: t.id, title: t.title, branch: branchOf(t), ...produced.get(t.id)! })),
+        hooks
+      })
+    )
+    if (options.verify?.mode === 'final') {
+      verify = await logger.group('Verify the integration branch', async () => ({
+        ...(await verifier.run(integration.sha, 'verify-final')),
+        mode: 'final' as const
+      }))
+    }
   } finally {
     await worktrees.removeAll()
   }
 
-  const integration = await logger.group('Merge task branches into the integration branch', () =>
-    buildIntegration(git, {
-      baseSha: options.baseSha,
-      integrationBranch,
-      candidates: runnable
-        .filter((task) => produced.has(task.id))
-        .map((task) => ({
-          id: task.id,
-          branch: taskBranchName(options.branchPrefix, task.id),
-          tip: produced.get(task.id)!.tip,
-          message: `Merge task ${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${options.issue.number}\n`
-        }))
-    })
-  )
   for (const outcome of integration.outcomes) {
     const result = results.get(outcome.id)!
-    if (outcome.merged) {
-      logger.info(`${outcome.id}: merged`)
-    } else {
-      result.status = 'conflicted'
-      result.conflict = outcome.conflict
-      result.reason = `conflicts with the integration branch in ${outcome.conflict.files.join(', ') || 'the tree'}`
-      logger.info(`${outcome.id}: conflicted (${outcome.conflict.files.join(', ')})`)
-    }
+    Object.assign(result, {
+      status: outcome.status,
+      commit: outcome.tip,
+      changedFiles: outcome.changedFiles,
+      conflict: outcome.conflict,
+      attempts: outcome.attempts,
+      verifyTail: outcome.verifyTail
+    })
+    if (outcome.status === 'conflicted')
+      result.reason = `conflicts with the integration branch in ${outcome.conflict?.files.join(', ') || 'the tree'}`
+    if (outcome.status === 'broke-verify')
+      result.reason = 'merged cleanly, but the verify command fails with it; taken back out'
   }
 
   return {
@@ -238,49 +417,146 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     baseSha: options.baseSha,
     integrationBranch,
     integrationSha: integration.sha,
-    tasks: options.tasks.map(
-      (task) =>
-        results.get(task.id) ?? {
-          id: task.id,
-          title: task.title,
-          status: 'skipped',
-          branch: taskBranchName(options.branchPrefix, task.id),
-          changedFiles: [],
-          durationMs: 0,
-          reason: 'checked in the issue (done)'
+    tasks: options.tasks.map((task) => results.get(task.id)!),
+    ...(verify ? { verify } : {})
+  }
+
+  /** Runs the verify command in one detached worktree that is moved from commit to commit. */
+  function createVerifier(): {
+    run(commit: string, slot: string): Promise<Omit<VerifyResult, 'mode'>>
+  } {
+    let wt: Worktree | undefined
+    return {
+      async run(commit, slot) {
+        const command = options.verify!.command
+        if (!wt) wt = await worktrees.create('integration', undefined, commit)
+        else {
+          await git.run(['checkout', '--quiet', '--force', '--detach', commit], { cwd: wt.path })
+          await git.run(['clean', '-fdq'], { cwd: wt.path })
         }
-    )
+        const env = {
+          ...scrubEnv(options.agentBaseEnv, {
+            secrets: options.secrets,
+            identity: options.identity,
+            marker: marker(slot)
+          }),
+          TASK_MODE: 'verify',
+          VERIFY_COMMIT: commit
+        }
+        const run = await runAgent({
+          command,
+          cwd: wt.path,
+          env,
+          logFile: path.join(dirs.logs, `${slot}.log`),
+          timeoutMs: options.taskTimeoutMs,
+          killGraceMs: options.killGraceMs ?? 5000,
+          marker: marker(slot),
+          onLine: (line) => logger.info(`[${slot}] ${line}`),
+          signal: options.signal
+        })
+        logger.info(
+          `[${slot}] ${run.exitCode === 0 ? 'passed' : `failed (${failure(run, 'verify command')})`}`
+        )
+        return {
+          command,
+          ok: run.exitCode === 0 && !run.timedOut,
+          tail: run.logTail,
+          exitCode: run.exitCode,
+          durationMs: run.durationMs
+        }
+      }
+    }
   }
 }
 
 /**
+ * Accepts a resolve command's work only when no conflict markers remain in any file, nothing is
+ * left unmerged in the index, and the result is a commit containing both sides (the command may
+ * commit itself; if it only edited and staged, the merge is concluded here).
+ */
+async function acceptResolution(
+  git: Git,
+  wt: string,
+  onto: string,
+  tip: string,
+  conflict: ConflictInfo
+): Promise<{ commit: string } | { error: string }> {
+  const markers = await git.run(['grep', '-l', '-I', '-E', '^(<<<<<<<|>>>>>>>)( |$)', '--', '.'], {
+    cwd: wt,
+    okExitCodes: [1]
+  })
+  const marked = [
+    ...new Set([
+      ...markers.stdout.split('\n').filter(Boolean),
+      ...(await filesWithMarkers(wt, conflict.files))
+    ])
+  ]
+  if (marked.length > 0) return { error: `conflict markers remain in ${marked.join(', ')}` }
+  const unmerged = await git.out(['ls-files', '-u', '--', ...conflict.files], { cwd: wt })
+  if (unmerged) {
+    const files = [...new Set(unmerged.split('\n').map((l) => l.split('\t')[1]))]
+    return {
+      error: `the index still has unmerged paths: ${files.join(', ')} (resolve them and git add)`
+    }
+  }
+  const mergeHead = await git.run(['rev-parse', '-q', '--verify', 'MERGE_HEAD'], {
+    cwd: wt,
+    okExitCodes: [1]
+  })
+  if (mergeHead.exitCode === 0) {
+    await git.run(['add', '--all'], { cwd: wt })
+    await git.run(['commit', '--no-verify', '--no-edit', '--quiet'], { cwd: wt })
+  }
+  const commit = await git.out(['rev-parse', 'HEAD'], { cwd: wt })
+  for (const side of [onto, tip]) {
+    if (!(await git.test(['merge-base', '--is-ancestor', side, commit]))) {
+      return {
+        error: `the result ${commit.slice(0, 12)} does not contain ${side === tip ? "the task's work" : 'the integration branch'}`
+      }
+    }
+  }
+  return { commit }
+}
+
+/** Conflicted files that still hold markers, tracked or not (git grep sees only tracked ones). */
+async function filesWithMarkers(wt: string, files: string[]): Promise<string[]> {
+  const found: string[] = []
+  for (const file of files) {
+    const text = await readFile(path.join(wt, file), 'utf8').catch(() => '')
+    if (/^(<<<<<<<|>>>>>>>)( |$)/m.test(text)) found.push(file)
+  }
+  return found
+}
+
+/**
  * Commits what the agent left uncommitted (its own commits are kept), then checks the result
- * still descends from the base and points the task branch at it.
+ * still descends from where it started and points the task branch at it.
  */
 async function collectWork(
   git: Git,
   worktree: string,
-  branch: string,
+  branch: string | undefined,
   task: Task,
-  options: EngineOptions
+  startSha: string,
+  issueNumber: number
 ): Promise<Produced | { error: string }> {
   await git.run(['add', '--all'], { cwd: worktree })
   const dirty = !(await git.test(['diff', '--cached', '--quiet'], { cwd: worktree }))
   if (dirty) {
-    const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${options.issue.number}\n`
+    const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`
     await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
       cwd: worktree,
       stdin: message
     })
   }
   const tip = await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: worktree })
-  if (!(await git.test(['merge-base', '--is-ancestor', options.baseSha, tip]))) {
+  if (!(await git.test(['merge-base', '--is-ancestor', startSha, tip]))) {
     return {
-      error: `the agent left HEAD at ${tip.slice(0, 12)}, which does not descend from the base commit`
+      error: `the agent left HEAD at ${tip.slice(0, 12)}, which does not descend from ${startSha.slice(0, 12)}`
     }
   }
-  await git.run(['update-ref', `refs/heads/${branch}`, tip])
-  const changed = await git.out(['diff', '--name-only', '-z', '--no-renames', options.baseSha, tip])
+  if (branch) await git.run(['update-ref', `refs/heads/${branch}`, tip])
+  const changed = await git.out(['diff', '--name-only', '-z', '--no-renames', startSha, tip])
   return { tip, changedFiles: changed.split('\0').filter(Boolean) }
 }
 

@@ -29,8 +29,32 @@ export interface Task {
   reference?: { issueNumber: number }
 }
 
-/** How a task ended. Later strategies add more `merged-*` variants. */
-export type TaskStatus = 'merged' | 'conflicted' | 'failed' | 'no-changes' | 'skipped'
+/** How a task ended; the `merged*` ones say how it got into the integration branch. */
+export type TaskStatus =
+  | 'merged'
+  | 'merged-after-rerun'
+  | 'merged-after-resolve'
+  | 'conflicted'
+  | 'broke-verify'
+  | 'failed'
+  | 'no-changes'
+  | 'skipped'
+
+export const MERGED_STATUSES: readonly TaskStatus[] = [
+  'merged',
+  'merged-after-rerun',
+  'merged-after-resolve'
+]
+
+export function isMerged(status: TaskStatus): boolean {
+  return MERGED_STATUSES.includes(status)
+}
+
+/** One conflict strategy tried on a task, and what came of it. */
+export interface StrategyAttempt {
+  strategy: 'rerun' | 'agent' | 'report'
+  outcome: string
+}
 
 /** A conflict found while merging a task branch into the integration branch. */
 export interface ConflictInfo {
@@ -63,6 +87,24 @@ export interface TaskResult {
   /** Full log on the runner. */
   logFile?: string
   conflict?: ConflictInfo
+  /** Conflict strategies tried, in order, when its branch conflicted. */
+  attempts?: StrategyAttempt[]
+  /** Tail of the verify command's output when this task's merge broke it. */
+  verifyTail?: string
+  /** True when the result comes from an earlier run (the agent was not started again). */
+  reused?: boolean
+}
+
+export interface VerifyResult {
+  mode: 'each' | 'final'
+  command: string
+  ok: boolean
+  /** Tail of its output. */
+  tail: string
+  exitCode: number | null
+  durationMs: number
+  /** Set when it was not run as asked, e.g. the base itself fails it. */
+  note?: string
 }
 
 export interface FanoutResult {
@@ -72,4 +114,6 @@ export interface FanoutResult {
   /** Tip of the integration branch (equals baseSha when nothing merged). */
   integrationSha: string
   tasks: TaskResult[]
+  /** The verify command's verdict on the integration branch (verify: final, or the base check). */
+  verify?: VerifyResult
 }

@@ -29,14 +29,13 @@ const DROPPED = [
 ]
 
 /**
- * The environment an agent runs with: the runner's environment minus everything in DROPPED and
- * minus any variable whose value contains one of `secrets` (a token a user also exported as
- * GH_TOKEN must not slip through under another name). RUNNER_TRACKING_ID is kept on purpose:
- * the runner's end-of-job sweep finds leftover agent processes by it.
+ * The runner's environment minus everything in DROPPED and minus any variable whose value
+ * contains one of `secrets` (a token a user also exported as GH_TOKEN must not slip through
+ * under another name). RUNNER_TRACKING_ID is kept on purpose: the runner's end-of-job sweep
+ * finds leftover agent processes by it. Used for agents and for verify commands alike.
  */
-export function buildAgentEnv(
+export function scrubEnv(
   base: NodeJS.ProcessEnv,
-  task: AgentTaskVars,
   options: { secrets: string[]; identity: Identity; marker: { name: string; value: string } }
 ): NodeJS.ProcessEnv {
   const secrets = options.secrets.filter((s) => s.length >= 8)
@@ -55,7 +54,15 @@ export function buildAgentEnv(
   env.GIT_TERMINAL_PROMPT = '0'
   // No background gc/maintenance in the shared object store while other agents write to it.
   Object.assign(env, configEnv({ 'gc.auto': '0', 'maintenance.auto': 'false' }))
-  Object.assign(env, task)
   env[options.marker.name] = options.marker.value
   return env
+}
+
+/** The environment an agent runs with: scrubEnv plus the task's variables. */
+export function buildAgentEnv(
+  base: NodeJS.ProcessEnv,
+  task: AgentTaskVars & Record<string, string>,
+  options: { secrets: string[]; identity: Identity; marker: { name: string; value: string } }
+): NodeJS.ProcessEnv {
+  return { ...scrubEnv(base, options), ...task }
 }

@@ -1,68 +1,33 @@
 import type { ConflictInfo } from '../types.js'
 import type { Git } from './git.js'
 
-export interface MergeCandidate {
-  id: string
-  /** Branch name, used as the label in conflict markers. */
-  branch: string
-  tip: string
-  message: string
-}
-
-export type MergeOutcome =
-  | { id: string; merged: true; commit: string }
-  | { id: string; merged: false; conflict: ConflictInfo }
-
-export interface IntegrationResult {
-  sha: string
-  outcomes: MergeOutcome[]
-}
-
-/**
- * Merges the candidates one by one, in order, onto `baseSha`, with one merge commit per
- * candidate (`--no-ff` semantics). Each merge is computed in git's object store with
- * `merge-tree --write-tree` (the same "ort" machinery as `git merge`), so no checkout is
- * touched. A conflicting candidate is left out and reported; later ones go on.
- * The branch `integrationBranch` is moved to the result at the end.
- */
-export async function buildIntegration(
+/** A merge commit of `tree` with parents ours and theirs (`git merge --no-ff` shape). */
+export async function commitMerge(
   git: Git,
-  options: { baseSha: string; integrationBranch: string; candidates: MergeCandidate[] }
-): Promise<IntegrationResult> {
-  let current = options.baseSha
-  const outcomes: MergeOutcome[] = []
-  for (const candidate of options.candidates) {
-    const merged = await mergeTree(git, current, candidate.tip)
-    if (merged.clean) {
-      current = await git.out(
-        ['commit-tree', merged.tree, '-p', current, '-p', candidate.tip, '-F', '-'],
-        { stdin: candidate.message }
-      )
-      outcomes.push({ id: candidate.id, merged: true, commit: current })
-    } else {
-      const hunks = await conflictHunks(git, merged.tree, merged.files)
-      outcomes.push({
-        id: candidate.id,
-        merged: false,
-        conflict: {
-          files: merged.files,
-          hunks: relabel(
-            hunks,
-            current,
-            options.integrationBranch,
-            candidate.tip,
-            candidate.branch
-          ),
-          messages: merged.messages
-        }
-      })
-    }
-  }
-  await git.run(['update-ref', `refs/heads/${options.integrationBranch}`, current])
-  return { sha: current, outcomes }
+  tree: string,
+  ours: string,
+  theirs: string,
+  message: string
+): Promise<string> {
+  return git.out(['commit-tree', tree, '-p', ours, '-p', theirs, '-F', '-'], { stdin: message })
 }
 
-interface MergeTreeResult {
+/** Files, git's messages, and the marked regions (labelled with branch names) of a conflict. */
+export async function conflictInfo(
+  git: Git,
+  merged: MergeTreeResult,
+  ours: { sha: string; name: string },
+  theirs: { sha: string; name: string }
+): Promise<ConflictInfo> {
+  const hunks = await conflictHunks(git, merged.tree, merged.files)
+  return {
+    files: merged.files,
+    hunks: relabel(hunks, ours.sha, ours.name, theirs.sha, theirs.name),
+    messages: merged.messages
+  }
+}
+
+export interface MergeTreeResult {
   clean: boolean
   tree: string
   files: string[]

@@ -18,6 +18,9 @@ export interface ReportContext {
 
 const STATUS_LABEL: Record<TaskStatus, string> = {
   merged: '✅ merged',
+  'merged-after-rerun': '✅ merged after re-run',
+  'merged-after-resolve': '✅ merged after resolve',
+  'broke-verify': '🧪 broke verify',
   conflicted: '⚠️ conflicted',
   failed: '❌ failed',
   'no-changes': '➖ no changes',
@@ -49,6 +52,9 @@ export function formatDuration(ms: number): string {
 export function statusCounts(result: FanoutResult): Record<TaskStatus, number> {
   const counts: Record<TaskStatus, number> = {
     merged: 0,
+    'merged-after-rerun': 0,
+    'merged-after-resolve': 0,
+    'broke-verify': 0,
     conflicted: 0,
     failed: 0,
     'no-changes': 0,
@@ -105,7 +111,10 @@ function conflictDetail(task: TaskResult, integrationBranch: string): Detail {
     '- Or re-run the task on top of the merged result: reword it so it builds on the other tasks and run the workflow again.',
     `- Or leave it out: nothing of it is on \`${integrationBranch}\`; delete \`${task.branch}\` once the work is no longer needed.`
   ].join('\n')
-  const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}`
+  const tried = task.attempts?.length
+    ? `\n\n**Tried:**\n${task.attempts.map((a) => `- \`${a.strategy}\`: ${cell(a.outcome, 300)}`).join('\n')}`
+    : ''
+  const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}${tried}`
   const hunks = conflict.hunks
     .map((h) => `\`${h.file.replace(/`/g, "'")}\`\n${fence(h.text, 'diff')}`)
     .join('\n\n')
@@ -122,6 +131,27 @@ function conflictDetail(task: TaskResult, integrationBranch: string): Detail {
         .filter(Boolean)
         .join('\n\n'),
       [head, wayForward].join('\n\n')
+    ]
+  }
+}
+
+function brokeVerifyDetail(task: TaskResult): Detail {
+  const head = `**Branch with the task's work:** \`${task.branch}\`. It merged cleanly, but the verify command failed with it, so it was taken back out of the integration branch.`
+  const tail = task.verifyTail ? fence(task.verifyTail, 'text') : ''
+  return {
+    heading: `#### 🧪 ${cell(task.id, 40)}: ${cell(task.title)}`,
+    variants: [
+      [
+        head,
+        '',
+        '<details><summary>Last lines of the verify output</summary>',
+        '',
+        tail,
+        '',
+        '</details>'
+      ].join('\n'),
+      [head, fence(task.verifyTail?.split('\n').slice(-8).join('\n') ?? '', 'text')].join('\n\n'),
+      head
     ]
   }
 }
@@ -165,7 +195,6 @@ function failureDetail(task: TaskResult, ctx: ReportContext): Detail {
  */
 export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   const budget = Math.min(ctx.maxLength ?? DEFAULT_BUDGET, GITHUB_BODY_LIMIT)
-  const counts = statusCounts(result)
   const head: string[] = []
   if (ctx.marker) head.push(ctx.marker)
   head.push(`### agent-fanout: ${summaryLine(result) || 'no tasks'}`)
@@ -178,6 +207,7 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
     head.push(`No pull request: ${ctx.noPullRequestReason}`)
   }
   head.push(`Base: \`${result.baseBranch}\` at ${result.baseSha.slice(0, 12)}.`)
+  if (result.verify) head.push(renderVerify(result.verify))
   head.push('')
   head.push(renderTaskTable(result.tasks))
 
@@ -185,10 +215,11 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
     ...result.tasks
       .filter((t) => t.status === 'conflicted' && t.conflict)
       .map((t) => conflictDetail(t, result.integrationBranch)),
+    ...result.tasks.filter((t) => t.status === 'broke-verify').map((t) => brokeVerifyDetail(t)),
     ...result.tasks.filter((t) => t.status === 'failed').map((t) => failureDetail(t, ctx))
   ]
   const sectionTitle: string[] = []
-  if (counts.conflicted || counts.failed) sectionTitle.push('', '---', '')
+  if (details.length > 0) sectionTitle.push('', '---', '')
   const footer = ctx.runUrl ? `\n\n<sub>[Workflow run](${ctx.runUrl})</sub>` : ''
 
   // Pick, for all details at once, the richest level that fits; then drop what still does not.
@@ -213,6 +244,15 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
     : []
   const body = assemble(head, sectionTitle, [...kept, ...note], footer)
   return body.length <= budget ? body : body.slice(0, budget - 20) + '\n\n_(truncated)_'
+}
+
+/** One line (plus a short tail when it failed) about the verify command. */
+export function renderVerify(verify: NonNullable<FanoutResult['verify']>): string {
+  const what = `\`${verify.command.replace(/`/g, "'")}\``
+  if (verify.note) return `Verify (${verify.mode}): ⚠️ ${what} — ${verify.note}.`
+  if (verify.ok) return `Verify (${verify.mode}): ✅ ${what} passes on the integration branch.`
+  const tail = verify.tail.split('\n').slice(-15).join('\n')
+  return `Verify (${verify.mode}): ❌ ${what} fails on the integration branch (exit ${verify.exitCode ?? 'killed'}).\n\n${fence(tail, 'text')}`
 }
 
 function assemble(head: string[], title: string[], sections: string[], footer: string): string {

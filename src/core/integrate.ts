@@ -1,0 +1,206 @@
+import type { Git } from './git/git.js'
+import { commitMerge, conflictInfo, mergeTree } from './git/merge.js'
+import type { ConflictInfo, Logger, StrategyAttempt, TaskStatus } from './types.js'
+
+export type ConflictStrategy = 'rerun' | 'agent' | 'report'
+export const CONFLICT_STRATEGIES: readonly ConflictStrategy[] = ['rerun', 'agent', 'report']
+
+/** A task branch waiting to be merged. */
+export interface IntegrationTask {
+  id: string
+  title: string
+  branch: string
+  tip: string
+  changedFiles: string[]
+}
+
+export interface IntegrationOutcome {
+  id: string
+  status: Extract<
+    TaskStatus,
+    'merged' | 'merged-after-rerun' | 'merged-after-resolve' | 'conflicted' | 'broke-verify'
+  >
+  /** Tip of the task's work (new when a rerun replaced it). */
+  tip: string
+  changedFiles: string[]
+  conflict?: ConflictInfo
+  attempts?: StrategyAttempt[]
+  verifyTail?: string
+}
+
+/** What the engine lends the merge loop: ways to rerun, resolve and verify (all optional). */
+export interface IntegrationHooks {
+  strategies: readonly ConflictStrategy[]
+  maxReruns: number
+  /** Runs the task's agent again from `onto`; returns its new tip. */
+  rerun?(
+    task: IntegrationTask,
+    onto: string,
+    attempt: number,
+    conflict: ConflictInfo
+  ): Promise<{ tip: string; changedFiles: string[] } | { error: string }>
+  /** Starts `git merge` of the task onto `onto` in a worktree and runs the resolve command. */
+  resolve?(
+    task: IntegrationTask,
+    onto: string,
+    conflict: ConflictInfo,
+    mergedSoFar: IntegrationTask[]
+  ): Promise<{ commit: string } | { error: string }>
+  /** verify: each — runs the verify command on a candidate integration commit. */
+  verify?(commit: string, task: IntegrationTask): Promise<{ ok: boolean; tail: string }>
+  logger: Logger
+}
+
+const mergeMessage = (task: IntegrationTask, issueNumber: number, how = ''): string =>
+  `Merge task ${task.id}: ${task.title}${how}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`
+
+/**
+ * Builds the integration branch: from `baseSha`, each task merged in order with one merge commit
+ * per task, computed in git's object store (`merge-tree --write-tree`, the machinery of
+ * `git merge`). A conflicting task goes through the strategies in order: `rerun` (its agent
+ * again, on the integration state so far), `agent` (a resolve command on git's conflict
+ * markers), `report` (left out for a human). With verify: each, a merge that breaks the check
+ * is taken back out, which with sequential merges just means not advancing past it.
+ */
+export async function integrate(
+  git: Git,
+  options: {
+    baseSha: string
+    integrationBranch: string
+    issueNumber: number
+    tasks: IntegrationTask[]
+    hooks: IntegrationHooks
+  }
+): Promise<{ sha: string; outcomes: IntegrationOutcome[] }> {
+  const { hooks } = options
+  let current = options.baseSha
+  const outcomes: IntegrationOutcome[] = []
+  const mergedSoFar: IntegrationTask[] = []
+
+  // A merge is only kept when the verify command (if any) still passes on it.
+  const accept = async (
+    task: IntegrationTask,
+    commit: string,
+    outcome: IntegrationOutcome
+  ): Promise<void> => {
+    if (hooks.verify) {
+      const verdict = await hooks.verify(commit, task)
+      if (!verdict.ok) {
+        hooks.logger.info(`${task.id}: its merge breaks the verify command; taken back out`)
+        outcomes.push({ ...outcome, status: 'broke-verify', verifyTail: verdict.tail })
+        return
+      }
+    }
+    current = commit
+    mergedSoFar.push({ ...task, tip: outcome.tip, changedFiles: outcome.changedFiles })
+    hooks.logger.info(`${task.id}: ${outcome.status}`)
+    outcomes.push(outcome)
+  }
+
+  for (const task of options.tasks) {
+    const first = await mergeTree(git, current, task.tip)
+    if (first.clean) {
+      const commit = await commitMerge(
+        git,
+        first.tree,
+        current,
+        task.tip,
+        mergeMessage(task, options.issueNumber)
+      )
+      await accept(task, commit, {
+        id: task.id,
+        status: 'merged',
+        tip: task.tip,
+        changedFiles: task.changedFiles
+      })
+      continue
+    }
+    const conflict = await conflictInfo(
+      git,
+      first,
+      { sha: current, name: options.integrationBranch },
+      { sha: task.tip, name: task.branch }
+    )
+    hooks.logger.info(`${task.id}: conflicts in ${conflict.files.join(', ') || 'the tree'}`)
+    const attempts: StrategyAttempt[] = []
+    let done = false
+    for (const strategy of hooks.strategies) {
+      if (done) break
+      if (strategy === 'report') {
+        attempts.push({
+          strategy,
+          outcome: 'left out of the integration branch for a human to merge'
+        })
+        break
+      }
+      if (strategy === 'rerun') {
+        if (!hooks.rerun) continue
+        for (let attempt = 1; attempt <= hooks.maxReruns && !done; attempt++) {
+          const rerun = await hooks.rerun(task, current, attempt, conflict)
+          if ('error' in rerun) {
+            attempts.push({ strategy, outcome: `re-run ${attempt} gave up: ${rerun.error}` })
+            break
+          }
+          const again = await mergeTree(git, current, rerun.tip)
+          if (!again.clean) {
+            attempts.push({
+              strategy,
+              outcome: `re-run ${attempt} still conflicts in ${again.files.join(', ')}`
+            })
+            continue
+          }
+          const commit = await commitMerge(
+            git,
+            again.tree,
+            current,
+            rerun.tip,
+            mergeMessage(task, options.issueNumber, ' (re-run on the integration branch)')
+          )
+          attempts.push({
+            strategy,
+            outcome: `re-run ${attempt} on the integration branch merged cleanly`
+          })
+          await accept({ ...task, tip: rerun.tip }, commit, {
+            id: task.id,
+            status: 'merged-after-rerun',
+            tip: rerun.tip,
+            changedFiles: rerun.changedFiles,
+            conflict,
+            attempts
+          })
+          done = true
+        }
+        if (!done && attempts.at(-1)?.strategy !== 'rerun')
+          attempts.push({ strategy, outcome: 'gave up' })
+      } else if (strategy === 'agent') {
+        if (!hooks.resolve) continue
+        const resolved = await hooks.resolve(task, current, conflict, mergedSoFar)
+        if ('error' in resolved) {
+          attempts.push({ strategy, outcome: `resolve command gave up: ${resolved.error}` })
+          continue
+        }
+        attempts.push({ strategy, outcome: 'the resolve command resolved every conflict' })
+        await accept(task, resolved.commit, {
+          id: task.id,
+          status: 'merged-after-resolve',
+          tip: task.tip,
+          changedFiles: task.changedFiles,
+          conflict,
+          attempts
+        })
+        done = true
+      }
+    }
+    if (!done)
+      outcomes.push({
+        id: task.id,
+        status: 'conflicted',
+        tip: task.tip,
+        changedFiles: task.changedFiles,
+        conflict,
+        attempts
+      })
+  }
+  await git.run(['update-ref', `refs/heads/${options.integrationBranch}`, current])
+  return { sha: current, outcomes }
+}
