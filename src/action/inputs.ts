@@ -2,9 +2,8 @@ import * as core from '@actions/core'
 import type { Identity } from '../core/git/git.js'
 import type { TaskStatus } from '../core/types.js'
 
-export const CONFLICT_STRATEGIES = ['report'] as const
-export type ConflictStrategy = (typeof CONFLICT_STRATEGIES)[number]
-const FAIL_ON_VALUES = ['failed', 'conflicted', 'no-changes', 'skipped'] as const
+import { CONFLICT_STRATEGIES, type ConflictStrategy } from '../core/integrate.js'
+const FAIL_ON_VALUES = ['failed', 'conflicted', 'broke-verify', 'no-changes', 'skipped'] as const
 
 export interface ActionInputs {
   agentCommand: string
@@ -15,6 +14,9 @@ export interface ActionInputs {
   maxTasks: number
   taskTimeoutMs: number
   conflictStrategy: ConflictStrategy[]
+  maxReruns: number
+  resolveCommand?: string
+  verify?: { command: string; mode: 'each' | 'final' }
   branchPrefix?: string
   commitAuthor: Identity
   draft: boolean
@@ -58,6 +60,9 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
       }
       return s as ConflictStrategy
     }),
+    maxReruns: wholeNumber(read, 'max-reruns', 1, 0, 5),
+    resolveCommand: read('resolve-command') || undefined,
+    verify: verifyInput(read),
     branchPrefix: read('branch-prefix') || undefined,
     commitAuthor: parseIdentity(
       read('commit-author') ||
@@ -91,6 +96,30 @@ export function parseIdentity(text: string): Identity {
   if (!match)
     throw new Error(`Input commit-author must look like "Name <email@example.com>", got "${text}".`)
   return { name: match[1], email: match[2] }
+}
+
+function verifyInput(read: (n: string) => string): ActionInputs['verify'] {
+  const command = read('verify-command')
+  const mode = (read('verify') || 'final').trim().toLowerCase()
+  if (mode !== 'each' && mode !== 'final')
+    throw new Error(`Input verify must be each or final, got "${mode}".`)
+  return command.trim() ? { command, mode } : undefined
+}
+
+function wholeNumber(
+  read: (n: string) => string,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number
+): number {
+  const text = read(name)
+  if (!text) return fallback
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`Input ${name} must be a whole number from ${min} to ${max}, got "${text}".`)
+  }
+  return value
 }
 
 function positiveInt(

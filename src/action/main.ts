@@ -2,26 +2,48 @@ import * as core from '@actions/core'
 import { context } from '@actions/github'
 import os from 'node:os'
 import path from 'node:path'
-import { defaultBranchPrefix } from '../core/branches.js'
+import { defaultBranchPrefix, integrationBranchName, taskBranchName } from '../core/branches.js'
 import { runFanout } from '../core/engine.js'
 import { Git } from '../core/git/git.js'
 import {
+  ensureMergeBases,
   fetchBranch,
+  fetchBranches,
   listRemoteBranches,
   pushBranches,
   tokenAuthConfig,
+  type BranchUpdate,
   type PushOutcome
 } from '../core/git/remote.js'
-import { renderReport, renderTaskTable, summaryLine } from '../core/report/markdown.js'
+import {
+  renderReport,
+  renderTaskTable,
+  renderVerify,
+  summaryLine
+} from '../core/report/markdown.js'
 import { parseTaskList, TASK_SYNTAX_HELP, TaskListError } from '../core/tasks/parse.js'
 import { sanitizeIssueText } from '../core/tasks/sanitize.js'
-import type { FanoutResult, Logger, Task } from '../core/types.js'
+import { isMerged, type FanoutResult, type Logger, type Task } from '../core/types.js'
 import { errorMessage } from '../core/util/errors.js'
-import { octokitApi, type GitHubApi, type IssueData } from '../github/api.js'
+import { octokitApi, type CommentData, type GitHubApi, type IssueData } from '../github/api.js'
 import { createOctokit } from '../github/client.js'
-import { statusMarker, upsertPullRequest, upsertStatusComment } from '../github/publish.js'
+import {
+  findStatusComments,
+  statusMarker,
+  upsertPullRequest,
+  upsertStatusComment
+} from '../github/publish.js'
+import { COMMAND_HELP, parseCommand, type ParsedCommand } from './commands.js'
 import { HiddenCredentials } from './credentials.js'
 import { getInputs, type ActionInputs } from './inputs.js'
+import {
+  decodeState,
+  encodeState,
+  planTasks,
+  stateFromResult,
+  type Command,
+  type RunState
+} from './state.js'
 
 /** @actions/core as the engine's Logger. */
 export const coreLogger: Logger = {
@@ -37,9 +59,19 @@ const WRITE_PERMISSIONS = new Set(['admin', 'write', 'maintain'])
 /** Thrown to stop the run without failing the step (e.g. an actor who may not run it). */
 class Refusal extends Error {}
 
+interface Run {
+  inputs: ActionInputs
+  api: GitHubApi
+  git: Git
+  logger: Logger
+  issueNumber: number
+  prefix: string
+  auth: Record<string, string>
+  signal: AbortSignal
+}
+
 export async function run(): Promise<void> {
   const logger = coreLogger
-  let hidden: HiddenCredentials | undefined
   const abort = new AbortController()
   const onSignal = (signal: string): void => {
     logger.warning(`Received ${signal}: ending all agents and cleaning up`)
@@ -51,151 +83,37 @@ export async function run(): Promise<void> {
     const inputs = getInputs()
     core.setSecret(inputs.token)
     core.setSecret(Buffer.from(`x-access-token:${inputs.token}`).toString('base64'))
+    const command = readCommand()
+    if (command.kind === 'none') return
     const { owner, repo } = context.repo
     const api = octokitApi(createOctokit(inputs.token, logger), owner, repo)
     const issueNumber = resolveIssueNumber(inputs)
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd()
-    const git = new Git(workspace, { identity: inputs.commitAuthor })
-
-    const issue = await logger.group(`Read issue #${issueNumber}`, async () => {
-      await authorize(api, logger)
-      const data = await api.getIssue(issueNumber)
-      if (data.isPullRequest) {
-        throw new Refusal(
-          `#${issueNumber} is a pull request; agent-fanout takes its tasks from issues and never runs pull request code.`
-        )
-      }
-      return data
-    })
-    const tasks = await readTasks(api, issue, inputs, logger)
-    if (!tasks) return
-
-    const baseBranch =
-      inputs.baseBranch ??
-      (context.payload.repository?.default_branch as string | undefined) ??
-      (await api.getDefaultBranch())
-    const prefix = inputs.branchPrefix ?? defaultBranchPrefix(issueNumber)
-    const auth = tokenAuthConfig(inputs.token)
-
-    const { baseSha, remoteTips } = await logger.group(`Fetch ${baseBranch}`, async () => {
-      const sha = await fetchBranch(git, 'origin', baseBranch, auth)
-      const tips = await listRemoteBranches(git, 'origin', prefix, auth)
-      logger.info(
-        `Base ${baseBranch} is at ${sha}; ${tips.size} branch(es) of earlier runs under ${prefix}/`
-      )
-      return { baseSha: sha, remoteTips: tips }
-    })
-
-    const workDir = path.join(
-      process.env.RUNNER_TEMP || os.tmpdir(),
-      'agent-fanout',
-      `issue-${issueNumber}`
-    )
-    // For the post step: if this process dies, it removes what was left behind.
-    core.saveState('workDir', workDir)
-    core.saveState('repoDir', workspace)
-    hidden = await HiddenCredentials.hide(git, logger)
-    let result: FanoutResult
-    try {
-      result = await runFanout({
-        git,
-        logger,
-        issue: { number: issue.number, title: issue.title, url: issue.url },
-        tasks,
-        baseBranch,
-        baseSha,
-        agentCommand: inputs.agentCommand,
-        maxParallel: inputs.maxParallel,
-        taskTimeoutMs: inputs.taskTimeoutMs,
-        branchPrefix: prefix,
-        workDir,
-        identity: inputs.commitAuthor,
-        agentBaseEnv: process.env,
-        secrets: [inputs.token],
-        signal: abort.signal
-      })
-    } finally {
-      await hidden.restore()
+    const r: Run = {
+      inputs,
+      api,
+      git: new Git(workspace, { identity: inputs.commitAuthor }),
+      logger,
+      issueNumber,
+      prefix: inputs.branchPrefix ?? defaultBranchPrefix(issueNumber),
+      auth: tokenAuthConfig(inputs.token),
+      signal: abort.signal
     }
-    core.saveState('engineDone', 'true')
-
-    const pushes = await logger.group('Push branches', () =>
-      publishBranches(git, result, remoteTips, auth, logger)
-    )
-    const integrationPushed = pushes.find((p) => p.branch === result.integrationBranch)
-    for (const failed of pushes.filter((p) => !p.ok)) {
-      logger.warning(`Push of ${failed.branch} was rejected: ${failed.message}`)
+    await authorize(api, logger)
+    const commentId =
+      context.eventName === 'issue_comment'
+        ? (context.payload.comment?.id as number | undefined)
+        : undefined
+    if (commentId)
+      await api
+        .addReaction(commentId, 'eyes')
+        .catch((e: unknown) => logger.warning(`Could not react to the command: ${errorMessage(e)}`))
+    if (command.kind === 'help') {
+      await api.createComment(issueNumber, `${command.reason}\n\n${COMMAND_HELP}`)
+      logger.warning(`${command.reason} Answered with the list of commands.`)
+      return
     }
-
-    const report = await logger.group('Report', async () => {
-      const mergedAny = result.tasks.some((t) => t.status === 'merged')
-      let pull: { number: number; url: string } | undefined
-      let noPullRequestReason: string | undefined
-      if (integrationPushed && !integrationPushed.ok) {
-        noPullRequestReason = `the push of \`${result.integrationBranch}\` was rejected: ${integrationPushed.message}`
-      } else if (!mergedAny) {
-        noPullRequestReason = 'no task produced changes that could be merged.'
-      }
-      const allMerged = result.tasks
-        .filter((t) => t.status !== 'skipped')
-        .every((t) => t.status === 'merged')
-      if (!noPullRequestReason) {
-        const body = [
-          `Tasks from #${issue.number}, each done by an agent in its own worktree and merged here in task-list order.`,
-          '',
-          renderTaskTable(result.tasks),
-          '',
-          allMerged
-            ? `Closes #${issue.number}`
-            : `Refs #${issue.number} (not every task merged; see the status comment there).`
-        ].join('\n')
-        const pr = await upsertPullRequest(api, {
-          head: result.integrationBranch,
-          base: baseBranch,
-          title: issue.title,
-          body,
-          draft: inputs.draft
-        })
-        logger.info(`${pr.created ? 'Opened' : 'Updated'} pull request #${pr.number}: ${pr.url}`)
-        pull = { number: pr.number, url: pr.url }
-      }
-      const runUrl = runLink()
-      const body = renderReport(result, {
-        issueNumber: issue.number,
-        pullRequest: pull,
-        noPullRequestReason,
-        runUrl,
-        marker: statusMarker(issue.number)
-      })
-      const comment = await upsertStatusComment(api, issue.number, body, logger)
-      logger.info(`${comment.created ? 'Posted' : 'Updated'} the status comment: ${comment.url}`)
-      return { pull, comment, body }
-    })
-
-    setOutputs(result, report.pull, report.comment.id)
-    await core.summary
-      .addRaw(
-        renderReport(result, {
-          issueNumber: issue.number,
-          pullRequest: report.pull,
-          runUrl: runLink(),
-          maxLength: 1_000_000
-        })
-      )
-      .write()
-
-    const failing = result.tasks.filter((t) => inputs.failOn.has(t.status))
-    const rejected = pushes.filter((p) => !p.ok)
-    if (failing.length > 0 || rejected.length > 0) {
-      const parts = failing.map((t) => `${t.id} ${t.status}`)
-      if (rejected.length)
-        parts.push(`push rejected for ${rejected.map((p) => p.branch).join(', ')}`)
-      core.setFailed(
-        `agent-fanout: ${summaryLine(result)}. Failing because: ${parts.join('; ')} (see fail-on).`
-      )
-    } else {
-      logger.info(`agent-fanout: ${summaryLine(result)}`)
-    }
+    await fanout(r, command)
   } catch (error) {
     if (error instanceof Refusal) {
       core.warning(error.message)
@@ -204,10 +122,266 @@ export async function run(): Promise<void> {
     }
     core.setFailed(errorMessage(error))
   } finally {
-    await hidden?.restore()
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
+}
+
+/** What this event asks for: a run, or a `/fanout` command from a comment. */
+function readCommand(): ParsedCommand {
+  if (context.eventName !== 'issue_comment') return { kind: 'run' }
+  const comment = context.payload.comment as
+    { body?: string; user?: { type?: string; login?: string } } | undefined
+  if (context.payload.action !== 'created') {
+    core.info(`Ignoring issue_comment ${context.payload.action}: only new comments carry commands.`)
+    return { kind: 'none' }
+  }
+  if (comment?.user?.type === 'Bot') {
+    core.info(`Ignoring a comment by ${comment.user.login}: bots cannot send commands.`)
+    return { kind: 'none' }
+  }
+  const parsed = parseCommand(comment?.body ?? '')
+  if (parsed.kind === 'none') core.info('The comment is not a /fanout command; nothing to do.')
+  return parsed
+}
+
+async function fanout(
+  r: Run,
+  command: ParsedCommand & { kind: 'run' | 'retry' | 'drop' | 'status' }
+): Promise<void> {
+  const { api, git, logger, inputs } = r
+  const issue = await logger.group(`Read issue #${r.issueNumber}`, async () => {
+    const data = await api.getIssue(r.issueNumber)
+    if (data.isPullRequest) {
+      throw new Refusal(
+        `#${r.issueNumber} is a pull request; agent-fanout takes its tasks from issues and never runs pull request code.`
+      )
+    }
+    return data
+  })
+  const tasks = await readTasks(api, issue, inputs, logger)
+  if (!tasks) return
+  const statusComments = await findStatusComments(api, issue.number)
+  const previous = decodeState(statusComments[0]?.body)
+
+  if (command.kind === 'status') {
+    await refreshStatus(r, issue, tasks, previous, statusComments)
+    return
+  }
+
+  const baseBranch =
+    inputs.baseBranch ??
+    (context.payload.repository?.default_branch as string | undefined) ??
+    (await api.getDefaultBranch())
+  const { baseSha, remoteTips } = await logger.group(`Fetch ${baseBranch}`, async () => {
+    const sha = await fetchBranch(git, 'origin', baseBranch, r.auth)
+    const tips = await listRemoteBranches(git, 'origin', r.prefix, r.auth)
+    logger.info(
+      `Base ${baseBranch} is at ${sha}; ${tips.size} branch(es) of earlier runs under ${r.prefix}/`
+    )
+    return { baseSha: sha, remoteTips: tips }
+  })
+
+  const { plan, dropped } = planTasks(tasks, previous, remoteTips, command as Command)
+  const reused = tasks.filter((t) => plan.get(t.id)?.mode === 'reuse')
+  if (reused.length > 0) {
+    await logger.group(`Reuse ${reused.length} task(s) finished by an earlier run`, async () => {
+      const branches = reused.map((t) => taskBranchName(r.prefix, t.id))
+      await fetchBranches(git, 'origin', branches, r.auth)
+      await ensureMergeBases(
+        git,
+        'origin',
+        { branch: baseBranch, sha: baseSha },
+        reused.map((t, i) => ({ branch: branches[i], sha: remoteTips.get(branches[i])! })),
+        r.auth
+      )
+      logger.info(
+        `Not starting the agents of ${reused.map((t) => t.id).join(', ')}: their branches hold a merged result for the same task text`
+      )
+    })
+  }
+
+  const workDir = path.join(
+    process.env.RUNNER_TEMP || os.tmpdir(),
+    'agent-fanout',
+    `issue-${r.issueNumber}`
+  )
+  // For the post step: if this process dies, it removes what was left behind.
+  core.saveState('workDir', workDir)
+  core.saveState('repoDir', git.repoDir)
+  const hidden = await HiddenCredentials.hide(git, logger)
+  let result: FanoutResult
+  try {
+    result = await runFanout({
+      git,
+      logger,
+      issue: { number: issue.number, title: issue.title, url: issue.url },
+      tasks,
+      plan,
+      baseBranch,
+      baseSha,
+      agentCommand: inputs.agentCommand,
+      maxParallel: inputs.maxParallel,
+      taskTimeoutMs: inputs.taskTimeoutMs,
+      branchPrefix: r.prefix,
+      workDir,
+      identity: inputs.commitAuthor,
+      agentBaseEnv: process.env,
+      secrets: [inputs.token],
+      conflictStrategies: inputs.conflictStrategy,
+      maxReruns: inputs.maxReruns,
+      resolveCommand: inputs.resolveCommand,
+      verify: inputs.verify,
+      signal: r.signal
+    })
+  } finally {
+    await hidden.restore()
+  }
+  core.saveState('engineDone', 'true')
+
+  const ranNow = new Set(tasks.filter((t) => plan.get(t.id)?.mode === 'run').map((t) => t.id))
+  const pushes = await logger.group('Push branches', () =>
+    publishBranches(git, result, remoteTips, ranNow, r.auth, logger)
+  )
+  const integrationPush = pushes.find((p) => p.branch === result.integrationBranch)
+
+  const report = await logger.group('Report', async () => {
+    const mergedAny = result.tasks.some((t) => isMerged(t.status))
+    let noPullRequestReason: string | undefined
+    if (integrationPush && !integrationPush.ok)
+      noPullRequestReason = `the push of \`${result.integrationBranch}\` was rejected: ${integrationPush.message}`
+    else if (!mergedAny) noPullRequestReason = 'no task produced changes that could be merged.'
+    let pull: { number: number; url: string } | undefined
+    if (!noPullRequestReason) {
+      const allMerged = result.tasks
+        .filter((t) => t.status !== 'skipped' || dropped.includes(t.id))
+        .every((t) => isMerged(t.status))
+      const body = [
+        `Tasks from #${issue.number}, each done by an agent in its own worktree and merged here in task-list order.`,
+        '',
+        ...(result.verify ? [renderVerify(result.verify), ''] : []),
+        renderTaskTable(result.tasks),
+        '',
+        allMerged
+          ? `Closes #${issue.number}`
+          : `Refs #${issue.number} (not every task merged; see the status comment there).`
+      ].join('\n')
+      const pr = await upsertPullRequest(api, {
+        head: result.integrationBranch,
+        base: baseBranch,
+        title: issue.title,
+        body,
+        draft: inputs.draft
+      })
+      logger.info(`${pr.created ? 'Opened' : 'Updated'} pull request #${pr.number}: ${pr.url}`)
+      pull = { number: pr.number, url: pr.url }
+    }
+    const state = encodeState(stateFromResult(result, tasks, dropped))
+    const body = renderReport(result, {
+      issueNumber: issue.number,
+      pullRequest: pull,
+      noPullRequestReason,
+      runUrl: runLink(),
+      marker: `${statusMarker(issue.number)}\n${state}`
+    })
+    const comment = await upsertStatusComment(api, issue.number, body, logger, statusComments)
+    logger.info(`${comment.created ? 'Posted' : 'Updated'} the status comment: ${comment.url}`)
+    return { pull, comment }
+  })
+
+  setOutputs(result, report.pull, report.comment.id)
+  await core.summary
+    .addRaw(
+      renderReport(result, {
+        issueNumber: issue.number,
+        pullRequest: report.pull,
+        runUrl: runLink(),
+        maxLength: 1_000_000
+      })
+    )
+    .write()
+
+  const failing = result.tasks.filter((t) => inputs.failOn.has(t.status))
+  const rejected = pushes.filter((p) => !p.ok)
+  if (failing.length > 0 || rejected.length > 0) {
+    const parts = failing.map((t) => `${t.id} ${t.status}`)
+    if (rejected.length) parts.push(`push rejected for ${rejected.map((p) => p.branch).join(', ')}`)
+    core.setFailed(
+      `agent-fanout: ${summaryLine(result)}. Failing because: ${parts.join('; ')} (see fail-on).`
+    )
+  } else {
+    logger.info(`agent-fanout: ${summaryLine(result)}`)
+  }
+}
+
+/** `/fanout status`: the status comment redrawn from the recorded state, nothing run. */
+async function refreshStatus(
+  r: Run,
+  issue: IssueData,
+  tasks: Task[],
+  previous: RunState | undefined,
+  statusComments: CommentData[]
+): Promise<void> {
+  const integrationBranch = integrationBranchName(r.prefix)
+  const result: FanoutResult = {
+    baseBranch:
+      r.inputs.baseBranch ??
+      (context.payload.repository?.default_branch as string | undefined) ??
+      '',
+    baseSha: previous?.baseSha ?? '',
+    integrationBranch,
+    integrationSha: '',
+    tasks: tasks.map((t) => {
+      const record = previous?.tasks[t.id]
+      if (t.checked)
+        return {
+          id: t.id,
+          title: t.title,
+          status: 'skipped',
+          branch: taskBranchName(r.prefix, t.id),
+          changedFiles: [],
+          durationMs: 0,
+          reason: 'checked in the issue (done)'
+        }
+      if (!record)
+        return {
+          id: t.id,
+          title: t.title,
+          status: 'skipped',
+          branch: taskBranchName(r.prefix, t.id),
+          changedFiles: [],
+          durationMs: 0,
+          reason: 'not run yet: comment /fanout run'
+        }
+      return {
+        id: t.id,
+        title: t.title,
+        status: record.status,
+        branch: record.branch,
+        changedFiles: record.changedFiles,
+        durationMs: record.durationMs,
+        ...(record.commit ? { commit: record.commit } : {}),
+        reason: record.reason
+      }
+    })
+  }
+  const pr = await r.api.findOpenPull(
+    integrationBranch,
+    result.baseBranch || (await r.api.getDefaultBranch())
+  )
+  const pull = pr ? { number: pr.number, url: pr.url } : undefined
+  const state = previous ? `\n${encodeState(previous)}` : ''
+  const body = renderReport(result, {
+    issueNumber: issue.number,
+    pullRequest: pull,
+    noPullRequestReason: pull ? undefined : 'none is open.',
+    runUrl: runLink(),
+    marker: `${statusMarker(issue.number)}${state}`
+  })
+  const comment = await upsertStatusComment(r.api, issue.number, body, r.logger, statusComments)
+  setOutputs(result, pull, comment.id)
+  await core.summary.addRaw(body).write()
+  r.logger.info(`Refreshed the status comment: ${comment.url}`)
 }
 
 function resolveIssueNumber(inputs: ActionInputs): number {
@@ -317,22 +491,34 @@ async function explainOnIssue(
   core.setOutput('tasks', '[]')
 }
 
+/**
+ * Pushes the integration branch and every task branch holding work worth keeping (merged ones,
+ * so reruns can reuse them; conflicted and broke-verify ones, so no work is lost), and deletes
+ * the remote branches of tasks that ran again and ended with nothing to keep.
+ */
 async function publishBranches(
   git: Git,
   result: FanoutResult,
   remoteTips: Map<string, string>,
+  ranNow: Set<string>,
   auth: Record<string, string>,
   logger: Logger
 ): Promise<PushOutcome[]> {
-  // The integration branch, and every task branch holding work: merged ones (so reruns and
-  // reviewers can see each task alone) and conflicted ones (their work must not be lost).
-  const updates = [
+  const keep = (t: FanoutResult['tasks'][number]): boolean =>
+    isMerged(t.status) || t.status === 'conflicted' || t.status === 'broke-verify'
+  const updates: Omit<BranchUpdate, 'expected'>[] = [
     { branch: result.integrationBranch, sha: result.integrationSha },
     ...result.tasks
-      .filter((t) => t.commit && (t.status === 'merged' || t.status === 'conflicted'))
-      .map((t) => ({ branch: t.branch, sha: t.commit! }))
-  ].map((u) => ({ ...u, expected: remoteTips.get(u.branch) }))
-  const outcomes = await pushBranches(git, 'origin', updates, auth)
+      .filter((t) => t.commit && keep(t))
+      .map((t) => ({ branch: t.branch, sha: t.commit! })),
+    ...result.tasks
+      .filter((t) => ranNow.has(t.id) && !keep(t) && remoteTips.has(t.branch))
+      .map((t) => ({ branch: t.branch, sha: null }))
+  ]
+  const changed = updates
+    .map((u) => ({ ...u, expected: remoteTips.get(u.branch) }))
+    .filter((u) => u.sha !== u.expected && !(u.sha === null && u.expected === undefined))
+  const outcomes = await pushBranches(git, 'origin', changed, auth)
   for (const o of outcomes) logger.info(`${o.ok ? 'pushed' : 'REJECTED'} ${o.branch}: ${o.message}`)
   return outcomes
 }
@@ -342,8 +528,8 @@ function setOutputs(
   pull: { number: number; url: string } | undefined,
   commentId: number
 ): void {
-  const ids = (status: string): string =>
-    JSON.stringify(result.tasks.filter((t) => t.status === status).map((t) => t.id))
+  const ids = (match: (status: string) => boolean): string =>
+    JSON.stringify(result.tasks.filter((t) => match(t.status)).map((t) => t.id))
   // Agent output (log tails) stays out of step outputs: later steps must not consume it as data.
   core.setOutput(
     'tasks',
@@ -356,17 +542,28 @@ function setOutputs(
         changedFiles: t.changedFiles,
         durationMs: t.durationMs,
         ...(t.commit ? { commit: t.commit } : {}),
-        ...(t.reason ? { reason: t.reason } : {})
+        ...(t.reason ? { reason: t.reason } : {}),
+        ...(t.reused ? { reused: true } : {})
       }))
     )
   )
-  core.setOutput('merged-tasks', ids('merged'))
-  core.setOutput('conflicted-tasks', ids('conflicted'))
-  core.setOutput('failed-tasks', ids('failed'))
+  core.setOutput(
+    'merged-tasks',
+    ids((s) => isMerged(s as never))
+  )
+  core.setOutput(
+    'conflicted-tasks',
+    ids((s) => s === 'conflicted')
+  )
+  core.setOutput(
+    'failed-tasks',
+    ids((s) => s === 'failed')
+  )
   core.setOutput('integration-branch', result.integrationBranch)
   core.setOutput('pull-request-number', pull ? String(pull.number) : '')
   core.setOutput('pull-request-url', pull?.url ?? '')
   core.setOutput('status-comment-id', String(commentId))
+  if (result.verify) core.setOutput('verify-passed', String(result.verify.ok))
 }
 
 function runLink(): string | undefined {

@@ -50,6 +50,10 @@ export interface GitHubApi {
     draft: boolean
   }): Promise<PullData>
   updatePull(pullNumber: number, pull: { title: string; body: string }): Promise<PullData>
+  addReaction(
+    commentId: number,
+    content: '+1' | '-1' | 'eyes' | 'rocket' | 'confused'
+  ): Promise<void>
 }
 
 export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHubApi {
@@ -146,6 +150,14 @@ export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHu
     async createPull(pull) {
       const { data } = await octokit.rest.pulls.create({ owner, repo, ...pull })
       return toPull(data)
+    },
+    async addReaction(commentId, content) {
+      await octokit.rest.reactions.createForIssueComment({
+        owner,
+        repo,
+        comment_id: commentId,
+        content
+      })
     },
     async updatePull(pullNumber, pull) {
       const { data } = await octokit.rest.pulls.update({

@@ -1,5 +1,5 @@
 import type { Logger } from '../core/types.js'
-import type { GitHubApi, PullData } from './api.js'
+import type { CommentData, GitHubApi, PullData } from './api.js'
 
 /** Hidden marker that finds our status comment again, so reruns edit it instead of adding one. */
 export function statusMarker(issueNumber: number): string {
@@ -12,21 +12,31 @@ function httpStatus(error: unknown): number | undefined {
 }
 
 /**
- * Creates the status comment, or edits the one found by its marker. Anyone can paste the
- * marker into a comment, so comments written by a bot are preferred, and one we may not edit
- * is passed over rather than fatal.
+ * The status comment of an earlier run, found by its marker. Anyone can paste the marker into
+ * a comment, so comments written by a bot come first.
+ */
+export async function findStatusComments(
+  api: GitHubApi,
+  issueNumber: number
+): Promise<CommentData[]> {
+  const marker = statusMarker(issueNumber)
+  return (await api.listComments(issueNumber))
+    .filter((c) => c.body.includes(marker))
+    .sort((a, b) => Number(b.authorType === 'Bot') - Number(a.authorType === 'Bot'))
+}
+
+/**
+ * Creates the status comment, or edits the one found by its marker (`known`, when the caller
+ * already looked). One we may not edit is passed over rather than fatal.
  */
 export async function upsertStatusComment(
   api: GitHubApi,
   issueNumber: number,
   body: string,
-  logger: Logger
+  logger: Logger,
+  known?: CommentData[]
 ): Promise<{ id: number; url: string; created: boolean }> {
-  const marker = statusMarker(issueNumber)
-  const candidates = (await api.listComments(issueNumber))
-    .filter((c) => c.body.includes(marker))
-    .sort((a, b) => Number(b.authorType === 'Bot') - Number(a.authorType === 'Bot'))
-  for (const candidate of candidates) {
+  for (const candidate of known ?? (await findStatusComments(api, issueNumber))) {
     try {
       const updated = await api.updateComment(candidate.id, body)
       return { id: updated.id, url: updated.url, created: false }

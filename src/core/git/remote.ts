@@ -59,7 +59,8 @@ export async function listRemoteBranches(
 
 export interface BranchUpdate {
   branch: string
-  sha: string
+  /** New tip; null deletes the branch. */
+  sha: string | null
   /** What the remote held when this run looked (undefined: it did not exist). */
   expected: string | undefined
 }
@@ -87,7 +88,7 @@ export async function pushBranches(
   const args = ['push', '--porcelain', '--no-verify']
   for (const u of updates)
     args.push(`--force-with-lease=refs/heads/${u.branch}:${u.expected ?? ''}`)
-  args.push(remote, ...updates.map((u) => `${u.sha}:refs/heads/${u.branch}`))
+  args.push(remote, ...updates.map((u) => `${u.sha ?? ''}:refs/heads/${u.branch}`))
   const result = await git.run(args, { config: auth, okExitCodes: [1] })
   const lines = result.stdout.split('\n')
   return updates.map((u) => {
@@ -110,4 +111,54 @@ export async function pushBranches(
       message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}`
     }
   })
+}
+
+/** Fetches branches into refs/remotes/<remote>/ (objects for tasks reused from earlier runs). */
+export async function fetchBranches(
+  git: Git,
+  remote: string,
+  branches: string[],
+  auth: Record<string, string>
+): Promise<void> {
+  if (branches.length === 0) return
+  const shallow = await isShallow(git)
+  await git.run(
+    [
+      'fetch',
+      '--no-tags',
+      '--no-recurse-submodules',
+      '--no-auto-maintenance',
+      ...(shallow ? ['--depth=50'] : []),
+      remote,
+      ...branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`)
+    ],
+    { config: auth }
+  )
+}
+
+/**
+ * Makes sure `base` and each tip share history locally, deepening a shallow clone as needed
+ * (never --allow-unrelated-histories: that turns every file into an add/add conflict).
+ */
+export async function ensureMergeBases(
+  git: Git,
+  remote: string,
+  base: { branch: string; sha: string },
+  tips: { branch: string; sha: string }[],
+  auth: Record<string, string>
+): Promise<void> {
+  for (let round = 0; round < 5; round++) {
+    const missing: { branch: string; sha: string }[] = []
+    for (const tip of tips) {
+      if (!(await git.test(['merge-base', base.sha, tip.sha]))) missing.push(tip)
+    }
+    if (missing.length === 0 || !(await isShallow(git))) return
+    const refspecs = [base, ...missing].map(
+      (r) => `+refs/heads/${r.branch}:refs/remotes/${remote}/${r.branch}`
+    )
+    const depth = round < 4 ? [`--deepen=${100 * 4 ** round}`] : ['--unshallow']
+    await git.run(['fetch', '--no-tags', '--no-auto-maintenance', ...depth, remote, ...refspecs], {
+      config: auth
+    })
+  }
 }
