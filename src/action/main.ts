@@ -192,7 +192,7 @@ async function fanout(
         git,
         'origin',
         { branch: baseBranch, sha: baseSha },
-        reused.map((t, i) => ({ branch: branches[i], sha: remoteTips.get(branches[i])! })),
+        reused.map((_, i) => ({ branch: branches[i], sha: remoteTips.get(branches[i])! })),
         r.auth
       )
       logger.info(
