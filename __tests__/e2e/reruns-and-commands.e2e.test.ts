@@ -173,6 +173,25 @@ describe('/fanout commands', () => {
     ])
   })
 
+  it('/fanout retry of a task that now fails rolls it back: off the integration branch, its branch deleted', async () => {
+    const w = await world('- [ ] alpha\n- [ ] beta\n')
+    await label(w, AGENT)
+    expect(await remoteHas(w, 'fanout/issue-12/T2')).toBe(true)
+    await import('node:fs/promises').then((fs) => fs.writeFile(path.join(w.scratch, 'fail-T2'), ''))
+    const { r } = await comment(w, '/fanout retry T2', AGENT)
+    expect(statuses(r)).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'failed']
+    ])
+    expect(await remoteHas(w, 'fanout/issue-12/T2')).toBe(false)
+    const files = await git(
+      w.origin.bareDir,
+      ['ls-tree', '--name-only', 'fanout/issue-12/integration'],
+      w.env
+    )
+    expect(files).not.toContain('T2.txt')
+  })
+
   it('/fanout drop takes the task out of the integration branch and the pull request, keeping its branch', async () => {
     const w = await world('- [ ] alpha\n- [ ] beta\n- [ ] gamma\n')
     await label(w, AGENT)
