@@ -205,6 +205,9 @@ describe('agent-fanout action, end to end', () => {
     const first = await act(w, 'echo "run one $TASK_ID" > "$TASK_ID.txt"')
     expect(first.exitCode).toBe(0)
     const tipBefore = await originRef(w, 'fanout/issue-12/integration')
+    const t1Before = await originRef(w, 'fanout/issue-12/T1')
+    // The first task's text changes, so its agent runs again; the second is reused as it was.
+    w.api.issues.get(12)!.body = '- [ ] First, reworded\n- [ ] Second\n'
     const second = await act(w, 'echo "run two $TASK_ID" > "$TASK_ID.txt"')
     expect(second.exitCode).toBe(0)
 
@@ -219,6 +222,11 @@ describe('agent-fanout action, end to end', () => {
     expect(await git(w.origin.bareDir, ['show', 'fanout/issue-12/integration:T1.txt'], w.env)).toBe(
       'run two T1'
     )
+    expect(await git(w.origin.bareDir, ['show', 'fanout/issue-12/integration:T2.txt'], w.env)).toBe(
+      'run one T2'
+    )
+    // The task branch was moved (force-with-lease) to the new work.
+    expect(await originRef(w, 'fanout/issue-12/T1')).not.toBe(t1Before)
   })
 
   it('hands a hostile title to the agent literally and executes none of it', async () => {
