@@ -22,6 +22,8 @@ export interface FakeIssue {
   labels?: string[]
   created_at?: string
   updated_at?: string
+  /** When the body was last edited (GraphQL Issue.lastEditedAt); unset if never. */
+  last_edited_at?: string
   pull_request?: object
 }
 
@@ -366,6 +368,8 @@ export class FakeGitHub {
       throw new HttpError(400, { message: 'Problems parsing JSON', documentation_url: DOCS })
     }
 
+    if (path === '/graphql' && method === 'POST') return this.graphql(body)
+
     const repoMatch = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path)
     if (
       !repoMatch ||
@@ -640,11 +644,31 @@ export class FakeGitHub {
     return { status: 200, body: this.issueJson(this.requireIssue(Number(ctx.params[0]))) }
   }
 
+  /** The one GraphQL question agent-fanout asks: when was an issue's body last edited. */
+  private graphql(body: unknown): Reply {
+    const { query, variables } = asObject(body) as { query?: string; variables?: Record<string, unknown> }
+    if (typeof query !== 'string' || !/lastEditedAt/.test(query)) {
+      return { status: 200, body: { errors: [{ message: 'fake-github: unsupported GraphQL query' }] } }
+    }
+    const issue = this.issues.get(Number(variables?.number))
+    return { status: 200, body: { data: { repository: { issue: issue ? { lastEditedAt: issue.last_edited_at ?? null } : null } } } }
+  }
+
+  /** Edits an issue's body as its author would (bumps updated_at and lastEditedAt). */
+  editIssueBody(issueNumber: number, body: string): void {
+    const issue = this.requireIssue(issueNumber)
+    issue.body = body
+    issue.updated_at = issue.last_edited_at = githubTimestamp()
+  }
+
   private updateIssue(ctx: Ctx): Reply {
     const issue = this.requireIssue(Number(ctx.params[0]))
     const body = asObject(ctx.body)
     if (typeof body.title === 'string') issue.title = body.title
-    if (typeof body.body === 'string' || body.body === null) issue.body = body.body as string | null
+    if (typeof body.body === 'string' || body.body === null) {
+      issue.body = body.body as string | null
+      issue.last_edited_at = githubTimestamp()
+    }
     if (body.state === 'open' || body.state === 'closed') issue.state = body.state
     if (Array.isArray(body.labels)) issue.labels = labelNames(body.labels)
     issue.updated_at = githubTimestamp()

@@ -486,7 +486,10 @@ async function runAgent(options) {
     }, options.timeoutMs);
     const onAbort = () => {
         cancelled = true;
-        terminate();
+        // On cancellation the runner allows ~7.5 s before it escalates: keep the grace short.
+        if (pgid !== undefined) {
+            terminating ??= terminateTree(pgid, options.marker, Math.min(options.killGraceMs, 2000));
+        }
     };
     if (options.signal?.aborted)
         onAbort();
@@ -1001,6 +1004,7 @@ async function mapWithConcurrency(items, limit, worker) {
 
 
 
+const WORKFLOW_DIR = '.github/workflows/';
 /**
  * The whole job without GitHub: one worktree and branch per task, agents in parallel, then one
  * integration branch with a merge commit per task. Publishing is the caller's business.
@@ -1099,9 +1103,18 @@ async function runFanout(options) {
         });
         return { run, logFile };
     };
+    const blockedWorkflowFiles = (files) => {
+        const touched = files.filter((f) => f.startsWith(WORKFLOW_DIR));
+        if (!options.blockWorkflowChanges || touched.length === 0)
+            return undefined;
+        return `it changes ${touched.join(', ')}; pushing workflow files needs a token with the \`workflows\` permission (GITHUB_TOKEN never has it). Use such a token and set allow-workflow-changes: true, or keep the task away from .github/workflows/`;
+    };
     const failure = (run, what = 'agent') => {
-        if (run.cancelled)
-            return 'cancelled';
+        if (run.cancelled) {
+            return options.signal?.reason === 'deadline'
+                ? "stopped at the run's deadline (timeout-minutes)"
+                : 'cancelled';
+        }
         if (run.timedOut)
             return `timed out after ${formatMinutes(options.taskTimeoutMs)}; its process tree was ended`;
         if (run.exitCode === null)
@@ -1152,6 +1165,14 @@ async function runFanout(options) {
                     status: 'no-changes',
                     changedFiles: [],
                     reason: 'the agent changed no file'
+                });
+            const workflows = blockedWorkflowFiles(work.changedFiles);
+            if (workflows)
+                return finish({
+                    ...common,
+                    status: 'failed',
+                    changedFiles: work.changedFiles,
+                    reason: workflows
                 });
             produced.set(task.id, work);
             finish({ ...common, status: 'merged', changedFiles: work.changedFiles, commit: work.tip });
@@ -1223,6 +1244,9 @@ async function runFanout(options) {
                         return work;
                     if (work.changedFiles.length === 0)
                         return { error: 'the re-run changed no file' };
+                    const workflows = blockedWorkflowFiles(work.changedFiles);
+                    if (workflows)
+                        return { error: workflows };
                     await git.run(['update-ref', `refs/heads/${branchOf(task)}`, work.tip]);
                     const changed = await git.out([
                         'diff',
@@ -1643,7 +1667,7 @@ function renderReport(result, ctx) {
     const head = [];
     if (ctx.marker)
         head.push(ctx.marker);
-    head.push(`### agent-fanout: ${summaryLine(result) || 'no tasks'}`);
+    head.push(`### agent-fanout: ${ctx.headline ?? (summaryLine(result) || 'no tasks')}`);
     head.push('');
     if (ctx.pullRequest) {
         head.push(`Pull request: #${ctx.pullRequest.number} (${ctx.pullRequest.url}) from \`${result.integrationBranch}\`.`);

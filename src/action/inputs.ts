@@ -21,6 +21,12 @@ export interface ActionInputs {
   commitAuthor: Identity
   draft: boolean
   failOn: Set<TaskStatus>
+  triggerLabel: string
+  maxIssues: number
+  allowedBots: string[]
+  /** Whole-run deadline in ms, if set. */
+  deadlineMs?: number
+  allowWorkflowChanges: boolean
 }
 
 /** Reads and validates every input; each error names the input and what it accepts. */
@@ -64,6 +70,13 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
     resolveCommand: read('resolve-command') || undefined,
     verify: verifyInput(read),
     branchPrefix: read('branch-prefix') || undefined,
+    triggerLabel: read('trigger-label').trim() || 'agents',
+    maxIssues: positiveInt(read, 'max-issues', 1, 50),
+    allowedBots: list(read('allowed-bots')).map((b) => b.toLowerCase()),
+    deadlineMs: read('timeout-minutes')
+      ? positiveNumber(read, 'timeout-minutes', 0) * 60_000
+      : undefined,
+    allowWorkflowChanges: parseBoolean(read, 'allow-workflow-changes', false),
     commitAuthor: parseIdentity(
       read('commit-author') ||
         'github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>'

@@ -33,7 +33,16 @@ import {
   upsertPullRequest,
   upsertStatusComment
 } from '../github/publish.js'
-import { COMMAND_HELP, parseCommand, type ParsedCommand } from './commands.js'
+import { COMMAND_HELP, type ParsedCommand } from './commands.js'
+import {
+  authorize,
+  editedAfterApproval,
+  PROGRESS_LABELS,
+  Refusal,
+  resolveTriggers,
+  type EventContext,
+  type Trigger
+} from './triggers.js'
 import { HiddenCredentials } from './credentials.js'
 import { getInputs, type ActionInputs } from './inputs.js'
 import {
@@ -54,11 +63,6 @@ export const coreLogger: Logger = {
   group: (name, fn) => core.group(name, fn)
 }
 
-const WRITE_PERMISSIONS = new Set(['admin', 'write', 'maintain'])
-
-/** Thrown to stop the run without failing the step (e.g. an actor who may not run it). */
-class Refusal extends Error {}
-
 interface Run {
   inputs: ActionInputs
   api: GitHubApi
@@ -68,88 +72,95 @@ interface Run {
   prefix: string
   auth: Record<string, string>
   signal: AbortSignal
+  trigger: Trigger
 }
 
 export async function run(): Promise<void> {
   const logger = coreLogger
   const abort = new AbortController()
   const onSignal = (signal: string): void => {
-    logger.warning(`Received ${signal}: ending all agents and cleaning up`)
-    abort.abort()
+    logger.warning(`Received ${signal}: ending all agents, then reporting what finished`)
+    abort.abort('cancelled')
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+  let deadline: NodeJS.Timeout | undefined
   try {
     const inputs = getInputs()
     core.setSecret(inputs.token)
     core.setSecret(Buffer.from(`x-access-token:${inputs.token}`).toString('base64'))
-    const command = readCommand()
-    if (command.kind === 'none') return
+    if (inputs.deadlineMs) {
+      deadline = setTimeout(() => {
+        logger.warning(
+          'The run reached its deadline (timeout-minutes): ending agents and reporting'
+        )
+        abort.abort('deadline')
+      }, inputs.deadlineMs)
+      deadline.unref()
+    }
     const { owner, repo } = context.repo
     const api = octokitApi(createOctokit(inputs.token, logger), owner, repo)
-    const issueNumber = resolveIssueNumber(inputs)
+    const triggers = await resolveTriggers(context as unknown as EventContext, inputs, api, logger)
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd()
-    const r: Run = {
-      inputs,
-      api,
-      git: new Git(workspace, { identity: inputs.commitAuthor }),
-      logger,
-      issueNumber,
-      prefix: inputs.branchPrefix ?? defaultBranchPrefix(issueNumber),
-      auth: tokenAuthConfig(inputs.token),
-      signal: abort.signal
+    for (const trigger of triggers) {
+      const r: Run = {
+        inputs,
+        api,
+        git: new Git(workspace, { identity: inputs.commitAuthor }),
+        logger,
+        issueNumber: trigger.issueNumber,
+        prefix: inputs.branchPrefix ?? defaultBranchPrefix(trigger.issueNumber),
+        auth: tokenAuthConfig(inputs.token),
+        signal: abort.signal,
+        trigger
+      }
+      try {
+        await handleTrigger(r)
+      } catch (error) {
+        if (!(error instanceof Refusal)) throw error
+        core.warning(`#${trigger.issueNumber}: ${error.message}`)
+        await core.summary
+          .addRaw(`### agent-fanout did not run on #${trigger.issueNumber}\n\n${error.message}\n`)
+          .write()
+      }
+      if (abort.signal.aborted) break
     }
-    await authorize(api, logger)
-    const commentId =
-      context.eventName === 'issue_comment'
-        ? (context.payload.comment?.id as number | undefined)
-        : undefined
-    if (commentId)
-      await api
-        .addReaction(commentId, 'eyes')
-        .catch((e: unknown) => logger.warning(`Could not react to the command: ${errorMessage(e)}`))
-    if (command.kind === 'help') {
-      await api.createComment(issueNumber, `${command.reason}\n\n${COMMAND_HELP}`)
-      logger.warning(`${command.reason} Answered with the list of commands.`)
-      return
-    }
-    await fanout(r, command)
   } catch (error) {
     if (error instanceof Refusal) {
       core.warning(error.message)
       await core.summary.addRaw(`### agent-fanout did not run\n\n${error.message}\n`).write()
-      return
+    } else {
+      core.setFailed(errorMessage(error))
     }
-    core.setFailed(errorMessage(error))
   } finally {
+    if (deadline) clearTimeout(deadline)
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
 }
 
-/** What this event asks for: a run, or a `/fanout` command from a comment. */
-function readCommand(): ParsedCommand {
-  if (context.eventName !== 'issue_comment') return { kind: 'run' }
-  const comment = context.payload.comment as
-    { body?: string; user?: { type?: string; login?: string } } | undefined
-  if (context.payload.action !== 'created') {
-    core.info(`Ignoring issue_comment ${context.payload.action}: only new comments carry commands.`)
-    return { kind: 'none' }
+async function handleTrigger(r: Run): Promise<void> {
+  const { api, logger, trigger } = r
+  await authorize(trigger, r.inputs, api, logger)
+  if (trigger.commentId) {
+    await api
+      .addReaction(trigger.commentId, 'eyes')
+      .catch((e: unknown) => logger.warning(`Could not react to the command: ${errorMessage(e)}`))
   }
-  if (comment?.user?.type === 'Bot') {
-    core.info(`Ignoring a comment by ${comment.user.login}: bots cannot send commands.`)
-    return { kind: 'none' }
+  if (trigger.command.kind === 'help') {
+    await api.createComment(trigger.issueNumber, `${trigger.command.reason}\n\n${COMMAND_HELP}`)
+    logger.warning(`${trigger.command.reason} Answered with the list of commands.`)
+    return
   }
-  const parsed = parseCommand(comment?.body ?? '')
-  if (parsed.kind === 'none') core.info('The comment is not a /fanout command; nothing to do.')
-  return parsed
+  core.saveState('issueNumber', String(trigger.issueNumber))
+  await fanout(r, trigger.command)
 }
 
 async function fanout(
   r: Run,
   command: ParsedCommand & { kind: 'run' | 'retry' | 'drop' | 'status' }
 ): Promise<void> {
-  const { api, git, logger, inputs } = r
+  const { api, logger, inputs } = r
   const issue = await logger.group(`Read issue #${r.issueNumber}`, async () => {
     const data = await api.getIssue(r.issueNumber)
     if (data.isPullRequest) {
@@ -159,6 +170,12 @@ async function fanout(
     }
     return data
   })
+  const edited = await editedAfterApproval(r.trigger, issue.body, api)
+  if (edited) {
+    await explainOnIssue(api, issue.number, `Not run: ${edited}`, logger)
+    if (r.trigger.approvedAt) await api.addLabels(issue.number, [PROGRESS_LABELS.attention])
+    throw new Refusal(edited)
+  }
   const tasks = await readTasks(api, issue, inputs, logger)
   if (!tasks) return
   const statusComments = await findStatusComments(api, issue.number)
@@ -168,6 +185,37 @@ async function fanout(
     await refreshStatus(r, issue, tasks, previous, statusComments)
     return
   }
+
+  // While the run lasts the issue carries fanout:running; a scheduled sweep skips it.
+  await setProgressLabel(api, issue.number, PROGRESS_LABELS.running)
+  let finished: 'done' | 'attention' = 'attention'
+  try {
+    finished = await runAndPublish(r, command, issue, tasks, previous, statusComments)
+  } finally {
+    const label = finished === 'done' ? PROGRESS_LABELS.done : PROGRESS_LABELS.attention
+    await setProgressLabel(api, issue.number, label).catch((e: unknown) =>
+      logger.warning(`Could not update the progress labels: ${errorMessage(e)}`)
+    )
+  }
+}
+
+/** Puts `label` on the issue and takes the other progress labels off. */
+async function setProgressLabel(api: GitHubApi, issueNumber: number, label: string): Promise<void> {
+  await api.addLabels(issueNumber, [label])
+  for (const other of Object.values(PROGRESS_LABELS)) {
+    if (other !== label) await api.removeLabel(issueNumber, other)
+  }
+}
+
+async function runAndPublish(
+  r: Run,
+  command: Command,
+  issue: IssueData,
+  tasks: Task[],
+  previous: RunState | undefined,
+  statusComments: CommentData[]
+): Promise<'done' | 'attention'> {
+  const { api, git, logger, inputs } = r
 
   const baseBranch =
     inputs.baseBranch ??
@@ -182,7 +230,7 @@ async function fanout(
     return { baseSha: sha, remoteTips: tips }
   })
 
-  const { plan, dropped } = planTasks(tasks, previous, remoteTips, command as Command)
+  const { plan, dropped } = planTasks(tasks, previous, remoteTips, command)
   const reused = tasks.filter((t) => plan.get(t.id)?.mode === 'reuse')
   if (reused.length > 0) {
     await logger.group(`Reuse ${reused.length} task(s) finished by an earlier run`, async () => {
@@ -232,12 +280,28 @@ async function fanout(
       maxReruns: inputs.maxReruns,
       resolveCommand: inputs.resolveCommand,
       verify: inputs.verify,
+      blockWorkflowChanges: !inputs.allowWorkflowChanges,
       signal: r.signal
     })
   } finally {
     await hidden.restore()
   }
   core.saveState('engineDone', 'true')
+
+  if (r.signal.aborted && r.signal.reason === 'cancelled') {
+    // The runner escalates to SIGKILL seconds after a cancel: report, skip the pushes.
+    const body = renderReport(result, {
+      issueNumber: issue.number,
+      headline: `cancelled — ${summaryLine(result)}`,
+      noPullRequestReason: 'the run was cancelled; nothing was pushed. Run it again to finish.',
+      runUrl: runLink(),
+      marker: `${statusMarker(issue.number)}${previous ? `\n${encodeState(previous)}` : ''}`
+    })
+    await upsertStatusComment(api, issue.number, body, logger, statusComments)
+    core.saveState('reported', 'true')
+    core.setFailed(`agent-fanout was cancelled: ${summaryLine(result)}`)
+    return 'attention'
+  }
 
   const ranNow = new Set(tasks.filter((t) => plan.get(t.id)?.mode === 'run').map((t) => t.id))
   const pushes = await logger.group('Push branches', () =>
@@ -289,6 +353,7 @@ async function fanout(
     return { pull, comment }
   })
 
+  core.saveState('reported', 'true')
   setOutputs(result, report.pull, report.comment.id)
   await core.summary
     .addRaw(
@@ -309,9 +374,12 @@ async function fanout(
     core.setFailed(
       `agent-fanout: ${summaryLine(result)}. Failing because: ${parts.join('; ')} (see fail-on).`
     )
-  } else {
-    logger.info(`agent-fanout: ${summaryLine(result)}`)
+    return 'attention'
   }
+  logger.info(`agent-fanout: ${summaryLine(result)}`)
+  return result.tasks.every((t) => isMerged(t.status) || t.status === 'skipped')
+    ? 'done'
+    : 'attention'
 }
 
 /** `/fanout status`: the status comment redrawn from the recorded state, nothing run. */
@@ -382,35 +450,6 @@ async function refreshStatus(
   setOutputs(result, pull, comment.id)
   await core.summary.addRaw(body).write()
   r.logger.info(`Refreshed the status comment: ${comment.url}`)
-}
-
-function resolveIssueNumber(inputs: ActionInputs): number {
-  if (inputs.issueNumber) return inputs.issueNumber
-  const fromEvent = context.payload.issue?.number
-  if (typeof fromEvent === 'number') return fromEvent
-  throw new Error(
-    `No issue to work on: the ${context.eventName} event carries no issue, so set the issue-number input (e.g. issue-number: \${{ inputs.issue }} for workflow_dispatch).`
-  )
-}
-
-/** The human behind the event must be able to write to the repository. */
-async function authorize(api: GitHubApi, logger: Logger): Promise<void> {
-  const actor = (context.payload.sender?.login as string | undefined) ?? context.actor
-  if (!actor) throw new Refusal('Cannot tell who triggered this run, so it is refused.')
-  let permission: string
-  try {
-    permission = await api.getPermission(actor)
-  } catch (error) {
-    throw new Error(
-      `Could not check ${actor}'s permission on the repository: ${errorMessage(error)}`
-    )
-  }
-  if (!WRITE_PERMISSIONS.has(permission)) {
-    throw new Refusal(
-      `@${actor} has "${permission}" permission on ${api.owner}/${api.repo}; agent-fanout runs only for people with write, maintain or admin permission.`
-    )
-  }
-  logger.info(`Triggered by ${actor} (${permission} permission)`)
 }
 
 /** Parses the issue's task list; answers "no tasks" and "too many" on the issue itself. */

@@ -1,26 +1,57 @@
 import * as core from '@actions/core'
+import { context } from '@actions/github'
 import path from 'node:path'
 import { Git } from '../core/git/git.js'
 import { WorktreeManager } from '../core/git/worktrees.js'
+import { errorMessage } from '../core/util/errors.js'
+import { octokitApi } from '../github/api.js'
+import { createOctokit } from '../github/client.js'
+import { findStatusComments, statusMarker, upsertStatusComment } from '../github/publish.js'
 import { coreLogger } from './main.js'
+import { PROGRESS_LABELS } from './triggers.js'
 
 /**
- * The `post:` step. The main step cleans up after itself; this only matters when it was killed
- * (cancellation, job timeout): it removes the worktrees it left registered in the workspace.
+ * The `post:` step. The main step cleans up and reports itself; this only acts when it was
+ * killed first (a hard cancel, the job's timeout): it removes the worktrees left behind, says on
+ * the issue that the run ended before it could report, and releases the fanout:running label so
+ * the issue is not stuck.
  */
 export async function cleanup(): Promise<void> {
   const workDir = core.getState('workDir')
   const repoDir = core.getState('repoDir')
-  if (!workDir || !repoDir || core.getState('engineDone') === 'true') return
+  if (workDir && repoDir && core.getState('engineDone') !== 'true') {
+    try {
+      await new WorktreeManager(
+        new Git(repoDir),
+        path.join(workDir, 'worktrees'),
+        coreLogger
+      ).removeAll()
+      core.info(`Removed the worktrees an interrupted run left under ${workDir}`)
+    } catch (error) {
+      core.warning(`Cleanup after an interrupted run failed: ${errorMessage(error)}`)
+    }
+  }
+  const issueNumber = Number(core.getState('issueNumber'))
+  if (!issueNumber || core.getState('reported') === 'true' || !workDir) return
   try {
-    const manager = new WorktreeManager(
-      new Git(repoDir),
-      path.join(workDir, 'worktrees'),
-      coreLogger
-    )
-    await manager.removeAll()
-    core.info(`Removed the worktrees an interrupted run left under ${workDir}`)
+    const token = core.getInput('github-token')
+    core.setSecret(token)
+    const api = octokitApi(createOctokit(token, coreLogger), context.repo.owner, context.repo.repo)
+    const existing = await findStatusComments(api, issueNumber)
+    const state = /<!-- agent-fanout:state [A-Za-z0-9+/=]+ -->/.exec(existing[0]?.body ?? '')?.[0]
+    const runUrl = `${process.env.GITHUB_SERVER_URL}/${process.env.GITHUB_REPOSITORY}/actions/runs/${process.env.GITHUB_RUN_ID}`
+    const body = [
+      statusMarker(issueNumber),
+      ...(state ? [state] : []),
+      '### agent-fanout: cancelled',
+      '',
+      `The run was cancelled or stopped before it could report ([workflow run](${runUrl})). Work that had not been pushed is lost; run it again (for example comment \`/fanout run\`) to finish.`
+    ].join('\n')
+    await upsertStatusComment(api, issueNumber, body, coreLogger, existing)
+    await api.addLabels(issueNumber, [PROGRESS_LABELS.attention])
+    await api.removeLabel(issueNumber, PROGRESS_LABELS.running)
+    core.info(`Reported on #${issueNumber} that the run ended before it could report`)
   } catch (error) {
-    core.warning(`Cleanup after an interrupted run failed: ${String(error)}`)
+    core.warning(`Could not report the interrupted run on #${issueNumber}: ${errorMessage(error)}`)
   }
 }

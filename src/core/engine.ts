@@ -56,8 +56,13 @@ export interface EngineOptions {
   /** Command for the `agent` strategy; default agentCommand. */
   resolveCommand?: string
   verify?: { command: string; mode: 'each' | 'final' }
+  /** Fail tasks that change .github/workflows/ (pushing those needs the `workflows` permission). */
+  blockWorkflowChanges?: boolean
+  /** Ends agents when aborted; abort with reason 'deadline' for the run's time limit. */
   signal?: AbortSignal
 }
+
+const WORKFLOW_DIR = '.github/workflows/'
 
 interface Produced {
   tip: string
@@ -180,8 +185,18 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     return { run, logFile }
   }
 
+  const blockedWorkflowFiles = (files: string[]): string | undefined => {
+    const touched = files.filter((f) => f.startsWith(WORKFLOW_DIR))
+    if (!options.blockWorkflowChanges || touched.length === 0) return undefined
+    return `it changes ${touched.join(', ')}; pushing workflow files needs a token with the \`workflows\` permission (GITHUB_TOKEN never has it). Use such a token and set allow-workflow-changes: true, or keep the task away from .github/workflows/`
+  }
+
   const failure = (run: AgentRunResult, what = 'agent'): string | undefined => {
-    if (run.cancelled) return 'cancelled'
+    if (run.cancelled) {
+      return options.signal?.reason === 'deadline'
+        ? "stopped at the run's deadline (timeout-minutes)"
+        : 'cancelled'
+    }
     if (run.timedOut)
       return `timed out after ${formatMinutes(options.taskTimeoutMs)}; its process tree was ended`
     if (run.exitCode === null) return `${what} was killed by ${run.signal ?? 'a signal'}`
@@ -245,6 +260,14 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
           status: 'no-changes',
           changedFiles: [],
           reason: 'the agent changed no file'
+        })
+      const workflows = blockedWorkflowFiles(work.changedFiles)
+      if (workflows)
+        return finish({
+          ...common,
+          status: 'failed',
+          changedFiles: work.changedFiles,
+          reason: workflows
         })
       produced.set(task.id, work)
       finish({ ...common, status: 'merged', changedFiles: work.changedFiles, commit: work.tip })
@@ -328,6 +351,8 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
           const work = await collectWork(git, wt.path, undefined, task, onto, options.issue.number)
           if ('error' in work) return work
           if (work.changedFiles.length === 0) return { error: 'the re-run changed no file' }
+          const workflows = blockedWorkflowFiles(work.changedFiles)
+          if (workflows) return { error: workflows }
           await git.run(['update-ref', `refs/heads/${branchOf(task)}`, work.tip])
           const changed = await git.out([
             'diff',

@@ -9,7 +9,16 @@ export interface IssueData {
   isPullRequest: boolean
   author: string
   labels: string[]
+  createdAt: string
   updatedAt: string
+}
+
+export interface LabelEvent {
+  event: 'labeled' | 'unlabeled'
+  label: string
+  actor: string
+  actorType: string
+  createdAt: string
 }
 
 export interface CommentData {
@@ -54,6 +63,14 @@ export interface GitHubApi {
     commentId: number,
     content: '+1' | '-1' | 'eyes' | 'rocket' | 'confused'
   ): Promise<void>
+  /** Open issues (not pull requests) carrying `label`, oldest first. */
+  listOpenIssuesWithLabel(label: string): Promise<IssueData[]>
+  listLabelEvents(issueNumber: number): Promise<LabelEvent[]>
+  addLabels(issueNumber: number, labels: string[]): Promise<void>
+  /** Removes a label; a label the issue does not carry is not an error. */
+  removeLabel(issueNumber: number, label: string): Promise<void>
+  /** When the issue's body was last edited, or null if never (GraphQL: REST does not tell). */
+  getBodyLastEditedAt(issueNumber: number): Promise<string | null>
 }
 
 export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHubApi {
@@ -80,6 +97,29 @@ export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHu
     title: p.title,
     body: p.body ?? ''
   })
+  const toIssue = (data: {
+    number: number
+    title: string
+    body?: string | null
+    html_url: string
+    state: string
+    pull_request?: unknown
+    user?: { login: string } | null
+    labels: (string | { name?: string })[]
+    created_at: string
+    updated_at: string
+  }): IssueData => ({
+    number: data.number,
+    title: data.title,
+    body: data.body ?? '',
+    url: data.html_url,
+    state: data.state,
+    isPullRequest: Boolean(data.pull_request),
+    author: data.user?.login ?? '',
+    labels: data.labels.map((l) => (typeof l === 'string' ? l : (l.name ?? ''))),
+    createdAt: data.created_at,
+    updatedAt: data.updated_at
+  })
   return {
     owner,
     repo,
@@ -89,17 +129,70 @@ export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHu
     },
     async getIssue(issueNumber) {
       const { data } = await octokit.rest.issues.get({ owner, repo, issue_number: issueNumber })
-      return {
-        number: data.number,
-        title: data.title,
-        body: data.body ?? '',
-        url: data.html_url,
-        state: data.state,
-        isPullRequest: Boolean(data.pull_request),
-        author: data.user?.login ?? '',
-        labels: data.labels.map((l) => (typeof l === 'string' ? l : (l.name ?? ''))),
-        updatedAt: data.updated_at
+      return toIssue(data)
+    },
+    async listOpenIssuesWithLabel(label) {
+      const issues = await octokit.paginate(octokit.rest.issues.listForRepo, {
+        owner,
+        repo,
+        state: 'open',
+        labels: label,
+        sort: 'created',
+        direction: 'asc',
+        per_page: 100
+      })
+      return issues.filter((i) => !i.pull_request).map(toIssue)
+    },
+    async listLabelEvents(issueNumber) {
+      const events = await octokit.paginate(octokit.rest.issues.listEvents, {
+        owner,
+        repo,
+        issue_number: issueNumber,
+        per_page: 100
+      })
+      return events
+        .filter(
+          (e) => (e.event === 'labeled' || e.event === 'unlabeled') && 'label' in e && e.label
+        )
+        .map((e) => {
+          const ev = e as {
+            event: 'labeled' | 'unlabeled'
+            label: { name: string }
+            actor?: { login: string; type: string } | null
+            created_at: string
+          }
+          return {
+            event: ev.event,
+            label: ev.label.name,
+            actor: ev.actor?.login ?? '',
+            actorType: ev.actor?.type ?? '',
+            createdAt: ev.created_at
+          }
+        })
+    },
+    async addLabels(issueNumber, labels) {
+      await octokit.rest.issues.addLabels({ owner, repo, issue_number: issueNumber, labels })
+    },
+    async removeLabel(issueNumber, label) {
+      try {
+        await octokit.rest.issues.removeLabel({
+          owner,
+          repo,
+          issue_number: issueNumber,
+          name: label
+        })
+      } catch (error) {
+        if ((error as { status?: number }).status !== 404) throw error
       }
+    },
+    async getBodyLastEditedAt(issueNumber) {
+      const data = await octokit.graphql<{
+        repository: { issue: { lastEditedAt: string | null } | null }
+      }>(
+        'query($owner: String!, $repo: String!, $number: Int!) { repository(owner: $owner, name: $repo) { issue(number: $number) { lastEditedAt } } }',
+        { owner, repo, number: issueNumber }
+      )
+      return data.repository.issue?.lastEditedAt ?? null
     },
     async getPermission(username) {
       const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({

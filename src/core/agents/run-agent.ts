@@ -134,7 +134,10 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   }, options.timeoutMs)
   const onAbort = (): void => {
     cancelled = true
-    terminate()
+    // On cancellation the runner allows ~7.5 s before it escalates: keep the grace short.
+    if (pgid !== undefined) {
+      terminating ??= terminateTree(pgid, options.marker, Math.min(options.killGraceMs, 2000))
+    }
   }
   if (options.signal?.aborted) onAbort()
   options.signal?.addEventListener('abort', onAbort, { once: true })

@@ -14,6 +14,8 @@ export interface ReportContext {
   /** Hidden marker placed first in the body (sticky-comment lookup). */
   marker?: string
   maxLength?: number
+  /** Replaces the counts in the heading (e.g. "cancelled — 2 merged"). */
+  headline?: string
 }
 
 const STATUS_LABEL: Record<TaskStatus, string> = {
@@ -197,7 +199,7 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   const budget = Math.min(ctx.maxLength ?? DEFAULT_BUDGET, GITHUB_BODY_LIMIT)
   const head: string[] = []
   if (ctx.marker) head.push(ctx.marker)
-  head.push(`### agent-fanout: ${summaryLine(result) || 'no tasks'}`)
+  head.push(`### agent-fanout: ${ctx.headline ?? (summaryLine(result) || 'no tasks')}`)
   head.push('')
   if (ctx.pullRequest) {
     head.push(
