@@ -6,7 +6,7 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(361);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(163);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -15,7 +15,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 361:
+/***/ 163:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -144,6 +144,15 @@ class Git {
         this.repoDir = repoDir;
         this.gitPath = options.gitPath ?? 'git';
         const env = { ...(options.env ?? process.env) };
+        // Config an agent plants in the shared .git (a merge driver, a filter) could run a command
+        // inside our git calls: it must find no token there. Credentials are passed per call.
+        const secrets = (options.secrets ?? []).filter((s) => s.length >= 8);
+        for (const [name, value] of Object.entries(env)) {
+            if (/^(INPUT_|ACTIONS_RUNTIME_TOKEN$|ACTIONS_ID_TOKEN_REQUEST_)/i.test(name))
+                delete env[name];
+            else if (value && secrets.some((secret) => value.includes(secret)))
+                delete env[name];
+        }
         for (const name of REDIRECTING_GIT_VARS)
             delete env[name];
         for (const name of Object.keys(env))
@@ -617,6 +626,73 @@ function isZombie(pid) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/core/git/guard.ts
+
+
+/**
+ * Agents share the repository's .git with the engine: its config and hooks are theirs to
+ * change. The engine's own git calls already ignore hooks and fsmonitor and carry no token, but
+ * a planted filter or merge driver would still be config the engine reads. This guard takes a
+ * snapshot before agents start, and after each agent puts back anything that changed and says
+ * so.
+ */
+class SharedGitGuard {
+    configPath;
+    hooksDir;
+    config;
+    hooks;
+    constructor(configPath, hooksDir, config, hooks) {
+        this.configPath = configPath;
+        this.hooksDir = hooksDir;
+        this.config = config;
+        this.hooks = hooks;
+    }
+    static async snapshot(git) {
+        const commonDir = external_node_path_default().resolve(git.repoDir, await git.out(['rev-parse', '--git-common-dir']));
+        const configPath = external_node_path_default().join(commonDir, 'config');
+        const hooksDir = external_node_path_default().join(commonDir, 'hooks');
+        const hooks = new Map();
+        for (const name of await (0,promises_namespaceObject.readdir)(hooksDir).catch(() => [])) {
+            hooks.set(name, await (0,promises_namespaceObject.readFile)(external_node_path_default().join(hooksDir, name)).catch(() => Buffer.alloc(0)));
+        }
+        return new SharedGitGuard(configPath, hooksDir, await (0,promises_namespaceObject.readFile)(configPath), hooks);
+    }
+    /** Restores config and hooks if they changed; returns what was changed (empty when nothing). */
+    async restore() {
+        const changes = [];
+        const config = await (0,promises_namespaceObject.readFile)(this.configPath).catch(() => Buffer.alloc(0));
+        if (!config.equals(this.config)) {
+            changes.push(`.git/config (${describeConfigChange(this.config, config)})`);
+            await (0,promises_namespaceObject.writeFile)(this.configPath, this.config);
+        }
+        const now = await (0,promises_namespaceObject.readdir)(this.hooksDir).catch(() => []);
+        for (const name of now) {
+            const file = external_node_path_default().join(this.hooksDir, name);
+            const content = await (0,promises_namespaceObject.readFile)(file).catch(() => Buffer.alloc(0));
+            const before = this.hooks.get(name);
+            if (!before) {
+                changes.push(`.git/hooks/${name} (added)`);
+                await (0,promises_namespaceObject.rm)(file, { force: true, recursive: true });
+            }
+            else if (!before.equals(content)) {
+                changes.push(`.git/hooks/${name} (changed)`);
+                await (0,promises_namespaceObject.writeFile)(file, before);
+            }
+        }
+        return changes;
+    }
+}
+function describeConfigChange(before, after) {
+    const lines = (b) => new Set(b
+        .toString('utf8')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean));
+    const old = lines(before);
+    const added = [...lines(after)].filter((l) => !old.has(l)).map((l) => l.replace(/=.*/, '= …'));
+    return added.length ? `added ${added.slice(0, 5).join('; ')}` : 'entries removed';
+}
+
 ;// CONCATENATED MODULE: ./src/core/git/worktrees.ts
 
 
@@ -1004,6 +1080,7 @@ async function mapWithConcurrency(items, limit, worker) {
 
 
 
+
 const WORKFLOW_DIR = '.github/workflows/';
 /**
  * The whole job without GitHub: one worktree and branch per task, agents in parallel, then one
@@ -1026,6 +1103,17 @@ async function runFanout(options) {
         name: 'AGENT_FANOUT_MARKER',
         value: `${runId}-${slot}`
     });
+    const warnings = [];
+    let guard;
+    /** Puts back shared .git config and hooks an agent changed, and records that it happened. */
+    const checkSharedGit = async (after) => {
+        const changes = (await guard?.restore()) ?? [];
+        if (changes.length === 0)
+            return;
+        const message = `The shared .git was changed while agents ran (noticed after ${after}): ${changes.join(', ')}. It was restored; the action's own git commands never run hooks.`;
+        warnings.push(message);
+        logger.warning(message);
+    };
     const results = new Map();
     const produced = new Map();
     const toRun = [];
@@ -1147,6 +1235,7 @@ async function runFanout(options) {
                 baseBranch: options.baseBranch
             });
             const { run, logFile } = await startAgent(task, wt, task.id, options.agentCommand, prompt, { TASK_MODE: 'run' }, options.baseSha);
+            await checkSharedGit(task.id);
             const common = {
                 logFile,
                 logTail: run.logTail,
@@ -1184,6 +1273,7 @@ async function runFanout(options) {
     };
     const verifier = createVerifier();
     await worktrees.recover();
+    guard = await SharedGitGuard.snapshot(git);
     let integration;
     let verify;
     try {
@@ -1205,6 +1295,21 @@ async function runFanout(options) {
                 logger.warning(`[${task.id}] ${errorMessage(error)}`);
             }
         }));
+        await checkSharedGit('all agents');
+        // Refs are shared too: an agent may have moved another task's branch. The recorded result
+        // is what gets merged and pushed; the move is reported.
+        for (const [id, work] of produced) {
+            const branch = taskBranchName(options.branchPrefix, id);
+            const now = await git.run(['rev-parse', '-q', '--verify', `refs/heads/${branch}`], {
+                okExitCodes: [1]
+            });
+            if (now.stdout.trim() !== work.tip) {
+                const message = `Branch ${branch} was moved outside its task (to ${now.stdout.trim().slice(0, 12) || 'nothing'}); the task's own result ${work.tip.slice(0, 12)} is used.`;
+                warnings.push(message);
+                logger.warning(message);
+                await git.run(['update-ref', `refs/heads/${branch}`, work.tip]);
+            }
+        }
         const byId = new Map(options.tasks.map((t) => [t.id, t]));
         let verifyEach = options.verify?.mode === 'each';
         if (verifyEach) {
@@ -1236,6 +1341,7 @@ async function runFanout(options) {
                         baseBranch: options.baseBranch
                     }) + renderRerunNote(conflict);
                     const { run } = await startAgent(task, wt, slot, options.agentCommand, prompt, { TASK_MODE: 'rerun' }, onto);
+                    await checkSharedGit(slot);
                     const failed = failure(run);
                     if (failed)
                         return { error: failed };
@@ -1277,6 +1383,7 @@ async function runFanout(options) {
                         integrationBranch
                     });
                     const { run } = await startAgent(task, wt, slot, options.resolveCommand ?? options.agentCommand, prompt, { TASK_MODE: 'resolve', CONFLICT_FILES: conflict.files.join('\n') }, onto);
+                    await checkSharedGit(slot);
                     const failed = failure(run, 'resolve command');
                     if (failed)
                         return { error: failed };
@@ -1325,7 +1432,8 @@ async function runFanout(options) {
         integrationBranch,
         integrationSha: integration.sha,
         tasks: options.tasks.map((task) => results.get(task.id)),
-        ...(verify ? { verify } : {})
+        ...(verify ? { verify } : {}),
+        ...(warnings.length ? { warnings } : {})
     };
     /** Runs the verify command in one detached worktree that is moved from commit to commit. */
     function createVerifier() {
@@ -1678,6 +1786,8 @@ function renderReport(result, ctx) {
     head.push(`Base: \`${result.baseBranch}\` at ${result.baseSha.slice(0, 12)}.`);
     if (result.verify)
         head.push(renderVerify(result.verify));
+    for (const warning of result.warnings ?? [])
+        head.push('', `> ⚠️ ${cell(warning, 600)}`);
     head.push('');
     head.push(renderTaskTable(result.tasks));
     const details = [

@@ -106,7 +106,7 @@ export async function run(): Promise<void> {
       const r: Run = {
         inputs,
         api,
-        git: new Git(workspace, { identity: inputs.commitAuthor }),
+        git: new Git(workspace, { identity: inputs.commitAuthor, secrets: [inputs.token] }),
         logger,
         issueNumber: trigger.issueNumber,
         prefix: inputs.branchPrefix ?? defaultBranchPrefix(trigger.issueNumber),

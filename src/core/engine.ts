@@ -6,6 +6,7 @@ import { renderPrompt, renderResolvePrompt, renderRerunNote } from './agents/pro
 import { runAgent, type AgentRunResult } from './agents/run-agent.js'
 import { integrationBranchName, taskBranchName, validateBranchPrefix } from './branches.js'
 import { assertGitVersion, type Git, type Identity } from './git/git.js'
+import { SharedGitGuard } from './git/guard.js'
 import { WorktreeManager, type Worktree } from './git/worktrees.js'
 import {
   integrate,
@@ -92,6 +93,16 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     value: `${runId}-${slot}`
   })
 
+  const warnings: string[] = []
+  let guard: SharedGitGuard | undefined
+  /** Puts back shared .git config and hooks an agent changed, and records that it happened. */
+  const checkSharedGit = async (after: string): Promise<void> => {
+    const changes = (await guard?.restore()) ?? []
+    if (changes.length === 0) return
+    const message = `The shared .git was changed while agents ran (noticed after ${after}): ${changes.join(', ')}. It was restored; the action's own git commands never run hooks.`
+    warnings.push(message)
+    logger.warning(message)
+  }
   const results = new Map<string, TaskResult>()
   const produced = new Map<string, Produced>()
   const toRun: Task[] = []
@@ -236,6 +247,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         { TASK_MODE: 'run' },
         options.baseSha
       )
+      await checkSharedGit(task.id)
       const common = {
         logFile,
         logTail: run.logTail,
@@ -279,6 +291,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
 
   const verifier = createVerifier()
   await worktrees.recover()
+  guard = await SharedGitGuard.snapshot(git)
   let integration: Awaited<ReturnType<typeof integrate>>
   let verify: VerifyResult | undefined
   try {
@@ -302,6 +315,21 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       })
     )
 
+    await checkSharedGit('all agents')
+    // Refs are shared too: an agent may have moved another task's branch. The recorded result
+    // is what gets merged and pushed; the move is reported.
+    for (const [id, work] of produced) {
+      const branch = taskBranchName(options.branchPrefix, id)
+      const now = await git.run(['rev-parse', '-q', '--verify', `refs/heads/${branch}`], {
+        okExitCodes: [1]
+      })
+      if (now.stdout.trim() !== work.tip) {
+        const message = `Branch ${branch} was moved outside its task (to ${now.stdout.trim().slice(0, 12) || 'nothing'}); the task's own result ${work.tip.slice(0, 12)} is used.`
+        warnings.push(message)
+        logger.warning(message)
+        await git.run(['update-ref', `refs/heads/${branch}`, work.tip])
+      }
+    }
     const byId = new Map(options.tasks.map((t) => [t.id, t]))
     let verifyEach = options.verify?.mode === 'each'
     if (verifyEach) {
@@ -346,6 +374,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
             { TASK_MODE: 'rerun' },
             onto
           )
+          await checkSharedGit(slot)
           const failed = failure(run)
           if (failed) return { error: failed }
           const work = await collectWork(git, wt.path, undefined, task, onto, options.issue.number)
@@ -393,6 +422,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
             { TASK_MODE: 'resolve', CONFLICT_FILES: conflict.files.join('\n') },
             onto
           )
+          await checkSharedGit(slot)
           const failed = failure(run, 'resolve command')
           if (failed) return { error: failed }
           return acceptResolution(git, wt.path, onto, it.tip, conflict)
@@ -443,7 +473,8 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     integrationBranch,
     integrationSha: integration.sha,
     tasks: options.tasks.map((task) => results.get(task.id)!),
-    ...(verify ? { verify } : {})
+    ...(verify ? { verify } : {}),
+    ...(warnings.length ? { warnings } : {})
   }
 
   /** Runs the verify command in one detached worktree that is moved from commit to commit. */

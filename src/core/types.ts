@@ -116,4 +116,6 @@ export interface FanoutResult {
   tasks: TaskResult[]
   /** The verify command's verdict on the integration branch (verify: final, or the base check). */
   verify?: VerifyResult
+  /** Things that went wrong around the tasks (tampering with the shared .git, moved refs). */
+  warnings?: string[]
 }

@@ -86,10 +86,22 @@ export class Git {
 
   constructor(
     readonly repoDir: string,
-    options: { env?: NodeJS.ProcessEnv; identity?: Identity; gitPath?: string } = {}
+    options: {
+      env?: NodeJS.ProcessEnv
+      identity?: Identity
+      gitPath?: string
+      secrets?: string[]
+    } = {}
   ) {
     this.gitPath = options.gitPath ?? 'git'
     const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) }
+    // Config an agent plants in the shared .git (a merge driver, a filter) could run a command
+    // inside our git calls: it must find no token there. Credentials are passed per call.
+    const secrets = (options.secrets ?? []).filter((s) => s.length >= 8)
+    for (const [name, value] of Object.entries(env)) {
+      if (/^(INPUT_|ACTIONS_RUNTIME_TOKEN$|ACTIONS_ID_TOKEN_REQUEST_)/i.test(name)) delete env[name]
+      else if (value && secrets.some((secret) => value.includes(secret))) delete env[name]
+    }
     for (const name of REDIRECTING_GIT_VARS) delete env[name]
     for (const name of Object.keys(env))
       if (/^GIT_CONFIG_(COUNT|KEY_|VALUE_)/.test(name)) delete env[name]

@@ -210,6 +210,7 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   }
   head.push(`Base: \`${result.baseBranch}\` at ${result.baseSha.slice(0, 12)}.`)
   if (result.verify) head.push(renderVerify(result.verify))
+  for (const warning of result.warnings ?? []) head.push('', `> ⚠️ ${cell(warning, 600)}`)
   head.push('')
   head.push(renderTaskTable(result.tasks))
 
