@@ -30796,7 +30796,7 @@ function parseCommand(body) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6257);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1221);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2826);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7718);
 
 
@@ -30816,7 +30816,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1221:
+/***/ 2826:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -32100,120 +32100,10 @@ function describe(result) {
     return `${result.status}: ${result.reason ?? ''}`;
 }
 
-;// CONCATENATED MODULE: ./src/core/git/remote.ts
-/** Config that authenticates https remotes with a token, passed per call (never stored). */
-function tokenAuthConfig(token) {
-    if (!token)
-        return {};
-    const basic = Buffer.from(`x-access-token:${token}`, 'utf8').toString('base64');
-    return { 'http.extraheader': `AUTHORIZATION: basic ${basic}` };
-}
-async function isShallow(git) {
-    return (await git.out(['rev-parse', '--is-shallow-repository'])) === 'true';
-}
-/**
- * Fetches the tip of `branch` into refs/remotes/<remote>/<branch> and returns it. A shallow
- * workspace (actions/checkout's default) stays shallow: every task starts from this one commit,
- * so it is also every merge's base, and no history is needed.
- */
-async function fetchBranch(git, remote, branch, auth) {
-    const shallow = await isShallow(git);
-    await git.run([
-        'fetch',
-        '--no-tags',
-        '--no-recurse-submodules',
-        '--no-auto-maintenance',
-        ...(shallow ? ['--depth=1'] : []),
-        remote,
-        `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`
-    ], { config: auth });
-    return git.out(['rev-parse', '--verify', `refs/remotes/${remote}/${branch}^{commit}`]);
-}
-/** Branches under `prefix/` on the remote, with their tips. */
-async function listRemoteBranches(git, remote, prefix, auth) {
-    const out = await git.out(['ls-remote', '--heads', remote, `refs/heads/${prefix}/*`], {
-        config: auth
-    });
-    const branches = new Map();
-    for (const line of out.split('\n').filter(Boolean)) {
-        const [sha, ref] = line.split('\t');
-        const name = ref.replace(/^refs\/heads\//, '');
-        if (name.startsWith(`${prefix}/`))
-            branches.set(name, sha);
-    }
-    return branches;
-}
-/**
- * Pushes all updates in one `git push`, each guarded by --force-with-lease against the tip
- * this run saw: a branch someone else moved meanwhile is reported, not overwritten.
- * Not atomic on purpose: a protected integration branch must not stop task branches (the
- * agents' work) from being saved.
- */
-async function pushBranches(git, remote, updates, auth) {
-    if (updates.length === 0)
-        return [];
-    const args = ['push', '--porcelain', '--no-verify'];
-    for (const u of updates)
-        args.push(`--force-with-lease=refs/heads/${u.branch}:${u.expected ?? ''}`);
-    args.push(remote, ...updates.map((u) => `${u.sha ?? ''}:refs/heads/${u.branch}`));
-    const result = await git.run(args, { config: auth, okExitCodes: [1] });
-    const lines = result.stdout.split('\n');
-    return updates.map((u) => {
-        const line = lines.find((l) => l.includes(`:refs/heads/${u.branch}\t`));
-        if (!line) {
-            const reason = result.stderr.trim().split('\n').slice(-3).join(' ') || 'no result from git push';
-            return { branch: u.branch, ok: result.exitCode === 0, message: reason };
-        }
-        const [flag, , summary = ''] = line.split('\t');
-        const serverSays = result.stderr
-            .split('\n')
-            .filter((l) => l.startsWith('remote:') || l.includes(u.branch))
-            .join(' ')
-            .trim();
-        const ok = flag !== '!';
-        return {
-            branch: u.branch,
-            ok,
-            message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}`
-        };
-    });
-}
-/** Fetches branches into refs/remotes/<remote>/ (objects for tasks reused from earlier runs). */
-async function fetchBranches(git, remote, branches, auth) {
-    if (branches.length === 0)
-        return;
-    const shallow = await isShallow(git);
-    await git.run([
-        'fetch',
-        '--no-tags',
-        '--no-recurse-submodules',
-        '--no-auto-maintenance',
-        ...(shallow ? ['--depth=50'] : []),
-        remote,
-        ...branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`)
-    ], { config: auth });
-}
-/**
- * Makes sure `base` and each tip share history locally, deepening a shallow clone as needed
- * (never --allow-unrelated-histories: that turns every file into an add/add conflict).
- */
-async function ensureMergeBases(git, remote, base, tips, auth) {
-    for (let round = 0; round < 5; round++) {
-        const missing = [];
-        for (const tip of tips) {
-            if (!(await git.test(['merge-base', base.sha, tip.sha])))
-                missing.push(tip);
-        }
-        if (missing.length === 0 || !(await isShallow(git)))
-            return;
-        const refspecs = [base, ...missing].map((r) => `+refs/heads/${r.branch}:refs/remotes/${remote}/${r.branch}`);
-        const depth = round < 4 ? [`--deepen=${100 * 4 ** round}`] : ['--unshallow'];
-        await git.run(['fetch', '--no-tags', '--no-auto-maintenance', ...depth, remote, ...refspecs], {
-            config: auth
-        });
-    }
-}
-
+// EXTERNAL MODULE: ./src/core/git/lock.ts
+var git_lock = __nccwpck_require__(3781);
+// EXTERNAL MODULE: ./src/core/git/remote.ts
+var remote = __nccwpck_require__(8648);
 ;// CONCATENATED MODULE: ./src/core/report/markdown.ts
 /** GitHub refuses comment and PR bodies over 65,536 characters; keep a margin. */
 const GITHUB_BODY_LIMIT = 65536;
@@ -51209,6 +51099,7 @@ function keptResult(task, record) {
 
 
 
+
 /** @actions/core as the engine's Logger. */
 const coreLogger = {
     debug: (m) => core/* debug */.Yz(m),
@@ -51250,7 +51141,7 @@ async function run() {
                 logger,
                 issueNumber: trigger.issueNumber,
                 prefix: inputs.branchPrefix ?? defaultBranchPrefix(trigger.issueNumber),
-                auth: tokenAuthConfig(inputs.token),
+                auth: (0,remote/* tokenAuthConfig */.oM)(inputs.token),
                 signal: abort.signal,
                 trigger
             };
@@ -51320,23 +51211,40 @@ async function fanout(r, command) {
     const tasks = await readTasks(api, issue, inputs, logger);
     if (!tasks)
         return;
-    const statusComments = await (0,publish/* findStatusComments */.Wl)(api, issue.number);
-    const previous = decodeState(statusComments[0]?.body);
     if (command.kind === 'status') {
-        await refreshStatus(r, issue, tasks, previous, statusComments);
+        const statusComments = await (0,publish/* findStatusComments */.Wl)(api, issue.number);
+        await refreshStatus(r, issue, tasks, decodeState(statusComments[0]?.body), statusComments);
         return;
     }
-    // While the run lasts the issue carries fanout:running; a scheduled sweep skips it.
-    await setProgressLabel(api, issue.number, action_triggers/* PROGRESS_LABELS */.ER.running);
+    // One run per issue at a time, across runners: a second one waits, then works from the state
+    // the first left (read below, after the lock), so its request is served rather than lost.
+    const lock = await logger.group('Take the issue lock', () => (0,git_lock/* acquireRemoteLock */.K1)(r.git, {
+        remote: 'origin',
+        ref: `refs/agent-fanout/locks/issue-${issue.number}`,
+        holder: runLink() ?? `run ${process.env.GITHUB_RUN_ID ?? process.pid}`,
+        auth: r.auth,
+        waitMs: Math.min(inputs.deadlineMs ?? LOCK_WAIT_MS, LOCK_WAIT_MS),
+        logger,
+        signal: r.signal
+    }));
+    core/* saveState */.LZ('lock', `${lock.ref} ${lock.sha}`);
     let finished = 'attention';
     try {
+        const statusComments = await (0,publish/* findStatusComments */.Wl)(api, issue.number);
+        const previous = decodeState(statusComments[0]?.body);
+        // While the run lasts the issue carries fanout:running; a scheduled sweep skips it.
+        await setProgressLabel(api, issue.number, action_triggers/* PROGRESS_LABELS */.ER.running);
         finished = await runAndPublish(r, command, issue, tasks, previous, statusComments);
     }
     finally {
+        await lock.release();
+        core/* saveState */.LZ('lock', '');
         const label = finished === 'done' ? action_triggers/* PROGRESS_LABELS */.ER.done : action_triggers/* PROGRESS_LABELS */.ER.attention;
         await setProgressLabel(api, issue.number, label).catch((e) => logger.warning(`Could not update the progress labels: ${(0,errors/* errorMessage */.g)(e)}`));
     }
 }
+/** How long a run waits for another run on the same issue to finish. */
+const LOCK_WAIT_MS = 30 * 60 * 1000;
 /** Puts `label` on the issue and takes the other progress labels off. */
 async function setProgressLabel(api, issueNumber, label) {
     await api.addLabels(issueNumber, [label]);
@@ -51351,8 +51259,8 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
         github/* context */._.payload.repository?.default_branch ??
         (await api.getDefaultBranch());
     const { baseSha, remoteTips } = await logger.group(`Fetch ${baseBranch}`, async () => {
-        const sha = await fetchBranch(git, 'origin', baseBranch, r.auth);
-        const tips = await listRemoteBranches(git, 'origin', r.prefix, r.auth);
+        const sha = await (0,remote/* fetchBranch */.D_)(git, 'origin', baseBranch, r.auth);
+        const tips = await (0,remote/* listRemoteBranches */.Hc)(git, 'origin', r.prefix, r.auth);
         logger.info(`Base ${baseBranch} is at ${sha}; ${tips.size} branch(es) of earlier runs under ${r.prefix}/`);
         return { baseSha: sha, remoteTips: tips };
     });
@@ -51361,8 +51269,8 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
     if (reused.length > 0) {
         await logger.group(`Reuse ${reused.length} task(s) finished by an earlier run`, async () => {
             const branches = reused.map((t) => taskBranchName(r.prefix, t.id));
-            await fetchBranches(git, 'origin', branches, r.auth);
-            await ensureMergeBases(git, 'origin', { branch: baseBranch, sha: baseSha }, reused.map((_, i) => ({ branch: branches[i], sha: remoteTips.get(branches[i]) })), r.auth);
+            await (0,remote/* fetchBranches */.r4)(git, 'origin', branches, r.auth);
+            await (0,remote/* ensureMergeBases */.Xp)(git, 'origin', { branch: baseBranch, sha: baseSha }, reused.map((_, i) => ({ branch: branches[i], sha: remoteTips.get(branches[i]) })), r.auth);
             logger.info(`Not starting the agents of ${reused.map((t) => t.id).join(', ')}: their branches hold a merged result for the same task text`);
         });
     }
@@ -51618,7 +51526,7 @@ async function publishBranches(git, result, remoteTips, ranNow, auth, logger) {
     const changed = updates
         .map((u) => ({ ...u, expected: remoteTips.get(u.branch) }))
         .filter((u) => u.sha !== u.expected && !(u.sha === null && u.expected === undefined));
-    const outcomes = await pushBranches(git, 'origin', changed, auth);
+    const outcomes = await (0,remote/* pushBranches */.XB)(git, 'origin', changed, auth);
     for (const o of outcomes)
         logger.info(`${o.ok ? 'pushed' : 'REJECTED'} ${o.branch}: ${o.message}`);
     return outcomes;
@@ -51668,13 +51576,17 @@ function runLink() {
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
 /* harmony import */ var _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8496);
-/* harmony import */ var _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3602);
-/* harmony import */ var _core_util_errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3093);
-/* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(8943);
-/* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(5923);
-/* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(7184);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(1221);
-/* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(3673);
+/* harmony import */ var _core_git_lock_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3781);
+/* harmony import */ var _core_git_remote_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(8648);
+/* harmony import */ var _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3602);
+/* harmony import */ var _core_util_errors_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3093);
+/* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_11__ = __nccwpck_require__(8943);
+/* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(5923);
+/* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(7184);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2826);
+/* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(3673);
+
+
 
 
 
@@ -51697,12 +51609,26 @@ async function cleanup() {
     const repoDir = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('repoDir');
     if (workDir && repoDir && _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('engineDone') !== 'true') {
         try {
-            await new _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_4__/* .WorktreeManager */ .N(new _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__/* .Git */ .TU(repoDir), node_path__WEBPACK_IMPORTED_MODULE_2___default().join(workDir, 'worktrees'), _main_js__WEBPACK_IMPORTED_MODULE_7__/* .coreLogger */ .W).removeAll();
+            await new _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_5__/* .WorktreeManager */ .N(new _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__/* .Git */ .TU(repoDir), node_path__WEBPACK_IMPORTED_MODULE_2___default().join(workDir, 'worktrees'), _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W).removeAll();
             _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Removed the worktrees an interrupted run left under ${workDir}`);
         }
         catch (error) {
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Cleanup after an interrupted run failed: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)}`);
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Cleanup after an interrupted run failed: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .errorMessage */ .g)(error)}`);
         }
+    }
+    const [lockRef, lockSha] = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('lock').split(' ');
+    if (lockRef && lockSha && repoDir) {
+        // The main step died holding the issue lock: free it, or the next run would wait for nothing.
+        const token = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4('github-token');
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(token);
+        await (0,_core_git_lock_js__WEBPACK_IMPORTED_MODULE_4__/* .releaseRemoteLock */ .L2)(new _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__/* .Git */ .TU(repoDir, { secrets: [token] }), {
+            remote: 'origin',
+            ref: lockRef,
+            sha: lockSha,
+            auth: (0,_core_git_remote_js__WEBPACK_IMPORTED_MODULE_10__/* .tokenAuthConfig */ .oM)(token),
+            logger: _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W
+        });
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Released the issue lock ${lockRef} the interrupted run held`);
     }
     const issueNumber = Number(_actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('issueNumber'));
     if (!issueNumber || _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('reported') === 'true' || !workDir)
@@ -51710,24 +51636,24 @@ async function cleanup() {
     try {
         const token = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4('github-token');
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(token);
-        const api = (0,_github_api_js__WEBPACK_IMPORTED_MODULE_9__/* .octokitApi */ .k)((0,_github_client_js__WEBPACK_IMPORTED_MODULE_6__/* .createOctokit */ .Q)(token, _main_js__WEBPACK_IMPORTED_MODULE_7__/* .coreLogger */ .W), _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.owner, _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.repo);
-        const existing = await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_10__/* .findStatusComments */ .Wl)(api, issueNumber);
+        const api = (0,_github_api_js__WEBPACK_IMPORTED_MODULE_11__/* .octokitApi */ .k)((0,_github_client_js__WEBPACK_IMPORTED_MODULE_7__/* .createOctokit */ .Q)(token, _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W), _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.owner, _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.repo);
+        const existing = await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_12__/* .findStatusComments */ .Wl)(api, issueNumber);
         const state = /<!-- agent-fanout:state [A-Za-z0-9+/=]+ -->/.exec(existing[0]?.body ?? '')?.[0];
         const runUrl = `${process.env.GITHUB_SERVER_URL}/${process.env.GITHUB_REPOSITORY}/actions/runs/${process.env.GITHUB_RUN_ID}`;
         const body = [
-            (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_10__/* .statusMarker */ .Bs)(issueNumber),
+            (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_12__/* .statusMarker */ .Bs)(issueNumber),
             ...(state ? [state] : []),
             '### agent-fanout: cancelled',
             '',
             `The run was cancelled or stopped before it could report ([workflow run](${runUrl})). Work that had not been pushed is lost; run it again (for example comment \`/fanout run\`) to finish.`
         ].join('\n');
-        await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_10__/* .upsertStatusComment */ .zd)(api, issueNumber, body, _main_js__WEBPACK_IMPORTED_MODULE_7__/* .coreLogger */ .W, existing);
-        await api.addLabels(issueNumber, [_triggers_js__WEBPACK_IMPORTED_MODULE_8__/* .PROGRESS_LABELS */ .ER.attention]);
-        await api.removeLabel(issueNumber, _triggers_js__WEBPACK_IMPORTED_MODULE_8__/* .PROGRESS_LABELS */ .ER.running);
+        await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_12__/* .upsertStatusComment */ .zd)(api, issueNumber, body, _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W, existing);
+        await api.addLabels(issueNumber, [_triggers_js__WEBPACK_IMPORTED_MODULE_9__/* .PROGRESS_LABELS */ .ER.attention]);
+        await api.removeLabel(issueNumber, _triggers_js__WEBPACK_IMPORTED_MODULE_9__/* .PROGRESS_LABELS */ .ER.running);
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Reported on #${issueNumber} that the run ended before it could report`);
     }
     catch (error) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Could not report the interrupted run on #${issueNumber}: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_5__/* .errorMessage */ .g)(error)}`);
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Could not report the interrupted run on #${issueNumber}: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .errorMessage */ .g)(error)}`);
     }
 }
 
@@ -52083,6 +52009,222 @@ async function assertGitVersion(git) {
         throw new Error(`agent-fanout needs git ${MIN_GIT_VERSION.slice(0, 2).join('.')} or newer (for merge-tree --write-tree); found "${text}". Install a newer git on the runner before this step.`);
     }
     return text;
+}
+
+
+/***/ }),
+
+/***/ 3781:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   K1: () => (/* binding */ acquireRemoteLock),
+/* harmony export */   L2: () => (/* binding */ releaseRemoteLock)
+/* harmony export */ });
+/* unused harmony export LockTimeout */
+/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8500);
+/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_timers_promises__WEBPACK_IMPORTED_MODULE_0__);
+
+class LockTimeout extends Error {
+}
+/** A hosted job lives at most 6 hours: a lock older than that belongs to a dead run. */
+const STALE_AFTER_MS = 6 * 60 * 60 * 1000;
+/**
+ * A lock shared by every runner: a ref on the remote, created by a push whose lease says "it must
+ * not exist yet", which the server applies atomically. A second run for the same issue waits for
+ * it (so its request is served after the first, on the state the first left), takes over a lock
+ * older than any job can live, and gives up with a clear error after `waitMs`.
+ */
+async function acquireRemoteLock(git, options) {
+    const { remote, ref, auth, logger } = options;
+    const emptyTree = await git.out(['mktree'], { stdin: '' });
+    const lock = await git.out(['commit-tree', emptyTree, '-F', '-'], {
+        stdin: `agent-fanout lock\n\nHolder: ${options.holder}\n`
+    });
+    const tryPush = async (expected) => {
+        const result = await git.run(['push', '--porcelain', `--force-with-lease=${ref}:${expected}`, remote, `${lock}:${ref}`], { config: auth, okExitCodes: [1] });
+        return result.exitCode === 0;
+    };
+    const started = Date.now();
+    let announced = '';
+    for (let attempt = 0;; attempt++) {
+        if (await tryPush(''))
+            break;
+        const holder = await readHolder(git, remote, ref, auth);
+        if (!holder)
+            continue; // released between our push and our look: try again at once
+        if (Date.now() - holder.since > STALE_AFTER_MS) {
+            logger.warning(`Taking over a stale lock of ${holder.who} from ${new Date(holder.since).toISOString()}`);
+            if (await tryPush(holder.sha))
+                break;
+            continue;
+        }
+        if (announced !== holder.sha) {
+            logger.info(`Another run holds the lock for this issue (${holder.who}); waiting for it to finish`);
+            announced = holder.sha;
+        }
+        if (Date.now() - started > options.waitMs || options.signal?.aborted) {
+            throw new LockTimeout(`another agent-fanout run for this issue (${holder.who}) is still working after ${Math.round((Date.now() - started) / 60000)} min of waiting; this run made no change. Run it again when that run has finished.`);
+        }
+        await (0,node_timers_promises__WEBPACK_IMPORTED_MODULE_0__.setTimeout)(attempt < 30 ? 2000 : 10000);
+    }
+    logger.info(`Holding the lock ${ref}`);
+    return {
+        ref,
+        sha: lock,
+        release: () => releaseRemoteLock(git, { remote, ref, sha: lock, auth, logger })
+    };
+}
+/** Deletes the lock ref if it is still ours (a lease on our commit). */
+async function releaseRemoteLock(git, options) {
+    const { ref } = options;
+    const result = await git.run(['push', '--porcelain', `--force-with-lease=${ref}:${options.sha}`, options.remote, `:${ref}`], {
+        config: options.auth,
+        okExitCodes: [1]
+    });
+    if (result.exitCode !== 0)
+        options.logger.warning(`Could not release the lock ${ref}: ${result.stderr.trim()}`);
+}
+async function readHolder(git, remote, ref, auth) {
+    const line = await git.out(['ls-remote', remote, ref], { config: auth });
+    const sha = line.split('\t')[0];
+    if (!sha)
+        return undefined;
+    const seen = 'refs/agent-fanout/seen-lock';
+    const fetched = await git.run(['fetch', '--no-tags', '--no-auto-maintenance', remote, `+${ref}:${seen}`], { config: auth, okExitCodes: [1, 128] });
+    if (fetched.exitCode !== 0)
+        return { sha, who: 'another run', since: Date.now() };
+    const [time, ...body] = (await git.out(['log', '-1', '--format=%ct%n%B', sha])).split('\n');
+    const who = body.find((l) => l.startsWith('Holder: '))?.slice('Holder: '.length) ?? 'another run';
+    return { sha, who, since: Number(time) * 1000 };
+}
+
+
+/***/ }),
+
+/***/ 8648:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   D_: () => (/* binding */ fetchBranch),
+/* harmony export */   Hc: () => (/* binding */ listRemoteBranches),
+/* harmony export */   XB: () => (/* binding */ pushBranches),
+/* harmony export */   Xp: () => (/* binding */ ensureMergeBases),
+/* harmony export */   oM: () => (/* binding */ tokenAuthConfig),
+/* harmony export */   r4: () => (/* binding */ fetchBranches)
+/* harmony export */ });
+/* unused harmony export isShallow */
+/** Config that authenticates https remotes with a token, passed per call (never stored). */
+function tokenAuthConfig(token) {
+    if (!token)
+        return {};
+    const basic = Buffer.from(`x-access-token:${token}`, 'utf8').toString('base64');
+    return { 'http.extraheader': `AUTHORIZATION: basic ${basic}` };
+}
+async function isShallow(git) {
+    return (await git.out(['rev-parse', '--is-shallow-repository'])) === 'true';
+}
+/**
+ * Fetches the tip of `branch` into refs/remotes/<remote>/<branch> and returns it. A shallow
+ * workspace (actions/checkout's default) stays shallow: every task starts from this one commit,
+ * so it is also every merge's base, and no history is needed.
+ */
+async function fetchBranch(git, remote, branch, auth) {
+    const shallow = await isShallow(git);
+    await git.run([
+        'fetch',
+        '--no-tags',
+        '--no-recurse-submodules',
+        '--no-auto-maintenance',
+        ...(shallow ? ['--depth=1'] : []),
+        remote,
+        `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`
+    ], { config: auth });
+    return git.out(['rev-parse', '--verify', `refs/remotes/${remote}/${branch}^{commit}`]);
+}
+/** Branches under `prefix/` on the remote, with their tips. */
+async function listRemoteBranches(git, remote, prefix, auth) {
+    const out = await git.out(['ls-remote', '--heads', remote, `refs/heads/${prefix}/*`], {
+        config: auth
+    });
+    const branches = new Map();
+    for (const line of out.split('\n').filter(Boolean)) {
+        const [sha, ref] = line.split('\t');
+        const name = ref.replace(/^refs\/heads\//, '');
+        if (name.startsWith(`${prefix}/`))
+            branches.set(name, sha);
+    }
+    return branches;
+}
+/**
+ * Pushes all updates in one `git push`, each guarded by --force-with-lease against the tip
+ * this run saw: a branch someone else moved meanwhile is reported, not overwritten.
+ * Not atomic on purpose: a protected integration branch must not stop task branches (the
+ * agents' work) from being saved.
+ */
+async function pushBranches(git, remote, updates, auth) {
+    if (updates.length === 0)
+        return [];
+    const args = ['push', '--porcelain', '--no-verify'];
+    for (const u of updates)
+        args.push(`--force-with-lease=refs/heads/${u.branch}:${u.expected ?? ''}`);
+    args.push(remote, ...updates.map((u) => `${u.sha ?? ''}:refs/heads/${u.branch}`));
+    const result = await git.run(args, { config: auth, okExitCodes: [1] });
+    const lines = result.stdout.split('\n');
+    return updates.map((u) => {
+        const line = lines.find((l) => l.includes(`:refs/heads/${u.branch}\t`));
+        if (!line) {
+            const reason = result.stderr.trim().split('\n').slice(-3).join(' ') || 'no result from git push';
+            return { branch: u.branch, ok: result.exitCode === 0, message: reason };
+        }
+        const [flag, , summary = ''] = line.split('\t');
+        const serverSays = result.stderr
+            .split('\n')
+            .filter((l) => l.startsWith('remote:') || l.includes(u.branch))
+            .join(' ')
+            .trim();
+        const ok = flag !== '!';
+        return {
+            branch: u.branch,
+            ok,
+            message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}`
+        };
+    });
+}
+/** Fetches branches into refs/remotes/<remote>/ (objects for tasks reused from earlier runs). */
+async function fetchBranches(git, remote, branches, auth) {
+    if (branches.length === 0)
+        return;
+    const shallow = await isShallow(git);
+    await git.run([
+        'fetch',
+        '--no-tags',
+        '--no-recurse-submodules',
+        '--no-auto-maintenance',
+        ...(shallow ? ['--depth=50'] : []),
+        remote,
+        ...branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`)
+    ], { config: auth });
+}
+/**
+ * Makes sure `base` and each tip share history locally, deepening a shallow clone as needed
+ * (never --allow-unrelated-histories: that turns every file into an add/add conflict).
+ */
+async function ensureMergeBases(git, remote, base, tips, auth) {
+    for (let round = 0; round < 5; round++) {
+        const missing = [];
+        for (const tip of tips) {
+            if (!(await git.test(['merge-base', base.sha, tip.sha])))
+                missing.push(tip);
+        }
+        if (missing.length === 0 || !(await isShallow(git)))
+            return;
+        const refspecs = [base, ...missing].map((r) => `+refs/heads/${r.branch}:refs/remotes/${remote}/${r.branch}`);
+        const depth = round < 4 ? [`--deepen=${100 * 4 ** round}`] : ['--unshallow'];
+        await git.run(['fetch', '--no-tags', '--no-auto-maintenance', ...depth, remote, ...refspecs], {
+            config: auth
+        });
+    }
 }
 
 

@@ -326,6 +326,13 @@ describe('adversarial: what a run may publish, and how it ends', () => {
     })
     expect(main.signal).toBe('SIGKILL')
     expect(w.api.issues.get(1)!.labels).toContain('fanout:running')
+    expect(
+      await git(
+        w.origin.bareDir,
+        ['for-each-ref', '--format=%(refname)', 'refs/agent-fanout/'],
+        w.env
+      )
+    ).toBe('refs/agent-fanout/locks/issue-1')
     const post = await act(w, 'issues', labeled(w, 1), {
       post: true,
       state: main.state,
@@ -336,6 +343,51 @@ describe('adversarial: what a run may publish, and how it ends', () => {
     expect(comment.body).toMatch(/cancelled or stopped before it could report/)
     expect(w.api.issues.get(1)!.labels).toEqual(expect.arrayContaining(['fanout:needs-attention']))
     expect(w.api.issues.get(1)!.labels).not.toContain('fanout:running')
+    // The lock the killed run held is released, so the next run does not wait for a dead one.
+    expect(await git(w.origin.bareDir, ['for-each-ref', 'refs/agent-fanout/'], w.env)).toBe('')
+  })
+})
+
+describe('adversarial: concurrent runs on one issue', () => {
+  it('#39 a second run waits for the first, then serves its own request on the state the first left', async () => {
+    const w = await world()
+    w.api.addIssue({ number: 1, title: 'x', body: '- [ ] one\n- [ ] two\n' })
+    const agent =
+      'echo "$TASK_ID $TASK_MODE" >> "$SCRATCH/started"; sleep 2; echo "$TASK_TITLE" > "$TASK_ID.txt"'
+    const first = act(w, 'issues', labeled(w, 1), { inputs: { 'agent-command': agent } })
+    // The second request arrives while the first one's agents are running.
+    for (let i = 0; i < 200 && started(w).length < 2; i++) await sleep(100)
+    const c = w.api.addComment(1, '/fanout retry T2', { login: 'maintainer', type: 'User' })
+    const second = act(
+      w,
+      'issue_comment',
+      {
+        action: 'created',
+        issue: { number: 1, body: '- [ ] one\n- [ ] two\n' },
+        comment: {
+          id: c.id,
+          body: '/fanout retry T2',
+          user: { login: 'maintainer', type: 'User' }
+        },
+        sender: { login: 'maintainer', type: 'User' }
+      },
+      { inputs: { 'agent-command': agent } }
+    )
+    const [a, b] = await Promise.all([first, second])
+    expect(a.exitCode).toBe(0)
+    expect(b.exitCode).toBe(0)
+    expect(b.stdout).toMatch(/Another run holds the lock for this issue/)
+    // The retry ran after the first run, not interleaved with it: T1 once, T2 twice.
+    expect(started(w).filter((l) => l.startsWith('T1'))).toHaveLength(1)
+    expect(started(w).filter((l) => l.startsWith('T2'))).toHaveLength(2)
+    expect(w.api.pulls).toHaveLength(1)
+    expect(w.api.comments.filter((x) => x.body.includes('agent-fanout:status'))).toHaveLength(1)
+    expect(JSON.parse(b.outputs.tasks).map((t: { status: string }) => t.status)).toEqual([
+      'merged',
+      'merged'
+    ])
+    // The lock is gone afterwards.
+    expect(await git(w.origin.bareDir, ['for-each-ref', 'refs/agent-fanout/'], w.env)).toBe('')
   })
 })
 

@@ -5,6 +5,7 @@ import path from 'node:path'
 import { defaultBranchPrefix, integrationBranchName, taskBranchName } from '../core/branches.js'
 import { runFanout } from '../core/engine.js'
 import { Git } from '../core/git/git.js'
+import { acquireRemoteLock } from '../core/git/lock.js'
 import {
   ensureMergeBases,
   fetchBranch,
@@ -178,26 +179,45 @@ async function fanout(
   }
   const tasks = await readTasks(api, issue, inputs, logger)
   if (!tasks) return
-  const statusComments = await findStatusComments(api, issue.number)
-  const previous = decodeState(statusComments[0]?.body)
-
   if (command.kind === 'status') {
-    await refreshStatus(r, issue, tasks, previous, statusComments)
+    const statusComments = await findStatusComments(api, issue.number)
+    await refreshStatus(r, issue, tasks, decodeState(statusComments[0]?.body), statusComments)
     return
   }
 
-  // While the run lasts the issue carries fanout:running; a scheduled sweep skips it.
-  await setProgressLabel(api, issue.number, PROGRESS_LABELS.running)
+  // One run per issue at a time, across runners: a second one waits, then works from the state
+  // the first left (read below, after the lock), so its request is served rather than lost.
+  const lock = await logger.group('Take the issue lock', () =>
+    acquireRemoteLock(r.git, {
+      remote: 'origin',
+      ref: `refs/agent-fanout/locks/issue-${issue.number}`,
+      holder: runLink() ?? `run ${process.env.GITHUB_RUN_ID ?? process.pid}`,
+      auth: r.auth,
+      waitMs: Math.min(inputs.deadlineMs ?? LOCK_WAIT_MS, LOCK_WAIT_MS),
+      logger,
+      signal: r.signal
+    })
+  )
+  core.saveState('lock', `${lock.ref} ${lock.sha}`)
   let finished: 'done' | 'attention' = 'attention'
   try {
+    const statusComments = await findStatusComments(api, issue.number)
+    const previous = decodeState(statusComments[0]?.body)
+    // While the run lasts the issue carries fanout:running; a scheduled sweep skips it.
+    await setProgressLabel(api, issue.number, PROGRESS_LABELS.running)
     finished = await runAndPublish(r, command, issue, tasks, previous, statusComments)
   } finally {
+    await lock.release()
+    core.saveState('lock', '')
     const label = finished === 'done' ? PROGRESS_LABELS.done : PROGRESS_LABELS.attention
     await setProgressLabel(api, issue.number, label).catch((e: unknown) =>
       logger.warning(`Could not update the progress labels: ${errorMessage(e)}`)
     )
   }
 }
+
+/** How long a run waits for another run on the same issue to finish. */
+const LOCK_WAIT_MS = 30 * 60 * 1000
 
 /** Puts `label` on the issue and takes the other progress labels off. */
 async function setProgressLabel(api: GitHubApi, issueNumber: number, label: string): Promise<void> {

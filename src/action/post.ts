@@ -2,6 +2,8 @@ import * as core from '@actions/core'
 import { context } from '@actions/github'
 import path from 'node:path'
 import { Git } from '../core/git/git.js'
+import { releaseRemoteLock } from '../core/git/lock.js'
+import { tokenAuthConfig } from '../core/git/remote.js'
 import { WorktreeManager } from '../core/git/worktrees.js'
 import { errorMessage } from '../core/util/errors.js'
 import { octokitApi } from '../github/api.js'
@@ -30,6 +32,20 @@ export async function cleanup(): Promise<void> {
     } catch (error) {
       core.warning(`Cleanup after an interrupted run failed: ${errorMessage(error)}`)
     }
+  }
+  const [lockRef, lockSha] = core.getState('lock').split(' ')
+  if (lockRef && lockSha && repoDir) {
+    // The main step died holding the issue lock: free it, or the next run would wait for nothing.
+    const token = core.getInput('github-token')
+    core.setSecret(token)
+    await releaseRemoteLock(new Git(repoDir, { secrets: [token] }), {
+      remote: 'origin',
+      ref: lockRef,
+      sha: lockSha,
+      auth: tokenAuthConfig(token),
+      logger: coreLogger
+    })
+    core.info(`Released the issue lock ${lockRef} the interrupted run held`)
   }
   const issueNumber = Number(core.getState('issueNumber'))
   if (!issueNumber || core.getState('reported') === 'true' || !workDir) return
