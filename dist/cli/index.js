@@ -1104,10 +1104,12 @@ async function runFanout(options) {
         value: `${runId}-${slot}`
     });
     const warnings = [];
-    let guard;
+    // Leftovers of a crashed run go first; then the shared .git as it is before any agent.
+    await worktrees.recover();
+    const guard = await SharedGitGuard.snapshot(git);
     /** Puts back shared .git config and hooks an agent changed, and records that it happened. */
     const checkSharedGit = async (after) => {
-        const changes = (await guard?.restore()) ?? [];
+        const changes = await guard.restore();
         if (changes.length === 0)
             return;
         const message = `The shared .git was changed while agents ran (noticed after ${after}): ${changes.join(', ')}. It was restored; the action's own git commands never run hooks.`;
@@ -1272,8 +1274,6 @@ async function runFanout(options) {
         logger.info(`[${task.id}] ${describe(results.get(task.id))}`);
     };
     const verifier = createVerifier();
-    await worktrees.recover();
-    guard = await SharedGitGuard.snapshot(git);
     let integration;
     let verify;
     try {

@@ -94,10 +94,12 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   })
 
   const warnings: string[] = []
-  let guard: SharedGitGuard | undefined
+  // Leftovers of a crashed run go first; then the shared .git as it is before any agent.
+  await worktrees.recover()
+  const guard = await SharedGitGuard.snapshot(git)
   /** Puts back shared .git config and hooks an agent changed, and records that it happened. */
   const checkSharedGit = async (after: string): Promise<void> => {
-    const changes = (await guard?.restore()) ?? []
+    const changes = await guard.restore()
     if (changes.length === 0) return
     const message = `The shared .git was changed while agents ran (noticed after ${after}): ${changes.join(', ')}. It was restored; the action's own git commands never run hooks.`
     warnings.push(message)
@@ -290,8 +292,6 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   }
 
   const verifier = createVerifier()
-  await worktrees.recover()
-  guard = await SharedGitGuard.snapshot(git)
   let integration: Awaited<ReturnType<typeof integrate>>
   let verify: VerifyResult | undefined
   try {
