@@ -646,12 +646,25 @@ export class FakeGitHub {
 
   /** The one GraphQL question agent-fanout asks: when was an issue's body last edited. */
   private graphql(body: unknown): Reply {
-    const { query, variables } = asObject(body) as { query?: string; variables?: Record<string, unknown> }
+    const { query, variables } = asObject(body) as {
+      query?: string
+      variables?: Record<string, unknown>
+    }
     if (typeof query !== 'string' || !/lastEditedAt/.test(query)) {
-      return { status: 200, body: { errors: [{ message: 'fake-github: unsupported GraphQL query' }] } }
+      return {
+        status: 200,
+        body: { errors: [{ message: 'fake-github: unsupported GraphQL query' }] }
+      }
     }
     const issue = this.issues.get(Number(variables?.number))
-    return { status: 200, body: { data: { repository: { issue: issue ? { lastEditedAt: issue.last_edited_at ?? null } : null } } } }
+    return {
+      status: 200,
+      body: {
+        data: {
+          repository: { issue: issue ? { lastEditedAt: issue.last_edited_at ?? null } : null }
+        }
+      }
+    }
   }
 
   /** Edits an issue's body as its author would (bumps updated_at and lastEditedAt). */
