@@ -30796,7 +30796,7 @@ function parseCommand(body) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6257);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2826);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5221);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7718);
 
 
@@ -30816,7 +30816,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2826:
+/***/ 5221:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31069,9 +31069,12 @@ async function runAgent(options) {
     const outPartial = { text: '' };
     const errPartial = { text: '' };
     let tail = Buffer.alloc(0);
-    const echo = (line) => {
+    const echo = (raw) => {
         if (!options.onLine || echoCut)
             return;
+        // The caller prefixes each line, which disarms `::command::`; the runner also honours the
+        // legacy `##[command]` anywhere in a line, so that is broken up here.
+        const line = raw.replace(/##\[/g, '#\u200b#[');
         echoed += line.length + 1;
         if (echoed > maxEchoBytes) {
             echoCut = true;
@@ -31099,10 +31102,11 @@ async function runAgent(options) {
         if (tail.length > tailBytes)
             tail = tail.subarray(tail.length - tailBytes);
         if (options.onLine && !echoCut) {
-            partial.text += chunk.toString('utf8');
+            // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
+            partial.text = (partial.text + chunk.toString('utf8')).replace(/\r\n?/g, '\n');
             let newline;
             while ((newline = partial.text.indexOf('\n')) !== -1) {
-                echo(partial.text.slice(0, newline).replace(/\r$/, ''));
+                echo(partial.text.slice(0, newline));
                 partial.text = partial.text.slice(newline + 1);
             }
             while (partial.text.length > MAX_LINE) {
@@ -31487,6 +31491,9 @@ async function integrate(git, options) {
             continue;
         }
         const conflict = await conflictInfo(git, first, { sha: current, name: options.integrationBranch }, { sha: task.tip, name: task.branch });
+        conflict.withTasks = mergedSoFar
+            .filter((m) => m.changedFiles.some((f) => conflict.files.includes(f)))
+            .map((m) => ({ id: m.id, branch: m.branch }));
         hooks.logger.info(`${task.id}: conflicts in ${conflict.files.join(', ') || 'the tree'}`);
         const attempts = [];
         let done = false;
@@ -32196,7 +32203,10 @@ function conflictDetail(task, integrationBranch) {
     const tried = task.attempts?.length
         ? `\n\n**Tried:**\n${task.attempts.map((a) => `- \`${a.strategy}\`: ${cell(a.outcome, 300)}`).join('\n')}`
         : '';
-    const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}${tried}`;
+    const collides = conflict.withTasks?.length
+        ? `\n\n**Collides with:** ${conflict.withTasks.map((t) => `${cell(t.id, 40)} (\`${t.branch}\`)`).join(', ')}, already merged`
+        : '';
+    const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}${collides}${tried}`;
     const hunks = conflict.hunks
         .map((h) => `\`${h.file.replace(/`/g, "'")}\`\n${fence(h.text, 'diff')}`)
         .join('\n\n');
@@ -50839,6 +50849,40 @@ class HiddenCredentials {
     }
 }
 
+;// CONCATENATED MODULE: ./src/action/file-commands.ts
+
+const FILE_COMMANDS = [
+    'GITHUB_ENV',
+    'GITHUB_PATH',
+    'GITHUB_OUTPUT',
+    'GITHUB_STATE',
+    'GITHUB_STEP_SUMMARY'
+];
+/**
+ * The runner's file-command files set variables, PATH and outputs for later steps. Agents do not
+ * get their paths, but they live under RUNNER_TEMP where an agent can find them; whatever an
+ * agent wrote to them while agents ran is undone here.
+ */
+async function guardFileCommands(logger) {
+    const snapshot = new Map();
+    for (const name of FILE_COMMANDS) {
+        const file = process.env[name];
+        if (file)
+            snapshot.set(file, await (0,promises_.readFile)(file).catch(() => Buffer.alloc(0)));
+    }
+    return {
+        async restore() {
+            for (const [file, before] of snapshot) {
+                const now = await (0,promises_.readFile)(file).catch(() => Buffer.alloc(0));
+                if (now.equals(before))
+                    continue;
+                await (0,promises_.writeFile)(file, before);
+                logger.warning(`An agent wrote to the runner's file ${file} (variables or outputs for later steps); that was undone.`);
+            }
+        }
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/action/inputs.ts
 
 
@@ -51100,6 +51144,7 @@ function keptResult(task, record) {
 
 
 
+
 /** @actions/core as the engine's Logger. */
 const coreLogger = {
     debug: (m) => core/* debug */.Yz(m),
@@ -51195,12 +51240,16 @@ async function handleTrigger(r) {
 async function fanout(r, command) {
     const { api, logger, inputs } = r;
     const issue = await logger.group(`Read issue #${r.issueNumber}`, async () => {
-        const data = await api.getIssue(r.issueNumber);
+        const data = await api.getIssue(r.issueNumber).catch((error) => {
+            throw new Error(`Could not read issue #${r.issueNumber} of ${api.owner}/${api.repo}: ${(0,errors/* errorMessage */.g)(error)}`);
+        });
         if (data.isPullRequest) {
             throw new action_triggers/* Refusal */.P_(`#${r.issueNumber} is a pull request; agent-fanout takes its tasks from issues and never runs pull request code.`);
         }
         return data;
     });
+    // The title reaches agents too (ISSUE_TITLE, the prompt): hidden characters go, like in tasks.
+    issue.title = sanitizeIssueText(issue.title).replace(/\s+/g, ' ').trim();
     const edited = await (0,action_triggers/* editedAfterApproval */.Nc)(r.trigger, issue.body, api);
     if (edited) {
         await explainOnIssue(api, issue.number, `Not run: ${edited}`, logger);
@@ -51279,6 +51328,7 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
     core/* saveState */.LZ('workDir', workDir);
     core/* saveState */.LZ('repoDir', git.repoDir);
     const hidden = await HiddenCredentials.hide(git, logger);
+    const fileCommands = await guardFileCommands(logger);
     let result;
     try {
         result = await runFanout({
@@ -51307,6 +51357,7 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
     }
     finally {
         await hidden.restore();
+        await fileCommands.restore();
     }
     core/* saveState */.LZ('engineDone', 'true');
     if (r.signal.aborted && r.signal.reason === 'cancelled') {
@@ -51526,7 +51577,14 @@ async function publishBranches(git, result, remoteTips, ranNow, auth, logger) {
     const changed = updates
         .map((u) => ({ ...u, expected: remoteTips.get(u.branch) }))
         .filter((u) => u.sha !== u.expected && !(u.sha === null && u.expected === undefined));
-    const outcomes = await (0,remote/* pushBranches */.XB)(git, 'origin', changed, auth);
+    // Task branches first and on their own: a server that rejects the integration branch (branch
+    // protection, a ruleset, a hook) must not take the agents' work down with it.
+    const integration = changed.filter((u) => u.branch === result.integrationBranch);
+    const tasks = changed.filter((u) => u.branch !== result.integrationBranch);
+    const outcomes = [
+        ...(await (0,remote/* pushBranches */.XB)(git, 'origin', tasks, auth)),
+        ...(await (0,remote/* pushBranches */.XB)(git, 'origin', integration, auth))
+    ];
     for (const o of outcomes)
         logger.info(`${o.ok ? 'pushed' : 'REJECTED'} ${o.branch}: ${o.message}`);
     return outcomes;
@@ -51583,7 +51641,7 @@ function runLink() {
 /* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_11__ = __nccwpck_require__(8943);
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(5923);
 /* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(7184);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2826);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(5221);
 /* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(3673);
 
 
@@ -52910,6 +52968,23 @@ function createOctokit(token, logger, options = {}) {
         },
         retry: { doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] }
     }, retry, throttling);
+    // A plain 429 (no "secondary rate limit" wording, quota not at zero) is left alone by the
+    // throttling plugin: wait what the server asks, twice at most.
+    octokit.hook.wrap('request', async (request, options) => {
+        for (let attempt = 0;; attempt++) {
+            try {
+                return await request(options);
+            }
+            catch (error) {
+                const e = error;
+                if (e.status !== 429 || attempt >= 2)
+                    throw error;
+                const wait = Math.min(Number(e.response?.headers?.['retry-after']) || 1, 60);
+                logger.warning(`GitHub API answered 429 to ${options.method} ${options.url}; retrying in ${wait}s`);
+                await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+            }
+        }
+    });
     let calls = 0;
     const maxCalls = options.maxCalls ?? DEFAULT_MAX_API_CALLS;
     octokit.hook.before('request', (request) => {

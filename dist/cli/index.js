@@ -423,9 +423,12 @@ async function runAgent(options) {
     const outPartial = { text: '' };
     const errPartial = { text: '' };
     let tail = Buffer.alloc(0);
-    const echo = (line) => {
+    const echo = (raw) => {
         if (!options.onLine || echoCut)
             return;
+        // The caller prefixes each line, which disarms `::command::`; the runner also honours the
+        // legacy `##[command]` anywhere in a line, so that is broken up here.
+        const line = raw.replace(/##\[/g, '#\u200b#[');
         echoed += line.length + 1;
         if (echoed > maxEchoBytes) {
             echoCut = true;
@@ -453,10 +456,11 @@ async function runAgent(options) {
         if (tail.length > tailBytes)
             tail = tail.subarray(tail.length - tailBytes);
         if (options.onLine && !echoCut) {
-            partial.text += chunk.toString('utf8');
+            // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
+            partial.text = (partial.text + chunk.toString('utf8')).replace(/\r\n?/g, '\n');
             let newline;
             while ((newline = partial.text.indexOf('\n')) !== -1) {
-                echo(partial.text.slice(0, newline).replace(/\r$/, ''));
+                echo(partial.text.slice(0, newline));
                 partial.text = partial.text.slice(newline + 1);
             }
             while (partial.text.length > MAX_LINE) {
@@ -946,6 +950,9 @@ async function integrate(git, options) {
             continue;
         }
         const conflict = await conflictInfo(git, first, { sha: current, name: options.integrationBranch }, { sha: task.tip, name: task.branch });
+        conflict.withTasks = mergedSoFar
+            .filter((m) => m.changedFiles.some((f) => conflict.files.includes(f)))
+            .map((m) => ({ id: m.id, branch: m.branch }));
         hooks.logger.info(`${task.id}: conflicts in ${conflict.files.join(', ') || 'the tree'}`);
         const attempts = [];
         let done = false;
@@ -1694,7 +1701,10 @@ function conflictDetail(task, integrationBranch) {
     const tried = task.attempts?.length
         ? `\n\n**Tried:**\n${task.attempts.map((a) => `- \`${a.strategy}\`: ${cell(a.outcome, 300)}`).join('\n')}`
         : '';
-    const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}${tried}`;
+    const collides = conflict.withTasks?.length
+        ? `\n\n**Collides with:** ${conflict.withTasks.map((t) => `${cell(t.id, 40)} (\`${t.branch}\`)`).join(', ')}, already merged`
+        : '';
+    const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}${collides}${tried}`;
     const hunks = conflict.hunks
         .map((h) => `\`${h.file.replace(/`/g, "'")}\`\n${fence(h.text, 'diff')}`)
         .join('\n\n');

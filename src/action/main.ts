@@ -45,6 +45,7 @@ import {
   type Trigger
 } from './triggers.js'
 import { HiddenCredentials } from './credentials.js'
+import { guardFileCommands } from './file-commands.js'
 import { getInputs, type ActionInputs } from './inputs.js'
 import {
   decodeState,
@@ -163,7 +164,11 @@ async function fanout(
 ): Promise<void> {
   const { api, logger, inputs } = r
   const issue = await logger.group(`Read issue #${r.issueNumber}`, async () => {
-    const data = await api.getIssue(r.issueNumber)
+    const data = await api.getIssue(r.issueNumber).catch((error: unknown) => {
+      throw new Error(
+        `Could not read issue #${r.issueNumber} of ${api.owner}/${api.repo}: ${errorMessage(error)}`
+      )
+    })
     if (data.isPullRequest) {
       throw new Refusal(
         `#${r.issueNumber} is a pull request; agent-fanout takes its tasks from issues and never runs pull request code.`
@@ -171,6 +176,8 @@ async function fanout(
     }
     return data
   })
+  // The title reaches agents too (ISSUE_TITLE, the prompt): hidden characters go, like in tasks.
+  issue.title = sanitizeIssueText(issue.title).replace(/\s+/g, ' ').trim()
   const edited = await editedAfterApproval(r.trigger, issue.body, api)
   if (edited) {
     await explainOnIssue(api, issue.number, `Not run: ${edited}`, logger)
@@ -278,6 +285,7 @@ async function runAndPublish(
   core.saveState('workDir', workDir)
   core.saveState('repoDir', git.repoDir)
   const hidden = await HiddenCredentials.hide(git, logger)
+  const fileCommands = await guardFileCommands(logger)
   let result: FanoutResult
   try {
     result = await runFanout({
@@ -305,6 +313,7 @@ async function runAndPublish(
     })
   } finally {
     await hidden.restore()
+    await fileCommands.restore()
   }
   core.saveState('engineDone', 'true')
 
@@ -577,7 +586,14 @@ async function publishBranches(
   const changed = updates
     .map((u) => ({ ...u, expected: remoteTips.get(u.branch) }))
     .filter((u) => u.sha !== u.expected && !(u.sha === null && u.expected === undefined))
-  const outcomes = await pushBranches(git, 'origin', changed, auth)
+  // Task branches first and on their own: a server that rejects the integration branch (branch
+  // protection, a ruleset, a hook) must not take the agents' work down with it.
+  const integration = changed.filter((u) => u.branch === result.integrationBranch)
+  const tasks = changed.filter((u) => u.branch !== result.integrationBranch)
+  const outcomes = [
+    ...(await pushBranches(git, 'origin', tasks, auth)),
+    ...(await pushBranches(git, 'origin', integration, auth))
+  ]
   for (const o of outcomes) logger.info(`${o.ok ? 'pushed' : 'REJECTED'} ${o.branch}: ${o.message}`)
   return outcomes
 }

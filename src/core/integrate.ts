@@ -121,6 +121,9 @@ export async function integrate(
       { sha: current, name: options.integrationBranch },
       { sha: task.tip, name: task.branch }
     )
+    conflict.withTasks = mergedSoFar
+      .filter((m) => m.changedFiles.some((f) => conflict.files.includes(f)))
+      .map((m) => ({ id: m.id, branch: m.branch }))
     hooks.logger.info(`${task.id}: conflicts in ${conflict.files.join(', ') || 'the tree'}`)
     const attempts: StrategyAttempt[] = []
     let done = false

@@ -64,6 +64,8 @@ export interface ConflictInfo {
   hunks: { file: string; text: string }[]
   /** git's informational messages (CONFLICT (content): ..., rename/delete, ...). */
   messages: string[]
+  /** Tasks already merged that changed the conflicting files. */
+  withTasks?: { id: string; branch: string }[]
 }
 
 export interface TaskResult {

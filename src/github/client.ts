@@ -51,6 +51,26 @@ export function createOctokit(
     retry,
     throttling
   )
+  // A plain 429 (no "secondary rate limit" wording, quota not at zero) is left alone by the
+  // throttling plugin: wait what the server asks, twice at most.
+  octokit.hook.wrap('request', async (request, options) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await request(options)
+      } catch (error) {
+        const e = error as {
+          status?: number
+          response?: { headers?: Record<string, string | undefined> }
+        }
+        if (e.status !== 429 || attempt >= 2) throw error
+        const wait = Math.min(Number(e.response?.headers?.['retry-after']) || 1, 60)
+        logger.warning(
+          `GitHub API answered 429 to ${options.method} ${options.url}; retrying in ${wait}s`
+        )
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000))
+      }
+    }
+  })
   let calls = 0
   const maxCalls = options.maxCalls ?? DEFAULT_MAX_API_CALLS
   octokit.hook.before('request', (request) => {

@@ -59,8 +59,11 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   const errPartial = { text: '' }
   let tail = Buffer.alloc(0)
 
-  const echo = (line: string): void => {
+  const echo = (raw: string): void => {
     if (!options.onLine || echoCut) return
+    // The caller prefixes each line, which disarms `::command::`; the runner also honours the
+    // legacy `##[command]` anywhere in a line, so that is broken up here.
+    const line = raw.replace(/##\[/g, '#\u200b#[')
     echoed += line.length + 1
     if (echoed > maxEchoBytes) {
       echoCut = true
@@ -89,10 +92,11 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
       tail = Buffer.concat([tail, chunk])
       if (tail.length > tailBytes) tail = tail.subarray(tail.length - tailBytes)
       if (options.onLine && !echoCut) {
-        partial.text += chunk.toString('utf8')
+        // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
+        partial.text = (partial.text + chunk.toString('utf8')).replace(/\r\n?/g, '\n')
         let newline: number
         while ((newline = partial.text.indexOf('\n')) !== -1) {
-          echo(partial.text.slice(0, newline).replace(/\r$/, ''))
+          echo(partial.text.slice(0, newline))
           partial.text = partial.text.slice(newline + 1)
         }
         while (partial.text.length > MAX_LINE) {

@@ -116,7 +116,10 @@ function conflictDetail(task: TaskResult, integrationBranch: string): Detail {
   const tried = task.attempts?.length
     ? `\n\n**Tried:**\n${task.attempts.map((a) => `- \`${a.strategy}\`: ${cell(a.outcome, 300)}`).join('\n')}`
     : ''
-  const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}${tried}`
+  const collides = conflict.withTasks?.length
+    ? `\n\n**Collides with:** ${conflict.withTasks.map((t) => `${cell(t.id, 40)} (\`${t.branch}\`)`).join(', ')}, already merged`
+    : ''
+  const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}${collides}${tried}`
   const hunks = conflict.hunks
     .map((h) => `\`${h.file.replace(/`/g, "'")}\`\n${fence(h.text, 'diff')}`)
     .join('\n\n')
