@@ -10,5 +10,8 @@ export default {
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   // Real git and child processes: give slow CI machines room, tests still finish in seconds.
   testTimeout: 60000,
+  // Most tests wait (agents sleeping, API write spacing, kill graces) rather than compute, so
+  // more workers than the 2 cores keep the suite short.
+  maxWorkers: 4,
   clearMocks: true
 }

@@ -48,7 +48,7 @@ describe('WorktreeManager under parallel use', () => {
     }
     const listed = await git(workspace, ['worktree', 'list', '--porcelain'], env)
     expect(listed.match(/^worktree /gm)).toHaveLength(1)
-  })
+  }, 240_000)
 
   it('still creates every worktree while another process holds .git/config.lock', async () => {
     const origin = await createOrigin({ 'a.txt': 'a\n' })

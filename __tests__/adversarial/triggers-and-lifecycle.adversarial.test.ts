@@ -298,7 +298,7 @@ describe('adversarial: what a run may publish, and how it ends', () => {
     w.api.addIssue({ number: 1, title: 'x', body: '- [ ] quick\n- [ ] endless\n' })
     const agent = 'if [ "$TASK_ID" = T2 ]; then sleep 318; fi; echo done > "$TASK_ID.txt"'
     const r = await act(w, 'issues', labeled(w, 1), {
-      inputs: { 'agent-command': agent, 'timeout-minutes': '0.05' }
+      inputs: { 'agent-command': agent, 'timeout-minutes': '0.2' }
     })
     expect(r.exitCode).toBe(1)
     const tasks = JSON.parse(r.outputs.tasks) as { id: string; status: string; reason?: string }[]
