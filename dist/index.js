@@ -51097,13 +51097,17 @@ function planTasks(tasks, previous, remoteTips, command) {
     }
     return { plan, dropped };
 }
-function keptResult(task, record) {
+/**
+ * A task's result as recorded by an earlier run, or "not run yet" when there is none for its
+ * current text. `branch` names the task branch when nothing was recorded.
+ */
+function keptResult(task, record, branch = '') {
     if (!record || record.hash !== taskHash(task)) {
         return {
             id: task.id,
             title: task.title,
             status: 'skipped',
-            branch: record?.branch ?? '',
+            branch: record?.branch ?? branch,
             changedFiles: [],
             durationMs: 0,
             reason: 'not run yet: comment /fanout run'
@@ -51455,39 +51459,17 @@ async function refreshStatus(r, issue, tasks, previous, statusComments) {
         baseSha: previous?.baseSha ?? '',
         integrationBranch,
         integrationSha: '',
-        tasks: tasks.map((t) => {
-            const record = previous?.tasks[t.id];
-            if (t.checked)
-                return {
-                    id: t.id,
-                    title: t.title,
-                    status: 'skipped',
-                    branch: taskBranchName(r.prefix, t.id),
-                    changedFiles: [],
-                    durationMs: 0,
-                    reason: 'checked in the issue (done)'
-                };
-            if (!record)
-                return {
-                    id: t.id,
-                    title: t.title,
-                    status: 'skipped',
-                    branch: taskBranchName(r.prefix, t.id),
-                    changedFiles: [],
-                    durationMs: 0,
-                    reason: 'not run yet: comment /fanout run'
-                };
-            return {
+        tasks: tasks.map((t) => t.checked
+            ? {
                 id: t.id,
                 title: t.title,
-                status: record.status,
-                branch: record.branch,
-                changedFiles: record.changedFiles,
-                durationMs: record.durationMs,
-                ...(record.commit ? { commit: record.commit } : {}),
-                reason: record.reason
-            };
-        })
+                status: 'skipped',
+                branch: taskBranchName(r.prefix, t.id),
+                changedFiles: [],
+                durationMs: 0,
+                reason: 'checked in the issue (done)'
+            }
+            : keptResult(t, previous?.tasks[t.id], taskBranchName(r.prefix, t.id)))
     };
     const pr = await r.api.findOpenPull(integrationBranch, result.baseBranch || (await r.api.getDefaultBranch()));
     const pull = pr ? { number: pr.number, url: pr.url } : undefined;

@@ -50,6 +50,7 @@ import { getInputs, type ActionInputs } from './inputs.js'
 import {
   decodeState,
   encodeState,
+  keptResult,
   planTasks,
   stateFromResult,
   type Command,
@@ -428,39 +429,19 @@ async function refreshStatus(
     baseSha: previous?.baseSha ?? '',
     integrationBranch,
     integrationSha: '',
-    tasks: tasks.map((t) => {
-      const record = previous?.tasks[t.id]
-      if (t.checked)
-        return {
-          id: t.id,
-          title: t.title,
-          status: 'skipped',
-          branch: taskBranchName(r.prefix, t.id),
-          changedFiles: [],
-          durationMs: 0,
-          reason: 'checked in the issue (done)'
-        }
-      if (!record)
-        return {
-          id: t.id,
-          title: t.title,
-          status: 'skipped',
-          branch: taskBranchName(r.prefix, t.id),
-          changedFiles: [],
-          durationMs: 0,
-          reason: 'not run yet: comment /fanout run'
-        }
-      return {
-        id: t.id,
-        title: t.title,
-        status: record.status,
-        branch: record.branch,
-        changedFiles: record.changedFiles,
-        durationMs: record.durationMs,
-        ...(record.commit ? { commit: record.commit } : {}),
-        reason: record.reason
-      }
-    })
+    tasks: tasks.map((t) =>
+      t.checked
+        ? {
+            id: t.id,
+            title: t.title,
+            status: 'skipped',
+            branch: taskBranchName(r.prefix, t.id),
+            changedFiles: [],
+            durationMs: 0,
+            reason: 'checked in the issue (done)'
+          }
+        : keptResult(t, previous?.tasks[t.id], taskBranchName(r.prefix, t.id))
+    )
   }
   const pr = await r.api.findOpenPull(
     integrationBranch,

@@ -125,13 +125,17 @@ export function planTasks(
   return { plan, dropped }
 }
 
-function keptResult(task: Task, record: TaskRecord | undefined): TaskResult {
+/**
+ * A task's result as recorded by an earlier run, or "not run yet" when there is none for its
+ * current text. `branch` names the task branch when nothing was recorded.
+ */
+export function keptResult(task: Task, record: TaskRecord | undefined, branch = ''): TaskResult {
   if (!record || record.hash !== taskHash(task)) {
     return {
       id: task.id,
       title: task.title,
       status: 'skipped',
-      branch: record?.branch ?? '',
+      branch: record?.branch ?? branch,
       changedFiles: [],
       durationMs: 0,
       reason: 'not run yet: comment /fanout run'
