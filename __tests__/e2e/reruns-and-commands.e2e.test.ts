@@ -127,14 +127,16 @@ describe('reruns', () => {
 
     // T2 can succeed now; T3's text changes; T1 stays as it was.
     await import('node:fs/promises').then((fs) => fs.rm(path.join(w.scratch, 'fail-T2')))
-    w.api.issues.get(12)!.body = '- [ ] alpha\n- [ ] beta\n- [ ] gamma, but louder\n'
+    w.api.issues.get(12)!.body = '- [ ] alpha\n- [ ] beta\n- [ ] gamma, but louder\n- [ ] delta, new\n'
     const second = await label(w, AGENT)
     expect(second.exitCode).toBe(0)
     expect(statuses(second)).toEqual([
       ['T1', 'merged'],
       ['T2', 'merged'],
-      ['T3', 'merged']
+      ['T3', 'merged'],
+      ['T4', 'merged']
     ])
+    expect(await starts(w, 'T4')).toBe(1) // the new task
     expect(await starts(w, 'T1')).toBe(1) // not started again
     expect(await starts(w, 'T2')).toBe(2)
     expect(await starts(w, 'T3')).toBe(2)
