@@ -127,7 +127,8 @@ describe('reruns', () => {
 
     // T2 can succeed now; T3's text changes; T1 stays as it was.
     await import('node:fs/promises').then((fs) => fs.rm(path.join(w.scratch, 'fail-T2')))
-    w.api.issues.get(12)!.body = '- [ ] alpha\n- [ ] beta\n- [ ] gamma, but louder\n- [ ] delta, new\n'
+    w.api.issues.get(12)!.body =
+      '- [ ] alpha\n- [ ] beta\n- [ ] gamma, but louder\n- [ ] delta, new\n'
     const second = await label(w, AGENT)
     expect(second.exitCode).toBe(0)
     expect(statuses(second)).toEqual([
