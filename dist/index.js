@@ -30796,7 +30796,7 @@ function parseCommand(body) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6257);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5221);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5358);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7718);
 
 
@@ -30816,7 +30816,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5221:
+/***/ 5358:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -50748,18 +50748,8 @@ function quote(title) {
     return `"${title.length > 60 ? `${title.slice(0, 57)}...` : title}"`;
 }
 
-;// CONCATENATED MODULE: ./src/core/types.ts
-// Shared vocabulary of the engine. Nothing here knows about GitHub: the action and the CLI
-// are adapters that turn their world into these types and back.
-const MERGED_STATUSES = [
-    'merged',
-    'merged-after-rerun',
-    'merged-after-resolve'
-];
-function isMerged(status) {
-    return MERGED_STATUSES.includes(status);
-}
-
+// EXTERNAL MODULE: ./src/core/types.ts
+var types = __nccwpck_require__(3054);
 // EXTERNAL MODULE: ./src/github/api.ts
 var github_api = __nccwpck_require__(8943);
 // EXTERNAL MODULE: ./src/github/client.ts + 2 modules
@@ -51002,129 +50992,8 @@ function parseBoolean(read, name, fallback) {
     throw new Error(`Input ${name} must be true or false, got "${text}".`);
 }
 
-;// CONCATENATED MODULE: ./src/action/state.ts
-
-
-// What a later run needs to know about this one, kept where runners cannot lose it: in the
-// status comment, as a hidden block. Runners are fresh every time; the comment is not.
-const STATE_PATTERN = /<!-- agent-fanout:state ([A-Za-z0-9+/=]+) -->/;
-function taskHash(task) {
-    return (0,external_node_crypto_.createHash)('sha256').update(`${task.title}\n${task.body}`).digest('hex').slice(0, 16);
-}
-function encodeState(state) {
-    return `<!-- agent-fanout:state ${Buffer.from(JSON.stringify(state)).toString('base64')} -->`;
-}
-function decodeState(body) {
-    const match = body ? STATE_PATTERN.exec(body) : null;
-    if (!match)
-        return undefined;
-    try {
-        const state = JSON.parse(Buffer.from(match[1], 'base64').toString('utf8'));
-        return state.version === 1 && typeof state.tasks === 'object'
-            ? { ...state, dropped: state.dropped ?? [] }
-            : undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-function stateFromResult(result, tasks, dropped) {
-    const byId = new Map(tasks.map((t) => [t.id, t]));
-    const records = {};
-    for (const r of result.tasks) {
-        const task = byId.get(r.id);
-        if (!task)
-            continue;
-        records[r.id] = {
-            hash: taskHash(task),
-            status: r.status,
-            title: r.title,
-            branch: r.branch,
-            ...(r.commit ? { commit: r.commit } : {}),
-            changedFiles: r.changedFiles.slice(0, 300),
-            durationMs: r.durationMs,
-            ...(r.reason ? { reason: r.reason } : {})
-        };
-    }
-    return { version: 1, baseSha: result.baseSha, tasks: records, dropped };
-}
-/**
- * Decides, per task, whether its agent runs again. A task keeps its earlier result when that
- * result merged, was made from the same task text, and its branch on the remote is still the
- * commit recorded (so a push by someone else, or a changed task, means a fresh run).
- */
-function planTasks(tasks, previous, remoteTips, command) {
-    const ids = 'ids' in command ? new Set(command.ids.map((id) => id.toLowerCase())) : new Set();
-    const listed = (t) => ids.has(t.id.toLowerCase());
-    let dropped = (previous?.dropped ?? []).filter((id) => tasks.some((t) => t.id === id));
-    if (command.kind === 'drop')
-        dropped = [...new Set([...dropped, ...tasks.filter(listed).map((t) => t.id)])];
-    if (command.kind === 'retry')
-        dropped = dropped.filter((id) => !tasks.some((t) => t.id === id && listed(t)));
-    const plan = new Map();
-    for (const task of tasks) {
-        if (task.checked)
-            continue;
-        if (dropped.includes(task.id)) {
-            plan.set(task.id, { mode: 'drop' });
-            continue;
-        }
-        if (command.kind === 'retry' && listed(task)) {
-            plan.set(task.id, { mode: 'run' });
-            continue;
-        }
-        const record = previous?.tasks[task.id];
-        const reusable = record !== undefined &&
-            isMerged(record.status) &&
-            record.hash === taskHash(task) &&
-            record.commit !== undefined &&
-            remoteTips.get(record.branch) === record.commit;
-        if (reusable) {
-            plan.set(task.id, {
-                mode: 'reuse',
-                tip: record.commit,
-                changedFiles: record.changedFiles,
-                durationMs: record.durationMs
-            });
-        }
-        else if (command.kind === 'run') {
-            plan.set(task.id, { mode: 'run' });
-        }
-        else {
-            // retry/drop only touch the tasks they name; the rest stay as they were.
-            plan.set(task.id, { mode: 'keep', result: keptResult(task, record) });
-        }
-    }
-    return { plan, dropped };
-}
-/**
- * A task's result as recorded by an earlier run, or "not run yet" when there is none for its
- * current text. `branch` names the task branch when nothing was recorded.
- */
-function keptResult(task, record, branch = '') {
-    if (!record || record.hash !== taskHash(task)) {
-        return {
-            id: task.id,
-            title: task.title,
-            status: 'skipped',
-            branch: record?.branch ?? branch,
-            changedFiles: [],
-            durationMs: 0,
-            reason: 'not run yet: comment /fanout run'
-        };
-    }
-    return {
-        id: task.id,
-        title: task.title,
-        status: record.status,
-        branch: record.branch,
-        changedFiles: record.changedFiles,
-        durationMs: record.durationMs,
-        ...(record.commit ? { commit: record.commit } : {}),
-        reason: record.reason
-    };
-}
-
+// EXTERNAL MODULE: ./src/action/state.ts
+var action_state = __nccwpck_require__(3175);
 ;// CONCATENATED MODULE: ./src/action/main.ts
 
 
@@ -51266,7 +51135,7 @@ async function fanout(r, command) {
         return;
     if (command.kind === 'status') {
         const statusComments = await (0,publish/* findStatusComments */.Wl)(api, issue.number);
-        await refreshStatus(r, issue, tasks, decodeState(statusComments[0]?.body), statusComments);
+        await refreshStatus(r, issue, tasks, (0,action_state/* decodeState */.UJ)(statusComments[0]?.body), statusComments);
         return;
     }
     // One run per issue at a time, across runners: a second one waits, then works from the state
@@ -51284,7 +51153,7 @@ async function fanout(r, command) {
     let finished = 'attention';
     try {
         const statusComments = await (0,publish/* findStatusComments */.Wl)(api, issue.number);
-        const previous = decodeState(statusComments[0]?.body);
+        const previous = (0,action_state/* decodeState */.UJ)(statusComments[0]?.body);
         // While the run lasts the issue carries fanout:running; a scheduled sweep skips it.
         await setProgressLabel(api, issue.number, action_triggers/* PROGRESS_LABELS */.ER.running);
         finished = await runAndPublish(r, command, issue, tasks, previous, statusComments);
@@ -51317,7 +51186,7 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
         logger.info(`Base ${baseBranch} is at ${sha}; ${tips.size} branch(es) of earlier runs under ${r.prefix}/`);
         return { baseSha: sha, remoteTips: tips };
     });
-    const { plan, dropped } = planTasks(tasks, previous, remoteTips, command);
+    const { plan, dropped } = (0,action_state/* planTasks */.s$)(tasks, previous, remoteTips, command);
     const reused = tasks.filter((t) => plan.get(t.id)?.mode === 'reuse');
     if (reused.length > 0) {
         await logger.group(`Reuse ${reused.length} task(s) finished by an earlier run`, async () => {
@@ -51371,7 +51240,7 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
             headline: `cancelled — ${summaryLine(result)}`,
             noPullRequestReason: 'the run was cancelled; nothing was pushed. Run it again to finish.',
             runUrl: runLink(),
-            marker: `${(0,publish/* statusMarker */.Bs)(issue.number)}${previous ? `\n${encodeState(previous)}` : ''}`
+            marker: `${(0,publish/* statusMarker */.Bs)(issue.number)}${previous ? `\n${(0,action_state/* encodeState */.Md)(previous)}` : ''}`
         });
         await (0,publish/* upsertStatusComment */.zd)(api, issue.number, body, logger, statusComments);
         core/* saveState */.LZ('reported', 'true');
@@ -51382,7 +51251,7 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
     const pushes = await logger.group('Push branches', () => publishBranches(git, result, remoteTips, ranNow, r.auth, logger));
     const integrationPush = pushes.find((p) => p.branch === result.integrationBranch);
     const report = await logger.group('Report', async () => {
-        const mergedAny = result.tasks.some((t) => isMerged(t.status));
+        const mergedAny = result.tasks.some((t) => (0,types/* isMerged */.T)(t.status));
         let noPullRequestReason;
         if (integrationPush && !integrationPush.ok)
             noPullRequestReason = `the push of \`${result.integrationBranch}\` was rejected: ${integrationPush.message}`;
@@ -51392,7 +51261,7 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
         if (!noPullRequestReason) {
             const allMerged = result.tasks
                 .filter((t) => t.status !== 'skipped' || dropped.includes(t.id))
-                .every((t) => isMerged(t.status));
+                .every((t) => (0,types/* isMerged */.T)(t.status));
             const body = [
                 `Tasks from #${issue.number}, each done by an agent in its own worktree and merged here in task-list order.`,
                 '',
@@ -51413,7 +51282,7 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
             logger.info(`${pr.created ? 'Opened' : 'Updated'} pull request #${pr.number}: ${pr.url}`);
             pull = { number: pr.number, url: pr.url };
         }
-        const state = encodeState(stateFromResult(result, tasks, dropped));
+        const state = (0,action_state/* encodeState */.Md)((0,action_state/* stateFromResult */.xp)(result, tasks, dropped));
         const body = renderReport(result, {
             issueNumber: issue.number,
             pullRequest: pull,
@@ -51445,7 +51314,7 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
         return 'attention';
     }
     logger.info(`agent-fanout: ${summaryLine(result)}`);
-    return result.tasks.every((t) => isMerged(t.status) || t.status === 'skipped')
+    return result.tasks.every((t) => (0,types/* isMerged */.T)(t.status) || t.status === 'skipped')
         ? 'done'
         : 'attention';
 }
@@ -51469,11 +51338,11 @@ async function refreshStatus(r, issue, tasks, previous, statusComments) {
                 durationMs: 0,
                 reason: 'checked in the issue (done)'
             }
-            : keptResult(t, previous?.tasks[t.id], taskBranchName(r.prefix, t.id)))
+            : (0,action_state/* keptResult */.y)(t, previous?.tasks[t.id], taskBranchName(r.prefix, t.id)))
     };
     const pr = await r.api.findOpenPull(integrationBranch, result.baseBranch || (await r.api.getDefaultBranch()));
     const pull = pr ? { number: pr.number, url: pr.url } : undefined;
-    const state = previous ? `\n${encodeState(previous)}` : '';
+    const state = previous ? `\n${(0,action_state/* encodeState */.Md)(previous)}` : '';
     const body = renderReport(result, {
         issueNumber: issue.number,
         pullRequest: pull,
@@ -51528,15 +51397,20 @@ async function readTasks(api, issue, inputs, logger) {
     return tasks;
 }
 async function explainOnIssue(api, issueNumber, message, logger) {
+    // Keep the recorded state of earlier runs: a refusal now must not make the next run forget
+    // which tasks are finished.
+    const existing = await (0,publish/* findStatusComments */.Wl)(api, issueNumber);
+    const state = (0,action_state/* stateBlock */.ji)(existing[0]?.body);
     const body = [
         (0,publish/* statusMarker */.Bs)(issueNumber),
+        ...(state ? [state] : []),
         '### agent-fanout: nothing started',
         '',
         message,
         '',
         TASK_SYNTAX_HELP
     ].join('\n');
-    await (0,publish/* upsertStatusComment */.zd)(api, issueNumber, body, logger);
+    await (0,publish/* upsertStatusComment */.zd)(api, issueNumber, body, logger, existing);
     await core/* summary */.z.addRaw(body).write();
     core/* setOutput */.uH('tasks', '[]');
 }
@@ -51546,7 +51420,7 @@ async function explainOnIssue(api, issueNumber, message, logger) {
  * the remote branches of tasks that ran again and ended with nothing to keep.
  */
 async function publishBranches(git, result, remoteTips, ranNow, auth, logger) {
-    const keep = (t) => isMerged(t.status) || t.status === 'conflicted' || t.status === 'broke-verify';
+    const keep = (t) => (0,types/* isMerged */.T)(t.status) || t.status === 'conflicted' || t.status === 'broke-verify';
     const updates = [
         { branch: result.integrationBranch, sha: result.integrationSha },
         ...result.tasks
@@ -51585,7 +51459,7 @@ function setOutputs(result, pull, commentId) {
         ...(t.reason ? { reason: t.reason } : {}),
         ...(t.reused ? { reused: true } : {})
     }))));
-    core/* setOutput */.uH('merged-tasks', ids((s) => isMerged(s)));
+    core/* setOutput */.uH('merged-tasks', ids((s) => (0,types/* isMerged */.T)(s)));
     core/* setOutput */.uH('conflicted-tasks', ids((s) => s === 'conflicted'));
     core/* setOutput */.uH('failed-tasks', ids((s) => s === 'failed'));
     core/* setOutput */.uH('integration-branch', result.integrationBranch);
@@ -51617,14 +51491,16 @@ function runLink() {
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
 /* harmony import */ var _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8496);
 /* harmony import */ var _core_git_lock_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3781);
-/* harmony import */ var _core_git_remote_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(8648);
+/* harmony import */ var _core_git_remote_js__WEBPACK_IMPORTED_MODULE_11__ = __nccwpck_require__(8648);
 /* harmony import */ var _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3602);
 /* harmony import */ var _core_util_errors_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3093);
-/* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_11__ = __nccwpck_require__(8943);
+/* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(8943);
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(5923);
-/* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(7184);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(5221);
-/* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(3673);
+/* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_13__ = __nccwpck_require__(7184);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(5358);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(3175);
+/* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(3673);
+
 
 
 
@@ -51665,7 +51541,7 @@ async function cleanup() {
             remote: 'origin',
             ref: lockRef,
             sha: lockSha,
-            auth: (0,_core_git_remote_js__WEBPACK_IMPORTED_MODULE_10__/* .tokenAuthConfig */ .oM)(token),
+            auth: (0,_core_git_remote_js__WEBPACK_IMPORTED_MODULE_11__/* .tokenAuthConfig */ .oM)(token),
             logger: _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W
         });
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Released the issue lock ${lockRef} the interrupted run held`);
@@ -51676,25 +51552,169 @@ async function cleanup() {
     try {
         const token = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4('github-token');
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(token);
-        const api = (0,_github_api_js__WEBPACK_IMPORTED_MODULE_11__/* .octokitApi */ .k)((0,_github_client_js__WEBPACK_IMPORTED_MODULE_7__/* .createOctokit */ .Q)(token, _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W), _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.owner, _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.repo);
-        const existing = await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_12__/* .findStatusComments */ .Wl)(api, issueNumber);
-        const state = /<!-- agent-fanout:state [A-Za-z0-9+/=]+ -->/.exec(existing[0]?.body ?? '')?.[0];
+        const api = (0,_github_api_js__WEBPACK_IMPORTED_MODULE_12__/* .octokitApi */ .k)((0,_github_client_js__WEBPACK_IMPORTED_MODULE_7__/* .createOctokit */ .Q)(token, _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W), _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.owner, _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.repo);
+        const existing = await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_13__/* .findStatusComments */ .Wl)(api, issueNumber);
+        const state = (0,_state_js__WEBPACK_IMPORTED_MODULE_9__/* .stateBlock */ .ji)(existing[0]?.body);
         const runUrl = `${process.env.GITHUB_SERVER_URL}/${process.env.GITHUB_REPOSITORY}/actions/runs/${process.env.GITHUB_RUN_ID}`;
         const body = [
-            (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_12__/* .statusMarker */ .Bs)(issueNumber),
+            (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_13__/* .statusMarker */ .Bs)(issueNumber),
             ...(state ? [state] : []),
             '### agent-fanout: cancelled',
             '',
             `The run was cancelled or stopped before it could report ([workflow run](${runUrl})). Work that had not been pushed is lost; run it again (for example comment \`/fanout run\`) to finish.`
         ].join('\n');
-        await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_12__/* .upsertStatusComment */ .zd)(api, issueNumber, body, _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W, existing);
-        await api.addLabels(issueNumber, [_triggers_js__WEBPACK_IMPORTED_MODULE_9__/* .PROGRESS_LABELS */ .ER.attention]);
-        await api.removeLabel(issueNumber, _triggers_js__WEBPACK_IMPORTED_MODULE_9__/* .PROGRESS_LABELS */ .ER.running);
+        await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_13__/* .upsertStatusComment */ .zd)(api, issueNumber, body, _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W, existing);
+        await api.addLabels(issueNumber, [_triggers_js__WEBPACK_IMPORTED_MODULE_10__/* .PROGRESS_LABELS */ .ER.attention]);
+        await api.removeLabel(issueNumber, _triggers_js__WEBPACK_IMPORTED_MODULE_10__/* .PROGRESS_LABELS */ .ER.running);
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Reported on #${issueNumber} that the run ended before it could report`);
     }
     catch (error) {
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Could not report the interrupted run on #${issueNumber}: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .errorMessage */ .g)(error)}`);
     }
+}
+
+
+/***/ }),
+
+/***/ 3175:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Md: () => (/* binding */ encodeState),
+/* harmony export */   UJ: () => (/* binding */ decodeState),
+/* harmony export */   ji: () => (/* binding */ stateBlock),
+/* harmony export */   s$: () => (/* binding */ planTasks),
+/* harmony export */   xp: () => (/* binding */ stateFromResult),
+/* harmony export */   y: () => (/* binding */ keptResult)
+/* harmony export */ });
+/* unused harmony export taskHash */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _core_types_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3054);
+
+
+// What a later run needs to know about this one, kept where runners cannot lose it: in the
+// status comment, as a hidden block. Runners are fresh every time; the comment is not.
+const STATE_PATTERN = /<!-- agent-fanout:state ([A-Za-z0-9+/=]+) -->/;
+function taskHash(task) {
+    return (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(`${task.title}\n${task.body}`).digest('hex').slice(0, 16);
+}
+function encodeState(state) {
+    return `<!-- agent-fanout:state ${Buffer.from(JSON.stringify(state)).toString('base64')} -->`;
+}
+/** The hidden state block of a status comment, verbatim, so a rewrite of the comment keeps it. */
+function stateBlock(body) {
+    return body ? STATE_PATTERN.exec(body)?.[0] : undefined;
+}
+function decodeState(body) {
+    const match = body ? STATE_PATTERN.exec(body) : null;
+    if (!match)
+        return undefined;
+    try {
+        const state = JSON.parse(Buffer.from(match[1], 'base64').toString('utf8'));
+        return state.version === 1 && typeof state.tasks === 'object'
+            ? { ...state, dropped: state.dropped ?? [] }
+            : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+function stateFromResult(result, tasks, dropped) {
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    const records = {};
+    for (const r of result.tasks) {
+        const task = byId.get(r.id);
+        if (!task)
+            continue;
+        records[r.id] = {
+            hash: taskHash(task),
+            status: r.status,
+            title: r.title,
+            branch: r.branch,
+            ...(r.commit ? { commit: r.commit } : {}),
+            changedFiles: r.changedFiles.slice(0, 300),
+            durationMs: r.durationMs,
+            ...(r.reason ? { reason: r.reason } : {})
+        };
+    }
+    return { version: 1, baseSha: result.baseSha, tasks: records, dropped };
+}
+/**
+ * Decides, per task, whether its agent runs again. A task keeps its earlier result when that
+ * result merged, was made from the same task text, and its branch on the remote is still the
+ * commit recorded (so a push by someone else, or a changed task, means a fresh run).
+ */
+function planTasks(tasks, previous, remoteTips, command) {
+    const ids = 'ids' in command ? new Set(command.ids.map((id) => id.toLowerCase())) : new Set();
+    const listed = (t) => ids.has(t.id.toLowerCase());
+    let dropped = (previous?.dropped ?? []).filter((id) => tasks.some((t) => t.id === id));
+    if (command.kind === 'drop')
+        dropped = [...new Set([...dropped, ...tasks.filter(listed).map((t) => t.id)])];
+    if (command.kind === 'retry')
+        dropped = dropped.filter((id) => !tasks.some((t) => t.id === id && listed(t)));
+    const plan = new Map();
+    for (const task of tasks) {
+        if (task.checked)
+            continue;
+        if (dropped.includes(task.id)) {
+            plan.set(task.id, { mode: 'drop' });
+            continue;
+        }
+        if (command.kind === 'retry' && listed(task)) {
+            plan.set(task.id, { mode: 'run' });
+            continue;
+        }
+        const record = previous?.tasks[task.id];
+        const reusable = record !== undefined &&
+            (0,_core_types_js__WEBPACK_IMPORTED_MODULE_1__/* .isMerged */ .T)(record.status) &&
+            record.hash === taskHash(task) &&
+            record.commit !== undefined &&
+            remoteTips.get(record.branch) === record.commit;
+        if (reusable) {
+            plan.set(task.id, {
+                mode: 'reuse',
+                tip: record.commit,
+                changedFiles: record.changedFiles,
+                durationMs: record.durationMs
+            });
+        }
+        else if (command.kind === 'run') {
+            plan.set(task.id, { mode: 'run' });
+        }
+        else {
+            // retry/drop only touch the tasks they name; the rest stay as they were.
+            plan.set(task.id, { mode: 'keep', result: keptResult(task, record) });
+        }
+    }
+    return { plan, dropped };
+}
+/**
+ * A task's result as recorded by an earlier run, or "not run yet" when there is none for its
+ * current text. `branch` names the task branch when nothing was recorded.
+ */
+function keptResult(task, record, branch = '') {
+    if (!record || record.hash !== taskHash(task)) {
+        return {
+            id: task.id,
+            title: task.title,
+            status: 'skipped',
+            branch: record?.branch ?? branch,
+            changedFiles: [],
+            durationMs: 0,
+            reason: 'not run yet: comment /fanout run'
+        };
+    }
+    return {
+        id: task.id,
+        title: task.title,
+        status: record.status,
+        branch: record.branch,
+        changedFiles: record.changedFiles,
+        durationMs: record.durationMs,
+        ...(record.commit ? { commit: record.commit } : {}),
+        reason: record.reason
+    };
 }
 
 
@@ -52387,6 +52407,27 @@ class WorktreeManager {
 function isInside(child, parent) {
     const rel = node_path__WEBPACK_IMPORTED_MODULE_1___default().relative(node_path__WEBPACK_IMPORTED_MODULE_1___default().resolve(parent), node_path__WEBPACK_IMPORTED_MODULE_1___default().resolve(child));
     return rel === '' || (!rel.startsWith('..') && !node_path__WEBPACK_IMPORTED_MODULE_1___default().isAbsolute(rel));
+}
+
+
+/***/ }),
+
+/***/ 3054:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   T: () => (/* binding */ isMerged)
+/* harmony export */ });
+/* unused harmony export MERGED_STATUSES */
+// Shared vocabulary of the engine. Nothing here knows about GitHub: the action and the CLI
+// are adapters that turn their world into these types and back.
+const MERGED_STATUSES = [
+    'merged',
+    'merged-after-rerun',
+    'merged-after-resolve'
+];
+function isMerged(status) {
+    return MERGED_STATUSES.includes(status);
 }
 
 

@@ -152,6 +152,40 @@ describe('reruns', () => {
   })
 })
 
+describe('recorded state survives a refused run', () => {
+  it('a run refused because the text changed after the label does not make the next run forget finished tasks', async () => {
+    const w = await world('- [ ] alpha\n')
+    await label(w, AGENT)
+    // A label event whose text no longer matches the issue: refused, status comment rewritten.
+    const stale = w.api.issues.get(12)!.body
+    w.api.editIssueBody(12, '- [ ] alpha\n- [ ] beta\n')
+    const refused = await runAction({
+      workspace: await cloneWorkspace(w.origin, { depth: 1 }),
+      inputs: { 'agent-command': AGENT },
+      eventName: 'issues',
+      payload: {
+        action: 'labeled',
+        label: { name: 'agents' },
+        issue: { number: 12, title: 'Many tasks', body: stale },
+        repository: repository(w),
+        sender: { login: 'maintainer', type: 'User' }
+      },
+      api: w.api,
+      env: { SCRATCH: w.scratch }
+    })
+    expect(refused.stdout).toMatch(/edited after maintainer triggered this run/)
+    expect(statusComments(w)[0].body).toMatch(/nothing started/)
+    // Approved again: alpha is still known as finished and is not started again.
+    const again = await label(w, AGENT)
+    expect(statuses(again)).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged']
+    ])
+    expect(await starts(w, 'T1')).toBe(1)
+    expect(await starts(w, 'T2')).toBe(1)
+  })
+})
+
 describe('/fanout commands', () => {
   it('/fanout run reacts, runs what is unfinished and updates the status comment', async () => {
     const w = await world('- [ ] alpha\n- [ ] beta\n')

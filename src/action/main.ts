@@ -51,6 +51,7 @@ import {
   decodeState,
   encodeState,
   keptResult,
+  stateBlock,
   planTasks,
   stateFromResult,
   type Command,
@@ -527,15 +528,20 @@ async function explainOnIssue(
   message: string,
   logger: Logger
 ): Promise<void> {
+  // Keep the recorded state of earlier runs: a refusal now must not make the next run forget
+  // which tasks are finished.
+  const existing = await findStatusComments(api, issueNumber)
+  const state = stateBlock(existing[0]?.body)
   const body = [
     statusMarker(issueNumber),
+    ...(state ? [state] : []),
     '### agent-fanout: nothing started',
     '',
     message,
     '',
     TASK_SYNTAX_HELP
   ].join('\n')
-  await upsertStatusComment(api, issueNumber, body, logger)
+  await upsertStatusComment(api, issueNumber, body, logger, existing)
   await core.summary.addRaw(body).write()
   core.setOutput('tasks', '[]')
 }

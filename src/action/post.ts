@@ -10,6 +10,7 @@ import { octokitApi } from '../github/api.js'
 import { createOctokit } from '../github/client.js'
 import { findStatusComments, statusMarker, upsertStatusComment } from '../github/publish.js'
 import { coreLogger } from './main.js'
+import { stateBlock } from './state.js'
 import { PROGRESS_LABELS } from './triggers.js'
 
 /**
@@ -54,7 +55,7 @@ export async function cleanup(): Promise<void> {
     core.setSecret(token)
     const api = octokitApi(createOctokit(token, coreLogger), context.repo.owner, context.repo.repo)
     const existing = await findStatusComments(api, issueNumber)
-    const state = /<!-- agent-fanout:state [A-Za-z0-9+/=]+ -->/.exec(existing[0]?.body ?? '')?.[0]
+    const state = stateBlock(existing[0]?.body)
     const runUrl = `${process.env.GITHUB_SERVER_URL}/${process.env.GITHUB_REPOSITORY}/actions/runs/${process.env.GITHUB_RUN_ID}`
     const body = [
       statusMarker(issueNumber),

@@ -34,6 +34,11 @@ export function encodeState(state: RunState): string {
   return `<!-- agent-fanout:state ${Buffer.from(JSON.stringify(state)).toString('base64')} -->`
 }
 
+/** The hidden state block of a status comment, verbatim, so a rewrite of the comment keeps it. */
+export function stateBlock(body: string | undefined): string | undefined {
+  return body ? STATE_PATTERN.exec(body)?.[0] : undefined
+}
+
 export function decodeState(body: string | undefined): RunState | undefined {
   const match = body ? STATE_PATTERN.exec(body) : null
   if (!match) return undefined
