@@ -12,6 +12,7 @@ import {
   fetchBranches,
   listRemoteBranches,
   pushBranches,
+  remoteUrl,
   tokenAuthConfig,
   type BranchUpdate,
   type PushOutcome
@@ -106,15 +107,19 @@ export async function run(): Promise<void> {
     const api = octokitApi(createOctokit(inputs.token, logger), owner, repo)
     const triggers = await resolveTriggers(context as unknown as EventContext, inputs, api, logger)
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd()
+    const git = new Git(workspace, { identity: inputs.commitAuthor, secrets: [inputs.token] })
+    const auth = triggers.length
+      ? tokenAuthConfig(inputs.token, await remoteUrl(git, 'origin'))
+      : {}
     for (const trigger of triggers) {
       const r: Run = {
         inputs,
         api,
-        git: new Git(workspace, { identity: inputs.commitAuthor, secrets: [inputs.token] }),
+        git,
         logger,
         issueNumber: trigger.issueNumber,
         prefix: inputs.branchPrefix ?? defaultBranchPrefix(trigger.issueNumber),
-        auth: tokenAuthConfig(inputs.token),
+        auth,
         signal: abort.signal,
         trigger
       }

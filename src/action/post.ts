@@ -3,7 +3,7 @@ import { context } from '@actions/github'
 import path from 'node:path'
 import { Git } from '../core/git/git.js'
 import { releaseRemoteLock } from '../core/git/lock.js'
-import { tokenAuthConfig } from '../core/git/remote.js'
+import { remoteUrl, tokenAuthConfig } from '../core/git/remote.js'
 import { WorktreeManager } from '../core/git/worktrees.js'
 import { errorMessage } from '../core/util/errors.js'
 import { octokitApi } from '../github/api.js'
@@ -39,11 +39,12 @@ export async function cleanup(): Promise<void> {
     // The main step died holding the issue lock: free it, or the next run would wait for nothing.
     const token = core.getInput('github-token')
     core.setSecret(token)
-    await releaseRemoteLock(new Git(repoDir, { secrets: [token] }), {
+    const git = new Git(repoDir, { secrets: [token] })
+    await releaseRemoteLock(git, {
       remote: 'origin',
       ref: lockRef,
       sha: lockSha,
-      auth: tokenAuthConfig(token),
+      auth: tokenAuthConfig(token, await remoteUrl(git, 'origin')),
       logger: coreLogger
     })
     core.info(`Released the issue lock ${lockRef} the interrupted run held`)

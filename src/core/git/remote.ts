@@ -1,10 +1,23 @@
 import type { Git } from './git.js'
 
-/** Config that authenticates https remotes with a token, passed per call (never stored). */
-export function tokenAuthConfig(token: string | undefined): Record<string, string> {
-  if (!token) return {}
+/**
+ * Config that authenticates requests to `remoteUrl` with a token, passed per call (never
+ * stored). Keyed to the remote's exact URL: git lets the most specific `http.<url>.*` setting
+ * win, so a generic `http.extraheader` would lose to the one actions/checkout persisted for
+ * https://github.com/ and the wrong token would be used.
+ */
+export function tokenAuthConfig(
+  token: string | undefined,
+  remoteUrl: string
+): Record<string, string> {
+  if (!token || !/^https?:\/\//i.test(remoteUrl)) return {}
   const basic = Buffer.from(`x-access-token:${token}`, 'utf8').toString('base64')
-  return { 'http.extraheader': `AUTHORIZATION: basic ${basic}` }
+  return { [`http.${remoteUrl}.extraheader`]: `AUTHORIZATION: basic ${basic}` }
+}
+
+/** The fetch URL of a remote. */
+export async function remoteUrl(git: Git, remote: string): Promise<string> {
+  return git.out(['remote', 'get-url', remote])
 }
 
 export async function isShallow(git: Git): Promise<boolean> {
