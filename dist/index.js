@@ -51051,15 +51051,19 @@ async function run() {
         const api = (0,github_api/* octokitApi */.k)((0,client/* createOctokit */.Q)(inputs.token, logger), owner, repo);
         const triggers = await (0,action_triggers/* resolveTriggers */.Uy)(github/* context */._, inputs, api, logger);
         const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
+        const git = new git_git/* Git */.TU(workspace, { identity: inputs.commitAuthor, secrets: [inputs.token] });
+        const auth = triggers.length
+            ? (0,remote/* tokenAuthConfig */.oM)(inputs.token, await (0,remote/* remoteUrl */.gX)(git, 'origin'))
+            : {};
         for (const trigger of triggers) {
             const r = {
                 inputs,
                 api,
-                git: new git_git/* Git */.TU(workspace, { identity: inputs.commitAuthor, secrets: [inputs.token] }),
+                git,
                 logger,
                 issueNumber: trigger.issueNumber,
                 prefix: inputs.branchPrefix ?? defaultBranchPrefix(trigger.issueNumber),
-                auth: (0,remote/* tokenAuthConfig */.oM)(inputs.token),
+                auth,
                 signal: abort.signal,
                 trigger
             };
@@ -51537,11 +51541,12 @@ async function cleanup() {
         // The main step died holding the issue lock: free it, or the next run would wait for nothing.
         const token = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4('github-token');
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(token);
-        await (0,_core_git_lock_js__WEBPACK_IMPORTED_MODULE_4__/* .releaseRemoteLock */ .L2)(new _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__/* .Git */ .TU(repoDir, { secrets: [token] }), {
+        const git = new _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__/* .Git */ .TU(repoDir, { secrets: [token] });
+        await (0,_core_git_lock_js__WEBPACK_IMPORTED_MODULE_4__/* .releaseRemoteLock */ .L2)(git, {
             remote: 'origin',
             ref: lockRef,
             sha: lockSha,
-            auth: (0,_core_git_remote_js__WEBPACK_IMPORTED_MODULE_11__/* .tokenAuthConfig */ .oM)(token),
+            auth: (0,_core_git_remote_js__WEBPACK_IMPORTED_MODULE_11__/* .tokenAuthConfig */ .oM)(token, await (0,_core_git_remote_js__WEBPACK_IMPORTED_MODULE_11__/* .remoteUrl */ .gX)(git, 'origin')),
             logger: _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W
         });
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Released the issue lock ${lockRef} the interrupted run held`);
@@ -51954,9 +51959,19 @@ const REDIRECTING_GIT_VARS = [
     'GIT_NAMESPACE',
     'GIT_CEILING_DIRECTORIES'
 ];
-/** Encodes config as GIT_CONFIG_COUNT/KEY_n/VALUE_n, which beats every config file. */
+/**
+ * Encodes config as GIT_CONFIG_COUNT/KEY_n/VALUE_n, which beats every config file. An
+ * `http[.<url>].extraheader` given here replaces the values config files give the same key
+ * instead of adding to them (an empty value first resets git's list): a persisted Authorization
+ * header plus ours would be two Authorization headers on one request.
+ */
 function configEnv(config) {
-    const entries = Object.entries(config);
+    const entries = Object.entries(config).flatMap(([key, value]) => /^http\..*extraheader$/i.test(key) && value !== ''
+        ? [
+            [key, ''],
+            [key, value]
+        ]
+        : [[key, value]]);
     const env = { GIT_CONFIG_COUNT: String(entries.length) };
     entries.forEach(([key, value], i) => {
         env[`GIT_CONFIG_KEY_${i}`] = key;
@@ -52170,16 +52185,26 @@ async function readHolder(git, remote, ref, auth) {
 /* harmony export */   Hc: () => (/* binding */ listRemoteBranches),
 /* harmony export */   XB: () => (/* binding */ pushBranches),
 /* harmony export */   Xp: () => (/* binding */ ensureMergeBases),
+/* harmony export */   gX: () => (/* binding */ remoteUrl),
 /* harmony export */   oM: () => (/* binding */ tokenAuthConfig),
 /* harmony export */   r4: () => (/* binding */ fetchBranches)
 /* harmony export */ });
 /* unused harmony export isShallow */
-/** Config that authenticates https remotes with a token, passed per call (never stored). */
-function tokenAuthConfig(token) {
-    if (!token)
+/**
+ * Config that authenticates requests to `remoteUrl` with a token, passed per call (never
+ * stored). Keyed to the remote's exact URL: git lets the most specific `http.<url>.*` setting
+ * win, so a generic `http.extraheader` would lose to the one actions/checkout persisted for
+ * https://github.com/ and the wrong token would be used.
+ */
+function tokenAuthConfig(token, remoteUrl) {
+    if (!token || !/^https?:\/\//i.test(remoteUrl))
         return {};
     const basic = Buffer.from(`x-access-token:${token}`, 'utf8').toString('base64');
-    return { 'http.extraheader': `AUTHORIZATION: basic ${basic}` };
+    return { [`http.${remoteUrl}.extraheader`]: `AUTHORIZATION: basic ${basic}` };
+}
+/** The fetch URL of a remote. */
+async function remoteUrl(git, remote) {
+    return git.out(['remote', 'get-url', remote]);
 }
 async function isShallow(git) {
     return (await git.out(['rev-parse', '--is-shallow-repository'])) === 'true';

@@ -123,9 +123,19 @@ const REDIRECTING_GIT_VARS = [
     'GIT_NAMESPACE',
     'GIT_CEILING_DIRECTORIES'
 ];
-/** Encodes config as GIT_CONFIG_COUNT/KEY_n/VALUE_n, which beats every config file. */
+/**
+ * Encodes config as GIT_CONFIG_COUNT/KEY_n/VALUE_n, which beats every config file. An
+ * `http[.<url>].extraheader` given here replaces the values config files give the same key
+ * instead of adding to them (an empty value first resets git's list): a persisted Authorization
+ * header plus ours would be two Authorization headers on one request.
+ */
 function configEnv(config) {
-    const entries = Object.entries(config);
+    const entries = Object.entries(config).flatMap(([key, value]) => /^http\..*extraheader$/i.test(key) && value !== ''
+        ? [
+            [key, ''],
+            [key, value]
+        ]
+        : [[key, value]]);
     const env = { GIT_CONFIG_COUNT: String(entries.length) };
     entries.forEach(([key, value], i) => {
         env[`GIT_CONFIG_KEY_${i}`] = key;
