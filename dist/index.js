@@ -50899,8 +50899,8 @@ function getInputs(read = (n) => core/* getInput */.V4(n)) {
         token,
         issueNumber,
         baseBranch: read('base-branch') || undefined,
-        maxParallel: positiveInt(read, 'max-parallel', 4, 64),
-        maxTasks: positiveInt(read, 'max-tasks', 20, 500),
+        maxParallel: wholeNumber(read, 'max-parallel', 4, 1, 64),
+        maxTasks: wholeNumber(read, 'max-tasks', 20, 1, 500),
         taskTimeoutMs: positiveNumber(read, 'task-timeout-minutes', 30) * 60_000,
         conflictStrategy: inputs_list(read('conflict-strategy') || 'report').map((s) => {
             if (!CONFLICT_STRATEGIES.includes(s)) {
@@ -50913,7 +50913,7 @@ function getInputs(read = (n) => core/* getInput */.V4(n)) {
         verify: verifyInput(read),
         branchPrefix: read('branch-prefix') || undefined,
         triggerLabel: read('trigger-label').trim() || 'agents',
-        maxIssues: positiveInt(read, 'max-issues', 1, 50),
+        maxIssues: wholeNumber(read, 'max-issues', 1, 1, 50),
         allowedBots: inputs_list(read('allowed-bots')).map((b) => b.toLowerCase()),
         deadlineMs: read('timeout-minutes')
             ? positiveNumber(read, 'timeout-minutes', 0) * 60_000
@@ -50959,16 +50959,6 @@ function wholeNumber(read, name, fallback, min, max) {
     const value = Number(text);
     if (!Number.isInteger(value) || value < min || value > max) {
         throw new Error(`Input ${name} must be a whole number from ${min} to ${max}, got "${text}".`);
-    }
-    return value;
-}
-function positiveInt(read, name, fallback, max) {
-    const text = read(name);
-    if (!text)
-        return fallback;
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < 1 || value > max) {
-        throw new Error(`Input ${name} must be a whole number from 1 to ${max}, got "${text}".`);
     }
     return value;
 }
@@ -52215,16 +52205,7 @@ async function isShallow(git) {
  * so it is also every merge's base, and no history is needed.
  */
 async function fetchBranch(git, remote, branch, auth) {
-    const shallow = await isShallow(git);
-    await git.run([
-        'fetch',
-        '--no-tags',
-        '--no-recurse-submodules',
-        '--no-auto-maintenance',
-        ...(shallow ? ['--depth=1'] : []),
-        remote,
-        `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`
-    ], { config: auth });
+    await fetchRefs(git, remote, [branch], auth, 1);
     return git.out(['rev-parse', '--verify', `refs/remotes/${remote}/${branch}^{commit}`]);
 }
 /** Branches under `prefix/` on the remote, with their tips. */
@@ -52278,15 +52259,18 @@ async function pushBranches(git, remote, updates, auth) {
 }
 /** Fetches branches into refs/remotes/<remote>/ (objects for tasks reused from earlier runs). */
 async function fetchBranches(git, remote, branches, auth) {
-    if (branches.length === 0)
-        return;
+    if (branches.length > 0)
+        await fetchRefs(git, remote, branches, auth, 50);
+}
+/** One fetch of `branches`; in a shallow clone, `shallowDepth` commits deep (it stays shallow). */
+async function fetchRefs(git, remote, branches, auth, shallowDepth) {
     const shallow = await isShallow(git);
     await git.run([
         'fetch',
         '--no-tags',
         '--no-recurse-submodules',
         '--no-auto-maintenance',
-        ...(shallow ? ['--depth=50'] : []),
+        ...(shallow ? [`--depth=${shallowDepth}`] : []),
         remote,
         ...branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`)
     ], { config: auth });
@@ -53002,17 +52986,19 @@ const DEFAULT_MAX_API_CALLS = 300;
  * (plugin-throttling), 4xx never retried, and a hard cap on calls per run.
  * The base URL comes from GITHUB_API_URL (GHES and the test stand-in alike).
  */
+/** Throttling handler: log, then retry twice at most (the plugin waits retry-after). */
+function retryLimitedFor(logger) {
+    return (what) => (retryAfter, request, _o, retryCount) => {
+        logger.warning(`GitHub API ${what} on ${request.method} ${request.url}; retrying in ${retryAfter}s`);
+        return retryCount < 2;
+    };
+}
 function createOctokit(token, logger, options = {}) {
+    const retryLimited = retryLimitedFor(logger);
     const octokit = (0,github/* getOctokit */.Q)(token, {
         throttle: {
-            onRateLimit: (retryAfter, request, _o, retryCount) => {
-                logger.warning(`GitHub API rate limit hit on ${request.method} ${request.url}; retrying in ${retryAfter}s`);
-                return retryCount < 2;
-            },
-            onSecondaryRateLimit: (retryAfter, request, _o, retryCount) => {
-                logger.warning(`GitHub API secondary rate limit on ${request.method} ${request.url}; retrying in ${retryAfter}s`);
-                return retryCount < 2;
-            }
+            onRateLimit: retryLimited('rate limit'),
+            onSecondaryRateLimit: retryLimited('secondary rate limit')
         },
         retry: { doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] }
     }, retry, throttling);

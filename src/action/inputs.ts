@@ -55,8 +55,8 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
     token,
     issueNumber,
     baseBranch: read('base-branch') || undefined,
-    maxParallel: positiveInt(read, 'max-parallel', 4, 64),
-    maxTasks: positiveInt(read, 'max-tasks', 20, 500),
+    maxParallel: wholeNumber(read, 'max-parallel', 4, 1, 64),
+    maxTasks: wholeNumber(read, 'max-tasks', 20, 1, 500),
     taskTimeoutMs: positiveNumber(read, 'task-timeout-minutes', 30) * 60_000,
     conflictStrategy: list(read('conflict-strategy') || 'report').map((s) => {
       if (!(CONFLICT_STRATEGIES as readonly string[]).includes(s)) {
@@ -71,7 +71,7 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
     verify: verifyInput(read),
     branchPrefix: read('branch-prefix') || undefined,
     triggerLabel: read('trigger-label').trim() || 'agents',
-    maxIssues: positiveInt(read, 'max-issues', 1, 50),
+    maxIssues: wholeNumber(read, 'max-issues', 1, 1, 50),
     allowedBots: list(read('allowed-bots')).map((b) => b.toLowerCase()),
     deadlineMs: read('timeout-minutes')
       ? positiveNumber(read, 'timeout-minutes', 0) * 60_000
@@ -131,21 +131,6 @@ function wholeNumber(
   const value = Number(text)
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new Error(`Input ${name} must be a whole number from ${min} to ${max}, got "${text}".`)
-  }
-  return value
-}
-
-function positiveInt(
-  read: (n: string) => string,
-  name: string,
-  fallback: number,
-  max: number
-): number {
-  const text = read(name)
-  if (!text) return fallback
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new Error(`Input ${name} must be a whole number from 1 to ${max}, got "${text}".`)
   }
   return value
 }

@@ -14,37 +14,34 @@ export const DEFAULT_MAX_API_CALLS = 300
  * (plugin-throttling), 4xx never retried, and a hard cap on calls per run.
  * The base URL comes from GITHUB_API_URL (GHES and the test stand-in alike).
  */
+/** Throttling handler: log, then retry twice at most (the plugin waits retry-after). */
+function retryLimitedFor(logger: Logger) {
+  return (what: string) =>
+    (
+      retryAfter: number,
+      request: { method: string; url: string },
+      _o: unknown,
+      retryCount: number
+    ): boolean => {
+      logger.warning(
+        `GitHub API ${what} on ${request.method} ${request.url}; retrying in ${retryAfter}s`
+      )
+      return retryCount < 2
+    }
+}
+
 export function createOctokit(
   token: string,
   logger: Logger,
   options: { maxCalls?: number } = {}
 ): Octokit {
+  const retryLimited = retryLimitedFor(logger)
   const octokit = getOctokit(
     token,
     {
       throttle: {
-        onRateLimit: (
-          retryAfter: number,
-          request: { method: string; url: string },
-          _o: unknown,
-          retryCount: number
-        ) => {
-          logger.warning(
-            `GitHub API rate limit hit on ${request.method} ${request.url}; retrying in ${retryAfter}s`
-          )
-          return retryCount < 2
-        },
-        onSecondaryRateLimit: (
-          retryAfter: number,
-          request: { method: string; url: string },
-          _o: unknown,
-          retryCount: number
-        ) => {
-          logger.warning(
-            `GitHub API secondary rate limit on ${request.method} ${request.url}; retrying in ${retryAfter}s`
-          )
-          return retryCount < 2
-        }
+        onRateLimit: retryLimited('rate limit'),
+        onSecondaryRateLimit: retryLimited('secondary rate limit')
       },
       retry: { doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] }
     },

@@ -35,19 +35,7 @@ export async function fetchBranch(
   branch: string,
   auth: Record<string, string>
 ): Promise<string> {
-  const shallow = await isShallow(git)
-  await git.run(
-    [
-      'fetch',
-      '--no-tags',
-      '--no-recurse-submodules',
-      '--no-auto-maintenance',
-      ...(shallow ? ['--depth=1'] : []),
-      remote,
-      `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`
-    ],
-    { config: auth }
-  )
+  await fetchRefs(git, remote, [branch], auth, 1)
   return git.out(['rev-parse', '--verify', `refs/remotes/${remote}/${branch}^{commit}`])
 }
 
@@ -133,7 +121,17 @@ export async function fetchBranches(
   branches: string[],
   auth: Record<string, string>
 ): Promise<void> {
-  if (branches.length === 0) return
+  if (branches.length > 0) await fetchRefs(git, remote, branches, auth, 50)
+}
+
+/** One fetch of `branches`; in a shallow clone, `shallowDepth` commits deep (it stays shallow). */
+async function fetchRefs(
+  git: Git,
+  remote: string,
+  branches: string[],
+  auth: Record<string, string>,
+  shallowDepth: number
+): Promise<void> {
   const shallow = await isShallow(git)
   await git.run(
     [
@@ -141,7 +139,7 @@ export async function fetchBranches(
       '--no-tags',
       '--no-recurse-submodules',
       '--no-auto-maintenance',
-      ...(shallow ? ['--depth=50'] : []),
+      ...(shallow ? [`--depth=${shallowDepth}`] : []),
       remote,
       ...branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`)
     ],
