@@ -113,9 +113,11 @@ describe('adversarial: the shared .git', () => {
       'echo "$TASK_ID" > "$TASK_ID.txt"',
       'if [ "$TASK_ID" = T1 ]; then',
       '  git add -A && git commit -qm "T1 work"',
-      '  for i in $(seq 1 50); do [ -e "$SCRATCH/T2-done" ] && break; sleep 0.1; done; sleep 0.3',
+      // Waits until the engine has collected T2's work (its worktree is removed only after
+      // that), then moves T2's branch.
+      '  for i in $(seq 1 300); do git cat-file -e refs/heads/fanout/issue-7/T2:T2.txt 2>/dev/null && [ ! -d "$TASK_WORKTREE/../T2" ] && break; sleep 0.1; done',
       '  git update-ref refs/heads/fanout/issue-7/T2 HEAD',
-      'else touch "$SCRATCH/T2-done"; fi'
+      'fi'
     ].join('\n')
     const { result } = await run(s, '- [ ] attacker\n- [ ] victim\n', agent)
     expect(result.tasks.map((t) => t.status)).toEqual(['merged', 'merged'])
