@@ -30796,7 +30796,7 @@ function parseCommand(body) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6257);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5358);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5887);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7718);
 
 
@@ -30808,7 +30808,7 @@ if (_actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('isPost') === 
 }
 else {
     _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .saveState */ .LZ('isPost', 'true');
-    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
+    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .eF)();
 }
 
 __webpack_async_result__();
@@ -30816,15 +30816,25 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5358:
+/***/ 5887:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  W: () => (/* binding */ coreLogger),
-  e: () => (/* binding */ run)
+  Wj: () => (/* binding */ coreLogger),
+  cu: () => (/* binding */ fetchBase),
+  fE: () => (/* binding */ fetchReused),
+  OS: () => (/* binding */ readIssue),
+  j9: () => (/* binding */ readTasks),
+  eF: () => (/* binding */ run),
+  _N: () => (/* binding */ runAndPublish),
+  ut: () => (/* binding */ runLink),
+  YQ: () => (/* binding */ setProgressLabel),
+  vE: () => (/* binding */ withIssueLock)
 });
+
+// UNUSED EXPORTS: explainOnIssue, prepareRun, resolveBaseBranch, setOutputs
 
 // NAMESPACE OBJECT: ./node_modules/micromark/lib/constructs.js
 var constructs_namespaceObject = {};
@@ -31676,7 +31686,7 @@ async function runFanout(options) {
             });
         else if (plan.mode === 'keep')
             results.set(task.id, { ...plan.result, title: task.title });
-        else if (plan.mode === 'reuse') {
+        else if (plan.mode === 'reuse' || plan.mode === 'merge') {
             produced.set(task.id, { tip: plan.tip, changedFiles: plan.changedFiles });
             results.set(task.id, {
                 ...base,
@@ -31684,7 +31694,8 @@ async function runFanout(options) {
                 changedFiles: plan.changedFiles,
                 durationMs: plan.durationMs,
                 commit: plan.tip,
-                reused: true
+                ...(plan.mode === 'reuse' ? { reused: true } : {}),
+                ...(plan.mode === 'merge' && plan.logTail ? { logTail: plan.logTail } : {})
             });
             await git.run(['update-ref', `refs/heads/${branchOf(task)}`, plan.tip]);
         }
@@ -31847,6 +31858,18 @@ async function runFanout(options) {
                 logger.warning(message);
                 await git.run(['update-ref', `refs/heads/${branch}`, work.tip]);
             }
+        }
+        if (options.agentsOnly) {
+            for (const id of produced.keys())
+                results.get(id).status = 'ready';
+            return {
+                baseBranch: options.baseBranch,
+                baseSha: options.baseSha,
+                integrationBranch,
+                integrationSha: options.baseSha,
+                tasks: options.tasks.map((task) => results.get(task.id)),
+                ...(warnings.length ? { warnings } : {})
+            };
         }
         const byId = new Map(options.tasks.map((t) => [t.id, t]));
         let verifyEach = options.verify?.mode === 'each';
@@ -32123,7 +32146,9 @@ const STATUS_LABEL = {
     conflicted: '⚠️ conflicted',
     failed: '❌ failed',
     'no-changes': '➖ no changes',
-    skipped: '⏭️ skipped'
+    skipped: '⏭️ skipped',
+    queued: '⏳ queued',
+    ready: '📦 done, waiting for the merge job'
 };
 /** Neutralises untrusted text for a table cell: no pipes, no HTML, no @-mentions, one line. */
 function cell(text, max = 120) {
@@ -32158,7 +32183,9 @@ function statusCounts(result) {
         conflicted: 0,
         failed: 0,
         'no-changes': 0,
-        skipped: 0
+        skipped: 0,
+        queued: 0,
+        ready: 0
     };
     for (const task of result.tasks)
         counts[task.status]++;
@@ -50758,8 +50785,79 @@ var client = __nccwpck_require__(5923);
 var publish = __nccwpck_require__(7184);
 // EXTERNAL MODULE: ./src/action/commands.ts
 var commands = __nccwpck_require__(530);
-// EXTERNAL MODULE: ./src/action/triggers.ts
-var action_triggers = __nccwpck_require__(3673);
+;// CONCATENATED MODULE: ./src/core/results.ts
+/** Notes refs of an issue's task results: `refs/notes/agent-fanout/issue-<n>/<task id>`. */
+function reportRef(issueNumber, taskId) {
+    return `refs/notes/agent-fanout/issue-${issueNumber}/${taskId ?? '*'}`;
+}
+const MAX_TAIL = 4000;
+const MAX_FILES = 300;
+/** The report of one task result, trimmed to a size that travels well. */
+function toReport(result, plan, hash, runUrl) {
+    const status = result.status === 'ready' ? 'ready' : result.status === 'no-changes' ? 'no-changes' : 'failed';
+    return {
+        version: 1,
+        plan,
+        task: result.id,
+        hash,
+        status,
+        ...(status === 'ready' && result.commit ? { tip: result.commit } : {}),
+        changedFiles: result.changedFiles.slice(0, MAX_FILES),
+        durationMs: result.durationMs,
+        ...(result.reason ? { reason: result.reason } : {}),
+        ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+        ...(result.timedOut ? { timedOut: true } : {}),
+        ...(result.logTail ? { logTail: result.logTail.slice(-MAX_TAIL) } : {}),
+        ...(runUrl ? { runUrl } : {})
+    };
+}
+/** Records `report` as the only note of `ref`, on `object` (a fresh notes commit, no history). */
+async function writeReport(git, ref, object, report) {
+    const blob = await git.out(['hash-object', '-w', '--stdin'], {
+        stdin: `${JSON.stringify(report, null, 2)}\n`
+    });
+    const tree = await git.out(['mktree'], { stdin: `100644 blob ${blob}\t${object}\n` });
+    const commit = await git.out([
+        'commit-tree',
+        tree,
+        '-m',
+        `agent-fanout: ${report.task} ${report.status}`
+    ]);
+    await git.run(['update-ref', ref, commit]);
+    return commit;
+}
+/**
+ * Reads the report held by the notes commit `commit`. Returns undefined for anything that is
+ * not a well-formed report of `taskId` (the merge job trusts nothing it did not expect).
+ */
+async function readReport(git, commit, taskId) {
+    const listing = await git.run(['ls-tree', '-z', commit], { okExitCodes: [128] });
+    if (listing.exitCode !== 0)
+        return undefined;
+    for (const entry of listing.stdout.split('\0').filter(Boolean)) {
+        const [meta, object] = entry.split('\t');
+        const [, type, blob] = meta.split(' ');
+        if (type !== 'blob')
+            continue;
+        const text = await git.out(['cat-file', 'blob', blob]);
+        let report;
+        try {
+            report = JSON.parse(text);
+        }
+        catch {
+            continue;
+        }
+        const tipMatches = report.status !== 'ready' || report.tip === object;
+        if (report.version === 1 &&
+            report.task === taskId &&
+            ['ready', 'failed', 'no-changes'].includes(report.status) &&
+            tipMatches &&
+            Array.isArray(report.changedFiles))
+            return report;
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/action/credentials.ts
 
 
@@ -50873,14 +50971,520 @@ async function guardFileCommands(logger) {
     };
 }
 
+// EXTERNAL MODULE: ./src/action/state.ts
+var action_state = __nccwpck_require__(3175);
+// EXTERNAL MODULE: ./src/action/triggers.ts
+var action_triggers = __nccwpck_require__(3673);
+;// CONCATENATED MODULE: ./src/action/matrix.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+// A matrix workflow splits `run` into three kinds of job on as many runners: plan (one), task
+// (one per task, in parallel), merge (one). They share nothing but the remote and the issue:
+// the plan lives in the status comment's state block, each task's result in a git note of its
+// own (core/results.ts), so no job depends on another runner's disk.
+/** mode plan: validate, decide what runs, mark every task queued, output the matrix. */
+async function planJob(r, command, issue, tasks) {
+    const { api, logger } = r;
+    const { baseBranch, baseSha, remoteTips } = await fetchBase(r);
+    const statusComments = await (0,publish/* findStatusComments */.Wl)(api, issue.number);
+    const previous = (0,action_state/* decodeState */.UJ)(statusComments[0]?.body);
+    const request = command;
+    const { plan, dropped } = (0,action_state/* planTasks */.s$)(tasks, previous, remoteTips, request);
+    const record = {
+        id: (0,external_node_crypto_.randomBytes)(8).toString('hex'),
+        runId: process.env.GITHUB_RUN_ID ?? '',
+        baseBranch,
+        baseSha,
+        command: request,
+        tasks: tasks.map((t) => ({
+            id: t.id,
+            hash: (0,action_state/* taskHash */.UP)(t),
+            title: t.title.slice(0, 200),
+            mode: t.checked ? 'skipped' : (plan.get(t.id)?.mode ?? 'skipped')
+        }))
+    };
+    const state = {
+        version: 1,
+        baseSha: previous?.baseSha ?? baseSha,
+        tasks: previous?.tasks ?? {},
+        dropped,
+        plan: record
+    };
+    const jobs = record.tasks.filter((t) => t.mode === 'run');
+    const rows = planRows(record, state, new Map(), r.prefix);
+    const body = matrixStatus(issue.number, (0,action_state/* encodeState */.Md)(state), rows, `planned, ${jobs.length} task job(s) queued`);
+    const comment = await (0,publish/* upsertStatusComment */.zd)(api, issue.number, body, logger, statusComments);
+    await setProgressLabel(api, issue.number, action_triggers/* PROGRESS_LABELS */.ER.running);
+    logger.info(`Planned #${issue.number} on ${baseBranch} at ${baseSha.slice(0, 12)}: task jobs for ${jobs.map((t) => t.id).join(', ') || 'none'}`);
+    core/* setOutput */.uH('matrix', JSON.stringify({ include: jobs.map((t) => ({ task: t.id })) }));
+    core/* setOutput */.uH('task-jobs', String(jobs.length));
+    core/* setOutput */.uH('issue-number', String(issue.number));
+    core/* setOutput */.uH('integration-branch', integrationBranchName(r.prefix));
+    core/* setOutput */.uH('status-comment-id', String(comment.id));
+    core/* setOutput */.uH('tasks', JSON.stringify(rows.map(outputTask)));
+    await core/* summary */.z.addRaw(body).write();
+}
+/** mode task: run one planned task's agent, push its branch and its result note. */
+async function taskJob(r) {
+    const { api, git, logger, inputs } = r;
+    const issue = await readIssue(r);
+    const statusComments = await (0,publish/* findStatusComments */.Wl)(api, issue.number);
+    const state = (0,action_state/* decodeState */.UJ)(statusComments[0]?.body);
+    const record = requirePlan(state, issue.number, 'task');
+    const wanted = inputs.taskId;
+    const entry = record.tasks.find((t) => t.id === wanted) ??
+        record.tasks.find((t) => t.id.toLowerCase() === wanted.toLowerCase());
+    if (!entry) {
+        throw new Error(`Task ${wanted} is not in the plan for #${issue.number} (planned: ${record.tasks.map((t) => t.id).join(', ')}). Pass task-id: \${{ matrix.task }} from the plan job's matrix.`);
+    }
+    if (entry.mode !== 'run') {
+        logger.info(`${entry.id} is not planned to run (${entry.mode}); nothing to do`);
+        return;
+    }
+    const tasks = (await readTasks(api, issue, inputs, logger)) ?? [];
+    const task = tasks.find((t) => t.id === entry.id);
+    const branch = taskBranchName(r.prefix, entry.id);
+    const noteRef = reportRef(issue.number, entry.id);
+    let result;
+    if (!task || task.checked || (0,action_state/* taskHash */.UP)(task) !== entry.hash) {
+        result = {
+            id: entry.id,
+            title: entry.title,
+            status: 'failed',
+            branch,
+            changedFiles: [],
+            durationMs: 0,
+            reason: 'its text changed (or it was removed or checked) after the plan job read the issue, so it was not run; plan again to run the current text'
+        };
+    }
+    else {
+        await ensureCommit(r, record.baseBranch, record.baseSha);
+        const workDir = external_node_path_default().join(process.env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'agent-fanout', `issue-${issue.number}-task-${entry.id}`);
+        core/* saveState */.LZ('workDir', workDir);
+        core/* saveState */.LZ('repoDir', git.repoDir);
+        const hidden = await HiddenCredentials.hide(git, logger);
+        const fileCommands = await guardFileCommands(logger);
+        try {
+            const outcome = await runFanout({
+                git,
+                logger,
+                issue: { number: issue.number, title: issue.title, url: issue.url },
+                tasks,
+                // The other tasks are run by their own jobs; they stay in the prompt as siblings.
+                plan: new Map(tasks.filter((t) => t.id !== entry.id).map((t) => [t.id, { mode: 'drop' }])),
+                agentsOnly: true,
+                baseBranch: record.baseBranch,
+                baseSha: record.baseSha,
+                agentCommand: inputs.agentCommand,
+                maxParallel: 1,
+                taskTimeoutMs: inputs.taskTimeoutMs,
+                branchPrefix: r.prefix,
+                workDir,
+                identity: inputs.commitAuthor,
+                agentBaseEnv: process.env,
+                secrets: [inputs.token],
+                blockWorkflowChanges: !inputs.allowWorkflowChanges,
+                signal: r.signal
+            });
+            result = outcome.tasks.find((t) => t.id === entry.id);
+        }
+        finally {
+            await hidden.restore();
+            await fileCommands.restore();
+        }
+        core/* saveState */.LZ('engineDone', 'true');
+    }
+    const seen = await (0,remote/* listRemoteRefs */.R8)(git, 'origin', `refs/heads/${branch}`, r.auth);
+    const noteSeen = await (0,remote/* listRemoteRefs */.R8)(git, 'origin', noteRef, r.auth);
+    if (result.status === 'ready') {
+        const [push] = await (0,remote/* pushRefs */.NV)(git, 'origin', [
+            {
+                ref: `refs/heads/${branch}`,
+                sha: result.commit,
+                expected: seen.get(`refs/heads/${branch}`)
+            }
+        ], r.auth);
+        logger.info(`${push.ok ? 'pushed' : 'REJECTED'} ${branch}: ${push.message}`);
+        if (!push.ok)
+            result = {
+                ...result,
+                status: 'failed',
+                reason: `its branch ${branch} could not be pushed: ${push.message}`
+            };
+    }
+    const report = toReport(result, record.id, entry.hash, runLink());
+    const note = await writeReport(git, noteRef, report.tip ?? record.baseSha, report);
+    const [handed] = await (0,remote/* pushRefs */.NV)(git, 'origin', [{ ref: noteRef, sha: note, expected: noteSeen.get(noteRef) }], r.auth);
+    if (!handed.ok) {
+        throw new Error(`The result of task ${entry.id} could not be handed to the merge job: pushing ${noteRef} was rejected: ${handed.message}`);
+    }
+    logger.info(`[${entry.id}] ${result.status}${result.reason ? `: ${result.reason}` : ''}`);
+    const comment = await updateRows(r, issue.number, record, state);
+    core/* setOutput */.uH('tasks', JSON.stringify([outputTask(result)]));
+    core/* setOutput */.uH('failed-tasks', JSON.stringify(result.status === 'failed' ? [result.id] : []));
+    core/* setOutput */.uH('status-comment-id', comment ? String(comment) : '');
+    core/* setOutput */.uH('issue-number', String(issue.number));
+    await core/* summary */.z
+        .addRaw(`### agent-fanout: task ${cell(entry.id, 40)} of #${issue.number}\n\n`)
+        .addRaw(renderTaskTable([result]))
+        .addRaw(result.reason ? `\n\n${cell(result.reason, 1000)}\n` : '\n')
+        .write();
+    if (inputs.failOn.has(result.status)) {
+        core/* setFailed */.C1(`agent-fanout: task ${entry.id} ${result.status}${result.reason ? `: ${result.reason}` : ''} (see fail-on)`);
+    }
+}
+/** mode merge: collect every task job's result, merge like `run`, publish, report. */
+async function mergeJob(r) {
+    const { api, logger, inputs } = r;
+    const issue = await readIssue(r);
+    core/* saveState */.LZ('issueNumber', String(issue.number));
+    const tasks = await readTasks(api, issue, inputs, logger);
+    if (!tasks)
+        return;
+    await withIssueLock(r, issue.number, async () => {
+        const statusComments = await (0,publish/* findStatusComments */.Wl)(api, issue.number);
+        const previous = (0,action_state/* decodeState */.UJ)(statusComments[0]?.body);
+        const record = requirePlan(previous, issue.number, 'merge');
+        const prepared = await logger.group('Collect the results of the task jobs', () => collectTaskJobs(r, issue.number, record, previous, tasks));
+        return runAndPublish(r, record.command, issue, prepared.tasks, previous, statusComments, prepared);
+    });
+}
+function requirePlan(state, issueNumber, mode) {
+    const plan = state?.plan;
+    const runId = process.env.GITHUB_RUN_ID ?? '';
+    if (!plan) {
+        throw new Error(`No plan found on #${issueNumber}: a mode ${mode} job works from the plan that a mode plan job of the same workflow run records in the status comment. Run the plan job first and make this job need it (see examples/matrix.yml).`);
+    }
+    if (plan.runId !== runId) {
+        throw new Error(`The plan on #${issueNumber} was made by workflow run ${plan.runId || '(unknown)'}, not by this one (${runId || 'unknown'}): a mode ${mode} job only works from a plan of its own workflow run. Another run may have planned the issue since; use a concurrency group per issue (see examples/matrix.yml).`);
+    }
+    return plan;
+}
+/** Makes sure `sha` (the plan's base) is here, fetching it when the workspace lacks it. */
+async function ensureCommit(r, branch, sha) {
+    const have = () => r.git.test(['cat-file', '-e', `${sha}^{commit}`]);
+    if (await have())
+        return;
+    const tip = await (0,remote/* fetchBranch */.D_)(r.git, 'origin', branch, r.auth);
+    if (tip === sha || (await have()))
+        return;
+    // The base moved since the plan: fetch the planned commit itself.
+    await r.git.run(['fetch', '--no-tags', '--no-auto-maintenance', '--depth=1', 'origin', sha], {
+        config: r.auth,
+        okExitCodes: [1, 128]
+    });
+    if (!(await have()))
+        throw new Error(`The plan's base commit ${sha} of ${branch} could not be fetched from origin; plan again.`);
+}
+/**
+ * The plan the merge job hands to the engine: each task job's branch (as its note recorded it)
+ * to merge, its failure to show, or "no result" when its job never reported.
+ */
+async function collectTaskJobs(r, issueNumber, record, previous, current) {
+    const { git, logger } = r;
+    await ensureCommit(r, record.baseBranch, record.baseSha);
+    const base = { branch: record.baseBranch, sha: record.baseSha };
+    const remoteTips = await (0,remote/* listRemoteBranches */.Hc)(git, 'origin', r.prefix, r.auth);
+    const reports = await fetchReports(r, issueNumber, record);
+    const byId = new Map(current.map((t) => [t.id, t]));
+    const plan = new Map();
+    const tasks = [];
+    const ready = [];
+    const failed = (task, reason, extra = {}) => {
+        plan.set(task.id, {
+            mode: 'keep',
+            result: {
+                id: task.id,
+                title: task.title,
+                status: 'failed',
+                branch: taskBranchName(r.prefix, task.id),
+                changedFiles: [],
+                durationMs: 0,
+                reason,
+                ...extra
+            }
+        });
+    };
+    record.tasks.forEach((entry, index) => {
+        const now = byId.get(entry.id);
+        const task = now ?? {
+            id: entry.id,
+            idSource: 'explicit',
+            position: index + 1,
+            title: entry.title,
+            body: '',
+            checked: false
+        };
+        if (entry.mode === 'skipped') {
+            tasks.push({ ...task, checked: true });
+            return;
+        }
+        tasks.push({ ...task, checked: false });
+        const branch = taskBranchName(r.prefix, entry.id);
+        if (entry.mode === 'drop')
+            plan.set(task.id, { mode: 'drop' });
+        else if (entry.mode === 'reuse') {
+            const kept = previous.tasks[entry.id];
+            if (kept?.commit && remoteTips.get(kept.branch) === kept.commit)
+                plan.set(task.id, {
+                    mode: 'reuse',
+                    tip: kept.commit,
+                    changedFiles: kept.changedFiles,
+                    durationMs: kept.durationMs
+                });
+            else
+                failed(task, `its earlier branch ${branch} moved after the plan; run it again`);
+        }
+        else if (entry.mode === 'keep') {
+            const kept = previous.tasks[entry.id];
+            plan.set(task.id, {
+                mode: 'keep',
+                result: kept
+                    ? { ...kept, id: task.id, title: task.title }
+                    : {
+                        id: task.id,
+                        title: task.title,
+                        status: 'skipped',
+                        branch,
+                        changedFiles: [],
+                        durationMs: 0,
+                        reason: 'not run yet: comment /fanout run'
+                    }
+            });
+        }
+        else {
+            const report = reports.get(entry.id);
+            if (!now || (0,action_state/* taskHash */.UP)(now) !== entry.hash)
+                failed(task, 'its text changed after the plan job read the issue; plan again');
+            else if (!report)
+                failed(task, `its task job left no result (it failed before reporting, was cancelled, or never ran); its branch ${branch} was not merged. See the workflow run, then run again`);
+            else if (report.status === 'ready')
+                ready.push({ task, report, branch });
+            else {
+                plan.set(task.id, {
+                    mode: 'keep',
+                    result: {
+                        id: task.id,
+                        title: task.title,
+                        status: report.status,
+                        branch,
+                        changedFiles: report.changedFiles,
+                        durationMs: report.durationMs,
+                        reason: report.reason,
+                        ...(report.exitCode !== undefined ? { exitCode: report.exitCode } : {}),
+                        ...(report.timedOut ? { timedOut: true } : {}),
+                        ...(report.logTail ? { logTail: report.logTail } : {})
+                    }
+                });
+            }
+        }
+    });
+    const present = ready.filter(({ branch }) => remoteTips.has(branch)).map((x) => x.branch);
+    if (present.length)
+        await (0,remote/* fetchBranches */.r4)(git, 'origin', present, r.auth);
+    const mergeable = [];
+    for (const item of ready) {
+        const tip = item.report.tip;
+        if (!(await git.test(['cat-file', '-e', `${tip}^{commit}`])))
+            await git.run(['fetch', '--no-tags', '--no-auto-maintenance', 'origin', tip], {
+                config: r.auth,
+                okExitCodes: [1, 128]
+            });
+        if (!(await git.test(['cat-file', '-e', `${tip}^{commit}`]))) {
+            failed(item.task, `its task job reported ${tip.slice(0, 12)}, but ${item.branch} no longer holds it on origin`);
+            continue;
+        }
+        mergeable.push(item);
+    }
+    await (0,remote/* ensureMergeBases */.Xp)(git, 'origin', base, mergeable.map((m) => ({ branch: m.branch, sha: m.report.tip })), r.auth);
+    for (const { task, report, branch } of mergeable) {
+        const tip = report.tip;
+        if (!(await git.test(['merge-base', '--is-ancestor', record.baseSha, tip]))) {
+            failed(task, `${branch} at ${tip.slice(0, 12)} does not descend from the planned base`);
+            continue;
+        }
+        // The engine trusts what it computes, not what a note claims.
+        const changed = await git.out([
+            'diff',
+            '--name-only',
+            '-z',
+            '--no-renames',
+            record.baseSha,
+            tip
+        ]);
+        plan.set(task.id, {
+            mode: 'merge',
+            tip,
+            changedFiles: changed.split('\0').filter(Boolean),
+            durationMs: report.durationMs,
+            ...(report.logTail ? { logTail: report.logTail } : {})
+        });
+    }
+    await fetchReused(r, tasks, plan, base, remoteTips);
+    const ranNow = new Set(record.tasks.filter((t) => t.mode === 'run').map((t) => t.id));
+    logger.info(`Task jobs: ${mergeable.length} to merge, ${[...ranNow].length - mergeable.length} without a mergeable result`);
+    return {
+        plan,
+        dropped: previous.dropped,
+        ranNow,
+        baseBranch: record.baseBranch,
+        baseSha: record.baseSha,
+        remoteTips,
+        planRecord: record,
+        tasks
+    };
+}
+/** The task jobs' notes on the remote that belong to this plan, by task ID. */
+async function fetchReports(r, issueNumber, record) {
+    const refs = await (0,remote/* listRemoteRefs */.R8)(r.git, 'origin', reportRef(issueNumber), r.auth);
+    await (0,remote/* fetchOwnRefs */.Vh)(r.git, 'origin', [...refs.keys()], r.auth);
+    const reports = new Map();
+    for (const entry of record.tasks.filter((t) => t.mode === 'run')) {
+        const sha = refs.get(reportRef(issueNumber, entry.id));
+        if (!sha)
+            continue;
+        const report = await readReport(r.git, sha, entry.id);
+        if (report && report.plan === record.id && report.hash === entry.hash)
+            reports.set(entry.id, report);
+    }
+    return reports;
+}
+/**
+ * Redraws the status comment from the plan and every result on the remote. Task jobs finish
+ * in any order and each rewrites the whole comment, so after writing, a job looks again: if
+ * results arrived meanwhile it writes again. The last writer has therefore seen every result
+ * pushed before its final look, and any later result's job writes after it: no row is lost.
+ */
+async function updateRows(r, issueNumber, record, state) {
+    let seen = '';
+    let commentId;
+    for (let round = 0; round < 10; round++) {
+        const refs = await (0,remote/* listRemoteRefs */.R8)(r.git, 'origin', reportRef(issueNumber), r.auth);
+        const now = [...refs]
+            .map(([ref, sha]) => `${ref}=${sha}`)
+            .sort()
+            .join('\n');
+        if (now === seen)
+            return commentId;
+        const reports = await fetchReports(r, issueNumber, record);
+        const rows = planRows(record, state, reports, r.prefix);
+        const waiting = rows.filter((t) => t.status === 'queued').length;
+        const body = matrixStatus(issueNumber, (0,action_state/* encodeState */.Md)(state), rows, waiting
+            ? `${reports.size} of ${reports.size + waiting} task job(s) reported`
+            : 'every task job reported; the merge job merges next');
+        try {
+            commentId = (await (0,publish/* upsertStatusComment */.zd)(r.api, issueNumber, body, r.logger)).id;
+        }
+        catch (error) {
+            // A row is a courtesy; the result is on the remote and the merge job reports it.
+            r.logger.warning(`Could not update the status comment: ${String(error)}`);
+            return undefined;
+        }
+        seen = now;
+    }
+    return commentId;
+}
+/** The table rows of a plan: queued, reported by a task job, or carried over from earlier. */
+function planRows(record, state, reports, prefix) {
+    return record.tasks.map((entry) => {
+        const base = {
+            id: entry.id,
+            title: entry.title,
+            branch: taskBranchName(prefix, entry.id),
+            changedFiles: [],
+            durationMs: 0
+        };
+        const kept = state.tasks[entry.id];
+        switch (entry.mode) {
+            case 'skipped':
+                return { ...base, status: 'skipped', reason: 'checked in the issue (done)' };
+            case 'drop':
+                return { ...base, status: 'skipped', reason: 'dropped with /fanout drop' };
+            case 'reuse':
+            case 'keep':
+                return kept
+                    ? { ...base, ...kept, title: entry.title, reused: entry.mode === 'reuse' }
+                    : { ...base, status: 'skipped', reason: 'not run yet' };
+            default: {
+                const report = reports.get(entry.id);
+                if (!report)
+                    return { ...base, status: 'queued' };
+                return {
+                    ...base,
+                    status: report.status,
+                    changedFiles: report.changedFiles,
+                    durationMs: report.durationMs,
+                    ...(report.tip ? { commit: report.tip } : {}),
+                    ...(report.reason ? { reason: report.reason } : {})
+                };
+            }
+        }
+    });
+}
+function matrixStatus(issueNumber, state, rows, headline) {
+    const problems = rows.filter((t) => t.status === 'failed' || t.status === 'no-changes');
+    const run = runLink();
+    return [
+        (0,publish/* statusMarker */.Bs)(issueNumber),
+        state,
+        `### agent-fanout: ${headline}`,
+        '',
+        renderTaskTable(rows),
+        '',
+        ...(problems.length
+            ? [
+                ...problems.map((t) => `- **${cell(t.id, 40)}** ${t.status}: ${cell(t.reason ?? '', 500)}`),
+                ''
+            ]
+            : []),
+        `Each task runs in a job of its own; the merge job merges their branches, opens the pull request and writes the final report here.${run ? ` [Workflow run](${run})` : ''}`
+    ].join('\n');
+}
+function outputTask(t) {
+    return {
+        id: t.id,
+        title: t.title,
+        status: t.status,
+        branch: t.branch,
+        changedFiles: t.changedFiles,
+        durationMs: t.durationMs,
+        ...(t.commit ? { commit: t.commit } : {}),
+        ...(t.reason ? { reason: t.reason } : {}),
+        ...(t.reused ? { reused: true } : {})
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/action/inputs.ts
 
 
 const FAIL_ON_VALUES = ['failed', 'conflicted', 'broke-verify', 'no-changes', 'skipped'];
+const MODES = ['run', 'plan', 'task', 'merge'];
 /** Reads and validates every input; each error names the input and what it accepts. */
 function getInputs(read = (n) => core/* getInput */.V4(n)) {
+    const mode = (read('mode').trim().toLowerCase() || 'run');
+    if (!MODES.includes(mode))
+        throw new Error(`Input mode must be one of ${MODES.join(', ')}, got "${read('mode')}". run does everything on one runner; plan, task and merge are the jobs of a matrix workflow (see examples/matrix.yml).`);
+    const taskId = read('task-id').trim() || undefined;
+    if (mode === 'task' && !taskId)
+        throw new Error('Input task-id is required with mode: task: pass the task of this matrix job, e.g. task-id: ${{ matrix.task }}.');
+    if (taskId && mode !== 'task')
+        throw new Error(`Input task-id is only used with mode: task (mode is ${mode}).`);
     const agentCommand = read('agent-command');
-    if (!agentCommand.trim()) {
+    // A plan job starts no agent; every other mode needs the command.
+    if (mode !== 'plan' && !agentCommand.trim()) {
         throw new Error('Input agent-command is required: the command to run in each task worktree, e.g. `claude -p "$(cat "$TASK_PROMPT_FILE")"`.');
     }
     const token = read('github-token');
@@ -50895,6 +51499,8 @@ function getInputs(read = (n) => core/* getInput */.V4(n)) {
         }
     }
     return {
+        mode,
+        taskId,
         agentCommand,
         token,
         issueNumber,
@@ -50982,9 +51588,8 @@ function parseBoolean(read, name, fallback) {
     throw new Error(`Input ${name} must be true or false, got "${text}".`);
 }
 
-// EXTERNAL MODULE: ./src/action/state.ts
-var action_state = __nccwpck_require__(3175);
 ;// CONCATENATED MODULE: ./src/action/main.ts
+
 
 
 
@@ -51039,7 +51644,15 @@ async function run() {
         }
         const { owner, repo } = github/* context */._.repo;
         const api = (0,github_api/* octokitApi */.k)((0,client/* createOctokit */.Q)(inputs.token, logger), owner, repo);
-        const triggers = await (0,action_triggers/* resolveTriggers */.Uy)(github/* context */._, inputs, api, logger);
+        // Task and merge jobs act on the plan a plan job of the same workflow run made (after it
+        // checked the trigger and the actor); they take the issue from the plan job's output.
+        const triggers = inputs.mode === 'task' || inputs.mode === 'merge'
+            ? [matrixTrigger(inputs)]
+            : await (0,action_triggers/* resolveTriggers */.Uy)(github/* context */._, inputs, api, logger);
+        if (inputs.mode === 'plan' && triggers.length > 1) {
+            logger.info(`mode plan plans one issue per run: #${triggers[0].issueNumber} now, the others on the next schedule`);
+            triggers.length = 1;
+        }
         const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
         const git = new git_git/* Git */.TU(workspace, { identity: inputs.commitAuthor, secrets: [inputs.token] });
         const auth = triggers.length
@@ -51058,7 +51671,12 @@ async function run() {
                 trigger
             };
             try {
-                await handleTrigger(r);
+                if (inputs.mode === 'task')
+                    await taskJob(r);
+                else if (inputs.mode === 'merge')
+                    await mergeJob(r);
+                else
+                    await handleTrigger(r);
             }
             catch (error) {
                 if (!(error instanceof action_triggers/* Refusal */.P_))
@@ -51088,6 +51706,18 @@ async function run() {
         process.off('SIGTERM', onSignal);
     }
 }
+function matrixTrigger(inputs) {
+    const issueNumber = inputs.issueNumber ?? github/* context */._.payload.issue?.number;
+    if (!issueNumber)
+        throw new Error(`mode ${inputs.mode} needs the issue the plan job planned: set issue-number: \${{ needs.plan.outputs.issue-number }}.`);
+    return {
+        issueNumber,
+        command: { kind: 'run' },
+        actor: github/* context */._.actor,
+        actorType: 'User',
+        how: `mode ${inputs.mode}`
+    };
+}
 async function handleTrigger(r) {
     const { api, logger, trigger } = r;
     await (0,action_triggers/* authorize */.Gq)(trigger, r.inputs, api, logger);
@@ -51106,17 +51736,7 @@ async function handleTrigger(r) {
 }
 async function fanout(r, command) {
     const { api, logger, inputs } = r;
-    const issue = await logger.group(`Read issue #${r.issueNumber}`, async () => {
-        const data = await api.getIssue(r.issueNumber).catch((error) => {
-            throw new Error(`Could not read issue #${r.issueNumber} of ${api.owner}/${api.repo}: ${(0,errors/* errorMessage */.g)(error)}`);
-        });
-        if (data.isPullRequest) {
-            throw new action_triggers/* Refusal */.P_(`#${r.issueNumber} is a pull request; agent-fanout takes its tasks from issues and never runs pull request code.`);
-        }
-        return data;
-    });
-    // The title reaches agents too (ISSUE_TITLE, the prompt): hidden characters go, like in tasks.
-    issue.title = sanitizeIssueText(issue.title).replace(/\s+/g, ' ').trim();
+    const issue = await readIssue(r);
     const edited = await (0,action_triggers/* editedAfterApproval */.Nc)(r.trigger, issue.body, api);
     if (edited) {
         await explainOnIssue(api, issue.number, `Not run: ${edited}`, logger);
@@ -51132,11 +51752,27 @@ async function fanout(r, command) {
         await refreshStatus(r, issue, tasks, (0,action_state/* decodeState */.UJ)(statusComments[0]?.body), statusComments);
         return;
     }
-    // One run per issue at a time, across runners: a second one waits, then works from the state
-    // the first left (read below, after the lock), so its request is served rather than lost.
+    if (inputs.mode === 'plan') {
+        await planJob(r, command, issue, tasks);
+        return;
+    }
+    await withIssueLock(r, issue.number, async () => {
+        const statusComments = await (0,publish/* findStatusComments */.Wl)(api, issue.number);
+        const previous = (0,action_state/* decodeState */.UJ)(statusComments[0]?.body);
+        return runAndPublish(r, command, issue, tasks, previous, statusComments);
+    });
+}
+/**
+ * One run per issue at a time, across runners: a second one waits, then works from the state
+ * the first left (read inside fn, after the lock), so its request is served rather than lost.
+ * While fn runs the issue carries fanout:running (a scheduled sweep skips it); afterwards
+ * fanout:done or fanout:needs-attention.
+ */
+async function withIssueLock(r, issueNumber, fn) {
+    const { api, logger, inputs } = r;
     const lock = await logger.group('Take the issue lock', () => (0,git_lock/* acquireRemoteLock */.K1)(r.git, {
         remote: 'origin',
-        ref: `refs/agent-fanout/locks/issue-${issue.number}`,
+        ref: `refs/agent-fanout/locks/issue-${issueNumber}`,
         holder: runLink() ?? `run ${process.env.GITHUB_RUN_ID ?? process.pid}`,
         auth: r.auth,
         waitMs: Math.min(inputs.deadlineMs ?? LOCK_WAIT_MS, LOCK_WAIT_MS),
@@ -51146,18 +51782,31 @@ async function fanout(r, command) {
     core/* saveState */.LZ('lock', `${lock.ref} ${lock.sha}`);
     let finished = 'attention';
     try {
-        const statusComments = await (0,publish/* findStatusComments */.Wl)(api, issue.number);
-        const previous = (0,action_state/* decodeState */.UJ)(statusComments[0]?.body);
-        // While the run lasts the issue carries fanout:running; a scheduled sweep skips it.
-        await setProgressLabel(api, issue.number, action_triggers/* PROGRESS_LABELS */.ER.running);
-        finished = await runAndPublish(r, command, issue, tasks, previous, statusComments);
+        await setProgressLabel(api, issueNumber, action_triggers/* PROGRESS_LABELS */.ER.running);
+        finished = await fn();
     }
     finally {
         await lock.release();
         core/* saveState */.LZ('lock', '');
         const label = finished === 'done' ? action_triggers/* PROGRESS_LABELS */.ER.done : action_triggers/* PROGRESS_LABELS */.ER.attention;
-        await setProgressLabel(api, issue.number, label).catch((e) => logger.warning(`Could not update the progress labels: ${(0,errors/* errorMessage */.g)(e)}`));
+        await setProgressLabel(api, issueNumber, label).catch((e) => logger.warning(`Could not update the progress labels: ${(0,errors/* errorMessage */.g)(e)}`));
     }
+}
+/** The issue, refused when it is a pull request; its title cleaned like task text. */
+async function readIssue(r) {
+    const { api, logger } = r;
+    const issue = await logger.group(`Read issue #${r.issueNumber}`, async () => {
+        const data = await api.getIssue(r.issueNumber).catch((error) => {
+            throw new Error(`Could not read issue #${r.issueNumber} of ${api.owner}/${api.repo}: ${(0,errors/* errorMessage */.g)(error)}`);
+        });
+        if (data.isPullRequest) {
+            throw new action_triggers/* Refusal */.P_(`#${r.issueNumber} is a pull request; agent-fanout takes its tasks from issues and never runs pull request code.`);
+        }
+        return data;
+    });
+    // The title reaches agents too (ISSUE_TITLE, the prompt): hidden characters go, like in tasks.
+    issue.title = sanitizeIssueText(issue.title).replace(/\s+/g, ' ').trim();
+    return issue;
 }
 /** How long a run waits for another run on the same issue to finish. */
 const LOCK_WAIT_MS = 30 * 60 * 1000;
@@ -51169,27 +51818,10 @@ async function setProgressLabel(api, issueNumber, label) {
             await api.removeLabel(issueNumber, other);
     }
 }
-async function runAndPublish(r, command, issue, tasks, previous, statusComments) {
+async function runAndPublish(r, command, issue, tasks, previous, statusComments, prepared) {
     const { api, git, logger, inputs } = r;
-    const baseBranch = inputs.baseBranch ??
-        github/* context */._.payload.repository?.default_branch ??
-        (await api.getDefaultBranch());
-    const { baseSha, remoteTips } = await logger.group(`Fetch ${baseBranch}`, async () => {
-        const sha = await (0,remote/* fetchBranch */.D_)(git, 'origin', baseBranch, r.auth);
-        const tips = await (0,remote/* listRemoteBranches */.Hc)(git, 'origin', r.prefix, r.auth);
-        logger.info(`Base ${baseBranch} is at ${sha}; ${tips.size} branch(es) of earlier runs under ${r.prefix}/`);
-        return { baseSha: sha, remoteTips: tips };
-    });
-    const { plan, dropped } = (0,action_state/* planTasks */.s$)(tasks, previous, remoteTips, command);
-    const reused = tasks.filter((t) => plan.get(t.id)?.mode === 'reuse');
-    if (reused.length > 0) {
-        await logger.group(`Reuse ${reused.length} task(s) finished by an earlier run`, async () => {
-            const branches = reused.map((t) => taskBranchName(r.prefix, t.id));
-            await (0,remote/* fetchBranches */.r4)(git, 'origin', branches, r.auth);
-            await (0,remote/* ensureMergeBases */.Xp)(git, 'origin', { branch: baseBranch, sha: baseSha }, reused.map((_, i) => ({ branch: branches[i], sha: remoteTips.get(branches[i]) })), r.auth);
-            logger.info(`Not starting the agents of ${reused.map((t) => t.id).join(', ')}: their branches hold a merged result for the same task text`);
-        });
-    }
+    const prep = prepared ?? (await prepareRun(r, command, tasks, previous));
+    const { plan, dropped, baseBranch, baseSha, remoteTips, ranNow } = prep;
     const workDir = external_node_path_default().join(process.env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'agent-fanout', `issue-${r.issueNumber}`);
     // For the post step: if this process dies, it removes what was left behind.
     core/* saveState */.LZ('workDir', workDir);
@@ -51241,7 +51873,6 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
         core/* setFailed */.C1(`agent-fanout was cancelled: ${summaryLine(result)}`);
         return 'attention';
     }
-    const ranNow = new Set(tasks.filter((t) => plan.get(t.id)?.mode === 'run').map((t) => t.id));
     const pushes = await logger.group('Push branches', () => publishBranches(git, result, remoteTips, ranNow, r.auth, logger));
     const integrationPush = pushes.find((p) => p.branch === result.integrationBranch);
     const report = await logger.group('Report', async () => {
@@ -51276,7 +51907,10 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
             logger.info(`${pr.created ? 'Opened' : 'Updated'} pull request #${pr.number}: ${pr.url}`);
             pull = { number: pr.number, url: pr.url };
         }
-        const state = (0,action_state/* encodeState */.Md)((0,action_state/* stateFromResult */.xp)(result, tasks, dropped));
+        const state = (0,action_state/* encodeState */.Md)({
+            ...(0,action_state/* stateFromResult */.xp)(result, tasks, dropped),
+            ...(prep.planRecord ? { plan: prep.planRecord } : {})
+        });
         const body = renderReport(result, {
             issueNumber: issue.number,
             pullRequest: pull,
@@ -51311,6 +51945,41 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments)
     return result.tasks.every((t) => (0,types/* isMerged */.T)(t.status) || t.status === 'skipped')
         ? 'done'
         : 'attention';
+}
+/** run mode: fetch the base, decide per task whether its agent runs, fetch reused branches. */
+async function prepareRun(r, command, tasks, previous) {
+    const { baseBranch, baseSha, remoteTips } = await fetchBase(r);
+    const { plan, dropped } = (0,action_state/* planTasks */.s$)(tasks, previous, remoteTips, command);
+    await fetchReused(r, tasks, plan, { branch: baseBranch, sha: baseSha }, remoteTips);
+    const ranNow = new Set(tasks.filter((t) => plan.get(t.id)?.mode === 'run').map((t) => t.id));
+    return { plan, dropped, ranNow, baseBranch, baseSha, remoteTips };
+}
+/** Fetches the base branch's tip and lists the branches earlier runs left under the prefix. */
+async function fetchBase(r) {
+    const baseBranch = await resolveBaseBranch(r);
+    return r.logger.group(`Fetch ${baseBranch}`, async () => {
+        const sha = await (0,remote/* fetchBranch */.D_)(r.git, 'origin', baseBranch, r.auth);
+        const tips = await (0,remote/* listRemoteBranches */.Hc)(r.git, 'origin', r.prefix, r.auth);
+        r.logger.info(`Base ${baseBranch} is at ${sha}; ${tips.size} branch(es) of earlier runs under ${r.prefix}/`);
+        return { baseBranch, baseSha: sha, remoteTips: tips };
+    });
+}
+async function resolveBaseBranch(r) {
+    return (r.inputs.baseBranch ??
+        github/* context */._.payload.repository?.default_branch ??
+        (await r.api.getDefaultBranch()));
+}
+/** Fetches the branches of tasks reused from an earlier run, with history down to the base. */
+async function fetchReused(r, tasks, plan, base, remoteTips) {
+    const reused = tasks.filter((t) => plan.get(t.id)?.mode === 'reuse');
+    if (reused.length === 0)
+        return;
+    await r.logger.group(`Reuse ${reused.length} task(s) finished by an earlier run`, async () => {
+        const branches = reused.map((t) => taskBranchName(r.prefix, t.id));
+        await (0,remote/* fetchBranches */.r4)(r.git, 'origin', branches, r.auth);
+        await (0,remote/* ensureMergeBases */.Xp)(r.git, 'origin', base, reused.map((_, i) => ({ branch: branches[i], sha: remoteTips.get(branches[i]) })), r.auth);
+        r.logger.info(`Not starting the agents of ${reused.map((t) => t.id).join(', ')}: their branches hold a merged result for the same task text`);
+    });
 }
 /** `/fanout status`: the status comment redrawn from the recorded state, nothing run. */
 async function refreshStatus(r, issue, tasks, previous, statusComments) {
@@ -51491,7 +52160,7 @@ function runLink() {
 /* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(8943);
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(5923);
 /* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_13__ = __nccwpck_require__(7184);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(5358);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(5887);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(3175);
 /* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(3673);
 
@@ -51519,7 +52188,7 @@ async function cleanup() {
     const repoDir = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('repoDir');
     if (workDir && repoDir && _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('engineDone') !== 'true') {
         try {
-            await new _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_5__/* .WorktreeManager */ .N(new _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__/* .Git */ .TU(repoDir), node_path__WEBPACK_IMPORTED_MODULE_2___default().join(workDir, 'worktrees'), _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W).removeAll();
+            await new _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_5__/* .WorktreeManager */ .N(new _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__/* .Git */ .TU(repoDir), node_path__WEBPACK_IMPORTED_MODULE_2___default().join(workDir, 'worktrees'), _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .Wj).removeAll();
             _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Removed the worktrees an interrupted run left under ${workDir}`);
         }
         catch (error) {
@@ -51537,7 +52206,7 @@ async function cleanup() {
             ref: lockRef,
             sha: lockSha,
             auth: (0,_core_git_remote_js__WEBPACK_IMPORTED_MODULE_11__/* .tokenAuthConfig */ .oM)(token, await (0,_core_git_remote_js__WEBPACK_IMPORTED_MODULE_11__/* .remoteUrl */ .gX)(git, 'origin')),
-            logger: _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W
+            logger: _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .Wj
         });
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Released the issue lock ${lockRef} the interrupted run held`);
     }
@@ -51547,7 +52216,7 @@ async function cleanup() {
     try {
         const token = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4('github-token');
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(token);
-        const api = (0,_github_api_js__WEBPACK_IMPORTED_MODULE_12__/* .octokitApi */ .k)((0,_github_client_js__WEBPACK_IMPORTED_MODULE_7__/* .createOctokit */ .Q)(token, _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W), _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.owner, _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.repo);
+        const api = (0,_github_api_js__WEBPACK_IMPORTED_MODULE_12__/* .octokitApi */ .k)((0,_github_client_js__WEBPACK_IMPORTED_MODULE_7__/* .createOctokit */ .Q)(token, _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .Wj), _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.owner, _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.repo);
         const existing = await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_13__/* .findStatusComments */ .Wl)(api, issueNumber);
         const state = (0,_state_js__WEBPACK_IMPORTED_MODULE_9__/* .stateBlock */ .ji)(existing[0]?.body);
         const runUrl = `${process.env.GITHUB_SERVER_URL}/${process.env.GITHUB_REPOSITORY}/actions/runs/${process.env.GITHUB_RUN_ID}`;
@@ -51558,7 +52227,7 @@ async function cleanup() {
             '',
             `The run was cancelled or stopped before it could report ([workflow run](${runUrl})). Work that had not been pushed is lost; run it again (for example comment \`/fanout run\`) to finish.`
         ].join('\n');
-        await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_13__/* .upsertStatusComment */ .zd)(api, issueNumber, body, _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .W, existing);
+        await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_13__/* .upsertStatusComment */ .zd)(api, issueNumber, body, _main_js__WEBPACK_IMPORTED_MODULE_8__/* .coreLogger */ .Wj, existing);
         await api.addLabels(issueNumber, [_triggers_js__WEBPACK_IMPORTED_MODULE_10__/* .PROGRESS_LABELS */ .ER.attention]);
         await api.removeLabel(issueNumber, _triggers_js__WEBPACK_IMPORTED_MODULE_10__/* .PROGRESS_LABELS */ .ER.running);
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Reported on #${issueNumber} that the run ended before it could report`);
@@ -51577,12 +52246,12 @@ async function cleanup() {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Md: () => (/* binding */ encodeState),
 /* harmony export */   UJ: () => (/* binding */ decodeState),
+/* harmony export */   UP: () => (/* binding */ taskHash),
 /* harmony export */   ji: () => (/* binding */ stateBlock),
 /* harmony export */   s$: () => (/* binding */ planTasks),
 /* harmony export */   xp: () => (/* binding */ stateFromResult),
 /* harmony export */   y: () => (/* binding */ keptResult)
 /* harmony export */ });
-/* unused harmony export taskHash */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _core_types_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3054);
@@ -52173,6 +52842,9 @@ async function readHolder(git, remote, ref, auth) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   D_: () => (/* binding */ fetchBranch),
 /* harmony export */   Hc: () => (/* binding */ listRemoteBranches),
+/* harmony export */   NV: () => (/* binding */ pushRefs),
+/* harmony export */   R8: () => (/* binding */ listRemoteRefs),
+/* harmony export */   Vh: () => (/* binding */ fetchOwnRefs),
 /* harmony export */   XB: () => (/* binding */ pushBranches),
 /* harmony export */   Xp: () => (/* binding */ ensureMergeBases),
 /* harmony export */   gX: () => (/* binding */ remoteUrl),
@@ -52229,33 +52901,64 @@ async function listRemoteBranches(git, remote, prefix, auth) {
  * agents' work) from being saved.
  */
 async function pushBranches(git, remote, updates, auth) {
+    const outcomes = await pushRefs(git, remote, updates.map((u) => ({ ...u, ref: `refs/heads/${u.branch}` })), auth);
+    return outcomes.map((o, i) => ({ ...o, branch: updates[i].branch }));
+}
+/** pushBranches for any ref (full names, e.g. refs/notes/...). `branch` in the outcome is the ref. */
+async function pushRefs(git, remote, updates, auth) {
     if (updates.length === 0)
         return [];
     const args = ['push', '--porcelain', '--no-verify'];
     for (const u of updates)
-        args.push(`--force-with-lease=refs/heads/${u.branch}:${u.expected ?? ''}`);
-    args.push(remote, ...updates.map((u) => `${u.sha ?? ''}:refs/heads/${u.branch}`));
+        args.push(`--force-with-lease=${u.ref}:${u.expected ?? ''}`);
+    args.push(remote, ...updates.map((u) => `${u.sha ?? ''}:${u.ref}`));
     const result = await git.run(args, { config: auth, okExitCodes: [1] });
     const lines = result.stdout.split('\n');
     return updates.map((u) => {
-        const line = lines.find((l) => l.includes(`:refs/heads/${u.branch}\t`));
+        const line = lines.find((l) => l.includes(`:${u.ref}\t`));
         if (!line) {
             const reason = result.stderr.trim().split('\n').slice(-3).join(' ') || 'no result from git push';
-            return { branch: u.branch, ok: result.exitCode === 0, message: reason };
+            return { branch: u.ref, ok: result.exitCode === 0, message: reason };
         }
         const [flag, , summary = ''] = line.split('\t');
+        const name = u.ref.replace(/^refs\/heads\//, '');
         const serverSays = result.stderr
             .split('\n')
-            .filter((l) => l.startsWith('remote:') || l.includes(u.branch))
+            .filter((l) => l.startsWith('remote:') || l.includes(name))
             .join(' ')
             .trim();
         const ok = flag !== '!';
         return {
-            branch: u.branch,
+            branch: u.ref,
             ok,
             message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}`
         };
     });
+}
+/** Refs on the remote matching `pattern` (a full ref name, `*` allowed), with their tips. */
+async function listRemoteRefs(git, remote, pattern, auth) {
+    const out = await git.out(['ls-remote', remote, pattern], { config: auth });
+    const refs = new Map();
+    for (const line of out.split('\n').filter(Boolean)) {
+        const [sha, ref] = line.split('\t');
+        refs.set(ref, sha);
+    }
+    return refs;
+}
+/** Fetches refs under their own names (notes, for example): `+<ref>:<ref>` for each. */
+async function fetchOwnRefs(git, remote, refs, auth) {
+    if (refs.length === 0)
+        return;
+    const shallow = await isShallow(git);
+    await git.run([
+        'fetch',
+        '--no-tags',
+        '--no-recurse-submodules',
+        '--no-auto-maintenance',
+        ...(shallow ? ['--depth=1'] : []),
+        remote,
+        ...refs.map((r) => `+${r}:${r}`)
+    ], { config: auth });
 }
 /** Fetches branches into refs/remotes/<remote>/ (objects for tasks reused from earlier runs). */
 async function fetchBranches(git, remote, branches, auth) {

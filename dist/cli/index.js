@@ -1155,7 +1155,7 @@ async function runFanout(options) {
             });
         else if (plan.mode === 'keep')
             results.set(task.id, { ...plan.result, title: task.title });
-        else if (plan.mode === 'reuse') {
+        else if (plan.mode === 'reuse' || plan.mode === 'merge') {
             produced.set(task.id, { tip: plan.tip, changedFiles: plan.changedFiles });
             results.set(task.id, {
                 ...base,
@@ -1163,7 +1163,8 @@ async function runFanout(options) {
                 changedFiles: plan.changedFiles,
                 durationMs: plan.durationMs,
                 commit: plan.tip,
-                reused: true
+                ...(plan.mode === 'reuse' ? { reused: true } : {}),
+                ...(plan.mode === 'merge' && plan.logTail ? { logTail: plan.logTail } : {})
             });
             await git.run(['update-ref', `refs/heads/${branchOf(task)}`, plan.tip]);
         }
@@ -1326,6 +1327,18 @@ async function runFanout(options) {
                 logger.warning(message);
                 await git.run(['update-ref', `refs/heads/${branch}`, work.tip]);
             }
+        }
+        if (options.agentsOnly) {
+            for (const id of produced.keys())
+                results.get(id).status = 'ready';
+            return {
+                baseBranch: options.baseBranch,
+                baseSha: options.baseSha,
+                integrationBranch,
+                integrationSha: options.baseSha,
+                tasks: options.tasks.map((task) => results.get(task.id)),
+                ...(warnings.length ? { warnings } : {})
+            };
         }
         const byId = new Map(options.tasks.map((t) => [t.id, t]));
         let verifyEach = options.verify?.mode === 'each';
@@ -1631,7 +1644,9 @@ const STATUS_LABEL = {
     conflicted: '⚠️ conflicted',
     failed: '❌ failed',
     'no-changes': '➖ no changes',
-    skipped: '⏭️ skipped'
+    skipped: '⏭️ skipped',
+    queued: '⏳ queued',
+    ready: '📦 done, waiting for the merge job'
 };
 /** Neutralises untrusted text for a table cell: no pipes, no HTML, no @-mentions, one line. */
 function cell(text, max = 120) {
@@ -1666,7 +1681,9 @@ function statusCounts(result) {
         conflicted: 0,
         failed: 0,
         'no-changes': 0,
-        skipped: 0
+        skipped: 0,
+        queued: 0,
+        ready: 0
     };
     for (const task of result.tasks)
         counts[task.status]++;

@@ -5,7 +5,14 @@ import type { TaskStatus } from '../core/types.js'
 import { CONFLICT_STRATEGIES, type ConflictStrategy } from '../core/integrate.js'
 const FAIL_ON_VALUES = ['failed', 'conflicted', 'broke-verify', 'no-changes', 'skipped'] as const
 
+export const MODES = ['run', 'plan', 'task', 'merge'] as const
+export type Mode = (typeof MODES)[number]
+
 export interface ActionInputs {
+  /** run: everything on one runner; plan, task, merge: the three jobs of a matrix workflow. */
+  mode: Mode
+  /** The task a `task` job runs. */
+  taskId?: string
   agentCommand: string
   token: string
   issueNumber?: number
@@ -31,8 +38,21 @@ export interface ActionInputs {
 
 /** Reads and validates every input; each error names the input and what it accepts. */
 export function getInputs(read: (name: string) => string = (n) => core.getInput(n)): ActionInputs {
+  const mode = (read('mode').trim().toLowerCase() || 'run') as Mode
+  if (!MODES.includes(mode))
+    throw new Error(
+      `Input mode must be one of ${MODES.join(', ')}, got "${read('mode')}". run does everything on one runner; plan, task and merge are the jobs of a matrix workflow (see examples/matrix.yml).`
+    )
+  const taskId = read('task-id').trim() || undefined
+  if (mode === 'task' && !taskId)
+    throw new Error(
+      'Input task-id is required with mode: task: pass the task of this matrix job, e.g. task-id: ${{ matrix.task }}.'
+    )
+  if (taskId && mode !== 'task')
+    throw new Error(`Input task-id is only used with mode: task (mode is ${mode}).`)
   const agentCommand = read('agent-command')
-  if (!agentCommand.trim()) {
+  // A plan job starts no agent; every other mode needs the command.
+  if (mode !== 'plan' && !agentCommand.trim()) {
     throw new Error(
       'Input agent-command is required: the command to run in each task worktree, e.g. `claude -p "$(cat "$TASK_PROMPT_FILE")"`.'
     )
@@ -51,6 +71,8 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
     }
   }
   return {
+    mode,
+    taskId,
     agentCommand,
     token,
     issueNumber,

@@ -3,7 +3,7 @@ import { context } from '@actions/github'
 import os from 'node:os'
 import path from 'node:path'
 import { defaultBranchPrefix, integrationBranchName, taskBranchName } from '../core/branches.js'
-import { runFanout } from '../core/engine.js'
+import { runFanout, type TaskPlan } from '../core/engine.js'
 import { Git } from '../core/git/git.js'
 import { acquireRemoteLock } from '../core/git/lock.js'
 import {
@@ -36,6 +36,7 @@ import {
   upsertStatusComment
 } from '../github/publish.js'
 import { COMMAND_HELP, type ParsedCommand } from './commands.js'
+import { mergeJob, planJob, taskJob } from './matrix.js'
 import {
   authorize,
   editedAfterApproval,
@@ -56,6 +57,7 @@ import {
   planTasks,
   stateFromResult,
   type Command,
+  type PlanRecord,
   type RunState
 } from './state.js'
 
@@ -68,7 +70,7 @@ export const coreLogger: Logger = {
   group: (name, fn) => core.group(name, fn)
 }
 
-interface Run {
+export interface Run {
   inputs: ActionInputs
   api: GitHubApi
   git: Git
@@ -105,7 +107,18 @@ export async function run(): Promise<void> {
     }
     const { owner, repo } = context.repo
     const api = octokitApi(createOctokit(inputs.token, logger), owner, repo)
-    const triggers = await resolveTriggers(context as unknown as EventContext, inputs, api, logger)
+    // Task and merge jobs act on the plan a plan job of the same workflow run made (after it
+    // checked the trigger and the actor); they take the issue from the plan job's output.
+    const triggers =
+      inputs.mode === 'task' || inputs.mode === 'merge'
+        ? [matrixTrigger(inputs)]
+        : await resolveTriggers(context as unknown as EventContext, inputs, api, logger)
+    if (inputs.mode === 'plan' && triggers.length > 1) {
+      logger.info(
+        `mode plan plans one issue per run: #${triggers[0].issueNumber} now, the others on the next schedule`
+      )
+      triggers.length = 1
+    }
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd()
     const git = new Git(workspace, { identity: inputs.commitAuthor, secrets: [inputs.token] })
     const auth = triggers.length
@@ -124,7 +137,9 @@ export async function run(): Promise<void> {
         trigger
       }
       try {
-        await handleTrigger(r)
+        if (inputs.mode === 'task') await taskJob(r)
+        else if (inputs.mode === 'merge') await mergeJob(r)
+        else await handleTrigger(r)
       } catch (error) {
         if (!(error instanceof Refusal)) throw error
         core.warning(`#${trigger.issueNumber}: ${error.message}`)
@@ -145,6 +160,22 @@ export async function run(): Promise<void> {
     if (deadline) clearTimeout(deadline)
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+  }
+}
+
+function matrixTrigger(inputs: ActionInputs): Trigger {
+  const issueNumber =
+    inputs.issueNumber ?? (context.payload.issue as { number?: number } | undefined)?.number
+  if (!issueNumber)
+    throw new Error(
+      `mode ${inputs.mode} needs the issue the plan job planned: set issue-number: \${{ needs.plan.outputs.issue-number }}.`
+    )
+  return {
+    issueNumber,
+    command: { kind: 'run' },
+    actor: context.actor,
+    actorType: 'User',
+    how: `mode ${inputs.mode}`
   }
 }
 
@@ -170,6 +201,73 @@ async function fanout(
   command: ParsedCommand & { kind: 'run' | 'retry' | 'drop' | 'status' }
 ): Promise<void> {
   const { api, logger, inputs } = r
+  const issue = await readIssue(r)
+  const edited = await editedAfterApproval(r.trigger, issue.body, api)
+  if (edited) {
+    await explainOnIssue(api, issue.number, `Not run: ${edited}`, logger)
+    if (r.trigger.approvedAt) await api.addLabels(issue.number, [PROGRESS_LABELS.attention])
+    throw new Refusal(edited)
+  }
+  const tasks = await readTasks(api, issue, inputs, logger)
+  if (!tasks) return
+  if (command.kind === 'status') {
+    const statusComments = await findStatusComments(api, issue.number)
+    await refreshStatus(r, issue, tasks, decodeState(statusComments[0]?.body), statusComments)
+    return
+  }
+
+  if (inputs.mode === 'plan') {
+    await planJob(r, command, issue, tasks)
+    return
+  }
+  await withIssueLock(r, issue.number, async () => {
+    const statusComments = await findStatusComments(api, issue.number)
+    const previous = decodeState(statusComments[0]?.body)
+    return runAndPublish(r, command, issue, tasks, previous, statusComments)
+  })
+}
+
+/**
+ * One run per issue at a time, across runners: a second one waits, then works from the state
+ * the first left (read inside fn, after the lock), so its request is served rather than lost.
+ * While fn runs the issue carries fanout:running (a scheduled sweep skips it); afterwards
+ * fanout:done or fanout:needs-attention.
+ */
+export async function withIssueLock(
+  r: Run,
+  issueNumber: number,
+  fn: () => Promise<'done' | 'attention'>
+): Promise<void> {
+  const { api, logger, inputs } = r
+  const lock = await logger.group('Take the issue lock', () =>
+    acquireRemoteLock(r.git, {
+      remote: 'origin',
+      ref: `refs/agent-fanout/locks/issue-${issueNumber}`,
+      holder: runLink() ?? `run ${process.env.GITHUB_RUN_ID ?? process.pid}`,
+      auth: r.auth,
+      waitMs: Math.min(inputs.deadlineMs ?? LOCK_WAIT_MS, LOCK_WAIT_MS),
+      logger,
+      signal: r.signal
+    })
+  )
+  core.saveState('lock', `${lock.ref} ${lock.sha}`)
+  let finished: 'done' | 'attention' = 'attention'
+  try {
+    await setProgressLabel(api, issueNumber, PROGRESS_LABELS.running)
+    finished = await fn()
+  } finally {
+    await lock.release()
+    core.saveState('lock', '')
+    const label = finished === 'done' ? PROGRESS_LABELS.done : PROGRESS_LABELS.attention
+    await setProgressLabel(api, issueNumber, label).catch((e: unknown) =>
+      logger.warning(`Could not update the progress labels: ${errorMessage(e)}`)
+    )
+  }
+}
+
+/** The issue, refused when it is a pull request; its title cleaned like task text. */
+export async function readIssue(r: Run): Promise<IssueData> {
+  const { api, logger } = r
   const issue = await logger.group(`Read issue #${r.issueNumber}`, async () => {
     const data = await api.getIssue(r.issueNumber).catch((error: unknown) => {
       throw new Error(
@@ -185,104 +283,49 @@ async function fanout(
   })
   // The title reaches agents too (ISSUE_TITLE, the prompt): hidden characters go, like in tasks.
   issue.title = sanitizeIssueText(issue.title).replace(/\s+/g, ' ').trim()
-  const edited = await editedAfterApproval(r.trigger, issue.body, api)
-  if (edited) {
-    await explainOnIssue(api, issue.number, `Not run: ${edited}`, logger)
-    if (r.trigger.approvedAt) await api.addLabels(issue.number, [PROGRESS_LABELS.attention])
-    throw new Refusal(edited)
-  }
-  const tasks = await readTasks(api, issue, inputs, logger)
-  if (!tasks) return
-  if (command.kind === 'status') {
-    const statusComments = await findStatusComments(api, issue.number)
-    await refreshStatus(r, issue, tasks, decodeState(statusComments[0]?.body), statusComments)
-    return
-  }
-
-  // One run per issue at a time, across runners: a second one waits, then works from the state
-  // the first left (read below, after the lock), so its request is served rather than lost.
-  const lock = await logger.group('Take the issue lock', () =>
-    acquireRemoteLock(r.git, {
-      remote: 'origin',
-      ref: `refs/agent-fanout/locks/issue-${issue.number}`,
-      holder: runLink() ?? `run ${process.env.GITHUB_RUN_ID ?? process.pid}`,
-      auth: r.auth,
-      waitMs: Math.min(inputs.deadlineMs ?? LOCK_WAIT_MS, LOCK_WAIT_MS),
-      logger,
-      signal: r.signal
-    })
-  )
-  core.saveState('lock', `${lock.ref} ${lock.sha}`)
-  let finished: 'done' | 'attention' = 'attention'
-  try {
-    const statusComments = await findStatusComments(api, issue.number)
-    const previous = decodeState(statusComments[0]?.body)
-    // While the run lasts the issue carries fanout:running; a scheduled sweep skips it.
-    await setProgressLabel(api, issue.number, PROGRESS_LABELS.running)
-    finished = await runAndPublish(r, command, issue, tasks, previous, statusComments)
-  } finally {
-    await lock.release()
-    core.saveState('lock', '')
-    const label = finished === 'done' ? PROGRESS_LABELS.done : PROGRESS_LABELS.attention
-    await setProgressLabel(api, issue.number, label).catch((e: unknown) =>
-      logger.warning(`Could not update the progress labels: ${errorMessage(e)}`)
-    )
-  }
+  return issue
 }
 
 /** How long a run waits for another run on the same issue to finish. */
 const LOCK_WAIT_MS = 30 * 60 * 1000
 
 /** Puts `label` on the issue and takes the other progress labels off. */
-async function setProgressLabel(api: GitHubApi, issueNumber: number, label: string): Promise<void> {
+export async function setProgressLabel(
+  api: GitHubApi,
+  issueNumber: number,
+  label: string
+): Promise<void> {
   await api.addLabels(issueNumber, [label])
   for (const other of Object.values(PROGRESS_LABELS)) {
     if (other !== label) await api.removeLabel(issueNumber, other)
   }
 }
 
-async function runAndPublish(
+/** A plan made before this step (by the merge job, from a plan job and its task jobs). */
+export interface PreparedRun {
+  plan: Map<string, TaskPlan>
+  dropped: string[]
+  /** Tasks whose agents ran for this request (their stale branches may be deleted). */
+  ranNow: Set<string>
+  baseBranch: string
+  baseSha: string
+  remoteTips: Map<string, string>
+  /** Kept in the state the run records (the plan a re-run of failed task jobs still needs). */
+  planRecord?: PlanRecord
+}
+
+export async function runAndPublish(
   r: Run,
   command: Command,
   issue: IssueData,
   tasks: Task[],
   previous: RunState | undefined,
-  statusComments: CommentData[]
+  statusComments: CommentData[],
+  prepared?: PreparedRun
 ): Promise<'done' | 'attention'> {
   const { api, git, logger, inputs } = r
-
-  const baseBranch =
-    inputs.baseBranch ??
-    (context.payload.repository?.default_branch as string | undefined) ??
-    (await api.getDefaultBranch())
-  const { baseSha, remoteTips } = await logger.group(`Fetch ${baseBranch}`, async () => {
-    const sha = await fetchBranch(git, 'origin', baseBranch, r.auth)
-    const tips = await listRemoteBranches(git, 'origin', r.prefix, r.auth)
-    logger.info(
-      `Base ${baseBranch} is at ${sha}; ${tips.size} branch(es) of earlier runs under ${r.prefix}/`
-    )
-    return { baseSha: sha, remoteTips: tips }
-  })
-
-  const { plan, dropped } = planTasks(tasks, previous, remoteTips, command)
-  const reused = tasks.filter((t) => plan.get(t.id)?.mode === 'reuse')
-  if (reused.length > 0) {
-    await logger.group(`Reuse ${reused.length} task(s) finished by an earlier run`, async () => {
-      const branches = reused.map((t) => taskBranchName(r.prefix, t.id))
-      await fetchBranches(git, 'origin', branches, r.auth)
-      await ensureMergeBases(
-        git,
-        'origin',
-        { branch: baseBranch, sha: baseSha },
-        reused.map((_, i) => ({ branch: branches[i], sha: remoteTips.get(branches[i])! })),
-        r.auth
-      )
-      logger.info(
-        `Not starting the agents of ${reused.map((t) => t.id).join(', ')}: their branches hold a merged result for the same task text`
-      )
-    })
-  }
-
+  const prep = prepared ?? (await prepareRun(r, command, tasks, previous))
+  const { plan, dropped, baseBranch, baseSha, remoteTips, ranNow } = prep
   const workDir = path.join(
     process.env.RUNNER_TEMP || os.tmpdir(),
     'agent-fanout',
@@ -339,7 +382,6 @@ async function runAndPublish(
     return 'attention'
   }
 
-  const ranNow = new Set(tasks.filter((t) => plan.get(t.id)?.mode === 'run').map((t) => t.id))
   const pushes = await logger.group('Push branches', () =>
     publishBranches(git, result, remoteTips, ranNow, r.auth, logger)
   )
@@ -376,7 +418,10 @@ async function runAndPublish(
       logger.info(`${pr.created ? 'Opened' : 'Updated'} pull request #${pr.number}: ${pr.url}`)
       pull = { number: pr.number, url: pr.url }
     }
-    const state = encodeState(stateFromResult(result, tasks, dropped))
+    const state = encodeState({
+      ...stateFromResult(result, tasks, dropped),
+      ...(prep.planRecord ? { plan: prep.planRecord } : {})
+    })
     const body = renderReport(result, {
       issueNumber: issue.number,
       pullRequest: pull,
@@ -416,6 +461,69 @@ async function runAndPublish(
   return result.tasks.every((t) => isMerged(t.status) || t.status === 'skipped')
     ? 'done'
     : 'attention'
+}
+
+/** run mode: fetch the base, decide per task whether its agent runs, fetch reused branches. */
+export async function prepareRun(
+  r: Run,
+  command: Command,
+  tasks: Task[],
+  previous: RunState | undefined
+): Promise<PreparedRun> {
+  const { baseBranch, baseSha, remoteTips } = await fetchBase(r)
+  const { plan, dropped } = planTasks(tasks, previous, remoteTips, command)
+  await fetchReused(r, tasks, plan, { branch: baseBranch, sha: baseSha }, remoteTips)
+  const ranNow = new Set(tasks.filter((t) => plan.get(t.id)?.mode === 'run').map((t) => t.id))
+  return { plan, dropped, ranNow, baseBranch, baseSha, remoteTips }
+}
+
+/** Fetches the base branch's tip and lists the branches earlier runs left under the prefix. */
+export async function fetchBase(
+  r: Run
+): Promise<{ baseBranch: string; baseSha: string; remoteTips: Map<string, string> }> {
+  const baseBranch = await resolveBaseBranch(r)
+  return r.logger.group(`Fetch ${baseBranch}`, async () => {
+    const sha = await fetchBranch(r.git, 'origin', baseBranch, r.auth)
+    const tips = await listRemoteBranches(r.git, 'origin', r.prefix, r.auth)
+    r.logger.info(
+      `Base ${baseBranch} is at ${sha}; ${tips.size} branch(es) of earlier runs under ${r.prefix}/`
+    )
+    return { baseBranch, baseSha: sha, remoteTips: tips }
+  })
+}
+
+export async function resolveBaseBranch(r: Run): Promise<string> {
+  return (
+    r.inputs.baseBranch ??
+    (context.payload.repository?.default_branch as string | undefined) ??
+    (await r.api.getDefaultBranch())
+  )
+}
+
+/** Fetches the branches of tasks reused from an earlier run, with history down to the base. */
+export async function fetchReused(
+  r: Run,
+  tasks: Task[],
+  plan: Map<string, TaskPlan>,
+  base: { branch: string; sha: string },
+  remoteTips: Map<string, string>
+): Promise<void> {
+  const reused = tasks.filter((t) => plan.get(t.id)?.mode === 'reuse')
+  if (reused.length === 0) return
+  await r.logger.group(`Reuse ${reused.length} task(s) finished by an earlier run`, async () => {
+    const branches = reused.map((t) => taskBranchName(r.prefix, t.id))
+    await fetchBranches(r.git, 'origin', branches, r.auth)
+    await ensureMergeBases(
+      r.git,
+      'origin',
+      base,
+      reused.map((_, i) => ({ branch: branches[i], sha: remoteTips.get(branches[i])! })),
+      r.auth
+    )
+    r.logger.info(
+      `Not starting the agents of ${reused.map((t) => t.id).join(', ')}: their branches hold a merged result for the same task text`
+    )
+  })
 }
 
 /** `/fanout status`: the status comment redrawn from the recorded state, nothing run. */
@@ -469,7 +577,7 @@ async function refreshStatus(
 }
 
 /** Parses the issue's task list; answers "no tasks" and "too many" on the issue itself. */
-async function readTasks(
+export async function readTasks(
   api: GitHubApi,
   issue: IssueData,
   inputs: ActionInputs,
@@ -527,7 +635,7 @@ async function readTasks(
   return tasks
 }
 
-async function explainOnIssue(
+export async function explainOnIssue(
   api: GitHubApi,
   issueNumber: number,
   message: string,
@@ -590,7 +698,7 @@ async function publishBranches(
   return outcomes
 }
 
-function setOutputs(
+export function setOutputs(
   result: FanoutResult,
   pull: { number: number; url: string } | undefined,
   commentId: number
@@ -633,7 +741,7 @@ function setOutputs(
   if (result.verify) core.setOutput('verify-passed', String(result.verify.ok))
 }
 
-function runLink(): string | undefined {
+export function runLink(): string | undefined {
   const server = process.env.GITHUB_SERVER_URL
   const repo = process.env.GITHUB_REPOSITORY
   const runId = process.env.GITHUB_RUN_ID

@@ -24,6 +24,21 @@ export interface RunState {
   baseSha: string
   tasks: Record<string, TaskRecord>
   dropped: string[]
+  /** The matrix plan (mode: plan) that task and merge jobs of one workflow run work from. */
+  plan?: PlanRecord
+}
+
+/** What a plan job decided, for the task and merge jobs that follow it on other runners. */
+export interface PlanRecord {
+  /** Random per plan: task results carry it, so results of an older plan are never merged. */
+  id: string
+  /** GITHUB_RUN_ID of the plan job: only jobs of the same workflow run may use the plan. */
+  runId: string
+  baseBranch: string
+  /** Every task job starts here, so all of them (and `run` mode) agree on the base. */
+  baseSha: string
+  command: Command
+  tasks: { id: string; hash: string; title: string; mode: TaskPlan['mode'] | 'skipped' }[]
 }
 
 export function taskHash(task: Pick<Task, 'title' | 'body'>): string {

@@ -23,6 +23,14 @@ export type TaskPlan =
   | { mode: 'run' }
   /** An earlier run's successful branch, merged again without starting the agent. */
   | { mode: 'reuse'; tip: string; changedFiles: string[]; durationMs: number }
+  /** Work an agent did elsewhere (a matrix task job), merged here as if it had run here. */
+  | {
+      mode: 'merge'
+      tip: string
+      changedFiles: string[]
+      durationMs: number
+      logTail?: string
+    }
   /** Neither run nor merged: an earlier result shown as it was. */
   | { mode: 'keep'; result: TaskResult }
   /** Taken out on request; its branch is left alone. */
@@ -61,6 +69,11 @@ export interface EngineOptions {
   blockWorkflowChanges?: boolean
   /** Ends agents when aborted; abort with reason 'deadline' for the run's time limit. */
   signal?: AbortSignal
+  /**
+   * Run the agents and stop there (a matrix task job): no verify, no integration branch; tasks
+   * that produced work end as `ready`, with their branch pointing at it.
+   */
+  agentsOnly?: boolean
 }
 
 const WORKFLOW_DIR = '.github/workflows/'
@@ -126,7 +139,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         reason: 'dropped with /fanout drop; its branch is kept'
       })
     else if (plan.mode === 'keep') results.set(task.id, { ...plan.result, title: task.title })
-    else if (plan.mode === 'reuse') {
+    else if (plan.mode === 'reuse' || plan.mode === 'merge') {
       produced.set(task.id, { tip: plan.tip, changedFiles: plan.changedFiles })
       results.set(task.id, {
         ...base,
@@ -134,7 +147,8 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         changedFiles: plan.changedFiles,
         durationMs: plan.durationMs,
         commit: plan.tip,
-        reused: true
+        ...(plan.mode === 'reuse' ? { reused: true } : {}),
+        ...(plan.mode === 'merge' && plan.logTail ? { logTail: plan.logTail } : {})
       })
       await git.run(['update-ref', `refs/heads/${branchOf(task)}`, plan.tip])
     } else toRun.push(task)
@@ -328,6 +342,17 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         warnings.push(message)
         logger.warning(message)
         await git.run(['update-ref', `refs/heads/${branch}`, work.tip])
+      }
+    }
+    if (options.agentsOnly) {
+      for (const id of produced.keys()) results.get(id)!.status = 'ready'
+      return {
+        baseBranch: options.baseBranch,
+        baseSha: options.baseSha,
+        integrationBranch,
+        integrationSha: options.baseSha,
+        tasks: options.tasks.map((task) => results.get(task.id)!),
+        ...(warnings.length ? { warnings } : {})
       }
     }
     const byId = new Map(options.tasks.map((t) => [t.id, t]))

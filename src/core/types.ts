@@ -39,6 +39,10 @@ export type TaskStatus =
   | 'failed'
   | 'no-changes'
   | 'skipped'
+  /** Matrix mode only: planned, its task job has not reported yet. */
+  | 'queued'
+  /** Matrix mode only: its task job pushed work that the merge job has yet to merge. */
+  | 'ready'
 
 export const MERGED_STATUSES: readonly TaskStatus[] = [
   'merged',

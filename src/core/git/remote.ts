@@ -85,33 +85,88 @@ export async function pushBranches(
   updates: BranchUpdate[],
   auth: Record<string, string>
 ): Promise<PushOutcome[]> {
+  const outcomes = await pushRefs(
+    git,
+    remote,
+    updates.map((u) => ({ ...u, ref: `refs/heads/${u.branch}` })),
+    auth
+  )
+  return outcomes.map((o, i) => ({ ...o, branch: updates[i].branch }))
+}
+
+/** pushBranches for any ref (full names, e.g. refs/notes/...). `branch` in the outcome is the ref. */
+export async function pushRefs(
+  git: Git,
+  remote: string,
+  updates: (Omit<BranchUpdate, 'branch'> & { ref: string })[],
+  auth: Record<string, string>
+): Promise<PushOutcome[]> {
   if (updates.length === 0) return []
   const args = ['push', '--porcelain', '--no-verify']
-  for (const u of updates)
-    args.push(`--force-with-lease=refs/heads/${u.branch}:${u.expected ?? ''}`)
-  args.push(remote, ...updates.map((u) => `${u.sha ?? ''}:refs/heads/${u.branch}`))
+  for (const u of updates) args.push(`--force-with-lease=${u.ref}:${u.expected ?? ''}`)
+  args.push(remote, ...updates.map((u) => `${u.sha ?? ''}:${u.ref}`))
   const result = await git.run(args, { config: auth, okExitCodes: [1] })
   const lines = result.stdout.split('\n')
   return updates.map((u) => {
-    const line = lines.find((l) => l.includes(`:refs/heads/${u.branch}\t`))
+    const line = lines.find((l) => l.includes(`:${u.ref}\t`))
     if (!line) {
       const reason =
         result.stderr.trim().split('\n').slice(-3).join(' ') || 'no result from git push'
-      return { branch: u.branch, ok: result.exitCode === 0, message: reason }
+      return { branch: u.ref, ok: result.exitCode === 0, message: reason }
     }
     const [flag, , summary = ''] = line.split('\t')
+    const name = u.ref.replace(/^refs\/heads\//, '')
     const serverSays = result.stderr
       .split('\n')
-      .filter((l) => l.startsWith('remote:') || l.includes(u.branch))
+      .filter((l) => l.startsWith('remote:') || l.includes(name))
       .join(' ')
       .trim()
     const ok = flag !== '!'
     return {
-      branch: u.branch,
+      branch: u.ref,
       ok,
       message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}`
     }
   })
+}
+
+/** Refs on the remote matching `pattern` (a full ref name, `*` allowed), with their tips. */
+export async function listRemoteRefs(
+  git: Git,
+  remote: string,
+  pattern: string,
+  auth: Record<string, string>
+): Promise<Map<string, string>> {
+  const out = await git.out(['ls-remote', remote, pattern], { config: auth })
+  const refs = new Map<string, string>()
+  for (const line of out.split('\n').filter(Boolean)) {
+    const [sha, ref] = line.split('\t')
+    refs.set(ref, sha)
+  }
+  return refs
+}
+
+/** Fetches refs under their own names (notes, for example): `+<ref>:<ref>` for each. */
+export async function fetchOwnRefs(
+  git: Git,
+  remote: string,
+  refs: string[],
+  auth: Record<string, string>
+): Promise<void> {
+  if (refs.length === 0) return
+  const shallow = await isShallow(git)
+  await git.run(
+    [
+      'fetch',
+      '--no-tags',
+      '--no-recurse-submodules',
+      '--no-auto-maintenance',
+      ...(shallow ? ['--depth=1'] : []),
+      remote,
+      ...refs.map((r) => `+${r}:${r}`)
+    ],
+    { config: auth }
+  )
 }
 
 /** Fetches branches into refs/remotes/<remote>/ (objects for tasks reused from earlier runs). */

@@ -26,7 +26,9 @@ const STATUS_LABEL: Record<TaskStatus, string> = {
   conflicted: '⚠️ conflicted',
   failed: '❌ failed',
   'no-changes': '➖ no changes',
-  skipped: '⏭️ skipped'
+  skipped: '⏭️ skipped',
+  queued: '⏳ queued',
+  ready: '📦 done, waiting for the merge job'
 }
 
 /** Neutralises untrusted text for a table cell: no pipes, no HTML, no @-mentions, one line. */
@@ -60,7 +62,9 @@ export function statusCounts(result: FanoutResult): Record<TaskStatus, number> {
     conflicted: 0,
     failed: 0,
     'no-changes': 0,
-    skipped: 0
+    skipped: 0,
+    queued: 0,
+    ready: 0
   }
   for (const task of result.tasks) counts[task.status]++
   return counts

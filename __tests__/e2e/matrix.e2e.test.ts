@@ -1,0 +1,241 @@
+// The matrix workflow as GitHub Actions would run it: a plan job, task jobs as concurrent
+// processes, each in its own shallow clone of one bare origin (as separate runners would have),
+// and a merge job in yet another clone; all through dist/index.js and the local API stand-in.
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
+import { FakeGitHub } from '../../test-support/fake-github.js'
+import {
+  cloneWorkspace,
+  createOrigin,
+  git,
+  isolatedGitEnv,
+  removeTempDirs,
+  tempDir,
+  type Origin
+} from '../../test-support/git-fixtures.js'
+import { runAction, type RunActionResult } from '../../test-support/run-action.js'
+
+const servers: FakeGitHub[] = []
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()))
+})
+afterAll(removeTempDirs)
+
+const FILES = {
+  'README.md': '# Demo\n\nStatus: draft\n',
+  'src/a.txt': 'one\ntwo\nthree\n'
+}
+
+// Deterministic agent: what it does depends only on the task, so run mode and the matrix
+// must come to the same result.
+const AGENT = [
+  'case "$TASK_ID" in',
+  '  T1) echo "one" > one.txt ;;',
+  '  T2) sed -i "s/Status: draft/Status: ready/" README.md ;;',
+  '  T3) sed -i "s/Status: draft/Status: shipped/" README.md ;;',
+  '  T4) echo "cannot do $TASK_ID" >&2; exit 3 ;;',
+  '  *) echo "$TASK_TITLE" > "$TASK_ID.txt" ;;',
+  'esac'
+].join('\n')
+
+const TASKS = [
+  '- [ ] T1: Add one',
+  '- [ ] T2: Mark the readme ready',
+  '- [ ] T3: Mark the readme shipped',
+  '- [ ] T4: Something impossible',
+  '- [ ] T5: Add five'
+].join('\n')
+
+interface World {
+  origin: Origin
+  api: FakeGitHub
+  env: NodeJS.ProcessEnv
+}
+
+async function world(body: string): Promise<World> {
+  const origin = await createOrigin(FILES, { commits: 2 })
+  const api = await FakeGitHub.start({ originDir: origin.bareDir })
+  servers.push(api)
+  api.addIssue({ number: 12, title: 'Polish the demo', body, user: { login: 'author' } })
+  api.setPermission('maintainer', 'write')
+  return { origin, api, env: isolatedGitEnv(origin.home) }
+}
+
+function labeled(w: World): { eventName: string; payload: object } {
+  const issue = w.api.issues.get(12)!
+  return {
+    eventName: 'issues',
+    payload: {
+      action: 'labeled',
+      label: { name: 'agents' },
+      issue: { number: 12, title: issue.title, body: issue.body, user: { login: 'author' } },
+      repository: { name: w.api.repo, owner: { login: w.api.owner }, default_branch: 'main' },
+      sender: { login: 'maintainer', type: 'User' }
+    }
+  }
+}
+
+/** One job: a fresh shallow clone (a fresh runner) and the action with these inputs. */
+async function job(
+  w: World,
+  inputs: Record<string, string>,
+  env: Record<string, string> = {}
+): Promise<RunActionResult> {
+  const workspace = await cloneWorkspace(w.origin, { depth: 1, dir: await tempDir('runner') })
+  const event = labeled(w)
+  return runAction({
+    workspace,
+    inputs: { 'agent-command': AGENT, ...inputs },
+    eventName: event.eventName,
+    payload: event.payload,
+    api: w.api,
+    env,
+    timeoutMs: 180_000
+  })
+}
+
+const statuses = (r: RunActionResult): [string, string][] =>
+  (JSON.parse(r.outputs.tasks) as { id: string; status: string }[]).map((t) => [t.id, t.status])
+
+const tree = (w: World, ref: string): Promise<string> =>
+  git(w.origin.bareDir, ['rev-parse', `${ref}^{tree}`], w.env)
+
+const originHas = async (w: World, ref: string): Promise<boolean> =>
+  git(w.origin.bareDir, ['rev-parse', '--verify', '--quiet', ref], w.env).then(
+    () => true,
+    () => false
+  )
+
+const statusComment = (w: World): string => {
+  const comments = w.api.comments.filter((c) => c.issue_number === 12)
+  expect(comments).toHaveLength(1)
+  return comments[0].body
+}
+
+describe('matrix mode: plan, task × N, merge', () => {
+  it('comes to the same statuses and the same tree as run mode, with a failing task and a conflict, and loses no row under concurrent task jobs', async () => {
+    // run mode on one runner, for reference
+    const single = await world(TASKS)
+    const run = await job(single, {})
+    expect(run.exitCode).toBe(1) // T4 failed, T3 conflicted: fail-on's default
+
+    const w = await world(TASKS)
+    const plan = await job(w, { mode: 'plan', 'agent-command': '' })
+    expect(plan.stderr).toBe('')
+    expect(plan.exitCode).toBe(0)
+    const matrix = JSON.parse(plan.outputs.matrix) as { include: { task: string }[] }
+    expect(matrix).toEqual({
+      include: ['T1', 'T2', 'T3', 'T4', 'T5'].map((task) => ({ task }))
+    })
+    expect(plan.outputs['task-jobs']).toBe('5')
+    expect(plan.outputs['issue-number']).toBe('12')
+    expect(statusComment(w)).toContain('| T1 | Add one | ⏳ queued |')
+    expect(w.api.issues.get(12)!.labels).toContain('fanout:running')
+    // The plan created no branch.
+    expect(await git(w.origin.bareDir, ['branch', '--list', 'fanout/*'], w.env)).toBe('')
+
+    // Five task jobs at once, each on its own runner.
+    const tasks = await Promise.all(
+      matrix.include.map(({ task }) =>
+        job(w, { mode: 'task', 'task-id': task, 'issue-number': plan.outputs['issue-number'] })
+      )
+    )
+    const byTask = new Map(matrix.include.map(({ task }, i) => [task, tasks[i]]))
+    for (const [task, r] of byTask) {
+      expect(r.errors.filter((e) => !e.includes('T4 failed'))).toEqual([])
+      expect(r.exitCode).toBe(task === 'T4' ? 1 : 0)
+    }
+    expect(statuses(byTask.get('T1')!)).toEqual([['T1', 'ready']])
+    expect(statuses(byTask.get('T4')!)).toEqual([['T4', 'failed']])
+    // Every job rewrote the comment; none of their rows was lost.
+    const rows = statusComment(w)
+    for (const id of ['T1', 'T2', 'T3', 'T5'])
+      expect(rows).toMatch(
+        new RegExp(`\\| ${id} \\| [^|]+ \\| 📦 done, waiting for the merge job \\|`)
+      )
+    expect(rows).toMatch(/\| T4 \| [^|]+ \| ❌ failed \|/)
+    expect(rows).not.toContain('queued')
+    expect(rows).toContain('exited with status 3')
+    expect(await originHas(w, 'refs/heads/fanout/issue-12/T1')).toBe(true)
+    expect(await originHas(w, 'refs/heads/fanout/issue-12/T4')).toBe(false)
+
+    const merge = await job(w, { mode: 'merge', 'issue-number': '12' })
+    expect(merge.exitCode).toBe(1)
+    expect(statuses(merge)).toEqual(statuses(run))
+    expect(statuses(merge)).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged'],
+      ['T3', 'conflicted'],
+      ['T4', 'failed'],
+      ['T5', 'merged']
+    ])
+    expect(await tree(w, 'refs/heads/fanout/issue-12/integration')).toBe(
+      await tree(single, 'refs/heads/fanout/issue-12/integration')
+    )
+    // The conflicted task's work is kept on its pushed branch, named in the report.
+    expect(await originHas(w, 'refs/heads/fanout/issue-12/T3')).toBe(true)
+    const final = statusComment(w)
+    expect(final).toContain('README.md')
+    expect(final).toContain('fanout/issue-12/T3')
+    expect(final).toContain('exited with status 3')
+    expect(w.api.pulls).toHaveLength(1)
+    expect(w.api.pulls[0].head).toBe('fanout/issue-12/integration')
+    expect(merge.outputs['pull-request-number']).toBe(String(w.api.pulls[0].number))
+    expect(w.api.issues.get(12)!.labels).toContain('fanout:needs-attention')
+    expect(w.api.issues.get(12)!.labels).not.toContain('fanout:running')
+  }, 300_000)
+
+  it('reports a task whose job never ran as failed, and merges the others', async () => {
+    const w = await world('- [ ] T1: Add one\n- [ ] T5: Add five\n')
+    const plan = await job(w, { mode: 'plan', 'agent-command': '' })
+    expect(plan.exitCode).toBe(0)
+    const t1 = await job(w, { mode: 'task', 'task-id': 'T1', 'issue-number': '12' })
+    expect(t1.exitCode).toBe(0)
+    // T5's job was cancelled before it started: it left nothing.
+    const merge = await job(w, { mode: 'merge', 'issue-number': '12' })
+    expect(statuses(merge)).toEqual([
+      ['T1', 'merged'],
+      ['T5', 'failed']
+    ])
+    expect(merge.exitCode).toBe(1)
+    const t5 = (JSON.parse(merge.outputs.tasks) as { id: string; reason?: string }[])[1]
+    expect(t5.reason).toContain('task job left no result')
+    expect(statusComment(w)).toContain('task job left no result')
+    const files = await git(
+      w.origin.bareDir,
+      ['ls-tree', '-r', '--name-only', 'refs/heads/fanout/issue-12/integration'],
+      w.env
+    )
+    expect(files.split('\n')).toContain('one.txt')
+    expect(files.split('\n')).not.toContain('T5.txt')
+    expect(w.api.pulls).toHaveLength(1)
+  }, 180_000)
+
+  it('a plan job refuses an invalid task list and creates nothing', async () => {
+    const w = await world('- [ ] T1: One\n- [ ] t1: Same ID again\n')
+    const plan = await job(w, { mode: 'plan', 'agent-command': '' })
+    expect(plan.exitCode).toBe(1)
+    expect(plan.errors.join('\n')).toMatch(/T1/)
+    expect(plan.outputs.matrix).toBeUndefined()
+    expect(
+      await git(w.origin.bareDir, ['for-each-ref', 'refs/heads/fanout', 'refs/notes'], w.env)
+    ).toBe('')
+    expect(w.api.pulls).toHaveLength(0)
+  })
+
+  it('task and merge jobs refuse to work without a plan of their own workflow run', async () => {
+    const w = await world('- [ ] T1: Add one\n')
+    const early = await job(w, { mode: 'task', 'task-id': 'T1', 'issue-number': '12' })
+    expect(early.exitCode).toBe(1)
+    expect(early.errors.join('\n')).toContain('No plan found on #12')
+
+    const plan = await job(w, { mode: 'plan', 'agent-command': '' })
+    expect(plan.exitCode).toBe(0)
+    const other = await job(w, { mode: 'merge', 'issue-number': '12' }, { GITHUB_RUN_ID: '1111' })
+    expect(other.exitCode).toBe(1)
+    expect(other.errors.join('\n')).toContain('not by this one (1111)')
+    const missing = await job(w, { mode: 'task', 'issue-number': '12' })
+    expect(missing.exitCode).toBe(1)
+    expect(missing.errors.join('\n')).toContain('task-id is required')
+    expect(await git(w.origin.bareDir, ['for-each-ref', 'refs/heads/fanout'], w.env)).toBe('')
+  })
+})

@@ -1,0 +1,622 @@
+import * as core from '@actions/core'
+import { randomBytes } from 'node:crypto'
+import os from 'node:os'
+import path from 'node:path'
+import { integrationBranchName, taskBranchName } from '../core/branches.js'
+import { runFanout, type TaskPlan } from '../core/engine.js'
+import {
+  ensureMergeBases,
+  fetchBranch,
+  fetchBranches,
+  fetchOwnRefs,
+  listRemoteBranches,
+  listRemoteRefs,
+  pushRefs
+} from '../core/git/remote.js'
+import { cell, renderTaskTable } from '../core/report/markdown.js'
+import { readReport, reportRef, toReport, writeReport, type TaskReport } from '../core/results.js'
+import type { Task, TaskResult } from '../core/types.js'
+import type { IssueData } from '../github/api.js'
+import { findStatusComments, statusMarker, upsertStatusComment } from '../github/publish.js'
+import type { ParsedCommand } from './commands.js'
+import { HiddenCredentials } from './credentials.js'
+import { guardFileCommands } from './file-commands.js'
+import {
+  fetchBase,
+  fetchReused,
+  readIssue,
+  readTasks,
+  runAndPublish,
+  runLink,
+  setProgressLabel,
+  withIssueLock,
+  type PreparedRun,
+  type Run
+} from './main.js'
+import {
+  decodeState,
+  encodeState,
+  planTasks,
+  taskHash,
+  type Command,
+  type PlanRecord,
+  type RunState
+} from './state.js'
+import { PROGRESS_LABELS } from './triggers.js'
+
+// A matrix workflow splits `run` into three kinds of job on as many runners: plan (one), task
+// (one per task, in parallel), merge (one). They share nothing but the remote and the issue:
+// the plan lives in the status comment's state block, each task's result in a git note of its
+// own (core/results.ts), so no job depends on another runner's disk.
+
+/** mode plan: validate, decide what runs, mark every task queued, output the matrix. */
+export async function planJob(
+  r: Run,
+  command: ParsedCommand & { kind: 'run' | 'retry' | 'drop' | 'status' },
+  issue: IssueData,
+  tasks: Task[]
+): Promise<void> {
+  const { api, logger } = r
+  const { baseBranch, baseSha, remoteTips } = await fetchBase(r)
+  const statusComments = await findStatusComments(api, issue.number)
+  const previous = decodeState(statusComments[0]?.body)
+  const request = command as Command
+  const { plan, dropped } = planTasks(tasks, previous, remoteTips, request)
+  const record: PlanRecord = {
+    id: randomBytes(8).toString('hex'),
+    runId: process.env.GITHUB_RUN_ID ?? '',
+    baseBranch,
+    baseSha,
+    command: request,
+    tasks: tasks.map((t) => ({
+      id: t.id,
+      hash: taskHash(t),
+      title: t.title.slice(0, 200),
+      mode: t.checked ? 'skipped' : (plan.get(t.id)?.mode ?? 'skipped')
+    }))
+  }
+  const state: RunState = {
+    version: 1,
+    baseSha: previous?.baseSha ?? baseSha,
+    tasks: previous?.tasks ?? {},
+    dropped,
+    plan: record
+  }
+  const jobs = record.tasks.filter((t) => t.mode === 'run')
+  const rows = planRows(record, state, new Map(), r.prefix)
+  const body = matrixStatus(
+    issue.number,
+    encodeState(state),
+    rows,
+    `planned, ${jobs.length} task job(s) queued`
+  )
+  const comment = await upsertStatusComment(api, issue.number, body, logger, statusComments)
+  await setProgressLabel(api, issue.number, PROGRESS_LABELS.running)
+  logger.info(
+    `Planned #${issue.number} on ${baseBranch} at ${baseSha.slice(0, 12)}: task jobs for ${jobs.map((t) => t.id).join(', ') || 'none'}`
+  )
+  core.setOutput('matrix', JSON.stringify({ include: jobs.map((t) => ({ task: t.id })) }))
+  core.setOutput('task-jobs', String(jobs.length))
+  core.setOutput('issue-number', String(issue.number))
+  core.setOutput('integration-branch', integrationBranchName(r.prefix))
+  core.setOutput('status-comment-id', String(comment.id))
+  core.setOutput('tasks', JSON.stringify(rows.map(outputTask)))
+  await core.summary.addRaw(body).write()
+}
+
+/** mode task: run one planned task's agent, push its branch and its result note. */
+export async function taskJob(r: Run): Promise<void> {
+  const { api, git, logger, inputs } = r
+  const issue = await readIssue(r)
+  const statusComments = await findStatusComments(api, issue.number)
+  const state = decodeState(statusComments[0]?.body)
+  const record = requirePlan(state, issue.number, 'task')
+  const wanted = inputs.taskId!
+  const entry =
+    record.tasks.find((t) => t.id === wanted) ??
+    record.tasks.find((t) => t.id.toLowerCase() === wanted.toLowerCase())
+  if (!entry) {
+    throw new Error(
+      `Task ${wanted} is not in the plan for #${issue.number} (planned: ${record.tasks.map((t) => t.id).join(', ')}). Pass task-id: \${{ matrix.task }} from the plan job's matrix.`
+    )
+  }
+  if (entry.mode !== 'run') {
+    logger.info(`${entry.id} is not planned to run (${entry.mode}); nothing to do`)
+    return
+  }
+  const tasks = (await readTasks(api, issue, inputs, logger)) ?? []
+  const task = tasks.find((t) => t.id === entry.id)
+  const branch = taskBranchName(r.prefix, entry.id)
+  const noteRef = reportRef(issue.number, entry.id)
+  let result: TaskResult
+  if (!task || task.checked || taskHash(task) !== entry.hash) {
+    result = {
+      id: entry.id,
+      title: entry.title,
+      status: 'failed',
+      branch,
+      changedFiles: [],
+      durationMs: 0,
+      reason:
+        'its text changed (or it was removed or checked) after the plan job read the issue, so it was not run; plan again to run the current text'
+    }
+  } else {
+    await ensureCommit(r, record.baseBranch, record.baseSha)
+    const workDir = path.join(
+      process.env.RUNNER_TEMP || os.tmpdir(),
+      'agent-fanout',
+      `issue-${issue.number}-task-${entry.id}`
+    )
+    core.saveState('workDir', workDir)
+    core.saveState('repoDir', git.repoDir)
+    const hidden = await HiddenCredentials.hide(git, logger)
+    const fileCommands = await guardFileCommands(logger)
+    try {
+      const outcome = await runFanout({
+        git,
+        logger,
+        issue: { number: issue.number, title: issue.title, url: issue.url },
+        tasks,
+        // The other tasks are run by their own jobs; they stay in the prompt as siblings.
+        plan: new Map(
+          tasks.filter((t) => t.id !== entry.id).map((t) => [t.id, { mode: 'drop' } as TaskPlan])
+        ),
+        agentsOnly: true,
+        baseBranch: record.baseBranch,
+        baseSha: record.baseSha,
+        agentCommand: inputs.agentCommand,
+        maxParallel: 1,
+        taskTimeoutMs: inputs.taskTimeoutMs,
+        branchPrefix: r.prefix,
+        workDir,
+        identity: inputs.commitAuthor,
+        agentBaseEnv: process.env,
+        secrets: [inputs.token],
+        blockWorkflowChanges: !inputs.allowWorkflowChanges,
+        signal: r.signal
+      })
+      result = outcome.tasks.find((t) => t.id === entry.id)!
+    } finally {
+      await hidden.restore()
+      await fileCommands.restore()
+    }
+    core.saveState('engineDone', 'true')
+  }
+
+  const seen = await listRemoteRefs(git, 'origin', `refs/heads/${branch}`, r.auth)
+  const noteSeen = await listRemoteRefs(git, 'origin', noteRef, r.auth)
+  if (result.status === 'ready') {
+    const [push] = await pushRefs(
+      git,
+      'origin',
+      [
+        {
+          ref: `refs/heads/${branch}`,
+          sha: result.commit!,
+          expected: seen.get(`refs/heads/${branch}`)
+        }
+      ],
+      r.auth
+    )
+    logger.info(`${push.ok ? 'pushed' : 'REJECTED'} ${branch}: ${push.message}`)
+    if (!push.ok)
+      result = {
+        ...result,
+        status: 'failed',
+        reason: `its branch ${branch} could not be pushed: ${push.message}`
+      }
+  }
+  const report = toReport(result, record.id, entry.hash, runLink())
+  const note = await writeReport(git, noteRef, report.tip ?? record.baseSha, report)
+  const [handed] = await pushRefs(
+    git,
+    'origin',
+    [{ ref: noteRef, sha: note, expected: noteSeen.get(noteRef) }],
+    r.auth
+  )
+  if (!handed.ok) {
+    throw new Error(
+      `The result of task ${entry.id} could not be handed to the merge job: pushing ${noteRef} was rejected: ${handed.message}`
+    )
+  }
+  logger.info(`[${entry.id}] ${result.status}${result.reason ? `: ${result.reason}` : ''}`)
+
+  const comment = await updateRows(r, issue.number, record, state!)
+  core.setOutput('tasks', JSON.stringify([outputTask(result)]))
+  core.setOutput('failed-tasks', JSON.stringify(result.status === 'failed' ? [result.id] : []))
+  core.setOutput('status-comment-id', comment ? String(comment) : '')
+  core.setOutput('issue-number', String(issue.number))
+  await core.summary
+    .addRaw(`### agent-fanout: task ${cell(entry.id, 40)} of #${issue.number}\n\n`)
+    .addRaw(renderTaskTable([result]))
+    .addRaw(result.reason ? `\n\n${cell(result.reason, 1000)}\n` : '\n')
+    .write()
+  if (inputs.failOn.has(result.status)) {
+    core.setFailed(
+      `agent-fanout: task ${entry.id} ${result.status}${result.reason ? `: ${result.reason}` : ''} (see fail-on)`
+    )
+  }
+}
+
+/** mode merge: collect every task job's result, merge like `run`, publish, report. */
+export async function mergeJob(r: Run): Promise<void> {
+  const { api, logger, inputs } = r
+  const issue = await readIssue(r)
+  core.saveState('issueNumber', String(issue.number))
+  const tasks = await readTasks(api, issue, inputs, logger)
+  if (!tasks) return
+  await withIssueLock(r, issue.number, async () => {
+    const statusComments = await findStatusComments(api, issue.number)
+    const previous = decodeState(statusComments[0]?.body)
+    const record = requirePlan(previous, issue.number, 'merge')
+    const prepared = await logger.group('Collect the results of the task jobs', () =>
+      collectTaskJobs(r, issue.number, record, previous!, tasks)
+    )
+    return runAndPublish(
+      r,
+      record.command,
+      issue,
+      prepared.tasks,
+      previous,
+      statusComments,
+      prepared
+    )
+  })
+}
+
+function requirePlan(
+  state: RunState | undefined,
+  issueNumber: number,
+  mode: 'task' | 'merge'
+): PlanRecord {
+  const plan = state?.plan
+  const runId = process.env.GITHUB_RUN_ID ?? ''
+  if (!plan) {
+    throw new Error(
+      `No plan found on #${issueNumber}: a mode ${mode} job works from the plan that a mode plan job of the same workflow run records in the status comment. Run the plan job first and make this job need it (see examples/matrix.yml).`
+    )
+  }
+  if (plan.runId !== runId) {
+    throw new Error(
+      `The plan on #${issueNumber} was made by workflow run ${plan.runId || '(unknown)'}, not by this one (${runId || 'unknown'}): a mode ${mode} job only works from a plan of its own workflow run. Another run may have planned the issue since; use a concurrency group per issue (see examples/matrix.yml).`
+    )
+  }
+  return plan
+}
+
+/** Makes sure `sha` (the plan's base) is here, fetching it when the workspace lacks it. */
+async function ensureCommit(r: Run, branch: string, sha: string): Promise<void> {
+  const have = (): Promise<boolean> => r.git.test(['cat-file', '-e', `${sha}^{commit}`])
+  if (await have()) return
+  const tip = await fetchBranch(r.git, 'origin', branch, r.auth)
+  if (tip === sha || (await have())) return
+  // The base moved since the plan: fetch the planned commit itself.
+  await r.git.run(['fetch', '--no-tags', '--no-auto-maintenance', '--depth=1', 'origin', sha], {
+    config: r.auth,
+    okExitCodes: [1, 128]
+  })
+  if (!(await have()))
+    throw new Error(
+      `The plan's base commit ${sha} of ${branch} could not be fetched from origin; plan again.`
+    )
+}
+
+/**
+ * The plan the merge job hands to the engine: each task job's branch (as its note recorded it)
+ * to merge, its failure to show, or "no result" when its job never reported.
+ */
+async function collectTaskJobs(
+  r: Run,
+  issueNumber: number,
+  record: PlanRecord,
+  previous: RunState,
+  current: Task[]
+): Promise<PreparedRun & { tasks: Task[] }> {
+  const { git, logger } = r
+  await ensureCommit(r, record.baseBranch, record.baseSha)
+  const base = { branch: record.baseBranch, sha: record.baseSha }
+  const remoteTips = await listRemoteBranches(git, 'origin', r.prefix, r.auth)
+  const reports = await fetchReports(r, issueNumber, record)
+  const byId = new Map(current.map((t) => [t.id, t]))
+  const plan = new Map<string, TaskPlan>()
+  const tasks: Task[] = []
+  const ready: { task: Task; report: TaskReport; branch: string }[] = []
+  const failed = (task: Task, reason: string, extra: Partial<TaskResult> = {}): void => {
+    plan.set(task.id, {
+      mode: 'keep',
+      result: {
+        id: task.id,
+        title: task.title,
+        status: 'failed',
+        branch: taskBranchName(r.prefix, task.id),
+        changedFiles: [],
+        durationMs: 0,
+        reason,
+        ...extra
+      }
+    })
+  }
+  record.tasks.forEach((entry, index) => {
+    const now = byId.get(entry.id)
+    const task: Task = now ?? {
+      id: entry.id,
+      idSource: 'explicit',
+      position: index + 1,
+      title: entry.title,
+      body: '',
+      checked: false
+    }
+    if (entry.mode === 'skipped') {
+      tasks.push({ ...task, checked: true })
+      return
+    }
+    tasks.push({ ...task, checked: false })
+    const branch = taskBranchName(r.prefix, entry.id)
+    if (entry.mode === 'drop') plan.set(task.id, { mode: 'drop' })
+    else if (entry.mode === 'reuse') {
+      const kept = previous.tasks[entry.id]
+      if (kept?.commit && remoteTips.get(kept.branch) === kept.commit)
+        plan.set(task.id, {
+          mode: 'reuse',
+          tip: kept.commit,
+          changedFiles: kept.changedFiles,
+          durationMs: kept.durationMs
+        })
+      else failed(task, `its earlier branch ${branch} moved after the plan; run it again`)
+    } else if (entry.mode === 'keep') {
+      const kept = previous.tasks[entry.id]
+      plan.set(task.id, {
+        mode: 'keep',
+        result: kept
+          ? { ...kept, id: task.id, title: task.title }
+          : {
+              id: task.id,
+              title: task.title,
+              status: 'skipped',
+              branch,
+              changedFiles: [],
+              durationMs: 0,
+              reason: 'not run yet: comment /fanout run'
+            }
+      })
+    } else {
+      const report = reports.get(entry.id)
+      if (!now || taskHash(now) !== entry.hash)
+        failed(task, 'its text changed after the plan job read the issue; plan again')
+      else if (!report)
+        failed(
+          task,
+          `its task job left no result (it failed before reporting, was cancelled, or never ran); its branch ${branch} was not merged. See the workflow run, then run again`
+        )
+      else if (report.status === 'ready') ready.push({ task, report, branch })
+      else {
+        plan.set(task.id, {
+          mode: 'keep',
+          result: {
+            id: task.id,
+            title: task.title,
+            status: report.status,
+            branch,
+            changedFiles: report.changedFiles,
+            durationMs: report.durationMs,
+            reason: report.reason,
+            ...(report.exitCode !== undefined ? { exitCode: report.exitCode } : {}),
+            ...(report.timedOut ? { timedOut: true } : {}),
+            ...(report.logTail ? { logTail: report.logTail } : {})
+          }
+        })
+      }
+    }
+  })
+
+  const present = ready.filter(({ branch }) => remoteTips.has(branch)).map((x) => x.branch)
+  if (present.length) await fetchBranches(git, 'origin', present, r.auth)
+  const mergeable: typeof ready = []
+  for (const item of ready) {
+    const tip = item.report.tip!
+    if (!(await git.test(['cat-file', '-e', `${tip}^{commit}`])))
+      await git.run(['fetch', '--no-tags', '--no-auto-maintenance', 'origin', tip], {
+        config: r.auth,
+        okExitCodes: [1, 128]
+      })
+    if (!(await git.test(['cat-file', '-e', `${tip}^{commit}`]))) {
+      failed(
+        item.task,
+        `its task job reported ${tip.slice(0, 12)}, but ${item.branch} no longer holds it on origin`
+      )
+      continue
+    }
+    mergeable.push(item)
+  }
+  await ensureMergeBases(
+    git,
+    'origin',
+    base,
+    mergeable.map((m) => ({ branch: m.branch, sha: m.report.tip! })),
+    r.auth
+  )
+  for (const { task, report, branch } of mergeable) {
+    const tip = report.tip!
+    if (!(await git.test(['merge-base', '--is-ancestor', record.baseSha, tip]))) {
+      failed(task, `${branch} at ${tip.slice(0, 12)} does not descend from the planned base`)
+      continue
+    }
+    // The engine trusts what it computes, not what a note claims.
+    const changed = await git.out([
+      'diff',
+      '--name-only',
+      '-z',
+      '--no-renames',
+      record.baseSha,
+      tip
+    ])
+    plan.set(task.id, {
+      mode: 'merge',
+      tip,
+      changedFiles: changed.split('\0').filter(Boolean),
+      durationMs: report.durationMs,
+      ...(report.logTail ? { logTail: report.logTail } : {})
+    })
+  }
+  await fetchReused(r, tasks, plan, base, remoteTips)
+  const ranNow = new Set(record.tasks.filter((t) => t.mode === 'run').map((t) => t.id))
+  logger.info(
+    `Task jobs: ${mergeable.length} to merge, ${[...ranNow].length - mergeable.length} without a mergeable result`
+  )
+  return {
+    plan,
+    dropped: previous.dropped,
+    ranNow,
+    baseBranch: record.baseBranch,
+    baseSha: record.baseSha,
+    remoteTips,
+    planRecord: record,
+    tasks
+  }
+}
+
+/** The task jobs' notes on the remote that belong to this plan, by task ID. */
+async function fetchReports(
+  r: Run,
+  issueNumber: number,
+  record: PlanRecord
+): Promise<Map<string, TaskReport>> {
+  const refs = await listRemoteRefs(r.git, 'origin', reportRef(issueNumber), r.auth)
+  await fetchOwnRefs(r.git, 'origin', [...refs.keys()], r.auth)
+  const reports = new Map<string, TaskReport>()
+  for (const entry of record.tasks.filter((t) => t.mode === 'run')) {
+    const sha = refs.get(reportRef(issueNumber, entry.id))
+    if (!sha) continue
+    const report = await readReport(r.git, sha, entry.id)
+    if (report && report.plan === record.id && report.hash === entry.hash)
+      reports.set(entry.id, report)
+  }
+  return reports
+}
+
+/**
+ * Redraws the status comment from the plan and every result on the remote. Task jobs finish
+ * in any order and each rewrites the whole comment, so after writing, a job looks again: if
+ * results arrived meanwhile it writes again. The last writer has therefore seen every result
+ * pushed before its final look, and any later result's job writes after it: no row is lost.
+ */
+async function updateRows(
+  r: Run,
+  issueNumber: number,
+  record: PlanRecord,
+  state: RunState
+): Promise<number | undefined> {
+  let seen = ''
+  let commentId: number | undefined
+  for (let round = 0; round < 10; round++) {
+    const refs = await listRemoteRefs(r.git, 'origin', reportRef(issueNumber), r.auth)
+    const now = [...refs]
+      .map(([ref, sha]) => `${ref}=${sha}`)
+      .sort()
+      .join('\n')
+    if (now === seen) return commentId
+    const reports = await fetchReports(r, issueNumber, record)
+    const rows = planRows(record, state, reports, r.prefix)
+    const waiting = rows.filter((t) => t.status === 'queued').length
+    const body = matrixStatus(
+      issueNumber,
+      encodeState(state),
+      rows,
+      waiting
+        ? `${reports.size} of ${reports.size + waiting} task job(s) reported`
+        : 'every task job reported; the merge job merges next'
+    )
+    try {
+      commentId = (await upsertStatusComment(r.api, issueNumber, body, r.logger)).id
+    } catch (error) {
+      // A row is a courtesy; the result is on the remote and the merge job reports it.
+      r.logger.warning(`Could not update the status comment: ${String(error)}`)
+      return undefined
+    }
+    seen = now
+  }
+  return commentId
+}
+
+/** The table rows of a plan: queued, reported by a task job, or carried over from earlier. */
+function planRows(
+  record: PlanRecord,
+  state: RunState,
+  reports: Map<string, TaskReport>,
+  prefix: string
+): TaskResult[] {
+  return record.tasks.map((entry) => {
+    const base = {
+      id: entry.id,
+      title: entry.title,
+      branch: taskBranchName(prefix, entry.id),
+      changedFiles: [] as string[],
+      durationMs: 0
+    }
+    const kept = state.tasks[entry.id]
+    switch (entry.mode) {
+      case 'skipped':
+        return { ...base, status: 'skipped', reason: 'checked in the issue (done)' }
+      case 'drop':
+        return { ...base, status: 'skipped', reason: 'dropped with /fanout drop' }
+      case 'reuse':
+      case 'keep':
+        return kept
+          ? { ...base, ...kept, title: entry.title, reused: entry.mode === 'reuse' }
+          : { ...base, status: 'skipped', reason: 'not run yet' }
+      default: {
+        const report = reports.get(entry.id)
+        if (!report) return { ...base, status: 'queued' }
+        return {
+          ...base,
+          status: report.status,
+          changedFiles: report.changedFiles,
+          durationMs: report.durationMs,
+          ...(report.tip ? { commit: report.tip } : {}),
+          ...(report.reason ? { reason: report.reason } : {})
+        }
+      }
+    }
+  })
+}
+
+function matrixStatus(
+  issueNumber: number,
+  state: string,
+  rows: TaskResult[],
+  headline: string
+): string {
+  const problems = rows.filter((t) => t.status === 'failed' || t.status === 'no-changes')
+  const run = runLink()
+  return [
+    statusMarker(issueNumber),
+    state,
+    `### agent-fanout: ${headline}`,
+    '',
+    renderTaskTable(rows),
+    '',
+    ...(problems.length
+      ? [
+          ...problems.map(
+            (t) => `- **${cell(t.id, 40)}** ${t.status}: ${cell(t.reason ?? '', 500)}`
+          ),
+          ''
+        ]
+      : []),
+    `Each task runs in a job of its own; the merge job merges their branches, opens the pull request and writes the final report here.${run ? ` [Workflow run](${run})` : ''}`
+  ].join('\n')
+}
+
+function outputTask(t: TaskResult): Record<string, unknown> {
+  return {
+    id: t.id,
+    title: t.title,
+    status: t.status,
+    branch: t.branch,
+    changedFiles: t.changedFiles,
+    durationMs: t.durationMs,
+    ...(t.commit ? { commit: t.commit } : {}),
+    ...(t.reason ? { reason: t.reason } : {}),
+    ...(t.reused ? { reused: true } : {})
+  }
+}

@@ -1,0 +1,118 @@
+import type { Git } from './git/git.js'
+import type { TaskResult } from './types.js'
+
+// A task run on another machine (a matrix task job) hands its result to the merge job through
+// the remote, not through shared runner state: as a git note on the commit it produced (or on
+// the base, when it produced nothing), in a notes ref of its own. One ref per task means
+// concurrent task jobs never push to the same ref.
+
+/** What a task job leaves for the merge job. */
+export interface TaskReport {
+  version: 1
+  /** The plan this result belongs to; results of other plans are ignored. */
+  plan: string
+  task: string
+  /** Hash of the task text the agent was given. */
+  hash: string
+  status: 'ready' | 'failed' | 'no-changes'
+  /** The commit the agent's work ended at (status ready). */
+  tip?: string
+  changedFiles: string[]
+  durationMs: number
+  reason?: string
+  exitCode?: number | null
+  timedOut?: boolean
+  logTail?: string
+  /** Link to the job that ran it, for the report. */
+  runUrl?: string
+}
+
+/** Notes refs of an issue's task results: `refs/notes/agent-fanout/issue-<n>/<task id>`. */
+export function reportRef(issueNumber: number, taskId?: string): string {
+  return `refs/notes/agent-fanout/issue-${issueNumber}/${taskId ?? '*'}`
+}
+
+const MAX_TAIL = 4000
+const MAX_FILES = 300
+
+/** The report of one task result, trimmed to a size that travels well. */
+export function toReport(
+  result: TaskResult,
+  plan: string,
+  hash: string,
+  runUrl?: string
+): TaskReport {
+  const status =
+    result.status === 'ready' ? 'ready' : result.status === 'no-changes' ? 'no-changes' : 'failed'
+  return {
+    version: 1,
+    plan,
+    task: result.id,
+    hash,
+    status,
+    ...(status === 'ready' && result.commit ? { tip: result.commit } : {}),
+    changedFiles: result.changedFiles.slice(0, MAX_FILES),
+    durationMs: result.durationMs,
+    ...(result.reason ? { reason: result.reason } : {}),
+    ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+    ...(result.timedOut ? { timedOut: true } : {}),
+    ...(result.logTail ? { logTail: result.logTail.slice(-MAX_TAIL) } : {}),
+    ...(runUrl ? { runUrl } : {})
+  }
+}
+
+/** Records `report` as the only note of `ref`, on `object` (a fresh notes commit, no history). */
+export async function writeReport(
+  git: Git,
+  ref: string,
+  object: string,
+  report: TaskReport
+): Promise<string> {
+  const blob = await git.out(['hash-object', '-w', '--stdin'], {
+    stdin: `${JSON.stringify(report, null, 2)}\n`
+  })
+  const tree = await git.out(['mktree'], { stdin: `100644 blob ${blob}\t${object}\n` })
+  const commit = await git.out([
+    'commit-tree',
+    tree,
+    '-m',
+    `agent-fanout: ${report.task} ${report.status}`
+  ])
+  await git.run(['update-ref', ref, commit])
+  return commit
+}
+
+/**
+ * Reads the report held by the notes commit `commit`. Returns undefined for anything that is
+ * not a well-formed report of `taskId` (the merge job trusts nothing it did not expect).
+ */
+export async function readReport(
+  git: Git,
+  commit: string,
+  taskId: string
+): Promise<TaskReport | undefined> {
+  const listing = await git.run(['ls-tree', '-z', commit], { okExitCodes: [128] })
+  if (listing.exitCode !== 0) return undefined
+  for (const entry of listing.stdout.split('\0').filter(Boolean)) {
+    const [meta, object] = entry.split('\t')
+    const [, type, blob] = meta.split(' ')
+    if (type !== 'blob') continue
+    const text = await git.out(['cat-file', 'blob', blob])
+    let report: TaskReport
+    try {
+      report = JSON.parse(text) as TaskReport
+    } catch {
+      continue
+    }
+    const tipMatches = report.status !== 'ready' || report.tip === object
+    if (
+      report.version === 1 &&
+      report.task === taskId &&
+      ['ready', 'failed', 'no-changes'].includes(report.status) &&
+      tipMatches &&
+      Array.isArray(report.changedFiles)
+    )
+      return report
+  }
+  return undefined
+}
