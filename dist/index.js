@@ -50991,6 +50991,7 @@ var action_triggers = __nccwpck_require__(3673);
 
 
 
+
 // A matrix workflow splits `run` into three kinds of job on as many runners: plan (one), task
 // (one per task, in parallel), merge (one). They share nothing but the remote and the issue:
 // the plan lives in the status comment's state block, each task's result in a git note of its
@@ -51107,32 +51108,13 @@ async function taskJob(r) {
         }
         core/* saveState */.LZ('engineDone', 'true');
     }
-    const seen = await (0,remote/* listRemoteRefs */.R8)(git, 'origin', `refs/heads/${branch}`, r.auth);
-    const noteSeen = await (0,remote/* listRemoteRefs */.R8)(git, 'origin', noteRef, r.auth);
-    if (result.status === 'ready') {
-        const [push] = await (0,remote/* pushRefs */.NV)(git, 'origin', [
-            {
-                ref: `refs/heads/${branch}`,
-                sha: result.commit,
-                expected: seen.get(`refs/heads/${branch}`)
-            }
-        ], r.auth);
-        logger.info(`${push.ok ? 'pushed' : 'REJECTED'} ${branch}: ${push.message}`);
-        if (!push.ok)
-            result = {
-                ...result,
-                status: 'failed',
-                reason: `its branch ${branch} could not be pushed: ${push.message}`
-            };
-    }
-    const report = toReport(result, record.id, entry.hash, runLink());
-    const note = await writeReport(git, noteRef, report.tip ?? record.baseSha, report);
-    const [handed] = await (0,remote/* pushRefs */.NV)(git, 'origin', [{ ref: noteRef, sha: note, expected: noteSeen.get(noteRef) }], r.auth);
-    if (!handed.ok) {
-        throw new Error(`The result of task ${entry.id} could not be handed to the merge job: pushing ${noteRef} was rejected: ${handed.message}`);
-    }
+    if (inputs.resultsDir)
+        await writeResultFiles(r, inputs.resultsDir, record, entry, result);
+    else
+        result = await pushResult(r, noteRef, record, entry, result);
     logger.info(`[${entry.id}] ${result.status}${result.reason ? `: ${result.reason}` : ''}`);
-    const comment = await updateRows(r, issue.number, record, state);
+    // In secure mode this job has no write access: the merge job reports.
+    const comment = inputs.resultsDir ? undefined : await updateRows(r, issue.number, record, state);
     core/* setOutput */.uH('tasks', JSON.stringify([outputTask(result)]));
     core/* setOutput */.uH('failed-tasks', JSON.stringify(result.status === 'failed' ? [result.id] : []));
     core/* setOutput */.uH('status-comment-id', comment ? String(comment) : '');
@@ -51161,6 +51143,55 @@ async function mergeJob(r) {
         const prepared = await logger.group('Collect the results of the task jobs', () => collectTaskJobs(r, issue.number, record, previous, tasks));
         return runAndPublish(r, record.command, issue, prepared.tasks, previous, statusComments, prepared);
     });
+}
+/** Pushes the task branch, then the note that hands its result to the merge job. */
+async function pushResult(r, noteRef, record, entry, outcome) {
+    const { git, logger } = r;
+    let result = outcome;
+    const branchRef = `refs/heads/${result.branch}`;
+    const seen = await (0,remote/* listRemoteRefs */.R8)(git, 'origin', branchRef, r.auth);
+    const noteSeen = await (0,remote/* listRemoteRefs */.R8)(git, 'origin', noteRef, r.auth);
+    if (result.status === 'ready') {
+        const [push] = await (0,remote/* pushRefs */.NV)(git, 'origin', [{ ref: branchRef, sha: result.commit, expected: seen.get(branchRef) }], r.auth);
+        logger.info(`${push.ok ? 'pushed' : 'REJECTED'} ${result.branch}: ${push.message}`);
+        if (!push.ok)
+            result = {
+                ...result,
+                status: 'failed',
+                reason: `its branch ${result.branch} could not be pushed: ${push.message}`
+            };
+    }
+    const report = toReport(result, record.id, entry.hash, runLink());
+    const note = await writeReport(git, noteRef, report.tip ?? record.baseSha, report);
+    const [handed] = await (0,remote/* pushRefs */.NV)(git, 'origin', [{ ref: noteRef, sha: note, expected: noteSeen.get(noteRef) }], r.auth);
+    if (!handed.ok) {
+        throw new Error(`The result of task ${entry.id} could not be handed to the merge job: pushing ${noteRef} was rejected: ${handed.message}`);
+    }
+    return result;
+}
+/** Secure mode: the result as files (a git bundle and a report) for upload as an artifact. */
+async function writeResultFiles(r, dir, record, entry, result) {
+    const target = external_node_path_default().resolve(workspaceDir(), dir);
+    await (0,promises_.mkdir)(target, { recursive: true });
+    if (result.status === 'ready') {
+        await r.git.run([
+            'bundle',
+            'create',
+            external_node_path_default().join(target, 'task.bundle'),
+            `refs/heads/${result.branch}`,
+            `^${record.baseSha}`
+        ]);
+    }
+    const report = toReport(result, record.id, entry.hash, runLink());
+    await (0,promises_.writeFile)(external_node_path_default().join(target, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    r.logger.info(`Wrote the result of ${entry.id} to ${target}: upload that folder as the artifact ${artifactName(entry.id)}`);
+}
+/** The artifact (and folder) name the merge job looks for, by task ID only. */
+function artifactName(taskId) {
+    return `agent-fanout-${taskId}`;
+}
+function workspaceDir() {
+    return process.env.GITHUB_WORKSPACE || process.cwd();
 }
 function requirePlan(state, issueNumber, mode) {
     const plan = state?.plan;
@@ -51349,6 +51380,8 @@ async function collectTaskJobs(r, issueNumber, record, previous, current) {
 }
 /** The task jobs' notes on the remote that belong to this plan, by task ID. */
 async function fetchReports(r, issueNumber, record) {
+    if (r.inputs.resultsDir)
+        return readResultFiles(r, r.inputs.resultsDir, record);
     const refs = await (0,remote/* listRemoteRefs */.R8)(r.git, 'origin', reportRef(issueNumber), r.auth);
     await (0,remote/* fetchOwnRefs */.Vh)(r.git, 'origin', [...refs.keys()], r.auth);
     const reports = new Map();
@@ -51359,6 +51392,62 @@ async function fetchReports(r, issueNumber, record) {
         const report = await readReport(r.git, sha, entry.id);
         if (report && report.plan === record.id && report.hash === entry.hash)
             reports.set(entry.id, report);
+    }
+    return reports;
+}
+/**
+ * Secure mode: the task jobs' artifacts, downloaded under `dir`, one folder per task named by
+ * artifactName. What an artifact holds was made next to an agent, so it is checked: the report
+ * must be for this folder's task and this plan, and the bundle's branch must end at the tip the
+ * report names (git checks the objects as it fetches them).
+ */
+async function readResultFiles(r, dir, record) {
+    const reports = new Map();
+    for (const entry of record.tasks.filter((t) => t.mode === 'run')) {
+        const folder = external_node_path_default().join(external_node_path_default().resolve(workspaceDir(), dir), artifactName(entry.id));
+        const text = await (0,promises_.readFile)(external_node_path_default().join(folder, 'report.json'), 'utf8').catch(() => undefined);
+        if (text === undefined)
+            continue;
+        const ignore = (why) => r.logger.warning(`Ignored the result in ${folder}: ${why}`);
+        let report;
+        try {
+            report = JSON.parse(text);
+        }
+        catch {
+            ignore('report.json is not JSON');
+            continue;
+        }
+        if (report.version !== 1 || report.task !== entry.id) {
+            ignore(`it is not a report of task ${entry.id}`);
+            continue;
+        }
+        if (report.plan !== record.id || report.hash !== entry.hash) {
+            ignore('it belongs to another plan');
+            continue;
+        }
+        if (!['ready', 'failed', 'no-changes'].includes(report.status) ||
+            !Array.isArray(report.changedFiles)) {
+            ignore('the report is malformed');
+            continue;
+        }
+        if (report.status === 'ready') {
+            const imported = `refs/agent-fanout/import/${entry.id}`;
+            const fetched = await r.git.run([
+                'fetch',
+                '--no-tags',
+                '--no-auto-maintenance',
+                external_node_path_default().join(folder, 'task.bundle'),
+                `+refs/heads/${taskBranchName(r.prefix, entry.id)}:${imported}`
+            ], { config: { 'fetch.fsckObjects': 'true' }, okExitCodes: [1, 128] });
+            const tip = await r.git.run(['rev-parse', '-q', '--verify', `${imported}^{commit}`], {
+                okExitCodes: [1]
+            });
+            if (fetched.exitCode !== 0 || tip.stdout.trim() !== report.tip) {
+                ignore(`its bundle does not hold the branch at ${String(report.tip).slice(0, 12)}${fetched.exitCode ? `: ${fetched.stderr.trim().split('\n').pop()}` : ''}`);
+                continue;
+            }
+        }
+        reports.set(entry.id, report);
     }
     return reports;
 }
@@ -51482,6 +51571,9 @@ function getInputs(read = (n) => core/* getInput */.V4(n)) {
         throw new Error('Input task-id is required with mode: task: pass the task of this matrix job, e.g. task-id: ${{ matrix.task }}.');
     if (taskId && mode !== 'task')
         throw new Error(`Input task-id is only used with mode: task (mode is ${mode}).`);
+    const resultsDir = read('results-dir').trim() || undefined;
+    if (resultsDir && mode !== 'task' && mode !== 'merge')
+        throw new Error(`Input results-dir is only used with mode: task and mode: merge (secure mode), not with mode: ${mode}.`);
     const agentCommand = read('agent-command');
     // A plan job starts no agent; every other mode needs the command.
     if (mode !== 'plan' && !agentCommand.trim()) {
@@ -51498,9 +51590,10 @@ function getInputs(read = (n) => core/* getInput */.V4(n)) {
             throw new Error(`Input issue-number must be an issue number like 42, got "${issueText}".`);
         }
     }
-    return {
+    const inputs = {
         mode,
         taskId,
+        resultsDir,
         agentCommand,
         token,
         issueNumber,
@@ -51537,6 +51630,17 @@ function getInputs(read = (n) => core/* getInput */.V4(n)) {
             return [s];
         }))
     };
+    if (inputs.mode === 'merge' && inputs.resultsDir) {
+        // Secure mode keeps every agent-made program out of the job that holds the write token.
+        const runsAgentCode = [
+            ...inputs.conflictStrategy.filter((s) => s !== 'report').map((s) => `conflict-strategy ${s}`),
+            ...(inputs.verify ? ['verify-command'] : []),
+            ...(inputs.resolveCommand ? ['resolve-command'] : [])
+        ];
+        if (runsAgentCode.length)
+            throw new Error(`With results-dir (secure mode) the merge job holds the write token and must run no agent-made code: remove ${runsAgentCode.join(', ')} from the merge job (conflicts are reported; verify in a read-only job).`);
+    }
+    return inputs;
 }
 /** Comma- or newline-separated list, trimmed, empties dropped. */
 function inputs_list(text) {

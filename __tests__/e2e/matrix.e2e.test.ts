@@ -2,6 +2,10 @@
 // processes, each in its own shallow clone of one bare origin (as separate runners would have),
 // and a merge job in yet another clone; all through dist/index.js and the local API stand-in.
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
+import { execFile } from 'node:child_process'
+import { cp, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { promisify } from 'node:util'
 import { FakeGitHub } from '../../test-support/fake-github.js'
 import {
   cloneWorkspace,
@@ -13,6 +17,8 @@ import {
   type Origin
 } from '../../test-support/git-fixtures.js'
 import { runAction, type RunActionResult } from '../../test-support/run-action.js'
+
+const execFileAsync = promisify(execFile)
 
 const servers: FakeGitHub[] = []
 afterEach(async () => {
@@ -239,3 +245,95 @@ describe('matrix mode: plan, task × N, merge', () => {
     expect(await git(w.origin.bareDir, ['for-each-ref', 'refs/heads/fanout'], w.env)).toBe('')
   })
 })
+
+describe('secure mode: agents without write access, results handed over as artifacts', () => {
+  it('task jobs write nothing anywhere; the merge job imports their bundles, checks them and publishes', async () => {
+    const w = await world(
+      '- [ ] T1: Add one\n- [ ] T2: Mark the readme ready\n- [ ] T5: Add five\n'
+    )
+    const plan = await job(w, { mode: 'plan', 'agent-command': '' })
+    expect(plan.exitCode).toBe(0)
+
+    // The agents' jobs: origin is read-only to them (contents: read), and they send the API
+    // nothing but reads.
+    const before = w.api.requests.length
+    const artifacts = await tempDir('artifacts')
+    await chmodTree(w.origin.bareDir, false)
+    let taskJobs: RunActionResult[]
+    try {
+      taskJobs = await Promise.all(
+        ['T1', 'T2', 'T5'].map((task) =>
+          job(w, {
+            mode: 'task',
+            'task-id': task,
+            'issue-number': '12',
+            'results-dir': path.join(artifacts, `agent-fanout-${task}`)
+          })
+        )
+      )
+    } finally {
+      await chmodTree(w.origin.bareDir, true)
+    }
+    for (const r of taskJobs) {
+      expect(r.errors).toEqual([])
+      expect(r.exitCode).toBe(0)
+    }
+    const writes = w.api.requests.slice(before).filter((q) => q.method !== 'GET')
+    expect(writes.filter((q) => !q.path.endsWith('/graphql'))).toEqual([])
+    expect(
+      await git(w.origin.bareDir, ['for-each-ref', 'refs/heads/fanout', 'refs/notes'], w.env)
+    ).toBe('')
+
+    // An artifact in the wrong task's folder is not taken for that task.
+    await cp(path.join(artifacts, 'agent-fanout-T5'), path.join(artifacts, 'forged'), {
+      recursive: true
+    })
+    await rm(path.join(artifacts, 'agent-fanout-T5'), { recursive: true })
+    await cp(path.join(artifacts, 'agent-fanout-T1'), path.join(artifacts, 'agent-fanout-T5'), {
+      recursive: true
+    })
+
+    const merge = await job(w, { mode: 'merge', 'issue-number': '12', 'results-dir': artifacts })
+    expect(statuses(merge)).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged'],
+      ['T5', 'failed']
+    ])
+    expect(merge.stdout).toContain('it is not a report of task T5')
+    const files = await git(
+      w.origin.bareDir,
+      ['ls-tree', '-r', '--name-only', 'refs/heads/fanout/issue-12/integration'],
+      w.env
+    )
+    expect(files.split('\n')).toEqual(expect.arrayContaining(['one.txt', 'README.md']))
+    expect(
+      await git(
+        w.origin.bareDir,
+        ['show', 'refs/heads/fanout/issue-12/integration:README.md'],
+        w.env
+      )
+    ).toContain('Status: ready')
+    expect(await originHas(w, 'refs/heads/fanout/issue-12/T1')).toBe(true)
+    expect(w.api.pulls).toHaveLength(1)
+  }, 240_000)
+
+  it('refuses a secure merge job that would run agent-made code next to the write token', async () => {
+    const w = await world('- [ ] T1: Add one\n')
+    const r = await job(w, {
+      mode: 'merge',
+      'issue-number': '12',
+      'results-dir': 'results',
+      'conflict-strategy': 'rerun,report',
+      'verify-command': 'npm test'
+    })
+    expect(r.exitCode).toBe(1)
+    expect(r.errors.join('\n')).toContain(
+      'remove conflict-strategy rerun, verify-command from the merge job'
+    )
+  })
+})
+
+/** Makes a directory tree read-only (or writable again), as a contents: read token would. */
+async function chmodTree(dir: string, writable: boolean): Promise<void> {
+  await execFileAsync('chmod', ['-R', writable ? 'u+w' : 'a-w', dir])
+}

@@ -13,6 +13,11 @@ export interface ActionInputs {
   mode: Mode
   /** The task a `task` job runs. */
   taskId?: string
+  /**
+   * Secure mode: task jobs write their result here (to upload as an artifact) instead of
+   * pushing, and the merge job reads the downloaded artifacts from here.
+   */
+  resultsDir?: string
   agentCommand: string
   token: string
   issueNumber?: number
@@ -50,6 +55,11 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
     )
   if (taskId && mode !== 'task')
     throw new Error(`Input task-id is only used with mode: task (mode is ${mode}).`)
+  const resultsDir = read('results-dir').trim() || undefined
+  if (resultsDir && mode !== 'task' && mode !== 'merge')
+    throw new Error(
+      `Input results-dir is only used with mode: task and mode: merge (secure mode), not with mode: ${mode}.`
+    )
   const agentCommand = read('agent-command')
   // A plan job starts no agent; every other mode needs the command.
   if (mode !== 'plan' && !agentCommand.trim()) {
@@ -70,9 +80,10 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
       throw new Error(`Input issue-number must be an issue number like 42, got "${issueText}".`)
     }
   }
-  return {
+  const inputs: ActionInputs = {
     mode,
     taskId,
+    resultsDir,
     agentCommand,
     token,
     issueNumber,
@@ -116,6 +127,19 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
       })
     )
   }
+  if (inputs.mode === 'merge' && inputs.resultsDir) {
+    // Secure mode keeps every agent-made program out of the job that holds the write token.
+    const runsAgentCode = [
+      ...inputs.conflictStrategy.filter((s) => s !== 'report').map((s) => `conflict-strategy ${s}`),
+      ...(inputs.verify ? ['verify-command'] : []),
+      ...(inputs.resolveCommand ? ['resolve-command'] : [])
+    ]
+    if (runsAgentCode.length)
+      throw new Error(
+        `With results-dir (secure mode) the merge job holds the write token and must run no agent-made code: remove ${runsAgentCode.join(', ')} from the merge job (conflicts are reported; verify in a read-only job).`
+      )
+  }
+  return inputs
 }
 
 /** Comma- or newline-separated list, trimmed, empties dropped. */

@@ -1,5 +1,6 @@
 import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { integrationBranchName, taskBranchName } from '../core/branches.js'
@@ -183,45 +184,12 @@ export async function taskJob(r: Run): Promise<void> {
     core.saveState('engineDone', 'true')
   }
 
-  const seen = await listRemoteRefs(git, 'origin', `refs/heads/${branch}`, r.auth)
-  const noteSeen = await listRemoteRefs(git, 'origin', noteRef, r.auth)
-  if (result.status === 'ready') {
-    const [push] = await pushRefs(
-      git,
-      'origin',
-      [
-        {
-          ref: `refs/heads/${branch}`,
-          sha: result.commit!,
-          expected: seen.get(`refs/heads/${branch}`)
-        }
-      ],
-      r.auth
-    )
-    logger.info(`${push.ok ? 'pushed' : 'REJECTED'} ${branch}: ${push.message}`)
-    if (!push.ok)
-      result = {
-        ...result,
-        status: 'failed',
-        reason: `its branch ${branch} could not be pushed: ${push.message}`
-      }
-  }
-  const report = toReport(result, record.id, entry.hash, runLink())
-  const note = await writeReport(git, noteRef, report.tip ?? record.baseSha, report)
-  const [handed] = await pushRefs(
-    git,
-    'origin',
-    [{ ref: noteRef, sha: note, expected: noteSeen.get(noteRef) }],
-    r.auth
-  )
-  if (!handed.ok) {
-    throw new Error(
-      `The result of task ${entry.id} could not be handed to the merge job: pushing ${noteRef} was rejected: ${handed.message}`
-    )
-  }
+  if (inputs.resultsDir) await writeResultFiles(r, inputs.resultsDir, record, entry, result)
+  else result = await pushResult(r, noteRef, record, entry, result)
   logger.info(`[${entry.id}] ${result.status}${result.reason ? `: ${result.reason}` : ''}`)
 
-  const comment = await updateRows(r, issue.number, record, state!)
+  // In secure mode this job has no write access: the merge job reports.
+  const comment = inputs.resultsDir ? undefined : await updateRows(r, issue.number, record, state!)
   core.setOutput('tasks', JSON.stringify([outputTask(result)]))
   core.setOutput('failed-tasks', JSON.stringify(result.status === 'failed' ? [result.id] : []))
   core.setOutput('status-comment-id', comment ? String(comment) : '')
@@ -262,6 +230,85 @@ export async function mergeJob(r: Run): Promise<void> {
       prepared
     )
   })
+}
+
+/** Pushes the task branch, then the note that hands its result to the merge job. */
+async function pushResult(
+  r: Run,
+  noteRef: string,
+  record: PlanRecord,
+  entry: PlanRecord['tasks'][number],
+  outcome: TaskResult
+): Promise<TaskResult> {
+  const { git, logger } = r
+  let result = outcome
+  const branchRef = `refs/heads/${result.branch}`
+  const seen = await listRemoteRefs(git, 'origin', branchRef, r.auth)
+  const noteSeen = await listRemoteRefs(git, 'origin', noteRef, r.auth)
+  if (result.status === 'ready') {
+    const [push] = await pushRefs(
+      git,
+      'origin',
+      [{ ref: branchRef, sha: result.commit!, expected: seen.get(branchRef) }],
+      r.auth
+    )
+    logger.info(`${push.ok ? 'pushed' : 'REJECTED'} ${result.branch}: ${push.message}`)
+    if (!push.ok)
+      result = {
+        ...result,
+        status: 'failed',
+        reason: `its branch ${result.branch} could not be pushed: ${push.message}`
+      }
+  }
+  const report = toReport(result, record.id, entry.hash, runLink())
+  const note = await writeReport(git, noteRef, report.tip ?? record.baseSha, report)
+  const [handed] = await pushRefs(
+    git,
+    'origin',
+    [{ ref: noteRef, sha: note, expected: noteSeen.get(noteRef) }],
+    r.auth
+  )
+  if (!handed.ok) {
+    throw new Error(
+      `The result of task ${entry.id} could not be handed to the merge job: pushing ${noteRef} was rejected: ${handed.message}`
+    )
+  }
+  return result
+}
+
+/** Secure mode: the result as files (a git bundle and a report) for upload as an artifact. */
+async function writeResultFiles(
+  r: Run,
+  dir: string,
+  record: PlanRecord,
+  entry: PlanRecord['tasks'][number],
+  result: TaskResult
+): Promise<void> {
+  const target = path.resolve(workspaceDir(), dir)
+  await mkdir(target, { recursive: true })
+  if (result.status === 'ready') {
+    await r.git.run([
+      'bundle',
+      'create',
+      path.join(target, 'task.bundle'),
+      `refs/heads/${result.branch}`,
+      `^${record.baseSha}`
+    ])
+  }
+  const report = toReport(result, record.id, entry.hash, runLink())
+  await writeFile(path.join(target, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
+  r.logger.info(
+    `Wrote the result of ${entry.id} to ${target}: upload that folder as the artifact ${artifactName(entry.id)}`
+  )
+}
+
+/** The artifact (and folder) name the merge job looks for, by task ID only. */
+export function artifactName(taskId: string): string {
+  return `agent-fanout-${taskId}`
+}
+
+function workspaceDir(): string {
+  return process.env.GITHUB_WORKSPACE || process.cwd()
 }
 
 function requirePlan(
@@ -481,6 +528,7 @@ async function fetchReports(
   issueNumber: number,
   record: PlanRecord
 ): Promise<Map<string, TaskReport>> {
+  if (r.inputs.resultsDir) return readResultFiles(r, r.inputs.resultsDir, record)
   const refs = await listRemoteRefs(r.git, 'origin', reportRef(issueNumber), r.auth)
   await fetchOwnRefs(r.git, 'origin', [...refs.keys()], r.auth)
   const reports = new Map<string, TaskReport>()
@@ -490,6 +538,73 @@ async function fetchReports(
     const report = await readReport(r.git, sha, entry.id)
     if (report && report.plan === record.id && report.hash === entry.hash)
       reports.set(entry.id, report)
+  }
+  return reports
+}
+
+/**
+ * Secure mode: the task jobs' artifacts, downloaded under `dir`, one folder per task named by
+ * artifactName. What an artifact holds was made next to an agent, so it is checked: the report
+ * must be for this folder's task and this plan, and the bundle's branch must end at the tip the
+ * report names (git checks the objects as it fetches them).
+ */
+async function readResultFiles(
+  r: Run,
+  dir: string,
+  record: PlanRecord
+): Promise<Map<string, TaskReport>> {
+  const reports = new Map<string, TaskReport>()
+  for (const entry of record.tasks.filter((t) => t.mode === 'run')) {
+    const folder = path.join(path.resolve(workspaceDir(), dir), artifactName(entry.id))
+    const text = await readFile(path.join(folder, 'report.json'), 'utf8').catch(() => undefined)
+    if (text === undefined) continue
+    const ignore = (why: string): void =>
+      r.logger.warning(`Ignored the result in ${folder}: ${why}`)
+    let report: TaskReport
+    try {
+      report = JSON.parse(text) as TaskReport
+    } catch {
+      ignore('report.json is not JSON')
+      continue
+    }
+    if (report.version !== 1 || report.task !== entry.id) {
+      ignore(`it is not a report of task ${entry.id}`)
+      continue
+    }
+    if (report.plan !== record.id || report.hash !== entry.hash) {
+      ignore('it belongs to another plan')
+      continue
+    }
+    if (
+      !['ready', 'failed', 'no-changes'].includes(report.status) ||
+      !Array.isArray(report.changedFiles)
+    ) {
+      ignore('the report is malformed')
+      continue
+    }
+    if (report.status === 'ready') {
+      const imported = `refs/agent-fanout/import/${entry.id}`
+      const fetched = await r.git.run(
+        [
+          'fetch',
+          '--no-tags',
+          '--no-auto-maintenance',
+          path.join(folder, 'task.bundle'),
+          `+refs/heads/${taskBranchName(r.prefix, entry.id)}:${imported}`
+        ],
+        { config: { 'fetch.fsckObjects': 'true' }, okExitCodes: [1, 128] }
+      )
+      const tip = await r.git.run(['rev-parse', '-q', '--verify', `${imported}^{commit}`], {
+        okExitCodes: [1]
+      })
+      if (fetched.exitCode !== 0 || tip.stdout.trim() !== report.tip) {
+        ignore(
+          `its bundle does not hold the branch at ${String(report.tip).slice(0, 12)}${fetched.exitCode ? `: ${fetched.stderr.trim().split('\n').pop()}` : ''}`
+        )
+        continue
+      }
+    }
+    reports.set(entry.id, report)
   }
   return reports
 }
