@@ -51575,8 +51575,9 @@ function getInputs(read = (n) => core/* getInput */.V4(n)) {
     if (resultsDir && mode !== 'task' && mode !== 'merge')
         throw new Error(`Input results-dir is only used with mode: task and mode: merge (secure mode), not with mode: ${mode}.`);
     const agentCommand = read('agent-command');
-    // A plan job starts no agent; every other mode needs the command.
-    if (mode !== 'plan' && !agentCommand.trim()) {
+    // A plan job starts no agent, nor does a secure merge job; every other mode needs the command.
+    const needsAgent = mode !== 'plan' && !(mode === 'merge' && resultsDir);
+    if (needsAgent && !agentCommand.trim()) {
         throw new Error('Input agent-command is required: the command to run in each task worktree, e.g. `claude -p "$(cat "$TASK_PROMPT_FILE")"`.');
     }
     const token = read('github-token');
