@@ -72,6 +72,13 @@ export interface FaultResponse {
   headers?: Record<string, string>
 }
 
+interface Hold {
+  method: string
+  pattern: RegExp
+  reached(): void
+  released: Promise<void>
+}
+
 export interface FakeGitHubOptions {
   owner?: string
   repo?: string
@@ -165,6 +172,7 @@ export class FakeGitHub {
   private readonly server: http.Server
   private baseUrl = ''
   private faults: { method: string; pattern: RegExp; responses: FaultResponse[] }[] = []
+  private holds: Hold[] = []
   private nextCommentId = 1000000001
   private nextReactionId = 7000000001
   private stopped = false
@@ -288,6 +296,20 @@ export class FakeGitHub {
     })
   }
 
+  /**
+   * The next request matching method (or '*') and path is recorded, then left unanswered until
+   * release(); `reached` resolves when it arrives. A test can look at the client while it is
+   * known to be waiting, without timing.
+   */
+  holdNext(method: string, pathPattern: RegExp): { reached: Promise<void>; release(): void } {
+    let reached = (): void => undefined
+    let release = (): void => undefined
+    const arrived = new Promise<void>((resolve) => (reached = resolve))
+    const released = new Promise<void>((resolve) => (release = resolve))
+    this.holds.push({ method: method.toUpperCase(), pattern: pathPattern, reached, released })
+    return { reached: arrived, release }
+  }
+
   requestsMatching(method: string, pathPattern: RegExp): RecordedRequest[] {
     const wanted = method.toUpperCase()
     return this.requests.filter(
@@ -349,6 +371,15 @@ export class FakeGitHub {
     for (const [key, value] of Object.entries(req.headers)) headers[key.toLowerCase()] = value
     const path = url.pathname.replace(/\/+$/, '') || '/'
     this.requests.push({ method, path, query, headers, body })
+
+    const holdIndex = this.holds.findIndex(
+      (h) => (h.method === '*' || h.method === method) && testPattern(h.pattern, path)
+    )
+    if (holdIndex >= 0) {
+      const [hold] = this.holds.splice(holdIndex, 1)
+      hold.reached()
+      await hold.released
+    }
 
     const fault = this.takeFault(method, path)
     if (fault) {

@@ -14,7 +14,11 @@ import {
   tempDir,
   type Origin
 } from '../../test-support/git-fixtures.js'
-import { runAction, type RunActionResult } from '../../test-support/run-action.js'
+import {
+  runAction,
+  type RunActionOptions,
+  type RunActionResult
+} from '../../test-support/run-action.js'
 
 export const ISSUE = 12
 export const PREFIX = `fanout/issue-${ISSUE}`
@@ -76,6 +80,9 @@ export interface ActOptions {
   runnerTemp?: string
   workspace?: string
   timeoutMs?: number
+  /** Run as the post step, with this saved state. */
+  post?: { state: Record<string, string> }
+  onSpawn?: RunActionOptions['onSpawn']
 }
 
 /** The action run for an `issues: labeled` event by a maintainer with write permission. */
@@ -100,6 +107,9 @@ export async function act(
     actor: 'maintainer',
     runnerTemp: opts.runnerTemp,
     timeoutMs: opts.timeoutMs,
+    post: opts.post !== undefined,
+    state: opts.post?.state,
+    onSpawn: opts.onSpawn,
     env: { SCRATCH: w.scratch, ...opts.env }
   })
 }

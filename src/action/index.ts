@@ -1,3 +1,5 @@
+// First: re-executes without the secrets in the environment block (see seal-env.ts).
+import './seal-env.js'
 import * as core from '@actions/core'
 import { run } from './main.js'
 import { cleanup } from './post.js'
