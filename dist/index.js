@@ -30795,20 +30795,23 @@ function parseCommand(body) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6257);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5887);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7718);
+/* harmony import */ var _seal_env_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(443);
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6257);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8650);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7718);
+// First: re-executes without the secrets in the environment block (see seal-env.ts).
+
 
 
 
 // One bundle serves both `main:` and `post:` (as actions/checkout does): the main step leaves
 // a state flag that only the post step of the same job can see.
-if (_actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('isPost') === 'true') {
-    await (0,_post_js__WEBPACK_IMPORTED_MODULE_2__/* .cleanup */ .t)();
+if (_actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getState */ .Gu('isPost') === 'true') {
+    await (0,_post_js__WEBPACK_IMPORTED_MODULE_3__/* .cleanup */ .t)();
 }
 else {
-    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .saveState */ .LZ('isPost', 'true');
-    await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .eF)();
+    _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .saveState */ .LZ('isPost', 'true');
+    await (0,_main_js__WEBPACK_IMPORTED_MODULE_2__/* .run */ .eF)();
 }
 
 __webpack_async_result__();
@@ -30816,7 +30819,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5887:
+/***/ 8650:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -30855,9 +30858,9 @@ __nccwpck_require__.d(constructs_namespaceObject, {
 var core = __nccwpck_require__(6257);
 // EXTERNAL MODULE: ./node_modules/@actions/github/lib/github.js + 21 modules
 var github = __nccwpck_require__(1758);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
@@ -30892,56 +30895,8 @@ async function validateBranchPrefix(git, prefix) {
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
-// EXTERNAL MODULE: ./src/core/git/git.ts
-var git_git = __nccwpck_require__(8496);
-;// CONCATENATED MODULE: ./src/core/agents/env.ts
-
-// Variables an agent must not inherit: the action's inputs (they carry the token), the
-// runner's own credentials, file commands that would let an agent set variables or PATH
-// for later steps of the job, and git variables that would redirect its git commands.
-const DROPPED = [
-    /^INPUT_/i,
-    /^ACTIONS_RUNTIME_TOKEN$/,
-    /^ACTIONS_ID_TOKEN_REQUEST_/,
-    /^GITHUB_(ENV|PATH|OUTPUT|STATE|STEP_SUMMARY)$/,
-    /^GIT_(DIR|WORK_TREE|INDEX_FILE|COMMON_DIR|PREFIX|OBJECT_DIRECTORY|NAMESPACE)$/,
-    /^GIT_CONFIG_(COUNT|KEY_\d+|VALUE_\d+|PARAMETERS)$/,
-    /^STATE_/
-];
-/**
- * The runner's environment minus everything in DROPPED and minus any variable whose value
- * contains one of `secrets` (a token a user also exported as GH_TOKEN must not slip through
- * under another name). RUNNER_TRACKING_ID is kept on purpose: the runner's end-of-job sweep
- * finds leftover agent processes by it. Used for agents and for verify commands alike.
- */
-function scrubEnv(base, options) {
-    const secrets = options.secrets.filter((s) => s.length >= 8);
-    const env = {};
-    for (const [name, value] of Object.entries(base)) {
-        if (value === undefined)
-            continue;
-        if (DROPPED.some((pattern) => pattern.test(name)))
-            continue;
-        if (secrets.some((secret) => value.includes(secret)))
-            continue;
-        env[name] = value;
-    }
-    // Agents commit too: give them an identity unless the workflow set one.
-    env.GIT_AUTHOR_NAME ??= options.identity.name;
-    env.GIT_AUTHOR_EMAIL ??= options.identity.email;
-    env.GIT_COMMITTER_NAME ??= options.identity.name;
-    env.GIT_COMMITTER_EMAIL ??= options.identity.email;
-    env.GIT_TERMINAL_PROMPT = '0';
-    // No background gc/maintenance in the shared object store while other agents write to it.
-    Object.assign(env, (0,git_git/* configEnv */._h)({ 'gc.auto': '0', 'maintenance.auto': 'false' }));
-    env[options.marker.name] = options.marker.value;
-    return env;
-}
-/** The environment an agent runs with: scrubEnv plus the task's variables. */
-function buildAgentEnv(base, task, options) {
-    return { ...scrubEnv(base, options), ...task };
-}
-
+// EXTERNAL MODULE: ./src/core/agents/env.ts
+var agents_env = __nccwpck_require__(6021);
 ;// CONCATENATED MODULE: ./src/core/agents/prompt.ts
 /**
  * The markdown handed to the agent through TASK_PROMPT_FILE. Issue text is public input, so it
@@ -31048,8 +31003,8 @@ function renderResolvePrompt(ctx) {
 
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __nccwpck_require__(1421);
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:timers/promises"
 var external_node_timers_promises_ = __nccwpck_require__(8500);
 ;// CONCATENATED MODULE: ./src/core/agents/run-agent.ts
@@ -31071,7 +31026,7 @@ async function runAgent(options) {
     const maxLogBytes = options.maxLogBytes ?? 50 * 1024 * 1024;
     const maxEchoBytes = options.maxEchoBytes ?? 1024 * 1024;
     const tailBytes = options.tailBytes ?? 16 * 1024;
-    const fd = (0,external_node_fs_namespaceObject.openSync)(options.logFile, 'w');
+    const fd = (0,external_node_fs_.openSync)(options.logFile, 'w');
     let logBytes = 0;
     let logTruncated = false;
     let echoed = 0;
@@ -31098,11 +31053,11 @@ async function runAgent(options) {
         if (logBytes < maxLogBytes) {
             const room = maxLogBytes - logBytes;
             const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-            (0,external_node_fs_namespaceObject.writeSync)(fd, part);
+            (0,external_node_fs_.writeSync)(fd, part);
             logBytes += part.length;
             if (part.length < chunk.length) {
                 logTruncated = true;
-                (0,external_node_fs_namespaceObject.writeSync)(fd, `\n[log truncated at ${maxLogBytes} bytes]\n`);
+                (0,external_node_fs_.writeSync)(fd, `\n[log truncated at ${maxLogBytes} bytes]\n`);
             }
         }
         else {
@@ -31183,7 +31138,7 @@ async function runAgent(options) {
     for (const rest of [outPartial, errPartial])
         if (rest.text)
             echo(rest.text);
-    (0,external_node_fs_namespaceObject.closeSync)(fd);
+    (0,external_node_fs_.closeSync)(fd);
     return {
         exitCode: exit.code,
         signal: exit.signal,
@@ -31252,7 +31207,7 @@ function groupAlive(pgid) {
 function markedProcesses(marker) {
     let entries;
     try {
-        entries = (0,external_node_fs_namespaceObject.readdirSync)('/proc');
+        entries = (0,external_node_fs_.readdirSync)('/proc');
     }
     catch {
         return [];
@@ -31266,7 +31221,7 @@ function markedProcesses(marker) {
         if (pid === process.pid)
             continue;
         try {
-            const environ = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${entry}/environ`);
+            const environ = (0,external_node_fs_.readFileSync)(`/proc/${entry}/environ`);
             if (environ.includes(needle) && !isZombie(entry))
                 pids.push(pid);
         }
@@ -31278,7 +31233,7 @@ function markedProcesses(marker) {
 }
 function isZombie(pid) {
     try {
-        const stat = (0,external_node_fs_namespaceObject.readFileSync)(`/proc/${pid}/stat`, 'utf8');
+        const stat = (0,external_node_fs_.readFileSync)(`/proc/${pid}/stat`, 'utf8');
         return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
     }
     catch {
@@ -31286,6 +31241,8 @@ function isZombie(pid) {
     }
 }
 
+// EXTERNAL MODULE: ./src/core/git/git.ts
+var git_git = __nccwpck_require__(8496);
 ;// CONCATENATED MODULE: ./src/core/git/guard.ts
 
 
@@ -31715,7 +31672,7 @@ async function runFanout(options) {
     const startAgent = async (task, wt, slot, command, prompt, extraEnv, startSha) => {
         const promptFile = external_node_path_default().join(dirs.prompts, `${slot}.md`);
         await (0,promises_.writeFile)(promptFile, prompt);
-        const env = buildAgentEnv(options.agentBaseEnv, {
+        const env = (0,agents_env/* buildAgentEnv */.PU)(options.agentBaseEnv, {
             TASK_ID: task.id,
             TASK_TITLE: task.title,
             TASK_BODY: task.body,
@@ -32009,7 +31966,7 @@ async function runFanout(options) {
                     await git.run(['clean', '-fdq'], { cwd: wt.path });
                 }
                 const env = {
-                    ...scrubEnv(options.agentBaseEnv, {
+                    ...(0,agents_env/* scrubEnv */.LK)(options.agentBaseEnv, {
                         secrets: options.secrets,
                         identity: options.identity,
                         marker: marker(slot)
@@ -52265,7 +52222,7 @@ function runLink() {
 /* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(8943);
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(5923);
 /* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_13__ = __nccwpck_require__(7184);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(5887);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(8650);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(3175);
 /* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(3673);
 
@@ -52341,6 +52298,131 @@ async function cleanup() {
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Could not report the interrupted run on #${issueNumber}: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .errorMessage */ .g)(error)}`);
     }
 }
+
+
+/***/ }),
+
+/***/ 443:
+/***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6257);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var _core_agents_env_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6021);
+// Why: the runner starts this process with the token (INPUT_GITHUB-TOKEN), ACTIONS_RUNTIME_TOKEN
+// and the like in its environment, and an agent (same user) can read that initial block from
+// /proc/<pid>/environ for as long as the process lives: changing process.env does not rewrite
+// it, only an exec does. So before doing anything else the process re-executes itself (same
+// PID, stdio, argv and signals for the runner) without the variables agents are denied
+// (withheldFromAgents), handing them to the new image on fd 3, opened by /bin/sh from a 0600
+// file that the new image deletes at once: never through argv or the environment. The new
+// image puts them back into process.env, in memory only, where @actions/core and the rest of
+// the code read them as before. The post step goes through the same: an agent that escaped
+// the main step can still be running then.
+//
+// index.ts imports this module first, so it runs before any other module is evaluated.
+
+
+
+
+
+/** Set in the re-executed image only: the path of the file its fd 3 was opened from. */
+const SEALED_MARKER = 'AGENT_FANOUT_SEALED_ENV';
+const SHELL = '/bin/sh';
+const FD = 3;
+/** Re-executes the process without its secrets in the environment block, or restores them. */
+function sealEnvironment() {
+    const handedOver = process.env[SEALED_MARKER];
+    if (handedOver !== undefined) {
+        restore(handedOver);
+        return;
+    }
+    const execve = process.execve;
+    const script = process.argv[1];
+    if (typeof execve !== 'function' || !script || !canExecute(SHELL)) {
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .debug */ .Yz('process.execve (Node >= 22.15) or /bin/sh is not available: the secrets stay in this process environment block');
+        return;
+    }
+    const token = (process.env['INPUT_GITHUB-TOKEN'] ?? '').trim();
+    const sealed = {};
+    const kept = {};
+    for (const [name, value] of Object.entries(process.env)) {
+        if (value === undefined)
+            continue;
+        if ((0,_core_agents_env_js__WEBPACK_IMPORTED_MODULE_4__/* .withheldFromAgents */ .qm)(name, value, [token]))
+            sealed[name] = value;
+        else
+            kept[name] = value;
+    }
+    if (Object.keys(sealed).length === 0)
+        return;
+    let dir;
+    try {
+        // mkdtemp makes the directory 0700; the file is created 0600 and exclusively.
+        dir = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.mkdtempSync)(node_path__WEBPACK_IMPORTED_MODULE_3___default().join(process.env.RUNNER_TEMP || node_os__WEBPACK_IMPORTED_MODULE_2___default().tmpdir(), 'agent-fanout-seal-'));
+        const file = node_path__WEBPACK_IMPORTED_MODULE_3___default().join(dir, 'env.json');
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.writeFileSync)(file, JSON.stringify(sealed), { mode: 0o600, flag: 'wx' });
+        kept[SEALED_MARKER] = file;
+        // Node opens files close-on-exec, so a shell redirection opens fd 3 for the new image.
+        // A failed execve aborts Node (it has already run its exit hooks), hence canExecute above.
+        execve(SHELL, [
+            'sh',
+            '-c',
+            `file=$1; shift; exec "$@" ${FD}<"$file"`,
+            'agent-fanout',
+            file,
+            process.execPath,
+            ...process.execArgv,
+            script,
+            ...process.argv.slice(2)
+        ], kept);
+    }
+    catch (error) {
+        if (dir)
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.rmSync)(dir, { recursive: true, force: true });
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Could not re-execute without the secrets in the environment block: ${String(error)}`);
+    }
+}
+/** In the re-executed image: read fd 3, close it, delete the file, put the variables back. */
+function restore(file) {
+    delete process.env[SEALED_MARKER];
+    let sealed;
+    try {
+        // fd 3 must be the file the marker names, not some descriptor a parent happened to pass on.
+        const held = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.fstatSync)(FD);
+        const named = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.statSync)(file);
+        if (held.dev !== named.dev || held.ino !== named.ino)
+            throw new Error(`fd ${FD} is not ${file}`);
+        try {
+            sealed = JSON.parse((0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readFileSync)(FD, 'utf8'));
+        }
+        finally {
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(FD);
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.unlinkSync)(file);
+            (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.rmdirSync)(node_path__WEBPACK_IMPORTED_MODULE_3___default().dirname(file));
+        }
+    }
+    catch (error) {
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1(`Could not take over the environment handed over at re-exec: ${String(error)}`);
+        process.exit(1);
+    }
+    Object.assign(process.env, sealed);
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .debug */ .Yz(`Re-executed with ${Object.keys(sealed).length} variables (${Object.keys(sealed).join(', ')}) out of the environment block`);
+}
+function canExecute(file) {
+    try {
+        (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.accessSync)(file, node_fs__WEBPACK_IMPORTED_MODULE_1__.constants.X_OK);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+sealEnvironment();
 
 
 /***/ }),
@@ -52665,6 +52747,68 @@ async function editedAfterApproval(trigger, body, api) {
         }
     }
     return undefined;
+}
+
+
+/***/ }),
+
+/***/ 6021:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   LK: () => (/* binding */ scrubEnv),
+/* harmony export */   PU: () => (/* binding */ buildAgentEnv),
+/* harmony export */   qm: () => (/* binding */ withheldFromAgents)
+/* harmony export */ });
+/* harmony import */ var _git_git_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8496);
+
+// Variables an agent must not inherit: the action's inputs (they carry the token), the
+// runner's own credentials, file commands that would let an agent set variables or PATH
+// for later steps of the job, and git variables that would redirect its git commands.
+const DROPPED = [
+    /^INPUT_/i,
+    /^ACTIONS_RUNTIME_TOKEN$/,
+    /^ACTIONS_ID_TOKEN_REQUEST_/,
+    /^GITHUB_(ENV|PATH|OUTPUT|STATE|STEP_SUMMARY)$/,
+    /^GIT_(DIR|WORK_TREE|INDEX_FILE|COMMON_DIR|PREFIX|OBJECT_DIRECTORY|NAMESPACE)$/,
+    /^GIT_CONFIG_(COUNT|KEY_\d+|VALUE_\d+|PARAMETERS)$/,
+    /^STATE_/
+];
+/**
+ * True for a variable agents must not see: one in DROPPED, or one whose value contains one of
+ * `secrets` (a token a user also exported as GH_TOKEN must not slip through under another
+ * name). The action's own process hides the same set from its environment block (seal-env.ts).
+ */
+function withheldFromAgents(name, value, secrets) {
+    return (DROPPED.some((pattern) => pattern.test(name)) ||
+        secrets.some((secret) => secret.length >= 8 && value.includes(secret)));
+}
+/**
+ * The runner's environment minus what withheldFromAgents names. RUNNER_TRACKING_ID is kept on
+ * purpose: the runner's end-of-job sweep finds leftover agent processes by it. Used for agents
+ * and for verify commands alike.
+ */
+function scrubEnv(base, options) {
+    const env = {};
+    for (const [name, value] of Object.entries(base)) {
+        if (value === undefined || withheldFromAgents(name, value, options.secrets))
+            continue;
+        env[name] = value;
+    }
+    // Agents commit too: give them an identity unless the workflow set one.
+    env.GIT_AUTHOR_NAME ??= options.identity.name;
+    env.GIT_AUTHOR_EMAIL ??= options.identity.email;
+    env.GIT_COMMITTER_NAME ??= options.identity.name;
+    env.GIT_COMMITTER_EMAIL ??= options.identity.email;
+    env.GIT_TERMINAL_PROMPT = '0';
+    // No background gc/maintenance in the shared object store while other agents write to it.
+    Object.assign(env, (0,_git_git_js__WEBPACK_IMPORTED_MODULE_0__/* .configEnv */ ._h)({ 'gc.auto': '0', 'maintenance.auto': 'false' }));
+    env[options.marker.name] = options.marker.value;
+    return env;
+}
+/** The environment an agent runs with: scrubEnv plus the task's variables. */
+function buildAgentEnv(base, task, options) {
+    return { ...scrubEnv(base, options), ...task };
 }
 
 
@@ -54022,6 +54166,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
+/***/ 3024:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
 /***/ 1455:
 /***/ ((module) => {
 
@@ -54047,6 +54198,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
+
+/***/ }),
+
+/***/ 8161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 
 /***/ }),
 

@@ -265,20 +265,23 @@ const DROPPED = [
     /^STATE_/
 ];
 /**
- * The runner's environment minus everything in DROPPED and minus any variable whose value
- * contains one of `secrets` (a token a user also exported as GH_TOKEN must not slip through
- * under another name). RUNNER_TRACKING_ID is kept on purpose: the runner's end-of-job sweep
- * finds leftover agent processes by it. Used for agents and for verify commands alike.
+ * True for a variable agents must not see: one in DROPPED, or one whose value contains one of
+ * `secrets` (a token a user also exported as GH_TOKEN must not slip through under another
+ * name). The action's own process hides the same set from its environment block (seal-env.ts).
+ */
+function withheldFromAgents(name, value, secrets) {
+    return (DROPPED.some((pattern) => pattern.test(name)) ||
+        secrets.some((secret) => secret.length >= 8 && value.includes(secret)));
+}
+/**
+ * The runner's environment minus what withheldFromAgents names. RUNNER_TRACKING_ID is kept on
+ * purpose: the runner's end-of-job sweep finds leftover agent processes by it. Used for agents
+ * and for verify commands alike.
  */
 function scrubEnv(base, options) {
-    const secrets = options.secrets.filter((s) => s.length >= 8);
     const env = {};
     for (const [name, value] of Object.entries(base)) {
-        if (value === undefined)
-            continue;
-        if (DROPPED.some((pattern) => pattern.test(name)))
-            continue;
-        if (secrets.some((secret) => value.includes(secret)))
+        if (value === undefined || withheldFromAgents(name, value, options.secrets))
             continue;
         env[name] = value;
     }
