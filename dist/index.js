@@ -30834,6 +30834,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   _N: () => (/* binding */ runAndPublish),
   ut: () => (/* binding */ runLink),
   YQ: () => (/* binding */ setProgressLabel),
+  xI: () => (/* binding */ taskOutput),
   vE: () => (/* binding */ withIssueLock)
 });
 
@@ -50992,7 +50993,7 @@ async function planJob(r, command, issue, tasks) {
     core/* setOutput */.uH('issue-number', String(issue.number));
     core/* setOutput */.uH('integration-branch', integrationBranchName(r.prefix));
     core/* setOutput */.uH('status-comment-id', String(comment.id));
-    core/* setOutput */.uH('tasks', JSON.stringify(rows.map(outputTask)));
+    core/* setOutput */.uH('tasks', JSON.stringify(rows.map(taskOutput)));
     await core/* summary */.z.addRaw(body).write();
 }
 /** mode task: run one planned task's agent, push its branch and its result note. */
@@ -51072,7 +51073,7 @@ async function taskJob(r) {
     logger.info(`[${entry.id}] ${result.status}${result.reason ? `: ${result.reason}` : ''}`);
     // In secure mode this job has no write access: the merge job reports.
     const comment = inputs.resultsDir ? undefined : await updateRows(r, issue.number, record, state);
-    core/* setOutput */.uH('tasks', JSON.stringify([outputTask(result)]));
+    core/* setOutput */.uH('tasks', JSON.stringify([taskOutput(result)]));
     core/* setOutput */.uH('failed-tasks', JSON.stringify(result.status === 'failed' ? [result.id] : []));
     core/* setOutput */.uH('status-comment-id', comment ? String(comment) : '');
     core/* setOutput */.uH('issue-number', String(issue.number));
@@ -51237,20 +51238,9 @@ async function collectTaskJobs(r, issueNumber, record, previous, current) {
                 failed(task, `its earlier branch ${branch} moved after the plan; run it again`);
         }
         else if (entry.mode === 'keep') {
-            const kept = previous.tasks[entry.id];
             plan.set(task.id, {
                 mode: 'keep',
-                result: kept
-                    ? { ...kept, id: task.id, title: task.title }
-                    : {
-                        id: task.id,
-                        title: task.title,
-                        status: 'skipped',
-                        branch,
-                        changedFiles: [],
-                        durationMs: 0,
-                        reason: 'not run yet: comment /fanout run'
-                    }
+                result: (0,action_state/* keptResult */.y)(task, previous.tasks[entry.id], branch)
             });
         }
         else {
@@ -51498,19 +51488,6 @@ function matrixStatus(issueNumber, state, rows, headline) {
             : []),
         `Each task runs in a job of its own; the merge job merges their branches, opens the pull request and writes the final report here.${run ? ` [Workflow run](${run})` : ''}`
     ].join('\n');
-}
-function outputTask(t) {
-    return {
-        id: t.id,
-        title: t.title,
-        status: t.status,
-        branch: t.branch,
-        changedFiles: t.changedFiles,
-        durationMs: t.durationMs,
-        ...(t.commit ? { commit: t.commit } : {}),
-        ...(t.reason ? { reason: t.reason } : {}),
-        ...(t.reused ? { reused: true } : {})
-    };
 }
 
 ;// CONCATENATED MODULE: ./src/action/inputs.ts
@@ -52170,10 +52147,9 @@ async function publishBranches(git, result, remoteTips, ranNow, auth, logger) {
         logger.info(`${o.ok ? 'pushed' : 'REJECTED'} ${o.branch}: ${o.message}`);
     return outcomes;
 }
-function setOutputs(result, pull, commentId) {
-    const ids = (match) => JSON.stringify(result.tasks.filter((t) => match(t.status)).map((t) => t.id));
-    // Agent output (log tails) stays out of step outputs: later steps must not consume it as data.
-    core/* setOutput */.uH('tasks', JSON.stringify(result.tasks.map((t) => ({
+/** One task as the `tasks` output shows it. */
+function taskOutput(t) {
+    return {
         id: t.id,
         title: t.title,
         status: t.status,
@@ -52183,7 +52159,12 @@ function setOutputs(result, pull, commentId) {
         ...(t.commit ? { commit: t.commit } : {}),
         ...(t.reason ? { reason: t.reason } : {}),
         ...(t.reused ? { reused: true } : {})
-    }))));
+    };
+}
+function setOutputs(result, pull, commentId) {
+    const ids = (match) => JSON.stringify(result.tasks.filter((t) => match(t.status)).map((t) => t.id));
+    // Agent output (log tails) stays out of step outputs: later steps must not consume it as data.
+    core/* setOutput */.uH('tasks', JSON.stringify(result.tasks.map(taskOutput)));
     core/* setOutput */.uH('merged-tasks', ids((s) => (0,types/* isMerged */.T)(s)));
     core/* setOutput */.uH('conflicted-tasks', ids((s) => s === 'conflicted'));
     core/* setOutput */.uH('failed-tasks', ids((s) => s === 'failed'));
@@ -53196,18 +53177,8 @@ async function listRemoteRefs(git, remote, pattern, auth) {
 }
 /** Fetches refs under their own names (notes, for example): `+<ref>:<ref>` for each. */
 async function fetchOwnRefs(git, remote, refs, auth) {
-    if (refs.length === 0)
-        return;
-    const shallow = await isShallow(git);
-    await git.run([
-        'fetch',
-        '--no-tags',
-        '--no-recurse-submodules',
-        '--no-auto-maintenance',
-        ...(shallow ? ['--depth=1'] : []),
-        remote,
-        ...refs.map((r) => `+${r}:${r}`)
-    ], { config: auth });
+    if (refs.length > 0)
+        await fetchRefspecs(git, remote, refs.map((r) => `+${r}:${r}`), auth, 1);
 }
 /** Fetches branches into refs/remotes/<remote>/ (objects for tasks reused from earlier runs). */
 async function fetchBranches(git, remote, branches, auth) {
@@ -53216,6 +53187,10 @@ async function fetchBranches(git, remote, branches, auth) {
 }
 /** One fetch of `branches`; in a shallow clone, `shallowDepth` commits deep (it stays shallow). */
 async function fetchRefs(git, remote, branches, auth, shallowDepth) {
+    const refspecs = branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`);
+    await fetchRefspecs(git, remote, refspecs, auth, shallowDepth);
+}
+async function fetchRefspecs(git, remote, refspecs, auth, shallowDepth) {
     const shallow = await isShallow(git);
     await git.run([
         'fetch',
@@ -53224,7 +53199,7 @@ async function fetchRefs(git, remote, branches, auth, shallowDepth) {
         '--no-auto-maintenance',
         ...(shallow ? [`--depth=${shallowDepth}`] : []),
         remote,
-        ...branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`)
+        ...refspecs
     ], { config: auth });
 }
 /**

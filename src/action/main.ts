@@ -25,7 +25,13 @@ import {
 } from '../core/report/markdown.js'
 import { parseTaskList, TASK_SYNTAX_HELP, TaskListError } from '../core/tasks/parse.js'
 import { sanitizeIssueText } from '../core/tasks/sanitize.js'
-import { isMerged, type FanoutResult, type Logger, type Task } from '../core/types.js'
+import {
+  isMerged,
+  type FanoutResult,
+  type Logger,
+  type Task,
+  type TaskResult
+} from '../core/types.js'
 import { errorMessage } from '../core/util/errors.js'
 import { octokitApi, type CommentData, type GitHubApi, type IssueData } from '../github/api.js'
 import { createOctokit } from '../github/client.js'
@@ -698,6 +704,21 @@ async function publishBranches(
   return outcomes
 }
 
+/** One task as the `tasks` output shows it. */
+export function taskOutput(t: TaskResult): Record<string, unknown> {
+  return {
+    id: t.id,
+    title: t.title,
+    status: t.status,
+    branch: t.branch,
+    changedFiles: t.changedFiles,
+    durationMs: t.durationMs,
+    ...(t.commit ? { commit: t.commit } : {}),
+    ...(t.reason ? { reason: t.reason } : {}),
+    ...(t.reused ? { reused: true } : {})
+  }
+}
+
 export function setOutputs(
   result: FanoutResult,
   pull: { number: number; url: string } | undefined,
@@ -706,22 +727,7 @@ export function setOutputs(
   const ids = (match: (status: string) => boolean): string =>
     JSON.stringify(result.tasks.filter((t) => match(t.status)).map((t) => t.id))
   // Agent output (log tails) stays out of step outputs: later steps must not consume it as data.
-  core.setOutput(
-    'tasks',
-    JSON.stringify(
-      result.tasks.map((t) => ({
-        id: t.id,
-        title: t.title,
-        status: t.status,
-        branch: t.branch,
-        changedFiles: t.changedFiles,
-        durationMs: t.durationMs,
-        ...(t.commit ? { commit: t.commit } : {}),
-        ...(t.reason ? { reason: t.reason } : {}),
-        ...(t.reused ? { reused: true } : {})
-      }))
-    )
-  )
+  core.setOutput('tasks', JSON.stringify(result.tasks.map(taskOutput)))
   core.setOutput(
     'merged-tasks',
     ids((s) => isMerged(s as never))

@@ -30,6 +30,7 @@ import {
   runAndPublish,
   runLink,
   setProgressLabel,
+  taskOutput,
   withIssueLock,
   type PreparedRun,
   type Run
@@ -37,6 +38,7 @@ import {
 import {
   decodeState,
   encodeState,
+  keptResult,
   planTasks,
   taskHash,
   type Command,
@@ -101,7 +103,7 @@ export async function planJob(
   core.setOutput('issue-number', String(issue.number))
   core.setOutput('integration-branch', integrationBranchName(r.prefix))
   core.setOutput('status-comment-id', String(comment.id))
-  core.setOutput('tasks', JSON.stringify(rows.map(outputTask)))
+  core.setOutput('tasks', JSON.stringify(rows.map(taskOutput)))
   await core.summary.addRaw(body).write()
 }
 
@@ -190,7 +192,7 @@ export async function taskJob(r: Run): Promise<void> {
 
   // In secure mode this job has no write access: the merge job reports.
   const comment = inputs.resultsDir ? undefined : await updateRows(r, issue.number, record, state!)
-  core.setOutput('tasks', JSON.stringify([outputTask(result)]))
+  core.setOutput('tasks', JSON.stringify([taskOutput(result)]))
   core.setOutput('failed-tasks', JSON.stringify(result.status === 'failed' ? [result.id] : []))
   core.setOutput('status-comment-id', comment ? String(comment) : '')
   core.setOutput('issue-number', String(issue.number))
@@ -411,20 +413,9 @@ async function collectTaskJobs(
         })
       else failed(task, `its earlier branch ${branch} moved after the plan; run it again`)
     } else if (entry.mode === 'keep') {
-      const kept = previous.tasks[entry.id]
       plan.set(task.id, {
         mode: 'keep',
-        result: kept
-          ? { ...kept, id: task.id, title: task.title }
-          : {
-              id: task.id,
-              title: task.title,
-              status: 'skipped',
-              branch,
-              changedFiles: [],
-              durationMs: 0,
-              reason: 'not run yet: comment /fanout run'
-            }
+        result: keptResult(task, previous.tasks[entry.id], branch)
       })
     } else {
       const report = reports.get(entry.id)
@@ -720,18 +711,4 @@ function matrixStatus(
       : []),
     `Each task runs in a job of its own; the merge job merges their branches, opens the pull request and writes the final report here.${run ? ` [Workflow run](${run})` : ''}`
   ].join('\n')
-}
-
-function outputTask(t: TaskResult): Record<string, unknown> {
-  return {
-    id: t.id,
-    title: t.title,
-    status: t.status,
-    branch: t.branch,
-    changedFiles: t.changedFiles,
-    durationMs: t.durationMs,
-    ...(t.commit ? { commit: t.commit } : {}),
-    ...(t.reason ? { reason: t.reason } : {}),
-    ...(t.reused ? { reused: true } : {})
-  }
 }

@@ -153,20 +153,14 @@ export async function fetchOwnRefs(
   refs: string[],
   auth: Record<string, string>
 ): Promise<void> {
-  if (refs.length === 0) return
-  const shallow = await isShallow(git)
-  await git.run(
-    [
-      'fetch',
-      '--no-tags',
-      '--no-recurse-submodules',
-      '--no-auto-maintenance',
-      ...(shallow ? ['--depth=1'] : []),
+  if (refs.length > 0)
+    await fetchRefspecs(
+      git,
       remote,
-      ...refs.map((r) => `+${r}:${r}`)
-    ],
-    { config: auth }
-  )
+      refs.map((r) => `+${r}:${r}`),
+      auth,
+      1
+    )
 }
 
 /** Fetches branches into refs/remotes/<remote>/ (objects for tasks reused from earlier runs). */
@@ -187,6 +181,17 @@ async function fetchRefs(
   auth: Record<string, string>,
   shallowDepth: number
 ): Promise<void> {
+  const refspecs = branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`)
+  await fetchRefspecs(git, remote, refspecs, auth, shallowDepth)
+}
+
+async function fetchRefspecs(
+  git: Git,
+  remote: string,
+  refspecs: string[],
+  auth: Record<string, string>,
+  shallowDepth: number
+): Promise<void> {
   const shallow = await isShallow(git)
   await git.run(
     [
@@ -196,7 +201,7 @@ async function fetchRefs(
       '--no-auto-maintenance',
       ...(shallow ? [`--depth=${shallowDepth}`] : []),
       remote,
-      ...branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`)
+      ...refspecs
     ],
     { config: auth }
   )
