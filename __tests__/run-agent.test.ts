@@ -2,6 +2,8 @@ import { afterAll, describe, expect, it } from '@jest/globals'
 import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { runAgent } from '../src/core/agents/run-agent.js'
+import { subreaperAvailable } from '../src/core/agents/subreaper.js'
+import { processesWithArgv } from '../test-support/processes.js'
 import { removeTempDirs, tempDir } from '../test-support/git-fixtures.js'
 
 afterAll(removeTempDirs)
@@ -64,5 +66,70 @@ describe('runAgent', () => {
     const { result } = await run('sleep 30', { signal: controller.signal })
     expect(result.cancelled).toBe(true)
     expect(result.exitCode).toBeNull()
+  })
+})
+
+// A daemon that leaves the agent's process group and clears its environment escapes both the
+// group signal and the marker; only the subreaper supervisor finds it.
+describe('runAgent with the subreaper supervisor (Linux, perl)', () => {
+  const daemon = (seconds: number) => ['sleep', String(seconds)]
+  const killAll = (argv: string[]) => {
+    for (const pid of processesWithArgv(argv)) process.kill(pid, 'SIGKILL')
+  }
+
+  it('is available on this machine (the tests below would prove nothing otherwise)', async () => {
+    expect(await subreaperAvailable()).toBe(process.platform === 'linux')
+  })
+
+  it('ends a setsid env -i daemon, and one started by a grandchild that exited, when the agent exits', async () => {
+    try {
+      const { result } = await run(
+        '(setsid env -i sleep 331 >/dev/null 2>&1 &); ' +
+          '(sh -c "setsid -f env -i sleep 331 </dev/null >/dev/null 2>&1" &); sleep 0.5; exit 4'
+      )
+      expect(result.exitCode).toBe(4)
+      expect(processesWithArgv(daemon(331))).toEqual([])
+    } finally {
+      killAll(daemon(331))
+    }
+  })
+
+  it('without it such a daemon outlives the agent (the limit the supervisor removes)', async () => {
+    try {
+      const { result } = await run('(setsid env -i sleep 332 >/dev/null 2>&1 &); sleep 0.5', {
+        subreaper: false
+      })
+      expect(result.exitCode).toBe(0)
+      expect(processesWithArgv(daemon(332))).toHaveLength(1)
+    } finally {
+      killAll(daemon(332))
+    }
+  })
+
+  it('kills a daemon that ignores SIGTERM after the grace period, and a timed-out agent with it', async () => {
+    try {
+      const { result } = await run(
+        `(setsid env -i bash -c 'trap "" TERM; sleep 333; :' >/dev/null 2>&1 &); trap "" TERM; sleep 30`,
+        { timeoutMs: 500, killGraceMs: 300 }
+      )
+      expect(result.timedOut).toBe(true)
+      expect(result.signal).toBe('SIGKILL')
+      expect(processesWithArgv(daemon(333))).toEqual([])
+    } finally {
+      killAll(daemon(333))
+    }
+  })
+
+  it('passes the environment through unchanged and reports a death by signal as such', async () => {
+    const { result, lines } = await run('env | sort; kill -SEGV $$', {
+      env: { PATH: process.env.PATH, ONLY: 'this' }
+    })
+    expect(result.signal).toBe('SIGSEGV')
+    expect(lines.filter((l) => /^[A-Z_]+=/.test(l)).sort()).toEqual(
+      expect.arrayContaining([`PATH=${process.env.PATH}`, 'ONLY=this'])
+    )
+    // bash adds PWD, SHLVL and _ of its own; nothing else may appear.
+    const names = lines.filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=')[0])
+    expect(names.filter((n) => !['PATH', 'ONLY', 'PWD', 'SHLVL', '_'].includes(n))).toEqual([])
   })
 })

@@ -3,8 +3,8 @@
 // the runner runs it. Every helper observes what a user could observe: the remote's branches,
 // the issue's comments, the pull requests, the step's log, outputs and exit code.
 import { afterAll, afterEach } from '@jest/globals'
-import { readdirSync, readFileSync } from 'node:fs'
 import { FakeGitHub } from '../../test-support/fake-github.js'
+export { processesWithArgv } from '../../test-support/processes.js'
 import {
   cloneWorkspace,
   createOrigin,
@@ -148,25 +148,6 @@ export function tasksOutput(r: RunActionResult): TaskOutput[] {
 
 export function statuses(r: RunActionResult): [string, string][] {
   return tasksOutput(r).map((t) => [t.id, t.status])
-}
-
-/** PIDs of live processes whose argv is exactly `args` (read from /proc/<pid>/cmdline). */
-export function processesWithArgv(args: string[]): number[] {
-  const wanted = Buffer.from(args.join('\0') + '\0')
-  const pids: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`)
-      if (!cmdline.equals(wanted)) continue
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue
-      pids.push(Number(entry))
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids
 }
 
 // The workflow commands the Actions runner (actions/runner, ActionCommandManager) registers.

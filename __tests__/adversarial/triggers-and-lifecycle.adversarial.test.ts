@@ -1,10 +1,11 @@
 // Adversarial cases from the reliability guide (section 7) about who may trigger a run, what text
 // it may use, and how a run ends: through dist/index.js, the local API stand-in and real git.
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { FakeGitHub } from '../../test-support/fake-github.js'
+import { livingProcesses } from '../../test-support/processes.js'
 import {
   cloneWorkspace,
   createOrigin,
@@ -270,7 +271,11 @@ describe('adversarial: what a run may publish, and how it ends', () => {
   it('#29 cancellation (SIGINT from the runner) ends every agent within seconds and reports "cancelled"', async () => {
     const w = await world()
     w.api.addIssue({ number: 1, title: 'x', body: '- [ ] hang one\n- [ ] hang two\n' })
-    const agent = 'echo "$TASK_ID" >> "$SCRATCH/started"; trap "" TERM; sleep 317'
+    // Each agent also leaves a daemon that clears its environment and ignores SIGTERM.
+    const agent = [
+      `(setsid env -i bash -c 'trap "" TERM; sleep 316; :' >/dev/null 2>&1 &)`,
+      'echo "$TASK_ID" >> "$SCRATCH/started"; trap "" TERM; sleep 317'
+    ].join('\n')
     let sentAt = 0
     const r = await act(w, 'issues', labeled(w, 1), {
       inputs: { 'agent-command': agent },
@@ -289,6 +294,7 @@ describe('adversarial: what a run may publish, and how it ends', () => {
     expect(comment.body).toMatch(/agent-fanout: cancelled/)
     expect(comment.body).toContain('| T1 | hang one | ❌ failed |')
     expect(livingProcesses('sleep 317')).toEqual([])
+    expect(livingProcesses('sleep 316')).toEqual([])
     // Worktrees are gone: their root is removed, and git has no record of them.
     expect(existsSync(path.join(r.runnerTemp, 'agent-fanout', 'issue-1', 'worktrees'))).toBe(false)
   })
@@ -390,20 +396,3 @@ describe('adversarial: concurrent runs on one issue', () => {
     expect(await git(w.origin.bareDir, ['for-each-ref', 'refs/agent-fanout/'], w.env)).toBe('')
   })
 })
-
-/** Processes whose command line contains `needle` (zombies excluded). */
-function livingProcesses(needle: string): number[] {
-  const pids: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ')
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      if (cmd.includes(needle) && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z')
-        pids.push(Number(entry))
-    } catch {
-      // gone
-    }
-  }
-  return pids
-}

@@ -6,7 +6,7 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(163);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(379);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -15,7 +15,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 163:
+/***/ 379:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -409,7 +409,111 @@ function renderResolvePrompt(ctx) {
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:timers/promises"
 const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+;// CONCATENATED MODULE: ./src/core/agents/subreaper.ts
+
+/**
+ * A child subreaper between the action and each agent (Linux).
+ *
+ * An agent's process group and the marker in its environment find almost everything it leaves
+ * behind, but a daemon that starts a new session *and* clears its environment (`setsid env -i …`)
+ * escapes both, and once its parent exits the kernel hands it to init. A process that has set
+ * `PR_SET_CHILD_SUBREAPER` receives such orphans instead, so one small supervisor per agent knows
+ * every process the agent left, whatever the process did to its session or environment.
+ *
+ * Node cannot call prctl(2). Perl can, through `syscall`, and Debian's and Ubuntu's git packages
+ * depend on perl, so it is wherever the action's git is; it starts in a few milliseconds and
+ * leaves the environment alone (Python would add LC_CTYPE in a C locale). Where neither the
+ * platform nor perl allows it, agents run as before and the README's stated limit applies.
+ *
+ * The supervisor, the leader of the agent's process group:
+ * - forks the agent into its own group (so a signal to the group reaches the agent) and waits;
+ * - on SIGTERM/SIGINT/SIGHUP passes SIGTERM on to the group and to the orphans it has adopted;
+ * - on SIGUSR1 kills them all at once (the caller's grace period is over);
+ * - once the agent has exited, ends what is left: SIGTERM, the grace period, then SIGKILL, until
+ *   it has no child and nothing else in its group (an orphan's children come to it in turn);
+ * - exits as the agent did (same status, or the same signal).
+ */
+const SUPERVISOR = String.raw `
+my ($nr, $grace, @cmd) = @ARGV;
+syscall($nr, 36, 1, 0, 0, 0) == 0 or exec { $cmd[0] } @cmd or exit 127;
+my ($me, $pg, $now) = ($$, getpgrp(), 0);
+sub left {
+  my @pids;
+  opendir(my $d, '/proc') or return ();
+  for my $e (readdir $d) {
+    next unless $e =~ /^\d+$/ && $e != $me;
+    open(my $f, '<', "/proc/$e/stat") or next;
+    my $s = <$f> // next;
+    my ($state, $ppid, $pgrp) = substr($s, rindex($s, ')') + 2) =~ /^(\S) (\d+) (\d+)/ or next;
+    push @pids, $e if $state ne 'Z' && ($ppid == $me || $pgrp == $pg);
+  }
+  return @pids;
+}
+sub reap { 1 while waitpid(-1, 1) > 0 }
+sub pause { select(undef, undef, undef, 0.025) }
+$SIG{TERM} = $SIG{INT} = $SIG{HUP} = sub { kill 'TERM', left() };
+$SIG{USR1} = sub { $now = 1; kill 'KILL', left() };
+my $agent = fork() // exit 127;
+if (!$agent) {
+  $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP USR1);
+  exec { $cmd[0] } @cmd or exit 127;
+}
+my $status;
+while (1) {
+  my $pid = waitpid(-1, 0);
+  if ($pid == $agent) { $status = $?; last }
+  if ($pid < 0) { $status = 127 << 8; last }
+}
+my @left = left();
+my %told = map { $_ => 1 } @left;
+kill 'TERM', @left if @left && !$now;
+for (my $i = 0; @left && !$now && $i < $grace / 25; $i++) {
+  pause(); reap(); @left = left();
+  my @new = grep { !$told{$_}++ } @left;
+  kill 'TERM', @new if @new;
+}
+for (my $i = 0; @left && $i < 40; $i++) { kill 'KILL', @left; pause(); reap(); @left = left() }
+if (my $sig = $status & 127) {
+  $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP USR1);
+  kill $sig, $$;
+  exit 128 + $sig;
+}
+exit $status >> 8;
+`;
+/** prctl's syscall number where GitHub runs Linux jobs. */
+const PRCTL = { x64: 157, arm64: 167 };
+let available;
+/** Whether this machine can run the supervisor: Linux, a known architecture, perl, a kernel that allows it. */
+function subreaperAvailable() {
+    const nr = PRCTL[process.arch];
+    if (process.platform !== 'linux' || nr === undefined)
+        return Promise.resolve(false);
+    available ??= new Promise((resolve) => {
+        const probe = (0,external_node_child_process_namespaceObject.spawn)('perl', ['-e', `exit(syscall(${nr}, 36, 1, 0, 0, 0) == 0 ? 0 : 3)`], {
+            stdio: 'ignore'
+        });
+        probe.once('error', () => resolve(false));
+        probe.once('exit', (code) => resolve(code === 0));
+    });
+    return available;
+}
+/** The argv that runs `command` (an argv) under the supervisor. */
+function supervised(command, graceMs) {
+    const nr = PRCTL[process.arch];
+    if (nr === undefined)
+        throw new Error(`no prctl syscall number for ${process.arch}`);
+    return [
+        'perl',
+        '-e',
+        SUPERVISOR,
+        String(nr),
+        String(Math.max(0, Math.round(graceMs))),
+        ...command
+    ];
+}
+
 ;// CONCATENATED MODULE: ./src/core/agents/run-agent.ts
+
 
 
 
@@ -418,7 +522,8 @@ const MAX_LINE = 4096;
  * Runs one agent and returns when it and everything it started are gone.
  *
  * - Its own process group (detached), so a timeout or cancel ends the whole tree; processes that
- *   escaped the group (setsid, daemons) are found by the marker in their environment.
+ *   escaped the group (setsid, daemons) are found by the marker in their environment, and on
+ *   Linux by a subreaper supervisor that adopts them whatever they did to their environment.
  * - Output goes chunk by chunk to the log file (capped) and line by line to `onLine` (capped);
  *   only a fixed-size tail is kept in memory, so the action's memory stays flat however much an
  *   agent prints.
@@ -482,7 +587,10 @@ async function runAgent(options) {
             }
         }
     };
-    const child = (0,external_node_child_process_namespaceObject.spawn)('bash', ['-c', options.command], {
+    const argv = ['bash', '-c', options.command];
+    const reaped = options.subreaper !== false && (await subreaperAvailable());
+    const [file, ...args] = reaped ? supervised(argv, options.killGraceMs) : argv;
+    const child = (0,external_node_child_process_namespaceObject.spawn)(file, args, {
         cwd: options.cwd,
         env: options.env,
         detached: true,
@@ -504,7 +612,7 @@ async function runAgent(options) {
     let terminating;
     const terminate = () => {
         if (pgid !== undefined)
-            terminating ??= terminateTree(pgid, options.marker, options.killGraceMs);
+            terminating ??= terminateTree(pgid, options.marker, options.killGraceMs, reaped);
     };
     const timer = setTimeout(() => {
         timedOut = true;
@@ -514,7 +622,7 @@ async function runAgent(options) {
         cancelled = true;
         // On cancellation the runner allows ~7.5 s before it escalates: keep the grace short.
         if (pgid !== undefined) {
-            terminating ??= terminateTree(pgid, options.marker, Math.min(options.killGraceMs, 2000));
+            terminating ??= terminateTree(pgid, options.marker, Math.min(options.killGraceMs, 2000), reaped);
         }
     };
     if (options.signal?.aborted)
@@ -532,7 +640,7 @@ async function runAgent(options) {
     if (terminating)
         await terminating;
     else if (pgid !== undefined)
-        await terminateTree(pgid, options.marker, options.killGraceMs);
+        await terminateTree(pgid, options.marker, options.killGraceMs, reaped);
     // Output pipes close once every holder is dead; do not wait forever on a stray holder.
     await Promise.race([streamsClosed, (0,external_node_timers_promises_namespaceObject.setTimeout)(1000)]);
     child.stdout.destroy();
@@ -562,17 +670,34 @@ function tailText(tail, maxLines = 40) {
 }
 /**
  * SIGTERM to the group and to marked strays, SIGKILL to whatever is left after the grace
- * period. Returns at once when nothing is left.
+ * period. Returns at once when nothing is left. With a supervisor (the group's
+ * leader), SIGKILL to the group would kill it before it could end the orphans only it knows:
+ * it gets SIGUSR1 instead and a moment to kill them all, and SIGKILL is the fallback.
  */
-async function terminateTree(pgid, marker, graceMs) {
+async function terminateTree(pgid, marker, graceMs, hasSupervisor = false) {
     const alive = () => groupAlive(pgid) || markedProcesses(marker).length > 0;
+    const gone = async (ms) => {
+        const deadline = Date.now() + ms;
+        while (Date.now() < deadline) {
+            await (0,external_node_timers_promises_namespaceObject.setTimeout)(25);
+            if (!alive())
+                return true;
+        }
+        return false;
+    };
     if (!alive())
         return;
     signalAll(pgid, marker, 'SIGTERM');
-    const deadline = Date.now() + graceMs;
-    while (Date.now() < deadline) {
-        await (0,external_node_timers_promises_namespaceObject.setTimeout)(25);
-        if (!alive())
+    if (await gone(graceMs))
+        return;
+    if (hasSupervisor) {
+        try {
+            process.kill(pgid, 'SIGUSR1');
+        }
+        catch {
+            // the supervisor has exited; only strays are left
+        }
+        if (await gone(3000))
             return;
     }
     for (let round = 0; round < 40 && alive(); round++) {
@@ -1101,6 +1226,7 @@ async function mapWithConcurrency(items, limit, worker) {
 
 
 
+
 const WORKFLOW_DIR = '.github/workflows/';
 /**
  * The whole job without GitHub: one worktree and branch per task, agents in parallel, then one
@@ -1184,6 +1310,11 @@ async function runFanout(options) {
             await worktrees.remove(wt.path);
         }
     };
+    // Said once: without the subreaper a daemon that clears its environment can outlive its task.
+    const reaperNote = subreaperAvailable().then((ok) => {
+        if (!ok)
+            logger.debug('no child subreaper here (needs Linux and perl): agents run without the supervisor');
+    });
     const startAgent = async (task, wt, slot, command, prompt, extraEnv, startSha) => {
         const promptFile = external_node_path_default().join(dirs.prompts, `${slot}.md`);
         await (0,promises_namespaceObject.writeFile)(promptFile, prompt);
@@ -1201,6 +1332,7 @@ async function runFanout(options) {
             ...extraEnv
         }, { secrets: options.secrets, identity: options.identity, marker: marker(slot) });
         const logFile = external_node_path_default().join(dirs.logs, `${slot}.log`);
+        await reaperNote;
         const run = await runAgent({
             command,
             cwd: wt.path,

@@ -4,6 +4,7 @@ import path from 'node:path'
 import { buildAgentEnv, scrubEnv } from './agents/env.js'
 import { renderPrompt, renderResolvePrompt, renderRerunNote } from './agents/prompt.js'
 import { runAgent, type AgentRunResult } from './agents/run-agent.js'
+import { subreaperAvailable } from './agents/subreaper.js'
 import { integrationBranchName, taskBranchName, validateBranchPrefix } from './branches.js'
 import { assertGitVersion, type Git, type Identity } from './git/git.js'
 import { SharedGitGuard } from './git/guard.js'
@@ -169,6 +170,13 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     }
   }
 
+  // Said once: without the subreaper a daemon that clears its environment can outlive its task.
+  const reaperNote = subreaperAvailable().then((ok) => {
+    if (!ok)
+      logger.debug(
+        'no child subreaper here (needs Linux and perl): agents run without the supervisor'
+      )
+  })
   const startAgent = async (
     task: Task,
     wt: Worktree,
@@ -198,6 +206,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       { secrets: options.secrets, identity: options.identity, marker: marker(slot) }
     )
     const logFile = path.join(dirs.logs, `${slot}.log`)
+    await reaperNote
     const run = await runAgent({
       command,
       cwd: wt.path,

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { subreaperAvailable, supervised } from './subreaper.js'
 
 export interface AgentRunOptions {
   /** The repository's agent command, run as `bash -c <command>`. Trusted workflow config. */
@@ -19,6 +20,8 @@ export interface AgentRunOptions {
   maxLogBytes?: number
   maxEchoBytes?: number
   tailBytes?: number
+  /** Run the agent under a child subreaper where the machine allows (default true); see subreaper.ts. */
+  subreaper?: boolean
 }
 
 export interface AgentRunResult {
@@ -39,7 +42,8 @@ const MAX_LINE = 4096
  * Runs one agent and returns when it and everything it started are gone.
  *
  * - Its own process group (detached), so a timeout or cancel ends the whole tree; processes that
- *   escaped the group (setsid, daemons) are found by the marker in their environment.
+ *   escaped the group (setsid, daemons) are found by the marker in their environment, and on
+ *   Linux by a subreaper supervisor that adopts them whatever they did to their environment.
  * - Output goes chunk by chunk to the log file (capped) and line by line to `onLine` (capped);
  *   only a fixed-size tail is kept in memory, so the action's memory stays flat however much an
  *   agent prints.
@@ -106,7 +110,10 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
       }
     }
 
-  const child = spawn('bash', ['-c', options.command], {
+  const argv = ['bash', '-c', options.command]
+  const reaped = options.subreaper !== false && (await subreaperAvailable())
+  const [file, ...args] = reaped ? supervised(argv, options.killGraceMs) : argv
+  const child = spawn(file, args, {
     cwd: options.cwd,
     env: options.env,
     detached: true,
@@ -130,7 +137,8 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   let cancelled = false
   let terminating: Promise<void> | undefined
   const terminate = (): void => {
-    if (pgid !== undefined) terminating ??= terminateTree(pgid, options.marker, options.killGraceMs)
+    if (pgid !== undefined)
+      terminating ??= terminateTree(pgid, options.marker, options.killGraceMs, reaped)
   }
   const timer = setTimeout(() => {
     timedOut = true
@@ -140,7 +148,12 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
     cancelled = true
     // On cancellation the runner allows ~7.5 s before it escalates: keep the grace short.
     if (pgid !== undefined) {
-      terminating ??= terminateTree(pgid, options.marker, Math.min(options.killGraceMs, 2000))
+      terminating ??= terminateTree(
+        pgid,
+        options.marker,
+        Math.min(options.killGraceMs, 2000),
+        reaped
+      )
     }
   }
   if (options.signal?.aborted) onAbort()
@@ -155,7 +168,8 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   }
   // The agent's shell is gone; end whatever it left running (background jobs, daemons).
   if (terminating) await terminating
-  else if (pgid !== undefined) await terminateTree(pgid, options.marker, options.killGraceMs)
+  else if (pgid !== undefined)
+    await terminateTree(pgid, options.marker, options.killGraceMs, reaped)
   // Output pipes close once every holder is dead; do not wait forever on a stray holder.
   await Promise.race([streamsClosed, sleep(1000)])
   child.stdout.destroy()
@@ -185,20 +199,35 @@ function tailText(tail: Buffer, maxLines = 40): string {
 
 /**
  * SIGTERM to the group and to marked strays, SIGKILL to whatever is left after the grace
- * period. Returns at once when nothing is left.
+ * period. Returns at once when nothing is left. With a supervisor (the group's
+ * leader), SIGKILL to the group would kill it before it could end the orphans only it knows:
+ * it gets SIGUSR1 instead and a moment to kill them all, and SIGKILL is the fallback.
  */
 export async function terminateTree(
   pgid: number,
   marker: { name: string; value: string },
-  graceMs: number
+  graceMs: number,
+  hasSupervisor = false
 ): Promise<void> {
   const alive = (): boolean => groupAlive(pgid) || markedProcesses(marker).length > 0
+  const gone = async (ms: number): Promise<boolean> => {
+    const deadline = Date.now() + ms
+    while (Date.now() < deadline) {
+      await sleep(25)
+      if (!alive()) return true
+    }
+    return false
+  }
   if (!alive()) return
   signalAll(pgid, marker, 'SIGTERM')
-  const deadline = Date.now() + graceMs
-  while (Date.now() < deadline) {
-    await sleep(25)
-    if (!alive()) return
+  if (await gone(graceMs)) return
+  if (hasSupervisor) {
+    try {
+      process.kill(pgid, 'SIGUSR1')
+    } catch {
+      // the supervisor has exited; only strays are left
+    }
+    if (await gone(3000)) return
   }
   for (let round = 0; round < 40 && alive(); round++) {
     signalAll(pgid, marker, 'SIGKILL')
