@@ -195,11 +195,19 @@ describe('#12 secrets', () => {
   it('#12 the agent parent process (the action) shows no token in /proc/$PPID/environ or cmdline, and holds no descriptor to it', async () => {
     const w = await world('- [ ] Read the parent process\n')
     const agent = [
-      'tr "\\0" "\\n" < "/proc/$PPID/environ" > "$SCRATCH/parent-env.txt"',
-      'tr "\\0" "\\n" < "/proc/$PPID/cmdline" > "$SCRATCH/parent-cmdline.txt"',
+      // The action is the nearest ancestor running dist/index.js (the agent's parent is the
+      // subreaper supervisor on Linux); every process on the way is read too.
+      'p=$PPID',
+      'until tr "\\0" "\\n" < /proc/$p/cmdline | sed -n 2p | grep -q "/dist/index[.]js$"; do',
+      '  [ "$p" -gt 1 ] || break',
+      '  tr "\\0" "\\n" < "/proc/$p/environ" >> "$SCRATCH/between-env.txt"',
+      '  p=$(cut -d" " -f4 /proc/$p/stat)',
+      'done',
+      'tr "\\0" "\\n" < "/proc/$p/environ" > "$SCRATCH/parent-env.txt"',
+      'tr "\\0" "\\n" < "/proc/$p/cmdline" > "$SCRATCH/parent-cmdline.txt"',
       // Every descriptor the action holds, and the content of those that are regular files
       // (a deleted file included): the handover file (fd 3 at start) must be closed by now.
-      'for fd in /proc/$PPID/fd/*; do',
+      'for fd in /proc/$p/fd/*; do',
       '  echo "$fd -> $(readlink "$fd")"',
       '  if [ -f "$fd" ]; then cat "$fd"; echo; fi',
       'done > "$SCRATCH/parent-fds.txt" 2>&1',
@@ -224,6 +232,11 @@ describe('#12 secrets', () => {
     expect(parentEnv).not.toMatch(/^ACTIONS_ID_TOKEN_REQUEST_/m)
     expect(parentEnv).not.toContain('fake-runtime-token')
     expect(parentEnv).not.toContain('fake-id-token-request-token')
+
+    const between = existsSync(path.join(w.scratch, 'between-env.txt'))
+      ? await read(path.join(w.scratch, 'between-env.txt'))
+      : ''
+    expect(between).not.toContain(w.api.token)
 
     const cmdline = await read(path.join(w.scratch, 'parent-cmdline.txt'))
     expect(cmdline).toBe(`${nodeBinary()}\n${path.join(REPO_ROOT, 'dist', 'index.js')}\n`)
