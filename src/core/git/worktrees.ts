@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -109,12 +110,25 @@ export class WorktreeManager {
 
   /** Deletes the files (in parallel with anything), then git's entry for them (serialised). */
   private async forceRemove(wtPath: string): Promise<void> {
-    await rm(wtPath, { recursive: true, force: true })
+    await removeTree(wtPath)
     await this.serial(async () => {
       await this.git.run(['worktree', 'unlock', wtPath], { okExitCodes: [128] })
       await this.git.run(['worktree', 'prune'], { okExitCodes: [128] })
     })
   }
+}
+
+/**
+ * `rm -rf`: a worktree is thousands of files, and rm deletes them several times faster than
+ * Node's recursive fs.rm (which stays the fallback where there is no rm).
+ */
+async function removeTree(dir: string): Promise<void> {
+  const done = await new Promise<boolean>((resolve) => {
+    const child = spawn('rm', ['-rf', '--', dir], { stdio: 'ignore' })
+    child.once('error', () => resolve(false))
+    child.once('close', (code) => resolve(code === 0))
+  })
+  if (!done) await rm(dir, { recursive: true, force: true, maxRetries: 3 })
 }
 
 function isInside(child: string, parent: string): boolean {
