@@ -21,6 +21,7 @@ const { values: opts } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
     'large-runs': { type: 'string', default: '1' },
+    'baseline-runs': { type: 'string', default: '1' },
     case: { type: 'string', default: CASES.join(',') },
     n: { type: 'string', default: '1,4,16,64' },
     'parallel-repo': { type: 'string', default: 'small' },
@@ -33,7 +34,9 @@ if (opts.help) {
   console.log(`npm run bench -- [options]
   --runs <n>            repetitions of each cell (default 3)
   --large-runs <n>      repetitions of the cells that take minutes: N=64 on the 10,000-file
-                        repository and the N=64 one-at-a-time baseline (default 1)
+                        repository (default 1)
+  --baseline-runs <n>   repetitions of the one-at-a-time baseline (N agents of 2 s in a row,
+                        so it barely varies; default 1)
   --case <list>         subset of ${CASES.join(',')} (default all)
   --n <list>            task counts (default 1,4,16,64)
   --parallel-repo <r>   small|big: repository of the parallel case (default small)
@@ -43,6 +46,7 @@ if (opts.help) {
 }
 const RUNS = Number(opts.runs)
 const LARGE_RUNS = Number(opts['large-runs'])
+const BASELINE_RUNS = Number(opts['baseline-runs'])
 const NS = opts.n.split(',').map(Number)
 const SELECTED = opts.case.split(',').map((c) => c.trim())
 const AGENT_SECONDS = Number(opts['agent-seconds'])
@@ -281,7 +285,13 @@ const results = {
     date: new Date().toISOString(),
     load: os.loadavg()
   },
-  options: { runs: RUNS, largeRuns: LARGE_RUNS, n: NS, agentSeconds: AGENT_SECONDS },
+  options: {
+    runs: RUNS,
+    largeRuns: LARGE_RUNS,
+    baselineRuns: BASELINE_RUNS,
+    n: NS,
+    agentSeconds: AGENT_SECONDS
+  },
   cases: {}
 }
 
@@ -292,7 +302,7 @@ async function caseParallel() {
   for (const n of NS) {
     const p = Math.min(n, 16)
     const engine = []
-    for (let i = 0; i < runsFor(n); i++) engine.push(await fanoutRun(repo, n, p))
+    for (let i = 0; i < RUNS; i++) engine.push(await fanoutRun(repo, n, p))
     // Baseline: the same agents one after another in one checkout, a commit after each.
     const checkout = path.join(WORK, 'serial-checkout')
     rmSync(checkout, { recursive: true, force: true })
@@ -300,7 +310,7 @@ async function caseParallel() {
     git(repo.dir, ['worktree', 'add', '-q', '--detach', checkout, 'main'])
     const timesDir = freshDir(path.join(WORK, 'times'))
     const serial = []
-    for (let i = 0; i < runsFor(n); i++) {
+    for (let i = 0; i < BASELINE_RUNS; i++) {
       git(checkout, ['reset', '-q', '--hard', 'main'])
       serial.push(
         timed(() => {
@@ -327,7 +337,7 @@ async function caseParallel() {
     rows.push([
       n,
       p,
-      engine.length,
+      `${engine.length} (${serial.length})`,
       fmt(wall),
       fmt(base),
       `${ratio(base.median, wall.median).toFixed(1)}×`,
@@ -647,6 +657,7 @@ const run = {
 }
 for (const c of CASES) if (SELECTED.includes(c)) await run[c]()
 results.totalSeconds = Math.round((performance.now() - started) / 1000)
+results.machine.loadAtEnd = os.loadavg()
 results.tables = markdown.join('\n')
 writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`)
 console.log(`\n${results.totalSeconds} s in all; raw figures in ${path.relative(ROOT, opts.out)}`)

@@ -52,6 +52,9 @@ export interface IntegrationHooks {
   logger: Logger
 }
 
+/** From this many tasks on, merging in memory is cheaper than a merge-tree per task. */
+export const MEMORY_MERGE_MIN_TASKS = 3
+
 const mergeMessage = (task: IntegrationTask, issueNumber: number, how = ''): string =>
   `Merge task ${task.id}: ${task.title}${how}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`
 
@@ -99,14 +102,18 @@ export async function integrate(
     outcomes.push(outcome)
   }
 
-  let memory = await MemoryMerger.prepare(
-    git,
-    options.baseSha,
-    options.tasks.map((t) => t.tip)
-  ).catch((error: unknown) => {
-    hooks.logger.debug(`merging in memory is not available: ${String(error)}`)
-    return undefined
-  })
+  // Its set-up costs about as much as merging two tasks with git.
+  let memory =
+    options.tasks.length < MEMORY_MERGE_MIN_TASKS
+      ? undefined
+      : await MemoryMerger.prepare(
+          git,
+          options.baseSha,
+          options.tasks.map((t) => t.tip)
+        ).catch((error: unknown) => {
+          hooks.logger.debug(`merging in memory is not available: ${String(error)}`)
+          return undefined
+        })
 
   for (const task of options.tasks) {
     // The in-memory path applies only while the integration branch is what it built.
