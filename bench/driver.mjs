@@ -35,7 +35,7 @@ const { Git } = await build('core/git/git.js')
 function phaseOf(args) {
   const [cmd, sub] = args
   if (cmd === 'worktree') return sub === 'add' ? 'worktree add' : 'worktree remove/prune'
-  if (cmd === 'reset') return 'checkout (reset --hard)'
+  if (cmd === 'reset' || cmd === 'checkout') return 'checkout'
   if (cmd === 'merge-tree' || cmd === 'commit-tree') return 'merge'
   if (['add', 'commit', 'merge-base', 'diff', 'update-ref'].includes(cmd)) return 'collect'
   if (cmd === 'rev-parse' && args.includes('HEAD^{commit}')) return 'collect'
