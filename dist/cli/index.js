@@ -2,11 +2,11 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 486:
+/***/ 532:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(379);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(830);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -15,7 +15,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 379:
+/***/ 830:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -25,7 +25,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   R: () => (/* binding */ runLocal)
 });
 
-// NAMESPACE OBJECT: ./node_modules/micromark/lib/constructs.js
+// NAMESPACE OBJECT: ../main/node_modules/micromark/lib/constructs.js
 var constructs_namespaceObject = {};
 __nccwpck_require__.r(constructs_namespaceObject);
 __nccwpck_require__.d(constructs_namespaceObject, {
@@ -840,6 +840,7 @@ function describeConfigChange(before, after) {
 
 
 
+
 // Transient failures from another git process writing the same admin area: lock files
 // (config, index, refs, packed-refs), or a worktree's admin dir read while half-written.
 const TRANSIENT_ERROR = /(could not lock|Unable to create '[^']*\.lock'|cannot lock ref|File exists|failed to read .*worktrees\/)/i;
@@ -857,6 +858,8 @@ class WorktreeManager {
     root;
     logger;
     admin = Promise.resolve();
+    /** A `worktree prune` queued behind other admin work and not started yet. */
+    queuedPrune;
     constructor(git, root, logger) {
         this.git = git;
         this.root = root;
@@ -888,16 +891,20 @@ class WorktreeManager {
     }
     /**
      * A worktree for one task, on a new (or reset) branch at `startSha`; `branch` undefined gives
-     * a detached worktree. `--no-track` from a commit id writes no config: upstream tracking
-     * config is the classic `.git/config.lock` race of parallel adds.
+     * a detached worktree. The serialised `worktree add` is detached (with -B, git would run
+     * `git branch -f` as one more process inside the serialised part); the branch is made by the
+     * parallel checkout, `--no-track` from a commit id, so no config is written (upstream tracking
+     * config is the classic `.git/config.lock` race of parallel adds).
      */
     async create(taskId, branch, startSha) {
         const wtPath = this.pathFor(taskId);
-        const target = branch ? ['--no-track', '-B', branch] : ['--detach'];
         for (let attempt = 1;; attempt++) {
             try {
-                await this.serial(() => this.git.run(['worktree', 'add', '--no-checkout', ...target, wtPath, startSha]));
-                await this.git.run(['reset', '--hard', '--quiet', startSha], { cwd: wtPath });
+                await this.serial(() => this.git.run(['worktree', 'add', '--no-checkout', '--detach', wtPath, startSha]));
+                const checkout = branch
+                    ? ['checkout', '--quiet', '--force', '--no-track', '-B', branch, startSha]
+                    : ['reset', '--hard', '--quiet', startSha];
+                await this.git.run(checkout, { cwd: wtPath });
                 return { path: wtPath, branch: branch ?? '' };
             }
             catch (error) {
@@ -910,8 +917,23 @@ class WorktreeManager {
             }
         }
     }
+    /**
+     * Removes one of this run's worktrees: its files, then git's entry. Removals that finish
+     * while a prune is still queued share it: when tasks end together, one prune replaces an
+     * unlock and a prune each in the serialised queue. (A worktree someone locked survives the
+     * prune; removeAll() unlocks it.)
+     */
     async remove(wtPath) {
-        await this.forceRemove(wtPath);
+        await removeTree(wtPath);
+        await this.prune();
+    }
+    /** A `worktree prune` that starts after this call (shared with calls until it starts). */
+    prune() {
+        this.queuedPrune ??= this.serial(() => {
+            this.queuedPrune = undefined;
+            return this.git.run(['worktree', 'prune'], { okExitCodes: [128] });
+        });
+        return this.queuedPrune;
     }
     /** Removes every worktree under the root and the root itself. */
     async removeAll() {
@@ -930,12 +952,25 @@ class WorktreeManager {
     }
     /** Deletes the files (in parallel with anything), then git's entry for them (serialised). */
     async forceRemove(wtPath) {
-        await (0,promises_namespaceObject.rm)(wtPath, { recursive: true, force: true });
+        await removeTree(wtPath);
         await this.serial(async () => {
             await this.git.run(['worktree', 'unlock', wtPath], { okExitCodes: [128] });
             await this.git.run(['worktree', 'prune'], { okExitCodes: [128] });
         });
     }
+}
+/**
+ * `rm -rf`: a worktree is thousands of files, and rm deletes them several times faster than
+ * Node's recursive fs.rm (which stays the fallback where there is no rm).
+ */
+async function removeTree(dir) {
+    const done = await new Promise((resolve) => {
+        const child = (0,external_node_child_process_namespaceObject.spawn)('rm', ['-rf', '--', dir], { stdio: 'ignore' });
+        child.once('error', () => resolve(false));
+        child.once('close', (code) => resolve(code === 0));
+    });
+    if (!done)
+        await (0,promises_namespaceObject.rm)(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 function isInside(child, parent) {
     const rel = external_node_path_default().relative(external_node_path_default().resolve(parent), external_node_path_default().resolve(child));
@@ -1043,14 +1078,307 @@ function relabel(hunks, oursSha, oursName, theirsSha, theirsName) {
     }));
 }
 
+;// CONCATENATED MODULE: external "node:zlib"
+const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
+;// CONCATENATED MODULE: ./src/core/git/memory-merge.ts
+
+
+
+
+const TREE_MODE = '40000';
+/**
+ * Merges task branches into the integration branch without a git process per merge, for the
+ * case that is nearly every fan-out: each task only adds or edits files that no task merged
+ * before it touched, on top of the base commit.
+ *
+ * Under those conditions `git merge-tree --write-tree` (merge-ort) has nothing to decide: the
+ * merge base is the base commit (no task's own commits are in the integration history), there
+ * is no content merge (no path changed on both sides), no rename or directory-rename detection
+ * (that needs a deleted path on a side), and no file/directory clash (checked). Its result is
+ * then the base tree with every task's changes applied, which is computed here in memory; trees
+ * and merge commits (the exact bytes `git commit-tree` writes) go to the object store as loose
+ * objects. Everything else returns undefined, and the caller merges with git as before.
+ *
+ * It costs six git processes for the whole integration (five of them at once) instead of two
+ * per task.
+ */
+class MemoryMerger {
+    objectsDir;
+    idents;
+    tips;
+    dirs;
+    /** The commit this merger's state stands for: the base plus every task advanced so far. */
+    head;
+    claimedPaths = new Set();
+    claimedDirs = new Set();
+    mergedCommits = new Set();
+    fanoutDirs = new Set();
+    constructor(objectsDir, idents, tips, 
+    /** Directory path ('' for the root) to its entries, for every directory a task touches. */
+    dirs, baseSha) {
+        this.objectsDir = objectsDir;
+        this.idents = idents;
+        this.tips = tips;
+        this.dirs = dirs;
+        this.head = baseSha;
+    }
+    /** Reads what the merges need in one go; undefined when this repository is not supported. */
+    static async prepare(git, baseSha, tips) {
+        const unique = [...new Set(tips)].filter((tip) => tip !== baseSha);
+        if (unique.length === 0)
+            return undefined;
+        // Independent reads, all at once: spawning is most of their cost.
+        const [head, vars, revs, diff, rootListing] = await Promise.all([
+            git.out(['rev-parse', '--show-object-format', '--git-path', 'objects']),
+            git.out(['var', '-l']),
+            git.out(['rev-list', '--parents', ...unique, '--not', baseSha]),
+            git.run(['diff-tree', '--stdin', '-r', '-z', '--no-renames', '--always'], {
+                stdin: unique.map((tip) => `${tip} ${baseSha}\n`).join('')
+            }),
+            git.out(['ls-tree', '-z', baseSha])
+        ]);
+        const [format, objects] = head.split('\n');
+        if (format !== 'sha1')
+            return undefined;
+        const variable = (name) => vars
+            .split('\n')
+            .find((line) => line.startsWith(`${name}=`))
+            ?.slice(name.length + 1);
+        const author = variable('GIT_AUTHOR_IDENT');
+        const committer = variable('GIT_COMMITTER_IDENT');
+        const encoding = variable('i18n.commitencoding');
+        if (!author || !committer || (encoding && !/^utf-?8$/i.test(encoding)))
+            return undefined;
+        const infos = new Map();
+        // The commits of each tip that the base does not have; the tip must sit on the base.
+        const graph = new Map();
+        for (const line of revs.split('\n').filter(Boolean)) {
+            const [commit, ...parents] = line.split(' ');
+            graph.set(commit, parents);
+        }
+        for (const tip of unique) {
+            const seen = new Set();
+            let onBase = false;
+            const stack = graph.has(tip) ? [tip] : [];
+            while (stack.length) {
+                const commit = stack.pop();
+                if (seen.has(commit))
+                    continue;
+                seen.add(commit);
+                for (const parent of graph.get(commit)) {
+                    if (graph.has(parent))
+                        stack.push(parent);
+                    else if (parent === baseSha)
+                        onBase = true;
+                }
+            }
+            infos.set(tip, { commits: onBase ? [...seen] : [] });
+        }
+        // Each tip's changes against the base (one diff-tree for all); a tip off the base is out.
+        const fields = diff.stdout.split('\0');
+        let current;
+        let ok = true;
+        for (let i = 0; i < fields.length; i++) {
+            const field = fields[i];
+            if (field === '')
+                continue;
+            if (!field.startsWith(':')) {
+                if (current && ok)
+                    current.changes ??= [];
+                current = infos.get(field.trim());
+                ok = (current?.commits.length ?? 0) > 0;
+                continue;
+            }
+            const [, newMode, , newOid, status] = field.slice(1).split(' ');
+            const file = fields[++i];
+            if (!current)
+                continue;
+            // Only additions, edits and type changes of files; a deletion could be half a rename.
+            if (!['A', 'M', 'T'].includes(status) || !usablePath(file))
+                ok = false;
+            if (ok)
+                (current.changes ??= []).push({ path: file, mode: newMode, oid: newOid });
+            else
+                current.changes = undefined;
+        }
+        if (current && ok)
+            current.changes ??= [];
+        // The base's entries of every directory an addition or edit lands in.
+        const touched = new Set();
+        for (const info of infos.values())
+            for (const change of info.changes ?? [])
+                for (const dir of parents(change.path))
+                    touched.add(dir);
+        if (touched.size === 0)
+            return undefined;
+        const dirs = new Map([['', new Map()]]);
+        const listings = [rootListing];
+        const tops = [...new Set([...touched].filter(Boolean).map((d) => d.split('/')[0]))];
+        if (tops.length) {
+            listings.push(await git.out(['ls-tree', '-r', '-t', '-z', baseSha, '--', ...tops], {
+                env: { GIT_LITERAL_PATHSPECS: '1' }
+            }));
+        }
+        for (const listing of listings) {
+            for (const record of listing.split('\0').filter(Boolean)) {
+                const tab = record.indexOf('\t');
+                const [mode, type, oid] = record.slice(0, tab).split(' ');
+                const name = record.slice(tab + 1);
+                if (!usablePath(name))
+                    return undefined;
+                const parent = name.includes('/') ? name.slice(0, name.lastIndexOf('/')) : '';
+                if (!dirs.has(parent))
+                    dirs.set(parent, new Map());
+                dirs.get(parent).set(basename(name), { mode: type === 'tree' ? TREE_MODE : mode, oid });
+                if (type === 'tree' && !dirs.has(name))
+                    dirs.set(name, new Map());
+            }
+        }
+        return new MemoryMerger(external_node_path_default().resolve(git.repoDir, objects), { author, committer }, infos, dirs, baseSha);
+    }
+    /**
+     * The merge commit of `tip` onto `head` with `message`, written to the object store, or
+     * undefined when git has to compute this merge. Changes nothing until advance().
+     */
+    async merge(tip, message) {
+        const info = this.tips.get(tip);
+        if (!info?.changes || info.changes.length === 0)
+            return undefined;
+        if (info.commits.some((c) => this.mergedCommits.has(c)))
+            return undefined;
+        for (const change of info.changes) {
+            if (this.claimedPaths.has(change.path) || this.claimedDirs.has(change.path))
+                return undefined;
+            if (parents(change.path).some((dir) => this.claimedPaths.has(dir)))
+                return undefined;
+        }
+        // Copy-on-write of every directory on the way to a changed path.
+        const next = new Map();
+        const edit = (dir) => {
+            let entries = next.get(dir);
+            if (!entries) {
+                entries = new Map(this.dirs.get(dir) ?? []);
+                next.set(dir, entries);
+            }
+            return entries;
+        };
+        for (const change of info.changes) {
+            const dir = parents(change.path).at(-1);
+            const existing = this.dirs.get(dir)?.get(basename(change.path));
+            // A directory where the task has a file (or the reverse) is git's business.
+            if (existing?.mode === TREE_MODE || change.mode === TREE_MODE)
+                return undefined;
+            edit(dir).set(basename(change.path), { mode: change.mode, oid: change.oid });
+        }
+        for (const change of info.changes)
+            for (const dir of parents(change.path))
+                edit(dir);
+        // Trees bottom-up: deepest directories first, each one's id set in its parent.
+        const order = [...next.keys()].sort((a, b) => depth(b) - depth(a));
+        const writes = [];
+        let tree = '';
+        for (const dir of order) {
+            const body = serializeTree(next.get(dir));
+            const oid = hashObject('tree', body);
+            writes.push(this.write('tree', body, oid));
+            if (dir === '')
+                tree = oid;
+            else {
+                const parentEntries = next.get(parents(dir).at(-1));
+                const existing = parentEntries.get(basename(dir));
+                if (existing && existing.mode !== TREE_MODE)
+                    return undefined;
+                parentEntries.set(basename(dir), { mode: TREE_MODE, oid });
+            }
+        }
+        const commitBody = Buffer.from(`tree ${tree}\nparent ${this.head}\nparent ${tip}\nauthor ${this.idents.author}\ncommitter ${this.idents.committer}\n\n${message}`);
+        const commit = hashObject('commit', commitBody);
+        // The commit may briefly be in the store before its trees: nothing refers to it yet.
+        await Promise.all([...writes, this.write('commit', commitBody, commit)]);
+        return {
+            commit,
+            tree,
+            next: { dirs: next, paths: info.changes.map((c) => c.path), commits: info.commits }
+        };
+    }
+    /** Takes a merge from merge() as the new head (after the caller accepted it). */
+    advance(result) {
+        for (const [dir, entries] of result.next.dirs)
+            this.dirs.set(dir, entries);
+        for (const file of result.next.paths) {
+            this.claimedPaths.add(file);
+            for (const dir of parents(file))
+                this.claimedDirs.add(dir);
+        }
+        for (const commit of result.next.commits)
+            this.mergedCommits.add(commit);
+        this.head = result.commit;
+    }
+    /** A loose object, as git writes one: zlib of "<type> <size>\0<body>", named by its SHA-1. */
+    async write(type, body, oid) {
+        const dir = external_node_path_default().join(this.objectsDir, oid.slice(0, 2));
+        if (!this.fanoutDirs.has(dir)) {
+            await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+            this.fanoutDirs.add(dir);
+        }
+        const tmp = external_node_path_default().join(dir, `tmp_obj_${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}`);
+        await (0,promises_namespaceObject.writeFile)(tmp, (0,external_node_zlib_namespaceObject.deflateSync)(Buffer.concat([objectHeader(type, body), body])), {
+            mode: 0o444
+        });
+        // Same name, same content: replacing a copy that is already there is harmless.
+        await (0,promises_namespaceObject.rename)(tmp, external_node_path_default().join(dir, oid.slice(2)));
+    }
+}
+function objectHeader(type, body) {
+    return Buffer.from(`${type} ${body.length}\0`);
+}
+function hashObject(type, body) {
+    return (0,external_node_crypto_namespaceObject.createHash)('sha1').update(objectHeader(type, body)).update(body).digest('hex');
+}
+/** git's tree order: by name bytes, a directory's name compared as if it ended in "/". */
+function serializeTree(entries) {
+    const sorted = [...entries].map(([name, entry]) => ({
+        name,
+        entry,
+        key: Buffer.from(entry.mode === TREE_MODE ? `${name}/` : name)
+    }));
+    sorted.sort((a, b) => Buffer.compare(a.key, b.key));
+    return Buffer.concat(sorted.flatMap(({ name, entry }) => [
+        Buffer.from(`${entry.mode} ${name}\0`),
+        Buffer.from(entry.oid, 'hex')
+    ]));
+}
+/** '' (the root) and every directory above a path, outermost first: a/b/c -> ['', 'a', 'a/b']. */
+function parents(file) {
+    const parts = file.split('/');
+    const dirs = [''];
+    for (let i = 1; i < parts.length; i++)
+        dirs.push(parts.slice(0, i).join('/'));
+    return dirs;
+}
+function basename(file) {
+    return file.slice(file.lastIndexOf('/') + 1);
+}
+function depth(dir) {
+    return dir === '' ? 0 : dir.split('/').length;
+}
+/** Paths git printed that survive the trip through UTF-8 text unchanged. */
+function usablePath(file) {
+    return !!file && !file.includes('\uFFFD');
+}
+
 ;// CONCATENATED MODULE: ./src/core/integrate.ts
 
+
 const CONFLICT_STRATEGIES = (/* unused pure expression or super */ null && (['rerun', 'agent', 'report']));
+/** From this many tasks on, merging in memory is cheaper than a merge-tree per task. */
+const MEMORY_MERGE_MIN_TASKS = 3;
 const mergeMessage = (task, issueNumber, how = '') => `Merge task ${task.id}: ${task.title}${how}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`;
 /**
  * Builds the integration branch: from `baseSha`, each task merged in order with one merge commit
  * per task, computed in git's object store (`merge-tree --write-tree`, the machinery of
- * `git merge`). A conflicting task goes through the strategies in order: `rerun` (its agent
+ * `git merge`; tasks that only add or edit files nobody merged before are merged in memory by
+ * MemoryMerger, with the same result and no process per merge). A conflicting task goes through the strategies in order: `rerun` (its agent
  * again, on the integration state so far), `agent` (a resolve command on git's conflict
  * markers), `report` (left out for a human). With verify: each, a merge that breaks the check
  * is taken back out, which with sequential merges just means not advancing past it.
@@ -1075,7 +1403,35 @@ async function integrate(git, options) {
         hooks.logger.info(`${task.id}: ${outcome.status}`);
         outcomes.push(outcome);
     };
+    // Its set-up costs about as much as merging two tasks with git.
+    let memory = options.tasks.length < MEMORY_MERGE_MIN_TASKS
+        ? undefined
+        : await MemoryMerger.prepare(git, options.baseSha, options.tasks.map((t) => t.tip)).catch((error) => {
+            hooks.logger.debug(`merging in memory is not available: ${String(error)}`);
+            return undefined;
+        });
     for (const task of options.tasks) {
+        // The in-memory path applies only while the integration branch is what it built.
+        if (memory && memory.head === current) {
+            const fast = await memory
+                .merge(task.tip, mergeMessage(task, options.issueNumber))
+                .catch((error) => {
+                hooks.logger.debug(`${task.id}: in-memory merge failed (${String(error)}); using git`);
+                memory = undefined;
+                return undefined;
+            });
+            if (fast) {
+                await accept(task, fast.commit, {
+                    id: task.id,
+                    status: 'merged',
+                    tip: task.tip,
+                    changedFiles: task.changedFiles
+                });
+                if (current === fast.commit)
+                    memory?.advance(fast);
+                continue;
+            }
+        }
         const first = await mergeTree(git, current, task.tip);
         if (first.clean) {
             const commit = await commitMerge(git, first.tree, current, task.tip, mergeMessage(task, options.issueNumber));
@@ -2007,7 +2363,7 @@ function assemble(head, title, sections, footer) {
     return [...head, ...title, sections.join('\n\n')].join('\n').trimEnd() + footer + '\n';
 }
 
-;// CONCATENATED MODULE: ./node_modules/mdast-util-to-string/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/mdast-util-to-string/lib/index.js
 /**
  * @typedef {import('mdast').Nodes} Nodes
  *
@@ -2117,7 +2473,7 @@ function node(value) {
   return Boolean(value && typeof value === 'object')
 }
 
-;// CONCATENATED MODULE: ./node_modules/micromark-util-chunked/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-chunked/index.js
 /**
  * Like `Array#splice`, but smarter for giant arrays.
  *
@@ -2199,7 +2555,7 @@ function push(list, items) {
   }
   return items;
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-util-subtokenize/lib/splice-buffer.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-subtokenize/lib/splice-buffer.js
 /**
  * Some of the internal operations of micromark do lots of editing
  * operations on very large arrays. This runs into problems with two
@@ -2451,7 +2807,7 @@ function chunkedPush(list, right) {
     }
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-util-subtokenize/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-subtokenize/index.js
 /**
  * @import {Chunk, Event, Token} from 'micromark-util-types'
  */
@@ -2680,7 +3036,7 @@ function subcontent(events, eventIndex) {
   }
   return gaps;
 }
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/postprocess.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark/lib/postprocess.js
 /**
  * @import {Event} from 'micromark-util-types'
  */
@@ -2699,7 +3055,7 @@ function postprocess(events) {
   }
   return events;
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-util-combine-extensions/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-combine-extensions/index.js
 /**
  * @import {
  *   Extension,
@@ -2844,7 +3200,7 @@ function htmlExtension(all, extension) {
   }
 }
 
-;// CONCATENATED MODULE: ./node_modules/micromark-util-character/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-character/index.js
 /**
  * @import {Code} from 'micromark-util-types'
  */
@@ -3091,7 +3447,7 @@ function regexCheck(regex) {
     return code !== null && code > -1 && regex.test(String.fromCharCode(code));
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-factory-space/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-factory-space/index.js
 /**
  * @import {Effects, State, TokenType} from 'micromark-util-types'
  */
@@ -3208,7 +3564,7 @@ function factorySpaceMinMax(effects, ok, nok, type, min, max) {
     return size >= min ? ok(code) : nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/content.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark/lib/initialize/content.js
 /**
  * @import {
  *   InitialConstruct,
@@ -3288,7 +3644,7 @@ function initializeContent(effects) {
     return data;
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-util-edit-map/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-edit-map/index.js
 /**
  * @import {Event} from 'micromark-util-types'
  */
@@ -3514,7 +3870,7 @@ function addImplementation(editMap, at, remove, add, before) {
 //     }
 //   }
 // }
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/document.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark/lib/initialize/document.js
 /**
  * @import {
  *   Construct,
@@ -3885,7 +4241,7 @@ function tokenizeContainer(effects, ok, nok) {
 
   return factorySpace(effects, effects.attempt(this.parser.constructs.document, ok, nok), "linePrefix", this.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4);
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/blank-line.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/blank-line.js
 /**
  * @import {
  *   Construct,
@@ -3947,7 +4303,7 @@ function tokenizeBlankLine(effects, ok, nok) {
     return code === null || markdownLineEnding(code) ? ok(code) : nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/content.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/content.js
 /**
  * @import {
  *   Construct,
@@ -4111,7 +4467,7 @@ function tokenizeContinuation(effects, ok, nok) {
     return effects.interrupt(self.parser.constructs.flow, nok, ok)(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/flow.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark/lib/initialize/flow.js
 /**
  * @import {
  *   InitialConstruct,
@@ -4170,7 +4526,7 @@ function initializeFlow(effects) {
     return initial;
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/text.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark/lib/initialize/text.js
 /**
  * @import {
  *   Code,
@@ -4387,7 +4743,7 @@ function resolveAllLineSuffixes(events, context) {
   editMap.consume(events);
   return events;
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/thematic-break.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/thematic-break.js
 /**
  * @import {
  *   Code,
@@ -4490,7 +4846,7 @@ function tokenizeThematicBreak(effects, ok, nok) {
     return markdownSpace(code) ? factorySpace(effects, atBreak, "whitespace")(code) : atBreak(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/list.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/list.js
 /**
  * @import {
  *   Code,
@@ -4704,7 +5060,7 @@ function tokenizeListItemPrefixWhitespace(effects, ok, nok) {
     return !markdownSpace(code) && tail && tail[1].type === "listItemPrefixWhitespace" ? ok(code) : nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/block-quote.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/block-quote.js
 /**
  * @import {
  *   Construct,
@@ -4848,7 +5204,7 @@ function tokenizeBlockQuoteContinuation(effects, ok, nok) {
 function exit(effects) {
   effects.exit("blockQuote");
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-factory-destination/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-factory-destination/index.js
 /**
  * @import {Effects, State, TokenType} from 'micromark-util-types'
  */
@@ -5055,7 +5411,7 @@ function factoryDestination(effects, ok, nok, type, literalType, literalMarkerTy
     return raw(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-factory-label/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-factory-label/index.js
 /**
  * @import {
  *   Effects,
@@ -5204,7 +5560,7 @@ function factoryLabel(effects, ok, nok, type, markerType, stringType) {
     return labelInside(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-factory-title/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-factory-title/index.js
 /**
  * @import {
  *   Code,
@@ -5363,7 +5719,7 @@ function factoryTitle(effects, ok, nok, type, markerType, stringType) {
     return inside(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-factory-whitespace/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-factory-whitespace/index.js
 /**
  * @import {Effects, State} from 'micromark-util-types'
  */
@@ -5408,7 +5764,7 @@ function factoryWhitespace(effects, ok) {
     return ok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-util-normalize-identifier/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-normalize-identifier/index.js
 /**
  * Normalize an identifier (as found in references, definitions).
  *
@@ -5442,7 +5798,7 @@ function normalizeIdentifier(value) {
   // methods: no method is uppercase.
   .toLowerCase().toUpperCase();
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/definition.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/definition.js
 /**
  * @import {
  *   Construct,
@@ -5697,7 +6053,7 @@ function tokenizeTitleBefore(effects, ok, nok) {
     return code === null || markdownLineEnding(code) ? ok(code) : nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/code-indented.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/code-indented.js
 /**
  * @import {
  *   Construct,
@@ -5857,7 +6213,7 @@ function tokenizeFurtherStart(effects, ok, nok) {
     return markdownLineEnding(code) ? furtherStart(code) : nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/heading-atx.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/heading-atx.js
 /**
  * @import {
  *   Construct,
@@ -6049,7 +6405,7 @@ function tokenizeHeadingAtx(effects, ok, nok) {
     return data;
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/setext-underline.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/setext-underline.js
 /**
  * @import {
  *   Code,
@@ -6237,7 +6593,7 @@ function tokenizeSetextUnderline(effects, ok, nok) {
     return nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-util-html-tag-name/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-html-tag-name/index.js
 /**
  * List of lowercase HTML “block” tag names.
  *
@@ -6332,7 +6688,7 @@ const htmlBlockNames = [
  */
 const htmlRawNames = ['pre', 'script', 'style', 'textarea']
 
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/partial-non-lazy-continuation.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/partial-non-lazy-continuation.js
 /**
  * @import {
  *   Construct,
@@ -6394,7 +6750,7 @@ function tokenizeNonLazyContinuation(effects, ok, nok) {
     return self.parser.lazy[self.now().line] ? nok(code) : ok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/html-flow.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/html-flow.js
 /**
  * @import {
  *   Code,
@@ -7222,7 +7578,7 @@ function tokenizeBlankLineBefore(effects, ok, nok) {
     return effects.attempt(blankLine, ok, nok);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/code-fenced.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/code-fenced.js
 /**
  * @import {
  *   Code,
@@ -7645,7 +8001,7 @@ function tokenizeCodeFenced(effects, ok, nok) {
     }
   }
 }
-;// CONCATENATED MODULE: ./node_modules/character-entities/index.js
+;// CONCATENATED MODULE: ../main/node_modules/character-entities/index.js
 /**
  * Map of named character references.
  *
@@ -9779,7 +10135,7 @@ const characterEntities = {
   zwnj: '‌'
 }
 
-;// CONCATENATED MODULE: ./node_modules/decode-named-character-reference/index.js
+;// CONCATENATED MODULE: ../main/node_modules/decode-named-character-reference/index.js
 
 
 // To do: next major: use `Object.hasOwn`.
@@ -9800,7 +10156,7 @@ function decodeNamedCharacterReference(value) {
   return own.call(characterEntities, value) ? characterEntities[value] : false
 }
 
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/character-reference.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/character-reference.js
 /**
  * @import {
  *   Code,
@@ -9950,7 +10306,7 @@ function tokenizeCharacterReference(effects, ok, nok) {
     return nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/character-escape.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/character-escape.js
 /**
  * @import {
  *   Construct,
@@ -10015,7 +10371,7 @@ function tokenizeCharacterEscape(effects, ok, nok) {
     return nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/line-ending.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/line-ending.js
 /**
  * @import {
  *   Construct,
@@ -10049,7 +10405,7 @@ function tokenizeLineEnding(effects, ok) {
     return factorySpace(effects, ok, "linePrefix");
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-util-resolve-all/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-resolve-all/index.js
 /**
  * @import {Event, Resolver, TokenizeContext} from 'micromark-util-types'
  */
@@ -10083,7 +10439,7 @@ function resolveAll(constructs, events, context) {
   return events
 }
 
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/label-end.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/label-end.js
 /**
  * @import {
  *   Construct,
@@ -10645,7 +11001,7 @@ function tokenizeReferenceCollapsed(effects, ok, nok) {
     return nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/label-start-image.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/label-start-image.js
 /**
  * @import {
  *   Construct,
@@ -10756,7 +11112,7 @@ function tokenizeLabelStartImage(effects, ok, nok) {
     return ok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-util-classify-character/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-classify-character/index.js
 /**
  * @import {Code} from 'micromark-util-types'
  */
@@ -10784,7 +11140,7 @@ function classifyCharacter(code) {
     return 2;
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/attention.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/attention.js
 /**
  * @import {
  *   Code,
@@ -11016,7 +11372,7 @@ function movePoint(point, offset) {
   point.offset += offset;
   point._bufferIndex += offset;
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/autolink.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/autolink.js
 /**
  * @import {
  *   Construct,
@@ -11250,7 +11606,7 @@ function tokenizeAutolink(effects, ok, nok) {
     return nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/html-text.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/html-text.js
 /**
  * @import {
  *   Code,
@@ -11929,7 +12285,7 @@ function tokenizeHtmlText(effects, ok, nok) {
     return returnState(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/label-start-link.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/label-start-link.js
 /**
  * @import {
  *   Construct,
@@ -11993,7 +12349,7 @@ function tokenizeLabelStartLink(effects, ok, nok) {
     return ok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/hard-break-escape.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/hard-break-escape.js
 /**
  * @import {
  *   Construct,
@@ -12054,7 +12410,7 @@ function tokenizeHardBreakEscape(effects, ok, nok) {
     return nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/code-text.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-core-commonmark/lib/code-text.js
 /**
  * @import {
  *   Construct,
@@ -12280,7 +12636,7 @@ function tokenizeCodeText(effects, ok, nok) {
     return data(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/constructs.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark/lib/constructs.js
 /**
  * @import {Extension} from 'micromark-util-types'
  */
@@ -12366,7 +12722,7 @@ const attentionMarkers = {
 const disable = {
   null: []
 };
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/create-tokenizer.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark/lib/create-tokenizer.js
 /**
  * @import {
  *   Chunk,
@@ -12980,7 +13336,7 @@ function serializeChunks(chunks, expandTabs) {
   }
   return result.join('');
 }
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/parse.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark/lib/parse.js
 /**
  * @import {
  *   Create,
@@ -13037,7 +13393,7 @@ function parse(options) {
     }
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/preprocess.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark/lib/preprocess.js
 /**
  * @import {Chunk, Code, Encoding, Value} from 'micromark-util-types'
  */
@@ -13150,7 +13506,7 @@ function preprocess() {
     return chunks;
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-util-decode-numeric-character-reference/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-decode-numeric-character-reference/index.js
 /**
  * Turn the number (in string form as either hexa- or plain decimal) coming from
  * a numeric character reference into a character.
@@ -13183,7 +13539,7 @@ function decodeNumericCharacterReference(value, base) {
   }
   return String.fromCodePoint(code);
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-util-decode-string/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-util-decode-string/index.js
 
 
 const characterEscapeOrReference = /\\([!-/:-@[-`{-~])|&(#(?:\d{1,7}|x[\da-f]{1,6})|[\da-z]{1,31});/gi;
@@ -13229,7 +13585,7 @@ function decode($0, $1, $2) {
   }
   return decodeNamedCharacterReference($2) || $0;
 }
-;// CONCATENATED MODULE: ./node_modules/unist-util-stringify-position/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/unist-util-stringify-position/lib/index.js
 /**
  * @typedef {import('unist').Node} Node
  * @typedef {import('unist').Point} Point
@@ -13315,7 +13671,7 @@ function index(value) {
   return value && typeof value === 'number' ? value : 1
 }
 
-;// CONCATENATED MODULE: ./node_modules/mdast-util-from-markdown/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/mdast-util-from-markdown/lib/index.js
 /**
  * @import {
  *   Break,
@@ -14586,7 +14942,7 @@ function defaultOnError(left, right) {
     end: right.end
   }) + ') is still open');
 }
-;// CONCATENATED MODULE: ./node_modules/ccount/index.js
+;// CONCATENATED MODULE: ../main/node_modules/ccount/index.js
 /**
  * Count how often a character (or substring) is used in a string.
  *
@@ -14615,7 +14971,7 @@ function ccount(value, character) {
   return count
 }
 
-;// CONCATENATED MODULE: ./node_modules/devlop/lib/default.js
+;// CONCATENATED MODULE: ../main/node_modules/devlop/lib/default.js
 function deprecate(fn) {
   return fn
 }
@@ -14626,7 +14982,7 @@ function ok() {}
 
 function unreachable() {}
 
-;// CONCATENATED MODULE: ./node_modules/mdast-util-find-and-replace/node_modules/escape-string-regexp/index.js
+;// CONCATENATED MODULE: ../main/node_modules/mdast-util-find-and-replace/node_modules/escape-string-regexp/index.js
 function escapeStringRegexp(string) {
 	if (typeof string !== 'string') {
 		throw new TypeError('Expected a string');
@@ -14639,7 +14995,7 @@ function escapeStringRegexp(string) {
 		.replace(/-/g, '\\x2d');
 }
 
-;// CONCATENATED MODULE: ./node_modules/unist-util-is/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/unist-util-is/lib/index.js
 /**
  * @import {Node, Parent} from 'unist'
  */
@@ -14937,7 +15293,7 @@ function looksLikeANode(value) {
   return value !== null && typeof value === 'object' && 'type' in value
 }
 
-;// CONCATENATED MODULE: ./node_modules/unist-util-visit-parents/lib/color.node.js
+;// CONCATENATED MODULE: ../main/node_modules/unist-util-visit-parents/lib/color.node.js
 /**
  * Color a string.
  *
@@ -14950,7 +15306,7 @@ function color(d) {
   return '\u001B[33m' + d + '\u001B[39m'
 }
 
-;// CONCATENATED MODULE: ./node_modules/unist-util-visit-parents/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/unist-util-visit-parents/lib/index.js
 /**
  * @import {Node as UnistNode, Parent as UnistParent} from 'unist'
  */
@@ -15534,7 +15890,7 @@ function toResult(value) {
   return value === null || value === undefined ? empty : [value]
 }
 
-;// CONCATENATED MODULE: ./node_modules/mdast-util-find-and-replace/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/mdast-util-find-and-replace/lib/index.js
 /**
  * @import {Nodes, Parents, PhrasingContent, Root, Text} from 'mdast'
  * @import {BuildVisitor, Test, VisitorResult} from 'unist-util-visit-parents'
@@ -15793,7 +16149,7 @@ function toFunction(replace) {
       }
 }
 
-;// CONCATENATED MODULE: ./node_modules/mdast-util-gfm-autolink-literal/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/mdast-util-gfm-autolink-literal/lib/index.js
 /**
  * @import {RegExpMatchObject, ReplaceFunction} from 'mdast-util-find-and-replace'
  * @import {CompileContext, Extension as FromMarkdownExtension, Handle as FromMarkdownHandle, Transform as FromMarkdownTransform} from 'mdast-util-from-markdown'
@@ -16210,7 +16566,7 @@ function lib_previous(match) {
   )
 }
 
-;// CONCATENATED MODULE: ./node_modules/mdast-util-gfm-footnote/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/mdast-util-gfm-footnote/lib/index.js
 /**
  * @import {
  *   CompileContext,
@@ -16424,7 +16780,7 @@ function mapAll(line, index, blank) {
   return (blank ? '' : '    ') + line
 }
 
-;// CONCATENATED MODULE: ./node_modules/mdast-util-gfm-strikethrough/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/mdast-util-gfm-strikethrough/lib/index.js
 /**
  * @import {Delete} from 'mdast'
  * @import {
@@ -16559,7 +16915,7 @@ function peekDelete() {
   return '~'
 }
 
-;// CONCATENATED MODULE: ./node_modules/mdast-util-gfm-table/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/mdast-util-gfm-table/lib/index.js
 /**
  * @import {Heading, InlineCode, Table, TableCell, TableRow} from 'mdast'
  * @import {Options as MarkdownTableOptions} from 'markdown-table'
@@ -17009,7 +17365,7 @@ function formatHeadingAsSetext(node, state) {
   )
 }
 
-;// CONCATENATED MODULE: ./node_modules/mdast-util-gfm-task-list-item/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/mdast-util-gfm-task-list-item/lib/index.js
 /**
  * @import {ListItem, Paragraph, Parents} from 'mdast'
  * @import {
@@ -17207,7 +17563,7 @@ function taskListItemParagraph(node) {
   }
 }
 
-;// CONCATENATED MODULE: ./node_modules/mdast-util-gfm/lib/index.js
+;// CONCATENATED MODULE: ../main/node_modules/mdast-util-gfm/lib/index.js
 /**
  * @import {Extension as FromMarkdownExtension} from 'mdast-util-from-markdown'
  * @import {Options} from 'mdast-util-gfm'
@@ -17260,7 +17616,7 @@ function gfmToMarkdown(options) {
   }
 }
 
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-autolink-literal/lib/syntax.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-extension-gfm-autolink-literal/lib/syntax.js
 /**
  * @import {Code, ConstructRecord, Event, Extension, Previous, State, TokenizeContext, Tokenizer} from 'micromark-util-types'
  */
@@ -18115,7 +18471,7 @@ function previousUnbalanced(events) {
   }
   return result;
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-footnote/lib/syntax.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-extension-gfm-footnote/lib/syntax.js
 /**
  * @import {Event, Exiter, Extension, Resolver, State, Token, TokenizeContext, Tokenizer} from 'micromark-util-types'
  */
@@ -18601,7 +18957,7 @@ function syntax_tokenizeIndent(effects, ok, nok) {
     return tail && tail[1].type === 'gfmFootnoteDefinitionIndent' && tail[2].sliceSerialize(tail[1], true).length === 4 ? ok(code) : nok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-strikethrough/lib/syntax.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-extension-gfm-strikethrough/lib/syntax.js
 /**
  * @import {Options} from 'micromark-extension-gfm-strikethrough'
  * @import {Event, Extension, Resolver, State, Token, TokenizeContext, Tokenizer} from 'micromark-util-types'
@@ -18744,7 +19100,7 @@ function gfmStrikethrough(options) {
     }
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-table/lib/edit-map.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-extension-gfm-table/lib/edit-map.js
 /**
  * @import {Event} from 'micromark-util-types'
  */
@@ -18967,7 +19323,7 @@ function edit_map_addImplementation(editMap, at, remove, add) {
 //     }
 //   }
 // }
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-table/lib/infer.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-extension-gfm-table/lib/infer.js
 /**
  * @import {Event} from 'micromark-util-types'
  */
@@ -19020,7 +19376,7 @@ function gfmTableAlign(events, index) {
   }
   return align;
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-table/lib/syntax.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-extension-gfm-table/lib/syntax.js
 /**
  * @import {Event, Extension, Point, Resolver, State, Token, TokenizeContext, Tokenizer} from 'micromark-util-types'
  */
@@ -19867,7 +20223,7 @@ function getPoint(events, index) {
   const side = event[0] === 'enter' ? 'start' : 'end';
   return event[1][side];
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-task-list-item/lib/syntax.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-extension-gfm-task-list-item/lib/syntax.js
 /**
  * @import {Extension, State, TokenizeContext, Tokenizer} from 'micromark-util-types'
  */
@@ -20026,7 +20382,7 @@ function spaceThenNonSpace(effects, ok, nok) {
     return code === null ? nok(code) : ok(code);
   }
 }
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm/index.js
+;// CONCATENATED MODULE: ../main/node_modules/micromark-extension-gfm/index.js
 /**
  * @typedef {import('micromark-extension-gfm-footnote').HtmlOptions} HtmlOptions
  * @typedef {import('micromark-extension-gfm-strikethrough').Options} Options
@@ -20838,6 +21194,6 @@ function wholeNumber(text, flag) {
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(486);
+/******/ var __webpack_exports__ = __nccwpck_require__(532);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

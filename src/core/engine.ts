@@ -6,7 +6,7 @@ import { renderPrompt, renderResolvePrompt, renderRerunNote } from './agents/pro
 import { runAgent, type AgentRunResult } from './agents/run-agent.js'
 import { subreaperAvailable } from './agents/subreaper.js'
 import { integrationBranchName, taskBranchName, validateBranchPrefix } from './branches.js'
-import { assertGitVersion, type Git, type Identity } from './git/git.js'
+import { assertGitVersion, GitError, type Git, type Identity } from './git/git.js'
 import { SharedGitGuard } from './git/guard.js'
 import { WorktreeManager, type Worktree } from './git/worktrees.js'
 import {
@@ -630,24 +630,47 @@ async function collectWork(
   startSha: string,
   issueNumber: number
 ): Promise<Produced | { error: string }> {
+  // Four git processes: on 2 cores each costs 15-80 ms, and every task pays them after its agent.
   await git.run(['add', '--all'], { cwd: worktree })
-  const dirty = !(await git.test(['diff', '--cached', '--quiet'], { cwd: worktree }))
-  if (dirty) {
-    const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`
-    await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
-      cwd: worktree,
-      stdin: message
-    })
-  }
-  const tip = await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: worktree })
-  if (!(await git.test(['merge-base', '--is-ancestor', startSha, tip]))) {
+  const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`
+  // Exit 1 is git's "nothing to commit" (the agent committed everything itself, or changed nothing).
+  const commit = await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
+    cwd: worktree,
+    stdin: message,
+    okExitCodes: [1]
+  })
+  if (commit.exitCode === 1 && !/nothing to commit/.test(commit.stdout + commit.stderr))
+    throw new GitError(['commit'], commit)
+  // HEAD and whether it descends from the start in one call: the commits among the two that
+  // are not ancestors of the other. Just HEAD: it descends. Just startSha: HEAD is startSha or
+  // behind it. Both: HEAD went elsewhere.
+  const independent = (
+    await git.out(['merge-base', '--independent', 'HEAD', startSha], { cwd: worktree })
+  ).split('\n')
+  let tip = independent.find((sha) => sha !== startSha) ?? startSha
+  if (independent.length === 1 && tip === startSha)
+    tip = await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: worktree })
+  if (independent.length > 1 || (tip !== startSha && independent[0] === startSha)) {
     return {
       error: `the agent left HEAD at ${tip.slice(0, 12)}, which does not descend from ${startSha.slice(0, 12)}`
     }
   }
-  if (branch) await git.run(['update-ref', `refs/heads/${branch}`, tip])
+  if (branch && (await headRef(worktree)) !== `refs/heads/${branch}`)
+    await git.run(['update-ref', `refs/heads/${branch}`, tip])
   const changed = await git.out(['diff', '--name-only', '-z', '--no-renames', startSha, tip])
   return { tip, changedFiles: changed.split('\0').filter(Boolean) }
+}
+
+/** What a worktree's HEAD points at (`refs/heads/…`), read from its files; undefined if detached. */
+async function headRef(worktree: string): Promise<string | undefined> {
+  try {
+    const dotGit = await readFile(path.join(worktree, '.git'), 'utf8')
+    const gitDir = path.resolve(worktree, dotGit.replace(/^gitdir: /, '').trim())
+    const head = await readFile(path.join(gitDir, 'HEAD'), 'utf8')
+    return head.startsWith('ref: ') ? head.slice(5).trim() : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function formatMinutes(ms: number): string {

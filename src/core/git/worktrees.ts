@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -25,6 +26,8 @@ const TRANSIENT_ERROR =
  */
 export class WorktreeManager {
   private admin: Promise<unknown> = Promise.resolve()
+  /** A `worktree prune` queued behind other admin work and not started yet. */
+  private queuedPrune: Promise<unknown> | undefined
 
   constructor(
     private readonly git: Git,
@@ -61,18 +64,22 @@ export class WorktreeManager {
 
   /**
    * A worktree for one task, on a new (or reset) branch at `startSha`; `branch` undefined gives
-   * a detached worktree. `--no-track` from a commit id writes no config: upstream tracking
-   * config is the classic `.git/config.lock` race of parallel adds.
+   * a detached worktree. The serialised `worktree add` is detached (with -B, git would run
+   * `git branch -f` as one more process inside the serialised part); the branch is made by the
+   * parallel checkout, `--no-track` from a commit id, so no config is written (upstream tracking
+   * config is the classic `.git/config.lock` race of parallel adds).
    */
   async create(taskId: string, branch: string | undefined, startSha: string): Promise<Worktree> {
     const wtPath = this.pathFor(taskId)
-    const target = branch ? ['--no-track', '-B', branch] : ['--detach']
     for (let attempt = 1; ; attempt++) {
       try {
         await this.serial(() =>
-          this.git.run(['worktree', 'add', '--no-checkout', ...target, wtPath, startSha])
+          this.git.run(['worktree', 'add', '--no-checkout', '--detach', wtPath, startSha])
         )
-        await this.git.run(['reset', '--hard', '--quiet', startSha], { cwd: wtPath })
+        const checkout = branch
+          ? ['checkout', '--quiet', '--force', '--no-track', '-B', branch, startSha]
+          : ['reset', '--hard', '--quiet', startSha]
+        await this.git.run(checkout, { cwd: wtPath })
         return { path: wtPath, branch: branch ?? '' }
       } catch (error) {
         const retryable = error instanceof GitError && TRANSIENT_ERROR.test(error.message)
@@ -86,8 +93,24 @@ export class WorktreeManager {
     }
   }
 
+  /**
+   * Removes one of this run's worktrees: its files, then git's entry. Removals that finish
+   * while a prune is still queued share it: when tasks end together, one prune replaces an
+   * unlock and a prune each in the serialised queue. (A worktree someone locked survives the
+   * prune; removeAll() unlocks it.)
+   */
   async remove(wtPath: string): Promise<void> {
-    await this.forceRemove(wtPath)
+    await removeTree(wtPath)
+    await this.prune()
+  }
+
+  /** A `worktree prune` that starts after this call (shared with calls until it starts). */
+  private prune(): Promise<unknown> {
+    this.queuedPrune ??= this.serial(() => {
+      this.queuedPrune = undefined
+      return this.git.run(['worktree', 'prune'], { okExitCodes: [128] })
+    })
+    return this.queuedPrune
   }
 
   /** Removes every worktree under the root and the root itself. */
@@ -109,12 +132,25 @@ export class WorktreeManager {
 
   /** Deletes the files (in parallel with anything), then git's entry for them (serialised). */
   private async forceRemove(wtPath: string): Promise<void> {
-    await rm(wtPath, { recursive: true, force: true })
+    await removeTree(wtPath)
     await this.serial(async () => {
       await this.git.run(['worktree', 'unlock', wtPath], { okExitCodes: [128] })
       await this.git.run(['worktree', 'prune'], { okExitCodes: [128] })
     })
   }
+}
+
+/**
+ * `rm -rf`: a worktree is thousands of files, and rm deletes them several times faster than
+ * Node's recursive fs.rm (which stays the fallback where there is no rm).
+ */
+async function removeTree(dir: string): Promise<void> {
+  const done = await new Promise<boolean>((resolve) => {
+    const child = spawn('rm', ['-rf', '--', dir], { stdio: 'ignore' })
+    child.once('error', () => resolve(false))
+    child.once('close', (code) => resolve(code === 0))
+  })
+  if (!done) await rm(dir, { recursive: true, force: true, maxRetries: 3 })
 }
 
 function isInside(child: string, parent: string): boolean {
