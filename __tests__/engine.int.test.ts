@@ -210,6 +210,44 @@ describe('runFanout with real git', () => {
     expect(byId(r, 'T1').changedFiles.sort()).toEqual(['committed.txt', 'loose.txt'])
   })
 
+  it('follows an agent that moved HEAD: a detached or other-branch commit is the task result, a HEAD that left the base is refused', async () => {
+    const s = await setup({ depth: 0 })
+    const agent = [
+      'case "$TASK_ID" in',
+      '  T1) git checkout -q --detach && echo d > detached.txt && git add detached.txt && git commit -qm "on a detached HEAD" ;;',
+      '  T2) git checkout -q -b elsewhere && echo e > elsewhere.txt ;;',
+      '  T3) git checkout -q --orphan lost && echo z > z.txt && git add z.txt && git commit -qm "unrelated" ;;',
+      '  T4) git reset -q --hard HEAD~1 ;;',
+      '  T5) git reset -q --hard HEAD~1 && echo b > behind.txt ;;',
+      'esac'
+    ].join('\n')
+    const r = await fanout(s, '- [ ] a\n- [ ] b\n- [ ] c\n- [ ] d\n- [ ] e\n', agent)
+    expect(r.tasks.map((t) => [t.id, t.status])).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged'],
+      ['T3', 'failed'],
+      ['T4', 'failed'],
+      ['T5', 'failed']
+    ])
+    expect(byId(r, 'T1').changedFiles).toEqual(['detached.txt'])
+    expect(byId(r, 'T2').changedFiles).toEqual(['elsewhere.txt'])
+    for (const id of ['T3', 'T4', 'T5'])
+      expect(byId(r, id).reason).toMatch(
+        /^the agent left HEAD at [0-9a-f]{12}, which does not descend from /
+      )
+    // The task branches point at the agents' commits, whatever HEAD pointed at.
+    const log = (ref: string) => git(s.workspace, ['log', '-1', '--format=%s', ref], s.env)
+    expect(await log('fanout/issue-7/T1')).toBe('on a detached HEAD')
+    expect(await log('fanout/issue-7/T2')).toBe('T2: b')
+    const files = await git(
+      s.workspace,
+      ['ls-tree', '--name-only', 'fanout/issue-7/integration'],
+      s.env
+    )
+    expect(files.split('\n')).toEqual(expect.arrayContaining(['detached.txt', 'elsewhere.txt']))
+    expect(files.split('\n')).not.toContain('z.txt')
+  })
+
   it('reports no-changes and failed tasks without merging them, with the log tail, and deletes their branches', async () => {
     const s = await setup()
     const r = await fanout(
