@@ -31139,7 +31139,10 @@ async function runAgent(options) {
     let echoCut = false;
     const outPartial = { text: '' };
     const errPartial = { text: '' };
-    let tail = Buffer.alloc(0);
+    // The last chunks, just enough to hold tailBytes: kept by reference, never copied per chunk
+    // (a copy per 64 KB chunk is gigabytes of garbage when agents flood their output).
+    const tailChunks = [];
+    let tailLength = 0;
     const echo = (raw) => {
         if (!options.onLine || echoCut)
             return;
@@ -31169,9 +31172,10 @@ async function runAgent(options) {
         else {
             logTruncated = true;
         }
-        tail = Buffer.concat([tail, chunk]);
-        if (tail.length > tailBytes)
-            tail = tail.subarray(tail.length - tailBytes);
+        tailChunks.push(chunk);
+        tailLength += chunk.length;
+        while (tailLength - tailChunks[0].length >= tailBytes)
+            tailLength -= tailChunks.shift().length;
         if (options.onLine && !echoCut) {
             // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
             partial.text = (partial.text + chunk.toString('utf8')).replace(/\r\n?/g, '\n');
@@ -31254,7 +31258,7 @@ async function runAgent(options) {
         timedOut,
         cancelled,
         durationMs: Date.now() - started,
-        logTail: tailText(tail),
+        logTail: tailText(Buffer.concat(tailChunks).subarray(-tailBytes)),
         logBytes,
         logTruncated
     };

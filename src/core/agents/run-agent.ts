@@ -61,7 +61,10 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   let echoCut = false
   const outPartial = { text: '' }
   const errPartial = { text: '' }
-  let tail = Buffer.alloc(0)
+  // The last chunks, just enough to hold tailBytes: kept by reference, never copied per chunk
+  // (a copy per 64 KB chunk is gigabytes of garbage when agents flood their output).
+  const tailChunks: Buffer[] = []
+  let tailLength = 0
 
   const echo = (raw: string): void => {
     if (!options.onLine || echoCut) return
@@ -93,8 +96,10 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
       } else {
         logTruncated = true
       }
-      tail = Buffer.concat([tail, chunk])
-      if (tail.length > tailBytes) tail = tail.subarray(tail.length - tailBytes)
+      tailChunks.push(chunk)
+      tailLength += chunk.length
+      while (tailLength - tailChunks[0].length >= tailBytes)
+        tailLength -= tailChunks.shift()!.length
       if (options.onLine && !echoCut) {
         // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
         partial.text = (partial.text + chunk.toString('utf8')).replace(/\r\n?/g, '\n')
@@ -183,7 +188,7 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
     timedOut,
     cancelled,
     durationMs: Date.now() - started,
-    logTail: tailText(tail),
+    logTail: tailText(Buffer.concat(tailChunks).subarray(-tailBytes)),
     logBytes,
     logTruncated
   }
