@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
 import path from 'node:path'
 import { Git, type GitRunOptions } from '../src/core/git/git.js'
-import { integrate, type IntegrationTask } from '../src/core/integrate.js'
+import { integrate, type IntegrationHooks, type IntegrationTask } from '../src/core/integrate.js'
 import { memoryLogger } from '../src/core/logger.js'
 import { git, isolatedGitEnv, removeTempDirs, tempDir } from '../test-support/git-fixtures.js'
 
@@ -89,14 +89,19 @@ async function reference(g: Git, base: string, tasks: IntegrationTask[]) {
   return { sha: current, statuses }
 }
 
-async function run(g: CountingGit, base: string, tasks: IntegrationTask[]) {
+async function run(
+  g: CountingGit,
+  base: string,
+  tasks: IntegrationTask[],
+  hooks: Partial<IntegrationHooks> = {}
+) {
   g.mergeTrees = 0
   const result = await integrate(g, {
     baseSha: base,
     integrationBranch: 'fanout/issue-7/integration',
     issueNumber: 7,
     tasks,
-    hooks: { strategies: ['report'], maxReruns: 0, logger: memoryLogger() }
+    hooks: { strategies: ['report'], maxReruns: 0, logger: memoryLogger(), ...hooks }
   })
   return { sha: result.sha, statuses: result.outcomes.map((o) => o.status), asked: g.mergeTrees }
 }
@@ -188,22 +193,12 @@ describe('integrate() merging in memory', () => {
       task('t2', await commit(base, { 'two.txt': '2\n' })),
       task('t3', await commit(base, { 'three.txt': '3\n' }))
     ]
-    g.mergeTrees = 0
-    const result = await integrate(g, {
-      baseSha: base,
-      integrationBranch: 'fanout/issue-7/integration',
-      issueNumber: 7,
-      tasks,
-      hooks: {
-        strategies: ['report'],
-        maxReruns: 0,
-        logger: memoryLogger(),
-        verify: async (_commit, t) => ({ ok: t.id !== 't2', tail: '' })
-      }
+    const result = await run(g, base, tasks, {
+      verify: async (_commit, t) => ({ ok: t.id !== 't2', tail: '' })
     })
-    expect(g.mergeTrees).toBe(0)
+    expect(result.asked).toBe(0)
     const expected = await reference(g, base, [tasks[0], tasks[2]])
-    expect(result.outcomes.map((o) => o.status)).toEqual(['merged', 'broke-verify', 'merged'])
+    expect(result.statuses).toEqual(['merged', 'broke-verify', 'merged'])
     expect(result.sha).toBe(expected.sha)
     expect(await g.out(['ls-tree', '--name-only', result.sha])).not.toContain('two.txt')
   })
