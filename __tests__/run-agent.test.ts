@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
-import { readFile, stat } from 'node:fs/promises'
+import { readdirSync } from 'node:fs'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { runAgent } from '../src/core/agents/run-agent.js'
 import { subreaperAvailable } from '../src/core/agents/subreaper.js'
@@ -22,7 +23,7 @@ async function run(command: string, extra: Partial<Parameters<typeof runAgent>[0
     onLine: (l) => lines.push(l),
     ...extra
   })
-  return { result, lines, log: path.join(dir, 'agent.log') }
+  return { result, lines, log: path.join(dir, 'agent.log'), dir }
 }
 
 describe('runAgent', () => {
@@ -66,6 +67,106 @@ describe('runAgent', () => {
     const { result } = await run('sleep 30', { signal: controller.signal })
     expect(result.cancelled).toBe(true)
     expect(result.exitCode).toBeNull()
+  })
+})
+
+// The output is read through FIFOs (one reused buffer per stream, see runAgent), or through
+// pipes where mkfifo is missing; `fifo: false` forces the pipes.
+describe('runAgent output channels', () => {
+  it('reads through FIFOs next to the log file, unlinked while the agent runs, leaving nothing behind', async () => {
+    const { result, lines, dir } = await run(
+      'readlink /proc/$$/fd/1; readlink /proc/$$/fd/2 >&2; stat -L -c "%F %a" /proc/$$/fd/1'
+    )
+    expect(result.exitCode).toBe(0)
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^\/.*\/agent\.log\.[0-9a-f]+\.out\.fifo \(deleted\)$/),
+        expect.stringMatching(/^\/.*\/agent\.log\.[0-9a-f]+\.err\.fifo \(deleted\)$/),
+        'fifo 600'
+      ])
+    )
+    expect(lines.filter((l) => l.includes('.fifo')).every((l) => l.startsWith(dir + '/'))).toBe(
+      true
+    )
+    expect(await readdir(dir)).toEqual(['agent.log'])
+  })
+
+  // Node's stdio pipes are socket pairs, which cannot be reopened: the limit FIFOs remove.
+  it("with fifo: false uses Node's stdio pipes (socket pairs), where /dev/stdout cannot be reopened", async () => {
+    const { result, lines } = await run(
+      'readlink /proc/$$/fd/1; readlink /proc/$$/fd/2 >&2; echo x > /dev/stdout',
+      { fifo: false }
+    )
+    expect(result.exitCode).toBe(1)
+    expect(lines.filter((l) => /^socket:\[\d+\]$/.test(l))).toHaveLength(2)
+    expect(lines).toEqual(
+      expect.arrayContaining([expect.stringMatching(/\/dev\/stdout: No such device or address/)])
+    )
+  })
+
+  it('takes output written by reopening /dev/stdout and /dev/stderr, and through tee', async () => {
+    const { result, lines, log } = await run(
+      'echo x > /dev/stdout; echo y > /dev/stderr; echo z | tee /dev/stderr; echo done'
+    )
+    expect(result.exitCode).toBe(0)
+    expect([...lines].sort()).toEqual(['done', 'x', 'y', 'z', 'z'])
+    expect((await readFile(log, 'utf8')).split('\n').sort()).toEqual([
+      '',
+      'done',
+      'x',
+      'y',
+      'z',
+      'z'
+    ])
+  })
+
+  it.each([true, false])(
+    'keeps one line buffer per stream, so stdout and stderr lines never splice (fifo: %s)',
+    async (fifo) => {
+      // The sleeps make each printf a read of its own: a shared buffer would give "ab" and "c".
+      const { result, lines } = await run(
+        "printf a; sleep 0.2; printf 'b\\n' >&2; sleep 0.2; printf 'c\\n'",
+        { fifo }
+      )
+      expect(result.exitCode).toBe(0)
+      expect([...lines].sort()).toEqual(['ac', 'b'])
+    }
+  )
+
+  it.each([true, false])(
+    'truncates a 22 MB flood at maxLogBytes and keeps its last lines as the tail (fifo: %s)',
+    async (fifo) => {
+      const { result, lines, log } = await run(
+        "yes 'flood line' | head -n 2000000; seq 1 50 | sed 's/^/last /'",
+        { fifo, maxLogBytes: 1_000_000, maxEchoBytes: 10_000, tailBytes: 1000 }
+      )
+      expect(result).toMatchObject({ exitCode: 0, logBytes: 1_000_000, logTruncated: true })
+      const text = await readFile(log, 'utf8')
+      const note = '\n[log truncated at 1000000 bytes]\n'
+      expect(text.length).toBe(1_000_000 + note.length)
+      expect(text.endsWith(note)).toBe(true)
+      expect(text.slice(0, 22)).toBe('flood line\nflood line\n')
+      // The tail is the last 40 lines, in order, the first of them whole.
+      expect(result.logTail.split('\n')).toEqual(
+        Array.from({ length: 40 }, (_, i) => `last ${i + 11}`)
+      )
+      expect(lines.at(-1)).toMatch(/output continues in .*agent\.log/)
+    }
+  )
+
+  it('leaks no file descriptor: output, failure, timeout, a spawn error, either channel', async () => {
+    const openFds = () => readdirSync('/proc/self/fd').length
+    await run('true') // warm-up: the subreaper probe and lazily opened handles
+    const before = openFds()
+    for (const fifo of [true, false]) {
+      await run('seq 1 1000; echo err >&2', { fifo })
+      expect((await run('echo failing >&2; exit 3', { fifo })).result.exitCode).toBe(3)
+      expect((await run('sleep 30', { fifo, timeoutMs: 200 })).result.timedOut).toBe(true)
+      await expect(run('true', { fifo, cwd: '/nonexistent/agent-fanout' })).rejects.toThrow(
+        /ENOENT/
+      )
+    }
+    expect(openFds()).toBe(before)
   })
 })
 

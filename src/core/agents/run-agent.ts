@@ -1,6 +1,18 @@
-import { spawn } from 'node:child_process'
-import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import {
+  closeSync,
+  constants,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeSync
+} from 'node:fs'
+import { Socket, type ConnectOpts, type SocketConstructorOpts } from 'node:net'
+import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
 import { subreaperAvailable, supervised } from './subreaper.js'
 
 export interface AgentRunOptions {
@@ -8,6 +20,7 @@ export interface AgentRunOptions {
   command: string
   cwd: string
   env: NodeJS.ProcessEnv
+  /** In a directory private to the run: the output FIFOs are made next to it. */
   logFile: string
   timeoutMs: number
   /** Time between SIGTERM and SIGKILL. */
@@ -22,6 +35,8 @@ export interface AgentRunOptions {
   tailBytes?: number
   /** Run the agent under a child subreaper where the machine allows (default true); see subreaper.ts. */
   subreaper?: boolean
+  /** Read the output through FIFOs where mkfifo works (default true); false: Node's stdio pipes. */
+  fifo?: boolean
 }
 
 export interface AgentRunResult {
@@ -37,6 +52,7 @@ export interface AgentRunResult {
 }
 
 const MAX_LINE = 4096
+const READ_SIZE = 64 * 1024
 
 /**
  * Runs one agent and returns when it and everything it started are gone.
@@ -45,8 +61,14 @@ const MAX_LINE = 4096
  *   escaped the group (setsid, daemons) are found by the marker in their environment, and on
  *   Linux by a subreaper supervisor that adopts them whatever they did to their environment.
  * - Output goes chunk by chunk to the log file (capped) and line by line to `onLine` (capped);
- *   only a fixed-size tail is kept in memory, so the action's memory stays flat however much an
+ *   only a fixed ring of `tailBytes` is kept, so the action's memory stays flat however much an
  *   agent prints.
+ * - The output is read through two FIFOs (unlinked once open), each into one reused buffer: a
+ *   pipe's 'data' events allocate a Buffer per read, and once the echo budget is spent nothing
+ *   else allocates on the JS heap, so V8 seldom collects and eight flooding agents pushed the
+ *   action's RSS past 150 MB on Node 24. FIFOs, not sockets, also let an agent reopen
+ *   /dev/stdout (`echo x > /dev/stdout`, `tee /dev/stderr`). Without mkfifo: Node's stdio pipes
+ *   (socket pairs, so no reopening), same handling.
  */
 export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult> {
   const started = Date.now()
@@ -61,10 +83,8 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   let echoCut = false
   const outPartial = { text: '' }
   const errPartial = { text: '' }
-  // The last chunks, just enough to hold tailBytes: kept by reference, never copied per chunk
-  // (a copy per 64 KB chunk is gigabytes of garbage when agents flood their output).
-  const tailChunks: Buffer[] = []
-  let tailLength = 0
+  const tail = new TailRing(tailBytes)
+  let readers: Readable[] = []
 
   const echo = (raw: string): void => {
     if (!options.onLine || echoCut) return
@@ -81,7 +101,8 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   }
 
   // One line buffer per stream, so stdout and stderr lines never splice into each other.
-  const onData =
+  // The chunk may be a view of a buffer reused for the next read: nothing here keeps it.
+  const consume =
     (partial: { text: string }) =>
     (chunk: Buffer): void => {
       if (logBytes < maxLogBytes) {
@@ -96,10 +117,7 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
       } else {
         logTruncated = true
       }
-      tailChunks.push(chunk)
-      tailLength += chunk.length
-      while (tailLength - tailChunks[0].length >= tailBytes)
-        tailLength -= tailChunks.shift()!.length
+      tail.push(chunk)
       if (options.onLine && !echoCut) {
         // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
         partial.text = (partial.text + chunk.toString('utf8')).replace(/\r\n?/g, '\n')
@@ -114,91 +132,198 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
         }
       }
     }
+  const onOut = consume(outPartial)
+  const onErr = consume(errPartial)
 
-  const argv = ['bash', '-c', options.command]
-  const reaped = options.subreaper !== false && (await subreaperAvailable())
-  const [file, ...args] = reaped ? supervised(argv, options.killGraceMs) : argv
-  const child = spawn(file, args, {
-    cwd: options.cwd,
-    env: options.env,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  child.stdout.on('data', onData(outPartial))
-  child.stderr.on('data', onData(errPartial))
-  const streamsClosed = Promise.all([
-    new Promise((resolve) => child.stdout.once('close', resolve)),
-    new Promise((resolve) => child.stderr.once('close', resolve))
-  ])
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
-    (resolve, reject) => {
-      child.once('error', reject)
-      child.once('exit', (code, signal) => resolve({ code, signal }))
-    }
-  )
-
-  const pgid = child.pid
-  let timedOut = false
-  let cancelled = false
-  let terminating: Promise<void> | undefined
-  const terminate = (): void => {
-    if (pgid !== undefined)
-      terminating ??= terminateTree(pgid, options.marker, options.killGraceMs, reaped)
-  }
-  const timer = setTimeout(() => {
-    timedOut = true
-    terminate()
-  }, options.timeoutMs)
-  const onAbort = (): void => {
-    cancelled = true
-    // On cancellation the runner allows ~7.5 s before it escalates: keep the grace short.
-    if (pgid !== undefined) {
-      terminating ??= terminateTree(
-        pgid,
-        options.marker,
-        Math.min(options.killGraceMs, 2000),
-        reaped
-      )
-    }
-  }
-  if (options.signal?.aborted) onAbort()
-  options.signal?.addEventListener('abort', onAbort, { once: true })
-
-  let exit: { code: number | null; signal: NodeJS.Signals | null }
   try {
-    exit = await exited
-  } finally {
-    clearTimeout(timer)
-    options.signal?.removeEventListener('abort', onAbort)
-  }
-  // The agent's shell is gone; end whatever it left running (background jobs, daemons).
-  if (terminating) await terminating
-  else if (pgid !== undefined)
-    await terminateTree(pgid, options.marker, options.killGraceMs, reaped)
-  // Output pipes close once every holder is dead; do not wait forever on a stray holder.
-  await Promise.race([streamsClosed, sleep(1000)])
-  child.stdout.destroy()
-  child.stderr.destroy()
-  for (const rest of [outPartial, errPartial]) if (rest.text) echo(rest.text)
-  closeSync(fd)
+    const argv = ['bash', '-c', options.command]
+    const reaped = options.subreaper !== false && (await subreaperAvailable())
+    const [file, ...args] = reaped ? supervised(argv, options.killGraceMs) : argv
+    const fifos =
+      options.fifo === false ? undefined : await openFifos(options.logFile, onOut, onErr)
+    if (fifos) readers = fifos.readers
+    let child: ChildProcess
+    try {
+      child = spawn(file, args, {
+        cwd: options.cwd,
+        env: options.env,
+        detached: true,
+        stdio: ['ignore', fifos?.writeFds[0] ?? 'pipe', fifos?.writeFds[1] ?? 'pipe']
+      })
+    } finally {
+      // The agent has its own copies (or none, if the spawn failed): the readers see EOF once
+      // every process holding a write end is gone.
+      for (const writeFd of fifos?.writeFds ?? []) closeSync(writeFd)
+    }
+    if (!fifos) {
+      readers = [child.stdout!, child.stderr!]
+      child.stdout!.on('data', onOut)
+      child.stderr!.on('data', onErr)
+    }
+    const streamsClosed = Promise.all(
+      readers.map((reader) => {
+        reader.on('error', () => {}) // 'close' follows; the exit status is what counts
+        return new Promise((resolve) => reader.once('close', resolve))
+      })
+    )
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+      (resolve, reject) => {
+        child.once('error', reject)
+        child.once('exit', (code, signal) => resolve({ code, signal }))
+      }
+    )
 
-  return {
-    exitCode: exit.code,
-    signal: exit.signal,
-    timedOut,
-    cancelled,
-    durationMs: Date.now() - started,
-    logTail: tailText(Buffer.concat(tailChunks).subarray(-tailBytes)),
-    logBytes,
-    logTruncated
+    const pgid = child.pid
+    let timedOut = false
+    let cancelled = false
+    let terminating: Promise<void> | undefined
+    const terminate = (): void => {
+      if (pgid !== undefined)
+        terminating ??= terminateTree(pgid, options.marker, options.killGraceMs, reaped)
+    }
+    const timer = setTimeout(() => {
+      timedOut = true
+      terminate()
+    }, options.timeoutMs)
+    const onAbort = (): void => {
+      cancelled = true
+      // On cancellation the runner allows ~7.5 s before it escalates: keep the grace short.
+      if (pgid !== undefined) {
+        terminating ??= terminateTree(
+          pgid,
+          options.marker,
+          Math.min(options.killGraceMs, 2000),
+          reaped
+        )
+      }
+    }
+    if (options.signal?.aborted) onAbort()
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+
+    let exit: { code: number | null; signal: NodeJS.Signals | null }
+    try {
+      exit = await exited
+    } finally {
+      clearTimeout(timer)
+      options.signal?.removeEventListener('abort', onAbort)
+    }
+    // The agent's shell is gone; end whatever it left running (background jobs, daemons).
+    if (terminating) await terminating
+    else if (pgid !== undefined)
+      await terminateTree(pgid, options.marker, options.killGraceMs, reaped)
+    // The output streams close once every writer is dead; do not wait forever on a stray one.
+    await Promise.race([streamsClosed, sleep(1000)])
+    for (const reader of readers) reader.destroy()
+    for (const rest of [outPartial, errPartial]) if (rest.text) echo(rest.text)
+
+    return {
+      exitCode: exit.code,
+      signal: exit.signal,
+      timedOut,
+      cancelled,
+      durationMs: Date.now() - started,
+      logTail: tailText(tail.bytes(), tail.cut),
+      logBytes,
+      logTruncated
+    }
+  } finally {
+    for (const reader of readers) reader.destroy()
+    closeSync(fd)
+  }
+}
+
+const execFileAsync = promisify(execFile)
+
+/**
+ * Two FIFOs next to the log file, for stdout and stderr: read ends wrapped in sockets that read
+ * into one reused buffer each, write ends for the agent; the paths are unlinked once open.
+ * Undefined where mkfifo is missing or fails: the caller falls back to pipes.
+ */
+async function openFifos(
+  logFile: string,
+  onOut: (chunk: Buffer) => void,
+  onErr: (chunk: Buffer) => void
+): Promise<{ readers: Socket[]; writeFds: [number, number] } | undefined> {
+  const base = `${logFile}.${randomBytes(6).toString('hex')}`
+  const paths = [`${base}.out.fifo`, `${base}.err.fifo`]
+  try {
+    // One process for both; owner-only, in the run's private directory.
+    await execFileAsync('mkfifo', ['-m', '600', '--', ...paths])
+  } catch {
+    for (const p of paths) rmSync(p, { force: true })
+    return undefined
+  }
+  const fds: number[] = []
+  const readers: Socket[] = []
+  try {
+    // Read ends first, non-blocking: then opening the write ends does not wait for a reader.
+    for (const p of paths) fds.push(openSync(p, constants.O_RDONLY | constants.O_NONBLOCK))
+    for (const p of paths) fds.push(openSync(p, constants.O_WRONLY))
+    for (const [i, onChunk] of [onOut, onErr].entries()) {
+      const buffer = Buffer.allocUnsafe(READ_SIZE)
+      const onread = {
+        buffer,
+        callback: (nread: number): boolean => {
+          onChunk(buffer.subarray(0, nread))
+          return true
+        }
+      }
+      // @types/node 20 lists `onread` for connect() only; Node (>= 20) takes it here too.
+      const opts: SocketConstructorOpts & ConnectOpts = {
+        fd: fds[i],
+        readable: true,
+        writable: false,
+        onread
+      }
+      readers.push(new Socket(opts))
+      fds[i] = -1 // closed with the socket from now on
+    }
+    return { readers, writeFds: [fds[2], fds[3]] }
+  } catch {
+    for (const reader of readers) reader.destroy()
+    for (const open of fds) if (open >= 0) closeSync(open)
+    return undefined
+  } finally {
+    for (const p of paths) rmSync(p, { force: true })
+  }
+}
+
+/** The last `size` bytes of everything pushed, in a fixed buffer: copies at most `size` per push. */
+class TailRing {
+  private readonly ring: Buffer
+  private end = 0
+  private total = 0
+
+  constructor(private readonly size: number) {
+    this.ring = Buffer.alloc(Math.max(0, size))
+  }
+
+  push(chunk: Buffer): void {
+    this.total += chunk.length
+    if (this.size <= 0) return
+    const last = chunk.length > this.size ? chunk.subarray(chunk.length - this.size) : chunk
+    const first = Math.min(last.length, this.size - this.end)
+    last.copy(this.ring, this.end, 0, first)
+    last.copy(this.ring, 0, first)
+    this.end = (this.end + last.length) % this.size
+  }
+
+  /** Whether output was dropped before the tail (its first line may be cut). */
+  get cut(): boolean {
+    return this.total > this.size
+  }
+
+  bytes(): Buffer {
+    if (this.total < this.size) return this.ring.subarray(0, this.total)
+    return Buffer.concat([this.ring.subarray(this.end), this.ring.subarray(0, this.end)])
   }
 }
 
 /** Last lines of the captured tail, without a cut-off first line. */
-function tailText(tail: Buffer, maxLines = 40): string {
+function tailText(tail: Buffer, cut: boolean, maxLines = 40): string {
   let text = tail.toString('utf8')
   const firstNewline = text.indexOf('\n')
-  if (tail.length >= 16 * 1024 && firstNewline !== -1) text = text.slice(firstNewline + 1)
+  if (cut && firstNewline !== -1) text = text.slice(firstNewline + 1)
   return text.trimEnd().split('\n').slice(-maxLines).join('\n')
 }
 
