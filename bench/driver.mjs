@@ -19,7 +19,13 @@ const children = []
 const originalSpawn = childProcess.spawn
 childProcess.spawn = function (command, ...rest) {
   const child = originalSpawn.call(this, command, ...rest)
-  const record = { cmd: path.basename(command), start: now(), end: 0 }
+  const args = rest[0] ?? []
+  const record = {
+    cmd: path.basename(command),
+    arg: Array.isArray(args) ? args.slice(0, 2).join(' ') : '',
+    start: now(),
+    end: 0
+  }
   child.once('close', () => {
     record.end = now()
     children.push(record)
@@ -173,6 +179,14 @@ writeFileSync(
     processes: children.length,
     marks: marks.map((m) => ({ name: m.name, atMs: m.at - result.started })),
     gitCalls: git.calls.length,
-    peakRssKb: peakRssKb()
+    peakRssKb: peakRssKb(),
+    // BENCH_TRACE=1: every child process, for a timeline (large; off by default)
+    ...(process.env.BENCH_TRACE
+      ? {
+          trace: children
+            .map((c) => ({ ...c, start: c.start - result.started, end: c.end - result.started }))
+            .sort((a, b) => a.start - b.start)
+        }
+      : {})
   })
 )

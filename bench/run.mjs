@@ -1,7 +1,8 @@
 // npm run bench [-- --runs 3 --large-runs 1 --case parallel,overhead,isolation,merge,memory]
 //
-// Builds its own inputs under bench/work/ (a ~10,000-file repository in 100 folders and a
-// 300-file one), compiles the engine from src/ into bench/work/build, runs each case several
+// Builds its own inputs under --dir (default: the system temp directory, where the action keeps
+// its worktrees on a runner; a ~10,000-file repository in 100 folders and a 300-file one),
+// compiles the engine from src/ into bench/work/build, runs each case several
 // times next to the baselines it is compared with, prints medians (min-max) and writes every raw
 // figure to bench/results.json. BENCHMARKS.md explains the method.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
@@ -13,8 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const WORK = path.join(ROOT, 'bench', 'work')
-const BUILD = path.join(WORK, 'build')
+const BUILD = path.join(ROOT, 'bench', 'work', 'build')
 const CASES = ['parallel', 'overhead', 'isolation', 'merge', 'memory']
 
 const { values: opts } = parseArgs({
@@ -27,6 +27,8 @@ const { values: opts } = parseArgs({
     'parallel-repo': { type: 'string', default: 'small' },
     'agent-seconds': { type: 'string', default: '2' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results.json') },
+    // Where the action puts its worktrees: the runner's temp directory, not the workspace.
+    dir: { type: 'string', default: path.join(os.tmpdir(), 'agent-fanout-bench') },
     help: { type: 'boolean', default: false }
   }
 })
@@ -41,9 +43,12 @@ if (opts.help) {
   --n <list>            task counts (default 1,4,16,64)
   --parallel-repo <r>   small|big: repository of the parallel case (default small)
   --agent-seconds <s>   how long each agent sleeps (default 2)
-  --out <file>          raw figures (default bench/results.json)`)
+  --out <file>          raw figures (default bench/results.json)
+  --dir <dir>           generated repositories, worktrees, clones (default: a directory under
+                        the system temp directory, as the action uses the runner's temp dir)`)
   process.exit(0)
 }
+const WORK = path.resolve(opts.dir)
 const RUNS = Number(opts.runs)
 const LARGE_RUNS = Number(opts['large-runs'])
 const BASELINE_RUNS = Number(opts['baseline-runs'])
@@ -290,7 +295,8 @@ const results = {
     largeRuns: LARGE_RUNS,
     baselineRuns: BASELINE_RUNS,
     n: NS,
-    agentSeconds: AGENT_SECONDS
+    agentSeconds: AGENT_SECONDS,
+    dir: WORK
   },
   cases: {}
 }

@@ -90,8 +90,7 @@ interface Produced {
  */
 export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   const { git, logger } = options
-  await assertGitVersion(git)
-  await validateBranchPrefix(git, options.branchPrefix)
+  await Promise.all([assertGitVersion(git), validateBranchPrefix(git, options.branchPrefix)])
   const integrationBranch = integrationBranchName(options.branchPrefix)
   await mkdir(options.workDir, { recursive: true })
   const workDir = await realpath(options.workDir)
@@ -109,8 +108,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
 
   const warnings: string[] = []
   // Leftovers of a crashed run go first; then the shared .git as it is before any agent.
-  await worktrees.recover()
-  const guard = await SharedGitGuard.snapshot(git)
+  const [, guard] = await Promise.all([worktrees.recover(), SharedGitGuard.snapshot(git)])
   /** Puts back shared .git config and hooks an agent changed, and records that it happened. */
   const checkSharedGit = async (after: string): Promise<void> => {
     const changes = await guard.restore()
@@ -155,18 +153,30 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     } else toRun.push(task)
   }
 
-  /** A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever happens. */
+  /**
+   * A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever
+   * happens. When every task has its own worktree at once anyway (no more tasks than
+   * max-parallel), the task does not wait for the removal: it overlaps the remaining agents and
+   * the merge, and removeAll() waits for it. Otherwise the slot is free only once the files are
+   * gone, so at most max-parallel worktrees are ever on disk.
+   */
   const withWorktree = async <T>(
     slot: string,
     branch: string | undefined,
     startSha: string,
-    fn: (wt: Worktree) => Promise<T>
+    fn: (wt: Worktree) => Promise<T>,
+    waitForRemoval = true
   ): Promise<T> => {
     const wt = await worktrees.create(slot, branch, startSha)
     try {
       return await fn(wt)
     } finally {
-      await worktrees.remove(wt.path)
+      const removal = worktrees.remove(wt.path)
+      if (waitForRemoval) await removal
+      else
+        removal.catch((error: unknown) =>
+          logger.warning(`[${slot}] could not remove its worktree: ${errorMessage(error)}`)
+        )
     }
   }
 
@@ -254,61 +264,67 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     }
     if (options.signal?.aborted)
       return finish({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' })
-    await withWorktree(task.id, branch, options.baseSha, async (wt) => {
-      logger.info(`[${task.id}] started: ${task.title}`)
-      const prompt = renderPrompt({
-        issue: options.issue,
-        task,
-        siblings: options.tasks,
-        branch,
-        baseBranch: options.baseBranch
-      })
-      const { run, logFile } = await startAgent(
-        task,
-        wt,
-        task.id,
-        options.agentCommand,
-        prompt,
-        { TASK_MODE: 'run' },
-        options.baseSha
-      )
-      await checkSharedGit(task.id)
-      const common = {
-        logFile,
-        logTail: run.logTail,
-        exitCode: run.exitCode,
-        timedOut: run.timedOut
-      }
-      const failed = failure(run)
-      if (failed) return finish({ ...common, status: 'failed', changedFiles: [], reason: failed })
-      const work = await collectWork(
-        git,
-        wt.path,
-        branch,
-        task,
-        options.baseSha,
-        options.issue.number
-      )
-      if ('error' in work)
-        return finish({ ...common, status: 'failed', changedFiles: [], reason: work.error })
-      if (work.changedFiles.length === 0)
-        return finish({
-          ...common,
-          status: 'no-changes',
-          changedFiles: [],
-          reason: 'the agent changed no file'
+    await withWorktree(
+      task.id,
+      branch,
+      options.baseSha,
+      async (wt) => {
+        logger.info(`[${task.id}] started: ${task.title}`)
+        const prompt = renderPrompt({
+          issue: options.issue,
+          task,
+          siblings: options.tasks,
+          branch,
+          baseBranch: options.baseBranch
         })
-      const workflows = blockedWorkflowFiles(work.changedFiles)
-      if (workflows)
-        return finish({
-          ...common,
-          status: 'failed',
-          changedFiles: work.changedFiles,
-          reason: workflows
-        })
-      produced.set(task.id, work)
-      finish({ ...common, status: 'merged', changedFiles: work.changedFiles, commit: work.tip })
-    })
+        const { run, logFile } = await startAgent(
+          task,
+          wt,
+          task.id,
+          options.agentCommand,
+          prompt,
+          { TASK_MODE: 'run' },
+          options.baseSha
+        )
+        await checkSharedGit(task.id)
+        const common = {
+          logFile,
+          logTail: run.logTail,
+          exitCode: run.exitCode,
+          timedOut: run.timedOut
+        }
+        const failed = failure(run)
+        if (failed) return finish({ ...common, status: 'failed', changedFiles: [], reason: failed })
+        const work = await collectWork(
+          git,
+          wt.path,
+          branch,
+          task,
+          options.baseSha,
+          options.issue.number
+        )
+        if ('error' in work)
+          return finish({ ...common, status: 'failed', changedFiles: [], reason: work.error })
+        if (work.changedFiles.length === 0)
+          return finish({
+            ...common,
+            status: 'no-changes',
+            changedFiles: [],
+            reason: 'the agent changed no file'
+          })
+        const workflows = blockedWorkflowFiles(work.changedFiles)
+        if (workflows)
+          return finish({
+            ...common,
+            status: 'failed',
+            changedFiles: work.changedFiles,
+            reason: workflows
+          })
+        produced.set(task.id, work)
+        finish({ ...common, status: 'merged', changedFiles: work.changedFiles, commit: work.tip })
+      },
+      toRun.length <= options.maxParallel
+    )
     // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
     if (!produced.has(task.id)) await git.run(['update-ref', '-d', `refs/heads/${branch}`])
     logger.info(`[${task.id}] ${describe(results.get(task.id))}`)
@@ -341,13 +357,12 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     await checkSharedGit('all agents')
     // Refs are shared too: an agent may have moved another task's branch. The recorded result
     // is what gets merged and pushed; the move is reported.
+    const tips = await branchTips(git, options.branchPrefix)
     for (const [id, work] of produced) {
       const branch = taskBranchName(options.branchPrefix, id)
-      const now = await git.run(['rev-parse', '-q', '--verify', `refs/heads/${branch}`], {
-        okExitCodes: [1]
-      })
-      if (now.stdout.trim() !== work.tip) {
-        const message = `Branch ${branch} was moved outside its task (to ${now.stdout.trim().slice(0, 12) || 'nothing'}); the task's own result ${work.tip.slice(0, 12)} is used.`
+      const now = tips.get(`refs/heads/${branch}`) ?? ''
+      if (now !== work.tip) {
+        const message = `Branch ${branch} was moved outside its task (to ${now.slice(0, 12) || 'nothing'}); the task's own result ${work.tip.slice(0, 12)} is used.`
         warnings.push(message)
         logger.warning(message)
         await git.run(['update-ref', `refs/heads/${branch}`, work.tip])
@@ -659,6 +674,21 @@ async function collectWork(
     await git.run(['update-ref', `refs/heads/${branch}`, tip])
   const changed = await git.out(['diff', '--name-only', '-z', '--no-renames', startSha, tip])
   return { tip, changedFiles: changed.split('\0').filter(Boolean) }
+}
+
+/** Every branch under the prefix and the commit it points at, from one git process. */
+async function branchTips(git: Git, prefix: string): Promise<Map<string, string>> {
+  const out = await git.out([
+    'for-each-ref',
+    '--format=%(objectname) %(refname)',
+    `refs/heads/${prefix}/`
+  ])
+  return new Map(
+    out
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => [line.slice(line.indexOf(' ') + 1), line.slice(0, line.indexOf(' '))])
+  )
 }
 
 /** What a worktree's HEAD points at (`refs/heads/…`), read from its files; undefined if detached. */

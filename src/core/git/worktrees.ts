@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process'
-import { mkdir, rm } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../types.js'
+import { createLimiter } from '../util/pool.js'
 import { Git, GitError } from './git.js'
 
 export interface Worktree {
@@ -16,23 +19,51 @@ const TRANSIENT_ERROR =
   /(could not lock|Unable to create '[^']*\.lock'|cannot lock ref|File exists|failed to read .*worktrees\/)/i
 
 /**
+ * How worktrees are registered with git. `direct`: the engine writes git's admin files itself
+ * (see register()); `git`: `git worktree add`/`prune`, serialised, for repositories whose layout
+ * needs more than the plain files (reftable refs, per-worktree config, sparse checkouts).
+ */
+type Registration = { kind: 'direct'; commonDir: string } | { kind: 'git' }
+
+/**
  * Creates and removes the per-task worktrees, all under one private root outside the
  * workspace, so that cleanup can never touch anything the action does not own.
  *
- * git's worktree bookkeeping is not safe against itself: `worktree add` scans every entry in
- * .git/worktrees/ and fails on one another `add` is still writing (seen with git 2.39 at 16
- * concurrent adds). So the bookkeeping (milliseconds) is serialised here, and the expensive
- * part, checking out the files, runs in parallel in each worktree with its own index.
+ * git's worktree bookkeeping is not safe against itself: `worktree add` writes its admin files
+ * (.git/worktrees/<id>/gitdir, commondir, HEAD) one by one, and any git that lists worktrees
+ * meanwhile (another `add`, a `checkout -B`) can die reading a half-written one (seen with git
+ * 2.39 at 16 concurrent adds). So where the repository's layout allows, the engine writes the
+ * same files itself into a staging directory and renames it into .git/worktrees/ in one step:
+ * no reader ever sees a half-made entry, nothing needs serialising, and a worktree costs one
+ * git process (the checkout) instead of two, one of them queued behind every other task's.
+ * Removal is the reverse rename, out of .git/worktrees/, so it needs no `worktree prune`.
+ * Elsewhere `worktree add` and `prune` run serialised, and only the checkout runs in parallel.
  */
 export class WorktreeManager {
   private admin: Promise<unknown> = Promise.resolve()
   /** A `worktree prune` queued behind other admin work and not started yet. */
   private queuedPrune: Promise<unknown> | undefined
+  private registration: Promise<Registration> | undefined
+  /** Worktree path to its admin directory, for worktrees this manager registered directly. */
+  private readonly registered = new Map<string, string>()
+  /** Removals under way: removeAll() waits for them. */
+  private readonly removals = new Set<Promise<void>>()
+  /**
+   * Checkouts and removals (writing or deleting every file of a worktree) run a few at a time,
+   * not all at once: 16 checkouts sharing 2 cores all end together, so every agent would start
+   * as late as the last one, and all of them would then finish (and be collected) at the same
+   * moment too; 64 concurrent `rm -rf` of large trees slow each other down far more than they
+   * gain. A few at a time, the first agents start almost at once and the tasks' file work
+   * spreads over the other tasks' agent time.
+   */
+  private readonly fileWork = createLimiter(Math.max(2, availableParallelism()))
 
   constructor(
     private readonly git: Git,
     readonly root: string,
-    private readonly logger: Logger
+    private readonly logger: Logger,
+    /** 'git' forces `git worktree add`/`prune` (tests compare both ways). */
+    private readonly mode: 'auto' | 'git' = 'auto'
   ) {}
 
   /** Runs fn after every earlier admin operation of this manager has settled. */
@@ -47,39 +78,84 @@ export class WorktreeManager {
   }
 
   /**
+   * Whether worktrees can be registered by writing git's files directly: the classic files
+   * backend for refs (a reftable repository keeps a worktree's HEAD in reftable), no
+   * per-worktree config or sparse-checkout file for git to copy, no relative-path worktrees.
+   */
+  private detect(): Promise<Registration> {
+    this.registration ??= (async (): Promise<Registration> => {
+      if (this.mode === 'git') return { kind: 'git' }
+      const [commonDir, settings] = await Promise.all([
+        this.git.out(['rev-parse', '--path-format=absolute', '--git-common-dir']),
+        this.git.out(
+          [
+            'config',
+            '--get-regexp',
+            '^(extensions\\.(worktreeconfig|refstorage|relativeworktrees)|core\\.sparsecheckout|worktree\\.userelativepaths)$'
+          ],
+          { okExitCodes: [1] }
+        )
+      ])
+      const blocking = settings
+        .split('\n')
+        .filter(Boolean)
+        .filter((line) => !/^\S+ (false|files)$/i.test(line))
+      if (blocking.length > 0) {
+        this.logger.debug(
+          `worktrees via git worktree add (this repository sets ${blocking.join(', ')})`
+        )
+        return { kind: 'git' }
+      }
+      return { kind: 'direct', commonDir }
+    })()
+    return this.registration
+  }
+
+  /** Private scratch space next to .git/worktrees (same filesystem, so renames are atomic). */
+  private scratchDir(commonDir: string): string {
+    const id = createHash('sha1').update(this.root).digest('hex').slice(0, 12)
+    return path.join(commonDir, 'agent-fanout-tmp', id)
+  }
+
+  /**
    * Removes what an earlier, crashed run left under the root: registered worktrees (even
    * locked ones, e.g. "initializing" after a SIGKILL), their directories and admin entries.
    */
   async recover(): Promise<void> {
-    const listed = await this.list()
+    const [listed, registration] = await Promise.all([this.list(), this.detect()])
     const ours = listed.filter((p) => isInside(p, this.root))
     for (const stale of ours) {
       this.logger.info(`Removing stale worktree ${stale} left by an earlier run`)
       await this.forceRemove(stale)
     }
     await rm(this.root, { recursive: true, force: true })
-    await this.serial(() => this.git.run(['worktree', 'prune']))
+    if (registration.kind === 'direct')
+      await rm(this.scratchDir(registration.commonDir), { recursive: true, force: true })
+    if (ours.length > 0 || registration.kind === 'git')
+      await this.serial(() => this.git.run(['worktree', 'prune']))
     await mkdir(this.root, { recursive: true })
   }
 
   /**
    * A worktree for one task, on a new (or reset) branch at `startSha`; `branch` undefined gives
-   * a detached worktree. The serialised `worktree add` is detached (with -B, git would run
-   * `git branch -f` as one more process inside the serialised part); the branch is made by the
-   * parallel checkout, `--no-track` from a commit id, so no config is written (upstream tracking
+   * a detached worktree. It is registered detached; the branch is made by the checkout
+   * (`checkout -B`), `--no-track` from a commit id, so no config is written (upstream tracking
    * config is the classic `.git/config.lock` race of parallel adds).
    */
   async create(taskId: string, branch: string | undefined, startSha: string): Promise<Worktree> {
     const wtPath = this.pathFor(taskId)
+    const registration = await this.detect()
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.serial(() =>
-          this.git.run(['worktree', 'add', '--no-checkout', '--detach', wtPath, startSha])
-        )
+        if (registration.kind === 'direct') await this.register(registration, wtPath, startSha)
+        else
+          await this.serial(() =>
+            this.git.run(['worktree', 'add', '--no-checkout', '--detach', wtPath, startSha])
+          )
         const checkout = branch
           ? ['checkout', '--quiet', '--force', '--no-track', '-B', branch, startSha]
           : ['reset', '--hard', '--quiet', startSha]
-        await this.git.run(checkout, { cwd: wtPath })
+        await this.fileWork(() => this.git.run(checkout, { cwd: wtPath }))
         return { path: wtPath, branch: branch ?? '' }
       } catch (error) {
         const retryable = error instanceof GitError && TRANSIENT_ERROR.test(error.message)
@@ -94,13 +170,79 @@ export class WorktreeManager {
   }
 
   /**
-   * Removes one of this run's worktrees: its files, then git's entry. Removals that finish
+   * What `git worktree add --no-checkout --detach` writes, written here: the admin directory
+   * (gitdir, commondir, HEAD, and `locked` while it is being set up, as git does) is built
+   * in scratch space and renamed into .git/worktrees/ complete; then the worktree's .git file
+   * points at it. The admin id is the task's slot, with a number added if it is taken.
+   */
+  private async register(
+    registration: { commonDir: string },
+    wtPath: string,
+    startSha: string
+  ): Promise<void> {
+    const scratch = this.scratchDir(registration.commonDir)
+    const staging = path.join(scratch, `new-${randomBytes(6).toString('hex')}`)
+    await mkdir(wtPath, { recursive: false })
+    await mkdir(staging, { recursive: true })
+    await Promise.all([
+      writeFile(path.join(staging, 'gitdir'), `${path.join(wtPath, '.git')}\n`),
+      writeFile(path.join(staging, 'commondir'), '../..\n'),
+      writeFile(path.join(staging, 'HEAD'), `${startSha}\n`),
+      writeFile(path.join(staging, 'locked'), 'initializing\n')
+    ])
+    const worktreesDir = path.join(registration.commonDir, 'worktrees')
+    await mkdir(worktreesDir, { recursive: true })
+    const base = path.basename(wtPath)
+    for (let n = 0; ; n++) {
+      const adminDir = path.join(worktreesDir, n === 0 ? base : `${base}${n}`)
+      try {
+        await rename(staging, adminDir)
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code
+        if ((code === 'ENOTEMPTY' || code === 'EEXIST') && n < 100) continue
+        throw error
+      }
+      this.registered.set(wtPath, adminDir)
+      await writeFile(path.join(wtPath, '.git'), `gitdir: ${adminDir}\n`)
+      await rm(path.join(adminDir, 'locked'))
+      return
+    }
+  }
+
+  /**
+   * Removes one of this run's worktrees: git's entry, then its files. A worktree registered
+   * here leaves .git/worktrees/ by a rename (so no git process); otherwise removals that finish
    * while a prune is still queued share it: when tasks end together, one prune replaces an
    * unlock and a prune each in the serialised queue. (A worktree someone locked survives the
-   * prune; removeAll() unlocks it.)
+   * prune; removeAll() unlocks it.) Callers need not wait: removeAll() does.
    */
-  async remove(wtPath: string): Promise<void> {
-    await removeTree(wtPath)
+  remove(wtPath: string): Promise<void> {
+    const removal = this.removeNow(wtPath)
+    this.removals.add(removal)
+    const forget = (): boolean => this.removals.delete(removal)
+    removal.then(forget, forget)
+    return removal
+  }
+
+  private async removeNow(wtPath: string): Promise<void> {
+    const adminDir = this.registered.get(wtPath)
+    if (adminDir) {
+      this.registered.delete(wtPath)
+      const registration = (await this.detect()) as { commonDir: string }
+      const trash = path.join(
+        this.scratchDir(registration.commonDir),
+        `old-${randomBytes(6).toString('hex')}`
+      )
+      try {
+        await rename(adminDir, trash)
+      } catch (error) {
+        // An agent unregistered its own worktree (`git worktree remove`/`prune`): nothing to move.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+      }
+      await this.fileWork(() => removeTree(wtPath, trash))
+      return
+    }
+    await this.fileWork(() => removeTree(wtPath))
     await this.prune()
   }
 
@@ -113,13 +255,20 @@ export class WorktreeManager {
     return this.queuedPrune
   }
 
-  /** Removes every worktree under the root and the root itself. */
+  /**
+   * Removes every worktree under the root (this run's, and any an agent added there) and the
+   * root itself. Works without this manager's memory too (the post step after a crash).
+   */
   async removeAll(): Promise<void> {
-    for (const p of (await this.list()).filter((p) => isInside(p, this.root))) {
-      await this.forceRemove(p)
-    }
+    await Promise.allSettled([...this.removals])
+    await Promise.all([...this.registered.keys()].map((p) => this.remove(p)))
+    const leftovers = (await this.list()).filter((p) => isInside(p, this.root))
+    for (const p of leftovers) await this.forceRemove(p)
+    const registration = await this.detect()
     await rm(this.root, { recursive: true, force: true })
-    await this.serial(() => this.git.run(['worktree', 'prune'], { okExitCodes: [128] }))
+    if (registration.kind === 'direct')
+      await rm(this.scratchDir(registration.commonDir), { recursive: true, force: true })
+    else await this.serial(() => this.git.run(['worktree', 'prune'], { okExitCodes: [128] }))
   }
 
   private async list(): Promise<string[]> {
@@ -132,6 +281,7 @@ export class WorktreeManager {
 
   /** Deletes the files (in parallel with anything), then git's entry for them (serialised). */
   private async forceRemove(wtPath: string): Promise<void> {
+    this.registered.delete(wtPath)
     await removeTree(wtPath)
     await this.serial(async () => {
       await this.git.run(['worktree', 'unlock', wtPath], { okExitCodes: [128] })
@@ -144,13 +294,13 @@ export class WorktreeManager {
  * `rm -rf`: a worktree is thousands of files, and rm deletes them several times faster than
  * Node's recursive fs.rm (which stays the fallback where there is no rm).
  */
-async function removeTree(dir: string): Promise<void> {
+async function removeTree(...dirs: string[]): Promise<void> {
   const done = await new Promise<boolean>((resolve) => {
-    const child = spawn('rm', ['-rf', '--', dir], { stdio: 'ignore' })
+    const child = spawn('rm', ['-rf', '--', ...dirs], { stdio: 'ignore' })
     child.once('error', () => resolve(false))
     child.once('close', (code) => resolve(code === 0))
   })
-  if (!done) await rm(dir, { recursive: true, force: true, maxRetries: 3 })
+  if (!done) for (const dir of dirs) await rm(dir, { recursive: true, force: true, maxRetries: 3 })
 }
 
 function isInside(child: string, parent: string): boolean {

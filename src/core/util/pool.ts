@@ -25,3 +25,22 @@ export async function mapWithConcurrency<T, R>(
   if (failure) throw failure.error
   return results
 }
+
+/**
+ * A counting semaphore: `run(fn)` starts fn once fewer than `limit` runs are in flight, in
+ * call order.
+ */
+export function createLimiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0
+  const waiting: (() => void)[] = []
+  return async (fn) => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve))
+    active++
+    try {
+      return await fn()
+    } finally {
+      active--
+      waiting.shift()?.()
+    }
+  }
+}
