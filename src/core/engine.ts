@@ -8,6 +8,7 @@ import { subreaperAvailable } from './agents/subreaper.js'
 import { integrationBranchName, taskBranchName, validateBranchPrefix } from './branches.js'
 import { assertGitVersion, GitError, type Git, type Identity } from './git/git.js'
 import { SharedGitGuard } from './git/guard.js'
+import { surveyTips, type TipSurvey } from './git/tips.js'
 import { WorktreeManager, type Worktree } from './git/worktrees.js'
 import {
   integrate,
@@ -119,6 +120,13 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   }
   const results = new Map<string, TaskResult>()
   const produced = new Map<string, Produced>()
+  /** Tasks whose agent succeeded and whose work is committed, judged after the last agent. */
+  const committed: {
+    task: Task
+    tip: string
+    durationMs: number
+    common: Pick<TaskResult, 'logFile' | 'logTail' | 'exitCode' | 'timedOut'>
+  }[] = []
   const toRun: Task[] = []
   for (const task of options.tasks) {
     const plan = options.plan?.get(task.id) ?? { mode: 'run' }
@@ -295,38 +303,16 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         }
         const failed = failure(run)
         if (failed) return finish({ ...common, status: 'failed', changedFiles: [], reason: failed })
-        const work = await collectWork(
-          git,
-          wt.path,
-          branch,
-          task,
-          options.baseSha,
-          options.issue.number
-        )
-        if ('error' in work)
-          return finish({ ...common, status: 'failed', changedFiles: [], reason: work.error })
-        if (work.changedFiles.length === 0)
-          return finish({
-            ...common,
-            status: 'no-changes',
-            changedFiles: [],
-            reason: 'the agent changed no file'
-          })
-        const workflows = blockedWorkflowFiles(work.changedFiles)
-        if (workflows)
-          return finish({
-            ...common,
-            status: 'failed',
-            changedFiles: work.changedFiles,
-            reason: workflows
-          })
-        produced.set(task.id, work)
-        finish({ ...common, status: 'merged', changedFiles: work.changedFiles, commit: work.tip })
+        // What the work is worth (its ancestry, the files it changes) is asked of git once for
+        // all tasks after the last agent: two processes in all instead of two per task.
+        const tip = await commitWork(git, wt.path, branch, task, options.issue.number)
+        committed.push({ task, tip, durationMs: Date.now() - started, common })
       },
       toRun.length <= options.maxParallel
     )
+    if (committed.some((c) => c.task.id === task.id)) return
     // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
-    if (!produced.has(task.id)) await git.run(['update-ref', '-d', `refs/heads/${branch}`])
+    await git.run(['update-ref', '-d', `refs/heads/${branch}`])
     logger.info(`[${task.id}] ${describe(results.get(task.id))}`)
   }
 
@@ -355,9 +341,53 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     )
 
     await checkSharedGit('all agents')
+    const [surveys, tips] = await Promise.all([
+      surveyEach(
+        git,
+        options.baseSha,
+        committed.map((c) => c.tip)
+      ),
+      branchTips(git, options.branchPrefix)
+    ])
+    for (const { task, tip, durationMs, common } of committed) {
+      const branch = branchOf(task)
+      const base = { id: task.id, title: task.title, branch, durationMs, ...common }
+      const work = judgeWork(tip, surveys.get(tip), options.baseSha)
+      const workflows = 'error' in work ? undefined : blockedWorkflowFiles(work.changedFiles)
+      if ('error' in work)
+        results.set(task.id, { ...base, status: 'failed', changedFiles: [], reason: work.error })
+      else if (work.changedFiles.length === 0)
+        results.set(task.id, {
+          ...base,
+          status: 'no-changes',
+          changedFiles: [],
+          reason: 'the agent changed no file'
+        })
+      else if (workflows)
+        results.set(task.id, {
+          ...base,
+          status: 'failed',
+          changedFiles: work.changedFiles,
+          reason: workflows
+        })
+      else {
+        produced.set(task.id, work)
+        results.set(task.id, {
+          ...base,
+          status: 'merged',
+          changedFiles: work.changedFiles,
+          commit: work.tip
+        })
+      }
+      // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
+      if (!produced.has(task.id)) {
+        await git.run(['update-ref', '-d', `refs/heads/${branch}`])
+        tips.delete(`refs/heads/${branch}`)
+      }
+      logger.info(`[${task.id}] ${describe(results.get(task.id))}`)
+    }
     // Refs are shared too: an agent may have moved another task's branch. The recorded result
     // is what gets merged and pushed; the move is reported.
-    const tips = await branchTips(git, options.branchPrefix)
     for (const [id, work] of produced) {
       const branch = taskBranchName(options.branchPrefix, id)
       const now = tips.get(`refs/heads/${branch}`) ?? ''
@@ -487,7 +517,10 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         tasks: options.tasks
           .filter((t) => produced.has(t.id))
           .map((t) => ({ id: t.id, title: t.title, branch: branchOf(t), ...produced.get(t.id)! })),
-        hooks
+        hooks,
+        surveys: new Map(
+          [...surveys].filter((entry): entry is [string, TipSurvey] => !('error' in entry[1]))
+        )
       })
     )
     if (options.verify?.mode === 'final') {
@@ -634,18 +667,18 @@ async function filesWithMarkers(wt: string, files: string[]): Promise<string[]> 
 }
 
 /**
- * Commits what the agent left uncommitted (its own commits are kept), then checks the result
- * still descends from where it started and points the task branch at it.
+ * Commits what the agent left uncommitted (its own commits are kept), points the task branch
+ * at the result and returns it. Whether the result descends from where the task started is
+ * judged afterwards (judgeWork).
  */
-async function collectWork(
+async function commitWork(
   git: Git,
   worktree: string,
   branch: string | undefined,
   task: Task,
-  startSha: string,
   issueNumber: number
-): Promise<Produced | { error: string }> {
-  // Four git processes: on 2 cores each costs 15-80 ms, and every task pays them after its agent.
+): Promise<string> {
+  // Two git processes: on 2 cores each costs 15-80 ms, and every task pays them after its agent.
   await git.run(['add', '--all'], { cwd: worktree })
   const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`
   // Exit 1 is git's "nothing to commit" (the agent committed everything itself, or changed nothing).
@@ -656,24 +689,69 @@ async function collectWork(
   })
   if (commit.exitCode === 1 && !/nothing to commit/.test(commit.stdout + commit.stderr))
     throw new GitError(['commit'], commit)
-  // HEAD and whether it descends from the start in one call: the commits among the two that
-  // are not ancestors of the other. Just HEAD: it descends. Just startSha: HEAD is startSha or
-  // behind it. Both: HEAD went elsewhere.
-  const independent = (
-    await git.out(['merge-base', '--independent', 'HEAD', startSha], { cwd: worktree })
-  ).split('\n')
-  let tip = independent.find((sha) => sha !== startSha) ?? startSha
-  if (independent.length === 1 && tip === startSha)
-    tip = await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: worktree })
-  if (independent.length > 1 || (tip !== startSha && independent[0] === startSha)) {
+  const head = await headFromFiles(worktree)
+  const tip =
+    head.sha ?? (await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: worktree }))
+  // The agent detached HEAD or switched branch: its HEAD is still the task's result.
+  if (branch && head.ref !== `refs/heads/${branch}`)
+    await git.run(['update-ref', `refs/heads/${branch}`, tip])
+  return tip
+}
+
+/** The task's result, if it is one: a commit on top of where the task started, and what it changes. */
+function judgeWork(
+  tip: string,
+  survey: TipSurvey | { error: string } | undefined,
+  startSha: string
+): Produced | { error: string } {
+  if (!survey) return { error: `its result ${tip.slice(0, 12)} could not be read` }
+  if ('error' in survey) return survey
+  if (!survey.descends) {
     return {
       error: `the agent left HEAD at ${tip.slice(0, 12)}, which does not descend from ${startSha.slice(0, 12)}`
     }
   }
-  if (branch && (await headRef(worktree)) !== `refs/heads/${branch}`)
-    await git.run(['update-ref', `refs/heads/${branch}`, tip])
-  const changed = await git.out(['diff', '--name-only', '-z', '--no-renames', startSha, tip])
-  return { tip, changedFiles: changed.split('\0').filter(Boolean) }
+  return { tip, changedFiles: survey.changes.map((change) => change.path) }
+}
+
+/**
+ * surveyTips() for all tips at once; if git refuses the batch (a tip that is not a commit, say
+ * an agent wrote nonsense into its HEAD), each tip on its own, so one bad tip fails only its task.
+ */
+async function surveyEach(
+  git: Git,
+  baseSha: string,
+  tips: string[]
+): Promise<Map<string, TipSurvey | { error: string }>> {
+  if (tips.length === 0) return new Map()
+  try {
+    return await surveyTips(git, baseSha, tips)
+  } catch {
+    const one = async (tip: string): Promise<[string, TipSurvey | { error: string }]> => {
+      try {
+        return [tip, (await surveyTips(git, baseSha, [tip])).get(tip)!]
+      } catch (error) {
+        return [
+          tip,
+          { error: `its result ${tip.slice(0, 12)} is not usable: ${errorMessage(error)}` }
+        ]
+      }
+    }
+    return new Map(await Promise.all(tips.map(one)))
+  }
+}
+
+/** Commits what the agent left and judges it (a re-run: one task, all of it at once). */
+async function collectWork(
+  git: Git,
+  worktree: string,
+  branch: string | undefined,
+  task: Task,
+  startSha: string,
+  issueNumber: number
+): Promise<Produced | { error: string }> {
+  const tip = await commitWork(git, worktree, branch, task, issueNumber)
+  return judgeWork(tip, (await surveyEach(git, startSha, [tip])).get(tip), startSha)
 }
 
 /** Every branch under the prefix and the commit it points at, from one git process. */
@@ -691,15 +769,30 @@ async function branchTips(git: Git, prefix: string): Promise<Map<string, string>
   )
 }
 
-/** What a worktree's HEAD points at (`refs/heads/…`), read from its files; undefined if detached. */
-async function headRef(worktree: string): Promise<string | undefined> {
+const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/
+
+/**
+ * A worktree's HEAD read from git's files, without a process: the ref it points at, and the
+ * commit when that is in a file of its own (a detached HEAD, or a loose branch ref, which is
+ * what a commit leaves). Empty where the layout is not that (packed or reftable refs): the
+ * caller asks git.
+ */
+async function headFromFiles(worktree: string): Promise<{ ref?: string; sha?: string }> {
   try {
     const dotGit = await readFile(path.join(worktree, '.git'), 'utf8')
     const gitDir = path.resolve(worktree, dotGit.replace(/^gitdir: /, '').trim())
-    const head = await readFile(path.join(gitDir, 'HEAD'), 'utf8')
-    return head.startsWith('ref: ') ? head.slice(5).trim() : undefined
+    const head = (await readFile(path.join(gitDir, 'HEAD'), 'utf8')).trim()
+    if (!head.startsWith('ref: ')) return OBJECT_ID.test(head) ? { sha: head } : {}
+    const ref = head.slice('ref: '.length)
+    if (!/^refs\/heads\/[^.][^\0]*$/.test(ref) || ref.split('/').includes('..')) return { ref }
+    const commonDir = path.resolve(
+      gitDir,
+      (await readFile(path.join(gitDir, 'commondir'), 'utf8')).trim()
+    )
+    const value = (await readFile(path.join(commonDir, ref), 'utf8').catch(() => '')).trim()
+    return OBJECT_ID.test(value) ? { ref, sha: value } : { ref }
   } catch {
-    return undefined
+    return {}
   }
 }
 

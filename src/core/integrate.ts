@@ -1,6 +1,7 @@
 import type { Git } from './git/git.js'
 import { commitMerge, conflictInfo, mergeTree } from './git/merge.js'
 import { MemoryMerger } from './git/memory-merge.js'
+import type { TipSurvey } from './git/tips.js'
 import type { ConflictInfo, Logger, StrategyAttempt, TaskStatus } from './types.js'
 
 export type ConflictStrategy = 'rerun' | 'agent' | 'report'
@@ -75,6 +76,8 @@ export async function integrate(
     issueNumber: number
     tasks: IntegrationTask[]
     hooks: IntegrationHooks
+    /** surveyTips() against baseSha of (some of) the tasks' tips, if the caller has it. */
+    surveys?: ReadonlyMap<string, TipSurvey>
   }
 ): Promise<{ sha: string; outcomes: IntegrationOutcome[] }> {
   const { hooks } = options
@@ -109,7 +112,8 @@ export async function integrate(
       : await MemoryMerger.prepare(
           git,
           options.baseSha,
-          options.tasks.map((t) => t.tip)
+          options.tasks.map((t) => t.tip),
+          options.surveys
         ).catch((error: unknown) => {
           hooks.logger.debug(`merging in memory is not available: ${String(error)}`)
           return undefined

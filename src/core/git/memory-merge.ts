@@ -3,6 +3,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { deflateSync } from 'node:zlib'
 import type { Git } from './git.js'
+import { surveyTips, type TipSurvey } from './tips.js'
 
 interface Entry {
   mode: string
@@ -75,18 +76,18 @@ export class MemoryMerger {
   static async prepare(
     git: Git,
     baseSha: string,
-    tips: readonly string[]
+    tips: readonly string[],
+    /** surveyTips() of these tips, when the caller has it already (the engine does). */
+    known?: ReadonlyMap<string, TipSurvey>
   ): Promise<MemoryMerger | undefined> {
     const unique = [...new Set(tips)].filter((tip) => tip !== baseSha)
     if (unique.length === 0) return undefined
+    const missing = unique.filter((tip) => !known?.has(tip))
     // Independent reads, all at once: spawning is most of their cost.
-    const [head, vars, revs, diff, rootListing] = await Promise.all([
+    const [head, vars, surveyed, rootListing] = await Promise.all([
       git.out(['rev-parse', '--show-object-format', '--git-path', 'objects']),
       git.out(['var', '-l']),
-      git.out(['rev-list', '--parents', ...unique, '--not', baseSha]),
-      git.run(['diff-tree', '--stdin', '-r', '-z', '--no-renames', '--always'], {
-        stdin: unique.map((tip) => `${tip} ${baseSha}\n`).join('')
-      }),
+      missing.length ? surveyTips(git, baseSha, missing) : new Map<string, TipSurvey>(),
       git.out(['ls-tree', '-z', baseSha])
     ])
     const [format, objects] = head.split('\n')
@@ -101,51 +102,23 @@ export class MemoryMerger {
     const encoding = variable('i18n.commitencoding')
     if (!author || !committer || (encoding && !/^utf-?8$/i.test(encoding))) return undefined
 
+    // A tip must sit on the base, and only add, edit or change the type of files: a deletion
+    // could be half a rename.
     const infos = new Map<string, TipInfo>()
-    // The commits of each tip that the base does not have; the tip must sit on the base.
-    const graph = new Map<string, string[]>()
-    for (const line of revs.split('\n').filter(Boolean)) {
-      const [commit, ...parents] = line.split(' ')
-      graph.set(commit, parents)
-    }
     for (const tip of unique) {
-      const seen = new Set<string>()
-      let onBase = false
-      const stack = graph.has(tip) ? [tip] : []
-      while (stack.length) {
-        const commit = stack.pop()!
-        if (seen.has(commit)) continue
-        seen.add(commit)
-        for (const parent of graph.get(commit)!) {
-          if (graph.has(parent)) stack.push(parent)
-          else if (parent === baseSha) onBase = true
-        }
-      }
-      infos.set(tip, { commits: onBase ? [...seen] : [] })
+      const survey = known?.get(tip) ?? surveyed.get(tip)
+      const usable =
+        survey?.descends &&
+        survey.changes.every(
+          (change) => ['A', 'M', 'T'].includes(change.status) && usablePath(change.path)
+        )
+      infos.set(tip, {
+        commits: survey?.descends ? survey.commits : [],
+        changes: usable
+          ? survey.changes.map(({ path, mode, oid }) => ({ path, mode, oid }))
+          : undefined
+      })
     }
-
-    // Each tip's changes against the base (one diff-tree for all); a tip off the base is out.
-    const fields = diff.stdout.split('\0')
-    let current: TipInfo | undefined
-    let ok = true
-    for (let i = 0; i < fields.length; i++) {
-      const field = fields[i]
-      if (field === '') continue
-      if (!field.startsWith(':')) {
-        if (current && ok) current.changes ??= []
-        current = infos.get(field.trim())
-        ok = (current?.commits.length ?? 0) > 0
-        continue
-      }
-      const [, newMode, , newOid, status] = field.slice(1).split(' ')
-      const file = fields[++i]
-      if (!current) continue
-      // Only additions, edits and type changes of files; a deletion could be half a rename.
-      if (!['A', 'M', 'T'].includes(status) || !usablePath(file)) ok = false
-      if (ok) (current.changes ??= []).push({ path: file, mode: newMode, oid: newOid })
-      else current.changes = undefined
-    }
-    if (current && ok) current.changes ??= []
 
     // The base's entries of every directory an addition or edit lands in.
     const touched = new Set<string>()
