@@ -1,7 +1,7 @@
 // The engine against real git: a bare origin, clones (shallow too), real agents run by bash.
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { runFanout, type EngineOptions } from '../src/core/engine.js'
 import { Git } from '../src/core/git/git.js'
@@ -248,6 +248,34 @@ describe('runFanout with real git', () => {
     expect(files.split('\n')).not.toContain('z.txt')
   })
 
+  it('reads each result whatever state the agent left refs in: packed refs, a HEAD that names no commit', async () => {
+    const s = await setup({ depth: 0 })
+    const agent = [
+      'echo "$TASK_ID" > "$TASK_ID.txt"',
+      'case "$TASK_ID" in',
+      // Committed, then every ref packed: no loose ref file for the branch any more.
+      '  T1) git add -A && git commit -qm "packed" && git pack-refs --all ;;',
+      // HEAD names an object that does not exist: this task fails, the others are not held up.
+      '  T2) printf "%040d\\n" 7 > "$(git rev-parse --git-dir)/HEAD" ;;',
+      'esac'
+    ].join('\n')
+    const r = await fanout(s, '- [ ] a\n- [ ] b\n- [ ] c\n', agent)
+    expect(r.tasks.map((t) => [t.id, t.status])).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'failed'],
+      ['T3', 'merged']
+    ])
+    expect(byId(r, 'T1').changedFiles).toEqual(['T1.txt'])
+    expect(byId(r, 'T2').reason).toMatch(/could not run the task: git commit failed/)
+    const files = await git(
+      s.workspace,
+      ['ls-tree', '--name-only', 'fanout/issue-7/integration'],
+      s.env
+    )
+    expect(files.split('\n')).toEqual(expect.arrayContaining(['T1.txt', 'T3.txt']))
+    expect(files.split('\n')).not.toContain('T2.txt')
+  })
+
   it('reports no-changes and failed tasks without merging them, with the log tail, and deletes their branches', async () => {
     const s = await setup()
     const r = await fanout(
@@ -284,6 +312,24 @@ describe('runFanout with real git', () => {
     )
     expect(Math.max(...seen)).toBeLessThanOrEqual(2)
     expect(Math.max(...seen)).toBe(2)
+  })
+
+  it('keeps at most max-parallel worktrees on disk when tasks outnumber it, and removes them all at the end', async () => {
+    const s = await setup()
+    // Each agent counts the worktree directories that exist while it runs (its own included).
+    const agent =
+      'ls "$(dirname "$TASK_WORKTREE")" | wc -l > "$SCRATCH/dirs-$TASK_ID"; echo "$TASK_ID" > "$TASK_ID.txt"'
+    const r = await fanout(s, '- [ ] a\n- [ ] b\n- [ ] c\n- [ ] d\n- [ ] e\n- [ ] f\n', agent, {
+      maxParallel: 2
+    })
+    expect(r.tasks.every((t) => t.status === 'merged')).toBe(true)
+    const counts = await Promise.all(
+      r.tasks.map(async (t) => Number(await readFile(path.join(s.scratch, `dirs-${t.id}`), 'utf8')))
+    )
+    expect(Math.max(...counts)).toBeLessThanOrEqual(2)
+    const listed = await git(s.workspace, ['worktree', 'list', '--porcelain'], s.env)
+    expect(listed.match(/^worktree /gm)).toHaveLength(1)
+    await expect(readdir(path.join(s.scratch, 'work', 'worktrees'))).rejects.toThrow()
   })
 
   it('hands hostile task text to the agent as data: nothing in it is executed', async () => {

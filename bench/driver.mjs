@@ -22,7 +22,7 @@ childProcess.spawn = function (command, ...rest) {
   const args = rest[0] ?? []
   const record = {
     cmd: path.basename(command),
-    arg: Array.isArray(args) ? args.slice(0, 2).join(' ') : '',
+    arg: Array.isArray(args) ? args.slice(0, 4).join(' ') : '',
     start: now(),
     end: 0
   }

@@ -164,9 +164,10 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   /**
    * A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever
    * happens. When every task has its own worktree at once anyway (no more tasks than
-   * max-parallel), the task does not wait for the removal: it overlaps the remaining agents and
-   * the merge, and removeAll() waits for it. Otherwise the slot is free only once the files are
-   * gone, so at most max-parallel worktrees are ever on disk.
+   * max-parallel), removal waits until the last agent is done and then runs for all of them
+   * together, alongside the merge (removeAll() waits for it): it neither competes with the
+   * other tasks' work nor costs a process per task. Otherwise the slot is free only once its
+   * files are gone, so at most max-parallel worktrees are ever on disk.
    */
   const withWorktree = async <T>(
     slot: string,
@@ -179,14 +180,11 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     try {
       return await fn(wt)
     } finally {
-      const removal = worktrees.remove(wt.path)
-      if (waitForRemoval) await removal
-      else
-        removal.catch((error: unknown) =>
-          logger.warning(`[${slot}] could not remove its worktree: ${errorMessage(error)}`)
-        )
+      if (waitForRemoval) await worktrees.remove(wt.path)
+      else laterRemovals.push(wt.path)
     }
   }
+  const laterRemovals: string[] = []
 
   // Said once: without the subreaper a daemon that clears its environment can outlive its task.
   const reaperNote = subreaperAvailable().then((ok) => {
@@ -308,7 +306,8 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         const tip = await commitWork(git, wt.path, branch, task, options.issue.number)
         committed.push({ task, tip, durationMs: Date.now() - started, common })
       },
-      toRun.length <= options.maxParallel
+      // Wait for the removal only where another task will need the slot (see withWorktree).
+      toRun.length > options.maxParallel
     )
     if (committed.some((c) => c.task.id === task.id)) return
     // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
@@ -340,6 +339,11 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       })
     )
 
+    worktrees
+      .remove(...laterRemovals)
+      .catch((error: unknown) =>
+        logger.warning(`Could not remove the tasks' worktrees: ${errorMessage(error)}`)
+      )
     await checkSharedGit('all agents')
     const [surveys, tips] = await Promise.all([
       surveyEach(

@@ -85,26 +85,6 @@ export async function integrate(
   const outcomes: IntegrationOutcome[] = []
   const mergedSoFar: IntegrationTask[] = []
 
-  // A merge is only kept when the verify command (if any) still passes on it.
-  const accept = async (
-    task: IntegrationTask,
-    commit: string,
-    outcome: IntegrationOutcome
-  ): Promise<void> => {
-    if (hooks.verify) {
-      const verdict = await hooks.verify(commit, task)
-      if (!verdict.ok) {
-        hooks.logger.info(`${task.id}: its merge breaks the verify command; taken back out`)
-        outcomes.push({ ...outcome, status: 'broke-verify', verifyTail: verdict.tail })
-        return
-      }
-    }
-    current = commit
-    mergedSoFar.push({ ...task, tip: outcome.tip, changedFiles: outcome.changedFiles })
-    hooks.logger.info(`${task.id}: ${outcome.status}`)
-    outcomes.push(outcome)
-  }
-
   // Its set-up costs about as much as merging two tasks with git.
   let memory =
     options.tasks.length < MEMORY_MERGE_MIN_TASKS
@@ -118,6 +98,29 @@ export async function integrate(
           hooks.logger.debug(`merging in memory is not available: ${String(error)}`)
           return undefined
         })
+
+  /** The in-memory merger, kept to flush its writes even after a failure turned it off. */
+  const merger = memory
+  // A merge is only kept when the verify command (if any) still passes on it.
+  const accept = async (
+    task: IntegrationTask,
+    commit: string,
+    outcome: IntegrationOutcome
+  ): Promise<void> => {
+    if (hooks.verify) {
+      await merger?.flush()
+      const verdict = await hooks.verify(commit, task)
+      if (!verdict.ok) {
+        hooks.logger.info(`${task.id}: its merge breaks the verify command; taken back out`)
+        outcomes.push({ ...outcome, status: 'broke-verify', verifyTail: verdict.tail })
+        return
+      }
+    }
+    current = commit
+    mergedSoFar.push({ ...task, tip: outcome.tip, changedFiles: outcome.changedFiles })
+    hooks.logger.info(`${task.id}: ${outcome.status}`)
+    outcomes.push(outcome)
+  }
 
   for (const task of options.tasks) {
     // The in-memory path applies only while the integration branch is what it built.
@@ -140,6 +143,8 @@ export async function integrate(
         continue
       }
     }
+    // Git reads the integration branch from here: what was merged in memory must be stored.
+    await merger?.flush()
     const first = await mergeTree(git, current, task.tip)
     if (first.clean) {
       const commit = await commitMerge(
@@ -246,6 +251,7 @@ export async function integrate(
         attempts
       })
   }
+  await merger?.flush()
   await git.run(['update-ref', `refs/heads/${options.integrationBranch}`, current])
   return { sha: current, outcomes }
 }

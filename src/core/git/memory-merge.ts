@@ -60,6 +60,8 @@ export class MemoryMerger {
   private readonly claimedDirs = new Set<string>()
   private readonly mergedCommits = new Set<string>()
   private readonly fanoutDirs = new Set<string>()
+  private pendingWrites: Promise<void>[] = []
+  private writeFailure: unknown
 
   private constructor(
     private readonly objectsDir: string,
@@ -207,13 +209,32 @@ export class MemoryMerger {
       `tree ${tree}\nparent ${this.head}\nparent ${tip}\nauthor ${this.idents.author}\ncommitter ${this.idents.committer}\n\n${message}`
     )
     const commit = hashObject('commit', commitBody)
-    // The commit may briefly be in the store before its trees: nothing refers to it yet.
-    await Promise.all([...writes, this.write('commit', commitBody, commit)])
+    // Written in the background, flushed before anything reads them (flush()). The commit may
+    // be in the store before its trees for a moment: nothing refers to it yet.
+    this.pendingWrites.push(
+      Promise.all([...writes, this.write('commit', commitBody, commit)]).then(
+        () => undefined,
+        (error: unknown) => {
+          this.writeFailure ??= error
+        }
+      )
+    )
     return {
       commit,
       tree,
       next: { dirs: next, paths: info.changes.map((c) => c.path), commits: info.commits }
     }
+  }
+
+  /**
+   * Resolves once every object merge() produced is in the object store; rejects if one could
+   * not be written. Call it before git reads any of them (a checkout, a merge by git, a ref).
+   */
+  async flush(): Promise<void> {
+    const pending = this.pendingWrites
+    this.pendingWrites = []
+    await Promise.all(pending)
+    if (this.writeFailure) throw this.writeFailure
   }
 
   /** Takes a merge from merge() as the new head (after the caller accepted it). */

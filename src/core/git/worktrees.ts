@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -17,6 +17,9 @@ export interface Worktree {
 // (config, index, refs, packed-refs), or a worktree's admin dir read while half-written.
 const TRANSIENT_ERROR =
   /(could not lock|Unable to create '[^']*\.lock'|cannot lock ref|File exists|failed to read .*worktrees\/)/i
+
+/** How many checkouts or removals run at once (see fileWork). */
+const FILE_WORK_LANES = Math.max(2, availableParallelism())
 
 /**
  * How worktrees are registered with git. `direct`: the engine writes git's admin files itself
@@ -56,7 +59,7 @@ export class WorktreeManager {
    * gain. A few at a time, the first agents start almost at once and the tasks' file work
    * spreads over the other tasks' agent time.
    */
-  private readonly fileWork = createLimiter(Math.max(2, availableParallelism()))
+  private readonly fileWork = createLimiter(FILE_WORK_LANES)
 
   constructor(
     private readonly git: Git,
@@ -216,17 +219,27 @@ export class WorktreeManager {
    * unlock and a prune each in the serialised queue. (A worktree someone locked survives the
    * prune; removeAll() unlocks it.) Callers need not wait: removeAll() does.
    */
-  remove(wtPath: string): Promise<void> {
-    const removal = this.removeNow(wtPath)
+  remove(...wtPaths: string[]): Promise<void> {
+    const removal = this.removeNow(wtPaths)
     this.removals.add(removal)
     const forget = (): boolean => this.removals.delete(removal)
     removal.then(forget, forget)
     return removal
   }
 
-  private async removeNow(wtPath: string): Promise<void> {
-    const adminDir = this.registered.get(wtPath)
-    if (adminDir) {
+  private async removeNow(wtPaths: string[]): Promise<void> {
+    // Each worktree's directories (its files, and its admin entry once renamed out of
+    // .git/worktrees/), deleted by as few `rm` processes as the file-work lanes allow: for a
+    // small tree, starting a process costs more than the unlinking.
+    const units: string[][] = []
+    let prune = false
+    for (const wtPath of wtPaths) {
+      const adminDir = this.registered.get(wtPath)
+      if (!adminDir) {
+        units.push([wtPath])
+        prune = true
+        continue
+      }
       this.registered.delete(wtPath)
       const registration = (await this.detect()) as { commonDir: string }
       const trash = path.join(
@@ -235,15 +248,20 @@ export class WorktreeManager {
       )
       try {
         await rename(adminDir, trash)
+        units.push([wtPath, trash])
       } catch (error) {
         // An agent unregistered its own worktree (`git worktree remove`/`prune`): nothing to move.
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+        units.push([wtPath])
       }
-      await this.fileWork(() => removeTree(wtPath, trash))
-      return
     }
-    await this.fileWork(() => removeTree(wtPath))
-    await this.prune()
+    const lanes = Array.from(
+      { length: Math.min(units.length, FILE_WORK_LANES) },
+      () => [] as string[]
+    )
+    units.forEach((unit, i) => lanes[i % lanes.length].push(...unit))
+    await Promise.all(lanes.map((dirs) => this.fileWork(() => removeTree(...dirs))))
+    if (prune) await this.prune()
   }
 
   /** A `worktree prune` that starts after this call (shared with calls until it starts). */
@@ -261,14 +279,17 @@ export class WorktreeManager {
    */
   async removeAll(): Promise<void> {
     await Promise.allSettled([...this.removals])
-    await Promise.all([...this.registered.keys()].map((p) => this.remove(p)))
+    if (this.registered.size > 0) await this.remove(...this.registered.keys())
     const leftovers = (await this.list()).filter((p) => isInside(p, this.root))
     for (const p of leftovers) await this.forceRemove(p)
     const registration = await this.detect()
     await rm(this.root, { recursive: true, force: true })
-    if (registration.kind === 'direct')
-      await rm(this.scratchDir(registration.commonDir), { recursive: true, force: true })
-    else await this.serial(() => this.git.run(['worktree', 'prune'], { okExitCodes: [128] }))
+    if (registration.kind === 'direct') {
+      const scratch = this.scratchDir(registration.commonDir)
+      await rm(scratch, { recursive: true, force: true })
+      // Gone too unless another run in this repository is using it.
+      await rmdir(path.dirname(scratch)).catch(() => undefined)
+    } else await this.serial(() => this.git.run(['worktree', 'prune'], { okExitCodes: [128] }))
   }
 
   private async list(): Promise<string[]> {
