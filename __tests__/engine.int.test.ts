@@ -314,6 +314,25 @@ describe('runFanout with real git', () => {
     expect(Math.max(...seen)).toBe(2)
   })
 
+  it('with deferDeletion returns once git knows no task worktree, and hands over the deletion of their files', async () => {
+    const s = await setup()
+    let deleted: Promise<void> | undefined
+    const r = await fanout(s, '- [ ] a\n- [ ] b\n- [ ] c\n', 'echo "$TASK_ID" > "$TASK_ID.txt"', {
+      deferDeletion: (promise) => (deleted = promise)
+    })
+    expect(r.tasks.map((t) => t.status)).toEqual(['merged', 'merged', 'merged'])
+    expect(deleted).toBeInstanceOf(Promise)
+    // Already unregistered: git lists only the main worktree, a prune has nothing to do.
+    const listed = await git(s.workspace, ['worktree', 'list', '--porcelain'], s.env)
+    expect(listed.match(/^worktree /gm)).toHaveLength(1)
+    expect(await git(s.workspace, ['worktree', 'prune', '--dry-run', '--verbose'], s.env)).toBe('')
+    await deleted
+    await expect(readdir(path.join(s.scratch, 'work', 'worktrees'))).rejects.toThrow()
+    expect((await readdir(path.join(s.workspace, '.git'))).filter((f) => /fanout/.test(f))).toEqual(
+      []
+    )
+  })
+
   it('keeps at most max-parallel worktrees on disk when tasks outnumber it, and removes them all at the end', async () => {
     const s = await setup()
     // Each agent counts the worktree directories that exist while it runs (its own included).

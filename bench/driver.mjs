@@ -91,6 +91,7 @@ const marks = []
 
 let result
 if (job.mode === 'fanout') {
+  let deletion
   const { runFanout } = await build('core/engine.js')
   const baseSha = (await git.out(['rev-parse', 'main'])).trim()
   const tasks = Array.from({ length: job.n }, (_, i) => ({
@@ -116,13 +117,19 @@ if (job.mode === 'fanout') {
     workDir: job.workDir,
     identity,
     agentBaseEnv: env,
-    secrets: []
+    secrets: [],
+    // As the action does: the result is ready (and would be published) while worktree files
+    // are still being deleted; the deletion is timed separately.
+    deferDeletion: (deleted) => (deletion = deleted)
   })
   const ended = now()
+  await deletion
+  const deletedAt = now()
   result = {
     started,
     ended,
     wallMs: ended - started,
+    deletedMs: deletedAt - started,
     statuses: fanout.tasks.map((t) => t.status),
     integrationSha: fanout.integrationSha
   }

@@ -402,7 +402,8 @@ async function caseOverhead() {
       fmt(over),
       fmt(fl),
       `${ratio(over.median, fl.median).toFixed(2)}×`,
-      `${(over.median / n / 1000).toFixed(3)} s`
+      `${(over.median / n / 1000).toFixed(3)} s`,
+      fmt(stats(engine.map((r) => r.deletedMs - r.wallMs)))
     ])
     profiles.push({ n, engine })
   }
@@ -417,7 +418,8 @@ async function caseOverhead() {
       'overhead (wall − longest agent)',
       'serial git worktree add ×N',
       'overhead / floor',
-      'overhead per task'
+      'overhead per task',
+      'then deleting the worktrees’ files'
     ],
     rows
   )
@@ -445,10 +447,10 @@ async function caseOverhead() {
     ])
     phaseRows.push([
       n,
-      'merge phase starts / run ends',
+      'merge phase starts / result ready / files deleted',
       '',
       '',
-      `${(median(merge) / 1000).toFixed(2)} / ${(median(engine.map((r) => r.wallMs)) / 1000).toFixed(2)} s`
+      `${(median(merge) / 1000).toFixed(2)} / ${(median(engine.map((r) => r.wallMs)) / 1000).toFixed(2)} / ${(median(engine.map((r) => r.deletedMs)) / 1000).toFixed(2)} s`
     ])
   }
   table(

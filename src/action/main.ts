@@ -163,11 +163,15 @@ export async function run(): Promise<void> {
       core.setFailed(errorMessage(error))
     }
   } finally {
+    await Promise.all(backgroundWork.splice(0))
     if (deadline) clearTimeout(deadline)
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
 }
+
+/** Work the step must see finished before it ends (deleting worktree files); never rejects. */
+const backgroundWork: Promise<void>[] = []
 
 function matrixTrigger(inputs: ActionInputs): Trigger {
   const issueNumber =
@@ -365,7 +369,9 @@ export async function runAndPublish(
       resolveCommand: inputs.resolveCommand,
       verify: inputs.verify,
       blockWorkflowChanges: !inputs.allowWorkflowChanges,
-      signal: r.signal
+      signal: r.signal,
+      // Worktree files are deleted while the branches are pushed and the issue is updated.
+      deferDeletion: (deleted) => backgroundWork.push(deleted)
     })
   } finally {
     await hidden.restore()

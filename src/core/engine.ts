@@ -76,6 +76,13 @@ export interface EngineOptions {
    * that produced work end as `ready`, with their branch pointing at it.
    */
   agentsOnly?: boolean
+  /**
+   * Takes the deletion of the worktrees' files, so that the run can return (and its result be
+   * published) while a large checkout's thousands of files are still being unlinked: git no
+   * longer knows the worktrees by then, and the caller awaits the promise (it never rejects)
+   * before it exits. Without it, runFanout returns once the files are gone.
+   */
+  deferDeletion?: (deleted: Promise<void>) => void
 }
 
 const WORKFLOW_DIR = '.github/workflows/'
@@ -339,11 +346,13 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       })
     )
 
-    worktrees
-      .remove(...laterRemovals)
-      .catch((error: unknown) =>
-        logger.warning(`Could not remove the tasks' worktrees: ${errorMessage(error)}`)
-      )
+    // Deleted now, alongside the merge, unless the caller takes the deletion for later.
+    if (!options.deferDeletion)
+      worktrees
+        .remove(...laterRemovals)
+        .catch((error: unknown) =>
+          logger.warning(`Could not remove the tasks' worktrees: ${errorMessage(error)}`)
+        )
     await checkSharedGit('all agents')
     const [surveys, tips] = await Promise.all([
       surveyEach(
@@ -534,7 +543,8 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       }))
     }
   } finally {
-    await worktrees.removeAll()
+    if (options.deferDeletion) options.deferDeletion((await worktrees.detachAll()).deleted)
+    else await worktrees.removeAll()
   }
 
   for (const outcome of integration.outcomes) {

@@ -228,9 +228,17 @@ export class WorktreeManager {
   }
 
   private async removeNow(wtPaths: string[]): Promise<void> {
-    // Each worktree's directories (its files, and its admin entry once renamed out of
-    // .git/worktrees/), deleted by as few `rm` processes as the file-work lanes allow: for a
-    // small tree, starting a process costs more than the unlinking.
+    const { units, prune } = await this.unregister(wtPaths)
+    await this.deleteFiles(units)
+    if (prune) await this.prune()
+  }
+
+  /**
+   * Takes worktrees this manager registered out of .git/worktrees/ (a rename each); returns
+   * what is left to delete, one unit per worktree, and whether git still has entries to prune
+   * (worktrees git registered, which it forgets once their files are gone).
+   */
+  private async unregister(wtPaths: string[]): Promise<{ units: string[][]; prune: boolean }> {
     const units: string[][] = []
     let prune = false
     for (const wtPath of wtPaths) {
@@ -255,13 +263,20 @@ export class WorktreeManager {
         units.push([wtPath])
       }
     }
+    return { units, prune }
+  }
+
+  /**
+   * Deletes worktrees' directories with as few `rm` processes as the file-work lanes allow: for
+   * a small tree, starting a process costs more than the unlinking.
+   */
+  private async deleteFiles(units: string[][]): Promise<void> {
     const lanes = Array.from(
       { length: Math.min(units.length, FILE_WORK_LANES) },
       () => [] as string[]
     )
     units.forEach((unit, i) => lanes[i % lanes.length].push(...unit))
     await Promise.all(lanes.map((dirs) => this.fileWork(() => removeTree(...dirs))))
-    if (prune) await this.prune()
   }
 
   /** A `worktree prune` that starts after this call (shared with calls until it starts). */
@@ -278,18 +293,37 @@ export class WorktreeManager {
    * root itself. Works without this manager's memory too (the post step after a crash).
    */
   async removeAll(): Promise<void> {
+    await (
+      await this.detachAll()
+    ).deleted
+  }
+
+  /**
+   * removeAll() in two steps: when this resolves, git knows no worktree under the root any
+   * more (nor do later runs); `deleted` is the deletion of their files, which may still be under
+   * way (a large worktree is many thousands of unlinks). It never rejects: a failure is logged.
+   */
+  async detachAll(): Promise<{ deleted: Promise<void> }> {
     await Promise.allSettled([...this.removals])
-    if (this.registered.size > 0) await this.remove(...this.registered.keys())
+    const { units } = await this.unregister([...this.registered.keys()])
+    // Whatever git still lists under the root was not registered here (git's own `worktree add`,
+    // or one an agent added): deleted and pruned now.
     const leftovers = (await this.list()).filter((p) => isInside(p, this.root))
     for (const p of leftovers) await this.forceRemove(p)
     const registration = await this.detect()
-    await rm(this.root, { recursive: true, force: true })
-    if (registration.kind === 'direct') {
-      const scratch = this.scratchDir(registration.commonDir)
-      await rm(scratch, { recursive: true, force: true })
-      // Gone too unless another run in this repository is using it.
-      await rmdir(path.dirname(scratch)).catch(() => undefined)
-    } else await this.serial(() => this.git.run(['worktree', 'prune'], { okExitCodes: [128] }))
+    const deleted = (async (): Promise<void> => {
+      await this.deleteFiles(units)
+      await rm(this.root, { recursive: true, force: true })
+      if (registration.kind === 'direct') {
+        const scratch = this.scratchDir(registration.commonDir)
+        await rm(scratch, { recursive: true, force: true })
+        // Gone too unless another run in this repository is using it.
+        await rmdir(path.dirname(scratch)).catch(() => undefined)
+      } else await this.serial(() => this.git.run(['worktree', 'prune'], { okExitCodes: [128] }))
+    })().catch((error: unknown) =>
+      this.logger.warning(`Could not delete the worktrees under ${this.root}: ${String(error)}`)
+    )
+    return { deleted }
   }
 
   private async list(): Promise<string[]> {
