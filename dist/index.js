@@ -30797,7 +30797,7 @@ function parseCommand(body) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _seal_env_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(443);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6257);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8982);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4812);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7718);
 // First: re-executes without the secrets in the environment block (see seal-env.ts).
 
@@ -30819,7 +30819,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8982:
+/***/ 4812:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31006,8 +31006,12 @@ function renderResolvePrompt(ctx) {
 var external_node_child_process_ = __nccwpck_require__(1421);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
 // EXTERNAL MODULE: external "node:timers/promises"
 var external_node_timers_promises_ = __nccwpck_require__(8500);
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/core/agents/subreaper.ts
 
 /**
@@ -31116,7 +31120,11 @@ function supervised(command, graceMs) {
 
 
 
+
+
+
 const MAX_LINE = 4096;
+const READ_SIZE = 64 * 1024;
 /**
  * Runs one agent and returns when it and everything it started are gone.
  *
@@ -31124,8 +31132,14 @@ const MAX_LINE = 4096;
  *   escaped the group (setsid, daemons) are found by the marker in their environment, and on
  *   Linux by a subreaper supervisor that adopts them whatever they did to their environment.
  * - Output goes chunk by chunk to the log file (capped) and line by line to `onLine` (capped);
- *   only a fixed-size tail is kept in memory, so the action's memory stays flat however much an
+ *   only a fixed ring of `tailBytes` is kept, so the action's memory stays flat however much an
  *   agent prints.
+ * - The output is read through two FIFOs (unlinked once open), each into one reused buffer: a
+ *   pipe's 'data' events allocate a Buffer per read, and once the echo budget is spent nothing
+ *   else allocates on the JS heap, so V8 seldom collects and eight flooding agents pushed the
+ *   action's RSS past 150 MB on Node 24. FIFOs, not sockets, also let an agent reopen
+ *   /dev/stdout (`echo x > /dev/stdout`, `tee /dev/stderr`). Without mkfifo: Node's stdio pipes
+ *   (socket pairs, so no reopening), same handling.
  */
 async function runAgent(options) {
     const started = Date.now();
@@ -31139,10 +31153,8 @@ async function runAgent(options) {
     let echoCut = false;
     const outPartial = { text: '' };
     const errPartial = { text: '' };
-    // The last chunks, just enough to hold tailBytes: kept by reference, never copied per chunk
-    // (a copy per 64 KB chunk is gigabytes of garbage when agents flood their output).
-    const tailChunks = [];
-    let tailLength = 0;
+    const tail = new TailRing(tailBytes);
+    let readers = [];
     const echo = (raw) => {
         if (!options.onLine || echoCut)
             return;
@@ -31158,7 +31170,8 @@ async function runAgent(options) {
         options.onLine(line);
     };
     // One line buffer per stream, so stdout and stderr lines never splice into each other.
-    const onData = (partial) => (chunk) => {
+    // The chunk may be a view of a buffer reused for the next read: nothing here keeps it.
+    const consume = (partial) => (chunk) => {
         if (logBytes < maxLogBytes) {
             const room = maxLogBytes - logBytes;
             const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
@@ -31172,10 +31185,7 @@ async function runAgent(options) {
         else {
             logTruncated = true;
         }
-        tailChunks.push(chunk);
-        tailLength += chunk.length;
-        while (tailLength - tailChunks[0].length >= tailBytes)
-            tailLength -= tailChunks.shift().length;
+        tail.push(chunk);
         if (options.onLine && !echoCut) {
             // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
             partial.text = (partial.text + chunk.toString('utf8')).replace(/\r\n?/g, '\n');
@@ -31190,84 +31200,197 @@ async function runAgent(options) {
             }
         }
     };
-    const argv = ['bash', '-c', options.command];
-    const reaped = options.subreaper !== false && (await subreaperAvailable());
-    const [file, ...args] = reaped ? supervised(argv, options.killGraceMs) : argv;
-    const child = (0,external_node_child_process_.spawn)(file, args, {
-        cwd: options.cwd,
-        env: options.env,
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe']
-    });
-    child.stdout.on('data', onData(outPartial));
-    child.stderr.on('data', onData(errPartial));
-    const streamsClosed = Promise.all([
-        new Promise((resolve) => child.stdout.once('close', resolve)),
-        new Promise((resolve) => child.stderr.once('close', resolve))
-    ]);
-    const exited = new Promise((resolve, reject) => {
-        child.once('error', reject);
-        child.once('exit', (code, signal) => resolve({ code, signal }));
-    });
-    const pgid = child.pid;
-    let timedOut = false;
-    let cancelled = false;
-    let terminating;
-    const terminate = () => {
-        if (pgid !== undefined)
-            terminating ??= terminateTree(pgid, options.marker, options.killGraceMs, reaped);
-    };
-    const timer = setTimeout(() => {
-        timedOut = true;
-        terminate();
-    }, options.timeoutMs);
-    const onAbort = () => {
-        cancelled = true;
-        // On cancellation the runner allows ~7.5 s before it escalates: keep the grace short.
-        if (pgid !== undefined) {
-            terminating ??= terminateTree(pgid, options.marker, Math.min(options.killGraceMs, 2000), reaped);
-        }
-    };
-    if (options.signal?.aborted)
-        onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    let exit;
+    const onOut = consume(outPartial);
+    const onErr = consume(errPartial);
     try {
-        exit = await exited;
+        const argv = ['bash', '-c', options.command];
+        const reaped = options.subreaper !== false && (await subreaperAvailable());
+        const [file, ...args] = reaped ? supervised(argv, options.killGraceMs) : argv;
+        const fifos = options.fifo === false ? undefined : await openFifos(options.logFile, onOut, onErr);
+        if (fifos)
+            readers = fifos.readers;
+        let child;
+        try {
+            child = (0,external_node_child_process_.spawn)(file, args, {
+                cwd: options.cwd,
+                env: options.env,
+                detached: true,
+                stdio: ['ignore', fifos?.writeFds[0] ?? 'pipe', fifos?.writeFds[1] ?? 'pipe']
+            });
+        }
+        finally {
+            // The agent has its own copies (or none, if the spawn failed): the readers see EOF once
+            // every process holding a write end is gone.
+            for (const writeFd of fifos?.writeFds ?? [])
+                (0,external_node_fs_.closeSync)(writeFd);
+        }
+        if (!fifos) {
+            readers = [child.stdout, child.stderr];
+            child.stdout.on('data', onOut);
+            child.stderr.on('data', onErr);
+        }
+        const streamsClosed = Promise.all(readers.map((reader) => {
+            reader.on('error', () => { }); // 'close' follows; the exit status is what counts
+            return new Promise((resolve) => reader.once('close', resolve));
+        }));
+        const exited = new Promise((resolve, reject) => {
+            child.once('error', reject);
+            child.once('exit', (code, signal) => resolve({ code, signal }));
+        });
+        const pgid = child.pid;
+        let timedOut = false;
+        let cancelled = false;
+        let terminating;
+        const terminate = () => {
+            if (pgid !== undefined)
+                terminating ??= terminateTree(pgid, options.marker, options.killGraceMs, reaped);
+        };
+        const timer = setTimeout(() => {
+            timedOut = true;
+            terminate();
+        }, options.timeoutMs);
+        const onAbort = () => {
+            cancelled = true;
+            // On cancellation the runner allows ~7.5 s before it escalates: keep the grace short.
+            if (pgid !== undefined) {
+                terminating ??= terminateTree(pgid, options.marker, Math.min(options.killGraceMs, 2000), reaped);
+            }
+        };
+        if (options.signal?.aborted)
+            onAbort();
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        let exit;
+        try {
+            exit = await exited;
+        }
+        finally {
+            clearTimeout(timer);
+            options.signal?.removeEventListener('abort', onAbort);
+        }
+        // The agent's shell is gone; end whatever it left running (background jobs, daemons).
+        if (terminating)
+            await terminating;
+        else if (pgid !== undefined)
+            await terminateTree(pgid, options.marker, options.killGraceMs, reaped);
+        // The output streams close once every writer is dead; do not wait forever on a stray one.
+        await Promise.race([streamsClosed, (0,external_node_timers_promises_.setTimeout)(1000)]);
+        for (const reader of readers)
+            reader.destroy();
+        for (const rest of [outPartial, errPartial])
+            if (rest.text)
+                echo(rest.text);
+        return {
+            exitCode: exit.code,
+            signal: exit.signal,
+            timedOut,
+            cancelled,
+            durationMs: Date.now() - started,
+            logTail: tailText(tail.bytes(), tail.cut),
+            logBytes,
+            logTruncated
+        };
     }
     finally {
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
+        for (const reader of readers)
+            reader.destroy();
+        (0,external_node_fs_.closeSync)(fd);
     }
-    // The agent's shell is gone; end whatever it left running (background jobs, daemons).
-    if (terminating)
-        await terminating;
-    else if (pgid !== undefined)
-        await terminateTree(pgid, options.marker, options.killGraceMs, reaped);
-    // Output pipes close once every holder is dead; do not wait forever on a stray holder.
-    await Promise.race([streamsClosed, (0,external_node_timers_promises_.setTimeout)(1000)]);
-    child.stdout.destroy();
-    child.stderr.destroy();
-    for (const rest of [outPartial, errPartial])
-        if (rest.text)
-            echo(rest.text);
-    (0,external_node_fs_.closeSync)(fd);
-    return {
-        exitCode: exit.code,
-        signal: exit.signal,
-        timedOut,
-        cancelled,
-        durationMs: Date.now() - started,
-        logTail: tailText(Buffer.concat(tailChunks).subarray(-tailBytes)),
-        logBytes,
-        logTruncated
-    };
+}
+const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
+/**
+ * Two FIFOs next to the log file, for stdout and stderr: read ends wrapped in sockets that read
+ * into one reused buffer each, write ends for the agent; the paths are unlinked once open.
+ * Undefined where mkfifo is missing or fails: the caller falls back to pipes.
+ */
+async function openFifos(logFile, onOut, onErr) {
+    const base = `${logFile}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
+    const paths = [`${base}.out.fifo`, `${base}.err.fifo`];
+    try {
+        // One process for both; owner-only, in the run's private directory.
+        await execFileAsync('mkfifo', ['-m', '600', '--', ...paths]);
+    }
+    catch {
+        for (const p of paths)
+            (0,external_node_fs_.rmSync)(p, { force: true });
+        return undefined;
+    }
+    const fds = [];
+    const readers = [];
+    try {
+        // Read ends first, non-blocking: then opening the write ends does not wait for a reader.
+        for (const p of paths)
+            fds.push((0,external_node_fs_.openSync)(p, external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NONBLOCK));
+        for (const p of paths)
+            fds.push((0,external_node_fs_.openSync)(p, external_node_fs_.constants.O_WRONLY));
+        for (const [i, onChunk] of [onOut, onErr].entries()) {
+            const buffer = Buffer.allocUnsafe(READ_SIZE);
+            const onread = {
+                buffer,
+                callback: (nread) => {
+                    onChunk(buffer.subarray(0, nread));
+                    return true;
+                }
+            };
+            // @types/node 20 lists `onread` for connect() only; Node (>= 20) takes it here too.
+            const opts = {
+                fd: fds[i],
+                readable: true,
+                writable: false,
+                onread
+            };
+            readers.push(new external_node_net_.Socket(opts));
+            fds[i] = -1; // closed with the socket from now on
+        }
+        return { readers, writeFds: [fds[2], fds[3]] };
+    }
+    catch {
+        for (const reader of readers)
+            reader.destroy();
+        for (const open of fds)
+            if (open >= 0)
+                (0,external_node_fs_.closeSync)(open);
+        return undefined;
+    }
+    finally {
+        for (const p of paths)
+            (0,external_node_fs_.rmSync)(p, { force: true });
+    }
+}
+/** The last `size` bytes of everything pushed, in a fixed buffer: copies at most `size` per push. */
+class TailRing {
+    size;
+    ring;
+    end = 0;
+    total = 0;
+    constructor(size) {
+        this.size = size;
+        this.ring = Buffer.alloc(Math.max(0, size));
+    }
+    push(chunk) {
+        this.total += chunk.length;
+        if (this.size <= 0)
+            return;
+        const last = chunk.length > this.size ? chunk.subarray(chunk.length - this.size) : chunk;
+        const first = Math.min(last.length, this.size - this.end);
+        last.copy(this.ring, this.end, 0, first);
+        last.copy(this.ring, 0, first);
+        this.end = (this.end + last.length) % this.size;
+    }
+    /** Whether output was dropped before the tail (its first line may be cut). */
+    get cut() {
+        return this.total > this.size;
+    }
+    bytes() {
+        if (this.total < this.size)
+            return this.ring.subarray(0, this.total);
+        return Buffer.concat([this.ring.subarray(this.end), this.ring.subarray(0, this.end)]);
+    }
 }
 /** Last lines of the captured tail, without a cut-off first line. */
-function tailText(tail, maxLines = 40) {
+function tailText(tail, cut, maxLines = 40) {
     let text = tail.toString('utf8');
     const firstNewline = text.indexOf('\n');
-    if (tail.length >= 16 * 1024 && firstNewline !== -1)
+    if (cut && firstNewline !== -1)
         text = text.slice(firstNewline + 1);
     return text.trimEnd().split('\n').slice(-maxLines).join('\n');
 }
@@ -31440,6 +31563,73 @@ function describeConfigChange(before, after) {
     return added.length ? `added ${added.slice(0, 5).join('; ')}` : 'entries removed';
 }
 
+;// CONCATENATED MODULE: ./src/core/git/tips.ts
+/**
+ * Where each of many commits stands against one base, in two git processes whatever their
+ * number (both at once): `rev-list --parents <tips> --not <base>` for the ancestry and the
+ * commits each tip adds, `diff-tree --stdin` for the paths each one changes. Spawning is most
+ * of what a git call costs on a small runner, so a fan-out asks once for all its tasks instead
+ * of twice per task.
+ */
+async function surveyTips(git, baseSha, tips) {
+    const surveys = new Map();
+    const unique = [...new Set(tips)].filter((tip) => tip !== baseSha);
+    if (tips.includes(baseSha))
+        surveys.set(baseSha, { descends: true, commits: [], changes: [] });
+    if (unique.length === 0)
+        return surveys;
+    const [revs, diff] = await Promise.all([
+        git.out(['rev-list', '--parents', ...unique, '--not', baseSha]),
+        git
+            .run(['diff-tree', '--stdin', '-r', '-z', '--no-renames', '--always'], {
+            stdin: unique.map((tip) => `${tip} ${baseSha}\n`).join('')
+        })
+            .then((result) => result.stdout)
+    ]);
+    // A tip descends from the base when a walk through the commits the base lacks reaches a
+    // commit whose parent is the base: every commit between the two is one the base lacks.
+    const graph = new Map();
+    for (const line of revs.split('\n').filter(Boolean)) {
+        const [commit, ...parents] = line.split(' ');
+        graph.set(commit, parents);
+    }
+    for (const tip of unique) {
+        const seen = new Set();
+        let descends = false;
+        const stack = graph.has(tip) ? [tip] : [];
+        while (stack.length) {
+            const commit = stack.pop();
+            if (seen.has(commit))
+                continue;
+            seen.add(commit);
+            for (const parent of graph.get(commit)) {
+                if (graph.has(parent))
+                    stack.push(parent);
+                else if (parent === baseSha)
+                    descends = true;
+            }
+        }
+        surveys.set(tip, { descends, commits: descends ? [...seen] : [], changes: [] });
+    }
+    // `<tip>\0` (always, from --always), then `:<old mode> <new mode> <old oid> <new oid> <status>\0
+    // <path>\0` per change: a field starting with ':' is a change, anything else the next tip.
+    const fields = diff.split('\0');
+    let current;
+    for (let i = 0; i < fields.length; i++) {
+        const field = fields[i];
+        if (field === '')
+            continue;
+        if (!field.startsWith(':')) {
+            current = surveys.get(field.trim());
+            continue;
+        }
+        const [, mode, , oid, status] = field.slice(1).split(' ');
+        const file = fields[++i];
+        current?.changes.push({ status, mode, oid, path: file });
+    }
+    return surveys;
+}
+
 // EXTERNAL MODULE: ./src/core/git/worktrees.ts
 var git_worktrees = __nccwpck_require__(3602);
 ;// CONCATENATED MODULE: ./src/core/git/merge.ts
@@ -31550,6 +31740,7 @@ var external_node_zlib_ = __nccwpck_require__(8522);
 
 
 
+
 const TREE_MODE = '40000';
 /**
  * Merges task branches into the integration branch without a git process per merge, for the
@@ -31578,6 +31769,8 @@ class MemoryMerger {
     claimedDirs = new Set();
     mergedCommits = new Set();
     fanoutDirs = new Set();
+    pendingWrites = [];
+    writeFailure;
     constructor(objectsDir, idents, tips, 
     /** Directory path ('' for the root) to its entries, for every directory a task touches. */
     dirs, baseSha) {
@@ -31588,18 +31781,18 @@ class MemoryMerger {
         this.head = baseSha;
     }
     /** Reads what the merges need in one go; undefined when this repository is not supported. */
-    static async prepare(git, baseSha, tips) {
+    static async prepare(git, baseSha, tips, 
+    /** surveyTips() of these tips, when the caller has it already (the engine does). */
+    known) {
         const unique = [...new Set(tips)].filter((tip) => tip !== baseSha);
         if (unique.length === 0)
             return undefined;
+        const missing = unique.filter((tip) => !known?.has(tip));
         // Independent reads, all at once: spawning is most of their cost.
-        const [head, vars, revs, diff, rootListing] = await Promise.all([
+        const [head, vars, surveyed, rootListing] = await Promise.all([
             git.out(['rev-parse', '--show-object-format', '--git-path', 'objects']),
             git.out(['var', '-l']),
-            git.out(['rev-list', '--parents', ...unique, '--not', baseSha]),
-            git.run(['diff-tree', '--stdin', '-r', '-z', '--no-renames', '--always'], {
-                stdin: unique.map((tip) => `${tip} ${baseSha}\n`).join('')
-            }),
+            missing.length ? surveyTips(git, baseSha, missing) : new Map(),
             git.out(['ls-tree', '-z', baseSha])
         ]);
         const [format, objects] = head.split('\n');
@@ -31614,60 +31807,20 @@ class MemoryMerger {
         const encoding = variable('i18n.commitencoding');
         if (!author || !committer || (encoding && !/^utf-?8$/i.test(encoding)))
             return undefined;
+        // A tip must sit on the base, and only add, edit or change the type of files: a deletion
+        // could be half a rename.
         const infos = new Map();
-        // The commits of each tip that the base does not have; the tip must sit on the base.
-        const graph = new Map();
-        for (const line of revs.split('\n').filter(Boolean)) {
-            const [commit, ...parents] = line.split(' ');
-            graph.set(commit, parents);
-        }
         for (const tip of unique) {
-            const seen = new Set();
-            let onBase = false;
-            const stack = graph.has(tip) ? [tip] : [];
-            while (stack.length) {
-                const commit = stack.pop();
-                if (seen.has(commit))
-                    continue;
-                seen.add(commit);
-                for (const parent of graph.get(commit)) {
-                    if (graph.has(parent))
-                        stack.push(parent);
-                    else if (parent === baseSha)
-                        onBase = true;
-                }
-            }
-            infos.set(tip, { commits: onBase ? [...seen] : [] });
+            const survey = known?.get(tip) ?? surveyed.get(tip);
+            const usable = survey?.descends &&
+                survey.changes.every((change) => ['A', 'M', 'T'].includes(change.status) && usablePath(change.path));
+            infos.set(tip, {
+                commits: survey?.descends ? survey.commits : [],
+                changes: usable
+                    ? survey.changes.map(({ path, mode, oid }) => ({ path, mode, oid }))
+                    : undefined
+            });
         }
-        // Each tip's changes against the base (one diff-tree for all); a tip off the base is out.
-        const fields = diff.stdout.split('\0');
-        let current;
-        let ok = true;
-        for (let i = 0; i < fields.length; i++) {
-            const field = fields[i];
-            if (field === '')
-                continue;
-            if (!field.startsWith(':')) {
-                if (current && ok)
-                    current.changes ??= [];
-                current = infos.get(field.trim());
-                ok = (current?.commits.length ?? 0) > 0;
-                continue;
-            }
-            const [, newMode, , newOid, status] = field.slice(1).split(' ');
-            const file = fields[++i];
-            if (!current)
-                continue;
-            // Only additions, edits and type changes of files; a deletion could be half a rename.
-            if (!['A', 'M', 'T'].includes(status) || !usablePath(file))
-                ok = false;
-            if (ok)
-                (current.changes ??= []).push({ path: file, mode: newMode, oid: newOid });
-            else
-                current.changes = undefined;
-        }
-        if (current && ok)
-            current.changes ??= [];
         // The base's entries of every directory an addition or edit lands in.
         const touched = new Set();
         for (const info of infos.values())
@@ -31758,13 +31911,27 @@ class MemoryMerger {
         }
         const commitBody = Buffer.from(`tree ${tree}\nparent ${this.head}\nparent ${tip}\nauthor ${this.idents.author}\ncommitter ${this.idents.committer}\n\n${message}`);
         const commit = hashObject('commit', commitBody);
-        // The commit may briefly be in the store before its trees: nothing refers to it yet.
-        await Promise.all([...writes, this.write('commit', commitBody, commit)]);
+        // Written in the background, flushed before anything reads them (flush()). The commit may
+        // be in the store before its trees for a moment: nothing refers to it yet.
+        this.pendingWrites.push(Promise.all([...writes, this.write('commit', commitBody, commit)]).then(() => undefined, (error) => {
+            this.writeFailure ??= error;
+        }));
         return {
             commit,
             tree,
             next: { dirs: next, paths: info.changes.map((c) => c.path), commits: info.commits }
         };
+    }
+    /**
+     * Resolves once every object merge() produced is in the object store; rejects if one could
+     * not be written. Call it before git reads any of them (a checkout, a merge by git, a ref).
+     */
+    async flush() {
+        const pending = this.pendingWrites;
+        this.pendingWrites = [];
+        await Promise.all(pending);
+        if (this.writeFailure)
+            throw this.writeFailure;
     }
     /** Takes a merge from merge() as the new head (after the caller accepted it). */
     advance(result) {
@@ -31853,9 +32020,19 @@ async function integrate(git, options) {
     let current = options.baseSha;
     const outcomes = [];
     const mergedSoFar = [];
+    // Its set-up costs about as much as merging two tasks with git.
+    let memory = options.tasks.length < MEMORY_MERGE_MIN_TASKS
+        ? undefined
+        : await MemoryMerger.prepare(git, options.baseSha, options.tasks.map((t) => t.tip), options.surveys).catch((error) => {
+            hooks.logger.debug(`merging in memory is not available: ${String(error)}`);
+            return undefined;
+        });
+    /** The in-memory merger, kept to flush its writes even after a failure turned it off. */
+    const merger = memory;
     // A merge is only kept when the verify command (if any) still passes on it.
     const accept = async (task, commit, outcome) => {
         if (hooks.verify) {
+            await merger?.flush();
             const verdict = await hooks.verify(commit, task);
             if (!verdict.ok) {
                 hooks.logger.info(`${task.id}: its merge breaks the verify command; taken back out`);
@@ -31868,13 +32045,6 @@ async function integrate(git, options) {
         hooks.logger.info(`${task.id}: ${outcome.status}`);
         outcomes.push(outcome);
     };
-    // Its set-up costs about as much as merging two tasks with git.
-    let memory = options.tasks.length < MEMORY_MERGE_MIN_TASKS
-        ? undefined
-        : await MemoryMerger.prepare(git, options.baseSha, options.tasks.map((t) => t.tip)).catch((error) => {
-            hooks.logger.debug(`merging in memory is not available: ${String(error)}`);
-            return undefined;
-        });
     for (const task of options.tasks) {
         // The in-memory path applies only while the integration branch is what it built.
         if (memory && memory.head === current) {
@@ -31897,6 +32067,8 @@ async function integrate(git, options) {
                 continue;
             }
         }
+        // Git reads the integration branch from here: what was merged in memory must be stored.
+        await merger?.flush();
         const first = await mergeTree(git, current, task.tip);
         if (first.clean) {
             const commit = await commitMerge(git, first.tree, current, task.tip, mergeMessage(task, options.issueNumber));
@@ -31990,40 +32162,17 @@ async function integrate(git, options) {
                 attempts
             });
     }
+    await merger?.flush();
     await git.run(['update-ref', `refs/heads/${options.integrationBranch}`, current]);
     return { sha: current, outcomes };
 }
 
 // EXTERNAL MODULE: ./src/core/util/errors.ts
 var errors = __nccwpck_require__(3093);
-;// CONCATENATED MODULE: ./src/core/util/pool.ts
-/**
- * Runs `worker` over `items` with at most `limit` in flight, preserving result order.
- * A worker that throws rejects the whole run only after every started worker settled,
- * so no child process is left unattended.
- */
-async function mapWithConcurrency(items, limit, worker) {
-    const results = new Array(items.length);
-    let next = 0;
-    let failure;
-    const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-        while (next < items.length && !failure) {
-            const index = next++;
-            try {
-                results[index] = await worker(items[index], index);
-            }
-            catch (error) {
-                failure ??= { error };
-            }
-        }
-    });
-    await Promise.all(lanes);
-    if (failure)
-        throw failure.error;
-    return results;
-}
-
+// EXTERNAL MODULE: ./src/core/util/pool.ts
+var pool = __nccwpck_require__(9180);
 ;// CONCATENATED MODULE: ./src/core/engine.ts
+
 
 
 
@@ -32045,8 +32194,7 @@ const WORKFLOW_DIR = '.github/workflows/';
  */
 async function runFanout(options) {
     const { git, logger } = options;
-    await (0,git_git/* assertGitVersion */.TI)(git);
-    await validateBranchPrefix(git, options.branchPrefix);
+    await Promise.all([(0,git_git/* assertGitVersion */.TI)(git), validateBranchPrefix(git, options.branchPrefix)]);
     const integrationBranch = integrationBranchName(options.branchPrefix);
     await (0,promises_.mkdir)(options.workDir, { recursive: true });
     const workDir = await (0,promises_.realpath)(options.workDir);
@@ -32062,8 +32210,7 @@ async function runFanout(options) {
     });
     const warnings = [];
     // Leftovers of a crashed run go first; then the shared .git as it is before any agent.
-    await worktrees.recover();
-    const guard = await SharedGitGuard.snapshot(git);
+    const [, guard] = await Promise.all([worktrees.recover(), SharedGitGuard.snapshot(git)]);
     /** Puts back shared .git config and hooks an agent changed, and records that it happened. */
     const checkSharedGit = async (after) => {
         const changes = await guard.restore();
@@ -32075,6 +32222,8 @@ async function runFanout(options) {
     };
     const results = new Map();
     const produced = new Map();
+    /** Tasks whose agent succeeded and whose work is committed, judged after the last agent. */
+    const committed = [];
     const toRun = [];
     for (const task of options.tasks) {
         const plan = options.plan?.get(task.id) ?? { mode: 'run' };
@@ -32111,16 +32260,27 @@ async function runFanout(options) {
         else
             toRun.push(task);
     }
-    /** A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever happens. */
-    const withWorktree = async (slot, branch, startSha, fn) => {
+    /**
+     * A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever
+     * happens. When every task has its own worktree at once anyway (no more tasks than
+     * max-parallel), removal waits until the last agent is done and then runs for all of them
+     * together, alongside the merge (removeAll() waits for it): it neither competes with the
+     * other tasks' work nor costs a process per task. Otherwise the slot is free only once its
+     * files are gone, so at most max-parallel worktrees are ever on disk.
+     */
+    const withWorktree = async (slot, branch, startSha, fn, waitForRemoval = true) => {
         const wt = await worktrees.create(slot, branch, startSha);
         try {
             return await fn(wt);
         }
         finally {
-            await worktrees.remove(wt.path);
+            if (waitForRemoval)
+                await worktrees.remove(wt.path);
+            else
+                laterRemovals.push(wt.path);
         }
     };
+    const laterRemovals = [];
     // Said once: without the subreaper a daemon that clears its environment can outlive its task.
     const reaperNote = subreaperAvailable().then((ok) => {
         if (!ok)
@@ -32211,37 +32371,24 @@ async function runFanout(options) {
             const failed = failure(run);
             if (failed)
                 return finish({ ...common, status: 'failed', changedFiles: [], reason: failed });
-            const work = await collectWork(git, wt.path, branch, task, options.baseSha, options.issue.number);
-            if ('error' in work)
-                return finish({ ...common, status: 'failed', changedFiles: [], reason: work.error });
-            if (work.changedFiles.length === 0)
-                return finish({
-                    ...common,
-                    status: 'no-changes',
-                    changedFiles: [],
-                    reason: 'the agent changed no file'
-                });
-            const workflows = blockedWorkflowFiles(work.changedFiles);
-            if (workflows)
-                return finish({
-                    ...common,
-                    status: 'failed',
-                    changedFiles: work.changedFiles,
-                    reason: workflows
-                });
-            produced.set(task.id, work);
-            finish({ ...common, status: 'merged', changedFiles: work.changedFiles, commit: work.tip });
-        });
+            // What the work is worth (its ancestry, the files it changes) is asked of git once for
+            // all tasks after the last agent: two processes in all instead of two per task.
+            const tip = await commitWork(git, wt.path, branch, task, options.issue.number);
+            committed.push({ task, tip, durationMs: Date.now() - started, common });
+        }, 
+        // Wait for the removal only where another task will need the slot (see withWorktree).
+        toRun.length > options.maxParallel);
+        if (committed.some((c) => c.task.id === task.id))
+            return;
         // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
-        if (!produced.has(task.id))
-            await git.run(['update-ref', '-d', `refs/heads/${branch}`]);
+        await git.run(['update-ref', '-d', `refs/heads/${branch}`]);
         logger.info(`[${task.id}] ${describe(results.get(task.id))}`);
     };
     const verifier = createVerifier();
     let integration;
     let verify;
     try {
-        await logger.group(`Run ${toRun.length} agent(s), at most ${options.maxParallel} at once`, () => mapWithConcurrency(toRun, options.maxParallel, async (task) => {
+        await logger.group(`Run ${toRun.length} agent(s), at most ${options.maxParallel} at once`, () => (0,pool/* mapWithConcurrency */.W)(toRun, options.maxParallel, async (task) => {
             try {
                 await runTask(task);
             }
@@ -32259,16 +32406,60 @@ async function runFanout(options) {
                 logger.warning(`[${task.id}] ${(0,errors/* errorMessage */.g)(error)}`);
             }
         }));
+        // Deleted now, alongside the merge, unless the caller takes the deletion for later.
+        if (!options.deferDeletion)
+            worktrees
+                .remove(...laterRemovals)
+                .catch((error) => logger.warning(`Could not remove the tasks' worktrees: ${(0,errors/* errorMessage */.g)(error)}`));
         await checkSharedGit('all agents');
+        const [surveys, tips] = await Promise.all([
+            surveyEach(git, options.baseSha, committed.map((c) => c.tip)),
+            branchTips(git, options.branchPrefix)
+        ]);
+        for (const { task, tip, durationMs, common } of committed) {
+            const branch = branchOf(task);
+            const base = { id: task.id, title: task.title, branch, durationMs, ...common };
+            const work = judgeWork(tip, surveys.get(tip), options.baseSha);
+            const workflows = 'error' in work ? undefined : blockedWorkflowFiles(work.changedFiles);
+            if ('error' in work)
+                results.set(task.id, { ...base, status: 'failed', changedFiles: [], reason: work.error });
+            else if (work.changedFiles.length === 0)
+                results.set(task.id, {
+                    ...base,
+                    status: 'no-changes',
+                    changedFiles: [],
+                    reason: 'the agent changed no file'
+                });
+            else if (workflows)
+                results.set(task.id, {
+                    ...base,
+                    status: 'failed',
+                    changedFiles: work.changedFiles,
+                    reason: workflows
+                });
+            else {
+                produced.set(task.id, work);
+                results.set(task.id, {
+                    ...base,
+                    status: 'merged',
+                    changedFiles: work.changedFiles,
+                    commit: work.tip
+                });
+            }
+            // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
+            if (!produced.has(task.id)) {
+                await git.run(['update-ref', '-d', `refs/heads/${branch}`]);
+                tips.delete(`refs/heads/${branch}`);
+            }
+            logger.info(`[${task.id}] ${describe(results.get(task.id))}`);
+        }
         // Refs are shared too: an agent may have moved another task's branch. The recorded result
         // is what gets merged and pushed; the move is reported.
         for (const [id, work] of produced) {
             const branch = taskBranchName(options.branchPrefix, id);
-            const now = await git.run(['rev-parse', '-q', '--verify', `refs/heads/${branch}`], {
-                okExitCodes: [1]
-            });
-            if (now.stdout.trim() !== work.tip) {
-                const message = `Branch ${branch} was moved outside its task (to ${now.stdout.trim().slice(0, 12) || 'nothing'}); the task's own result ${work.tip.slice(0, 12)} is used.`;
+            const now = tips.get(`refs/heads/${branch}`) ?? '';
+            if (now !== work.tip) {
+                const message = `Branch ${branch} was moved outside its task (to ${now.slice(0, 12) || 'nothing'}); the task's own result ${work.tip.slice(0, 12)} is used.`;
                 warnings.push(message);
                 logger.warning(message);
                 await git.run(['update-ref', `refs/heads/${branch}`, work.tip]);
@@ -32375,7 +32566,8 @@ async function runFanout(options) {
             tasks: options.tasks
                 .filter((t) => produced.has(t.id))
                 .map((t) => ({ id: t.id, title: t.title, branch: branchOf(t), ...produced.get(t.id) })),
-            hooks
+            hooks,
+            surveys: new Map([...surveys].filter((entry) => !('error' in entry[1])))
         }));
         if (options.verify?.mode === 'final') {
             verify = await logger.group('Verify the integration branch', async () => ({
@@ -32385,7 +32577,10 @@ async function runFanout(options) {
         }
     }
     finally {
-        await worktrees.removeAll();
+        if (options.deferDeletion)
+            options.deferDeletion((await worktrees.detachAll()).deleted);
+        else
+            await worktrees.removeAll();
     }
     for (const outcome of integration.outcomes) {
         const result = results.get(outcome.id);
@@ -32509,11 +32704,12 @@ async function filesWithMarkers(wt, files) {
     return found;
 }
 /**
- * Commits what the agent left uncommitted (its own commits are kept), then checks the result
- * still descends from where it started and points the task branch at it.
+ * Commits what the agent left uncommitted (its own commits are kept), points the task branch
+ * at the result and returns it. Whether the result descends from where the task started is
+ * judged afterwards (judgeWork).
  */
-async function collectWork(git, worktree, branch, task, startSha, issueNumber) {
-    // Four git processes: on 2 cores each costs 15-80 ms, and every task pays them after its agent.
+async function commitWork(git, worktree, branch, task, issueNumber) {
+    // Two git processes: on 2 cores each costs 15-80 ms, and every task pays them after its agent.
     await git.run(['add', '--all'], { cwd: worktree });
     const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`;
     // Exit 1 is git's "nothing to commit" (the agent committed everything itself, or changed nothing).
@@ -32524,33 +32720,91 @@ async function collectWork(git, worktree, branch, task, startSha, issueNumber) {
     });
     if (commit.exitCode === 1 && !/nothing to commit/.test(commit.stdout + commit.stderr))
         throw new git_git/* GitError */.XS(['commit'], commit);
-    // HEAD and whether it descends from the start in one call: the commits among the two that
-    // are not ancestors of the other. Just HEAD: it descends. Just startSha: HEAD is startSha or
-    // behind it. Both: HEAD went elsewhere.
-    const independent = (await git.out(['merge-base', '--independent', 'HEAD', startSha], { cwd: worktree })).split('\n');
-    let tip = independent.find((sha) => sha !== startSha) ?? startSha;
-    if (independent.length === 1 && tip === startSha)
-        tip = await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: worktree });
-    if (independent.length > 1 || (tip !== startSha && independent[0] === startSha)) {
+    const head = await headFromFiles(worktree);
+    const tip = head.sha ?? (await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: worktree }));
+    // The agent detached HEAD or switched branch: its HEAD is still the task's result.
+    if (branch && head.ref !== `refs/heads/${branch}`)
+        await git.run(['update-ref', `refs/heads/${branch}`, tip]);
+    return tip;
+}
+/** The task's result, if it is one: a commit on top of where the task started, and what it changes. */
+function judgeWork(tip, survey, startSha) {
+    if (!survey)
+        return { error: `its result ${tip.slice(0, 12)} could not be read` };
+    if ('error' in survey)
+        return survey;
+    if (!survey.descends) {
         return {
             error: `the agent left HEAD at ${tip.slice(0, 12)}, which does not descend from ${startSha.slice(0, 12)}`
         };
     }
-    if (branch && (await headRef(worktree)) !== `refs/heads/${branch}`)
-        await git.run(['update-ref', `refs/heads/${branch}`, tip]);
-    const changed = await git.out(['diff', '--name-only', '-z', '--no-renames', startSha, tip]);
-    return { tip, changedFiles: changed.split('\0').filter(Boolean) };
+    return { tip, changedFiles: survey.changes.map((change) => change.path) };
 }
-/** What a worktree's HEAD points at (`refs/heads/…`), read from its files; undefined if detached. */
-async function headRef(worktree) {
+/**
+ * surveyTips() for all tips at once; if git refuses the batch (a tip that is not a commit, say
+ * an agent wrote nonsense into its HEAD), each tip on its own, so one bad tip fails only its task.
+ */
+async function surveyEach(git, baseSha, tips) {
+    if (tips.length === 0)
+        return new Map();
+    try {
+        return await surveyTips(git, baseSha, tips);
+    }
+    catch {
+        const one = async (tip) => {
+            try {
+                return [tip, (await surveyTips(git, baseSha, [tip])).get(tip)];
+            }
+            catch (error) {
+                return [
+                    tip,
+                    { error: `its result ${tip.slice(0, 12)} is not usable: ${(0,errors/* errorMessage */.g)(error)}` }
+                ];
+            }
+        };
+        return new Map(await Promise.all(tips.map(one)));
+    }
+}
+/** Commits what the agent left and judges it (a re-run: one task, all of it at once). */
+async function collectWork(git, worktree, branch, task, startSha, issueNumber) {
+    const tip = await commitWork(git, worktree, branch, task, issueNumber);
+    return judgeWork(tip, (await surveyEach(git, startSha, [tip])).get(tip), startSha);
+}
+/** Every branch under the prefix and the commit it points at, from one git process. */
+async function branchTips(git, prefix) {
+    const out = await git.out([
+        'for-each-ref',
+        '--format=%(objectname) %(refname)',
+        `refs/heads/${prefix}/`
+    ]);
+    return new Map(out
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => [line.slice(line.indexOf(' ') + 1), line.slice(0, line.indexOf(' '))]));
+}
+const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+/**
+ * A worktree's HEAD read from git's files, without a process: the ref it points at, and the
+ * commit when that is in a file of its own (a detached HEAD, or a loose branch ref, which is
+ * what a commit leaves). Empty where the layout is not that (packed or reftable refs): the
+ * caller asks git.
+ */
+async function headFromFiles(worktree) {
     try {
         const dotGit = await (0,promises_.readFile)(external_node_path_default().join(worktree, '.git'), 'utf8');
         const gitDir = external_node_path_default().resolve(worktree, dotGit.replace(/^gitdir: /, '').trim());
-        const head = await (0,promises_.readFile)(external_node_path_default().join(gitDir, 'HEAD'), 'utf8');
-        return head.startsWith('ref: ') ? head.slice(5).trim() : undefined;
+        const head = (await (0,promises_.readFile)(external_node_path_default().join(gitDir, 'HEAD'), 'utf8')).trim();
+        if (!head.startsWith('ref: '))
+            return OBJECT_ID.test(head) ? { sha: head } : {};
+        const ref = head.slice('ref: '.length);
+        if (!/^refs\/heads\/[^.][^\0]*$/.test(ref) || ref.split('/').includes('..'))
+            return { ref };
+        const commonDir = external_node_path_default().resolve(gitDir, (await (0,promises_.readFile)(external_node_path_default().join(gitDir, 'commondir'), 'utf8')).trim());
+        const value = (await (0,promises_.readFile)(external_node_path_default().join(commonDir, ref), 'utf8').catch(() => '')).trim();
+        return OBJECT_ID.test(value) ? { ref, sha: value } : { ref };
     }
     catch {
-        return undefined;
+        return {};
     }
 }
 function formatMinutes(ms) {
@@ -52216,12 +52470,15 @@ async function run() {
         }
     }
     finally {
+        await Promise.all(backgroundWork.splice(0));
         if (deadline)
             clearTimeout(deadline);
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
     }
 }
+/** Work the step must see finished before it ends (deleting worktree files); never rejects. */
+const backgroundWork = [];
 function matrixTrigger(inputs) {
     const issueNumber = inputs.issueNumber ?? github/* context */._.payload.issue?.number;
     if (!issueNumber)
@@ -52367,7 +52624,9 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments,
             resolveCommand: inputs.resolveCommand,
             verify: inputs.verify,
             blockWorkflowChanges: !inputs.allowWorkflowChanges,
-            signal: r.signal
+            signal: r.signal,
+            // Worktree files are deleted while the branches are pushed and the issue is updated.
+            deferDeletion: (deleted) => backgroundWork.push(deleted)
         });
     }
     finally {
@@ -52680,7 +52939,7 @@ function runLink() {
 /* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(8943);
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(5923);
 /* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_13__ = __nccwpck_require__(7184);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(8982);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(4812);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(3175);
 /* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(3673);
 
@@ -53711,13 +53970,21 @@ async function ensureMergeBases(git, remote, base, tips, auth) {
 /* harmony export */ });
 /* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1421);
 /* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8500);
-/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_timers_promises__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var _git_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8496);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_4__);
+/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8500);
+/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_5___default = /*#__PURE__*/__nccwpck_require__.n(node_timers_promises__WEBPACK_IMPORTED_MODULE_5__);
+/* harmony import */ var _util_pool_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(9180);
+/* harmony import */ var _git_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8496);
+
+
+
 
 
 
@@ -53726,26 +53993,51 @@ async function ensureMergeBases(git, remote, base, tips, auth) {
 // Transient failures from another git process writing the same admin area: lock files
 // (config, index, refs, packed-refs), or a worktree's admin dir read while half-written.
 const TRANSIENT_ERROR = /(could not lock|Unable to create '[^']*\.lock'|cannot lock ref|File exists|failed to read .*worktrees\/)/i;
+/** How many checkouts or removals run at once (see fileWork). */
+const FILE_WORK_LANES = Math.max(2, (0,node_os__WEBPACK_IMPORTED_MODULE_3__.availableParallelism)());
 /**
  * Creates and removes the per-task worktrees, all under one private root outside the
  * workspace, so that cleanup can never touch anything the action does not own.
  *
- * git's worktree bookkeeping is not safe against itself: `worktree add` scans every entry in
- * .git/worktrees/ and fails on one another `add` is still writing (seen with git 2.39 at 16
- * concurrent adds). So the bookkeeping (milliseconds) is serialised here, and the expensive
- * part, checking out the files, runs in parallel in each worktree with its own index.
+ * git's worktree bookkeeping is not safe against itself: `worktree add` writes its admin files
+ * (.git/worktrees/<id>/gitdir, commondir, HEAD) one by one, and any git that lists worktrees
+ * meanwhile (another `add`, a `checkout -B`) can die reading a half-written one (seen with git
+ * 2.39 at 16 concurrent adds). So where the repository's layout allows, the engine writes the
+ * same files itself into a staging directory and renames it into .git/worktrees/ in one step:
+ * no reader ever sees a half-made entry, nothing needs serialising, and a worktree costs one
+ * git process (the checkout) instead of two, one of them queued behind every other task's.
+ * Removal is the reverse rename, out of .git/worktrees/, so it needs no `worktree prune`.
+ * Elsewhere `worktree add` and `prune` run serialised, and only the checkout runs in parallel.
  */
 class WorktreeManager {
     git;
     root;
     logger;
+    mode;
     admin = Promise.resolve();
     /** A `worktree prune` queued behind other admin work and not started yet. */
     queuedPrune;
-    constructor(git, root, logger) {
+    registration;
+    /** Worktree path to its admin directory, for worktrees this manager registered directly. */
+    registered = new Map();
+    /** Removals under way: removeAll() waits for them. */
+    removals = new Set();
+    /**
+     * Checkouts and removals (writing or deleting every file of a worktree) run a few at a time,
+     * not all at once: 16 checkouts sharing 2 cores all end together, so every agent would start
+     * as late as the last one, and all of them would then finish (and be collected) at the same
+     * moment too; 64 concurrent `rm -rf` of large trees slow each other down far more than they
+     * gain. A few at a time, the first agents start almost at once and the tasks' file work
+     * spreads over the other tasks' agent time.
+     */
+    fileWork = (0,_util_pool_js__WEBPACK_IMPORTED_MODULE_7__/* .createLimiter */ .z)(FILE_WORK_LANES);
+    constructor(git, root, logger, 
+    /** 'git' forces `git worktree add`/`prune` (tests compare both ways). */
+    mode = 'auto') {
         this.git = git;
         this.root = root;
         this.logger = logger;
+        this.mode = mode;
     }
     /** Runs fn after every earlier admin operation of this manager has settled. */
     serial(fn) {
@@ -53754,60 +54046,187 @@ class WorktreeManager {
         return run;
     }
     pathFor(taskId) {
-        return node_path__WEBPACK_IMPORTED_MODULE_2___default().join(this.root, taskId);
+        return node_path__WEBPACK_IMPORTED_MODULE_4___default().join(this.root, taskId);
+    }
+    /**
+     * Whether worktrees can be registered by writing git's files directly: the classic files
+     * backend for refs (a reftable repository keeps a worktree's HEAD in reftable), no
+     * per-worktree config or sparse-checkout file for git to copy, no relative-path worktrees.
+     */
+    detect() {
+        this.registration ??= (async () => {
+            if (this.mode === 'git')
+                return { kind: 'git' };
+            const [commonDir, settings] = await Promise.all([
+                this.git.out(['rev-parse', '--path-format=absolute', '--git-common-dir']),
+                this.git.out([
+                    'config',
+                    '--get-regexp',
+                    '^(extensions\\.(worktreeconfig|refstorage|relativeworktrees)|core\\.sparsecheckout|worktree\\.userelativepaths)$'
+                ], { okExitCodes: [1] })
+            ]);
+            const blocking = settings
+                .split('\n')
+                .filter(Boolean)
+                .filter((line) => !/^\S+ (false|files)$/i.test(line));
+            if (blocking.length > 0) {
+                this.logger.debug(`worktrees via git worktree add (this repository sets ${blocking.join(', ')})`);
+                return { kind: 'git' };
+            }
+            return { kind: 'direct', commonDir };
+        })();
+        return this.registration;
+    }
+    /** Private scratch space next to .git/worktrees (same filesystem, so renames are atomic). */
+    scratchDir(commonDir) {
+        const id = (0,node_crypto__WEBPACK_IMPORTED_MODULE_1__.createHash)('sha1').update(this.root).digest('hex').slice(0, 12);
+        return node_path__WEBPACK_IMPORTED_MODULE_4___default().join(commonDir, 'agent-fanout-tmp', id);
     }
     /**
      * Removes what an earlier, crashed run left under the root: registered worktrees (even
      * locked ones, e.g. "initializing" after a SIGKILL), their directories and admin entries.
      */
     async recover() {
-        const listed = await this.list();
+        const [listed, registration] = await Promise.all([this.list(), this.detect()]);
         const ours = listed.filter((p) => isInside(p, this.root));
         for (const stale of ours) {
             this.logger.info(`Removing stale worktree ${stale} left by an earlier run`);
             await this.forceRemove(stale);
         }
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(this.root, { recursive: true, force: true });
-        await this.serial(() => this.git.run(['worktree', 'prune']));
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdir)(this.root, { recursive: true });
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(this.root, { recursive: true, force: true });
+        if (registration.kind === 'direct')
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(this.scratchDir(registration.commonDir), { recursive: true, force: true });
+        if (ours.length > 0 || registration.kind === 'git')
+            await this.serial(() => this.git.run(['worktree', 'prune']));
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir)(this.root, { recursive: true });
     }
     /**
      * A worktree for one task, on a new (or reset) branch at `startSha`; `branch` undefined gives
-     * a detached worktree. The serialised `worktree add` is detached (with -B, git would run
-     * `git branch -f` as one more process inside the serialised part); the branch is made by the
-     * parallel checkout, `--no-track` from a commit id, so no config is written (upstream tracking
+     * a detached worktree. It is registered detached; the branch is made by the checkout
+     * (`checkout -B`), `--no-track` from a commit id, so no config is written (upstream tracking
      * config is the classic `.git/config.lock` race of parallel adds).
      */
     async create(taskId, branch, startSha) {
         const wtPath = this.pathFor(taskId);
+        const registration = await this.detect();
         for (let attempt = 1;; attempt++) {
             try {
-                await this.serial(() => this.git.run(['worktree', 'add', '--no-checkout', '--detach', wtPath, startSha]));
+                if (registration.kind === 'direct')
+                    await this.register(registration, wtPath, startSha);
+                else
+                    await this.serial(() => this.git.run(['worktree', 'add', '--no-checkout', '--detach', wtPath, startSha]));
                 const checkout = branch
                     ? ['checkout', '--quiet', '--force', '--no-track', '-B', branch, startSha]
                     : ['reset', '--hard', '--quiet', startSha];
-                await this.git.run(checkout, { cwd: wtPath });
+                await this.fileWork(() => this.git.run(checkout, { cwd: wtPath }));
                 return { path: wtPath, branch: branch ?? '' };
             }
             catch (error) {
-                const retryable = error instanceof _git_js__WEBPACK_IMPORTED_MODULE_4__/* .GitError */ .XS && TRANSIENT_ERROR.test(error.message);
+                const retryable = error instanceof _git_js__WEBPACK_IMPORTED_MODULE_6__/* .GitError */ .XS && TRANSIENT_ERROR.test(error.message);
                 if (!retryable || attempt >= 6)
                     throw error;
                 this.logger.debug(`worktree add for ${taskId} hit a concurrent git (attempt ${attempt}); retrying`);
                 await this.forceRemove(wtPath);
-                await (0,node_timers_promises__WEBPACK_IMPORTED_MODULE_3__.setTimeout)(50 * attempt + Math.floor(Math.random() * 50));
+                await (0,node_timers_promises__WEBPACK_IMPORTED_MODULE_5__.setTimeout)(50 * attempt + Math.floor(Math.random() * 50));
             }
         }
     }
     /**
-     * Removes one of this run's worktrees: its files, then git's entry. Removals that finish
+     * What `git worktree add --no-checkout --detach` writes, written here: the admin directory
+     * (gitdir, commondir, HEAD, and `locked` while it is being set up, as git does) is built
+     * in scratch space and renamed into .git/worktrees/ complete; then the worktree's .git file
+     * points at it. The admin id is the task's slot, with a number added if it is taken.
+     */
+    async register(registration, wtPath, startSha) {
+        const scratch = this.scratchDir(registration.commonDir);
+        const staging = node_path__WEBPACK_IMPORTED_MODULE_4___default().join(scratch, `new-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_1__.randomBytes)(6).toString('hex')}`);
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir)(wtPath, { recursive: false });
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir)(staging, { recursive: true });
+        await Promise.all([
+            (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(staging, 'gitdir'), `${node_path__WEBPACK_IMPORTED_MODULE_4___default().join(wtPath, '.git')}\n`),
+            (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(staging, 'commondir'), '../..\n'),
+            (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(staging, 'HEAD'), `${startSha}\n`),
+            (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(staging, 'locked'), 'initializing\n')
+        ]);
+        const worktreesDir = node_path__WEBPACK_IMPORTED_MODULE_4___default().join(registration.commonDir, 'worktrees');
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir)(worktreesDir, { recursive: true });
+        const base = node_path__WEBPACK_IMPORTED_MODULE_4___default().basename(wtPath);
+        for (let n = 0;; n++) {
+            const adminDir = node_path__WEBPACK_IMPORTED_MODULE_4___default().join(worktreesDir, n === 0 ? base : `${base}${n}`);
+            try {
+                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename)(staging, adminDir);
+            }
+            catch (error) {
+                const code = error.code;
+                if ((code === 'ENOTEMPTY' || code === 'EEXIST') && n < 100)
+                    continue;
+                throw error;
+            }
+            this.registered.set(wtPath, adminDir);
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(wtPath, '.git'), `gitdir: ${adminDir}\n`);
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(adminDir, 'locked'));
+            return;
+        }
+    }
+    /**
+     * Removes one of this run's worktrees: git's entry, then its files. A worktree registered
+     * here leaves .git/worktrees/ by a rename (so no git process); otherwise removals that finish
      * while a prune is still queued share it: when tasks end together, one prune replaces an
      * unlock and a prune each in the serialised queue. (A worktree someone locked survives the
-     * prune; removeAll() unlocks it.)
+     * prune; removeAll() unlocks it.) Callers need not wait: removeAll() does.
      */
-    async remove(wtPath) {
-        await removeTree(wtPath);
-        await this.prune();
+    remove(...wtPaths) {
+        const removal = this.removeNow(wtPaths);
+        this.removals.add(removal);
+        const forget = () => this.removals.delete(removal);
+        removal.then(forget, forget);
+        return removal;
+    }
+    async removeNow(wtPaths) {
+        const { units, prune } = await this.unregister(wtPaths);
+        await this.deleteFiles(units);
+        if (prune)
+            await this.prune();
+    }
+    /**
+     * Takes worktrees this manager registered out of .git/worktrees/ (a rename each); returns
+     * what is left to delete, one unit per worktree, and whether git still has entries to prune
+     * (worktrees git registered, which it forgets once their files are gone).
+     */
+    async unregister(wtPaths) {
+        const units = [];
+        let prune = false;
+        for (const wtPath of wtPaths) {
+            const adminDir = this.registered.get(wtPath);
+            if (!adminDir) {
+                units.push([wtPath]);
+                prune = true;
+                continue;
+            }
+            this.registered.delete(wtPath);
+            const registration = (await this.detect());
+            const trash = node_path__WEBPACK_IMPORTED_MODULE_4___default().join(this.scratchDir(registration.commonDir), `old-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_1__.randomBytes)(6).toString('hex')}`);
+            try {
+                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename)(adminDir, trash);
+                units.push([wtPath, trash]);
+            }
+            catch (error) {
+                // An agent unregistered its own worktree (`git worktree remove`/`prune`): nothing to move.
+                if (error.code !== 'ENOENT')
+                    throw error;
+                units.push([wtPath]);
+            }
+        }
+        return { units, prune };
+    }
+    /**
+     * Deletes worktrees' directories with as few `rm` processes as the file-work lanes allow: for
+     * a small tree, starting a process costs more than the unlinking.
+     */
+    async deleteFiles(units) {
+        const lanes = Array.from({ length: Math.min(units.length, FILE_WORK_LANES) }, () => []);
+        units.forEach((unit, i) => lanes[i % lanes.length].push(...unit));
+        await Promise.all(lanes.map((dirs) => this.fileWork(() => removeTree(...dirs))));
     }
     /** A `worktree prune` that starts after this call (shared with calls until it starts). */
     prune() {
@@ -53817,23 +54236,51 @@ class WorktreeManager {
         });
         return this.queuedPrune;
     }
-    /** Removes every worktree under the root and the root itself. */
+    /**
+     * Removes every worktree under the root (this run's, and any an agent added there) and the
+     * root itself. Works without this manager's memory too (the post step after a crash).
+     */
     async removeAll() {
-        for (const p of (await this.list()).filter((p) => isInside(p, this.root))) {
+        await (await this.detachAll()).deleted;
+    }
+    /**
+     * removeAll() in two steps: when this resolves, git knows no worktree under the root any
+     * more (nor do later runs); `deleted` is the deletion of their files, which may still be under
+     * way (a large worktree is many thousands of unlinks). It never rejects: a failure is logged.
+     */
+    async detachAll() {
+        await Promise.allSettled([...this.removals]);
+        const { units } = await this.unregister([...this.registered.keys()]);
+        // Whatever git still lists under the root was not registered here (git's own `worktree add`,
+        // or one an agent added): deleted and pruned now.
+        const leftovers = (await this.list()).filter((p) => isInside(p, this.root));
+        for (const p of leftovers)
             await this.forceRemove(p);
-        }
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(this.root, { recursive: true, force: true });
-        await this.serial(() => this.git.run(['worktree', 'prune'], { okExitCodes: [128] }));
+        const registration = await this.detect();
+        const deleted = (async () => {
+            await this.deleteFiles(units);
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(this.root, { recursive: true, force: true });
+            if (registration.kind === 'direct') {
+                const scratch = this.scratchDir(registration.commonDir);
+                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(scratch, { recursive: true, force: true });
+                // Gone too unless another run in this repository is using it.
+                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rmdir)(node_path__WEBPACK_IMPORTED_MODULE_4___default().dirname(scratch)).catch(() => undefined);
+            }
+            else
+                await this.serial(() => this.git.run(['worktree', 'prune'], { okExitCodes: [128] }));
+        })().catch((error) => this.logger.warning(`Could not delete the worktrees under ${this.root}: ${String(error)}`));
+        return { deleted };
     }
     async list() {
         const out = await this.git.out(['worktree', 'list', '--porcelain', '-z']);
         return out
             .split('\0')
             .filter((line) => line.startsWith('worktree '))
-            .map((line) => node_path__WEBPACK_IMPORTED_MODULE_2___default().resolve(line.slice('worktree '.length)));
+            .map((line) => node_path__WEBPACK_IMPORTED_MODULE_4___default().resolve(line.slice('worktree '.length)));
     }
     /** Deletes the files (in parallel with anything), then git's entry for them (serialised). */
     async forceRemove(wtPath) {
+        this.registered.delete(wtPath);
         await removeTree(wtPath);
         await this.serial(async () => {
             await this.git.run(['worktree', 'unlock', wtPath], { okExitCodes: [128] });
@@ -53845,18 +54292,19 @@ class WorktreeManager {
  * `rm -rf`: a worktree is thousands of files, and rm deletes them several times faster than
  * Node's recursive fs.rm (which stays the fallback where there is no rm).
  */
-async function removeTree(dir) {
+async function removeTree(...dirs) {
     const done = await new Promise((resolve) => {
-        const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)('rm', ['-rf', '--', dir], { stdio: 'ignore' });
+        const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)('rm', ['-rf', '--', ...dirs], { stdio: 'ignore' });
         child.once('error', () => resolve(false));
         child.once('close', (code) => resolve(code === 0));
     });
     if (!done)
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(dir, { recursive: true, force: true, maxRetries: 3 });
+        for (const dir of dirs)
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 function isInside(child, parent) {
-    const rel = node_path__WEBPACK_IMPORTED_MODULE_2___default().relative(node_path__WEBPACK_IMPORTED_MODULE_2___default().resolve(parent), node_path__WEBPACK_IMPORTED_MODULE_2___default().resolve(child));
-    return rel === '' || (!rel.startsWith('..') && !node_path__WEBPACK_IMPORTED_MODULE_2___default().isAbsolute(rel));
+    const rel = node_path__WEBPACK_IMPORTED_MODULE_4___default().relative(node_path__WEBPACK_IMPORTED_MODULE_4___default().resolve(parent), node_path__WEBPACK_IMPORTED_MODULE_4___default().resolve(child));
+    return rel === '' || (!rel.startsWith('..') && !node_path__WEBPACK_IMPORTED_MODULE_4___default().isAbsolute(rel));
 }
 
 
@@ -53899,6 +54347,62 @@ class UserError extends Error {
         super(message);
         this.name = 'UserError';
     }
+}
+
+
+/***/ }),
+
+/***/ 9180:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   W: () => (/* binding */ mapWithConcurrency),
+/* harmony export */   z: () => (/* binding */ createLimiter)
+/* harmony export */ });
+/**
+ * Runs `worker` over `items` with at most `limit` in flight, preserving result order.
+ * A worker that throws rejects the whole run only after every started worker settled,
+ * so no child process is left unattended.
+ */
+async function mapWithConcurrency(items, limit, worker) {
+    const results = new Array(items.length);
+    let next = 0;
+    let failure;
+    const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+        while (next < items.length && !failure) {
+            const index = next++;
+            try {
+                results[index] = await worker(items[index], index);
+            }
+            catch (error) {
+                failure ??= { error };
+            }
+        }
+    });
+    await Promise.all(lanes);
+    if (failure)
+        throw failure.error;
+    return results;
+}
+/**
+ * A counting semaphore: `run(fn)` starts fn once fewer than `limit` runs are in flight, in
+ * call order.
+ */
+function createLimiter(limit) {
+    let active = 0;
+    const waiting = [];
+    return async (fn) => {
+        if (active >= limit)
+            await new Promise((resolve) => waiting.push(resolve));
+        active++;
+        try {
+            return await fn();
+        }
+        finally {
+            active--;
+            waiting.shift()?.();
+        }
+    };
 }
 
 
