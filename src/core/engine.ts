@@ -172,9 +172,10 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
    * A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever
    * happens. When every task has its own worktree at once anyway (no more tasks than
    * max-parallel), removal waits until the last agent is done and then runs for all of them
-   * together, alongside the merge (removeAll() waits for it): it neither competes with the
-   * other tasks' work nor costs a process per task. Otherwise the slot is free only once its
-   * files are gone, so at most max-parallel worktrees are ever on disk.
+   * together, alongside the merge, or after the run when the caller takes the deletion
+   * (deferDeletion): it neither competes with the other tasks' work nor costs a process per
+   * task. Otherwise the slot is free only once its files are gone, so at most max-parallel
+   * worktrees are ever on disk.
    */
   const withWorktree = async <T>(
     slot: string,
@@ -316,7 +317,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       // Wait for the removal only where another task will need the slot (see withWorktree).
       toRun.length > options.maxParallel
     )
-    if (committed.some((c) => c.task.id === task.id)) return
+    if (committed.some((c) => c.task === task)) return
     // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
     await git.run(['update-ref', '-d', `refs/heads/${branch}`])
     logger.info(`[${task.id}] ${describe(results.get(task.id))}`)
