@@ -1661,12 +1661,11 @@ class MemoryMerger {
                 edit(dir);
         // Trees bottom-up: deepest directories first, each one's id set in its parent.
         const order = [...next.keys()].sort((a, b) => depth(b) - depth(a));
-        const writes = [];
         let tree = '';
         for (const dir of order) {
             const body = serializeTree(next.get(dir));
             const oid = hashObject('tree', body);
-            writes.push(this.write('tree', body, oid));
+            this.inBackground(this.write('tree', body, oid));
             if (dir === '')
                 tree = oid;
             else {
@@ -1679,16 +1678,23 @@ class MemoryMerger {
         }
         const commitBody = Buffer.from(`tree ${tree}\nparent ${this.head}\nparent ${tip}\nauthor ${this.idents.author}\ncommitter ${this.idents.committer}\n\n${message}`);
         const commit = hashObject('commit', commitBody);
-        // Written in the background, flushed before anything reads them (flush()). The commit may
-        // be in the store before its trees for a moment: nothing refers to it yet.
-        this.pendingWrites.push(Promise.all([...writes, this.write('commit', commitBody, commit)]).then(() => undefined, (error) => {
-            this.writeFailure ??= error;
-        }));
+        // The commit may be in the store before its trees for a moment: nothing refers to it yet.
+        this.inBackground(this.write('commit', commitBody, commit));
         return {
             commit,
             tree,
             next: { dirs: next, paths: info.changes.map((c) => c.path), commits: info.commits }
         };
+    }
+    /**
+     * Objects are written in the background and flushed before anything reads them (flush()).
+     * Each write is tracked from its start, so one begun for a merge that then turned out to be
+     * git's business (an early return) is neither lost nor an unhandled rejection.
+     */
+    inBackground(write) {
+        this.pendingWrites.push(write.catch((error) => {
+            this.writeFailure ??= error;
+        }));
     }
     /**
      * Resolves once every object merge() produced is in the object store; rejects if one could

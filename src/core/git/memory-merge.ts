@@ -191,12 +191,11 @@ export class MemoryMerger {
     for (const change of info.changes) for (const dir of parents(change.path)) edit(dir)
     // Trees bottom-up: deepest directories first, each one's id set in its parent.
     const order = [...next.keys()].sort((a, b) => depth(b) - depth(a))
-    const writes: Promise<void>[] = []
     let tree = ''
     for (const dir of order) {
       const body = serializeTree(next.get(dir)!)
       const oid = hashObject('tree', body)
-      writes.push(this.write('tree', body, oid))
+      this.inBackground(this.write('tree', body, oid))
       if (dir === '') tree = oid
       else {
         const parentEntries = next.get(parents(dir).at(-1)!)!
@@ -209,21 +208,26 @@ export class MemoryMerger {
       `tree ${tree}\nparent ${this.head}\nparent ${tip}\nauthor ${this.idents.author}\ncommitter ${this.idents.committer}\n\n${message}`
     )
     const commit = hashObject('commit', commitBody)
-    // Written in the background, flushed before anything reads them (flush()). The commit may
-    // be in the store before its trees for a moment: nothing refers to it yet.
-    this.pendingWrites.push(
-      Promise.all([...writes, this.write('commit', commitBody, commit)]).then(
-        () => undefined,
-        (error: unknown) => {
-          this.writeFailure ??= error
-        }
-      )
-    )
+    // The commit may be in the store before its trees for a moment: nothing refers to it yet.
+    this.inBackground(this.write('commit', commitBody, commit))
     return {
       commit,
       tree,
       next: { dirs: next, paths: info.changes.map((c) => c.path), commits: info.commits }
     }
+  }
+
+  /**
+   * Objects are written in the background and flushed before anything reads them (flush()).
+   * Each write is tracked from its start, so one begun for a merge that then turned out to be
+   * git's business (an early return) is neither lost nor an unhandled rejection.
+   */
+  private inBackground(write: Promise<void>): void {
+    this.pendingWrites.push(
+      write.catch((error: unknown) => {
+        this.writeFailure ??= error
+      })
+    )
   }
 
   /**
