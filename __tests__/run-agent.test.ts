@@ -1,7 +1,9 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { readdirSync } from 'node:fs'
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { FifoPool } from '../src/core/agents/fifos.js'
 import { runAgent } from '../src/core/agents/run-agent.js'
 import { subreaperAvailable } from '../src/core/agents/subreaper.js'
 import { processesWithArgv } from '../test-support/processes.js'
@@ -89,6 +91,50 @@ describe('runAgent output channels', () => {
       true
     )
     expect(await readdir(dir)).toEqual(['agent.log'])
+  })
+
+  it('takes its FIFOs from a pool: one mkfifo for many agents, each pair used once, the rest removed', async () => {
+    const logs = await tempDir('pool')
+    // A real mkfifo behind a wrapper that counts its calls; the pool finds it through PATH.
+    const bin = await tempDir('bin')
+    const calls = path.join(bin, 'calls')
+    const real = execFileSync('sh', ['-c', 'command -v mkfifo'], { encoding: 'utf8' }).trim()
+    await writeFile(
+      path.join(bin, 'mkfifo'),
+      `#!/bin/sh\necho "$#" >> '${calls}'\nexec '${real}' "$@"\n`,
+      { mode: 0o755 }
+    )
+    const savedPath = process.env.PATH
+    process.env.PATH = `${bin}:${savedPath}`
+    try {
+      const pool = new FifoPool(logs)
+      void pool.fill(5)
+      const runs = await Promise.all(
+        [1, 2, 3, 4].map((i) => run(`readlink /proc/$$/fd/1; echo agent ${i}`, { fifoPool: pool }))
+      )
+      for (const [i, { result, lines }] of runs.entries()) {
+        expect(result.exitCode).toBe(0)
+        expect(lines).toContain(`agent ${i + 1}`)
+      }
+      const used = runs.map(({ lines }) => lines[0])
+      expect(new Set(used).size).toBe(4)
+      for (const fifo of used)
+        expect(fifo).toMatch(new RegExp(`^${logs}/\\.fifo-[0-9a-f]+\\.out \\(deleted\\)$`))
+      // One process made all ten FIFOs (five pairs); the one pair nobody took is still there.
+      expect(await readFile(calls, 'utf8')).toBe('13\n') // -m 600 -- and ten paths
+      const left = await readdir(logs)
+      expect(left).toHaveLength(2)
+      for (const name of left) expect((await stat(path.join(logs, name))).isFIFO()).toBe(true)
+      pool.dispose()
+      expect(await readdir(logs)).toEqual([])
+      // An empty pool makes a pair on demand.
+      const extra = await run('echo more', { fifoPool: pool })
+      expect(extra.lines).toEqual(['more'])
+      expect(await readFile(calls, 'utf8')).toBe('13\n5\n')
+      expect(await readdir(logs)).toEqual([])
+    } finally {
+      process.env.PATH = savedPath
+    }
   })
 
   // Node's stdio pipes are socket pairs, which cannot be reopened: the limit FIFOs remove.

@@ -6,7 +6,6 @@
 // The engine is the current source, compiled by run.mjs into bench/work/build.
 import childProcess from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { syncBuiltinESMExports } from 'node:module'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
@@ -14,25 +13,26 @@ import { pathToFileURL } from 'node:url'
 const job = JSON.parse(process.argv[2])
 const now = () => performance.timeOrigin + performance.now()
 
-// Every child process the engine starts (git, agents' bash, rm), with its start and end.
+// Every child process the engine starts (git, agents' supervisors, mkfifo, rm), with its start
+// and end: spawn, execFile and exec all go through ChildProcess.prototype.spawn.
 const children = []
-const originalSpawn = childProcess.spawn
-childProcess.spawn = function (command, ...rest) {
-  const child = originalSpawn.call(this, command, ...rest)
-  const args = rest[0] ?? []
+const originalSpawn = childProcess.ChildProcess.prototype.spawn
+childProcess.ChildProcess.prototype.spawn = function (options) {
+  // From before the call: the fork blocks this thread, and that is part of the cost.
+  const start = now()
+  const result = originalSpawn.call(this, options)
   const record = {
-    cmd: path.basename(command),
-    arg: Array.isArray(args) ? args.slice(0, 4).join(' ') : '',
-    start: now(),
+    cmd: path.basename(options.file),
+    arg: (options.args ?? []).slice(1, 5).join(' '),
+    start,
     end: 0
   }
-  child.once('close', () => {
+  this.once('close', () => {
     record.end = now()
     children.push(record)
   })
-  return child
+  return result
 }
-syncBuiltinESMExports()
 
 const build = (rel) => import(pathToFileURL(path.join(job.build, rel)).href)
 const { Git } = await build('core/git/git.js')

@@ -312,7 +312,11 @@ async function caseParallel() {
   for (const n of NS) {
     const p = Math.min(n, 16)
     const engine = []
-    for (let i = 0; i < RUNS; i++) engine.push(await fanoutRun(repo, n, p))
+    const minimal = []
+    for (let i = 0; i < RUNS; i++) {
+      engine.push(await fanoutRun(repo, n, p))
+      minimal.push(minimalRun(repo, n, p))
+    }
     // Baseline: the same agents one after another in one checkout, a commit after each.
     const checkout = path.join(WORK, 'serial-checkout')
     rmSync(checkout, { recursive: true, force: true })
@@ -335,12 +339,14 @@ async function caseParallel() {
     rmSync(checkout, { recursive: true, force: true })
     git(repo.dir, ['worktree', 'prune'])
     const wall = stats(engine.map((r) => r.wallMs))
+    const least = stats(minimal)
     const base = stats(serial)
     const ideal = Math.ceil(n / p) * AGENT_SECONDS * 1000
     raw.push({
       n,
       maxParallel: p,
       engineWallMs: engine.map((r) => r.wallMs),
+      minimalPipelineMs: minimal,
       serialMs: serial,
       engine
     })
@@ -349,8 +355,11 @@ async function caseParallel() {
       p,
       `${engine.length} (${serial.length})`,
       fmt(wall),
+      fmt(least),
       fmt(base),
       `${ratio(base.median, wall.median).toFixed(1)}×`,
+      `${ratio(base.median, least.median).toFixed(1)}×`,
+      `${ratio(wall.median, least.median).toFixed(2)}×`,
       fmt(stats(engine.map((r) => r.wallMs - ideal)))
     ])
   }
@@ -362,12 +371,35 @@ async function caseParallel() {
       'max-parallel',
       'runs',
       'agent-fanout wall',
+      'minimal pipeline',
       'one at a time',
       'speedup',
+      'bound (one at a time ÷ minimal)',
+      'agent-fanout ÷ minimal',
       'wall − ideal (⌈N/P⌉ × agent)'
     ],
     rows
   )
+}
+
+/**
+ * bench/minimal-pipeline.sh on the same tasks: worktree, checkout, agent, commit per task in
+ * plain git and bash, nothing else. Run right after each engine run, so both see the machine in
+ * the same state (its file-creation speed varies several-fold within minutes).
+ */
+function minimalRun(repo, n, maxParallel) {
+  const dir = freshDir(path.join(WORK, 'minimal'))
+  const timesDir = freshDir(path.join(WORK, 'times'))
+  const ms = timed(() =>
+    execFileSync(
+      path.join(ROOT, 'bench', 'minimal-pipeline.sh'),
+      [repo.dir, dir, String(n), String(maxParallel), agentCommand(repo, timesDir)],
+      { env: gitEnv, stdio: ['ignore', 'ignore', 'pipe'] }
+    )
+  )
+  rmSync(dir, { recursive: true, force: true })
+  git(repo.dir, ['worktree', 'prune'])
+  return ms
 }
 
 async function caseOverhead() {

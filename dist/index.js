@@ -30797,7 +30797,7 @@ function parseCommand(body) {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _seal_env_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(443);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6257);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4812);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8895);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7718);
 // First: re-executes without the secrets in the environment block (see seal-env.ts).
 
@@ -30819,7 +30819,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4812:
+/***/ 8895:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -30898,6 +30898,88 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: ./src/core/agents/env.ts
 var agents_env = __nccwpck_require__(6021);
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(1421);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
+;// CONCATENATED MODULE: ./src/core/agents/fifos.ts
+
+
+
+
+
+const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
+/** Paths per mkfifo process; well under any argv limit. */
+const BATCH = 128;
+/**
+ * The agents' output FIFOs, made ahead of time: one `mkfifo` for every agent of a run instead of
+ * one per agent. Node has no mkfifo of its own, and starting a process from Node blocks its main
+ * thread for 8–20 ms on a 2-core runner (fork copies the page tables of the whole action), time
+ * taken from starting the next checkout or agent. The FIFOs are owner-only, in a directory private
+ * to the run; each is unlinked as soon as its agent has it open, and `dispose` removes the rest.
+ */
+class FifoPool {
+    dir;
+    ready = [];
+    filling = Promise.resolve();
+    made = new Set();
+    constructor(dir) {
+        this.dir = dir;
+    }
+    /** Makes `pairs` more pairs, in the background; a failure only leaves the pool empty. */
+    fill(pairs) {
+        if (pairs <= 0)
+            return this.filling;
+        this.filling = this.filling.then(async () => {
+            const pending = Array.from({ length: pairs }, () => this.pairPaths());
+            this.ready.push(...(await makeFifos(pending, (p) => this.made.add(p))));
+        });
+        return this.filling;
+    }
+    /** A pair of FIFOs nobody else has; made now if none is ready; undefined if mkfifo fails. */
+    async take() {
+        await this.filling;
+        const pair = this.ready.shift() ?? (await makeFifos([this.pairPaths()], (p) => this.made.add(p)))[0];
+        if (pair)
+            for (const p of pair)
+                this.made.delete(p);
+        return pair;
+    }
+    /** Removes the FIFOs nobody took. */
+    dispose() {
+        for (const p of this.made)
+            (0,external_node_fs_.rmSync)(p, { force: true });
+        this.made.clear();
+        this.ready = [];
+    }
+    pairPaths() {
+        const base = external_node_path_default().join(this.dir, `.fifo-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`);
+        return [`${base}.out`, `${base}.err`];
+    }
+}
+/** Makes the pairs' FIFOs, BATCH paths per process; returns the pairs that exist. */
+async function makeFifos(pairs, onMade = () => undefined) {
+    const made = [];
+    for (let i = 0; i < pairs.length; i += BATCH / 2) {
+        const batch = pairs.slice(i, i + BATCH / 2);
+        const paths = batch.flat();
+        try {
+            await execFileAsync('mkfifo', ['-m', '600', '--', ...paths], { env: process.env });
+            made.push(...batch);
+            paths.forEach(onMade);
+        }
+        catch {
+            // mkfifo missing, or the directory refuses: remove what it made; the caller uses pipes
+            for (const p of paths)
+                (0,external_node_fs_.rmSync)(p, { force: true });
+            break;
+        }
+    }
+    return made;
+}
+
 ;// CONCATENATED MODULE: ./src/core/agents/prompt.ts
 /**
  * The markdown handed to the agent through TASK_PROMPT_FILE. Issue text is public input, so it
@@ -31002,16 +31084,10 @@ function renderResolvePrompt(ctx) {
     return lines.join('\n');
 }
 
-// EXTERNAL MODULE: external "node:child_process"
-var external_node_child_process_ = __nccwpck_require__(1421);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
 // EXTERNAL MODULE: external "node:timers/promises"
 var external_node_timers_promises_ = __nccwpck_require__(8500);
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/core/agents/subreaper.ts
 
 /**
@@ -31206,7 +31282,12 @@ async function runAgent(options) {
         const argv = ['bash', '-c', options.command];
         const reaped = options.subreaper !== false && (await subreaperAvailable());
         const [file, ...args] = reaped ? supervised(argv, options.killGraceMs) : argv;
-        const fifos = options.fifo === false ? undefined : await openFifos(options.logFile, onOut, onErr);
+        const pair = options.fifo === false
+            ? undefined
+            : options.fifoPool
+                ? await options.fifoPool.take()
+                : (await makeFifos([fifoPaths(options.logFile)]))[0];
+        const fifos = pair && openFifos(pair, onOut, onErr);
         if (fifos)
             readers = fifos.readers;
         let child;
@@ -31296,24 +31377,17 @@ async function runAgent(options) {
         (0,external_node_fs_.closeSync)(fd);
     }
 }
-const execFileAsync = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
-/**
- * Two FIFOs next to the log file, for stdout and stderr: read ends wrapped in sockets that read
- * into one reused buffer each, write ends for the agent; the paths are unlinked once open.
- * Undefined where mkfifo is missing or fails: the caller falls back to pipes.
- */
-async function openFifos(logFile, onOut, onErr) {
+/** A pair of FIFO paths next to the log file (in the run's private directory). */
+function fifoPaths(logFile) {
     const base = `${logFile}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
-    const paths = [`${base}.out.fifo`, `${base}.err.fifo`];
-    try {
-        // One process for both; owner-only, in the run's private directory.
-        await execFileAsync('mkfifo', ['-m', '600', '--', ...paths]);
-    }
-    catch {
-        for (const p of paths)
-            (0,external_node_fs_.rmSync)(p, { force: true });
-        return undefined;
-    }
+    return [`${base}.out.fifo`, `${base}.err.fifo`];
+}
+/**
+ * Opens a pair of FIFOs for stdout and stderr: read ends wrapped in sockets that read into one
+ * reused buffer each, write ends for the agent; the paths are unlinked once open. Undefined if
+ * they cannot be opened: the caller falls back to pipes.
+ */
+function openFifos(paths, onOut, onErr) {
     const fds = [];
     const readers = [];
     try {
@@ -32193,6 +32267,7 @@ var pool = __nccwpck_require__(9180);
 
 
 
+
 const WORKFLOW_DIR = '.github/workflows/';
 /**
  * The whole job without GitHub: one worktree and branch per task, agents in parallel, then one
@@ -32266,6 +32341,9 @@ async function runFanout(options) {
         else
             toRun.push(task);
     }
+    // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
+    const fifos = new FifoPool(dirs.logs);
+    void fifos.fill(toRun.length);
     /**
      * A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever
      * happens. When every task has its own worktree at once anyway (no more tasks than
@@ -32320,7 +32398,8 @@ async function runFanout(options) {
             killGraceMs: options.killGraceMs ?? 5000,
             marker: marker(slot),
             onLine: (line) => logger.info(`[${slot}] ${line}`),
-            signal: options.signal
+            signal: options.signal,
+            fifoPool: fifos
         });
         return { run, logFile };
     };
@@ -32584,6 +32663,7 @@ async function runFanout(options) {
         }
     }
     finally {
+        fifos.dispose();
         if (options.deferDeletion)
             options.deferDeletion((await worktrees.detachAll()).deleted);
         else
@@ -52946,7 +53026,7 @@ function runLink() {
 /* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(8943);
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(5923);
 /* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_13__ = __nccwpck_require__(7184);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(4812);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(8895);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(3175);
 /* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(3673);
 

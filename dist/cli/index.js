@@ -6,7 +6,7 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(954);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(229);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -15,7 +15,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 954:
+/***/ 229:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -301,6 +301,84 @@ function buildAgentEnv(base, task, options) {
     return { ...scrubEnv(base, options), ...task };
 }
 
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: ./src/core/agents/fifos.ts
+
+
+
+
+
+const execFileAsync = (0,external_node_util_namespaceObject.promisify)(external_node_child_process_namespaceObject.execFile);
+/** Paths per mkfifo process; well under any argv limit. */
+const BATCH = 128;
+/**
+ * The agents' output FIFOs, made ahead of time: one `mkfifo` for every agent of a run instead of
+ * one per agent. Node has no mkfifo of its own, and starting a process from Node blocks its main
+ * thread for 8–20 ms on a 2-core runner (fork copies the page tables of the whole action), time
+ * taken from starting the next checkout or agent. The FIFOs are owner-only, in a directory private
+ * to the run; each is unlinked as soon as its agent has it open, and `dispose` removes the rest.
+ */
+class FifoPool {
+    dir;
+    ready = [];
+    filling = Promise.resolve();
+    made = new Set();
+    constructor(dir) {
+        this.dir = dir;
+    }
+    /** Makes `pairs` more pairs, in the background; a failure only leaves the pool empty. */
+    fill(pairs) {
+        if (pairs <= 0)
+            return this.filling;
+        this.filling = this.filling.then(async () => {
+            const pending = Array.from({ length: pairs }, () => this.pairPaths());
+            this.ready.push(...(await makeFifos(pending, (p) => this.made.add(p))));
+        });
+        return this.filling;
+    }
+    /** A pair of FIFOs nobody else has; made now if none is ready; undefined if mkfifo fails. */
+    async take() {
+        await this.filling;
+        const pair = this.ready.shift() ?? (await makeFifos([this.pairPaths()], (p) => this.made.add(p)))[0];
+        if (pair)
+            for (const p of pair)
+                this.made.delete(p);
+        return pair;
+    }
+    /** Removes the FIFOs nobody took. */
+    dispose() {
+        for (const p of this.made)
+            (0,external_node_fs_namespaceObject.rmSync)(p, { force: true });
+        this.made.clear();
+        this.ready = [];
+    }
+    pairPaths() {
+        const base = external_node_path_default().join(this.dir, `.fifo-${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}`);
+        return [`${base}.out`, `${base}.err`];
+    }
+}
+/** Makes the pairs' FIFOs, BATCH paths per process; returns the pairs that exist. */
+async function makeFifos(pairs, onMade = () => undefined) {
+    const made = [];
+    for (let i = 0; i < pairs.length; i += BATCH / 2) {
+        const batch = pairs.slice(i, i + BATCH / 2);
+        const paths = batch.flat();
+        try {
+            await execFileAsync('mkfifo', ['-m', '600', '--', ...paths], { env: process.env });
+            made.push(...batch);
+            paths.forEach(onMade);
+        }
+        catch {
+            // mkfifo missing, or the directory refuses: remove what it made; the caller uses pipes
+            for (const p of paths)
+                (0,external_node_fs_namespaceObject.rmSync)(p, { force: true });
+            break;
+        }
+    }
+    return made;
+}
+
 ;// CONCATENATED MODULE: ./src/core/agents/prompt.ts
 /**
  * The markdown handed to the agent through TASK_PROMPT_FILE. Issue text is public input, so it
@@ -405,8 +483,6 @@ function renderResolvePrompt(ctx) {
     return lines.join('\n');
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:net"
 const external_node_net_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
 ;// CONCATENATED MODULE: external "node:timers/promises"
@@ -605,7 +681,12 @@ async function runAgent(options) {
         const argv = ['bash', '-c', options.command];
         const reaped = options.subreaper !== false && (await subreaperAvailable());
         const [file, ...args] = reaped ? supervised(argv, options.killGraceMs) : argv;
-        const fifos = options.fifo === false ? undefined : await openFifos(options.logFile, onOut, onErr);
+        const pair = options.fifo === false
+            ? undefined
+            : options.fifoPool
+                ? await options.fifoPool.take()
+                : (await makeFifos([fifoPaths(options.logFile)]))[0];
+        const fifos = pair && openFifos(pair, onOut, onErr);
         if (fifos)
             readers = fifos.readers;
         let child;
@@ -695,24 +776,17 @@ async function runAgent(options) {
         (0,external_node_fs_namespaceObject.closeSync)(fd);
     }
 }
-const execFileAsync = (0,external_node_util_namespaceObject.promisify)(external_node_child_process_namespaceObject.execFile);
-/**
- * Two FIFOs next to the log file, for stdout and stderr: read ends wrapped in sockets that read
- * into one reused buffer each, write ends for the agent; the paths are unlinked once open.
- * Undefined where mkfifo is missing or fails: the caller falls back to pipes.
- */
-async function openFifos(logFile, onOut, onErr) {
+/** A pair of FIFO paths next to the log file (in the run's private directory). */
+function fifoPaths(logFile) {
     const base = `${logFile}.${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}`;
-    const paths = [`${base}.out.fifo`, `${base}.err.fifo`];
-    try {
-        // One process for both; owner-only, in the run's private directory.
-        await execFileAsync('mkfifo', ['-m', '600', '--', ...paths]);
-    }
-    catch {
-        for (const p of paths)
-            (0,external_node_fs_namespaceObject.rmSync)(p, { force: true });
-        return undefined;
-    }
+    return [`${base}.out.fifo`, `${base}.err.fifo`];
+}
+/**
+ * Opens a pair of FIFOs for stdout and stderr: read ends wrapped in sockets that read into one
+ * reused buffer each, write ends for the agent; the paths are unlinked once open. Undefined if
+ * they cannot be opened: the caller falls back to pipes.
+ */
+function openFifos(paths, onOut, onErr) {
     const fds = [];
     const readers = [];
     try {
@@ -1969,6 +2043,7 @@ class UserError extends Error {
 
 
 
+
 const WORKFLOW_DIR = '.github/workflows/';
 /**
  * The whole job without GitHub: one worktree and branch per task, agents in parallel, then one
@@ -2042,6 +2117,9 @@ async function runFanout(options) {
         else
             toRun.push(task);
     }
+    // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
+    const fifos = new FifoPool(dirs.logs);
+    void fifos.fill(toRun.length);
     /**
      * A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever
      * happens. When every task has its own worktree at once anyway (no more tasks than
@@ -2096,7 +2174,8 @@ async function runFanout(options) {
             killGraceMs: options.killGraceMs ?? 5000,
             marker: marker(slot),
             onLine: (line) => logger.info(`[${slot}] ${line}`),
-            signal: options.signal
+            signal: options.signal,
+            fifoPool: fifos
         });
         return { run, logFile };
     };
@@ -2360,6 +2439,7 @@ async function runFanout(options) {
         }
     }
     finally {
+        fifos.dispose();
         if (options.deferDeletion)
             options.deferDeletion((await worktrees.detachAll()).deleted);
         else

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, realpath, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { buildAgentEnv, scrubEnv } from './agents/env.js'
+import { FifoPool } from './agents/fifos.js'
 import { renderPrompt, renderResolvePrompt, renderRerunNote } from './agents/prompt.js'
 import { runAgent, type AgentRunResult } from './agents/run-agent.js'
 import { subreaperAvailable } from './agents/subreaper.js'
@@ -167,6 +168,9 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       await git.run(['update-ref', `refs/heads/${branchOf(task)}`, plan.tip])
     } else toRun.push(task)
   }
+  // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
+  const fifos = new FifoPool(dirs.logs)
+  void fifos.fill(toRun.length)
 
   /**
    * A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever
@@ -240,7 +244,8 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       killGraceMs: options.killGraceMs ?? 5000,
       marker: marker(slot),
       onLine: (line) => logger.info(`[${slot}] ${line}`),
-      signal: options.signal
+      signal: options.signal,
+      fifoPool: fifos
     })
     return { run, logFile }
   }
@@ -544,6 +549,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       }))
     }
   } finally {
+    fifos.dispose()
     if (options.deferDeletion) options.deferDeletion((await worktrees.detachAll()).deleted)
     else await worktrees.removeAll()
   }

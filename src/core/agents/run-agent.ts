@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import {
   closeSync,
@@ -12,7 +12,7 @@ import {
 import { Socket, type ConnectOpts, type SocketConstructorOpts } from 'node:net'
 import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { promisify } from 'node:util'
+import { makeFifos, type FifoPair, type FifoPool } from './fifos.js'
 import { subreaperAvailable, supervised } from './subreaper.js'
 
 export interface AgentRunOptions {
@@ -37,6 +37,8 @@ export interface AgentRunOptions {
   subreaper?: boolean
   /** Read the output through FIFOs where mkfifo works (default true); false: Node's stdio pipes. */
   fifo?: boolean
+  /** FIFOs made ahead for many agents (engine); without it, this run makes its own pair. */
+  fifoPool?: FifoPool
 }
 
 export interface AgentRunResult {
@@ -139,8 +141,13 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
     const argv = ['bash', '-c', options.command]
     const reaped = options.subreaper !== false && (await subreaperAvailable())
     const [file, ...args] = reaped ? supervised(argv, options.killGraceMs) : argv
-    const fifos =
-      options.fifo === false ? undefined : await openFifos(options.logFile, onOut, onErr)
+    const pair =
+      options.fifo === false
+        ? undefined
+        : options.fifoPool
+          ? await options.fifoPool.take()
+          : (await makeFifos([fifoPaths(options.logFile)]))[0]
+    const fifos = pair && openFifos(pair, onOut, onErr)
     if (fifos) readers = fifos.readers
     let child: ChildProcess
     try {
@@ -232,27 +239,22 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   }
 }
 
-const execFileAsync = promisify(execFile)
+/** A pair of FIFO paths next to the log file (in the run's private directory). */
+function fifoPaths(logFile: string): FifoPair {
+  const base = `${logFile}.${randomBytes(6).toString('hex')}`
+  return [`${base}.out.fifo`, `${base}.err.fifo`]
+}
 
 /**
- * Two FIFOs next to the log file, for stdout and stderr: read ends wrapped in sockets that read
- * into one reused buffer each, write ends for the agent; the paths are unlinked once open.
- * Undefined where mkfifo is missing or fails: the caller falls back to pipes.
+ * Opens a pair of FIFOs for stdout and stderr: read ends wrapped in sockets that read into one
+ * reused buffer each, write ends for the agent; the paths are unlinked once open. Undefined if
+ * they cannot be opened: the caller falls back to pipes.
  */
-async function openFifos(
-  logFile: string,
+function openFifos(
+  paths: FifoPair,
   onOut: (chunk: Buffer) => void,
   onErr: (chunk: Buffer) => void
-): Promise<{ readers: Socket[]; writeFds: [number, number] } | undefined> {
-  const base = `${logFile}.${randomBytes(6).toString('hex')}`
-  const paths = [`${base}.out.fifo`, `${base}.err.fifo`]
-  try {
-    // One process for both; owner-only, in the run's private directory.
-    await execFileAsync('mkfifo', ['-m', '600', '--', ...paths])
-  } catch {
-    for (const p of paths) rmSync(p, { force: true })
-    return undefined
-  }
+): { readers: Socket[]; writeFds: [number, number] } | undefined {
   const fds: number[] = []
   const readers: Socket[] = []
   try {
