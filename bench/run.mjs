@@ -188,7 +188,7 @@ const fileName = (repo, i) =>
 function ensureRepo(name) {
   const repo = REPOS[name]
   const stamp = path.join(repo.dir, '.git', 'bench-ready')
-  if (existsSync(stamp)) return repo
+  if (existsSync(stamp)) return settle(repo)
   console.log(`generating the ${name} repository (${repo.folders * repo.files} files)...`)
   freshDir(repo.dir)
   git(repo.dir, ['init', '-q', '-b', 'main'])
@@ -203,8 +203,28 @@ function ensureRepo(name) {
   // Packed, like a fresh clone; the work tree itself is not needed by any case.
   git(repo.dir, ['gc', '-q'])
   writeFileSync(stamp, '')
+  return settle(repo)
+}
+
+/**
+ * The same repository state for every measurement: runs leave unreachable commits behind, and
+ * once ~6,700 objects are loose a baseline's `git commit` would start an automatic gc in the
+ * background of the next cells. So no automatic gc, and what earlier runs left is pruned here,
+ * before anything is timed.
+ */
+function settle(repo) {
+  if (settled.has(repo)) return repo
+  git(repo.dir, ['config', 'gc.auto', '0'])
+  cleanRepo(repo.dir)
+  const loose = Number(/^count: (\d+)/m.exec(git(repo.dir, ['count-objects', '-v']))[1])
+  if (loose > 500) {
+    git(repo.dir, ['reflog', 'expire', '--expire=now', '--all'])
+    git(repo.dir, ['gc', '-q', '--prune=now'])
+  }
+  settled.add(repo)
   return repo
 }
+const settled = new Set()
 
 /** The agent: sleeps, appends a line to its own file, records when it ran. */
 function agentCommand(repo, timesDir, extra = '') {
@@ -527,11 +547,13 @@ async function caseIsolation() {
     return managers.get(root)
   }
   const rows = []
-  const raw = {}
-  for (const [kind, make] of Object.entries(kinds)) {
-    const times = []
-    const bytes = []
-    for (let i = 0; i < RUNS; i++) {
+  const raw = Object.fromEntries(
+    Object.keys(kinds).map((k) => [k, { msPerTask: [], bytesPerTask: [] }])
+  )
+  // Kinds take turns within each round, so that each sees the disk in the same state: deleting
+  // 40,000 files slows this disk for a while after rm returns (ext4 here is mounted with discard).
+  for (let i = 0; i < RUNS; i++) {
+    for (const [kind, make] of Object.entries(kinds)) {
       const dir = freshDir(path.join(WORK, 'isolation'))
       const gitDir = path.join(repo.dir, '.git')
       const before = duBytes([gitDir])
@@ -539,17 +561,17 @@ async function caseIsolation() {
       if (kind.startsWith("engine's")) await engineManager(dir)
       const t = performance.now()
       for (const d of dests) await make(d)
-      times.push((performance.now() - t) / K)
-      bytes.push((duBytes([gitDir, ...dests]) - before) / K)
+      raw[kind].msPerTask.push((performance.now() - t) / K)
+      raw[kind].bytesPerTask.push((duBytes([gitDir, ...dests]) - before) / K)
       if (managers.has(dir)) await managers.get(dir).removeAll()
       managers.delete(dir)
       rmSync(dir, { recursive: true, force: true })
       git(repo.dir, ['worktree', 'prune'])
       cleanRefs(repo.dir, 'refs/heads/bench/iso/')
     }
-    raw[kind] = { msPerTask: times, bytesPerTask: bytes }
-    rows.push([kind, fmt(stats(times)), fmt(stats(bytes.map((b) => b / 2 ** 20)), 'MB')])
   }
+  for (const [kind, { msPerTask, bytesPerTask }] of Object.entries(raw))
+    rows.push([kind, fmt(stats(msPerTask)), fmt(stats(bytesPerTask.map((b) => b / 2 ** 20)), 'MB')])
   const wt = median(raw['git worktree add'].msPerTask)
   const cl = median(raw['git clone --local'].msPerTask)
   rows.push([
