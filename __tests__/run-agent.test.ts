@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { readdirSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { FifoPool } from '../src/core/agents/fifos.js'
 import { runAgent } from '../src/core/agents/run-agent.js'
@@ -135,6 +135,27 @@ describe('runAgent output channels', () => {
     } finally {
       process.env.PATH = savedPath
     }
+  })
+
+  it('takes nothing but the FIFO from the pool: a link or file put in its place means pipes', async () => {
+    const logs = await tempDir('pool')
+    // Someone else's FIFO: followed, the agent's output would flow through it.
+    const foreign = path.join(await tempDir('elsewhere'), 'foreign.fifo')
+    execFileSync('mkfifo', [foreign])
+    const pool = new FifoPool(logs)
+    await pool.fill(2)
+    const outs = (await readdir(logs)).filter((n) => n.endsWith('.out'))
+    await rm(path.join(logs, outs[0]))
+    await symlink(foreign, path.join(logs, outs[0]))
+    await rm(path.join(logs, outs[1]))
+    await writeFile(path.join(logs, outs[1]), 'planted\n')
+    for (let i = 0; i < 2; i++) {
+      const { result, lines } = await run('readlink /proc/$$/fd/1; echo done', { fifoPool: pool })
+      expect(result.exitCode).toBe(0)
+      expect(lines).toEqual([expect.stringMatching(/^socket:\[\d+\]$/), 'done'])
+    }
+    expect((await stat(foreign)).isFIFO()).toBe(true)
+    expect(await readdir(logs)).toEqual([])
   })
 
   // Node's stdio pipes are socket pairs, which cannot be reopened: the limit FIFOs remove.

@@ -25,6 +25,8 @@ childProcess.ChildProcess.prototype.spawn = function (options) {
     cmd: path.basename(options.file),
     arg: (options.args ?? []).slice(1, 5).join(' '),
     start,
+    // how long the call held this thread (fork and exec happen inside it)
+    blockMs: now() - start,
     end: 0
   }
   this.once('close', () => {
@@ -184,6 +186,8 @@ writeFileSync(
     phases,
     commands,
     processes: children.length,
+    // main-thread time spent inside spawn calls, summed
+    spawnBlockMs: children.reduce((sum, c) => sum + c.blockMs, 0),
     marks: marks.map((m) => ({ name: m.name, atMs: m.at - result.started })),
     gitCalls: git.calls.length,
     peakRssKb: peakRssKb(),

@@ -792,9 +792,16 @@ function openFifos(paths, onOut, onErr) {
     try {
         // Read ends first, non-blocking: then opening the write ends does not wait for a reader.
         for (const p of paths)
-            fds.push((0,external_node_fs_namespaceObject.openSync)(p, external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NONBLOCK));
+            fds.push((0,external_node_fs_namespaceObject.openSync)(p, external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NONBLOCK | external_node_fs_namespaceObject.constants.O_NOFOLLOW));
         for (const p of paths)
-            fds.push((0,external_node_fs_namespaceObject.openSync)(p, external_node_fs_namespaceObject.constants.O_WRONLY));
+            fds.push((0,external_node_fs_namespaceObject.openSync)(p, external_node_fs_namespaceObject.constants.O_WRONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW));
+        // Pooled FIFOs wait in a directory an earlier agent could reach: both ends must be the
+        // same FIFO, not whatever was put in its place.
+        for (const i of [0, 1]) {
+            const [read, write] = [(0,external_node_fs_namespaceObject.fstatSync)(fds[i]), (0,external_node_fs_namespaceObject.fstatSync)(fds[i + 2])];
+            if (!read.isFIFO() || read.ino !== write.ino || read.dev !== write.dev)
+                throw new Error(`${paths[i]} is not the FIFO made for this agent`);
+        }
         for (const [i, onChunk] of [onOut, onErr].entries()) {
             const buffer = Buffer.allocUnsafe(READ_SIZE);
             const onread = {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import {
   closeSync,
   constants,
+  fstatSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -259,8 +260,16 @@ function openFifos(
   const readers: Socket[] = []
   try {
     // Read ends first, non-blocking: then opening the write ends does not wait for a reader.
-    for (const p of paths) fds.push(openSync(p, constants.O_RDONLY | constants.O_NONBLOCK))
-    for (const p of paths) fds.push(openSync(p, constants.O_WRONLY))
+    for (const p of paths)
+      fds.push(openSync(p, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW))
+    for (const p of paths) fds.push(openSync(p, constants.O_WRONLY | constants.O_NOFOLLOW))
+    // Pooled FIFOs wait in a directory an earlier agent could reach: both ends must be the
+    // same FIFO, not whatever was put in its place.
+    for (const i of [0, 1]) {
+      const [read, write] = [fstatSync(fds[i]), fstatSync(fds[i + 2])]
+      if (!read.isFIFO() || read.ino !== write.ino || read.dev !== write.dev)
+        throw new Error(`${paths[i]} is not the FIFO made for this agent`)
+    }
     for (const [i, onChunk] of [onOut, onErr].entries()) {
       const buffer = Buffer.allocUnsafe(READ_SIZE)
       const onread = {
