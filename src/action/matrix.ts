@@ -34,7 +34,7 @@ import {
   withIssueLock,
   type PreparedRun,
   type Run
-} from './main.js'
+} from './steps.js'
 import {
   decodeState,
   encodeState,

@@ -9,7 +9,7 @@ import { errorMessage } from '../core/util/errors.js'
 import { octokitApi } from '../github/api.js'
 import { createOctokit } from '../github/client.js'
 import { findStatusComments, statusMarker, upsertStatusComment } from '../github/publish.js'
-import { coreLogger } from './main.js'
+import { coreLogger } from './steps.js'
 import { stateBlock } from './state.js'
 import { PROGRESS_LABELS } from './triggers.js'
 
