@@ -31599,7 +31599,7 @@ function planRows(record, state, reports, prefix) {
             case 'reuse':
             case 'keep':
                 return kept
-                    ? { ...base, ...kept, title: entry.title, reused: entry.mode === 'reuse' }
+                    ? { ...(0,action_state/* recordedResult */.Mf)(entry.id, entry.title, kept), reused: entry.mode === 'reuse' }
                     : { ...base, status: 'skipped', reason: 'not run yet' };
             default: {
                 const report = reports.get(entry.id);
@@ -32170,6 +32170,7 @@ sealEnvironment();
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Md: () => (/* binding */ encodeState),
+/* harmony export */   Mf: () => (/* binding */ recordedResult),
 /* harmony export */   UJ: () => (/* binding */ decodeState),
 /* harmony export */   UP: () => (/* binding */ taskHash),
 /* harmony export */   ji: () => (/* binding */ stateBlock),
@@ -32294,9 +32295,13 @@ function keptResult(task, record, branch = '') {
             reason: 'not run yet: comment /fanout run'
         };
     }
+    return recordedResult(task.id, task.title, record);
+}
+/** A recorded result as a row of the report, under the task's current title. */
+function recordedResult(id, title, record) {
     return {
-        id: task.id,
-        title: task.title,
+        id,
+        title,
         status: record.status,
         branch: record.branch,
         changedFiles: record.changedFiles,

@@ -216,6 +216,45 @@ describe('matrix mode: plan, task × N, merge', () => {
     expect(w.api.pulls).toHaveLength(1)
   }, 180_000)
 
+  it('a second plan keeps what the first merged, shows it as recorded, and queues only the task whose text changed', async () => {
+    const w = await world('- [ ] T1: Add one\n- [ ] T5: Add five\n')
+    expect((await job(w, { mode: 'plan', 'agent-command': '' })).exitCode).toBe(0)
+    for (const task of ['T1', 'T5'])
+      expect((await job(w, { mode: 'task', 'task-id': task, 'issue-number': '12' })).exitCode).toBe(
+        0
+      )
+    const first = await job(w, { mode: 'merge', 'issue-number': '12' })
+    expect(statuses(first)).toEqual([
+      ['T1', 'merged'],
+      ['T5', 'merged']
+    ])
+    const t1 = (JSON.parse(first.outputs.tasks) as Record<string, unknown>[])[0]
+
+    // T5's text changes and the issue is labelled again.
+    w.api.issues.get(12)!.body = '- [ ] T1: Add one\n- [ ] T5: Add five, in capitals\n'
+    const plan = await job(w, { mode: 'plan', 'agent-command': '' })
+    expect(plan.exitCode).toBe(0)
+    expect(JSON.parse(plan.outputs.matrix)).toEqual({ include: [{ task: 'T5' }] })
+    const rows = JSON.parse(plan.outputs.tasks) as Record<string, unknown>[]
+    expect(rows.map((t) => [t.id, t.status])).toEqual([
+      ['T1', 'merged'],
+      ['T5', 'queued']
+    ])
+    // T1's row is its recorded result, as the first merge job reported it, marked as reused.
+    expect(rows[0]).toEqual({ ...t1, durationMs: rows[0].durationMs, reused: true })
+    expect(statusComment(w)).toMatch(/\| T1 \| Add one \| [^|]*merged[^|]* \|/)
+
+    expect((await job(w, { mode: 'task', 'task-id': 'T5', 'issue-number': '12' })).exitCode).toBe(0)
+    const second = await job(w, { mode: 'merge', 'issue-number': '12' })
+    expect(statuses(second)).toEqual([
+      ['T1', 'merged'],
+      ['T5', 'merged']
+    ])
+    expect(
+      await git(w.origin.bareDir, ['show', 'refs/heads/fanout/issue-12/integration:T5.txt'], w.env)
+    ).toBe('Add five, in capitals')
+  }, 300_000)
+
   it('a plan job refuses an invalid task list and creates nothing', async () => {
     const w = await world('- [ ] T1: One\n- [ ] t1: Same ID again\n')
     const plan = await job(w, { mode: 'plan', 'agent-command': '' })

@@ -39,6 +39,7 @@ import {
   decodeState,
   encodeState,
   keptResult,
+  recordedResult,
   planTasks,
   taskHash,
   type Command,
@@ -668,7 +669,7 @@ function planRows(
       case 'reuse':
       case 'keep':
         return kept
-          ? { ...base, ...kept, title: entry.title, reused: entry.mode === 'reuse' }
+          ? { ...recordedResult(entry.id, entry.title, kept), reused: entry.mode === 'reuse' }
           : { ...base, status: 'skipped', reason: 'not run yet' }
       default: {
         const report = reports.get(entry.id)

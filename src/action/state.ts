@@ -161,9 +161,14 @@ export function keptResult(task: Task, record: TaskRecord | undefined, branch = 
       reason: 'not run yet: comment /fanout run'
     }
   }
+  return recordedResult(task.id, task.title, record)
+}
+
+/** A recorded result as a row of the report, under the task's current title. */
+export function recordedResult(id: string, title: string, record: TaskRecord): TaskResult {
   return {
-    id: task.id,
-    title: task.title,
+    id,
+    title,
     status: record.status,
     branch: record.branch,
     changedFiles: record.changedFiles,
