@@ -31097,6 +31097,7 @@ var action_triggers = __nccwpck_require__(3673);
 
 
 
+
 // A matrix workflow splits `run` into three kinds of job on as many runners: plan (one), task
 // (one per task, in parallel), merge (one). They share nothing but the remote and the issue:
 // the plan lives in the status comment's state block, each task's result in a git note of its
@@ -31246,7 +31247,9 @@ async function mergeJob(r) {
         const previous = (0,action_state/* decodeState */.UJ)(statusComments[0]?.body);
         const record = requirePlan(previous, issue.number, 'merge');
         const prepared = await logger.group('Collect the results of the task jobs', () => collectTaskJobs(r, issue.number, record, previous, tasks));
-        return (0,steps/* runAndPublish */._N)(r, record.command, issue, prepared.tasks, previous, statusComments, prepared);
+        const outcome = await (0,steps/* runAndPublish */._N)(r, record.command, issue, prepared.tasks, previous, statusComments, prepared);
+        await removeNotes(r, prepared.notes);
+        return outcome;
     });
 }
 /** Pushes the task branch, then the note that hands its result to the merge job. */
@@ -31334,7 +31337,7 @@ async function collectTaskJobs(r, issueNumber, record, previous, current) {
     await ensureCommit(r, record.baseBranch, record.baseSha);
     const base = { branch: record.baseBranch, sha: record.baseSha };
     const remoteTips = await (0,remote/* listRemoteBranches */.Hc)(git, 'origin', r.prefix, r.auth);
-    const reports = await fetchReports(r, issueNumber, record);
+    const { reports, notes } = await fetchReports(r, issueNumber, record);
     const byId = new Map(current.map((t) => [t.id, t]));
     const plan = new Map();
     const tasks = [];
@@ -31469,25 +31472,51 @@ async function collectTaskJobs(r, issueNumber, record, previous, current) {
         baseSha: record.baseSha,
         remoteTips,
         planRecord: record,
-        tasks
+        tasks,
+        notes
     };
 }
-/** The task jobs' notes on the remote that belong to this plan, by task ID. */
+/**
+ * The task jobs' reports that belong to this plan, by task ID, and the notes that held them
+ * (none in secure mode, where reports come as artifacts).
+ */
 async function fetchReports(r, issueNumber, record) {
     if (r.inputs.resultsDir)
-        return readResultFiles(r, r.inputs.resultsDir, record);
+        return { reports: await readResultFiles(r, r.inputs.resultsDir, record), notes: [] };
     const refs = await (0,remote/* listRemoteRefs */.R8)(r.git, 'origin', reportRef(issueNumber), r.auth);
     await (0,remote/* fetchOwnRefs */.Vh)(r.git, 'origin', [...refs.keys()], r.auth);
     const reports = new Map();
+    const notes = [];
     for (const entry of record.tasks.filter((t) => t.mode === 'run')) {
-        const sha = refs.get(reportRef(issueNumber, entry.id));
+        const ref = reportRef(issueNumber, entry.id);
+        const sha = refs.get(ref);
         if (!sha)
             continue;
         const report = await readReport(r.git, sha, entry.id);
-        if (report && report.plan === record.id && report.hash === entry.hash)
+        if (report && report.plan === record.id && report.hash === entry.hash) {
             reports.set(entry.id, report);
+            notes.push({ ref, sha });
+        }
     }
-    return reports;
+    return { reports, notes };
+}
+/**
+ * Once the merge job has published, the notes that handed it the task results have served:
+ * deleted from the remote, each only if it still holds what was read (a lease), so a note
+ * pushed since is left alone. Failing to delete them costs nothing but tidiness.
+ */
+async function removeNotes(r, notes) {
+    if (notes.length === 0)
+        return;
+    try {
+        const outcomes = await (0,remote/* pushRefs */.NV)(r.git, 'origin', notes.map((n) => ({ ref: n.ref, sha: null, expected: n.sha })), r.auth);
+        const kept = outcomes.filter((o) => !o.ok);
+        if (kept.length)
+            r.logger.warning(`Left ${kept.length} task result note(s) on origin: ${kept.map((o) => `${o.branch} (${o.message})`).join('; ')}`);
+    }
+    catch (error) {
+        r.logger.warning(`Left the task result notes on origin: ${(0,errors/* errorMessage */.g)(error)}`);
+    }
 }
 /**
  * Secure mode: the task jobs' artifacts, downloaded under `dir`, one folder per task named by
@@ -31562,7 +31591,7 @@ async function updateRows(r, issueNumber, record, state) {
             .join('\n');
         if (now === seen)
             return commentId;
-        const reports = await fetchReports(r, issueNumber, record);
+        const { reports } = await fetchReports(r, issueNumber, record);
         const rows = planRows(record, state, reports, r.prefix);
         const waiting = rows.filter((t) => t.status === 'queued').length;
         const body = matrixStatus(issueNumber, (0,action_state/* encodeState */.Md)(state), rows, waiting

@@ -163,6 +163,9 @@ describe('matrix mode: plan, task × N, merge', () => {
     expect(rows).toContain('exited with status 3')
     expect(await originHas(w, 'refs/heads/fanout/issue-12/T1')).toBe(true)
     expect(await originHas(w, 'refs/heads/fanout/issue-12/T4')).toBe(false)
+    // Each task job, the failed one too, handed its result over as a note of its own.
+    for (const id of ['T1', 'T2', 'T3', 'T4', 'T5'])
+      expect(await originHas(w, `refs/notes/agent-fanout/issue-12/${id}`)).toBe(true)
 
     const merge = await job(w, { mode: 'merge', 'issue-number': '12' })
     expect(merge.exitCode).toBe(1)
@@ -188,6 +191,10 @@ describe('matrix mode: plan, task × N, merge', () => {
     expect(merge.outputs['pull-request-number']).toBe(String(w.api.pulls[0].number))
     expect(w.api.issues.get(12)!.labels).toContain('fanout:needs-attention')
     expect(w.api.issues.get(12)!.labels).not.toContain('fanout:running')
+    // The notes that handed the results over are gone from origin once the merge job published.
+    expect(
+      await git(w.origin.bareDir, ['for-each-ref', '--format=%(refname)', 'refs/notes'], w.env)
+    ).toBe('')
   }, 300_000)
 
   it('reports a task whose job never ran as failed, and merges the others', async () => {

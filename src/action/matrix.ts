@@ -17,6 +17,7 @@ import {
 import { cell, renderTaskTable } from '../core/report/markdown.js'
 import { readReport, reportRef, toReport, writeReport, type TaskReport } from '../core/results.js'
 import type { Task, TaskResult } from '../core/types.js'
+import { errorMessage } from '../core/util/errors.js'
 import type { IssueData } from '../github/api.js'
 import { findStatusComments, statusMarker, upsertStatusComment } from '../github/publish.js'
 import type { ParsedCommand } from './commands.js'
@@ -223,7 +224,7 @@ export async function mergeJob(r: Run): Promise<void> {
     const prepared = await logger.group('Collect the results of the task jobs', () =>
       collectTaskJobs(r, issue.number, record, previous!, tasks)
     )
-    return runAndPublish(
+    const outcome = await runAndPublish(
       r,
       record.command,
       issue,
@@ -232,6 +233,8 @@ export async function mergeJob(r: Run): Promise<void> {
       statusComments,
       prepared
     )
+    await removeNotes(r, prepared.notes)
+    return outcome
   })
 }
 
@@ -361,12 +364,12 @@ async function collectTaskJobs(
   record: PlanRecord,
   previous: RunState,
   current: Task[]
-): Promise<PreparedRun & { tasks: Task[] }> {
+): Promise<PreparedRun & { tasks: Task[]; notes: NoteRef[] }> {
   const { git, logger } = r
   await ensureCommit(r, record.baseBranch, record.baseSha)
   const base = { branch: record.baseBranch, sha: record.baseSha }
   const remoteTips = await listRemoteBranches(git, 'origin', r.prefix, r.auth)
-  const reports = await fetchReports(r, issueNumber, record)
+  const { reports, notes } = await fetchReports(r, issueNumber, record)
   const byId = new Map(current.map((t) => [t.id, t]))
   const plan = new Map<string, TaskPlan>()
   const tasks: Task[] = []
@@ -510,28 +513,67 @@ async function collectTaskJobs(
     baseSha: record.baseSha,
     remoteTips,
     planRecord: record,
-    tasks
+    tasks,
+    notes
   }
 }
 
-/** The task jobs' notes on the remote that belong to this plan, by task ID. */
+/** A task job's note on the remote: its ref and the notes commit it held when read. */
+interface NoteRef {
+  ref: string
+  sha: string
+}
+
+/**
+ * The task jobs' reports that belong to this plan, by task ID, and the notes that held them
+ * (none in secure mode, where reports come as artifacts).
+ */
 async function fetchReports(
   r: Run,
   issueNumber: number,
   record: PlanRecord
-): Promise<Map<string, TaskReport>> {
-  if (r.inputs.resultsDir) return readResultFiles(r, r.inputs.resultsDir, record)
+): Promise<{ reports: Map<string, TaskReport>; notes: NoteRef[] }> {
+  if (r.inputs.resultsDir)
+    return { reports: await readResultFiles(r, r.inputs.resultsDir, record), notes: [] }
   const refs = await listRemoteRefs(r.git, 'origin', reportRef(issueNumber), r.auth)
   await fetchOwnRefs(r.git, 'origin', [...refs.keys()], r.auth)
   const reports = new Map<string, TaskReport>()
+  const notes: NoteRef[] = []
   for (const entry of record.tasks.filter((t) => t.mode === 'run')) {
-    const sha = refs.get(reportRef(issueNumber, entry.id))
+    const ref = reportRef(issueNumber, entry.id)
+    const sha = refs.get(ref)
     if (!sha) continue
     const report = await readReport(r.git, sha, entry.id)
-    if (report && report.plan === record.id && report.hash === entry.hash)
+    if (report && report.plan === record.id && report.hash === entry.hash) {
       reports.set(entry.id, report)
+      notes.push({ ref, sha })
+    }
   }
-  return reports
+  return { reports, notes }
+}
+
+/**
+ * Once the merge job has published, the notes that handed it the task results have served:
+ * deleted from the remote, each only if it still holds what was read (a lease), so a note
+ * pushed since is left alone. Failing to delete them costs nothing but tidiness.
+ */
+async function removeNotes(r: Run, notes: NoteRef[]): Promise<void> {
+  if (notes.length === 0) return
+  try {
+    const outcomes = await pushRefs(
+      r.git,
+      'origin',
+      notes.map((n) => ({ ref: n.ref, sha: null, expected: n.sha })),
+      r.auth
+    )
+    const kept = outcomes.filter((o) => !o.ok)
+    if (kept.length)
+      r.logger.warning(
+        `Left ${kept.length} task result note(s) on origin: ${kept.map((o) => `${o.branch} (${o.message})`).join('; ')}`
+      )
+  } catch (error) {
+    r.logger.warning(`Left the task result notes on origin: ${errorMessage(error)}`)
+  }
 }
 
 /**
@@ -622,7 +664,7 @@ async function updateRows(
       .sort()
       .join('\n')
     if (now === seen) return commentId
-    const reports = await fetchReports(r, issueNumber, record)
+    const { reports } = await fetchReports(r, issueNumber, record)
     const rows = planRows(record, state, reports, r.prefix)
     const waiting = rows.filter((t) => t.status === 'queued').length
     const body = matrixStatus(
