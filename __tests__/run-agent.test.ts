@@ -52,6 +52,26 @@ describe('runAgent', () => {
     expect(result.logTail.length).toBeLessThanOrEqual(16 * 1024)
   })
 
+  it('echoes multi-byte characters whole, however the reads and the line cap cut the output', async () => {
+    // One 210 KB write of 3- and 4-byte characters: reads of 64 KB end inside a character.
+    const { result, lines } = await run(
+      `s=$(printf '€😀%.0s' $(seq 30000)); printf '%s\\n' "$s"; printf '%s\\n' "$s" >&2`,
+      { maxEchoBytes: 10_000_000 }
+    )
+    expect(result.exitCode).toBe(0)
+    // stdout's and stderr's pieces may interleave; every character must arrive whole.
+    const all = lines.join('')
+    expect(all.length).toBe(60000 * 3)
+    expect(all.match(/€/g)).toHaveLength(60000)
+    expect(all.match(/😀/gu)).toHaveLength(60000)
+    for (const line of lines) {
+      expect(line).not.toContain('\uFFFD')
+      expect(line).not.toMatch(
+        /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+      )
+    }
+  })
+
   it('reports the exit status of a failing agent', async () => {
     const { result } = await run('exit 7')
     expect(result).toMatchObject({ exitCode: 7, timedOut: false })

@@ -30993,8 +30993,8 @@ var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./src/core/engine.ts + 5 modules
-var engine = __nccwpck_require__(7490);
+// EXTERNAL MODULE: ./src/core/engine.ts + 6 modules
+var engine = __nccwpck_require__(1639);
 // EXTERNAL MODULE: ./src/core/report/markdown.ts
 var markdown = __nccwpck_require__(4201);
 ;// CONCATENATED MODULE: ./src/core/results.ts
@@ -32393,8 +32393,8 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: ./src/core/branches.ts
 var core_branches = __nccwpck_require__(7551);
-// EXTERNAL MODULE: ./src/core/engine.ts + 5 modules
-var engine = __nccwpck_require__(7490);
+// EXTERNAL MODULE: ./src/core/engine.ts + 6 modules
+var engine = __nccwpck_require__(1639);
 // EXTERNAL MODULE: ./src/core/git/lock.ts
 var git_lock = __nccwpck_require__(3781);
 // EXTERNAL MODULE: ./src/core/git/remote.ts
@@ -51521,7 +51521,7 @@ async function validateBranchPrefix(git, prefix) {
 
 /***/ }),
 
-/***/ 7490:
+/***/ 1639:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -51727,6 +51727,8 @@ function renderResolvePrompt(ctx) {
 
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 // EXTERNAL MODULE: external "node:timers/promises"
 var external_node_timers_promises_ = __nccwpck_require__(8500);
 ;// CONCATENATED MODULE: ./src/core/agents/subreaper.ts
@@ -51840,7 +51842,9 @@ function supervised(command, graceMs) {
 
 
 
+
 const MAX_LINE = 4096;
+const isHighSurrogate = (code) => code >= 0xd800 && code <= 0xdbff;
 const READ_SIZE = 64 * 1024;
 /**
  * Runs one agent and returns when it and everything it started are gone.
@@ -51868,8 +51872,9 @@ async function runAgent(options) {
     let logTruncated = false;
     let echoed = 0;
     let echoCut = false;
-    const outPartial = { text: '' };
-    const errPartial = { text: '' };
+    // A character can straddle two reads: each stream decodes through its own StringDecoder.
+    const outPartial = { text: '', decoder: new external_node_string_decoder_namespaceObject.StringDecoder('utf8') };
+    const errPartial = { text: '', decoder: new external_node_string_decoder_namespaceObject.StringDecoder('utf8') };
     const tail = new TailRing(tailBytes);
     let readers = [];
     const echo = (raw) => {
@@ -51905,15 +51910,19 @@ async function runAgent(options) {
         tail.push(chunk);
         if (options.onLine && !echoCut) {
             // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
-            partial.text = (partial.text + chunk.toString('utf8')).replace(/\r\n?/g, '\n');
+            partial.text = (partial.text + partial.decoder.write(chunk)).replace(/\r\n?/g, '\n');
             let newline;
             while ((newline = partial.text.indexOf('\n')) !== -1) {
                 echo(partial.text.slice(0, newline));
                 partial.text = partial.text.slice(newline + 1);
             }
             while (partial.text.length > MAX_LINE) {
-                echo(partial.text.slice(0, MAX_LINE));
-                partial.text = partial.text.slice(MAX_LINE);
+                // Never between the two halves of a surrogate pair (an emoji, say).
+                const cut = isHighSurrogate(partial.text.charCodeAt(MAX_LINE - 1))
+                    ? MAX_LINE - 1
+                    : MAX_LINE;
+                echo(partial.text.slice(0, cut));
+                partial.text = partial.text.slice(cut);
             }
         }
     };
@@ -51998,9 +52007,11 @@ async function runAgent(options) {
         await Promise.race([streamsClosed, (0,external_node_timers_promises_.setTimeout)(1000)]);
         for (const reader of readers)
             reader.destroy();
-        for (const rest of [outPartial, errPartial])
+        for (const rest of [outPartial, errPartial]) {
+            rest.text += rest.decoder.end();
             if (rest.text)
                 echo(rest.text);
+        }
         return {
             exitCode: exit.code,
             signal: exit.signal,

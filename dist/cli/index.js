@@ -6,7 +6,7 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(229);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(105);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -15,7 +15,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 229:
+/***/ 105:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -485,6 +485,8 @@ function renderResolvePrompt(ctx) {
 
 ;// CONCATENATED MODULE: external "node:net"
 const external_node_net_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
+;// CONCATENATED MODULE: external "node:string_decoder"
+const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 ;// CONCATENATED MODULE: external "node:timers/promises"
 const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 ;// CONCATENATED MODULE: ./src/core/agents/subreaper.ts
@@ -598,7 +600,9 @@ function supervised(command, graceMs) {
 
 
 
+
 const MAX_LINE = 4096;
+const isHighSurrogate = (code) => code >= 0xd800 && code <= 0xdbff;
 const READ_SIZE = 64 * 1024;
 /**
  * Runs one agent and returns when it and everything it started are gone.
@@ -626,8 +630,9 @@ async function runAgent(options) {
     let logTruncated = false;
     let echoed = 0;
     let echoCut = false;
-    const outPartial = { text: '' };
-    const errPartial = { text: '' };
+    // A character can straddle two reads: each stream decodes through its own StringDecoder.
+    const outPartial = { text: '', decoder: new external_node_string_decoder_namespaceObject.StringDecoder('utf8') };
+    const errPartial = { text: '', decoder: new external_node_string_decoder_namespaceObject.StringDecoder('utf8') };
     const tail = new TailRing(tailBytes);
     let readers = [];
     const echo = (raw) => {
@@ -663,15 +668,19 @@ async function runAgent(options) {
         tail.push(chunk);
         if (options.onLine && !echoCut) {
             // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
-            partial.text = (partial.text + chunk.toString('utf8')).replace(/\r\n?/g, '\n');
+            partial.text = (partial.text + partial.decoder.write(chunk)).replace(/\r\n?/g, '\n');
             let newline;
             while ((newline = partial.text.indexOf('\n')) !== -1) {
                 echo(partial.text.slice(0, newline));
                 partial.text = partial.text.slice(newline + 1);
             }
             while (partial.text.length > MAX_LINE) {
-                echo(partial.text.slice(0, MAX_LINE));
-                partial.text = partial.text.slice(MAX_LINE);
+                // Never between the two halves of a surrogate pair (an emoji, say).
+                const cut = isHighSurrogate(partial.text.charCodeAt(MAX_LINE - 1))
+                    ? MAX_LINE - 1
+                    : MAX_LINE;
+                echo(partial.text.slice(0, cut));
+                partial.text = partial.text.slice(cut);
             }
         }
     };
@@ -756,9 +765,11 @@ async function runAgent(options) {
         await Promise.race([streamsClosed, (0,external_node_timers_promises_namespaceObject.setTimeout)(1000)]);
         for (const reader of readers)
             reader.destroy();
-        for (const rest of [outPartial, errPartial])
+        for (const rest of [outPartial, errPartial]) {
+            rest.text += rest.decoder.end();
             if (rest.text)
                 echo(rest.text);
+        }
         return {
             exitCode: exit.code,
             signal: exit.signal,

@@ -12,6 +12,7 @@ import {
 } from 'node:fs'
 import { Socket, type ConnectOpts, type SocketConstructorOpts } from 'node:net'
 import type { Readable } from 'node:stream'
+import { StringDecoder } from 'node:string_decoder'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { makeFifos, type FifoPair, type FifoPool } from './fifos.js'
 import { subreaperAvailable, supervised } from './subreaper.js'
@@ -55,6 +56,7 @@ export interface AgentRunResult {
 }
 
 const MAX_LINE = 4096
+const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff
 const READ_SIZE = 64 * 1024
 
 /**
@@ -84,8 +86,9 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   let logTruncated = false
   let echoed = 0
   let echoCut = false
-  const outPartial = { text: '' }
-  const errPartial = { text: '' }
+  // A character can straddle two reads: each stream decodes through its own StringDecoder.
+  const outPartial = { text: '', decoder: new StringDecoder('utf8') }
+  const errPartial = { text: '', decoder: new StringDecoder('utf8') }
   const tail = new TailRing(tailBytes)
   let readers: Readable[] = []
 
@@ -106,7 +109,7 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   // One line buffer per stream, so stdout and stderr lines never splice into each other.
   // The chunk may be a view of a buffer reused for the next read: nothing here keeps it.
   const consume =
-    (partial: { text: string }) =>
+    (partial: { text: string; decoder: StringDecoder }) =>
     (chunk: Buffer): void => {
       if (logBytes < maxLogBytes) {
         const room = maxLogBytes - logBytes
@@ -123,15 +126,19 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
       tail.push(chunk)
       if (options.onLine && !echoCut) {
         // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
-        partial.text = (partial.text + chunk.toString('utf8')).replace(/\r\n?/g, '\n')
+        partial.text = (partial.text + partial.decoder.write(chunk)).replace(/\r\n?/g, '\n')
         let newline: number
         while ((newline = partial.text.indexOf('\n')) !== -1) {
           echo(partial.text.slice(0, newline))
           partial.text = partial.text.slice(newline + 1)
         }
         while (partial.text.length > MAX_LINE) {
-          echo(partial.text.slice(0, MAX_LINE))
-          partial.text = partial.text.slice(MAX_LINE)
+          // Never between the two halves of a surrogate pair (an emoji, say).
+          const cut = isHighSurrogate(partial.text.charCodeAt(MAX_LINE - 1))
+            ? MAX_LINE - 1
+            : MAX_LINE
+          echo(partial.text.slice(0, cut))
+          partial.text = partial.text.slice(cut)
         }
       }
     }
@@ -222,7 +229,10 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
     // The output streams close once every writer is dead; do not wait forever on a stray one.
     await Promise.race([streamsClosed, sleep(1000)])
     for (const reader of readers) reader.destroy()
-    for (const rest of [outPartial, errPartial]) if (rest.text) echo(rest.text)
+    for (const rest of [outPartial, errPartial]) {
+      rest.text += rest.decoder.end()
+      if (rest.text) echo(rest.text)
+    }
 
     return {
       exitCode: exit.code,
