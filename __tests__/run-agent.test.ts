@@ -145,7 +145,7 @@ describe('runAgent output channels', () => {
       const left = await readdir(logs)
       expect(left).toHaveLength(2)
       for (const name of left) expect((await stat(path.join(logs, name))).isFIFO()).toBe(true)
-      pool.dispose()
+      await pool.dispose()
       expect(await readdir(logs)).toEqual([])
       // An empty pool makes a pair on demand.
       const extra = await run('echo more', { fifoPool: pool })
@@ -155,6 +155,15 @@ describe('runAgent output channels', () => {
     } finally {
       process.env.PATH = savedPath
     }
+  })
+
+  it('a pool disposed of while it is still filling leaves no FIFO behind', async () => {
+    const logs = await tempDir('pool')
+    const pool = new FifoPool(logs)
+    const filling = pool.fill(50)
+    await pool.dispose()
+    await filling
+    expect(await readdir(logs)).toEqual([])
   })
 
   it('takes nothing but the FIFO from the pool: a link or file put in its place means pipes', async () => {

@@ -51588,8 +51588,9 @@ class FifoPool {
                 this.made.delete(p);
         return pair;
     }
-    /** Removes the FIFOs nobody took. */
-    dispose() {
+    /** Removes the FIFOs nobody took, once a fill under way has finished (it would add more). */
+    async dispose() {
+        await this.filling.catch(() => undefined);
         for (const p of this.made)
             (0,external_node_fs_.rmSync)(p, { force: true });
         this.made.clear();
@@ -52720,7 +52721,7 @@ async function runFanout(options) {
         }
     }
     finally {
-        fifos.dispose();
+        await fifos.dispose();
         if (options.deferDeletion)
             options.deferDeletion((await worktrees.detachAll()).deleted);
         else

@@ -549,7 +549,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       }))
     }
   } finally {
-    fifos.dispose()
+    await fifos.dispose()
     if (options.deferDeletion) options.deferDeletion((await worktrees.detachAll()).deleted)
     else await worktrees.removeAll()
   }

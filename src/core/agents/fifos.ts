@@ -45,8 +45,9 @@ export class FifoPool {
     return pair
   }
 
-  /** Removes the FIFOs nobody took. */
-  dispose(): void {
+  /** Removes the FIFOs nobody took, once a fill under way has finished (it would add more). */
+  async dispose(): Promise<void> {
+    await this.filling.catch(() => undefined)
     for (const p of this.made) rmSync(p, { force: true })
     this.made.clear()
     this.ready = []
