@@ -51545,7 +51545,10 @@ var external_node_child_process_ = __nccwpck_require__(1421);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
+// EXTERNAL MODULE: ./src/core/util/tool-env.ts
+var tool_env = __nccwpck_require__(34);
 ;// CONCATENATED MODULE: ./src/core/agents/fifos.ts
+
 
 
 
@@ -51608,7 +51611,7 @@ async function makeFifos(pairs, onMade = () => undefined) {
         const batch = pairs.slice(i, i + BATCH / 2);
         const paths = batch.flat();
         try {
-            await execFileAsync('mkfifo', ['-m', '600', '--', ...paths], { env: process.env });
+            await execFileAsync('mkfifo', ['-m', '600', '--', ...paths], { env: (0,tool_env/* toolEnv */.o)() });
             made.push(...batch);
             paths.forEach(onMade);
         }
@@ -51734,6 +51737,7 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 var external_node_timers_promises_ = __nccwpck_require__(8500);
 ;// CONCATENATED MODULE: ./src/core/agents/subreaper.ts
 
+
 /**
  * A child subreaper between the action and each agent (Linux).
  *
@@ -51813,7 +51817,8 @@ function subreaperAvailable() {
         return Promise.resolve(false);
     available ??= new Promise((resolve) => {
         const probe = (0,external_node_child_process_.spawn)('perl', ['-e', `exit(syscall(${nr}, 36, 1, 0, 0, 0) == 0 ? 0 : 3)`], {
-            stdio: 'ignore'
+            stdio: 'ignore',
+            env: (0,tool_env/* toolEnv */.o)()
         });
         probe.once('error', () => resolve(false));
         probe.once('exit', (code) => resolve(code === 0));
@@ -53493,6 +53498,8 @@ async function surveyTips(git, baseSha, tips) {
 /* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_5___default = /*#__PURE__*/__nccwpck_require__.n(node_timers_promises__WEBPACK_IMPORTED_MODULE_5__);
 /* harmony import */ var _util_pool_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(9180);
 /* harmony import */ var _git_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8496);
+/* harmony import */ var _util_tool_env_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(34);
+
 
 
 
@@ -53805,7 +53812,7 @@ class WorktreeManager {
  */
 async function removeTree(...dirs) {
     const done = await new Promise((resolve) => {
-        const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)('rm', ['-rf', '--', ...dirs], { stdio: 'ignore' });
+        const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)('rm', ['-rf', '--', ...dirs], { stdio: 'ignore', env: (0,_util_tool_env_js__WEBPACK_IMPORTED_MODULE_8__/* .toolEnv */ .o)() });
         child.once('error', () => resolve(false));
         child.once('close', (code) => resolve(code === 0));
     });
@@ -54732,6 +54739,25 @@ function createLimiter(limit) {
             waiting.shift()?.();
         }
     };
+}
+
+
+/***/ }),
+
+/***/ 34:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   o: () => (/* binding */ toolEnv)
+/* harmony export */ });
+/**
+ * The environment for the small tools the engine starts itself (rm, mkfifo, the perl probe):
+ * PATH to find them and nothing else. The action's own environment holds the token again once
+ * it has re-executed itself (action/seal-env.ts), and a child's /proc/<pid>/environ is
+ * readable by agents, which run as the same user while these tools do.
+ */
+function toolEnv() {
+    return { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' };
 }
 
 

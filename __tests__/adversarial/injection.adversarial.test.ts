@@ -2,8 +2,9 @@
 // commands in agent output (#2), file commands (#3), secrets (#12) and hidden prompt
 // injection (#35).
 import { describe, expect, it } from '@jest/globals'
+import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { tempDir } from '../../test-support/git-fixtures.js'
 import { nodeBinary, readActionYml, REPO_ROOT } from '../../test-support/run-action.js'
@@ -187,6 +188,33 @@ describe('#12 secrets', () => {
       expect(env).toMatch(/^ANTHROPIC_API_KEY=sk-ant-passes-through$/m)
       expect(env).not.toMatch(/^AGENT_FANOUT_SEALED_ENV=/m)
     }
+  })
+
+  // The action's process.env holds the token again after it re-executed itself; the tools it
+  // starts itself run while agents do, and their /proc/<pid>/environ is readable by them.
+  it('#12 the tools the action starts itself (rm, mkfifo, the perl probe) get no token in their environment', async () => {
+    const w = await world('- [ ] One\n- [ ] Two\n')
+    const bin = await tempDir('spy-bin')
+    const dump = path.join(w.scratch, 'tool-env.txt')
+    for (const tool of ['rm', 'mkfifo', 'perl']) {
+      const real = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim()
+      await writeFile(
+        path.join(bin, tool),
+        `#!/bin/sh\n{ echo "== ${tool}"; tr '\\0' '\\n' < /proc/$$/environ; } >> '${dump}'\nexec '${real}' "$@"\n`,
+        { mode: 0o755 }
+      )
+    }
+    // max-parallel 1: the first task's worktree is removed while the second one's agent runs.
+    const r = await act(w, 'echo x > "x-$TASK_ID.txt"', {
+      inputs: { 'max-parallel': '1' },
+      env: { PATH: `${bin}:${process.env.PATH}` }
+    })
+    expect(r.exitCode).toBe(0)
+    const dumps = await read(dump)
+    for (const tool of ['rm', 'mkfifo', 'perl']) expect(dumps).toContain(`== ${tool}\n`)
+    expect(dumps).not.toContain(w.api.token)
+    expect(dumps).not.toMatch(/^(INPUT_|ACTIONS_RUNTIME_TOKEN=|ACTIONS_ID_TOKEN_REQUEST_)/m)
+    expect(dumps).not.toContain('fake-runtime-token')
   })
 
   // The runner starts the action with the token in its environment, and /proc/<pid>/environ

@@ -6,7 +6,7 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(105);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(575);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -15,7 +15,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 105:
+/***/ 575:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -303,7 +303,19 @@ function buildAgentEnv(base, task, options) {
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: ./src/core/util/tool-env.ts
+/**
+ * The environment for the small tools the engine starts itself (rm, mkfifo, the perl probe):
+ * PATH to find them and nothing else. The action's own environment holds the token again once
+ * it has re-executed itself (action/seal-env.ts), and a child's /proc/<pid>/environ is
+ * readable by agents, which run as the same user while these tools do.
+ */
+function toolEnv() {
+    return { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' };
+}
+
 ;// CONCATENATED MODULE: ./src/core/agents/fifos.ts
+
 
 
 
@@ -366,7 +378,7 @@ async function makeFifos(pairs, onMade = () => undefined) {
         const batch = pairs.slice(i, i + BATCH / 2);
         const paths = batch.flat();
         try {
-            await execFileAsync('mkfifo', ['-m', '600', '--', ...paths], { env: process.env });
+            await execFileAsync('mkfifo', ['-m', '600', '--', ...paths], { env: toolEnv() });
             made.push(...batch);
             paths.forEach(onMade);
         }
@@ -492,6 +504,7 @@ const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRe
 const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 ;// CONCATENATED MODULE: ./src/core/agents/subreaper.ts
 
+
 /**
  * A child subreaper between the action and each agent (Linux).
  *
@@ -571,7 +584,8 @@ function subreaperAvailable() {
         return Promise.resolve(false);
     available ??= new Promise((resolve) => {
         const probe = (0,external_node_child_process_namespaceObject.spawn)('perl', ['-e', `exit(syscall(${nr}, 36, 1, 0, 0, 0) == 0 ? 0 : 3)`], {
-            stdio: 'ignore'
+            stdio: 'ignore',
+            env: toolEnv()
         });
         probe.once('error', () => resolve(false));
         probe.once('exit', (code) => resolve(code === 0));
@@ -1176,6 +1190,7 @@ function createLimiter(limit) {
 
 
 
+
 // Transient failures from another git process writing the same admin area: lock files
 // (config, index, refs, packed-refs), or a worktree's admin dir read while half-written.
 const TRANSIENT_ERROR = /(could not lock|Unable to create '[^']*\.lock'|cannot lock ref|File exists|failed to read .*worktrees\/)/i;
@@ -1480,7 +1495,7 @@ class WorktreeManager {
  */
 async function removeTree(...dirs) {
     const done = await new Promise((resolve) => {
-        const child = (0,external_node_child_process_namespaceObject.spawn)('rm', ['-rf', '--', ...dirs], { stdio: 'ignore' });
+        const child = (0,external_node_child_process_namespaceObject.spawn)('rm', ['-rf', '--', ...dirs], { stdio: 'ignore', env: toolEnv() });
         child.once('error', () => resolve(false));
         child.once('close', (code) => resolve(code === 0));
     });

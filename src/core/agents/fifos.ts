@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { toolEnv } from '../util/tool-env.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -69,7 +70,7 @@ export async function makeFifos(
     const batch = pairs.slice(i, i + BATCH / 2)
     const paths = batch.flat()
     try {
-      await execFileAsync('mkfifo', ['-m', '600', '--', ...paths], { env: process.env })
+      await execFileAsync('mkfifo', ['-m', '600', '--', ...paths], { env: toolEnv() })
       made.push(...batch)
       paths.forEach(onMade)
     } catch {

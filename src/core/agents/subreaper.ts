@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { toolEnv } from '../util/tool-env.js'
 
 /**
  * A child subreaper between the action and each agent (Linux).
@@ -81,7 +82,8 @@ export function subreaperAvailable(): Promise<boolean> {
   if (process.platform !== 'linux' || nr === undefined) return Promise.resolve(false)
   available ??= new Promise<boolean>((resolve) => {
     const probe = spawn('perl', ['-e', `exit(syscall(${nr}, 36, 1, 0, 0, 0) == 0 ? 0 : 3)`], {
-      stdio: 'ignore'
+      stdio: 'ignore',
+      env: toolEnv()
     })
     probe.once('error', () => resolve(false))
     probe.once('exit', (code) => resolve(code === 0))

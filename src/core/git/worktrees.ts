@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../types.js'
 import { createLimiter } from '../util/pool.js'
 import { Git, GitError } from './git.js'
+import { toolEnv } from '../util/tool-env.js'
 
 export interface Worktree {
   path: string
@@ -351,7 +352,7 @@ export class WorktreeManager {
  */
 async function removeTree(...dirs: string[]): Promise<void> {
   const done = await new Promise<boolean>((resolve) => {
-    const child = spawn('rm', ['-rf', '--', ...dirs], { stdio: 'ignore' })
+    const child = spawn('rm', ['-rf', '--', ...dirs], { stdio: 'ignore', env: toolEnv() })
     child.once('error', () => resolve(false))
     child.once('close', (code) => resolve(code === 0))
   })
