@@ -31248,7 +31248,7 @@ async function mergeJob(r) {
         const record = requirePlan(previous, issue.number, 'merge');
         const prepared = await logger.group('Collect the results of the task jobs', () => collectTaskJobs(r, issue.number, record, previous, tasks));
         const outcome = await (0,steps/* runAndPublish */._N)(r, record.command, issue, prepared.tasks, previous, statusComments, prepared);
-        await removeNotes(r, prepared.notes);
+        await removeNotes(r, prepared.staleNotes);
         return outcome;
     });
 }
@@ -31337,7 +31337,7 @@ async function collectTaskJobs(r, issueNumber, record, previous, current) {
     await ensureCommit(r, record.baseBranch, record.baseSha);
     const base = { branch: record.baseBranch, sha: record.baseSha };
     const remoteTips = await (0,remote/* listRemoteBranches */.Hc)(git, 'origin', r.prefix, r.auth);
-    const { reports, notes } = await fetchReports(r, issueNumber, record);
+    const { reports, stale } = await fetchReports(r, issueNumber, record);
     const byId = new Map(current.map((t) => [t.id, t]));
     const plan = new Map();
     const tasks = [];
@@ -31473,20 +31473,20 @@ async function collectTaskJobs(r, issueNumber, record, previous, current) {
         remoteTips,
         planRecord: record,
         tasks,
-        notes
+        staleNotes: stale
     };
 }
 /**
- * The task jobs' reports that belong to this plan, by task ID, and the notes that held them
- * (none in secure mode, where reports come as artifacts).
+ * The task jobs' reports that belong to this plan, by task ID, and the issue's notes that do
+ * not (earlier plans' results; none in secure mode, where reports come as artifacts).
  */
 async function fetchReports(r, issueNumber, record) {
     if (r.inputs.resultsDir)
-        return { reports: await readResultFiles(r, r.inputs.resultsDir, record), notes: [] };
+        return { reports: await readResultFiles(r, r.inputs.resultsDir, record), stale: [] };
     const refs = await (0,remote/* listRemoteRefs */.R8)(r.git, 'origin', reportRef(issueNumber), r.auth);
     await (0,remote/* fetchOwnRefs */.Vh)(r.git, 'origin', [...refs.keys()], r.auth);
     const reports = new Map();
-    const notes = [];
+    const current = new Set();
     for (const entry of record.tasks.filter((t) => t.mode === 'run')) {
         const ref = reportRef(issueNumber, entry.id);
         const sha = refs.get(ref);
@@ -31495,15 +31495,17 @@ async function fetchReports(r, issueNumber, record) {
         const report = await readReport(r.git, sha, entry.id);
         if (report && report.plan === record.id && report.hash === entry.hash) {
             reports.set(entry.id, report);
-            notes.push({ ref, sha });
+            current.add(ref);
         }
     }
-    return { reports, notes };
+    const stale = [...refs].filter(([ref]) => !current.has(ref)).map(([ref, sha]) => ({ ref, sha }));
+    return { reports, stale };
 }
 /**
- * Once the merge job has published, the notes that handed it the task results have served:
- * deleted from the remote, each only if it still holds what was read (a lease), so a note
- * pushed since is left alone. Failing to delete them costs nothing but tidiness.
+ * Once the merge job has published, notes of earlier plans have served: deleted from the
+ * remote, each only if it still holds what was read (a lease). This plan's notes stay, so that
+ * re-running the merge job finds them; the next plan's merge job deletes them in turn. Failing
+ * to delete costs nothing but tidiness.
  */
 async function removeNotes(r, notes) {
     if (notes.length === 0)

@@ -191,10 +191,9 @@ describe('matrix mode: plan, task × N, merge', () => {
     expect(merge.outputs['pull-request-number']).toBe(String(w.api.pulls[0].number))
     expect(w.api.issues.get(12)!.labels).toContain('fanout:needs-attention')
     expect(w.api.issues.get(12)!.labels).not.toContain('fanout:running')
-    // The notes that handed the results over are gone from origin once the merge job published.
-    expect(
-      await git(w.origin.bareDir, ['for-each-ref', '--format=%(refname)', 'refs/notes'], w.env)
-    ).toBe('')
+    // This plan's notes stay for a re-run of the merge job (the next plan's merge deletes them).
+    for (const id of ['T1', 'T2', 'T3', 'T4', 'T5'])
+      expect(await originHas(w, `refs/notes/agent-fanout/issue-12/${id}`)).toBe(true)
   }, 300_000)
 
   it('reports a task whose job never ran as failed, and merges the others', async () => {
@@ -220,6 +219,17 @@ describe('matrix mode: plan, task × N, merge', () => {
     )
     expect(files.split('\n')).toContain('one.txt')
     expect(files.split('\n')).not.toContain('T5.txt')
+    expect(w.api.pulls).toHaveLength(1)
+
+    // "Re-run failed jobs" in the same workflow run: T5's job, then the merge job again, which
+    // still finds T1's result where the task job left it.
+    expect((await job(w, { mode: 'task', 'task-id': 'T5', 'issue-number': '12' })).exitCode).toBe(0)
+    const again = await job(w, { mode: 'merge', 'issue-number': '12' })
+    expect(statuses(again)).toEqual([
+      ['T1', 'merged'],
+      ['T5', 'merged']
+    ])
+    expect(again.exitCode).toBe(0)
     expect(w.api.pulls).toHaveLength(1)
   }, 180_000)
 
@@ -260,6 +270,10 @@ describe('matrix mode: plan, task × N, merge', () => {
     expect(
       await git(w.origin.bareDir, ['show', 'refs/heads/fanout/issue-12/integration:T5.txt'], w.env)
     ).toBe('Add five, in capitals')
+    // T1's note belonged to the first plan: this merge job deleted it; T5's is this plan's.
+    expect(
+      await git(w.origin.bareDir, ['for-each-ref', '--format=%(refname)', 'refs/notes'], w.env)
+    ).toBe('refs/notes/agent-fanout/issue-12/T5')
   }, 300_000)
 
   it('a plan job refuses an invalid task list and creates nothing', async () => {

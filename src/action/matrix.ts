@@ -233,7 +233,7 @@ export async function mergeJob(r: Run): Promise<void> {
       statusComments,
       prepared
     )
-    await removeNotes(r, prepared.notes)
+    await removeNotes(r, prepared.staleNotes)
     return outcome
   })
 }
@@ -364,12 +364,12 @@ async function collectTaskJobs(
   record: PlanRecord,
   previous: RunState,
   current: Task[]
-): Promise<PreparedRun & { tasks: Task[]; notes: NoteRef[] }> {
+): Promise<PreparedRun & { tasks: Task[]; staleNotes: NoteRef[] }> {
   const { git, logger } = r
   await ensureCommit(r, record.baseBranch, record.baseSha)
   const base = { branch: record.baseBranch, sha: record.baseSha }
   const remoteTips = await listRemoteBranches(git, 'origin', r.prefix, r.auth)
-  const { reports, notes } = await fetchReports(r, issueNumber, record)
+  const { reports, stale } = await fetchReports(r, issueNumber, record)
   const byId = new Map(current.map((t) => [t.id, t]))
   const plan = new Map<string, TaskPlan>()
   const tasks: Task[] = []
@@ -514,7 +514,7 @@ async function collectTaskJobs(
     remoteTips,
     planRecord: record,
     tasks,
-    notes
+    staleNotes: stale
   }
 }
 
@@ -525,20 +525,20 @@ interface NoteRef {
 }
 
 /**
- * The task jobs' reports that belong to this plan, by task ID, and the notes that held them
- * (none in secure mode, where reports come as artifacts).
+ * The task jobs' reports that belong to this plan, by task ID, and the issue's notes that do
+ * not (earlier plans' results; none in secure mode, where reports come as artifacts).
  */
 async function fetchReports(
   r: Run,
   issueNumber: number,
   record: PlanRecord
-): Promise<{ reports: Map<string, TaskReport>; notes: NoteRef[] }> {
+): Promise<{ reports: Map<string, TaskReport>; stale: NoteRef[] }> {
   if (r.inputs.resultsDir)
-    return { reports: await readResultFiles(r, r.inputs.resultsDir, record), notes: [] }
+    return { reports: await readResultFiles(r, r.inputs.resultsDir, record), stale: [] }
   const refs = await listRemoteRefs(r.git, 'origin', reportRef(issueNumber), r.auth)
   await fetchOwnRefs(r.git, 'origin', [...refs.keys()], r.auth)
   const reports = new Map<string, TaskReport>()
-  const notes: NoteRef[] = []
+  const current = new Set<string>()
   for (const entry of record.tasks.filter((t) => t.mode === 'run')) {
     const ref = reportRef(issueNumber, entry.id)
     const sha = refs.get(ref)
@@ -546,16 +546,18 @@ async function fetchReports(
     const report = await readReport(r.git, sha, entry.id)
     if (report && report.plan === record.id && report.hash === entry.hash) {
       reports.set(entry.id, report)
-      notes.push({ ref, sha })
+      current.add(ref)
     }
   }
-  return { reports, notes }
+  const stale = [...refs].filter(([ref]) => !current.has(ref)).map(([ref, sha]) => ({ ref, sha }))
+  return { reports, stale }
 }
 
 /**
- * Once the merge job has published, the notes that handed it the task results have served:
- * deleted from the remote, each only if it still holds what was read (a lease), so a note
- * pushed since is left alone. Failing to delete them costs nothing but tidiness.
+ * Once the merge job has published, notes of earlier plans have served: deleted from the
+ * remote, each only if it still holds what was read (a lease). This plan's notes stay, so that
+ * re-running the merge job finds them; the next plan's merge job deletes them in turn. Failing
+ * to delete costs nothing but tidiness.
  */
 async function removeNotes(r: Run, notes: NoteRef[]): Promise<void> {
   if (notes.length === 0) return
