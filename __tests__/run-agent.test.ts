@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readlinkSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
-import { readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { FifoPool } from '../src/core/agents/fifos.js'
+import { closeFifos, FifoPool, openFifos } from '../src/core/agents/fifos.js'
 import { runAgent } from '../src/core/agents/run-agent.js'
 import { subreaperAvailable } from '../src/core/agents/subreaper.js'
 import { processesWithArgv } from '../test-support/processes.js'
@@ -26,6 +26,19 @@ async function run(command: string, extra: Partial<Parameters<typeof runAgent>[0
     ...extra
   })
   return { result, lines, log: path.join(dir, 'agent.log'), dir }
+}
+
+/** This process's descriptors open on FIFOs made under `dir` (deleted or not). */
+function fifoDescriptors(dir: string): string[] {
+  return readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`)
+      } catch {
+        return ''
+      }
+    })
+    .filter((target) => target.startsWith(`${dir}/`))
 }
 
 describe('runAgent', () => {
@@ -102,8 +115,8 @@ describe('runAgent output channels', () => {
     expect(result.exitCode).toBe(0)
     expect(lines).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^\/.*\/agent\.log\.[0-9a-f]+\.out\.fifo \(deleted\)$/),
-        expect.stringMatching(/^\/.*\/agent\.log\.[0-9a-f]+\.err\.fifo \(deleted\)$/),
+        expect.stringMatching(/^\/.*\/\.fifo-[0-9a-f]+\.out \(deleted\)$/),
+        expect.stringMatching(/^\/.*\/\.fifo-[0-9a-f]+\.err \(deleted\)$/),
         'fifo 600'
       ])
     )
@@ -113,7 +126,7 @@ describe('runAgent output channels', () => {
     expect(await readdir(dir)).toEqual(['agent.log'])
   })
 
-  it('takes its FIFOs from a pool: one mkfifo for many agents, each pair used once, the rest removed', async () => {
+  it('takes its FIFOs from a pool: one mkfifo for many agents, each pair used once, no path to those waiting, the rest closed', async () => {
     const logs = await tempDir('pool')
     // A real mkfifo behind a wrapper that counts its calls; the pool finds it through PATH.
     const bin = await tempDir('bin')
@@ -140,18 +153,19 @@ describe('runAgent output channels', () => {
       expect(new Set(used).size).toBe(4)
       for (const fifo of used)
         expect(fifo).toMatch(new RegExp(`^${logs}/\\.fifo-[0-9a-f]+\\.out \\(deleted\\)$`))
-      // One process made all ten FIFOs (five pairs); the one pair nobody took is still there.
+      // One process made all ten FIFOs (five pairs). No path leads to any of them: the pair
+      // nobody took waits as four open descriptors, closed by dispose.
       expect(await readFile(calls, 'utf8')).toBe('13\n') // -m 600 -- and ten paths
-      const left = await readdir(logs)
-      expect(left).toHaveLength(2)
-      for (const name of left) expect((await stat(path.join(logs, name))).isFIFO()).toBe(true)
-      await pool.dispose()
       expect(await readdir(logs)).toEqual([])
+      expect(fifoDescriptors(logs)).toHaveLength(4)
+      await pool.dispose()
+      expect(fifoDescriptors(logs)).toEqual([])
       // An empty pool makes a pair on demand.
       const extra = await run('echo more', { fifoPool: pool })
       expect(extra.lines).toEqual(['more'])
       expect(await readFile(calls, 'utf8')).toBe('13\n5\n')
       expect(await readdir(logs)).toEqual([])
+      expect(fifoDescriptors(logs)).toEqual([])
     } finally {
       process.env.PATH = savedPath
     }
@@ -164,27 +178,32 @@ describe('runAgent output channels', () => {
     await pool.dispose()
     await filling
     expect(await readdir(logs)).toEqual([])
+    expect(fifoDescriptors(logs)).toEqual([])
   })
 
-  it('takes nothing but the FIFO from the pool: a link or file put in its place means pipes', async () => {
-    const logs = await tempDir('pool')
+  it('opens nothing but the FIFO it made: a link to another FIFO or a file in its place is refused and removed', async () => {
+    const dir = await tempDir('fifos')
     // Someone else's FIFO: followed, the agent's output would flow through it.
     const foreign = path.join(await tempDir('elsewhere'), 'foreign.fifo')
     execFileSync('mkfifo', [foreign])
-    const pool = new FifoPool(logs)
-    await pool.fill(2)
-    const outs = (await readdir(logs)).filter((n) => n.endsWith('.out'))
-    await rm(path.join(logs, outs[0]))
-    await symlink(foreign, path.join(logs, outs[0]))
-    await rm(path.join(logs, outs[1]))
-    await writeFile(path.join(logs, outs[1]), 'planted\n')
-    for (let i = 0; i < 2; i++) {
-      const { result, lines } = await run('readlink /proc/$$/fd/1; echo done', { fifoPool: pool })
-      expect(result.exitCode).toBe(0)
-      expect(lines).toEqual([expect.stringMatching(/^socket:\[\d+\]$/), 'done'])
+    const mine = path.join(dir, 'mine.fifo')
+    for (const planted of ['link', 'file']) {
+      execFileSync('mkfifo', [mine])
+      const other = path.join(dir, `planted-${planted}`)
+      if (planted === 'link') await symlink(foreign, other)
+      else await writeFile(other, 'planted\n')
+      expect(openFifos([other, mine])).toBeUndefined()
+      expect(openFifos([mine, other])).toBeUndefined()
+      expect(await readdir(dir)).toEqual([])
+      expect(fifoDescriptors(dir)).toEqual([])
     }
     expect((await stat(foreign)).isFIFO()).toBe(true)
-    expect(await readdir(logs)).toEqual([])
+    // A real pair opens, both ends of each the same FIFO, and leaves no path behind.
+    execFileSync('mkfifo', [mine, `${mine}2`])
+    const pair = openFifos([mine, `${mine}2`])!
+    expect(pair.read).toHaveLength(2)
+    expect(await readdir(dir)).toEqual([])
+    closeFifos(pair)
   })
 
   // Node's stdio pipes are socket pairs, which cannot be reopened: the limit FIFOs remove.

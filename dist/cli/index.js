@@ -324,72 +324,105 @@ function toolEnv() {
 const execFileAsync = (0,external_node_util_namespaceObject.promisify)(external_node_child_process_namespaceObject.execFile);
 /** Paths per mkfifo process; well under any argv limit. */
 const BATCH = 128;
+/** Pairs held open ahead at most (four descriptors each); more are made on demand. */
+const MAX_READY = 64;
 /**
  * The agents' output FIFOs, made ahead of time: one `mkfifo` for every agent of a run instead of
  * one per agent. Node has no mkfifo of its own, and starting a process from Node blocks its main
  * thread for 8–20 ms on a 2-core runner (fork copies the page tables of the whole action), time
- * taken from starting the next checkout or agent. The FIFOs are owner-only, in a directory private
- * to the run; each is unlinked as soon as its agent has it open, and `dispose` removes the rest.
+ * taken from starting the next checkout or agent. Each FIFO is opened at both ends and unlinked
+ * as soon as it is made, so while it waits in the pool no path leads to it: an agent already
+ * running cannot swap it or listen in on a later agent's output.
  */
 class FifoPool {
     dir;
     ready = [];
     filling = Promise.resolve();
-    made = new Set();
     constructor(dir) {
         this.dir = dir;
     }
-    /** Makes `pairs` more pairs, in the background; a failure only leaves the pool empty. */
+    /** Makes `pairs` more pairs (up to MAX_READY waiting), in the background; a failure only leaves the pool empty. */
     fill(pairs) {
-        if (pairs <= 0)
-            return this.filling;
-        this.filling = this.filling.then(async () => {
-            const pending = Array.from({ length: pairs }, () => this.pairPaths());
-            this.ready.push(...(await makeFifos(pending, (p) => this.made.add(p))));
-        });
+        this.filling = this.filling
+            .then(async () => {
+            const wanted = Math.min(pairs, MAX_READY - this.ready.length);
+            if (wanted > 0)
+                this.ready.push(...(await makeOpenFifos(this.dir, wanted)));
+        })
+            .catch(() => undefined);
         return this.filling;
     }
-    /** A pair of FIFOs nobody else has; made now if none is ready; undefined if mkfifo fails. */
+    /** A pair nobody else has (the caller owns its descriptors); made now if none is ready; undefined if that fails. */
     async take() {
         await this.filling;
-        const pair = this.ready.shift() ?? (await makeFifos([this.pairPaths()], (p) => this.made.add(p)))[0];
-        if (pair)
-            for (const p of pair)
-                this.made.delete(p);
-        return pair;
+        return this.ready.shift() ?? (await makeOpenFifos(this.dir, 1))[0];
     }
-    /** Removes the FIFOs nobody took, once a fill under way has finished (it would add more). */
+    /** Closes the pairs nobody took, once a fill under way has finished (it would add more). */
     async dispose() {
-        await this.filling.catch(() => undefined);
-        for (const p of this.made)
-            (0,external_node_fs_namespaceObject.rmSync)(p, { force: true });
-        this.made.clear();
-        this.ready = [];
-    }
-    pairPaths() {
-        const base = external_node_path_default().join(this.dir, `.fifo-${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}`);
-        return [`${base}.out`, `${base}.err`];
+        await this.filling;
+        for (const pair of this.ready.splice(0))
+            closeFifos(pair);
     }
 }
-/** Makes the pairs' FIFOs, BATCH paths per process; returns the pairs that exist. */
-async function makeFifos(pairs, onMade = () => undefined) {
-    const made = [];
-    for (let i = 0; i < pairs.length; i += BATCH / 2) {
-        const batch = pairs.slice(i, i + BATCH / 2);
-        const paths = batch.flat();
+/** `count` pairs of FIFOs made in `dir` (owner-only), opened and unlinked; fewer if that fails. */
+async function makeOpenFifos(dir, count) {
+    const opened = [];
+    for (let i = 0; i < count; i += BATCH / 2) {
+        const pairs = Array.from({ length: Math.min(BATCH / 2, count - i) }, () => pairPaths(dir));
+        const paths = pairs.flat();
         try {
             await execFileAsync('mkfifo', ['-m', '600', '--', ...paths], { env: toolEnv() });
-            made.push(...batch);
-            paths.forEach(onMade);
         }
         catch {
-            // mkfifo missing, or the directory refuses: remove what it made; the caller uses pipes
+            // mkfifo missing, or the directory refuses: the caller uses pipes
             for (const p of paths)
                 (0,external_node_fs_namespaceObject.rmSync)(p, { force: true });
             break;
         }
+        for (const pair of pairs) {
+            const open = openFifos(pair);
+            if (open)
+                opened.push(open);
+        }
     }
-    return made;
+    return opened;
+}
+/**
+ * Opens both ends of a pair of FIFOs and unlinks them whatever happens. Read ends first,
+ * non-blocking, so that opening the write ends does not wait; no link is followed, and both ends
+ * must be the same FIFO. Undefined (nothing left open) if any of that fails.
+ */
+function openFifos(paths) {
+    const fds = [];
+    try {
+        for (const p of paths)
+            fds.push((0,external_node_fs_namespaceObject.openSync)(p, external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NONBLOCK | external_node_fs_namespaceObject.constants.O_NOFOLLOW));
+        for (const p of paths)
+            fds.push((0,external_node_fs_namespaceObject.openSync)(p, external_node_fs_namespaceObject.constants.O_WRONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW));
+        for (const i of [0, 1]) {
+            const [read, write] = [(0,external_node_fs_namespaceObject.fstatSync)(fds[i]), (0,external_node_fs_namespaceObject.fstatSync)(fds[i + 2])];
+            if (!read.isFIFO() || read.ino !== write.ino || read.dev !== write.dev)
+                throw new Error(`${paths[i]} is not the FIFO just made`);
+        }
+        return { read: [fds[0], fds[1]], write: [fds[2], fds[3]] };
+    }
+    catch {
+        for (const fd of fds)
+            (0,external_node_fs_namespaceObject.closeSync)(fd);
+        return undefined;
+    }
+    finally {
+        for (const p of paths)
+            (0,external_node_fs_namespaceObject.rmSync)(p, { force: true });
+    }
+}
+function closeFifos(pair) {
+    for (const fd of [...pair.read, ...pair.write])
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+}
+function pairPaths(dir) {
+    const base = external_node_path_default().join(dir, `.fifo-${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}`);
+    return [`${base}.out`, `${base}.err`];
 }
 
 ;// CONCATENATED MODULE: ./src/core/agents/prompt.ts
@@ -709,8 +742,8 @@ async function runAgent(options) {
             ? undefined
             : options.fifoPool
                 ? await options.fifoPool.take()
-                : (await makeFifos([fifoPaths(options.logFile)]))[0];
-        const fifos = pair && openFifos(pair, onOut, onErr);
+                : (await makeOpenFifos(external_node_path_default().dirname(options.logFile), 1))[0];
+        const fifos = pair && readFifos(pair, onOut, onErr);
         if (fifos)
             readers = fifos.readers;
         let child;
@@ -802,32 +835,14 @@ async function runAgent(options) {
         (0,external_node_fs_namespaceObject.closeSync)(fd);
     }
 }
-/** A pair of FIFO paths next to the log file (in the run's private directory). */
-function fifoPaths(logFile) {
-    const base = `${logFile}.${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}`;
-    return [`${base}.out.fifo`, `${base}.err.fifo`];
-}
 /**
- * Opens a pair of FIFOs for stdout and stderr: read ends wrapped in sockets that read into one
- * reused buffer each, write ends for the agent; the paths are unlinked once open. Undefined if
- * they cannot be opened: the caller falls back to pipes.
+ * Wraps the read ends of an open pair in sockets that read into one reused buffer each; the
+ * write ends are for the agent. Undefined (the pair closed) if Node refuses them: the caller
+ * falls back to pipes.
  */
-function openFifos(paths, onOut, onErr) {
-    const fds = [];
+function readFifos(pair, onOut, onErr) {
     const readers = [];
     try {
-        // Read ends first, non-blocking: then opening the write ends does not wait for a reader.
-        for (const p of paths)
-            fds.push((0,external_node_fs_namespaceObject.openSync)(p, external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NONBLOCK | external_node_fs_namespaceObject.constants.O_NOFOLLOW));
-        for (const p of paths)
-            fds.push((0,external_node_fs_namespaceObject.openSync)(p, external_node_fs_namespaceObject.constants.O_WRONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW));
-        // Pooled FIFOs wait in a directory an earlier agent could reach: both ends must be the
-        // same FIFO, not whatever was put in its place.
-        for (const i of [0, 1]) {
-            const [read, write] = [(0,external_node_fs_namespaceObject.fstatSync)(fds[i]), (0,external_node_fs_namespaceObject.fstatSync)(fds[i + 2])];
-            if (!read.isFIFO() || read.ino !== write.ino || read.dev !== write.dev)
-                throw new Error(`${paths[i]} is not the FIFO made for this agent`);
-        }
         for (const [i, onChunk] of [onOut, onErr].entries()) {
             const buffer = Buffer.allocUnsafe(READ_SIZE);
             const onread = {
@@ -839,27 +854,22 @@ function openFifos(paths, onOut, onErr) {
             };
             // @types/node 20 lists `onread` for connect() only; Node (>= 20) takes it here too.
             const opts = {
-                fd: fds[i],
+                fd: pair.read[i],
                 readable: true,
                 writable: false,
                 onread
             };
             readers.push(new external_node_net_namespaceObject.Socket(opts));
-            fds[i] = -1; // closed with the socket from now on
         }
-        return { readers, writeFds: [fds[2], fds[3]] };
+        return { readers, writeFds: pair.write };
     }
     catch {
+        // A socket that was made owns its descriptor; close the rest.
         for (const reader of readers)
             reader.destroy();
-        for (const open of fds)
-            if (open >= 0)
-                (0,external_node_fs_namespaceObject.closeSync)(open);
+        for (const fd of [...pair.read.slice(readers.length), ...pair.write])
+            (0,external_node_fs_namespaceObject.closeSync)(fd);
         return undefined;
-    }
-    finally {
-        for (const p of paths)
-            (0,external_node_fs_namespaceObject.rmSync)(p, { force: true });
     }
 }
 /** The last `size` bytes of everything pushed, in a fixed buffer: copies at most `size` per push. */

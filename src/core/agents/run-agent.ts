@@ -1,20 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeSync
-} from 'node:fs'
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
+import path from 'node:path'
 import { Socket, type ConnectOpts, type SocketConstructorOpts } from 'node:net'
 import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { makeFifos, type FifoPair, type FifoPool } from './fifos.js'
+import { makeOpenFifos, type FifoPool, type OpenFifos } from './fifos.js'
 import { subreaperAvailable, supervised } from './subreaper.js'
 
 export interface AgentRunOptions {
@@ -154,8 +145,8 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
         ? undefined
         : options.fifoPool
           ? await options.fifoPool.take()
-          : (await makeFifos([fifoPaths(options.logFile)]))[0]
-    const fifos = pair && openFifos(pair, onOut, onErr)
+          : (await makeOpenFifos(path.dirname(options.logFile), 1))[0]
+    const fifos = pair && readFifos(pair, onOut, onErr)
     if (fifos) readers = fifos.readers
     let child: ChildProcess
     try {
@@ -250,36 +241,18 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   }
 }
 
-/** A pair of FIFO paths next to the log file (in the run's private directory). */
-function fifoPaths(logFile: string): FifoPair {
-  const base = `${logFile}.${randomBytes(6).toString('hex')}`
-  return [`${base}.out.fifo`, `${base}.err.fifo`]
-}
-
 /**
- * Opens a pair of FIFOs for stdout and stderr: read ends wrapped in sockets that read into one
- * reused buffer each, write ends for the agent; the paths are unlinked once open. Undefined if
- * they cannot be opened: the caller falls back to pipes.
+ * Wraps the read ends of an open pair in sockets that read into one reused buffer each; the
+ * write ends are for the agent. Undefined (the pair closed) if Node refuses them: the caller
+ * falls back to pipes.
  */
-function openFifos(
-  paths: FifoPair,
+function readFifos(
+  pair: OpenFifos,
   onOut: (chunk: Buffer) => void,
   onErr: (chunk: Buffer) => void
 ): { readers: Socket[]; writeFds: [number, number] } | undefined {
-  const fds: number[] = []
   const readers: Socket[] = []
   try {
-    // Read ends first, non-blocking: then opening the write ends does not wait for a reader.
-    for (const p of paths)
-      fds.push(openSync(p, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW))
-    for (const p of paths) fds.push(openSync(p, constants.O_WRONLY | constants.O_NOFOLLOW))
-    // Pooled FIFOs wait in a directory an earlier agent could reach: both ends must be the
-    // same FIFO, not whatever was put in its place.
-    for (const i of [0, 1]) {
-      const [read, write] = [fstatSync(fds[i]), fstatSync(fds[i + 2])]
-      if (!read.isFIFO() || read.ino !== write.ino || read.dev !== write.dev)
-        throw new Error(`${paths[i]} is not the FIFO made for this agent`)
-    }
     for (const [i, onChunk] of [onOut, onErr].entries()) {
       const buffer = Buffer.allocUnsafe(READ_SIZE)
       const onread = {
@@ -291,21 +264,19 @@ function openFifos(
       }
       // @types/node 20 lists `onread` for connect() only; Node (>= 20) takes it here too.
       const opts: SocketConstructorOpts & ConnectOpts = {
-        fd: fds[i],
+        fd: pair.read[i],
         readable: true,
         writable: false,
         onread
       }
       readers.push(new Socket(opts))
-      fds[i] = -1 // closed with the socket from now on
     }
-    return { readers, writeFds: [fds[2], fds[3]] }
+    return { readers, writeFds: pair.write }
   } catch {
+    // A socket that was made owns its descriptor; close the rest.
     for (const reader of readers) reader.destroy()
-    for (const open of fds) if (open >= 0) closeSync(open)
+    for (const fd of [...pair.read.slice(readers.length), ...pair.write]) closeSync(fd)
     return undefined
-  } finally {
-    for (const p of paths) rmSync(p, { force: true })
   }
 }
 
