@@ -85,6 +85,14 @@ describe('runAgent', () => {
     }
   })
 
+  it('treats a CRLF split across two reads as one line end, and a bare CR as one too', async () => {
+    const { result, lines } = await run(
+      "printf 'a\\r'; sleep 0.2; printf '\\nb\\rc\\r\\n'; sleep 0.2; printf 'd\\r'"
+    )
+    expect(result.exitCode).toBe(0)
+    expect(lines).toEqual(['a', 'b', 'c', 'd'])
+  })
+
   it('reports the exit status of a failing agent', async () => {
     const { result } = await run('exit 7')
     expect(result).toMatchObject({ exitCode: 7, timedOut: false })

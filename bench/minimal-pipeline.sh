@@ -34,4 +34,7 @@ for ((s = 1; s <= parallel && s <= tasks; s++)); do
   slot "$s" &
   pids+=($!)
 done
-for pid in "${pids[@]}"; do wait "$pid"; done
+# Every slot is waited for, even after one failed: the caller deletes the worktrees next.
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+exit "$status"

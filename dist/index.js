@@ -51951,7 +51951,10 @@ async function runAgent(options) {
         tail.push(chunk);
         if (options.onLine && !echoCut) {
             // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
-            partial.text = (partial.text + partial.decoder.write(chunk)).replace(/\r\n?/g, '\n');
+            // A CR that ends this read may be half of a CRLF: held back until the next one.
+            const text = partial.text + partial.decoder.write(chunk);
+            const held = text.endsWith('\r') ? '\r' : '';
+            partial.text = (held ? text.slice(0, -1) : text).replace(/\r\n?/g, '\n');
             let newline;
             while ((newline = partial.text.indexOf('\n')) !== -1) {
                 echo(partial.text.slice(0, newline));
@@ -51965,6 +51968,7 @@ async function runAgent(options) {
                 echo(partial.text.slice(0, cut));
                 partial.text = partial.text.slice(cut);
             }
+            partial.text += held;
         }
     };
     const onOut = consume(outPartial);
@@ -52049,7 +52053,8 @@ async function runAgent(options) {
         for (const reader of readers)
             reader.destroy();
         for (const rest of [outPartial, errPartial]) {
-            rest.text += rest.decoder.end();
+            // What is left holds no newline; a CR held back at its end ends the line.
+            rest.text = (rest.text + rest.decoder.end()).replace(/\r$/, '');
             if (rest.text)
                 echo(rest.text);
         }

@@ -117,7 +117,10 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
       tail.push(chunk)
       if (options.onLine && !echoCut) {
         // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
-        partial.text = (partial.text + partial.decoder.write(chunk)).replace(/\r\n?/g, '\n')
+        // A CR that ends this read may be half of a CRLF: held back until the next one.
+        const text = partial.text + partial.decoder.write(chunk)
+        const held = text.endsWith('\r') ? '\r' : ''
+        partial.text = (held ? text.slice(0, -1) : text).replace(/\r\n?/g, '\n')
         let newline: number
         while ((newline = partial.text.indexOf('\n')) !== -1) {
           echo(partial.text.slice(0, newline))
@@ -131,6 +134,7 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
           echo(partial.text.slice(0, cut))
           partial.text = partial.text.slice(cut)
         }
+        partial.text += held
       }
     }
   const onOut = consume(outPartial)
@@ -221,7 +225,8 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
     await Promise.race([streamsClosed, sleep(1000)])
     for (const reader of readers) reader.destroy()
     for (const rest of [outPartial, errPartial]) {
-      rest.text += rest.decoder.end()
+      // What is left holds no newline; a CR held back at its end ends the line.
+      rest.text = (rest.text + rest.decoder.end()).replace(/\r$/, '')
       if (rest.text) echo(rest.text)
     }
 
