@@ -376,9 +376,10 @@ async function caseParallel() {
       `${engine.length} (${serial.length})`,
       fmt(wall),
       fmt(least),
-      fmt(base),
-      `${ratio(base.median, wall.median).toFixed(1)}×`,
-      `${ratio(base.median, least.median).toFixed(1)}×`,
+      serial.length ? fmt(base) : '-',
+      // --baseline-runs 0 skips the one-at-a-time baseline, and the ratios built on it
+      serial.length ? `${ratio(base.median, wall.median).toFixed(1)}×` : '-',
+      serial.length ? `${ratio(base.median, least.median).toFixed(1)}×` : '-',
       `${ratio(wall.median, least.median).toFixed(2)}×`,
       fmt(stats(engine.map((r) => r.wallMs - ideal)))
     ])
