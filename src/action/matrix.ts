@@ -14,7 +14,7 @@ import {
   listRemoteRefs,
   pushRefs
 } from '../core/git/remote.js'
-import { cell, renderTaskTable } from '../core/report/markdown.js'
+import { renderMatrixStatus, renderTaskJobSummary } from '../core/report/markdown.js'
 import { readReport, reportRef, toReport, writeReport, type TaskReport } from '../core/results.js'
 import type { Task, TaskResult } from '../core/types.js'
 import { errorMessage } from '../core/util/errors.js'
@@ -198,11 +198,7 @@ export async function taskJob(r: Run): Promise<void> {
   core.setOutput('failed-tasks', JSON.stringify(result.status === 'failed' ? [result.id] : []))
   core.setOutput('status-comment-id', comment ? String(comment) : '')
   core.setOutput('issue-number', String(issue.number))
-  await core.summary
-    .addRaw(`### agent-fanout: task ${cell(entry.id, 40)} of #${issue.number}\n\n`)
-    .addRaw(renderTaskTable([result]))
-    .addRaw(result.reason ? `\n\n${cell(result.reason, 1000)}\n` : '\n')
-    .write()
+  await core.summary.addRaw(renderTaskJobSummary(result, issue.number)).write()
   if (inputs.failOn.has(result.status)) {
     core.setFailed(
       `agent-fanout: task ${entry.id} ${result.status}${result.reason ? `: ${result.reason}` : ''} (see fail-on)`
@@ -737,23 +733,10 @@ function matrixStatus(
   rows: TaskResult[],
   headline: string
 ): string {
-  const problems = rows.filter((t) => t.status === 'failed' || t.status === 'no-changes')
-  const run = runLink()
-  return [
-    statusMarker(issueNumber),
-    state,
-    `### agent-fanout: ${headline}`,
-    '',
-    renderTaskTable(rows),
-    '',
-    ...(problems.length
-      ? [
-          ...problems.map(
-            (t) => `- **${cell(t.id, 40)}** ${t.status}: ${cell(t.reason ?? '', 500)}`
-          ),
-          ''
-        ]
-      : []),
-    `Each task runs in a job of its own; the merge job merges their branches, opens the pull request and writes the final report here.${run ? ` [Workflow run](${run})` : ''}`
-  ].join('\n')
+  return renderMatrixStatus({
+    marker: `${statusMarker(issueNumber)}\n${state}`,
+    headline,
+    rows,
+    runUrl: runLink()
+  })
 }

@@ -15,10 +15,11 @@ import {
   type BranchUpdate,
   type PushOutcome
 } from '../core/git/remote.js'
+import { inertLogText } from '../core/logger.js'
 import {
+  noTaskChangedAnything,
+  renderPullRequestBody,
   renderReport,
-  renderTaskTable,
-  renderVerify,
   summaryLine
 } from '../core/report/markdown.js'
 import { parseTaskList, TASK_SYNTAX_HELP, TaskListError } from '../core/tasks/parse.js'
@@ -58,13 +59,16 @@ import {
  * and its tasks, the issue lock and progress labels, running the engine and publishing its
  * result (branches, pull request, status comment, outputs).
  */
-/** @actions/core as the engine's Logger. */
+/**
+ * @actions/core as the engine's Logger. Every message is made inert (inertLogText): they carry
+ * file names, reasons and titles that agents control, and core.info prints its message as is.
+ */
 export const coreLogger: Logger = {
-  debug: (m) => core.debug(m),
-  info: (m) => core.info(m),
-  warning: (m) => core.warning(m),
-  error: (m) => core.error(m),
-  group: (name, fn) => core.group(name, fn)
+  debug: (m) => core.debug(inertLogText(m)),
+  info: (m) => core.info(inertLogText(m)),
+  warning: (m) => core.warning(inertLogText(m)),
+  error: (m) => core.error(inertLogText(m)),
+  group: (name, fn) => core.group(inertLogText(name), fn)
 }
 
 /** Work the step must see finished before it ends (deleting worktree files); never rejects. */
@@ -253,23 +257,14 @@ export async function runAndPublish(
     const mergedAny = result.tasks.some((t) => isMerged(t.status))
     let noPullRequestReason: string | undefined
     if (integrationPush && !integrationPush.ok)
-      noPullRequestReason = `the push of \`${result.integrationBranch}\` was rejected: ${integrationPush.message}`
+      noPullRequestReason = `the push of ${result.integrationBranch} was rejected: ${integrationPush.message}`
     else if (!mergedAny) noPullRequestReason = 'no task produced changes that could be merged.'
     let pull: { number: number; url: string } | undefined
     if (!noPullRequestReason) {
       const allMerged = result.tasks
         .filter((t) => t.status !== 'skipped' || dropped.includes(t.id))
         .every((t) => isMerged(t.status))
-      const body = [
-        `Tasks from #${issue.number}, each done by an agent in its own worktree and merged here in task-list order.`,
-        '',
-        ...(result.verify ? [renderVerify(result.verify), ''] : []),
-        renderTaskTable(result.tasks),
-        '',
-        allMerged
-          ? `Closes #${issue.number}`
-          : `Refs #${issue.number} (not every task merged; see the status comment there).`
-      ].join('\n')
+      const body = renderPullRequestBody(result, issue.number, allMerged)
       const pr = await upsertPullRequest(api, {
         head: result.integrationBranch,
         base: baseBranch,
@@ -308,6 +303,10 @@ export async function runAndPublish(
       })
     )
     .write()
+  if (noTaskChangedAnything(result))
+    logger.warning(
+      'No agent changed anything: the agent command likely cannot write files (a missing permission mode?). The status comment and the job summary show its output.'
+    )
 
   const failing = result.tasks.filter((t) => inputs.failOn.has(t.status))
   const rejected = pushes.filter((p) => !p.ok)

@@ -1,4 +1,10 @@
+import type { Heading, PhrasingContent, RootContent, Table } from 'mdast'
 import type { FanoutResult, TaskResult, TaskStatus } from '../types.js'
+import * as md from './mdast.js'
+
+// Every report (the status comment, the pull request body, the job summary) is built as a
+// markdown tree and serialised (mdast.ts): text from agents, git and the issue goes into text
+// and code nodes only, so it cannot add a table row, a heading, HTML or a mention.
 
 /** GitHub refuses comment and PR bodies over 65,536 characters; keep a margin. */
 export const GITHUB_BODY_LIMIT = 65536
@@ -7,11 +13,11 @@ const DEFAULT_BUDGET = 60000
 export interface ReportContext {
   issueNumber: number
   pullRequest?: { number: number; url: string }
-  /** Why no pull request was opened, when none was. */
+  /** Why no pull request was opened, when none was (plain text, shown as text). */
   noPullRequestReason?: string
   /** Link to the workflow run, where full logs are. */
   runUrl?: string
-  /** Hidden marker placed first in the body (sticky-comment lookup). */
+  /** Hidden marker placed first in the body (sticky-comment lookup); our own HTML comments. */
   marker?: string
   maxLength?: number
   /** Replaces the counts in the heading (e.g. "cancelled — 2 merged"). */
@@ -29,19 +35,6 @@ const STATUS_LABEL: Record<TaskStatus, string> = {
   skipped: '⏭️ skipped',
   queued: '⏳ queued',
   ready: '📦 done, waiting for the merge job'
-}
-
-/** Neutralises untrusted text for a table cell: no pipes, no HTML, no @-mentions, one line. */
-export function cell(text: string, max = 120): string {
-  let out = text.replace(/\s+/g, ' ').trim()
-  if (out.length > max) out = `${out.slice(0, max - 1)}…`
-  return out
-    .replace(/\\/g, '\\\\')
-    .replace(/\|/g, '\\|')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/@/g, '@\u200b')
-    .replace(/`/g, "'")
 }
 
 export function formatDuration(ms: number): string {
@@ -79,192 +72,406 @@ export function summaryLine(result: FanoutResult): string {
 }
 
 /** The task table shared by the status comment, the pull request body and the job summary. */
-export function renderTaskTable(tasks: TaskResult[]): string {
-  const rows = tasks.map(
-    (t) =>
-      `| ${cell(t.id, 40)} | ${cell(t.title)} | ${STATUS_LABEL[t.status]} | ${formatDuration(t.durationMs)} | ${t.changedFiles.length} |`
-  )
-  return [
-    '| Task | Title | Status | Duration | Files changed |',
-    '| --- | --- | --- | --- | --- |',
-    ...rows
-  ].join('\n')
+function taskTable(tasks: TaskResult[]): Table {
+  return md.table([
+    ['Task', 'Title', 'Status', 'Duration', 'Files changed'].map((h) => [md.text(h)]),
+    ...tasks.map((t) => [
+      [md.untrusted(t.id, 40)],
+      [md.untrusted(t.title)],
+      [md.text(STATUS_LABEL[t.status])],
+      [md.text(formatDuration(t.durationMs))],
+      [md.text(String(t.changedFiles.length))]
+    ])
+  ])
 }
 
-/** A fence that the enclosed text cannot close early. */
-function fence(text: string, info = ''): string {
-  let longest = 2
-  for (const run of text.match(/`{3,}/g) ?? []) longest = Math.max(longest, run.length)
-  const f = '`'.repeat(longest + 1)
-  return `${f}${info}\n${text}\n${f}`
+/** The last `lines` lines of an output, at most `chars` characters of it. */
+function lastLines(output: string, lines: number, chars = 4000): string {
+  return output.split('\n').slice(-lines).join('\n').slice(-chars)
+}
+
+/** One line about the verify command, and a short tail when it failed. */
+function verifyParts(verify: NonNullable<FanoutResult['verify']>): {
+  line: PhrasingContent[]
+  tail?: RootContent
+} {
+  const label = `Verify (${verify.mode}): `
+  const what = md.inline(verify.command)
+  if (verify.note) return { line: [md.text(`${label}⚠️ `), what, md.text(` — ${verify.note}.`)] }
+  if (verify.ok)
+    return { line: [md.text(`${label}✅ `), what, md.text(' passes on the integration branch.')] }
+  return {
+    line: [
+      md.text(`${label}❌ `),
+      what,
+      md.text(` fails on the integration branch (exit ${verify.exitCode ?? 'killed'}).`)
+    ],
+    tail: md.code(lastLines(verify.tail, 15), 'text')
+  }
 }
 
 interface Detail {
-  heading: string
+  heading: Heading
   /** Variants from richest to barest; the renderer picks the richest that fits. */
-  variants: string[]
+  variants: RootContent[][]
+}
+
+function taskHeading(icon: string, task: TaskResult): Heading {
+  return md.heading(4, md.text(`${icon} ${md.inertLine(task.id, 40)}: ${md.inertLine(task.title)}`))
 }
 
 function conflictDetail(task: TaskResult, integrationBranch: string): Detail {
   const conflict = task.conflict!
   const files = conflict.files.length
-    ? conflict.files.map((f) => `\`${f.replace(/`/g, "'")}\``).join(', ')
-    : '(no file-level conflict; see messages)'
-  const messages = conflict.messages.length ? fence(conflict.messages.join('\n')) : ''
+    ? md.joined(
+        conflict.files.map((f) => [md.fileName(f)]),
+        ', '
+      )
+    : [md.text('(no file-level conflict; see messages)')]
+  const head: RootContent[] = [
+    md.paragraph(
+      md.strong(md.text("Branch with the task's work:")),
+      md.text(' '),
+      md.inline(task.branch)
+    ),
+    md.paragraph(md.strong(md.text('Conflicting files:')), md.text(' '), ...files)
+  ]
+  if (conflict.withTasks?.length) {
+    head.push(
+      md.paragraph(
+        md.strong(md.text('Collides with:')),
+        md.text(' '),
+        ...md.joined(
+          conflict.withTasks.map((t) => [
+            md.untrusted(t.id, 40),
+            md.text(' ('),
+            md.inline(t.branch),
+            md.text(')')
+          ]),
+          ', '
+        ),
+        md.text(', already merged')
+      )
+    )
+  }
+  if (task.attempts?.length) {
+    head.push(
+      md.paragraph(md.strong(md.text('Tried:'))),
+      md.list(
+        task.attempts.map((a) => [
+          md.inline(a.strategy),
+          md.text(': '),
+          md.untrusted(a.outcome, 300)
+        ])
+      )
+    )
+  }
+  const messages = conflict.messages.length ? [md.code(conflict.messages.join('\n'))] : []
+  const hunks = conflict.hunks.flatMap((h) => [
+    md.paragraph(md.fileName(h.file)),
+    md.code(h.text, 'diff')
+  ])
   const wayForward = [
-    "**How to go on** (the task's work is safe on its branch):",
-    `- Resolve by hand: \`git fetch origin && git switch ${integrationBranch} && git merge origin/${task.branch}\`, fix the files above, commit and push: the pull request picks it up.`,
-    '- Or re-run the task on top of the merged result: reword it so it builds on the other tasks and run the workflow again.',
-    `- Or leave it out: nothing of it is on \`${integrationBranch}\`; delete \`${task.branch}\` once the work is no longer needed.`
-  ].join('\n')
-  const tried = task.attempts?.length
-    ? `\n\n**Tried:**\n${task.attempts.map((a) => `- \`${a.strategy}\`: ${cell(a.outcome, 300)}`).join('\n')}`
-    : ''
-  const collides = conflict.withTasks?.length
-    ? `\n\n**Collides with:** ${conflict.withTasks.map((t) => `${cell(t.id, 40)} (\`${t.branch}\`)`).join(', ')}, already merged`
-    : ''
-  const head = `**Branch with the task's work:** \`${task.branch}\`\n\n**Conflicting files:** ${files}${collides}${tried}`
-  const hunks = conflict.hunks
-    .map((h) => `\`${h.file.replace(/`/g, "'")}\`\n${fence(h.text, 'diff')}`)
-    .join('\n\n')
-  return {
-    heading: `#### ⚠️ ${cell(task.id, 40)}: ${cell(task.title)}`,
-    variants: [
-      [head, messages, hunks, wayForward].filter(Boolean).join('\n\n'),
+    md.paragraph(
+      md.strong(md.text('How to go on')),
+      md.text(" (the task's work is safe on its branch):")
+    ),
+    md.list([
       [
-        head,
-        messages,
-        "_Conflict hunks omitted to fit GitHub's size limit; run `git merge` as below to see them._",
-        wayForward
+        md.text('Resolve by hand: '),
+        md.inline(
+          `git fetch origin && git switch ${integrationBranch} && git merge origin/${task.branch}`
+        ),
+        md.text(', fix the files above, commit and push: the pull request picks it up.')
+      ],
+      [
+        md.text(
+          'Or re-run the task on top of the merged result: reword it so it builds on the other tasks and run the workflow again.'
+        )
+      ],
+      [
+        md.text('Or leave it out: nothing of it is on '),
+        md.inline(integrationBranch),
+        md.text('; delete '),
+        md.inline(task.branch),
+        md.text(' once the work is no longer needed.')
       ]
-        .filter(Boolean)
-        .join('\n\n'),
-      [head, wayForward].join('\n\n')
+    ])
+  ]
+  return {
+    heading: taskHeading('⚠️', task),
+    variants: [
+      [...head, ...messages, ...hunks, ...wayForward],
+      [
+        ...head,
+        ...messages,
+        md.paragraph(
+          md.emphasis(
+            md.text("Conflict hunks omitted to fit GitHub's size limit; run "),
+            md.inline('git merge'),
+            md.text(' as below to see them.')
+          )
+        ),
+        ...wayForward
+      ],
+      [...head, ...wayForward]
     ]
   }
 }
 
 function brokeVerifyDetail(task: TaskResult): Detail {
-  const head = `**Branch with the task's work:** \`${task.branch}\`. It merged cleanly, but the verify command failed with it, so it was taken back out of the integration branch.`
-  const tail = task.verifyTail ? fence(task.verifyTail, 'text') : ''
+  const head = md.paragraph(
+    md.strong(md.text("Branch with the task's work:")),
+    md.text(' '),
+    md.inline(task.branch),
+    md.text(
+      '. It merged cleanly, but the verify command failed with it, so it was taken back out of the integration branch.'
+    )
+  )
+  const tail = task.verifyTail ?? ''
   return {
-    heading: `#### 🧪 ${cell(task.id, 40)}: ${cell(task.title)}`,
+    heading: taskHeading('🧪', task),
     variants: [
-      [
-        head,
-        '',
-        '<details><summary>Last lines of the verify output</summary>',
-        '',
-        tail,
-        '',
-        '</details>'
-      ].join('\n'),
-      [head, fence(task.verifyTail?.split('\n').slice(-8).join('\n') ?? '', 'text')].join('\n\n'),
-      head
+      [head, ...md.details('Last lines of the verify output', md.code(tail, 'text'))],
+      [head, md.code(lastLines(tail, 8), 'text')],
+      [head]
     ]
   }
 }
 
-function failureDetail(task: TaskResult, ctx: ReportContext): Detail {
-  const reason = `**Why:** ${cell(task.reason ?? 'unknown', 300)}`
+/** A task whose agent's output is worth seeing: it failed, or it changed nothing. */
+function outputDetail(icon: string, task: TaskResult, ctx: ReportContext): Detail {
+  const reason = md.paragraph(
+    md.strong(md.text('Why:')),
+    md.text(' '),
+    md.untrusted(task.reason ?? 'unknown', 300)
+  )
   const where = ctx.runUrl
-    ? `Full log: [workflow run](${ctx.runUrl}).`
-    : task.logFile
-      ? `Full log: \`${task.logFile}\`.`
-      : ''
-  const tail = task.logTail ? fence(task.logTail, 'text') : '_The agent printed nothing._'
-  return {
-    heading: `#### ❌ ${cell(task.id, 40)}: ${cell(task.title)}`,
-    variants: [
-      [
-        reason,
-        '',
-        '<details><summary>Last lines of its output</summary>',
-        '',
-        tail,
-        '',
-        '</details>',
-        '',
-        where
+    ? [
+        md.paragraph(
+          md.text('Full log: '),
+          md.link(ctx.runUrl, md.text('workflow run')),
+          md.text('.')
+        )
       ]
-        .join('\n')
-        .trim(),
-      [reason, fence(task.logTail?.split('\n').slice(-8).join('\n') ?? '', 'text'), where]
-        .filter(Boolean)
-        .join('\n\n'),
-      [reason, where].filter(Boolean).join('\n\n')
+    : task.logFile
+      ? [md.paragraph(md.text('Full log: '), md.inline(task.logFile), md.text('.'))]
+      : []
+  const tail = task.logTail
+    ? md.code(task.logTail, 'text')
+    : md.paragraph(md.emphasis(md.text('The agent printed nothing.')))
+  return {
+    heading: taskHeading(icon, task),
+    variants: [
+      [reason, ...md.details('Last lines of its output', tail), ...where],
+      [reason, md.code(lastLines(task.logTail ?? '', 8), 'text'), ...where],
+      [reason, ...where]
     ]
   }
+}
+
+/** The tasks whose agents ran (not skipped, queued, waiting or reused from an earlier run). */
+function ranTasks(tasks: TaskResult[]): TaskResult[] {
+  return tasks.filter((t) => !['skipped', 'queued', 'ready'].includes(t.status) && !t.reused)
 }
 
 /**
- * The full report: headline, task table, pull request link, and one section per conflicted or
- * failed task. It always fits `maxLength` (default well under GitHub's 65,536): details are
- * shortened step by step (hunks, then log tails), never the table.
+ * True when every task whose agent ran ended `no-changes`: one agent may have had nothing to
+ * do, all of them means the agent command most likely cannot write (a missing permission mode).
+ */
+export function noTaskChangedAnything(result: FanoutResult): boolean {
+  const ran = ranTasks(result.tasks)
+  return ran.length > 0 && ran.every((t) => t.status === 'no-changes')
+}
+
+/** Says plainly that the agent command likely cannot write, with one agent's last lines. */
+function cannotWriteNotice(result: FanoutResult): RootContent[] {
+  if (!noTaskChangedAnything(result)) return []
+  const ran = ranTasks(result.tasks)
+  const example = ran.find((t) => t.logTail?.trim())
+  const explain = md.paragraph(
+    md.strong(
+      md.text('⚠️ No agent changed anything: the agent command likely cannot write files.')
+    ),
+    md.text(
+      '\nEvery task that ran ended with no changes. An agent that is not allowed to edit files exits successfully and changes nothing, for example Claude Code without '
+    ),
+    md.inline('--permission-mode acceptEdits'),
+    md.text('. Check '),
+    md.inline('agent-command'),
+    md.text(' and the permissions it runs with.'),
+    ...(example
+      ? [md.text(' The output of '), md.untrusted(example.id, 40), md.text(' ends with:')]
+      : [md.text(' No agent printed anything.')])
+  )
+  return [
+    md.blockquote(
+      explain,
+      ...(example ? [md.code(lastLines(example.logTail!, 15, 2000), 'text')] : [])
+    )
+  ]
+}
+
+/**
+ * The full report: headline, task table, pull request link, and one section per conflicted,
+ * failed or unchanged task. It always fits `maxLength` (default well under GitHub's 65,536):
+ * details are shortened step by step (hunks, then log tails), never the table.
  */
 export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   const budget = Math.min(ctx.maxLength ?? DEFAULT_BUDGET, GITHUB_BODY_LIMIT)
-  const head: string[] = []
-  if (ctx.marker) head.push(ctx.marker)
-  head.push(`### agent-fanout: ${ctx.headline ?? (summaryLine(result) || 'no tasks')}`)
-  head.push('')
+  const head: RootContent[] = []
+  if (ctx.marker) head.push(md.html(ctx.marker))
+  head.push(
+    md.heading(3, md.text(`agent-fanout: ${ctx.headline ?? (summaryLine(result) || 'no tasks')}`))
+  )
+  const lines: PhrasingContent[][] = []
   if (ctx.pullRequest) {
-    head.push(
-      `Pull request: #${ctx.pullRequest.number} (${ctx.pullRequest.url}) from \`${result.integrationBranch}\`.`
-    )
+    lines.push([
+      md.text(`Pull request: #${ctx.pullRequest.number} (`),
+      md.link(ctx.pullRequest.url, md.text(ctx.pullRequest.url)),
+      md.text(') from '),
+      md.inline(result.integrationBranch),
+      md.text('.')
+    ])
   } else if (ctx.noPullRequestReason) {
-    head.push(`No pull request: ${ctx.noPullRequestReason}`)
+    lines.push([md.text('No pull request: '), md.untrusted(ctx.noPullRequestReason, 600)])
   }
-  head.push(`Base: \`${result.baseBranch}\` at ${result.baseSha.slice(0, 12)}.`)
-  if (result.verify) head.push(renderVerify(result.verify))
-  for (const warning of result.warnings ?? []) head.push('', `> ⚠️ ${cell(warning, 600)}`)
-  head.push('')
-  head.push(renderTaskTable(result.tasks))
+  lines.push([
+    md.text('Base: '),
+    md.inline(result.baseBranch),
+    md.text(` at ${result.baseSha.slice(0, 12)}.`)
+  ])
+  const verify = result.verify ? verifyParts(result.verify) : undefined
+  if (verify) lines.push(verify.line)
+  head.push(md.paragraph(...md.joined(lines, '\n')))
+  if (verify?.tail) head.push(verify.tail)
+  head.push(...cannotWriteNotice(result))
+  for (const warning of result.warnings ?? [])
+    head.push(md.blockquote(md.paragraph(md.text('⚠️ '), md.untrusted(warning, 600))))
+  head.push(taskTable(result.tasks))
 
   const details: Detail[] = [
     ...result.tasks
       .filter((t) => t.status === 'conflicted' && t.conflict)
       .map((t) => conflictDetail(t, result.integrationBranch)),
     ...result.tasks.filter((t) => t.status === 'broke-verify').map((t) => brokeVerifyDetail(t)),
-    ...result.tasks.filter((t) => t.status === 'failed').map((t) => failureDetail(t, ctx))
+    ...result.tasks.filter((t) => t.status === 'failed').map((t) => outputDetail('❌', t, ctx)),
+    // Only where the agent ran in this run (a result kept from an earlier run has no output).
+    ...result.tasks
+      .filter((t) => t.status === 'no-changes' && t.logTail !== undefined)
+      .map((t) => outputDetail('➖', t, ctx))
   ]
-  const sectionTitle: string[] = []
-  if (details.length > 0) sectionTitle.push('', '---', '')
-  const footer = ctx.runUrl ? `\n\n<sub>[Workflow run](${ctx.runUrl})</sub>` : ''
+  const footer = ctx.runUrl
+    ? [
+        md.paragraph(
+          md.html('<sub>'),
+          md.link(ctx.runUrl, md.text('Workflow run')),
+          md.html('</sub>')
+        )
+      ]
+    : []
+  const assemble = (sections: RootContent[]): string =>
+    md.serialize([
+      ...head,
+      ...(details.length ? [{ type: 'thematicBreak' } as RootContent] : []),
+      ...sections,
+      ...footer
+    ])
 
   // Pick, for all details at once, the richest level that fits; then drop what still does not.
   for (let level = 0; level < 3; level++) {
-    const body = assemble(
-      head,
-      sectionTitle,
-      details.map((d) => `${d.heading}\n\n${d.variants[level]}`),
-      footer
-    )
+    const body = assemble(details.flatMap((d) => [d.heading, ...d.variants[level]]))
     if (body.length <= budget) return body
   }
-  const kept: string[] = []
+  const kept: RootContent[] = []
+  let omitted = details.length
   for (const d of details) {
-    const next = assemble(head, sectionTitle, [...kept, `${d.heading}\n\n${d.variants[2]}`], footer)
-    if (next.length > budget - 200) break
-    kept.push(`${d.heading}\n\n${d.variants[2]}`)
+    const next = [...kept, d.heading, ...d.variants[2]]
+    if (assemble(next).length > budget - 200) break
+    kept.push(d.heading, ...d.variants[2])
+    omitted--
   }
-  const omitted = details.length - kept.length
   const note = omitted
-    ? [`_${omitted} more task report(s) omitted to fit GitHub's size limit; see the job summary._`]
+    ? [
+        md.paragraph(
+          md.emphasis(
+            md.text(
+              `${omitted} more task report(s) omitted to fit GitHub's size limit; see the job summary.`
+            )
+          )
+        )
+      ]
     : []
-  const body = assemble(head, sectionTitle, [...kept, ...note], footer)
-  return body.length <= budget ? body : body.slice(0, budget - 20) + '\n\n_(truncated)_'
+  const body = assemble([...kept, ...note])
+  return body.length <= budget ? body : body.slice(0, budget - 20) + '\n\n_(truncated)_\n'
 }
 
-/** One line (plus a short tail when it failed) about the verify command. */
-export function renderVerify(verify: NonNullable<FanoutResult['verify']>): string {
-  const what = `\`${verify.command.replace(/`/g, "'")}\``
-  if (verify.note) return `Verify (${verify.mode}): ⚠️ ${what} — ${verify.note}.`
-  if (verify.ok) return `Verify (${verify.mode}): ✅ ${what} passes on the integration branch.`
-  const tail = verify.tail.split('\n').slice(-15).join('\n')
-  return `Verify (${verify.mode}): ❌ ${what} fails on the integration branch (exit ${verify.exitCode ?? 'killed'}).\n\n${fence(tail, 'text')}`
+/** The pull request's body: what it holds, the task table, and the issue it closes or refers to. */
+export function renderPullRequestBody(
+  result: FanoutResult,
+  issueNumber: number,
+  allMerged: boolean
+): string {
+  const verify = result.verify ? verifyParts(result.verify) : undefined
+  return md.serialize([
+    md.paragraph(
+      md.text(
+        `Tasks from #${issueNumber}, each done by an agent in its own worktree and merged here in task-list order.`
+      )
+    ),
+    ...(verify ? [md.paragraph(...verify.line), ...(verify.tail ? [verify.tail] : [])] : []),
+    taskTable(result.tasks),
+    md.paragraph(
+      md.text(
+        allMerged
+          ? `Closes #${issueNumber}`
+          : `Refs #${issueNumber} (not every task merged; see the status comment there).`
+      )
+    )
+  ])
 }
 
-function assemble(head: string[], title: string[], sections: string[], footer: string): string {
-  return [...head, ...title, sections.join('\n\n')].join('\n').trimEnd() + footer + '\n'
+/**
+ * The status comment of a matrix run while its task jobs report: the table, why tasks failed or
+ * changed nothing, and where the final report will come from.
+ */
+export function renderMatrixStatus(options: {
+  /** Our hidden markers (status marker, state block). */
+  marker: string
+  headline: string
+  rows: TaskResult[]
+  runUrl?: string
+}): string {
+  const problems = options.rows.filter((t) => t.status === 'failed' || t.status === 'no-changes')
+  return md.serialize([
+    md.html(options.marker),
+    md.heading(3, md.text(`agent-fanout: ${options.headline}`)),
+    taskTable(options.rows),
+    ...(problems.length
+      ? [
+          md.list(
+            problems.map((t) => [
+              md.strong(md.untrusted(t.id, 40)),
+              md.text(` ${t.status}: `),
+              md.untrusted(t.reason ?? '', 500)
+            ])
+          )
+        ]
+      : []),
+    md.paragraph(
+      md.text(
+        'Each task runs in a job of its own; the merge job merges their branches, opens the pull request and writes the final report here.'
+      ),
+      ...(options.runUrl ? [md.text(' '), md.link(options.runUrl, md.text('Workflow run'))] : [])
+    )
+  ])
+}
+
+/** The job summary of a matrix task job: its one row, and why it ended as it did. */
+export function renderTaskJobSummary(result: TaskResult, issueNumber: number): string {
+  return md.serialize([
+    md.heading(3, md.text(`agent-fanout: task ${md.inertLine(result.id, 40)} of #${issueNumber}`)),
+    taskTable([result]),
+    ...(result.reason ? [md.paragraph(md.untrusted(result.reason, 1000))] : [])
+  ])
 }
