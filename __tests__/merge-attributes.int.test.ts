@@ -247,6 +247,31 @@ describe('merges follow the attributes of the branch merged into', () => {
     expect(await expectGitsMerge(r, result)).toBe('one\ntwo by T2\ntwo by T3\nthree')
   })
 
+  it('an attribute file a directory rename carries along is where git merge reads it', async () => {
+    // T1 adds a/.gitattributes (union); T2 renames a/ to b/, and git's directory rename moves
+    // T1's file along to b/.gitattributes; T3 and T4 edit a/x.txt (now b/x.txt) on one line.
+    const r = await repo({ 'a/x.txt': NOTES, 'a/y.txt': 'y\n' })
+    await git(r.workspace, ['config', 'merge.directoryRenames', 'true'], r.env)
+    const issue = ['T1', 'T2', 'T3', 'T4'].map((id) => `- [ ] ${id}: work`).join('\n')
+    const result = await fanout(
+      r,
+      issue,
+      [
+        'case "$TASK_ID" in',
+        "  T1) printf '*.txt merge=union\\n' > a/.gitattributes ;;",
+        '  T2) git mv a b && git commit -qm "move a to b" ;;',
+        "  T3) printf 'one\\nT3\\nthree\\n' > a/x.txt ;;",
+        "  T4) printf 'one\\nT4\\nthree\\n' > a/x.txt ;;",
+        'esac'
+      ].join('\n')
+    )
+    expect(result.tasks.map((t) => t.status)).toEqual(['merged', 'merged', 'merged', 'merged'])
+    await expectGitsMerge(r, result)
+    expect(await git(r.workspace, ['show', `${PREFIX}/integration:b/x.txt`], r.env)).toBe(
+      'one\nT3\nT4\nthree'
+    )
+  })
+
   it('the resolve command meets the conflict git merge has, in a checkout of the integration branch', async () => {
     const r = await repo(
       { '.gitattributes': '*.txt binary\n' },

@@ -74,7 +74,12 @@ export async function integrate(
   git: Git,
   options: Parameters<typeof mergeInOrder>[1]
 ): ReturnType<typeof mergeInOrder> {
-  const attributes = new MergeAttributes(git, options.baseSha, options.surveys)
+  const attributes = new MergeAttributes(
+    git,
+    options.baseSha,
+    options.tasks.map((t) => t.tip),
+    options.surveys
+  )
   try {
     return await mergeInOrder(git, options, attributes)
   } finally {
@@ -132,11 +137,15 @@ async function mergeInOrder(
       }
     }
     current = commit
-    attributes.merged(outcome.tip, {
-      resolved: outcome.status === 'merged-after-resolve',
-      // A re-run's files are all of its changes from the base (the engine's diff, never cut).
-      changedFiles: outcome.status === 'merged-after-rerun' ? outcome.changedFiles : undefined
-    })
+    attributes.merged(
+      commit,
+      outcome.tip,
+      outcome.status === 'merged-after-rerun'
+        ? 'rerun'
+        : outcome.status === 'merged-after-resolve'
+          ? 'resolve'
+          : 'task'
+    )
     mergedSoFar.push({ ...task, tip: outcome.tip, changedFiles: outcome.changedFiles })
     hooks.logger.info(`${task.id}: ${outcome.status}`)
     outcomes.push(outcome)

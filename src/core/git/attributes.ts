@@ -21,35 +21,50 @@ import { surveyTips, type TipSurvey } from './tips.js'
  *
  * What it costs, only once a merge by git onto a moved integration branch happens (the merges
  * done in memory and the first merge onto the base itself do not depend on attributes): one
- * `ls-tree` of the base (about 30 ms for 50,000 files) and a `cat-file` for the few attribute
- * files. Until a merged task changes a .gitattributes file, the integration branch's attribute
- * files are the base's, and nothing more is asked; afterwards, each merge by git first brings
- * the private copy up to date with one `diff-tree`.
+ * `ls-tree` of the base (about 30 ms for 50,000 files) and a `cat-file` for its few attribute
+ * files. After that, a merge can change the integration branch's attribute files only if its
+ * task changes one, holds commits merged before, or (once they may differ from the base's)
+ * deletes a file, which can make a directory rename carry one along; for any other task
+ * (nearly all) nothing is asked. After one that may, the next merge by git first brings the
+ * private copy up to date with one `diff-tree`.
  */
 export class MergeAttributes {
   private setup: Promise<{ root: string; tree: string; env: NodeJS.ProcessEnv }> | undefined
-  /** Whether the integration branch's attribute files may differ from the base's. */
-  private touched = false
-  /** Tips merged since the attributes were last judged unchanged, with what they change. */
-  private pending: { tip: string; changedFiles?: readonly string[] }[] = []
   /** The commit whose attribute files the private work tree holds. */
-  private synced: string | undefined
+  private synced: string
+  /** The newest integration commit known to have the same attribute files as `synced`. */
+  private same: string
+  /** A merge since `same` may have changed the attribute files. */
+  private stale = false
+  /** Some merge may have made the attribute files differ from the base's. */
+  private diverged = false
+  /** Merges taken since the last look, in order. */
+  private pending: { commit: string; tip: string; how: 'task' | 'rerun' | 'resolve' }[] = []
+  /** What each tip changes against the base, as far as known. */
+  private readonly surveys: Map<string, TipSurvey>
+  /** Commits of the tasks merged so far (a tip holding one again is not judged by its survey). */
+  private readonly mergedCommits = new Set<string>()
 
   constructor(
     private readonly git: Git,
     private readonly baseSha: string,
+    /** The tips that may be merged (those not in `known` are surveyed once, when needed). */
+    private readonly tips: readonly string[],
     /** surveyTips() of task tips against the base, where the caller has it. */
-    private readonly surveys: ReadonlyMap<string, TipSurvey> = new Map()
-  ) {}
+    known: ReadonlyMap<string, TipSurvey> = new Map()
+  ) {
+    this.surveys = new Map(known)
+    this.synced = baseSha
+    this.same = baseSha
+  }
 
   /**
-   * The integration branch took the merge of `tip`. `changedFiles`: every path that differs
-   * between the base and the tip, when the caller knows them all (else they are asked of git
-   * when it matters). A merge whose result a command made (`resolved`) may change anything.
+   * The integration branch moved to `commit` by merging `tip`: a task's own branch, a re-run's
+   * (made on the integration branch: judged by what git finds), or a merge a resolve command
+   * made (it may have changed anything).
    */
-  merged(tip: string, how: { changedFiles?: readonly string[]; resolved?: boolean } = {}): void {
-    if (how.resolved) this.touched = true
-    else if (!this.touched) this.pending.push({ tip, changedFiles: how.changedFiles })
+  merged(commit: string, tip: string, how: 'task' | 'rerun' | 'resolve' = 'task'): void {
+    this.pending.push({ commit, tip, how })
   }
 
   /** Options under which `git merge-tree <ours> <theirs>` uses ours' attributes. */
@@ -57,29 +72,34 @@ export class MergeAttributes {
     // Onto the base itself only the task's side changed anything: no content merge, no driver.
     if (ours === this.baseSha && this.surveys.get(theirs)?.descends) return {}
     const setup = await this.prepare()
-    if (!this.touched && this.pending.length > 0) {
-      const pending = this.pending
-      this.pending = []
-      const unknown = pending.filter((p) => !p.changedFiles && !this.surveys.has(p.tip))
-      const surveyed = unknown.length
-        ? await surveyTips(
-            this.git,
-            this.baseSha,
-            unknown.map((p) => p.tip)
-          )
-        : new Map<string, TipSurvey>()
-      const paths = (p: (typeof pending)[number]): readonly string[] =>
-        p.changedFiles ??
-        (this.surveys.get(p.tip) ?? surveyed.get(p.tip))?.changes.map((c) => c.path) ?? ['']
-      // A tip git could not describe counts as touching them ('' is no attribute file, but
-      // an empty list would say "unchanged").
-      this.touched = pending.some((p) => {
-        const files = paths(p)
-        return files.includes('') || files.some(isAttributesFile)
-      })
+    for (const { commit, tip, how } of this.pending.splice(0)) {
+      if (!this.stale && how === 'task' && this.keepsAttributes(tip)) this.same = commit
+      else this.stale = this.diverged = true
+      for (const c of this.surveys.get(tip)?.commits ?? []) this.mergedCommits.add(c)
     }
-    if (this.touched && this.synced !== ours) await this.sync(setup.tree, ours)
+    if (ours !== this.synced) {
+      if (!this.stale && ours === this.same) this.synced = ours
+      else await this.sync(setup.tree, ours)
+    }
     return { cwd: setup.tree, env: setup.env }
+  }
+
+  /**
+   * Whether merging `tip` leaves the attribute files as they were: the merge changes ours only
+   * where the tip differs from the merge base, plus what renames carry along. With a tip that
+   * descends from the base and holds no commit merged before, the merge base is the base, so
+   * that is where the tip differs from the base (its survey). Renames need a deletion on the
+   * tip's side; one moves an attribute file the tip does not name only when a directory rename
+   * carries along a file ours added, so deletions count only once the attribute files may
+   * differ from the base's. Unknown tips count as changing them.
+   */
+  private keepsAttributes(tip: string): boolean {
+    const survey = this.surveys.get(tip)
+    return (
+      !!survey?.descends &&
+      !survey.commits.some((c) => this.mergedCommits.has(c)) &&
+      survey.changes.every((c) => !isAttributesFile(c.path) && (c.status !== 'D' || !this.diverged))
+    )
   }
 
   /** Removes the private work tree. */
@@ -95,24 +115,33 @@ export class MergeAttributes {
   private prepare(): Promise<{ root: string; tree: string; env: NodeJS.ProcessEnv }> {
     this.setup ??= (async () => {
       const root = await mkdtemp(path.join(os.tmpdir(), 'agent-fanout-attributes-'))
-      const tree = path.join(root, 'tree')
-      await mkdir(tree)
-      const [gitDir, listing] = await Promise.all([
-        this.git.out(['rev-parse', '--absolute-git-dir']),
-        this.git.bytes(['ls-tree', '-r', '-z', '--full-tree', this.baseSha])
-      ])
-      await this.write(tree, parseListing(listing))
-      this.synced = this.baseSha
-      return {
-        root,
-        tree,
-        env: {
+      try {
+        const tree = path.join(root, 'tree')
+        const unknown = this.tips.filter((tip) => !this.surveys.has(tip))
+        const [gitDir, listing, surveyed] = await Promise.all([
+          this.git.out(['rev-parse', '--absolute-git-dir']),
+          this.git.bytes(['ls-tree', '-r', '-z', '--full-tree', this.baseSha]),
+          // What each task changes decides whether its merge can change the attributes: asked
+          // once for all tips the caller did not survey (tasks reused from an earlier run).
+          // A tip left unknown counts as changing them: never a wrong "unchanged".
+          unknown.length
+            ? surveyTips(this.git, this.baseSha, unknown).catch(() => new Map<string, TipSurvey>())
+            : new Map<string, TipSurvey>(),
+          mkdir(tree)
+        ])
+        for (const [tip, survey] of surveyed) this.surveys.set(tip, survey)
+        await this.write(tree, parseListing(listing))
+        const env = {
           GIT_DIR: gitDir,
           GIT_WORK_TREE: tree,
           // No index: merge-tree reads none today; if a git ever did, it must not find the
           // workspace's (a checkout of some other branch) to fall back on.
           GIT_INDEX_FILE: path.join(root, 'no-index')
         }
+        return { root, tree, env }
+      } catch (error) {
+        await rm(root, { recursive: true, force: true })
+        throw error
       }
     })()
     return this.setup
@@ -125,7 +154,7 @@ export class MergeAttributes {
       '-r',
       '-z',
       '--no-renames',
-      this.synced ?? this.baseSha,
+      this.synced,
       commit
     ])
     // ":<old mode> <new mode> <old oid> <new oid> <status>" NUL "<path>" NUL, per change.
@@ -139,6 +168,8 @@ export class MergeAttributes {
     }
     await this.write(tree, entries)
     this.synced = commit
+    this.same = commit
+    this.stale = false
   }
 
   /**
