@@ -190,9 +190,9 @@ describe('branches in the way of the run are refused before any agent starts', (
     const before = await originBranches(w)
     const r = await act(w, 'touch "$SCRATCH/ran-$TASK_ID"; echo x > "$TASK_ID.txt"')
     expect(r.exitCode).toBe(1)
-    const message = `the branch ${PREFIX} on origin is in the way of ${INTEGRATION}, ${PREFIX}/T1, ${PREFIX}/T2`
+    const message = `the branch \`${PREFIX}\` on origin is in the way of \`${INTEGRATION}\`, \`${PREFIX}/T1\`, \`${PREFIX}/T2\``
     expect(r.errors.join('\n')).toContain(message)
-    expect(r.errors.join('\n')).toContain(`git push origin --delete ${PREFIX}`)
+    expect(r.errors.join('\n')).toContain(`\`git push origin --delete ${PREFIX}\``)
     const comments = statusComments(w)
     expect(comments).toHaveLength(1)
     expect(comments[0].body).toContain(message)

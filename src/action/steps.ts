@@ -22,7 +22,7 @@ import {
   renderVerify,
   summaryLine
 } from '../core/report/markdown.js'
-import { branchClashMessage, remoteBranchClashes } from '../core/preflight.js'
+import { branchClashMessage, codeSpan, remoteBranchClashes } from '../core/preflight.js'
 import { parseTaskList, TASK_SYNTAX_HELP, TaskListError } from '../core/tasks/parse.js'
 import { sanitizeIssueText } from '../core/tasks/sanitize.js'
 import {
@@ -376,7 +376,9 @@ export async function refuseBranchClashes(
   if (clashes.length === 0) return
   const message = branchClashMessage(clashes, {
     place: 'on origin',
-    deleteHint: (branch) => `git push origin --delete ${branch}`
+    deleteHint: (branch) => `git push origin --delete ${branch}`,
+    // Shown on the issue: names stay names there (no markup, no @mention).
+    name: codeSpan
   })
   await explainOnIssue(r.api, r.issueNumber, message, r.logger, { syntaxHelp: false })
   throw new UserError(message)

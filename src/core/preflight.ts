@@ -86,22 +86,29 @@ function shortNames(refs: string[]): string[] {
  */
 export function branchClashMessage(
   clashes: BranchClash[],
-  where: { place: string; deleteHint: (branch: string) => string }
+  where: {
+    place: string
+    deleteHint: (branch: string) => string
+    /** How a branch name is shown (markdown: a code span), as is by default. */
+    name?: (branch: string) => string
+  }
 ): string {
+  const show = where.name ?? ((branch: string) => branch)
   const byExisting = new Map<string, string[]>()
   for (const { existing, needed } of clashes)
     byExisting.set(existing, [...new Set([...(byExisting.get(existing) ?? []), needed])])
   const lines = [...byExisting].slice(0, 10).map(([existing, needed]) => {
     const shown =
-      needed.slice(0, 3).join(', ') + (needed.length > 3 ? ` and ${needed.length - 3} more` : '')
-    return `the branch ${existing} ${where.place} is in the way of ${shown}`
+      needed.slice(0, 3).map(show).join(', ') +
+      (needed.length > 3 ? ` and ${needed.length - 3} more` : '')
+    return `the branch ${show(existing)} ${where.place} is in the way of ${shown}`
   })
   if (byExisting.size > 10) lines.push(`and ${byExisting.size - 10} more`)
   const first = [...byExisting.keys()][0]
   return [
     `The branches this run needs clash with existing ones: ${lines.join('; ')}.`,
     'git cannot hold a branch and another branch inside its name (a/b and a/b/c). Nothing was started.',
-    `Delete or rename the branch in the way (${where.deleteHint(first)}), or choose another branch prefix (the branch-prefix input, or --branch-prefix).`
+    `Delete or rename the branch in the way (${show(where.deleteHint(first))}), or choose another branch prefix (the branch-prefix input, or --branch-prefix).`
   ].join(' ')
 }
 
@@ -115,4 +122,12 @@ export async function refuseLocalBranchClashes(git: Git, needed: string[]): Prom
       deleteHint: (branch) => `git branch -m ${branch} <new name>`
     })
   )
+}
+
+/** `text` as one markdown code span, whatever backticks it holds (ref names may have some). */
+export function codeSpan(text: string): string {
+  const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length))
+  const fence = '`'.repeat(longest + 1)
+  const pad = text.startsWith('`') || text.endsWith('`') ? ' ' : ''
+  return `${fence}${pad}${text}${pad}${fence}`
 }
