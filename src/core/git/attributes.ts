@@ -23,8 +23,8 @@ import { surveyTips, type TipSurvey } from './tips.js'
  * done in memory and the first merge onto the base itself do not depend on attributes): one
  * `ls-tree` of the base (about 30 ms for 50,000 files) and a `cat-file` for its few attribute
  * files. After that, a merge can change the integration branch's attribute files only if its
- * task changes one, holds commits merged before, or (once they may differ from the base's)
- * deletes a file, which can make a directory rename carry one along; for any other task
+ * task changes one, holds commits merged before, or (while ours has one where the base has
+ * none) deletes a file, which can make a directory rename carry it along; for any other task
  * (nearly all) nothing is asked. After one that may, the next merge by git first brings the
  * private copy up to date with one `diff-tree`.
  */
@@ -36,8 +36,11 @@ export class MergeAttributes {
   private same: string
   /** A merge since `same` may have changed the attribute files. */
   private stale = false
-  /** Some merge may have made the attribute files differ from the base's. */
+  /** The private work tree holds an attribute file at a path where the base has none. */
   private diverged = false
+  /** Paths of the attribute files the private work tree holds, and those of the base. */
+  private readonly held = new Set<string>()
+  private readonly baseHeld = new Set<string>()
   /** Merges taken since the last look, in order. */
   private pending: { commit: string; tip: string; how: 'task' | 'rerun' | 'resolve' }[] = []
   /** What each tip changes against the base, as far as known. */
@@ -74,7 +77,7 @@ export class MergeAttributes {
     const setup = await this.prepare()
     for (const { commit, tip, how } of this.pending.splice(0)) {
       if (!this.stale && how === 'task' && this.keepsAttributes(tip)) this.same = commit
-      else this.stale = this.diverged = true
+      else this.stale = true
       for (const c of this.surveys.get(tip)?.commits ?? []) this.mergedCommits.add(c)
     }
     if (ours !== this.synced) {
@@ -90,8 +93,8 @@ export class MergeAttributes {
    * descends from the base and holds no commit merged before, the merge base is the base, so
    * that is where the tip differs from the base (its survey). Renames need a deletion on the
    * tip's side; one moves an attribute file the tip does not name only when a directory rename
-   * carries along a file ours added, so deletions count only once the attribute files may
-   * differ from the base's. Unknown tips count as changing them.
+   * carries along a file ours added, so deletions count only while ours has an attribute file
+   * where the base has none. Unknown tips count as changing them.
    */
   private keepsAttributes(tip: string): boolean {
     const survey = this.surveys.get(tip)
@@ -131,6 +134,7 @@ export class MergeAttributes {
         ])
         for (const [tip, survey] of surveyed) this.surveys.set(tip, survey)
         await this.write(tree, parseListing(listing))
+        for (const file of this.held) this.baseHeld.add(file)
         const env = {
           GIT_DIR: gitDir,
           GIT_WORK_TREE: tree,
@@ -170,6 +174,7 @@ export class MergeAttributes {
     this.synced = commit
     this.same = commit
     this.stale = false
+    this.diverged = [...this.held].some((file) => !this.baseHeld.has(file))
   }
 
   /**
@@ -192,7 +197,9 @@ export class MergeAttributes {
       // (A path that ran through what is now a file is gone already.)
       await rm(entry.target, { recursive: true, force: true }).catch(() => undefined)
       const index = blobs.indexOf(entry)
+      this.held.delete(entry.file.toString('latin1'))
       if (index < 0) continue
+      this.held.add(entry.file.toString('latin1'))
       await mkdir(entry.target.subarray(0, entry.target.lastIndexOf(0x2f)), { recursive: true })
       await writeFile(entry.target, contents[index])
     }
