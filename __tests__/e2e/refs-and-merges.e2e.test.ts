@@ -202,6 +202,20 @@ describe('branches in the way of the run are refused before any agent starts', (
     expect(await originBranches(w)).toEqual(before)
     expect(w.api.pulls).toHaveLength(0)
   })
+
+  it('action, matrix plan job: a branch below a task branch on origin is refused before any task job is planned', async () => {
+    const w = await world('- [ ] First\n- [ ] Second\n')
+    await commitToOrigin(w.origin, { 'x.txt': 'x\n' }, 'old work', `${PREFIX}/T2/old`)
+    const r = await act(w, '', { inputs: { mode: 'plan' } })
+    expect(r.exitCode).toBe(1)
+    const message = `the branch \`${PREFIX}/T2/old\` on origin is in the way of \`${PREFIX}/T2\``
+    expect(r.errors.join('\n')).toContain(message)
+    expect(r.outputs.matrix).toBeUndefined()
+    const comments = statusComments(w)
+    expect(comments).toHaveLength(1)
+    expect(comments[0].body).toContain(message)
+    expect(comments[0].body).not.toContain('queued')
+  })
 })
 
 describe('merge drivers follow the base, through the CLI', () => {
