@@ -28,6 +28,7 @@ import {
   fetchReused,
   readIssue,
   readTasks,
+  refuseBranchClashes,
   runAndPublish,
   runLink,
   setProgressLabel,
@@ -67,6 +68,7 @@ export async function planJob(
   const previous = decodeState(statusComments[0]?.body)
   const request = command as Command
   const { plan, dropped } = planTasks(tasks, previous, remoteTips, request)
+  await refuseBranchClashes(r, tasks, plan)
   const record: PlanRecord = {
     id: randomBytes(8).toString('hex'),
     runId: process.env.GITHUB_RUN_ID ?? '',

@@ -4,6 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { integrationBranchName, taskBranchName } from '../core/branches.js'
 import { runFanout, type TaskPlan } from '../core/engine.js'
+import { baseBranchName } from '../core/git/base-branch.js'
 import { Git } from '../core/git/git.js'
 import { acquireRemoteLock } from '../core/git/lock.js'
 import {
@@ -22,6 +23,7 @@ import {
   renderReport,
   summaryLine
 } from '../core/report/markdown.js'
+import { branchClashMessage, codeSpan, remoteBranchClashes } from '../core/preflight.js'
 import { parseTaskList, TASK_SYNTAX_HELP, TaskListError } from '../core/tasks/parse.js'
 import { sanitizeIssueText } from '../core/tasks/sanitize.js'
 import {
@@ -31,7 +33,7 @@ import {
   type Task,
   type TaskResult
 } from '../core/types.js'
-import { errorMessage } from '../core/util/errors.js'
+import { errorMessage, UserError } from '../core/util/errors.js'
 import { type CommentData, type GitHubApi, type IssueData } from '../github/api.js'
 import {
   findStatusComments,
@@ -333,6 +335,7 @@ export async function prepareRun(
 ): Promise<PreparedRun> {
   const { baseBranch, baseSha, remoteTips } = await fetchBase(r)
   const { plan, dropped } = planTasks(tasks, previous, remoteTips, command)
+  await refuseBranchClashes(r, tasks, plan)
   await fetchReused(r, tasks, plan, { branch: baseBranch, sha: baseSha }, remoteTips)
   const ranNow = new Set(tasks.filter((t) => plan.get(t.id)?.mode === 'run').map((t) => t.id))
   return { plan, dropped, ranNow, baseBranch, baseSha, remoteTips }
@@ -342,7 +345,7 @@ export async function prepareRun(
 export async function fetchBase(
   r: Run
 ): Promise<{ baseBranch: string; baseSha: string; remoteTips: Map<string, string> }> {
-  const baseBranch = await resolveBaseBranch(r)
+  const baseBranch = await baseBranchName(r.git, await resolveBaseBranch(r), 'base-branch')
   return r.logger.group(`Fetch ${baseBranch}`, async () => {
     const sha = await fetchBranch(r.git, 'origin', baseBranch, r.auth)
     const tips = await listRemoteBranches(r.git, 'origin', r.prefix, r.auth)
@@ -351,6 +354,33 @@ export async function fetchBase(
     )
     return { baseBranch, baseSha: sha, remoteTips: tips }
   })
+}
+
+/**
+ * Refuses, before any agent starts, a run whose branches origin cannot hold next to the ones it
+ * has (a branch `<prefix>` blocks `<prefix>/T1`): said once, on the issue and in the log.
+ */
+export async function refuseBranchClashes(
+  r: Run,
+  tasks: Task[],
+  plan: Map<string, TaskPlan>
+): Promise<void> {
+  const needed = [
+    integrationBranchName(r.prefix),
+    ...tasks
+      .filter((t) => !t.checked && plan.get(t.id)?.mode !== 'drop')
+      .map((t) => taskBranchName(r.prefix, t.id))
+  ]
+  const clashes = await remoteBranchClashes(r.git, 'origin', needed, r.auth)
+  if (clashes.length === 0) return
+  const message = branchClashMessage(clashes, {
+    place: 'on origin',
+    deleteHint: (branch) => `git push origin --delete ${branch}`,
+    // Shown on the issue: names stay names there (no markup, no @mention).
+    name: codeSpan
+  })
+  await explainOnIssue(r.api, r.issueNumber, message, r.logger, { syntaxHelp: false })
+  throw new UserError(message)
 }
 
 export async function resolveBaseBranch(r: Run): Promise<string> {
@@ -500,7 +530,8 @@ export async function explainOnIssue(
   api: GitHubApi,
   issueNumber: number,
   message: string,
-  logger: Logger
+  logger: Logger,
+  opts: { syntaxHelp?: boolean } = {}
 ): Promise<void> {
   // Keep the recorded state of earlier runs: a refusal now must not make the next run forget
   // which tasks are finished.
@@ -512,8 +543,7 @@ export async function explainOnIssue(
     '### agent-fanout: nothing started',
     '',
     message,
-    '',
-    TASK_SYNTAX_HELP
+    ...(opts.syntaxHelp === false ? [] : ['', TASK_SYNTAX_HELP])
   ].join('\n')
   await upsertStatusComment(api, issueNumber, body, logger, existing)
   await core.summary.addRaw(body).write()

@@ -4,6 +4,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { defaultBranchPrefix } from '../core/branches.js'
 import { runFanout } from '../core/engine.js'
+import { baseBranchName, localBranchTip } from '../core/git/base-branch.js'
 import { Git, type Identity } from '../core/git/git.js'
 import { consoleLogger } from '../core/logger.js'
 import { renderReport } from '../core/report/markdown.js'
@@ -125,11 +126,7 @@ export async function runLocal(options: LocalRunOptions): Promise<FanoutResult> 
   const probe = new Git(options.repoDir)
   const identity = await localIdentity(probe)
   const git = new Git(options.repoDir, { identity, env: options.env })
-  const baseBranch =
-    options.baseBranch ?? (await git.out(['symbolic-ref', '--short', 'HEAD']).catch(() => 'HEAD'))
-  const baseSha = await git.out(['rev-parse', '--verify', `${baseBranch}^{commit}`]).catch(() => {
-    throw new UserError(`base branch "${baseBranch}" not found in ${options.repoDir}`)
-  })
+  const { baseBranch, baseSha } = await resolveBase(git, options)
   const title = /^#\s+(.+)$/m.exec(markdown)?.[1]?.trim() ?? path.basename(options.issueFile)
   return runFanout({
     git,
@@ -153,6 +150,25 @@ export async function runLocal(options: LocalRunOptions): Promise<FanoutResult> 
     agentBaseEnv: options.env ?? process.env,
     secrets: []
   })
+}
+
+/**
+ * The branch tasks start from: --base, or the branch checked out (a detached HEAD: its commit).
+ * A name is looked up as a branch only (refs/heads/), never as a tag of the same name.
+ */
+async function resolveBase(
+  git: Git,
+  options: LocalRunOptions
+): Promise<{ baseBranch: string; baseSha: string }> {
+  // The full name: `--short` says `heads/x` when a tag x exists too.
+  const head = await git.run(['symbolic-ref', '-q', 'HEAD'], { okExitCodes: [1, 128] })
+  if (head.exitCode === 128)
+    throw new UserError(`${options.repoDir} is not a git repository: ${head.stderr.trim()}`)
+  const given = options.baseBranch ?? head.stdout.trim()
+  if (!given) return { baseBranch: 'HEAD', baseSha: await git.out(['rev-parse', 'HEAD^{commit}']) }
+  const baseBranch = await baseBranchName(git, given, options.baseBranch ? '--base' : 'HEAD')
+  const where = options.repoDir
+  return { baseBranch, baseSha: await localBranchTip(git, baseBranch, { what: 'base', where }) }
 }
 
 async function localIdentity(git: Git): Promise<Identity> {

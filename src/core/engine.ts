@@ -9,6 +9,7 @@ import { subreaperAvailable } from './agents/subreaper.js'
 import { integrationBranchName, taskBranchName, validateBranchPrefix } from './branches.js'
 import { assertGitVersion, GitError, type Git, type Identity } from './git/git.js'
 import { SharedGitGuard } from './git/guard.js'
+import { refuseLocalBranchClashes } from './preflight.js'
 import { surveyTips, type TipSurvey } from './git/tips.js'
 import { WorktreeManager, type Worktree } from './git/worktrees.js'
 import {
@@ -114,6 +115,14 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     name: 'AGENT_FANOUT_MARKER',
     value: `${runId}-${slot}`
   })
+
+  // A branch in the way of one the run needs (`<prefix>` blocks `<prefix>/T1`): refused now.
+  await refuseLocalBranchClashes(git, [
+    ...(options.agentsOnly ? [] : [integrationBranch]),
+    ...options.tasks
+      .filter((t) => !t.checked && !['drop', 'keep'].includes(options.plan?.get(t.id)?.mode ?? ''))
+      .map(branchOf)
+  ])
 
   const warnings: string[] = []
   // Leftovers of a crashed run go first; then the shared .git as it is before any agent.

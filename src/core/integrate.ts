@@ -1,5 +1,6 @@
 import type { Git } from './git/git.js'
 import { commitMerge, conflictInfo, mergeTree } from './git/merge.js'
+import { MergeAttributes } from './git/attributes.js'
 import { MemoryMerger } from './git/memory-merge.js'
 import type { TipSurvey } from './git/tips.js'
 import type { ConflictInfo, Logger, StrategyAttempt, TaskStatus } from './types.js'
@@ -67,8 +68,26 @@ const mergeMessage = (task: IntegrationTask, issueNumber: number, how = ''): str
  * again, on the integration state so far), `agent` (a resolve command on git's conflict
  * markers), `report` (left out for a human). With verify: each, a merge that breaks the check
  * is taken back out, which with sequential merges just means not advancing past it.
+ * Merge drivers follow the .gitattributes of the integration branch, as `git merge` on it would.
  */
 export async function integrate(
+  git: Git,
+  options: Parameters<typeof mergeInOrder>[1]
+): ReturnType<typeof mergeInOrder> {
+  const attributes = new MergeAttributes(
+    git,
+    options.baseSha,
+    options.tasks.map((t) => t.tip),
+    options.surveys
+  )
+  try {
+    return await mergeInOrder(git, options, attributes)
+  } finally {
+    await attributes.dispose()
+  }
+}
+
+async function mergeInOrder(
   git: Git,
   options: {
     baseSha: string
@@ -78,7 +97,8 @@ export async function integrate(
     hooks: IntegrationHooks
     /** surveyTips() against baseSha of (some of) the tasks' tips, if the caller has it. */
     surveys?: ReadonlyMap<string, TipSurvey>
-  }
+  },
+  attributes: MergeAttributes
 ): Promise<{ sha: string; outcomes: IntegrationOutcome[] }> {
   const { hooks } = options
   let current = options.baseSha
@@ -117,6 +137,15 @@ export async function integrate(
       }
     }
     current = commit
+    attributes.merged(
+      commit,
+      outcome.tip,
+      outcome.status === 'merged-after-rerun'
+        ? 'rerun'
+        : outcome.status === 'merged-after-resolve'
+          ? 'resolve'
+          : 'task'
+    )
     mergedSoFar.push({ ...task, tip: outcome.tip, changedFiles: outcome.changedFiles })
     hooks.logger.info(`${task.id}: ${outcome.status}`)
     outcomes.push(outcome)
@@ -145,7 +174,12 @@ export async function integrate(
     }
     // Git reads the integration branch from here: what was merged in memory must be stored.
     await merger?.flush()
-    const first = await mergeTree(git, current, task.tip)
+    const first = await mergeTree(
+      git,
+      current,
+      task.tip,
+      await attributes.forMerge(current, task.tip)
+    )
     if (first.clean) {
       const commit = await commitMerge(
         git,
@@ -191,7 +225,12 @@ export async function integrate(
             attempts.push({ strategy, outcome: `re-run ${attempt} gave up: ${rerun.error}` })
             break
           }
-          const again = await mergeTree(git, current, rerun.tip)
+          const again = await mergeTree(
+            git,
+            current,
+            rerun.tip,
+            await attributes.forMerge(current, rerun.tip)
+          )
           if (!again.clean) {
             attempts.push({
               strategy,

@@ -63,7 +63,10 @@ const REDIRECTING_GIT_VARS = [
   'GIT_OBJECT_DIRECTORY',
   'GIT_ALTERNATE_OBJECT_DIRECTORIES',
   'GIT_NAMESPACE',
-  'GIT_CEILING_DIRECTORIES'
+  'GIT_CEILING_DIRECTORIES',
+  // git 2.40+: read .gitattributes from this tree instead of the work tree (merges read them
+  // from the integration branch itself, git/attributes.ts).
+  'GIT_ATTR_SOURCE'
 ]
 
 /**
@@ -146,6 +149,15 @@ export class Git {
     return (await this.run(args, options)).stdout.trim()
   }
 
+  /** Runs git and returns stdout as bytes (blobs need not be UTF-8); throws like run(). */
+  async bytes(args: string[], options: GitRunOptions = {}): Promise<Buffer> {
+    const result = await this.spawn(args, options)
+    if (result.exitCode !== 0 && !(options.okExitCodes ?? []).includes(result.exitCode)) {
+      throw new GitError(args, result)
+    }
+    return result.raw
+  }
+
   /** True when git exits 0, false on exit 1; anything else is an error. */
   async test(args: string[], options: GitRunOptions = {}): Promise<boolean> {
     const result = await this.run(args, {
@@ -155,7 +167,7 @@ export class Git {
     return result.exitCode === 0
   }
 
-  private spawn(args: string[], options: GitRunOptions): Promise<GitResult> {
+  private spawn(args: string[], options: GitRunOptions): Promise<GitResult & { raw: Buffer }> {
     const env = {
       ...this.baseEnv,
       ...options.env,
@@ -172,13 +184,15 @@ export class Git {
       child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
       child.stderr.on('data', (chunk: Buffer) => err.push(chunk))
       child.on('error', (error) => reject(new Error(`could not run git: ${error.message}`)))
-      child.on('close', (code, signal) =>
+      child.on('close', (code, signal) => {
+        const raw = Buffer.concat(out)
         resolve({
           exitCode: code ?? (signal ? 128 : 1),
-          stdout: Buffer.concat(out).toString('utf8'),
-          stderr: Buffer.concat(err).toString('utf8')
+          stdout: raw.toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+          raw
         })
-      )
+      })
       child.stdin.on('error', () => undefined)
       child.stdin.end(options.stdin ?? '')
     })

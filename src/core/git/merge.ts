@@ -1,5 +1,5 @@
 import type { ConflictInfo } from '../types.js'
-import type { Git } from './git.js'
+import type { Git, GitRunOptions } from './git.js'
 
 /** A merge commit of `tree` with parents ours and theirs (`git merge --no-ff` shape). */
 export async function commitMerge(
@@ -34,9 +34,18 @@ export interface MergeTreeResult {
   messages: string[]
 }
 
-/** One `git merge-tree --write-tree -z` call, parsed. */
-export async function mergeTree(git: Git, ours: string, theirs: string): Promise<MergeTreeResult> {
+/**
+ * One `git merge-tree --write-tree -z` call, parsed. `options` (MergeAttributes.forMerge) say
+ * where git reads .gitattributes from.
+ */
+export async function mergeTree(
+  git: Git,
+  ours: string,
+  theirs: string,
+  options: GitRunOptions = {}
+): Promise<MergeTreeResult> {
   const result = await git.run(['merge-tree', '--write-tree', '-z', '--messages', ours, theirs], {
+    ...options,
     okExitCodes: [1]
   })
   // Output: <tree>NUL, then (on conflict) "<mode> <oid> <stage>\t<path>" NUL-separated,

@@ -1,4 +1,5 @@
-import type { Git } from './git.js'
+import { missingRemoteBranch } from './base-branch.js'
+import { GitError, type Git } from './git.js'
 
 /**
  * Config that authenticates requests to `remoteUrl` with a token, passed per call (never
@@ -35,7 +36,11 @@ export async function fetchBranch(
   branch: string,
   auth: Record<string, string>
 ): Promise<string> {
-  await fetchRefs(git, remote, [branch], auth, 1)
+  await fetchRefs(git, remote, [branch], auth, 1).catch(async (error: unknown) => {
+    if (error instanceof GitError && /couldn't find remote ref/i.test(error.result.stderr))
+      throw await missingRemoteBranch(git, remote, branch, auth)
+    throw error
+  })
   return git.out(['rev-parse', '--verify', `refs/remotes/${remote}/${branch}^{commit}`])
 }
 
