@@ -730,15 +730,9 @@ async function commitWork(
 ): Promise<string> {
   // Two git processes: on 2 cores each costs 15-80 ms, and every task pays them after its agent.
   // Files the agent CLI is known to drop (its history, caches) are left out: git reads no
-  // per-worktree info/exclude, so they are excluded here, by pathspec.
-  await git.run(
-    [
-      'add',
-      '--all',
-      ...(excludes.length ? ['--', '.', ...excludes.map((p) => `:(exclude,glob)**/${p}`)] : [])
-    ],
-    { cwd: worktree }
-  )
+  // per-worktree info/exclude, so they are excluded here, by pathspec, as files and as folders.
+  const skip = excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`])
+  await git.run(['add', '--all', ...(skip.length ? ['--', '.', ...skip] : [])], { cwd: worktree })
   const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`
   // Exit 1 is git's "nothing to commit" (the agent committed everything itself, or changed nothing).
   const commit = await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
