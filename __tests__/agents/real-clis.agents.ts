@@ -74,11 +74,14 @@ const CASES: Case[] = [
 describe.each(CASES)('agent: $cli, the real CLI', (c) => {
   const cli = installed[c.cli]
   if (cli.ok)
+    // eslint-disable-next-line jest/expect-expect -- the assertions are in eightAtOnce
     test(
       `${c.cli} ${cli.version}: eight tasks at once, each merged with exactly its file, isolated, nothing but 127.0.0.1`,
       () => eightAtOnce(c, cli.binDir),
       300_000
     )
+  // Skipped, not passed, with the reason in its name, where the CLI cannot be installed or run.
+  // eslint-disable-next-line jest/no-disabled-tests, jest/expect-expect
   else test.skip(`${c.cli}: SKIPPED, the CLI is not usable here: ${cli.reason}`, () => {})
 })
 
