@@ -2,9 +2,18 @@
 // like the real ones): what command line a preset runs, what environment its agents get, and
 // what stays out of the task commits. The real CLIs are exercised by `npm run test:agents`.
 import { describe, expect, it } from '@jest/globals'
+import { execFile } from 'node:child_process'
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { git, tempDir } from '../../test-support/git-fixtures.js'
+import { promisify } from 'node:util'
+import {
+  cloneWorkspace,
+  createOrigin,
+  git,
+  isolatedGitEnv,
+  tempDir
+} from '../../test-support/git-fixtures.js'
+import { nodeBinary, REPO_ROOT } from '../../test-support/run-action.js'
 import { act, FILES, INTEGRATION, statuses, useCleanup, world } from '../adversarial/support.js'
 
 useCleanup()
@@ -119,5 +128,49 @@ describe('agent presets in the action', () => {
     expect(r.exitCode).toBe(1)
     expect(r.errors.join('\n')).toContain('set ANTHROPIC_API_KEY or')
     expect(await readdir(w.scratch)).toEqual([])
+  })
+})
+
+describe('agent presets in the local CLI', () => {
+  const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'index.js')
+  const runCli = promisify(execFile)
+
+  async function local(args: string[], env: NodeJS.ProcessEnv) {
+    const origin = await createOrigin({ 'README.md': '# x\n' })
+    const repo = await cloneWorkspace(origin, { depth: 0 })
+    const issueFile = path.join(await tempDir('cli-issue'), 'tasks.md')
+    await writeFile(issueFile, '# Local issue\n\n- [ ] T1: first\n- [ ] T2: second\n')
+    const gitEnv = { ...isolatedGitEnv(origin.home), ...env }
+    const result = await runCli(
+      nodeBinary(),
+      [CLI, 'run', '--issue-file', issueFile, '--repo', repo, '--json', ...args],
+      { env: gitEnv }
+    ).catch((e: { code: number; stdout: string; stderr: string }) => e)
+    return { code: 'code' in result ? result.code : 0, ...result, repo, gitEnv }
+  }
+
+  it('--agent-preset claude-code runs claude in acceptEdits mode with the prompt on stdin', async () => {
+    const bin = await fakeCli(
+      'claude',
+      'printf "%s " "$@" > "claude-$TASK_ID.txt"; grep -c "# Task $TASK_ID from issue" >> "claude-$TASK_ID.txt"'
+    )
+    const r = await local(['--agent-preset', 'claude-code', '--agent-args=--model sonnet'], {
+      PATH: `${bin}:${process.env.PATH ?? ''}`,
+      ANTHROPIC_API_KEY: 'sk-ant-fake'
+    })
+    expect([r.code, r.stderr]).toEqual([0, ''])
+    expect(await git(r.repo, ['show', 'fanout/issue-1/integration:claude-T2.txt'], r.gitEnv)).toBe(
+      '-p --permission-mode acceptEdits --output-format stream-json --verbose --model sonnet 1'
+    )
+  })
+
+  it('--agent wins over --agent-preset; a preset without its key is refused with exit 2', async () => {
+    const won = await local(['--agent-preset', 'codex', '--agent', 'echo x > "$TASK_ID.txt"'], {})
+    expect(won.code).toBe(0)
+    const refused = await local(['--agent-preset', 'codex'], {})
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain(
+      '--agent-preset: codex needs its API key in the environment: set CODEX_API_KEY or OPENAI_API_KEY'
+    )
   })
 })

@@ -27,7 +27,8 @@ Options for run:
                             TASK_ID, TASK_TITLE, TASK_BODY and the file TASK_PROMPT_FILE
   --agent-preset <name>     a known CLI instead: claude-code, codex, aider or gemini (its key
                             must be in the environment); --agent wins when both are given
-  --agent-args <words>      options appended to the preset's command line (shell words)
+  --agent-args=<words>      options appended to the preset's command line (shell words),
+                            e.g. --agent-args='--model sonnet' (with "=": they start with "-")
   --repo <dir>              repository to work in (default: current directory)
   --base <branch>           branch the tasks start from (default: the current branch)
   --issue-number <n>        number used in branch names and the report (default 1)
