@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, test } from '@jest/globals'
 import { readdir } from 'node:fs/promises'
 import path from 'node:path'
+import { PRESETS } from '../../src/core/agents/presets/index.js'
 import { installCli, type CliName } from '../../test-support/agent-clis.js'
 import { git } from '../../test-support/git-fixtures.js'
 import { AnthropicStandIn } from '../../test-support/model-apis/anthropic.js'
@@ -50,6 +51,8 @@ interface Case {
   start: (key: string) => Promise<ModelApiStandIn>
   /** How the key must arrive at the API. */
   sentKey: (headers: Record<string, unknown>) => unknown
+  /** agent-args and env that make the CLI give up quickly on a 429 (it retries on its own). */
+  impatient: (api: ModelApiStandIn) => { args: string; env: Record<string, string> }
 }
 
 const CASES: Case[] = [
@@ -58,7 +61,8 @@ const CASES: Case[] = [
     env: (api, key) => ({ ANTHROPIC_API_KEY: key, ANTHROPIC_BASE_URL: api.origin }),
     args: () => '',
     start: (key) => AnthropicStandIn.start({ apiKey: key }),
-    sentKey: (headers) => headers['x-api-key']
+    sentKey: (headers) => headers['x-api-key'],
+    impatient: () => ({ args: '', env: { CLAUDE_CODE_MAX_RETRIES: '0' } })
   },
   {
     cli: 'codex',
@@ -67,7 +71,12 @@ const CASES: Case[] = [
     env: (_api, key) => ({ OPENAI_API_KEY: key }),
     args: (api) => `-c 'openai_base_url="${api.origin}/v1"'`,
     start: (key) => OpenAIStandIn.start({ apiKey: key }),
-    sentKey: (headers) => headers.authorization
+    sentKey: (headers) => headers.authorization,
+    // Retry counts are settable on a provider of one's own only (HTTP, no WebSocket).
+    impatient: (api) => ({
+      args: `-c model_provider=standin -c 'model_providers.standin={name="standin",base_url="${api.origin}/v1",wire_api="responses",env_key="CODEX_API_KEY",supports_websockets=false,request_max_retries=0,stream_max_retries=0}'`,
+      env: {}
+    })
   }
 ]
 
@@ -83,7 +92,43 @@ describe.each(CASES)('agent: $cli, the real CLI', (c) => {
   // Skipped, not passed, with the reason in its name, where the CLI cannot be installed or run.
   // eslint-disable-next-line jest/no-disabled-tests, jest/expect-expect
   else test.skip(`${c.cli}: SKIPPED, the CLI is not usable here: ${cli.reason}`, () => {})
+  if (cli.ok)
+    // eslint-disable-next-line jest/expect-expect -- the assertions are in rateLimited
+    test(`${c.cli} ${cli.version}: a 429 it gives up on fails the task, and the preset calls it transient`, () =>
+      rateLimited(c, cli.binDir))
 })
+
+/** The API answers 429 to everything: the task fails, and its log reads as a transient failure. */
+async function rateLimited(c: Case, binDir: string): Promise<void> {
+  const key = `sk-test-${c.cli}-0123456789`
+  const [w, api, proxy] = await Promise.all([
+    world('- [ ] T1: Create the file of task T1\n'),
+    c.start(key),
+    RefusingProxy.start()
+  ])
+  stopping.push(api, proxy)
+  api.fail({ status: 429, count: 1000, retryAfterSeconds: 0 })
+  const impatient = c.impatient(api)
+  const r = await act(w, '', {
+    inputs: { agent: c.cli, 'agent-args': impatient.args },
+    env: {
+      PATH: `${binDir}${path.delimiter}${process.env.PATH ?? ''}`,
+      ...c.env(api, key),
+      ...impatient.env,
+      ...proxy.env
+    },
+    timeoutMs: 120_000
+  })
+  expect(statuses(r)).toEqual([['T1', 'failed']])
+  expect(api.requests.filter((q) => q.status === 429).length).toBeGreaterThan(0)
+  expect(api.requests.filter((q) => q.status === 200)).toEqual([])
+  const taskLog = r.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('[T1] '))
+    .join('\n')
+  expect(PRESETS.get(c.cli)!.transient.some((pattern) => pattern.test(taskLog))).toBe(true)
+  expect(proxy.attempts).toEqual([])
+}
 
 async function eightAtOnce(c: Case, binDir: string): Promise<void> {
   const key = `sk-test-${c.cli}-0123456789`
