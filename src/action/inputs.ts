@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { chooseAgent, type AgentPreset } from '../core/agents/presets/index.js'
 import type { Identity } from '../core/git/git.js'
 import type { TaskStatus } from '../core/types.js'
 
@@ -18,7 +19,10 @@ export interface ActionInputs {
    * pushing, and the merge job reads the downloaded artifacts from here.
    */
   resultsDir?: string
+  /** The command each task's agent runs: agent-command, or the `agent` preset's command. */
   agentCommand: string
+  /** The known CLI behind agentCommand (`agent` input, when agent-command is not set). */
+  agentPreset?: AgentPreset
   token: string
   issueNumber?: number
   baseBranch?: string
@@ -41,8 +45,14 @@ export interface ActionInputs {
   allowWorkflowChanges: boolean
 }
 
-/** Reads and validates every input; each error names the input and what it accepts. */
-export function getInputs(read: (name: string) => string = (n) => core.getInput(n)): ActionInputs {
+/**
+ * Reads and validates every input; each error names the input and what it accepts. `env` is the
+ * step's environment, where an `agent` preset's API key must be.
+ */
+export function getInputs(
+  read: (name: string) => string = (n) => core.getInput(n),
+  env: NodeJS.ProcessEnv = process.env
+): ActionInputs {
   const mode = (read('mode').trim().toLowerCase() || 'run') as Mode
   if (!MODES.includes(mode))
     throw new Error(
@@ -60,14 +70,20 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
     throw new Error(
       `Input results-dir is only used with mode: task and mode: merge (secure mode), not with mode: ${mode}.`
     )
-  const agentCommand = read('agent-command')
   // A plan job starts no agent, nor does a secure merge job; every other mode needs the command.
   const needsAgent = mode !== 'plan' && !(mode === 'merge' && resultsDir)
-  if (needsAgent && !agentCommand.trim()) {
+  const agent = needsAgent
+    ? chooseAgent(
+        { command: read('agent-command'), preset: read('agent'), args: read('agent-args') },
+        env
+      )
+    : undefined
+  if (needsAgent && !agent) {
     throw new Error(
-      'Input agent-command is required: the command to run in each task worktree, e.g. `claude -p "$(cat "$TASK_PROMPT_FILE")"`.'
+      'Input agent or agent-command is required: a known CLI (agent: claude-code, codex, aider or gemini), or the command to run in each task worktree, e.g. agent-command: claude -p --permission-mode acceptEdits < "$TASK_PROMPT_FILE".'
     )
   }
+  const agentCommand = agent?.command ?? read('agent-command')
   const token = read('github-token')
   if (!token)
     throw new Error(
@@ -86,6 +102,7 @@ export function getInputs(read: (name: string) => string = (n) => core.getInput(
     taskId,
     resultsDir,
     agentCommand,
+    agentPreset: agent?.preset,
     token,
     issueNumber,
     baseBranch: read('base-branch') || undefined,

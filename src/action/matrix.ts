@@ -172,6 +172,7 @@ export async function taskJob(r: Run): Promise<void> {
         baseBranch: record.baseBranch,
         baseSha: record.baseSha,
         agentCommand: inputs.agentCommand,
+        agentPreset: inputs.agentPreset,
         maxParallel: 1,
         taskTimeoutMs: inputs.taskTimeoutMs,
         branchPrefix: r.prefix,

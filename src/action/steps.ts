@@ -213,6 +213,7 @@ export async function runAndPublish(
       baseBranch,
       baseSha,
       agentCommand: inputs.agentCommand,
+      agentPreset: inputs.agentPreset,
       maxParallel: inputs.maxParallel,
       taskTimeoutMs: inputs.taskTimeoutMs,
       branchPrefix: r.prefix,

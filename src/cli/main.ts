@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { defaultBranchPrefix } from '../core/branches.js'
+import { chooseAgent, type AgentPreset } from '../core/agents/presets/index.js'
 import { runFanout } from '../core/engine.js'
 import { baseBranchName, localBranchTip } from '../core/git/base-branch.js'
 import { Git, type Identity } from '../core/git/git.js'
@@ -18,12 +19,17 @@ and merge their branches into one integration branch, locally (no GitHub needed)
 
 Usage:
   agent-fanout run --issue-file tasks.md --agent '<command>' [options]
+  agent-fanout run --issue-file tasks.md --agent-preset claude-code [options]
   agent-fanout demo [--keep]
 
 Options for run:
   --issue-file <file>       markdown with a task list (its first "# " heading is the issue title)
   --agent <command>         run through bash -c in each task worktree; the task arrives in
                             TASK_ID, TASK_TITLE, TASK_BODY and the file TASK_PROMPT_FILE
+  --agent-preset <name>     a known CLI instead: claude-code, codex, aider or gemini (its key
+                            must be in the environment); --agent wins when both are given
+  --agent-args=<words>      options appended to the preset's command line (shell words),
+                            e.g. --agent-args='--model sonnet' (with "=": they start with "-")
   --repo <dir>              repository to work in (default: current directory)
   --base <branch>           branch the tasks start from (default: the current branch)
   --issue-number <n>        number used in branch names and the report (default 1)
@@ -66,6 +72,8 @@ async function runCommand(argv: string[]): Promise<number> {
     options: {
       'issue-file': { type: 'string' },
       agent: { type: 'string' },
+      'agent-preset': { type: 'string' },
+      'agent-args': { type: 'string' },
       repo: { type: 'string', default: '.' },
       base: { type: 'string' },
       'issue-number': { type: 'string', default: '1' },
@@ -79,13 +87,30 @@ async function runCommand(argv: string[]): Promise<number> {
   })
   if (!values['issue-file'])
     throw new UserError('--issue-file is required (a markdown file with a task list)')
-  if (!values.agent)
-    throw new UserError('--agent is required (the command to run in each worktree)')
+  let agent
+  try {
+    agent = chooseAgent(
+      {
+        command: values.agent ?? '',
+        preset: values['agent-preset'] ?? '',
+        args: values['agent-args'] ?? ''
+      },
+      process.env,
+      { command: '--agent', preset: '--agent-preset', args: '--agent-args' }
+    )
+  } catch (error) {
+    throw new UserError(errorMessage(error))
+  }
+  if (!agent)
+    throw new UserError(
+      '--agent or --agent-preset is required (the command to run in each worktree, or a known CLI)'
+    )
   const issueNumber = wholeNumber(values['issue-number'], '--issue-number')
   const result = await runLocal({
     repoDir: path.resolve(values.repo),
     issueFile: values['issue-file'],
-    agentCommand: values.agent,
+    agentCommand: agent.command,
+    agentPreset: agent.preset,
     baseBranch: values.base,
     issueNumber,
     branchPrefix: values['branch-prefix'],
@@ -104,6 +129,8 @@ export interface LocalRunOptions {
   repoDir: string
   issueFile: string
   agentCommand: string
+  /** The known CLI behind agentCommand (--agent-preset). */
+  agentPreset?: AgentPreset
   baseBranch?: string
   issueNumber: number
   branchPrefix?: string
@@ -136,6 +163,7 @@ export async function runLocal(options: LocalRunOptions): Promise<FanoutResult> 
     baseBranch,
     baseSha,
     agentCommand: options.agentCommand,
+    agentPreset: options.agentPreset,
     maxParallel: options.maxParallel,
     taskTimeoutMs: options.timeoutMs,
     branchPrefix: options.branchPrefix ?? defaultBranchPrefix(options.issueNumber),

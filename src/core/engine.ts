@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, realpath, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { buildAgentEnv, scrubEnv } from './agents/env.js'
+import { buildAgentEnv, scrubEnv, withheldFromAgents } from './agents/env.js'
 import { FifoPool } from './agents/fifos.js'
+import { isolate, type AgentPreset } from './agents/presets/index.js'
 import { renderPrompt, renderResolvePrompt, renderRerunNote } from './agents/prompt.js'
 import { runAgent, type AgentRunResult } from './agents/run-agent.js'
 import { subreaperAvailable } from './agents/subreaper.js'
@@ -51,6 +52,11 @@ export interface EngineOptions {
   /** Commit every task branch starts from; must exist locally. */
   baseSha: string
   agentCommand: string
+  /**
+   * The known CLI behind agentCommand (the `agent` input): each of its agents then gets private
+   * config directories of its own, and the files it is known to drop stay out of task commits.
+   */
+  agentPreset?: AgentPreset
   maxParallel: number
   taskTimeoutMs: number
   /** Between SIGTERM and SIGKILL when an agent is ended. */
@@ -125,6 +131,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   ])
 
   const warnings: string[] = []
+  const excludes = options.agentPreset?.excludes ?? []
   // Leftovers of a crashed run go first; then the shared .git as it is before any agent.
   const [, guard] = await Promise.all([worktrees.recover(), SharedGitGuard.snapshot(git)])
   /** Puts back shared .git config and hooks an agent changed, and records that it happened. */
@@ -225,9 +232,22 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   ): Promise<{ run: AgentRunResult; logFile: string }> => {
     const promptFile = path.join(dirs.prompts, `${slot}.md`)
     await writeFile(promptFile, prompt)
+    const isolation = options.agentPreset
+      ? await isolate(
+          options.agentPreset,
+          path.join(workDir, 'agent-state', slot),
+          options.agentBaseEnv
+        )
+      : undefined
+    const privateEnv = Object.fromEntries(
+      Object.entries(isolation?.env ?? {}).filter(
+        ([name, value]) => !withheldFromAgents(name, value, options.secrets)
+      )
+    )
     const env = buildAgentEnv(
       options.agentBaseEnv,
       {
+        ...privateEnv,
         TASK_ID: task.id,
         TASK_TITLE: task.title,
         TASK_BODY: task.body,
@@ -255,7 +275,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       onLine: (line) => logger.info(`[${slot}] ${line}`),
       signal: options.signal,
       fifoPool: fifos
-    })
+    }).finally(() => isolation?.dispose())
     return { run, logFile }
   }
 
@@ -325,7 +345,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         if (failed) return finish({ ...common, status: 'failed', changedFiles: [], reason: failed })
         // What the work is worth (its ancestry, the files it changes) is asked of git once for
         // all tasks after the last agent: two processes in all instead of two per task.
-        const tip = await commitWork(git, wt.path, branch, task, options.issue.number)
+        const tip = await commitWork(git, wt.path, branch, task, options.issue.number, excludes)
         committed.push({ task, tip, durationMs: Date.now() - started, common })
       },
       // Wait for the removal only where another task will need the slot (see withWorktree).
@@ -484,7 +504,15 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
           await checkSharedGit(slot)
           const failed = failure(run)
           if (failed) return { error: failed }
-          const work = await collectWork(git, wt.path, undefined, task, onto, options.issue.number)
+          const work = await collectWork(
+            git,
+            wt.path,
+            undefined,
+            task,
+            onto,
+            options.issue.number,
+            excludes
+          )
           if ('error' in work) return work
           if (work.changedFiles.length === 0) return { error: 'the re-run changed no file' }
           const workflows = blockedWorkflowFiles(work.changedFiles)
@@ -706,10 +734,14 @@ async function commitWork(
   worktree: string,
   branch: string | undefined,
   task: Task,
-  issueNumber: number
+  issueNumber: number,
+  excludes: string[] = []
 ): Promise<string> {
   // Two git processes: on 2 cores each costs 15-80 ms, and every task pays them after its agent.
-  await git.run(['add', '--all'], { cwd: worktree })
+  // Files the agent CLI is known to drop (its history, caches) are left out: git reads no
+  // per-worktree info/exclude, so they are excluded here, by pathspec, as files and as folders.
+  const skip = excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`])
+  await git.run(['add', '--all', ...(skip.length ? ['--', '.', ...skip] : [])], { cwd: worktree })
   const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`
   // Exit 1 is git's "nothing to commit" (the agent committed everything itself, or changed nothing).
   const commit = await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
@@ -778,9 +810,10 @@ async function collectWork(
   branch: string | undefined,
   task: Task,
   startSha: string,
-  issueNumber: number
+  issueNumber: number,
+  excludes: string[] = []
 ): Promise<Produced | { error: string }> {
-  const tip = await commitWork(git, worktree, branch, task, issueNumber)
+  const tip = await commitWork(git, worktree, branch, task, issueNumber, excludes)
   return judgeWork(tip, (await surveyEach(git, startSha, [tip])).get(tip), startSha)
 }
 
