@@ -123,8 +123,8 @@ async function operationInProgress(gitDir: string, has: Set<string>): Promise<st
       () => true,
       () => false
     )
-  if (has.has('rebase-merge'))
-    return (await exists('rebase-merge/interactive')) ? 'an interactive rebase' : 'a rebase'
+  // Git's merge backend writes rebase-merge/interactive for plain rebases too: say 'a rebase'.
+  if (has.has('rebase-merge')) return 'a rebase'
   if (has.has('rebase-apply'))
     return (await exists('rebase-apply/applying')) ? 'a git am' : 'a rebase'
   if (has.has('MERGE_HEAD')) return 'a merge'
@@ -286,7 +286,7 @@ async function rebuildFromFiles(
   head: Head,
   cause: unknown
 ): Promise<Collected> {
-  const why = errorMessage(cause)
+  const why = oneLine(cause)
   const named = head.sha ?? head.ref
   const [headNow] = await resolveCommits(git, wt, [named]).catch(() => [named])
   // A HEAD that names no commit at all is what the agent left, not a result to rebuild on.
@@ -303,10 +303,11 @@ async function rebuildFromFiles(
       tip,
       note: `its commit failed (${why}); its work was committed again from the files in its worktree`
     }
-  } catch (again) {
+  } catch (error) {
+    const again = oneLine(error)
     const kept = await keepFiles(wt, opts.keepDir)
     return {
-      error: `the action could not commit its work: ${why} (and from its files: ${errorMessage(again)}). ${kept ? `Its files are kept at ${kept}` : 'Its files could not be kept'}${opts.branch ? `; its branch ${opts.branch} is kept as the agent left it` : ''}`,
+      error: `the action could not commit its work: ${why}; committing it again from its files failed${again === why ? ' the same way' : `: ${again}`}. ${kept ? `Its files are kept at ${kept}` : 'Its files could not be kept'}${opts.branch ? `; its branch ${opts.branch} is kept as the agent left it` : ''}`,
       keepBranch: true
     }
   }
@@ -350,7 +351,7 @@ async function saveUnfinished(
   } catch (error) {
     const kept = await keepFiles(wt, opts.keepDir)
     return {
-      error: `${what}. Nothing of it was merged, and it could not be saved on its branch (${errorMessage(error)}); ${kept ? `its files are kept at ${kept}` : 'its files could not be kept'}`,
+      error: `${what}. Nothing of it was merged, and it could not be saved on its branch (${oneLine(error)}); ${kept ? `its files are kept at ${kept}` : 'its files could not be kept'}`,
       keepBranch: true
     }
   }
@@ -451,6 +452,15 @@ async function isDir(p: string): Promise<boolean> {
     (s) => s.isDirectory(),
     () => false
   )
+}
+
+/** An error as one line for a reason: git's message lines, each once, joined. */
+function oneLine(error: unknown): string {
+  const lines = errorMessage(error)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+  return [...new Set(lines)].join(' / ')
 }
 
 function more(list: unknown[], count: number): string {
