@@ -2,7 +2,7 @@
 // its work (issue 13): agents that exit in the middle of a merge or rebase, move HEAD, delete their
 // worktree's .git, or prune the object store every task shares. Real git, real agents (bash).
 import { afterAll, describe, expect, it } from '@jest/globals'
-import { readdir, readFile, rm } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { runFanout, type EngineOptions } from '../../src/core/engine.js'
 import { Git } from '../../src/core/git/git.js'
@@ -215,6 +215,31 @@ describe("the action's git commands address the task's own worktree and branch",
       ''
     )
   }, 120_000)
+
+  it("a verify command that deletes its worktree's .git never turns the action's checkout onto the repository around the work dir", async () => {
+    const s = await setup()
+    const workDir = path.join(s.workspace, 'fanout-work')
+    // Something of the user's that a stray `git clean -fd` or `checkout --force` would destroy.
+    await writeFile(path.join(s.workspace, 'user-notes.txt'), 'mine, not committed\n')
+    await writeFile(path.join(s.workspace, 'README.md'), '# edited by the user, not committed\n')
+    const r = await run(s, '- [ ] one\n- [ ] two\n- [ ] three\n', 'echo x > "$TASK_ID.txt"', {
+      workDir,
+      verify: { command: 'rm -f .git', mode: 'each' }
+    })
+    expect(statuses(r)).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged'],
+      ['T3', 'merged']
+    ])
+    expect(await git(s.workspace, ['symbolic-ref', 'HEAD'], s.env)).toBe('refs/heads/main')
+    expect(await git(s.workspace, ['rev-parse', 'HEAD'], s.env)).toBe(s.baseSha)
+    expect(await readFile(path.join(s.workspace, 'user-notes.txt'), 'utf8')).toBe(
+      'mine, not committed\n'
+    )
+    expect(await readFile(path.join(s.workspace, 'README.md'), 'utf8')).toBe(
+      '# edited by the user, not committed\n'
+    )
+  })
 })
 
 describe('a branch checked out in any worktree is never moved', () => {
