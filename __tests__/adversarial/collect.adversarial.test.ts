@@ -164,17 +164,19 @@ describe("the action's git commands address the task's own worktree and branch",
       '  T4) rm .git; echo lost > nogit.txt ;;',
       '  T5) echo "gitdir: $(git rev-parse --path-format=absolute --git-common-dir)" > .git; echo x > rewritten.txt ;;',
       '  T6) echo fine > T6.txt ;;',
+      '  T7) echo a > a.txt; git add a.txt; git commit -qm "before leaving"; cd /; rm -rf "$TASK_WORKTREE" ;;',
       'esac'
     ].join('\n')
-    const issue = Array.from({ length: 6 }, (_, i) => `- [ ] task ${i + 1}`).join('\n')
-    const r = await run(s, issue, agent, { workDir, maxParallel: 6 })
+    const issue = Array.from({ length: 7 }, (_, i) => `- [ ] task ${i + 1}`).join('\n')
+    const r = await run(s, issue, agent, { workDir, maxParallel: 7 })
     expect(statuses(r)).toEqual([
       ['T1', 'failed'],
       ['T2', 'failed'],
       ['T3', 'merged'],
       ['T4', 'failed'],
       ['T5', 'failed'],
-      ['T6', 'merged']
+      ['T6', 'merged'],
+      ['T7', 'failed']
     ])
     const kept = (id: string) =>
       `Nothing of it was merged; its branch ${PREFIX}/${id} keeps the work as the agent left it`
@@ -186,6 +188,10 @@ describe("the action's git commands address the task's own worktree and branch",
     )
     expect(byId(r, 'T4').reason).toMatch(/^deleted its worktree's \.git file\. /)
     expect(byId(r, 'T5').reason).toMatch(/^rewrote its worktree's \.git file\. /)
+    expect(byId(r, 'T7').reason).toMatch(
+      /^removed its worktree directory; its branch fanout\/issue-7\/T7 keeps what the agent committed \([0-9a-f]{12}\)$/
+    )
+    expect(await git(s.workspace, ['show', `${PREFIX}/T7:a.txt`], s.env)).toBe('a')
     for (const id of ['T1', 'T2', 'T4', 'T5']) expect(byId(r, id).reason).toContain(kept(id))
     const show = (rev: string) => git(s.workspace, ['show', rev], s.env)
     expect(await show(`${PREFIX}/T1:main.txt`)).toBe('on-main')
@@ -364,7 +370,7 @@ describe('one agent cannot cost another its work', () => {
     expect(statuses(r)).toEqual([['T1', 'failed']])
     const reason = byId(r, 'T1').reason ?? ''
     expect(reason).toMatch(
-      /^the action could not commit its work: git \S+ failed .*; its branch fanout\/issue-7\/T1 is kept as the agent left it$/
+      /^the action could not commit its work: git \S+ failed .*; its branch fanout\/issue-7\/T1 keeps what the agent committed \([0-9a-f]{12}\)$/
     )
     expect(reason).not.toContain('\n')
     const keptAt = /Its files are kept at (\S+);/.exec(reason)?.[1] ?? ''
@@ -378,5 +384,6 @@ describe('one agent cannot cost another its work', () => {
     expect(await git(s.workspace, ['log', '-1', '--format=%s', `${PREFIX}/T1`], s.env)).toBe(
       'agent commit'
     )
+    expect(byId(r, 'T1').commit).toBe(await git(s.workspace, ['rev-parse', `${PREFIX}/T1`], s.env))
   })
 })

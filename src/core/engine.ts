@@ -8,7 +8,13 @@ import { runAgent, type AgentRunResult } from './agents/run-agent.js'
 import { subreaperAvailable } from './agents/subreaper.js'
 import { integrationBranchName, taskBranchName, validateBranchPrefix } from './branches.js'
 import { refuseCheckedOut } from './git/checked-out.js'
-import { collectWork, readHead, type CollectOptions } from './git/collect.js'
+import {
+  collectWork,
+  readHead,
+  taskCollectOptions,
+  type CollectOptions,
+  type RunContext
+} from './git/collect.js'
 import { assertGitVersion, type Git, type Identity } from './git/git.js'
 import { SharedGitGuard } from './git/guard.js'
 import { ObjectStoreGuard } from './git/precious.js'
@@ -145,31 +151,13 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     await objects.release()
     throw error
   }
-  /** What a branch an agent switched its worktree to is, for the reason its task failed. */
-  const describeBranch = (name: string): string =>
-    name === options.baseBranch
-      ? ' (the base branch)'
-      : checkedOut.has(name)
-        ? ` (checked out at ${checkedOut.get(name)})`
-        : name.startsWith(`${options.branchPrefix}/`)
-          ? " (another task's branch)"
-          : ''
-  const keepDir = path.join(workDir, 'kept')
-  const trailers = (task: Task): string =>
-    `Agent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${options.issue.number}\n`
-  const collectOptions = (
-    task: Task,
-    branch: string | undefined,
-    startSha: string
-  ): CollectOptions => ({
-    branch,
-    startSha,
-    message: `${task.id}: ${task.title}\n\n${trailers(task)}`,
-    saveMessage: (problems) =>
-      `${task.id}: unfinished, not merged\n\nThe agent ${problems.join('; ')}. This commit holds its worktree's files as it left them, for a person to look at; its parents are the task branch and the agent's HEAD as they were.\n\n${trailers(task)}`,
-    describeBranch,
-    keepDir
-  })
+  const runContext: RunContext = {
+    issueNumber: options.issue.number,
+    baseBranch: options.baseBranch,
+    branchPrefix: options.branchPrefix,
+    checkedOut,
+    keepDir: path.join(workDir, 'kept')
+  }
   const warn = (message: string): void => {
     warnings.push(message)
     logger.warning(message)
@@ -373,7 +361,11 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         if (failed) return finish({ ...common, status: 'failed', changedFiles: [], reason: failed })
         // What the work is worth (its ancestry, the files it changes) is asked of git once for
         // all tasks after the last agent: two processes in all instead of two per task.
-        const work = await collectWork(git, wt, collectOptions(task, branch, options.baseSha))
+        const work = await collectWork(
+          git,
+          wt,
+          taskCollectOptions(runContext, task, branch, options.baseSha)
+        )
         if ('error' in work) {
           kept = work.keepBranch
           return finish({
@@ -554,7 +546,11 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
           await checkSharedGit(slot)
           const failed = failure(run)
           if (failed) return { error: failed }
-          const work = await collectAndJudge(git, wt, collectOptions(task, undefined, onto))
+          const work = await collectAndJudge(
+            git,
+            wt,
+            taskCollectOptions(runContext, task, undefined, onto)
+          )
           if ('error' in work) return work
           if (work.changedFiles.length === 0) return { error: 'the re-run changed no file' }
           const workflows = blockedWorkflowFiles(work.changedFiles)
@@ -630,13 +626,16 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     }
   } finally {
     await fifos.dispose()
-    if (options.deferDeletion) options.deferDeletion((await worktrees.detachAll()).deleted)
-    else await worktrees.removeAll()
-    await objects
+    // No agent runs any more: the object store needs no protection (taken back alongside).
+    const released = objects
       .release()
       .catch((error: unknown) =>
         logger.warning(`Could not take back extensions.preciousObjects: ${errorMessage(error)}`)
       )
+    if (options.deferDeletion) {
+      const { deleted } = await worktrees.detachAll()
+      options.deferDeletion(Promise.all([deleted, released]).then(() => undefined))
+    } else await Promise.all([worktrees.removeAll(), released])
   }
 
   for (const outcome of integration.outcomes) {

@@ -37,6 +37,42 @@ export interface CollectOptions {
   saveMessage: (problems: string[]) => string
 }
 
+/** What a run knows that its tasks' collect options are made from (see taskCollectOptions). */
+export interface RunContext {
+  issueNumber: number
+  baseBranch: string
+  branchPrefix: string
+  /** Branches checked out in the repository's other worktrees, and where. */
+  checkedOut: ReadonlyMap<string, string>
+  keepDir: string
+}
+
+/** The collect options of one task of a run: its commit messages and how it names branches. */
+export function taskCollectOptions(
+  run: RunContext,
+  task: { id: string; title: string },
+  branch: string | undefined,
+  startSha: string
+): CollectOptions {
+  const trailers = `Agent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${run.issueNumber}\n`
+  return {
+    branch,
+    startSha,
+    message: `${task.id}: ${task.title}\n\n${trailers}`,
+    saveMessage: (problems) =>
+      `${task.id}: unfinished, not merged\n\nThe agent ${problems.join('; ')}. This commit holds its worktree's files as it left them, for a person to look at; its parents are the task branch and the agent's HEAD as they were.\n\n${trailers}`,
+    describeBranch: (name) =>
+      name === run.baseBranch
+        ? ' (the base branch)'
+        : run.checkedOut.has(name)
+          ? ` (checked out at ${run.checkedOut.get(name)})`
+          : name.startsWith(`${run.branchPrefix}/`)
+            ? " (another task's branch)"
+            : '',
+    keepDir: run.keepDir
+  }
+}
+
 export type Collected =
   /** The agent's result (committed if needed); `note` when it had to be rebuilt from files. */
   | { tip: string; note?: string }
@@ -229,8 +265,8 @@ function readEntries(
     }
     previous = name
     if ((flags >> 12) & 3) {
-      const path = Buffer.from(name, 'latin1').toString('utf8')
-      if (unmerged.at(-1) !== path) unmerged.push(path)
+      const file = Buffer.from(name, 'latin1').toString('utf8')
+      if (unmerged.at(-1) !== file) unmerged.push(file)
     }
   }
   // Extensions, then the checksum: each is a 4-byte signature and a 4-byte size.
@@ -305,12 +341,31 @@ async function rebuildFromFiles(
     }
   } catch (error) {
     const again = oneLine(error)
-    const kept = await keepFiles(wt, opts.keepDir)
-    return {
-      error: `the action could not commit its work: ${why}; committing it again from its files failed${again === why ? ' the same way' : `: ${again}`}. ${kept ? `Its files are kept at ${kept}` : 'Its files could not be kept'}${opts.branch ? `; its branch ${opts.branch} is kept as the agent left it` : ''}`,
-      keepBranch: true
-    }
+    const failed = `the action could not commit its work: ${why}; committing it again from its files failed${again === why ? ' the same way' : `: ${again}`}`
+    const { where, ...left } = await keepWhatIsLeft(git, wt, opts)
+    return { ...left, error: `${failed}. ${where[0].toUpperCase()}${where.slice(1)}` }
   }
+}
+
+/**
+ * Nothing could be committed: the worktree's files go where its deletion does not reach, and
+ * the branch stays where the agent left it when it holds commits of the agent's (as the task's
+ * `saved` commit, so that the action pushes it); a branch still at the start is nothing to keep.
+ */
+async function keepWhatIsLeft(
+  git: Git,
+  wt: Worktree,
+  opts: CollectOptions,
+  withFiles = true
+): Promise<{ saved?: string; keepBranch: boolean; where: string }> {
+  const kept = withFiles ? await keepFiles(wt, opts.keepDir) : undefined
+  const files = kept ? `its files are kept at ${kept}` : 'its files could not be kept'
+  const [tip] = opts.branch
+    ? await resolveCommits(git, wt, [`refs/heads/${opts.branch}`]).catch(() => [undefined])
+    : [undefined]
+  const commits = `its branch ${opts.branch} keeps what the agent committed (${tip?.slice(0, 12)})`
+  if (!tip || tip === opts.startSha) return { keepBranch: false, where: withFiles ? files : '' }
+  return { saved: tip, keepBranch: true, where: withFiles ? `${files}; ${commits}` : commits }
 }
 
 /**
@@ -326,7 +381,10 @@ async function saveUnfinished(
   look: Inspection
 ): Promise<Collected> {
   const what = look.problems.join('; ')
-  if (!opts.branch || look.gone) return { error: what, keepBranch: true }
+  if (!opts.branch || look.gone) {
+    const { where, ...left } = await keepWhatIsLeft(git, wt, opts, false)
+    return { ...left, error: where ? `${what}; ${where}` : what }
+  }
   const branchRef = `refs/heads/${opts.branch}`
   try {
     const [branchNow, headNow] = await resolveCommits(git, wt, [
@@ -344,15 +402,15 @@ async function saveUnfinished(
       env: commonEnv(wt)
     })
     return {
-      error: `${what}. Nothing of it was merged; its branch ${opts.branch} keeps the work as the agent left it: commit ${saved.slice(0, 12)} holds its worktree's files (conflict markers and all) on top of its own commits`,
+      error: `${what}. Nothing of it was merged; its branch ${opts.branch} keeps the work as the agent left it: commit ${saved.slice(0, 12)} holds the worktree's files as they were (conflict markers and all), with every commit the agent made before it`,
       saved,
       keepBranch: true
     }
   } catch (error) {
-    const kept = await keepFiles(wt, opts.keepDir)
+    const { where, ...left } = await keepWhatIsLeft(git, wt, opts)
     return {
-      error: `${what}. Nothing of it was merged, and it could not be saved on its branch (${oneLine(error)}); ${kept ? `its files are kept at ${kept}` : 'its files could not be kept'}`,
-      keepBranch: true
+      ...left,
+      error: `${what}. Nothing of it was merged, and it could not be saved on its branch (${oneLine(error)}); ${where}`
     }
   }
 }

@@ -27,7 +27,7 @@ const SET_HERE = 'set-by-agent-fanout'
  *
  * This beats giving each task a private object directory: it also covers the objects agents
  * write themselves (their own commits), and the action's merges during the integration phase,
- * at the cost of three git processes per run instead of work per task.
+ * at the cost of one git process when the run starts and two when it ends, none per task.
  *
  * The setting is taken back when the run ends, unless it was there before the run (the
  * repository's owner wants it) or another run in the same repository still needs it. A run that
@@ -36,7 +36,7 @@ const SET_HERE = 'set-by-agent-fanout'
 export class ObjectStoreGuard {
   private constructor(
     private readonly git: Git,
-    private readonly dir: string,
+    private readonly commonDir: string,
     private readonly marker: string | undefined
   ) {}
 
@@ -51,49 +51,45 @@ export class ObjectStoreGuard {
       await mkdir(dir, { recursive: true })
       const marker = path.join(dir, `${process.pid}-${runId}`)
       await writeFile(marker, '')
-      const settings = await git.out(['config', '--get-regexp', '^extensions\\.'], {
-        okExitCodes: [1]
-      })
-      if (!/^extensions\.preciousobjects (true|yes|on|1)$/im.test(settings)) {
+      // Read from the file, not asked of git (a process): the key, and whether the section exists.
+      const config = await readFile(path.join(commonDir, 'config'), 'utf8')
+      if (!/^\s*preciousobjects\s*=\s*(true|yes|on|1)\s*$/im.test(config)) {
         await git.run(['config', 'extensions.preciousObjects', 'true'])
         // Whether the [extensions] section is ours too (taken back with the setting).
-        await writeFile(path.join(dir, SET_HERE), settings.trim() ? 'key\n' : 'section\n')
+        const section = /^\s*\[extensions\]/im.test(config) ? 'key' : 'section'
+        await writeFile(path.join(dir, SET_HERE), `${section}\n`)
       }
-      return new ObjectStoreGuard(git, dir, marker)
+      return new ObjectStoreGuard(git, commonDir, marker)
     } catch (error) {
       // Not fatal: without it a sibling's maintenance can cost a task its objects, and the
       // collect step falls back to committing from the worktree's files.
       logger.warning(
         `Could not protect the shared object store for the run (extensions.preciousObjects): ${errorMessage(error)}`
       )
-      return new ObjectStoreGuard(git, dir, undefined)
+      return new ObjectStoreGuard(git, commonDir, undefined)
     }
   }
 
   /** Takes the setting back unless another living run in this repository still needs it. */
   async release(): Promise<void> {
+    const dir = path.join(this.commonDir, MARKERS)
     if (this.marker) await rm(this.marker, { force: true })
-    const others = (await readdir(this.dir).catch(() => [] as string[])).filter(
+    const others = (await readdir(dir).catch(() => [] as string[])).filter(
       (name) => name !== SET_HERE && isAlive(Number(name.split('-')[0]))
     )
     if (others.length > 0) return
-    const how = await readFile(path.join(this.dir, SET_HERE), 'utf8').catch(() => undefined)
+    const how = await readFile(path.join(dir, SET_HERE), 'utf8').catch(() => undefined)
     if (how !== undefined) {
       // Exit 5: it is not set (any more); nothing to take back.
       await this.git.run(['config', '--unset-all', 'extensions.preciousObjects'], {
         okExitCodes: [5]
       })
-      if (how.startsWith('section')) {
-        const left = await this.git.out(['config', '--get-regexp', '^extensions\\.'], {
-          okExitCodes: [1]
-        })
-        if (!left)
-          await this.git.run(['config', '--remove-section', 'extensions'], {
-            okExitCodes: [128]
-          })
-      }
+      // The section it came in, when that is ours and nothing else was put in it meanwhile.
+      const config = await readFile(path.join(this.commonDir, 'config'), 'utf8')
+      if (how.startsWith('section') && /^\s*\[extensions\]\s*(^\s*\[|(?![\s\S]))/im.test(config))
+        await this.git.run(['config', '--remove-section', 'extensions'], { okExitCodes: [128] })
     }
-    await rm(this.dir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true })
   }
 }
 
