@@ -210,7 +210,7 @@ describe('runFanout with real git', () => {
     expect(byId(r, 'T1').changedFiles.sort()).toEqual(['committed.txt', 'loose.txt'])
   })
 
-  it('follows an agent that moved HEAD: a detached or other-branch commit is the task result, a HEAD that left the base is refused', async () => {
+  it('follows an agent that detached HEAD: its commit is the task result; a HEAD on another branch, or one that left the base, is refused', async () => {
     const s = await setup({ depth: 0 })
     const agent = [
       'case "$TASK_ID" in',
@@ -224,27 +224,44 @@ describe('runFanout with real git', () => {
     const r = await fanout(s, '- [ ] a\n- [ ] b\n- [ ] c\n- [ ] d\n- [ ] e\n', agent)
     expect(r.tasks.map((t) => [t.id, t.status])).toEqual([
       ['T1', 'merged'],
-      ['T2', 'merged'],
+      ['T2', 'failed'],
       ['T3', 'failed'],
       ['T4', 'failed'],
       ['T5', 'failed']
     ])
     expect(byId(r, 'T1').changedFiles).toEqual(['detached.txt'])
-    expect(byId(r, 'T2').changedFiles).toEqual(['elsewhere.txt'])
-    for (const id of ['T3', 'T4', 'T5'])
+    // A branch the agent switched to is not the task's: nothing is committed onto it, and the
+    // work is kept on the task's branch.
+    expect(byId(r, 'T2').reason).toMatch(
+      /^switched its worktree to branch elsewhere, not its task branch fanout\/issue-7\/T2\. Nothing of it was merged; its branch fanout\/issue-7\/T2 keeps the work/
+    )
+    expect(await git(s.workspace, ['rev-parse', 'elsewhere'], s.env)).toBe(s.baseSha)
+    expect(await git(s.workspace, ['show', 'fanout/issue-7/T2:elsewhere.txt'], s.env)).toBe('e')
+    expect(byId(r, 'T3').reason).toMatch(/^switched its worktree to branch lost, not its task /)
+    for (const id of ['T4', 'T5'])
       expect(byId(r, id).reason).toMatch(
         /^the agent left HEAD at [0-9a-f]{12}, which does not descend from /
       )
+    // Work that left the base is not merged, but kept on its branch; no work, no branch.
+    expect(byId(r, 'T5').reason).toMatch(/; its branch fanout\/issue-7\/T5 keeps that work$/)
+    expect(await git(s.workspace, ['show', 'fanout/issue-7/T5:behind.txt'], s.env)).toBe('b')
+    expect(byId(r, 'T5').commit).toBe(
+      await git(s.workspace, ['rev-parse', 'fanout/issue-7/T5'], s.env)
+    )
+    await expect(
+      git(s.workspace, ['rev-parse', '--verify', 'fanout/issue-7/T4'], s.env)
+    ).rejects.toThrow()
     // The task branches point at the agents' commits, whatever HEAD pointed at.
     const log = (ref: string) => git(s.workspace, ['log', '-1', '--format=%s', ref], s.env)
     expect(await log('fanout/issue-7/T1')).toBe('on a detached HEAD')
-    expect(await log('fanout/issue-7/T2')).toBe('T2: b')
+    expect(await log('fanout/issue-7/T2')).toBe('T2: unfinished, not merged')
     const files = await git(
       s.workspace,
       ['ls-tree', '--name-only', 'fanout/issue-7/integration'],
       s.env
     )
-    expect(files.split('\n')).toEqual(expect.arrayContaining(['detached.txt', 'elsewhere.txt']))
+    expect(files.split('\n')).toContain('detached.txt')
+    expect(files.split('\n')).not.toContain('elsewhere.txt')
     expect(files.split('\n')).not.toContain('z.txt')
   })
 
@@ -266,7 +283,9 @@ describe('runFanout with real git', () => {
       ['T3', 'merged']
     ])
     expect(byId(r, 'T1').changedFiles).toEqual(['T1.txt'])
-    expect(byId(r, 'T2').reason).toMatch(/could not run the task: git commit failed/)
+    expect(byId(r, 'T2').reason).toMatch(
+      /^left HEAD naming no commit the repository has \(0{39}7\)\. Nothing of it was merged; its branch fanout\/issue-7\/T2 keeps the work/
+    )
     const files = await git(
       s.workspace,
       ['ls-tree', '--name-only', 'fanout/issue-7/integration'],

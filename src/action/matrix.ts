@@ -250,7 +250,8 @@ async function pushResult(
   const branchRef = `refs/heads/${result.branch}`
   const seen = await listRemoteRefs(git, 'origin', branchRef, r.auth)
   const noteSeen = await listRemoteRefs(git, 'origin', noteRef, r.auth)
-  if (result.status === 'ready') {
+  // A failed task's work kept on its branch (collect.ts) is pushed too: this runner goes away.
+  if (result.status === 'ready' || (result.status === 'failed' && result.commit)) {
     const [push] = await pushRefs(
       git,
       'origin',
@@ -441,6 +442,8 @@ async function collectTaskJobs(
             changedFiles: report.changedFiles,
             durationMs: report.durationMs,
             reason: report.reason,
+            // Work a failed task kept on its branch: its branch stays on origin.
+            ...(report.tip ? { commit: report.tip } : {}),
             ...(report.exitCode !== undefined ? { exitCode: report.exitCode } : {}),
             ...(report.timedOut ? { timedOut: true } : {}),
             ...(report.logTail ? { logTail: report.logTail } : {})

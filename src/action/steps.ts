@@ -553,8 +553,9 @@ export async function explainOnIssue(
 
 /**
  * Pushes the integration branch and every task branch holding work worth keeping (merged ones,
- * so reruns can reuse them; conflicted and broke-verify ones, so no work is lost), and deletes
- * the remote branches of tasks that ran again and ended with nothing to keep.
+ * so reruns can reuse them; conflicted and broke-verify ones, and failed ones whose work was
+ * kept on their branch, so no work is lost), and deletes the remote branches of tasks that ran
+ * again and ended with nothing to keep.
  */
 async function publishBranches(
   git: Git,
@@ -565,7 +566,10 @@ async function publishBranches(
   logger: Logger
 ): Promise<PushOutcome[]> {
   const keep = (t: FanoutResult['tasks'][number]): boolean =>
-    isMerged(t.status) || t.status === 'conflicted' || t.status === 'broke-verify'
+    isMerged(t.status) ||
+    t.status === 'conflicted' ||
+    t.status === 'broke-verify' ||
+    (t.status === 'failed' && t.commit !== undefined)
   const updates: Omit<BranchUpdate, 'expected'>[] = [
     { branch: result.integrationBranch, sha: result.integrationSha },
     ...result.tasks

@@ -8,11 +8,20 @@ import { renderPrompt, renderResolvePrompt, renderRerunNote } from './agents/pro
 import { runAgent, type AgentRunResult } from './agents/run-agent.js'
 import { subreaperAvailable } from './agents/subreaper.js'
 import { integrationBranchName, taskBranchName, validateBranchPrefix } from './branches.js'
-import { assertGitVersion, GitError, type Git, type Identity } from './git/git.js'
+import { refuseCheckedOut } from './git/checked-out.js'
+import {
+  collectWork,
+  readHead,
+  taskCollectOptions,
+  type CollectOptions,
+  type RunContext
+} from './git/collect.js'
+import { assertGitVersion, type Git, type Identity } from './git/git.js'
 import { SharedGitGuard } from './git/guard.js'
+import { ObjectStoreGuard } from './git/precious.js'
 import { refuseLocalBranchClashes } from './preflight.js'
 import { surveyTips, type TipSurvey } from './git/tips.js'
-import { WorktreeManager, type Worktree } from './git/worktrees.js'
+import { WorktreeManager, worktreeEnv, type Worktree } from './git/worktrees.js'
 import {
   integrate,
   type ConflictStrategy,
@@ -131,9 +140,44 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   ])
 
   const warnings: string[] = []
-  const excludes = options.agentPreset?.excludes ?? []
-  // Leftovers of a crashed run go first; then the shared .git as it is before any agent.
-  const [, guard] = await Promise.all([worktrees.recover(), SharedGitGuard.snapshot(git)])
+  // The object store keeps every object while agents run (see precious.ts); leftovers of a
+  // crashed run go first; then the shared .git as it is before any agent.
+  const protecting = worktrees
+    .commonDir()
+    .then((dir) => ObjectStoreGuard.protect(git, dir, runId, logger))
+  const [checkedOut, guard, objects] = await Promise.all([
+    worktrees.recover(),
+    protecting.then(() => SharedGitGuard.snapshot(git)),
+    protecting
+  ])
+  try {
+    refuseCheckedOut(
+      [
+        ...(options.agentsOnly ? [] : [integrationBranch]),
+        ...options.tasks
+          .filter(
+            (t) => !t.checked && !['keep', 'drop'].includes(options.plan?.get(t.id)?.mode ?? '')
+          )
+          .map(branchOf)
+      ],
+      checkedOut
+    )
+  } catch (error) {
+    await objects.release()
+    throw error
+  }
+  const runContext: RunContext = {
+    issueNumber: options.issue.number,
+    baseBranch: options.baseBranch,
+    branchPrefix: options.branchPrefix,
+    checkedOut,
+    keepDir: path.join(workDir, 'kept'),
+    excludes: options.agentPreset?.excludes ?? []
+  }
+  const warn = (message: string): void => {
+    warnings.push(message)
+    logger.warning(message)
+  }
   /** Puts back shared .git config and hooks an agent changed, and records that it happened. */
   const checkSharedGit = async (after: string): Promise<void> => {
     const changes = await guard.restore()
@@ -301,6 +345,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   const runTask = async (task: Task): Promise<void> => {
     const branch = branchOf(task)
     const started = Date.now()
+    let kept = false
     const finish = (partial: Omit<TaskResult, 'id' | 'title' | 'branch' | 'durationMs'>): void => {
       results.set(task.id, {
         id: task.id,
@@ -345,15 +390,31 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         if (failed) return finish({ ...common, status: 'failed', changedFiles: [], reason: failed })
         // What the work is worth (its ancestry, the files it changes) is asked of git once for
         // all tasks after the last agent: two processes in all instead of two per task.
-        const tip = await commitWork(git, wt.path, branch, task, options.issue.number, excludes)
-        committed.push({ task, tip, durationMs: Date.now() - started, common })
+        const work = await collectWork(
+          git,
+          wt,
+          taskCollectOptions(runContext, task, branch, options.baseSha)
+        )
+        if ('error' in work) {
+          kept = work.keepBranch
+          return finish({
+            ...common,
+            status: 'failed',
+            changedFiles: [],
+            reason: work.error,
+            ...(work.saved ? { commit: work.saved } : {})
+          })
+        }
+        if (work.note) warn(`[${task.id}] ${work.note}`)
+        committed.push({ task, tip: work.tip, durationMs: Date.now() - started, common })
       },
       // Wait for the removal only where another task will need the slot (see withWorktree).
       toRun.length > options.maxParallel
     )
     if (committed.some((c) => c.task === task)) return
-    // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
-    await git.run(['update-ref', '-d', `refs/heads/${branch}`])
+    // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind
+    // (one whose work could not be committed, or did not finish, keeps it).
+    if (!kept) await git.run(['update-ref', '-d', `refs/heads/${branch}`])
     logger.info(`[${task.id}] ${describe(results.get(task.id))}`)
   }
 
@@ -402,7 +463,17 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       const base = { id: task.id, title: task.title, branch, durationMs, ...common }
       const work = judgeWork(tip, surveys.get(tip), options.baseSha)
       const workflows = 'error' in work ? undefined : blockedWorkflowFiles(work.changedFiles)
-      if ('error' in work)
+      // Work that is not a result (it left the base) is still kept on its branch.
+      const keep = 'error' in work && surveyOf(surveys.get(tip))?.own === true
+      if (keep)
+        results.set(task.id, {
+          ...base,
+          status: 'failed',
+          changedFiles: [],
+          reason: `${work.error}; its branch ${branch} keeps that work`,
+          commit: tip
+        })
+      else if ('error' in work)
         results.set(task.id, { ...base, status: 'failed', changedFiles: [], reason: work.error })
       else if (work.changedFiles.length === 0)
         results.set(task.id, {
@@ -428,7 +499,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         })
       }
       // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
-      if (!produced.has(task.id)) {
+      if (!produced.has(task.id) && !keep) {
         await git.run(['update-ref', '-d', `refs/heads/${branch}`])
         tips.delete(`refs/heads/${branch}`)
       }
@@ -504,14 +575,10 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
           await checkSharedGit(slot)
           const failed = failure(run)
           if (failed) return { error: failed }
-          const work = await collectWork(
+          const work = await collectAndJudge(
             git,
-            wt.path,
-            undefined,
-            task,
-            onto,
-            options.issue.number,
-            excludes
+            wt,
+            taskCollectOptions(runContext, task, undefined, onto)
           )
           if ('error' in work) return work
           if (work.changedFiles.length === 0) return { error: 'the re-run changed no file' }
@@ -536,6 +603,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
           const message = `Merge task ${it.id}: ${it.title} (conflicts resolved by the resolve command)\n\nAgent-Fanout-Task: ${it.id}\nAgent-Fanout-Issue: ${options.issue.number}\n`
           await git.run(['merge', '--no-ff', '--no-edit', '-m', message, it.tip], {
             cwd: wt.path,
+            env: worktreeEnv(wt),
             okExitCodes: [1]
           })
           const others = mergedSoFar.filter((m) =>
@@ -560,7 +628,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
           await checkSharedGit(slot)
           const failed = failure(run, 'resolve command')
           if (failed) return { error: failed }
-          return acceptResolution(git, wt.path, onto, it.tip, conflict)
+          return acceptResolution(git, wt, onto, it.tip, conflict)
         })
       },
       verify: verifyEach ? async (commit, it) => verifier.run(commit, `verify-${it.id}`) : undefined
@@ -587,8 +655,16 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     }
   } finally {
     await fifos.dispose()
-    if (options.deferDeletion) options.deferDeletion((await worktrees.detachAll()).deleted)
-    else await worktrees.removeAll()
+    // No agent runs any more: the object store needs no protection (taken back alongside).
+    const released = objects
+      .release()
+      .catch((error: unknown) =>
+        logger.warning(`Could not take back extensions.preciousObjects: ${errorMessage(error)}`)
+      )
+    if (options.deferDeletion) {
+      const { deleted } = await worktrees.detachAll()
+      options.deferDeletion(Promise.all([deleted, released]).then(() => undefined))
+    } else await Promise.all([worktrees.removeAll(), released])
   }
 
   for (const outcome of integration.outcomes) {
@@ -627,8 +703,10 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         const command = options.verify!.command
         if (!wt) wt = await worktrees.create('integration', undefined, commit)
         else {
-          await git.run(['checkout', '--quiet', '--force', '--detach', commit], { cwd: wt.path })
-          await git.run(['clean', '-fdq'], { cwd: wt.path })
+          // Addressed explicitly: the verify command may have deleted the worktree's .git file.
+          const at = { cwd: wt.path, env: worktreeEnv(wt) }
+          await git.run(['checkout', '--quiet', '--force', '--detach', commit], at)
+          await git.run(['clean', '-fdq'], at)
         }
         const env = {
           ...scrubEnv(options.agentBaseEnv, {
@@ -672,13 +750,20 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
  */
 async function acceptResolution(
   git: Git,
-  wt: string,
+  worktree: Worktree,
   onto: string,
   tip: string,
   conflict: ConflictInfo
 ): Promise<{ commit: string } | { error: string }> {
+  // Its own git dir, named explicitly, and a HEAD that is still detached: a commit here moves no
+  // branch, whatever the command did to the worktree's .git file or HEAD.
+  const at = { cwd: worktree.path, env: worktreeEnv(worktree) }
+  const wt = worktree.path
+  const head = await readHead(worktree)
+  if (head.ref || head.unreadable)
+    return { error: `it left the worktree's HEAD on ${head.ref ?? 'nothing readable'}` }
   const markers = await git.run(['grep', '-l', '-I', '-E', '^(<<<<<<<|>>>>>>>)( |$)', '--', '.'], {
-    cwd: wt,
+    ...at,
     okExitCodes: [1]
   })
   const marked = [
@@ -688,7 +773,7 @@ async function acceptResolution(
     ])
   ]
   if (marked.length > 0) return { error: `conflict markers remain in ${marked.join(', ')}` }
-  const unmerged = await git.out(['ls-files', '-u', '--', ...conflict.files], { cwd: wt })
+  const unmerged = await git.out(['ls-files', '-u', '--', ...conflict.files], at)
   if (unmerged) {
     const files = [...new Set(unmerged.split('\n').map((l) => l.split('\t')[1]))]
     return {
@@ -696,14 +781,14 @@ async function acceptResolution(
     }
   }
   const mergeHead = await git.run(['rev-parse', '-q', '--verify', 'MERGE_HEAD'], {
-    cwd: wt,
+    ...at,
     okExitCodes: [1]
   })
   if (mergeHead.exitCode === 0) {
-    await git.run(['add', '--all'], { cwd: wt })
-    await git.run(['commit', '--no-verify', '--no-edit', '--quiet'], { cwd: wt })
+    await git.run(['add', '--all'], at)
+    await git.run(['commit', '--no-verify', '--no-edit', '--quiet'], at)
   }
-  const commit = await git.out(['rev-parse', 'HEAD'], { cwd: wt })
+  const commit = await git.out(['rev-parse', 'HEAD'], at)
   for (const side of [onto, tip]) {
     if (!(await git.test(['merge-base', '--is-ancestor', side, commit]))) {
       return {
@@ -724,41 +809,8 @@ async function filesWithMarkers(wt: string, files: string[]): Promise<string[]> 
   return found
 }
 
-/**
- * Commits what the agent left uncommitted (its own commits are kept), points the task branch
- * at the result and returns it. Whether the result descends from where the task started is
- * judged afterwards (judgeWork).
- */
-async function commitWork(
-  git: Git,
-  worktree: string,
-  branch: string | undefined,
-  task: Task,
-  issueNumber: number,
-  excludes: string[] = []
-): Promise<string> {
-  // Two git processes: on 2 cores each costs 15-80 ms, and every task pays them after its agent.
-  // Files the agent CLI is known to drop (its history, caches) are left out: git reads no
-  // per-worktree info/exclude, so they are excluded here, by pathspec, as files and as folders.
-  const skip = excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`])
-  await git.run(['add', '--all', ...(skip.length ? ['--', '.', ...skip] : [])], { cwd: worktree })
-  const message = `${task.id}: ${task.title}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`
-  // Exit 1 is git's "nothing to commit" (the agent committed everything itself, or changed nothing).
-  const commit = await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
-    cwd: worktree,
-    stdin: message,
-    okExitCodes: [1]
-  })
-  if (commit.exitCode === 1 && !/nothing to commit/.test(commit.stdout + commit.stderr))
-    throw new GitError(['commit'], commit)
-  const head = await headFromFiles(worktree)
-  const tip =
-    head.sha ?? (await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: worktree }))
-  // The agent detached HEAD or switched branch: its HEAD is still the task's result.
-  if (branch && head.ref !== `refs/heads/${branch}`)
-    await git.run(['update-ref', `refs/heads/${branch}`, tip])
-  return tip
-}
+const surveyOf = (s: TipSurvey | { error: string } | undefined): TipSurvey | undefined =>
+  s && !('error' in s) ? s : undefined
 
 /** The task's result, if it is one: a commit on top of where the task started, and what it changes. */
 function judgeWork(
@@ -803,18 +855,16 @@ async function surveyEach(
   }
 }
 
-/** Commits what the agent left and judges it (a re-run: one task, all of it at once). */
-async function collectWork(
+/** Collects what a re-run left and judges it (one task, all of it at once). */
+async function collectAndJudge(
   git: Git,
-  worktree: string,
-  branch: string | undefined,
-  task: Task,
-  startSha: string,
-  issueNumber: number,
-  excludes: string[] = []
+  wt: Worktree,
+  options: CollectOptions
 ): Promise<Produced | { error: string }> {
-  const tip = await commitWork(git, worktree, branch, task, issueNumber, excludes)
-  return judgeWork(tip, (await surveyEach(git, startSha, [tip])).get(tip), startSha)
+  const work = await collectWork(git, wt, options)
+  if ('error' in work) return { error: work.error }
+  const survey = (await surveyEach(git, options.startSha, [work.tip])).get(work.tip)
+  return judgeWork(work.tip, survey, options.startSha)
 }
 
 /** Every branch under the prefix and the commit it points at, from one git process. */
@@ -830,33 +880,6 @@ async function branchTips(git: Git, prefix: string): Promise<Map<string, string>
       .filter(Boolean)
       .map((line) => [line.slice(line.indexOf(' ') + 1), line.slice(0, line.indexOf(' '))])
   )
-}
-
-const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/
-
-/**
- * A worktree's HEAD read from git's files, without a process: the ref it points at, and the
- * commit when that is in a file of its own (a detached HEAD, or a loose branch ref, which is
- * what a commit leaves). Empty where the layout is not that (packed or reftable refs): the
- * caller asks git.
- */
-async function headFromFiles(worktree: string): Promise<{ ref?: string; sha?: string }> {
-  try {
-    const dotGit = await readFile(path.join(worktree, '.git'), 'utf8')
-    const gitDir = path.resolve(worktree, dotGit.replace(/^gitdir: /, '').trim())
-    const head = (await readFile(path.join(gitDir, 'HEAD'), 'utf8')).trim()
-    if (!head.startsWith('ref: ')) return OBJECT_ID.test(head) ? { sha: head } : {}
-    const ref = head.slice('ref: '.length)
-    if (!/^refs\/heads\/[^.][^\0]*$/.test(ref) || ref.split('/').includes('..')) return { ref }
-    const commonDir = path.resolve(
-      gitDir,
-      (await readFile(path.join(gitDir, 'commondir'), 'utf8')).trim()
-    )
-    const value = (await readFile(path.join(commonDir, ref), 'utf8').catch(() => '')).trim()
-    return OBJECT_ID.test(value) ? { ref, sha: value } : { ref }
-  } catch {
-    return {}
-  }
 }
 
 function formatMinutes(ms: number): string {

@@ -50,7 +50,8 @@ export function toReport(
     task: result.id,
     hash,
     status,
-    ...(status === 'ready' && result.commit ? { tip: result.commit } : {}),
+    // A failed task's tip is work kept on its branch, for a person, not to merge.
+    ...(status !== 'no-changes' && result.commit ? { tip: result.commit } : {}),
     changedFiles: result.changedFiles.slice(0, MAX_FILES),
     durationMs: result.durationMs,
     ...(result.reason ? { reason: result.reason } : {}),

@@ -15,6 +15,8 @@ export interface TipSurvey {
   descends: boolean
   /** Commits reachable from the tip but not from the base (empty unless it descends). */
   commits: string[]
+  /** Whether the tip has commits the base lacks at all (descending from it or not). */
+  own: boolean
   /** Every path that differs between the base and the tip. */
   changes: TipChange[]
 }
@@ -33,7 +35,8 @@ export async function surveyTips(
 ): Promise<Map<string, TipSurvey>> {
   const surveys = new Map<string, TipSurvey>()
   const unique = [...new Set(tips)].filter((tip) => tip !== baseSha)
-  if (tips.includes(baseSha)) surveys.set(baseSha, { descends: true, commits: [], changes: [] })
+  if (tips.includes(baseSha))
+    surveys.set(baseSha, { descends: true, commits: [], own: false, changes: [] })
   if (unique.length === 0) return surveys
   const [revs, diff] = await Promise.all([
     git.out(['rev-list', '--parents', ...unique, '--not', baseSha]),
@@ -64,7 +67,12 @@ export async function surveyTips(
         else if (parent === baseSha) descends = true
       }
     }
-    surveys.set(tip, { descends, commits: descends ? [...seen] : [], changes: [] })
+    surveys.set(tip, {
+      descends,
+      commits: descends ? [...seen] : [],
+      own: graph.has(tip),
+      changes: []
+    })
   }
 
   // `<tip>\0` (always, from --always), then `:<old mode> <new mode> <old oid> <new oid> <status>\0

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -12,6 +12,26 @@ import { toolEnv } from '../util/tool-env.js'
 export interface Worktree {
   path: string
   branch: string
+  /**
+   * The worktree's own git dir (.git/worktrees/<id>) and the repository's, as they were when the
+   * worktree was made: the engine's git commands in it name both explicitly (worktreeEnv), so an
+   * agent that deletes or rewrites the worktree's .git file cannot send them anywhere else.
+   */
+  gitDir: string
+  commonDir: string
+  /** What the worktree's .git file said then. */
+  dotGit: string
+}
+
+/**
+ * Environment that makes a git command address this worktree and nothing else: its own git dir,
+ * the repository's common dir and its files, whatever its .git file (or a directory above it)
+ * says now.
+ */
+export function worktreeEnv(
+  wt: Pick<Worktree, 'path' | 'gitDir' | 'commonDir'>
+): NodeJS.ProcessEnv {
+  return { GIT_DIR: wt.gitDir, GIT_COMMON_DIR: wt.commonDir, GIT_WORK_TREE: wt.path }
 }
 
 // Transient failures from another git process writing the same admin area: lock files
@@ -27,7 +47,7 @@ const FILE_WORK_LANES = Math.max(2, availableParallelism())
  * (see register()); `git`: `git worktree add`/`prune`, serialised, for repositories whose layout
  * needs more than the plain files (reftable refs, per-worktree config, sparse checkouts).
  */
-type Registration = { kind: 'direct'; commonDir: string } | { kind: 'git' }
+type Registration = { kind: 'direct' | 'git'; commonDir: string }
 
 /**
  * Creates and removes the per-task worktrees, all under one private root outside the
@@ -77,6 +97,11 @@ export class WorktreeManager {
     return run
   }
 
+  /** The repository's common git dir (absolute). */
+  async commonDir(): Promise<string> {
+    return (await this.detect()).commonDir
+  }
+
   pathFor(taskId: string): string {
     return path.join(this.root, taskId)
   }
@@ -88,7 +113,6 @@ export class WorktreeManager {
    */
   private detect(): Promise<Registration> {
     this.registration ??= (async (): Promise<Registration> => {
-      if (this.mode === 'git') return { kind: 'git' }
       const [commonDir, settings] = await Promise.all([
         this.git.out(['rev-parse', '--path-format=absolute', '--git-common-dir']),
         this.git.out(
@@ -100,6 +124,7 @@ export class WorktreeManager {
           { okExitCodes: [1] }
         )
       ])
+      if (this.mode === 'git') return { kind: 'git', commonDir }
       const blocking = settings
         .split('\n')
         .filter(Boolean)
@@ -108,7 +133,7 @@ export class WorktreeManager {
         this.logger.debug(
           `worktrees via git worktree add (this repository sets ${blocking.join(', ')})`
         )
-        return { kind: 'git' }
+        return { kind: 'git', commonDir }
       }
       return { kind: 'direct', commonDir }
     })()
@@ -124,9 +149,12 @@ export class WorktreeManager {
   /**
    * Removes what an earlier, crashed run left under the root: registered worktrees (even
    * locked ones, e.g. "initializing" after a SIGKILL), their directories and admin entries.
+   * Returns the branches checked out in the repository's other worktrees, and where (read from
+   * the same listing, so it costs nothing): the run must not move those.
    */
-  async recover(): Promise<void> {
-    const [listed, registration] = await Promise.all([this.list(), this.detect()])
+  async recover(): Promise<Map<string, string>> {
+    const [entries, registration] = await Promise.all([this.listEntries(), this.detect()])
+    const listed = entries.map((e) => e.path)
     const ours = listed.filter((p) => isInside(p, this.root))
     for (const stale of ours) {
       this.logger.info(`Removing stale worktree ${stale} left by an earlier run`)
@@ -138,6 +166,11 @@ export class WorktreeManager {
     if (ours.length > 0 || registration.kind === 'git')
       await this.serial(() => this.git.run(['worktree', 'prune']))
     await mkdir(this.root, { recursive: true })
+    return new Map(
+      entries
+        .filter((e) => e.branch && !isInside(e.path, this.root))
+        .map((e) => [e.branch!, e.path])
+    )
   }
 
   /**
@@ -151,16 +184,28 @@ export class WorktreeManager {
     const registration = await this.detect()
     for (let attempt = 1; ; attempt++) {
       try {
-        if (registration.kind === 'direct') await this.register(registration, wtPath, startSha)
-        else
+        let dotGit: string
+        if (registration.kind === 'direct')
+          dotGit = `gitdir: ${await this.register(registration, wtPath, startSha)}\n`
+        else {
           await this.serial(() =>
             this.git.run(['worktree', 'add', '--no-checkout', '--detach', wtPath, startSha])
           )
+          dotGit = await readFile(path.join(wtPath, '.git'), 'utf8')
+        }
+        const wt: Worktree = {
+          path: wtPath,
+          branch: branch ?? '',
+          // As git resolves it: relative to the worktree.
+          gitDir: path.resolve(wtPath, dotGit.replace(/^gitdir: /, '').trim()),
+          commonDir: registration.commonDir,
+          dotGit
+        }
         const checkout = branch
           ? ['checkout', '--quiet', '--force', '--no-track', '-B', branch, startSha]
           : ['reset', '--hard', '--quiet', startSha]
-        await this.fileWork(() => this.git.run(checkout, { cwd: wtPath }))
-        return { path: wtPath, branch: branch ?? '' }
+        await this.fileWork(() => this.git.run(checkout, { cwd: wtPath, env: worktreeEnv(wt) }))
+        return wt
       } catch (error) {
         const retryable = error instanceof GitError && TRANSIENT_ERROR.test(error.message)
         if (!retryable || attempt >= 6) throw error
@@ -183,7 +228,7 @@ export class WorktreeManager {
     registration: { commonDir: string },
     wtPath: string,
     startSha: string
-  ): Promise<void> {
+  ): Promise<string> {
     const scratch = this.scratchDir(registration.commonDir)
     const staging = path.join(scratch, `new-${randomBytes(6).toString('hex')}`)
     await mkdir(wtPath, { recursive: false })
@@ -209,7 +254,7 @@ export class WorktreeManager {
       this.registered.set(wtPath, adminDir)
       await writeFile(path.join(wtPath, '.git'), `gitdir: ${adminDir}\n`)
       await rm(path.join(adminDir, 'locked'))
-      return
+      return adminDir
     }
   }
 
@@ -250,7 +295,7 @@ export class WorktreeManager {
         continue
       }
       this.registered.delete(wtPath)
-      const registration = (await this.detect()) as { commonDir: string }
+      const registration = await this.detect()
       const trash = path.join(
         this.scratchDir(registration.commonDir),
         `old-${randomBytes(6).toString('hex')}`
@@ -328,11 +373,20 @@ export class WorktreeManager {
   }
 
   private async list(): Promise<string[]> {
+    return (await this.listEntries()).map((e) => e.path)
+  }
+
+  /** `git worktree list --porcelain -z`: each worktree's path and the branch it has checked out. */
+  private async listEntries(): Promise<{ path: string; branch?: string }[]> {
     const out = await this.git.out(['worktree', 'list', '--porcelain', '-z'])
-    return out
-      .split('\0')
-      .filter((line) => line.startsWith('worktree '))
-      .map((line) => path.resolve(line.slice('worktree '.length)))
+    const entries: { path: string; branch?: string }[] = []
+    for (const line of out.split('\0')) {
+      if (line.startsWith('worktree '))
+        entries.push({ path: path.resolve(line.slice('worktree '.length)) })
+      else if (line.startsWith('branch refs/heads/') && entries.length)
+        entries[entries.length - 1].branch = line.slice('branch refs/heads/'.length)
+    }
+    return entries
   }
 
   /** Deletes the files (in parallel with anything), then git's entry for them (serialised). */
