@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { TaskPlan } from '../core/engine.js'
+import type { IntegrationRecord } from '../core/people.js'
 import type { FanoutResult, Task, TaskResult, TaskStatus } from '../core/types.js'
 import { isMerged } from '../core/types.js'
 
@@ -24,6 +25,11 @@ export interface RunState {
   baseSha: string
   tasks: Record<string, TaskRecord>
   dropped: string[]
+  /**
+   * The commit the integration branch was left at and the commits by people it held: what
+   * tells a later run which commits on it the action did not make (core/people.ts).
+   */
+  integration?: IntegrationRecord
   /** The matrix plan (mode: plan) that task and merge jobs of one workflow run work from. */
   plan?: PlanRecord
 }

@@ -42,6 +42,8 @@ import { PROGRESS_LABELS, Refusal, type Trigger } from './triggers.js'
 import { HiddenCredentials } from './credentials.js'
 import { guardFileCommands } from './file-commands.js'
 import { type ActionInputs } from './inputs.js'
+import { keepOnRemote } from './keep.js'
+import { CannotKeepError, MAX_RECORDED_PEOPLE, type KeepDecision } from '../core/people.js'
 import {
   encodeState,
   keptResult,
@@ -172,6 +174,8 @@ export interface PreparedRun {
   remoteTips: Map<string, string>
   /** Kept in the state the run records (the plan a re-run of failed task jobs still needs). */
   planRecord?: PlanRecord
+  /** Where the integration branch starts and the commits by people it keeps (people.ts). */
+  keep: Pick<KeepDecision, 'start' | 'people' | 'notes'>
 }
 
 export async function runAndPublish(
@@ -206,6 +210,7 @@ export async function runAndPublish(
       plan,
       baseBranch,
       baseSha,
+      integrationStart: prep.keep.start,
       agentCommand: inputs.agentCommand,
       maxParallel: inputs.maxParallel,
       taskTimeoutMs: inputs.taskTimeoutMs,
@@ -228,6 +233,7 @@ export async function runAndPublish(
     await fileCommands.restore()
   }
   core.saveState('engineDone', 'true')
+  if (prep.keep.notes.length > 0) result.warnings = [...prep.keep.notes, ...(result.warnings ?? [])]
 
   if (r.signal.aborted && r.signal.reason === 'cancelled') {
     // The runner escalates to SIGKILL seconds after a cancel: report, skip the pushes.
@@ -280,8 +286,15 @@ export async function runAndPublish(
       logger.info(`${pr.created ? 'Opened' : 'Updated'} pull request #${pr.number}: ${pr.url}`)
       pull = { number: pr.number, url: pr.url }
     }
+    // What the integration branch holds now: this run's result, or, when its push was
+    // rejected, whatever the last record said (the next run then finds the newer commits).
+    const integration =
+      integrationPush && !integrationPush.ok
+        ? previous?.integration
+        : { sha: result.integrationSha, people: prep.keep.people.slice(0, MAX_RECORDED_PEOPLE) }
     const state = encodeState({
       ...stateFromResult(result, tasks, dropped),
+      ...(integration ? { integration } : {}),
       ...(prep.planRecord ? { plan: prep.planRecord } : {})
     })
     const body = renderReport(result, {
@@ -333,10 +346,47 @@ export async function prepareRun(
   previous: RunState | undefined
 ): Promise<PreparedRun> {
   const { baseBranch, baseSha, remoteTips } = await fetchBase(r)
-  const { plan, dropped } = planTasks(tasks, previous, remoteTips, command)
-  await fetchReused(r, tasks, plan, { branch: baseBranch, sha: baseSha }, remoteTips)
+  const planned = planTasks(tasks, previous, remoteTips, command)
+  const base = { branch: baseBranch, sha: baseSha }
+  const keep = await keepOrStop(r, {
+    tasks,
+    plan: planned.plan,
+    previous,
+    remoteTips,
+    base,
+    command
+  })
+  const { plan } = keep
+  await fetchReused(r, tasks, plan, base, remoteTips)
   const ranNow = new Set(tasks.filter((t) => plan.get(t.id)?.mode === 'run').map((t) => t.id))
-  return { plan, dropped, ranNow, baseBranch, baseSha, remoteTips }
+  return { plan, dropped: planned.dropped, ranNow, baseBranch, baseSha, remoteTips, keep }
+}
+
+/**
+ * keepOnRemote (commits by people are kept); when that is impossible, says so on the issue
+ * before any agent starts and fails the run.
+ */
+export async function keepOrStop(
+  r: Run,
+  o: Pick<
+    Parameters<typeof keepOnRemote>[0],
+    'tasks' | 'plan' | 'previous' | 'remoteTips' | 'base' | 'command'
+  >
+): Promise<KeepDecision> {
+  try {
+    return await keepOnRemote({
+      ...o,
+      git: r.git,
+      logger: r.logger,
+      auth: r.auth,
+      issueNumber: r.issueNumber,
+      prefix: r.prefix
+    })
+  } catch (error) {
+    if (error instanceof CannotKeepError)
+      await explainOnIssue(r.api, r.issueNumber, error.message, r.logger, '')
+    throw error
+  }
 }
 
 /** Fetches the base branch's tip and lists the branches earlier runs left under the prefix. */
@@ -501,7 +551,8 @@ export async function explainOnIssue(
   api: GitHubApi,
   issueNumber: number,
   message: string,
-  logger: Logger
+  logger: Logger,
+  help: string = TASK_SYNTAX_HELP
 ): Promise<void> {
   // Keep the recorded state of earlier runs: a refusal now must not make the next run forget
   // which tasks are finished.
@@ -513,8 +564,7 @@ export async function explainOnIssue(
     '### agent-fanout: nothing started',
     '',
     message,
-    '',
-    TASK_SYNTAX_HELP
+    ...(help ? ['', help] : [])
   ].join('\n')
   await upsertStatusComment(api, issueNumber, body, logger, existing)
   await core.summary.addRaw(body).write()

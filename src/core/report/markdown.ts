@@ -22,6 +22,7 @@ const STATUS_LABEL: Record<TaskStatus, string> = {
   merged: '✅ merged',
   'merged-after-rerun': '✅ merged after re-run',
   'merged-after-resolve': '✅ merged after resolve',
+  'merged-by-hand': '✅ merged by hand',
   'broke-verify': '🧪 broke verify',
   conflicted: '⚠️ conflicted',
   failed: '❌ failed',
@@ -58,6 +59,7 @@ export function statusCounts(result: FanoutResult): Record<TaskStatus, number> {
     merged: 0,
     'merged-after-rerun': 0,
     'merged-after-resolve': 0,
+    'merged-by-hand': 0,
     'broke-verify': 0,
     conflicted: 0,
     failed: 0,
@@ -113,7 +115,7 @@ function conflictDetail(task: TaskResult, integrationBranch: string): Detail {
   const messages = conflict.messages.length ? fence(conflict.messages.join('\n')) : ''
   const wayForward = [
     "**How to go on** (the task's work is safe on its branch):",
-    `- Resolve by hand: \`git fetch origin && git switch ${integrationBranch} && git merge origin/${task.branch}\`, fix the files above, commit and push: the pull request picks it up.`,
+    `- Resolve by hand: \`git fetch origin && git switch ${integrationBranch} && git merge origin/${task.branch}\`, fix the files above, commit and push: the pull request picks it up, and later runs keep your commits (the task then shows as merged by hand).`,
     '- Or re-run the task on top of the merged result: reword it so it builds on the other tasks and run the workflow again.',
     `- Or leave it out: nothing of it is on \`${integrationBranch}\`; delete \`${task.branch}\` once the work is no longer needed.`
   ].join('\n')
