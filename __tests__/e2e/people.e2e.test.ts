@@ -19,7 +19,12 @@ import {
   tempDir,
   type Origin
 } from '../../test-support/git-fixtures.js'
-import { runAction, type RunActionResult } from '../../test-support/run-action.js'
+import {
+  nodeBinary,
+  REPO_ROOT,
+  runAction,
+  type RunActionResult
+} from '../../test-support/run-action.js'
 
 const execFileAsync = promisify(execFile)
 const servers: FakeGitHub[] = []
@@ -364,6 +369,119 @@ describe('keeping commits by people is impossible', () => {
     expect(await starts(w, 'T3')).toBe(1) // its branch from the second run is reused
     expect(await contains(w, pat, INTEGRATION)).toBe(true)
     expect(await originShow(w, INTEGRATION, 'pat.txt')).toBe('mine')
+    // Its commit alone is the person's: the second run's result was never pushed.
+    expect(statusComment(w)).toMatch(/holds 1 commit by people/)
     expect(await originShow(w, INTEGRATION, 'T3.txt')).toBe('gamma')
   }, 180_000)
+})
+
+describe('the CLI', () => {
+  const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'index.js')
+  const LOCAL = 'fanout/issue-4/integration'
+
+  async function cli(
+    repo: string,
+    issueFile: string,
+    env: NodeJS.ProcessEnv
+  ): Promise<{ code: number; stdout: string; stderr: string; tasks: [string, string][] }> {
+    const args = [CLI, 'run', '--issue-file', issueFile, '--agent', AGENT, '--repo', repo]
+    const { code, stdout, stderr } = await execFileAsync(
+      nodeBinary(),
+      [...args, '--issue-number', '4', '--json'],
+      { env }
+    ).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => e
+    )
+    const json = stdout.includes('{\n')
+      ? (JSON.parse(stdout.slice(stdout.indexOf('{\n'))) as {
+          tasks: { id: string; status: string }[]
+        })
+      : { tasks: [] }
+    return { code, stdout, stderr, tasks: json.tasks.map((t) => [t.id, t.status]) }
+  }
+
+  it('keeps a conflict the user merged into the local integration branch by hand, and their commits on a task branch', async () => {
+    const origin = await createOrigin({ 'NOTES.md': NOTES })
+    const repo = await cloneWorkspace(origin, { depth: 0 })
+    const scratch = await tempDir('people-cli')
+    const env = { ...isolatedGitEnv(origin.home), SCRATCH: scratch }
+    const issueFile = path.join(scratch, 'tasks.md')
+    await writeFile(issueFile, '# Local issue\n\n- [ ] T1: one\n- [ ] T2: two\n- [ ] T3: three\n')
+    const w = { scratch } as World
+    const first = await cli(repo, issueFile, env)
+    expect(first.code).toBe(1)
+    expect(first.tasks).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'conflicted'],
+      ['T3', 'merged']
+    ])
+
+    // The user merges T2 into the local integration branch, fixes, commits, and goes back.
+    await git(repo, ['switch', '--quiet', LOCAL], env)
+    await expect(git(repo, ['merge', 'fanout/issue-4/T2'], env)).rejects.toThrow(/exit 1/)
+    const resolved = NOTES.replace('Entries:\n', 'Entries:\n- T2 first\n- T1\n')
+    await writeFile(path.join(repo, 'NOTES.md'), resolved)
+    await git(repo, ['commit', '--quiet', '-am', 'Resolve T2 by hand'], env)
+    const fix = await git(repo, ['rev-parse', 'HEAD'], env)
+    await git(repo, ['switch', '--quiet', 'main'], env)
+
+    const second = await cli(repo, issueFile, env)
+    expect(second.code).toBe(0)
+    expect(second.tasks).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged-by-hand'],
+      ['T3', 'merged']
+    ])
+    expect(await git(repo, ['merge-base', '--is-ancestor', fix, LOCAL], env)).toBe('')
+    expect(await git(repo, ['show', `${LOCAL}:NOTES.md`], env)).toBe(resolved.trimEnd())
+    expect([await starts(w, 'T1'), await starts(w, 'T2'), await starts(w, 'T3')]).toEqual([1, 1, 1])
+    expect(second.stdout).toMatch(
+      /"warnings": \[\s*"`fanout\/issue-4\/integration` holds 1 commit by people/
+    )
+
+    // A commit of theirs on T3's branch: the next run merges it rather than running T3 again.
+    await git(repo, ['switch', '--quiet', 'fanout/issue-4/T3'], env)
+    await writeFile(path.join(repo, 'T3.txt'), 'three, and more\n')
+    await git(repo, ['commit', '--quiet', '-am', 'More three'], env)
+    const more = await git(repo, ['rev-parse', 'HEAD'], env)
+    await git(repo, ['switch', '--quiet', 'main'], env)
+    const third = await cli(repo, issueFile, env)
+    expect(third.code).toBe(0)
+    expect(third.tasks).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged-by-hand'],
+      ['T3', 'merged']
+    ])
+    expect([await starts(w, 'T1'), await starts(w, 'T2'), await starts(w, 'T3')]).toEqual([1, 1, 1])
+    expect(await git(repo, ['rev-parse', 'fanout/issue-4/T3'], env)).toBe(more)
+    expect(await git(repo, ['merge-base', '--is-ancestor', fix, LOCAL], env)).toBe('')
+    expect(await git(repo, ['show', `${LOCAL}:T3.txt`], env)).toBe('three, and more')
+    expect(third.stdout).toMatch(/T3: its branch holds 1 commit by people/)
+  }, 180_000)
+
+  it('stops before any agent starts and exits non-zero when the base cannot be merged into the branch', async () => {
+    const origin = await createOrigin({ 'NOTES.md': NOTES })
+    const repo = await cloneWorkspace(origin, { depth: 0 })
+    const scratch = await tempDir('people-cli')
+    const env = { ...isolatedGitEnv(origin.home), SCRATCH: scratch }
+    const issueFile = path.join(scratch, 'tasks.md')
+    await writeFile(issueFile, '# Local issue\n\n- [ ] T3: three\n')
+    expect((await cli(repo, issueFile, env)).code).toBe(0)
+    await git(repo, ['switch', '--quiet', LOCAL], env)
+    await writeFile(path.join(repo, 'NOTES.md'), NOTES.replace('end', 'end (mine)'))
+    await git(repo, ['commit', '--quiet', '-am', 'Sign'], env)
+    const mine = await git(repo, ['rev-parse', 'HEAD'], env)
+    await git(repo, ['switch', '--quiet', 'main'], env)
+    await writeFile(path.join(repo, 'NOTES.md'), NOTES.replace('end', 'the end'))
+    await git(repo, ['commit', '--quiet', '-am', 'Reword'], env)
+
+    const r = await cli(repo, issueFile, env)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/Nothing was started: .* holds commits by people/)
+    expect(r.stderr).toContain('does not merge cleanly into `fanout/issue-4/integration`')
+    expect(r.stderr).toContain(`git switch ${LOCAL} && git merge main`)
+    expect(await starts({ scratch } as World, 'T3')).toBe(1)
+    expect(await git(repo, ['rev-parse', LOCAL], env)).toBe(mine)
+  }, 120_000)
 })
