@@ -375,6 +375,82 @@ describe('keeping commits by people is impossible', () => {
   }, 180_000)
 })
 
+describe('matrix mode', () => {
+  /** One matrix job on a fresh runner (the same workflow run: the stand-in's run id). */
+  async function job(w: World, inputs: Record<string, string>): Promise<RunActionResult> {
+    const issue = w.api.issues.get(12)!
+    return runAction({
+      workspace: await cloneWorkspace(w.origin, { depth: 1, dir: await tempDir('runner') }),
+      inputs: { 'agent-command': AGENT, ...inputs },
+      eventName: 'issues',
+      payload: {
+        action: 'labeled',
+        label: { name: 'agents' },
+        issue: { number: 12, title: issue.title, body: issue.body },
+        repository: repository(w),
+        sender: { login: 'maintainer', type: 'User' }
+      },
+      api: w.api,
+      env: { SCRATCH: w.scratch },
+      timeoutMs: 180_000
+    })
+  }
+  async function matrixRun(w: World, between?: () => Promise<void>): Promise<RunActionResult> {
+    const plan = await job(w, { mode: 'plan', 'agent-command': '' })
+    expect(plan.exitCode).toBe(0)
+    const matrix = JSON.parse(plan.outputs.matrix) as { include: { task: string }[] }
+    for (const { task } of matrix.include)
+      await job(w, { mode: 'task', 'task-id': task, 'issue-number': '12' })
+    await between?.()
+    const merge = await job(w, { mode: 'merge', 'issue-number': '12' })
+    return Object.assign(merge, { planned: matrix.include.map((t) => t.task) })
+  }
+
+  it('plans no task job for a task merged by hand, and the merge job builds on commits people pushed meanwhile', async () => {
+    const w = await world('- [ ] one\n- [ ] two\n- [ ] three\n')
+    await writeFile(path.join(w.scratch, 'fail-T3'), '')
+    const first = await matrixRun(w)
+    expect(statuses(first)).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'conflicted'],
+      ['T3', 'failed']
+    ])
+    const report = statusComment(w)
+    const steps = /Resolve by hand: `([^`]+)`/.exec(report.slice(report.indexOf('#### ⚠️ T2')))!
+    const person = await personClone(w)
+    expect(await shell(person.dir, steps[1], person.env)).toBe(1)
+    const resolved = NOTES.replace('Entries:\n', 'Entries:\n- T1\n- T2\n')
+    await writeFile(path.join(person.dir, 'NOTES.md'), resolved)
+    await git(person.dir, ['commit', '--quiet', '-am', 'Resolve T2'], person.env)
+    await git(person.dir, ['push', '--quiet'], person.env)
+    const fix = await git(person.dir, ['rev-parse', 'HEAD'], person.env)
+    await rm(path.join(w.scratch, 'fail-T3'))
+
+    let later = ''
+    const second = await matrixRun(w, async () => {
+      // After the task jobs, before the merge job: one more commit by Pat.
+      await writeFile(path.join(person.dir, 'pat.txt'), 'mine\n')
+      await git(person.dir, ['add', 'pat.txt'], person.env)
+      await git(person.dir, ['commit', '--quiet', '-m', 'Pat adds a file'], person.env)
+      await git(person.dir, ['push', '--quiet'], person.env)
+      later = await git(person.dir, ['rev-parse', 'HEAD'], person.env)
+    })
+    expect((second as unknown as { planned: string[] }).planned).toEqual(['T3'])
+    expect(second.exitCode).toBe(0)
+    expect(statuses(second)).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged-by-hand'],
+      ['T3', 'merged']
+    ])
+    expect([await starts(w, 'T1'), await starts(w, 'T2'), await starts(w, 'T3')]).toEqual([1, 1, 2])
+    expect(await contains(w, fix, INTEGRATION)).toBe(true)
+    expect(await contains(w, later, INTEGRATION)).toBe(true)
+    expect(await originShow(w, INTEGRATION, 'NOTES.md')).toBe(resolved.trimEnd())
+    expect(await originShow(w, INTEGRATION, 'T3.txt')).toBe('three')
+    expect(statusComment(w)).toContain('| T2 | two | ✅ merged by hand |')
+  }, 300_000)
+})
+
 describe('the CLI', () => {
   const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'index.js')
   const LOCAL = 'fanout/issue-4/integration'
