@@ -458,9 +458,10 @@ describe('the CLI', () => {
   async function cli(
     repo: string,
     issueFile: string,
-    env: NodeJS.ProcessEnv
+    env: NodeJS.ProcessEnv,
+    agent = AGENT
   ): Promise<{ code: number; stdout: string; stderr: string; tasks: [string, string][] }> {
-    const args = [CLI, 'run', '--issue-file', issueFile, '--agent', AGENT, '--repo', repo]
+    const args = [CLI, 'run', '--issue-file', issueFile, '--agent', agent, '--repo', repo]
     const { code, stdout, stderr } = await execFileAsync(
       nodeBinary(),
       [...args, '--issue-number', '4', '--json'],
@@ -535,6 +536,31 @@ describe('the CLI', () => {
     expect(await git(repo, ['show', `${LOCAL}:T3.txt`], env)).toBe('three, and more')
     expect(third.stdout).toMatch(/T3: its branch holds 1 commit by people/)
   }, 180_000)
+
+  it('leaves the local integration branch alone when someone commits on it during the run, and the next run keeps that commit', async () => {
+    const origin = await createOrigin({ 'NOTES.md': NOTES })
+    const repo = await cloneWorkspace(origin, { depth: 0 })
+    const scratch = await tempDir('people-cli')
+    const env = { ...isolatedGitEnv(origin.home), SCRATCH: scratch, REPO: repo }
+    const issueFile = path.join(scratch, 'tasks.md')
+    await writeFile(issueFile, '# Local issue\n\n- [ ] T3: three\n')
+    // While T3's agent works, Pat commits onto the integration branch.
+    const during = [
+      `c=$(git -C "$REPO" commit-tree -p main -m "Pat, during the run" "main^{tree}")`,
+      `git -C "$REPO" update-ref refs/heads/${LOCAL} "$c" && echo "$c" > "$SCRATCH/pat"`
+    ].join('; ')
+    const first = await cli(repo, issueFile, env, `${during}; ${AGENT}`)
+    expect(first.code).toBe(1)
+    const pat = (await readFile(path.join(scratch, 'pat'), 'utf8')).trim()
+    expect(await git(repo, ['rev-parse', LOCAL], env)).toBe(pat)
+    expect(first.stdout).toContain('was changed while this run worked')
+
+    const second = await cli(repo, issueFile, env)
+    expect(second.code).toBe(0)
+    expect(second.tasks).toEqual([['T3', 'merged']])
+    expect(await git(repo, ['merge-base', '--is-ancestor', pat, LOCAL], env)).toBe('')
+    expect(await git(repo, ['show', `${LOCAL}:T3.txt`], env)).toBe('three')
+  }, 120_000)
 
   it('stops before any agent starts and exits non-zero when the base cannot be merged into the branch', async () => {
     const origin = await createOrigin({ 'NOTES.md': NOTES })

@@ -12,7 +12,7 @@ import { parseTaskList, TASK_SYNTAX_HELP } from '../core/tasks/parse.js'
 import type { FanoutResult, Logger, Task, TaskStatus } from '../core/types.js'
 import { errorMessage, UserError } from '../core/util/errors.js'
 import { runDemo, runDemoAgent } from './demo.js'
-import { localTaskStates, readLocalRecord, writeLocalRecord } from './record.js'
+import { localTaskStates, readLocalRecord, writeLocalRecord, type LocalRecord } from './record.js'
 
 const USAGE = `agent-fanout: run one agent per task of a markdown task list, each in its own git worktree,
 and merge their branches into one integration branch, locally (no GitHub needed).
@@ -174,15 +174,20 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     secrets: []
   })
   if (keep.notes.length > 0) result.warnings = [...keep.notes, ...(result.warnings ?? [])]
-  // Recorded only when the branch holds this run's result (nobody committed on it meanwhile).
   const now = await git.out(
     ['rev-parse', '-q', '--verify', `refs/heads/${result.integrationBranch}`],
-    {
-      okExitCodes: [1]
-    }
+    { okExitCodes: [1] }
   )
+  // When someone committed on the branch meanwhile, it was left as it was: the record keeps
+  // what it said about it, so the next run finds those commits as commits by people.
   const integrationUpdated = now === result.integrationSha
-  if (integrationUpdated) await writeLocalRecord(git, branchPrefix, result, tasks, keep.people)
+  await writeLocalRecord(
+    git,
+    branchPrefix,
+    result,
+    tasks,
+    integrationUpdated ? { sha: now, people: keep.people } : keep.record?.integration
+  )
   return { ...result, integrationUpdated }
 }
 
@@ -199,7 +204,7 @@ async function keepLocalWork(
     baseSha: string
     branchPrefix: string
   }
-): Promise<Awaited<ReturnType<typeof keepPeoplesWork>> & { seen?: string }> {
+): Promise<Awaited<ReturnType<typeof keepPeoplesWork>> & { seen?: string; record?: LocalRecord }> {
   const integrationBranch = integrationBranchName(o.branchPrefix)
   const refs = await git.out([
     'for-each-ref',
@@ -230,7 +235,7 @@ async function keepLocalWork(
     tasks: localTaskStates(o.tasks, record, (t) => taskBranchName(o.branchPrefix, t.id), tips),
     plan
   })
-  return { ...decision, seen }
+  return { ...decision, seen, record }
 }
 
 async function localIdentity(git: Git): Promise<Identity> {

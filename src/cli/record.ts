@@ -46,12 +46,19 @@ export async function writeLocalRecord(
   prefix: string,
   result: FanoutResult,
   tasks: Task[],
-  people: string[]
+  integration: IntegrationRecord | undefined
 ): Promise<void> {
   const byId = new Map(tasks.map((t) => [t.id, t]))
   const record: LocalRecord = {
     version: 1,
-    integration: { sha: result.integrationSha, people: people.slice(0, MAX_RECORDED_PEOPLE) },
+    ...(integration
+      ? {
+          integration: {
+            sha: integration.sha,
+            people: integration.people.slice(0, MAX_RECORDED_PEOPLE)
+          }
+        }
+      : {}),
     tasks: {}
   }
   for (const r of result.tasks) {
