@@ -216,7 +216,7 @@ describe('a person resolves a conflict as the report says', () => {
     // T2's agent was not started again, nor T1's; T3's was (it had failed).
     expect([await starts(w, 'T1'), await starts(w, 'T2'), await starts(w, 'T3')]).toEqual([1, 1, 2])
     expect(taskOutput(second, 'T2')).toMatchObject({ status: 'merged-by-hand', reused: true })
-    expect(String(taskOutput(second, 'T2').reason)).toMatch(/merged into .* by hand/)
+    expect(String(taskOutput(second, 'T2').reason)).toMatch(/merged into .* by hand by Pat Person/)
     const body = statusComment(w)
     expect(body).toContain('| T2 | two | ✅ merged by hand |')
     expect(body).toContain('| T1 | one | ✅ merged |')

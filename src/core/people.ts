@@ -96,7 +96,6 @@ export async function keepPeoplesWork(git: Git, input: KeepInput): Promise<KeepD
   const notes: string[] = []
   const impossible: string[] = []
   const people = await peopleOnIntegration(git, input)
-  const local = (branch: string): string => (input.remote ? `${input.remote}/${branch}` : branch)
   let start = input.baseSha
   if (people.length > 0) {
     const from = await startFrom(git, input, people)
@@ -129,14 +128,13 @@ export async function keepPeoplesWork(git: Git, input: KeepInput): Promise<KeepD
               : undefined
       if (redo) {
         impossible.push(
-          `${task.id}: ${redo}, but its earlier result is in \`${input.integrationBranch}\` under the commits by people, and cannot be taken out without them.`
+          `${task.id}: ${redo}, but its earlier result is in \`${input.integrationBranch}\` with commits by people on top, and cannot be taken out without them. Undo the request (put its text back), or take its result out of the branch yourself and run again.`
         )
         continue
       }
-      plan.set(task.id, {
-        mode: 'keep',
-        result: await containedResult(git, input, task, contained)
-      })
+      const result = await containedResult(git, input, task, contained)
+      plan.set(task.id, { mode: 'keep', result })
+      if (result.status === 'merged-by-hand') notes.push(`${task.id}: ${result.reason}.`)
       continue
     }
     if (current.mode === 'drop' || current.mode === 'keep') continue
@@ -144,8 +142,24 @@ export async function keepPeoplesWork(git: Git, input: KeepInput): Promise<KeepD
     if (byPeople.length === 0) continue
     if (task.named === 'retry') {
       impossible.push(
-        `${task.id}: /fanout retry asks to run it again from scratch, but its branch \`${task.branch}\` holds ${count(byPeople.length, 'commit')} by people (${shortList(byPeople)}) that a new run would replace.`
+        `${task.id}: /fanout retry asks to run it again from scratch, but its branch \`${task.branch}\` holds ${count(byPeople.length, 'commit')} by people (${shortList(byPeople)}) that a new run would replace. Comment /fanout run to merge that branch as it is, or delete the branch (save what you need first) and retry.`
       )
+      continue
+    }
+    if (!(await git.test(['merge-base', input.baseSha, task.tip!]))) {
+      // Nothing to merge it with: it stays where it is, untouched, and the report says why.
+      plan.set(task.id, {
+        mode: 'keep',
+        result: {
+          id: task.id,
+          title: task.title,
+          status: 'failed',
+          branch: task.branch,
+          changedFiles: [],
+          durationMs: 0,
+          reason: `its branch ${task.branch} holds commits by people that share no history with ${input.baseBranch}; it was left as it is and not merged`
+        }
+      })
       continue
     }
     const note = `its branch holds ${count(byPeople.length, 'commit')} by people (${shortList(byPeople)}); that branch is its result, so its agent was not started again`
@@ -162,10 +176,8 @@ export async function keepPeoplesWork(git: Git, input: KeepInput): Promise<KeepD
   if (impossible.length > 0) {
     throw new CannotKeepError(
       [
-        `Nothing was started: \`${input.integrationBranch}\` or a task branch holds commits by people, and this run cannot keep them:`,
-        ...impossible.map((reason) => `- ${reason}`),
-        '',
-        `How to go on: make the branch something a run can build on, then run again. For example merge \`${input.baseBranch}\` into it yourself (\`git switch ${input.integrationBranch} && git merge ${local(input.baseBranch)}\`), resolve, commit${input.remote ? ' and push' : ''}; or undo the request; or, to start over, save what you need and delete the branch.`
+        `Nothing was started: \`${input.integrationBranch}\` or a task branch holds commits by people, and this run cannot keep them. Nothing was changed either.`,
+        ...impossible.map((reason) => `- ${reason}`)
       ].join('\n')
     )
   }
@@ -238,14 +250,16 @@ async function startFrom(
     return { start: tip, mergedBase: false }
   if (!(await git.test(['merge-base', input.baseSha, tip]))) {
     return {
-      error: `\`${input.integrationBranch}\` shares no history with \`${input.baseBranch}\`; ${held}, and a run must start from \`${input.baseBranch}\`.`
+      error: `\`${input.integrationBranch}\` shares no history with \`${input.baseBranch}\`; ${held}, and a run must start from \`${input.baseBranch}\`. To start over, save what you need and delete the branch.`
     }
   }
   const merged = await mergeTree(git, tip, input.baseSha)
   if (!merged.clean) {
     const files = merged.files.slice(0, 10).map(plainPath).join(', ')
+    const fetch = input.remote ? `git fetch ${input.remote} && ` : ''
+    const base = input.remote ? `${input.remote}/${input.baseBranch}` : input.baseBranch
     return {
-      error: `\`${input.baseBranch}\` moved on and does not merge cleanly into \`${input.integrationBranch}\` (${files ? `conflicts in ${files}` : 'conflicts'}${merged.files.length > 10 ? ', …' : ''}); ${held}.`
+      error: `\`${input.baseBranch}\` moved on and does not merge cleanly into \`${input.integrationBranch}\` (${files ? `conflicts in ${files}` : 'conflicts'}${merged.files.length > 10 ? ', …' : ''}); ${held}. Merge it yourself: \`${fetch}git switch ${input.integrationBranch} && git merge ${base}\`, fix the conflicts, commit${input.remote ? ' and push' : ''}, then run again.`
     }
   }
   const message = `Merge ${input.baseBranch} into ${input.integrationBranch}\n\n${ISSUE_TRAILER}: ${input.issueNumber}\n`
@@ -294,7 +308,7 @@ async function containedResult(
       status: task.recordedStatus!,
       changedFiles: task.recordedChangedFiles ?? (await changedFiles(git, input.baseSha, commit))
     }
-  // The first commit on the branch's first-parent chain that contains the task's: the merge.
+  // The oldest commit on the branch's first-parent chain that contains the task's: the merge.
   const chain = await lines(git, [
     'rev-list',
     '--first-parent',
@@ -302,11 +316,12 @@ async function containedResult(
     `${commit}..${input.integrationTip!}`
   ])
   const merge = chain.at(-1) ?? commit
+  const author = plainName(await git.out(['log', '-1', '--format=%an', merge]))
   return {
     ...base,
     status: 'merged-by-hand',
     changedFiles: await changedFiles(git, input.baseSha, commit),
-    reason: `merged into ${input.integrationBranch} by hand (in ${merge.slice(0, 12)}); its agent was not started again`
+    reason: `merged into ${input.integrationBranch} by hand${author ? ` by ${author}` : ''} (in ${merge.slice(0, 12)}); its agent was not started again`
   }
 }
 
@@ -357,6 +372,14 @@ function count(n: number, what: string): string {
 function shortList(commits: string[]): string {
   const shown = commits.slice(0, 3).map((c) => c.slice(0, 12))
   return commits.length > 3 ? `${shown.join(', ')}, …` : shown.join(', ')
+}
+
+/** A person's name as plain text: letters, digits, spaces and . ' - only (nothing markdown reads). */
+function plainName(name: string): string {
+  return name
+    .replace(/[^\p{L}\p{N} .'-]/gu, '?')
+    .trim()
+    .slice(0, 80)
 }
 
 /** A path as plain text for a message: anything but ordinary file name characters becomes '?'. */
