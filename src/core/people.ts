@@ -103,7 +103,7 @@ export async function keepPeoplesWork(git: Git, input: KeepInput): Promise<KeepD
     else {
       start = from.start
       notes.push(
-        `\`${input.integrationBranch}\` holds ${count(people.length, 'commit')} by people (${shortList(people)}): this run kept them, building on that branch instead of rebuilding it from \`${input.baseBranch}\`${from.mergedBase ? `, into which it merged \`${input.baseBranch}\` first` : ''}.`
+        `\`${input.integrationBranch}\` holds ${count(people.length, 'commit')} by people (${shortList(people)}): this run kept ${people.length === 1 ? 'it' : 'them'}, building on that branch instead of rebuilding it from \`${input.baseBranch}\`${from.mergedBase ? `, into which it merged \`${input.baseBranch}\` first` : ''}.`
       )
     }
   }
@@ -128,7 +128,7 @@ export async function keepPeoplesWork(git: Git, input: KeepInput): Promise<KeepD
               : undefined
       if (redo) {
         impossible.push(
-          `${task.id}: ${redo}, but its earlier result is in \`${input.integrationBranch}\` with commits by people on top, and cannot be taken out without them. Undo the request (put its text back), or take its result out of the branch yourself and run again.`
+          `${task.id}: ${redo}, but its earlier result is in \`${input.integrationBranch}\` with commits by people on top, and cannot be taken out without them. ${task.named ? 'Leave it as it is' : 'Put its text back'}; or, to redo it anyway, save what you need, delete the branch and run again.`
         )
         continue
       }
