@@ -395,7 +395,10 @@ describe('matrix mode', () => {
       timeoutMs: 180_000
     })
   }
-  async function matrixRun(w: World, between?: () => Promise<void>): Promise<RunActionResult> {
+  async function matrixRun(
+    w: World,
+    between?: () => Promise<void>
+  ): Promise<RunActionResult & { plan: RunActionResult; planned: string[] }> {
     const plan = await job(w, { mode: 'plan', 'agent-command': '' })
     expect(plan.exitCode).toBe(0)
     const matrix = JSON.parse(plan.outputs.matrix) as { include: { task: string }[] }
@@ -403,7 +406,7 @@ describe('matrix mode', () => {
       await job(w, { mode: 'task', 'task-id': task, 'issue-number': '12' })
     await between?.()
     const merge = await job(w, { mode: 'merge', 'issue-number': '12' })
-    return Object.assign(merge, { planned: matrix.include.map((t) => t.task) })
+    return Object.assign(merge, { plan, planned: matrix.include.map((t) => t.task) })
   }
 
   it('plans no task job for a task merged by hand, and the merge job builds on commits people pushed meanwhile', async () => {
@@ -435,7 +438,12 @@ describe('matrix mode', () => {
       await git(person.dir, ['push', '--quiet'], person.env)
       later = await git(person.dir, ['rev-parse', 'HEAD'], person.env)
     })
-    expect((second as unknown as { planned: string[] }).planned).toEqual(['T3'])
+    expect(second.planned).toEqual(['T3'])
+    expect(statuses(second.plan)).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged-by-hand'],
+      ['T3', 'queued']
+    ])
     expect(second.exitCode).toBe(0)
     expect(statuses(second)).toEqual([
       ['T1', 'merged'],

@@ -43,6 +43,7 @@ import {
   keptResult,
   recordedResult,
   planTasks,
+  taskRecord,
   taskHash,
   type Command,
   type PlanRecord,
@@ -91,10 +92,17 @@ export async function planJob(
       mode: t.checked ? 'skipped' : (plan.get(t.id)?.mode ?? 'skipped')
     }))
   }
+  // Tasks a person merged by hand are recorded as such now, so every row shows them merged.
+  const byHand = tasks.flatMap((t) => {
+    const p = plan.get(t.id)
+    return p?.mode === 'keep' && p.result.status === 'merged-by-hand'
+      ? [[t.id, taskRecord(t, p.result)] as const]
+      : []
+  })
   const state: RunState = {
     version: 1,
     baseSha: previous?.baseSha ?? baseSha,
-    tasks: previous?.tasks ?? {},
+    tasks: { ...previous?.tasks, ...Object.fromEntries(byHand) },
     dropped,
     ...(previous?.integration ? { integration: previous.integration } : {}),
     plan: record

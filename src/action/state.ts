@@ -78,19 +78,23 @@ export function stateFromResult(result: FanoutResult, tasks: Task[], dropped: st
   const records: Record<string, TaskRecord> = {}
   for (const r of result.tasks) {
     const task = byId.get(r.id)
-    if (!task) continue
-    records[r.id] = {
-      hash: taskHash(task),
-      status: r.status,
-      title: r.title,
-      branch: r.branch,
-      ...(r.commit ? { commit: r.commit } : {}),
-      changedFiles: r.changedFiles.slice(0, 300),
-      durationMs: r.durationMs,
-      ...(r.reason ? { reason: r.reason } : {})
-    }
+    if (task) records[r.id] = taskRecord(task, r)
   }
   return { version: 1, baseSha: result.baseSha, tasks: records, dropped }
+}
+
+/** What the state keeps of one task's result. */
+export function taskRecord(task: Task, r: TaskResult): TaskRecord {
+  return {
+    hash: taskHash(task),
+    status: r.status,
+    title: r.title,
+    branch: r.branch,
+    ...(r.commit ? { commit: r.commit } : {}),
+    changedFiles: r.changedFiles.slice(0, 300),
+    durationMs: r.durationMs,
+    ...(r.reason ? { reason: r.reason } : {})
+  }
 }
 
 export type Command =
