@@ -26,6 +26,7 @@ import { guardFileCommands } from './file-commands.js'
 import {
   fetchBase,
   fetchReused,
+  keepOrStop,
   readIssue,
   readTasks,
   refuseBranchClashes,
@@ -43,6 +44,7 @@ import {
   keptResult,
   recordedResult,
   planTasks,
+  taskRecord,
   taskHash,
   type Command,
   type PlanRecord,
@@ -67,7 +69,17 @@ export async function planJob(
   const statusComments = await findStatusComments(api, issue.number)
   const previous = decodeState(statusComments[0]?.body)
   const request = command as Command
-  const { plan, dropped } = planTasks(tasks, previous, remoteTips, request)
+  const planned = planTasks(tasks, previous, remoteTips, request)
+  const { dropped } = planned
+  // Task jobs must not start over commits by people either: decided here, before any of them.
+  const { plan } = await keepOrStop(r, {
+    tasks,
+    plan: planned.plan,
+    previous,
+    remoteTips,
+    base: { branch: baseBranch, sha: baseSha },
+    command: request
+  })
   await refuseBranchClashes(r, tasks, plan)
   const record: PlanRecord = {
     id: randomBytes(8).toString('hex'),
@@ -82,11 +94,19 @@ export async function planJob(
       mode: t.checked ? 'skipped' : (plan.get(t.id)?.mode ?? 'skipped')
     }))
   }
+  // Tasks a person merged by hand are recorded as such now, so every row shows them merged.
+  const byHand = tasks.flatMap((t) => {
+    const p = plan.get(t.id)
+    return p?.mode === 'keep' && p.result.status === 'merged-by-hand'
+      ? [[t.id, taskRecord(t, p.result)] as const]
+      : []
+  })
   const state: RunState = {
     version: 1,
     baseSha: previous?.baseSha ?? baseSha,
-    tasks: previous?.tasks ?? {},
+    tasks: { ...previous?.tasks, ...Object.fromEntries(byHand) },
     dropped,
+    ...(previous?.integration ? { integration: previous.integration } : {}),
     plan: record
   }
   const jobs = record.tasks.filter((t) => t.mode === 'run')
@@ -408,7 +428,9 @@ async function collectTaskJobs(
     if (entry.mode === 'drop') plan.set(task.id, { mode: 'drop' })
     else if (entry.mode === 'reuse') {
       const kept = previous.tasks[entry.id]
-      if (kept?.commit && remoteTips.get(kept.branch) === kept.commit)
+      // A branch that moved may hold commits by people (the plan job reuses such a branch):
+      // keepOrStop below decides; what is still not where it was is reported as moved.
+      if (kept?.commit && remoteTips.has(branch))
         plan.set(task.id, {
           mode: 'reuse',
           tip: kept.commit,
@@ -502,6 +524,21 @@ async function collectTaskJobs(
       ...(report.logTail ? { logTail: report.logTail } : {})
     })
   }
+  const keep = await keepOrStop(r, {
+    tasks,
+    plan,
+    previous,
+    remoteTips,
+    base,
+    command: record.command
+  })
+  for (const task of tasks) {
+    const decided = keep.plan.get(task.id)
+    const branch = taskBranchName(r.prefix, task.id)
+    if (decided?.mode === 'reuse' && remoteTips.get(branch) !== decided.tip)
+      failed(task, `its earlier branch ${branch} moved after the plan; run it again`)
+    else if (decided) plan.set(task.id, decided)
+  }
   await fetchReused(r, tasks, plan, base, remoteTips)
   const ranNow = new Set(record.tasks.filter((t) => t.mode === 'run').map((t) => t.id))
   logger.info(
@@ -515,6 +552,7 @@ async function collectTaskJobs(
     baseSha: record.baseSha,
     remoteTips,
     planRecord: record,
+    keep,
     tasks,
     staleNotes: stale
   }

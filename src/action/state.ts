@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { TaskPlan } from '../core/engine.js'
+import type { IntegrationRecord } from '../core/people.js'
 import type { FanoutResult, Task, TaskResult, TaskStatus } from '../core/types.js'
 import { isMerged } from '../core/types.js'
 
@@ -24,6 +25,11 @@ export interface RunState {
   baseSha: string
   tasks: Record<string, TaskRecord>
   dropped: string[]
+  /**
+   * The commit the integration branch was left at and the commits by people it held: what
+   * tells a later run which commits on it the action did not make (core/people.ts).
+   */
+  integration?: IntegrationRecord
   /** The matrix plan (mode: plan) that task and merge jobs of one workflow run work from. */
   plan?: PlanRecord
 }
@@ -72,19 +78,23 @@ export function stateFromResult(result: FanoutResult, tasks: Task[], dropped: st
   const records: Record<string, TaskRecord> = {}
   for (const r of result.tasks) {
     const task = byId.get(r.id)
-    if (!task) continue
-    records[r.id] = {
-      hash: taskHash(task),
-      status: r.status,
-      title: r.title,
-      branch: r.branch,
-      ...(r.commit ? { commit: r.commit } : {}),
-      changedFiles: r.changedFiles.slice(0, 300),
-      durationMs: r.durationMs,
-      ...(r.reason ? { reason: r.reason } : {})
-    }
+    if (task) records[r.id] = taskRecord(task, r)
   }
   return { version: 1, baseSha: result.baseSha, tasks: records, dropped }
+}
+
+/** What the state keeps of one task's result. */
+export function taskRecord(task: Task, r: TaskResult): TaskRecord {
+  return {
+    hash: taskHash(task),
+    status: r.status,
+    title: r.title,
+    branch: r.branch,
+    ...(r.commit ? { commit: r.commit } : {}),
+    changedFiles: r.changedFiles.slice(0, 300),
+    durationMs: r.durationMs,
+    ...(r.reason ? { reason: r.reason } : {})
+  }
 }
 
 export type Command =

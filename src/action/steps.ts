@@ -45,6 +45,8 @@ import { PROGRESS_LABELS, Refusal, type Trigger } from './triggers.js'
 import { HiddenCredentials } from './credentials.js'
 import { guardFileCommands } from './file-commands.js'
 import { type ActionInputs } from './inputs.js'
+import { keepOnRemote } from './keep.js'
+import { CannotKeepError, MAX_RECORDED_PEOPLE, type KeepDecision } from '../core/people.js'
 import {
   encodeState,
   keptResult,
@@ -178,6 +180,8 @@ export interface PreparedRun {
   remoteTips: Map<string, string>
   /** Kept in the state the run records (the plan a re-run of failed task jobs still needs). */
   planRecord?: PlanRecord
+  /** Where the integration branch starts and the commits by people it keeps (people.ts). */
+  keep: Pick<KeepDecision, 'start' | 'people' | 'notes'>
 }
 
 export async function runAndPublish(
@@ -212,6 +216,7 @@ export async function runAndPublish(
       plan,
       baseBranch,
       baseSha,
+      integrationStart: prep.keep.start,
       agentCommand: inputs.agentCommand,
       agentPreset: inputs.agentPreset,
       maxParallel: inputs.maxParallel,
@@ -235,6 +240,7 @@ export async function runAndPublish(
     await fileCommands.restore()
   }
   core.saveState('engineDone', 'true')
+  if (prep.keep.notes.length > 0) result.warnings = [...prep.keep.notes, ...(result.warnings ?? [])]
 
   if (r.signal.aborted && r.signal.reason === 'cancelled') {
     // The runner escalates to SIGKILL seconds after a cancel: report, skip the pushes.
@@ -278,8 +284,15 @@ export async function runAndPublish(
       logger.info(`${pr.created ? 'Opened' : 'Updated'} pull request #${pr.number}: ${pr.url}`)
       pull = { number: pr.number, url: pr.url }
     }
+    // What the integration branch holds now: this run's result, or, when its push was
+    // rejected, whatever the last record said (the next run then finds the newer commits).
+    const integration =
+      integrationPush && !integrationPush.ok
+        ? previous?.integration
+        : { sha: result.integrationSha, people: prep.keep.people.slice(0, MAX_RECORDED_PEOPLE) }
     const state = encodeState({
       ...stateFromResult(result, tasks, dropped),
+      ...(integration ? { integration } : {}),
       ...(prep.planRecord ? { plan: prep.planRecord } : {})
     })
     const body = renderReport(result, {
@@ -335,11 +348,48 @@ export async function prepareRun(
   previous: RunState | undefined
 ): Promise<PreparedRun> {
   const { baseBranch, baseSha, remoteTips } = await fetchBase(r)
-  const { plan, dropped } = planTasks(tasks, previous, remoteTips, command)
+  const planned = planTasks(tasks, previous, remoteTips, command)
+  const base = { branch: baseBranch, sha: baseSha }
+  const keep = await keepOrStop(r, {
+    tasks,
+    plan: planned.plan,
+    previous,
+    remoteTips,
+    base,
+    command
+  })
+  const { plan } = keep
   await refuseBranchClashes(r, tasks, plan)
-  await fetchReused(r, tasks, plan, { branch: baseBranch, sha: baseSha }, remoteTips)
+  await fetchReused(r, tasks, plan, base, remoteTips)
   const ranNow = new Set(tasks.filter((t) => plan.get(t.id)?.mode === 'run').map((t) => t.id))
-  return { plan, dropped, ranNow, baseBranch, baseSha, remoteTips }
+  return { plan, dropped: planned.dropped, ranNow, baseBranch, baseSha, remoteTips, keep }
+}
+
+/**
+ * keepOnRemote (commits by people are kept); when that is impossible, says so on the issue
+ * before any agent starts and fails the run.
+ */
+export async function keepOrStop(
+  r: Run,
+  o: Pick<
+    Parameters<typeof keepOnRemote>[0],
+    'tasks' | 'plan' | 'previous' | 'remoteTips' | 'base' | 'command'
+  >
+): Promise<KeepDecision> {
+  try {
+    return await keepOnRemote({
+      ...o,
+      git: r.git,
+      logger: r.logger,
+      auth: r.auth,
+      issueNumber: r.issueNumber,
+      prefix: r.prefix
+    })
+  } catch (error) {
+    if (error instanceof CannotKeepError)
+      await explainOnIssue(r.api, r.issueNumber, error.message, r.logger, '')
+    throw error
+  }
 }
 
 /** Fetches the base branch's tip and lists the branches earlier runs left under the prefix. */
@@ -380,7 +430,7 @@ export async function refuseBranchClashes(
     // Shown on the issue: names stay names there (no markup, no @mention).
     name: codeSpan
   })
-  await explainOnIssue(r.api, r.issueNumber, message, r.logger, { syntaxHelp: false })
+  await explainOnIssue(r.api, r.issueNumber, message, r.logger, '')
   throw new UserError(message)
 }
 
@@ -532,7 +582,7 @@ export async function explainOnIssue(
   issueNumber: number,
   message: string,
   logger: Logger,
-  opts: { syntaxHelp?: boolean } = {}
+  help: string = TASK_SYNTAX_HELP
 ): Promise<void> {
   // Keep the recorded state of earlier runs: a refusal now must not make the next run forget
   // which tasks are finished.
@@ -544,7 +594,7 @@ export async function explainOnIssue(
     '### agent-fanout: nothing started',
     '',
     message,
-    ...(opts.syntaxHelp === false ? [] : ['', TASK_SYNTAX_HELP])
+    ...(help ? ['', help] : [])
   ].join('\n')
   await upsertStatusComment(api, issueNumber, body, logger, existing)
   await core.summary.addRaw(body).write()

@@ -2,17 +2,19 @@ import { readFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { defaultBranchPrefix } from '../core/branches.js'
 import { chooseAgent, type AgentPreset } from '../core/agents/presets/index.js'
-import { runFanout } from '../core/engine.js'
+import { defaultBranchPrefix, integrationBranchName, taskBranchName } from '../core/branches.js'
+import { runFanout, type TaskPlan } from '../core/engine.js'
 import { baseBranchName, localBranchTip } from '../core/git/base-branch.js'
 import { Git, type Identity } from '../core/git/git.js'
 import { consoleLogger } from '../core/logger.js'
+import { keepPeoplesWork } from '../core/people.js'
 import { renderReport } from '../core/report/markdown.js'
 import { parseTaskList, TASK_SYNTAX_HELP } from '../core/tasks/parse.js'
-import type { FanoutResult, Logger, TaskStatus } from '../core/types.js'
+import type { FanoutResult, Logger, Task, TaskStatus } from '../core/types.js'
 import { errorMessage, UserError } from '../core/util/errors.js'
 import { runDemo, runDemoAgent } from './demo.js'
+import { localTaskStates, readLocalRecord, writeLocalRecord, type LocalRecord } from './record.js'
 
 const USAGE = `agent-fanout: run one agent per task of a markdown task list, each in its own git worktree,
 and merge their branches into one integration branch, locally (no GitHub needed).
@@ -122,7 +124,8 @@ async function runCommand(argv: string[]): Promise<number> {
   if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
   else process.stdout.write(`\n${renderReport(result, { issueNumber, maxLength: 1_000_000 })}`)
   const failOn = new Set(values['fail-on'].split(',').map((s) => s.trim()))
-  return result.tasks.some((t) => failOn.has(t.status as TaskStatus)) ? 1 : 0
+  const failing = result.tasks.some((t) => failOn.has(t.status as TaskStatus))
+  return failing || !result.integrationUpdated ? 1 : 0
 }
 
 export interface LocalRunOptions {
@@ -141,8 +144,13 @@ export interface LocalRunOptions {
   env?: NodeJS.ProcessEnv
 }
 
+export interface LocalRunResult extends FanoutResult {
+  /** False when the integration branch changed during the run: it was left as it was. */
+  integrationUpdated: boolean
+}
+
 /** The engine on a local repository: branches are created locally, nothing is pushed. */
-export async function runLocal(options: LocalRunOptions): Promise<FanoutResult> {
+export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
   const markdown = await readFile(options.issueFile, 'utf8').catch((error: unknown) => {
     throw new UserError(`cannot read --issue-file ${options.issueFile}: ${errorMessage(error)}`)
   })
@@ -155,18 +163,30 @@ export async function runLocal(options: LocalRunOptions): Promise<FanoutResult> 
   const git = new Git(options.repoDir, { identity, env: options.env })
   const { baseBranch, baseSha } = await resolveBase(git, options)
   const title = /^#\s+(.+)$/m.exec(markdown)?.[1]?.trim() ?? path.basename(options.issueFile)
-  return runFanout({
+  const branchPrefix = options.branchPrefix ?? defaultBranchPrefix(options.issueNumber)
+  const keep = await keepLocalWork(git, {
+    issueNumber: options.issueNumber,
+    tasks,
+    baseBranch,
+    baseSha,
+    branchPrefix
+  })
+  for (const note of keep.notes) options.logger.info(note)
+  const result = await runFanout({
     git,
     logger: options.logger,
     issue: { number: options.issueNumber, title },
     tasks,
+    plan: keep.plan,
     baseBranch,
     baseSha,
+    integrationStart: keep.start,
+    integrationSeen: keep.seen ?? '',
     agentCommand: options.agentCommand,
     agentPreset: options.agentPreset,
     maxParallel: options.maxParallel,
     taskTimeoutMs: options.timeoutMs,
-    branchPrefix: options.branchPrefix ?? defaultBranchPrefix(options.issueNumber),
+    branchPrefix,
     workDir:
       options.workDir ??
       path.join(
@@ -178,6 +198,69 @@ export async function runLocal(options: LocalRunOptions): Promise<FanoutResult> 
     agentBaseEnv: options.env ?? process.env,
     secrets: []
   })
+  if (keep.notes.length > 0) result.warnings = [...keep.notes, ...(result.warnings ?? [])]
+  const now = await git.out(
+    ['rev-parse', '-q', '--verify', `refs/heads/${result.integrationBranch}`],
+    { okExitCodes: [1] }
+  )
+  // When someone committed on the branch meanwhile, it was left as it was: the record keeps
+  // what it said about it, so the next run finds those commits as commits by people.
+  const integrationUpdated = now === result.integrationSha
+  await writeLocalRecord(
+    git,
+    branchPrefix,
+    result,
+    tasks,
+    integrationUpdated ? { sha: now, people: keep.people } : keep.record?.integration
+  )
+  return { ...result, integrationUpdated }
+}
+
+/**
+ * Where the local integration branch starts and what runs, so that commits people made on the
+ * CLI's branches are kept (core/people.ts); throws CannotKeepError when they cannot be.
+ */
+async function keepLocalWork(
+  git: Git,
+  o: {
+    issueNumber: number
+    tasks: Task[]
+    baseBranch: string
+    baseSha: string
+    branchPrefix: string
+  }
+): Promise<Awaited<ReturnType<typeof keepPeoplesWork>> & { seen?: string; record?: LocalRecord }> {
+  const integrationBranch = integrationBranchName(o.branchPrefix)
+  const refs = await git.out([
+    'for-each-ref',
+    '--format=%(objectname) %(refname)',
+    `refs/heads/${o.branchPrefix}/`
+  ])
+  const tips = new Map(
+    refs
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const space = line.indexOf(' ')
+        return [line.slice(space + 1).replace(/^refs\/heads\//, ''), line.slice(0, space)] as const
+      })
+  )
+  const record = await readLocalRecord(git, o.branchPrefix)
+  const plan = new Map<string, TaskPlan>(
+    o.tasks.filter((t) => !t.checked).map((t) => [t.id, { mode: 'run' }])
+  )
+  const seen = tips.get(integrationBranch)
+  const decision = await keepPeoplesWork(git, {
+    issueNumber: o.issueNumber,
+    baseBranch: o.baseBranch,
+    baseSha: o.baseSha,
+    integrationBranch,
+    integrationTip: seen,
+    record: record?.integration,
+    tasks: localTaskStates(o.tasks, record, (t) => taskBranchName(o.branchPrefix, t.id), tips),
+    plan
+  })
+  return { ...decision, seen, record }
 }
 
 /**

@@ -35,8 +35,11 @@ import { mapWithConcurrency } from './util/pool.js'
 /** What to do with one task this run (default: run its agent). */
 export type TaskPlan =
   | { mode: 'run' }
-  /** An earlier run's successful branch, merged again without starting the agent. */
-  | { mode: 'reuse'; tip: string; changedFiles: string[]; durationMs: number }
+  /**
+   * An earlier run's successful branch, merged again without starting the agent; or a branch
+   * holding commits by people (`byPeople` says so for the report: see people.ts).
+   */
+  | { mode: 'reuse'; tip: string; changedFiles: string[]; durationMs: number; byPeople?: string }
   /** Work an agent did elsewhere (a matrix task job), merged here as if it had run here. */
   | {
       mode: 'merge'
@@ -60,6 +63,13 @@ export interface EngineOptions {
   baseBranch: string
   /** Commit every task branch starts from; must exist locally. */
   baseSha: string
+  /** Where the integration branch starts, when not at the base (commits by people: people.ts). */
+  integrationStart?: string
+  /**
+   * What the local integration branch must still point at when the run updates it ('' for "must
+   * not exist"), so that commits made on it meanwhile are not overwritten. Unset: not checked.
+   */
+  integrationSeen?: string
   agentCommand: string
   /**
    * The known CLI behind agentCommand (the `agent` input): each of its agents then gets private
@@ -223,6 +233,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         durationMs: plan.durationMs,
         commit: plan.tip,
         ...(plan.mode === 'reuse' ? { reused: true } : {}),
+        ...(plan.mode === 'reuse' && plan.byPeople ? { reason: plan.byPeople } : {}),
         ...(plan.mode === 'merge' && plan.logTail ? { logTail: plan.logTail } : {})
       })
       await git.run(['update-ref', `refs/heads/${branchOf(task)}`, plan.tip])
@@ -636,11 +647,23 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     integration = await logger.group('Merge task branches into the integration branch', () =>
       integrate(git, {
         baseSha: options.baseSha,
+        startSha: options.integrationStart,
+        expectedTip: options.integrationSeen,
         integrationBranch,
         issueNumber: options.issue.number,
         tasks: options.tasks
           .filter((t) => produced.has(t.id))
-          .map((t) => ({ id: t.id, title: t.title, branch: branchOf(t), ...produced.get(t.id)! })),
+          .map((t) => {
+            const plan = options.plan?.get(t.id)
+            const keepBranch = plan?.mode === 'reuse' && plan.byPeople !== undefined
+            return {
+              id: t.id,
+              title: t.title,
+              branch: branchOf(t),
+              keepBranch,
+              ...produced.get(t.id)!
+            }
+          }),
         hooks,
         surveys: new Map(
           [...surveys].filter((entry): entry is [string, TipSurvey] => !('error' in entry[1]))
@@ -681,6 +704,11 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       result.reason = `conflicts with the integration branch in ${outcome.conflict?.files.join(', ') || 'the tree'}`
     if (outcome.status === 'broke-verify')
       result.reason = 'merged cleanly, but the verify command fails with it; taken back out'
+  }
+  if (integration.movedTo !== undefined) {
+    const message = `${integrationBranch} was changed while this run worked (it is now at ${integration.movedTo.slice(0, 12) || 'nothing'}), so it was left as it is; this run's result is commit ${integration.sha.slice(0, 12)}. Run again: commits made on the branch are kept.`
+    warnings.push(message)
+    logger.warning(message)
   }
 
   return {

@@ -15,6 +15,11 @@ export interface IntegrationTask {
   branch: string
   tip: string
   changedFiles: string[]
+  /**
+   * Its branch holds commits by people (see people.ts): the `rerun` strategy, which replaces
+   * the branch with a new agent's work, is not tried on it.
+   */
+  keepBranch?: boolean
 }
 
 export interface IntegrationOutcome {
@@ -91,6 +96,16 @@ async function mergeInOrder(
   git: Git,
   options: {
     baseSha: string
+    /**
+     * Where the integration branch starts, when not at baseSha: the branch as people left it
+     * (people.ts), so that their commits stay in it.
+     */
+    startSha?: string
+    /**
+     * What the integration branch must still point at when it is updated ('' for "must not
+     * exist"): someone who commits onto it meanwhile is not overwritten. Unset: not checked.
+     */
+    expectedTip?: string
     integrationBranch: string
     issueNumber: number
     tasks: IntegrationTask[]
@@ -99,15 +114,15 @@ async function mergeInOrder(
     surveys?: ReadonlyMap<string, TipSurvey>
   },
   attributes: MergeAttributes
-): Promise<{ sha: string; outcomes: IntegrationOutcome[] }> {
+): Promise<{ sha: string; outcomes: IntegrationOutcome[]; movedTo?: string }> {
   const { hooks } = options
-  let current = options.baseSha
+  let current = options.startSha ?? options.baseSha
   const outcomes: IntegrationOutcome[] = []
   const mergedSoFar: IntegrationTask[] = []
 
   // Its set-up costs about as much as merging two tasks with git.
   let memory =
-    options.tasks.length < MEMORY_MERGE_MIN_TASKS
+    options.tasks.length < MEMORY_MERGE_MIN_TASKS || current !== options.baseSha
       ? undefined
       : await MemoryMerger.prepare(
           git,
@@ -219,6 +234,13 @@ async function mergeInOrder(
       }
       if (strategy === 'rerun') {
         if (!hooks.rerun) continue
+        if (task.keepBranch) {
+          attempts.push({
+            strategy,
+            outcome: 'not tried: its branch holds commits by people, which a re-run would replace'
+          })
+          continue
+        }
         for (let attempt = 1; attempt <= hooks.maxReruns && !done; attempt++) {
           const rerun = await hooks.rerun(task, current, attempt, conflict)
           if ('error' in rerun) {
@@ -291,6 +313,19 @@ async function mergeInOrder(
       })
   }
   await merger?.flush()
-  await git.run(['update-ref', `refs/heads/${options.integrationBranch}`, current])
+  const ref = `refs/heads/${options.integrationBranch}`
+  const update = await git.run(
+    [
+      'update-ref',
+      ref,
+      current,
+      ...(options.expectedTip !== undefined ? [options.expectedTip] : [])
+    ],
+    { okExitCodes: options.expectedTip !== undefined ? [128] : [] }
+  )
+  if (update.exitCode !== 0) {
+    const now = await git.run(['rev-parse', '-q', '--verify', ref], { okExitCodes: [1] })
+    return { sha: current, outcomes, movedTo: now.stdout.trim() }
+  }
   return { sha: current, outcomes }
 }

@@ -34,6 +34,8 @@ export type TaskStatus =
   | 'merged'
   | 'merged-after-rerun'
   | 'merged-after-resolve'
+  /** A person merged its branch into the integration branch; a later run found it there. */
+  | 'merged-by-hand'
   | 'conflicted'
   | 'broke-verify'
   | 'failed'
@@ -47,7 +49,8 @@ export type TaskStatus =
 export const MERGED_STATUSES: readonly TaskStatus[] = [
   'merged',
   'merged-after-rerun',
-  'merged-after-resolve'
+  'merged-after-resolve',
+  'merged-by-hand'
 ]
 
 export function isMerged(status: TaskStatus): boolean {

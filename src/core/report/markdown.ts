@@ -28,6 +28,7 @@ const STATUS_LABEL: Record<TaskStatus, string> = {
   merged: '✅ merged',
   'merged-after-rerun': '✅ merged after re-run',
   'merged-after-resolve': '✅ merged after resolve',
+  'merged-by-hand': '✅ merged by hand',
   'broke-verify': '🧪 broke verify',
   conflicted: '⚠️ conflicted',
   failed: '❌ failed',
@@ -51,6 +52,7 @@ export function statusCounts(result: FanoutResult): Record<TaskStatus, number> {
     merged: 0,
     'merged-after-rerun': 0,
     'merged-after-resolve': 0,
+    'merged-by-hand': 0,
     'broke-verify': 0,
     conflicted: 0,
     failed: 0,
@@ -182,7 +184,9 @@ function conflictDetail(task: TaskResult, integrationBranch: string): Detail {
         md.inline(
           `git fetch origin && git switch ${integrationBranch} && git merge origin/${task.branch}`
         ),
-        md.text(', fix the files above, commit and push: the pull request picks it up.')
+        md.text(
+          ', fix the files above, commit and push: the pull request picks it up, and later runs keep your commits (the task then shows as merged by hand).'
+        )
       ],
       [
         md.text(
