@@ -40,7 +40,7 @@ import {
 } from '../github/publish.js'
 import { PROGRESS_LABELS, Refusal, type Trigger } from './triggers.js'
 import { HiddenCredentials } from './credentials.js'
-import { guardFileCommands } from './file-commands.js'
+import { guardFileCommands, whileDiskAllows } from './file-commands.js'
 import { type ActionInputs } from './inputs.js'
 import {
   encodeState,
@@ -227,7 +227,7 @@ export async function runAndPublish(
     await hidden.restore()
     await fileCommands.restore()
   }
-  core.saveState('engineDone', 'true')
+  await whileDiskAllows("the post step's state", () => core.saveState('engineDone', 'true'))
 
   if (r.signal.aborted && r.signal.reason === 'cancelled') {
     // The runner escalates to SIGKILL seconds after a cancel: report, skip the pushes.
@@ -296,18 +296,22 @@ export async function runAndPublish(
     return { pull, comment }
   })
 
-  core.saveState('reported', 'true')
-  setOutputs(result, report.pull, report.comment.id)
-  await core.summary
-    .addRaw(
-      renderReport(result, {
-        issueNumber: issue.number,
-        pullRequest: report.pull,
-        runUrl: runLink(),
-        maxLength: 1_000_000
-      })
-    )
-    .write()
+  await whileDiskAllows("the step's outputs", () => {
+    core.saveState('reported', 'true')
+    setOutputs(result, report.pull, report.comment.id)
+  })
+  await whileDiskAllows('the job summary', () =>
+    core.summary
+      .addRaw(
+        renderReport(result, {
+          issueNumber: issue.number,
+          pullRequest: report.pull,
+          runUrl: runLink(),
+          maxLength: 1_000_000
+        })
+      )
+      .write()
+  )
 
   const failing = result.tasks.filter((t) => inputs.failOn.has(t.status))
   const rejected = pushes.filter((p) => !p.ok)
@@ -534,8 +538,12 @@ async function publishBranches(
   auth: Record<string, string>,
   logger: Logger
 ): Promise<PushOutcome[]> {
+  // A failed task that still carries a commit (its merge found no disk space) has work to keep.
   const keep = (t: FanoutResult['tasks'][number]): boolean =>
-    isMerged(t.status) || t.status === 'conflicted' || t.status === 'broke-verify'
+    isMerged(t.status) ||
+    t.status === 'conflicted' ||
+    t.status === 'broke-verify' ||
+    (t.status === 'failed' && !!t.commit)
   const updates: Omit<BranchUpdate, 'expected'>[] = [
     { branch: result.integrationBranch, sha: result.integrationSha },
     ...result.tasks
