@@ -29,7 +29,7 @@ const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'index.js')
 const execFileAsync = promisify(execFile)
 
 const unavailable = await tmpfsUnavailable()
-const withTmpfs = unavailable ? it.skip : it
+const describeTmpfs = unavailable ? describe.skip : describe
 const skipNote = unavailable ? ` (skipped: ${unavailable})` : ''
 
 /** A line of a JavaScript stack trace (`    at fn (file:1:2)`). */
@@ -108,78 +108,72 @@ async function extraWorktrees(repo: string, env: NodeJS.ProcessEnv): Promise<str
     .slice(1)
 }
 
-describe(`the bundled action on a disk that fills up${skipNote}`, () => {
-  withTmpfs(
-    'an agent that fills the disk fails with "no space left on device"; the others merge, the comment is posted, the worktrees are gone',
-    async () => {
-      const w = await world(TASKS)
-      const place = await onSmallDisk(w)
-      try {
-        const r = await act(w, fillerAgent(1), {
-          workspace: place.workspace,
-          runnerTemp: place.runnerTemp
-        })
-        expect(r.timedOut).toBe(false)
-        expect(r.stderr).not.toMatch(STACK_FRAME)
-        expect(r.stdout).not.toMatch(STACK_FRAME)
-        expect(r.exitCode).toBe(1)
-        expect(statuses(r)).toEqual([
-          ['T1', 'failed'],
-          ['T2', 'merged'],
-          ['T3', 'merged'],
-          ['T4', 'merged']
-        ])
-        expect(tasksOutput(r)[0].reason).toMatch(
-          /^agent exited with status 1: no space left on device in \S+\/worktrees\/T1 \(0 B free when it ended\)$/
-        )
-        const comment = statusComments(w)[0]?.body ?? ''
-        expect(comment).toMatch(/T1[^\n]*\n+\*\*Why:\*\*[^\n]*no space left on device/)
-        expect(comment).toContain('| T4 |')
-        for (const id of ['T2', 'T3', 'T4'])
-          expect(await showOnOrigin(w, INTEGRATION, `${id}.txt`)).toBe(id)
-        expect(await extraWorktrees(place.workspace, w.env)).toEqual([])
-        expect(
-          existsSync(path.join(place.runnerTemp, 'agent-fanout', 'issue-12', 'worktrees'))
-        ).toBe(false)
-      } finally {
-        await place.tmpfs.unmount()
-      }
+describeTmpfs(`the bundled action on a disk that fills up${skipNote}`, () => {
+  it('an agent that fills the disk fails with "no space left on device"; the others merge, the comment is posted, the worktrees are gone', async () => {
+    const w = await world(TASKS)
+    const place = await onSmallDisk(w)
+    try {
+      const r = await act(w, fillerAgent(1), {
+        workspace: place.workspace,
+        runnerTemp: place.runnerTemp
+      })
+      expect(r.timedOut).toBe(false)
+      expect(r.stderr).not.toMatch(STACK_FRAME)
+      expect(r.stdout).not.toMatch(STACK_FRAME)
+      expect(r.exitCode).toBe(1)
+      expect(statuses(r)).toEqual([
+        ['T1', 'failed'],
+        ['T2', 'merged'],
+        ['T3', 'merged'],
+        ['T4', 'merged']
+      ])
+      expect(tasksOutput(r)[0].reason).toMatch(
+        /^agent exited with status 1: no space left on device in \S+\/worktrees\/T1 \(0 B free when it ended\)$/
+      )
+      const comment = statusComments(w)[0]?.body ?? ''
+      expect(comment).toMatch(/T1[^\n]*\n+\*\*Why:\*\*[^\n]*no space left on device/)
+      expect(comment).toContain('| T4 |')
+      for (const id of ['T2', 'T3', 'T4'])
+        expect(await showOnOrigin(w, INTEGRATION, `${id}.txt`)).toBe(id)
+      expect(await extraWorktrees(place.workspace, w.env)).toEqual([])
+      expect(existsSync(path.join(place.runnerTemp, 'agent-fanout', 'issue-12', 'worktrees'))).toBe(
+        false
+      )
+    } finally {
+      await place.tmpfs.unmount()
     }
-  )
+  })
 
-  withTmpfs(
-    'an agent whose output floods its log until the disk is full: its log is cut, it fails with "no space left on device", the others merge',
-    async () => {
-      const w = await world(TASKS)
-      const place = await onSmallDisk(w)
-      try {
-        const logs = path.join(place.runnerTemp, 'agent-fanout', 'issue-12', 'logs')
-        const r = await act(w, floodAgent(logs), {
-          workspace: place.workspace,
-          runnerTemp: place.runnerTemp
-        })
-        expect(r.timedOut).toBe(false)
-        expect(r.stderr).not.toMatch(STACK_FRAME)
-        expect(r.exitCode).toBe(1)
-        expect(statuses(r)).toEqual([
-          ['T1', 'failed'],
-          ['T2', 'merged'],
-          ['T3', 'merged'],
-          ['T4', 'merged']
-        ])
-        expect(tasksOutput(r)[0].reason).toMatch(/no space left on device for its output/)
-        const comment = statusComments(w)[0]?.body ?? ''
-        expect(comment).toMatch(/T1[^\n]*\n+\*\*Why:\*\*[^\n]*no space left on device/)
-        expect(await showOnOrigin(w, INTEGRATION, 'T2.txt')).toBe('T2')
-        expect(await extraWorktrees(place.workspace, w.env)).toEqual([])
-      } finally {
-        await place.tmpfs.unmount()
-      }
+  it('an agent whose output floods its log until the disk is full: its log is cut, it fails with "no space left on device", the others merge', async () => {
+    const w = await world(TASKS)
+    const place = await onSmallDisk(w)
+    try {
+      const logs = path.join(place.runnerTemp, 'agent-fanout', 'issue-12', 'logs')
+      const r = await act(w, floodAgent(logs), {
+        workspace: place.workspace,
+        runnerTemp: place.runnerTemp
+      })
+      expect(r.timedOut).toBe(false)
+      expect(r.stderr).not.toMatch(STACK_FRAME)
+      expect(r.exitCode).toBe(1)
+      expect(statuses(r)).toEqual([
+        ['T1', 'failed'],
+        ['T2', 'merged'],
+        ['T3', 'merged'],
+        ['T4', 'merged']
+      ])
+      expect(tasksOutput(r)[0].reason).toMatch(/no space left on device for its output/)
+      const comment = statusComments(w)[0]?.body ?? ''
+      expect(comment).toMatch(/T1[^\n]*\n+\*\*Why:\*\*[^\n]*no space left on device/)
+      expect(await showOnOrigin(w, INTEGRATION, 'T2.txt')).toBe('T2')
+      expect(await extraWorktrees(place.workspace, w.env)).toEqual([])
+    } finally {
+      await place.tmpfs.unmount()
     }
-  )
+  })
 })
 
-describe(`the CLI on a disk that fills up${skipNote}`, () => {
+describeTmpfs(`the CLI on a disk that fills up${skipNote}`, () => {
   /** The CLI on a repository and work dir on a 24 MiB tmpfs; resolves whatever its exit status. */
   async function runCli(
     agent: string,
@@ -207,74 +201,56 @@ describe(`the CLI on a disk that fills up${skipNote}`, () => {
     }
   }
 
-  withTmpfs(
-    'an agent that fills the disk and exits 0: its commit finds no space, it fails saying so; the report is printed, exit 1',
-    async () => {
-      const w = await world(TASKS)
-      const place = await smallDiskRepo(w)
-      try {
-        // T1 exits 0 with the disk full: committing its work is what fails. The others wait
-        // for room only up to a point: if the disk is still full when they commit, they fail
-        // with the same clear reason.
-        const r = await runCli(fillerAgent(0), {
-          ...place,
-          scratch: await tempDir('cli-disk-scratch'),
-          env: w.env
-        })
-        expect(r.stderr).not.toMatch(STACK_FRAME)
-        expect(r.code).toBe(1)
-        expect(r.stdout).toMatch(/### agent-fanout: [^\n]*1 failed/)
-        expect(r.stdout).toMatch(
-          /#### ❌ T1: Fill the disk\n+\*\*Why:\*\* [^\n]*no space left on device while committing its work in [^\n]*worktrees\/T1/
+  it('an agent that fills the disk and exits 0: its commit finds no space, it fails saying so; the report is printed, exit 1', async () => {
+    const w = await world(TASKS)
+    const place = await smallDiskRepo(w)
+    try {
+      // T1 exits 0 with the disk full: committing its work is what fails.
+      const r = await runCli(fillerAgent(0), {
+        ...place,
+        scratch: await tempDir('cli-disk-scratch'),
+        env: w.env
+      })
+      expect(r.stderr).not.toMatch(STACK_FRAME)
+      expect(r.code).toBe(1)
+      expect(r.stdout).toMatch(
+        /#### ❌ T1: Fill the disk\n+\*\*Why:\*\* [^\n]*no space left on device while committing its work in [^\n]*worktrees\/T1/
+      )
+      // The filling task's files went as soon as it failed, so the others found room.
+      expect(r.stdout).toContain('### agent-fanout: 3 merged, 1 failed')
+      for (const id of ['T2', 'T3', 'T4'])
+        expect(await git(place.repo, ['show', `fanout/issue-1/integration:${id}.txt`], w.env)).toBe(
+          id
         )
-        for (const id of ['T2', 'T3', 'T4']) {
-          const row = new RegExp(`\\| ${id} \\| [^|]+ \\| ([^|]+) \\|`).exec(r.stdout)?.[1] ?? ''
-          if (!row.includes('merged')) {
-            expect(row).toContain('failed')
-            expect(r.stdout).toMatch(
-              new RegExp(`${id}[^\\n]*\\n+\\*\\*Why:\\*\\*[^\\n]*no space left on device`)
-            )
-          } else {
-            expect(
-              await git(place.repo, ['show', `fanout/issue-1/integration:${id}.txt`], w.env)
-            ).toBe(id)
-          }
-        }
-        expect(await extraWorktrees(place.repo, w.env)).toEqual([])
-        expect(existsSync(path.join(place.workDir, 'worktrees'))).toBe(false)
-      } finally {
-        await place.tmpfs.unmount()
-      }
+      expect(await extraWorktrees(place.repo, w.env)).toEqual([])
+      expect(existsSync(path.join(place.workDir, 'worktrees'))).toBe(false)
+    } finally {
+      await place.tmpfs.unmount()
     }
-  )
+  })
 
-  withTmpfs(
-    "an agent's output floods the log until the disk is full: it fails saying so, the others merge; the report is printed, exit 1",
-    async () => {
-      const w = await world(TASKS)
-      const place = await smallDiskRepo(w)
-      try {
-        const r = await runCli(floodAgent(path.join(place.workDir, 'logs')), {
-          ...place,
-          scratch: await tempDir('cli-disk-scratch'),
-          env: w.env
-        })
-        expect(r.stderr).not.toMatch(STACK_FRAME)
-        expect(r.code).toBe(1)
-        expect(r.stdout).toContain('### agent-fanout: 3 merged, 1 failed')
-        expect(r.stdout).toMatch(
-          /#### ❌ T1: Fill the disk\n+\*\*Why:\*\* no space left on device for its output: the log [^\n]*T1\.log could not be written/
-        )
-        expect(await git(place.repo, ['show', 'fanout/issue-1/integration:T4.txt'], w.env)).toBe(
-          'T4'
-        )
-        expect(await extraWorktrees(place.repo, w.env)).toEqual([])
-        // The log keeps its first MiB and says why it stops; the rest of the disk was given back.
-        const logs = await readdir(path.join(place.workDir, 'logs'))
-        expect(logs).toContain('T1.log')
-      } finally {
-        await place.tmpfs.unmount()
-      }
+  it("an agent's output floods the log until the disk is full: it fails saying so, the others merge; the report is printed, exit 1", async () => {
+    const w = await world(TASKS)
+    const place = await smallDiskRepo(w)
+    try {
+      const r = await runCli(floodAgent(path.join(place.workDir, 'logs')), {
+        ...place,
+        scratch: await tempDir('cli-disk-scratch'),
+        env: w.env
+      })
+      expect(r.stderr).not.toMatch(STACK_FRAME)
+      expect(r.code).toBe(1)
+      expect(r.stdout).toContain('### agent-fanout: 3 merged, 1 failed')
+      expect(r.stdout).toMatch(
+        /#### ❌ T1: Fill the disk\n+\*\*Why:\*\* no space left on device for its output: the log [^\n]*T1\.log could not be written/
+      )
+      expect(await git(place.repo, ['show', 'fanout/issue-1/integration:T4.txt'], w.env)).toBe('T4')
+      expect(await extraWorktrees(place.repo, w.env)).toEqual([])
+      // The log keeps its first MiB and says why it stops; the rest of the disk was given back.
+      const logs = await readdir(path.join(place.workDir, 'logs'))
+      expect(logs).toContain('T1.log')
+    } finally {
+      await place.tmpfs.unmount()
     }
-  )
+  })
 })
