@@ -173,6 +173,43 @@ describeTmpfs(`the bundled action on a disk that fills up${skipNote}`, () => {
   })
 })
 
+describeTmpfs(`the bundled action when the disk is full at the end${skipNote}`, () => {
+  it("the verify command fills the runner's disk: the status comment is still posted, and the step fails saying its outputs could not be written", async () => {
+    const w = await world('- [ ] One\n- [ ] Two\n')
+    const place = await onSmallDisk(w)
+    // The runner's file-command files on a disk of their own, which the verify command fills:
+    // nothing the run deletes afterwards gives room back there.
+    const commands = path.join(place.runnerTemp, '_runner_file_commands')
+    await mkdir(commands)
+    const small = await mountTmpfs(1, 'file-commands')
+    try {
+      await execFileAsync('mount', ['--bind', small.dir, commands])
+      const r = await act(w, 'echo "$TASK_ID" > "$TASK_ID.txt"', {
+        workspace: place.workspace,
+        runnerTemp: place.runnerTemp,
+        inputs: {
+          // Runs after the merge and before the report.
+          'verify-command': `dd if=/dev/zero of='${commands}/zeros' bs=64k 2>/dev/null; exit 0`
+        }
+      })
+      expect(r.timedOut).toBe(false)
+      expect(r.stderr).not.toMatch(STACK_FRAME)
+      expect(r.exitCode).toBe(1)
+      const comment = statusComments(w)[0]?.body ?? ''
+      expect(comment).toContain('### agent-fanout: 2 merged')
+      expect(await showOnOrigin(w, INTEGRATION, 'T2.txt')).toBe('T2')
+      expect(r.errors.join('\n')).toMatch(
+        /no space left on device for the step's outputs: .*ENOSPC: no space left on device/
+      )
+      expect(await extraWorktrees(place.workspace, w.env)).toEqual([])
+    } finally {
+      await execFileAsync('umount', [commands]).catch(() => undefined)
+      await small.unmount()
+      await place.tmpfs.unmount()
+    }
+  })
+})
+
 describeTmpfs(`the CLI on a disk that fills up${skipNote}`, () => {
   /** The CLI on a repository and work dir on a 24 MiB tmpfs; resolves whatever its exit status. */
   async function runCli(

@@ -117,7 +117,7 @@ export async function withIssueLock(
     finished = await fn()
   } finally {
     await lock.release()
-    core.saveState('lock', '')
+    await whileDiskAllows("the post step's state", () => core.saveState('lock', ''))
     const label = finished === 'done' ? PROGRESS_LABELS.done : PROGRESS_LABELS.attention
     await setProgressLabel(api, issueNumber, label).catch((e: unknown) =>
       logger.warning(`Could not update the progress labels: ${errorMessage(e)}`)
