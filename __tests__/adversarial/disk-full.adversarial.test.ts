@@ -44,12 +44,24 @@ const TASKS =
  */
 const healthy = (ready: string): string =>
   [
+    'touch "$SCRATCH/$TASK_ID.started"',
     'for i in $(seq 300); do',
     `  if ${ready}; then break; fi`,
     '  sleep 0.1',
     'done',
     'echo "$TASK_ID" > "$TASK_ID.txt"'
   ].join('\n')
+
+/**
+ * T1 waits (at most half a minute) until the others run, so that the disk fills after their
+ * worktrees are checked out: a checkout that meets the full disk would fail its task, rightly.
+ */
+const OTHERS_STARTED = [
+  'for i in $(seq 300); do',
+  '  [ -e "$SCRATCH/T2.started" ] && [ -e "$SCRATCH/T3.started" ] && [ -e "$SCRATCH/T4.started" ] && break',
+  '  sleep 0.1',
+  'done'
+].join('\n')
 
 /** Free KiB on the filesystem of the current directory, for the agents' scripts. */
 const FREE_KIB = `$(df -Pk . | awk 'NR==2 {print $4}')`
@@ -58,6 +70,7 @@ const FREE_KIB = `$(df -Pk . | awk 'NR==2 {print $4}')`
 function fillerAgent(status: number): string {
   return [
     'if [ "$TASK_ID" = T1 ]; then',
+    OTHERS_STARTED,
     // dd's complaint goes elsewhere: on the full disk, the log could not take it.
     '  dd if=/dev/zero of=zeros.bin bs=1M 2>"$SCRATCH/dd.err"',
     '  touch "$SCRATCH/filled"',
@@ -72,6 +85,7 @@ function fillerAgent(status: number): string {
 function floodAgent(logs: string): string {
   return [
     'if [ "$TASK_ID" = T1 ]; then',
+    OTHERS_STARTED,
     '  yes "$(printf "%099d" 0)" | head -c 60000000',
     '  exit 0',
     'fi',

@@ -16,10 +16,13 @@ import {
   removeTempDirs,
   tempDir
 } from '../../test-support/git-fixtures.js'
-import { processesWithArgv } from '../../test-support/processes.js'
+import { livingProcesses, processesWithArgv } from '../../test-support/processes.js'
 import { nodeBinary, REPO_ROOT } from '../../test-support/run-action.js'
 
 afterAll(removeTempDirs)
+// The agents' sleeps are told apart by their length: unique to this run of the suite, so that
+// what another run left behind can never be taken for (or hide) this run's processes.
+const SLEEP = 700 + Math.floor(Math.random() * 2000)
 const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'index.js')
 
 /** A line of a JavaScript stack trace (`    at fn (file:1:2)`). */
@@ -163,6 +166,11 @@ async function expectNoSleeps(seconds: number): Promise<void> {
   expect(left).toEqual([])
 }
 
+/** The tail that watched stdout went with the CLI. */
+function expectNoWatcher(): void {
+  expect(livingProcesses('tail -f /dev/null --pid=')).toEqual([])
+}
+
 async function expectWorktreesGone(cli: Cli): Promise<void> {
   const list = await git(cli.repo, ['worktree', 'list', '--porcelain'], cli.env)
   expect(list.split('\n').filter((l) => l.startsWith('worktree '))).toEqual([
@@ -173,18 +181,19 @@ async function expectWorktreesGone(cli: Cli): Promise<void> {
 
 describe('the CLI interrupted', () => {
   it('`| head -1` right at the start: the run ends at once, quietly, with nothing left behind', async () => {
-    const cli = await startCli(agentScript(615), { reader: 'head -1' })
+    const cli = await startCli(agentScript(SLEEP + 4), { reader: 'head -1' })
     const exit = await exitWithin(cli, 30_000)
     expect(exit.code).toBe(141)
     expect(cli.out()).toBe('\n')
     expect(cli.err()).not.toMatch(/EPIPE/)
     expect(cli.err()).not.toMatch(STACK_FRAME)
-    await expectNoSleeps(615)
+    await expectNoSleeps(SLEEP + 4)
+    expectNoWatcher()
     await expectWorktreesGone(cli)
   })
 
   it('SIGINT mid-run: the agents and their children end within seconds, the worktrees go, what finished is reported, exit 130', async () => {
-    const cli = await startCli(agentScript(611))
+    const cli = await startCli(agentScript(SLEEP + 0))
     await startedSlowAgents(cli)
     await quickTaskCommitted(cli)
     cli.child.kill('SIGINT')
@@ -196,12 +205,12 @@ describe('the CLI interrupted', () => {
     expect(cli.out()).toMatch(/\| T1 \| Quick \| ✅ merged \|/)
     expect(cli.out()).toMatch(/#### ❌ T2: Slow two\n+\*\*Why:\*\* cancelled/)
     expect(await git(cli.repo, ['show', 'fanout/issue-1/integration:T1.txt'], cli.env)).toBe('done')
-    await expectNoSleeps(611)
+    await expectNoSleeps(SLEEP + 0)
     await expectWorktreesGone(cli)
   })
 
   it('SIGTERM mid-run with --json: the JSON of what finished, exit 143, nothing left running', async () => {
-    const cli = await startCli(agentScript(612), { args: ['--json'] })
+    const cli = await startCli(agentScript(SLEEP + 1), { args: ['--json'] })
     await startedSlowAgents(cli)
     await quickTaskCommitted(cli)
     cli.child.kill('SIGTERM')
@@ -219,13 +228,13 @@ describe('the CLI interrupted', () => {
       ['T2', 'failed', 'cancelled'],
       ['T3', 'failed', 'cancelled']
     ])
-    await expectNoSleeps(612)
+    await expectNoSleeps(SLEEP + 1)
     await expectWorktreesGone(cli)
   })
 
   it('stdout closed by its reader (`| head -1`): the run ends the same way, without EPIPE or a stack trace, non-zero exit', async () => {
     // The reader goes away once the agents run; they print nothing, so no write notices.
-    const cli = await startCli(agentScript(613), { reader: HEAD_ONCE_STARTED })
+    const cli = await startCli(agentScript(SLEEP + 2), { reader: HEAD_ONCE_STARTED })
     await startedSlowAgents(cli)
     const exit = await exitWithin(cli)
     expect(exit.code).toBe(141)
@@ -234,7 +243,8 @@ describe('the CLI interrupted', () => {
     expect(cli.err().trim().split('\n')).toEqual([
       'agent-fanout: nobody reads the output any more: ending all agents and removing the worktrees'
     ])
-    await expectNoSleeps(613)
+    await expectNoSleeps(SLEEP + 2)
+    expectNoWatcher()
     await expectWorktreesGone(cli)
   })
 
@@ -247,13 +257,17 @@ describe('the CLI interrupted', () => {
         if (name !== 'tail' && !existsSync(path.join(bin, name)))
           await symlink(path.join(dir, name), path.join(bin, name)).catch(() => undefined)
     }
-    const cli = await startCli(agentScript(614, true), { reader: HEAD_ONCE_STARTED, path: bin })
+    const cli = await startCli(agentScript(SLEEP + 3, true), {
+      reader: HEAD_ONCE_STARTED,
+      path: bin
+    })
     await startedSlowAgents(cli)
     const exit = await exitWithin(cli)
     expect(exit.code).toBe(141)
     expect(cli.err()).not.toMatch(/EPIPE/)
     expect(cli.err()).not.toMatch(STACK_FRAME)
-    await expectNoSleeps(614)
+    await expectNoSleeps(SLEEP + 3)
+    expectNoWatcher()
     await expectWorktreesGone(cli)
   })
 })
