@@ -573,9 +573,6 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         for (const id of produced.keys())
           Object.assign(results.get(id)!, { status: 'failed', reason })
         logger.warning(reason)
-        await git
-          .run(['update-ref', `refs/heads/${integrationBranch}`, options.baseSha])
-          .catch(() => undefined)
         return { sha: options.baseSha, outcomes: [] }
       })
     )
