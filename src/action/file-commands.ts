@@ -1,5 +1,8 @@
+import * as core from '@actions/core'
 import { readFile, writeFile } from 'node:fs/promises'
 import type { Logger } from '../core/types.js'
+import { errorMessage } from '../core/util/errors.js'
+import { isNoSpace } from '../core/util/no-space.js'
 
 const FILE_COMMANDS = [
   'GITHUB_ENV',
@@ -25,11 +28,33 @@ export async function guardFileCommands(logger: Logger): Promise<{ restore(): Pr
       for (const [file, before] of snapshot) {
         const now = await readFile(file).catch(() => Buffer.alloc(0))
         if (now.equals(before)) continue
-        await writeFile(file, before)
+        try {
+          await writeFile(file, before)
+        } catch (error) {
+          // A full disk must not cost the report: the step fails with the reason instead.
+          core.setFailed(
+            `An agent wrote to the runner's file ${file}, and it could not be put back: ${errorMessage(error)}`
+          )
+          continue
+        }
         logger.warning(
           `An agent wrote to the runner's file ${file} (variables or outputs for later steps); that was undone.`
         )
       }
     }
+  }
+}
+
+/**
+ * A write to the runner's file-command files (state, outputs, the job summary, all under
+ * RUNNER_TEMP, where agents may have filled the disk): when the disk is full it costs that
+ * write and fails the step with a reason, never the status comment that is still to be posted.
+ */
+export async function whileDiskAllows(what: string, write: () => unknown): Promise<void> {
+  try {
+    await write()
+  } catch (error) {
+    if (!isNoSpace(error)) throw error
+    core.setFailed(`no space left on device for ${what}: ${errorMessage(error)}`)
   }
 }

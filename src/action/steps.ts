@@ -43,7 +43,7 @@ import {
 } from '../github/publish.js'
 import { PROGRESS_LABELS, Refusal, type Trigger } from './triggers.js'
 import { HiddenCredentials } from './credentials.js'
-import { guardFileCommands } from './file-commands.js'
+import { guardFileCommands, whileDiskAllows } from './file-commands.js'
 import { type ActionInputs } from './inputs.js'
 import { keepOnRemote } from './keep.js'
 import { CannotKeepError, MAX_RECORDED_PEOPLE, type KeepDecision } from '../core/people.js'
@@ -125,7 +125,7 @@ export async function withIssueLock(
     finished = await fn()
   } finally {
     await lock.release()
-    core.saveState('lock', '')
+    await whileDiskAllows("the post step's state", () => core.saveState('lock', ''))
     const label = finished === 'done' ? PROGRESS_LABELS.done : PROGRESS_LABELS.attention
     await setProgressLabel(api, issueNumber, label).catch((e: unknown) =>
       logger.warning(`Could not update the progress labels: ${errorMessage(e)}`)
@@ -239,7 +239,7 @@ export async function runAndPublish(
     await hidden.restore()
     await fileCommands.restore()
   }
-  core.saveState('engineDone', 'true')
+  await whileDiskAllows("the post step's state", () => core.saveState('engineDone', 'true'))
   if (prep.keep.notes.length > 0) result.warnings = [...prep.keep.notes, ...(result.warnings ?? [])]
 
   if (r.signal.aborted && r.signal.reason === 'cancelled') {
@@ -307,18 +307,22 @@ export async function runAndPublish(
     return { pull, comment }
   })
 
-  core.saveState('reported', 'true')
-  setOutputs(result, report.pull, report.comment.id)
-  await core.summary
-    .addRaw(
-      renderReport(result, {
-        issueNumber: issue.number,
-        pullRequest: report.pull,
-        runUrl: runLink(),
-        maxLength: 1_000_000
-      })
-    )
-    .write()
+  await whileDiskAllows("the step's outputs", () => {
+    core.saveState('reported', 'true')
+    setOutputs(result, report.pull, report.comment.id)
+  })
+  await whileDiskAllows('the job summary', () =>
+    core.summary
+      .addRaw(
+        renderReport(result, {
+          issueNumber: issue.number,
+          pullRequest: report.pull,
+          runUrl: runLink(),
+          maxLength: 1_000_000
+        })
+      )
+      .write()
+  )
   if (noTaskChangedAnything(result))
     logger.warning(
       'No agent changed anything: the agent command likely cannot write files (a missing permission mode?). The status comment and the job summary show its output.'
@@ -615,11 +619,12 @@ async function publishBranches(
   auth: Record<string, string>,
   logger: Logger
 ): Promise<PushOutcome[]> {
+  // A failed task that still carries a commit (its merge found no disk space) has work to keep.
   const keep = (t: FanoutResult['tasks'][number]): boolean =>
     isMerged(t.status) ||
     t.status === 'conflicted' ||
     t.status === 'broke-verify' ||
-    (t.status === 'failed' && t.commit !== undefined)
+    (t.status === 'failed' && !!t.commit)
   const updates: Omit<BranchUpdate, 'expected'>[] = [
     { branch: result.integrationBranch, sha: result.integrationSha },
     ...result.tasks

@@ -9,11 +9,12 @@ import { baseBranchName, localBranchTip } from '../core/git/base-branch.js'
 import { Git, type Identity } from '../core/git/git.js'
 import { consoleLogger } from '../core/logger.js'
 import { keepPeoplesWork } from '../core/people.js'
-import { renderReport } from '../core/report/markdown.js'
+import { renderReport, summaryLine } from '../core/report/markdown.js'
 import { parseTaskList, TASK_SYNTAX_HELP } from '../core/tasks/parse.js'
 import type { FanoutResult, Logger, Task, TaskStatus } from '../core/types.js'
 import { errorMessage, UserError } from '../core/util/errors.js'
 import { runDemo, runDemoAgent } from './demo.js'
+import { INTERRUPTED_EXIT, watchInterrupts } from './interrupt.js'
 import { localTaskStates, readLocalRecord, writeLocalRecord, type LocalRecord } from './record.js'
 
 const USAGE = `agent-fanout: run one agent per task of a markdown task list, each in its own git worktree,
@@ -108,24 +109,43 @@ async function runCommand(argv: string[]): Promise<number> {
       '--agent or --agent-preset is required (the command to run in each worktree, or a known CLI)'
     )
   const issueNumber = wholeNumber(values['issue-number'], '--issue-number')
-  const result = await runLocal({
-    repoDir: path.resolve(values.repo),
-    issueFile: values['issue-file'],
-    agentCommand: agent.command,
-    agentPreset: agent.preset,
-    baseBranch: values.base,
-    issueNumber,
-    branchPrefix: values['branch-prefix'],
-    maxParallel: wholeNumber(values['max-parallel'], '--max-parallel'),
-    timeoutMs: Number(values['timeout-minutes']) * 60_000,
-    workDir: values['work-dir'],
-    logger: consoleLogger()
-  })
-  if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
-  else process.stdout.write(`\n${renderReport(result, { issueNumber, maxLength: 1_000_000 })}`)
-  const failOn = new Set(values['fail-on'].split(',').map((s) => s.trim()))
-  const failing = result.tasks.some((t) => failOn.has(t.status as TaskStatus))
-  return failing || !result.integrationUpdated ? 1 : 0
+  // Signals and a closed stdout end the run as a cancelled action run ends (interrupt.ts).
+  const interrupts = watchInterrupts()
+  try {
+    const result = await runLocal({
+      repoDir: path.resolve(values.repo),
+      issueFile: values['issue-file'],
+      agentCommand: agent.command,
+      agentPreset: agent.preset,
+      baseBranch: values.base,
+      issueNumber,
+      branchPrefix: values['branch-prefix'],
+      maxParallel: wholeNumber(values['max-parallel'], '--max-parallel'),
+      timeoutMs: Number(values['timeout-minutes']) * 60_000,
+      workDir: values['work-dir'],
+      logger: consoleLogger(),
+      signal: interrupts.signal
+    })
+    const cancelled = interrupts.reason
+    if (interrupts.stdoutOpen) {
+      const text = values.json
+        ? `${JSON.stringify(cancelled ? { ...result, cancelled } : result, null, 2)}\n`
+        : `\n${renderReport(result, {
+            issueNumber,
+            maxLength: 1_000_000,
+            ...(cancelled ? { headline: `cancelled (${cancelled}) — ${summaryLine(result)}` } : {})
+          })}`
+      // Written before the exit status is decided: its reader may be gone (an EPIPE is handled).
+      await new Promise((resolve) => process.stdout.write(text, resolve))
+    }
+    const stopped = interrupts.reason
+    if (stopped) return INTERRUPTED_EXIT[stopped]
+    const failOn = new Set(values['fail-on'].split(',').map((s) => s.trim()))
+    const failing = result.tasks.some((t) => failOn.has(t.status as TaskStatus))
+    return failing || !result.integrationUpdated ? 1 : 0
+  } finally {
+    interrupts.dispose()
+  }
 }
 
 export interface LocalRunOptions {
@@ -142,6 +162,8 @@ export interface LocalRunOptions {
   workDir?: string
   logger: Logger
   env?: NodeJS.ProcessEnv
+  /** Aborting it ends every agent and reports what finished. */
+  signal?: AbortSignal
 }
 
 export interface LocalRunResult extends FanoutResult {
@@ -196,7 +218,8 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       ),
     identity,
     agentBaseEnv: options.env ?? process.env,
-    secrets: []
+    secrets: [],
+    signal: options.signal
   })
   if (keep.notes.length > 0) result.warnings = [...keep.notes, ...(result.warnings ?? [])]
   const now = await git.out(

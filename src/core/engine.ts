@@ -16,6 +16,7 @@ import {
   type CollectOptions,
   type RunContext
 } from './git/collect.js'
+import { fitOnDisk } from './disk.js'
 import { assertGitVersion, type Git, type Identity } from './git/git.js'
 import { SharedGitGuard } from './git/guard.js'
 import { ObjectStoreGuard } from './git/precious.js'
@@ -30,6 +31,7 @@ import {
 } from './integrate.js'
 import type { ConflictInfo, FanoutResult, Logger, Task, TaskResult, VerifyResult } from './types.js'
 import { errorMessage } from './util/errors.js'
+import { asNoSpace, isNoSpace, noSpaceAt } from './util/no-space.js'
 import { mapWithConcurrency } from './util/pool.js'
 
 /** What to do with one task this run (default: run its agent). */
@@ -239,6 +241,11 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       await git.run(['update-ref', `refs/heads/${branchOf(task)}`, plan.tip])
     } else toRun.push(task)
   }
+  // As many worktrees at once as fit on the disk where they go, or none started (disk.ts).
+  const maxParallel = await fitOnDisk(git, options, worktrees.root, toRun.length, (warning) => {
+    warnings.push(warning)
+    logger.warning(warning)
+  })
   // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
   const fifos = new FifoPool(dirs.logs)
   void fifos.fill(toRun.length)
@@ -256,14 +263,21 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     slot: string,
     branch: string | undefined,
     startSha: string,
-    fn: (wt: Worktree) => Promise<T>,
+    fn: (wt: Worktree, release: () => void) => Promise<T>,
     waitForRemoval = true
   ): Promise<T> => {
-    const wt = await worktrees.create(slot, branch, startSha)
+    const wt = await worktrees
+      .create(slot, branch, startSha)
+      .catch(noSpaceAt(`while creating the worktree ${worktrees.pathFor(slot)}`))
+    // A task that failed needs its files no more: they go at once (a full disk gets room back).
+    let removeNow = waitForRemoval
     try {
-      return await fn(wt)
+      return await fn(wt, () => (removeNow = true))
+    } catch (error) {
+      removeNow = true
+      throw error
     } finally {
-      if (waitForRemoval) await worktrees.remove(wt.path)
+      if (removeNow) await worktrees.remove(wt.path)
       else laterRemovals.push(wt.path)
     }
   }
@@ -286,7 +300,9 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     startSha: string
   ): Promise<{ run: AgentRunResult; logFile: string }> => {
     const promptFile = path.join(dirs.prompts, `${slot}.md`)
-    await writeFile(promptFile, prompt)
+    await writeFile(promptFile, prompt).catch(
+      noSpaceAt(`while writing the prompt file ${promptFile}`)
+    )
     const isolation = options.agentPreset
       ? await isolate(
           options.agentPreset,
@@ -348,6 +364,9 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     }
     if (run.timedOut)
       return `timed out after ${formatMinutes(options.taskTimeoutMs)}; its process tree was ended`
+    if (run.noSpace?.ended) return run.noSpace.message
+    if (run.noSpace && run.exitCode !== 0)
+      return `${what} ${run.exitCode === null ? `was killed by ${run.signal ?? 'a signal'}` : `exited with status ${run.exitCode}`}: ${run.noSpace.message}`
     if (run.exitCode === null) return `${what} was killed by ${run.signal ?? 'a signal'}`
     if (run.exitCode !== 0) return `${what} exited with status ${run.exitCode}`
     return undefined
@@ -372,7 +391,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       task.id,
       branch,
       options.baseSha,
-      async (wt) => {
+      async (wt, release) => {
         logger.info(`[${task.id}] started: ${task.title}`)
         const prompt = renderPrompt({
           issue: options.issue,
@@ -398,14 +417,17 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
           timedOut: run.timedOut
         }
         const failed = failure(run)
-        if (failed) return finish({ ...common, status: 'failed', changedFiles: [], reason: failed })
+        if (failed) {
+          release()
+          return finish({ ...common, status: 'failed', changedFiles: [], reason: failed })
+        }
         // What the work is worth (its ancestry, the files it changes) is asked of git once for
         // all tasks after the last agent: two processes in all instead of two per task.
         const work = await collectWork(
           git,
           wt,
           taskCollectOptions(runContext, task, branch, options.baseSha)
-        )
+        ).catch(noSpaceAt(`while committing its work in ${wt.path}`))
         if ('error' in work) {
           kept = work.keepBranch
           return finish({
@@ -420,7 +442,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         committed.push({ task, tip: work.tip, durationMs: Date.now() - started, common })
       },
       // Wait for the removal only where another task will need the slot (see withWorktree).
-      toRun.length > options.maxParallel
+      toRun.length > maxParallel
     )
     if (committed.some((c) => c.task === task)) return
     // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind
@@ -432,9 +454,10 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   const verifier = createVerifier()
   let integration: Awaited<ReturnType<typeof integrate>>
   let verify: VerifyResult | undefined
+  let mergesLost = false
   try {
-    await logger.group(`Run ${toRun.length} agent(s), at most ${options.maxParallel} at once`, () =>
-      mapWithConcurrency(toRun, options.maxParallel, async (task) => {
+    await logger.group(`Run ${toRun.length} agent(s), at most ${maxParallel} at once`, () =>
+      mapWithConcurrency(toRun, maxParallel, async (task) => {
         try {
           await runTask(task)
         } catch (error) {
@@ -605,7 +628,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
             work.tip
           ])
           return { tip: work.tip, changedFiles: changed.split('\0').filter(Boolean) }
-        })
+        }).catch(gaveUpForNoSpace)
       },
       resolve: async (it, onto, conflict, mergedSoFar) => {
         const task = byId.get(it.id)!
@@ -640,7 +663,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
           const failed = failure(run, 'resolve command')
           if (failed) return { error: failed }
           return acceptResolution(git, wt, onto, it.tip, conflict)
-        })
+        }).catch(gaveUpForNoSpace)
       },
       verify: verifyEach ? async (commit, it) => verifier.run(commit, `verify-${it.id}`) : undefined
     }
@@ -668,9 +691,19 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
         surveys: new Map(
           [...surveys].filter((entry): entry is [string, TipSurvey] => !('error' in entry[1]))
         )
+      }).catch(async (error: unknown) => {
+        // No room to write the merges: the tasks fail, their work stays on their branches.
+        if (!isNoSpace(error)) throw error
+        mergesLost = true
+        const reason = `${asNoSpace(error, `while merging into ${integrationBranch} in ${git.repoDir}`).message}; its work is kept on its branch`
+        for (const id of produced.keys())
+          Object.assign(results.get(id)!, { status: 'failed', reason })
+        logger.warning(reason)
+        // Left where it started: the base, or the branch as people left it.
+        return { sha: options.integrationStart ?? options.baseSha, outcomes: [] }
       })
     )
-    if (options.verify?.mode === 'final') {
+    if (options.verify?.mode === 'final' && !mergesLost) {
       verify = await logger.group('Verify the integration branch', async () => ({
         ...(await verifier.run(integration.sha, 'verify-final')),
         mode: 'final' as const
@@ -729,12 +762,20 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     return {
       async run(commit, slot) {
         const command = options.verify!.command
-        if (!wt) wt = await worktrees.create('integration', undefined, commit)
-        else {
-          // Addressed explicitly: the verify command may have deleted the worktree's .git file.
-          const at = { cwd: wt.path, env: worktreeEnv(wt) }
-          await git.run(['checkout', '--quiet', '--force', '--detach', commit], at)
-          await git.run(['clean', '-fdq'], at)
+        try {
+          if (!wt) wt = await worktrees.create('integration', undefined, commit)
+          else {
+            // Addressed explicitly: the verify command may have deleted the worktree's .git file.
+            const at = { cwd: wt.path, env: worktreeEnv(wt) }
+            await git.run(['checkout', '--quiet', '--force', '--detach', commit], at)
+            await git.run(['clean', '-fdq'], at)
+          }
+        } catch (error) {
+          // Not verified is not passed: with no room for the checkout, the check fails.
+          if (!isNoSpace(error)) throw error
+          const tail = asNoSpace(error, `while checking out ${commit.slice(0, 12)} to verify it`)
+          logger.warning(`[${slot}] ${tail.message}`)
+          return { command, ok: false, tail: tail.message, exitCode: null, durationMs: 0 }
         }
         const env = {
           ...scrubEnv(options.agentBaseEnv, {
@@ -825,6 +866,12 @@ async function acceptResolution(
     }
   }
   return { commit }
+}
+
+/** A conflict strategy that ran out of disk gives up on its task; the integration goes on. */
+function gaveUpForNoSpace(error: unknown): { error: string } {
+  if (!isNoSpace(error)) throw error
+  return { error: errorMessage(error) }
 }
 
 /** Conflicted files that still hold markers, tracked or not (git grep sees only tracked ones). */

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, ftruncateSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { Socket, type ConnectOpts, type SocketConstructorOpts } from 'node:net'
 import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { errorMessage } from '../util/errors.js'
+import { formatBytes, isNoSpace, noSpaceAt, noSpaceNote } from '../util/no-space.js'
 import { makeOpenFifos, type FifoPool, type OpenFifos } from './fifos.js'
 import { subreaperAvailable, supervised } from './subreaper.js'
 
@@ -44,11 +46,19 @@ export interface AgentRunResult {
   logTail: string
   logBytes: number
   logTruncated: boolean
+  /**
+   * Set when the disk was full: its log could not be written (`ended`: the agent was then ended,
+   * its task cannot be judged), or it failed while the filesystem of its directory had no room
+   * left or its output says so. `message` says "no space left on device" and where.
+   */
+  noSpace?: { message: string; ended: boolean }
 }
 
 const MAX_LINE = 4096
 const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff
 const READ_SIZE = 64 * 1024
+/** What a log keeps of its beginning when the disk fills up under it; the rest is given back. */
+const LOG_HEAD_ON_FULL_DISK = 1024 * 1024
 
 /**
  * Runs one agent and returns when it and everything it started are gone.
@@ -72,9 +82,13 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   const maxEchoBytes = options.maxEchoBytes ?? 1024 * 1024
   const tailBytes = options.tailBytes ?? 16 * 1024
 
-  const fd = openSync(options.logFile, 'w')
+  const fd = openLog(options.logFile)
   let logBytes = 0
   let logTruncated = false
+  /** Why the log stopped being written (a write failed); the output is still read and tailed. */
+  let logStopped: { message: string; noSpace: boolean } | undefined
+  /** Ends the agent once it runs (set after the spawn): a full disk under its log ends it. */
+  let endForNoSpace: (() => void) | undefined
   let echoed = 0
   let echoCut = false
   // A character can straddle two reads: each stream decodes through its own StringDecoder.
@@ -102,19 +116,19 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
   const consume =
     (partial: { text: string; decoder: StringDecoder }) =>
     (chunk: Buffer): void => {
-      if (logBytes < maxLogBytes) {
+      tail.push(chunk)
+      if (logStopped) {
+        logTruncated = true
+      } else if (logBytes < maxLogBytes) {
         const room = maxLogBytes - logBytes
         const part = chunk.length > room ? chunk.subarray(0, room) : chunk
-        writeSync(fd, part)
-        logBytes += part.length
-        if (part.length < chunk.length) {
+        if (writeLog(part) && part.length < chunk.length) {
           logTruncated = true
-          writeSync(fd, `\n[log truncated at ${maxLogBytes} bytes]\n`)
+          writeAll(fd, Buffer.from(`\n[log truncated at ${maxLogBytes} bytes]\n`), logBytes)
         }
       } else {
         logTruncated = true
       }
-      tail.push(chunk)
       if (options.onLine && !echoCut) {
         // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
         // A CR that ends this read may be half of a CRLF: held back until the next one.
@@ -137,6 +151,35 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
         partial.text += held
       }
     }
+  /**
+   * Appends to the log; false once it cannot. A write that fails (this is called from a read
+   * callback, where a throw would take the whole process down) stops the log; a full disk also
+   * gives back all but the log's first MiB, which a flood may have filled, and ends the agent.
+   */
+  function writeLog(part: Buffer): boolean {
+    try {
+      logBytes += writeAll(fd, part, logBytes)
+      return true
+    } catch (error) {
+      const noSpace = isNoSpace(error)
+      logStopped = { message: errorMessage(error), noSpace }
+      logTruncated = true
+      if (noSpace) {
+        const head = Math.min(logBytes, LOG_HEAD_ON_FULL_DISK)
+        try {
+          ftruncateSync(fd, head)
+          logBytes = head
+          const note = `\n[log cut at ${formatBytes(head)}: no space left on device; the last lines are in the report]\n`
+          logBytes += writeAll(fd, Buffer.from(note), head)
+          logBytes += writeAll(fd, tail.bytes(), logBytes)
+        } catch {
+          // nothing more can be written: what is there stays
+        }
+        endForNoSpace?.()
+      }
+      return false
+    }
+  }
   const onOut = consume(outPartial)
   const onErr = consume(errPartial)
 
@@ -209,6 +252,14 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
     }
     if (options.signal?.aborted) onAbort()
     options.signal?.addEventListener('abort', onAbort, { once: true })
+    let exitSeen = false
+    let endedForNoSpace = false
+    child.once('exit', () => (exitSeen = true))
+    endForNoSpace = (): void => {
+      endedForNoSpace ||= !exitSeen
+      terminate()
+    }
+    if (logStopped?.noSpace) endForNoSpace()
 
     let exit: { code: number | null; signal: NodeJS.Signals | null }
     try {
@@ -230,15 +281,27 @@ export async function runAgent(options: AgentRunOptions): Promise<AgentRunResult
       if (rest.text) echo(rest.text)
     }
 
+    const logTail = tailText(tail.bytes(), tail.cut)
+    let noSpace: AgentRunResult['noSpace']
+    if (logStopped?.noSpace)
+      noSpace = {
+        message: `no space left on device for its output: the log ${options.logFile} could not be written (${logStopped.message})${endedForNoSpace ? '; the agent was ended' : ''}`,
+        ended: true
+      }
+    else if (exit.code !== 0 && !timedOut && !cancelled) {
+      const note = await noSpaceNote(options.cwd, logTail)
+      if (note) noSpace = { message: note, ended: false }
+    }
     return {
       exitCode: exit.code,
       signal: exit.signal,
       timedOut,
       cancelled,
       durationMs: Date.now() - started,
-      logTail: tailText(tail.bytes(), tail.cut),
+      logTail,
       logBytes,
-      logTruncated
+      logTruncated,
+      ...(noSpace ? { noSpace } : {})
     }
   } finally {
     for (const reader of readers) reader.destroy()
@@ -420,5 +483,20 @@ function isZombie(pid: string): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z'
   } catch {
     return true
+  }
+}
+
+/** Writes all of `data` at `position` (a write to a filling disk can be short); returns its length. */
+function writeAll(fd: number, data: Buffer, position: number): number {
+  let done = 0
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done)
+  return data.length
+}
+
+function openLog(file: string): number {
+  try {
+    return openSync(file, 'w')
+  } catch (error) {
+    return noSpaceAt(`while creating the log file ${file}`)(error)
   }
 }

@@ -208,7 +208,11 @@ export class WorktreeManager {
         return wt
       } catch (error) {
         const retryable = error instanceof GitError && TRANSIENT_ERROR.test(error.message)
-        if (!retryable || attempt >= 6) throw error
+        if (!retryable || attempt >= 6) {
+          // A half-made worktree (a full disk stopped its checkout, say) goes now, not at the end.
+          await this.remove(wtPath).catch(() => undefined)
+          throw error
+        }
         this.logger.debug(
           `worktree add for ${taskId} hit a concurrent git (attempt ${attempt}); retrying`
         )

@@ -1,0 +1,88 @@
+// Issue 13: before agents start, the base tree times the worktrees at once must fit where the
+// worktrees go. The bundled CLI, a repository whose tree is 3.9 MiB, and a work directory on a
+// small tmpfs (skipped, with the reason, where none can be mounted).
+import { afterAll, describe, expect, it } from '@jest/globals'
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import {
+  cloneWorkspace,
+  createOrigin,
+  git,
+  isolatedGitEnv,
+  removeTempDirs,
+  tempDir
+} from '../../test-support/git-fixtures.js'
+import { nodeBinary, REPO_ROOT } from '../../test-support/run-action.js'
+import { mountTmpfs, tmpfsUnavailable } from '../../test-support/tmpfs.js'
+
+afterAll(removeTempDirs)
+const run = promisify(execFile)
+const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'index.js')
+
+const unavailable = await tmpfsUnavailable()
+const describeTmpfs = unavailable ? describe.skip : describe
+
+/** 40 files of 100 KB that do not compress: a checkout is 3.9 MiB, one worktree needs ~5.3 MiB. */
+function bigTree(): Record<string, string> {
+  const files: Record<string, string> = {}
+  for (let i = 1; i <= 40; i++) files[`data/f${i}.hex`] = randomBytes(50_000).toString('hex')
+  return files
+}
+
+describeTmpfs(
+  `the disk estimate before agents start${unavailable ? ` (skipped: ${unavailable})` : ''}`,
+  () => {
+    async function cliOnTmpfs(sizeMiB: number) {
+      const origin = await createOrigin(bigTree())
+      const repo = await cloneWorkspace(origin, { depth: 0 })
+      const env = isolatedGitEnv(origin.home)
+      const scratch = await tempDir('estimate-scratch')
+      const issueFile = path.join(scratch, 'tasks.md')
+      await writeFile(issueFile, '# Big tree\n\n- [ ] One\n- [ ] Two\n- [ ] Three\n- [ ] Four\n')
+      // Each agent notes how many worktrees are on disk while it runs.
+      const agent =
+        'ls -1 .. | wc -l > "$SCRATCH/$TASK_ID.worktrees"; echo "$TASK_ID" > "$TASK_ID.txt"'
+      const tmpfs = await mountTmpfs(sizeMiB, 'estimate')
+      try {
+        const args = [CLI, 'run', '--issue-file', issueFile, '--agent', agent, '--repo', repo]
+        args.push('--work-dir', path.join(tmpfs.dir, 'work'), '--max-parallel', '4')
+        const r = await run(nodeBinary(), args, { env: { ...env, SCRATCH: scratch } }).then(
+          (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
+          (e: { code: number; stdout: string; stderr: string }) => e
+        )
+        return { ...r, repo, env, scratch }
+      } finally {
+        await tmpfs.unmount()
+      }
+    }
+
+    it('fits 2 worktrees but not 4: runs 2 agents at once, says why with both figures, and merges every task', async () => {
+      const r = await cliOnTmpfs(12)
+      expect(r.code).toBe(0)
+      const warning =
+        /Not enough free space in \S+\/worktrees for 4 worktrees at once: they need about 21\.\d MiB \(the base tree is 40 files, 3\.9 MiB\), and 12 MiB are free\. Running at most 2 agent\(s\) at once instead/
+      expect(r.stderr).toMatch(warning)
+      expect(r.stdout).toMatch(warning) // in the report too
+      expect(r.stdout).toContain('Run 4 agent(s), at most 2 at once')
+      expect(r.stdout).toContain('### agent-fanout: 4 merged')
+      for (const id of ['T1', 'T2', 'T3', 'T4']) {
+        expect(await git(r.repo, ['show', `fanout/issue-1/integration:${id}.txt`], r.env)).toBe(id)
+        const seen = Number(await readFile(path.join(r.scratch, `${id}.worktrees`), 'utf8'))
+        expect(seen).toBeLessThanOrEqual(2)
+      }
+    })
+
+    it('fits not one worktree: refused before any agent starts, naming both figures', async () => {
+      const r = await cliOnTmpfs(3)
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(
+        /^agent-fanout: Not enough free space for the worktrees in \S+\/worktrees: one worktree needs about 5\.\d MiB \(the base tree is 40 files, 3\.9 MiB; 4 at once need 21\.\d MiB\), but 3 MiB are free\. Nothing was started/m
+      )
+      expect(await readdir(r.scratch)).toEqual(['tasks.md'])
+      expect(await git(r.repo, ['for-each-ref', 'refs/heads/fanout/'], r.env)).toBe('')
+    })
+  }
+)

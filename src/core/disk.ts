@@ -1,0 +1,128 @@
+import type { Git } from './git/git.js'
+import { formatBytes, freeSpace } from './util/no-space.js'
+
+/** What a checkout of the base tree writes: its files' bytes, and how many files and directories. */
+export interface TreeSize {
+  /** Blob sizes, each rounded up to whole blocks (a 10-byte file takes a block). */
+  bytes: number
+  files: number
+  dirs: number
+}
+
+export interface FreeSpace {
+  bytes: number
+  inodes: number
+  blockSize: number
+}
+
+export interface DiskFitOptions {
+  /** Where the worktrees go (its filesystem is the one that must hold them). */
+  dir: string
+  /** Worktrees the run would have at once: min(tasks to run, max-parallel). */
+  wanted: number
+  /** The base tree's size on a filesystem of the given block size. */
+  treeSize: (blockSize: number) => Promise<TreeSize>
+  freeSpace: (dir: string) => Promise<FreeSpace>
+}
+
+export interface DiskFit {
+  /** Worktrees at once that fit (at least 1, at most `wanted`). */
+  worktrees: number
+  /** Set when fewer than `wanted` fit: says both figures. */
+  warning?: string
+}
+
+/** Per worktree on top of its tree: the prompt, the log's start, git's admin files. */
+const PER_WORKTREE_EXTRA = 1024 * 1024
+/** An index entry, roughly (62 bytes of stat data and hash, the path, padding). */
+const INDEX_ENTRY_BYTES = 100
+/** Files beside the tree's: .git, the index, the admin directory's few files. */
+const PER_WORKTREE_INODES = 16
+
+/** Thrown before any agent starts when not even one worktree fits. */
+export class DiskSpaceError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'DiskSpaceError'
+  }
+}
+
+/**
+ * Before agents start: does a checkout of the base tree, as many times as worktrees are on disk
+ * at once, fit where they go? The need of one worktree is its files rounded up to blocks, a
+ * block per directory and an index entry per file, plus a margin (a tenth more, and 1 MiB for
+ * its prompt, log and git's admin files); agents' own writes cannot be known and are not
+ * counted. When `wanted` do not fit, as many as fit are used (with a warning naming both
+ * figures); when not one fits, the run is refused with a DiskSpaceError naming both.
+ */
+export async function fitWorktrees(options: DiskFitOptions): Promise<DiskFit> {
+  if (options.wanted < 1) return { worktrees: options.wanted }
+  const free = await options.freeSpace(options.dir)
+  const tree = await options.treeSize(free.blockSize)
+  const perBytes = Math.ceil(
+    (tree.bytes + tree.dirs * free.blockSize + tree.files * INDEX_ENTRY_BYTES) * 1.1 +
+      PER_WORKTREE_EXTRA
+  )
+  const perInodes = tree.files + tree.dirs + PER_WORKTREE_INODES
+  const fitting = Math.min(
+    Math.floor(free.bytes / perBytes),
+    Math.floor(free.inodes / perInodes),
+    options.wanted
+  )
+  if (fitting >= options.wanted) return { worktrees: options.wanted }
+  const inodesShort = free.inodes < perInodes * Math.max(1, fitting + 1)
+  const need = (n: number): string =>
+    inodesShort ? `${perInodes * n} files (inodes)` : formatBytes(perBytes * n)
+  const have = inodesShort ? `${free.inodes} files (inodes)` : formatBytes(free.bytes)
+  const treeText = `the base tree is ${tree.files} files, ${formatBytes(tree.bytes)}`
+  if (fitting < 1) {
+    throw new DiskSpaceError(
+      `Not enough free space for the worktrees in ${options.dir}: one worktree needs about ${need(1)} (${treeText}; ${options.wanted} at once need ${need(options.wanted)}), but ${have} are free. Nothing was started: free some space, or put the work directory on a larger disk.`
+    )
+  }
+  return {
+    worktrees: fitting,
+    warning: `Not enough free space in ${options.dir} for ${options.wanted} worktrees at once: they need about ${need(options.wanted)} (${treeText}), and ${have} are free. Running at most ${fitting} agent(s) at once instead (${need(fitting)}).`
+  }
+}
+
+/**
+ * The base tree's size from one `git ls-tree` (object sizes come from the object store's
+ * headers, nothing is checked out): about 0.1 s for 50,000 files. Submodules are not checked
+ * out in worktrees and count for nothing.
+ */
+export async function measureTree(git: Git, sha: string, blockSize: number): Promise<TreeSize> {
+  const out = await git.out(['ls-tree', '-r', '-t', '--format=%(objecttype) %(objectsize)', sha])
+  const size: TreeSize = { bytes: 0, files: 0, dirs: 0 }
+  const block = Math.max(1, blockSize)
+  for (const line of out.split('\n')) {
+    if (line.startsWith('blob ')) {
+      const bytes = Number(line.slice(5))
+      size.files++
+      size.bytes += Math.ceil(bytes / block) * block
+    } else if (line.startsWith('tree ')) size.dirs++
+  }
+  return size
+}
+
+/**
+ * The engine's max-parallel once the disk has had its say: `maxParallel`, or fewer worktrees
+ * at once when that many do not fit (`warn` hears why); throws DiskSpaceError when none fits.
+ */
+export async function fitOnDisk(
+  git: Git,
+  options: { baseSha: string; maxParallel: number },
+  dir: string,
+  tasksToRun: number,
+  warn: (warning: string) => void
+): Promise<number> {
+  const fit = await fitWorktrees({
+    dir,
+    wanted: Math.min(tasksToRun, options.maxParallel),
+    treeSize: (blockSize) => measureTree(git, options.baseSha, blockSize),
+    freeSpace
+  })
+  if (!fit.warning) return options.maxParallel
+  warn(fit.warning)
+  return fit.worktrees
+}
