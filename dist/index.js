@@ -30886,10 +30886,17 @@ class HiddenCredentials {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   g: () => (/* binding */ guardFileCommands)
+/* harmony export */   g: () => (/* binding */ guardFileCommands),
+/* harmony export */   z: () => (/* binding */ whileDiskAllows)
 /* harmony export */ });
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6257);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _core_util_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3093);
+/* harmony import */ var _core_util_no_space_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8974);
+
+
+
 
 const FILE_COMMANDS = [
     'GITHUB_ENV',
@@ -30908,19 +30915,41 @@ async function guardFileCommands(logger) {
     for (const name of FILE_COMMANDS) {
         const file = process.env[name];
         if (file)
-            snapshot.set(file, await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(file).catch(() => Buffer.alloc(0)));
+            snapshot.set(file, await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(file).catch(() => Buffer.alloc(0)));
     }
     return {
         async restore() {
             for (const [file, before] of snapshot) {
-                const now = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(file).catch(() => Buffer.alloc(0));
+                const now = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(file).catch(() => Buffer.alloc(0));
                 if (now.equals(before))
                     continue;
-                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.writeFile)(file, before);
+                try {
+                    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(file, before);
+                }
+                catch (error) {
+                    // A full disk must not cost the report: the step fails with the reason instead.
+                    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1(`An agent wrote to the runner's file ${file}, and it could not be put back: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .errorMessage */ .g)(error)}`);
+                    continue;
+                }
                 logger.warning(`An agent wrote to the runner's file ${file} (variables or outputs for later steps); that was undone.`);
             }
         }
     };
+}
+/**
+ * A write to the runner's file-command files (state, outputs, the job summary, all under
+ * RUNNER_TEMP, where agents may have filled the disk): when the disk is full it costs that
+ * write and fails the step with a reason, never the status comment that is still to be posted.
+ */
+async function whileDiskAllows(what, write) {
+    try {
+        await write();
+    }
+    catch (error) {
+        if (!(0,_core_util_no_space_js__WEBPACK_IMPORTED_MODULE_3__/* .isNoSpace */ .YV)(error))
+            throw error;
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setFailed */ .C1(`no space left on device for ${what}: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .errorMessage */ .g)(error)}`);
+    }
 }
 
 
@@ -30993,8 +31022,8 @@ var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./src/core/engine.ts + 9 modules
-var engine = __nccwpck_require__(2168);
+// EXTERNAL MODULE: ./src/core/engine.ts + 10 modules
+var engine = __nccwpck_require__(9733);
 // EXTERNAL MODULE: ./src/core/report/markdown.ts + 12 modules
 var markdown = __nccwpck_require__(4243);
 ;// CONCATENATED MODULE: ./src/core/results.ts
@@ -32450,8 +32479,8 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: ./src/core/branches.ts
 var core_branches = __nccwpck_require__(7551);
-// EXTERNAL MODULE: ./src/core/engine.ts + 9 modules
-var engine = __nccwpck_require__(2168);
+// EXTERNAL MODULE: ./src/core/engine.ts + 10 modules
+var engine = __nccwpck_require__(9733);
 // EXTERNAL MODULE: ./src/core/git/base-branch.ts
 var base_branch = __nccwpck_require__(5328);
 // EXTERNAL MODULE: ./src/core/git/lock.ts
@@ -45936,7 +45965,7 @@ async function withIssueLock(r, issueNumber, fn) {
     }
     finally {
         await lock.release();
-        core/* saveState */.LZ('lock', '');
+        await (0,file_commands/* whileDiskAllows */.z)("the post step's state", () => core/* saveState */.LZ('lock', ''));
         const label = finished === 'done' ? triggers/* PROGRESS_LABELS */.ER.done : triggers/* PROGRESS_LABELS */.ER.attention;
         await setProgressLabel(api, issueNumber, label).catch((e) => logger.warning(`Could not update the progress labels: ${(0,errors/* errorMessage */.g)(e)}`));
     }
@@ -46011,7 +46040,7 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments,
         await hidden.restore();
         await fileCommands.restore();
     }
-    core/* saveState */.LZ('engineDone', 'true');
+    await (0,file_commands/* whileDiskAllows */.z)("the post step's state", () => core/* saveState */.LZ('engineDone', 'true'));
     if (prep.keep.notes.length > 0)
         result.warnings = [...prep.keep.notes, ...(result.warnings ?? [])];
     if (r.signal.aborted && r.signal.reason === 'cancelled') {
@@ -46074,16 +46103,18 @@ async function runAndPublish(r, command, issue, tasks, previous, statusComments,
         logger.info(`${comment.created ? 'Posted' : 'Updated'} the status comment: ${comment.url}`);
         return { pull, comment };
     });
-    core/* saveState */.LZ('reported', 'true');
-    setOutputs(result, report.pull, report.comment.id);
-    await core/* summary */.z
+    await (0,file_commands/* whileDiskAllows */.z)("the step's outputs", () => {
+        core/* saveState */.LZ('reported', 'true');
+        setOutputs(result, report.pull, report.comment.id);
+    });
+    await (0,file_commands/* whileDiskAllows */.z)('the job summary', () => core/* summary */.z
         .addRaw((0,markdown/* renderReport */.B1)(result, {
         issueNumber: issue.number,
         pullRequest: report.pull,
         runUrl: runLink(),
         maxLength: 1_000_000
     }))
-        .write();
+        .write());
     if ((0,markdown/* noTaskChangedAnything */.r2)(result))
         logger.warning('No agent changed anything: the agent command likely cannot write files (a missing permission mode?). The status comment and the job summary show its output.');
     const failing = result.tasks.filter((t) => inputs.failOn.has(t.status));
@@ -46292,10 +46323,11 @@ async function explainOnIssue(api, issueNumber, message, logger, help = TASK_SYN
  * again and ended with nothing to keep.
  */
 async function publishBranches(git, result, remoteTips, ranNow, auth, logger) {
+    // A failed task that still carries a commit (its merge found no disk space) has work to keep.
     const keep = (t) => (0,types/* isMerged */.T)(t.status) ||
         t.status === 'conflicted' ||
         t.status === 'broke-verify' ||
-        (t.status === 'failed' && t.commit !== undefined);
+        (t.status === 'failed' && !!t.commit);
     const updates = [
         { branch: result.integrationBranch, sha: result.integrationSha },
         ...result.tasks
@@ -46948,7 +46980,7 @@ async function validateBranchPrefix(git, prefix) {
 
 /***/ }),
 
-/***/ 2168:
+/***/ 9733:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -47197,6 +47229,10 @@ var external_node_net_ = __nccwpck_require__(7030);
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 // EXTERNAL MODULE: external "node:timers/promises"
 var external_node_timers_promises_ = __nccwpck_require__(8500);
+// EXTERNAL MODULE: ./src/core/util/errors.ts
+var errors = __nccwpck_require__(3093);
+// EXTERNAL MODULE: ./src/core/util/no-space.ts
+var no_space = __nccwpck_require__(8974);
 ;// CONCATENATED MODULE: ./src/core/agents/subreaper.ts
 
 
@@ -47311,9 +47347,13 @@ function supervised(command, graceMs) {
 
 
 
+
+
 const MAX_LINE = 4096;
 const isHighSurrogate = (code) => code >= 0xd800 && code <= 0xdbff;
 const READ_SIZE = 64 * 1024;
+/** What a log keeps of its beginning when the disk fills up under it; the rest is given back. */
+const LOG_HEAD_ON_FULL_DISK = 1024 * 1024;
 /**
  * Runs one agent and returns when it and everything it started are gone.
  *
@@ -47335,9 +47375,13 @@ async function runAgent(options) {
     const maxLogBytes = options.maxLogBytes ?? 50 * 1024 * 1024;
     const maxEchoBytes = options.maxEchoBytes ?? 1024 * 1024;
     const tailBytes = options.tailBytes ?? 16 * 1024;
-    const fd = (0,external_node_fs_.openSync)(options.logFile, 'w');
+    const fd = openLog(options.logFile);
     let logBytes = 0;
     let logTruncated = false;
+    /** Why the log stopped being written (a write failed); the output is still read and tailed. */
+    let logStopped;
+    /** Ends the agent once it runs (set after the spawn): a full disk under its log ends it. */
+    let endForNoSpace;
     let echoed = 0;
     let echoCut = false;
     // A character can straddle two reads: each stream decodes through its own StringDecoder.
@@ -47362,20 +47406,21 @@ async function runAgent(options) {
     // One line buffer per stream, so stdout and stderr lines never splice into each other.
     // The chunk may be a view of a buffer reused for the next read: nothing here keeps it.
     const consume = (partial) => (chunk) => {
-        if (logBytes < maxLogBytes) {
+        tail.push(chunk);
+        if (logStopped) {
+            logTruncated = true;
+        }
+        else if (logBytes < maxLogBytes) {
             const room = maxLogBytes - logBytes;
             const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-            (0,external_node_fs_.writeSync)(fd, part);
-            logBytes += part.length;
-            if (part.length < chunk.length) {
+            if (writeLog(part) && part.length < chunk.length) {
                 logTruncated = true;
-                (0,external_node_fs_.writeSync)(fd, `\n[log truncated at ${maxLogBytes} bytes]\n`);
+                writeAll(fd, Buffer.from(`\n[log truncated at ${maxLogBytes} bytes]\n`), logBytes);
             }
         }
         else {
             logTruncated = true;
         }
-        tail.push(chunk);
         if (options.onLine && !echoCut) {
             // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
             // A CR that ends this read may be half of a CRLF: held back until the next one.
@@ -47398,6 +47443,37 @@ async function runAgent(options) {
             partial.text += held;
         }
     };
+    /**
+     * Appends to the log; false once it cannot. A write that fails (this is called from a read
+     * callback, where a throw would take the whole process down) stops the log; a full disk also
+     * gives back all but the log's first MiB, which a flood may have filled, and ends the agent.
+     */
+    function writeLog(part) {
+        try {
+            logBytes += writeAll(fd, part, logBytes);
+            return true;
+        }
+        catch (error) {
+            const noSpace = (0,no_space/* isNoSpace */.YV)(error);
+            logStopped = { message: (0,errors/* errorMessage */.g)(error), noSpace };
+            logTruncated = true;
+            if (noSpace) {
+                const head = Math.min(logBytes, LOG_HEAD_ON_FULL_DISK);
+                try {
+                    (0,external_node_fs_.ftruncateSync)(fd, head);
+                    logBytes = head;
+                    const note = `\n[log cut at ${(0,no_space/* formatBytes */.z3)(head)}: no space left on device; the last lines are in the report]\n`;
+                    logBytes += writeAll(fd, Buffer.from(note), head);
+                    logBytes += writeAll(fd, tail.bytes(), logBytes);
+                }
+                catch {
+                    // nothing more can be written: what is there stays
+                }
+                endForNoSpace?.();
+            }
+            return false;
+        }
+    }
     const onOut = consume(outPartial);
     const onErr = consume(errPartial);
     try {
@@ -47462,6 +47538,15 @@ async function runAgent(options) {
         if (options.signal?.aborted)
             onAbort();
         options.signal?.addEventListener('abort', onAbort, { once: true });
+        let exitSeen = false;
+        let endedForNoSpace = false;
+        child.once('exit', () => (exitSeen = true));
+        endForNoSpace = () => {
+            endedForNoSpace ||= !exitSeen;
+            terminate();
+        };
+        if (logStopped?.noSpace)
+            endForNoSpace();
         let exit;
         try {
             exit = await exited;
@@ -47485,15 +47570,28 @@ async function runAgent(options) {
             if (rest.text)
                 echo(rest.text);
         }
+        const logTail = tailText(tail.bytes(), tail.cut);
+        let noSpace;
+        if (logStopped?.noSpace)
+            noSpace = {
+                message: `no space left on device for its output: the log ${options.logFile} could not be written (${logStopped.message})${endedForNoSpace ? '; the agent was ended' : ''}`,
+                ended: true
+            };
+        else if (exit.code !== 0 && !timedOut && !cancelled) {
+            const note = await (0,no_space/* noSpaceNote */.oJ)(options.cwd, logTail);
+            if (note)
+                noSpace = { message: note, ended: false };
+        }
         return {
             exitCode: exit.code,
             signal: exit.signal,
             timedOut,
             cancelled,
             durationMs: Date.now() - started,
-            logTail: tailText(tail.bytes(), tail.cut),
+            logTail,
             logBytes,
-            logTruncated
+            logTruncated,
+            ...(noSpace ? { noSpace } : {})
         };
     }
     finally {
@@ -47676,11 +47774,24 @@ function isZombie(pid) {
         return true;
     }
 }
+/** Writes all of `data` at `position` (a write to a filling disk can be short); returns its length. */
+function writeAll(fd, data, position) {
+    let done = 0;
+    while (done < data.length)
+        done += (0,external_node_fs_.writeSync)(fd, data, done, data.length - done, position + done);
+    return data.length;
+}
+function openLog(file) {
+    try {
+        return (0,external_node_fs_.openSync)(file, 'w');
+    }
+    catch (error) {
+        return (0,no_space/* noSpaceAt */.Ru)(`while creating the log file ${file}`)(error);
+    }
+}
 
 // EXTERNAL MODULE: ./src/core/branches.ts
 var branches = __nccwpck_require__(7551);
-// EXTERNAL MODULE: ./src/core/util/errors.ts
-var errors = __nccwpck_require__(3093);
 ;// CONCATENATED MODULE: ./src/core/git/checked-out.ts
 
 /**
@@ -48123,6 +48234,89 @@ function addAll(excludes = []) {
     return ['add', '--all', ...(skip.length ? ['--', '.', ...skip] : [])];
 }
 
+;// CONCATENATED MODULE: ./src/core/disk.ts
+
+/** Per worktree on top of its tree: the prompt, the log's start, git's admin files. */
+const PER_WORKTREE_EXTRA = 1024 * 1024;
+/** An index entry, roughly (62 bytes of stat data and hash, the path, padding). */
+const INDEX_ENTRY_BYTES = 100;
+/** Files beside the tree's: .git, the index, the admin directory's few files. */
+const PER_WORKTREE_INODES = 16;
+/** Thrown before any agent starts when not even one worktree fits. */
+class DiskSpaceError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DiskSpaceError';
+    }
+}
+/**
+ * Before agents start: does a checkout of the base tree, as many times as worktrees are on disk
+ * at once, fit where they go? The need of one worktree is its files rounded up to blocks, a
+ * block per directory and an index entry per file, plus a margin (a tenth more, and 1 MiB for
+ * its prompt, log and git's admin files); agents' own writes cannot be known and are not
+ * counted. When `wanted` do not fit, as many as fit are used (with a warning naming both
+ * figures); when not one fits, the run is refused with a DiskSpaceError naming both.
+ */
+async function fitWorktrees(options) {
+    if (options.wanted < 1)
+        return { worktrees: options.wanted };
+    const free = await options.freeSpace(options.dir);
+    const tree = await options.treeSize(free.blockSize);
+    const perBytes = Math.ceil((tree.bytes + tree.dirs * free.blockSize + tree.files * INDEX_ENTRY_BYTES) * 1.1 +
+        PER_WORKTREE_EXTRA);
+    const perInodes = tree.files + tree.dirs + PER_WORKTREE_INODES;
+    const fitting = Math.min(Math.floor(free.bytes / perBytes), Math.floor(free.inodes / perInodes), options.wanted);
+    if (fitting >= options.wanted)
+        return { worktrees: options.wanted };
+    const inodesShort = free.inodes < perInodes * Math.max(1, fitting + 1);
+    const need = (n) => inodesShort ? `${perInodes * n} files (inodes)` : (0,no_space/* formatBytes */.z3)(perBytes * n);
+    const have = inodesShort ? `${free.inodes} files (inodes)` : (0,no_space/* formatBytes */.z3)(free.bytes);
+    const treeText = `the base tree is ${tree.files} files, ${(0,no_space/* formatBytes */.z3)(tree.bytes)}`;
+    if (fitting < 1) {
+        throw new DiskSpaceError(`Not enough free space for the worktrees in ${options.dir}: one worktree needs about ${need(1)} (${treeText}; ${options.wanted} at once need ${need(options.wanted)}), but ${have} are free. Nothing was started: free some space, or put the work directory on a larger disk.`);
+    }
+    return {
+        worktrees: fitting,
+        warning: `Not enough free space in ${options.dir} for ${options.wanted} worktrees at once: they need about ${need(options.wanted)} (${treeText}), and ${have} are free. Running at most ${fitting} agent(s) at once instead (${need(fitting)}).`
+    };
+}
+/**
+ * The base tree's size from one `git ls-tree` (object sizes come from the object store's
+ * headers, nothing is checked out): about 0.1 s for 50,000 files. Submodules are not checked
+ * out in worktrees and count for nothing.
+ */
+async function measureTree(git, sha, blockSize) {
+    const out = await git.out(['ls-tree', '-r', '-t', '--format=%(objecttype) %(objectsize)', sha]);
+    const size = { bytes: 0, files: 0, dirs: 0 };
+    const block = Math.max(1, blockSize);
+    for (const line of out.split('\n')) {
+        if (line.startsWith('blob ')) {
+            const bytes = Number(line.slice(5));
+            size.files++;
+            size.bytes += Math.ceil(bytes / block) * block;
+        }
+        else if (line.startsWith('tree '))
+            size.dirs++;
+    }
+    return size;
+}
+/**
+ * The engine's max-parallel once the disk has had its say: `maxParallel`, or fewer worktrees
+ * at once when that many do not fit (`warn` hears why); throws DiskSpaceError when none fits.
+ */
+async function fitOnDisk(git, options, dir, tasksToRun, warn) {
+    const fit = await fitWorktrees({
+        dir,
+        wanted: Math.min(tasksToRun, options.maxParallel),
+        treeSize: (blockSize) => measureTree(git, options.baseSha, blockSize),
+        freeSpace: no_space/* freeSpace */.FP
+    });
+    if (!fit.warning)
+        return options.maxParallel;
+    warn(fit.warning);
+    return fit.worktrees;
+}
+
 ;// CONCATENATED MODULE: ./src/core/git/guard.ts
 
 
@@ -48318,6 +48512,8 @@ var pool = __nccwpck_require__(9180);
 
 
 
+
+
 const WORKFLOW_DIR = '.github/workflows/';
 /**
  * The whole job without GitHub: one worktree and branch per task, agents in parallel, then one
@@ -48431,6 +48627,11 @@ async function runFanout(options) {
         else
             toRun.push(task);
     }
+    // As many worktrees at once as fit on the disk where they go, or none started (disk.ts).
+    const maxParallel = await fitOnDisk(git, options, worktrees.root, toRun.length, (warning) => {
+        warnings.push(warning);
+        logger.warning(warning);
+    });
     // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
     const fifos = new FifoPool(dirs.logs);
     void fifos.fill(toRun.length);
@@ -48444,12 +48645,20 @@ async function runFanout(options) {
      * worktrees are ever on disk.
      */
     const withWorktree = async (slot, branch, startSha, fn, waitForRemoval = true) => {
-        const wt = await worktrees.create(slot, branch, startSha);
+        const wt = await worktrees
+            .create(slot, branch, startSha)
+            .catch((0,no_space/* noSpaceAt */.Ru)(`while creating the worktree ${worktrees.pathFor(slot)}`));
+        // A task that failed needs its files no more: they go at once (a full disk gets room back).
+        let removeNow = waitForRemoval;
         try {
-            return await fn(wt);
+            return await fn(wt, () => (removeNow = true));
+        }
+        catch (error) {
+            removeNow = true;
+            throw error;
         }
         finally {
-            if (waitForRemoval)
+            if (removeNow)
                 await worktrees.remove(wt.path);
             else
                 laterRemovals.push(wt.path);
@@ -48463,7 +48672,7 @@ async function runFanout(options) {
     });
     const startAgent = async (task, wt, slot, command, prompt, extraEnv, startSha) => {
         const promptFile = external_node_path_default().join(dirs.prompts, `${slot}.md`);
-        await (0,promises_.writeFile)(promptFile, prompt);
+        await (0,promises_.writeFile)(promptFile, prompt).catch((0,no_space/* noSpaceAt */.Ru)(`while writing the prompt file ${promptFile}`));
         const isolation = options.agentPreset
             ? await (0,presets/* isolate */.az)(options.agentPreset, external_node_path_default().join(workDir, 'agent-state', slot), options.agentBaseEnv)
             : undefined;
@@ -48512,6 +48721,10 @@ async function runFanout(options) {
         }
         if (run.timedOut)
             return `timed out after ${formatMinutes(options.taskTimeoutMs)}; its process tree was ended`;
+        if (run.noSpace?.ended)
+            return run.noSpace.message;
+        if (run.noSpace && run.exitCode !== 0)
+            return `${what} ${run.exitCode === null ? `was killed by ${run.signal ?? 'a signal'}` : `exited with status ${run.exitCode}`}: ${run.noSpace.message}`;
         if (run.exitCode === null)
             return `${what} was killed by ${run.signal ?? 'a signal'}`;
         if (run.exitCode !== 0)
@@ -48533,7 +48746,7 @@ async function runFanout(options) {
         };
         if (options.signal?.aborted)
             return finish({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' });
-        await withWorktree(task.id, branch, options.baseSha, async (wt) => {
+        await withWorktree(task.id, branch, options.baseSha, async (wt, release) => {
             logger.info(`[${task.id}] started: ${task.title}`);
             const prompt = renderPrompt({
                 issue: options.issue,
@@ -48551,11 +48764,13 @@ async function runFanout(options) {
                 timedOut: run.timedOut
             };
             const failed = failure(run);
-            if (failed)
+            if (failed) {
+                release();
                 return finish({ ...common, status: 'failed', changedFiles: [], reason: failed });
+            }
             // What the work is worth (its ancestry, the files it changes) is asked of git once for
             // all tasks after the last agent: two processes in all instead of two per task.
-            const work = await collectWork(git, wt, taskCollectOptions(runContext, task, branch, options.baseSha));
+            const work = await collectWork(git, wt, taskCollectOptions(runContext, task, branch, options.baseSha)).catch((0,no_space/* noSpaceAt */.Ru)(`while committing its work in ${wt.path}`));
             if ('error' in work) {
                 kept = work.keepBranch;
                 return finish({
@@ -48571,7 +48786,7 @@ async function runFanout(options) {
             committed.push({ task, tip: work.tip, durationMs: Date.now() - started, common });
         }, 
         // Wait for the removal only where another task will need the slot (see withWorktree).
-        toRun.length > options.maxParallel);
+        toRun.length > maxParallel);
         if (committed.some((c) => c.task === task))
             return;
         // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind
@@ -48583,8 +48798,9 @@ async function runFanout(options) {
     const verifier = createVerifier();
     let integration;
     let verify;
+    let mergesLost = false;
     try {
-        await logger.group(`Run ${toRun.length} agent(s), at most ${options.maxParallel} at once`, () => (0,pool/* mapWithConcurrency */.W)(toRun, options.maxParallel, async (task) => {
+        await logger.group(`Run ${toRun.length} agent(s), at most ${maxParallel} at once`, () => (0,pool/* mapWithConcurrency */.W)(toRun, maxParallel, async (task) => {
             try {
                 await runTask(task);
             }
@@ -48736,7 +48952,7 @@ async function runFanout(options) {
                         work.tip
                     ]);
                     return { tip: work.tip, changedFiles: changed.split('\0').filter(Boolean) };
-                });
+                }).catch(gaveUpForNoSpace);
             },
             resolve: async (it, onto, conflict, mergedSoFar) => {
                 const task = byId.get(it.id);
@@ -48762,7 +48978,7 @@ async function runFanout(options) {
                     if (failed)
                         return { error: failed };
                     return acceptResolution(git, wt, onto, it.tip, conflict);
-                });
+                }).catch(gaveUpForNoSpace);
             },
             verify: verifyEach ? async (commit, it) => verifier.run(commit, `verify-${it.id}`) : undefined
         };
@@ -48787,8 +49003,19 @@ async function runFanout(options) {
             }),
             hooks,
             surveys: new Map([...surveys].filter((entry) => !('error' in entry[1])))
+        }).catch(async (error) => {
+            // No room to write the merges: the tasks fail, their work stays on their branches.
+            if (!(0,no_space/* isNoSpace */.YV)(error))
+                throw error;
+            mergesLost = true;
+            const reason = `${(0,no_space/* asNoSpace */.EX)(error, `while merging into ${integrationBranch} in ${git.repoDir}`).message}; its work is kept on its branch`;
+            for (const id of produced.keys())
+                Object.assign(results.get(id), { status: 'failed', reason });
+            logger.warning(reason);
+            // Left where it started: the base, or the branch as people left it.
+            return { sha: options.integrationStart ?? options.baseSha, outcomes: [] };
         }));
-        if (options.verify?.mode === 'final') {
+        if (options.verify?.mode === 'final' && !mergesLost) {
             verify = await logger.group('Verify the integration branch', async () => ({
                 ...(await verifier.run(integration.sha, 'verify-final')),
                 mode: 'final'
@@ -48843,13 +49070,23 @@ async function runFanout(options) {
         return {
             async run(commit, slot) {
                 const command = options.verify.command;
-                if (!wt)
-                    wt = await worktrees.create('integration', undefined, commit);
-                else {
-                    // Addressed explicitly: the verify command may have deleted the worktree's .git file.
-                    const at = { cwd: wt.path, env: (0,git_worktrees/* worktreeEnv */.z)(wt) };
-                    await git.run(['checkout', '--quiet', '--force', '--detach', commit], at);
-                    await git.run(['clean', '-fdq'], at);
+                try {
+                    if (!wt)
+                        wt = await worktrees.create('integration', undefined, commit);
+                    else {
+                        // Addressed explicitly: the verify command may have deleted the worktree's .git file.
+                        const at = { cwd: wt.path, env: (0,git_worktrees/* worktreeEnv */.z)(wt) };
+                        await git.run(['checkout', '--quiet', '--force', '--detach', commit], at);
+                        await git.run(['clean', '-fdq'], at);
+                    }
+                }
+                catch (error) {
+                    // Not verified is not passed: with no room for the checkout, the check fails.
+                    if (!(0,no_space/* isNoSpace */.YV)(error))
+                        throw error;
+                    const tail = (0,no_space/* asNoSpace */.EX)(error, `while checking out ${commit.slice(0, 12)} to verify it`);
+                    logger.warning(`[${slot}] ${tail.message}`);
+                    return { command, ok: false, tail: tail.message, exitCode: null, durationMs: 0 };
                 }
                 const env = {
                     ...(0,agents_env/* scrubEnv */.LK)(options.agentBaseEnv, {
@@ -48932,6 +49169,12 @@ async function acceptResolution(git, worktree, onto, tip, conflict) {
         }
     }
     return { commit };
+}
+/** A conflict strategy that ran out of disk gives up on its task; the integration goes on. */
+function gaveUpForNoSpace(error) {
+    if (!(0,no_space/* isNoSpace */.YV)(error))
+        throw error;
+    return { error: (0,errors/* errorMessage */.g)(error) };
 }
 /** Conflicted files that still hold markers, tracked or not (git grep sees only tracked ones). */
 async function filesWithMarkers(wt, files) {
@@ -49926,8 +50169,11 @@ class WorktreeManager {
             }
             catch (error) {
                 const retryable = error instanceof _git_js__WEBPACK_IMPORTED_MODULE_6__/* .GitError */ .XS && TRANSIENT_ERROR.test(error.message);
-                if (!retryable || attempt >= 6)
+                if (!retryable || attempt >= 6) {
+                    // A half-made worktree (a full disk stopped its checkout, say) goes now, not at the end.
+                    await this.remove(wtPath).catch(() => undefined);
                     throw error;
+                }
                 this.logger.debug(`worktree add for ${taskId} hit a concurrent git (attempt ${attempt}); retrying`);
                 await this.forceRemove(wtPath);
                 await (0,node_timers_promises__WEBPACK_IMPORTED_MODULE_5__.setTimeout)(50 * attempt + Math.floor(Math.random() * 50));
@@ -52811,6 +53057,111 @@ class UserError extends Error {
         super(message);
         this.name = 'UserError';
     }
+}
+
+
+/***/ }),
+
+/***/ 8974:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   EX: () => (/* binding */ asNoSpace),
+/* harmony export */   FP: () => (/* binding */ freeSpace),
+/* harmony export */   Ru: () => (/* binding */ noSpaceAt),
+/* harmony export */   YV: () => (/* binding */ isNoSpace),
+/* harmony export */   oJ: () => (/* binding */ noSpaceNote),
+/* harmony export */   z3: () => (/* binding */ formatBytes)
+/* harmony export */ });
+/* unused harmony exports mentionsNoSpace, NoSpaceError */
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3093);
+
+
+/**
+ * A full disk, as the kernel says it (ENOSPC: no block or inode left; EDQUOT: the user's quota
+ * is spent) and as git and the shell print it. Either way the run goes on: what hit it fails
+ * with a reason that says so and where, everything else is judged and reported as usual.
+ */
+const CODES = new Set(['ENOSPC', 'EDQUOT']);
+const TEXT = /no space left on device|disk quota exceeded/i;
+/** Whether `error` (a Node error, a GitError carrying git's stderr, any text) is a full disk. */
+function isNoSpace(error) {
+    if (error instanceof NoSpaceError)
+        return true;
+    const code = error?.code;
+    if (typeof code === 'string' && CODES.has(code))
+        return true;
+    return TEXT.test(error instanceof Error ? error.message : String(error));
+}
+/** Whether an agent's output says it ran out of space (dd, cp, git, the shell all print this). */
+function mentionsNoSpace(text) {
+    return TEXT.test(text);
+}
+/** A full disk met while doing `where`: its message says "no space left on device" and where. */
+class NoSpaceError extends Error {
+    constructor(where, cause) {
+        const detail = cause === undefined ? '' : causeLine(cause);
+        super(`no space left on device ${where}${detail ? ` (${detail})` : ''}`);
+        this.name = 'NoSpaceError';
+    }
+}
+/** A full disk met while doing `where`, as a NoSpaceError (one already is stays as it is). */
+function asNoSpace(error, where) {
+    return error instanceof NoSpaceError ? error : new NoSpaceError(where, error);
+}
+/**
+ * For `.catch()`: a full disk becomes a NoSpaceError saying `where` ("while writing the prompt
+ * file /x"); anything else is rethrown as it was.
+ */
+function noSpaceAt(where) {
+    return (error) => {
+        throw isNoSpace(error) ? asNoSpace(error, where) : error;
+    };
+}
+/** The line of git's (or Node's) message that says what ran out, without the rest of its stderr. */
+function causeLine(cause) {
+    const lines = (0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .g)(cause).split('\n');
+    const line = lines.find((l) => TEXT.test(l)) ?? lines[0];
+    return line.trim().slice(0, 300);
+}
+/** Free bytes and inodes for an unprivileged writer on the filesystem holding `dir`. */
+async function freeSpace(dir) {
+    const s = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.statfs)(dir);
+    return {
+        bytes: s.bavail * s.bsize,
+        // Filesystems without an inode limit (btrfs, some tmpfs) report 0 files and 0 free.
+        inodes: s.files > 0 ? s.ffree : Number.MAX_SAFE_INTEGER,
+        blockSize: s.bsize
+    };
+}
+/** Less than this free counts as a full disk when judging why something failed. */
+const FULL_BELOW_BYTES = 1024 * 1024;
+/**
+ * Why a failed command's failure may be the disk's: its output says "No space left on device",
+ * or the filesystem of `dir` is (nearly) full now. Undefined when neither.
+ */
+async function noSpaceNote(dir, output) {
+    const free = await freeSpace(dir).catch(() => undefined);
+    const full = free !== undefined && (free.bytes < FULL_BELOW_BYTES || free.inodes === 0);
+    if (!full && !mentionsNoSpace(output))
+        return undefined;
+    const figure = free ? ` (${formatBytes(free.bytes)} free when it ended)` : '';
+    return `no space left on device in ${dir}${full ? figure : ''}`;
+}
+/** 1536 -> "1.5 KiB"; whole bytes below 1 KiB. */
+function formatBytes(bytes) {
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 'B';
+    for (const next of units) {
+        if (value < 1024)
+            break;
+        value /= 1024;
+        unit = next;
+    }
+    return unit === 'B' ? `${bytes} B` : `${Number(value.toFixed(1))} ${unit}`;
 }
 
 

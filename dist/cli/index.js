@@ -6,7 +6,7 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(795);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(78);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .i)(process.argv.slice(2));
 
@@ -15,7 +15,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 795:
+/***/ 78:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -839,6 +839,106 @@ const external_node_net_namespaceObject = __WEBPACK_EXTERNAL_createRequire(impor
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 ;// CONCATENATED MODULE: external "node:timers/promises"
 const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+;// CONCATENATED MODULE: ./src/core/util/errors.ts
+function errorMessage(error) {
+    return error instanceof Error ? error.message : String(error);
+}
+/** A failure the user can fix: its message is shown as-is, without a stack trace. */
+class errors_UserError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'UserError';
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/util/no-space.ts
+
+
+/**
+ * A full disk, as the kernel says it (ENOSPC: no block or inode left; EDQUOT: the user's quota
+ * is spent) and as git and the shell print it. Either way the run goes on: what hit it fails
+ * with a reason that says so and where, everything else is judged and reported as usual.
+ */
+const CODES = new Set(['ENOSPC', 'EDQUOT']);
+const TEXT = /no space left on device|disk quota exceeded/i;
+/** Whether `error` (a Node error, a GitError carrying git's stderr, any text) is a full disk. */
+function isNoSpace(error) {
+    if (error instanceof NoSpaceError)
+        return true;
+    const code = error?.code;
+    if (typeof code === 'string' && CODES.has(code))
+        return true;
+    return TEXT.test(error instanceof Error ? error.message : String(error));
+}
+/** Whether an agent's output says it ran out of space (dd, cp, git, the shell all print this). */
+function mentionsNoSpace(text) {
+    return TEXT.test(text);
+}
+/** A full disk met while doing `where`: its message says "no space left on device" and where. */
+class NoSpaceError extends Error {
+    constructor(where, cause) {
+        const detail = cause === undefined ? '' : causeLine(cause);
+        super(`no space left on device ${where}${detail ? ` (${detail})` : ''}`);
+        this.name = 'NoSpaceError';
+    }
+}
+/** A full disk met while doing `where`, as a NoSpaceError (one already is stays as it is). */
+function asNoSpace(error, where) {
+    return error instanceof NoSpaceError ? error : new NoSpaceError(where, error);
+}
+/**
+ * For `.catch()`: a full disk becomes a NoSpaceError saying `where` ("while writing the prompt
+ * file /x"); anything else is rethrown as it was.
+ */
+function noSpaceAt(where) {
+    return (error) => {
+        throw isNoSpace(error) ? asNoSpace(error, where) : error;
+    };
+}
+/** The line of git's (or Node's) message that says what ran out, without the rest of its stderr. */
+function causeLine(cause) {
+    const lines = errorMessage(cause).split('\n');
+    const line = lines.find((l) => TEXT.test(l)) ?? lines[0];
+    return line.trim().slice(0, 300);
+}
+/** Free bytes and inodes for an unprivileged writer on the filesystem holding `dir`. */
+async function freeSpace(dir) {
+    const s = await (0,promises_namespaceObject.statfs)(dir);
+    return {
+        bytes: s.bavail * s.bsize,
+        // Filesystems without an inode limit (btrfs, some tmpfs) report 0 files and 0 free.
+        inodes: s.files > 0 ? s.ffree : Number.MAX_SAFE_INTEGER,
+        blockSize: s.bsize
+    };
+}
+/** Less than this free counts as a full disk when judging why something failed. */
+const FULL_BELOW_BYTES = 1024 * 1024;
+/**
+ * Why a failed command's failure may be the disk's: its output says "No space left on device",
+ * or the filesystem of `dir` is (nearly) full now. Undefined when neither.
+ */
+async function noSpaceNote(dir, output) {
+    const free = await freeSpace(dir).catch(() => undefined);
+    const full = free !== undefined && (free.bytes < FULL_BELOW_BYTES || free.inodes === 0);
+    if (!full && !mentionsNoSpace(output))
+        return undefined;
+    const figure = free ? ` (${formatBytes(free.bytes)} free when it ended)` : '';
+    return `no space left on device in ${dir}${full ? figure : ''}`;
+}
+/** 1536 -> "1.5 KiB"; whole bytes below 1 KiB. */
+function formatBytes(bytes) {
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 'B';
+    for (const next of units) {
+        if (value < 1024)
+            break;
+        value /= 1024;
+        unit = next;
+    }
+    return unit === 'B' ? `${bytes} B` : `${Number(value.toFixed(1))} ${unit}`;
+}
+
 ;// CONCATENATED MODULE: ./src/core/agents/subreaper.ts
 
 
@@ -953,9 +1053,13 @@ function supervised(command, graceMs) {
 
 
 
+
+
 const MAX_LINE = 4096;
 const isHighSurrogate = (code) => code >= 0xd800 && code <= 0xdbff;
 const READ_SIZE = 64 * 1024;
+/** What a log keeps of its beginning when the disk fills up under it; the rest is given back. */
+const LOG_HEAD_ON_FULL_DISK = 1024 * 1024;
 /**
  * Runs one agent and returns when it and everything it started are gone.
  *
@@ -977,9 +1081,13 @@ async function runAgent(options) {
     const maxLogBytes = options.maxLogBytes ?? 50 * 1024 * 1024;
     const maxEchoBytes = options.maxEchoBytes ?? 1024 * 1024;
     const tailBytes = options.tailBytes ?? 16 * 1024;
-    const fd = (0,external_node_fs_namespaceObject.openSync)(options.logFile, 'w');
+    const fd = openLog(options.logFile);
     let logBytes = 0;
     let logTruncated = false;
+    /** Why the log stopped being written (a write failed); the output is still read and tailed. */
+    let logStopped;
+    /** Ends the agent once it runs (set after the spawn): a full disk under its log ends it. */
+    let endForNoSpace;
     let echoed = 0;
     let echoCut = false;
     // A character can straddle two reads: each stream decodes through its own StringDecoder.
@@ -1004,20 +1112,21 @@ async function runAgent(options) {
     // One line buffer per stream, so stdout and stderr lines never splice into each other.
     // The chunk may be a view of a buffer reused for the next read: nothing here keeps it.
     const consume = (partial) => (chunk) => {
-        if (logBytes < maxLogBytes) {
+        tail.push(chunk);
+        if (logStopped) {
+            logTruncated = true;
+        }
+        else if (logBytes < maxLogBytes) {
             const room = maxLogBytes - logBytes;
             const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-            (0,external_node_fs_namespaceObject.writeSync)(fd, part);
-            logBytes += part.length;
-            if (part.length < chunk.length) {
+            if (writeLog(part) && part.length < chunk.length) {
                 logTruncated = true;
-                (0,external_node_fs_namespaceObject.writeSync)(fd, `\n[log truncated at ${maxLogBytes} bytes]\n`);
+                writeAll(fd, Buffer.from(`\n[log truncated at ${maxLogBytes} bytes]\n`), logBytes);
             }
         }
         else {
             logTruncated = true;
         }
-        tail.push(chunk);
         if (options.onLine && !echoCut) {
             // A bare CR ends a line for the runner too: split on it, or it would start an unprefixed one.
             // A CR that ends this read may be half of a CRLF: held back until the next one.
@@ -1040,6 +1149,37 @@ async function runAgent(options) {
             partial.text += held;
         }
     };
+    /**
+     * Appends to the log; false once it cannot. A write that fails (this is called from a read
+     * callback, where a throw would take the whole process down) stops the log; a full disk also
+     * gives back all but the log's first MiB, which a flood may have filled, and ends the agent.
+     */
+    function writeLog(part) {
+        try {
+            logBytes += writeAll(fd, part, logBytes);
+            return true;
+        }
+        catch (error) {
+            const noSpace = isNoSpace(error);
+            logStopped = { message: errorMessage(error), noSpace };
+            logTruncated = true;
+            if (noSpace) {
+                const head = Math.min(logBytes, LOG_HEAD_ON_FULL_DISK);
+                try {
+                    (0,external_node_fs_namespaceObject.ftruncateSync)(fd, head);
+                    logBytes = head;
+                    const note = `\n[log cut at ${formatBytes(head)}: no space left on device; the last lines are in the report]\n`;
+                    logBytes += writeAll(fd, Buffer.from(note), head);
+                    logBytes += writeAll(fd, tail.bytes(), logBytes);
+                }
+                catch {
+                    // nothing more can be written: what is there stays
+                }
+                endForNoSpace?.();
+            }
+            return false;
+        }
+    }
     const onOut = consume(outPartial);
     const onErr = consume(errPartial);
     try {
@@ -1104,6 +1244,15 @@ async function runAgent(options) {
         if (options.signal?.aborted)
             onAbort();
         options.signal?.addEventListener('abort', onAbort, { once: true });
+        let exitSeen = false;
+        let endedForNoSpace = false;
+        child.once('exit', () => (exitSeen = true));
+        endForNoSpace = () => {
+            endedForNoSpace ||= !exitSeen;
+            terminate();
+        };
+        if (logStopped?.noSpace)
+            endForNoSpace();
         let exit;
         try {
             exit = await exited;
@@ -1127,15 +1276,28 @@ async function runAgent(options) {
             if (rest.text)
                 echo(rest.text);
         }
+        const logTail = tailText(tail.bytes(), tail.cut);
+        let noSpace;
+        if (logStopped?.noSpace)
+            noSpace = {
+                message: `no space left on device for its output: the log ${options.logFile} could not be written (${logStopped.message})${endedForNoSpace ? '; the agent was ended' : ''}`,
+                ended: true
+            };
+        else if (exit.code !== 0 && !timedOut && !cancelled) {
+            const note = await noSpaceNote(options.cwd, logTail);
+            if (note)
+                noSpace = { message: note, ended: false };
+        }
         return {
             exitCode: exit.code,
             signal: exit.signal,
             timedOut,
             cancelled,
             durationMs: Date.now() - started,
-            logTail: tailText(tail.bytes(), tail.cut),
+            logTail,
             logBytes,
-            logTruncated
+            logTruncated,
+            ...(noSpace ? { noSpace } : {})
         };
     }
     finally {
@@ -1318,16 +1480,19 @@ function isZombie(pid) {
         return true;
     }
 }
-
-;// CONCATENATED MODULE: ./src/core/util/errors.ts
-function errorMessage(error) {
-    return error instanceof Error ? error.message : String(error);
+/** Writes all of `data` at `position` (a write to a filling disk can be short); returns its length. */
+function writeAll(fd, data, position) {
+    let done = 0;
+    while (done < data.length)
+        done += (0,external_node_fs_namespaceObject.writeSync)(fd, data, done, data.length - done, position + done);
+    return data.length;
 }
-/** A failure the user can fix: its message is shown as-is, without a stack trace. */
-class errors_UserError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'UserError';
+function openLog(file) {
+    try {
+        return (0,external_node_fs_namespaceObject.openSync)(file, 'w');
+    }
+    catch (error) {
+        return noSpaceAt(`while creating the log file ${file}`)(error);
     }
 }
 
@@ -1567,8 +1732,11 @@ class WorktreeManager {
             }
             catch (error) {
                 const retryable = error instanceof GitError && TRANSIENT_ERROR.test(error.message);
-                if (!retryable || attempt >= 6)
+                if (!retryable || attempt >= 6) {
+                    // A half-made worktree (a full disk stopped its checkout, say) goes now, not at the end.
+                    await this.remove(wtPath).catch(() => undefined);
                     throw error;
+                }
                 this.logger.debug(`worktree add for ${taskId} hit a concurrent git (attempt ${attempt}); retrying`);
                 await this.forceRemove(wtPath);
                 await (0,external_node_timers_promises_namespaceObject.setTimeout)(50 * attempt + Math.floor(Math.random() * 50));
@@ -2178,6 +2346,89 @@ function shown(file) {
 function addAll(excludes = []) {
     const skip = excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`]);
     return ['add', '--all', ...(skip.length ? ['--', '.', ...skip] : [])];
+}
+
+;// CONCATENATED MODULE: ./src/core/disk.ts
+
+/** Per worktree on top of its tree: the prompt, the log's start, git's admin files. */
+const PER_WORKTREE_EXTRA = 1024 * 1024;
+/** An index entry, roughly (62 bytes of stat data and hash, the path, padding). */
+const INDEX_ENTRY_BYTES = 100;
+/** Files beside the tree's: .git, the index, the admin directory's few files. */
+const PER_WORKTREE_INODES = 16;
+/** Thrown before any agent starts when not even one worktree fits. */
+class DiskSpaceError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DiskSpaceError';
+    }
+}
+/**
+ * Before agents start: does a checkout of the base tree, as many times as worktrees are on disk
+ * at once, fit where they go? The need of one worktree is its files rounded up to blocks, a
+ * block per directory and an index entry per file, plus a margin (a tenth more, and 1 MiB for
+ * its prompt, log and git's admin files); agents' own writes cannot be known and are not
+ * counted. When `wanted` do not fit, as many as fit are used (with a warning naming both
+ * figures); when not one fits, the run is refused with a DiskSpaceError naming both.
+ */
+async function fitWorktrees(options) {
+    if (options.wanted < 1)
+        return { worktrees: options.wanted };
+    const free = await options.freeSpace(options.dir);
+    const tree = await options.treeSize(free.blockSize);
+    const perBytes = Math.ceil((tree.bytes + tree.dirs * free.blockSize + tree.files * INDEX_ENTRY_BYTES) * 1.1 +
+        PER_WORKTREE_EXTRA);
+    const perInodes = tree.files + tree.dirs + PER_WORKTREE_INODES;
+    const fitting = Math.min(Math.floor(free.bytes / perBytes), Math.floor(free.inodes / perInodes), options.wanted);
+    if (fitting >= options.wanted)
+        return { worktrees: options.wanted };
+    const inodesShort = free.inodes < perInodes * Math.max(1, fitting + 1);
+    const need = (n) => inodesShort ? `${perInodes * n} files (inodes)` : formatBytes(perBytes * n);
+    const have = inodesShort ? `${free.inodes} files (inodes)` : formatBytes(free.bytes);
+    const treeText = `the base tree is ${tree.files} files, ${formatBytes(tree.bytes)}`;
+    if (fitting < 1) {
+        throw new DiskSpaceError(`Not enough free space for the worktrees in ${options.dir}: one worktree needs about ${need(1)} (${treeText}; ${options.wanted} at once need ${need(options.wanted)}), but ${have} are free. Nothing was started: free some space, or put the work directory on a larger disk.`);
+    }
+    return {
+        worktrees: fitting,
+        warning: `Not enough free space in ${options.dir} for ${options.wanted} worktrees at once: they need about ${need(options.wanted)} (${treeText}), and ${have} are free. Running at most ${fitting} agent(s) at once instead (${need(fitting)}).`
+    };
+}
+/**
+ * The base tree's size from one `git ls-tree` (object sizes come from the object store's
+ * headers, nothing is checked out): about 0.1 s for 50,000 files. Submodules are not checked
+ * out in worktrees and count for nothing.
+ */
+async function measureTree(git, sha, blockSize) {
+    const out = await git.out(['ls-tree', '-r', '-t', '--format=%(objecttype) %(objectsize)', sha]);
+    const size = { bytes: 0, files: 0, dirs: 0 };
+    const block = Math.max(1, blockSize);
+    for (const line of out.split('\n')) {
+        if (line.startsWith('blob ')) {
+            const bytes = Number(line.slice(5));
+            size.files++;
+            size.bytes += Math.ceil(bytes / block) * block;
+        }
+        else if (line.startsWith('tree '))
+            size.dirs++;
+    }
+    return size;
+}
+/**
+ * The engine's max-parallel once the disk has had its say: `maxParallel`, or fewer worktrees
+ * at once when that many do not fit (`warn` hears why); throws DiskSpaceError when none fits.
+ */
+async function fitOnDisk(git, options, dir, tasksToRun, warn) {
+    const fit = await fitWorktrees({
+        dir,
+        wanted: Math.min(tasksToRun, options.maxParallel),
+        treeSize: (blockSize) => measureTree(git, options.baseSha, blockSize),
+        freeSpace: freeSpace
+    });
+    if (!fit.warning)
+        return options.maxParallel;
+    warn(fit.warning);
+    return fit.worktrees;
 }
 
 ;// CONCATENATED MODULE: ./src/core/git/guard.ts
@@ -3388,6 +3639,8 @@ async function mergeInOrder(git, options, attributes) {
 
 
 
+
+
 const WORKFLOW_DIR = '.github/workflows/';
 /**
  * The whole job without GitHub: one worktree and branch per task, agents in parallel, then one
@@ -3501,6 +3754,11 @@ async function runFanout(options) {
         else
             toRun.push(task);
     }
+    // As many worktrees at once as fit on the disk where they go, or none started (disk.ts).
+    const maxParallel = await fitOnDisk(git, options, worktrees.root, toRun.length, (warning) => {
+        warnings.push(warning);
+        logger.warning(warning);
+    });
     // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
     const fifos = new FifoPool(dirs.logs);
     void fifos.fill(toRun.length);
@@ -3514,12 +3772,20 @@ async function runFanout(options) {
      * worktrees are ever on disk.
      */
     const withWorktree = async (slot, branch, startSha, fn, waitForRemoval = true) => {
-        const wt = await worktrees.create(slot, branch, startSha);
+        const wt = await worktrees
+            .create(slot, branch, startSha)
+            .catch(noSpaceAt(`while creating the worktree ${worktrees.pathFor(slot)}`));
+        // A task that failed needs its files no more: they go at once (a full disk gets room back).
+        let removeNow = waitForRemoval;
         try {
-            return await fn(wt);
+            return await fn(wt, () => (removeNow = true));
+        }
+        catch (error) {
+            removeNow = true;
+            throw error;
         }
         finally {
-            if (waitForRemoval)
+            if (removeNow)
                 await worktrees.remove(wt.path);
             else
                 laterRemovals.push(wt.path);
@@ -3533,7 +3799,7 @@ async function runFanout(options) {
     });
     const startAgent = async (task, wt, slot, command, prompt, extraEnv, startSha) => {
         const promptFile = external_node_path_default().join(dirs.prompts, `${slot}.md`);
-        await (0,promises_namespaceObject.writeFile)(promptFile, prompt);
+        await (0,promises_namespaceObject.writeFile)(promptFile, prompt).catch(noSpaceAt(`while writing the prompt file ${promptFile}`));
         const isolation = options.agentPreset
             ? await isolate(options.agentPreset, external_node_path_default().join(workDir, 'agent-state', slot), options.agentBaseEnv)
             : undefined;
@@ -3582,6 +3848,10 @@ async function runFanout(options) {
         }
         if (run.timedOut)
             return `timed out after ${formatMinutes(options.taskTimeoutMs)}; its process tree was ended`;
+        if (run.noSpace?.ended)
+            return run.noSpace.message;
+        if (run.noSpace && run.exitCode !== 0)
+            return `${what} ${run.exitCode === null ? `was killed by ${run.signal ?? 'a signal'}` : `exited with status ${run.exitCode}`}: ${run.noSpace.message}`;
         if (run.exitCode === null)
             return `${what} was killed by ${run.signal ?? 'a signal'}`;
         if (run.exitCode !== 0)
@@ -3603,7 +3873,7 @@ async function runFanout(options) {
         };
         if (options.signal?.aborted)
             return finish({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' });
-        await withWorktree(task.id, branch, options.baseSha, async (wt) => {
+        await withWorktree(task.id, branch, options.baseSha, async (wt, release) => {
             logger.info(`[${task.id}] started: ${task.title}`);
             const prompt = renderPrompt({
                 issue: options.issue,
@@ -3621,11 +3891,13 @@ async function runFanout(options) {
                 timedOut: run.timedOut
             };
             const failed = failure(run);
-            if (failed)
+            if (failed) {
+                release();
                 return finish({ ...common, status: 'failed', changedFiles: [], reason: failed });
+            }
             // What the work is worth (its ancestry, the files it changes) is asked of git once for
             // all tasks after the last agent: two processes in all instead of two per task.
-            const work = await collectWork(git, wt, taskCollectOptions(runContext, task, branch, options.baseSha));
+            const work = await collectWork(git, wt, taskCollectOptions(runContext, task, branch, options.baseSha)).catch(noSpaceAt(`while committing its work in ${wt.path}`));
             if ('error' in work) {
                 kept = work.keepBranch;
                 return finish({
@@ -3641,7 +3913,7 @@ async function runFanout(options) {
             committed.push({ task, tip: work.tip, durationMs: Date.now() - started, common });
         }, 
         // Wait for the removal only where another task will need the slot (see withWorktree).
-        toRun.length > options.maxParallel);
+        toRun.length > maxParallel);
         if (committed.some((c) => c.task === task))
             return;
         // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind
@@ -3653,8 +3925,9 @@ async function runFanout(options) {
     const verifier = createVerifier();
     let integration;
     let verify;
+    let mergesLost = false;
     try {
-        await logger.group(`Run ${toRun.length} agent(s), at most ${options.maxParallel} at once`, () => mapWithConcurrency(toRun, options.maxParallel, async (task) => {
+        await logger.group(`Run ${toRun.length} agent(s), at most ${maxParallel} at once`, () => mapWithConcurrency(toRun, maxParallel, async (task) => {
             try {
                 await runTask(task);
             }
@@ -3806,7 +4079,7 @@ async function runFanout(options) {
                         work.tip
                     ]);
                     return { tip: work.tip, changedFiles: changed.split('\0').filter(Boolean) };
-                });
+                }).catch(gaveUpForNoSpace);
             },
             resolve: async (it, onto, conflict, mergedSoFar) => {
                 const task = byId.get(it.id);
@@ -3832,7 +4105,7 @@ async function runFanout(options) {
                     if (failed)
                         return { error: failed };
                     return acceptResolution(git, wt, onto, it.tip, conflict);
-                });
+                }).catch(gaveUpForNoSpace);
             },
             verify: verifyEach ? async (commit, it) => verifier.run(commit, `verify-${it.id}`) : undefined
         };
@@ -3857,8 +4130,19 @@ async function runFanout(options) {
             }),
             hooks,
             surveys: new Map([...surveys].filter((entry) => !('error' in entry[1])))
+        }).catch(async (error) => {
+            // No room to write the merges: the tasks fail, their work stays on their branches.
+            if (!isNoSpace(error))
+                throw error;
+            mergesLost = true;
+            const reason = `${asNoSpace(error, `while merging into ${integrationBranch} in ${git.repoDir}`).message}; its work is kept on its branch`;
+            for (const id of produced.keys())
+                Object.assign(results.get(id), { status: 'failed', reason });
+            logger.warning(reason);
+            // Left where it started: the base, or the branch as people left it.
+            return { sha: options.integrationStart ?? options.baseSha, outcomes: [] };
         }));
-        if (options.verify?.mode === 'final') {
+        if (options.verify?.mode === 'final' && !mergesLost) {
             verify = await logger.group('Verify the integration branch', async () => ({
                 ...(await verifier.run(integration.sha, 'verify-final')),
                 mode: 'final'
@@ -3913,13 +4197,23 @@ async function runFanout(options) {
         return {
             async run(commit, slot) {
                 const command = options.verify.command;
-                if (!wt)
-                    wt = await worktrees.create('integration', undefined, commit);
-                else {
-                    // Addressed explicitly: the verify command may have deleted the worktree's .git file.
-                    const at = { cwd: wt.path, env: worktreeEnv(wt) };
-                    await git.run(['checkout', '--quiet', '--force', '--detach', commit], at);
-                    await git.run(['clean', '-fdq'], at);
+                try {
+                    if (!wt)
+                        wt = await worktrees.create('integration', undefined, commit);
+                    else {
+                        // Addressed explicitly: the verify command may have deleted the worktree's .git file.
+                        const at = { cwd: wt.path, env: worktreeEnv(wt) };
+                        await git.run(['checkout', '--quiet', '--force', '--detach', commit], at);
+                        await git.run(['clean', '-fdq'], at);
+                    }
+                }
+                catch (error) {
+                    // Not verified is not passed: with no room for the checkout, the check fails.
+                    if (!isNoSpace(error))
+                        throw error;
+                    const tail = asNoSpace(error, `while checking out ${commit.slice(0, 12)} to verify it`);
+                    logger.warning(`[${slot}] ${tail.message}`);
+                    return { command, ok: false, tail: tail.message, exitCode: null, durationMs: 0 };
                 }
                 const env = {
                     ...scrubEnv(options.agentBaseEnv, {
@@ -4002,6 +4296,12 @@ async function acceptResolution(git, worktree, onto, tip, conflict) {
         }
     }
     return { commit };
+}
+/** A conflict strategy that ran out of disk gives up on its task; the integration goes on. */
+function gaveUpForNoSpace(error) {
+    if (!isNoSpace(error))
+        throw error;
+    return { error: errorMessage(error) };
 }
 /** Conflicted files that still hold markers, tracked or not (git grep sees only tracked ones). */
 async function filesWithMarkers(wt, files) {
@@ -28429,6 +28729,94 @@ function inside(relative) {
     return file;
 }
 
+;// CONCATENATED MODULE: ./src/cli/interrupt.ts
+
+
+
+/** The exit statuses a shell gives a process ended by that signal (128 + its number). */
+const INTERRUPTED_EXIT = {
+    SIGINT: 130,
+    SIGTERM: 143,
+    'stdout-closed': 141
+};
+/**
+ * The CLI's counterpart of the action's cancellation: SIGINT, SIGTERM and a closed stdout
+ * (`agent-fanout run … | head -1`) abort the run, so every agent's process tree is ended,
+ * the worktrees are removed and what finished is reported, instead of Node's default of dying
+ * on the spot (a signal) or throwing EPIPE from the next write (a closed pipe) with the agents
+ * left running.
+ *
+ * A closed pipe is only noticed by writing to it, and a run can be silent for minutes while
+ * its agents work. Where stdout is a pipe, GNU tail watches it: `tail -f /dev/null` writes
+ * nothing, but polls its output and dies of SIGPIPE as soon as the pipe has no reader left
+ * (coreutils ≥ 8.28), and `--pid` ends it with this process. Without GNU tail the closed pipe
+ * is noticed at the next write instead.
+ */
+function watchInterrupts(notify = (line) => process.stderr.write(`${line}\n`)) {
+    const abort = new AbortController();
+    let reason;
+    let stdoutOpen = true;
+    const interrupt = (why) => {
+        if (reason)
+            return;
+        reason = why;
+        notify(why === 'stdout-closed'
+            ? 'agent-fanout: nobody reads the output any more: ending all agents and removing the worktrees'
+            : `agent-fanout: received ${why}: ending all agents, removing the worktrees, then reporting what finished`);
+        abort.abort('cancelled');
+    };
+    const onSignal = (signal) => interrupt(signal);
+    const onStdoutError = () => {
+        // EPIPE (the reader left), or any other write failure: nothing more can be shown there.
+        stdoutOpen = false;
+        interrupt('stdout-closed');
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    process.stdout.on('error', onStdoutError);
+    const watcher = watchPipeReader(onStdoutError);
+    return {
+        signal: abort.signal,
+        get reason() {
+            return reason;
+        },
+        get stdoutOpen() {
+            return stdoutOpen;
+        },
+        dispose() {
+            process.off('SIGINT', onSignal);
+            process.off('SIGTERM', onSignal);
+            // Kept: a write still under way may yet fail, and must not become an uncaught EPIPE.
+            process.stdout.on('error', () => undefined);
+            process.stdout.off('error', onStdoutError);
+            if (watcher && watcher.exitCode === null && watcher.signalCode === null)
+                watcher.kill();
+        }
+    };
+}
+/** A `tail` that dies of SIGPIPE once stdout's pipe has no reader; undefined if stdout is no pipe. */
+function watchPipeReader(onClosed) {
+    try {
+        if (!(0,external_node_fs_namespaceObject.fstatSync)(1).isFIFO())
+            return undefined;
+    }
+    catch {
+        return undefined;
+    }
+    const child = (0,external_node_child_process_namespaceObject.spawn)('tail', ['-f', '/dev/null', `--pid=${process.pid}`, '-s', '1'], {
+        stdio: ['ignore', 'inherit', 'ignore'],
+        env: toolEnv()
+    });
+    child.on('error', () => undefined); // no tail: the next write notices instead
+    child.on('exit', (_code, signal) => {
+        if (signal === 'SIGPIPE')
+            onClosed();
+    });
+    // Never what keeps the CLI alive.
+    child.unref();
+    return child;
+}
+
 ;// CONCATENATED MODULE: ./src/action/state.ts
 
 
@@ -28654,6 +29042,7 @@ function localTaskStates(tasks, record, branchOf, tips) {
 
 
 
+
 const USAGE = `agent-fanout: run one agent per task of a markdown task list, each in its own git worktree,
 and merge their branches into one integration branch, locally (no GitHub needed).
 
@@ -28740,26 +29129,45 @@ async function runCommand(argv) {
     if (!agent)
         throw new errors_UserError('--agent or --agent-preset is required (the command to run in each worktree, or a known CLI)');
     const issueNumber = wholeNumber(values['issue-number'], '--issue-number');
-    const result = await runLocal({
-        repoDir: external_node_path_default().resolve(values.repo),
-        issueFile: values['issue-file'],
-        agentCommand: agent.command,
-        agentPreset: agent.preset,
-        baseBranch: values.base,
-        issueNumber,
-        branchPrefix: values['branch-prefix'],
-        maxParallel: wholeNumber(values['max-parallel'], '--max-parallel'),
-        timeoutMs: Number(values['timeout-minutes']) * 60_000,
-        workDir: values['work-dir'],
-        logger: consoleLogger()
-    });
-    if (values.json)
-        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else
-        process.stdout.write(`\n${renderReport(result, { issueNumber, maxLength: 1_000_000 })}`);
-    const failOn = new Set(values['fail-on'].split(',').map((s) => s.trim()));
-    const failing = result.tasks.some((t) => failOn.has(t.status));
-    return failing || !result.integrationUpdated ? 1 : 0;
+    // Signals and a closed stdout end the run as a cancelled action run ends (interrupt.ts).
+    const interrupts = watchInterrupts();
+    try {
+        const result = await runLocal({
+            repoDir: external_node_path_default().resolve(values.repo),
+            issueFile: values['issue-file'],
+            agentCommand: agent.command,
+            agentPreset: agent.preset,
+            baseBranch: values.base,
+            issueNumber,
+            branchPrefix: values['branch-prefix'],
+            maxParallel: wholeNumber(values['max-parallel'], '--max-parallel'),
+            timeoutMs: Number(values['timeout-minutes']) * 60_000,
+            workDir: values['work-dir'],
+            logger: consoleLogger(),
+            signal: interrupts.signal
+        });
+        const cancelled = interrupts.reason;
+        if (interrupts.stdoutOpen) {
+            const text = values.json
+                ? `${JSON.stringify(cancelled ? { ...result, cancelled } : result, null, 2)}\n`
+                : `\n${renderReport(result, {
+                    issueNumber,
+                    maxLength: 1_000_000,
+                    ...(cancelled ? { headline: `cancelled (${cancelled}) — ${summaryLine(result)}` } : {})
+                })}`;
+            // Written before the exit status is decided: its reader may be gone (an EPIPE is handled).
+            await new Promise((resolve) => process.stdout.write(text, resolve));
+        }
+        const stopped = interrupts.reason;
+        if (stopped)
+            return INTERRUPTED_EXIT[stopped];
+        const failOn = new Set(values['fail-on'].split(',').map((s) => s.trim()));
+        const failing = result.tasks.some((t) => failOn.has(t.status));
+        return failing || !result.integrationUpdated ? 1 : 0;
+    }
+    finally {
+        interrupts.dispose();
+    }
 }
 /** The engine on a local repository: branches are created locally, nothing is pushed. */
 async function runLocal(options) {
@@ -28804,7 +29212,8 @@ async function runLocal(options) {
             external_node_path_default().join(external_node_os_default().tmpdir(), 'agent-fanout', `${external_node_path_default().basename(options.repoDir)}-issue-${options.issueNumber}`),
         identity,
         agentBaseEnv: options.env ?? process.env,
-        secrets: []
+        secrets: [],
+        signal: options.signal
     });
     if (keep.notes.length > 0)
         result.warnings = [...keep.notes, ...(result.warnings ?? [])];
