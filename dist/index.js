@@ -31022,8 +31022,8 @@ var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./src/core/engine.ts + 10 modules
-var engine = __nccwpck_require__(9733);
+// EXTERNAL MODULE: ./src/core/engine.ts + 9 modules
+var engine = __nccwpck_require__(8140);
 // EXTERNAL MODULE: ./src/core/report/markdown.ts + 12 modules
 var markdown = __nccwpck_require__(4243);
 ;// CONCATENATED MODULE: ./src/core/results.ts
@@ -32064,14 +32064,16 @@ async function fanout(r, command) {
 /* harmony import */ var _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8496);
 /* harmony import */ var _core_git_lock_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3781);
 /* harmony import */ var _core_git_remote_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8648);
-/* harmony import */ var _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3602);
-/* harmony import */ var _core_util_errors_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(3093);
-/* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(8943);
-/* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(5923);
-/* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_13__ = __nccwpck_require__(7184);
-/* harmony import */ var _steps_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(4129);
-/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(3175);
-/* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_11__ = __nccwpck_require__(3673);
+/* harmony import */ var _core_git_precious_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3028);
+/* harmony import */ var _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(3602);
+/* harmony import */ var _core_util_errors_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(3093);
+/* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_13__ = __nccwpck_require__(8943);
+/* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(5923);
+/* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_14__ = __nccwpck_require__(7184);
+/* harmony import */ var _steps_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(4129);
+/* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_11__ = __nccwpck_require__(3175);
+/* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(3673);
+
 
 
 
@@ -32097,11 +32099,15 @@ async function cleanup() {
     const repoDir = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('repoDir');
     if (workDir && repoDir && _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('engineDone') !== 'true') {
         try {
-            await new _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_6__/* .WorktreeManager */ .N(new _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__/* .Git */ .TU(repoDir), node_path__WEBPACK_IMPORTED_MODULE_2___default().join(workDir, 'worktrees'), _steps_js__WEBPACK_IMPORTED_MODULE_9__/* .coreLogger */ .Wj).removeAll();
+            const git = new _core_git_git_js__WEBPACK_IMPORTED_MODULE_3__/* .Git */ .TU(repoDir);
+            const worktrees = new _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_7__/* .WorktreeManager */ .N(git, node_path__WEBPACK_IMPORTED_MODULE_2___default().join(workDir, 'worktrees'), _steps_js__WEBPACK_IMPORTED_MODULE_10__/* .coreLogger */ .Wj);
+            await worktrees.removeAll();
             _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Removed the worktrees an interrupted run left under ${workDir}`);
+            // The object store's protection (precious.ts) is given back too: git gc works again.
+            await _core_git_precious_js__WEBPACK_IMPORTED_MODULE_6__/* .ObjectStoreGuard */ .C.releaseAbandoned(git, await worktrees.commonDir());
         }
         catch (error) {
-            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Cleanup after an interrupted run failed: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .errorMessage */ .g)(error)}`);
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Cleanup after an interrupted run failed: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_8__/* .errorMessage */ .g)(error)}`);
         }
     }
     const [lockRef, lockSha] = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('lock').split(' ');
@@ -32115,7 +32121,7 @@ async function cleanup() {
             ref: lockRef,
             sha: lockSha,
             auth: (0,_core_git_remote_js__WEBPACK_IMPORTED_MODULE_5__/* .tokenAuthConfig */ .oM)(token, await (0,_core_git_remote_js__WEBPACK_IMPORTED_MODULE_5__/* .remoteUrl */ .gX)(git, 'origin')),
-            logger: _steps_js__WEBPACK_IMPORTED_MODULE_9__/* .coreLogger */ .Wj
+            logger: _steps_js__WEBPACK_IMPORTED_MODULE_10__/* .coreLogger */ .Wj
         });
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Released the issue lock ${lockRef} the interrupted run held`);
     }
@@ -32125,24 +32131,24 @@ async function cleanup() {
     try {
         const token = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4('github-token');
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq(token);
-        const api = (0,_github_api_js__WEBPACK_IMPORTED_MODULE_12__/* .octokitApi */ .k)((0,_github_client_js__WEBPACK_IMPORTED_MODULE_8__/* .createOctokit */ .Q)(token, _steps_js__WEBPACK_IMPORTED_MODULE_9__/* .coreLogger */ .Wj), _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.owner, _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.repo);
-        const existing = await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_13__/* .findStatusComments */ .Wl)(api, issueNumber);
-        const state = (0,_state_js__WEBPACK_IMPORTED_MODULE_10__/* .stateBlock */ .ji)(existing[0]?.body);
+        const api = (0,_github_api_js__WEBPACK_IMPORTED_MODULE_13__/* .octokitApi */ .k)((0,_github_client_js__WEBPACK_IMPORTED_MODULE_9__/* .createOctokit */ .Q)(token, _steps_js__WEBPACK_IMPORTED_MODULE_10__/* .coreLogger */ .Wj), _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.owner, _actions_github__WEBPACK_IMPORTED_MODULE_1__/* .context */ ._.repo.repo);
+        const existing = await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_14__/* .findStatusComments */ .Wl)(api, issueNumber);
+        const state = (0,_state_js__WEBPACK_IMPORTED_MODULE_11__/* .stateBlock */ .ji)(existing[0]?.body);
         const runUrl = `${process.env.GITHUB_SERVER_URL}/${process.env.GITHUB_REPOSITORY}/actions/runs/${process.env.GITHUB_RUN_ID}`;
         const body = [
-            (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_13__/* .statusMarker */ .Bs)(issueNumber),
+            (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_14__/* .statusMarker */ .Bs)(issueNumber),
             ...(state ? [state] : []),
             '### agent-fanout: cancelled',
             '',
             `The run was cancelled or stopped before it could report ([workflow run](${runUrl})). Work that had not been pushed is lost; run it again (for example comment \`/fanout run\`) to finish.`
         ].join('\n');
-        await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_13__/* .upsertStatusComment */ .zd)(api, issueNumber, body, _steps_js__WEBPACK_IMPORTED_MODULE_9__/* .coreLogger */ .Wj, existing);
-        await api.addLabels(issueNumber, [_triggers_js__WEBPACK_IMPORTED_MODULE_11__/* .PROGRESS_LABELS */ .ER.attention]);
-        await api.removeLabel(issueNumber, _triggers_js__WEBPACK_IMPORTED_MODULE_11__/* .PROGRESS_LABELS */ .ER.running);
+        await (0,_github_publish_js__WEBPACK_IMPORTED_MODULE_14__/* .upsertStatusComment */ .zd)(api, issueNumber, body, _steps_js__WEBPACK_IMPORTED_MODULE_10__/* .coreLogger */ .Wj, existing);
+        await api.addLabels(issueNumber, [_triggers_js__WEBPACK_IMPORTED_MODULE_12__/* .PROGRESS_LABELS */ .ER.attention]);
+        await api.removeLabel(issueNumber, _triggers_js__WEBPACK_IMPORTED_MODULE_12__/* .PROGRESS_LABELS */ .ER.running);
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Reported on #${issueNumber} that the run ended before it could report`);
     }
     catch (error) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Could not report the interrupted run on #${issueNumber}: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_7__/* .errorMessage */ .g)(error)}`);
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Could not report the interrupted run on #${issueNumber}: ${(0,_core_util_errors_js__WEBPACK_IMPORTED_MODULE_8__/* .errorMessage */ .g)(error)}`);
     }
 }
 
@@ -32479,8 +32485,8 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: ./src/core/branches.ts
 var core_branches = __nccwpck_require__(7551);
-// EXTERNAL MODULE: ./src/core/engine.ts + 10 modules
-var engine = __nccwpck_require__(9733);
+// EXTERNAL MODULE: ./src/core/engine.ts + 9 modules
+var engine = __nccwpck_require__(8140);
 // EXTERNAL MODULE: ./src/core/git/base-branch.ts
 var base_branch = __nccwpck_require__(5328);
 // EXTERNAL MODULE: ./src/core/git/lock.ts
@@ -46980,7 +46986,7 @@ async function validateBranchPrefix(git, prefix) {
 
 /***/ }),
 
-/***/ 9733:
+/***/ 8140:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -47820,6 +47826,7 @@ var git_worktrees = __nccwpck_require__(3602);
 
 
 
+
 /** The collect options of one task of a run: its commit messages and how it names branches. */
 function taskCollectOptions(run, task, branch, startSha) {
     const trailers = `Agent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${run.issueNumber}\n`;
@@ -47849,6 +47856,10 @@ async function collectWork(git, wt, opts) {
         return { tip: await commitWork(git, wt, opts, look.head) };
     }
     catch (error) {
+        // A full disk is not rebuilt from (that needs space too) nor kept (the files would hold the
+        // space every other task needs): the caller fails the task and removes its worktree.
+        if ((0,no_space/* isNoSpace */.YV)(error))
+            throw error;
         return rebuildFromFiles(git, wt, opts, look.head, error);
     }
 }
@@ -48384,104 +48395,8 @@ function describeConfigChange(before, after) {
     return added.length ? `added ${added.slice(0, 5).join('; ')}` : 'entries removed';
 }
 
-;// CONCATENATED MODULE: ./src/core/git/precious.ts
-
-
-
-/** Where runs that protect the object store say so: one file per run, named `<pid>-<run id>`. */
-const MARKERS = 'agent-fanout-precious';
-/** Present while the setting is one agent-fanout made (and so must take back); says how. */
-const SET_HERE = 'set-by-agent-fanout';
-/**
- * Keeps every object in the shared store while agents run, by setting git's
- * `extensions.preciousObjects` in the repository's config for the length of the run.
- *
- * Every task's worktree shares one object store, and git's destructive maintenance (`git gc
- * --prune=now`, `git prune`, `git repack -a -d`) deletes any object no ref, HEAD or index
- * reaches at the moment it looks: the blobs a sibling's `git add` has written but not yet
- * recorded in its index, the trees and commit of a `git commit` not yet on its branch, the
- * action's own merges before the integration branch points at them. An agent that runs such
- * maintenance in a loop makes healthy siblings fail with "invalid object". With the setting,
- * `git gc` keeps everything (it skips repacking and pruning), and `git prune` and
- * `git repack -d` refuse to run ("cannot prune in a precious-objects repo"); nothing else in git
- * changes. Git honours it in repositories of format version 0 (the usual kind) as one of the
- * extensions that predate format version 1, so the format version is left alone and tools that
- * only know version 0 still open the repository.
- *
- * This beats giving each task a private object directory: it also covers the objects agents
- * write themselves (their own commits), and the action's merges during the integration phase,
- * at the cost of one git process when the run starts and two when it ends, none per task.
- *
- * The setting is taken back when the run ends, unless it was there before the run (the
- * repository's owner wants it) or another run in the same repository still needs it. A run that
- * died before it could take it back leaves a marker; the next run takes it back for it.
- */
-class ObjectStoreGuard {
-    git;
-    commonDir;
-    marker;
-    constructor(git, commonDir, marker) {
-        this.git = git;
-        this.commonDir = commonDir;
-        this.marker = marker;
-    }
-    static async protect(git, commonDir, runId, logger) {
-        const dir = external_node_path_default().join(commonDir, MARKERS);
-        try {
-            await (0,promises_.mkdir)(dir, { recursive: true });
-            const marker = external_node_path_default().join(dir, `${process.pid}-${runId}`);
-            await (0,promises_.writeFile)(marker, '');
-            // Read from the file, not asked of git (a process): the key, and whether the section exists.
-            const config = await (0,promises_.readFile)(external_node_path_default().join(commonDir, 'config'), 'utf8');
-            if (!/^\s*preciousobjects\s*=\s*(true|yes|on|1)\s*$/im.test(config)) {
-                await git.run(['config', 'extensions.preciousObjects', 'true']);
-                // Whether the [extensions] section is ours too (taken back with the setting).
-                const section = /^\s*\[extensions\]/im.test(config) ? 'key' : 'section';
-                await (0,promises_.writeFile)(external_node_path_default().join(dir, SET_HERE), `${section}\n`);
-            }
-            return new ObjectStoreGuard(git, commonDir, marker);
-        }
-        catch (error) {
-            // Not fatal: without it a sibling's maintenance can cost a task its objects, and the
-            // collect step falls back to committing from the worktree's files.
-            logger.warning(`Could not protect the shared object store for the run (extensions.preciousObjects): ${(0,errors/* errorMessage */.g)(error)}`);
-            return new ObjectStoreGuard(git, commonDir, undefined);
-        }
-    }
-    /** Takes the setting back unless another living run in this repository still needs it. */
-    async release() {
-        const dir = external_node_path_default().join(this.commonDir, MARKERS);
-        if (this.marker)
-            await (0,promises_.rm)(this.marker, { force: true });
-        const others = (await (0,promises_.readdir)(dir).catch(() => [])).filter((name) => name !== SET_HERE && isAlive(Number(name.split('-')[0])));
-        if (others.length > 0)
-            return;
-        const how = await (0,promises_.readFile)(external_node_path_default().join(dir, SET_HERE), 'utf8').catch(() => undefined);
-        if (how !== undefined) {
-            // Exit 5: it is not set (any more); nothing to take back.
-            await this.git.run(['config', '--unset-all', 'extensions.preciousObjects'], {
-                okExitCodes: [5]
-            });
-            // The section it came in, when that is ours and nothing else was put in it meanwhile.
-            const config = await (0,promises_.readFile)(external_node_path_default().join(this.commonDir, 'config'), 'utf8');
-            if (how.startsWith('section') && /^\s*\[extensions\]\s*(^\s*\[|(?![\s\S]))/im.test(config))
-                await this.git.run(['config', '--remove-section', 'extensions'], { okExitCodes: [128] });
-        }
-        await (0,promises_.rm)(dir, { recursive: true, force: true });
-    }
-}
-function isAlive(pid) {
-    if (!Number.isInteger(pid) || pid <= 0)
-        return false;
-    try {
-        process.kill(pid, 0);
-        return true;
-    }
-    catch (error) {
-        return error.code === 'EPERM';
-    }
-}
-
+// EXTERNAL MODULE: ./src/core/git/precious.ts
+var precious = __nccwpck_require__(3028);
 // EXTERNAL MODULE: ./src/core/preflight.ts
 var preflight = __nccwpck_require__(2996);
 // EXTERNAL MODULE: ./src/core/git/tips.ts
@@ -48547,7 +48462,7 @@ async function runFanout(options) {
     // crashed run go first; then the shared .git as it is before any agent.
     const protecting = worktrees
         .commonDir()
-        .then((dir) => ObjectStoreGuard.protect(git, dir, runId, logger));
+        .then((dir) => precious/* ObjectStoreGuard */.C.protect(git, dir, runId, logger));
     const [checkedOut, guard, objects] = await Promise.all([
         worktrees.recover(),
         protecting.then(() => SharedGitGuard.snapshot(git)),
@@ -49723,6 +49638,125 @@ function relabel(hunks, oursSha, oursName, theirsSha, theirsName) {
         file,
         text: text.split(oursSha).join(oursName).split(theirsSha).join(theirsName)
     }));
+}
+
+
+/***/ }),
+
+/***/ 3028:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   C: () => (/* binding */ ObjectStoreGuard)
+/* harmony export */ });
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3093);
+
+
+
+/** Where runs that protect the object store say so: one file per run, named `<pid>-<run id>`. */
+const MARKERS = 'agent-fanout-precious';
+/** Present while the setting is one agent-fanout made (and so must take back); says how. */
+const SET_HERE = 'set-by-agent-fanout';
+/**
+ * Keeps every object in the shared store while agents run, by setting git's
+ * `extensions.preciousObjects` in the repository's config for the length of the run.
+ *
+ * Every task's worktree shares one object store, and git's destructive maintenance (`git gc
+ * --prune=now`, `git prune`, `git repack -a -d`) deletes any object no ref, HEAD or index
+ * reaches at the moment it looks: the blobs a sibling's `git add` has written but not yet
+ * recorded in its index, the trees and commit of a `git commit` not yet on its branch, the
+ * action's own merges before the integration branch points at them. An agent that runs such
+ * maintenance in a loop makes healthy siblings fail with "invalid object". With the setting,
+ * `git gc` keeps everything (it skips repacking and pruning), and `git prune` and
+ * `git repack -d` refuse to run ("cannot prune in a precious-objects repo"); nothing else in git
+ * changes. Git honours it in repositories of format version 0 (the usual kind) as one of the
+ * extensions that predate format version 1, so the format version is left alone and tools that
+ * only know version 0 still open the repository.
+ *
+ * This beats giving each task a private object directory: it also covers the objects agents
+ * write themselves (their own commits), and the action's merges during the integration phase,
+ * at the cost of one git process when the run starts and two when it ends, none per task.
+ *
+ * The setting is taken back when the run ends, unless it was there before the run (the
+ * repository's owner wants it) or another run in the same repository still needs it. A run that
+ * died before it could take it back leaves a marker; the next run takes it back for it.
+ */
+class ObjectStoreGuard {
+    git;
+    commonDir;
+    marker;
+    constructor(git, commonDir, marker) {
+        this.git = git;
+        this.commonDir = commonDir;
+        this.marker = marker;
+    }
+    static async protect(git, commonDir, runId, logger) {
+        const dir = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(commonDir, MARKERS);
+        try {
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.mkdir)(dir, { recursive: true });
+            const marker = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(dir, `${process.pid}-${runId}`);
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.writeFile)(marker, '');
+            // Read from the file, not asked of git (a process): the key, and whether the section exists.
+            const config = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(commonDir, 'config'), 'utf8');
+            if (!/^\s*preciousobjects\s*=\s*(true|yes|on|1)\s*$/im.test(config)) {
+                await git.run(['config', 'extensions.preciousObjects', 'true']);
+                // Whether the [extensions] section is ours too (taken back with the setting).
+                const section = /^\s*\[extensions\]/im.test(config) ? 'key' : 'section';
+                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.writeFile)(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(dir, SET_HERE), `${section}\n`);
+            }
+            return new ObjectStoreGuard(git, commonDir, marker);
+        }
+        catch (error) {
+            // Not fatal: without it a sibling's maintenance can cost a task its objects, and the
+            // collect step falls back to committing from the worktree's files.
+            logger.warning(`Could not protect the shared object store for the run (extensions.preciousObjects): ${(0,_util_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .errorMessage */ .g)(error)}`);
+            return new ObjectStoreGuard(git, commonDir, undefined);
+        }
+    }
+    /**
+     * Takes back what runs that died left (the action's post step, after a main step killed
+     * outright): their markers name processes that are gone, so the setting is released unless a
+     * living run still needs it.
+     */
+    static releaseAbandoned(git, commonDir) {
+        return new ObjectStoreGuard(git, commonDir, undefined).release();
+    }
+    /** Takes the setting back unless another living run in this repository still needs it. */
+    async release() {
+        const dir = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(this.commonDir, MARKERS);
+        if (this.marker)
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.rm)(this.marker, { force: true });
+        const others = (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)(dir).catch(() => [])).filter((name) => name !== SET_HERE && isAlive(Number(name.split('-')[0])));
+        if (others.length > 0)
+            return;
+        const how = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(dir, SET_HERE), 'utf8').catch(() => undefined);
+        if (how !== undefined) {
+            // Exit 5: it is not set (any more); nothing to take back.
+            await this.git.run(['config', '--unset-all', 'extensions.preciousObjects'], {
+                okExitCodes: [5]
+            });
+            // The section it came in, when that is ours and nothing else was put in it meanwhile.
+            const config = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(this.commonDir, 'config'), 'utf8');
+            if (how.startsWith('section') && /^\s*\[extensions\]\s*(^\s*\[|(?![\s\S]))/im.test(config))
+                await this.git.run(['config', '--remove-section', 'extensions'], { okExitCodes: [128] });
+        }
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.rm)(dir, { recursive: true, force: true });
+    }
+}
+function isAlive(pid) {
+    if (!Number.isInteger(pid) || pid <= 0)
+        return false;
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (error) {
+        return error.code === 'EPERM';
+    }
 }
 
 

@@ -339,6 +339,12 @@ describe('adversarial: what a run may publish, and how it ends', () => {
         w.env
       )
     ).toBe('refs/agent-fanout/locks/issue-1')
+    // The killed run left the object store protected (precious.ts); the post step gives it back.
+    const precious = (): Promise<string> =>
+      git(main.state.repoDir, ['config', '--get', 'extensions.preciousObjects'], w.env).catch(
+        () => ''
+      )
+    expect(await precious()).toBe('true')
     const post = await act(w, 'issues', labeled(w, 1), {
       post: true,
       state: main.state,
@@ -351,6 +357,7 @@ describe('adversarial: what a run may publish, and how it ends', () => {
     expect(w.api.issues.get(1)!.labels).not.toContain('fanout:running')
     // The lock the killed run held is released, so the next run does not wait for a dead one.
     expect(await git(w.origin.bareDir, ['for-each-ref', 'refs/agent-fanout/'], w.env)).toBe('')
+    expect(await precious()).toBe('')
   })
 })
 

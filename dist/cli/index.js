@@ -1934,6 +1934,7 @@ function isInside(child, parent) {
 
 
 
+
 /** The collect options of one task of a run: its commit messages and how it names branches. */
 function taskCollectOptions(run, task, branch, startSha) {
     const trailers = `Agent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${run.issueNumber}\n`;
@@ -1963,6 +1964,10 @@ async function collectWork(git, wt, opts) {
         return { tip: await commitWork(git, wt, opts, look.head) };
     }
     catch (error) {
+        // A full disk is not rebuilt from (that needs space too) nor kept (the files would hold the
+        // space every other task needs): the caller fails the task and removes its worktree.
+        if (isNoSpace(error))
+            throw error;
         return rebuildFromFiles(git, wt, opts, look.head, error);
     }
 }
@@ -2561,6 +2566,14 @@ class ObjectStoreGuard {
             logger.warning(`Could not protect the shared object store for the run (extensions.preciousObjects): ${errorMessage(error)}`);
             return new ObjectStoreGuard(git, commonDir, undefined);
         }
+    }
+    /**
+     * Takes back what runs that died left (the action's post step, after a main step killed
+     * outright): their markers name processes that are gone, so the setting is released unless a
+     * living run still needs it.
+     */
+    static releaseAbandoned(git, commonDir) {
+        return new ObjectStoreGuard(git, commonDir, undefined).release();
     }
     /** Takes the setting back unless another living run in this repository still needs it. */
     async release() {

@@ -4,6 +4,7 @@ import path from 'node:path'
 import { Git } from '../core/git/git.js'
 import { releaseRemoteLock } from '../core/git/lock.js'
 import { remoteUrl, tokenAuthConfig } from '../core/git/remote.js'
+import { ObjectStoreGuard } from '../core/git/precious.js'
 import { WorktreeManager } from '../core/git/worktrees.js'
 import { errorMessage } from '../core/util/errors.js'
 import { octokitApi } from '../github/api.js'
@@ -24,12 +25,12 @@ export async function cleanup(): Promise<void> {
   const repoDir = core.getState('repoDir')
   if (workDir && repoDir && core.getState('engineDone') !== 'true') {
     try {
-      await new WorktreeManager(
-        new Git(repoDir),
-        path.join(workDir, 'worktrees'),
-        coreLogger
-      ).removeAll()
+      const git = new Git(repoDir)
+      const worktrees = new WorktreeManager(git, path.join(workDir, 'worktrees'), coreLogger)
+      await worktrees.removeAll()
       core.info(`Removed the worktrees an interrupted run left under ${workDir}`)
+      // The object store's protection (precious.ts) is given back too: git gc works again.
+      await ObjectStoreGuard.releaseAbandoned(git, await worktrees.commonDir())
     } catch (error) {
       core.warning(`Cleanup after an interrupted run failed: ${errorMessage(error)}`)
     }

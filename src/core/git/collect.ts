@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { errorMessage } from '../util/errors.js'
+import { isNoSpace } from '../util/no-space.js'
 import { GitError, type Git } from './git.js'
 import { worktreeEnv, type Worktree } from './worktrees.js'
 
@@ -105,6 +106,9 @@ export async function collectWork(
   try {
     return { tip: await commitWork(git, wt, opts, look.head) }
   } catch (error) {
+    // A full disk is not rebuilt from (that needs space too) nor kept (the files would hold the
+    // space every other task needs): the caller fails the task and removes its worktree.
+    if (isNoSpace(error)) throw error
     return rebuildFromFiles(git, wt, opts, look.head, error)
   }
 }

@@ -70,6 +70,15 @@ export class ObjectStoreGuard {
     }
   }
 
+  /**
+   * Takes back what runs that died left (the action's post step, after a main step killed
+   * outright): their markers name processes that are gone, so the setting is released unless a
+   * living run still needs it.
+   */
+  static releaseAbandoned(git: Git, commonDir: string): Promise<void> {
+    return new ObjectStoreGuard(git, commonDir, undefined).release()
+  }
+
   /** Takes the setting back unless another living run in this repository still needs it. */
   async release(): Promise<void> {
     const dir = path.join(this.commonDir, MARKERS)
