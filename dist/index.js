@@ -31328,7 +31328,8 @@ async function pushResult(r, noteRef, record, entry, outcome) {
 async function writeResultFiles(r, dir, record, entry, result) {
     const target = external_node_path_default().resolve(workspaceDir(), dir);
     await (0,promises_.mkdir)(target, { recursive: true });
-    if (result.status === 'ready') {
+    // A failed task's work kept on its branch (collect.ts) travels too: the merge job pushes it.
+    if (result.status === 'ready' || (result.status === 'failed' && result.commit)) {
         await r.git.run([
             'bundle',
             'create',
@@ -31623,7 +31624,7 @@ async function readResultFiles(r, dir, record) {
             ignore('the report is malformed');
             continue;
         }
-        if (report.status === 'ready') {
+        if (report.status === 'ready' || (report.status === 'failed' && report.tip)) {
             const imported = `refs/agent-fanout/import/${entry.id}`;
             const fetched = await r.git.run([
                 'fetch',

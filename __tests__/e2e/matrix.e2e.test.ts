@@ -377,6 +377,39 @@ describe('secure mode: agents without write access, results handed over as artif
     expect(w.api.pulls).toHaveLength(1)
   }, 240_000)
 
+  it('a failed task whose work was kept on its branch reaches origin through its bundle', async () => {
+    const w = await world('- [ ] T1: Add one\n- [ ] T2: Wander off\n')
+    // T2 writes its work, then switches its worktree to a branch of its own: it fails, and
+    // its work is saved on its task branch (collect.ts), which only the merge job can push.
+    const agent = [
+      'echo "$TASK_TITLE" > "$TASK_ID.txt"',
+      'if [ "$TASK_ID" = T2 ]; then git switch -q -c elsewhere; fi'
+    ].join('\n')
+    expect((await job(w, { mode: 'plan', 'agent-command': '' })).exitCode).toBe(0)
+    const artifacts = await tempDir('artifacts')
+    for (const task of ['T1', 'T2']) {
+      const r = await job(w, {
+        mode: 'task',
+        'task-id': task,
+        'issue-number': '12',
+        'agent-command': agent,
+        'results-dir': path.join(artifacts, `agent-fanout-${task}`)
+      })
+      // A task job whose task failed fails (fail-on), after writing its result.
+      expect(r.exitCode).toBe(task === 'T1' ? 0 : 1)
+    }
+    const merge = await job(w, { mode: 'merge', 'issue-number': '12', 'results-dir': artifacts })
+    expect(statuses(merge)).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'failed']
+    ])
+    const t2 = (JSON.parse(merge.outputs.tasks) as { id: string; reason?: string }[])[1]
+    expect(t2.reason).toMatch(/switched its worktree to branch elsewhere/)
+    expect(
+      await git(w.origin.bareDir, ['show', 'refs/heads/fanout/issue-12/T2:T2.txt'], w.env)
+    ).toBe('Wander off')
+  }, 240_000)
+
   it('refuses a secure merge job that would run agent-made code next to the write token', async () => {
     const w = await world('- [ ] T1: Add one\n')
     const r = await job(w, {

@@ -312,7 +312,8 @@ async function writeResultFiles(
 ): Promise<void> {
   const target = path.resolve(workspaceDir(), dir)
   await mkdir(target, { recursive: true })
-  if (result.status === 'ready') {
+  // A failed task's work kept on its branch (collect.ts) travels too: the merge job pushes it.
+  if (result.status === 'ready' || (result.status === 'failed' && result.commit)) {
     await r.git.run([
       'bundle',
       'create',
@@ -658,7 +659,7 @@ async function readResultFiles(
       ignore('the report is malformed')
       continue
     }
-    if (report.status === 'ready') {
+    if (report.status === 'ready' || (report.status === 'failed' && report.tip)) {
       const imported = `refs/agent-fanout/import/${entry.id}`
       const fetched = await r.git.run(
         [
