@@ -60,6 +60,46 @@ describe('agent-fanout CLI', () => {
     expect(await git(repo, ['show', 'fanout/issue-4/integration:T2.txt'], env)).toBe('second')
   })
 
+  it('two repositories in folders of the same name run the same issue number at once without sharing a work dir', async () => {
+    const tmp = await tempDir('cli-tmp') // the default work dir lives under os.tmpdir()
+    const runOne = async (): Promise<{ id: string; status: string }[]> => {
+      const origin = await createOrigin({ 'README.md': '# x\n' })
+      const repo = await cloneWorkspace(origin, { depth: 0 }) // always <temp>/repo
+      const issueFile = path.join(await tempDir('cli-issue'), 'tasks.md')
+      await writeFile(issueFile, '# Same number\n\n- [ ] T1: first\n- [ ] T2: second\n')
+      const { stdout } = await run(
+        nodeBinary(),
+        [
+          CLI,
+          'run',
+          '--issue-file',
+          issueFile,
+          '--agent',
+          'sleep 3; echo "$TASK_TITLE" > "$TASK_ID.txt"',
+          '--repo',
+          repo,
+          '--issue-number',
+          '7',
+          '--json'
+        ],
+        { env: { ...isolatedGitEnv(origin.home), TMPDIR: tmp } }
+      )
+      return (
+        JSON.parse(stdout.slice(stdout.indexOf('{\n'))) as {
+          tasks: { id: string; status: string }[]
+        }
+      ).tasks
+    }
+    const first = runOne()
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const [a, b] = await Promise.all([first, runOne()])
+    for (const tasks of [a, b])
+      expect(tasks.map((t) => [t.id, t.status])).toEqual([
+        ['T1', 'merged'],
+        ['T2', 'merged']
+      ])
+  })
+
   it('explains usage errors with the missing flag', async () => {
     const result = await run(nodeBinary(), [CLI, 'run', '--agent', 'true']).catch(
       (e: { code: number; stderr: string }) => e

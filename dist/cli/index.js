@@ -40,6 +40,8 @@ __nccwpck_require__.d(constructs_namespaceObject, {
   text: () => (constructs_text)
 });
 
+;// CONCATENATED MODULE: external "node:crypto"
+const external_node_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:os"
@@ -366,8 +368,6 @@ async function validateBranchPrefix(git, prefix) {
     }
 }
 
-;// CONCATENATED MODULE: external "node:crypto"
-const external_node_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/core/git/git.ts
@@ -29056,6 +29056,7 @@ function localTaskStates(tasks, record, branchOf, tips) {
 
 
 
+
 const USAGE = `agent-fanout: run one agent per task of a markdown task list, each in its own git worktree,
 and merge their branches into one integration branch, locally (no GitHub needed).
 
@@ -29221,8 +29222,7 @@ async function runLocal(options) {
         maxParallel: options.maxParallel,
         taskTimeoutMs: options.timeoutMs,
         branchPrefix,
-        workDir: options.workDir ??
-            external_node_path_default().join(external_node_os_default().tmpdir(), 'agent-fanout', `${external_node_path_default().basename(options.repoDir)}-issue-${options.issueNumber}`),
+        workDir: options.workDir ?? (await defaultWorkDir(options.repoDir, options.issueNumber)),
         identity,
         agentBaseEnv: options.env ?? process.env,
         secrets: [],
@@ -29296,6 +29296,16 @@ function wholeNumber(text, flag) {
     if (!Number.isInteger(n) || n < 1)
         throw new errors_UserError(`${flag} must be a whole number of 1 or more, got "${text}"`);
     return n;
+}
+/**
+ * Where a run's worktrees and logs go unless --work-dir says: one folder per repository (its
+ * real path, hashed: two repositories in folders of the same name must not share it, since a
+ * run's recovery removes the worktrees it finds there) and issue number.
+ */
+async function defaultWorkDir(repoDir, issueNumber) {
+    const real = await (0,promises_namespaceObject.realpath)(repoDir).catch(() => external_node_path_default().resolve(repoDir));
+    const id = (0,external_node_crypto_namespaceObject.createHash)('sha256').update(real).digest('hex').slice(0, 10);
+    return external_node_path_default().join(external_node_os_default().tmpdir(), 'agent-fanout', `${external_node_path_default().basename(real)}-${id}-issue-${issueNumber}`);
 }
 
 

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { readFile, realpath } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -209,13 +210,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     maxParallel: options.maxParallel,
     taskTimeoutMs: options.timeoutMs,
     branchPrefix,
-    workDir:
-      options.workDir ??
-      path.join(
-        os.tmpdir(),
-        'agent-fanout',
-        `${path.basename(options.repoDir)}-issue-${options.issueNumber}`
-      ),
+    workDir: options.workDir ?? (await defaultWorkDir(options.repoDir, options.issueNumber)),
     identity,
     agentBaseEnv: options.env ?? process.env,
     secrets: [],
@@ -316,4 +311,15 @@ function wholeNumber(text: string, flag: string): number {
   if (!Number.isInteger(n) || n < 1)
     throw new UserError(`${flag} must be a whole number of 1 or more, got "${text}"`)
   return n
+}
+
+/**
+ * Where a run's worktrees and logs go unless --work-dir says: one folder per repository (its
+ * real path, hashed: two repositories in folders of the same name must not share it, since a
+ * run's recovery removes the worktrees it finds there) and issue number.
+ */
+async function defaultWorkDir(repoDir: string, issueNumber: number): Promise<string> {
+  const real = await realpath(repoDir).catch(() => path.resolve(repoDir))
+  const id = createHash('sha256').update(real).digest('hex').slice(0, 10)
+  return path.join(os.tmpdir(), 'agent-fanout', `${path.basename(real)}-${id}-issue-${issueNumber}`)
 }
