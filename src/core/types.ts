@@ -27,6 +27,8 @@ export interface Task {
   checked: boolean
   /** Set when the item is only a reference to another issue (`- [ ] #123`). */
   reference?: { issueNumber: number }
+  /** IDs of tasks that must finish and merge cleanly before this one starts (`(after T1)`). */
+  dependsOn?: string[]
 }
 
 /** How a task ended; the `merged*` ones say how it got into the integration branch. */
