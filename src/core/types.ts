@@ -1,6 +1,8 @@
 // Shared vocabulary of the engine. Nothing here knows about GitHub: the action and the CLI
 // are adapters that turn their world into these types and back.
 
+import type { AgentReport } from './agents/presets/types.js'
+
 /** Where logs go. The action passes @actions/core, the CLI a console logger, tests a recorder. */
 export interface Logger {
   debug(message: string): void
@@ -104,6 +106,18 @@ export interface TaskResult {
   verifyTail?: string
   /** True when the result comes from an earlier run (the agent was not started again). */
   reused?: boolean
+  /**
+   * What the agent said about its work ($TASK_RESULT_FILE, or its CLI's own output read by the
+   * preset): summary, cost, tokens. Untrusted text: render it as text, never as markdown.
+   */
+  agentReport?: AgentReport
+  /** Each agent start for this task (retries after transient failures), oldest first. */
+  tries?: { attempt: number; outcome: string }[]
+  /** When its agent started and ended (epoch ms), for live status and the timeline. */
+  startedAt?: number
+  finishedAt?: number
+  /** Where its full log can be read (a workflow artifact in the action). */
+  logUrl?: string
 }
 
 export interface VerifyResult {
