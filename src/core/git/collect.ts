@@ -38,6 +38,8 @@ export interface CollectOptions {
   saveMessage: (problems: string[]) => string
   /** Paths the agent CLI is known to drop (its history, caches): never committed. */
   excludes?: readonly string[]
+  /** Exact pathspec excludes for what the setup-command left in this worktree (setup.ts). */
+  setupExcludes?: (wt: Worktree) => Promise<readonly string[]>
 }
 
 /** What a run knows that its tasks' collect options are made from (see taskCollectOptions). */
@@ -50,6 +52,8 @@ export interface RunContext {
   keepDir: string
   /** Paths the agent preset's CLI is known to drop (see presets/). */
   excludes: readonly string[]
+  /** What the setup-command left, per worktree (see setup.ts); nothing when unset. */
+  setupExcludes?: (wt: Worktree) => Promise<readonly string[]>
 }
 
 /** The collect options of one task of a run: its commit messages and how it names branches. */
@@ -75,7 +79,8 @@ export function taskCollectOptions(
             ? " (another task's branch)"
             : '',
     keepDir: run.keepDir,
-    excludes: run.excludes
+    excludes: run.excludes,
+    setupExcludes: run.setupExcludes
   }
 }
 
@@ -300,7 +305,7 @@ async function commitWork(
   head: Head
 ): Promise<string> {
   const run = { cwd: wt.path, env: worktreeEnv(wt) }
-  await git.run(addAll(opts.excludes), run)
+  await git.run(addAll(opts.excludes, await opts.setupExcludes?.(wt)), run)
   const commit = await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
     ...run,
     stdin: opts.message,
@@ -444,7 +449,7 @@ async function snapshot(
   }
   try {
     await git.run(['read-tree', base], run)
-    await git.run(addAll(opts.excludes), run)
+    await git.run(addAll(opts.excludes, await opts.setupExcludes?.(wt)), run)
     const tree = await git.out(['write-tree'], run)
     return await git.out(['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-F', '-'], {
       ...run,
@@ -542,9 +547,13 @@ function shown(file: string): string {
 
 /**
  * `git add --all`, leaving out files the agent CLI is known to drop: git reads no per-worktree
- * info/exclude, so they are excluded here, by pathspec, as files and as folders.
+ * info/exclude, so they are excluded here, by pathspec, as files and as folders. `exact` are
+ * ready pathspecs (the set-up's paths).
  */
-function addAll(excludes: readonly string[] = []): string[] {
-  const skip = excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`])
+function addAll(excludes: readonly string[] = [], exact: readonly string[] = []): string[] {
+  const skip = [
+    ...excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`]),
+    ...exact
+  ]
   return ['add', '--all', ...(skip.length ? ['--', '.', ...skip] : [])]
 }

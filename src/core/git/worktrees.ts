@@ -121,6 +121,19 @@ export class WorktreeManager {
     return this.layers.baseDir
   }
 
+  /**
+   * Overlay mode: where git commands address the shared base (its directory, the repository's
+   * git dir, the base's own index), e.g. to list what the set-up left there.
+   */
+  async baseAt(): Promise<{ cwd: string; env: NodeJS.ProcessEnv } | undefined> {
+    if (!this.layers) return undefined
+    const { baseDir, baseIndex } = this.layers
+    return {
+      cwd: baseDir,
+      env: { GIT_DIR: await this.commonDir(), GIT_WORK_TREE: baseDir, GIT_INDEX_FILE: baseIndex }
+    }
+  }
+
   /** Overlay mode: the base becomes read-only and fingerprinted; worktrees can be made now. */
   async sealBase(): Promise<void> {
     await this.layers?.seal(await this.commonDir())
