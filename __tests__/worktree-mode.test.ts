@@ -37,8 +37,11 @@ describe('chooseWorktreeMode', () => {
     expect((await chooseWorktreeMode('checkout', dir, undefined, can)).mode).toBe('checkout')
   })
 
-  const asRoot = process.getuid?.() === 0 ? it : it.skip
-  asRoot('finds this machine able to mount overlays as root (needs root)', async () => {
+})
+
+const describeRoot = process.getuid?.() === 0 ? describe : describe.skip
+describeRoot('mountAbility (needs root)', () => {
+  it('finds this machine able to mount overlays as root', async () => {
     const ability = await mountAbility(await tempDir('mode-probe'))
     expect(ability).toEqual({ via: 'root', reason: 'running as root' })
   })
