@@ -36,7 +36,6 @@ describe('chooseWorktreeMode', () => {
     )
     expect((await chooseWorktreeMode('checkout', dir, undefined, can)).mode).toBe('checkout')
   })
-
 })
 
 const describeRoot = process.getuid?.() === 0 ? describe : describe.skip
