@@ -17,6 +17,7 @@ import {
 } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { collectWork, taskCollectOptions, type RunContext } from '../src/core/git/collect.js'
 import { Git } from '../src/core/git/git.js'
 import { mountAbility, Mounter, mountsUnder } from '../src/core/git/overlay.js'
 import { OverlayLayers, releaseOverlays } from '../src/core/git/overlay-layers.js'
@@ -228,6 +229,59 @@ describe('overlay worktrees', () => {
     await next.recover()
     expect(await mountsUnder(path.dirname(f2.root))).toEqual([])
     await next.removeAll()
+  })
+
+  it(`commit through collect exactly what git add --all would, looking only where the task changed things${skipReason()}`, async () => {
+    if (!mounter) return
+    const f = await fixture()
+    try {
+      const context: RunContext = {
+        issueNumber: 1,
+        baseBranch: 'main',
+        branchPrefix: 'fan',
+        checkedOut: new Map(),
+        keepDir: path.join(path.dirname(f.root), 'kept'),
+        excludes: [],
+        scope: (wt) => f.manager.changedScope(wt)
+      }
+      const wt = await f.manager.create('T1', 'fan/T1', f.sha)
+      // Nothing changed: nothing to look at.
+      expect(await f.manager.changedScope(wt)).toEqual([])
+      await rename(path.join(wt.path, 'src', 'part1'), path.join(wt.path, 'src', 'moved'))
+      await writeFile(path.join(wt.path, 'new.txt'), 'new\n')
+      await rm(path.join(wt.path, 'run.sh'))
+      // An untracked file made and deleted again leaves nothing; an agent's own `git rm
+      // --cached` of a file it left in place is undone by `git add --all`, as in a checkout.
+      await writeFile(path.join(wt.path, 'scratch.txt'), 'x\n')
+      await rm(path.join(wt.path, 'scratch.txt'))
+      await inWorktree(f, wt, ['rm', '--cached', '--quiet', 'README.md'])
+      expect((await f.manager.changedScope(wt))?.sort()).toEqual([
+        'README.md',
+        'new.txt',
+        'run.sh',
+        'src'
+      ])
+      const done = await collectWork(
+        f.g,
+        wt,
+        taskCollectOptions(context, { id: 'T1', title: 'T1' }, 'fan/T1', f.sha)
+      )
+      expect('tip' in done).toBe(true)
+      const changed = await git(
+        f.workspace,
+        ['diff', '--name-status', '--no-renames', f.sha, 'fan/T1'],
+        f.env
+      )
+      const lines = changed.split('\n')
+      expect(lines).toContain('A\tnew.txt')
+      expect(lines).toContain('D\trun.sh')
+      expect(lines.filter((l) => l.startsWith('A\tsrc/moved/'))).toHaveLength(20)
+      expect(lines.filter((l) => l.startsWith('D\tsrc/part1/'))).toHaveLength(20)
+      expect(lines).toHaveLength(42)
+      expect(await inWorktree(f, wt, ['status', '--porcelain'])).toBe('')
+    } finally {
+      await f.manager.removeAll()
+    }
   })
 
   it(`give a worktree at another commit the files of that commit${skipReason()}`, async () => {

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import type { Git, Identity } from './git/git.js'
-import { chooseWorktreeMode, type WorktreeModeOption } from './git/worktree-mode.js'
+import { chooseWorktreeMode, WORKTREE_MODES, type WorktreeModeOption } from './git/worktree-mode.js'
 import { WorktreeManager, worktreeEnv, type Worktree } from './git/worktrees.js'
 import {
   NO_SETUP_PATHS,
@@ -11,6 +11,22 @@ import {
   type SetupPaths
 } from './setup.js'
 import type { Logger } from './types.js'
+
+/**
+ * Forces every run's worktree-mode, whatever the option says: the test suite runs its
+ * worktree-dependent tests once per mode this way (`npm run test:checkout`). Not for workflows.
+ */
+export const FORCE_MODE_VARIABLE = 'AGENT_FANOUT_WORKTREE_MODE'
+
+function forcedMode(): WorktreeModeOption | undefined {
+  const value = process.env[FORCE_MODE_VARIABLE]?.trim()
+  if (!value) return undefined
+  if (!(WORKTREE_MODES as readonly string[]).includes(value))
+    throw new Error(
+      `${FORCE_MODE_VARIABLE} must be one of ${WORKTREE_MODES.join(', ')}, got "${value}"`
+    )
+  return value as WorktreeModeOption
+}
 
 /** The setup-command and what it runs with (the agents' environment rules). */
 export interface SetupOptions {
@@ -57,12 +73,15 @@ export class RunWorktrees {
     setup?: SetupOptions
     notForOverlay?: string
   }): Promise<RunWorktrees> {
+    const forced = forcedMode()
     const chosen = await chooseWorktreeMode(
-      options.mode,
+      forced ?? options.mode,
       path.dirname(options.root),
       options.notForOverlay
     )
-    options.logger.info(`Worktrees: ${chosen.why}`)
+    options.logger.info(
+      `Worktrees: ${chosen.why}${forced ? ` (forced by ${FORCE_MODE_VARIABLE})` : ''}`
+    )
     const manager = new WorktreeManager(
       options.git,
       options.root,
@@ -112,6 +131,9 @@ export class RunWorktrees {
     const paths = this.shared ?? this.perWorktree.get(wt.path) ?? NO_SETUP_PATHS
     return setupExcludes(this.git, { cwd: wt.path, env: worktreeEnv(wt) }, paths)
   }
+
+  /** Where a worktree can have changes, for its `git add` (overlay worktrees know it). */
+  scope = (wt: Worktree): Promise<string[] | undefined> => this.manager.changedScope(wt)
 
   /**
    * Before merging: a warning naming what changed in the shared base since it was sealed, or

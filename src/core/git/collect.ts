@@ -40,6 +40,11 @@ export interface CollectOptions {
   excludes?: readonly string[]
   /** Exact pathspec excludes for what the setup-command left in this worktree (setup.ts). */
   setupExcludes?: (wt: Worktree) => Promise<readonly string[]>
+  /**
+   * The top-level names `git add --all` needs to look at (overlay worktrees know them); all
+   * when unset or undefined.
+   */
+  scope?: (wt: Worktree) => Promise<readonly string[] | undefined>
 }
 
 /** What a run knows that its tasks' collect options are made from (see taskCollectOptions). */
@@ -54,6 +59,8 @@ export interface RunContext {
   excludes: readonly string[]
   /** What the setup-command left, per worktree (see setup.ts); nothing when unset. */
   setupExcludes?: (wt: Worktree) => Promise<readonly string[]>
+  /** Where a worktree can have changes (see CollectOptions.scope). */
+  scope?: (wt: Worktree) => Promise<readonly string[] | undefined>
 }
 
 /** The collect options of one task of a run: its commit messages and how it names branches. */
@@ -80,7 +87,8 @@ export function taskCollectOptions(
             : '',
     keepDir: run.keepDir,
     excludes: run.excludes,
-    setupExcludes: run.setupExcludes
+    setupExcludes: run.setupExcludes,
+    scope: run.scope
   }
 }
 
@@ -305,7 +313,12 @@ async function commitWork(
   head: Head
 ): Promise<string> {
   const run = { cwd: wt.path, env: worktreeEnv(wt) }
-  await git.run(addAll(opts.excludes, await opts.setupExcludes?.(wt)), run)
+  const [exact, scope] = await Promise.all([opts.setupExcludes?.(wt), opts.scope?.(wt)])
+  if (scope?.length !== 0) {
+    const added = await git.run(addAll(opts.excludes, exact, scope), { ...run, okExitCodes: [128] })
+    // A name of the scope that matches no file now (a deleted untracked file): look at all.
+    if (added.exitCode !== 0) await git.run(addAll(opts.excludes, exact), run)
+  }
   const commit = await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
     ...run,
     stdin: opts.message,
@@ -548,12 +561,17 @@ function shown(file: string): string {
 /**
  * `git add --all`, leaving out files the agent CLI is known to drop: git reads no per-worktree
  * info/exclude, so they are excluded here, by pathspec, as files and as folders. `exact` are
- * ready pathspecs (the set-up's paths).
+ * ready pathspecs (the set-up's paths); `scope`, top-level names to look at (all when unset).
  */
-function addAll(excludes: readonly string[] = [], exact: readonly string[] = []): string[] {
+function addAll(
+  excludes: readonly string[] = [],
+  exact: readonly string[] = [],
+  scope?: readonly string[]
+): string[] {
   const skip = [
     ...excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`]),
     ...exact
   ]
+  if (scope) return ['add', '--all', '--', ...scope.map((name) => `:(literal,top)${name}`), ...skip]
   return ['add', '--all', ...(skip.length ? ['--', '.', ...skip] : [])]
 }

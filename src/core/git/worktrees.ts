@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -142,6 +142,27 @@ export class WorktreeManager {
   /** Paths of the shared base changed since it was sealed (always none in checkout mode). */
   baseChanges(): Promise<string[]> {
     return this.layers?.changes() ?? Promise.resolve([])
+  }
+
+  /**
+   * Overlay mode: the top-level names under which the worktree can differ from its index, so
+   * that `git add --all` need not look at the rest. Whatever a task creates, changes, deletes or
+   * renames lands in its upper dir under its top-level name; an agent's own changes to the index
+   * (`git rm --cached`) are the index's differences from the base commit. Undefined (look at
+   * everything) in checkout mode, or when the upper dir cannot be read.
+   */
+  async changedScope(wt: Worktree): Promise<string[] | undefined> {
+    const sha = this.layers?.sha
+    if (!this.layers || !sha) return undefined
+    const upper = await readdir(this.layers.upperDir(path.basename(wt.path))).catch(() => undefined)
+    if (!upper) return undefined
+    const staged = await this.git.out(
+      ['diff-index', '--cached', '--name-only', '-z', '--no-renames', sha],
+      { cwd: wt.path, env: worktreeEnv(wt) }
+    )
+    const names = new Set(upper.filter((name) => name !== '.git'))
+    for (const p of staged.split('\0').filter(Boolean)) names.add(p.split('/')[0])
+    return [...names]
   }
 
   /**
