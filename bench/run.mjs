@@ -738,7 +738,8 @@ async function caseOverlay() {
             git(repo.dir, ['worktree', 'add', '-q', '--detach', path.join(dir, `t${t}`), 'main'])
         })
       )
-      rmSync(dir, { recursive: true, force: true })
+      // rm, not Node's rmSync: 160,000 files go several times faster.
+      execFileSync('rm', ['-rf', dir])
       git(repo.dir, ['worktree', 'prune'])
     }
     const trees = new Set([...overlay, ...checkout].map((r) => r.integrationTree))
