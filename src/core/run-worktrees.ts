@@ -13,8 +13,9 @@ import {
 import type { Logger } from './types.js'
 
 /**
- * Forces every run's worktree-mode, whatever the option says: the test suite runs its
- * worktree-dependent tests once per mode this way (`npm run test:checkout`). Not for workflows.
+ * What `auto` stands for when set (`checkout` or `overlay`): the test suite runs everything that
+ * leaves worktree-mode at its default once per mode this way (`npm run test:checkout`). A mode
+ * asked for by name is kept. Not meant for workflows.
  */
 export const FORCE_MODE_VARIABLE = 'AGENT_FANOUT_WORKTREE_MODE'
 
@@ -73,14 +74,14 @@ export class RunWorktrees {
     setup?: SetupOptions
     notForOverlay?: string
   }): Promise<RunWorktrees> {
-    const forced = forcedMode()
+    const forced = options.mode === 'auto' ? forcedMode() : undefined
     const chosen = await chooseWorktreeMode(
       forced ?? options.mode,
       path.dirname(options.root),
       options.notForOverlay
     )
     options.logger.info(
-      `Worktrees: ${chosen.why}${forced ? ` (forced by ${FORCE_MODE_VARIABLE})` : ''}`
+      `Worktrees: ${chosen.why}${forced ? ` (auto set to ${forced} by ${FORCE_MODE_VARIABLE})` : ''}`
     )
     const manager = new WorktreeManager(
       options.git,
