@@ -98,8 +98,11 @@ export async function attemptTask(
   const { ws } = stage
   const { options, git, logger } = ws
   const branch = ws.branchOf(task)
+  // Where the task starts (its worktree, BASE_SHA, what its work is committed on top of).
+  const startSha = options.baseSha
   const startedAt = Date.now()
   let kept = false
+  let committed: Committed | undefined
   const result = (
     partial: Omit<TaskResult, 'id' | 'title' | 'branch' | 'durationMs'>
   ): TaskOutcome => {
@@ -109,61 +112,75 @@ export async function attemptTask(
   }
   if (options.signal?.aborted)
     return result({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' })
-  const outcome = await stage.slots.with(
-    task.id,
-    branch,
-    options.baseSha,
-    async (wt, release): Promise<TaskOutcome> => {
-      logger.info(`[${task.id}] started: ${task.title}`)
-      emit(options.watch, logger, { kind: 'started', at: Date.now(), taskId: task.id, attempt })
-      const prompt = renderPrompt({
-        issue: options.issue,
-        task,
-        siblings: options.tasks,
-        branch,
-        baseBranch: options.baseBranch
-      })
-      const { run, logFile } = await stage.start({
-        task,
-        wt,
-        slot: task.id,
-        command: options.agentCommand,
-        prompt,
-        extraEnv: { TASK_MODE: 'run' },
-        startSha: options.baseSha
-      })
-      await ws.checkSharedGit(task.id)
-      const common = {
-        logFile,
-        logTail: run.logTail,
-        exitCode: run.exitCode,
-        timedOut: run.timedOut
-      }
-      const failed = failure(options, run)
-      if (failed) {
-        release()
-        return result({ ...common, status: 'failed', changedFiles: [], reason: failed })
-      }
-      const work = await collectTask(ws, wt, task, branch)
-      if ('error' in work) {
-        kept = work.keepBranch
-        return result({
-          ...common,
-          status: 'failed',
-          changedFiles: [],
-          reason: work.error,
-          ...(work.saved ? { commit: work.saved } : {})
+  const outcome = await stage.slots
+    .with(
+      task.id,
+      branch,
+      startSha,
+      async (wt, release): Promise<TaskOutcome> => {
+        logger.info(`[${task.id}] started: ${task.title}`)
+        emit(options.watch, logger, { kind: 'started', at: Date.now(), taskId: task.id, attempt })
+        const prompt = renderPrompt({
+          issue: options.issue,
+          task,
+          siblings: options.tasks,
+          branch,
+          baseBranch: options.baseBranch
         })
-      }
-      const finishedAt = Date.now()
-      const partial = { id: task.id, title: task.title, branch, durationMs: finishedAt - startedAt }
-      return {
-        kind: 'committed',
-        work: { task, tip: work.tip, partial: { ...partial, ...common, startedAt, finishedAt } }
-      }
-    },
-    stage.waitForRemoval
-  )
+        const { run, logFile } = await stage.start({
+          task,
+          wt,
+          slot: task.id,
+          command: options.agentCommand,
+          prompt,
+          extraEnv: { TASK_MODE: 'run' },
+          startSha
+        })
+        await ws.checkSharedGit(task.id)
+        const common = {
+          logFile,
+          logTail: run.logTail,
+          exitCode: run.exitCode,
+          timedOut: run.timedOut
+        }
+        const failed = failure(options, run)
+        if (failed) {
+          release()
+          return result({ ...common, status: 'failed', changedFiles: [], reason: failed })
+        }
+        const work = await collectTask(ws, wt, task, branch, startSha)
+        if ('error' in work) {
+          kept = work.keepBranch
+          return result({
+            ...common,
+            status: 'failed',
+            changedFiles: [],
+            reason: work.error,
+            ...(work.saved ? { commit: work.saved } : {})
+          })
+        }
+        const finishedAt = Date.now()
+        const partial = {
+          id: task.id,
+          title: task.title,
+          branch,
+          durationMs: finishedAt - startedAt
+        }
+        committed = {
+          task,
+          tip: work.tip,
+          partial: { ...partial, ...common, startedAt, finishedAt }
+        }
+        return { kind: 'committed', work: committed }
+      },
+      stage.waitForRemoval
+    )
+    .catch((error: unknown): TaskOutcome => {
+      // Committed work stays the task's result when only removing its worktree failed.
+      if (!committed) throw error
+      logger.warning(`[${task.id}] ${errorMessage(error)}`)
+      return { kind: 'committed', work: committed }
+    })
   if (outcome.kind === 'committed') return outcome
   // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind
   // (one whose work could not be committed, or did not finish, keeps it).

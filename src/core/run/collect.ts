@@ -13,12 +13,13 @@ export async function collectTask(
   ws: Workspace,
   wt: Worktree,
   task: Task,
-  branch: string
+  branch: string,
+  startSha: string
 ): Promise<Collected> {
   const work = await collectWork(
     ws.git,
     wt,
-    taskCollectOptions(ws.runContext, task, branch, ws.options.baseSha)
+    taskCollectOptions(ws.runContext, task, branch, startSha)
   ).catch(noSpaceAt(`while committing its work in ${wt.path}`))
   if (!('error' in work) && work.note) ws.warn(`[${task.id}] ${work.note}`)
   return work
