@@ -548,6 +548,21 @@ describe('run events', () => {
     expect(done.tasks.map((t) => [t.id, t.status])).toEqual(r.tasks.map((t) => [t.id, t.status]))
   })
 
+  it("keeps each 'finished' result as it was then: integration does not rewrite it", async () => {
+    const s = await setup()
+    const events: RunEvent[] = []
+    const r = await fanout(s, '- [ ] One\n- [ ] Two\n', 'echo "$TASK_ID" > README.md', {
+      watch: (event) => events.push(event)
+    })
+    expect(byId(r, 'T2').status).toBe('conflicted')
+    const t2 = events.find((e) => e.kind === 'finished' && e.result.id === 'T2') as Extract<
+      RunEvent,
+      { kind: 'finished' }
+    >
+    expect(t2.result.status).not.toBe('conflicted')
+    expect(t2.result.conflict).toBeUndefined()
+  })
+
   it('keeps running when a watcher throws', async () => {
     const s = await setup()
     const r = await fanout(s, '- [ ] Add one\n', 'echo one > one.txt', {

@@ -38,7 +38,11 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       if (outcome.kind === 'result') results.set(outcome.result.id, outcome.result)
     for (const [id, result] of judged.results) {
       results.set(id, result)
-      emit(options.watch, options.logger, { kind: 'finished', at: Date.now(), result })
+      emit(options.watch, options.logger, {
+        kind: 'finished',
+        at: Date.now(),
+        result: { ...result }
+      })
     }
     const produced = new Map([...plan.produced, ...judged.produced])
     await guardTaskBranches(ws, produced, judged.tips)
