@@ -10,7 +10,7 @@ import {
   setupExcludes,
   type SetupPaths
 } from './setup.js'
-import type { Logger } from './types.js'
+import type { Logger, TaskResult } from './types.js'
 
 /**
  * What `auto` stands for when set (`checkout` or `overlay`): the test suite runs everything that
@@ -54,6 +54,8 @@ export class RunWorktrees {
   private readonly perWorktree = new Map<string, SetupPaths>()
   /** Checkout mode: the first worktree's set-up, which every other worktree waits for. */
   private firstSetup: Promise<void> | undefined
+  /** Bytes each slot's worktree took when its agent was done. */
+  private readonly disk = new Map<string, number>()
 
   private constructor(
     readonly manager: WorktreeManager,
@@ -95,16 +97,23 @@ export class RunWorktrees {
 
   /**
    * Before any worktree, after recover(): in overlay mode the shared base is checked out at
-   * `baseSha`, set up once and sealed read-only. Throws SetupError when the set-up fails.
+   * `baseSha`, set up once and sealed read-only. Returns the set-up's failure (no agent may then
+   * start), undefined when it succeeded or there is none here.
    */
-  async prepare(baseSha: string): Promise<void> {
+  async prepare(baseSha: string): Promise<SetupError | undefined> {
     const base = await this.manager.prepareBase(baseSha)
     if (base && this.setup) {
-      await this.runSetup(base, 'setup')
+      try {
+        await this.runSetup(base, 'setup')
+      } catch (error) {
+        if (error instanceof SetupError) return error
+        throw error
+      }
       this.shared = await recordSetupPaths(this.git, (await this.manager.baseAt())!)
       this.logSetupPaths(this.shared)
     }
     await this.manager.sealBase()
+    return undefined
   }
 
   /**
@@ -147,8 +156,15 @@ export class RunWorktrees {
     return `The shared base checkout of the overlay worktrees was changed while agents ran (${shown}${changed.length > 10 ? `, and ${changed.length - 10} more` : ''}): every task saw that change, so none is merged; their branches keep their work.`
   }
 
-  diskUsed(wt: Worktree): Promise<number> {
-    return this.manager.diskUsed(wt)
+  /** Measures the disk a task's worktree took (before it is removed), for its result. */
+  async measure(wt: Worktree, slot: string): Promise<void> {
+    this.disk.set(slot, await this.manager.diskUsed(wt))
+  }
+
+  /** A task's result with the disk its worktree took, when that was measured. */
+  withDisk(result: TaskResult): TaskResult {
+    const bytes = this.disk.get(result.id)
+    return bytes === undefined ? result : { ...result, diskBytes: bytes }
   }
 
   private async runSetup(cwd: string, name: string): Promise<void> {

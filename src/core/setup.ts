@@ -42,6 +42,23 @@ export class SetupError extends Error {
   }
 }
 
+/** How a task that could not start because the set-up failed is reported: its reason and tail. */
+export function setupFailed(error: SetupError): {
+  status: 'failed'
+  changedFiles: string[]
+  reason: string
+  logTail: string
+  logFile: string
+} {
+  return {
+    status: 'failed',
+    changedFiles: [],
+    reason: error.message,
+    logTail: error.tail,
+    logFile: error.logFile
+  }
+}
+
 /** Runs the set-up command; throws SetupError (with its log tail) unless it exits 0. */
 export async function runSetup(options: SetupRun): Promise<AgentRunResult> {
   const env = scrubEnv(options.baseEnv, {
