@@ -43,8 +43,8 @@ Options for run:
   --max-parallel <n>        agents at once (default 4)
   --timeout-minutes <n>     per agent (default 30)
   --work-dir <dir>          where worktrees and logs go (default: a folder in the temp dir)
-  --worktree-mode <mode>    auto (default): overlay worktrees where this user can mount without
-                            a password (root, or sudo -n), else checkout; overlay; checkout
+  --worktree-mode <mode>    checkout (default); overlay; auto: overlay worktrees where this user
+                            can mount without a password (root, or sudo -n), else checkout
   --setup-command <cmd>     run once before any agent (e.g. npm ci), see docs/worktrees.md
   --fail-on <list>          outcomes that make the exit status 1 (default failed,conflicted)
   --json                    print the result as JSON instead of the markdown report

@@ -13,11 +13,12 @@ import {
 import type { Logger, TaskResult } from './types.js'
 
 /**
- * What `auto` stands for when set (`checkout` or `overlay`): the test suite runs everything that
- * leaves worktree-mode at its default once per mode this way (`npm run test:checkout`). A mode
- * asked for by name is kept. Not meant for workflows.
+ * Replaces the default worktree-mode (`checkout`) when set: the test suite runs everything that
+ * leaves worktree-mode at its default in overlay worktrees this way (`npm run test:overlay`).
+ * `auto` and `overlay` asked for by name are kept. Not meant for workflows.
  */
 export const FORCE_MODE_VARIABLE = 'AGENT_FANOUT_WORKTREE_MODE'
+const DEFAULT_MODE: WorktreeModeOption = 'checkout'
 
 function forcedMode(): WorktreeModeOption | undefined {
   const value = process.env[FORCE_MODE_VARIABLE]?.trim()
@@ -76,14 +77,14 @@ export class RunWorktrees {
     setup?: SetupOptions
     notForOverlay?: string
   }): Promise<RunWorktrees> {
-    const forced = options.mode === 'auto' ? forcedMode() : undefined
+    const forced = options.mode === DEFAULT_MODE ? forcedMode() : undefined
     const chosen = await chooseWorktreeMode(
       forced ?? options.mode,
       path.dirname(options.root),
       options.notForOverlay
     )
     options.logger.info(
-      `Worktrees: ${chosen.why}${forced ? ` (auto set to ${forced} by ${FORCE_MODE_VARIABLE})` : ''}`
+      `Worktrees: ${chosen.why}${forced ? ` (the default set to ${forced} by ${FORCE_MODE_VARIABLE})` : ''}`
     )
     const manager = new WorktreeManager(
       options.git,

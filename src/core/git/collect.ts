@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
+import { cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { errorMessage } from '../util/errors.js'
 import { isNoSpace } from '../util/no-space.js'
@@ -518,7 +518,11 @@ async function keepFiles(wt: Worktree, keepDir: string): Promise<string | undefi
   try {
     await mkdir(keepDir, { recursive: true })
     const target = path.join(keepDir, `${path.basename(wt.path)}-${randomBytes(3).toString('hex')}`)
-    await rename(wt.path, target)
+    await rename(wt.path, target).catch(async (error: NodeJS.ErrnoException) => {
+      // An overlay worktree is a mount point (worktrees.ts): its files are copied out instead.
+      if (error.code !== 'EBUSY' && error.code !== 'EXDEV') throw error
+      await cp(wt.path, target, { recursive: true, verbatimSymlinks: true })
+    })
     // It is a plain directory now: its .git file would name a git dir that is about to go.
     await rm(path.join(target, '.git'), { force: true, recursive: true })
     return target

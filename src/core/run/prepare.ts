@@ -59,7 +59,7 @@ export async function prepare(options: EngineOptions, plan: RunPlan): Promise<Wo
     git,
     logger,
     root: path.join(root, 'worktrees'),
-    mode: options.worktreeMode ?? 'auto',
+    mode: options.worktreeMode ?? 'checkout',
     setup: options.setupCommand
       ? {
           command: options.setupCommand,
