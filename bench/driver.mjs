@@ -122,7 +122,9 @@ if (job.mode === 'fanout') {
     secrets: [],
     // As the action does: the result is ready (and would be published) while worktree files
     // are still being deleted; the deletion is timed separately.
-    deferDeletion: (deleted) => (deletion = deleted)
+    deferDeletion: (deleted) => (deletion = deleted),
+    worktreeMode: job.worktreeMode ?? 'checkout',
+    ...(job.setupCommand ? { setupCommand: job.setupCommand } : {})
   })
   const ended = now()
   await deletion
@@ -133,7 +135,9 @@ if (job.mode === 'fanout') {
     wallMs: ended - started,
     deletedMs: deletedAt - started,
     statuses: fanout.tasks.map((t) => t.status),
-    integrationSha: fanout.integrationSha
+    integrationSha: fanout.integrationSha,
+    integrationTree: (await git.out(['rev-parse', `${fanout.integrationSha}^{tree}`])).trim(),
+    diskBytes: fanout.tasks.map((t) => t.diskBytes ?? 0)
   }
 } else if (job.mode === 'merge') {
   const { integrate } = await build('core/integrate.js')

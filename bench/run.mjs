@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const BUILD = path.join(ROOT, 'bench', 'work', 'build')
-const CASES = ['parallel', 'overhead', 'isolation', 'merge', 'memory']
+const CASES = ['parallel', 'overhead', 'isolation', 'merge', 'memory', 'overlay', 'setup']
 
 const { values: opts } = parseArgs({
   options: {
@@ -281,7 +281,7 @@ async function drive(job) {
 }
 
 /** One engine run of N tasks; adds the agents' own timings. */
-async function fanoutRun(repo, n, maxParallel, agentExtra = '') {
+async function fanoutRun(repo, n, maxParallel, agentExtra = '', extraJob = {}) {
   cleanRepo(repo.dir)
   const timesDir = freshDir(path.join(WORK, 'times'))
   const r = await drive({
@@ -290,7 +290,8 @@ async function fanoutRun(repo, n, maxParallel, agentExtra = '') {
     n,
     maxParallel,
     agent: agentCommand(repo, timesDir, agentExtra),
-    workDir: path.join(WORK, 'engine-work')
+    workDir: path.join(WORK, 'engine-work'),
+    ...extraJob
   })
   const bad = r.statuses.filter((s) => s !== 'merged')
   if (bad.length) throw new Error(`engine run had non-merged tasks: ${bad.join(',')}`)
@@ -714,6 +715,109 @@ async function caseMemory() {
   )
 }
 
+/**
+ * Overlay worktrees (worktree-mode: overlay) against checkouts, on the 10,000-file repository:
+ * the overhead (wall − longest agent) against serial `git worktree add` of the same N, the
+ * integration trees of both modes (must be equal), and the disk each task's worktree took.
+ */
+async function caseOverlay() {
+  const repo = ensureRepo('big')
+  const rows = []
+  const raw = []
+  for (const n of NS.filter((x) => x >= 16)) {
+    const overlay = []
+    const checkout = []
+    const floor = []
+    for (let i = 0; i < runsFor(n); i++) {
+      overlay.push(await fanoutRun(repo, n, n, '', { worktreeMode: 'overlay' }))
+      checkout.push(await fanoutRun(repo, n, n, '', { worktreeMode: 'checkout' }))
+      const dir = freshDir(path.join(WORK, 'floor'))
+      floor.push(
+        timed(() => {
+          for (let t = 1; t <= n; t++)
+            git(repo.dir, ['worktree', 'add', '-q', '--detach', path.join(dir, `t${t}`), 'main'])
+        })
+      )
+      // rm, not Node's rmSync: 160,000 files go several times faster.
+      execFileSync('rm', ['-rf', dir])
+      git(repo.dir, ['worktree', 'prune'])
+    }
+    const trees = new Set([...overlay, ...checkout].map((r) => r.integrationTree))
+    if (trees.size !== 1) throw new Error(`overlay and checkout integration trees differ (N=${n})`)
+    const over = stats(overlay.map((r) => r.overheadMs))
+    const overCheckout = stats(checkout.map((r) => r.overheadMs))
+    const fl = stats(floor)
+    const disk = (runs) => median(runs.flatMap((r) => r.diskBytes)) / 1024
+    raw.push({ n, overlay, checkout, floorMs: floor })
+    rows.push([
+      n,
+      overlay.length,
+      fmt(stats(overlay.map((r) => r.wallMs))),
+      fmt(over),
+      fmt(overCheckout),
+      fmt(fl),
+      `${ratio(over.median, fl.median).toFixed(3)}×`,
+      `${ratio(overCheckout.median, fl.median).toFixed(2)}×`,
+      'equal',
+      `${disk(overlay).toFixed(0)} KiB`,
+      `${disk(checkout).toFixed(0)} KiB`
+    ])
+  }
+  results.cases.overlay = { repo: 'big', raw }
+  table(
+    `overlay worktrees vs checkouts (10,000-file repository, max-parallel = N, agents sleep ${AGENT_SECONDS} s)`,
+    [
+      'N',
+      'runs',
+      'overlay wall',
+      'overlay overhead',
+      'checkout overhead',
+      'serial git worktree add ×N',
+      'overlay overhead / floor',
+      'checkout overhead / floor',
+      'integration trees',
+      'disk per task, overlay',
+      'disk per task, checkout'
+    ],
+    rows
+  )
+}
+
+/**
+ * setup-command once: a set-up of 10 s (it writes a node_modules-like folder), 8 tasks of 2 s.
+ * Overlay: one set-up in the shared base, so wall ≈ set-up + longest agent; checkout: a set-up
+ * per worktree, the first alone, then the others side by side.
+ */
+async function caseSetup() {
+  const repo = ensureRepo('small')
+  const n = 8
+  const setupSeconds = 10
+  const setupCommand = `sleep ${setupSeconds}; mkdir -p node_modules/dep; for i in $(seq 1 200); do echo "module $i" > node_modules/dep/m$i.js; done`
+  const rows = []
+  const raw = {}
+  for (const mode of ['overlay', 'checkout']) {
+    const runs = []
+    for (let i = 0; i < RUNS; i++)
+      runs.push(await fanoutRun(repo, n, n, '', { worktreeMode: mode, setupCommand }))
+    raw[mode] = runs
+    const wall = stats(runs.map((r) => r.wallMs))
+    const bound = setupSeconds * 1000 + median(runs.map((r) => r.agents.longestMs)) + 2000
+    rows.push([
+      mode,
+      runs.length,
+      fmt(wall),
+      fmt({ median: bound, min: bound, max: bound, n: 1 }),
+      wall.median <= bound ? 'yes' : 'no'
+    ])
+  }
+  results.cases.setup = { repo: 'small', setupSeconds, n, raw }
+  table(
+    `setup-command once (set-up ${setupSeconds} s, ${n} tasks of ${AGENT_SECONDS} s, small repository)`,
+    ['worktree-mode', 'runs', 'wall', 'set-up + longest agent + 2 s', 'within'],
+    rows
+  )
+}
+
 // ---------------------------------------------------------------- main
 
 mkdirSync(WORK, { recursive: true })
@@ -743,7 +847,9 @@ const run = {
   overhead: caseOverhead,
   isolation: caseIsolation,
   merge: caseMerge,
-  memory: caseMemory
+  memory: caseMemory,
+  overlay: caseOverlay,
+  setup: caseSetup
 }
 for (const c of CASES) if (SELECTED.includes(c)) await run[c]()
 results.totalSeconds = Math.round((performance.now() - started) / 1000)

@@ -29,8 +29,16 @@ export function isolatedGitEnv(home: string): NodeJS.ProcessEnv {
     GIT_AUTHOR_NAME: TEST_AUTHOR_NAME,
     GIT_AUTHOR_EMAIL: TEST_AUTHOR_EMAIL,
     GIT_COMMITTER_NAME: TEST_AUTHOR_NAME,
-    GIT_COMMITTER_EMAIL: TEST_AUTHOR_EMAIL
+    GIT_COMMITTER_EMAIL: TEST_AUTHOR_EMAIL,
+    // The suite's worktree mode (`npm run test:checkout`), for the CLI and action it starts.
+    ...forcedWorktreeMode()
   }
+}
+
+/** AGENT_FANOUT_WORKTREE_MODE as the suite was started with, for the processes tests start. */
+export function forcedWorktreeMode(): Record<string, string> {
+  const mode = process.env.AGENT_FANOUT_WORKTREE_MODE
+  return mode ? { AGENT_FANOUT_WORKTREE_MODE: mode } : {}
 }
 
 const createdTempDirs = new Set<string>()

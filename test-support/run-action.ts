@@ -9,7 +9,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
-import { git, isolatedGitEnv, tempDir } from './git-fixtures.js'
+import { forcedWorktreeMode, git, isolatedGitEnv, tempDir } from './git-fixtures.js'
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -260,7 +260,8 @@ export async function runAction(opts: RunActionOptions): Promise<RunActionResult
     RUNNER_NAME: 'GitHub Actions 1',
     RUNNER_ENVIRONMENT: 'github-hosted',
     RUNNER_TRACKING_ID: `github_${randomUUID()}`,
-    ...FAKE_RUNNER_SECRETS
+    ...FAKE_RUNNER_SECRETS,
+    ...forcedWorktreeMode()
   }
 
   const context: Record<string, string> = {

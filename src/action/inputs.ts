@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import { chooseAgent, type AgentPreset } from '../core/agents/presets/index.js'
 import type { Identity } from '../core/git/git.js'
+import type { WorktreeModeOption } from '../core/git/worktree-mode.js'
 import type { ConflictStrategy } from '../core/integrate.js'
 import { OPTIONS, parseIdentity, readOptions, type Mode, type OptionName } from '../core/options.js'
 import type { TaskStatus } from '../core/types.js'
@@ -41,6 +42,8 @@ export interface ActionInputs {
   /** Whole-run deadline in ms, if set. */
   deadlineMs?: number
   allowWorkflowChanges: boolean
+  worktreeMode: WorktreeModeOption
+  setupCommand?: string
 }
 
 /**
@@ -105,7 +108,9 @@ export function getInputs(
     allowWorkflowChanges: o['allow-workflow-changes'],
     commitAuthor: o['commit-author'] ?? parseIdentity(OPTIONS['commit-author'].default),
     draft: o.draft,
-    failOn: o['fail-on']
+    failOn: o['fail-on'],
+    worktreeMode: o['worktree-mode'],
+    setupCommand: o['setup-command']
   }
   if (inputs.mode === 'merge' && inputs.resultsDir) {
     // Secure mode keeps every agent-made program out of the job that holds the write token.

@@ -8,7 +8,9 @@ import { defaultBranchPrefix, integrationBranchName, taskBranchName } from '../c
 import { runFanout, type TaskPlan } from '../core/engine.js'
 import { baseBranchName, localBranchTip } from '../core/git/base-branch.js'
 import { Git, type Identity } from '../core/git/git.js'
+import type { WorktreeModeOption } from '../core/git/worktree-mode.js'
 import { consoleLogger } from '../core/logger.js'
+import { OPTIONS } from '../core/options.js'
 import { keepPeoplesWork } from '../core/people.js'
 import { renderReport, summaryLine } from '../core/report/markdown.js'
 import { parseTaskList, TASK_SYNTAX_HELP } from '../core/tasks/parse.js'
@@ -41,6 +43,9 @@ Options for run:
   --max-parallel <n>        agents at once (default 4)
   --timeout-minutes <n>     per agent (default 30)
   --work-dir <dir>          where worktrees and logs go (default: a folder in the temp dir)
+  --worktree-mode <mode>    checkout (default); overlay; auto: overlay worktrees where this user
+                            can mount without a password (root, or sudo -n), else checkout
+  --setup-command <cmd>     run once before any agent (e.g. npm ci), see docs/worktrees.md
   --fail-on <list>          outcomes that make the exit status 1 (default failed,conflicted)
   --json                    print the result as JSON instead of the markdown report
 `
@@ -85,6 +90,8 @@ async function runCommand(argv: string[]): Promise<number> {
       'max-parallel': { type: 'string', default: '4' },
       'timeout-minutes': { type: 'string', default: '30' },
       'work-dir': { type: 'string' },
+      'worktree-mode': { type: 'string', default: OPTIONS['worktree-mode'].default },
+      'setup-command': { type: 'string' },
       'fail-on': { type: 'string', default: 'failed,conflicted' },
       json: { type: 'boolean', default: false }
     }
@@ -124,6 +131,8 @@ async function runCommand(argv: string[]): Promise<number> {
       maxParallel: wholeNumber(values['max-parallel'], '--max-parallel'),
       timeoutMs: Number(values['timeout-minutes']) * 60_000,
       workDir: values['work-dir'],
+      worktreeMode: parseCliOption('worktree-mode', values['worktree-mode']),
+      setupCommand: parseCliOption('setup-command', values['setup-command'] ?? ''),
       logger: consoleLogger(),
       signal: interrupts.signal
     })
@@ -161,6 +170,9 @@ export interface LocalRunOptions {
   maxParallel: number
   timeoutMs: number
   workDir?: string
+  /** --worktree-mode (default auto) and --setup-command: see docs/worktrees.md. */
+  worktreeMode?: WorktreeModeOption
+  setupCommand?: string
   logger: Logger
   env?: NodeJS.ProcessEnv
   /** Aborting it ends every agent and reports what finished. */
@@ -214,7 +226,9 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     identity,
     agentBaseEnv: options.env ?? process.env,
     secrets: [],
-    signal: options.signal
+    signal: options.signal,
+    worktreeMode: options.worktreeMode,
+    setupCommand: options.setupCommand
   })
   if (keep.notes.length > 0) result.warnings = [...keep.notes, ...(result.warnings ?? [])]
   const now = await git.out(
@@ -322,4 +336,16 @@ async function defaultWorkDir(repoDir: string, issueNumber: number): Promise<str
   const real = await realpath(repoDir).catch(() => path.resolve(repoDir))
   const id = createHash('sha256').update(real).digest('hex').slice(0, 10)
   return path.join(os.tmpdir(), 'agent-fanout', `${path.basename(real)}-${id}-issue-${issueNumber}`)
+}
+
+/** A flag read through the option definition shared with the action (core/options.ts). */
+function parseCliOption<K extends 'worktree-mode' | 'setup-command'>(
+  name: K,
+  value: string
+): ReturnType<(typeof OPTIONS)[K]['parse']> {
+  try {
+    return OPTIONS[name].parse(value, `--${name}`) as ReturnType<(typeof OPTIONS)[K]['parse']>
+  } catch (error) {
+    throw new UserError(errorMessage(error))
+  }
 }

@@ -23,6 +23,11 @@ export interface DiskFitOptions {
   /** The base tree's size on a filesystem of the given block size. */
   treeSize: (blockSize: number) => Promise<TreeSize>
   freeSpace: (dir: string) => Promise<FreeSpace>
+  /**
+   * `overlay`: the base tree is on disk once (the shared lower checkout) and each worktree holds
+   * only its index and what its task changes; `checkout` (default): a full tree per worktree.
+   */
+  mode?: 'checkout' | 'overlay'
 }
 
 export interface DiskFit {
@@ -49,7 +54,7 @@ export class DiskSpaceError extends Error {
 
 /**
  * Before agents start: does a checkout of the base tree, as many times as worktrees are on disk
- * at once, fit where they go? The need of one worktree is its files rounded up to blocks, a
+ * at once (overlay worktrees: once, shared, plus each worktree's index), fit where they go? The need of one worktree is its files rounded up to blocks, a
  * block per directory and an index entry per file, plus a margin (a tenth more, and 1 MiB for
  * its prompt, log and git's admin files); agents' own writes cannot be known and are not
  * counted. When `wanted` do not fit, as many as fit are used (with a warning naming both
@@ -59,30 +64,54 @@ export async function fitWorktrees(options: DiskFitOptions): Promise<DiskFit> {
   if (options.wanted < 1) return { worktrees: options.wanted }
   const free = await options.freeSpace(options.dir)
   const tree = await options.treeSize(free.blockSize)
-  const perBytes = Math.ceil(
-    (tree.bytes + tree.dirs * free.blockSize + tree.files * INDEX_ENTRY_BYTES) * 1.1 +
-      PER_WORKTREE_EXTRA
-  )
-  const perInodes = tree.files + tree.dirs + PER_WORKTREE_INODES
+  const need = needs(tree, free.blockSize, options.mode ?? 'checkout')
   const fitting = Math.min(
-    Math.floor(free.bytes / perBytes),
-    Math.floor(free.inodes / perInodes),
+    Math.floor((free.bytes - need.sharedBytes) / need.perBytes),
+    Math.floor((free.inodes - need.sharedInodes) / need.perInodes),
     options.wanted
   )
   if (fitting >= options.wanted) return { worktrees: options.wanted }
-  const inodesShort = free.inodes < perInodes * Math.max(1, fitting + 1)
-  const need = (n: number): string =>
-    inodesShort ? `${perInodes * n} files (inodes)` : formatBytes(perBytes * n)
+  const inodesShort = free.inodes < need.sharedInodes + need.perInodes * Math.max(1, fitting + 1)
+  const total = (n: number): string =>
+    inodesShort
+      ? `${need.sharedInodes + need.perInodes * n} files (inodes)`
+      : formatBytes(need.sharedBytes + need.perBytes * n)
   const have = inodesShort ? `${free.inodes} files (inodes)` : formatBytes(free.bytes)
-  const treeText = `the base tree is ${tree.files} files, ${formatBytes(tree.bytes)}`
+  const treeText = `the base tree is ${tree.files} files, ${formatBytes(tree.bytes)}${
+    options.mode === 'overlay' ? ', checked out once and shared by overlay worktrees' : ''
+  }`
   if (fitting < 1) {
     throw new DiskSpaceError(
-      `Not enough free space for the worktrees in ${options.dir}: one worktree needs about ${need(1)} (${treeText}; ${options.wanted} at once need ${need(options.wanted)}), but ${have} are free. Nothing was started: free some space, or put the work directory on a larger disk.`
+      `Not enough free space for the worktrees in ${options.dir}: one worktree needs about ${total(1)} (${treeText}; ${options.wanted} at once need ${total(options.wanted)}), but ${have} are free. Nothing was started: free some space, or put the work directory on a larger disk.`
     )
   }
   return {
     worktrees: fitting,
-    warning: `Not enough free space in ${options.dir} for ${options.wanted} worktrees at once: they need about ${need(options.wanted)} (${treeText}), and ${have} are free. Running at most ${fitting} agent(s) at once instead (${need(fitting)}).`
+    warning: `Not enough free space in ${options.dir} for ${options.wanted} worktrees at once: they need about ${total(options.wanted)} (${treeText}), and ${have} are free. Running at most ${fitting} agent(s) at once instead (${total(fitting)}).`
+  }
+}
+
+/** What the worktrees take: once for the run (overlay: the shared base) and per worktree. */
+function needs(
+  tree: TreeSize,
+  blockSize: number,
+  mode: 'checkout' | 'overlay'
+): { sharedBytes: number; sharedInodes: number; perBytes: number; perInodes: number } {
+  const files = Math.ceil((tree.bytes + tree.dirs * blockSize) * 1.1)
+  const index = tree.files * INDEX_ENTRY_BYTES
+  const inodes = tree.files + tree.dirs
+  if (mode === 'overlay')
+    return {
+      sharedBytes: files + index,
+      sharedInodes: inodes,
+      perBytes: Math.ceil(index * 1.1) + PER_WORKTREE_EXTRA,
+      perInodes: PER_WORKTREE_INODES
+    }
+  return {
+    sharedBytes: 0,
+    sharedInodes: 0,
+    perBytes: Math.ceil(files + index * 1.1) + PER_WORKTREE_EXTRA,
+    perInodes: inodes + PER_WORKTREE_INODES
   }
 }
 
@@ -114,10 +143,12 @@ export async function fitOnDisk(
   options: { baseSha: string; maxParallel: number },
   dir: string,
   tasksToRun: number,
-  warn: (warning: string) => void
+  warn: (warning: string) => void,
+  mode: 'checkout' | 'overlay' = 'checkout'
 ): Promise<number> {
   const fit = await fitWorktrees({
     dir,
+    mode,
     wanted: Math.min(tasksToRun, options.maxParallel),
     treeSize: (blockSize) => measureTree(git, options.baseSha, blockSize),
     freeSpace

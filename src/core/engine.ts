@@ -4,6 +4,7 @@
 import { taskBranchName } from './branches.js'
 import { emit } from './events.js'
 import { runAgents, openAgentStage, type Committed, type TaskOutcome } from './run/agents.js'
+import { refuseChangedBase } from './run/base.js'
 import { cleanUp, removeTaskWorktrees } from './run/clean.js'
 import { integrateWork, settle, type Integration } from './run/integrate.js'
 import { guardTaskBranches, judge } from './run/judge.js'
@@ -34,6 +35,7 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     removeTaskWorktrees(stage)
     await ws.checkSharedGit('all agents')
     const judged = await judge(ws, outcomes.flatMap(committedWork))
+    await refuseChangedBase(ws, judged)
     for (const outcome of outcomes)
       if (outcome.kind === 'result') results.set(outcome.result.id, outcome.result)
     for (const [id, result] of judged.results) {
@@ -82,7 +84,7 @@ function finalResult(
     baseSha: options.baseSha,
     integrationBranch: ws.integrationBranch,
     integrationSha: integration?.sha ?? options.baseSha,
-    tasks: options.tasks.map((task) => results.get(task.id)!),
+    tasks: options.tasks.map((task) => ws.files.withDisk(results.get(task.id)!)),
     ...(integration?.verify ? { verify: integration.verify } : {}),
     ...(ws.warnings.length ? { warnings: ws.warnings } : {})
   }

@@ -1,4 +1,5 @@
 import type { Identity } from './git/git.js'
+import { WORKTREE_MODES, type WorktreeModeOption } from './git/worktree-mode.js'
 import { CONFLICT_STRATEGIES, type ConflictStrategy } from './integrate.js'
 import type { TaskStatus } from './types.js'
 
@@ -230,6 +231,26 @@ export const OPTIONS = {
         throw new Error(`${label} must be each or final, got "${mode}".`)
       return mode
     }
+  },
+  'worktree-mode': {
+    description:
+      "How each task's worktree gets its files: `checkout` (a full checkout per task), `overlay` (an overlayfs mount of one shared, read-only checkout of the base: made in milliseconds, taking only the disk a task changes; needs root or passwordless sudo), or `auto`: overlay where the runner can mount without asking, checkout otherwise (the log says which and why). The default stays `checkout` until the whole suite has run in both modes. See docs/worktrees.md.",
+    default: 'checkout',
+    values: WORKTREE_MODES,
+    cli: { arg: WORKTREE_MODES.join('|') },
+    parse: (t: string, label: string): WorktreeModeOption => {
+      const mode = (t.trim().toLowerCase() || 'checkout') as WorktreeModeOption
+      if (!WORKTREE_MODES.includes(mode))
+        throw new Error(`${label} must be one of ${WORKTREE_MODES.join(', ')}, got "${t}".`)
+      return mode
+    }
+  },
+  'setup-command': {
+    description:
+      "Optional command run once before any agent, through `bash -c` and with the agents' environment (no token), e.g. `npm ci`: in the shared base of overlay worktrees (every task sees its result), or in each worktree in checkout mode. If it fails, no agent starts and every task reports its output's last lines. What it creates never lands in a task's commit unless the task changed it.",
+    default: '',
+    cli: { arg: '<command>' },
+    parse: (t: string): string | undefined => (t.trim() ? t : undefined)
   },
   'branch-prefix': {
     description:

@@ -118,6 +118,11 @@ export interface TaskResult {
   finishedAt?: number
   /** Where its full log can be read (a workflow artifact in the action). */
   logUrl?: string
+  /**
+   * Disk its worktree took when its agent was done (bytes): what the task changed for an overlay
+   * worktree, the whole tree for a checkout.
+   */
+  diskBytes?: number
 }
 
 export interface VerifyResult {

@@ -27,6 +27,8 @@ type FromInputs =
   | 'secrets'
   | 'blockWorkflowChanges'
   | 'signal'
+  | 'worktreeMode'
+  | 'setupCommand'
 
 /**
  * Runs the engine with the action's inputs and `own` options, in a work dir under RUNNER_TEMP
@@ -64,6 +66,8 @@ export async function runEngine(
       secrets: [inputs.token],
       blockWorkflowChanges: !inputs.allowWorkflowChanges,
       signal: r.signal,
+      worktreeMode: inputs.worktreeMode,
+      setupCommand: inputs.setupCommand,
       ...own
     })
   } finally {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
+import { cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { errorMessage } from '../util/errors.js'
 import { isNoSpace } from '../util/no-space.js'
@@ -38,6 +38,13 @@ export interface CollectOptions {
   saveMessage: (problems: string[]) => string
   /** Paths the agent CLI is known to drop (its history, caches): never committed. */
   excludes?: readonly string[]
+  /** Exact pathspec excludes for what the setup-command left in this worktree (setup.ts). */
+  setupExcludes?: (wt: Worktree) => Promise<readonly string[]>
+  /**
+   * The top-level names `git add --all` needs to look at (overlay worktrees know them); all
+   * when unset or undefined.
+   */
+  scope?: (wt: Worktree) => Promise<readonly string[] | undefined>
 }
 
 /** What a run knows that its tasks' collect options are made from (see taskCollectOptions). */
@@ -50,6 +57,10 @@ export interface RunContext {
   keepDir: string
   /** Paths the agent preset's CLI is known to drop (see presets/). */
   excludes: readonly string[]
+  /** What the setup-command left, per worktree (see setup.ts); nothing when unset. */
+  setupExcludes?: (wt: Worktree) => Promise<readonly string[]>
+  /** Where a worktree can have changes (see CollectOptions.scope). */
+  scope?: (wt: Worktree) => Promise<readonly string[] | undefined>
 }
 
 /** The collect options of one task of a run: its commit messages and how it names branches. */
@@ -75,7 +86,9 @@ export function taskCollectOptions(
             ? " (another task's branch)"
             : '',
     keepDir: run.keepDir,
-    excludes: run.excludes
+    excludes: run.excludes,
+    setupExcludes: run.setupExcludes,
+    scope: run.scope
   }
 }
 
@@ -300,7 +313,12 @@ async function commitWork(
   head: Head
 ): Promise<string> {
   const run = { cwd: wt.path, env: worktreeEnv(wt) }
-  await git.run(addAll(opts.excludes), run)
+  const [exact, scope] = await Promise.all([opts.setupExcludes?.(wt), opts.scope?.(wt)])
+  if (scope?.length !== 0) {
+    const added = await git.run(addAll(opts.excludes, exact, scope), { ...run, okExitCodes: [128] })
+    // A name of the scope that matches no file now (a deleted untracked file): look at all.
+    if (added.exitCode !== 0) await git.run(addAll(opts.excludes, exact), run)
+  }
   const commit = await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
     ...run,
     stdin: opts.message,
@@ -444,7 +462,7 @@ async function snapshot(
   }
   try {
     await git.run(['read-tree', base], run)
-    await git.run(addAll(opts.excludes), run)
+    await git.run(addAll(opts.excludes, await opts.setupExcludes?.(wt)), run)
     const tree = await git.out(['write-tree'], run)
     return await git.out(['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-F', '-'], {
       ...run,
@@ -500,7 +518,11 @@ async function keepFiles(wt: Worktree, keepDir: string): Promise<string | undefi
   try {
     await mkdir(keepDir, { recursive: true })
     const target = path.join(keepDir, `${path.basename(wt.path)}-${randomBytes(3).toString('hex')}`)
-    await rename(wt.path, target)
+    await rename(wt.path, target).catch(async (error: NodeJS.ErrnoException) => {
+      // An overlay worktree is a mount point (worktrees.ts): its files are copied out instead.
+      if (error.code !== 'EBUSY' && error.code !== 'EXDEV') throw error
+      await cp(wt.path, target, { recursive: true, verbatimSymlinks: true })
+    })
     // It is a plain directory now: its .git file would name a git dir that is about to go.
     await rm(path.join(target, '.git'), { force: true, recursive: true })
     return target
@@ -542,9 +564,18 @@ function shown(file: string): string {
 
 /**
  * `git add --all`, leaving out files the agent CLI is known to drop: git reads no per-worktree
- * info/exclude, so they are excluded here, by pathspec, as files and as folders.
+ * info/exclude, so they are excluded here, by pathspec, as files and as folders. `exact` are
+ * ready pathspecs (the set-up's paths); `scope`, top-level names to look at (all when unset).
  */
-function addAll(excludes: readonly string[] = []): string[] {
-  const skip = excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`])
+function addAll(
+  excludes: readonly string[] = [],
+  exact: readonly string[] = [],
+  scope?: readonly string[]
+): string[] {
+  const skip = [
+    ...excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`]),
+    ...exact
+  ]
+  if (scope) return ['add', '--all', '--', ...scope.map((name) => `:(literal,top)${name}`), ...skip]
   return ['add', '--all', ...(skip.length ? ['--', '.', ...skip] : [])]
 }

@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../types.js'
 import { createLimiter } from '../util/pool.js'
 import { Git, GitError } from './git.js'
+import { diskUsage, OverlayLayers, releaseOverlays } from './overlay-layers.js'
+import type { Mounter } from './overlay.js'
 import { toolEnv } from '../util/tool-env.js'
 
 export interface Worktree {
@@ -50,6 +52,14 @@ const FILE_WORK_LANES = Math.max(2, availableParallelism())
 type Registration = { kind: 'direct' | 'git'; commonDir: string }
 
 /**
+ * How a worktree gets its files. `checkout`: git writes every file of the tree into it.
+ * `overlay`: it is an overlayfs mount of one shared, read-only checkout of the base (see
+ * overlay-layers.ts), and gets a copy of that checkout's index; only what a task changes is
+ * ever written, into the task's own upper dir.
+ */
+export type WorktreeMode = 'checkout' | 'overlay'
+
+/**
  * Creates and removes the per-task worktrees, all under one private root outside the
  * workspace, so that cleanup can never touch anything the action does not own.
  *
@@ -87,8 +97,81 @@ export class WorktreeManager {
     readonly root: string,
     private readonly logger: Logger,
     /** 'git' forces `git worktree add`/`prune` (tests compare both ways). */
-    private readonly mode: 'auto' | 'git' = 'auto'
-  ) {}
+    private readonly mode: 'auto' | 'git' = 'auto',
+    /** Overlay worktrees, mounted by this mounter; checkouts when unset. */
+    overlay?: Mounter
+  ) {
+    this.layers = overlay ? new OverlayLayers(git, OverlayLayers.dirFor(root), overlay) : undefined
+  }
+
+  /** The overlay side (base, layers, mounts) when worktrees are overlays. */
+  private readonly layers: OverlayLayers | undefined
+
+  get files(): WorktreeMode {
+    return this.layers ? 'overlay' : 'checkout'
+  }
+
+  /**
+   * Overlay mode: checks out the shared base at `sha` and returns its directory, still writable
+   * (the set-up runs there); sealBase() then makes it read-only. Checkout mode: undefined.
+   */
+  async prepareBase(sha: string): Promise<string | undefined> {
+    if (!this.layers) return undefined
+    await this.layers.prepare(sha, await this.commonDir())
+    return this.layers.baseDir
+  }
+
+  /**
+   * Overlay mode: where git commands address the shared base (its directory, the repository's
+   * git dir, the base's own index), e.g. to list what the set-up left there.
+   */
+  async baseAt(): Promise<{ cwd: string; env: NodeJS.ProcessEnv } | undefined> {
+    if (!this.layers) return undefined
+    const { baseDir, baseIndex } = this.layers
+    return {
+      cwd: baseDir,
+      env: { GIT_DIR: await this.commonDir(), GIT_WORK_TREE: baseDir, GIT_INDEX_FILE: baseIndex }
+    }
+  }
+
+  /** Overlay mode: the base becomes read-only and fingerprinted; worktrees can be made now. */
+  async sealBase(): Promise<void> {
+    await this.layers?.seal(await this.commonDir())
+  }
+
+  /** Paths of the shared base changed since it was sealed (always none in checkout mode). */
+  baseChanges(): Promise<string[]> {
+    return this.layers?.changes() ?? Promise.resolve([])
+  }
+
+  /**
+   * Overlay mode: the top-level names under which the worktree can differ from its index, so
+   * that `git add --all` need not look at the rest. Whatever a task creates, changes, deletes or
+   * renames lands in its upper dir under its top-level name; an agent's own changes to the index
+   * (`git rm --cached`) are the index's differences from the base commit. Undefined (look at
+   * everything) in checkout mode, or when the upper dir cannot be read.
+   */
+  async changedScope(wt: Worktree): Promise<string[] | undefined> {
+    const sha = this.layers?.sha
+    if (!this.layers || !sha) return undefined
+    const upper = await readdir(this.layers.upperDir(path.basename(wt.path))).catch(() => undefined)
+    if (!upper) return undefined
+    const staged = await this.git.out(
+      ['diff-index', '--cached', '--name-only', '-z', '--no-renames', sha],
+      { cwd: wt.path, env: worktreeEnv(wt) }
+    )
+    const names = new Set(upper.filter((name) => name !== '.git'))
+    for (const p of staged.split('\0').filter(Boolean)) names.add(p.split('/')[0])
+    return [...names]
+  }
+
+  /**
+   * The disk a worktree takes now: in overlay mode only what its task changed (its upper dir),
+   * in checkout mode its whole tree. Git's admin files and the shared base are not counted.
+   */
+  diskUsed(wt: Pick<Worktree, 'path'>): Promise<number> {
+    return diskUsage(this.layers ? this.layers.upperDir(path.basename(wt.path)) : wt.path)
+  }
 
   /** Runs fn after every earlier admin operation of this manager has settled. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -153,6 +236,8 @@ export class WorktreeManager {
    * the same listing, so it costs nothing): the run must not move those.
    */
   async recover(): Promise<Map<string, string>> {
+    // Mounts first: deleting through a mounted overlay would write whiteouts, not free space.
+    await releaseOverlays(this.root)
     const [entries, registration] = await Promise.all([this.listEntries(), this.detect()])
     const listed = entries.map((e) => e.path)
     const ours = listed.filter((p) => isInside(p, this.root))
@@ -201,10 +286,7 @@ export class WorktreeManager {
           commonDir: registration.commonDir,
           dotGit
         }
-        const checkout = branch
-          ? ['checkout', '--quiet', '--force', '--no-track', '-B', branch, startSha]
-          : ['reset', '--hard', '--quiet', startSha]
-        await this.fileWork(() => this.git.run(checkout, { cwd: wtPath, env: worktreeEnv(wt) }))
+        await this.fill(wt, registration, branch, startSha)
         return wt
       } catch (error) {
         const retryable = error instanceof GitError && TRANSIENT_ERROR.test(error.message)
@@ -220,6 +302,39 @@ export class WorktreeManager {
         await sleep(50 * attempt + Math.floor(Math.random() * 50))
       }
     }
+  }
+
+  /**
+   * Gives a registered (detached, empty) worktree its files and its branch. A checkout writes
+   * them (`checkout -B`, `--no-track` from a commit id: no config written). An overlay is
+   * mounted over the directory and needs no checkout at the base: its copied index is valid, so
+   * HEAD is only pointed at the branch; at another commit the checkout writes only the files
+   * that differ, into the task's upper dir.
+   */
+  private async fill(
+    wt: Worktree,
+    registration: Registration,
+    branch: string | undefined,
+    startSha: string
+  ): Promise<void> {
+    const at = { cwd: wt.path, env: worktreeEnv(wt) }
+    if (this.layers) {
+      await this.layers.mount(path.basename(wt.path), wt.path, wt.gitDir)
+      // The .git file written at registration is under the mount now: written again, on top.
+      await writeFile(path.join(wt.path, '.git'), wt.dotGit)
+      if (startSha === this.layers.sha) {
+        if (!branch) return
+        await this.git.run(['update-ref', `refs/heads/${branch}`, startSha])
+        if (registration.kind === 'direct')
+          await writeFile(path.join(wt.gitDir, 'HEAD'), `ref: refs/heads/${branch}\n`)
+        else await this.git.run(['symbolic-ref', 'HEAD', `refs/heads/${branch}`], at)
+        return
+      }
+    }
+    const checkout = branch
+      ? ['checkout', '--quiet', '--force', '--no-track', '-B', branch, startSha]
+      : ['reset', '--hard', '--quiet', startSha]
+    await this.fileWork(() => this.git.run(checkout, at))
   }
 
   /**
@@ -278,6 +393,8 @@ export class WorktreeManager {
   }
 
   private async removeNow(wtPaths: string[]): Promise<void> {
+    if (this.layers)
+      for (const wtPath of wtPaths) await this.layers.unmount(path.basename(wtPath), wtPath)
     const { units, prune } = await this.unregister(wtPaths)
     await this.deleteFiles(units)
     if (prune) await this.prune()
@@ -357,11 +474,14 @@ export class WorktreeManager {
     await Promise.allSettled([...this.removals])
     const { units } = await this.unregister([...this.registered.keys()])
     // Whatever git still lists under the root was not registered here (git's own `worktree add`,
-    // or one an agent added): deleted and pruned now.
+    // or one an agent added): deleted and pruned now, once no overlay is mounted there.
+    if ((await this.list()).some((p) => isInside(p, this.root))) await releaseOverlays(this.root)
     const leftovers = (await this.list()).filter((p) => isInside(p, this.root))
     for (const p of leftovers) await this.forceRemove(p)
     const registration = await this.detect()
     const deleted = (async (): Promise<void> => {
+      // Every overlay unmounted (this run's, and what a killed run recorded) before any delete.
+      await releaseOverlays(this.root)
       await this.deleteFiles(units)
       await rm(this.root, { recursive: true, force: true })
       if (registration.kind === 'direct') {
@@ -396,6 +516,7 @@ export class WorktreeManager {
   /** Deletes the files (in parallel with anything), then git's entry for them (serialised). */
   private async forceRemove(wtPath: string): Promise<void> {
     this.registered.delete(wtPath)
+    if (this.layers) await this.layers.unmount(path.basename(wtPath), wtPath)
     await removeTree(wtPath)
     await this.serial(async () => {
       await this.git.run(['worktree', 'unlock', wtPath], { okExitCodes: [128] })

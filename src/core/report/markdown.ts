@@ -1,5 +1,6 @@
 import type { Heading, PhrasingContent, RootContent, Table } from 'mdast'
 import type { FanoutResult, TaskResult, TaskStatus } from '../types.js'
+import { diskUseDetails } from './disk-use.js'
 import * as md from './mdast.js'
 
 // Every report (the status comment, the pull request body, the job summary) is built as a
@@ -352,7 +353,7 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   head.push(...cannotWriteNotice(result))
   for (const warning of result.warnings ?? [])
     head.push(md.blockquote(md.paragraph(md.text('⚠️ '), md.untrusted(warning, 600))))
-  head.push(taskTable(result.tasks))
+  head.push(taskTable(result.tasks), ...diskUseDetails(result.tasks))
 
   const details: Detail[] = [
     ...result.tasks

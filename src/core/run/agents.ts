@@ -1,6 +1,7 @@
 import { FifoPool } from '../agents/fifos.js'
 import { renderPrompt } from '../agents/prompt.js'
 import { fitOnDisk } from '../disk.js'
+import { SetupError, setupFailed } from '../setup.js'
 import { emit } from '../events.js'
 import type { Task, TaskResult } from '../types.js'
 import { errorMessage } from '../util/errors.js'
@@ -20,6 +21,8 @@ export interface AgentStage {
   fifos: FifoPool
   /** Whether a task's worktree must be gone before its slot is free (more tasks than slots). */
   waitForRemoval: boolean
+  /** The setup-command failed before any agent: every task fails with its reason and tail. */
+  setupFailure?: SetupError
 }
 
 /** Work an agent committed; judged with all the others after the last agent (judge.ts). */
@@ -37,18 +40,28 @@ export type TaskOutcome =
 /** Slots for `count` agents: as many at once as fit on the disk (disk.ts), and their FIFOs. */
 export async function openAgentStage(ws: Workspace, count: number): Promise<AgentStage> {
   // As many worktrees at once as fit on the disk where they go, or none started (disk.ts).
-  const maxParallel = await fitOnDisk(ws.git, ws.options, ws.worktrees.root, count, ws.warn)
+  const maxParallel = await fitOnDisk(
+    ws.git,
+    ws.options,
+    ws.worktrees.root,
+    count,
+    ws.warn,
+    ws.worktrees.files
+  )
+  // Overlay worktrees: the shared base checked out and set up once (run-worktrees.ts).
+  const setupFailure = await ws.files.prepare(ws.options.baseSha)
   // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
   const fifos = new FifoPool(ws.dirs.logs)
   void fifos.fill(count)
   return {
     ws,
     maxParallel,
-    slots: new Slots(ws.worktrees),
+    slots: new Slots(ws.files),
     start: agentStarter(ws, fifos),
     fifos,
     // Wait for the removal only where another task will need the slot (see Slots).
-    waitForRemoval: count > maxParallel
+    waitForRemoval: count > maxParallel,
+    setupFailure
   }
 }
 
@@ -75,13 +88,15 @@ export async function runTask(task: Task, stage: AgentStage): Promise<TaskOutcom
   } catch (error) {
     // A broken worktree or git failure ends this task, not the others.
     ws.logger.warning(`[${task.id}] ${errorMessage(error)}`)
+    // A set-up that failed in its worktree (checkout mode) leaves nothing on its branch.
+    if (error instanceof SetupError)
+      await ws.git.run(['update-ref', '-d', `refs/heads/${ws.branchOf(task)}`])
     outcome = {
       kind: 'result',
-      result: failedResult(
-        task,
-        ws.branchOf(task),
-        `could not run the task: ${errorMessage(error)}`
-      )
+      result:
+        error instanceof SetupError
+          ? failedResult(task, ws.branchOf(task), error.message, setupFailed(error))
+          : failedResult(task, ws.branchOf(task), `could not run the task: ${errorMessage(error)}`)
     }
   }
   if (outcome.kind === 'result')
@@ -112,6 +127,7 @@ export async function attemptTask(
   }
   if (options.signal?.aborted)
     return result({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' })
+  if (stage.setupFailure) return result(setupFailed(stage.setupFailure))
   const outcome = await stage.slots
     .with(
       task.id,

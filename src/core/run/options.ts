@@ -4,6 +4,7 @@
 import type { AgentPreset } from '../agents/presets/index.js'
 import type { RunWatcher } from '../events.js'
 import type { Git, Identity } from '../git/git.js'
+import type { WorktreeModeOption } from '../git/worktree-mode.js'
 import type { ConflictStrategy } from '../integrate.js'
 import type { Logger, Task, TaskResult } from '../types.js'
 
@@ -87,4 +88,8 @@ export interface EngineOptions {
   deferDeletion?: (deleted: Promise<void>) => void
   /** Told what happens while the run goes (events.ts): progress lines, a live status comment. */
   watch?: RunWatcher
+  /** worktree-mode: `checkout` (default), `overlay` or `auto` (docs/worktrees.md). */
+  worktreeMode?: WorktreeModeOption
+  /** setup-command: run once before any agent, where the agents' files come from (setup.ts). */
+  setupCommand?: string
 }

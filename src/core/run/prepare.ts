@@ -7,8 +7,9 @@ import type { RunContext } from '../git/collect.js'
 import { assertGitVersion, type Git } from '../git/git.js'
 import { SharedGitGuard } from '../git/guard.js'
 import { ObjectStoreGuard } from '../git/precious.js'
-import { WorktreeManager } from '../git/worktrees.js'
+import type { WorktreeManager } from '../git/worktrees.js'
 import { refuseLocalBranchClashes } from '../preflight.js'
+import { RunWorktrees } from '../run-worktrees.js'
 import type { Logger } from '../types.js'
 import type { EngineOptions } from './options.js'
 import type { RunPlan } from './plan.js'
@@ -24,6 +25,8 @@ export interface Workspace {
   integrationBranch: string
   dirs: { root: string; prompts: string; logs: string }
   worktrees: WorktreeManager
+  /** The worktrees' mode, shared base, set-up and disk figures (run-worktrees.ts). */
+  files: RunWorktrees
   runContext: RunContext
   branchOf(task: { id: string }): string
   /** The marker env var that finds a slot's processes (and its daemons) again. */
@@ -51,8 +54,27 @@ export async function prepare(options: EngineOptions, plan: RunPlan): Promise<Wo
   const dirs = { root, prompts: path.join(root, 'prompts'), logs: path.join(root, 'logs') }
   await mkdir(dirs.prompts, { recursive: true })
   await mkdir(dirs.logs, { recursive: true })
-  const worktrees = new WorktreeManager(git, path.join(root, 'worktrees'), logger)
   const runId = randomBytes(6).toString('hex')
+  const files = await RunWorktrees.open({
+    git,
+    logger,
+    root: path.join(root, 'worktrees'),
+    mode: options.worktreeMode ?? 'checkout',
+    setup: options.setupCommand
+      ? {
+          command: options.setupCommand,
+          timeoutMs: options.taskTimeoutMs,
+          killGraceMs: options.killGraceMs,
+          baseEnv: options.agentBaseEnv,
+          secrets: options.secrets,
+          identity: options.identity,
+          markerValue: runId,
+          logDir: dirs.logs,
+          signal: options.signal
+        }
+      : undefined
+  })
+  const worktrees = files.manager
   const branches = [...(options.agentsOnly ? [] : [integrationBranch]), ...plan.branches]
 
   // A branch in the way of one the run needs (`<prefix>` blocks `<prefix>/T1`): refused now.
@@ -86,13 +108,16 @@ export async function prepare(options: EngineOptions, plan: RunPlan): Promise<Wo
     integrationBranch,
     dirs,
     worktrees,
+    files,
     runContext: {
       issueNumber: options.issue.number,
       baseBranch: options.baseBranch,
       branchPrefix: options.branchPrefix,
       checkedOut,
       keepDir: path.join(root, 'kept'),
-      excludes: options.agentPreset?.excludes ?? []
+      excludes: options.agentPreset?.excludes ?? [],
+      setupExcludes: files.excludes,
+      scope: files.scope
     },
     branchOf: (task) => taskBranchName(options.branchPrefix, task.id),
     marker: (slot) => ({ name: 'AGENT_FANOUT_MARKER', value: `${runId}-${slot}` }),

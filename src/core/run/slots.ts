@@ -1,4 +1,5 @@
-import type { Worktree, WorktreeManager } from '../git/worktrees.js'
+import type { Worktree } from '../git/worktrees.js'
+import type { RunWorktrees } from '../run-worktrees.js'
 import { noSpaceAt } from '../util/no-space.js'
 
 /**
@@ -14,7 +15,11 @@ export class Slots {
   /** Worktrees whose removal waits for the clean stage (or the early removal after the agents). */
   readonly later: string[] = []
 
-  constructor(private readonly worktrees: WorktreeManager) {}
+  private readonly worktrees: RunWorktrees['manager']
+
+  constructor(private readonly files: RunWorktrees) {
+    this.worktrees = files.manager
+  }
 
   /** A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever happens. */
   async with<T>(
@@ -27,6 +32,11 @@ export class Slots {
     const wt = await this.worktrees
       .create(slot, branch, startSha)
       .catch(noSpaceAt(`while creating the worktree ${this.worktrees.pathFor(slot)}`))
+    // Checkout mode: the set-up, in the worktree itself (see run-worktrees.ts).
+    await this.files.ready(wt, slot).catch(async (error: unknown) => {
+      await this.worktrees.remove(wt.path)
+      throw error
+    })
     // A task that failed needs its files no more: they go at once (a full disk gets room back).
     let removeNow = waitForRemoval
     try {
@@ -35,6 +45,7 @@ export class Slots {
       removeNow = true
       throw error
     } finally {
+      await this.files.measure(wt, slot)
       if (removeNow) await this.worktrees.remove(wt.path)
       else this.later.push(wt.path)
     }

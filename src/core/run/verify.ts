@@ -2,6 +2,7 @@ import path from 'node:path'
 import { scrubEnv } from '../agents/env.js'
 import { runAgent } from '../agents/run-agent.js'
 import { worktreeEnv, type Worktree } from '../git/worktrees.js'
+import { SetupError } from '../setup.js'
 import type { VerifyResult } from '../types.js'
 import { asNoSpace, isNoSpace } from '../util/no-space.js'
 import { failure } from './agent.js'
@@ -20,14 +21,19 @@ export function createVerifier(ws: Workspace): {
     async run(commit, slot) {
       const command = options.verify!.command
       try {
-        if (!wt) wt = await ws.worktrees.create('integration', undefined, commit)
-        else {
+        if (!wt) {
+          wt = await ws.worktrees.create('integration', undefined, commit)
+          await ws.files.ready(wt, 'integration')
+        } else {
           // Addressed explicitly: the verify command may have deleted the worktree's .git file.
           const at = { cwd: wt.path, env: worktreeEnv(wt) }
           await git.run(['checkout', '--quiet', '--force', '--detach', commit], at)
           await git.run(['clean', '-fdq'], at)
         }
       } catch (error) {
+        // Not verified is not passed: a set-up that failed there fails the check too.
+        if (error instanceof SetupError)
+          return { command, ok: false, tail: error.tail, exitCode: null, durationMs: 0 }
         // Not verified is not passed: with no room for the checkout, the check fails.
         if (!isNoSpace(error)) throw error
         const tail = asNoSpace(error, `while checking out ${commit.slice(0, 12)} to verify it`)

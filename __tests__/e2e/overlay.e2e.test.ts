@@ -1,0 +1,111 @@
+// Overlay worktrees through the bundles (dist/index.js, dist/cli/index.js; rebuild them with
+// `npm run package`): a main step killed outright leaves its mounts to the post step, a killed
+// CLI leaves them to the next run, and a run that ends by itself leaves none.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { execFile, spawn } from 'node:child_process'
+import { readdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import { mountAbility, mountsUnder } from '../../src/core/git/overlay.js'
+import { releaseOverlays } from '../../src/core/git/overlay-layers.js'
+import {
+  cloneWorkspace,
+  createOrigin,
+  isolatedGitEnv,
+  tempDir
+} from '../../test-support/git-fixtures.js'
+import { livingProcesses } from '../../test-support/processes.js'
+import { nodeBinary, REPO_ROOT } from '../../test-support/run-action.js'
+import { act, ISSUE, useCleanup, world, type World } from '../adversarial/support.js'
+
+useCleanup()
+const run = promisify(execFile)
+const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'index.js')
+// Told apart from any other run's sleeps (see cli-interrupts.e2e.test.ts).
+const SLEEP = 900 + Math.floor(Math.random() * 2000)
+let unavailable = ''
+const leftovers: string[] = []
+
+beforeAll(async () => {
+  const ability = await mountAbility(await tempDir('e2e-probe'))
+  if (!ability.via) unavailable = ` (skipped: ${ability.reason})`
+})
+afterAll(async () => {
+  for (const dir of leftovers)
+    await releaseOverlays(path.join(dir, 'worktrees')).catch(() => undefined)
+})
+
+const startedIn = async (dir: string): Promise<string[]> =>
+  (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.started'))
+
+describe('overlay worktrees, end to end', () => {
+  it(`a main step killed outright leaves its mounts to the post step, which undoes them${unavailable}`, async () => {
+    if (unavailable) return
+    const w: World = await world('- [ ] one\n- [ ] two\n')
+    const agent = `touch "$SCRATCH/$TASK_ID.started"; sleep ${SLEEP}`
+    const main = await act(w, agent, {
+      inputs: { 'worktree-mode': 'overlay' },
+      onSpawn: (child) => {
+        void (async () => {
+          for (let i = 0; i < 300 && (await startedIn(w.scratch)).length < 2; i++) await sleep(100)
+          process.kill(-child.pid!, 'SIGKILL')
+        })()
+      }
+    })
+    expect(main.signal).toBe('SIGKILL')
+    const workDir = path.join(main.runnerTemp, 'agent-fanout', `issue-${ISSUE}`)
+    leftovers.push(workDir)
+    // Both worktrees and the shared base are still mounted: nobody was left to unmount them.
+    expect((await mountsUnder(workDir)).length).toBe(3)
+    for (const pid of livingProcesses(`sleep ${SLEEP}`)) process.kill(pid, 'SIGKILL')
+    const post = await act(w, agent, { post: { state: main.state }, runnerTemp: main.runnerTemp })
+    expect(post.exitCode).toBe(0)
+    expect(await mountsUnder(workDir)).toEqual([])
+    expect(post.stdout).toContain('Removed the worktrees an interrupted run left')
+  })
+
+  it(`a killed CLI leaves its mounts to the next run, which undoes them and runs${unavailable}`, async () => {
+    if (unavailable) return
+    const origin = await createOrigin({ 'README.md': '# x\n' })
+    const repo = await cloneWorkspace(origin, { depth: 0 })
+    const env = isolatedGitEnv(origin.home)
+    const scratch = await tempDir('overlay-cli-scratch')
+    const workDir = path.join(await tempDir('overlay-cli-work'), 'work')
+    leftovers.push(workDir)
+    const issueFile = path.join(scratch, 'tasks.md')
+    await writeFile(issueFile, '# Overlay\n\n- [ ] One\n- [ ] Two\n')
+    const args = (agent: string): string[] => [
+      CLI,
+      'run',
+      '--issue-file',
+      issueFile,
+      '--agent',
+      agent,
+      '--repo',
+      repo,
+      '--work-dir',
+      workDir,
+      '--worktree-mode',
+      'overlay'
+    ]
+    const child = spawn(nodeBinary(), args(`touch "$SCRATCH/$TASK_ID.started"; sleep ${SLEEP}`), {
+      cwd: repo,
+      env: { ...env, SCRATCH: scratch },
+      stdio: 'ignore'
+    })
+    for (let i = 0; i < 300 && (await startedIn(scratch)).length < 2; i++) await sleep(100)
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+    expect((await mountsUnder(workDir)).length).toBe(3)
+    for (const pid of livingProcesses(`sleep ${SLEEP}`)) process.kill(pid, 'SIGKILL')
+
+    const next = await run(nodeBinary(), args('echo "$TASK_TITLE" > "$TASK_ID.txt"'), {
+      cwd: repo,
+      env: { ...env, SCRATCH: scratch }
+    })
+    expect(next.stdout + next.stderr).toMatch(/overlay worktrees/)
+    expect(next.stdout).toMatch(/2 merged/)
+    expect(await mountsUnder(workDir)).toEqual([])
+  })
+})
