@@ -193,6 +193,8 @@ export class FakeGitHub {
   /** login -> role_name returned next to the legacy permission (defaults to the permission). */
   roleNames = new Map<string, RoleName>()
   issueEvents = new Map<number, FakeIssueEvent[]>()
+  /** parent issue number -> its sub-issues' numbers, in the order GitHub lists them. */
+  subIssues = new Map<number, number[]>()
   requests: RecordedRequest[] = []
   /**
    * Requests and answers that do not match GitHub's REST description (or GitHub's GraphQL
@@ -240,6 +242,7 @@ export class FakeGitHub {
       ['POST', new RegExp(`^/issues/comments/${n}/reactions$`), (c) => this.createReaction(c)],
       ['GET', new RegExp(`^/issues/${n}/events$`), (c) => this.listEvents(c)],
       ['GET', new RegExp(`^/issues/${n}/labels$`), (c) => this.listLabels(c)],
+      ['GET', new RegExp(`^/issues/${n}/sub_issues$`), (c) => this.listSubIssues(c)],
       ['POST', new RegExp(`^/issues/${n}/labels$`), (c) => this.addLabels(c)],
       ['DELETE', new RegExp(`^/issues/${n}/labels/${seg}$`), (c) => this.removeLabel(c)],
       ['GET', /^\/pulls$/, (c) => this.listPulls(c)],
@@ -343,6 +346,13 @@ export class FakeGitHub {
     }
     this.comments.push(comment)
     return comment
+  }
+
+  /** Makes issue `child` (stored with addIssue) the last sub-issue of `parent`. */
+  addSubIssue(parent: number, child: number): void {
+    this.requireIssue(parent)
+    this.requireIssue(child)
+    this.subIssues.set(parent, [...(this.subIssues.get(parent) ?? []), child])
   }
 
   /** 'maintain' is served as permission 'write' and 'triage' as 'read', with role_name kept. */
@@ -1219,6 +1229,15 @@ export class FakeGitHub {
       created_at: githubTimestamp()
     })
     this.issueEvents.set(n, list)
+  }
+
+  /** Sub-issues in the parent's order, open and closed, paginated like every list. */
+  private listSubIssues(ctx: Ctx): Reply {
+    const n = Number(ctx.params[0])
+    this.requireIssue(n)
+    const subs = (this.subIssues.get(n) ?? []).map((child) => this.requireIssue(child))
+    const reply = this.page(subs, ctx)
+    return { ...reply, body: (reply.body as FakeIssue[]).map((i) => this.issueJson(i)) }
   }
 
   private listLabels(ctx: Ctx): Reply {
