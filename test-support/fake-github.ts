@@ -107,6 +107,8 @@ export interface FakeGitHubOptions {
   /** A bare repository: POST/PATCH pulls then validate head/base against its real refs. */
   originDir?: string
   botLogin?: string
+  /** Other tokens it accepts (a second token, like the action's pr-token); recorded per request. */
+  extraTokens?: string[]
   /**
    * Check requests and answers against GitHub's REST description (default true). Only a test
    * of the stand-in itself that sends invalid requests on purpose should turn it off; prefer
@@ -183,6 +185,7 @@ export class FakeGitHub {
   readonly defaultBranch: string
   readonly botLogin: string
   readonly originDir: string | undefined
+  readonly extraTokens: string[]
 
   issues = new Map<number, FakeIssue>()
   comments: FakeComment[] = []
@@ -223,6 +226,7 @@ export class FakeGitHub {
     this.defaultBranch = opts.defaultBranch ?? 'main'
     this.botLogin = opts.botLogin ?? 'github-actions[bot]'
     this.originDir = opts.originDir
+    this.extraTokens = opts.extraTokens ?? []
     this.server = http.createServer((req, res) => {
       void this.handle(req, res)
     })
@@ -511,7 +515,7 @@ export class FakeGitHub {
 
     const auth = String(headers.authorization ?? '')
     const match = /^(?:token|bearer)\s+(\S+)$/i.exec(auth.trim())
-    if (!match || match[1] !== this.token) {
+    if (!match || (match[1] !== this.token && !this.extraTokens.includes(match[1]))) {
       throw new HttpError(401, { message: 'Bad credentials', documentation_url: DOCS })
     }
     if (badJson && method !== 'GET') {
