@@ -24,6 +24,11 @@ export interface ActionInputs {
   /** The known CLI behind agentCommand (`agent` input, when agent-command is not set). */
   agentPreset?: AgentPreset
   token: string
+  /**
+   * Opens and updates the pull request instead of `token` (a token whose pull requests start
+   * the repository's workflows); used for nothing else, never seen by agents.
+   */
+  prToken?: string
   issueNumber?: number
   baseBranch?: string
   maxParallel: number
@@ -104,6 +109,7 @@ export function getInputs(
     agentCommand,
     agentPreset: agent?.preset,
     token,
+    prToken: read('pr-token').trim() || undefined,
     issueNumber,
     baseBranch: read('base-branch') || undefined,
     maxParallel: wholeNumber(read, 'max-parallel', 4, 1, 64),
