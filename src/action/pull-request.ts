@@ -4,7 +4,8 @@ import { taskCommitSubjects } from '../core/git/subjects.js'
 import { renderPullRequestBody } from '../core/report/markdown.js'
 import { mergedSubIssues } from '../core/tasks/sub-issues.js'
 import type { FanoutResult, Logger, Task } from '../core/types.js'
-import type { GitHubApi } from '../github/api.js'
+import { octokitApi, type GitHubApi } from '../github/api.js'
+import { createOctokit } from '../github/client.js'
 import { upsertPullRequest } from '../github/publish.js'
 import {
   pullRefusal,
@@ -13,6 +14,7 @@ import {
   refusalReason,
   type PullRefusal
 } from '../github/pull-refusal.js'
+import type { ActionInputs } from './inputs.js'
 
 export interface PullRequestOutcome {
   pull?: { number: number; url: string }
@@ -95,4 +97,43 @@ export function compareUrl(env: NodeJS.ProcessEnv, base: string, head: string): 
   const repo = env.GITHUB_REPOSITORY
   if (!server || !repo) return undefined
   return `${server}/${repo}/compare/${encodeURI(base)}...${encodeURI(head)}?expand=1`
+}
+
+/**
+ * The API that opens and updates the pull request: one on `pr-token` when it is set (its pull
+ * requests start the repository's workflows), else the run's own. Used for nothing else.
+ */
+export function pullRequestApi(
+  inputs: Pick<ActionInputs, 'prToken'>,
+  api: GitHubApi,
+  logger: Logger
+): { api: GitHubApi; usedPrToken: boolean } {
+  if (!inputs.prToken) return { api, usedPrToken: false }
+  return {
+    api: octokitApi(createOctokit(inputs.prToken, logger), api.owner, api.repo),
+    usedPrToken: true
+  }
+}
+
+/** Every token of the run: kept from agents, their tools and the logs. */
+export function runSecrets(inputs: Pick<ActionInputs, 'token' | 'prToken'>): string[] {
+  return inputs.prToken ? [inputs.token, inputs.prToken] : [inputs.token]
+}
+
+/**
+ * The branches on origin that hold the run's work, for the report when there is no pull request:
+ * the integration branch and each task branch with a commit worth keeping (see publishBranches),
+ * less those whose push was rejected.
+ */
+export function branchesOnOrigin(
+  result: FanoutResult,
+  pushes: { branch: string; ok: boolean }[]
+): string[] {
+  const rejected = new Set(pushes.filter((p) => !p.ok).map((p) => p.branch))
+  return [
+    result.integrationBranch,
+    ...result.tasks
+      .filter((t) => t.commit && t.status !== 'skipped' && t.status !== 'no-changes')
+      .map((t) => t.branch)
+  ].filter((b) => !rejected.has(b))
 }
