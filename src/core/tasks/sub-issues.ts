@@ -69,3 +69,10 @@ export function mergedSubIssues(
   const merged = new Set(results.filter((r) => isMerged(r.status)).map((r) => r.id))
   return tasks.flatMap((t) => (t.subIssue && merged.has(t.id) ? [t.subIssue.issueNumber] : []))
 }
+
+/** Why a done task is skipped: its box is checked, or its sub-issue is closed. */
+export function doneReason(task: Pick<Task, 'subIssue'>): string {
+  return task.subIssue
+    ? `sub-issue #${task.subIssue.issueNumber} is closed (done)`
+    : 'checked in the issue (done)'
+}
