@@ -1,7 +1,8 @@
 // The workflows users copy (examples/, the snippets of the README and of docs/, this
 // repository's own) parse, pin the major tag the release workflow moves, and queue runs per
-// issue without letting an event the job skips cancel a queued request: GitHub keeps one pending run per concurrency group and
-// cancels the older, and every comment or label event on the issue starts a workflow run.
+// issue without letting an event the job skips cancel a queued request: GitHub keeps one
+// pending run per concurrency group and cancels the older, and every comment or label event on
+// the issue starts a workflow run.
 import { describe, expect, it } from '@jest/globals'
 import { readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
