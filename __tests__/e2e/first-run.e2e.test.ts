@@ -167,13 +167,14 @@ describe('a first run that just works', () => {
     })
     expect(r.exitCode).toBe(0)
     expect(started(w).sort()).toEqual(['I45', 'T1'])
-    const tasks = JSON.parse(r.outputs.tasks) as { id: string; status: string; title: string }[]
+    const tasks = JSON.parse(r.outputs.tasks) as { id: string; status: string; reason?: string }[]
     expect(tasks.map((t) => [t.id, t.status])).toEqual([
       ['T1', 'merged'],
       ['I47', 'failed'],
       ['I46', 'skipped'],
       ['I45', 'merged']
     ])
+    expect(tasks[2].reason).toBe('sub-issue #46 is closed (done)')
     expect(readFileSync(path.join(w.scratch, 'env-I45'), 'utf8')).toContain(
       'TASK_TITLE=Search <b>box</b> @octocat'
     )

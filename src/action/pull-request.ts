@@ -15,6 +15,7 @@ import {
   type PullRefusal
 } from '../github/pull-refusal.js'
 import type { ActionInputs } from './inputs.js'
+import type { Run } from './steps/context.js'
 
 export interface PullRequestOutcome {
   pull?: { number: number; url: string }
@@ -136,4 +137,31 @@ export function branchesOnOrigin(
       .filter((t) => t.commit && t.status !== 'skipped' && t.status !== 'no-changes')
       .map((t) => t.branch)
   ].filter((b) => !rejected.has(b))
+}
+
+/** publishPullRequest with what a run of the action knows (publish step). */
+export function pullRequestStep(
+  r: Pick<Run, 'inputs' | 'api' | 'git' | 'logger'>,
+  o: {
+    issue: { number: number; title: string }
+    tasks: Task[]
+    result: FanoutResult
+    pushes: { branch: string; ok: boolean }[]
+    baseBranch: string
+    allMerged: boolean
+  }
+): Promise<PullRequestOutcome> {
+  return publishPullRequest({
+    ...pullRequestApi(r.inputs, r.api, r.logger),
+    git: r.git,
+    logger: r.logger,
+    result: o.result,
+    tasks: o.tasks,
+    issue: o.issue,
+    baseBranch: o.baseBranch,
+    allMerged: o.allMerged,
+    draft: r.inputs.draft,
+    onOrigin: branchesOnOrigin(o.result, o.pushes),
+    compareUrl: compareUrl(process.env, o.baseBranch, o.result.integrationBranch)
+  })
 }
