@@ -78,6 +78,13 @@ describe('the stand-in answers in the shapes GitHub documents', () => {
     })
     expect(listed.data.map((i) => i.number)).toEqual([1])
     await octokit.rest.issues.update({ ...repo, issue_number: 1, body: 'edited' })
+    fake.addSubIssue(1, 3)
+    fake.addSubIssue(1, 2)
+    const subs = await octokit.rest.issues.listSubIssues({ ...repo, issue_number: 1 })
+    expect(subs.data.map((i) => [i.number, i.state])).toEqual([
+      [3, 'closed'],
+      [2, 'open']
+    ])
     const permission = await octokit.rest.repos.getCollaboratorPermissionLevel({
       ...repo,
       username: 'maintainer'

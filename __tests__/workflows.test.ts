@@ -1,7 +1,8 @@
-// The workflows users copy (examples/, the README's snippets, this repository's own) parse, pin
-// the major tag the release workflow moves, and queue runs per issue without letting an event
-// the job skips cancel a queued request: GitHub keeps one pending run per concurrency group and
-// cancels the older, and every comment or label event on the issue starts a workflow run.
+// The workflows users copy (examples/, the snippets of the README and of docs/, this
+// repository's own) parse, pin the major tag the release workflow moves, and queue runs per
+// issue without letting an event the job skips cancel a queued request: GitHub keeps one
+// pending run per concurrency group and cancels the older, and every comment or label event on
+// the issue starts a workflow run.
 import { describe, expect, it } from '@jest/globals'
 import { readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
@@ -30,8 +31,20 @@ function workflowFiles(): { name: string; text: string }[] {
     ...readdirSync(path.join(REPO_ROOT, 'examples')).map((f) => `examples/${f}`),
     ...readdirSync(path.join(REPO_ROOT, '.github/workflows')).map((f) => `.github/workflows/${f}`)
   ].filter((f) => f.endsWith('.yml'))
-  const snippets = [...read('README.md').matchAll(/```yaml\n([\s\S]*?)```/g)]
-    .map((m, i) => ({ name: `README.md yaml block ${i + 1}`, text: m[1] }))
+  // The README's recipes and those of the pages it links to under docs/.
+  const pages = [
+    'README.md',
+    ...readdirSync(path.join(REPO_ROOT, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`)
+  ]
+  const snippets = pages
+    .flatMap((page) =>
+      [...read(page).matchAll(/```yaml\n([\s\S]*?)```/g)].map((m, i) => ({
+        name: `${page} yaml block ${i + 1}`,
+        text: m[1]
+      }))
+    )
     .filter((s) => /^jobs:/m.test(s.text) && /^on:/m.test(s.text))
   return [...files.map((name) => ({ name, text: read(name) })), ...snippets]
 }

@@ -107,6 +107,8 @@ export interface FakeGitHubOptions {
   /** A bare repository: POST/PATCH pulls then validate head/base against its real refs. */
   originDir?: string
   botLogin?: string
+  /** Other tokens it accepts (a second token, like the action's pr-token); recorded per request. */
+  extraTokens?: string[]
   /**
    * Check requests and answers against GitHub's REST description (default true). Only a test
    * of the stand-in itself that sends invalid requests on purpose should turn it off; prefer
@@ -183,6 +185,7 @@ export class FakeGitHub {
   readonly defaultBranch: string
   readonly botLogin: string
   readonly originDir: string | undefined
+  readonly extraTokens: string[]
 
   issues = new Map<number, FakeIssue>()
   comments: FakeComment[] = []
@@ -193,6 +196,8 @@ export class FakeGitHub {
   /** login -> role_name returned next to the legacy permission (defaults to the permission). */
   roleNames = new Map<string, RoleName>()
   issueEvents = new Map<number, FakeIssueEvent[]>()
+  /** parent issue number -> its sub-issues' numbers, in the order GitHub lists them. */
+  subIssues = new Map<number, number[]>()
   requests: RecordedRequest[] = []
   /**
    * Requests and answers that do not match GitHub's REST description (or GitHub's GraphQL
@@ -221,6 +226,7 @@ export class FakeGitHub {
     this.defaultBranch = opts.defaultBranch ?? 'main'
     this.botLogin = opts.botLogin ?? 'github-actions[bot]'
     this.originDir = opts.originDir
+    this.extraTokens = opts.extraTokens ?? []
     this.server = http.createServer((req, res) => {
       void this.handle(req, res)
     })
@@ -240,6 +246,7 @@ export class FakeGitHub {
       ['POST', new RegExp(`^/issues/comments/${n}/reactions$`), (c) => this.createReaction(c)],
       ['GET', new RegExp(`^/issues/${n}/events$`), (c) => this.listEvents(c)],
       ['GET', new RegExp(`^/issues/${n}/labels$`), (c) => this.listLabels(c)],
+      ['GET', new RegExp(`^/issues/${n}/sub_issues$`), (c) => this.listSubIssues(c)],
       ['POST', new RegExp(`^/issues/${n}/labels$`), (c) => this.addLabels(c)],
       ['DELETE', new RegExp(`^/issues/${n}/labels/${seg}$`), (c) => this.removeLabel(c)],
       ['GET', /^\/pulls$/, (c) => this.listPulls(c)],
@@ -343,6 +350,13 @@ export class FakeGitHub {
     }
     this.comments.push(comment)
     return comment
+  }
+
+  /** Makes issue `child` (stored with addIssue) the last sub-issue of `parent`. */
+  addSubIssue(parent: number, child: number): void {
+    this.requireIssue(parent)
+    this.requireIssue(child)
+    this.subIssues.set(parent, [...(this.subIssues.get(parent) ?? []), child])
   }
 
   /** 'maintain' is served as permission 'write' and 'triage' as 'read', with role_name kept. */
@@ -501,7 +515,7 @@ export class FakeGitHub {
 
     const auth = String(headers.authorization ?? '')
     const match = /^(?:token|bearer)\s+(\S+)$/i.exec(auth.trim())
-    if (!match || match[1] !== this.token) {
+    if (!match || (match[1] !== this.token && !this.extraTokens.includes(match[1]))) {
       throw new HttpError(401, { message: 'Bad credentials', documentation_url: DOCS })
     }
     if (badJson && method !== 'GET') {
@@ -1219,6 +1233,15 @@ export class FakeGitHub {
       created_at: githubTimestamp()
     })
     this.issueEvents.set(n, list)
+  }
+
+  /** Sub-issues in the parent's order, open and closed, paginated like every list. */
+  private listSubIssues(ctx: Ctx): Reply {
+    const n = Number(ctx.params[0])
+    this.requireIssue(n)
+    const subs = (this.subIssues.get(n) ?? []).map((child) => this.requireIssue(child))
+    const reply = this.page(subs, ctx)
+    return { ...reply, body: (reply.body as FakeIssue[]).map((i) => this.issueJson(i)) }
   }
 
   private listLabels(ctx: Ctx): Reply {

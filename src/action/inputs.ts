@@ -23,6 +23,11 @@ export interface ActionInputs {
   /** The known CLI behind agentCommand (`agent` input, when agent-command is not set). */
   agentPreset?: AgentPreset
   token: string
+  /**
+   * Opens and updates the pull request instead of `token` (a token whose pull requests start
+   * the repository's workflows); used for nothing else, never seen by agents.
+   */
+  prToken?: string
   issueNumber?: number
   baseBranch?: string
   maxParallel: number
@@ -91,6 +96,7 @@ export function getInputs(
     agentCommand: agent?.command ?? o['agent-command'],
     agentPreset: agent?.preset,
     token,
+    prToken: o['pr-token'],
     issueNumber: o['issue-number'],
     baseBranch: o['base-branch'],
     maxParallel: o['max-parallel'],

@@ -31,6 +31,7 @@ import {
   withIssueLock,
   type Run
 } from './steps.js'
+import { runSecrets } from './pull-request.js'
 
 /**
  * The action's main step: resolves what triggered it, then runs the whole job on this runner or
@@ -50,6 +51,7 @@ export async function run(): Promise<void> {
     const inputs = getInputs()
     core.setSecret(inputs.token)
     core.setSecret(Buffer.from(`x-access-token:${inputs.token}`).toString('base64'))
+    if (inputs.prToken) core.setSecret(inputs.prToken)
     if (inputs.deadlineMs) {
       deadline = setTimeout(() => {
         logger.warning(
@@ -74,7 +76,7 @@ export async function run(): Promise<void> {
       triggers.length = 1
     }
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd()
-    const git = new Git(workspace, { identity: inputs.commitAuthor, secrets: [inputs.token] })
+    const git = new Git(workspace, { identity: inputs.commitAuthor, secrets: runSecrets(inputs) })
     const auth = triggers.length
       ? tokenAuthConfig(inputs.token, await remoteUrl(git, 'origin'))
       : {}

@@ -50,12 +50,13 @@ function sealEnvironment(): void {
     )
     return
   }
-  const token = (process.env['INPUT_GITHUB-TOKEN'] ?? '').trim()
+  // Both tokens: a variable holding either (a GH_TOKEN set from the same secret) is sealed too.
+  const tokens = ['INPUT_GITHUB-TOKEN', 'INPUT_PR-TOKEN'].map((n) => (process.env[n] ?? '').trim())
   const sealed: Record<string, string> = {}
   const kept: Record<string, string> = {}
   for (const [name, value] of Object.entries(process.env)) {
     if (value === undefined) continue
-    if (withheldFromAgents(name, value, [token])) sealed[name] = value
+    if (withheldFromAgents(name, value, tokens)) sealed[name] = value
     else kept[name] = value
   }
   if (Object.keys(sealed).length === 0) return

@@ -106,6 +106,13 @@ export const OPTIONS = {
     cli: false,
     parse: text
   },
+  'pr-token': {
+    description:
+      'Token used only to open and update the pull request, instead of github-token (whose pull requests start no workflow runs, so no CI) and where "Allow GitHub Actions to create and approve pull requests" is off. A fine-grained personal access token or a GitHub App token with Pull requests write and Contents read. Agents never see it.',
+    default: '',
+    cli: false,
+    parse: optional
+  },
   'issue-number': {
     description:
       "Issue holding the task list. Defaults to the event's issue; required for workflow_dispatch.",

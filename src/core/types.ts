@@ -29,6 +29,8 @@ export interface Task {
   checked: boolean
   /** Set when the item is only a reference to another issue (`- [ ] #123`). */
   reference?: { issueNumber: number }
+  /** Set when the task is a GitHub sub-issue of the issue (tasks/sub-issues.ts); no box to tick. */
+  subIssue?: { issueNumber: number }
   /** IDs of tasks that must finish and merge cleanly before this one starts (`(after T1)`). */
   dependsOn?: string[]
 }

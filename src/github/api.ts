@@ -13,6 +13,11 @@ export interface IssueData {
   updatedAt: string
 }
 
+/** A sub-issue: an issue, possibly of another repository (`owner/name`, from repository_url). */
+export interface SubIssueData extends IssueData {
+  repository: string
+}
+
 export interface LabelEvent {
   event: 'labeled' | 'unlabeled'
   label: string
@@ -66,6 +71,8 @@ export interface GitHubApi {
   /** Open issues (not pull requests) carrying `label`, oldest first. */
   listOpenIssuesWithLabel(label: string): Promise<IssueData[]>
   listLabelEvents(issueNumber: number): Promise<LabelEvent[]>
+  /** The issue's sub-issues, in the order GitHub lists them (open and closed). */
+  listSubIssues(issueNumber: number): Promise<SubIssueData[]>
   addLabels(issueNumber: number, labels: string[]): Promise<void>
   /** Removes a label; a label the issue does not carry is not an error. */
   removeLabel(issueNumber: number, label: string): Promise<void>
@@ -169,6 +176,18 @@ export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHu
             createdAt: ev.created_at
           }
         })
+    },
+    async listSubIssues(issueNumber) {
+      const subs = await octokit.paginate(octokit.rest.issues.listSubIssues, {
+        owner,
+        repo,
+        issue_number: issueNumber,
+        per_page: 100
+      })
+      return subs.map((s) => ({
+        ...toIssue(s),
+        repository: s.repository_url.replace(/^.*\/repos\//, '')
+      }))
     },
     async addLabels(issueNumber, labels) {
       await octokit.rest.issues.addLabels({ owner, repo, issue_number: issueNumber, labels })

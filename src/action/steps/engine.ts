@@ -8,6 +8,7 @@ import type { FanoutResult, Task } from '../../core/types.js'
 import type { IssueData } from '../../github/api.js'
 import { HiddenCredentials } from '../credentials.js'
 import { guardFileCommands } from '../file-commands.js'
+import { runSecrets } from '../pull-request.js'
 import type { Run } from './context.js'
 
 /** What the inputs and the issue decide alike for every run of the engine in this action. */
@@ -63,7 +64,7 @@ export async function runEngine(
       workDir,
       identity: inputs.commitAuthor,
       agentBaseEnv: process.env,
-      secrets: [inputs.token],
+      secrets: runSecrets(inputs),
       blockWorkflowChanges: !inputs.allowWorkflowChanges,
       signal: r.signal,
       worktreeMode: inputs.worktreeMode,

@@ -1,7 +1,7 @@
 // The issue and its task list, read and checked; what cannot be run is explained on the issue.
 
 import * as core from '@actions/core'
-import { parseTaskList, TASK_SYNTAX_HELP, TaskListError } from '../../core/tasks/parse.js'
+import { TASK_SYNTAX_HELP, TaskListError } from '../../core/tasks/parse.js'
 import { sanitizeIssueText } from '../../core/tasks/sanitize.js'
 import type { Logger, Task } from '../../core/types.js'
 import { errorMessage } from '../../core/util/errors.js'
@@ -11,6 +11,7 @@ import { Refusal } from '../triggers.js'
 import type { ActionInputs } from '../inputs.js'
 import { stateBlock } from '../state.js'
 import type { Run } from './context.js'
+import { issueTasks } from '../sub-issues.js'
 
 /** The issue, refused when it is a pull request; its title cleaned like task text. */
 export async function readIssue(r: Run): Promise<IssueData> {
@@ -42,7 +43,7 @@ export async function readTasks(
 ): Promise<Task[] | undefined> {
   let tasks: Task[]
   try {
-    tasks = parseTaskList(issue.body).tasks
+    tasks = await issueTasks(api, issue, logger)
   } catch (error) {
     if (error instanceof TaskListError) {
       await explainOnIssue(

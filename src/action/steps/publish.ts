@@ -3,12 +3,7 @@
 import * as core from '@actions/core'
 import { Git } from '../../core/git/git.js'
 import { pushBranches, type BranchUpdate, type PushOutcome } from '../../core/git/remote.js'
-import {
-  noTaskChangedAnything,
-  renderPullRequestBody,
-  renderReport,
-  summaryLine
-} from '../../core/report/markdown.js'
+import { noTaskChangedAnything, renderReport, summaryLine } from '../../core/report/markdown.js'
 import {
   isMerged,
   type FanoutResult,
@@ -17,8 +12,9 @@ import {
   type TaskResult
 } from '../../core/types.js'
 import type { CommentData, IssueData } from '../../github/api.js'
-import { statusMarker, upsertPullRequest, upsertStatusComment } from '../../github/publish.js'
+import { statusMarker, upsertStatusComment } from '../../github/publish.js'
 import { whileDiskAllows } from '../file-commands.js'
+import { pullRequestStep, type PullRequestOutcome } from '../pull-request.js'
 import { MAX_RECORDED_PEOPLE } from '../../core/people.js'
 import { encodeState, stateFromResult, type Command, type RunState } from '../state.js'
 import { backgroundWork, runLink, type Run } from './context.js'
@@ -97,29 +93,26 @@ async function reportOnIssue(
   prep: PreparedRun,
   previous: RunState | undefined,
   statusComments: CommentData[]
-): Promise<{ pull?: { number: number; url: string }; comment: { id: number } }> {
-  const { api, logger, inputs } = r
+): Promise<Report> {
+  const { api, logger } = r
   const integrationPush = pushes.find((p) => p.branch === result.integrationBranch)
   const mergedAny = result.tasks.some((t) => isMerged(t.status))
   let noPullRequestReason: string | undefined
   if (integrationPush && !integrationPush.ok)
     noPullRequestReason = `the push of ${result.integrationBranch} was rejected: ${integrationPush.message}`
   else if (!mergedAny) noPullRequestReason = 'no task produced changes that could be merged.'
-  let pull: { number: number; url: string } | undefined
+  let pull: Report['pull']
+  let refused: Report['refused']
   if (!noPullRequestReason) {
     const allMerged = result.tasks
       .filter((t) => t.status !== 'skipped' || prep.dropped.includes(t.id))
       .every((t) => isMerged(t.status))
-    const body = renderPullRequestBody(result, issue.number, allMerged)
-    const pr = await upsertPullRequest(api, {
-      head: result.integrationBranch,
-      base: prep.baseBranch,
-      title: issue.title,
-      body,
-      draft: inputs.draft
-    })
-    logger.info(`${pr.created ? 'Opened' : 'Updated'} pull request #${pr.number}: ${pr.url}`)
-    pull = { number: pr.number, url: pr.url }
+    // GitHub refusing (403, 422) comes back as `refused`: the comment below says why and how.
+    ;({ pull, refused } = await pullRequestStep(r, {
+      ...{ issue, tasks, result, pushes, allMerged },
+      baseBranch: prep.baseBranch
+    }))
+    noPullRequestReason = refused?.reason
   }
   // What the integration branch holds now: this run's result, or, when its push was
   // rejected, whatever the last record said (the next run then finds the newer commits).
@@ -136,21 +129,29 @@ async function reportOnIssue(
     issueNumber: issue.number,
     pullRequest: pull,
     noPullRequestReason,
+    notices: refused?.notices,
     runUrl: runLink(),
     marker: `${statusMarker(issue.number)}\n${state}`
   })
   const comment = await upsertStatusComment(api, issue.number, body, logger, statusComments)
   logger.info(`${comment.created ? 'Posted' : 'Updated'} the status comment: ${comment.url}`)
-  return { pull, comment }
+  return { pull, comment, refused }
 }
 
-/** Outputs, the job summary, and the step's verdict (fail-on, rejected pushes). */
+/** What the report step leaves for the step's end: the pull request, or why GitHub refused it. */
+type Report = {
+  pull?: { number: number; url: string }
+  comment: { id: number }
+  refused?: PullRequestOutcome['refused']
+}
+
+/** Outputs, the job summary, and the step's verdict (fail-on, rejected pushes, a refused PR). */
 async function finishStep(
   r: Run,
   issue: IssueData,
   result: FanoutResult,
   pushes: PushOutcome[],
-  report: { pull?: { number: number; url: string }; comment: { id: number } }
+  report: Report
 ): Promise<'done' | 'attention'> {
   const { logger, inputs } = r
   await whileDiskAllows("the step's outputs", () => {
@@ -163,6 +164,8 @@ async function finishStep(
         renderReport(result, {
           issueNumber: issue.number,
           pullRequest: report.pull,
+          noPullRequestReason: report.refused?.reason,
+          notices: report.refused?.notices,
           runUrl: runLink(),
           maxLength: 1_000_000
         })
@@ -176,9 +179,11 @@ async function finishStep(
 
   const failing = result.tasks.filter((t) => inputs.failOn.has(t.status))
   const rejected = pushes.filter((p) => !p.ok)
-  if (failing.length > 0 || rejected.length > 0) {
+  const refusedPull = report.refused?.failsStep ? report.refused : undefined
+  if (failing.length > 0 || rejected.length > 0 || refusedPull) {
     const parts = failing.map((t) => `${t.id} ${t.status}`)
     if (rejected.length) parts.push(`push rejected for ${rejected.map((p) => p.branch).join(', ')}`)
+    if (refusedPull) parts.push(`no pull request: ${refusedPull.reason}`)
     core.setFailed(
       `agent-fanout: ${summaryLine(result)}. Failing because: ${parts.join('; ')} (see fail-on).`
     )

@@ -10,6 +10,7 @@ import { statusMarker, upsertStatusComment } from '../../github/publish.js'
 import { encodeState, keptResult, type RunState } from '../state.js'
 import { type Run, runLink } from './context.js'
 import { setOutputs } from './publish.js'
+import { doneReason } from '../../core/tasks/sub-issues.js'
 
 /** `/fanout status`: the status comment redrawn from the recorded state, nothing run. */
 export async function refreshStatus(
@@ -37,7 +38,7 @@ export async function refreshStatus(
             branch: taskBranchName(r.prefix, t.id),
             changedFiles: [],
             durationMs: 0,
-            reason: 'checked in the issue (done)'
+            reason: doneReason(t)
           }
         : keptResult(t, previous?.tasks[t.id], taskBranchName(r.prefix, t.id))
     )

@@ -2,6 +2,7 @@ import type { Heading, PhrasingContent, RootContent, Table } from 'mdast'
 import type { FanoutResult, TaskResult, TaskStatus } from '../types.js'
 import { diskUseDetails } from './disk-use.js'
 import * as md from './mdast.js'
+import { perTaskSummary, type SubjectsByTask } from './pull-summary.js'
 
 // Every report (the status comment, the pull request body, the job summary) is built as a
 // markdown tree and serialised (mdast.ts): text from agents, git and the issue goes into text
@@ -23,6 +24,8 @@ export interface ReportContext {
   maxLength?: number
   /** Replaces the counts in the heading (e.g. "cancelled — 2 merged"). */
   headline?: string
+  /** Blocks of our own shown under the headline (e.g. why the pull request was refused). */
+  notices?: RootContent[]
 }
 
 const STATUS_LABEL: Record<TaskStatus, string> = {
@@ -350,6 +353,7 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   if (verify) lines.push(verify.line)
   head.push(md.paragraph(...md.joined(lines, '\n')))
   if (verify?.tail) head.push(verify.tail)
+  head.push(...(ctx.notices ?? []))
   head.push(...cannotWriteNotice(result))
   for (const warning of result.warnings ?? [])
     head.push(md.blockquote(md.paragraph(md.text('⚠️ '), md.untrusted(warning, 600))))
@@ -415,24 +419,36 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
 export function renderPullRequestBody(
   result: FanoutResult,
   issueNumber: number,
-  allMerged: boolean
+  allMerged: boolean,
+  extra: {
+    /** Sub-issues whose task is merged: one `Closes #N` each. */
+    closes?: number[]
+    /** Commit subjects of the task branches, for tasks whose agent said nothing of its work. */
+    subjects?: SubjectsByTask
+  } = {}
 ): string {
   const verify = result.verify ? verifyParts(result.verify) : undefined
-  return md.serialize([
+  const head: RootContent[] = [
     md.paragraph(
       md.text(
         `Tasks from #${issueNumber}, each done by an agent in its own worktree and merged here in task-list order.`
       )
     ),
     ...(verify ? [md.paragraph(...verify.line), ...(verify.tail ? [verify.tail] : [])] : []),
-    taskTable(result.tasks),
-    md.paragraph(
-      md.text(
-        allMerged
-          ? `Closes #${issueNumber}`
-          : `Refs #${issueNumber} (not every task merged; see the status comment there).`
-      )
-    )
+    taskTable(result.tasks)
+  ]
+  const closing = [
+    allMerged
+      ? `Closes #${issueNumber}`
+      : `Refs #${issueNumber} (not every task merged; see the status comment there).`,
+    ...(extra.closes ?? []).map((n) => `Closes #${n}`)
+  ]
+  const tail = [md.paragraph(md.text(closing.join('\n')))]
+  const room = DEFAULT_BUDGET - md.serialize([...head, ...tail]).length - 200
+  return md.serialize([
+    ...head,
+    ...perTaskSummary(result, extra.subjects ?? new Map(), room),
+    ...tail
   ])
 }
 

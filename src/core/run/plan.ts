@@ -2,6 +2,7 @@ import type { PlannedTask } from '../events.js'
 import type { Task, TaskResult } from '../types.js'
 import type { EngineOptions, TaskPlan } from './options.js'
 import type { Produced } from './task-result.js'
+import { doneReason } from '../tasks/sub-issues.js'
 
 /** What the run does with each task, decided before anything touches git. */
 export interface RunPlan {
@@ -31,8 +32,7 @@ export function planRun(options: EngineOptions, branchOf: (task: Task) => string
       durationMs: 0
     }
     if (!task.checked && plan.mode !== 'drop' && plan.mode !== 'keep') branches.push(base.branch)
-    if (task.checked)
-      settled.set(task.id, { ...base, status: 'skipped', reason: 'checked in the issue (done)' })
+    if (task.checked) settled.set(task.id, { ...base, status: 'skipped', reason: doneReason(task) })
     else if (plan.mode === 'drop')
       settled.set(task.id, {
         ...base,
