@@ -48,6 +48,17 @@ describe('progressPrinter', () => {
       at: t,
       result: result('T1', 'ready', { changedFiles: ['a', 'b'] })
     })
+    // Judging T1's work later says the same: not repeated; a changed verdict is said.
+    p.watch({
+      kind: 'finished',
+      at: t,
+      result: result('T1', 'ready', { changedFiles: ['a', 'b'] })
+    })
+    p.watch({
+      kind: 'finished',
+      at: t,
+      result: result('T2', 'failed', { reason: 'touched a workflow' })
+    })
     p.watch({ kind: 'integrating', at: t })
     p.watch({ kind: 'done', at: t, tasks: [] })
     expect(lines).toEqual([
@@ -57,6 +68,7 @@ describe('progressPrinter', () => {
       '[0/2 0:25] running: T1 (0:25), T2 (0:25)',
       '[1/2 0:25] T2 ✗ failed after 1.5s: agent exited with 3',
       '[2/2 1:05] T1 ✓ done in 1.5s, 2 files changed',
+      '[2/2 1:05] T2 ✗ failed after 1.5s: touched a workflow',
       '[2/2 1:05] all agents are done: merging the task branches',
       '[2/2 1:05] finished'
     ])

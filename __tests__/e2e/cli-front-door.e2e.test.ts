@@ -4,7 +4,7 @@
 // prints a terminal report (or only JSON on stdout), refuses bad arguments with exit 2, warns
 // about uncommitted changes, and reads `- [ ] #123` items from GitHub (the local stand-in).
 import { afterAll, describe, expect, it } from '@jest/globals'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -311,6 +311,46 @@ describe('what the CLI prints', () => {
     expect(run.stdout).not.toMatch(/\| T1 \||^###|<details>|git fetch|workflow/m)
     // eslint-disable-next-line no-control-regex
     expect(run.stdout + run.stderr).not.toMatch(/[\x07\x1b\x9b]/)
+  })
+})
+
+describe('progress while it runs (stderr)', () => {
+  it("says which tasks run, done of total and the time, and each task's result the moment it finishes", async () => {
+    const p = await project('- [ ] T1: quick\n- [ ] T2: slow\n')
+    // T2 ends only once the test has seen T1's result line: that line came while T2 still ran.
+    const agent = `echo "$TASK_ID" > "$TASK_ID.txt"; if [ "$TASK_ID" = T2 ]; then for i in $(seq 300); do [ -e "${p.scratch}/go" ] && exit 0; sleep 0.1; done; exit 9; fi`
+    const child = spawn(nodeBinary(), [CLI, 'run', ...p.args(agent, '--json')], {
+      env: p.env,
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let stderr = ''
+    let stdout = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString()
+      if (/\] T1 ✓ done in /.test(stderr)) void writeFile(path.join(p.scratch, 'go'), '')
+    })
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    expect(code).toBe(0)
+    expect(tasksOf({ code: 0, stdout, stderr })).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged']
+    ])
+    const lines = stderr.trim().split('\n')
+    const at = (pattern: RegExp): number => lines.findIndex((l) => pattern.test(l))
+    const clock = '\\d+:\\d\\d'
+    const step = (done: number, text: string) => new RegExp(`^\\[${done}/2 ${clock}\\] ${text}`)
+    const order = [
+      at(step(0, '2 tasks to run$')),
+      at(step(0, 'T1 started: quick$')),
+      at(step(1, 'T1 ✓ done in \\S+, 1 file changed$')),
+      at(step(2, 'T2 ✓ done in \\S+, 1 file changed$')),
+      at(step(2, 'all agents are done: merging the task branches$')),
+      at(step(2, 'finished$'))
+    ]
+    expect(order.every((i) => i >= 0)).toBe(true)
+    expect([...order].sort((a, b) => a - b)).toEqual(order)
+    expect(at(step(0, 'T2 started: slow$'))).toBeGreaterThanOrEqual(0)
   })
 })
 

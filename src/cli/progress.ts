@@ -25,6 +25,7 @@ export function progressPrinter(
   let planned: PlannedTask[] = []
   const running = new Map<string, number>()
   const done = new Set<string>()
+  const told = new Map<string, string>()
   const toRun = (): number => planned.filter((t) => t.action === 'run').length
   const say = (text: string): void => {
     lastSaid = now()
@@ -51,10 +52,15 @@ export function progressPrinter(
         )
         break
       case 'finished': {
+        // A task is told once when its agent ends, and again only if judging its work changed
+        // the verdict (a change it may not make, say): the same news twice is said once.
         const id = event.result.id
+        const line = resultLine(event.result)
+        if (told.get(id) === line) break
+        told.set(id, line)
         running.delete(id)
         if (planned.some((t) => t.id === id && t.action === 'run')) done.add(id)
-        say(resultLine(event.result))
+        say(line)
         break
       }
       case 'integrating':
