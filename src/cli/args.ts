@@ -179,12 +179,10 @@ function usageProblem(error: unknown): string {
 
 /** The first sentence of a description, without markdown code marks. */
 function firstSentence(text: string): string {
-  return (
-    text
-      .split(/\.\s+(?=[A-Z])/)[0]
-      .replace(/`/g, '')
-      .replace(/\.$/, '') + '.'
-  )
+  return `${text
+    .replace(/`/g, '')
+    .split(/\.\s+(?=[A-Za-z])/)[0]
+    .replace(/\.$/, '')}.`
 }
 
 function optionHelp(name: OptionName): [string, string] {
@@ -212,12 +210,25 @@ export function helpText(sub: Subcommand): string {
     ...takes.options.map(optionHelp)
   ]
   const width = Math.min(34, Math.max(...rows.map(([l]) => l.length)) + 2)
-  const lines = rows.map(([left, right]) =>
-    left.length + 2 > width
-      ? `  ${left}\n  ${' '.repeat(width)}${right}`
-      : `  ${left.padEnd(width)}${right}`
-  )
+  const indent = `\n  ${' '.repeat(width)}`
+  const lines = rows.map(([left, right]) => {
+    const text = wrap(right, 98 - width).join(indent)
+    return left.length + 2 > width ? `  ${left}${indent}${text}` : `  ${left.padEnd(width)}${text}`
+  })
   return `Usage: ${SUMMARY[sub]}\n\nOptions:\n${lines.join('\n')}\n`
+}
+
+/** Words in lines of at most `width` characters (a longer word gets a line of its own). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line)
+      line = word
+    } else line = line ? `${line} ${word}` : word
+  }
+  return [...lines, line]
 }
 
 export const USAGE = `agent-fanout: run one agent per task of a markdown task list, each in its own git worktree,
