@@ -60,7 +60,11 @@ describe('progressPrinter', () => {
       result: result('T2', 'failed', { reason: 'touched a workflow' })
     })
     p.watch({ kind: 'integrating', at: t })
-    p.watch({ kind: 'done', at: t, tasks: [] })
+    p.watch({
+      kind: 'done',
+      at: t,
+      tasks: [result('T1', 'merged'), result('T2', 'failed'), result('T3', 'merged')]
+    })
     expect(lines).toEqual([
       '[0/2 0:00] 2 tasks to run; T3 reused from an earlier run',
       '[0/2 0:00] T1 started: First',
@@ -70,7 +74,7 @@ describe('progressPrinter', () => {
       '[2/2 1:05] T1 ✓ done in 1.5s, 2 files changed',
       '[2/2 1:05] T2 ✗ failed after 1.5s: touched a workflow',
       '[2/2 1:05] all agents are done: merging the task branches',
-      '[2/2 1:05] finished'
+      '[2/2 1:05] finished: 2 merged, 1 failed'
     ])
   })
 

@@ -315,10 +315,13 @@ describe('what the CLI prints', () => {
 })
 
 describe('progress while it runs (stderr)', () => {
-  it("says which tasks run, done of total and the time, and each task's result the moment it finishes", async () => {
+  /**
+   * Runs T1 and T2; T2's agent ends only once stderr holds a line matching `release` (so that
+   * line came while T2 still ran), or after 30 s with exit 9. Returns the CLI's output.
+   */
+  async function progressRun(t1: string, release: RegExp) {
     const p = await project('- [ ] T1: quick\n- [ ] T2: slow\n')
-    // T2 ends only once the test has seen T1's result line: that line came while T2 still ran.
-    const agent = `echo "$TASK_ID" > "$TASK_ID.txt"; if [ "$TASK_ID" = T2 ]; then for i in $(seq 300); do [ -e "${p.scratch}/go" ] && exit 0; sleep 0.1; done; exit 9; fi`
+    const agent = `echo "$TASK_ID" > "$TASK_ID.txt"; if [ "$TASK_ID" = T1 ]; then ${t1}; fi; if [ "$TASK_ID" = T2 ]; then for i in $(seq 300); do [ -e "${p.scratch}/go" ] && exit 0; sleep 0.1; done; exit 9; fi`
     const child = spawn(nodeBinary(), [CLI, 'run', ...p.args(agent, '--json')], {
       env: p.env,
       stdio: ['ignore', 'pipe', 'pipe']
@@ -328,29 +331,47 @@ describe('progress while it runs (stderr)', () => {
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString()
-      if (/\] T1 ✓ done in /.test(stderr)) void writeFile(path.join(p.scratch, 'go'), '')
+      if (release.test(stderr)) void writeFile(path.join(p.scratch, 'go'), '')
     })
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
-    expect(code).toBe(0)
-    expect(tasksOf({ code: 0, stdout, stderr })).toEqual([
-      ['T1', 'merged'],
+    const lines = stderr.trim().split('\n')
+    /** Where the line `[done/2 m:ss] text` is (-1: nowhere). */
+    const at = (done: number, text: string): number =>
+      lines.findIndex((l) => new RegExp(`^\\[${done}/2 \\d+:\\d\\d\\] ${text}`).test(l))
+    return { code, tasks: tasksOf({ code: 0, stdout, stderr }), at, stderr }
+  }
+
+  it("says which tasks run, done of total and the time, and a task's failure the moment it happens", async () => {
+    const run = await progressRun('exit 3', /\] T1 ✗ failed after /)
+    expect(run.tasks).toEqual([
+      ['T1', 'failed'],
       ['T2', 'merged']
     ])
-    const lines = stderr.trim().split('\n')
-    const at = (pattern: RegExp): number => lines.findIndex((l) => pattern.test(l))
-    const clock = '\\d+:\\d\\d'
-    const step = (done: number, text: string) => new RegExp(`^\\[${done}/2 ${clock}\\] ${text}`)
+    expect(run.code).toBe(1)
     const order = [
-      at(step(0, '2 tasks to run$')),
-      at(step(0, 'T1 started: quick$')),
-      at(step(1, 'T1 ✓ done in \\S+, 1 file changed$')),
-      at(step(2, 'T2 ✓ done in \\S+, 1 file changed$')),
-      at(step(2, 'all agents are done: merging the task branches$')),
-      at(step(2, 'finished$'))
+      run.at(0, '2 tasks to run$'),
+      run.at(0, 'T1 started: quick$'),
+      run.at(1, 'T1 ✗ failed after \\S+: agent exited with status 3$'),
+      run.at(2, 'T2 ✓ done in \\S+, 1 file changed$'),
+      run.at(2, 'all agents are done: merging the task branches$'),
+      run.at(2, 'finished: 1 failed, 1 merged$')
     ]
     expect(order.every((i) => i >= 0)).toBe(true)
     expect([...order].sort((a, b) => a - b)).toEqual(order)
-    expect(at(step(0, 'T2 started: slow$'))).toBeGreaterThanOrEqual(0)
+    expect(run.at(0, 'T2 started: slow$')).toBeGreaterThanOrEqual(0)
+  })
+
+  // The engine judges committed work only once every agent has ended (STAGES-NOTES "known
+  // gap", owned by h-deps: judge per task inside runTask). Until then a successful task's line
+  // waits for the last agent, and this test fails as it should; turn `it.failing` into `it`
+  // when that lands.
+  it.failing("says a task's success the moment its agent ends", async () => {
+    const run = await progressRun('true', /\] T1 ✓ done in /)
+    expect(run.tasks).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged']
+    ])
+    expect(run.at(1, 'T1 ✓ done in \\S+, 1 file changed$')).toBeGreaterThanOrEqual(0)
   })
 })
 

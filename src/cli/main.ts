@@ -1,7 +1,6 @@
 import path from 'node:path'
 import type { Command } from '../action/state.js'
 import { chooseAgent } from '../core/agents/presets/index.js'
-import type { RunWatcher } from '../core/events.js'
 import { summaryLine } from '../core/report/markdown.js'
 import { renderTerminalReport, terminalLine } from '../core/report/terminal.js'
 import { errorMessage, UserError } from '../core/util/errors.js'
@@ -106,7 +105,7 @@ async function runCommand(sub: 'run' | 'retry' | 'drop', argv: string[]): Promis
       githubRepo: local['github-repo'],
       logger: stderrLogger({ info: verbose, debug: verbose }),
       signal: interrupts.signal,
-      watch: progress.watch as RunWatcher,
+      watch: progress.watch,
       warn: (message) => say(`warning: ${message}`)
     })
     const cancelled = interrupts.reason

@@ -68,7 +68,7 @@ export function progressPrinter(
         break
       case 'done':
         running.clear()
-        say('finished')
+        say(`finished: ${outcomes(event.tasks)}`)
         break
     }
   }
@@ -97,7 +97,8 @@ function resultLine(r: TaskResult): string {
     case 'broke-verify':
       return `${id} ✗ broke verify (${took})`
     default:
-      return `${id} ✓ done in ${took}, ${count(r.changedFiles.length, 'file')} changed${r.status.startsWith('merged') ? ` (${r.status})` : ''}`
+      // Merged or not is told by the report: integration comes after every agent.
+      return `${id} ✓ done in ${took}, ${count(r.changedFiles.length, 'file')} changed`
   }
 }
 
@@ -109,12 +110,19 @@ function describePlan(t: PlannedTask): string {
     case 'merge':
       return `${id} merged from elsewhere`
     case 'keep':
-      return `${id} kept as it was`
+      return `${id} not run this time`
     case 'drop':
       return `${id} dropped`
     default:
       return id
   }
+}
+
+/** "2 merged, 1 failed": how many tasks ended each way, in the order they come. */
+function outcomes(tasks: TaskResult[]): string {
+  const counts = new Map<string, number>()
+  for (const t of tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1)
+  return [...counts].map(([status, n]) => `${n} ${status}`).join(', ') || 'no tasks'
 }
 
 function count(n: number, what: string): string {

@@ -175,8 +175,8 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
       agentBaseEnv: o.env ?? process.env,
       secrets: github ? [github.token] : [],
       signal: deadline.signal,
-      ...(o.watch ? { watch: o.watch } : {})
-    } as Parameters<typeof runFanout>[0])
+      watch: o.watch
+    })
   } finally {
     deadline.dispose()
   }
