@@ -8,7 +8,9 @@ import type { TaskStatus } from './types.js'
  * front doors cannot drift in names, defaults, accepted values or meaning.
  *
  * A new option: add an entry here (with `cli: false` when it needs GitHub or a runner), the same
- * input to action.yml, and read it where it is used (src/action/inputs.ts, src/cli/main.ts).
+ * input to action.yml (word for word), and read it where it is used: src/action/inputs.ts for
+ * the action; the CLI's run, retry and drop accept every option with `cli` set by themselves
+ * (src/cli/args.ts, help included), and src/cli/run.ts hands it to the engine.
  */
 export interface OptionDef<T> {
   /** Shown in action.yml (the same text, word for word) and, first sentence, in CLI help. */
