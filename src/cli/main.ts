@@ -2,7 +2,7 @@ import path from 'node:path'
 import type { Command } from '../action/state.js'
 import { chooseAgent } from '../core/agents/presets/index.js'
 import { summaryLine } from '../core/report/markdown.js'
-import { renderTerminalReport, terminalLine } from '../core/report/terminal.js'
+import { renderTerminalReport, terminalBlock } from '../core/report/terminal.js'
 import { errorMessage, UserError } from '../core/util/errors.js'
 import { helpText, parseCommandLine, USAGE, type Parsed, type Subcommand } from './args.js'
 import { cleanCommand } from './clean.js'
@@ -50,7 +50,8 @@ export async function main(argv: string[]): Promise<number> {
         throw new UserError(`unknown command "${command}" (see agent-fanout --help)`)
     }
   } catch (error) {
-    process.stderr.write(`agent-fanout: ${terminalLine(errorMessage(error), 2000)}\n`)
+    // Usage errors are one line; others (people's commits that cannot be kept) may say more.
+    process.stderr.write(`agent-fanout: ${terminalBlock(errorMessage(error)).trimEnd()}\n`)
     return error instanceof UserError ? EXIT.usage : EXIT.failed
   }
 }

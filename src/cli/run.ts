@@ -360,21 +360,18 @@ async function keepLocalWork(
       }
     })
   const integrationBranch = integrationBranchName(o.branchPrefix)
-  try {
-    return await keepPeoplesWork(git, {
-      issueNumber: o.issueNumber,
-      baseBranch: o.base.branch,
-      baseSha: o.base.sha,
-      integrationBranch,
-      integrationTip: o.tips.get(integrationBranch),
-      record: o.previous?.integration,
-      tasks: states,
-      plan: o.plan
-    })
-  } catch (error) {
-    // CannotKeepError: said before anything starts, nothing is touched.
-    throw new UserError(errorMessage(error))
-  }
+  // CannotKeepError (people's commits cannot be kept) stops the run before anything starts:
+  // exit 1, as a run that cannot go on, not a usage error.
+  return keepPeoplesWork(git, {
+    issueNumber: o.issueNumber,
+    baseBranch: o.base.branch,
+    baseSha: o.base.sha,
+    integrationBranch,
+    integrationTip: o.tips.get(integrationBranch),
+    record: o.previous?.integration,
+    tasks: states,
+    plan: o.plan
+  })
 }
 
 /** The run's signal: the interrupts', and --timeout-minutes' deadline (reason 'deadline'). */
