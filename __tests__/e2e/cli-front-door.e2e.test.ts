@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { FakeGitHub } from '../../test-support/fake-github.js'
@@ -192,6 +192,48 @@ describe('running the same issue file again', () => {
     await writeFile(p.issueFile, '# Local issue\n\n- [ ] T1: first, reworded\n- [ ] T2: second\n')
     await cli(['run', ...p.args(agent, '--json')], env)
     expect([await p.runs('T1'), await p.runs('T2')]).toEqual([2, 2])
+  })
+
+  it("reads an older CLI's record (.git/agent-fanout/<prefix>.json) once, then keeps the state in the ref", async () => {
+    const p = await project('- [ ] T1: first\n')
+    const agent = 'echo "$TASK_ID" > "$TASK_ID.txt"'
+    await cli(['run', ...p.args(agent)], p.env)
+    // What the CLI before issue 14 wrote instead of the ref.
+    const ref = 'refs/agent-fanout/fanout%2Fissue-1'
+    const state = JSON.parse(
+      await git(p.repo, ['cat-file', 'blob', `${ref}:state.json`], p.env)
+    ) as {
+      tasks: Record<string, { hash: string; status: string; commit: string }>
+      integration: unknown
+    }
+    const legacy = path.join(p.repo, '.git', 'agent-fanout', 'fanout%2Fissue-1.json')
+    await mkdir(path.dirname(legacy), { recursive: true })
+    const t1 = state.tasks.T1
+    await writeFile(
+      legacy,
+      JSON.stringify({
+        version: 1,
+        integration: state.integration,
+        tasks: {
+          T1: {
+            hash: t1.hash,
+            status: t1.status,
+            commit: t1.commit,
+            changedFiles: ['T1.txt'],
+            durationMs: 5
+          }
+        }
+      })
+    )
+    await git(p.repo, ['update-ref', '-d', ref], p.env)
+    const again = await cli(['run', ...p.args(agent, '--json')], p.env)
+    const tasks = (JSON.parse(again.stdout) as { tasks: JsonTask[] }).tasks
+    expect(tasks.map((t) => [t.id, t.status, t.reused])).toEqual([['T1', 'merged', true]])
+    expect(await p.runs('T1')).toBe(1)
+    expect(existsSync(legacy)).toBe(false)
+    expect(
+      await git(p.repo, ['for-each-ref', '--format=%(refname)', 'refs/agent-fanout/'], p.env)
+    ).toBe(ref)
   })
 
   it('retry runs the named task only; drop takes one out; status says where everything is', async () => {
