@@ -265,10 +265,10 @@ describeTmpfs(`the CLI on a disk that fills up${skipNote}`, () => {
       expect(r.stderr).not.toMatch(STACK_FRAME)
       expect(r.code).toBe(1)
       expect(r.stdout).toMatch(
-        /#### ❌ T1: Fill the disk\n+\*\*Why:\*\* [^\n]*no space left on device while committing its work in [^\n]*worktrees\/T1/
+        /^T1 failed: Fill the disk\n {2}Why: [^\n]*no space left on device while committing its work in [^\n]*worktrees\/T1/m
       )
       // The filling task's files went as soon as it failed, so the others found room.
-      expect(r.stdout).toContain('### agent-fanout: 3 merged, 1 failed')
+      expect(r.stdout).toMatch(/^agent-fanout: 3 merged, 1 failed$/m)
       for (const id of ['T2', 'T3', 'T4'])
         expect(await git(place.repo, ['show', `fanout/issue-1/integration:${id}.txt`], w.env)).toBe(
           id
@@ -291,9 +291,9 @@ describeTmpfs(`the CLI on a disk that fills up${skipNote}`, () => {
       })
       expect(r.stderr).not.toMatch(STACK_FRAME)
       expect(r.code).toBe(1)
-      expect(r.stdout).toContain('### agent-fanout: 3 merged, 1 failed')
+      expect(r.stdout).toMatch(/^agent-fanout: 3 merged, 1 failed$/m)
       expect(r.stdout).toMatch(
-        /#### ❌ T1: Fill the disk\n+\*\*Why:\*\* no space left on device for its output: the log [^\n]*T1\.log could not be written/
+        /^T1 failed: Fill the disk\n {2}Why: no space left on device for its output: the log [^\n]*T1\.log could not be written/m
       )
       expect(await git(place.repo, ['show', 'fanout/issue-1/integration:T4.txt'], w.env)).toBe('T4')
       expect(await extraWorktrees(place.repo, w.env)).toEqual([])

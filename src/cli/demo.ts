@@ -6,8 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { consoleLogger } from '../core/logger.js'
-import { renderReport } from '../core/report/markdown.js'
-import { runLocal } from './main.js'
+import { renderTerminalReport } from '../core/report/terminal.js'
+import { runLocal } from './run.js'
 
 // The sample project and issue of `npm run demo`. Six open tasks: three merge, two collide
 // with an earlier task on the same line (T3 with T2, T5 with T4), one fails; one is ticked.
@@ -73,13 +73,12 @@ export async function runDemo(argv: string[]): Promise<number> {
       issueFile,
       agentCommand: `${q(process.execPath)} ${q(cli)} demo-agent`,
       issueNumber: 1,
-      maxParallel: 4,
-      timeoutMs: 120_000,
+      options: { 'max-parallel': 4, 'task-timeout-minutes': 120_000 },
       workDir: path.join(root, 'work'),
       logger: consoleLogger(),
       env
     })
-    console.log(`\n${renderReport(result, { issueNumber: 1, maxLength: 1_000_000 })}`)
+    console.log(`\n${renderTerminalReport(result)}`)
     console.log(`History of ${result.integrationBranch}:\n`)
     console.log(git('log', '--graph', '--format=%h %s', result.integrationBranch))
     console.log(`Branches:\n${git('branch', '--list', '--format=  %(refname:short)')}`)

@@ -9,7 +9,9 @@ import type { TaskStatus } from './types.js'
  * front doors cannot drift in names, defaults, accepted values or meaning.
  *
  * A new option: add an entry here (with `cli: false` when it needs GitHub or a runner), the same
- * input to action.yml, and read it where it is used (src/action/inputs.ts, src/cli/main.ts).
+ * input to action.yml (word for word), and read it where it is used: src/action/inputs.ts for
+ * the action; the CLI's run, retry and drop accept every option with `cli` set by themselves
+ * (src/cli/args.ts, help included), and src/cli/run.ts hands it to the engine.
  */
 export interface OptionDef<T> {
   /** Shown in action.yml (the same text, word for word) and, first sentence, in CLI help. */
@@ -22,7 +24,17 @@ export interface OptionDef<T> {
    * The CLI's flag for it (`--<name>` unless `flag` says otherwise), or false for action-only
    * options. `default` overrides the action's default where a local run has a better one.
    */
-  cli: false | { flag?: string; aliases?: readonly string[]; default?: string; arg?: string }
+  cli:
+    | false
+    | {
+        flag?: string
+        aliases?: readonly string[]
+        default?: string
+        /** How the value is shown in help (`<n>`). */
+        arg?: string
+        /** Help text where the description's first sentence speaks of GitHub. */
+        help?: string
+      }
   /**
    * Text to value; `label` is how the front door names the option in an error ("Input
    * max-parallel", "--max-parallel"), so every message says which option was wrong.
@@ -69,7 +81,10 @@ export const OPTIONS = {
     description:
       'Options appended to the `agent` preset\'s command line, as shell words (trusted workflow text, like agent-command), e.g. `--model sonnet --allowedTools "Bash(npm test *)"`.',
     default: '',
-    cli: { arg: '<words>' },
+    cli: {
+      arg: '<words>',
+      help: "Options appended to the preset's command line, as shell words; pass them with = (--agent-args='--model sonnet')."
+    },
     parse: text
   },
   mode: {
@@ -117,8 +132,11 @@ export const OPTIONS = {
     description:
       "Issue holding the task list. Defaults to the event's issue; required for workflow_dispatch.",
     default: '',
-    // Locally it only names the branches and the report.
-    cli: { default: '1', arg: '<n>' },
+    cli: {
+      default: '1',
+      arg: '<n>',
+      help: 'Number in the branch names (fanout/issue-<n>/...) and the report (default 1).'
+    },
     parse: (t: string, label: string): number | undefined => {
       if (!t.trim()) return undefined
       const n = Number(t.trim().replace(/^#/, ''))
@@ -168,8 +186,11 @@ export const OPTIONS = {
     description:
       "Branch the task branches start from and the pull request targets. Defaults to the repository's default branch.",
     default: '',
-    // Locally: the branch checked out.
-    cli: { aliases: ['base'], arg: '<branch>' },
+    cli: {
+      aliases: ['base'],
+      arg: '<branch>',
+      help: 'Branch the task branches start from (default: the branch checked out).'
+    },
     parse: optional
   },
   'max-parallel': {
@@ -263,14 +284,20 @@ export const OPTIONS = {
     description:
       'Prefix of the branches this action writes: the integration branch is `<prefix>/integration` and each task branch is `<prefix>/<task-id>`. Defaults to `fanout/issue-<number>`.',
     default: '',
-    cli: { arg: '<prefix>' },
+    cli: {
+      arg: '<prefix>',
+      help: 'Prefix of the branches: <prefix>/integration and <prefix>/<task-id> (default fanout/issue-<n>).'
+    },
     parse: (t: string): string | undefined => t || undefined
   },
   'commit-author': {
     description: 'Author and committer of the commits this action makes, as `Name <email>`.',
     default: BOT,
-    // Locally the repository's user.name and user.email, when set.
-    cli: { default: '', arg: '"Name <email>"' },
+    cli: {
+      default: '',
+      arg: '"Name <email>"',
+      help: "Author of the commits it makes (default: the repository's user.name and user.email)."
+    },
     /** Undefined when empty: the front door's own default. */
     parse: (t: string, label: string): Identity | undefined =>
       t.trim() ? parseIdentity(t, label) : undefined
@@ -286,7 +313,10 @@ export const OPTIONS = {
       'Comma-separated task outcomes that make the step fail: any of failed, conflicted, broke-verify, no-changes, or none.',
     default: 'failed,conflicted',
     values: [...FAIL_ON_VALUES, 'none'],
-    cli: { arg: '<list>' },
+    cli: {
+      arg: '<list>',
+      help: 'Comma-separated task outcomes that make the exit status 1: any of failed, conflicted, broke-verify, no-changes, skipped, or none.'
+    },
     parse: (t: string, label: string): Set<TaskStatus> =>
       new Set(
         list(t).flatMap((s) => {
