@@ -30850,8 +30850,8 @@ var publish = __nccwpck_require__(7184);
 var commands = __nccwpck_require__(530);
 // EXTERNAL MODULE: ./src/core/run/task-result.ts
 var task_result = __nccwpck_require__(9920);
-// EXTERNAL MODULE: ./src/action/steps.ts + 92 modules
-var steps = __nccwpck_require__(8043);
+// EXTERNAL MODULE: ./src/action/steps.ts + 40 modules
+var steps = __nccwpck_require__(4286);
 // EXTERNAL MODULE: ./src/action/state.ts
 var action_state = __nccwpck_require__(3175);
 // EXTERNAL MODULE: external "node:fs/promises"
@@ -30859,8 +30859,8 @@ var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./src/core/report/markdown.ts + 12 modules
-var markdown = __nccwpck_require__(4243);
+// EXTERNAL MODULE: ./src/core/report/markdown.ts + 2 modules
+var markdown = __nccwpck_require__(1887);
 ;// CONCATENATED MODULE: ./src/core/results.ts
 /** Notes refs of an issue's task results: `refs/notes/agent-fanout/issue-<n>/<task id>`. */
 function reportRef(issueNumber, taskId) {
@@ -31570,9 +31570,12 @@ async function writeResultFiles(r, dir, record, entry, result) {
 
 // EXTERNAL MODULE: ./src/core/agents/presets/index.ts + 5 modules
 var presets = __nccwpck_require__(8443);
+// EXTERNAL MODULE: ./src/core/git/worktree-mode.ts
+var worktree_mode = __nccwpck_require__(5643);
 // EXTERNAL MODULE: ./src/core/integrate.ts + 2 modules
 var integrate = __nccwpck_require__(4233);
 ;// CONCATENATED MODULE: ./src/core/options.ts
+
 
 const FAIL_ON_VALUES = [
     'failed',
@@ -31605,7 +31608,10 @@ const OPTIONS = {
     'agent-args': {
         description: 'Options appended to the `agent` preset\'s command line, as shell words (trusted workflow text, like agent-command), e.g. `--model sonnet --allowedTools "Bash(npm test *)"`.',
         default: '',
-        cli: { arg: '<words>' },
+        cli: {
+            arg: '<words>',
+            help: "Options appended to the preset's command line, as shell words; pass them with = (--agent-args='--model sonnet')."
+        },
         parse: options_text
     },
     mode: {
@@ -31638,11 +31644,20 @@ const OPTIONS = {
         cli: false,
         parse: options_text
     },
+    'pr-token': {
+        description: 'Token used only to open and update the pull request, instead of github-token (whose pull requests start no workflow runs, so no CI) and where "Allow GitHub Actions to create and approve pull requests" is off. A fine-grained personal access token or a GitHub App token with Pull requests write and Contents read. Agents never see it.',
+        default: '',
+        cli: false,
+        parse: optional
+    },
     'issue-number': {
         description: "Issue holding the task list. Defaults to the event's issue; required for workflow_dispatch.",
         default: '',
-        // Locally it only names the branches and the report.
-        cli: { default: '1', arg: '<n>' },
+        cli: {
+            default: '1',
+            arg: '<n>',
+            help: 'Number in the branch names (fanout/issue-<n>/...) and the report (default 1).'
+        },
         parse: (t, label) => {
             if (!t.trim())
                 return undefined;
@@ -31687,8 +31702,11 @@ const OPTIONS = {
     'base-branch': {
         description: "Branch the task branches start from and the pull request targets. Defaults to the repository's default branch.",
         default: '',
-        // Locally: the branch checked out.
-        cli: { aliases: ['base'], arg: '<branch>' },
+        cli: {
+            aliases: ['base'],
+            arg: '<branch>',
+            help: 'Branch the task branches start from (default: the branch checked out).'
+        },
         parse: optional
     },
     'max-parallel': {
@@ -31751,17 +31769,41 @@ const OPTIONS = {
             return mode;
         }
     },
+    'worktree-mode': {
+        description: "How each task's worktree gets its files: `checkout` (a full checkout per task), `overlay` (an overlayfs mount of one shared, read-only checkout of the base: made in milliseconds, taking only the disk a task changes; needs root or passwordless sudo), or `auto`: overlay where the runner can mount without asking, checkout otherwise (the log says which and why). The default stays `checkout` until the whole suite has run in both modes. See docs/worktrees.md.",
+        default: 'checkout',
+        values: worktree_mode/* WORKTREE_MODES */.t,
+        cli: { arg: worktree_mode/* WORKTREE_MODES */.t.join('|') },
+        parse: (t, label) => {
+            const mode = (t.trim().toLowerCase() || 'checkout');
+            if (!worktree_mode/* WORKTREE_MODES */.t.includes(mode))
+                throw new Error(`${label} must be one of ${worktree_mode/* WORKTREE_MODES */.t.join(', ')}, got "${t}".`);
+            return mode;
+        }
+    },
+    'setup-command': {
+        description: "Optional command run once before any agent, through `bash -c` and with the agents' environment (no token), e.g. `npm ci`: in the shared base of overlay worktrees (every task sees its result), or in each worktree in checkout mode. If it fails, no agent starts and every task reports its output's last lines. What it creates never lands in a task's commit unless the task changed it.",
+        default: '',
+        cli: { arg: '<command>' },
+        parse: (t) => (t.trim() ? t : undefined)
+    },
     'branch-prefix': {
         description: 'Prefix of the branches this action writes: the integration branch is `<prefix>/integration` and each task branch is `<prefix>/<task-id>`. Defaults to `fanout/issue-<number>`.',
         default: '',
-        cli: { arg: '<prefix>' },
+        cli: {
+            arg: '<prefix>',
+            help: 'Prefix of the branches: <prefix>/integration and <prefix>/<task-id> (default fanout/issue-<n>).'
+        },
         parse: (t) => t || undefined
     },
     'commit-author': {
         description: 'Author and committer of the commits this action makes, as `Name <email>`.',
         default: BOT,
-        // Locally the repository's user.name and user.email, when set.
-        cli: { default: '', arg: '"Name <email>"' },
+        cli: {
+            default: '',
+            arg: '"Name <email>"',
+            help: "Author of the commits it makes (default: the repository's user.name and user.email)."
+        },
         /** Undefined when empty: the front door's own default. */
         parse: (t, label) => t.trim() ? parseIdentity(t, label) : undefined
     },
@@ -31775,7 +31817,10 @@ const OPTIONS = {
         description: 'Comma-separated task outcomes that make the step fail: any of failed, conflicted, broke-verify, no-changes, or none.',
         default: 'failed,conflicted',
         values: [...FAIL_ON_VALUES, 'none'],
-        cli: { arg: '<list>' },
+        cli: {
+            arg: '<list>',
+            help: 'Comma-separated task outcomes that make the exit status 1: any of failed, conflicted, broke-verify, no-changes, skipped, or none.'
+        },
         parse: (t, label) => new Set(list(t).flatMap((s) => {
             if (s === 'none')
                 return [];
@@ -31891,6 +31936,7 @@ function getInputs(read = (n) => core/* getInput */.V4(n), env = process.env) {
         agentCommand: agent?.command ?? o['agent-command'],
         agentPreset: agent?.preset,
         token,
+        prToken: o['pr-token'],
         issueNumber: o['issue-number'],
         baseBranch: o['base-branch'],
         maxParallel: o['max-parallel'],
@@ -31908,7 +31954,9 @@ function getInputs(read = (n) => core/* getInput */.V4(n), env = process.env) {
         allowWorkflowChanges: o['allow-workflow-changes'],
         commitAuthor: o['commit-author'] ?? parseIdentity(OPTIONS['commit-author'].default),
         draft: o.draft,
-        failOn: o['fail-on']
+        failOn: o['fail-on'],
+        worktreeMode: o['worktree-mode'],
+        setupCommand: o['setup-command']
     };
     if (inputs.mode === 'merge' && inputs.resultsDir) {
         // Secure mode keeps every agent-made program out of the job that holds the write token.
@@ -31923,7 +31971,10 @@ function getInputs(read = (n) => core/* getInput */.V4(n), env = process.env) {
     return inputs;
 }
 
+// EXTERNAL MODULE: ./src/action/pull-request.ts + 2 modules
+var pull_request = __nccwpck_require__(6729);
 ;// CONCATENATED MODULE: ./src/action/main.ts
+
 
 
 
@@ -31957,6 +32008,8 @@ async function run() {
         const inputs = getInputs();
         core/* setSecret */.Pq(inputs.token);
         core/* setSecret */.Pq(Buffer.from(`x-access-token:${inputs.token}`).toString('base64'));
+        if (inputs.prToken)
+            core/* setSecret */.Pq(inputs.prToken);
         if (inputs.deadlineMs) {
             deadline = setTimeout(() => {
                 logger.warning('The run reached its deadline (timeout-minutes): ending agents and reporting');
@@ -31976,7 +32029,7 @@ async function run() {
             triggers.length = 1;
         }
         const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
-        const git = new git_git/* Git */.TU(workspace, { identity: inputs.commitAuthor, secrets: [inputs.token] });
+        const git = new git_git/* Git */.TU(workspace, { identity: inputs.commitAuthor, secrets: (0,pull_request/* runSecrets */.To)(inputs) });
         const auth = triggers.length
             ? (0,remote/* tokenAuthConfig */.oM)(inputs.token, await (0,remote/* remoteUrl */.gX)(git, 'origin'))
             : {};
@@ -32114,12 +32167,12 @@ async function fanout(r, command) {
 /* harmony import */ var _core_git_lock_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3781);
 /* harmony import */ var _core_git_remote_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8648);
 /* harmony import */ var _core_git_precious_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3028);
-/* harmony import */ var _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(3602);
+/* harmony import */ var _core_git_worktrees_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(18);
 /* harmony import */ var _core_util_errors_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(3093);
 /* harmony import */ var _github_api_js__WEBPACK_IMPORTED_MODULE_13__ = __nccwpck_require__(8943);
 /* harmony import */ var _github_client_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(5923);
 /* harmony import */ var _github_publish_js__WEBPACK_IMPORTED_MODULE_14__ = __nccwpck_require__(7184);
-/* harmony import */ var _steps_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(8043);
+/* harmony import */ var _steps_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(4286);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_11__ = __nccwpck_require__(3175);
 /* harmony import */ var _triggers_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(3673);
 
@@ -32204,6 +32257,309 @@ async function cleanup() {
 
 /***/ }),
 
+/***/ 6729:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  b7: () => (/* binding */ pullRequestStep),
+  To: () => (/* binding */ runSecrets)
+});
+
+// UNUSED EXPORTS: branchesOnOrigin, compareUrl, publishPullRequest, pullRequestApi
+
+;// CONCATENATED MODULE: ./src/core/git/subjects.ts
+/**
+ * The subjects of the commits a task made (`base..tip`, merges left out), newest first, at most
+ * `max` of them; `more` counts the rest. Read with argv (no shell); they are the agent's text,
+ * to be shown as text. A branch whose objects are not here has none (an empty list).
+ */
+async function commitSubjects(git, base, tip, max = 10) {
+    try {
+        const [log, count] = await Promise.all([
+            git.out(['log', '--no-merges', `--max-count=${max}`, '--format=%s', `${base}..${tip}`, '--']),
+            git.out(['rev-list', '--no-merges', '--count', `${base}..${tip}`, '--'])
+        ]);
+        const subjects = log ? log.split('\n') : [];
+        return { subjects, more: Math.max(0, Number(count) - subjects.length) };
+    }
+    catch {
+        return { subjects: [], more: 0 };
+    }
+}
+/** commitSubjects for each task that has a commit, by task ID. */
+async function taskCommitSubjects(git, base, tasks) {
+    const entries = await Promise.all(tasks
+        .filter((t) => t.commit)
+        .map(async (t) => [t.id, await commitSubjects(git, base, t.commit)]));
+    return new Map(entries);
+}
+
+// EXTERNAL MODULE: ./src/core/report/markdown.ts + 2 modules
+var markdown = __nccwpck_require__(1887);
+// EXTERNAL MODULE: ./src/core/tasks/sub-issues.ts
+var sub_issues = __nccwpck_require__(8505);
+// EXTERNAL MODULE: ./src/github/api.ts
+var github_api = __nccwpck_require__(8943);
+// EXTERNAL MODULE: ./src/github/client.ts + 2 modules
+var client = __nccwpck_require__(5923);
+// EXTERNAL MODULE: ./src/github/publish.ts
+var publish = __nccwpck_require__(7184);
+// EXTERNAL MODULE: ./src/core/report/mdast.ts + 11 modules
+var mdast = __nccwpck_require__(5727);
+;// CONCATENATED MODULE: ./src/github/pull-refusal.ts
+
+/** The refusal in an API error (one with an HTTP status), or undefined for other errors. */
+function pullRefusal(error, usedPrToken) {
+    const e = error;
+    if (typeof e?.status !== 'number')
+        return undefined;
+    const data = e.response?.data;
+    const details = (data?.errors ?? []).map((x) => x?.message).filter((m) => typeof m === 'string');
+    const message = [typeof data?.message === 'string' ? data.message : String(e.message ?? ''), ...details]
+        .filter(Boolean)
+        .join(': ') || `HTTP ${e.status}`;
+    return { status: e.status, message, kind: refusalKind(e.status, message, usedPrToken) };
+}
+function refusalKind(status, message, usedPrToken) {
+    if (status === 422 && /no commits between/i.test(message))
+        return 'no-commits';
+    if (status === 422 && /already exists/i.test(message))
+        return 'already-exists';
+    if (status === 403 || status === 401 || status === 404) {
+        if (usedPrToken)
+            return 'token-refused';
+        if (/not permitted to create or approve pull requests/i.test(message))
+            return 'actions-not-permitted';
+        if (/resource not accessible/i.test(message))
+            return 'no-permission';
+        return status === 403 ? 'actions-not-permitted' : 'no-permission';
+    }
+    return 'other';
+}
+/** True when the step should fail: work is waiting for a pull request that is not there. */
+function refusalFailsStep(refusal) {
+    return refusal.kind !== 'no-commits';
+}
+const SETTING = 'Allow GitHub Actions to create and approve pull requests';
+function fix(refusal, head, base) {
+    const prToken = [
+        mdast/* text */.Qq('Or set the '),
+        mdast/* inline */.mG('pr-token'),
+        mdast/* text */.Qq(' input to a token that may open pull requests (a fine-grained personal access token or a GitHub App token with Pull requests: write and Contents: read on this repository): pull requests it opens also start the repository’s workflows (CI), which pull requests opened with '),
+        mdast/* inline */.mG('GITHUB_TOKEN'),
+        mdast/* text */.Qq(' never do.')
+    ];
+    switch (refusal.kind) {
+        case 'actions-not-permitted':
+            return [
+                mdast/* text */.Qq('In the repository’s Settings → Actions → General → Workflow permissions, tick '),
+                mdast/* strong */.ko(mdast/* text */.Qq(SETTING)),
+                mdast/* text */.Qq(' and save (in an organization, an owner first allows it in the organization’s Settings → Actions → General). '),
+                ...prToken
+            ];
+        case 'no-permission':
+            return [
+                mdast/* text */.Qq('Give the job '),
+                mdast/* inline */.mG('permissions: pull-requests: write'),
+                mdast/* text */.Qq(' (and check that '),
+                mdast/* strong */.ko(mdast/* text */.Qq(SETTING)),
+                mdast/* text */.Qq(' is ticked in Settings → Actions → General). '),
+                ...prToken
+            ];
+        case 'token-refused':
+            return [
+                mdast/* text */.Qq('The '),
+                mdast/* inline */.mG('pr-token'),
+                mdast/* text */.Qq(' may not open pull requests here: give it Pull requests: write and Contents: read on this repository (or a new one that has them), or remove '),
+                mdast/* inline */.mG('pr-token'),
+                mdast/* text */.Qq(' to open it with '),
+                mdast/* inline */.mG('github-token'),
+                mdast/* text */.Qq('.')
+            ];
+        case 'no-commits':
+            return [
+                mdast/* inline */.mG(head),
+                mdast/* text */.Qq(' holds no commit that '),
+                mdast/* inline */.mG(base),
+                mdast/* text */.Qq(' does not have: the tasks’ work is on the base already, so there is nothing to review.')
+            ];
+        case 'already-exists':
+            return [
+                mdast/* text */.Qq('A pull request from '),
+                mdast/* inline */.mG(head),
+                mdast/* text */.Qq(' is already open against another base. Close it, or change its base to '),
+                mdast/* inline */.mG(base),
+                mdast/* text */.Qq(' (or set '),
+                mdast/* inline */.mG('base-branch'),
+                mdast/* text */.Qq(' to its base), and run again.')
+            ];
+        default:
+            return [mdast/* text */.Qq('GitHub’s message above says what it refused; fix that and run again.')];
+    }
+}
+/**
+ * The status comment's notice: GitHub's answer, the fix, the pushed branches that hold the
+ * work, a link to open the pull request by hand, and that a new run only opens it.
+ */
+function refusalNotice(refusal, o) {
+    const tasks = o.pushed.filter((b) => b !== o.head);
+    const lines = [
+        [
+            mdast/* strong */.ko(mdast/* text */.Qq(`⚠️ GitHub refused to open the pull request (HTTP ${refusal.status}).`)),
+            mdast/* text */.Qq(' It said: '),
+            mdast/* untrusted */.bp(refusal.message, 400)
+        ],
+        [mdast/* strong */.ko(mdast/* text */.Qq('Fix:')), mdast/* text */.Qq(' '), ...fix(refusal, o.head, o.base)],
+        [
+            mdast/* strong */.ko(mdast/* text */.Qq('Nothing is lost:')),
+            mdast/* text */.Qq(' the merged work is on '),
+            mdast/* inline */.mG(o.head),
+            ...(tasks.length
+                ? [
+                    mdast/* text */.Qq(', each task’s on its branch ('),
+                    ...mdast/* joined */.oR(tasks.map((b) => [mdast/* inline */.mG(b)]), ', '),
+                    mdast/* text */.Qq(')')
+                ]
+                : []),
+            mdast/* text */.Qq(', all pushed. '),
+            ...(o.compareUrl
+                ? [mdast/* link */.nf(o.compareUrl, mdast/* text */.Qq('Open the pull request by hand')), mdast/* text */.Qq(', or run ')]
+                : [mdast/* text */.Qq('Run ')]),
+            mdast/* text */.Qq('again after the fix ('),
+            mdast/* inline */.mG('/fanout run'),
+            mdast/* text */.Qq('): finished tasks are reused, so it only opens the pull request.')
+        ]
+    ];
+    return [mdast/* blockquote */.aV(mdast/* paragraph */.FY(...mdast/* joined */.oR(lines, '\n')))];
+}
+/** The one-line reason for "No pull request:" and for the step's failure message. */
+function refusalReason(refusal) {
+    const what = refusal.kind === 'actions-not-permitted'
+        ? `turn on "${SETTING}" (Settings → Actions → General) or set pr-token`
+        : refusal.kind === 'no-permission'
+            ? 'give the job pull-requests: write, or set pr-token'
+            : refusal.kind === 'token-refused'
+                ? 'the pr-token needs Pull requests: write on this repository'
+                : refusal.kind === 'no-commits'
+                    ? 'the integration branch holds nothing the base does not'
+                    : refusal.kind === 'already-exists'
+                        ? 'a pull request from the integration branch is open against another base'
+                        : 'see the status comment';
+    return `GitHub refused to open it (HTTP ${refusal.status}): ${what}.`;
+}
+
+;// CONCATENATED MODULE: ./src/action/pull-request.ts
+
+
+
+
+
+
+
+/**
+ * Opens or updates the pull request (with `pr-token`'s API when set), its body holding the
+ * per-task summary and `Closes #N` for each merged sub-issue. An HTTP error from GitHub is
+ * not thrown: it comes back as `refused`, so the status comment is still posted, with the fix.
+ */
+async function publishPullRequest(o) {
+    const { result } = o;
+    const subjects = await taskCommitSubjects(o.git, result.baseSha, result.tasks.filter((t) => t.status !== 'skipped'));
+    const body = (0,markdown/* renderPullRequestBody */.XC)(result, o.issue.number, o.allMerged, {
+        closes: (0,sub_issues/* mergedSubIssues */.rb)(o.tasks, result.tasks),
+        subjects
+    });
+    try {
+        const pr = await (0,publish/* upsertPullRequest */._b)(o.api, {
+            head: result.integrationBranch,
+            base: o.baseBranch,
+            title: o.issue.title,
+            body,
+            draft: o.draft
+        });
+        o.logger.info(`${pr.created ? 'Opened' : 'Updated'} pull request #${pr.number}: ${pr.url}`);
+        return { pull: { number: pr.number, url: pr.url } };
+    }
+    catch (error) {
+        const refusal = pullRefusal(error, o.usedPrToken);
+        if (!refusal)
+            throw error;
+        const reason = refusalReason(refusal);
+        o.logger.error(`No pull request: ${reason} GitHub said: ${refusal.message}`);
+        return {
+            refused: {
+                refusal,
+                reason,
+                failsStep: refusalFailsStep(refusal),
+                notices: refusalNotice(refusal, {
+                    head: result.integrationBranch,
+                    base: o.baseBranch,
+                    pushed: o.onOrigin,
+                    compareUrl: o.compareUrl
+                })
+            }
+        };
+    }
+}
+/** The page where a person opens the pull request by hand, on the server the run is on. */
+function compareUrl(env, base, head) {
+    const server = env.GITHUB_SERVER_URL;
+    const repo = env.GITHUB_REPOSITORY;
+    if (!server || !repo)
+        return undefined;
+    return `${server}/${repo}/compare/${encodeURI(base)}...${encodeURI(head)}?expand=1`;
+}
+/**
+ * The API that opens and updates the pull request: one on `pr-token` when it is set (its pull
+ * requests start the repository's workflows), else the run's own. Used for nothing else.
+ */
+function pullRequestApi(inputs, api, logger) {
+    if (!inputs.prToken)
+        return { api, usedPrToken: false };
+    return {
+        api: (0,github_api/* octokitApi */.k)((0,client/* createOctokit */.Q)(inputs.prToken, logger), api.owner, api.repo),
+        usedPrToken: true
+    };
+}
+/** Every token of the run: kept from agents, their tools and the logs. */
+function runSecrets(inputs) {
+    return inputs.prToken ? [inputs.token, inputs.prToken] : [inputs.token];
+}
+/**
+ * The branches on origin that hold the run's work, for the report when there is no pull request:
+ * the integration branch and each task branch with a commit worth keeping (see publishBranches),
+ * less those whose push was rejected.
+ */
+function branchesOnOrigin(result, pushes) {
+    const rejected = new Set(pushes.filter((p) => !p.ok).map((p) => p.branch));
+    return [
+        result.integrationBranch,
+        ...result.tasks
+            .filter((t) => t.commit && t.status !== 'skipped' && t.status !== 'no-changes')
+            .map((t) => t.branch)
+    ].filter((b) => !rejected.has(b));
+}
+/** publishPullRequest with what a run of the action knows (publish step). */
+function pullRequestStep(r, o) {
+    return publishPullRequest({
+        ...pullRequestApi(r.inputs, r.api, r.logger),
+        git: r.git,
+        logger: r.logger,
+        result: o.result,
+        tasks: o.tasks,
+        issue: o.issue,
+        baseBranch: o.baseBranch,
+        allMerged: o.allMerged,
+        draft: r.inputs.draft,
+        onOrigin: branchesOnOrigin(o.result, o.pushes),
+        compareUrl: compareUrl(process.env, o.baseBranch, o.result.integrationBranch)
+    });
+}
+
+
+/***/ }),
+
 /***/ 443:
 /***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
@@ -32249,13 +32605,14 @@ function sealEnvironment() {
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .debug */ .Yz('process.execve (Node >= 22.15) or /bin/sh is not available: the secrets stay in this process environment block');
         return;
     }
-    const token = (process.env['INPUT_GITHUB-TOKEN'] ?? '').trim();
+    // Both tokens: a variable holding either (a GH_TOKEN set from the same secret) is sealed too.
+    const tokens = ['INPUT_GITHUB-TOKEN', 'INPUT_PR-TOKEN'].map((n) => (process.env[n] ?? '').trim());
     const sealed = {};
     const kept = {};
     for (const [name, value] of Object.entries(process.env)) {
         if (value === undefined)
             continue;
-        if ((0,_core_agents_env_js__WEBPACK_IMPORTED_MODULE_4__/* .withheldFromAgents */ .qm)(name, value, [token]))
+        if ((0,_core_agents_env_js__WEBPACK_IMPORTED_MODULE_4__/* .withheldFromAgents */ .qm)(name, value, tokens))
             sealed[name] = value;
         else
             kept[name] = value;
@@ -32482,7 +32839,7 @@ function recordedResult(id, title, record) {
 
 /***/ }),
 
-/***/ 8043:
+/***/ 4286:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -32507,21 +32864,6 @@ __nccwpck_require__.d(__webpack_exports__, {
 });
 
 // UNUSED EXPORTS: prepareRun, resolveBaseBranch, setOutputs
-
-// NAMESPACE OBJECT: ./node_modules/micromark/lib/constructs.js
-var constructs_namespaceObject = {};
-__nccwpck_require__.r(constructs_namespaceObject);
-__nccwpck_require__.d(constructs_namespaceObject, {
-  attentionMarkers: () => (attentionMarkers),
-  contentInitial: () => (contentInitial),
-  disable: () => (disable),
-  document: () => (constructs_document),
-  flow: () => (constructs_flow),
-  flowInitial: () => (flowInitial),
-  insideSpan: () => (insideSpan),
-  string: () => (constructs_string),
-  text: () => (constructs_text)
-});
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 18 modules
 var core = __nccwpck_require__(6257);
@@ -32858,98 +33200,8 @@ function renderResolvePrompt(ctx) {
     return lines.join('\n');
 }
 
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-// EXTERNAL MODULE: ./src/core/util/errors.ts
-var errors = __nccwpck_require__(3093);
-;// CONCATENATED MODULE: ./src/core/util/no-space.ts
-
-
-/**
- * A full disk, as the kernel says it (ENOSPC: no block or inode left; EDQUOT: the user's quota
- * is spent) and as git and the shell print it. Either way the run goes on: what hit it fails
- * with a reason that says so and where, everything else is judged and reported as usual.
- */
-const CODES = new Set(['ENOSPC', 'EDQUOT']);
-const TEXT = /no space left on device|disk quota exceeded/i;
-/** Whether `error` (a Node error, a GitError carrying git's stderr, any text) is a full disk. */
-function isNoSpace(error) {
-    if (error instanceof NoSpaceError)
-        return true;
-    const code = error?.code;
-    if (typeof code === 'string' && CODES.has(code))
-        return true;
-    return TEXT.test(error instanceof Error ? error.message : String(error));
-}
-/** Whether an agent's output says it ran out of space (dd, cp, git, the shell all print this). */
-function mentionsNoSpace(text) {
-    return TEXT.test(text);
-}
-/** A full disk met while doing `where`: its message says "no space left on device" and where. */
-class NoSpaceError extends Error {
-    constructor(where, cause) {
-        const detail = cause === undefined ? '' : causeLine(cause);
-        super(`no space left on device ${where}${detail ? ` (${detail})` : ''}`);
-        this.name = 'NoSpaceError';
-    }
-}
-/** A full disk met while doing `where`, as a NoSpaceError (one already is stays as it is). */
-function asNoSpace(error, where) {
-    return error instanceof NoSpaceError ? error : new NoSpaceError(where, error);
-}
-/**
- * For `.catch()`: a full disk becomes a NoSpaceError saying `where` ("while writing the prompt
- * file /x"); anything else is rethrown as it was.
- */
-function noSpaceAt(where) {
-    return (error) => {
-        throw isNoSpace(error) ? asNoSpace(error, where) : error;
-    };
-}
-/** The line of git's (or Node's) message that says what ran out, without the rest of its stderr. */
-function causeLine(cause) {
-    const lines = (0,errors/* errorMessage */.g)(cause).split('\n');
-    const line = lines.find((l) => TEXT.test(l)) ?? lines[0];
-    return line.trim().slice(0, 300);
-}
-/** Free bytes and inodes for an unprivileged writer on the filesystem holding `dir`. */
-async function freeSpace(dir) {
-    const s = await (0,promises_.statfs)(dir);
-    return {
-        bytes: s.bavail * s.bsize,
-        // Filesystems without an inode limit (btrfs, some tmpfs) report 0 files and 0 free.
-        inodes: s.files > 0 ? s.ffree : Number.MAX_SAFE_INTEGER,
-        blockSize: s.bsize
-    };
-}
-/** Less than this free counts as a full disk when judging why something failed. */
-const FULL_BELOW_BYTES = 1024 * 1024;
-/**
- * Why a failed command's failure may be the disk's: its output says "No space left on device",
- * or the filesystem of `dir` is (nearly) full now. Undefined when neither.
- */
-async function noSpaceNote(dir, output) {
-    const free = await freeSpace(dir).catch(() => undefined);
-    const full = free !== undefined && (free.bytes < FULL_BELOW_BYTES || free.inodes === 0);
-    if (!full && !mentionsNoSpace(output))
-        return undefined;
-    const figure = free ? ` (${formatBytes(free.bytes)} free when it ended)` : '';
-    return `no space left on device in ${dir}${full ? figure : ''}`;
-}
-/** 1536 -> "1.5 KiB"; whole bytes below 1 KiB. */
-function formatBytes(bytes) {
-    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 'B';
-    for (const next of units) {
-        if (value < 1024)
-            break;
-        value /= 1024;
-        unit = next;
-    }
-    return unit === 'B' ? `${bytes} B` : `${Number(value.toFixed(1))} ${unit}`;
-}
-
+// EXTERNAL MODULE: ./src/core/util/no-space.ts
+var no_space = __nccwpck_require__(8974);
 ;// CONCATENATED MODULE: ./src/core/disk.ts
 
 /** Per worktree on top of its tree: the prompt, the log's start, git's admin files. */
@@ -32967,7 +33219,7 @@ class DiskSpaceError extends Error {
 }
 /**
  * Before agents start: does a checkout of the base tree, as many times as worktrees are on disk
- * at once, fit where they go? The need of one worktree is its files rounded up to blocks, a
+ * at once (overlay worktrees: once, shared, plus each worktree's index), fit where they go? The need of one worktree is its files rounded up to blocks, a
  * block per directory and an index entry per file, plus a margin (a tenth more, and 1 MiB for
  * its prompt, log and git's admin files); agents' own writes cannot be known and are not
  * counted. When `wanted` do not fit, as many as fit are used (with a warning naming both
@@ -32978,22 +33230,41 @@ async function fitWorktrees(options) {
         return { worktrees: options.wanted };
     const free = await options.freeSpace(options.dir);
     const tree = await options.treeSize(free.blockSize);
-    const perBytes = Math.ceil((tree.bytes + tree.dirs * free.blockSize + tree.files * INDEX_ENTRY_BYTES) * 1.1 +
-        PER_WORKTREE_EXTRA);
-    const perInodes = tree.files + tree.dirs + PER_WORKTREE_INODES;
-    const fitting = Math.min(Math.floor(free.bytes / perBytes), Math.floor(free.inodes / perInodes), options.wanted);
+    const need = needs(tree, free.blockSize, options.mode ?? 'checkout');
+    const fitting = Math.min(Math.floor((free.bytes - need.sharedBytes) / need.perBytes), Math.floor((free.inodes - need.sharedInodes) / need.perInodes), options.wanted);
     if (fitting >= options.wanted)
         return { worktrees: options.wanted };
-    const inodesShort = free.inodes < perInodes * Math.max(1, fitting + 1);
-    const need = (n) => inodesShort ? `${perInodes * n} files (inodes)` : formatBytes(perBytes * n);
-    const have = inodesShort ? `${free.inodes} files (inodes)` : formatBytes(free.bytes);
-    const treeText = `the base tree is ${tree.files} files, ${formatBytes(tree.bytes)}`;
+    const inodesShort = free.inodes < need.sharedInodes + need.perInodes * Math.max(1, fitting + 1);
+    const total = (n) => inodesShort
+        ? `${need.sharedInodes + need.perInodes * n} files (inodes)`
+        : (0,no_space/* formatBytes */.z3)(need.sharedBytes + need.perBytes * n);
+    const have = inodesShort ? `${free.inodes} files (inodes)` : (0,no_space/* formatBytes */.z3)(free.bytes);
+    const treeText = `the base tree is ${tree.files} files, ${(0,no_space/* formatBytes */.z3)(tree.bytes)}${options.mode === 'overlay' ? ', checked out once and shared by overlay worktrees' : ''}`;
     if (fitting < 1) {
-        throw new DiskSpaceError(`Not enough free space for the worktrees in ${options.dir}: one worktree needs about ${need(1)} (${treeText}; ${options.wanted} at once need ${need(options.wanted)}), but ${have} are free. Nothing was started: free some space, or put the work directory on a larger disk.`);
+        throw new DiskSpaceError(`Not enough free space for the worktrees in ${options.dir}: one worktree needs about ${total(1)} (${treeText}; ${options.wanted} at once need ${total(options.wanted)}), but ${have} are free. Nothing was started: free some space, or put the work directory on a larger disk.`);
     }
     return {
         worktrees: fitting,
-        warning: `Not enough free space in ${options.dir} for ${options.wanted} worktrees at once: they need about ${need(options.wanted)} (${treeText}), and ${have} are free. Running at most ${fitting} agent(s) at once instead (${need(fitting)}).`
+        warning: `Not enough free space in ${options.dir} for ${options.wanted} worktrees at once: they need about ${total(options.wanted)} (${treeText}), and ${have} are free. Running at most ${fitting} agent(s) at once instead (${total(fitting)}).`
+    };
+}
+/** What the worktrees take: once for the run (overlay: the shared base) and per worktree. */
+function needs(tree, blockSize, mode) {
+    const files = Math.ceil((tree.bytes + tree.dirs * blockSize) * 1.1);
+    const index = tree.files * INDEX_ENTRY_BYTES;
+    const inodes = tree.files + tree.dirs;
+    if (mode === 'overlay')
+        return {
+            sharedBytes: files + index,
+            sharedInodes: inodes,
+            perBytes: Math.ceil(index * 1.1) + PER_WORKTREE_EXTRA,
+            perInodes: PER_WORKTREE_INODES
+        };
+    return {
+        sharedBytes: 0,
+        sharedInodes: 0,
+        perBytes: Math.ceil(files + index * 1.1) + PER_WORKTREE_EXTRA,
+        perInodes: inodes + PER_WORKTREE_INODES
     };
 }
 /**
@@ -33020,12 +33291,13 @@ async function measureTree(git, sha, blockSize) {
  * The engine's max-parallel once the disk has had its say: `maxParallel`, or fewer worktrees
  * at once when that many do not fit (`warn` hears why); throws DiskSpaceError when none fits.
  */
-async function fitOnDisk(git, options, dir, tasksToRun, warn) {
+async function fitOnDisk(git, options, dir, tasksToRun, warn, mode = 'checkout') {
     const fit = await fitWorktrees({
         dir,
+        mode,
         wanted: Math.min(tasksToRun, options.maxParallel),
         treeSize: (blockSize) => measureTree(git, options.baseSha, blockSize),
-        freeSpace: freeSpace
+        freeSpace: no_space/* freeSpace */.FP
     });
     if (!fit.warning)
         return options.maxParallel;
@@ -33033,18 +33305,14 @@ async function fitOnDisk(git, options, dir, tasksToRun, warn) {
     return fit.worktrees;
 }
 
-// EXTERNAL MODULE: ./src/core/util/pool.ts
-var pool = __nccwpck_require__(9180);
-// EXTERNAL MODULE: ./src/core/agents/env.ts
-var agents_env = __nccwpck_require__(6021);
-// EXTERNAL MODULE: ./src/core/agents/presets/index.ts + 5 modules
-var presets = __nccwpck_require__(8443);
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
 // EXTERNAL MODULE: external "node:timers/promises"
-var external_node_timers_promises_ = __nccwpck_require__(8500);
+var promises_ = __nccwpck_require__(8500);
+// EXTERNAL MODULE: ./src/core/util/errors.ts
+var errors = __nccwpck_require__(3093);
 ;// CONCATENATED MODULE: ./src/core/agents/subreaper.ts
 
 
@@ -33266,7 +33534,7 @@ async function runAgent(options) {
             return true;
         }
         catch (error) {
-            const noSpace = isNoSpace(error);
+            const noSpace = (0,no_space/* isNoSpace */.YV)(error);
             logStopped = { message: (0,errors/* errorMessage */.g)(error), noSpace };
             logTruncated = true;
             if (noSpace) {
@@ -33274,7 +33542,7 @@ async function runAgent(options) {
                 try {
                     (0,external_node_fs_.ftruncateSync)(fd, head);
                     logBytes = head;
-                    const note = `\n[log cut at ${formatBytes(head)}: no space left on device; the last lines are in the report]\n`;
+                    const note = `\n[log cut at ${(0,no_space/* formatBytes */.z3)(head)}: no space left on device; the last lines are in the report]\n`;
                     logBytes += writeAll(fd, Buffer.from(note), head);
                     logBytes += writeAll(fd, tail.bytes(), logBytes);
                 }
@@ -33373,7 +33641,7 @@ async function runAgent(options) {
         else if (pgid !== undefined)
             await terminateTree(pgid, options.marker, options.killGraceMs, reaped);
         // The output streams close once every writer is dead; do not wait forever on a stray one.
-        await Promise.race([streamsClosed, (0,external_node_timers_promises_.setTimeout)(1000)]);
+        await Promise.race([streamsClosed, (0,promises_.setTimeout)(1000)]);
         for (const reader of readers)
             reader.destroy();
         for (const rest of [outPartial, errPartial]) {
@@ -33390,7 +33658,7 @@ async function runAgent(options) {
                 ended: true
             };
         else if (exit.code !== 0 && !timedOut && !cancelled) {
-            const note = await noSpaceNote(options.cwd, logTail);
+            const note = await (0,no_space/* noSpaceNote */.oJ)(options.cwd, logTail);
             if (note)
                 noSpace = { message: note, ended: false };
         }
@@ -33498,7 +33766,7 @@ async function terminateTree(pgid, marker, graceMs, hasSupervisor = false) {
     const gone = async (ms) => {
         const deadline = Date.now() + ms;
         while (Date.now() < deadline) {
-            await (0,external_node_timers_promises_.setTimeout)(25);
+            await (0,promises_.setTimeout)(25);
             if (!alive())
                 return true;
         }
@@ -33521,7 +33789,7 @@ async function terminateTree(pgid, marker, graceMs, hasSupervisor = false) {
     }
     for (let round = 0; round < 40 && alive(); round++) {
         signalAll(pgid, marker, 'SIGKILL');
-        await (0,external_node_timers_promises_.setTimeout)(25);
+        await (0,promises_.setTimeout)(25);
     }
 }
 function signalAll(pgid, marker, signal) {
@@ -33598,10 +33866,132 @@ function openLog(file) {
         return (0,external_node_fs_.openSync)(file, 'w');
     }
     catch (error) {
-        return noSpaceAt(`while creating the log file ${file}`)(error);
+        return (0,no_space/* noSpaceAt */.Ru)(`while creating the log file ${file}`)(error);
     }
 }
 
+// EXTERNAL MODULE: ./src/core/agents/env.ts
+var agents_env = __nccwpck_require__(6021);
+;// CONCATENATED MODULE: ./src/core/setup.ts
+
+
+/** A failed set-up: the run stops before any agent starts; `tail` is the end of its output. */
+class SetupError extends Error {
+    tail;
+    logFile;
+    constructor(message, tail, logFile) {
+        super(message);
+        this.tail = tail;
+        this.logFile = logFile;
+        this.name = 'SetupError';
+    }
+}
+/** How a task that could not start because the set-up failed is reported: its reason and tail. */
+function setupFailed(error) {
+    return {
+        status: 'failed',
+        changedFiles: [],
+        reason: error.message,
+        logTail: error.tail,
+        logFile: error.logFile
+    };
+}
+/** Runs the set-up command; throws SetupError (with its log tail) unless it exits 0. */
+async function runSetup(options) {
+    const env = (0,agents_env/* scrubEnv */.LK)(options.baseEnv, {
+        secrets: options.secrets,
+        identity: options.identity,
+        marker: options.marker
+    });
+    const run = await runAgent({
+        command: options.command,
+        cwd: options.cwd,
+        env,
+        logFile: options.logFile,
+        timeoutMs: options.timeoutMs,
+        killGraceMs: options.killGraceMs ?? 5000,
+        marker: options.marker,
+        onLine: options.onLine,
+        signal: options.signal
+    });
+    const why = run.cancelled
+        ? 'was cancelled'
+        : run.timedOut
+            ? 'timed out'
+            : run.noSpace
+                ? `failed: ${run.noSpace.message}`
+                : run.exitCode === null
+                    ? `was killed by ${run.signal ?? 'a signal'}`
+                    : run.exitCode !== 0
+                        ? `exited with status ${run.exitCode}`
+                        : undefined;
+    if (why)
+        throw new SetupError(`The setup-command ${why} (in ${options.cwd}); no agent was started.`, run.logTail, options.logFile);
+    return run;
+}
+const NO_SETUP_PATHS = { dirs: [], files: [] };
+/**
+ * The set-up's paths, read after it ran in a checkout of the base: `ls-files --others
+ * --directory` (untracked, not ignored; a new directory as one entry) and `diff-files`
+ * (tracked and changed), with one `hash-object` for the files.
+ */
+async function recordSetupPaths(git, at) {
+    const [others, changed] = await Promise.all([
+        git.out(['ls-files', '-z', '--others', '--exclude-standard', '--directory'], at),
+        git.out(['diff-files', '-z', '--name-only'], at)
+    ]);
+    const split = (out) => out.split('\0').filter(Boolean);
+    const dirs = split(others).filter((p) => p.endsWith('/'));
+    const filePaths = [...split(others).filter((p) => !p.endsWith('/')), ...split(changed)];
+    const blobs = await hashFiles(git, at, filePaths);
+    return { dirs, files: filePaths.map((p, i) => ({ path: p, blob: blobs[i] })) };
+}
+/**
+ * Pathspecs that keep the set-up's paths out of a task's `git add --all`: its directories
+ * always; each of its files unless the task changed it (its content is not what the set-up left).
+ */
+async function setupExcludes(git, at, paths) {
+    if (paths.dirs.length === 0 && paths.files.length === 0)
+        return [];
+    const now = await hashFiles(git, at, paths.files.map((f) => f.path));
+    const kept = paths.files.filter((f, i) => now[i] === f.blob).map((f) => f.path);
+    return [...paths.dirs, ...kept].map((p) => `:(exclude,literal,top)${p}`);
+}
+/**
+ * The blob id of each file as `git add` would store it (filters applied); '' for one that is
+ * gone or unreadable, or whose name holds a line break (hash-object reads names by line: such a
+ * file is always left out).
+ */
+async function hashFiles(git, at, files) {
+    const hashable = files.filter((p) => !p.includes('\n'));
+    if (hashable.length === 0)
+        return files.map(() => '');
+    const ids = new Map();
+    // One at a time when a file is missing (hash-object stops at the first it cannot read).
+    const out = await git.run(['hash-object', '--stdin-paths'], {
+        ...at,
+        stdin: `${hashable.join('\n')}\n`,
+        okExitCodes: [128]
+    });
+    if (out.exitCode === 0) {
+        const lines = out.stdout.split('\n').filter(Boolean);
+        hashable.forEach((p, i) => ids.set(p, lines[i] ?? ''));
+    }
+    else {
+        for (const p of hashable) {
+            const one = await git.run(['hash-object', '--', p], { ...at, okExitCodes: [128] });
+            ids.set(p, one.exitCode === 0 ? one.stdout.trim() : '');
+        }
+    }
+    return files.map((p) => ids.get(p) ?? (p.includes('\n') ? 'unhashable' : ''));
+}
+
+// EXTERNAL MODULE: ./src/core/util/pool.ts
+var pool = __nccwpck_require__(9180);
+// EXTERNAL MODULE: external "node:fs/promises"
+var external_node_fs_promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: ./src/core/agents/presets/index.ts + 5 modules
+var presets = __nccwpck_require__(8443);
 ;// CONCATENATED MODULE: ./src/core/run/agent.ts
 
 
@@ -33623,7 +34013,7 @@ function agentStarter(ws, fifos) {
     });
     return async ({ task, wt, slot, command, prompt, extraEnv, startSha }) => {
         const promptFile = external_node_path_default().join(ws.dirs.prompts, `${slot}.md`);
-        await (0,promises_.writeFile)(promptFile, prompt).catch(noSpaceAt(`while writing the prompt file ${promptFile}`));
+        await (0,external_node_fs_promises_.writeFile)(promptFile, prompt).catch((0,no_space/* noSpaceAt */.Ru)(`while writing the prompt file ${promptFile}`));
         const isolation = options.agentPreset
             ? await (0,presets/* isolate */.az)(options.agentPreset, external_node_path_default().join(ws.dirs.root, 'agent-state', slot), options.agentBaseEnv)
             : undefined;
@@ -33685,8 +34075,8 @@ function formatMinutes(ms) {
 
 // EXTERNAL MODULE: ./src/core/git/git.ts
 var git_git = __nccwpck_require__(8496);
-// EXTERNAL MODULE: ./src/core/git/worktrees.ts
-var git_worktrees = __nccwpck_require__(3602);
+// EXTERNAL MODULE: ./src/core/git/worktrees.ts + 1 modules
+var worktrees = __nccwpck_require__(18);
 ;// CONCATENATED MODULE: ./src/core/git/collect.ts
 
 
@@ -33711,7 +34101,9 @@ function taskCollectOptions(run, task, branch, startSha) {
                     ? " (another task's branch)"
                     : '',
         keepDir: run.keepDir,
-        excludes: run.excludes
+        excludes: run.excludes,
+        setupExcludes: run.setupExcludes,
+        scope: run.scope
     };
 }
 const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
@@ -33726,7 +34118,7 @@ async function collectWork(git, wt, opts) {
     catch (error) {
         // A full disk is not rebuilt from (that needs space too) nor kept (the files would hold the
         // space every other task needs): the caller fails the task and removes its worktree.
-        if (isNoSpace(error))
+        if ((0,no_space/* isNoSpace */.YV)(error))
             throw error;
         return rebuildFromFiles(git, wt, opts, look.head, error);
     }
@@ -33736,7 +34128,7 @@ async function inspect(git, wt, opts) {
     const problems = [];
     if (!(await isDir(wt.path)))
         return { head: {}, problems: ['removed its worktree directory'], gone: true };
-    const names = await (0,promises_.readdir)(wt.gitDir).catch(() => undefined);
+    const names = await (0,external_node_fs_promises_.readdir)(wt.gitDir).catch(() => undefined);
     if (!names) {
         problems.push(`removed its worktree's git dir ${external_node_path_default().basename(wt.gitDir)} (git worktree remove or prune?)`);
         return { head: {}, problems };
@@ -33756,7 +34148,7 @@ async function inspect(git, wt, opts) {
             ? `switched its worktree to branch ${name}${what}, not its task branch ${opts.branch}`
             : `switched its worktree to branch ${name}${what}`);
     }
-    const dotGit = await (0,promises_.readFile)(external_node_path_default().join(wt.path, '.git'), 'utf8').catch(() => undefined);
+    const dotGit = await (0,external_node_fs_promises_.readFile)(external_node_path_default().join(wt.path, '.git'), 'utf8').catch(() => undefined);
     if (dotGit === undefined)
         problems.push("deleted its worktree's .git file");
     else if (dotGit !== wt.dotGit)
@@ -33768,7 +34160,7 @@ async function inspect(git, wt, opts) {
 }
 /** The operation a worktree's git dir says is under way, in git's own words. */
 async function operationInProgress(gitDir, has) {
-    const exists = (name) => (0,promises_.stat)(external_node_path_default().join(gitDir, name)).then(() => true, () => false);
+    const exists = (name) => (0,external_node_fs_promises_.stat)(external_node_path_default().join(gitDir, name)).then(() => true, () => false);
     // Git's merge backend writes rebase-merge/interactive for plain rebases too: say 'a rebase'.
     if (has.has('rebase-merge'))
         return 'a rebase';
@@ -33781,7 +34173,7 @@ async function operationInProgress(gitDir, has) {
     if (has.has('REVERT_HEAD'))
         return 'a revert';
     if (has.has('sequencer')) {
-        const todo = await (0,promises_.readFile)(external_node_path_default().join(gitDir, 'sequencer', 'todo'), 'utf8').catch(() => '');
+        const todo = await (0,external_node_fs_promises_.readFile)(external_node_path_default().join(gitDir, 'sequencer', 'todo'), 'utf8').catch(() => '');
         return /^\s*revert\b/.test(todo) ? 'a revert' : 'a cherry-pick';
     }
     if (has.has('BISECT_LOG') || has.has('BISECT_START'))
@@ -33790,7 +34182,7 @@ async function operationInProgress(gitDir, has) {
 }
 /** HEAD as the worktree's own git dir has it (not what its .git file points at now). */
 async function readHead(wt) {
-    const text = await (0,promises_.readFile)(external_node_path_default().join(wt.gitDir, 'HEAD'), 'utf8').catch(() => undefined);
+    const text = await (0,external_node_fs_promises_.readFile)(external_node_path_default().join(wt.gitDir, 'HEAD'), 'utf8').catch(() => undefined);
     if (text === undefined)
         return { unreadable: true };
     const head = text.trim();
@@ -33799,21 +34191,21 @@ async function readHead(wt) {
     const ref = head.slice('ref: '.length);
     if (!/^refs\/heads\/[^\0]+$/.test(ref) || ref.split('/').some((p) => p === '..' || p === ''))
         return { ref };
-    const value = (await (0,promises_.readFile)(external_node_path_default().join(wt.commonDir, ref), 'utf8').catch(() => '')).trim();
+    const value = (await (0,external_node_fs_promises_.readFile)(external_node_path_default().join(wt.commonDir, ref), 'utf8').catch(() => '')).trim();
     return OBJECT_ID.test(value) ? { ref, sha: value } : { ref };
 }
 /** Paths with unmerged entries in the worktree's index (read from the file where possible). */
 async function unmergedPaths(git, wt, hasIndex) {
     if (!hasIndex)
         return [];
-    const parsed = await (0,promises_.readFile)(external_node_path_default().join(wt.gitDir, 'index'))
+    const parsed = await (0,external_node_fs_promises_.readFile)(external_node_path_default().join(wt.gitDir, 'index'))
         .then((bytes) => unmergedInIndex(bytes))
         .catch(() => undefined);
     if (parsed)
         return parsed;
     // A layout read here does not cover (split index, a future version): ask git.
     const out = await git
-        .out(['ls-files', '-u', '-z'], { cwd: wt.path, env: (0,git_worktrees/* worktreeEnv */.z)(wt) })
+        .out(['ls-files', '-u', '-z'], { cwd: wt.path, env: (0,worktrees/* worktreeEnv */.z)(wt) })
         .catch(() => '');
     return [
         ...new Set(out
@@ -33902,8 +34294,14 @@ function readEntries(bytes, version, count, hashLen) {
  * itself, or changed nothing.
  */
 async function commitWork(git, wt, opts, head) {
-    const run = { cwd: wt.path, env: (0,git_worktrees/* worktreeEnv */.z)(wt) };
-    await git.run(addAll(opts.excludes), run);
+    const run = { cwd: wt.path, env: (0,worktrees/* worktreeEnv */.z)(wt) };
+    const [exact, scope] = await Promise.all([opts.setupExcludes?.(wt), opts.scope?.(wt)]);
+    if (scope?.length !== 0) {
+        const added = await git.run(addAll(opts.excludes, exact, scope), { ...run, okExitCodes: [128] });
+        // A name of the scope that matches no file now (a deleted untracked file): look at all.
+        if (added.exitCode !== 0)
+            await git.run(addAll(opts.excludes, exact), run);
+    }
     const commit = await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
         ...run,
         stdin: opts.message,
@@ -34017,7 +34415,7 @@ async function saveUnfinished(git, wt, opts, look) {
  * however the agent left them, and re-writes every object it needs from the files.
  */
 async function snapshot(git, wt, base, parents, opts) {
-    await (0,promises_.mkdir)(opts.keepDir, { recursive: true });
+    await (0,external_node_fs_promises_.mkdir)(opts.keepDir, { recursive: true });
     const index = external_node_path_default().join(opts.keepDir, `.index-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`);
     const run = {
         cwd: wt.path,
@@ -34025,7 +34423,7 @@ async function snapshot(git, wt, base, parents, opts) {
     };
     try {
         await git.run(['read-tree', base], run);
-        await git.run(addAll(opts.excludes), run);
+        await git.run(addAll(opts.excludes, await opts.setupExcludes?.(wt)), run);
         const tree = await git.out(['write-tree'], run);
         return await git.out(['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-F', '-'], {
             ...run,
@@ -34033,7 +34431,7 @@ async function snapshot(git, wt, base, parents, opts) {
         });
     }
     finally {
-        await (0,promises_.rm)(index, { force: true });
+        await (0,external_node_fs_promises_.rm)(index, { force: true });
     }
 }
 /** The commit each name (an id or a ref) stands for in the repository, or undefined; one process. */
@@ -34070,11 +34468,16 @@ async function wholeCommits(git, wt, commits, startSha) {
 /** Moves a worktree's files out of the way of its deletion; returns where, or undefined. */
 async function keepFiles(wt, keepDir) {
     try {
-        await (0,promises_.mkdir)(keepDir, { recursive: true });
+        await (0,external_node_fs_promises_.mkdir)(keepDir, { recursive: true });
         const target = external_node_path_default().join(keepDir, `${external_node_path_default().basename(wt.path)}-${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`);
-        await (0,promises_.rename)(wt.path, target);
+        await (0,external_node_fs_promises_.rename)(wt.path, target).catch(async (error) => {
+            // An overlay worktree is a mount point (worktrees.ts): its files are copied out instead.
+            if (error.code !== 'EBUSY' && error.code !== 'EXDEV')
+                throw error;
+            await (0,external_node_fs_promises_.cp)(wt.path, target, { recursive: true, verbatimSymlinks: true });
+        });
         // It is a plain directory now: its .git file would name a git dir that is about to go.
-        await (0,promises_.rm)(external_node_path_default().join(target, '.git'), { force: true, recursive: true });
+        await (0,external_node_fs_promises_.rm)(external_node_path_default().join(target, '.git'), { force: true, recursive: true });
         return target;
     }
     catch {
@@ -34086,7 +34489,7 @@ function commonEnv(wt) {
     return { GIT_DIR: wt.commonDir };
 }
 async function isDir(p) {
-    return (0,promises_.stat)(p).then((s) => s.isDirectory(), () => false);
+    return (0,external_node_fs_promises_.stat)(p).then((s) => s.isDirectory(), () => false);
 }
 /** An error as one line for a reason: git's message lines, each once, joined. */
 function oneLine(error) {
@@ -34106,10 +34509,16 @@ function shown(file) {
 }
 /**
  * `git add --all`, leaving out files the agent CLI is known to drop: git reads no per-worktree
- * info/exclude, so they are excluded here, by pathspec, as files and as folders.
+ * info/exclude, so they are excluded here, by pathspec, as files and as folders. `exact` are
+ * ready pathspecs (the set-up's paths); `scope`, top-level names to look at (all when unset).
  */
-function addAll(excludes = []) {
-    const skip = excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`]);
+function addAll(excludes = [], exact = [], scope) {
+    const skip = [
+        ...excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`]),
+        ...exact
+    ];
+    if (scope)
+        return ['add', '--all', '--', ...scope.map((name) => `:(literal,top)${name}`), ...skip];
     return ['add', '--all', ...(skip.length ? ['--', '.', ...skip] : [])];
 }
 
@@ -34122,7 +34531,7 @@ function addAll(excludes = []) {
  * all tasks after the last agent (judge.ts): two processes in all instead of two per task.
  */
 async function collectTask(ws, wt, task, branch, startSha) {
-    const work = await collectWork(ws.git, wt, taskCollectOptions(ws.runContext, task, branch, startSha)).catch(noSpaceAt(`while committing its work in ${wt.path}`));
+    const work = await collectWork(ws.git, wt, taskCollectOptions(ws.runContext, task, branch, startSha)).catch((0,no_space/* noSpaceAt */.Ru)(`while committing its work in ${wt.path}`));
     if (!('error' in work) && work.note)
         ws.warn(`[${task.id}] ${work.note}`);
     return work;
@@ -34140,17 +34549,24 @@ async function collectTask(ws, wt, task, branch, startSha) {
  * are ever on disk.
  */
 class Slots {
-    worktrees;
+    files;
     /** Worktrees whose removal waits for the clean stage (or the early removal after the agents). */
     later = [];
-    constructor(worktrees) {
-        this.worktrees = worktrees;
+    worktrees;
+    constructor(files) {
+        this.files = files;
+        this.worktrees = files.manager;
     }
     /** A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever happens. */
     async with(slot, branch, startSha, fn, waitForRemoval = true) {
         const wt = await this.worktrees
             .create(slot, branch, startSha)
-            .catch(noSpaceAt(`while creating the worktree ${this.worktrees.pathFor(slot)}`));
+            .catch((0,no_space/* noSpaceAt */.Ru)(`while creating the worktree ${this.worktrees.pathFor(slot)}`));
+        // Checkout mode: the set-up, in the worktree itself (see run-worktrees.ts).
+        await this.files.ready(wt, slot).catch(async (error) => {
+            await this.worktrees.remove(wt.path);
+            throw error;
+        });
         // A task that failed needs its files no more: they go at once (a full disk gets room back).
         let removeNow = waitForRemoval;
         try {
@@ -34161,6 +34577,7 @@ class Slots {
             throw error;
         }
         finally {
+            await this.files.measure(wt, slot);
             if (removeNow)
                 await this.worktrees.remove(wt.path);
             else
@@ -34182,21 +34599,25 @@ var task_result = __nccwpck_require__(9920);
 
 
 
+
 /** Slots for `count` agents: as many at once as fit on the disk (disk.ts), and their FIFOs. */
 async function openAgentStage(ws, count) {
     // As many worktrees at once as fit on the disk where they go, or none started (disk.ts).
-    const maxParallel = await fitOnDisk(ws.git, ws.options, ws.worktrees.root, count, ws.warn);
+    const maxParallel = await fitOnDisk(ws.git, ws.options, ws.worktrees.root, count, ws.warn, ws.worktrees.files);
+    // Overlay worktrees: the shared base checked out and set up once (run-worktrees.ts).
+    const setupFailure = await ws.files.prepare(ws.options.baseSha);
     // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
     const fifos = new FifoPool(ws.dirs.logs);
     void fifos.fill(count);
     return {
         ws,
         maxParallel,
-        slots: new Slots(ws.worktrees),
+        slots: new Slots(ws.files),
         start: agentStarter(ws, fifos),
         fifos,
         // Wait for the removal only where another task will need the slot (see Slots).
-        waitForRemoval: count > maxParallel
+        waitForRemoval: count > maxParallel,
+        setupFailure
     };
 }
 /**
@@ -34219,9 +34640,14 @@ async function runTask(task, stage) {
     catch (error) {
         // A broken worktree or git failure ends this task, not the others.
         ws.logger.warning(`[${task.id}] ${(0,errors/* errorMessage */.g)(error)}`);
+        // A set-up that failed in its worktree (checkout mode) leaves nothing on its branch.
+        if (error instanceof SetupError)
+            await ws.git.run(['update-ref', '-d', `refs/heads/${ws.branchOf(task)}`]);
         outcome = {
             kind: 'result',
-            result: (0,task_result/* failedResult */.N)(task, ws.branchOf(task), `could not run the task: ${(0,errors/* errorMessage */.g)(error)}`)
+            result: error instanceof SetupError
+                ? (0,task_result/* failedResult */.N)(task, ws.branchOf(task), error.message, setupFailed(error))
+                : (0,task_result/* failedResult */.N)(task, ws.branchOf(task), `could not run the task: ${(0,errors/* errorMessage */.g)(error)}`)
         };
     }
     if (outcome.kind === 'result')
@@ -34245,6 +34671,8 @@ async function attemptTask(task, stage, attempt) {
     };
     if (options.signal?.aborted)
         return result({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' });
+    if (stage.setupFailure)
+        return result(setupFailed(stage.setupFailure));
     const outcome = await stage.slots
         .with(task.id, branch, startSha, async (wt, release) => {
         logger.info(`[${task.id}] started: ${task.title}`);
@@ -34319,6 +34747,28 @@ async function attemptTask(task, stage, attempt) {
     return outcome;
 }
 
+;// CONCATENATED MODULE: ./src/core/run/base.ts
+/**
+ * Overlay worktrees share one read-only base: if it changed anyway while agents ran (root
+ * remounting it, say), every task saw that change and none of their work can be trusted as
+ * theirs. Then nothing is merged: each task with work fails with the reason, its branch keeping
+ * the work, and the run says what changed.
+ */
+async function refuseChangedBase(ws, judged) {
+    const warning = await ws.files.baseChanged();
+    if (!warning)
+        return;
+    ws.warn(warning);
+    for (const id of judged.produced.keys()) {
+        const result = judged.results.get(id);
+        Object.assign(result, {
+            status: 'failed',
+            reason: `the shared base checkout was changed while agents ran; its branch ${result.branch} keeps its work`
+        });
+    }
+    judged.produced.clear();
+}
+
 ;// CONCATENATED MODULE: ./src/core/run/clean.ts
 
 /**
@@ -34354,7 +34804,10 @@ async function cleanUp(stage) {
 
 // EXTERNAL MODULE: ./src/core/integrate.ts + 2 modules
 var integrate = __nccwpck_require__(4233);
+// EXTERNAL MODULE: ./src/core/tasks/sub-issues.ts
+var sub_issues = __nccwpck_require__(8505);
 ;// CONCATENATED MODULE: ./src/core/run/plan.ts
+
 /** The plan of one run: the caller's TaskPlan per task (default: run), checked items skipped. */
 function planRun(options, branchOf) {
     const settled = new Map();
@@ -34373,7 +34826,7 @@ function planRun(options, branchOf) {
         if (!task.checked && plan.mode !== 'drop' && plan.mode !== 'keep')
             branches.push(base.branch);
         if (task.checked)
-            settled.set(task.id, { ...base, status: 'skipped', reason: 'checked in the issue (done)' });
+            settled.set(task.id, { ...base, status: 'skipped', reason: (0,sub_issues/* doneReason */.JE)(task) });
         else if (plan.mode === 'drop')
             settled.set(task.id, {
                 ...base,
@@ -34570,7 +35023,7 @@ async function branchTips(git, prefix) {
 async function acceptResolution(git, worktree, onto, tip, conflict) {
     // Its own git dir, named explicitly, and a HEAD that is still detached: a commit here moves no
     // branch, whatever the command did to the worktree's .git file or HEAD.
-    const at = { cwd: worktree.path, env: (0,git_worktrees/* worktreeEnv */.z)(worktree) };
+    const at = { cwd: worktree.path, env: (0,worktrees/* worktreeEnv */.z)(worktree) };
     const wt = worktree.path;
     const head = await readHead(worktree);
     if (head.ref || head.unreadable)
@@ -34616,7 +35069,7 @@ async function acceptResolution(git, worktree, onto, tip, conflict) {
 async function filesWithMarkers(wt, files) {
     const found = [];
     for (const file of files) {
-        const text = await (0,promises_.readFile)(external_node_path_default().join(wt, file), 'utf8').catch(() => '');
+        const text = await (0,external_node_fs_promises_.readFile)(external_node_path_default().join(wt, file), 'utf8').catch(() => '');
         if (/^(<<<<<<<|>>>>>>>)( |$)/m.test(text))
             found.push(file);
     }
@@ -34702,7 +35155,7 @@ function resolveHook(stage, byId) {
             const message = `Merge task ${it.id}: ${it.title} (conflicts resolved by the resolve command)\n\nAgent-Fanout-Task: ${it.id}\nAgent-Fanout-Issue: ${options.issue.number}\n`;
             await git.run(['merge', '--no-ff', '--no-edit', '-m', message, it.tip], {
                 cwd: wt.path,
-                env: (0,git_worktrees/* worktreeEnv */.z)(wt),
+                env: (0,worktrees/* worktreeEnv */.z)(wt),
                 okExitCodes: [1]
             });
             const others = mergedSoFar.filter((m) => m.changedFiles.some((f) => conflict.files.includes(f)));
@@ -34733,12 +35186,13 @@ function resolveHook(stage, byId) {
 }
 /** A conflict strategy that ran out of disk gives up on its task; the integration goes on. */
 function gaveUpForNoSpace(error) {
-    if (!isNoSpace(error))
+    if (!(0,no_space/* isNoSpace */.YV)(error))
         throw error;
     return { error: (0,errors/* errorMessage */.g)(error) };
 }
 
 ;// CONCATENATED MODULE: ./src/core/run/verify.ts
+
 
 
 
@@ -34753,20 +35207,25 @@ function createVerifier(ws) {
         async run(commit, slot) {
             const command = options.verify.command;
             try {
-                if (!wt)
+                if (!wt) {
                     wt = await ws.worktrees.create('integration', undefined, commit);
+                    await ws.files.ready(wt, 'integration');
+                }
                 else {
                     // Addressed explicitly: the verify command may have deleted the worktree's .git file.
-                    const at = { cwd: wt.path, env: (0,git_worktrees/* worktreeEnv */.z)(wt) };
+                    const at = { cwd: wt.path, env: (0,worktrees/* worktreeEnv */.z)(wt) };
                     await git.run(['checkout', '--quiet', '--force', '--detach', commit], at);
                     await git.run(['clean', '-fdq'], at);
                 }
             }
             catch (error) {
+                // Not verified is not passed: a set-up that failed there fails the check too.
+                if (error instanceof SetupError)
+                    return { command, ok: false, tail: error.tail, exitCode: null, durationMs: 0 };
                 // Not verified is not passed: with no room for the checkout, the check fails.
-                if (!isNoSpace(error))
+                if (!(0,no_space/* isNoSpace */.YV)(error))
                     throw error;
-                const tail = asNoSpace(error, `while checking out ${commit.slice(0, 12)} to verify it`);
+                const tail = (0,no_space/* asNoSpace */.EX)(error, `while checking out ${commit.slice(0, 12)} to verify it`);
                 logger.warning(`[${slot}] ${tail.message}`);
                 return { command, ok: false, tail: tail.message, exitCode: null, durationMs: 0 };
             }
@@ -34849,9 +35308,9 @@ async function integrateWork(stage, produced) {
         }
     }).catch(async (error) => {
         // No room to write the merges: the tasks fail, their work stays on their branches.
-        if (!isNoSpace(error))
+        if (!(0,no_space/* isNoSpace */.YV)(error))
             throw error;
-        lost = `${asNoSpace(error, `while merging into ${ws.integrationBranch} in ${git.repoDir}`).message}; its work is kept on its branch`;
+        lost = `${(0,no_space/* asNoSpace */.EX)(error, `while merging into ${ws.integrationBranch} in ${git.repoDir}`).message}; its work is kept on its branch`;
         logger.warning(lost);
         // Left where it started: the base, or the branch as people left it.
         return { sha: options.integrationStart ?? options.baseSha, outcomes: [] };
@@ -34950,31 +35409,31 @@ class SharedGitGuard {
         const configPath = external_node_path_default().join(commonDir, 'config');
         const hooksDir = external_node_path_default().join(commonDir, 'hooks');
         const hooks = new Map();
-        for (const name of await (0,promises_.readdir)(hooksDir).catch(() => [])) {
-            hooks.set(name, await (0,promises_.readFile)(external_node_path_default().join(hooksDir, name)).catch(() => Buffer.alloc(0)));
+        for (const name of await (0,external_node_fs_promises_.readdir)(hooksDir).catch(() => [])) {
+            hooks.set(name, await (0,external_node_fs_promises_.readFile)(external_node_path_default().join(hooksDir, name)).catch(() => Buffer.alloc(0)));
         }
-        return new SharedGitGuard(configPath, hooksDir, await (0,promises_.readFile)(configPath), hooks);
+        return new SharedGitGuard(configPath, hooksDir, await (0,external_node_fs_promises_.readFile)(configPath), hooks);
     }
     /** Restores config and hooks if they changed; returns what was changed (empty when nothing). */
     async restore() {
         const changes = [];
-        const config = await (0,promises_.readFile)(this.configPath).catch(() => Buffer.alloc(0));
+        const config = await (0,external_node_fs_promises_.readFile)(this.configPath).catch(() => Buffer.alloc(0));
         if (!config.equals(this.config)) {
             changes.push(`.git/config (${describeConfigChange(this.config, config)})`);
-            await (0,promises_.writeFile)(this.configPath, this.config);
+            await (0,external_node_fs_promises_.writeFile)(this.configPath, this.config);
         }
-        const now = await (0,promises_.readdir)(this.hooksDir).catch(() => []);
+        const now = await (0,external_node_fs_promises_.readdir)(this.hooksDir).catch(() => []);
         for (const name of now) {
             const file = external_node_path_default().join(this.hooksDir, name);
-            const content = await (0,promises_.readFile)(file).catch(() => Buffer.alloc(0));
+            const content = await (0,external_node_fs_promises_.readFile)(file).catch(() => Buffer.alloc(0));
             const before = this.hooks.get(name);
             if (!before) {
                 changes.push(`.git/hooks/${name} (added)`);
-                await (0,promises_.rm)(file, { force: true, recursive: true });
+                await (0,external_node_fs_promises_.rm)(file, { force: true, recursive: true });
             }
             else if (!before.equals(content)) {
                 changes.push(`.git/hooks/${name} (changed)`);
-                await (0,promises_.writeFile)(file, before);
+                await (0,external_node_fs_promises_.writeFile)(file, before);
             }
         }
         return changes;
@@ -35092,6 +35551,157 @@ function codeSpan(text) {
     return `${fence}${pad}${text}${pad}${fence}`;
 }
 
+// EXTERNAL MODULE: ./src/core/git/worktree-mode.ts
+var worktree_mode = __nccwpck_require__(5643);
+;// CONCATENATED MODULE: ./src/core/run-worktrees.ts
+
+
+
+
+/**
+ * Replaces the default worktree-mode (`checkout`) when set: the test suite runs everything that
+ * leaves worktree-mode at its default in overlay worktrees this way (`npm run test:overlay`).
+ * `auto` and `overlay` asked for by name are kept. Not meant for workflows.
+ */
+const FORCE_MODE_VARIABLE = 'AGENT_FANOUT_WORKTREE_MODE';
+const DEFAULT_MODE = 'checkout';
+function forcedMode() {
+    const value = process.env[FORCE_MODE_VARIABLE]?.trim();
+    if (!value)
+        return undefined;
+    if (!worktree_mode/* WORKTREE_MODES */.t.includes(value))
+        throw new Error(`${FORCE_MODE_VARIABLE} must be one of ${worktree_mode/* WORKTREE_MODES */.t.join(', ')}, got "${value}"`);
+    return value;
+}
+/**
+ * A run's worktrees as the stages use them: the mode chosen (worktree-mode), the shared base
+ * of overlay worktrees prepared and set up once, the set-up run in each checkout worktree
+ * otherwise, what the set-up left kept out of task commits, the base guarded, and each
+ * worktree's disk use measured.
+ */
+class RunWorktrees {
+    manager;
+    git;
+    logger;
+    setup;
+    shared;
+    perWorktree = new Map();
+    /** Checkout mode: the first worktree's set-up, which every other worktree waits for. */
+    firstSetup;
+    /** Bytes each slot's worktree took when its agent was done. */
+    disk = new Map();
+    constructor(manager, git, logger, setup) {
+        this.manager = manager;
+        this.git = git;
+        this.logger = logger;
+        this.setup = setup;
+    }
+    /**
+     * Chooses the mode (the log says which and why) and makes the manager; throws when overlay
+     * was asked for and cannot be had. `notForOverlay`: a reason this run needs checkouts.
+     */
+    static async open(options) {
+        const forced = options.mode === DEFAULT_MODE ? forcedMode() : undefined;
+        const chosen = await (0,worktree_mode/* chooseWorktreeMode */.U)(forced ?? options.mode, external_node_path_default().dirname(options.root), options.notForOverlay);
+        options.logger.info(`Worktrees: ${chosen.why}${forced ? ` (the default set to ${forced} by ${FORCE_MODE_VARIABLE})` : ''}`);
+        const manager = new worktrees/* WorktreeManager */.N(options.git, options.root, options.logger, 'auto', chosen.mounter);
+        return new RunWorktrees(manager, options.git, options.logger, options.setup);
+    }
+    /**
+     * Before any worktree, after recover(): in overlay mode the shared base is checked out at
+     * `baseSha`, set up once and sealed read-only. Returns the set-up's failure (no agent may then
+     * start), undefined when it succeeded or there is none here.
+     */
+    async prepare(baseSha) {
+        const base = await this.manager.prepareBase(baseSha);
+        if (base && this.setup) {
+            try {
+                await this.runSetup(base, 'setup');
+            }
+            catch (error) {
+                if (error instanceof SetupError)
+                    return error;
+                throw error;
+            }
+            this.shared = await recordSetupPaths(this.git, (await this.manager.baseAt()));
+            this.logSetupPaths(this.shared);
+        }
+        await this.manager.sealBase();
+        return undefined;
+    }
+    /**
+     * A new worktree, before its agent: in checkout mode it gets its own set-up. The first one
+     * runs alone and every other worktree waits for it, so a set-up that fails fails before any
+     * agent starts (SetupError); a later one that fails throws for its task only.
+     */
+    async ready(wt, slot) {
+        if (!this.setup || this.manager.files === 'overlay')
+            return;
+        const own = async () => {
+            await this.runSetup(wt.path, `setup-${slot}`);
+            const paths = await recordSetupPaths(this.git, { cwd: wt.path, env: (0,worktrees/* worktreeEnv */.z)(wt) });
+            this.perWorktree.set(wt.path, paths);
+        };
+        if (!this.firstSetup) {
+            this.firstSetup = own();
+            return this.firstSetup;
+        }
+        await this.firstSetup;
+        await own();
+    }
+    /** Pathspecs keeping what the set-up left out of this worktree's commit (collect.ts). */
+    excludes = (wt) => {
+        const paths = this.shared ?? this.perWorktree.get(wt.path) ?? NO_SETUP_PATHS;
+        return setupExcludes(this.git, { cwd: wt.path, env: (0,worktrees/* worktreeEnv */.z)(wt) }, paths);
+    };
+    /** Where a worktree can have changes, for its `git add` (overlay worktrees know it). */
+    scope = (wt) => this.manager.changedScope(wt);
+    /**
+     * Before merging: a warning naming what changed in the shared base since it was sealed, or
+     * undefined. A changed base shows in every task's worktree, so no task's work can be trusted.
+     */
+    async baseChanged() {
+        const changed = await this.manager.baseChanges();
+        if (changed.length === 0)
+            return undefined;
+        const shown = changed.slice(0, 10).join(', ');
+        return `The shared base checkout of the overlay worktrees was changed while agents ran (${shown}${changed.length > 10 ? `, and ${changed.length - 10} more` : ''}): every task saw that change, so none is merged; their branches keep their work.`;
+    }
+    /** Measures the disk a task's worktree took (before it is removed), for its result. */
+    async measure(wt, slot) {
+        this.disk.set(slot, await this.manager.diskUsed(wt));
+    }
+    /** A task's result with the disk its worktree took, when that was measured. */
+    withDisk(result) {
+        const bytes = this.disk.get(result.id);
+        return bytes === undefined ? result : { ...result, diskBytes: bytes };
+    }
+    async runSetup(cwd, name) {
+        const setup = this.setup;
+        this.logger.info(`Running the setup-command in ${cwd}`);
+        const run = await runSetup({
+            command: setup.command,
+            cwd,
+            baseEnv: setup.baseEnv,
+            secrets: setup.secrets,
+            identity: setup.identity,
+            marker: { name: 'AGENT_FANOUT_MARKER', value: `${setup.markerValue}-${name}` },
+            logFile: external_node_path_default().join(setup.logDir, `${name}.log`),
+            timeoutMs: setup.timeoutMs,
+            killGraceMs: setup.killGraceMs,
+            onLine: (line) => this.logger.info(`[${name}] ${line}`),
+            signal: setup.signal
+        });
+        this.logger.info(`The setup-command took ${(run.durationMs / 1000).toFixed(1)} s`);
+    }
+    logSetupPaths(paths) {
+        const all = [...paths.dirs, ...paths.files.map((f) => f.path)];
+        if (all.length > 0)
+            this.logger.info(`Left out of task commits unless a task changes them (made by the setup-command): ${all.slice(0, 20).join(', ')}${all.length > 20 ? ', …' : ''}`);
+    }
+}
+
+
 ;// CONCATENATED MODULE: ./src/core/run/prepare.ts
 
 
@@ -35112,13 +35722,32 @@ async function prepare(options, plan) {
     const { git, logger } = options;
     await Promise.all([(0,git_git/* assertGitVersion */.TI)(git), (0,core_branches/* validateBranchPrefix */.Vr)(git, options.branchPrefix)]);
     const integrationBranch = (0,core_branches/* integrationBranchName */.Wp)(options.branchPrefix);
-    await (0,promises_.mkdir)(options.workDir, { recursive: true });
-    const root = await (0,promises_.realpath)(options.workDir);
+    await (0,external_node_fs_promises_.mkdir)(options.workDir, { recursive: true });
+    const root = await (0,external_node_fs_promises_.realpath)(options.workDir);
     const dirs = { root, prompts: external_node_path_default().join(root, 'prompts'), logs: external_node_path_default().join(root, 'logs') };
-    await (0,promises_.mkdir)(dirs.prompts, { recursive: true });
-    await (0,promises_.mkdir)(dirs.logs, { recursive: true });
-    const worktrees = new git_worktrees/* WorktreeManager */.N(git, external_node_path_default().join(root, 'worktrees'), logger);
+    await (0,external_node_fs_promises_.mkdir)(dirs.prompts, { recursive: true });
+    await (0,external_node_fs_promises_.mkdir)(dirs.logs, { recursive: true });
     const runId = (0,external_node_crypto_.randomBytes)(6).toString('hex');
+    const files = await RunWorktrees.open({
+        git,
+        logger,
+        root: external_node_path_default().join(root, 'worktrees'),
+        mode: options.worktreeMode ?? 'checkout',
+        setup: options.setupCommand
+            ? {
+                command: options.setupCommand,
+                timeoutMs: options.taskTimeoutMs,
+                killGraceMs: options.killGraceMs,
+                baseEnv: options.agentBaseEnv,
+                secrets: options.secrets,
+                identity: options.identity,
+                markerValue: runId,
+                logDir: dirs.logs,
+                signal: options.signal
+            }
+            : undefined
+    });
+    const worktrees = files.manager;
     const branches = [...(options.agentsOnly ? [] : [integrationBranch]), ...plan.branches];
     // A branch in the way of one the run needs (`<prefix>` blocks `<prefix>/T1`): refused now.
     await refuseLocalBranchClashes(git, branches);
@@ -35151,13 +35780,16 @@ async function prepare(options, plan) {
         integrationBranch,
         dirs,
         worktrees,
+        files,
         runContext: {
             issueNumber: options.issue.number,
             baseBranch: options.baseBranch,
             branchPrefix: options.branchPrefix,
             checkedOut,
             keepDir: external_node_path_default().join(root, 'kept'),
-            excludes: options.agentPreset?.excludes ?? []
+            excludes: options.agentPreset?.excludes ?? [],
+            setupExcludes: files.excludes,
+            scope: files.scope
         },
         branchOf: (task) => (0,core_branches/* taskBranchName */.jw)(options.branchPrefix, task.id),
         marker: (slot) => ({ name: 'AGENT_FANOUT_MARKER', value: `${runId}-${slot}` }),
@@ -35187,6 +35819,7 @@ async function prepare(options, plan) {
 
 
 
+
 /**
  * The whole job without GitHub: one worktree and branch per task, agents in parallel, then one
  * integration branch with a merge commit per task. Publishing is the caller's business.
@@ -35207,6 +35840,7 @@ async function runFanout(options) {
         removeTaskWorktrees(stage);
         await ws.checkSharedGit('all agents');
         const judged = await judge(ws, outcomes.flatMap(committedWork));
+        await refuseChangedBase(ws, judged);
         for (const outcome of outcomes)
             if (outcome.kind === 'result')
                 results.set(outcome.result.id, outcome.result);
@@ -35251,7 +35885,7 @@ function finalResult(ws, results, integration) {
         baseSha: options.baseSha,
         integrationBranch: ws.integrationBranch,
         integrationSha: integration?.sha ?? options.baseSha,
-        tasks: options.tasks.map((task) => results.get(task.id)),
+        tasks: options.tasks.map((task) => ws.files.withDisk(results.get(task.id))),
         ...(integration?.verify ? { verify: integration.verify } : {}),
         ...(ws.warnings.length ? { warnings: ws.warnings } : {})
     };
@@ -35281,7 +35915,7 @@ class HiddenCredentials {
     static async hide(git, logger) {
         const commonDir = external_node_path_default().resolve(git.repoDir, await git.out(['rev-parse', '--git-common-dir']));
         const configPath = external_node_path_default().join(commonDir, 'config');
-        const original = await (0,promises_.readFile)(configPath);
+        const original = await (0,external_node_fs_promises_.readFile)(configPath);
         const entries = await git.run([
             'config',
             '--file',
@@ -35301,7 +35935,7 @@ class HiddenCredentials {
                 continue;
             }
             const target = external_node_path_default().resolve(commonDir, value.replace(/^~(?=\/)/, process.env.HOME ?? '~'));
-            const content = await (0,promises_.readFile)(target).catch(() => undefined);
+            const content = await (0,external_node_fs_promises_.readFile)(target).catch(() => undefined);
             if (content && /extraheader|authorization:/i.test(content.toString('utf8'))) {
                 removals.push({ key, value });
                 if (!files.some((f) => f.path === target))
@@ -35317,7 +35951,7 @@ class HiddenCredentials {
             });
         }
         for (const file of files)
-            await (0,promises_.writeFile)(file.path, '');
+            await (0,external_node_fs_promises_.writeFile)(file.path, '');
         logger.info(`Hid the credentials actions/checkout persisted (${removals.length} config entr${removals.length === 1 ? 'y' : 'ies'}) while agents run; they are restored afterwards. Use persist-credentials: false to skip this.`);
         return new HiddenCredentials(configPath, original, files, logger);
     }
@@ -35326,9 +35960,9 @@ class HiddenCredentials {
         if (!this.originalConfig)
             return;
         try {
-            await (0,promises_.writeFile)(this.configPath, this.originalConfig);
+            await (0,external_node_fs_promises_.writeFile)(this.configPath, this.originalConfig);
             for (const file of this.files)
-                await (0,promises_.writeFile)(file.path, file.content);
+                await (0,external_node_fs_promises_.writeFile)(file.path, file.content);
         }
         catch (error) {
             this.logger.warning(`Could not restore the git credentials of actions/checkout: ${String(error)}`);
@@ -35358,16 +35992,16 @@ async function guardFileCommands(logger) {
     for (const name of FILE_COMMANDS) {
         const file = process.env[name];
         if (file)
-            snapshot.set(file, await (0,promises_.readFile)(file).catch(() => Buffer.alloc(0)));
+            snapshot.set(file, await (0,external_node_fs_promises_.readFile)(file).catch(() => Buffer.alloc(0)));
     }
     return {
         async restore() {
             for (const [file, before] of snapshot) {
-                const now = await (0,promises_.readFile)(file).catch(() => Buffer.alloc(0));
+                const now = await (0,external_node_fs_promises_.readFile)(file).catch(() => Buffer.alloc(0));
                 if (now.equals(before))
                     continue;
                 try {
-                    await (0,promises_.writeFile)(file, before);
+                    await (0,external_node_fs_promises_.writeFile)(file, before);
                 }
                 catch (error) {
                     // A full disk must not cost the report: the step fails with the reason instead.
@@ -35389,14 +36023,17 @@ async function whileDiskAllows(what, write) {
         await write();
     }
     catch (error) {
-        if (!isNoSpace(error))
+        if (!(0,no_space/* isNoSpace */.YV)(error))
             throw error;
         core/* setFailed */.C1(`no space left on device for ${what}: ${(0,errors/* errorMessage */.g)(error)}`);
     }
 }
 
+// EXTERNAL MODULE: ./src/action/pull-request.ts + 2 modules
+var pull_request = __nccwpck_require__(6729);
 ;// CONCATENATED MODULE: ./src/action/steps/engine.ts
 // The engine on this runner, for the single job and the matrix task job alike.
+
 
 
 
@@ -35430,9 +36067,11 @@ async function runEngine(r, issue, tasks, workDirName, own) {
             workDir,
             identity: inputs.commitAuthor,
             agentBaseEnv: process.env,
-            secrets: [inputs.token],
+            secrets: (0,pull_request/* runSecrets */.To)(inputs),
             blockWorkflowChanges: !inputs.allowWorkflowChanges,
             signal: r.signal,
+            worktreeMode: inputs.worktreeMode,
+            setupCommand: inputs.setupCommand,
             ...own
         });
     }
@@ -35442,13011 +36081,70 @@ async function runEngine(r, issue, tasks, workDirName, own) {
     }
 }
 
-// EXTERNAL MODULE: ./node_modules/mdast-util-to-string/lib/index.js
-var lib = __nccwpck_require__(1869);
-;// CONCATENATED MODULE: ./node_modules/micromark-util-chunked/index.js
-/**
- * Like `Array#splice`, but smarter for giant arrays.
- *
- * `Array#splice` takes all items to be inserted as individual argument which
- * causes a stack overflow in V8 when trying to insert 100k items for instance.
- *
- * Otherwise, this does not return the removed items, and takes `items` as an
- * array instead of rest parameters.
- *
- * @template {unknown} T
- *   Item type.
- * @param {Array<T>} list
- *   List to operate on.
- * @param {number} start
- *   Index to remove/insert at (can be negative).
- * @param {number} remove
- *   Number of items to remove.
- * @param {Array<T>} items
- *   Items to inject into `list`.
- * @returns {undefined}
- *   Nothing.
- */
-function splice(list, start, remove, items) {
-  const end = list.length;
-  let chunkStart = 0;
-  /** @type {Array<unknown>} */
-  let parameters;
-
-  // Make start between zero and `end` (included).
-  if (start < 0) {
-    start = -start > end ? 0 : end + start;
-  } else {
-    start = start > end ? end : start;
-  }
-  remove = remove > 0 ? remove : 0;
-
-  // No need to chunk the items if there’s only a couple (10k) items.
-  if (items.length < 10000) {
-    parameters = Array.from(items);
-    parameters.unshift(start, remove);
-    // @ts-expect-error Hush, it’s fine.
-    list.splice(...parameters);
-  } else {
-    // Delete `remove` items starting from `start`
-    if (remove) list.splice(start, remove);
-
-    // Insert the items in chunks to not cause stack overflows.
-    while (chunkStart < items.length) {
-      parameters = items.slice(chunkStart, chunkStart + 10000);
-      parameters.unshift(start, 0);
-      // @ts-expect-error Hush, it’s fine.
-      list.splice(...parameters);
-      chunkStart += 10000;
-      start += 10000;
-    }
-  }
-}
-
-/**
- * Append `items` (an array) at the end of `list` (another array).
- * When `list` was empty, returns `items` instead.
- *
- * This prevents a potentially expensive operation when `list` is empty,
- * and adds items in batches to prevent V8 from hanging.
- *
- * @template {unknown} T
- *   Item type.
- * @param {Array<T>} list
- *   List to operate on.
- * @param {Array<T>} items
- *   Items to add to `list`.
- * @returns {Array<T>}
- *   Either `list` or `items`.
- */
-function push(list, items) {
-  if (list.length > 0) {
-    splice(list, list.length, 0, items);
-    return list;
-  }
-  return items;
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-util-subtokenize/lib/splice-buffer.js
-/**
- * Some of the internal operations of micromark do lots of editing
- * operations on very large arrays. This runs into problems with two
- * properties of most circa-2020 JavaScript interpreters:
- *
- *  - Array-length modifications at the high end of an array (push/pop) are
- *    expected to be common and are implemented in (amortized) time
- *    proportional to the number of elements added or removed, whereas
- *    other operations (shift/unshift and splice) are much less efficient.
- *  - Function arguments are passed on the stack, so adding tens of thousands
- *    of elements to an array with `arr.push(...newElements)` will frequently
- *    cause stack overflows. (see <https://stackoverflow.com/questions/22123769/rangeerror-maximum-call-stack-size-exceeded-why>)
- *
- * SpliceBuffers are an implementation of gap buffers, which are a
- * generalization of the "queue made of two stacks" idea. The splice buffer
- * maintains a cursor, and moving the cursor has cost proportional to the
- * distance the cursor moves, but inserting, deleting, or splicing in
- * new information at the cursor is as efficient as the push/pop operation.
- * This allows for an efficient sequence of splices (or pushes, pops, shifts,
- * or unshifts) as long such edits happen at the same part of the array or
- * generally sweep through the array from the beginning to the end.
- *
- * The interface for splice buffers also supports large numbers of inputs by
- * passing a single array argument rather passing multiple arguments on the
- * function call stack.
- *
- * @template T
- *   Item type.
- */
-class SpliceBuffer {
-  /**
-   * @param {ReadonlyArray<T> | null | undefined} [initial]
-   *   Initial items (optional).
-   * @returns
-   *   Splice buffer.
-   */
-  constructor(initial) {
-    /** @type {Array<T>} */
-    this.left = initial ? [...initial] : [];
-    /** @type {Array<T>} */
-    this.right = [];
-  }
-
-  /**
-   * Array access;
-   * does not move the cursor.
-   *
-   * @param {number} index
-   *   Index.
-   * @return {T}
-   *   Item.
-   */
-  get(index) {
-    if (index < 0 || index >= this.left.length + this.right.length) {
-      throw new RangeError('Cannot access index `' + index + '` in a splice buffer of size `' + (this.left.length + this.right.length) + '`');
-    }
-    if (index < this.left.length) return this.left[index];
-    return this.right[this.right.length - index + this.left.length - 1];
-  }
-
-  /**
-   * The length of the splice buffer, one greater than the largest index in the
-   * array.
-   */
-  get length() {
-    return this.left.length + this.right.length;
-  }
-
-  /**
-   * Remove and return `list[0]`;
-   * moves the cursor to `0`.
-   *
-   * @returns {T | undefined}
-   *   Item, optional.
-   */
-  shift() {
-    this.setCursor(0);
-    return this.right.pop();
-  }
-
-  /**
-   * Slice the buffer to get an array;
-   * does not move the cursor.
-   *
-   * @param {number} start
-   *   Start.
-   * @param {number | null | undefined} [end]
-   *   End (optional).
-   * @returns {Array<T>}
-   *   Array of items.
-   */
-  slice(start, end) {
-    /** @type {number} */
-    const stop = end === null || end === undefined ? Number.POSITIVE_INFINITY : end;
-    if (stop < this.left.length) {
-      return this.left.slice(start, stop);
-    }
-    if (start > this.left.length) {
-      return this.right.slice(this.right.length - stop + this.left.length, this.right.length - start + this.left.length).reverse();
-    }
-    return this.left.slice(start).concat(this.right.slice(this.right.length - stop + this.left.length).reverse());
-  }
-
-  /**
-   * Mimics the behavior of Array.prototype.splice() except for the change of
-   * interface necessary to avoid segfaults when patching in very large arrays.
-   *
-   * This operation moves cursor is moved to `start` and results in the cursor
-   * placed after any inserted items.
-   *
-   * @param {number} start
-   *   Start;
-   *   zero-based index at which to start changing the array;
-   *   negative numbers count backwards from the end of the array and values
-   *   that are out-of bounds are clamped to the appropriate end of the array.
-   * @param {number | null | undefined} [deleteCount=0]
-   *   Delete count (default: `0`);
-   *   maximum number of elements to delete, starting from start.
-   * @param {Array<T> | null | undefined} [items=[]]
-   *   Items to include in place of the deleted items (default: `[]`).
-   * @return {Array<T>}
-   *   Any removed items.
-   */
-  splice(start, deleteCount, items) {
-    /** @type {number} */
-    const count = deleteCount || 0;
-    this.setCursor(Math.trunc(start));
-    const removed = this.right.splice(this.right.length - count, Number.POSITIVE_INFINITY);
-    if (items) chunkedPush(this.left, items);
-    return removed.reverse();
-  }
-
-  /**
-   * Remove and return the highest-numbered item in the array, so
-   * `list[list.length - 1]`;
-   * Moves the cursor to `length`.
-   *
-   * @returns {T | undefined}
-   *   Item, optional.
-   */
-  pop() {
-    this.setCursor(Number.POSITIVE_INFINITY);
-    return this.left.pop();
-  }
-
-  /**
-   * Inserts a single item to the high-numbered side of the array;
-   * moves the cursor to `length`.
-   *
-   * @param {T} item
-   *   Item.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  push(item) {
-    this.setCursor(Number.POSITIVE_INFINITY);
-    this.left.push(item);
-  }
-
-  /**
-   * Inserts many items to the high-numbered side of the array.
-   * Moves the cursor to `length`.
-   *
-   * @param {Array<T>} items
-   *   Items.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  pushMany(items) {
-    this.setCursor(Number.POSITIVE_INFINITY);
-    chunkedPush(this.left, items);
-  }
-
-  /**
-   * Inserts a single item to the low-numbered side of the array;
-   * Moves the cursor to `0`.
-   *
-   * @param {T} item
-   *   Item.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  unshift(item) {
-    this.setCursor(0);
-    this.right.push(item);
-  }
-
-  /**
-   * Inserts many items to the low-numbered side of the array;
-   * moves the cursor to `0`.
-   *
-   * @param {Array<T>} items
-   *   Items.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  unshiftMany(items) {
-    this.setCursor(0);
-    chunkedPush(this.right, items.reverse());
-  }
-
-  /**
-   * Move the cursor to a specific position in the array. Requires
-   * time proportional to the distance moved.
-   *
-   * If `n < 0`, the cursor will end up at the beginning.
-   * If `n > length`, the cursor will end up at the end.
-   *
-   * @param {number} n
-   *   Position.
-   * @return {undefined}
-   *   Nothing.
-   */
-  setCursor(n) {
-    if (n === this.left.length || n > this.left.length && this.right.length === 0 || n < 0 && this.left.length === 0) return;
-    if (n < this.left.length) {
-      // Move cursor to the this.left
-      const removed = this.left.splice(n, Number.POSITIVE_INFINITY);
-      chunkedPush(this.right, removed.reverse());
-    } else {
-      // Move cursor to the this.right
-      const removed = this.right.splice(this.left.length + this.right.length - n, Number.POSITIVE_INFINITY);
-      chunkedPush(this.left, removed.reverse());
-    }
-  }
-}
-
-/**
- * Avoid stack overflow by pushing items onto the stack in segments
- *
- * @template T
- *   Item type.
- * @param {Array<T>} list
- *   List to inject into.
- * @param {ReadonlyArray<T>} right
- *   Items to inject.
- * @return {undefined}
- *   Nothing.
- */
-function chunkedPush(list, right) {
-  /** @type {number} */
-  let chunkStart = 0;
-  if (right.length < 10000) {
-    list.push(...right);
-  } else {
-    while (chunkStart < right.length) {
-      list.push(...right.slice(chunkStart, chunkStart + 10000));
-      chunkStart += 10000;
-    }
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-util-subtokenize/index.js
-/**
- * @import {Chunk, Event, Token} from 'micromark-util-types'
- */
-
-
-
-
-// Hidden API exposed for testing.
-
-
-/**
- * Tokenize subcontent.
- *
- * @param {Array<Event>} eventsArray
- *   List of events.
- * @returns {boolean}
- *   Whether subtokens were found.
- */
-// eslint-disable-next-line complexity
-function subtokenize(eventsArray) {
-  /** @type {Record<string, number>} */
-  const jumps = {};
-  let index = -1;
-  /** @type {Event} */
-  let event;
-  /** @type {number | undefined} */
-  let lineIndex;
-  /** @type {number} */
-  let otherIndex;
-  /** @type {Event} */
-  let otherEvent;
-  /** @type {Array<Event>} */
-  let parameters;
-  /** @type {Array<Event>} */
-  let subevents;
-  /** @type {boolean | undefined} */
-  let more;
-  const events = new SpliceBuffer(eventsArray);
-  while (++index < events.length) {
-    while (index in jumps) {
-      index = jumps[index];
-    }
-    event = events.get(index);
-
-    // Add a hook for the GFM tasklist extension, which needs to know if text
-    // is in the first content of a list item.
-    if (index && event[1].type === "chunkFlow" && events.get(index - 1)[1].type === "listItemPrefix") {
-      subevents = event[1]._tokenizer.events;
-      otherIndex = 0;
-      if (otherIndex < subevents.length && subevents[otherIndex][1].type === "lineEndingBlank") {
-        otherIndex += 2;
-      }
-      if (otherIndex < subevents.length && subevents[otherIndex][1].type === "content") {
-        while (++otherIndex < subevents.length) {
-          if (subevents[otherIndex][1].type === "content") {
-            break;
-          }
-          if (subevents[otherIndex][1].type === "chunkText") {
-            subevents[otherIndex][1]._isInFirstContentOfListItem = true;
-            otherIndex++;
-          }
-        }
-      }
-    }
-
-    // Enter.
-    if (event[0] === 'enter') {
-      if (event[1].contentType) {
-        Object.assign(jumps, subcontent(events, index));
-        index = jumps[index];
-        more = true;
-      }
-    }
-    // Exit.
-    else if (event[1]._container) {
-      otherIndex = index;
-      lineIndex = undefined;
-      while (otherIndex--) {
-        otherEvent = events.get(otherIndex);
-        if (otherEvent[1].type === "lineEnding" || otherEvent[1].type === "lineEndingBlank") {
-          if (otherEvent[0] === 'enter') {
-            if (lineIndex) {
-              events.get(lineIndex)[1].type = "lineEndingBlank";
-            }
-            otherEvent[1].type = "lineEnding";
-            lineIndex = otherIndex;
-          }
-        } else if (otherEvent[1].type === "linePrefix" || otherEvent[1].type === "listItemIndent") {
-          // Move past.
-        } else {
-          break;
-        }
-      }
-      if (lineIndex) {
-        // Fix position.
-        event[1].end = {
-          ...events.get(lineIndex)[1].start
-        };
-
-        // Switch container exit w/ line endings.
-        parameters = events.slice(lineIndex, index);
-        parameters.unshift(event);
-        events.splice(lineIndex, index - lineIndex + 1, parameters);
-      }
-    }
-  }
-
-  // The changes to the `events` buffer must be copied back into the eventsArray
-  splice(eventsArray, 0, Number.POSITIVE_INFINITY, events.slice(0));
-  return !more;
-}
-
-/**
- * Tokenize embedded tokens.
- *
- * @param {SpliceBuffer<Event>} events
- *   Events.
- * @param {number} eventIndex
- *   Index.
- * @returns {Record<string, number>}
- *   Gaps.
- */
-function subcontent(events, eventIndex) {
-  const token = events.get(eventIndex)[1];
-  const context = events.get(eventIndex)[2];
-  let startPosition = eventIndex - 1;
-  /** @type {Array<number>} */
-  const startPositions = [];
-  let tokenizer = token._tokenizer;
-  if (!tokenizer) {
-    tokenizer = context.parser[token.contentType](token.start);
-    if (token._contentTypeTextTrailing) {
-      tokenizer._contentTypeTextTrailing = true;
-    }
-  }
-  const childEvents = tokenizer.events;
-  /** @type {Array<[number, number]>} */
-  const jumps = [];
-  /** @type {Record<string, number>} */
-  const gaps = {};
-  /** @type {Array<Chunk>} */
-  let stream;
-  /** @type {Token | undefined} */
-  let previous;
-  let index = -1;
-  /** @type {Token | undefined} */
-  let current = token;
-  let adjust = 0;
-  let start = 0;
-  const breaks = [start];
-
-  // Loop forward through the linked tokens to pass them in order to the
-  // subtokenizer.
-  while (current) {
-    // Find the position of the event for this token.
-    while (events.get(++startPosition)[1] !== current) {
-      // Empty.
-    }
-    startPositions.push(startPosition);
-    if (!current._tokenizer) {
-      stream = context.sliceStream(current);
-      if (!current.next) {
-        stream.push(null);
-      }
-      if (previous) {
-        tokenizer.defineSkip(current.start);
-      }
-      if (current._isInFirstContentOfListItem) {
-        tokenizer._gfmTasklistFirstContentOfListItem = true;
-      }
-      tokenizer.write(stream);
-      if (current._isInFirstContentOfListItem) {
-        tokenizer._gfmTasklistFirstContentOfListItem = undefined;
-      }
-    }
-
-    // Unravel the next token.
-    previous = current;
-    current = current.next;
-  }
-
-  // Now, loop back through all events (and linked tokens), to figure out which
-  // parts belong where.
-  current = token;
-  while (++index < childEvents.length) {
-    if (
-    // Find a void token that includes a break.
-    childEvents[index][0] === 'exit' && childEvents[index - 1][0] === 'enter' && childEvents[index][1].type === childEvents[index - 1][1].type && childEvents[index][1].start.line !== childEvents[index][1].end.line) {
-      start = index + 1;
-      breaks.push(start);
-      // Help GC.
-      current._tokenizer = undefined;
-      current.previous = undefined;
-      current = current.next;
-    }
-  }
-
-  // Help GC.
-  tokenizer.events = [];
-
-  // If there’s one more token (which is the cases for lines that end in an
-  // EOF), that’s perfect: the last point we found starts it.
-  // If there isn’t then make sure any remaining content is added to it.
-  if (current) {
-    // Help GC.
-    current._tokenizer = undefined;
-    current.previous = undefined;
-  } else {
-    breaks.pop();
-  }
-
-  // Now splice the events from the subtokenizer into the current events,
-  // moving back to front so that splice indices aren’t affected.
-  index = breaks.length;
-  while (index--) {
-    const slice = childEvents.slice(breaks[index], breaks[index + 1]);
-    const start = startPositions.pop();
-    jumps.push([start, start + slice.length - 1]);
-    events.splice(start, 2, slice);
-  }
-  jumps.reverse();
-  index = -1;
-  while (++index < jumps.length) {
-    gaps[adjust + jumps[index][0]] = adjust + jumps[index][1];
-    adjust += jumps[index][1] - jumps[index][0] - 1;
-  }
-  return gaps;
-}
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/postprocess.js
-/**
- * @import {Event} from 'micromark-util-types'
- */
-
-
-
-/**
- * @param {Array<Event>} events
- *   Events.
- * @returns {Array<Event>}
- *   Events.
- */
-function postprocess(events) {
-  while (!subtokenize(events)) {
-    // Empty
-  }
-  return events;
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-util-combine-extensions/index.js
-/**
- * @import {
- *   Extension,
- *   Handles,
- *   HtmlExtension,
- *   NormalizedExtension
- * } from 'micromark-util-types'
- */
-
-
-
-const micromark_util_combine_extensions_hasOwnProperty = {}.hasOwnProperty
-
-/**
- * Combine multiple syntax extensions into one.
- *
- * @param {ReadonlyArray<Extension>} extensions
- *   List of syntax extensions.
- * @returns {NormalizedExtension}
- *   A single combined extension.
- */
-function combineExtensions(extensions) {
-  /** @type {NormalizedExtension} */
-  const all = {}
-  let index = -1
-
-  while (++index < extensions.length) {
-    syntaxExtension(all, extensions[index])
-  }
-
-  return all
-}
-
-/**
- * Merge `extension` into `all`.
- *
- * @param {NormalizedExtension} all
- *   Extension to merge into.
- * @param {Extension} extension
- *   Extension to merge.
- * @returns {undefined}
- *   Nothing.
- */
-function syntaxExtension(all, extension) {
-  /** @type {keyof Extension} */
-  let hook
-
-  for (hook in extension) {
-    const maybe = micromark_util_combine_extensions_hasOwnProperty.call(all, hook) ? all[hook] : undefined
-    /** @type {Record<string, unknown>} */
-    const left = maybe || (all[hook] = {})
-    /** @type {Record<string, unknown> | undefined} */
-    const right = extension[hook]
-    /** @type {string} */
-    let code
-
-    if (right) {
-      for (code in right) {
-        if (!micromark_util_combine_extensions_hasOwnProperty.call(left, code)) left[code] = []
-        const value = right[code]
-        constructs(
-          // @ts-expect-error Looks like a list.
-          left[code],
-          Array.isArray(value) ? value : value ? [value] : []
-        )
-      }
-    }
-  }
-}
-
-/**
- * Merge `list` into `existing` (both lists of constructs).
- * Mutates `existing`.
- *
- * @param {Array<unknown>} existing
- *   List of constructs to merge into.
- * @param {Array<unknown>} list
- *   List of constructs to merge.
- * @returns {undefined}
- *   Nothing.
- */
-function constructs(existing, list) {
-  let index = -1
-  /** @type {Array<unknown>} */
-  const before = []
-
-  while (++index < list.length) {
-    // @ts-expect-error Looks like an object.
-    ;(list[index].add === 'after' ? existing : before).push(list[index])
-  }
-
-  splice(existing, 0, 0, before)
-}
-
-/**
- * Combine multiple HTML extensions into one.
- *
- * @param {ReadonlyArray<HtmlExtension>} htmlExtensions
- *   List of HTML extensions.
- * @returns {HtmlExtension}
- *   Single combined HTML extension.
- */
-function micromark_util_combine_extensions_combineHtmlExtensions(htmlExtensions) {
-  /** @type {HtmlExtension} */
-  const handlers = {}
-  let index = -1
-
-  while (++index < htmlExtensions.length) {
-    htmlExtension(handlers, htmlExtensions[index])
-  }
-
-  return handlers
-}
-
-/**
- * Merge `extension` into `all`.
- *
- * @param {HtmlExtension} all
- *   Extension to merge into.
- * @param {HtmlExtension} extension
- *   Extension to merge.
- * @returns {undefined}
- *   Nothing.
- */
-function htmlExtension(all, extension) {
-  /** @type {keyof HtmlExtension} */
-  let hook
-
-  for (hook in extension) {
-    const maybe = micromark_util_combine_extensions_hasOwnProperty.call(all, hook) ? all[hook] : undefined
-    const left = maybe || (all[hook] = {})
-    const right = extension[hook]
-    /** @type {keyof Handles} */
-    let type
-
-    if (right) {
-      for (type in right) {
-        // @ts-expect-error assume document vs regular handler are managed correctly.
-        left[type] = right[type]
-      }
-    }
-  }
-}
-
-// EXTERNAL MODULE: ./node_modules/micromark-util-character/index.js
-var micromark_util_character = __nccwpck_require__(401);
-;// CONCATENATED MODULE: ./node_modules/micromark-factory-space/index.js
-/**
- * @import {Effects, State, TokenType} from 'micromark-util-types'
- */
-
-
-
-// To do: implement `spaceOrTabWithOptions` (`connect`, `content`).
-
-/**
- * Parse spaces and tabs.
- *
- * There is no `nok` parameter:
- *
- * *   spaces in markdown are often optional, in which case this factory can be
- *     used and `ok` will be switched to whether spaces were found or not
- * *   one line ending or space can be detected with `markdownSpace(code)` right
- *     before using `factorySpace`
- *
- * ###### Examples
- *
- * Where `␉` represents a tab (plus how much it expands) and `␠` represents a
- * single space.
- *
- * ```markdown
- * ␉
- * ␠␠␠␠
- * ␉␠
- * ```
- *
- * @param {Effects} effects
- *   Context.
- * @param {State} ok
- *   State switched to when successful.
- * @param {TokenType} type
- *   Type of the whole whitespace.
- * @param {number | undefined} [max=Infinity]
- *   Max (exclusive).
- * @returns {State}
- *   Start state.
- */
-function factorySpace(effects, ok, type, max) {
-  const limit = max ? max - 1 : Infinity;
-  let size = 0;
-  return start;
-
-  /** @type {State} */
-  function start(code) {
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.enter(type);
-      return prefix(code);
-    }
-    return ok(code);
-  }
-
-  /** @type {State} */
-  function prefix(code) {
-    if ((0,micromark_util_character/* markdownSpace */.On)(code) && size++ < limit) {
-      effects.consume(code);
-      return prefix;
-    }
-    effects.exit(type);
-    return ok(code);
-  }
-}
-
-/**
- * Parse spaces and tabs, with a required minimum and maximum, matching
- * `markdown-rs`’s `space_or_tab_min_max`.
- *
- * Unlike `factorySpace`, this can fail: `nok` is used when fewer than
- * `min` spaces or tabs are found.
- *
- * @param {Effects} effects
- *   Context.
- * @param {State} ok
- *   State switched to when successful.
- * @param {State} nok
- *   State switched to when unsuccessful.
- * @param {TokenType} type
- *   Type of the whole whitespace.
- * @param {number} min
- *   Minimum allowed characters (inclusive).
- * @param {number} max
- *   Maximum allowed characters (inclusive).
- * @returns {State}
- *   Start state.
- */
-function factorySpaceMinMax(effects, ok, nok, type, min, max) {
-  let size = 0;
-  return start;
-
-  /** @type {State} */
-  function start(code) {
-    if (max > 0 && (0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.enter(type);
-      return prefix(code);
-    }
-    return after(code);
-  }
-
-  /** @type {State} */
-  function prefix(code) {
-    if ((0,micromark_util_character/* markdownSpace */.On)(code) && size < max) {
-      effects.consume(code);
-      size++;
-      return prefix;
-    }
-    effects.exit(type);
-    return after(code);
-  }
-
-  /** @type {State} */
-  function after(code) {
-    return size >= min ? ok(code) : nok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/content.js
-/**
- * @import {
- *   InitialConstruct,
- *   Initializer,
- *   State,
- *   TokenizeContext,
- *   Token
- * } from 'micromark-util-types'
- */
-
-
-
-/** @type {InitialConstruct} */
-const content = {
-  tokenize: initializeContent
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Initializer}
- *   Content.
- */
-function initializeContent(effects) {
-  const contentStart = effects.attempt(this.parser.constructs.contentInitial, afterContentStartConstruct, paragraphInitial);
-  /** @type {Token} */
-  let previous;
-  return contentStart;
-
-  /** @type {State} */
-  function afterContentStartConstruct(code) {
-    if (code === null) {
-      effects.consume(code);
-      return;
-    }
-    effects.enter("lineEnding");
-    effects.consume(code);
-    effects.exit("lineEnding");
-    return factorySpace(effects, contentStart, "linePrefix");
-  }
-
-  /** @type {State} */
-  function paragraphInitial(code) {
-    effects.enter("paragraph");
-    return lineStart(code);
-  }
-
-  /** @type {State} */
-  function lineStart(code) {
-    const token = effects.enter("chunkText", {
-      contentType: "text",
-      previous
-    });
-    if (previous) {
-      previous.next = token;
-    }
-    previous = token;
-    return data(code);
-  }
-
-  /** @type {State} */
-  function data(code) {
-    if (code === null) {
-      effects.exit("chunkText");
-      effects.exit("paragraph");
-      effects.consume(code);
-      return;
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.consume(code);
-      effects.exit("chunkText");
-      return lineStart;
-    }
-
-    // Data.
-    effects.consume(code);
-    return data;
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-util-edit-map/index.js
-/**
- * @import {Event} from 'micromark-util-types'
- */
-
-/**
- * @typedef {[number, number, Array<Event>]} Change
- * @typedef {[number, number, number]} Jump
- */
-
-/**
- * Tracks a bunch of edits.
- *
- * Port of `edit_map.rs` from `markdown-rs`:
- * <https://github.com/wooorm/markdown-rs/blob/1506572f/src/util/edit_map.rs>.
- *
- * Deal with several changes in events, batching them together.
- *
- * Preferably, changes should be kept to a minimum.
- * Sometimes, it’s needed to change the list of events, because parsing can be
- * messy, and it helps to expose a cleaner interface of events to the compiler
- * and other users.
- * It can also help to merge many adjacent similar events.
- * And, in other cases, it’s needed to parse subcontent: pass some events
- * through another tokenizer and inject the result.
- */
-class EditMap {
-  /**
-   * Create a new edit map.
-   *
-   * @returns
-   *   New instance.
-   */
-  constructor() {
-    /**
-     * Changes by index, so `add` does not need to scan `map` (which is
-     * quadratic for documents with many edits at different places).
-     *
-     * @type {Map<number, Change>}
-     */
-    this.index = new Map();
-
-    /**
-     * Record of changes.
-     *
-     * @type {Array<Change>}
-     */
-    this.map = [];
-  }
-
-  /**
-   * Create an edit: a remove and/or add at a certain place.
-   *
-   * @param {number} index
-   *   Index at which to apply the edit.
-   * @param {number} remove
-   *   Count of items to remove at the index.
-   * @param {Array<Event>} add
-   *   Items to add at the index.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  add(index, remove, add) {
-    addImplementation(this, index, remove, add, false);
-  }
-
-  /**
-   * Create an edit: but insert `add` before existing additions, instead of
-   * after them.
-   *
-   * @param {number} index
-   *   Index at which to apply the edit.
-   * @param {number} remove
-   *   Count of items to remove at the index.
-   * @param {Array<Event>} add
-   *   Items to add at the index.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  addBefore(index, remove, add) {
-    addImplementation(this, index, remove, add, true);
-  }
-
-  /**
-   * Done, change the events.
-   *
-   * @param {Array<Event>} events
-   *   List of events to apply the edits to.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  consume(events) {
-    this.map.sort(function (a, b) {
-      return a[0] - b[0];
-    });
-    if (this.map.length === 0) {
-      return;
-    }
-
-    // To do: if links are added in events, like they are in `markdown-rs`,
-    // this is needed.
-    // // Calculate jumps: where items in the current list move to.
-    // /** @type {Array<Jump>} */
-    // const jumps = []
-    // let index = 0
-    // let addAcc = 0
-    // let removeAcc = 0
-    // while (index < this.map.length) {
-    //   const [at, remove, add] = this.map[index]
-    //   removeAcc += remove
-    //   addAcc += add.length
-    //   jumps.push([at, removeAcc, addAcc])
-    //   index += 1
-    // }
-    //
-    // shiftLinks(events, jumps)
-
-    let index = this.map.length;
-    /** @type {Array<Array<Event>>} */
-    const vecs = [];
-    while (index > 0) {
-      index -= 1;
-      vecs.push(events.slice(this.map[index][0] + this.map[index][1]), this.map[index][2]);
-
-      // Truncate rest.
-      events.length = this.map[index][0];
-    }
-    vecs.push(events.slice());
-    events.length = 0;
-    let slice = vecs.pop();
-    while (slice) {
-      for (const element of slice) {
-        events.push(element);
-      }
-      slice = vecs.pop();
-    }
-
-    // Truncate everything.
-    this.map.length = 0;
-    this.index.clear();
-  }
-}
-
-/**
- * Create an edit.
- *
- * @param {EditMap} editMap
- *   Edit map to apply to.
- * @param {number} at
- *   Index at which to apply the edit.
- * @param {number} remove
- *   Count of items to remove at the index.
- * @param {Array<Event>} add
- *   Items to add at the index.
- * @param {boolean} before
- *   Insert `add` before existing additions at `at`, instead of after them.
- * @returns {undefined}
- *   Nothing.
- */
-function addImplementation(editMap, at, remove, add, before) {
-  if (remove === 0 && add.length === 0) {
-    return;
-  }
-  const existing = editMap.index.get(at);
-  if (existing) {
-    existing[1] += remove;
-    if (before) {
-      add.push(...existing[2]);
-      existing[2] = add;
-    } else {
-      existing[2].push(...add);
-    }
-    return;
-  }
-
-  /** @type {Change} */
-  const change = [at, remove, add];
-  editMap.map.push(change);
-  editMap.index.set(at, change);
-}
-
-// /**
-//  * Shift `previous` and `next` links according to `jumps`.
-//  *
-//  * This fixes links in case there are events removed or added between them.
-//  *
-//  * @param {Array<Event>} events
-//  * @param {Array<Jump>} jumps
-//  */
-// function shiftLinks(events, jumps) {
-//   let jumpIndex = 0
-//   let index = 0
-//   let add = 0
-//   let rm = 0
-
-//   while (index < events.length) {
-//     const rmCurr = rm
-
-//     while (jumpIndex < jumps.length && jumps[jumpIndex][0] <= index) {
-//       add = jumps[jumpIndex][2]
-//       rm = jumps[jumpIndex][1]
-//       jumpIndex += 1
-//     }
-
-//     // Ignore items that will be removed.
-//     if (rm > rmCurr) {
-//       index += rm - rmCurr
-//     } else {
-//       // ?
-//       // if let Some(link) = &events[index].link {
-//       //     if let Some(next) = link.next {
-//       //         events[next].link.as_mut().unwrap().previous = Some(index + add - rm);
-//       //         while jumpIndex < jumps.len() && jumps[jumpIndex].0 <= next {
-//       //             add = jumps[jumpIndex].2;
-//       //             rm = jumps[jumpIndex].1;
-//       //             jumpIndex += 1;
-//       //         }
-//       //         events[index].link.as_mut().unwrap().next = Some(next + add - rm);
-//       //         index = next;
-//       //         continue;
-//       //     }
-//       // }
-//       index += 1
-//     }
-//   }
-// }
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/document.js
-/**
- * @import {
- *   Construct,
- *   ContainerState,
- *   InitialConstruct,
- *   Initializer,
- *   Point,
- *   State,
- *   TokenizeContext,
- *   Tokenizer,
- *   Token
- * } from 'micromark-util-types'
- */
-
-/**
- * @typedef {[Construct, ContainerState]} StackItem
- *   Construct and its state.
- */
-
-
-
-
-/** @type {InitialConstruct} */
-const document_document = {
-  tokenize: initializeDocument
-};
-
-/** @type {Construct} */
-const containerConstruct = {
-  tokenize: tokenizeContainer
-};
-
-/**
- * @this {TokenizeContext}
- *   Self.
- * @type {Initializer}
- *   Initializer.
- */
-function initializeDocument(effects) {
-  const self = this;
-  /** @type {Array<StackItem>} */
-  const stack = [];
-  let continued = 0;
-  /** @type {TokenizeContext | undefined} */
-  let childFlow;
-  /** @type {Token | undefined} */
-  let childToken;
-  /** @type {number} */
-  let lineStartOffset;
-  return start;
-
-  /** @type {State} */
-  function start(code) {
-    // First we iterate through the open blocks, starting with the root
-    // document, and descending through last children down to the last open
-    // block.
-    // Each block imposes a condition that the line must satisfy if the block is
-    // to remain open.
-    // For example, a block quote requires a `>` character.
-    // A paragraph requires a non-blank line.
-    // In this phase we may match all or just some of the open blocks.
-    // But we cannot close unmatched blocks yet, because we may have a lazy
-    // continuation line.
-    if (continued < stack.length) {
-      const item = stack[continued];
-      self.containerState = item[1];
-      return effects.attempt(item[0].continuation, documentContinue, checkNewContainers)(code);
-    }
-
-    // Done.
-    return checkNewContainers(code);
-  }
-
-  /** @type {State} */
-  function documentContinue(code) {
-    continued++;
-
-    // Note: this field is called `_closeFlow` but it also closes containers.
-    // Perhaps a good idea to rename it but it’s already used in the wild by
-    // extensions.
-    if (self.containerState._closeFlow) {
-      self.containerState._closeFlow = undefined;
-      if (childFlow) {
-        closeFlow();
-      }
-
-      // Note: this algorithm for moving events around is similar to the
-      // algorithm when dealing with lazy lines in `writeToChild`.
-      const indexBeforeExits = self.events.length;
-      let indexBeforeFlow = indexBeforeExits;
-      /** @type {Point | undefined} */
-      let point;
-
-      // Find the flow chunk.
-      while (indexBeforeFlow--) {
-        if (self.events[indexBeforeFlow][0] === 'exit' && self.events[indexBeforeFlow][1].type === "chunkFlow") {
-          point = self.events[indexBeforeFlow][1].end;
-          break;
-        }
-      }
-      exitContainers(continued);
-
-      // Fix positions.
-      let index = indexBeforeExits;
-      while (index < self.events.length) {
-        self.events[index][1].end = {
-          ...point
-        };
-        index++;
-      }
-      const editMap = new EditMap();
-      // Inject the exits earlier (they’re still also at the end).
-      editMap.add(indexBeforeFlow + 1, 0, self.events.slice(indexBeforeExits));
-      // Discard the duplicate exits.
-      editMap.add(indexBeforeExits, index - indexBeforeExits, []);
-      editMap.consume(self.events);
-      return checkNewContainers(code);
-    }
-    return start(code);
-  }
-
-  /** @type {State} */
-  function checkNewContainers(code) {
-    // Next, after consuming the continuation markers for existing blocks, we
-    // look for new block starts (e.g. `>` for a block quote).
-    // If we encounter a new block start, we close any blocks unmatched in
-    // step 1 before creating the new block as a child of the last matched
-    // block.
-    if (continued === stack.length) {
-      // No need to `check` whether there’s a container, of `exitContainers`
-      // would be moot.
-      // We can instead immediately `attempt` to parse one.
-      if (!childFlow) {
-        return documentContinued(code);
-      }
-
-      // If we have concrete content, such as block HTML or fenced code,
-      // we can’t have containers “pierce” into them, so we can immediately
-      // start.
-      if (childFlow.currentConstruct && childFlow.currentConstruct.concrete) {
-        return flowStart(code);
-      }
-
-      // If we do have flow, it could still be a blank line,
-      // but we’d be interrupting it w/ a new container if there’s a current
-      // construct.
-      // To do: next major: remove `_gfmTableDynamicInterruptHack` (no longer
-      // needed in micromark-extension-gfm-table@1.0.6).
-      self.interrupt = Boolean(childFlow.currentConstruct && !childFlow._gfmTableDynamicInterruptHack);
-    }
-
-    // Check if there is a new container.
-    self.containerState = {};
-    return effects.check(containerConstruct, thereIsANewContainer, thereIsNoNewContainer)(code);
-  }
-
-  /** @type {State} */
-  function thereIsANewContainer(code) {
-    if (childFlow) {
-      closeFlow();
-    }
-    exitContainers(continued);
-    return documentContinued(code);
-  }
-
-  /** @type {State} */
-  function thereIsNoNewContainer(code) {
-    self.parser.lazy[self.now().line] = continued !== stack.length;
-    lineStartOffset = self.now().offset;
-    return flowStart(code);
-  }
-
-  /** @type {State} */
-  function documentContinued(code) {
-    // Try new containers.
-    self.containerState = {};
-    return effects.attempt(containerConstruct, containerContinue, flowStart)(code);
-  }
-
-  /** @type {State} */
-  function containerContinue(code) {
-    continued++;
-    stack.push([self.currentConstruct, self.containerState]);
-    // Try another.
-    return documentContinued(code);
-  }
-
-  /** @type {State} */
-  function flowStart(code) {
-    if (code === null) {
-      if (childFlow) {
-        closeFlow();
-      }
-      exitContainers(0);
-      effects.consume(code);
-      return;
-    }
-    childFlow = childFlow || self.parser.flow(self.now());
-    effects.enter("chunkFlow", {
-      _tokenizer: childFlow,
-      contentType: "flow",
-      previous: childToken
-    });
-    return flowContinue(code);
-  }
-
-  /** @type {State} */
-  function flowContinue(code) {
-    if (code === null) {
-      writeToChild(effects.exit("chunkFlow"), true);
-      exitContainers(0);
-      effects.consume(code);
-      return;
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.consume(code);
-      writeToChild(effects.exit("chunkFlow"));
-      // Get ready for the next line.
-      continued = 0;
-      self.interrupt = undefined;
-      return start;
-    }
-    effects.consume(code);
-    return flowContinue;
-  }
-
-  /**
-   * @param {Token} token
-   *   Token.
-   * @param {boolean | undefined} [endOfFile]
-   *   Whether the token is at the end of the file (default: `false`).
-   * @returns {undefined}
-   *   Nothing.
-   */
-  function writeToChild(token, endOfFile) {
-    const stream = self.sliceStream(token);
-    if (endOfFile) {
-      stream.push(null);
-    }
-    token.previous = childToken;
-    if (childToken) {
-      childToken.next = token;
-    }
-    childToken = token;
-    childFlow.defineSkip(token.start);
-    childFlow.write(stream);
-
-    // Alright, so we just added a lazy line:
-    //
-    // ```markdown
-    // > a
-    // b.
-    //
-    // Or:
-    //
-    // > ~~~c
-    // d
-    //
-    // Or:
-    //
-    // > | e |
-    // f
-    // ```
-    //
-    // The construct in the second example (fenced code) does not accept lazy
-    // lines, so it marked itself as done at the end of its first line, and
-    // then the content construct parses `d`.
-    // Most constructs in markdown match on the first line: if the first line
-    // forms a construct, a non-lazy line can’t “unmake” it.
-    //
-    // The construct in the third example is potentially a GFM table, and
-    // those are *weird*.
-    // It *could* be a table, from the first line, if the following line
-    // matches a condition.
-    // In this case, that second line is lazy, which “unmakes” the first line
-    // and turns the whole into one content block.
-    //
-    // We’ve now parsed the non-lazy and the lazy line, and can figure out
-    // whether the lazy line started a new flow block.
-    // If it did, we exit the current containers between the two flow blocks.
-    if (self.parser.lazy[token.start.line]) {
-      let index = childFlow.events.length;
-      while (index--) {
-        if (
-        // The token starts before the line ending…
-        childFlow.events[index][1].start.offset < lineStartOffset && (
-        // …and either is not ended yet…
-        !childFlow.events[index][1].end ||
-        // …or ends after it.
-        childFlow.events[index][1].end.offset > lineStartOffset)) {
-          // Exit: there’s still something open, which means it’s a lazy line
-          // part of something.
-          return;
-        }
-      }
-
-      // Note: this algorithm for moving events around is similar to the
-      // algorithm when closing flow in `documentContinue`.
-      const indexBeforeExits = self.events.length;
-      let indexBeforeFlow = indexBeforeExits;
-      /** @type {boolean | undefined} */
-      let seen;
-      /** @type {Point | undefined} */
-      let point;
-
-      // Find the previous chunk (the one before the lazy line).
-      while (indexBeforeFlow--) {
-        if (self.events[indexBeforeFlow][0] === 'exit' && self.events[indexBeforeFlow][1].type === "chunkFlow") {
-          if (seen) {
-            point = self.events[indexBeforeFlow][1].end;
-            break;
-          }
-          seen = true;
-        }
-      }
-      exitContainers(continued);
-
-      // Fix positions.
-      index = indexBeforeExits;
-      while (index < self.events.length) {
-        self.events[index][1].end = {
-          ...point
-        };
-        index++;
-      }
-      const editMap = new EditMap();
-      // Inject the exits earlier (they’re still also at the end).
-      editMap.add(indexBeforeFlow + 1, 0, self.events.slice(indexBeforeExits));
-      // Discard the duplicate exits.
-      editMap.add(indexBeforeExits, index - indexBeforeExits, []);
-      editMap.consume(self.events);
-    }
-  }
-
-  /**
-   * @param {number} size
-   *   Size.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  function exitContainers(size) {
-    let index = stack.length;
-
-    // Exit open containers.
-    while (index-- > size) {
-      const entry = stack[index];
-      self.containerState = entry[1];
-      entry[0].exit.call(self, effects);
-    }
-    stack.length = size;
-  }
-  function closeFlow() {
-    childFlow.write([null]);
-    childToken = undefined;
-    childFlow = undefined;
-    self.containerState._closeFlow = undefined;
-  }
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- *   Tokenizer.
- */
-function tokenizeContainer(effects, ok, nok) {
-  // Always populated by defaults.
-
-  return factorySpace(effects, effects.attempt(this.parser.constructs.document, ok, nok), "linePrefix", this.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4);
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/blank-line.js
-/**
- * @import {
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-/** @type {Construct} */
-const blankLine = {
-  partial: true,
-  tokenize: tokenizeBlankLine
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeBlankLine(effects, ok, nok) {
-  return start;
-
-  /**
-   * Start of blank line.
-   *
-   * > 👉 **Note**: `␠` represents a space character.
-   *
-   * ```markdown
-   * > | ␠␠␊
-   *     ^
-   * > | ␊
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    return (0,micromark_util_character/* markdownSpace */.On)(code) ? factorySpace(effects, after, "linePrefix")(code) : after(code);
-  }
-
-  /**
-   * At eof/eol, after optional whitespace.
-   *
-   * > 👉 **Note**: `␠` represents a space character.
-   *
-   * ```markdown
-   * > | ␠␠␊
-   *       ^
-   * > | ␊
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function after(code) {
-    return code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code) ? ok(code) : nok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/content.js
-/**
- * @import {
- *   Construct,
- *   Resolver,
- *   State,
- *   TokenizeContext,
- *   Tokenizer,
- *   Token
- * } from 'micromark-util-types'
- */
-
-
-
-
-/**
- * No name because it must not be turned off.
- * @type {Construct}
- */
-const content_content = {
-  resolve: resolveContent,
-  tokenize: tokenizeContent
-};
-
-/** @type {Construct} */
-const continuationConstruct = {
-  partial: true,
-  tokenize: tokenizeContinuation
-};
-
-/**
- * Content is transparent: it’s parsed right now. That way, definitions are also
- * parsed right now: before text in paragraphs (specifically, media) are parsed.
- *
- * @type {Resolver}
- */
-function resolveContent(events) {
-  subtokenize(events);
-  return events;
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeContent(effects, ok) {
-  /** @type {Token | undefined} */
-  let previous;
-  return chunkStart;
-
-  /**
-   * Before a content chunk.
-   *
-   * ```markdown
-   * > | abc
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function chunkStart(code) {
-    effects.enter("content");
-    previous = effects.enter("chunkContent", {
-      contentType: "content"
-    });
-    return chunkInside(code);
-  }
-
-  /**
-   * In a content chunk.
-   *
-   * ```markdown
-   * > | abc
-   *     ^^^
-   * ```
-   *
-   * @type {State}
-   */
-  function chunkInside(code) {
-    if (code === null) {
-      return contentEnd(code);
-    }
-
-    // To do: in `markdown-rs`, each line is parsed on its own, and everything
-    // is stitched together resolving.
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      return effects.check(continuationConstruct, contentContinue, contentEnd)(code);
-    }
-
-    // Data.
-    effects.consume(code);
-    return chunkInside;
-  }
-
-  /**
-   *
-   *
-   * @type {State}
-   */
-  function contentEnd(code) {
-    effects.exit("chunkContent");
-    effects.exit("content");
-    return ok(code);
-  }
-
-  /**
-   *
-   *
-   * @type {State}
-   */
-  function contentContinue(code) {
-    effects.consume(code);
-    effects.exit("chunkContent");
-    previous.next = effects.enter("chunkContent", {
-      contentType: "content",
-      previous
-    });
-    previous = previous.next;
-    return chunkInside;
-  }
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeContinuation(effects, ok, nok) {
-  const self = this;
-  return startLookahead;
-
-  /**
-   *
-   *
-   * @type {State}
-   */
-  function startLookahead(code) {
-    effects.exit("chunkContent");
-    effects.enter("lineEnding");
-    effects.consume(code);
-    effects.exit("lineEnding");
-    return factorySpace(effects, prefixed, "linePrefix");
-  }
-
-  /**
-   *
-   *
-   * @type {State}
-   */
-  function prefixed(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      return nok(code);
-    }
-
-    // Always populated by defaults.
-
-    const tail = self.events[self.events.length - 1];
-    if (!self.parser.constructs.disable.null.includes('codeIndented') && tail && tail[1].type === "linePrefix" && tail[2].sliceSerialize(tail[1], true).length >= 4) {
-      return ok(code);
-    }
-    return effects.interrupt(self.parser.constructs.flow, nok, ok)(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/flow.js
-/**
- * @import {
- *   InitialConstruct,
- *   Initializer,
- *   State,
- *   TokenizeContext
- * } from 'micromark-util-types'
- */
-
-
-
-
-/** @type {InitialConstruct} */
-const flow = {
-  tokenize: initializeFlow
-};
-
-/**
- * @this {TokenizeContext}
- *   Self.
- * @type {Initializer}
- *   Initializer.
- */
-function initializeFlow(effects) {
-  const self = this;
-  const initial = effects.attempt(
-  // Try to parse a blank line.
-  blankLine, atBlankEnding,
-  // Try to parse initial flow (essentially, only code).
-  effects.attempt(this.parser.constructs.flowInitial, afterConstruct, factorySpace(effects, effects.attempt(this.parser.constructs.flow, afterConstruct, effects.attempt(content_content, afterConstruct)), "linePrefix")));
-  return initial;
-
-  /** @type {State} */
-  function atBlankEnding(code) {
-    if (code === null) {
-      effects.consume(code);
-      return;
-    }
-    effects.enter("lineEndingBlank");
-    effects.consume(code);
-    effects.exit("lineEndingBlank");
-    self.currentConstruct = undefined;
-    return initial;
-  }
-
-  /** @type {State} */
-  function afterConstruct(code) {
-    if (code === null) {
-      effects.consume(code);
-      return;
-    }
-    effects.enter("lineEnding");
-    effects.consume(code);
-    effects.exit("lineEnding");
-    self.currentConstruct = undefined;
-    return initial;
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/text.js
-/**
- * @import {
- *   Code,
- *   InitialConstruct,
- *   Initializer,
- *   Resolver,
- *   State,
- *   TokenizeContext
- * } from 'micromark-util-types'
- */
-
-
-const resolver = {
-  resolveAll: createResolver()
-};
-const string = initializeFactory('string');
-const text_text = initializeFactory('text');
-
-/**
- * @param {'string' | 'text'} field
- *   Field.
- * @returns {InitialConstruct}
- *   Construct.
- */
-function initializeFactory(field) {
-  return {
-    resolveAll: createResolver(field === 'text' ? resolveAllLineSuffixes : undefined),
-    tokenize: initializeText
-  };
-
-  /**
-   * @this {TokenizeContext}
-   *   Context.
-   * @type {Initializer}
-   */
-  function initializeText(effects) {
-    const self = this;
-    const constructs = this.parser.constructs[field];
-    const text = effects.attempt(constructs, start, notText);
-    return start;
-
-    /** @type {State} */
-    function start(code) {
-      return atBreak(code) ? text(code) : notText(code);
-    }
-
-    /** @type {State} */
-    function notText(code) {
-      if (code === null) {
-        effects.consume(code);
-        return;
-      }
-      effects.enter("data");
-      effects.consume(code);
-      return data;
-    }
-
-    /** @type {State} */
-    function data(code) {
-      if (atBreak(code)) {
-        effects.exit("data");
-        return text(code);
-      }
-
-      // Data.
-      effects.consume(code);
-      return data;
-    }
-
-    /**
-     * @param {Code} code
-     *   Code.
-     * @returns {boolean}
-     *   Whether the code is a break.
-     */
-    function atBreak(code) {
-      if (code === null) {
-        return true;
-      }
-      const list = constructs[code];
-      let index = -1;
-      if (list) {
-        // Always populated by defaults.
-
-        while (++index < list.length) {
-          const item = list[index];
-          if (!item.previous || item.previous.call(self, self.previous)) {
-            return true;
-          }
-        }
-      }
-      return false;
-    }
-  }
-}
-
-/**
- * @param {Resolver | undefined} [extraResolver]
- *   Resolver.
- * @returns {Resolver}
- *   Resolver.
- */
-function createResolver(extraResolver) {
-  return resolveAllText;
-
-  /** @type {Resolver} */
-  function resolveAllText(events, context) {
-    let index = -1;
-    /** @type {number | undefined} */
-    let enter;
-
-    // A rather boring computation (to merge adjacent `data` events) which
-    // improves mm performance by 29%.
-    while (++index <= events.length) {
-      if (enter === undefined) {
-        if (events[index] && events[index][1].type === "data") {
-          enter = index;
-          index++;
-        }
-      } else if (!events[index] || events[index][1].type !== "data") {
-        // Don’t do anything if there is one data token.
-        if (index !== enter + 2) {
-          events[enter][1].end = events[index - 1][1].end;
-          events.splice(enter + 2, index - enter - 2);
-          index = enter + 2;
-        }
-        enter = undefined;
-      }
-    }
-    return extraResolver ? extraResolver(events, context) : events;
-  }
-}
-
-/**
- * A rather ugly set of instructions which again looks at chunks in the input
- * stream.
- * The reason to do this here is that it is *much* faster to parse in reverse.
- * And that we can’t hook into `null` to split the line suffix before an EOF.
- * To do: figure out if we can make this into a clean utility, or even in core.
- * As it will be useful for GFMs literal autolink extension (and maybe even
- * tables?)
- *
- * @type {Resolver}
- */
-function resolveAllLineSuffixes(events, context) {
-  const editMap = new EditMap();
-  let eventIndex = 0; // Skip first.
-
-  while (++eventIndex <= events.length) {
-    if ((eventIndex === events.length || events[eventIndex][1].type === "lineEnding") && events[eventIndex - 1][1].type === "data") {
-      const data = events[eventIndex - 1][1];
-      const chunks = context.sliceStream(data);
-      let index = chunks.length;
-      let bufferIndex = -1;
-      let size = 0;
-      /** @type {boolean | undefined} */
-      let tabs;
-      while (index--) {
-        const chunk = chunks[index];
-        if (typeof chunk === 'string') {
-          bufferIndex = chunk.length;
-          while (chunk.charCodeAt(bufferIndex - 1) === 32) {
-            size++;
-            bufferIndex--;
-          }
-          if (bufferIndex) {
-            break;
-          }
-          bufferIndex = -1;
-        }
-        // Number
-        else if (chunk === -2) {
-          tabs = true;
-          size++;
-        } else if (chunk === -1) {
-          // Empty
-        } else {
-          // Replacement character, exit.
-          index++;
-          break;
-        }
-      }
-
-      // Allow final trailing whitespace.
-      if (context._contentTypeTextTrailing && eventIndex === events.length) {
-        size = 0;
-      }
-      if (size) {
-        const token = {
-          type: eventIndex === events.length || tabs || size < 2 ? "lineSuffix" : "hardBreakTrailing",
-          start: {
-            _bufferIndex: index ? bufferIndex : data.start._bufferIndex + bufferIndex,
-            _index: data.start._index + index,
-            line: data.end.line,
-            column: data.end.column - size,
-            offset: data.end.offset - size
-          },
-          end: {
-            ...data.end
-          }
-        };
-        data.end = {
-          ...token.start
-        };
-        if (data.start.offset === data.end.offset) {
-          Object.assign(data, token);
-        } else {
-          editMap.add(eventIndex, 0, [['enter', token, context], ['exit', token, context]]);
-        }
-      }
-      eventIndex++;
-    }
-  }
-  editMap.consume(events);
-  return events;
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/thematic-break.js
-/**
- * @import {
- *   Code,
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-/** @type {Construct} */
-const thematicBreak = {
-  name: 'thematicBreak',
-  tokenize: tokenizeThematicBreak
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeThematicBreak(effects, ok, nok) {
-  let size = 0;
-  /** @type {NonNullable<Code>} */
-  let marker;
-  return start;
-
-  /**
-   * Start of thematic break.
-   *
-   * ```markdown
-   * > | ***
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter("thematicBreak");
-    // To do: parse indent like `markdown-rs`.
-    return before(code);
-  }
-
-  /**
-   * After optional whitespace, at marker.
-   *
-   * ```markdown
-   * > | ***
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function before(code) {
-    marker = code;
-    return atBreak(code);
-  }
-
-  /**
-   * After something, before something else.
-   *
-   * ```markdown
-   * > | ***
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function atBreak(code) {
-    if (code === marker) {
-      effects.enter("thematicBreakSequence");
-      return sequence(code);
-    }
-    if (size >= 3 && (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code))) {
-      effects.exit("thematicBreak");
-      return ok(code);
-    }
-    return nok(code);
-  }
-
-  /**
-   * In sequence.
-   *
-   * ```markdown
-   * > | ***
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function sequence(code) {
-    if (code === marker) {
-      effects.consume(code);
-      size++;
-      return sequence;
-    }
-    effects.exit("thematicBreakSequence");
-    return (0,micromark_util_character/* markdownSpace */.On)(code) ? factorySpace(effects, atBreak, "whitespace")(code) : atBreak(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/list.js
-/**
- * @import {
- *   Code,
- *   Construct,
- *   Exiter,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-
-
-
-/** @type {Construct} */
-const list = {
-  continuation: {
-    tokenize: tokenizeListContinuation
-  },
-  exit: tokenizeListEnd,
-  name: 'list',
-  tokenize: tokenizeListStart
-};
-
-/** @type {Construct} */
-const listItemPrefixWhitespaceConstruct = {
-  partial: true,
-  tokenize: tokenizeListItemPrefixWhitespace
-};
-
-/** @type {Construct} */
-const indentConstruct = {
-  partial: true,
-  tokenize: tokenizeIndent
-};
-
-// To do: `markdown-rs` parses list items on their own and later stitches them
-// together.
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeListStart(effects, ok, nok) {
-  const self = this;
-  const tail = self.events[self.events.length - 1];
-  let initialSize = tail && tail[1].type === "linePrefix" ? tail[2].sliceSerialize(tail[1], true).length : 0;
-  let size = 0;
-  return start;
-
-  /** @type {State} */
-  function start(code) {
-    const kind = self.containerState.type || (code === 42 || code === 43 || code === 45 ? "listUnordered" : "listOrdered");
-    if (kind === "listUnordered" ? !self.containerState.marker || code === self.containerState.marker : (0,micromark_util_character/* asciiDigit */.BM)(code)) {
-      if (!self.containerState.type) {
-        self.containerState.type = kind;
-        effects.enter(kind, {
-          _container: true
-        });
-      }
-      if (kind === "listUnordered") {
-        effects.enter("listItemPrefix");
-        return code === 42 || code === 45 ? effects.check(thematicBreak, nok, atMarker)(code) : atMarker(code);
-      }
-      if (!self.interrupt || code === 49) {
-        effects.enter("listItemPrefix");
-        effects.enter("listItemValue");
-        return inside(code);
-      }
-    }
-    return nok(code);
-  }
-
-  /** @type {State} */
-  function inside(code) {
-    if ((0,micromark_util_character/* asciiDigit */.BM)(code) && ++size < 10) {
-      effects.consume(code);
-      return inside;
-    }
-    if ((!self.interrupt || size < 2) && (self.containerState.marker ? code === self.containerState.marker : code === 41 || code === 46)) {
-      effects.exit("listItemValue");
-      return atMarker(code);
-    }
-    return nok(code);
-  }
-
-  /**
-   * @type {State}
-   **/
-  function atMarker(code) {
-    effects.enter("listItemMarker");
-    effects.consume(code);
-    effects.exit("listItemMarker");
-    self.containerState.marker = self.containerState.marker || code;
-    return effects.check(blankLine,
-    // Can’t be empty when interrupting.
-    self.interrupt ? nok : onBlank, effects.attempt(listItemPrefixWhitespaceConstruct, endOfPrefix, otherPrefix));
-  }
-
-  /** @type {State} */
-  function onBlank(code) {
-    self.containerState.initialBlankLine = true;
-    initialSize++;
-    return endOfPrefix(code);
-  }
-
-  /** @type {State} */
-  function otherPrefix(code) {
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.enter("listItemPrefixWhitespace");
-      effects.consume(code);
-      effects.exit("listItemPrefixWhitespace");
-      return endOfPrefix;
-    }
-    return nok(code);
-  }
-
-  /** @type {State} */
-  function endOfPrefix(code) {
-    self.containerState.size = initialSize + self.sliceSerialize(effects.exit("listItemPrefix"), true).length;
-    return ok(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeListContinuation(effects, ok, nok) {
-  const self = this;
-  self.containerState._closeFlow = undefined;
-  return effects.check(blankLine, onBlank, notBlank);
-
-  /** @type {State} */
-  function onBlank(code) {
-    self.containerState.furtherBlankLines = self.containerState.furtherBlankLines || self.containerState.initialBlankLine;
-
-    // We have a blank line.
-    // Still, try to consume at most the items size.
-    return factorySpace(effects, ok, "listItemIndent", self.containerState.size + 1)(code);
-  }
-
-  /** @type {State} */
-  function notBlank(code) {
-    if (self.containerState.furtherBlankLines || !(0,micromark_util_character/* markdownSpace */.On)(code)) {
-      self.containerState.furtherBlankLines = undefined;
-      self.containerState.initialBlankLine = undefined;
-      return notInCurrentItem(code);
-    }
-    self.containerState.furtherBlankLines = undefined;
-    self.containerState.initialBlankLine = undefined;
-    return effects.attempt(indentConstruct, ok, notInCurrentItem)(code);
-  }
-
-  /** @type {State} */
-  function notInCurrentItem(code) {
-    // While we do continue, we signal that the flow should be closed.
-    self.containerState._closeFlow = true;
-    // As we’re closing flow, we’re no longer interrupting.
-    self.interrupt = undefined;
-    // Always populated by defaults.
-
-    return factorySpace(effects, effects.attempt(list, ok, nok), "linePrefix", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4)(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeIndent(effects, ok, nok) {
-  const self = this;
-  return factorySpace(effects, afterPrefix, "listItemIndent", self.containerState.size + 1);
-
-  /** @type {State} */
-  function afterPrefix(code) {
-    const tail = self.events[self.events.length - 1];
-    return tail && tail[1].type === "listItemIndent" && tail[2].sliceSerialize(tail[1], true).length === self.containerState.size ? ok(code) : nok(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Exiter}
- */
-function tokenizeListEnd(effects) {
-  effects.exit(this.containerState.type);
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeListItemPrefixWhitespace(effects, ok, nok) {
-  const self = this;
-
-  // Always populated by defaults.
-
-  return factorySpace(effects, afterPrefix, "listItemPrefixWhitespace", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4 + 1);
-
-  /** @type {State} */
-  function afterPrefix(code) {
-    const tail = self.events[self.events.length - 1];
-    return !(0,micromark_util_character/* markdownSpace */.On)(code) && tail && tail[1].type === "listItemPrefixWhitespace" ? ok(code) : nok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/block-quote.js
-/**
- * @import {
- *   Construct,
- *   Exiter,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-/** @type {Construct} */
-const blockQuote = {
-  continuation: {
-    tokenize: tokenizeBlockQuoteContinuation
-  },
-  exit,
-  name: 'blockQuote',
-  tokenize: tokenizeBlockQuoteStart
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeBlockQuoteStart(effects, ok, nok) {
-  const self = this;
-  return start;
-
-  /**
-   * Start of block quote.
-   *
-   * ```markdown
-   * > | > a
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    if (code === 62) {
-      const state = self.containerState;
-      if (!state.open) {
-        effects.enter("blockQuote", {
-          _container: true
-        });
-        state.open = true;
-      }
-      effects.enter("blockQuotePrefix");
-      effects.enter("blockQuoteMarker");
-      effects.consume(code);
-      effects.exit("blockQuoteMarker");
-      return after;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After `>`, before optional whitespace.
-   *
-   * ```markdown
-   * > | > a
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function after(code) {
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.enter("blockQuotePrefixWhitespace");
-      effects.consume(code);
-      effects.exit("blockQuotePrefixWhitespace");
-      effects.exit("blockQuotePrefix");
-      return ok;
-    }
-    effects.exit("blockQuotePrefix");
-    return ok(code);
-  }
-}
-
-/**
- * Start of block quote continuation.
- *
- * ```markdown
- *   | > a
- * > | > b
- *     ^
- * ```
- *
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeBlockQuoteContinuation(effects, ok, nok) {
-  const self = this;
-  return contStart;
-
-  /**
-   * Start of block quote continuation.
-   *
-   * Also used to parse the first block quote opening.
-   *
-   * ```markdown
-   *   | > a
-   * > | > b
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function contStart(code) {
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      // Always populated by defaults.
-
-      return factorySpace(effects, contBefore, "linePrefix", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4)(code);
-    }
-    return contBefore(code);
-  }
-
-  /**
-   * At `>`, after optional whitespace.
-   *
-   * Also used to parse the first block quote opening.
-   *
-   * ```markdown
-   *   | > a
-   * > | > b
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function contBefore(code) {
-    return effects.attempt(blockQuote, ok, nok)(code);
-  }
-}
-
-/** @type {Exiter} */
-function exit(effects) {
-  effects.exit("blockQuote");
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-factory-destination/index.js
-/**
- * @import {Effects, State, TokenType} from 'micromark-util-types'
- */
-
-
-/**
- * Parse destinations.
- *
- * ###### Examples
- *
- * ```markdown
- * <a>
- * <a\>b>
- * <a b>
- * <a)>
- * a
- * a\)b
- * a(b)c
- * a(b)
- * ```
- *
- * @param {Effects} effects
- *   Context.
- * @param {State} ok
- *   State switched to when successful.
- * @param {State} nok
- *   State switched to when unsuccessful.
- * @param {TokenType} type
- *   Type for whole (`<a>` or `b`).
- * @param {TokenType} literalType
- *   Type when enclosed (`<a>`).
- * @param {TokenType} literalMarkerType
- *   Type for enclosing (`<` and `>`).
- * @param {TokenType} rawType
- *   Type when not enclosed (`b`).
- * @param {TokenType} stringType
- *   Type for the value (`a` or `b`).
- * @param {number | undefined} [max=Infinity]
- *   Depth of nested parens (inclusive).
- * @returns {State}
- *   Start state.
- */
-function factoryDestination(effects, ok, nok, type, literalType, literalMarkerType, rawType, stringType, max) {
-  const limit = max || Number.POSITIVE_INFINITY;
-  let balance = 0;
-  return start;
-
-  /**
-   * Start of destination.
-   *
-   * ```markdown
-   * > | <aa>
-   *     ^
-   * > | aa
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    if (code === 60) {
-      effects.enter(type);
-      effects.enter(literalType);
-      effects.enter(literalMarkerType);
-      effects.consume(code);
-      effects.exit(literalMarkerType);
-      return enclosedBefore;
-    }
-
-    // ASCII control, space, closing paren.
-    if (code === null || code === 32 || code === 41 || (0,micromark_util_character/* asciiControl */.JQ)(code)) {
-      return nok(code);
-    }
-    effects.enter(type);
-    effects.enter(rawType);
-    effects.enter(stringType);
-    effects.enter("chunkString", {
-      contentType: "string"
-    });
-    return raw(code);
-  }
-
-  /**
-   * After `<`, at an enclosed destination.
-   *
-   * ```markdown
-   * > | <aa>
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function enclosedBefore(code) {
-    if (code === 62) {
-      effects.enter(literalMarkerType);
-      effects.consume(code);
-      effects.exit(literalMarkerType);
-      effects.exit(literalType);
-      effects.exit(type);
-      return ok;
-    }
-    effects.enter(stringType);
-    effects.enter("chunkString", {
-      contentType: "string"
-    });
-    return enclosed(code);
-  }
-
-  /**
-   * In enclosed destination.
-   *
-   * ```markdown
-   * > | <aa>
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function enclosed(code) {
-    if (code === 62) {
-      effects.exit("chunkString");
-      effects.exit(stringType);
-      return enclosedBefore(code);
-    }
-    if (code === null || code === 60 || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      return nok(code);
-    }
-    effects.consume(code);
-    return code === 92 ? enclosedEscape : enclosed;
-  }
-
-  /**
-   * After `\`, at a special character.
-   *
-   * ```markdown
-   * > | <a\*a>
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function enclosedEscape(code) {
-    if (code === 60 || code === 62 || code === 92) {
-      effects.consume(code);
-      return enclosed;
-    }
-    return enclosed(code);
-  }
-
-  /**
-   * In raw destination.
-   *
-   * ```markdown
-   * > | aa
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function raw(code) {
-    if (!balance && (code === null || code === 41 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code))) {
-      effects.exit("chunkString");
-      effects.exit(stringType);
-      effects.exit(rawType);
-      effects.exit(type);
-      return ok(code);
-    }
-    if (balance < limit && code === 40) {
-      effects.consume(code);
-      balance++;
-      return raw;
-    }
-    if (code === 41) {
-      effects.consume(code);
-      balance--;
-      return raw;
-    }
-
-    // ASCII control (but *not* `\0`) and space and `(`.
-    // Note: in `markdown-rs`, `\0` exists in codes, in `micromark-js` it
-    // doesn’t.
-    if (code === null || code === 32 || code === 40 || (0,micromark_util_character/* asciiControl */.JQ)(code)) {
-      return nok(code);
-    }
-    effects.consume(code);
-    return code === 92 ? rawEscape : raw;
-  }
-
-  /**
-   * After `\`, at special character.
-   *
-   * ```markdown
-   * > | a\*a
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function rawEscape(code) {
-    if (code === 40 || code === 41 || code === 92) {
-      effects.consume(code);
-      return raw;
-    }
-    return raw(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-factory-label/index.js
-/**
- * @import {
- *   Effects,
- *   State,
- *   TokenizeContext,
- *   TokenType
- * } from 'micromark-util-types'
- */
-
-
-/**
- * Parse labels.
- *
- * > 👉 **Note**: labels in markdown are capped at 999 characters in the string.
- *
- * ###### Examples
- *
- * ```markdown
- * [a]
- * [a
- * b]
- * [a\]b]
- * ```
- *
- * @this {TokenizeContext}
- *   Tokenize context.
- * @param {Effects} effects
- *   Context.
- * @param {State} ok
- *   State switched to when successful.
- * @param {State} nok
- *   State switched to when unsuccessful.
- * @param {TokenType} type
- *   Type of the whole label (`[a]`).
- * @param {TokenType} markerType
- *   Type for the markers (`[` and `]`).
- * @param {TokenType} stringType
- *   Type for the identifier (`a`).
- * @returns {State}
- *   Start state.
- */
-function factoryLabel(effects, ok, nok, type, markerType, stringType) {
-  const self = this;
-  let size = 0;
-  /** @type {boolean} */
-  let seen;
-  return start;
-
-  /**
-   * Start of label.
-   *
-   * ```markdown
-   * > | [a]
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter(type);
-    effects.enter(markerType);
-    effects.consume(code);
-    effects.exit(markerType);
-    effects.enter(stringType);
-    return atBreak;
-  }
-
-  /**
-   * In label, at something, before something else.
-   *
-   * ```markdown
-   * > | [a]
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function atBreak(code) {
-    if (size > 999 || code === null || code === 91 || code === 93 && !seen ||
-    // To do: remove in the future once we’ve switched from
-    // `micromark-extension-footnote` to `micromark-extension-gfm-footnote`,
-    // which doesn’t need this.
-    // Hidden footnotes hook.
-    /* c8 ignore next 3 */
-    code === 94 && !size && '_hiddenFootnoteSupport' in self.parser.constructs) {
-      return nok(code);
-    }
-    if (code === 93) {
-      effects.exit(stringType);
-      effects.enter(markerType);
-      effects.consume(code);
-      effects.exit(markerType);
-      effects.exit(type);
-      return ok;
-    }
-
-    // To do: indent? Link chunks and EOLs together?
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.enter("lineEnding");
-      effects.consume(code);
-      effects.exit("lineEnding");
-      return atBreak;
-    }
-    effects.enter("chunkString", {
-      contentType: "string"
-    });
-    return labelInside(code);
-  }
-
-  /**
-   * In label, in text.
-   *
-   * ```markdown
-   * > | [a]
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function labelInside(code) {
-    if (code === null || code === 91 || code === 93 || (0,micromark_util_character/* markdownLineEnding */.HP)(code) || size++ > 999) {
-      effects.exit("chunkString");
-      return atBreak(code);
-    }
-    effects.consume(code);
-    if (!seen) seen = !(0,micromark_util_character/* markdownSpace */.On)(code);
-    return code === 92 ? labelEscape : labelInside;
-  }
-
-  /**
-   * After `\`, at a special character.
-   *
-   * ```markdown
-   * > | [a\*a]
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function labelEscape(code) {
-    if (code === 91 || code === 92 || code === 93) {
-      effects.consume(code);
-      size++;
-      return labelInside;
-    }
-    return labelInside(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-factory-title/index.js
-/**
- * @import {
- *   Code,
- *   Effects,
- *   State,
- *   TokenType
- * } from 'micromark-util-types'
- */
-
-
-
-/**
- * Parse titles.
- *
- * ###### Examples
- *
- * ```markdown
- * "a"
- * 'b'
- * (c)
- * "a
- * b"
- * 'a
- *     b'
- * (a\)b)
- * ```
- *
- * @param {Effects} effects
- *   Context.
- * @param {State} ok
- *   State switched to when successful.
- * @param {State} nok
- *   State switched to when unsuccessful.
- * @param {TokenType} type
- *   Type of the whole title (`"a"`, `'b'`, `(c)`).
- * @param {TokenType} markerType
- *   Type for the markers (`"`, `'`, `(`, and `)`).
- * @param {TokenType} stringType
- *   Type for the value (`a`).
- * @returns {State}
- *   Start state.
- */
-function factoryTitle(effects, ok, nok, type, markerType, stringType) {
-  /** @type {NonNullable<Code>} */
-  let marker;
-  return start;
-
-  /**
-   * Start of title.
-   *
-   * ```markdown
-   * > | "a"
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    if (code === 34 || code === 39 || code === 40) {
-      effects.enter(type);
-      effects.enter(markerType);
-      effects.consume(code);
-      effects.exit(markerType);
-      marker = code === 40 ? 41 : code;
-      return begin;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After opening marker.
-   *
-   * This is also used at the closing marker.
-   *
-   * ```markdown
-   * > | "a"
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function begin(code) {
-    if (code === marker) {
-      effects.enter(markerType);
-      effects.consume(code);
-      effects.exit(markerType);
-      effects.exit(type);
-      return ok;
-    }
-    effects.enter(stringType);
-    return atBreak(code);
-  }
-
-  /**
-   * At something, before something else.
-   *
-   * ```markdown
-   * > | "a"
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function atBreak(code) {
-    if (code === marker) {
-      effects.exit(stringType);
-      return begin(marker);
-    }
-    if (code === null) {
-      return nok(code);
-    }
-
-    // Note: blank lines can’t exist in content.
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      // To do: use `space_or_tab_eol_with_options`, connect.
-      effects.enter("lineEnding");
-      effects.consume(code);
-      effects.exit("lineEnding");
-      return factorySpace(effects, atBreak, "linePrefix");
-    }
-    effects.enter("chunkString", {
-      contentType: "string"
-    });
-    return inside(code);
-  }
-
-  /**
-   *
-   *
-   * @type {State}
-   */
-  function inside(code) {
-    if (code === marker || code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("chunkString");
-      return atBreak(code);
-    }
-    effects.consume(code);
-    return code === 92 ? escape : inside;
-  }
-
-  /**
-   * After `\`, at a special character.
-   *
-   * ```markdown
-   * > | "a\*b"
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function escape(code) {
-    if (code === marker || code === 92) {
-      effects.consume(code);
-      return inside;
-    }
-    return inside(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-factory-whitespace/index.js
-/**
- * @import {Effects, State} from 'micromark-util-types'
- */
-
-
-
-/**
- * Parse spaces and tabs.
- *
- * There is no `nok` parameter:
- *
- * *   line endings or spaces in markdown are often optional, in which case this
- *     factory can be used and `ok` will be switched to whether spaces were found
- *     or not
- * *   one line ending or space can be detected with
- *     `markdownLineEndingOrSpace(code)` right before using `factoryWhitespace`
- *
- * @param {Effects} effects
- *   Context.
- * @param {State} ok
- *   State switched to when successful.
- * @returns {State}
- *   Start state.
- */
-function factoryWhitespace(effects, ok) {
-  /** @type {boolean} */
-  let seen;
-  return start;
-
-  /** @type {State} */
-  function start(code) {
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.enter("lineEnding");
-      effects.consume(code);
-      effects.exit("lineEnding");
-      seen = true;
-      return start;
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      return factorySpace(effects, start, seen ? "linePrefix" : "lineSuffix")(code);
-    }
-    return ok(code);
-  }
-}
-// EXTERNAL MODULE: ./node_modules/micromark-util-normalize-identifier/index.js
-var micromark_util_normalize_identifier = __nccwpck_require__(31);
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/definition.js
-/**
- * @import {
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-
-
-
-
-
-/** @type {Construct} */
-const definition = {
-  name: 'definition',
-  tokenize: tokenizeDefinition
-};
-
-/** @type {Construct} */
-const titleBefore = {
-  partial: true,
-  tokenize: tokenizeTitleBefore
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeDefinition(effects, ok, nok) {
-  const self = this;
-  /** @type {string} */
-  let identifier;
-  return start;
-
-  /**
-   * At start of a definition.
-   *
-   * ```markdown
-   * > | [a]: b "c"
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    // Do not interrupt paragraphs (but do follow definitions).
-    // To do: do `interrupt` the way `markdown-rs` does.
-    // To do: parse whitespace the way `markdown-rs` does.
-    effects.enter("definition");
-    return before(code);
-  }
-
-  /**
-   * After optional whitespace, at `[`.
-   *
-   * ```markdown
-   * > | [a]: b "c"
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function before(code) {
-    // To do: parse whitespace the way `markdown-rs` does.
-
-    return factoryLabel.call(self, effects, labelAfter,
-    // Note: we don’t need to reset the way `markdown-rs` does.
-    nok, "definitionLabel", "definitionLabelMarker", "definitionLabelString")(code);
-  }
-
-  /**
-   * After label.
-   *
-   * ```markdown
-   * > | [a]: b "c"
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function labelAfter(code) {
-    identifier = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize(self.events[self.events.length - 1][1]).slice(1, -1));
-    if (code === 58) {
-      effects.enter("definitionMarker");
-      effects.consume(code);
-      effects.exit("definitionMarker");
-      return markerAfter;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After marker.
-   *
-   * ```markdown
-   * > | [a]: b "c"
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function markerAfter(code) {
-    // Note: whitespace is optional.
-    return (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) ? factoryWhitespace(effects, destinationBefore)(code) : destinationBefore(code);
-  }
-
-  /**
-   * Before destination.
-   *
-   * ```markdown
-   * > | [a]: b "c"
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function destinationBefore(code) {
-    return factoryDestination(effects, destinationAfter,
-    // Note: we don’t need to reset the way `markdown-rs` does.
-    nok, "definitionDestination", "definitionDestinationLiteral", "definitionDestinationLiteralMarker", "definitionDestinationRaw", "definitionDestinationString")(code);
-  }
-
-  /**
-   * After destination.
-   *
-   * ```markdown
-   * > | [a]: b "c"
-   *           ^
-   * ```
-   *
-   * @type {State}
-   */
-  function destinationAfter(code) {
-    return effects.attempt(titleBefore, after, after)(code);
-  }
-
-  /**
-   * After definition.
-   *
-   * ```markdown
-   * > | [a]: b
-   *           ^
-   * > | [a]: b "c"
-   *               ^
-   * ```
-   *
-   * @type {State}
-   */
-  function after(code) {
-    return (0,micromark_util_character/* markdownSpace */.On)(code) ? factorySpace(effects, afterWhitespace, "whitespace")(code) : afterWhitespace(code);
-  }
-
-  /**
-   * After definition, after optional whitespace.
-   *
-   * ```markdown
-   * > | [a]: b
-   *           ^
-   * > | [a]: b "c"
-   *               ^
-   * ```
-   *
-   * @type {State}
-   */
-  function afterWhitespace(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("definition");
-
-      // Note: we don’t care about uniqueness.
-      // It’s likely that that doesn’t happen very frequently.
-      // It is more likely that it wastes precious time.
-      self.parser.defined.push(identifier);
-
-      // To do: `markdown-rs` interrupt.
-      // // You’d be interrupting.
-      // tokenizer.interrupt = true
-      return ok(code);
-    }
-    return nok(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeTitleBefore(effects, ok, nok) {
-  return titleBefore;
-
-  /**
-   * After destination, at whitespace.
-   *
-   * ```markdown
-   * > | [a]: b
-   *           ^
-   * > | [a]: b "c"
-   *           ^
-   * ```
-   *
-   * @type {State}
-   */
-  function titleBefore(code) {
-    return (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) ? factoryWhitespace(effects, beforeMarker)(code) : nok(code);
-  }
-
-  /**
-   * At title.
-   *
-   * ```markdown
-   *   | [a]: b
-   * > | "c"
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function beforeMarker(code) {
-    return factoryTitle(effects, titleAfter, nok, "definitionTitle", "definitionTitleMarker", "definitionTitleString")(code);
-  }
-
-  /**
-   * After title.
-   *
-   * ```markdown
-   * > | [a]: b "c"
-   *               ^
-   * ```
-   *
-   * @type {State}
-   */
-  function titleAfter(code) {
-    return (0,micromark_util_character/* markdownSpace */.On)(code) ? factorySpace(effects, titleAfterOptionalWhitespace, "whitespace")(code) : titleAfterOptionalWhitespace(code);
-  }
-
-  /**
-   * After title, after optional whitespace.
-   *
-   * ```markdown
-   * > | [a]: b "c"
-   *               ^
-   * ```
-   *
-   * @type {State}
-   */
-  function titleAfterOptionalWhitespace(code) {
-    return code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code) ? ok(code) : nok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/code-indented.js
-/**
- * @import {
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-/** @type {Construct} */
-const codeIndented = {
-  name: 'codeIndented',
-  tokenize: tokenizeCodeIndented
-};
-
-/** @type {Construct} */
-const furtherStart = {
-  partial: true,
-  tokenize: tokenizeFurtherStart
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeCodeIndented(effects, ok, nok) {
-  return start;
-
-  /**
-   * Start of code (indented).
-   *
-   * > **Parsing note**: it is not needed to check if this first line is a
-   * > filled line (that it has a non-whitespace character), because blank lines
-   * > are parsed already, so we never run into that.
-   *
-   * ```markdown
-   * > |     aaa
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    // To do: manually check if interrupting like `markdown-rs`.
-
-    effects.enter("codeIndented");
-    return factorySpaceMinMax(effects, atBreak, nok, "linePrefix", 4, 4)(code);
-  }
-
-  /**
-   * At a break.
-   *
-   * ```markdown
-   * > |     aaa
-   *         ^  ^
-   * ```
-   *
-   * @type {State}
-   */
-  function atBreak(code) {
-    if (code === null) {
-      return after(code);
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      return effects.attempt(furtherStart, atBreak, after)(code);
-    }
-    effects.enter("codeFlowValue");
-    return inside(code);
-  }
-
-  /**
-   * In code content.
-   *
-   * ```markdown
-   * > |     aaa
-   *         ^^^^
-   * ```
-   *
-   * @type {State}
-   */
-  function inside(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("codeFlowValue");
-      return atBreak(code);
-    }
-    effects.consume(code);
-    return inside;
-  }
-
-  /** @type {State} */
-  function after(code) {
-    effects.exit("codeIndented");
-    // To do: allow interrupting like `markdown-rs`.
-    // Feel free to interrupt.
-    // tokenizer.interrupt = false
-    return ok(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeFurtherStart(effects, ok, nok) {
-  const self = this;
-  return furtherStart;
-
-  /**
-   * At eol, trying to parse another indent.
-   *
-   * ```markdown
-   * > |     aaa
-   *            ^
-   *   |     bbb
-   * ```
-   *
-   * @type {State}
-   */
-  function furtherStart(code) {
-    // To do: improve `lazy` / `pierce` handling.
-    // If this is a lazy line, it can’t be code.
-    if (self.parser.lazy[self.now().line]) {
-      return nok(code);
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.enter("lineEnding");
-      effects.consume(code);
-      effects.exit("lineEnding");
-      return furtherStart;
-    }
-
-    // To do: the code here in `micromark-js` is a bit different from
-    // `markdown-rs` because there it can attempt spaces.
-    // We can’t yet.
-    return factorySpaceMinMax(effects, ok, onNotEnoughPrefix, "linePrefix", 4, 4)(code);
-  }
-
-  /**
-   * After not enough of a prefix.
-   *
-   * A following line ending is another (potentially blank) line to try,
-   * anything else means this isn’t a continuation.
-   *
-   * ```markdown
-   * > |     aaa
-   *
-   *   |     bbb
-   * ```
-   *
-   * @type {State}
-   */
-  function onNotEnoughPrefix(code) {
-    return (0,micromark_util_character/* markdownLineEnding */.HP)(code) ? furtherStart(code) : nok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/heading-atx.js
-/**
- * @import {
- *   Construct,
- *   Resolver,
- *   State,
- *   TokenizeContext,
- *   Tokenizer,
- *   Token
- * } from 'micromark-util-types'
- */
-
-
-
-
-/** @type {Construct} */
-const headingAtx = {
-  name: 'headingAtx',
-  resolve: resolveHeadingAtx,
-  tokenize: tokenizeHeadingAtx
-};
-
-/** @type {Resolver} */
-function resolveHeadingAtx(events, context) {
-  let contentEnd = events.length - 2;
-  let contentStart = 3;
-
-  // Prefix whitespace, part of the opening.
-  if (events[contentStart][1].type === "whitespace") {
-    contentStart += 2;
-  }
-
-  // Suffix whitespace, part of the closing.
-  if (contentEnd - 2 > contentStart && events[contentEnd][1].type === "whitespace") {
-    contentEnd -= 2;
-  }
-  if (events[contentEnd][1].type === "atxHeadingSequence" && (contentStart === contentEnd - 1 || contentEnd - 4 > contentStart && events[contentEnd - 2][1].type === "whitespace")) {
-    contentEnd -= contentStart + 1 === contentEnd ? 2 : 4;
-  }
-  if (contentEnd > contentStart) {
-    const content = {
-      type: "atxHeadingText",
-      start: events[contentStart][1].start,
-      end: events[contentEnd][1].end
-    };
-    const text = {
-      type: "chunkText",
-      start: events[contentStart][1].start,
-      end: events[contentEnd][1].end,
-      contentType: "text"
-    };
-    splice(events, contentStart, contentEnd - contentStart + 1, [['enter', content, context], ['enter', text, context], ['exit', text, context], ['exit', content, context]]);
-  }
-  return events;
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeHeadingAtx(effects, ok, nok) {
-  let size = 0;
-  return start;
-
-  /**
-   * Start of a heading (atx).
-   *
-   * ```markdown
-   * > | ## aa
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    // To do: parse indent like `markdown-rs`.
-    effects.enter("atxHeading");
-    return before(code);
-  }
-
-  /**
-   * After optional whitespace, at `#`.
-   *
-   * ```markdown
-   * > | ## aa
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function before(code) {
-    effects.enter("atxHeadingSequence");
-    return sequenceOpen(code);
-  }
-
-  /**
-   * In opening sequence.
-   *
-   * ```markdown
-   * > | ## aa
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function sequenceOpen(code) {
-    if (code === 35 && size++ < 6) {
-      effects.consume(code);
-      return sequenceOpen;
-    }
-
-    // Always at least one `#`.
-    if (code === null || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      effects.exit("atxHeadingSequence");
-      return atBreak(code);
-    }
-    return nok(code);
-  }
-
-  /**
-   * After something, before something else.
-   *
-   * ```markdown
-   * > | ## aa
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function atBreak(code) {
-    if (code === 35) {
-      effects.enter("atxHeadingSequence");
-      return sequenceFurther(code);
-    }
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("atxHeading");
-      // To do: interrupt like `markdown-rs`.
-      // // Feel free to interrupt.
-      // tokenizer.interrupt = false
-      return ok(code);
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      return factorySpace(effects, atBreak, "whitespace")(code);
-    }
-
-    // To do: generate `data` tokens, add the `text` token later.
-    // Needs edit map, see: `markdown.rs`.
-    effects.enter("atxHeadingText");
-    return data(code);
-  }
-
-  /**
-   * In further sequence (after whitespace).
-   *
-   * Could be normal “visible” hashes in the heading or a final sequence.
-   *
-   * ```markdown
-   * > | ## aa ##
-   *           ^
-   * ```
-   *
-   * @type {State}
-   */
-  function sequenceFurther(code) {
-    if (code === 35) {
-      effects.consume(code);
-      return sequenceFurther;
-    }
-    effects.exit("atxHeadingSequence");
-    return atBreak(code);
-  }
-
-  /**
-   * In text.
-   *
-   * ```markdown
-   * > | ## aa
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function data(code) {
-    if (code === null || code === 35 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      effects.exit("atxHeadingText");
-      return atBreak(code);
-    }
-    effects.consume(code);
-    return data;
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/setext-underline.js
-/**
- * @import {
- *   Code,
- *   Construct,
- *   Resolver,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-
-/** @type {Construct} */
-const setextUnderline = {
-  name: 'setextUnderline',
-  resolveTo: resolveToSetextUnderline,
-  tokenize: tokenizeSetextUnderline
-};
-
-/** @type {Resolver} */
-function resolveToSetextUnderline(events, context) {
-  const editMap = new EditMap();
-  let index = events.length;
-  /** @type {number | undefined} */
-  let content;
-  /** @type {number | undefined} */
-  let text;
-  /** @type {number | undefined} */
-  let definition;
-
-  // Find the opening of the content.
-  // It’ll always exist: we don’t tokenize if it isn’t there.
-  while (index--) {
-    if (events[index][0] === 'enter') {
-      if (events[index][1].type === "content") {
-        content = index;
-        break;
-      }
-      if (events[index][1].type === "paragraph") {
-        text = index;
-      }
-    }
-    // Exit
-    else {
-      if (events[index][1].type === "content") {
-        // Remove the content end (if needed we’ll add it later)
-        editMap.add(index, 1, []);
-      }
-      if (!definition && events[index][1].type === "definition") {
-        definition = index;
-      }
-    }
-  }
-  const heading = {
-    type: "setextHeading",
-    start: {
-      ...events[content][1].start
-    },
-    end: {
-      ...events[events.length - 1][1].end
-    }
-  };
-
-  // Change the paragraph to setext heading text.
-  events[text][1].type = "setextHeadingText";
-
-  // If we have definitions in the content, we’ll keep on having content,
-  // but we need move it.
-  if (definition) {
-    editMap.add(text, 0, [['enter', heading, context]]);
-    editMap.add(definition + 1, 0, [['exit', events[content][1], context]]);
-    events[content][1].end = {
-      ...events[definition][1].end
-    };
-  } else {
-    events[content][1] = heading;
-  }
-
-  // Add the heading exit at the end.
-  editMap.add(events.length, 0, [['exit', heading, context]]);
-  editMap.consume(events);
-  return events;
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeSetextUnderline(effects, ok, nok) {
-  const self = this;
-  /** @type {NonNullable<Code>} */
-  let marker;
-  return start;
-
-  /**
-   * At start of heading (setext) underline.
-   *
-   * ```markdown
-   *   | aa
-   * > | ==
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    let index = self.events.length;
-    /** @type {boolean | undefined} */
-    let paragraph;
-    // Find an opening.
-    while (index--) {
-      // Skip enter/exit of line ending, line prefix, and content.
-      // We can now either have a definition or a paragraph.
-      if (self.events[index][1].type !== "lineEnding" && self.events[index][1].type !== "linePrefix" && self.events[index][1].type !== "content") {
-        paragraph = self.events[index][1].type === "paragraph";
-        break;
-      }
-    }
-
-    // To do: handle lazy/pierce like `markdown-rs`.
-    // To do: parse indent like `markdown-rs`.
-    if (!self.parser.lazy[self.now().line] && (self.interrupt || paragraph)) {
-      effects.enter("setextHeadingLine");
-      marker = code;
-      return before(code);
-    }
-    return nok(code);
-  }
-
-  /**
-   * After optional whitespace, at `-` or `=`.
-   *
-   * ```markdown
-   *   | aa
-   * > | ==
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function before(code) {
-    effects.enter("setextHeadingLineSequence");
-    return inside(code);
-  }
-
-  /**
-   * In sequence.
-   *
-   * ```markdown
-   *   | aa
-   * > | ==
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function inside(code) {
-    if (code === marker) {
-      effects.consume(code);
-      return inside;
-    }
-    effects.exit("setextHeadingLineSequence");
-    return (0,micromark_util_character/* markdownSpace */.On)(code) ? factorySpace(effects, after, "lineSuffix")(code) : after(code);
-  }
-
-  /**
-   * After sequence, after optional whitespace.
-   *
-   * ```markdown
-   *   | aa
-   * > | ==
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function after(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("setextHeadingLine");
-      return ok(code);
-    }
-    return nok(code);
-  }
-}
-// EXTERNAL MODULE: ./node_modules/micromark-util-html-tag-name/index.js
-var micromark_util_html_tag_name = __nccwpck_require__(9586);
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/partial-non-lazy-continuation.js
-/**
- * @import {
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-/** @type {Construct} */
-const nonLazyContinuation = {
-  partial: true,
-  tokenize: tokenizeNonLazyContinuation
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeNonLazyContinuation(effects, ok, nok) {
-  const self = this;
-  return start;
-
-  /**
-   * At eol, before continuation.
-   *
-   * ```markdown
-   * > | * ```js
-   *            ^
-   *   | b
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    if (code === null) {
-      return nok(code);
-    }
-    effects.enter("lineEnding");
-    effects.consume(code);
-    effects.exit("lineEnding");
-    return after;
-  }
-
-  /**
-   * A continuation.
-   *
-   * ```markdown
-   *   | * ```js
-   * > | b
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function after(code) {
-    return self.parser.lazy[self.now().line] ? nok(code) : ok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/html-flow.js
-/**
- * @import {
- *   Code,
- *   Construct,
- *   Resolver,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-
-
-
-/** @type {Construct} */
-const htmlFlow = {
-  concrete: true,
-  name: 'htmlFlow',
-  resolveTo: resolveToHtmlFlow,
-  tokenize: tokenizeHtmlFlow
-};
-
-/** @type {Construct} */
-const blankLineBefore = {
-  partial: true,
-  tokenize: tokenizeBlankLineBefore
-};
-
-/** @type {Resolver} */
-function resolveToHtmlFlow(events) {
-  let index = events.length;
-  while (index--) {
-    if (events[index][0] === 'enter' && events[index][1].type === "htmlFlow") {
-      break;
-    }
-  }
-  if (index > 1 && events[index - 2][1].type === "linePrefix") {
-    // Add the prefix start to the HTML token.
-    events[index][1].start = events[index - 2][1].start;
-    // Add the prefix start to the HTML line token.
-    events[index + 1][1].start = events[index - 2][1].start;
-    // Remove the line prefix.
-    events.splice(index - 2, 2);
-  }
-  return events;
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeHtmlFlow(effects, ok, nok) {
-  const self = this;
-  /** @type {number} */
-  let marker;
-  /** @type {boolean} */
-  let closingTag;
-  /** @type {string} */
-  let buffer;
-  /** @type {number} */
-  let index;
-  /** @type {Code} */
-  let markerB;
-  return start;
-
-  /**
-   * Start of HTML (flow).
-   *
-   * ```markdown
-   * > | <x />
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    // To do: parse indent like `markdown-rs`.
-    return before(code);
-  }
-
-  /**
-   * At `<`, after optional whitespace.
-   *
-   * ```markdown
-   * > | <x />
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function before(code) {
-    effects.enter("htmlFlow");
-    effects.enter("htmlFlowData");
-    effects.consume(code);
-    return open;
-  }
-
-  /**
-   * After `<`, at tag name or other stuff.
-   *
-   * ```markdown
-   * > | <x />
-   *      ^
-   * > | <!doctype>
-   *      ^
-   * > | <!--xxx-->
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function open(code) {
-    if (code === 33) {
-      effects.consume(code);
-      return declarationOpen;
-    }
-    if (code === 47) {
-      effects.consume(code);
-      closingTag = true;
-      return tagCloseStart;
-    }
-    if (code === 63) {
-      effects.consume(code);
-      marker = 3;
-      // To do:
-      // tokenizer.concrete = true
-      // To do: use `markdown-rs` style interrupt.
-      // While we’re in an instruction instead of a declaration, we’re on a `?`
-      // right now, so we do need to search for `>`, similar to declarations.
-      return self.interrupt ? ok : continuationDeclarationInside;
-    }
-
-    // ASCII alphabetical.
-    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
-      // Always the case.
-      effects.consume(code);
-      buffer = String.fromCharCode(code);
-      return tagName;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After `<!`, at declaration, comment, or CDATA.
-   *
-   * ```markdown
-   * > | <!doctype>
-   *       ^
-   * > | <!--xxx-->
-   *       ^
-   * > | <![CDATA[>&<]]>
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function declarationOpen(code) {
-    if (code === 45) {
-      effects.consume(code);
-      marker = 2;
-      return commentOpenInside;
-    }
-    if (code === 91) {
-      effects.consume(code);
-      marker = 5;
-      index = 0;
-      return cdataOpenInside;
-    }
-
-    // ASCII alphabetical.
-    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
-      effects.consume(code);
-      marker = 4;
-      // // Do not form containers.
-      // tokenizer.concrete = true
-      return self.interrupt ? ok : continuationDeclarationInside;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After `<!-`, inside a comment, at another `-`.
-   *
-   * ```markdown
-   * > | <!--xxx-->
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function commentOpenInside(code) {
-    if (code === 45) {
-      effects.consume(code);
-      // // Do not form containers.
-      // tokenizer.concrete = true
-      return self.interrupt ? ok : continuationDeclarationInside;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After `<![`, inside CDATA, expecting `CDATA[`.
-   *
-   * ```markdown
-   * > | <![CDATA[>&<]]>
-   *        ^^^^^^
-   * ```
-   *
-   * @type {State}
-   */
-  function cdataOpenInside(code) {
-    const value = "CDATA[";
-    if (code === value.charCodeAt(index++)) {
-      effects.consume(code);
-      if (index === value.length) {
-        // // Do not form containers.
-        // tokenizer.concrete = true
-        return self.interrupt ? ok : continuation;
-      }
-      return cdataOpenInside;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After `</`, in closing tag, at tag name.
-   *
-   * ```markdown
-   * > | </x>
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagCloseStart(code) {
-    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
-      // Always the case.
-      effects.consume(code);
-      buffer = String.fromCharCode(code);
-      return tagName;
-    }
-    return nok(code);
-  }
-
-  /**
-   * In tag name.
-   *
-   * ```markdown
-   * > | <ab>
-   *      ^^
-   * > | </ab>
-   *       ^^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagName(code) {
-    if (code === null || code === 47 || code === 62 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      const slash = code === 47;
-      const name = buffer.toLowerCase();
-      if (!slash && !closingTag && micromark_util_html_tag_name/* htmlRawNames */.y.includes(name)) {
-        marker = 1;
-        // // Do not form containers.
-        // tokenizer.concrete = true
-        return self.interrupt ? ok(code) : continuation(code);
-      }
-      if (micromark_util_html_tag_name/* htmlBlockNames */.T.includes(buffer.toLowerCase())) {
-        marker = 6;
-        if (slash) {
-          effects.consume(code);
-          return basicSelfClosing;
-        }
-
-        // // Do not form containers.
-        // tokenizer.concrete = true
-        return self.interrupt ? ok(code) : continuation(code);
-      }
-      marker = 7;
-      // Do not support complete HTML when interrupting.
-      return self.interrupt && !self.parser.lazy[self.now().line] ? nok(code) : closingTag ? completeClosingTagAfter(code) : completeAttributeNameBefore(code);
-    }
-
-    // ASCII alphanumerical and `-`.
-    if (code === 45 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
-      effects.consume(code);
-      buffer += String.fromCharCode(code);
-      return tagName;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After closing slash of a basic tag name.
-   *
-   * ```markdown
-   * > | <div/>
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function basicSelfClosing(code) {
-    if (code === 62) {
-      effects.consume(code);
-      // // Do not form containers.
-      // tokenizer.concrete = true
-      return self.interrupt ? ok : continuation;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After closing slash of a complete tag name.
-   *
-   * ```markdown
-   * > | <x/>
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function completeClosingTagAfter(code) {
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.consume(code);
-      return completeClosingTagAfter;
-    }
-    return completeEnd(code);
-  }
-
-  /**
-   * At an attribute name.
-   *
-   * At first, this state is used after a complete tag name, after whitespace,
-   * where it expects optional attributes or the end of the tag.
-   * It is also reused after attributes, when expecting more optional
-   * attributes.
-   *
-   * ```markdown
-   * > | <a />
-   *        ^
-   * > | <a :b>
-   *        ^
-   * > | <a _b>
-   *        ^
-   * > | <a b>
-   *        ^
-   * > | <a >
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function completeAttributeNameBefore(code) {
-    if (code === 47) {
-      effects.consume(code);
-      return completeEnd;
-    }
-
-    // ASCII alphanumerical and `:` and `_`.
-    if (code === 58 || code === 95 || (0,micromark_util_character/* asciiAlpha */.CW)(code)) {
-      effects.consume(code);
-      return completeAttributeName;
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.consume(code);
-      return completeAttributeNameBefore;
-    }
-    return completeEnd(code);
-  }
-
-  /**
-   * In attribute name.
-   *
-   * ```markdown
-   * > | <a :b>
-   *         ^
-   * > | <a _b>
-   *         ^
-   * > | <a b>
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function completeAttributeName(code) {
-    // ASCII alphanumerical and `-`, `.`, `:`, and `_`.
-    if (code === 45 || code === 46 || code === 58 || code === 95 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
-      effects.consume(code);
-      return completeAttributeName;
-    }
-    return completeAttributeNameAfter(code);
-  }
-
-  /**
-   * After attribute name, at an optional initializer, the end of the tag, or
-   * whitespace.
-   *
-   * ```markdown
-   * > | <a b>
-   *         ^
-   * > | <a b=c>
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function completeAttributeNameAfter(code) {
-    if (code === 61) {
-      effects.consume(code);
-      return completeAttributeValueBefore;
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.consume(code);
-      return completeAttributeNameAfter;
-    }
-    return completeAttributeNameBefore(code);
-  }
-
-  /**
-   * Before unquoted, double quoted, or single quoted attribute value, allowing
-   * whitespace.
-   *
-   * ```markdown
-   * > | <a b=c>
-   *          ^
-   * > | <a b="c">
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function completeAttributeValueBefore(code) {
-    if (code === null || code === 60 || code === 61 || code === 62 || code === 96) {
-      return nok(code);
-    }
-    if (code === 34 || code === 39) {
-      effects.consume(code);
-      markerB = code;
-      return completeAttributeValueQuoted;
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.consume(code);
-      return completeAttributeValueBefore;
-    }
-    return completeAttributeValueUnquoted(code);
-  }
-
-  /**
-   * In double or single quoted attribute value.
-   *
-   * ```markdown
-   * > | <a b="c">
-   *           ^
-   * > | <a b='c'>
-   *           ^
-   * ```
-   *
-   * @type {State}
-   */
-  function completeAttributeValueQuoted(code) {
-    if (code === markerB) {
-      effects.consume(code);
-      markerB = null;
-      return completeAttributeValueQuotedAfter;
-    }
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      return nok(code);
-    }
-    effects.consume(code);
-    return completeAttributeValueQuoted;
-  }
-
-  /**
-   * In unquoted attribute value.
-   *
-   * ```markdown
-   * > | <a b=c>
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function completeAttributeValueUnquoted(code) {
-    if (code === null || code === 34 || code === 39 || code === 47 || code === 60 || code === 61 || code === 62 || code === 96 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      return completeAttributeNameAfter(code);
-    }
-    effects.consume(code);
-    return completeAttributeValueUnquoted;
-  }
-
-  /**
-   * After double or single quoted attribute value, before whitespace or the
-   * end of the tag.
-   *
-   * ```markdown
-   * > | <a b="c">
-   *            ^
-   * ```
-   *
-   * @type {State}
-   */
-  function completeAttributeValueQuotedAfter(code) {
-    if (code === 47 || code === 62 || (0,micromark_util_character/* markdownSpace */.On)(code)) {
-      return completeAttributeNameBefore(code);
-    }
-    return nok(code);
-  }
-
-  /**
-   * In certain circumstances of a complete tag where only an `>` is allowed.
-   *
-   * ```markdown
-   * > | <a b="c">
-   *             ^
-   * ```
-   *
-   * @type {State}
-   */
-  function completeEnd(code) {
-    if (code === 62) {
-      effects.consume(code);
-      return completeAfter;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After `>` in a complete tag.
-   *
-   * ```markdown
-   * > | <x>
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function completeAfter(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      // // Do not form containers.
-      // tokenizer.concrete = true
-      return continuation(code);
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.consume(code);
-      return completeAfter;
-    }
-    return nok(code);
-  }
-
-  /**
-   * In continuation of any HTML kind.
-   *
-   * ```markdown
-   * > | <!--xxx-->
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function continuation(code) {
-    if (code === 45 && marker === 2) {
-      effects.consume(code);
-      return continuationCommentInside;
-    }
-    if (code === 60 && marker === 1) {
-      effects.consume(code);
-      return continuationRawTagOpen;
-    }
-    if (code === 62 && marker === 4) {
-      effects.consume(code);
-      return continuationClose;
-    }
-    if (code === 63 && marker === 3) {
-      effects.consume(code);
-      return continuationDeclarationInside;
-    }
-    if (code === 93 && marker === 5) {
-      effects.consume(code);
-      return continuationCdataInside;
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code) && (marker === 6 || marker === 7)) {
-      effects.exit("htmlFlowData");
-      return effects.check(blankLineBefore, continuationAfter, continuationStart)(code);
-    }
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("htmlFlowData");
-      return continuationStart(code);
-    }
-    effects.consume(code);
-    return continuation;
-  }
-
-  /**
-   * In continuation, at eol.
-   *
-   * ```markdown
-   * > | <x>
-   *        ^
-   *   | asd
-   * ```
-   *
-   * @type {State}
-   */
-  function continuationStart(code) {
-    return effects.check(nonLazyContinuation, continuationStartNonLazy, continuationAfter)(code);
-  }
-
-  /**
-   * In continuation, at eol, before non-lazy content.
-   *
-   * ```markdown
-   * > | <x>
-   *        ^
-   *   | asd
-   * ```
-   *
-   * @type {State}
-   */
-  function continuationStartNonLazy(code) {
-    effects.enter("lineEnding");
-    effects.consume(code);
-    effects.exit("lineEnding");
-    return continuationBefore;
-  }
-
-  /**
-   * In continuation, before non-lazy content.
-   *
-   * ```markdown
-   *   | <x>
-   * > | asd
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function continuationBefore(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      return continuationStart(code);
-    }
-    effects.enter("htmlFlowData");
-    return continuation(code);
-  }
-
-  /**
-   * In comment continuation, after one `-`, expecting another.
-   *
-   * ```markdown
-   * > | <!--xxx-->
-   *             ^
-   * ```
-   *
-   * @type {State}
-   */
-  function continuationCommentInside(code) {
-    if (code === 45) {
-      effects.consume(code);
-      return continuationDeclarationInside;
-    }
-    return continuation(code);
-  }
-
-  /**
-   * In raw continuation, after `<`, at `/`.
-   *
-   * ```markdown
-   * > | <script>console.log(1)</script>
-   *                            ^
-   * ```
-   *
-   * @type {State}
-   */
-  function continuationRawTagOpen(code) {
-    if (code === 47) {
-      effects.consume(code);
-      buffer = '';
-      return continuationRawEndTag;
-    }
-    return continuation(code);
-  }
-
-  /**
-   * In raw continuation, after `</`, in a raw tag name.
-   *
-   * ```markdown
-   * > | <script>console.log(1)</script>
-   *                             ^^^^^^
-   * ```
-   *
-   * @type {State}
-   */
-  function continuationRawEndTag(code) {
-    if (code === 62) {
-      const name = buffer.toLowerCase();
-      if (micromark_util_html_tag_name/* htmlRawNames */.y.includes(name)) {
-        effects.consume(code);
-        return continuationClose;
-      }
-      return continuation(code);
-    }
-    if ((0,micromark_util_character/* asciiAlpha */.CW)(code) && buffer.length < 8) {
-      // Always the case.
-      effects.consume(code);
-      buffer += String.fromCharCode(code);
-      return continuationRawEndTag;
-    }
-    return continuation(code);
-  }
-
-  /**
-   * In cdata continuation, after `]`, expecting `]>`.
-   *
-   * ```markdown
-   * > | <![CDATA[>&<]]>
-   *                  ^
-   * ```
-   *
-   * @type {State}
-   */
-  function continuationCdataInside(code) {
-    if (code === 93) {
-      effects.consume(code);
-      return continuationDeclarationInside;
-    }
-    return continuation(code);
-  }
-
-  /**
-   * In declaration or instruction continuation, at `>`.
-   *
-   * ```markdown
-   * > | <!-->
-   *         ^
-   * > | <?>
-   *       ^
-   * > | <!q>
-   *        ^
-   * > | <!--ab-->
-   *             ^
-   * > | <![CDATA[>&<]]>
-   *                   ^
-   * ```
-   *
-   * @type {State}
-   */
-  function continuationDeclarationInside(code) {
-    if (code === 62) {
-      effects.consume(code);
-      return continuationClose;
-    }
-
-    // More dashes.
-    if (code === 45 && marker === 2) {
-      effects.consume(code);
-      return continuationDeclarationInside;
-    }
-    return continuation(code);
-  }
-
-  /**
-   * In closed continuation: everything we get until the eol/eof is part of it.
-   *
-   * ```markdown
-   * > | <!doctype>
-   *               ^
-   * ```
-   *
-   * @type {State}
-   */
-  function continuationClose(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("htmlFlowData");
-      return continuationAfter(code);
-    }
-    effects.consume(code);
-    return continuationClose;
-  }
-
-  /**
-   * Done.
-   *
-   * ```markdown
-   * > | <!doctype>
-   *               ^
-   * ```
-   *
-   * @type {State}
-   */
-  function continuationAfter(code) {
-    effects.exit("htmlFlow");
-    // // Feel free to interrupt.
-    // tokenizer.interrupt = false
-    // // No longer concrete.
-    // tokenizer.concrete = false
-    return ok(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeBlankLineBefore(effects, ok, nok) {
-  return start;
-
-  /**
-   * Before eol, expecting blank line.
-   *
-   * ```markdown
-   * > | <div>
-   *          ^
-   *   |
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter("lineEnding");
-    effects.consume(code);
-    effects.exit("lineEnding");
-    return effects.attempt(blankLine, ok, nok);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/code-fenced.js
-/**
- * @import {
- *   Code,
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-
-
-/** @type {Construct} */
-const codeFenced = {
-  concrete: true,
-  name: 'codeFenced',
-  tokenize: tokenizeCodeFenced
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeCodeFenced(effects, ok, nok) {
-  const self = this;
-  /** @type {Construct} */
-  const closeStart = {
-    partial: true,
-    tokenize: tokenizeCloseStart
-  };
-  let initialPrefix = 0;
-  let sizeOpen = 0;
-  /** @type {NonNullable<Code>} */
-  let marker;
-  return start;
-
-  /**
-   * Start of code.
-   *
-   * ```markdown
-   * > | ~~~js
-   *     ^
-   *   | alert(1)
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    // To do: parse whitespace like `markdown-rs`.
-    return beforeSequenceOpen(code);
-  }
-
-  /**
-   * In opening fence, after prefix, at sequence.
-   *
-   * ```markdown
-   * > | ~~~js
-   *     ^
-   *   | alert(1)
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function beforeSequenceOpen(code) {
-    const tail = self.events[self.events.length - 1];
-    initialPrefix = tail && tail[1].type === "linePrefix" ? tail[2].sliceSerialize(tail[1], true).length : 0;
-    marker = code;
-    effects.enter("codeFenced");
-    effects.enter("codeFencedFence");
-    effects.enter("codeFencedFenceSequence");
-    return sequenceOpen(code);
-  }
-
-  /**
-   * In opening fence sequence.
-   *
-   * ```markdown
-   * > | ~~~js
-   *      ^
-   *   | alert(1)
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function sequenceOpen(code) {
-    if (code === marker) {
-      sizeOpen++;
-      effects.consume(code);
-      return sequenceOpen;
-    }
-    if (sizeOpen < 3) {
-      return nok(code);
-    }
-    effects.exit("codeFencedFenceSequence");
-    return (0,micromark_util_character/* markdownSpace */.On)(code) ? factorySpace(effects, infoBefore, "whitespace")(code) : infoBefore(code);
-  }
-
-  /**
-   * In opening fence, after the sequence (and optional whitespace), before info.
-   *
-   * ```markdown
-   * > | ~~~js
-   *        ^
-   *   | alert(1)
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function infoBefore(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("codeFencedFence");
-      return self.interrupt ? ok(code) : effects.check(nonLazyContinuation, atNonLazyBreak, after)(code);
-    }
-    effects.enter("codeFencedFenceInfo");
-    effects.enter("chunkString", {
-      contentType: "string"
-    });
-    return info(code);
-  }
-
-  /**
-   * In info.
-   *
-   * ```markdown
-   * > | ~~~js
-   *        ^
-   *   | alert(1)
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function info(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("chunkString");
-      effects.exit("codeFencedFenceInfo");
-      return infoBefore(code);
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.exit("chunkString");
-      effects.exit("codeFencedFenceInfo");
-      return factorySpace(effects, metaBefore, "whitespace")(code);
-    }
-    if (code === 96 && code === marker) {
-      return nok(code);
-    }
-    effects.consume(code);
-    return info;
-  }
-
-  /**
-   * In opening fence, after info and whitespace, before meta.
-   *
-   * ```markdown
-   * > | ~~~js eval
-   *           ^
-   *   | alert(1)
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function metaBefore(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      return infoBefore(code);
-    }
-    effects.enter("codeFencedFenceMeta");
-    effects.enter("chunkString", {
-      contentType: "string"
-    });
-    return meta(code);
-  }
-
-  /**
-   * In meta.
-   *
-   * ```markdown
-   * > | ~~~js eval
-   *           ^
-   *   | alert(1)
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function meta(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("chunkString");
-      effects.exit("codeFencedFenceMeta");
-      return infoBefore(code);
-    }
-    if (code === 96 && code === marker) {
-      return nok(code);
-    }
-    effects.consume(code);
-    return meta;
-  }
-
-  /**
-   * At eol/eof in code, before a non-lazy closing fence or content.
-   *
-   * ```markdown
-   * > | ~~~js
-   *          ^
-   * > | alert(1)
-   *             ^
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function atNonLazyBreak(code) {
-    return effects.attempt(closeStart, after, contentBefore)(code);
-  }
-
-  /**
-   * Before code content, not a closing fence, at eol.
-   *
-   * ```markdown
-   *   | ~~~js
-   * > | alert(1)
-   *             ^
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function contentBefore(code) {
-    effects.enter("lineEnding");
-    effects.consume(code);
-    effects.exit("lineEnding");
-    return contentStart;
-  }
-
-  /**
-   * Before code content, not a closing fence.
-   *
-   * ```markdown
-   *   | ~~~js
-   * > | alert(1)
-   *     ^
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function contentStart(code) {
-    return initialPrefix > 0 && (0,micromark_util_character/* markdownSpace */.On)(code) ? factorySpace(effects, beforeContentChunk, "linePrefix", initialPrefix + 1)(code) : beforeContentChunk(code);
-  }
-
-  /**
-   * Before code content, after optional prefix.
-   *
-   * ```markdown
-   *   | ~~~js
-   * > | alert(1)
-   *     ^
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function beforeContentChunk(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      return effects.check(nonLazyContinuation, atNonLazyBreak, after)(code);
-    }
-    effects.enter("codeFlowValue");
-    return contentChunk(code);
-  }
-
-  /**
-   * In code content.
-   *
-   * ```markdown
-   *   | ~~~js
-   * > | alert(1)
-   *     ^^^^^^^^
-   *   | ~~~
-   * ```
-   *
-   * @type {State}
-   */
-  function contentChunk(code) {
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("codeFlowValue");
-      return beforeContentChunk(code);
-    }
-    effects.consume(code);
-    return contentChunk;
-  }
-
-  /**
-   * After code.
-   *
-   * ```markdown
-   *   | ~~~js
-   *   | alert(1)
-   * > | ~~~
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function after(code) {
-    effects.exit("codeFenced");
-    return ok(code);
-  }
-
-  /**
-   * @this {TokenizeContext}
-   *   Context.
-   * @type {Tokenizer}
-   */
-  function tokenizeCloseStart(effects, ok, nok) {
-    let size = 0;
-    return startBefore;
-
-    /**
-     *
-     *
-     * @type {State}
-     */
-    function startBefore(code) {
-      effects.enter("lineEnding");
-      effects.consume(code);
-      effects.exit("lineEnding");
-      return start;
-    }
-
-    /**
-     * Before closing fence, at optional whitespace.
-     *
-     * ```markdown
-     *   | ~~~js
-     *   | alert(1)
-     * > | ~~~
-     *     ^
-     * ```
-     *
-     * @type {State}
-     */
-    function start(code) {
-      // Always populated by defaults.
-
-      // To do: `enter` here or in next state?
-      effects.enter("codeFencedFence");
-      return (0,micromark_util_character/* markdownSpace */.On)(code) ? factorySpace(effects, beforeSequenceClose, "linePrefix", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4)(code) : beforeSequenceClose(code);
-    }
-
-    /**
-     * In closing fence, after optional whitespace, at sequence.
-     *
-     * ```markdown
-     *   | ~~~js
-     *   | alert(1)
-     * > | ~~~
-     *     ^
-     * ```
-     *
-     * @type {State}
-     */
-    function beforeSequenceClose(code) {
-      if (code === marker) {
-        effects.enter("codeFencedFenceSequence");
-        return sequenceClose(code);
-      }
-      return nok(code);
-    }
-
-    /**
-     * In closing fence sequence.
-     *
-     * ```markdown
-     *   | ~~~js
-     *   | alert(1)
-     * > | ~~~
-     *     ^
-     * ```
-     *
-     * @type {State}
-     */
-    function sequenceClose(code) {
-      if (code === marker) {
-        size++;
-        effects.consume(code);
-        return sequenceClose;
-      }
-      if (size >= sizeOpen) {
-        effects.exit("codeFencedFenceSequence");
-        return (0,micromark_util_character/* markdownSpace */.On)(code) ? factorySpace(effects, sequenceCloseAfter, "whitespace")(code) : sequenceCloseAfter(code);
-      }
-      return nok(code);
-    }
-
-    /**
-     * After closing fence sequence, after optional whitespace.
-     *
-     * ```markdown
-     *   | ~~~js
-     *   | alert(1)
-     * > | ~~~
-     *        ^
-     * ```
-     *
-     * @type {State}
-     */
-    function sequenceCloseAfter(code) {
-      if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-        effects.exit("codeFencedFence");
-        return ok(code);
-      }
-      return nok(code);
-    }
-  }
-}
-// EXTERNAL MODULE: ./node_modules/decode-named-character-reference/index.js + 1 modules
-var decode_named_character_reference = __nccwpck_require__(7126);
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/character-reference.js
-/**
- * @import {
- *   Code,
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-/** @type {Construct} */
-const characterReference = {
-  name: 'characterReference',
-  tokenize: tokenizeCharacterReference
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeCharacterReference(effects, ok, nok) {
-  const self = this;
-  let size = 0;
-  /** @type {number} */
-  let max;
-  /** @type {(code: Code) => boolean} */
-  let test;
-  return start;
-
-  /**
-   * Start of character reference.
-   *
-   * ```markdown
-   * > | a&amp;b
-   *      ^
-   * > | a&#123;b
-   *      ^
-   * > | a&#x9;b
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter("characterReference");
-    effects.enter("characterReferenceMarker");
-    effects.consume(code);
-    effects.exit("characterReferenceMarker");
-    return open;
-  }
-
-  /**
-   * After `&`, at `#` for numeric references or alphanumeric for named
-   * references.
-   *
-   * ```markdown
-   * > | a&amp;b
-   *       ^
-   * > | a&#123;b
-   *       ^
-   * > | a&#x9;b
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function open(code) {
-    if (code === 35) {
-      effects.enter("characterReferenceMarkerNumeric");
-      effects.consume(code);
-      effects.exit("characterReferenceMarkerNumeric");
-      return numeric;
-    }
-    effects.enter("characterReferenceValue");
-    max = 31;
-    test = micromark_util_character/* asciiAlphanumeric */.lV;
-    return value(code);
-  }
-
-  /**
-   * After `#`, at `x` for hexadecimals or digit for decimals.
-   *
-   * ```markdown
-   * > | a&#123;b
-   *        ^
-   * > | a&#x9;b
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function numeric(code) {
-    if (code === 88 || code === 120) {
-      effects.enter("characterReferenceMarkerHexadecimal");
-      effects.consume(code);
-      effects.exit("characterReferenceMarkerHexadecimal");
-      effects.enter("characterReferenceValue");
-      max = 6;
-      test = micromark_util_character/* asciiHexDigit */.ok;
-      return value;
-    }
-    effects.enter("characterReferenceValue");
-    max = 7;
-    test = micromark_util_character/* asciiDigit */.BM;
-    return value(code);
-  }
-
-  /**
-   * After markers (`&#x`, `&#`, or `&`), in value, before `;`.
-   *
-   * The character reference kind defines what and how many characters are
-   * allowed.
-   *
-   * ```markdown
-   * > | a&amp;b
-   *       ^^^
-   * > | a&#123;b
-   *        ^^^
-   * > | a&#x9;b
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function value(code) {
-    if (code === 59 && size) {
-      const token = effects.exit("characterReferenceValue");
-      if (test === micromark_util_character/* asciiAlphanumeric */.lV && !(0,decode_named_character_reference/* decodeNamedCharacterReference */.s)(self.sliceSerialize(token))) {
-        return nok(code);
-      }
-
-      // To do: `markdown-rs` uses a different name:
-      // `CharacterReferenceMarkerSemi`.
-      effects.enter("characterReferenceMarker");
-      effects.consume(code);
-      effects.exit("characterReferenceMarker");
-      effects.exit("characterReference");
-      return ok;
-    }
-    if (test(code) && size++ < max) {
-      effects.consume(code);
-      return value;
-    }
-    return nok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/character-escape.js
-/**
- * @import {
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-/** @type {Construct} */
-const characterEscape = {
-  name: 'characterEscape',
-  tokenize: tokenizeCharacterEscape
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeCharacterEscape(effects, ok, nok) {
-  return start;
-
-  /**
-   * Start of character escape.
-   *
-   * ```markdown
-   * > | a\*b
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter("characterEscape");
-    effects.enter("escapeMarker");
-    effects.consume(code);
-    effects.exit("escapeMarker");
-    return inside;
-  }
-
-  /**
-   * After `\`, at punctuation.
-   *
-   * ```markdown
-   * > | a\*b
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function inside(code) {
-    // ASCII punctuation.
-    if ((0,micromark_util_character/* asciiPunctuation */.ol)(code)) {
-      effects.enter("characterEscapeValue");
-      effects.consume(code);
-      effects.exit("characterEscapeValue");
-      effects.exit("characterEscape");
-      return ok;
-    }
-    return nok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/line-ending.js
-/**
- * @import {
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-/** @type {Construct} */
-const lineEnding = {
-  name: 'lineEnding',
-  tokenize: tokenizeLineEnding
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeLineEnding(effects, ok) {
-  return start;
-
-  /** @type {State} */
-  function start(code) {
-    effects.enter("lineEnding");
-    effects.consume(code);
-    effects.exit("lineEnding");
-    return factorySpace(effects, ok, "linePrefix");
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-util-resolve-all/index.js
-/**
- * @import {Event, Resolver, TokenizeContext} from 'micromark-util-types'
- */
-
-/**
- * Call all `resolveAll`s.
- *
- * @param {ReadonlyArray<{resolveAll?: Resolver | undefined}>} constructs
- *   List of constructs, optionally with `resolveAll`s.
- * @param {Array<Event>} events
- *   List of events.
- * @param {TokenizeContext} context
- *   Context used by `tokenize`.
- * @returns {Array<Event>}
- *   Changed events.
- */
-function resolveAll(constructs, events, context) {
-  /** @type {Array<Resolver>} */
-  const called = []
-  let index = -1
-
-  while (++index < constructs.length) {
-    const resolve = constructs[index].resolveAll
-
-    if (resolve && !called.includes(resolve)) {
-      events = resolve(events, context)
-      called.push(resolve)
-    }
-  }
-
-  return events
-}
-
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/label-end.js
-/**
- * @import {
- *   Construct,
- *   Event,
- *   Resolver,
- *   State,
- *   TokenizeContext,
- *   Tokenizer,
- *   Token
- * } from 'micromark-util-types'
- */
-
-
-
-
-
-
-
-
-
-/** @type {Construct} */
-const labelEnd = {
-  name: 'labelEnd',
-  resolveAll: resolveAllLabelEnd,
-  resolveTo: resolveToLabelEnd,
-  tokenize: tokenizeLabelEnd
-};
-
-/** @type {Construct} */
-const resourceConstruct = {
-  tokenize: tokenizeResource
-};
-/** @type {Construct} */
-const referenceFullConstruct = {
-  tokenize: tokenizeReferenceFull
-};
-/** @type {Construct} */
-const referenceCollapsedConstruct = {
-  tokenize: tokenizeReferenceCollapsed
-};
-
-/** @type {Resolver} */
-function resolveAllLabelEnd(events) {
-  let index = -1;
-  /** @type {Array<Event>} */
-  const newEvents = [];
-  while (++index < events.length) {
-    const token = events[index][1];
-    newEvents.push(events[index]);
-    if (token.type === "labelImage" || token.type === "labelLink" || token.type === "labelEnd") {
-      // Remove the marker.
-      const offset = token.type === "labelImage" ? 4 : 2;
-      token.type = "data";
-      index += offset;
-    }
-  }
-
-  // If the events are equal, we don't have to copy newEvents to events
-  if (events.length !== newEvents.length) {
-    splice(events, 0, events.length, newEvents);
-  }
-  return events;
-}
-
-/** @type {Resolver} */
-function resolveToLabelEnd(events, context) {
-  let index = events.length;
-  let offset = 0;
-  /** @type {number | undefined} */
-  let open;
-  /** @type {number | undefined} */
-  let close;
-  /** @type {Array<Event>} */
-  let media;
-
-  // Find an opening.
-  while (index--) {
-    const token = events[index][1];
-    if (open) {
-      // If we see another link, or inactive link label, we’ve been here before.
-      if (token.type === "link" || token.type === "labelLink" && token._inactive) {
-        break;
-      }
-
-      // Mark other link openings as inactive, as we can’t have links in
-      // links.
-      if (events[index][0] === 'enter' && token.type === "labelLink") {
-        token._inactive = true;
-      }
-    } else if (close) {
-      if (events[index][0] === 'enter' && (token.type === "labelImage" || token.type === "labelLink") && !token._balanced) {
-        open = index;
-        if (token.type !== "labelLink") {
-          offset = 2;
-          break;
-        }
-      }
-    } else if (token.type === "labelEnd") {
-      close = index;
-    }
-  }
-  const group = {
-    type: events[open][1].type === "labelLink" ? "link" : "image",
-    start: {
-      ...events[open][1].start
-    },
-    end: {
-      ...events[events.length - 1][1].end
-    }
-  };
-  const label = {
-    type: "label",
-    start: {
-      ...events[open][1].start
-    },
-    end: {
-      ...events[close][1].end
-    }
-  };
-  const text = {
-    type: "labelText",
-    start: {
-      ...events[open + offset + 2][1].end
-    },
-    end: {
-      ...events[close - 2][1].start
-    }
-  };
-  media = [['enter', group, context], ['enter', label, context]];
-
-  // Opening marker.
-  media = push(media, events.slice(open + 1, open + offset + 3));
-
-  // Text open.
-  media = push(media, [['enter', text, context]]);
-
-  // Always populated by defaults.
-
-  // Between.
-  media = push(media, resolveAll(context.parser.constructs.insideSpan.null, events.slice(open + offset + 4, close - 3), context));
-
-  // Text close, marker close, label close.
-  media = push(media, [['exit', text, context], events[close - 2], events[close - 1], ['exit', label, context]]);
-
-  // Reference, resource, or so.
-  media = push(media, events.slice(close + 1));
-
-  // Media close.
-  media = push(media, [['exit', group, context]]);
-  splice(events, open, events.length, media);
-  return events;
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeLabelEnd(effects, ok, nok) {
-  const self = this;
-  const labelStarts = self._labelStarts;
-  /** @type {Token} */
-  let labelStart;
-  /** @type {boolean} */
-  let defined;
-  if (labelStarts) {
-    // Discard ones that failed to close,
-    // they’re not needed anymore.
-    while (labelStarts.length > 0 && labelStarts[labelStarts.length - 1]._balanced) {
-      labelStarts.pop();
-    }
-    labelStart = labelStarts[labelStarts.length - 1];
-  }
-  return start;
-
-  /**
-   * Start of label end.
-   *
-   * ```markdown
-   * > | [a](b) c
-   *       ^
-   * > | [a][b] c
-   *       ^
-   * > | [a][] b
-   *       ^
-   * > | [a] b
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    // If there is not an okay opening.
-    if (!labelStart) {
-      return nok(code);
-    }
-
-    // If the corresponding label (link) start is marked as inactive,
-    // it means we’d be wrapping a link, like this:
-    //
-    // ```markdown
-    // > | a [b [c](d) e](f) g.
-    //                  ^
-    // ```
-    //
-    // We can’t have that, so it’s just balanced brackets.
-    if (labelStart._inactive) {
-      return labelEndNok(code);
-    }
-    defined = self.parser.defined.includes((0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize({
-      start: labelStart.end,
-      end: self.now()
-    })));
-    effects.enter("labelEnd");
-    effects.enter("labelMarker");
-    effects.consume(code);
-    effects.exit("labelMarker");
-    effects.exit("labelEnd");
-    return after;
-  }
-
-  /**
-   * After `]`.
-   *
-   * ```markdown
-   * > | [a](b) c
-   *       ^
-   * > | [a][b] c
-   *       ^
-   * > | [a][] b
-   *       ^
-   * > | [a] b
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function after(code) {
-    // Note: `markdown-rs` also parses GFM footnotes here, which for us is in
-    // an extension.
-
-    // Resource (`[asd](fgh)`)?
-    if (code === 40) {
-      return effects.attempt(resourceConstruct, labelEndOk, defined ? labelEndOk : labelEndNok)(code);
-    }
-
-    // Full (`[asd][fgh]`) or collapsed (`[asd][]`) reference?
-    if (code === 91) {
-      return effects.attempt(referenceFullConstruct, labelEndOk, defined ? referenceNotFull : labelEndNok)(code);
-    }
-
-    // Shortcut (`[asd]`) reference?
-    return defined ? labelEndOk(code) : labelEndNok(code);
-  }
-
-  /**
-   * After `]`, at `[`, but not at a full reference.
-   *
-   * > 👉 **Note**: we only get here if the label is defined.
-   *
-   * ```markdown
-   * > | [a][] b
-   *        ^
-   * > | [a] b
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function referenceNotFull(code) {
-    return effects.attempt(referenceCollapsedConstruct, labelEndOk, labelEndNok)(code);
-  }
-
-  /**
-   * Done, we found something.
-   *
-   * ```markdown
-   * > | [a](b) c
-   *           ^
-   * > | [a][b] c
-   *           ^
-   * > | [a][] b
-   *          ^
-   * > | [a] b
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function labelEndOk(code) {
-    // Note: `markdown-rs` does a bunch of stuff here.
-    // This label start is now used up: discard it so it’s never found again.
-
-    labelStarts.pop();
-    return ok(code);
-  }
-
-  /**
-   * Done, it’s nothing.
-   *
-   * There was an okay opening, but we didn’t match anything.
-   *
-   * ```markdown
-   * > | [a](b c
-   *        ^
-   * > | [a][b c
-   *        ^
-   * > | [a] b
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function labelEndNok(code) {
-    labelStart._balanced = true;
-    return nok(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeResource(effects, ok, nok) {
-  return resourceStart;
-
-  /**
-   * At a resource.
-   *
-   * ```markdown
-   * > | [a](b) c
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function resourceStart(code) {
-    effects.enter("resource");
-    effects.enter("resourceMarker");
-    effects.consume(code);
-    effects.exit("resourceMarker");
-    return resourceBefore;
-  }
-
-  /**
-   * In resource, after `(`, at optional whitespace.
-   *
-   * ```markdown
-   * > | [a](b) c
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function resourceBefore(code) {
-    return (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) ? factoryWhitespace(effects, resourceOpen)(code) : resourceOpen(code);
-  }
-
-  /**
-   * In resource, after optional whitespace, at `)` or a destination.
-   *
-   * ```markdown
-   * > | [a](b) c
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function resourceOpen(code) {
-    if (code === 41) {
-      return resourceEnd(code);
-    }
-    return factoryDestination(effects, resourceDestinationAfter, resourceDestinationMissing, "resourceDestination", "resourceDestinationLiteral", "resourceDestinationLiteralMarker", "resourceDestinationRaw", "resourceDestinationString", 32)(code);
-  }
-
-  /**
-   * In resource, after destination, at optional whitespace.
-   *
-   * ```markdown
-   * > | [a](b) c
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function resourceDestinationAfter(code) {
-    return (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) ? factoryWhitespace(effects, resourceBetween)(code) : resourceEnd(code);
-  }
-
-  /**
-   * At invalid destination.
-   *
-   * ```markdown
-   * > | [a](<<) b
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function resourceDestinationMissing(code) {
-    return nok(code);
-  }
-
-  /**
-   * In resource, after destination and whitespace, at `(` or title.
-   *
-   * ```markdown
-   * > | [a](b ) c
-   *           ^
-   * ```
-   *
-   * @type {State}
-   */
-  function resourceBetween(code) {
-    if (code === 34 || code === 39 || code === 40) {
-      return factoryTitle(effects, resourceTitleAfter, nok, "resourceTitle", "resourceTitleMarker", "resourceTitleString")(code);
-    }
-    return resourceEnd(code);
-  }
-
-  /**
-   * In resource, after title, at optional whitespace.
-   *
-   * ```markdown
-   * > | [a](b "c") d
-   *              ^
-   * ```
-   *
-   * @type {State}
-   */
-  function resourceTitleAfter(code) {
-    return (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) ? factoryWhitespace(effects, resourceEnd)(code) : resourceEnd(code);
-  }
-
-  /**
-   * In resource, at `)`.
-   *
-   * ```markdown
-   * > | [a](b) d
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function resourceEnd(code) {
-    if (code === 41) {
-      effects.enter("resourceMarker");
-      effects.consume(code);
-      effects.exit("resourceMarker");
-      effects.exit("resource");
-      return ok;
-    }
-    return nok(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeReferenceFull(effects, ok, nok) {
-  const self = this;
-  return referenceFull;
-
-  /**
-   * In a reference (full), at the `[`.
-   *
-   * ```markdown
-   * > | [a][b] d
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function referenceFull(code) {
-    return factoryLabel.call(self, effects, referenceFullAfter, referenceFullMissing, "reference", "referenceMarker", "referenceString")(code);
-  }
-
-  /**
-   * In a reference (full), after `]`.
-   *
-   * ```markdown
-   * > | [a][b] d
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function referenceFullAfter(code) {
-    return self.parser.defined.includes((0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize(self.events[self.events.length - 1][1]).slice(1, -1))) ? ok(code) : nok(code);
-  }
-
-  /**
-   * In reference (full) that was missing.
-   *
-   * ```markdown
-   * > | [a][b d
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function referenceFullMissing(code) {
-    return nok(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeReferenceCollapsed(effects, ok, nok) {
-  return referenceCollapsedStart;
-
-  /**
-   * In reference (collapsed), at `[`.
-   *
-   * > 👉 **Note**: we only get here if the label is defined.
-   *
-   * ```markdown
-   * > | [a][] d
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function referenceCollapsedStart(code) {
-    // We only attempt a collapsed label if there’s a `[`.
-
-    effects.enter("reference");
-    effects.enter("referenceMarker");
-    effects.consume(code);
-    effects.exit("referenceMarker");
-    return referenceCollapsedOpen;
-  }
-
-  /**
-   * In reference (collapsed), at `]`.
-   *
-   * > 👉 **Note**: we only get here if the label is defined.
-   *
-   * ```markdown
-   * > | [a][] d
-   *         ^
-   * ```
-   *
-   *  @type {State}
-   */
-  function referenceCollapsedOpen(code) {
-    if (code === 93) {
-      effects.enter("referenceMarker");
-      effects.consume(code);
-      effects.exit("referenceMarker");
-      effects.exit("reference");
-      return ok;
-    }
-    return nok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/label-start-image.js
-/**
- * @import {
- *   Construct,
- *   State,
- *   Token,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-/** @type {Construct} */
-const labelStartImage = {
-  name: 'labelStartImage',
-  resolveAll: labelEnd.resolveAll,
-  tokenize: tokenizeLabelStartImage
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeLabelStartImage(effects, ok, nok) {
-  const self = this;
-  /** @type {Token} */
-  let labelImage;
-  return start;
-
-  /**
-   * Start of label (image) start.
-   *
-   * ```markdown
-   * > | a ![b] c
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter("labelImage");
-    effects.enter("labelImageMarker");
-    effects.consume(code);
-    effects.exit("labelImageMarker");
-    return open;
-  }
-
-  /**
-   * After `!`, at `[`.
-   *
-   * ```markdown
-   * > | a ![b] c
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function open(code) {
-    if (code === 91) {
-      effects.enter("labelMarker");
-      effects.consume(code);
-      effects.exit("labelMarker");
-      labelImage = effects.exit("labelImage");
-      return after;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After `![`.
-   *
-   * ```markdown
-   * > | a ![b] c
-   *         ^
-   * ```
-   *
-   * This is needed in because, when GFM footnotes are enabled, images never
-   * form when started with a `^`.
-   * Instead, links form:
-   *
-   * ```markdown
-   * ![^a](b)
-   *
-   * ![^a][b]
-   *
-   * [b]: c
-   * ```
-   *
-   * ```html
-   * <p>!<a href=\"b\">^a</a></p>
-   * <p>!<a href=\"c\">^a</a></p>
-   * ```
-   *
-   * @type {State}
-   */
-  function after(code) {
-    // To do: use a new field to do this, this is still needed for
-    // `micromark-extension-gfm-footnote`, but the `label-start-link`
-    // behavior isn’t.
-    // Hidden footnotes hook.
-    /* c8 ignore next 6 */
-    if (code === 94 && '_hiddenFootnoteSupport' in self.parser.constructs) {
-      return nok(code);
-    }
-    self._labelStarts = self._labelStarts || [];
-    self._labelStarts.push(labelImage);
-    return ok(code);
-  }
-}
-// EXTERNAL MODULE: ./node_modules/micromark-util-classify-character/index.js
-var micromark_util_classify_character = __nccwpck_require__(4386);
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/attention.js
-/**
- * @import {
- *   Code,
- *   Construct,
- *   Event,
- *   Point,
- *   Resolver,
- *   State,
- *   TokenizeContext,
- *   Tokenizer,
- *   Token
- * } from 'micromark-util-types'
- */
-
-
-
-
-/** @type {Construct} */
-const attention = {
-  name: 'attention',
-  resolveAll: resolveAllAttention,
-  tokenize: tokenizeAttention
-};
-
-/**
- * Take all events and resolve attention to emphasis or strong.
- *
- * @type {Resolver}
- */
-// eslint-disable-next-line complexity
-function resolveAllAttention(events, context) {
-  let index = -1;
-  /** @type {Array<Event>} */
-  let nextEvents;
-
-  // Walk through all events.
-  //
-  // Note: performance of this is fine on an mb of normal markdown, but it’s
-  // a bottleneck for malicious stuff.
-  while (++index < events.length) {
-    // Find a token that can close.
-    if (events[index][0] === 'enter' && events[index][1].type === 'attentionSequence' && events[index][1]._close) {
-      let open = index;
-
-      // Now walk back to find an opener.
-      while (open--) {
-        // Find a token that can open the closer.
-        if (events[open][0] === 'exit' && events[open][1].type === 'attentionSequence' && events[open][1]._open &&
-        // If the markers are the same:
-        context.sliceSerialize(events[open][1]).charCodeAt(0) === context.sliceSerialize(events[index][1]).charCodeAt(0)) {
-          // If the opening can close or the closing can open,
-          // and the close size *is not* a multiple of three,
-          // but the sum of the opening and closing size *is* multiple of three,
-          // then don’t match.
-          if ((events[open][1]._close || events[index][1]._open) && (events[index][1].end.offset - events[index][1].start.offset) % 3 && !((events[open][1].end.offset - events[open][1].start.offset + events[index][1].end.offset - events[index][1].start.offset) % 3)) {
-            continue;
-          }
-
-          // Number of markers to use from the sequence.
-          const use = events[open][1].end.offset - events[open][1].start.offset > 1 && events[index][1].end.offset - events[index][1].start.offset > 1 ? 2 : 1;
-          const start = {
-            ...events[open][1].end
-          };
-          const end = {
-            ...events[index][1].start
-          };
-          movePoint(start, -use);
-          movePoint(end, use);
-          const openingSequence = {
-            type: use > 1 ? "strongSequence" : "emphasisSequence",
-            start,
-            end: {
-              ...events[open][1].end
-            }
-          };
-          const closingSequence = {
-            type: use > 1 ? "strongSequence" : "emphasisSequence",
-            start: {
-              ...events[index][1].start
-            },
-            end
-          };
-          const text = {
-            type: use > 1 ? "strongText" : "emphasisText",
-            start: {
-              ...events[open][1].end
-            },
-            end: {
-              ...events[index][1].start
-            }
-          };
-          const group = {
-            type: use > 1 ? "strong" : "emphasis",
-            start: {
-              ...openingSequence.start
-            },
-            end: {
-              ...closingSequence.end
-            }
-          };
-          events[open][1].end = {
-            ...openingSequence.start
-          };
-          events[index][1].start = {
-            ...closingSequence.end
-          };
-          nextEvents = [];
-
-          // If there are more markers in the opening, add them before.
-          if (events[open][1].end.offset - events[open][1].start.offset) {
-            nextEvents = push(nextEvents, [['enter', events[open][1], context], ['exit', events[open][1], context]]);
-          }
-
-          // Opening.
-          nextEvents = push(nextEvents, [['enter', group, context], ['enter', openingSequence, context], ['exit', openingSequence, context], ['enter', text, context]]);
-
-          // Always populated by defaults.
-
-          // Between.
-          nextEvents = push(nextEvents, resolveAll(context.parser.constructs.insideSpan.null, events.slice(open + 1, index), context));
-
-          // Closing.
-          nextEvents = push(nextEvents, [['exit', text, context], ['enter', closingSequence, context], ['exit', closingSequence, context], ['exit', group, context]]);
-
-          /** @type {number} */
-          let offset = 0;
-
-          // If there are more markers in the closing, add them after.
-          if (events[index][1].end.offset - events[index][1].start.offset) {
-            offset = 2;
-            nextEvents = push(nextEvents, [['enter', events[index][1], context], ['exit', events[index][1], context]]);
-          }
-          splice(events, open - 1, index - open + 3, nextEvents);
-          index = open + nextEvents.length - offset - 2;
-          break;
-        }
-      }
-    }
-  }
-
-  // Remove remaining sequences.
-  index = -1;
-  while (++index < events.length) {
-    if (events[index][1].type === 'attentionSequence') {
-      events[index][1].type = 'data';
-    }
-  }
-  return events;
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeAttention(effects, ok) {
-  const attentionMarkers = this.parser.constructs.attentionMarkers.null;
-  const previous = this.previous;
-  const before = (0,micromark_util_classify_character/* classifyCharacter */.S)(previous);
-
-  /** @type {NonNullable<Code>} */
-  let marker;
-  return start;
-
-  /**
-   * Before a sequence.
-   *
-   * ```markdown
-   * > | **
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    marker = code;
-    effects.enter('attentionSequence');
-    return inside(code);
-  }
-
-  /**
-   * In a sequence.
-   *
-   * ```markdown
-   * > | **
-   *     ^^
-   * ```
-   *
-   * @type {State}
-   */
-  function inside(code) {
-    if (code === marker) {
-      effects.consume(code);
-      return inside;
-    }
-    const token = effects.exit('attentionSequence');
-
-    // To do: next major: move this to resolver, just like `markdown-rs`.
-    const after = (0,micromark_util_classify_character/* classifyCharacter */.S)(code);
-
-    // Always populated by defaults.
-
-    // Note: `*` and `_` are in `attentionMarkers` through core.
-    // They are excluded here as the loosening is meant for markers registered
-    // by *other* constructs (such as GFM strikethrough’s `~`).
-    const open = !after || after === 2 && before || attentionMarkers.includes(code) && code !== 42 && code !== 95;
-    const close = !before || before === 2 && after || attentionMarkers.includes(previous) && previous !== 42 && previous !== 95;
-    token._open = Boolean(marker === 42 ? open : open && (before || !close));
-    token._close = Boolean(marker === 42 ? close : close && (after || !open));
-    return ok(code);
-  }
-}
-
-/**
- * Move a point a bit.
- *
- * Note: `move` only works inside lines! It’s not possible to move past other
- * chunks (replacement characters, tabs, or line endings).
- *
- * @param {Point} point
- *   Point.
- * @param {number} offset
- *   Amount to move.
- * @returns {undefined}
- *   Nothing.
- */
-function movePoint(point, offset) {
-  point.column += offset;
-  point.offset += offset;
-  point._bufferIndex += offset;
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/autolink.js
-/**
- * @import {
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-/** @type {Construct} */
-const autolink = {
-  name: 'autolink',
-  tokenize: tokenizeAutolink
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeAutolink(effects, ok, nok) {
-  let size = 0;
-  return start;
-
-  /**
-   * Start of an autolink.
-   *
-   * ```markdown
-   * > | a<https://example.com>b
-   *      ^
-   * > | a<user@example.com>b
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter("autolink");
-    effects.enter("autolinkMarker");
-    effects.consume(code);
-    effects.exit("autolinkMarker");
-    effects.enter("autolinkProtocol");
-    return open;
-  }
-
-  /**
-   * After `<`, at protocol or atext.
-   *
-   * ```markdown
-   * > | a<https://example.com>b
-   *       ^
-   * > | a<user@example.com>b
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function open(code) {
-    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
-      effects.consume(code);
-      return schemeOrEmailAtext;
-    }
-    if (code === 64) {
-      return nok(code);
-    }
-    return emailAtext(code);
-  }
-
-  /**
-   * At second byte of protocol or atext.
-   *
-   * ```markdown
-   * > | a<https://example.com>b
-   *        ^
-   * > | a<user@example.com>b
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function schemeOrEmailAtext(code) {
-    // ASCII alphanumeric and `+`, `-`, and `.`.
-    if (code === 43 || code === 45 || code === 46 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
-      // Count the previous alphabetical from `open` too.
-      size = 1;
-      return schemeInsideOrEmailAtext(code);
-    }
-    return emailAtext(code);
-  }
-
-  /**
-   * In ambiguous protocol or atext.
-   *
-   * ```markdown
-   * > | a<https://example.com>b
-   *        ^
-   * > | a<user@example.com>b
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function schemeInsideOrEmailAtext(code) {
-    if (code === 58) {
-      effects.consume(code);
-      size = 0;
-      return urlInside;
-    }
-
-    // ASCII alphanumeric and `+`, `-`, and `.`.
-    if ((code === 43 || code === 45 || code === 46 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) && size++ < 32) {
-      effects.consume(code);
-      return schemeInsideOrEmailAtext;
-    }
-    size = 0;
-    return emailAtext(code);
-  }
-
-  /**
-   * After protocol, in URL.
-   *
-   * ```markdown
-   * > | a<https://example.com>b
-   *             ^
-   * ```
-   *
-   * @type {State}
-   */
-  function urlInside(code) {
-    if (code === 62) {
-      effects.exit("autolinkProtocol");
-      effects.enter("autolinkMarker");
-      effects.consume(code);
-      effects.exit("autolinkMarker");
-      effects.exit("autolink");
-      return ok;
-    }
-
-    // ASCII control, space, or `<`.
-    if (code === null || code === 32 || code === 60 || (0,micromark_util_character/* asciiControl */.JQ)(code)) {
-      return nok(code);
-    }
-    effects.consume(code);
-    return urlInside;
-  }
-
-  /**
-   * In email atext.
-   *
-   * ```markdown
-   * > | a<user.name@example.com>b
-   *              ^
-   * ```
-   *
-   * @type {State}
-   */
-  function emailAtext(code) {
-    if (code === 64) {
-      effects.consume(code);
-      return emailAtSignOrDot;
-    }
-    if ((0,micromark_util_character/* asciiAtext */.cx)(code)) {
-      effects.consume(code);
-      return emailAtext;
-    }
-    return nok(code);
-  }
-
-  /**
-   * In label, after at-sign or dot.
-   *
-   * ```markdown
-   * > | a<user.name@example.com>b
-   *                 ^       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function emailAtSignOrDot(code) {
-    return (0,micromark_util_character/* asciiAlphanumeric */.lV)(code) ? emailLabel(code) : nok(code);
-  }
-
-  /**
-   * In label, where `.` and `>` are allowed.
-   *
-   * ```markdown
-   * > | a<user.name@example.com>b
-   *                   ^
-   * ```
-   *
-   * @type {State}
-   */
-  function emailLabel(code) {
-    if (code === 46) {
-      effects.consume(code);
-      size = 0;
-      return emailAtSignOrDot;
-    }
-    if (code === 62) {
-      // Exit, then change the token type.
-      effects.exit("autolinkProtocol").type = "autolinkEmail";
-      effects.enter("autolinkMarker");
-      effects.consume(code);
-      effects.exit("autolinkMarker");
-      effects.exit("autolink");
-      return ok;
-    }
-    return emailValue(code);
-  }
-
-  /**
-   * In label, where `.` and `>` are *not* allowed.
-   *
-   * Though, this is also used in `emailLabel` to parse other values.
-   *
-   * ```markdown
-   * > | a<user.name@ex-ample.com>b
-   *                    ^
-   * ```
-   *
-   * @type {State}
-   */
-  function emailValue(code) {
-    // ASCII alphanumeric or `-`.
-    if ((code === 45 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) && size++ < 63) {
-      const next = code === 45 ? emailValue : emailLabel;
-      effects.consume(code);
-      return next;
-    }
-    return nok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/html-text.js
-/**
- * @import {
- *   Code,
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-/** @type {Construct} */
-const htmlText = {
-  name: 'htmlText',
-  tokenize: tokenizeHtmlText
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeHtmlText(effects, ok, nok) {
-  const self = this;
-  /** @type {NonNullable<Code> | undefined} */
-  let marker;
-  /** @type {number} */
-  let index;
-  /** @type {State} */
-  let returnState;
-  return start;
-
-  /**
-   * Start of HTML (text).
-   *
-   * ```markdown
-   * > | a <b> c
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter("htmlText");
-    effects.enter("htmlTextData");
-    effects.consume(code);
-    return open;
-  }
-
-  /**
-   * After `<`, at tag name or other stuff.
-   *
-   * ```markdown
-   * > | a <b> c
-   *        ^
-   * > | a <!doctype> c
-   *        ^
-   * > | a <!--b--> c
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function open(code) {
-    if (code === 33) {
-      effects.consume(code);
-      return declarationOpen;
-    }
-    if (code === 47) {
-      effects.consume(code);
-      return tagCloseStart;
-    }
-    if (code === 63) {
-      effects.consume(code);
-      return instruction;
-    }
-
-    // ASCII alphabetical.
-    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
-      effects.consume(code);
-      return tagOpen;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After `<!`, at declaration, comment, or CDATA.
-   *
-   * ```markdown
-   * > | a <!doctype> c
-   *         ^
-   * > | a <!--b--> c
-   *         ^
-   * > | a <![CDATA[>&<]]> c
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function declarationOpen(code) {
-    if (code === 45) {
-      effects.consume(code);
-      return commentOpenInside;
-    }
-    if (code === 91) {
-      effects.consume(code);
-      index = 0;
-      return cdataOpenInside;
-    }
-    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
-      effects.consume(code);
-      return declaration;
-    }
-    return nok(code);
-  }
-
-  /**
-   * In a comment, after `<!-`, at another `-`.
-   *
-   * ```markdown
-   * > | a <!--b--> c
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function commentOpenInside(code) {
-    if (code === 45) {
-      effects.consume(code);
-      return commentEnd;
-    }
-    return nok(code);
-  }
-
-  /**
-   * In comment.
-   *
-   * ```markdown
-   * > | a <!--b--> c
-   *           ^
-   * ```
-   *
-   * @type {State}
-   */
-  function comment(code) {
-    if (code === null) {
-      return nok(code);
-    }
-    if (code === 45) {
-      effects.consume(code);
-      return commentClose;
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      returnState = comment;
-      return lineEndingBefore(code);
-    }
-    effects.consume(code);
-    return comment;
-  }
-
-  /**
-   * In comment, after `-`.
-   *
-   * ```markdown
-   * > | a <!--b--> c
-   *             ^
-   * ```
-   *
-   * @type {State}
-   */
-  function commentClose(code) {
-    if (code === 45) {
-      effects.consume(code);
-      return commentEnd;
-    }
-    return comment(code);
-  }
-
-  /**
-   * In comment, after `--`.
-   *
-   * ```markdown
-   * > | a <!--b--> c
-   *              ^
-   * ```
-   *
-   * @type {State}
-   */
-  function commentEnd(code) {
-    return code === 62 ? end(code) : code === 45 ? commentClose(code) : comment(code);
-  }
-
-  /**
-   * After `<![`, in CDATA, expecting `CDATA[`.
-   *
-   * ```markdown
-   * > | a <![CDATA[>&<]]> b
-   *          ^^^^^^
-   * ```
-   *
-   * @type {State}
-   */
-  function cdataOpenInside(code) {
-    const value = "CDATA[";
-    if (code === value.charCodeAt(index++)) {
-      effects.consume(code);
-      return index === value.length ? cdata : cdataOpenInside;
-    }
-    return nok(code);
-  }
-
-  /**
-   * In CDATA.
-   *
-   * ```markdown
-   * > | a <![CDATA[>&<]]> b
-   *                ^^^
-   * ```
-   *
-   * @type {State}
-   */
-  function cdata(code) {
-    if (code === null) {
-      return nok(code);
-    }
-    if (code === 93) {
-      effects.consume(code);
-      return cdataClose;
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      returnState = cdata;
-      return lineEndingBefore(code);
-    }
-    effects.consume(code);
-    return cdata;
-  }
-
-  /**
-   * In CDATA, after `]`, at another `]`.
-   *
-   * ```markdown
-   * > | a <![CDATA[>&<]]> b
-   *                    ^
-   * ```
-   *
-   * @type {State}
-   */
-  function cdataClose(code) {
-    if (code === 93) {
-      effects.consume(code);
-      return cdataEnd;
-    }
-    return cdata(code);
-  }
-
-  /**
-   * In CDATA, after `]]`, at `>`.
-   *
-   * ```markdown
-   * > | a <![CDATA[>&<]]> b
-   *                     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function cdataEnd(code) {
-    if (code === 62) {
-      return end(code);
-    }
-    if (code === 93) {
-      effects.consume(code);
-      return cdataEnd;
-    }
-    return cdata(code);
-  }
-
-  /**
-   * In declaration.
-   *
-   * ```markdown
-   * > | a <!b> c
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function declaration(code) {
-    if (code === null || code === 62) {
-      return end(code);
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      returnState = declaration;
-      return lineEndingBefore(code);
-    }
-    effects.consume(code);
-    return declaration;
-  }
-
-  /**
-   * In instruction.
-   *
-   * ```markdown
-   * > | a <?b?> c
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function instruction(code) {
-    if (code === null) {
-      return nok(code);
-    }
-    if (code === 63) {
-      effects.consume(code);
-      return instructionClose;
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      returnState = instruction;
-      return lineEndingBefore(code);
-    }
-    effects.consume(code);
-    return instruction;
-  }
-
-  /**
-   * In instruction, after `?`, at `>`.
-   *
-   * ```markdown
-   * > | a <?b?> c
-   *           ^
-   * ```
-   *
-   * @type {State}
-   */
-  function instructionClose(code) {
-    return code === 62 ? end(code) : instruction(code);
-  }
-
-  /**
-   * After `</`, in closing tag, at tag name.
-   *
-   * ```markdown
-   * > | a </b> c
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagCloseStart(code) {
-    // ASCII alphabetical.
-    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
-      effects.consume(code);
-      return tagClose;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After `</x`, in a tag name.
-   *
-   * ```markdown
-   * > | a </b> c
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagClose(code) {
-    // ASCII alphanumerical and `-`.
-    if (code === 45 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
-      effects.consume(code);
-      return tagClose;
-    }
-    return tagCloseBetween(code);
-  }
-
-  /**
-   * In closing tag, after tag name.
-   *
-   * ```markdown
-   * > | a </b> c
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagCloseBetween(code) {
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      returnState = tagCloseBetween;
-      return lineEndingBefore(code);
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.consume(code);
-      return tagCloseBetween;
-    }
-    return end(code);
-  }
-
-  /**
-   * After `<x`, in opening tag name.
-   *
-   * ```markdown
-   * > | a <b> c
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagOpen(code) {
-    // ASCII alphanumerical and `-`.
-    if (code === 45 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
-      effects.consume(code);
-      return tagOpen;
-    }
-    if (code === 47 || code === 62 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      return tagOpenBetween(code);
-    }
-    return nok(code);
-  }
-
-  /**
-   * In opening tag, after tag name.
-   *
-   * ```markdown
-   * > | a <b> c
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagOpenBetween(code) {
-    if (code === 47) {
-      effects.consume(code);
-      return end;
-    }
-
-    // ASCII alphabetical and `:` and `_`.
-    if (code === 58 || code === 95 || (0,micromark_util_character/* asciiAlpha */.CW)(code)) {
-      effects.consume(code);
-      return tagOpenAttributeName;
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      returnState = tagOpenBetween;
-      return lineEndingBefore(code);
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.consume(code);
-      return tagOpenBetween;
-    }
-    return end(code);
-  }
-
-  /**
-   * In attribute name.
-   *
-   * ```markdown
-   * > | a <b c> d
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagOpenAttributeName(code) {
-    // ASCII alphabetical and `-`, `.`, `:`, and `_`.
-    if (code === 45 || code === 46 || code === 58 || code === 95 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
-      effects.consume(code);
-      return tagOpenAttributeName;
-    }
-    return tagOpenAttributeNameAfter(code);
-  }
-
-  /**
-   * After attribute name, before initializer, the end of the tag, or
-   * whitespace.
-   *
-   * ```markdown
-   * > | a <b c> d
-   *           ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagOpenAttributeNameAfter(code) {
-    if (code === 61) {
-      effects.consume(code);
-      return tagOpenAttributeValueBefore;
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      returnState = tagOpenAttributeNameAfter;
-      return lineEndingBefore(code);
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.consume(code);
-      return tagOpenAttributeNameAfter;
-    }
-    return tagOpenBetween(code);
-  }
-
-  /**
-   * Before unquoted, double quoted, or single quoted attribute value, allowing
-   * whitespace.
-   *
-   * ```markdown
-   * > | a <b c=d> e
-   *            ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagOpenAttributeValueBefore(code) {
-    if (code === null || code === 60 || code === 61 || code === 62 || code === 96) {
-      return nok(code);
-    }
-    if (code === 34 || code === 39) {
-      effects.consume(code);
-      marker = code;
-      return tagOpenAttributeValueQuoted;
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      returnState = tagOpenAttributeValueBefore;
-      return lineEndingBefore(code);
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      effects.consume(code);
-      return tagOpenAttributeValueBefore;
-    }
-    effects.consume(code);
-    return tagOpenAttributeValueUnquoted;
-  }
-
-  /**
-   * In double or single quoted attribute value.
-   *
-   * ```markdown
-   * > | a <b c="d"> e
-   *             ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagOpenAttributeValueQuoted(code) {
-    if (code === marker) {
-      effects.consume(code);
-      marker = undefined;
-      return tagOpenAttributeValueQuotedAfter;
-    }
-    if (code === null) {
-      return nok(code);
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      returnState = tagOpenAttributeValueQuoted;
-      return lineEndingBefore(code);
-    }
-    effects.consume(code);
-    return tagOpenAttributeValueQuoted;
-  }
-
-  /**
-   * In unquoted attribute value.
-   *
-   * ```markdown
-   * > | a <b c=d> e
-   *            ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagOpenAttributeValueUnquoted(code) {
-    if (code === null || code === 34 || code === 39 || code === 60 || code === 61 || code === 96) {
-      return nok(code);
-    }
-    if (code === 47 || code === 62 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      return tagOpenBetween(code);
-    }
-    effects.consume(code);
-    return tagOpenAttributeValueUnquoted;
-  }
-
-  /**
-   * After double or single quoted attribute value, before whitespace or the end
-   * of the tag.
-   *
-   * ```markdown
-   * > | a <b c="d"> e
-   *               ^
-   * ```
-   *
-   * @type {State}
-   */
-  function tagOpenAttributeValueQuotedAfter(code) {
-    if (code === 47 || code === 62 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      return tagOpenBetween(code);
-    }
-    return nok(code);
-  }
-
-  /**
-   * In certain circumstances of a tag where only an `>` is allowed.
-   *
-   * ```markdown
-   * > | a <b c="d"> e
-   *               ^
-   * ```
-   *
-   * @type {State}
-   */
-  function end(code) {
-    if (code === 62) {
-      effects.consume(code);
-      effects.exit("htmlTextData");
-      effects.exit("htmlText");
-      return ok;
-    }
-    return nok(code);
-  }
-
-  /**
-   * At eol.
-   *
-   * > 👉 **Note**: we can’t have blank lines in text, so no need to worry about
-   * > empty tokens.
-   *
-   * ```markdown
-   * > | a <!--a
-   *            ^
-   *   | b-->
-   * ```
-   *
-   * @type {State}
-   */
-  function lineEndingBefore(code) {
-    effects.exit("htmlTextData");
-    effects.enter("lineEnding");
-    effects.consume(code);
-    effects.exit("lineEnding");
-    return lineEndingAfter;
-  }
-
-  /**
-   * After eol, at optional whitespace.
-   *
-   * > 👉 **Note**: we can’t have blank lines in text, so no need to worry about
-   * > empty tokens.
-   *
-   * ```markdown
-   *   | a <!--a
-   * > | b-->
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function lineEndingAfter(code) {
-    // Always populated by defaults.
-
-    return (0,micromark_util_character/* markdownSpace */.On)(code) ? factorySpace(effects, lineEndingAfterPrefix, "linePrefix", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4)(code) : lineEndingAfterPrefix(code);
-  }
-
-  /**
-   * After eol, after optional whitespace.
-   *
-   * > 👉 **Note**: we can’t have blank lines in text, so no need to worry about
-   * > empty tokens.
-   *
-   * ```markdown
-   *   | a <!--a
-   * > | b-->
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function lineEndingAfterPrefix(code) {
-    effects.enter("htmlTextData");
-    return returnState(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/label-start-link.js
-/**
- * @import {
- *   Construct,
- *   State,
- *   Token,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-
-/** @type {Construct} */
-const labelStartLink = {
-  name: 'labelStartLink',
-  resolveAll: labelEnd.resolveAll,
-  tokenize: tokenizeLabelStartLink
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeLabelStartLink(effects, ok, nok) {
-  const self = this;
-  /** @type {Token} */
-  let labelLink;
-  return start;
-
-  /**
-   * Start of label (link) start.
-   *
-   * ```markdown
-   * > | a [b] c
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter("labelLink");
-    effects.enter("labelMarker");
-    effects.consume(code);
-    effects.exit("labelMarker");
-    labelLink = effects.exit("labelLink");
-    return after;
-  }
-
-  /** @type {State} */
-  function after(code) {
-    // To do: this isn’t needed in `micromark-extension-gfm-footnote`,
-    // remove.
-    // Hidden footnotes hook.
-    /* c8 ignore next 6 */
-    if (code === 94 && '_hiddenFootnoteSupport' in self.parser.constructs) {
-      return nok(code);
-    }
-    self._labelStarts = self._labelStarts || [];
-    self._labelStarts.push(labelLink);
-    return ok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/hard-break-escape.js
-/**
- * @import {
- *   Construct,
- *   State,
- *   TokenizeContext,
- *   Tokenizer
- * } from 'micromark-util-types'
- */
-
-
-/** @type {Construct} */
-const hardBreakEscape = {
-  name: 'hardBreakEscape',
-  tokenize: tokenizeHardBreakEscape
-};
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeHardBreakEscape(effects, ok, nok) {
-  return start;
-
-  /**
-   * Start of a hard break (escape).
-   *
-   * ```markdown
-   * > | a\
-   *      ^
-   *   | b
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter("hardBreakEscape");
-    effects.consume(code);
-    return after;
-  }
-
-  /**
-   * After `\`, at eol.
-   *
-   * ```markdown
-   * > | a\
-   *       ^
-   *   | b
-   * ```
-   *
-   *  @type {State}
-   */
-  function after(code) {
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("hardBreakEscape");
-      return ok(code);
-    }
-    return nok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/code-text.js
-/**
- * @import {
- *   Construct,
- *   Previous,
- *   Resolver,
- *   State,
- *   TokenizeContext,
- *   Tokenizer,
- *   Token
- * } from 'micromark-util-types'
- */
-
-
-/** @type {Construct} */
-const codeText = {
-  name: 'codeText',
-  previous,
-  resolve: resolveCodeText,
-  tokenize: tokenizeCodeText
-};
-
-// To do: next major: don’t resolve, like `markdown-rs`.
-/** @type {Resolver} */
-function resolveCodeText(events) {
-  let tailExitIndex = events.length - 4;
-  let headEnterIndex = 3;
-  /** @type {number} */
-  let index;
-  /** @type {number | undefined} */
-  let enter;
-
-  // If we start and end with an EOL or a space.
-  if ((events[headEnterIndex][1].type === "lineEnding" || events[headEnterIndex][1].type === 'space') && (events[tailExitIndex][1].type === "lineEnding" || events[tailExitIndex][1].type === 'space')) {
-    index = headEnterIndex;
-
-    // And we have data.
-    while (++index < tailExitIndex) {
-      if (events[index][1].type === "codeTextData") {
-        // Then we have padding.
-        events[headEnterIndex][1].type = "codeTextPadding";
-        events[tailExitIndex][1].type = "codeTextPadding";
-        headEnterIndex += 2;
-        tailExitIndex -= 2;
-        break;
-      }
-    }
-  }
-
-  // Merge adjacent spaces and data.
-  index = headEnterIndex - 1;
-  tailExitIndex++;
-  while (++index <= tailExitIndex) {
-    if (enter === undefined) {
-      if (index !== tailExitIndex && events[index][1].type !== "lineEnding") {
-        enter = index;
-      }
-    } else if (index === tailExitIndex || events[index][1].type === "lineEnding") {
-      events[enter][1].type = "codeTextData";
-      if (index !== enter + 2) {
-        events[enter][1].end = events[index - 1][1].end;
-        events.splice(enter + 2, index - enter - 2);
-        tailExitIndex -= index - enter - 2;
-        index = enter + 2;
-      }
-      enter = undefined;
-    }
-  }
-  return events;
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Previous}
- */
-function previous(code) {
-  // If there is a previous code, there will always be a tail.
-  return code !== 96 || this.events[this.events.length - 1][1].type === "characterEscape";
-}
-
-/**
- * @this {TokenizeContext}
- *   Context.
- * @type {Tokenizer}
- */
-function tokenizeCodeText(effects, ok, nok) {
-  const self = this;
-  let sizeOpen = 0;
-  /** @type {number} */
-  let size;
-  /** @type {Token} */
-  let token;
-  return start;
-
-  /**
-   * Start of code (text).
-   *
-   * ```markdown
-   * > | `a`
-   *     ^
-   * > | \`a`
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter("codeText");
-    effects.enter("codeTextSequence");
-    return sequenceOpen(code);
-  }
-
-  /**
-   * In opening sequence.
-   *
-   * ```markdown
-   * > | `a`
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function sequenceOpen(code) {
-    if (code === 96) {
-      effects.consume(code);
-      sizeOpen++;
-      return sequenceOpen;
-    }
-    effects.exit("codeTextSequence");
-    return between(code);
-  }
-
-  /**
-   * Between something and something else.
-   *
-   * ```markdown
-   * > | `a`
-   *      ^^
-   * ```
-   *
-   * @type {State}
-   */
-  function between(code) {
-    // EOF.
-    if (code === null) {
-      return nok(code);
-    }
-
-    // To do: next major: don’t do spaces in resolve, but when compiling,
-    // like `markdown-rs`.
-    // Tabs don’t work, and virtual spaces don’t make sense.
-    if (code === 32) {
-      effects.enter('space');
-      effects.consume(code);
-      effects.exit('space');
-      return between;
-    }
-
-    // Closing fence? Could also be data.
-    if (code === 96) {
-      token = effects.enter("codeTextSequence");
-      size = 0;
-      return sequenceClose(code);
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.enter("lineEnding");
-      effects.consume(code);
-      effects.exit("lineEnding");
-      return between;
-    }
-
-    // Data.
-    effects.enter("codeTextData");
-    return data(code);
-  }
-
-  /**
-   * In data.
-   *
-   * ```markdown
-   * > | `a`
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function data(code) {
-    if (code === null || code === 32 || code === 96 || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit("codeTextData");
-      return between(code);
-    }
-    effects.consume(code);
-    return data;
-  }
-
-  /**
-   * In closing sequence.
-   *
-   * ```markdown
-   * > | `a`
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function sequenceClose(code) {
-    // More.
-    if (code === 96) {
-      effects.consume(code);
-      size++;
-      return sequenceClose;
-    }
-
-    // Done!
-    if (size === sizeOpen) {
-      effects.exit("codeTextSequence");
-      effects.exit("codeText");
-      return ok(code);
-    }
-
-    // More or less accents: mark as data.
-    token.type = "codeTextData";
-    return data(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/constructs.js
-/**
- * @import {Extension} from 'micromark-util-types'
- */
-
-
-
-
-/** @satisfies {Extension['document']} */
-const constructs_document = {
-  [42]: list,
-  [43]: list,
-  [45]: list,
-  [48]: list,
-  [49]: list,
-  [50]: list,
-  [51]: list,
-  [52]: list,
-  [53]: list,
-  [54]: list,
-  [55]: list,
-  [56]: list,
-  [57]: list,
-  [62]: blockQuote
-};
-
-/** @satisfies {Extension['contentInitial']} */
-const contentInitial = {
-  [91]: definition
-};
-
-/** @satisfies {Extension['flowInitial']} */
-const flowInitial = {
-  [-2]: codeIndented,
-  [-1]: codeIndented,
-  [32]: codeIndented
-};
-
-/** @satisfies {Extension['flow']} */
-const constructs_flow = {
-  [35]: headingAtx,
-  [42]: thematicBreak,
-  [45]: [setextUnderline, thematicBreak],
-  [60]: htmlFlow,
-  [61]: setextUnderline,
-  [95]: thematicBreak,
-  [96]: codeFenced,
-  [126]: codeFenced
-};
-
-/** @satisfies {Extension['string']} */
-const constructs_string = {
-  [38]: characterReference,
-  [92]: characterEscape
-};
-
-/** @satisfies {Extension['text']} */
-const constructs_text = {
-  [-5]: lineEnding,
-  [-4]: lineEnding,
-  [-3]: lineEnding,
-  [33]: labelStartImage,
-  [38]: characterReference,
-  [42]: attention,
-  [60]: [autolink, htmlText],
-  [91]: labelStartLink,
-  [92]: [hardBreakEscape, characterEscape],
-  [93]: labelEnd,
-  [95]: attention,
-  [96]: codeText
-};
-
-/** @satisfies {Extension['insideSpan']} */
-const insideSpan = {
-  null: [attention, resolver]
-};
-
-/** @satisfies {Extension['attentionMarkers']} */
-const attentionMarkers = {
-  null: [42, 95]
-};
-
-/** @satisfies {Extension['disable']} */
-const disable = {
-  null: []
-};
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/create-tokenizer.js
-/**
- * @import {
- *   Chunk,
- *   Code,
- *   ConstructRecord,
- *   Construct,
- *   Effects,
- *   InitialConstruct,
- *   ParseContext,
- *   Point,
- *   State,
- *   TokenizeContext,
- *   Token
- * } from 'micromark-util-types'
- */
-
-/**
- * @callback Restore
- *   Restore the state.
- * @returns {undefined}
- *   Nothing.
- *
- * @typedef Info
- *   Info.
- * @property {Restore} restore
- *   Restore.
- * @property {number} from
- *   From.
- *
- * @callback ReturnHandle
- *   Handle a successful run.
- * @param {Construct} construct
- *   Construct.
- * @param {Info} info
- *   Info.
- * @returns {undefined}
- *   Nothing.
- */
-
-
-
-
-/**
- * Create a tokenizer.
- * Tokenizers deal with one type of data (e.g., containers, flow, text).
- * The parser is the object dealing with it all.
- * `initialize` works like other constructs, except that only its `tokenize`
- * function is used, in which case it doesn’t receive an `ok` or `nok`.
- * `from` can be given to set the point before the first character, although
- * when further lines are indented, they must be set with `defineSkip`.
- *
- * @param {ParseContext} parser
- *   Parser.
- * @param {InitialConstruct} initialize
- *   Construct.
- * @param {Omit<Point, '_bufferIndex' | '_index'> | undefined} [from]
- *   Point (optional).
- * @returns {TokenizeContext}
- *   Context.
- */
-function createTokenizer(parser, initialize, from) {
-  /** @type {Point} */
-  let point = {
-    _bufferIndex: -1,
-    _index: 0,
-    line: from && from.line || 1,
-    column: from && from.column || 1,
-    offset: from && from.offset || 0
-  };
-  /** @type {Record<string, number>} */
-  const columnStart = {};
-  /** @type {Array<Construct>} */
-  const resolveAllConstructs = [];
-  /** @type {Array<Chunk>} */
-  let chunks = [];
-  /** @type {Array<Token>} */
-  let stack = [];
-  /** @type {boolean | undefined} */
-  let consumed = true;
-
-  /**
-   * Tools used for tokenizing.
-   *
-   * @type {Effects}
-   */
-  const effects = {
-    attempt: constructFactory(onsuccessfulconstruct),
-    check: constructFactory(onsuccessfulcheck),
-    consume,
-    enter,
-    exit,
-    interrupt: constructFactory(onsuccessfulcheck, {
-      interrupt: true
-    })
-  };
-
-  /**
-   * State and tools for resolving and serializing.
-   *
-   * @type {TokenizeContext}
-   */
-  const context = {
-    code: null,
-    containerState: {},
-    defineSkip,
-    events: [],
-    now,
-    parser,
-    previous: null,
-    sliceSerialize,
-    sliceStream,
-    write
-  };
-
-  /**
-   * The state function.
-   *
-   * @type {State | undefined}
-   */
-  let state = initialize.tokenize.call(context, effects);
-
-  /**
-   * Track which character we expect to be consumed, to catch bugs.
-   *
-   * @type {Code}
-   */
-  let expectedCode;
-  if (initialize.resolveAll) {
-    resolveAllConstructs.push(initialize);
-  }
-  return context;
-
-  /** @type {TokenizeContext['write']} */
-  function write(slice) {
-    chunks = push(chunks, slice);
-    main();
-
-    // Exit if we’re not done, resolve might change stuff.
-    if (chunks[chunks.length - 1] !== null) {
-      return [];
-    }
-    addResult(initialize, 0);
-
-    // Otherwise, resolve, and exit.
-    context.events = resolveAll(resolveAllConstructs, context.events, context);
-    return context.events;
-  }
-
-  //
-  // Tools.
-  //
-
-  /** @type {TokenizeContext['sliceSerialize']} */
-  function sliceSerialize(token, expandTabs) {
-    return serializeChunks(sliceStream(token), expandTabs);
-  }
-
-  /** @type {TokenizeContext['sliceStream']} */
-  function sliceStream(token) {
-    return sliceChunks(chunks, token);
-  }
-
-  /** @type {TokenizeContext['now']} */
-  function now() {
-    // This is a hot path, so we clone manually instead of `Object.assign({}, point)`
-    const {
-      _bufferIndex,
-      _index,
-      line,
-      column,
-      offset
-    } = point;
-    return {
-      _bufferIndex,
-      _index,
-      line,
-      column,
-      offset
-    };
-  }
-
-  /** @type {TokenizeContext['defineSkip']} */
-  function defineSkip(value) {
-    columnStart[value.line] = value.column;
-    accountForPotentialSkip();
-  }
-
-  //
-  // State management.
-  //
-
-  /**
-   * Main loop (note that `_index` and `_bufferIndex` in `point` are modified by
-   * `consume`).
-   * Here is where we walk through the chunks, which either include strings of
-   * several characters, or numerical character codes.
-   * The reason to do this in a loop instead of a call is so the stack can
-   * drain.
-   *
-   * @returns {undefined}
-   *   Nothing.
-   */
-  function main() {
-    while (point._index < chunks.length) {
-      const chunk = chunks[point._index];
-
-      // If we’re in a buffer chunk, loop through it.
-      if (typeof chunk === 'string') {
-        const chunkIndex = point._index;
-        if (point._bufferIndex < 0) {
-          point._bufferIndex = 0;
-        }
-        while (point._index === chunkIndex && point._bufferIndex < chunk.length) {
-          go(chunk.charCodeAt(point._bufferIndex));
-        }
-      } else {
-        go(chunk);
-      }
-    }
-  }
-
-  /**
-   * Deal with one code.
-   *
-   * @param {Code} code
-   *   Code.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  function go(code) {
-    consumed = undefined;
-    expectedCode = code;
-    state = state(code);
-  }
-
-  /** @type {Effects['consume']} */
-  function consume(code) {
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      point.line++;
-      point.column = 1;
-      point.offset += code === -3 ? 2 : 1;
-      accountForPotentialSkip();
-    } else if (code !== -1) {
-      point.column++;
-      point.offset++;
-    }
-
-    // Not in a string chunk.
-    if (point._bufferIndex < 0) {
-      point._index++;
-    } else {
-      point._bufferIndex++;
-
-      // At end of string chunk.
-      if (point._bufferIndex ===
-      // Points w/ non-negative `_bufferIndex` reference
-      // strings.
-      /** @type {string} */
-      chunks[point._index].length) {
-        point._bufferIndex = -1;
-        point._index++;
-      }
-    }
-
-    // Expose the previous character.
-    context.previous = code;
-
-    // Mark as consumed.
-    consumed = true;
-  }
-
-  /** @type {Effects['enter']} */
-  function enter(type, fields) {
-    /** @type {Token} */
-    // @ts-expect-error Patch instead of assign required fields to help GC.
-    const token = fields || {};
-    token.type = type;
-    token.start = now();
-    context.events.push(['enter', token, context]);
-    stack.push(token);
-    return token;
-  }
-
-  /** @type {Effects['exit']} */
-  function exit(type) {
-    const token = stack.pop();
-    token.end = now();
-    context.events.push(['exit', token, context]);
-    return token;
-  }
-
-  /**
-   * Use results.
-   *
-   * @type {ReturnHandle}
-   */
-  function onsuccessfulconstruct(construct, info) {
-    addResult(construct, info.from);
-  }
-
-  /**
-   * Discard results.
-   *
-   * @type {ReturnHandle}
-   */
-  function onsuccessfulcheck(_, info) {
-    info.restore();
-  }
-
-  /**
-   * Factory to attempt/check/interrupt.
-   *
-   * @param {ReturnHandle} onreturn
-   *   Callback.
-   * @param {{interrupt?: boolean | undefined} | undefined} [fields]
-   *   Fields.
-   */
-  function constructFactory(onreturn, fields) {
-    return hook;
-
-    /**
-     * Handle either an object mapping codes to constructs, a list of
-     * constructs, or a single construct.
-     *
-     * @param {Array<Construct> | ConstructRecord | Construct} constructs
-     *   Constructs.
-     * @param {State} returnState
-     *   State.
-     * @param {State | undefined} [bogusState]
-     *   State.
-     * @returns {State}
-     *   State.
-     */
-    function hook(constructs, returnState, bogusState) {
-      /** @type {ReadonlyArray<Construct>} */
-      let listOfConstructs;
-      /** @type {number} */
-      let constructIndex;
-      /** @type {Construct} */
-      let currentConstruct;
-      /** @type {Info} */
-      let info;
-      return Array.isArray(constructs) ? /* c8 ignore next 1 */
-      handleListOfConstructs(constructs) : 'tokenize' in constructs ?
-      // Looks like a construct.
-      handleListOfConstructs([(/** @type {Construct} */constructs)]) : handleMapOfConstructs(constructs);
-
-      /**
-       * Handle a list of construct.
-       *
-       * @param {ConstructRecord} map
-       *   Constructs.
-       * @returns {State}
-       *   State.
-       */
-      function handleMapOfConstructs(map) {
-        return start;
-
-        /** @type {State} */
-        function start(code) {
-          const left = code !== null && map[code];
-          const all = code !== null && map.null;
-          const list = [
-          // To do: add more extension tests.
-          /* c8 ignore next 2 */
-          ...(Array.isArray(left) ? left : left ? [left] : []), ...(Array.isArray(all) ? all : all ? [all] : [])];
-          return handleListOfConstructs(list)(code);
-        }
-      }
-
-      /**
-       * Handle a list of construct.
-       *
-       * @param {ReadonlyArray<Construct>} list
-       *   Constructs.
-       * @returns {State}
-       *   State.
-       */
-      function handleListOfConstructs(list) {
-        listOfConstructs = list;
-        constructIndex = 0;
-        if (list.length === 0) {
-          return bogusState;
-        }
-        return handleConstruct(list[constructIndex]);
-      }
-
-      /**
-       * Handle a single construct.
-       *
-       * @param {Construct} construct
-       *   Construct.
-       * @returns {State}
-       *   State.
-       */
-      function handleConstruct(construct) {
-        return start;
-
-        /** @type {State} */
-        function start(code) {
-          // To do: not needed to store if there is no bogus state, probably?
-          // Currently doesn’t work because `inspect` in document does a check
-          // w/o a bogus, which doesn’t make sense. But it does seem to help perf
-          // by not storing.
-          info = store();
-          currentConstruct = construct;
-          if (!construct.partial) {
-            context.currentConstruct = construct;
-          }
-
-          // Always populated by defaults.
-
-          if (construct.name && context.parser.constructs.disable.null.includes(construct.name)) {
-            return nok(code);
-          }
-          return construct.tokenize.call(
-          // If we do have fields, create an object w/ `context` as its
-          // prototype.
-          // This allows a “live binding”, which is needed for `interrupt`.
-          fields ? Object.assign(Object.create(context), fields) : context, effects, ok, nok)(code);
-        }
-      }
-
-      /** @type {State} */
-      function ok(code) {
-        consumed = true;
-        onreturn(currentConstruct, info);
-        return returnState;
-      }
-
-      /** @type {State} */
-      function nok(code) {
-        consumed = true;
-        info.restore();
-        if (++constructIndex < listOfConstructs.length) {
-          return handleConstruct(listOfConstructs[constructIndex]);
-        }
-        return bogusState;
-      }
-    }
-  }
-
-  /**
-   * @param {Construct} construct
-   *   Construct.
-   * @param {number} from
-   *   From.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  function addResult(construct, from) {
-    if (construct.resolveAll && !resolveAllConstructs.includes(construct)) {
-      resolveAllConstructs.push(construct);
-    }
-    if (construct.resolve) {
-      splice(context.events, from, context.events.length - from, construct.resolve(context.events.slice(from), context));
-    }
-    if (construct.resolveTo) {
-      context.events = construct.resolveTo(context.events, context);
-    }
-  }
-
-  /**
-   * Store state.
-   *
-   * @returns {Info}
-   *   Info.
-   */
-  function store() {
-    const startPoint = now();
-    const startPrevious = context.previous;
-    const startCurrentConstruct = context.currentConstruct;
-    const startEventsIndex = context.events.length;
-    const startStack = Array.from(stack);
-    return {
-      from: startEventsIndex,
-      restore
-    };
-
-    /**
-     * Restore state.
-     *
-     * @returns {undefined}
-     *   Nothing.
-     */
-    function restore() {
-      point = startPoint;
-      context.previous = startPrevious;
-      context.currentConstruct = startCurrentConstruct;
-      context.events.length = startEventsIndex;
-      stack = startStack;
-      accountForPotentialSkip();
-    }
-  }
-
-  /**
-   * Move the current point a bit forward in the line when it’s on a column
-   * skip.
-   *
-   * @returns {undefined}
-   *   Nothing.
-   */
-  function accountForPotentialSkip() {
-    if (point.line in columnStart && point.column < 2) {
-      point.column = columnStart[point.line];
-      point.offset += columnStart[point.line] - 1;
-    }
-  }
-}
-
-/**
- * Get the chunks from a slice of chunks in the range of a token.
- *
- * @param {ReadonlyArray<Chunk>} chunks
- *   Chunks.
- * @param {Pick<Token, 'end' | 'start'>} token
- *   Token.
- * @returns {Array<Chunk>}
- *   Chunks.
- */
-function sliceChunks(chunks, token) {
-  const startIndex = token.start._index;
-  const startBufferIndex = token.start._bufferIndex;
-  const endIndex = token.end._index;
-  const endBufferIndex = token.end._bufferIndex;
-  /** @type {Array<Chunk>} */
-  let view;
-  if (startIndex === endIndex) {
-    // @ts-expect-error `_bufferIndex` is used on string chunks.
-    view = [chunks[startIndex].slice(startBufferIndex, endBufferIndex)];
-  } else {
-    view = chunks.slice(startIndex, endIndex);
-    if (startBufferIndex > -1) {
-      const head = view[0];
-      if (typeof head === 'string') {
-        view[0] = head.slice(startBufferIndex);
-        /* c8 ignore next 4 -- used to be used, no longer */
-      } else {
-        view.shift();
-      }
-    }
-    if (endBufferIndex > 0) {
-      // @ts-expect-error `_bufferIndex` is used on string chunks.
-      view.push(chunks[endIndex].slice(0, endBufferIndex));
-    }
-  }
-  return view;
-}
-
-/**
- * Get the string value of a slice of chunks.
- *
- * @param {ReadonlyArray<Chunk>} chunks
- *   Chunks.
- * @param {boolean | undefined} [expandTabs=false]
- *   Whether to expand tabs (default: `false`).
- * @returns {string}
- *   Result.
- */
-function serializeChunks(chunks, expandTabs) {
-  let index = -1;
-  /** @type {Array<string>} */
-  const result = [];
-  /** @type {boolean | undefined} */
-  let atTab;
-  while (++index < chunks.length) {
-    const chunk = chunks[index];
-    /** @type {string} */
-    let value;
-    if (typeof chunk === 'string') {
-      value = chunk;
-    } else {
-      switch (chunk) {
-        case -5:
-          {
-            value = "\r";
-            break;
-          }
-        case -4:
-          {
-            value = "\n";
-            break;
-          }
-        case -3:
-          {
-            value = "\r" + "\n";
-            break;
-          }
-        case -2:
-          {
-            value = expandTabs ? " " : "\t";
-            break;
-          }
-        case -1:
-          {
-            if (!expandTabs && atTab) {
-              continue;
-            }
-            value = " ";
-            break;
-          }
-        default:
-          {
-            // Currently only replacement character.
-            value = String.fromCharCode(chunk);
-          }
-      }
-    }
-    atTab = chunk === -2;
-    result.push(value);
-  }
-  return result.join('');
-}
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/parse.js
-/**
- * @import {
- *   Create,
- *   FullNormalizedExtension,
- *   InitialConstruct,
- *   ParseContext,
- *   ParseOptions
- * } from 'micromark-util-types'
- */
-
-
-
-
-
-
-
-
-
-/**
- * @param {ParseOptions | null | undefined} [options]
- *   Configuration (optional).
- * @returns {ParseContext}
- *   Parser.
- */
-function parse(options) {
-  const settings = options || {};
-  const constructs = /** @type {FullNormalizedExtension} */
-  combineExtensions([constructs_namespaceObject, ...(settings.extensions || [])]);
-
-  /** @type {ParseContext} */
-  const parser = {
-    constructs,
-    content: create(content),
-    defined: [],
-    document: create(document_document),
-    flow: create(flow),
-    lazy: {},
-    string: create(string),
-    text: create(text_text)
-  };
-  return parser;
-
-  /**
-   * @param {InitialConstruct} initial
-   *   Construct to start with.
-   * @returns {Create}
-   *   Create a tokenizer.
-   */
-  function create(initial) {
-    return creator;
-    /** @type {Create} */
-    function creator(from) {
-      return createTokenizer(parser, initial, from);
-    }
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark/lib/preprocess.js
-/**
- * @import {Chunk, Code, Encoding, Value} from 'micromark-util-types'
- */
-
-/**
- * @callback Preprocessor
- *   Preprocess a value.
- * @param {Value} value
- *   Value.
- * @param {Encoding | null | undefined} [encoding]
- *   Encoding when `value` is a typed array (optional).
- * @param {boolean | null | undefined} [end=false]
- *   Whether this is the last chunk (default: `false`).
- * @returns {Array<Chunk>}
- *   Chunks.
- */
-
-const search = /[\0\t\n\r]/g;
-
-/**
- * @returns {Preprocessor}
- *   Preprocess a value.
- */
-function preprocess() {
-  let column = 1;
-  let buffer = '';
-  /** @type {boolean | undefined} */
-  let start = true;
-  /** @type {boolean | undefined} */
-  let atCarriageReturn;
-  return preprocessor;
-
-  /** @type {Preprocessor} */
-  // eslint-disable-next-line complexity
-  function preprocessor(value, encoding, end) {
-    value = buffer + (typeof value === 'string' ? value.toString() : new TextDecoder(encoding || undefined).decode(value));
-
-    /** @type {Array<Chunk>} */
-    const chunks = [];
-    let startPosition = 0;
-    buffer = '';
-    if (start) {
-      // To do: `markdown-rs` actually parses BOMs (byte order mark).
-      if (value.charCodeAt(0) === 65279) {
-        startPosition++;
-      }
-      start = undefined;
-    }
-    while (startPosition < value.length) {
-      search.lastIndex = startPosition;
-      const match = search.exec(value);
-      const endPosition = match && match.index !== undefined ? match.index : value.length;
-      const code = value.charCodeAt(endPosition);
-      if (!match) {
-        buffer = value.slice(startPosition);
-        break;
-      }
-      if (code === 10 && startPosition === endPosition && atCarriageReturn) {
-        chunks.push(-3);
-        atCarriageReturn = undefined;
-      } else {
-        if (atCarriageReturn) {
-          chunks.push(-5);
-          atCarriageReturn = undefined;
-        }
-        if (startPosition < endPosition) {
-          chunks.push(value.slice(startPosition, endPosition));
-          column += endPosition - startPosition;
-        }
-        switch (code) {
-          case 0:
-            {
-              chunks.push(65533);
-              column++;
-              break;
-            }
-          case 9:
-            {
-              const next = Math.ceil(column / 4) * 4;
-              chunks.push(-2);
-              while (column++ < next) {
-                chunks.push(-1);
-              }
-              break;
-            }
-          case 10:
-            {
-              chunks.push(-4);
-              column = 1;
-              break;
-            }
-          default:
-            {
-              atCarriageReturn = true;
-              column = 1;
-            }
-        }
-      }
-      startPosition = endPosition + 1;
-    }
-    if (end) {
-      if (atCarriageReturn) {
-        chunks.push(-5);
-      }
-      if (buffer) {
-        chunks.push(buffer);
-      }
-      chunks.push(null);
-    }
-    return chunks;
-  }
-}
-// EXTERNAL MODULE: ./node_modules/micromark-util-decode-numeric-character-reference/index.js
-var micromark_util_decode_numeric_character_reference = __nccwpck_require__(3988);
-// EXTERNAL MODULE: ./node_modules/micromark-util-decode-string/index.js
-var micromark_util_decode_string = __nccwpck_require__(9886);
-;// CONCATENATED MODULE: ./node_modules/unist-util-stringify-position/lib/index.js
-/**
- * @typedef {import('unist').Node} Node
- * @typedef {import('unist').Point} Point
- * @typedef {import('unist').Position} Position
- */
-
-/**
- * @typedef NodeLike
- * @property {string} type
- * @property {PositionLike | null | undefined} [position]
- *
- * @typedef PointLike
- * @property {number | null | undefined} [line]
- * @property {number | null | undefined} [column]
- * @property {number | null | undefined} [offset]
- *
- * @typedef PositionLike
- * @property {PointLike | null | undefined} [start]
- * @property {PointLike | null | undefined} [end]
- */
-
-/**
- * Serialize the positional info of a point, position (start and end points),
- * or node.
- *
- * @param {Node | NodeLike | Point | PointLike | Position | PositionLike | null | undefined} [value]
- *   Node, position, or point.
- * @returns {string}
- *   Pretty printed positional info of a node (`string`).
- *
- *   In the format of a range `ls:cs-le:ce` (when given `node` or `position`)
- *   or a point `l:c` (when given `point`), where `l` stands for line, `c` for
- *   column, `s` for `start`, and `e` for end.
- *   An empty string (`''`) is returned if the given value is neither `node`,
- *   `position`, nor `point`.
- */
-function stringifyPosition(value) {
-  // Nothing.
-  if (!value || typeof value !== 'object') {
-    return ''
-  }
-
-  // Node.
-  if ('position' in value || 'type' in value) {
-    return position(value.position)
-  }
-
-  // Position.
-  if ('start' in value || 'end' in value) {
-    return position(value)
-  }
-
-  // Point.
-  if ('line' in value || 'column' in value) {
-    return point(value)
-  }
-
-  // ?
-  return ''
-}
-
-/**
- * @param {Point | PointLike | null | undefined} point
- * @returns {string}
- */
-function point(point) {
-  return index(point && point.line) + ':' + index(point && point.column)
-}
-
-/**
- * @param {Position | PositionLike | null | undefined} pos
- * @returns {string}
- */
-function position(pos) {
-  return point(pos && pos.start) + '-' + point(pos && pos.end)
-}
-
-/**
- * @param {number | null | undefined} value
- * @returns {number}
- */
-function index(value) {
-  return value && typeof value === 'number' ? value : 1
-}
-
-;// CONCATENATED MODULE: ./node_modules/mdast-util-from-markdown/lib/index.js
-/**
- * @import {
- *   Break,
- *   Blockquote,
- *   Code,
- *   Definition,
- *   Emphasis,
- *   Heading,
- *   Html,
- *   Image,
- *   InlineCode,
- *   Link,
- *   ListItem,
- *   List,
- *   Nodes,
- *   Paragraph,
- *   PhrasingContent,
- *   ReferenceType,
- *   Root,
- *   Strong,
- *   Text,
- *   ThematicBreak
- * } from 'mdast'
- * @import {
- *   Encoding,
- *   Event,
- *   Token,
- *   Value
- * } from 'micromark-util-types'
- * @import {Point} from 'unist'
- * @import {
- *   CompileContext,
- *   CompileData,
- *   Config,
- *   Extension,
- *   Handle,
- *   OnEnterError,
- *   Options
- * } from './types.js'
- */
-
-
-
-
-
-
-
-
-const own = {}.hasOwnProperty;
-
-/**
- * Turn markdown into a syntax tree.
- *
- * @overload
- * @param {Value} value
- * @param {Encoding | null | undefined} [encoding]
- * @param {Options | null | undefined} [options]
- * @returns {Root}
- *
- * @overload
- * @param {Value} value
- * @param {Options | null | undefined} [options]
- * @returns {Root}
- *
- * @param {Value} value
- *   Markdown to parse.
- * @param {Encoding | Options | null | undefined} [encoding]
- *   Character encoding for when `value` is `Buffer`.
- * @param {Options | null | undefined} [options]
- *   Configuration.
- * @returns {Root}
- *   mdast tree.
- */
-function fromMarkdown(value, encoding, options) {
-  if (encoding && typeof encoding === 'object') {
-    options = encoding;
-    encoding = undefined;
-  }
-  return compiler(options)(postprocess(parse(options).document().write(preprocess()(value, encoding, true))));
-}
-
-/**
- * Note this compiler only understand complete buffering, not streaming.
- *
- * @param {Options | null | undefined} [options]
- */
-function compiler(options) {
-  /** @type {Config} */
-  const config = {
-    afterExit: [],
-    beforeEnter: [],
-    transforms: [],
-    canContainEols: ['emphasis', 'fragment', 'heading', 'paragraph', 'strong'],
-    enter: {
-      autolink: opener(link),
-      autolinkProtocol: onenterdata,
-      autolinkEmail: onenterdata,
-      atxHeading: opener(heading),
-      blockQuote: opener(blockQuote),
-      characterEscape: onenterdata,
-      characterReference: onenterdata,
-      codeFenced: opener(codeFlow),
-      codeFencedFenceInfo: buffer,
-      codeFencedFenceMeta: buffer,
-      codeIndented: opener(codeFlow, buffer),
-      codeText: opener(codeText, buffer),
-      codeTextData: onenterdata,
-      data: onenterdata,
-      codeFlowValue: onenterdata,
-      definition: opener(definition),
-      definitionDestinationString: buffer,
-      definitionLabelString: buffer,
-      definitionTitleString: buffer,
-      emphasis: opener(emphasis),
-      hardBreakEscape: opener(hardBreak),
-      hardBreakTrailing: opener(hardBreak),
-      htmlFlow: opener(html, buffer),
-      htmlFlowData: onenterdata,
-      htmlText: opener(html, buffer),
-      htmlTextData: onenterdata,
-      image: opener(image),
-      label: buffer,
-      link: opener(link),
-      listItem: opener(listItem),
-      listItemValue: onenterlistitemvalue,
-      listOrdered: opener(list, onenterlistordered),
-      listUnordered: opener(list),
-      paragraph: opener(paragraph),
-      reference: onenterreference,
-      referenceString: buffer,
-      resourceDestinationString: buffer,
-      resourceTitleString: buffer,
-      setextHeading: opener(heading),
-      strong: opener(strong),
-      thematicBreak: opener(thematicBreak)
-    },
-    exit: {
-      atxHeading: closer(),
-      atxHeadingSequence: onexitatxheadingsequence,
-      autolink: closer(),
-      autolinkEmail: onexitautolinkemail,
-      autolinkProtocol: onexitautolinkprotocol,
-      blockQuote: closer(),
-      characterEscapeValue: onexitdata,
-      characterReferenceMarkerHexadecimal: onexitcharacterreferencemarker,
-      characterReferenceMarkerNumeric: onexitcharacterreferencemarker,
-      characterReferenceValue: onexitcharacterreferencevalue,
-      characterReference: onexitcharacterreference,
-      codeFenced: closer(onexitcodefenced),
-      codeFencedFence: onexitcodefencedfence,
-      codeFencedFenceInfo: onexitcodefencedfenceinfo,
-      codeFencedFenceMeta: onexitcodefencedfencemeta,
-      codeFlowValue: onexitdata,
-      codeIndented: closer(onexitcodeindented),
-      codeText: closer(onexitcodetext),
-      codeTextData: onexitdata,
-      data: onexitdata,
-      definition: closer(),
-      definitionDestinationString: onexitdefinitiondestinationstring,
-      definitionLabelString: onexitdefinitionlabelstring,
-      definitionTitleString: onexitdefinitiontitlestring,
-      emphasis: closer(),
-      hardBreakEscape: closer(onexithardbreak),
-      hardBreakTrailing: closer(onexithardbreak),
-      htmlFlow: closer(onexithtmlflow),
-      htmlFlowData: onexitdata,
-      htmlText: closer(onexithtmltext),
-      htmlTextData: onexitdata,
-      image: closer(onexitimage),
-      label: onexitlabel,
-      labelText: onexitlabeltext,
-      lineEnding: onexitlineending,
-      link: closer(onexitlink),
-      listItem: closer(),
-      listOrdered: closer(),
-      listUnordered: closer(),
-      paragraph: closer(),
-      referenceString: onexitreferencestring,
-      resourceDestinationString: onexitresourcedestinationstring,
-      resourceTitleString: onexitresourcetitlestring,
-      resource: onexitresource,
-      setextHeading: closer(onexitsetextheading),
-      setextHeadingLineSequence: onexitsetextheadinglinesequence,
-      setextHeadingText: onexitsetextheadingtext,
-      strong: closer(),
-      thematicBreak: closer()
-    }
-  };
-  configure(config, (options || {}).mdastExtensions || []);
-
-  /** @type {CompileData} */
-  const data = {};
-  return compile;
-
-  /**
-   * Turn micromark events into an mdast tree.
-   *
-   * @param {Array<Event>} events
-   *   Events.
-   * @returns {Root}
-   *   mdast tree.
-   */
-  function compile(events) {
-    /** @type {Root} */
-    let tree = {
-      type: 'root',
-      children: [],
-      position: undefined
-    };
-    /** @type {Omit<CompileContext, 'sliceSerialize'>} */
-    const context = {
-      stack: [tree],
-      tokenStack: [],
-      config,
-      enter,
-      exit,
-      buffer,
-      resume,
-      data
-    };
-    /** @type {Array<number>} */
-    const listStack = [];
-    /** @type {Array<Event>} */
-    const prepared = [];
-    let index = -1;
-
-    // Add `listItem` tokens and infer spread.
-    // Each list is prepared while it is last in `prepared`, so nothing shifts.
-    while (++index < events.length) {
-      prepared.push(events[index]);
-      if (events[index][1].type === "listOrdered" || events[index][1].type === "listUnordered") {
-        if (events[index][0] === 'enter') {
-          listStack.push(prepared.length - 1);
-        } else {
-          const tail = listStack.pop();
-          prepareList(prepared, tail);
-        }
-      }
-    }
-    events = prepared;
-    index = -1;
-    while (++index < events.length) {
-      const handler = config[events[index][0]];
-      if (events[index][0] === 'enter' && config.beforeEnter.length > 0) {
-        callListeners(config.beforeEnter, {
-          ...context,
-          sliceSerialize: events[index][2].sliceSerialize
-        }, events[index][1]);
-      }
-      if (own.call(handler, events[index][1].type)) {
-        // Note: spread first, V8 has optimizations for object shape cloning.
-        handler[events[index][1].type].call({
-          ...context,
-          sliceSerialize: events[index][2].sliceSerialize
-        }, events[index][1]);
-      }
-      if (events[index][0] === 'exit' && config.afterExit.length > 0) {
-        callListeners(config.afterExit, {
-          ...context,
-          sliceSerialize: events[index][2].sliceSerialize
-        }, events[index][1]);
-      }
-    }
-
-    // Handle tokens still being open.
-    if (context.tokenStack.length > 0) {
-      const tail = context.tokenStack[context.tokenStack.length - 1];
-      const handler = tail[1] || defaultOnError;
-      handler.call(context, undefined, tail[0]);
-    }
-
-    // Figure out `root` position.
-    tree.position = {
-      start: lib_point(events.length > 0 ? events[0][1].start : {
-        line: 1,
-        column: 1,
-        offset: 0
-      }),
-      end: lib_point(events.length > 0 ? events[events.length - 2][1].end : {
-        line: 1,
-        column: 1,
-        offset: 0
-      })
-    };
-
-    // Call transforms.
-    index = -1;
-    while (++index < config.transforms.length) {
-      tree = config.transforms[index](tree) || tree;
-    }
-    return tree;
-  }
-
-  /**
-   * @param {Array<Handle>} listeners
-   *   Listeners.
-   * @param {CompileContext} context
-   *   Context.
-   * @param {Token} token
-   *   Token.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  function callListeners(listeners, context, token) {
-    let index = -1;
-    while (++index < listeners.length) {
-      listeners[index].call(context, token);
-    }
-  }
-
-  /**
-   * @param {Array<Event>} events
-   *   Events, ending with the list to prepare.
-   * @param {number} start
-   *   Index of the list enter.
-   * @returns {undefined}
-   */
-  function prepareList(events, start) {
-    const end = events.length - 1;
-    let index = start - 1;
-    let containerBalance = -1;
-    let listSpread = false;
-    /** @type {Token | undefined} */
-    let listItem;
-    /** @type {number | undefined} */
-    let lineIndex;
-    /** @type {number | undefined} */
-    let firstBlankLineIndex;
-    /** @type {boolean | undefined} */
-    let atMarker;
-    /**
-     * `listItem` events to insert before the event at `at`, in walk order.
-     * Merged in after the walk, as inserting while walking would shift the
-     * rest of the list once per item.
-     * @type {Array<{at: number, event: Event}>}
-     */
-    const insertions = [];
-    while (++index <= end) {
-      const event = events[index];
-      switch (event[1].type) {
-        case "listUnordered":
-        case "listOrdered":
-        case "blockQuote":
-          {
-            if (event[0] === 'enter') {
-              containerBalance++;
-            } else {
-              containerBalance--;
-            }
-            atMarker = undefined;
-            break;
-          }
-        case "lineEndingBlank":
-          {
-            if (event[0] === 'enter') {
-              if (listItem && !atMarker && !containerBalance && !firstBlankLineIndex) {
-                firstBlankLineIndex = index;
-              }
-              atMarker = undefined;
-            }
-            break;
-          }
-        case "linePrefix":
-        case "listItemValue":
-        case "listItemMarker":
-        case "listItemPrefix":
-        case "listItemPrefixWhitespace":
-          {
-            // Empty.
-
-            break;
-          }
-        default:
-          {
-            atMarker = undefined;
-          }
-      }
-      if (!containerBalance && event[0] === 'enter' && event[1].type === "listItemPrefix" || containerBalance === -1 && event[0] === 'exit' && (event[1].type === "listUnordered" || event[1].type === "listOrdered")) {
-        if (listItem) {
-          let tailIndex = index;
-          lineIndex = undefined;
-          while (tailIndex--) {
-            const tailEvent = events[tailIndex];
-            if (tailEvent[1].type === "lineEnding" || tailEvent[1].type === "lineEndingBlank") {
-              if (tailEvent[0] === 'exit') continue;
-              if (lineIndex) {
-                events[lineIndex][1].type = "lineEndingBlank";
-                listSpread = true;
-              }
-              tailEvent[1].type = "lineEnding";
-              lineIndex = tailIndex;
-            } else if (tailEvent[1].type === "linePrefix" || tailEvent[1].type === "blockQuotePrefix" || tailEvent[1].type === "blockQuotePrefixWhitespace" || tailEvent[1].type === "blockQuoteMarker" || tailEvent[1].type === "listItemIndent") {
-              // Empty
-            } else {
-              break;
-            }
-          }
-          if (firstBlankLineIndex && (!lineIndex || firstBlankLineIndex < lineIndex)) {
-            listItem._spread = true;
-          }
-
-          // Fix position.
-          listItem.end = Object.assign({}, lineIndex ? events[lineIndex][1].start : event[1].end);
-          insertions.push({
-            at: lineIndex || index,
-            event: ['exit', listItem, event[2]]
-          });
-        }
-
-        // Create a new list item.
-        if (event[1].type === "listItemPrefix") {
-          /** @type {Token} */
-          const item = {
-            type: 'listItem',
-            _spread: false,
-            start: Object.assign({}, event[1].start),
-            // @ts-expect-error: we’ll add `end` in a second.
-            end: undefined
-          };
-          listItem = item;
-          insertions.push({
-            at: index,
-            event: ['enter', item, event[2]]
-          });
-          firstBlankLineIndex = undefined;
-          atMarker = true;
-        }
-      }
-    }
-
-    // The list is at the end of `events`: take it off, then push it back with
-    // the insertions merged in.
-    // Nothing follows the list, so nothing shifts.
-    const listEvents = events.splice(start);
-    let insertion = 0;
-    index = -1;
-    while (++index < listEvents.length) {
-      while (insertion < insertions.length && insertions[insertion].at === start + index) {
-        events.push(insertions[insertion++].event);
-      }
-      events.push(listEvents[index]);
-    }
-    events[start][1]._spread = listSpread;
-  }
-
-  /**
-   * Create an opener handle.
-   *
-   * @param {(token: Token) => Nodes} create
-   *   Create a node.
-   * @param {Handle | undefined} [and]
-   *   Optional function to also run.
-   * @returns {Handle}
-   *   Handle.
-   */
-  function opener(create, and) {
-    return open;
-
-    /**
-     * @this {CompileContext}
-     * @param {Token} token
-     * @returns {undefined}
-     */
-    function open(token) {
-      enter.call(this, create(token), token);
-      if (and) and.call(this, token);
-    }
-  }
-
-  /**
-   * @type {CompileContext['buffer']}
-   */
-  function buffer() {
-    this.stack.push({
-      type: 'fragment',
-      children: []
-    });
-  }
-
-  /**
-   * @type {CompileContext['enter']}
-   */
-  function enter(node, token, errorHandler) {
-    const parent = this.stack[this.stack.length - 1];
-    /** @type {Array<Nodes>} */
-    const siblings = parent.children;
-    siblings.push(node);
-    this.stack.push(node);
-    this.tokenStack.push([token, errorHandler || undefined]);
-    node.position = {
-      start: lib_point(token.start),
-      // @ts-expect-error: `end` will be patched later.
-      end: undefined
-    };
-  }
-
-  /**
-   * Create a closer handle.
-   *
-   * @param {Handle | undefined} [and]
-   *   Optional function to also run.
-   * @returns {Handle}
-   *   Handle.
-   */
-  function closer(and) {
-    return close;
-
-    /**
-     * @this {CompileContext}
-     * @param {Token} token
-     * @returns {undefined}
-     */
-    function close(token) {
-      if (and) and.call(this, token);
-      exit.call(this, token);
-    }
-  }
-
-  /**
-   * @type {CompileContext['exit']}
-   */
-  function exit(token, onExitError) {
-    const node = this.stack.pop();
-    const open = this.tokenStack.pop();
-    if (!open) {
-      throw new Error('Cannot close `' + token.type + '` (' + stringifyPosition({
-        start: token.start,
-        end: token.end
-      }) + '): it’s not open');
-    }
-    if (open[0].type !== token.type) {
-      if (onExitError) {
-        onExitError.call(this, token, open[0]);
-      } else {
-        const handler = open[1] || defaultOnError;
-        handler.call(this, token, open[0]);
-      }
-    }
-    node.position.end = lib_point(token.end);
-  }
-
-  /**
-   * @type {CompileContext['resume']}
-   */
-  function resume() {
-    return (0,lib/* toString */.d)(this.stack.pop());
-  }
-
-  //
-  // Handlers.
-  //
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onenterlistordered() {
-    this.data.expectingFirstListItemValue = true;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onenterlistitemvalue(token) {
-    if (this.data.expectingFirstListItemValue) {
-      const ancestor = this.stack[this.stack.length - 2];
-      ancestor.start = Number.parseInt(this.sliceSerialize(token), 10);
-      this.data.expectingFirstListItemValue = undefined;
-    }
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitcodefencedfenceinfo() {
-    const data = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.lang = data;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitcodefencedfencemeta() {
-    const data = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.meta = data;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitcodefencedfence() {
-    // Exit if this is the closing fence.
-    if (this.data.flowCodeInside) return;
-    this.buffer();
-    this.data.flowCodeInside = true;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitcodefenced() {
-    const data = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.value = data.replace(/^(\r?\n|\r)|(\r?\n|\r)$/g, '');
-    this.data.flowCodeInside = undefined;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitcodeindented() {
-    const data = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.value = data.replace(/(\r?\n|\r)$/g, '');
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitdefinitionlabelstring(token) {
-    const label = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.label = label;
-    node.identifier = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(this.sliceSerialize(token)).toLowerCase();
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitdefinitiontitlestring() {
-    const data = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.title = data;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitdefinitiondestinationstring() {
-    const data = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.url = data;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitatxheadingsequence(token) {
-    const node = this.stack[this.stack.length - 1];
-    if (!node.depth) {
-      const depth = this.sliceSerialize(token).length;
-      node.depth = depth;
-    }
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitsetextheadingtext() {
-    this.data.setextHeadingSlurpLineEnding = true;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitsetextheadinglinesequence(token) {
-    const node = this.stack[this.stack.length - 1];
-    node.depth = this.sliceSerialize(token).codePointAt(0) === 61 ? 1 : 2;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitsetextheading() {
-    this.data.setextHeadingSlurpLineEnding = undefined;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onenterdata(token) {
-    const node = this.stack[this.stack.length - 1];
-    /** @type {Array<Nodes>} */
-    const siblings = node.children;
-    let tail = siblings[siblings.length - 1];
-    if (!tail || tail.type !== 'text') {
-      // Add a new text node.
-      tail = text();
-      tail.position = {
-        start: lib_point(token.start),
-        // @ts-expect-error: we’ll add `end` later.
-        end: undefined
-      };
-      siblings.push(tail);
-    }
-    this.stack.push(tail);
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitdata(token) {
-    const tail = this.stack.pop();
-    tail.value += this.sliceSerialize(token);
-    tail.position.end = lib_point(token.end);
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitlineending(token) {
-    const context = this.stack[this.stack.length - 1];
-    // If we’re at a hard break, include the line ending in there.
-    if (this.data.atHardBreak) {
-      const tail = context.children[context.children.length - 1];
-      tail.position.end = lib_point(token.end);
-      this.data.atHardBreak = undefined;
-      return;
-    }
-    if (!this.data.setextHeadingSlurpLineEnding && config.canContainEols.includes(context.type)) {
-      onenterdata.call(this, token);
-      onexitdata.call(this, token);
-    }
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexithardbreak() {
-    this.data.atHardBreak = true;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexithtmlflow() {
-    const data = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.value = data;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexithtmltext() {
-    const data = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.value = data;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitcodetext() {
-    const data = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.value = data;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitlink() {
-    const node = this.stack[this.stack.length - 1];
-    // Note: there are also `identifier` and `label` fields on this link node!
-    // These are used / cleaned here.
-
-    // To do: clean.
-    if (this.data.inReference) {
-      /** @type {ReferenceType} */
-      const referenceType = this.data.referenceType || 'shortcut';
-      node.type += 'Reference';
-      // @ts-expect-error: mutate.
-      node.referenceType = referenceType;
-      // @ts-expect-error: mutate.
-      delete node.url;
-      delete node.title;
-    } else {
-      // @ts-expect-error: mutate.
-      delete node.identifier;
-      // @ts-expect-error: mutate.
-      delete node.label;
-    }
-    this.data.referenceType = undefined;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitimage() {
-    const node = this.stack[this.stack.length - 1];
-    // Note: there are also `identifier` and `label` fields on this link node!
-    // These are used / cleaned here.
-
-    // To do: clean.
-    if (this.data.inReference) {
-      /** @type {ReferenceType} */
-      const referenceType = this.data.referenceType || 'shortcut';
-      node.type += 'Reference';
-      // @ts-expect-error: mutate.
-      node.referenceType = referenceType;
-      // @ts-expect-error: mutate.
-      delete node.url;
-      delete node.title;
-    } else {
-      // @ts-expect-error: mutate.
-      delete node.identifier;
-      // @ts-expect-error: mutate.
-      delete node.label;
-    }
-    this.data.referenceType = undefined;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitlabeltext(token) {
-    const string = this.sliceSerialize(token);
-    const ancestor = this.stack[this.stack.length - 2];
-    // @ts-expect-error: stash this on the node, as it might become a reference
-    // later.
-    ancestor.label = (0,micromark_util_decode_string/* decodeString */.s)(string);
-    // @ts-expect-error: same as above.
-    ancestor.identifier = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(string).toLowerCase();
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitlabel() {
-    const fragment = this.stack[this.stack.length - 1];
-    const value = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    // Assume a reference.
-    this.data.inReference = true;
-    if (node.type === 'link') {
-      /** @type {Array<PhrasingContent>} */
-      const children = fragment.children;
-      node.children = children;
-    } else {
-      node.alt = value;
-    }
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitresourcedestinationstring() {
-    const data = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.url = data;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitresourcetitlestring() {
-    const data = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    node.title = data;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitresource() {
-    this.data.inReference = undefined;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onenterreference() {
-    this.data.referenceType = 'collapsed';
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitreferencestring(token) {
-    const label = this.resume();
-    const node = this.stack[this.stack.length - 1];
-    // @ts-expect-error: stash this on the node, as it might become a reference
-    // later.
-    node.label = label;
-    // @ts-expect-error: same as above.
-    node.identifier = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(this.sliceSerialize(token)).toLowerCase();
-    this.data.referenceType = 'full';
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-
-  function onexitcharacterreferencemarker(token) {
-    this.data.characterReferenceType = token.type;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitcharacterreferencevalue(token) {
-    const data = this.sliceSerialize(token);
-    const type = this.data.characterReferenceType;
-    /** @type {string} */
-    let value;
-    if (type) {
-      value = (0,micromark_util_decode_numeric_character_reference/* decodeNumericCharacterReference */.C)(data, type === "characterReferenceMarkerNumeric" ? 10 : 16);
-      this.data.characterReferenceType = undefined;
-    } else {
-      const result = (0,decode_named_character_reference/* decodeNamedCharacterReference */.s)(data);
-      value = result;
-    }
-    const tail = this.stack[this.stack.length - 1];
-    tail.value += value;
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitcharacterreference(token) {
-    const tail = this.stack.pop();
-    tail.position.end = lib_point(token.end);
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitautolinkprotocol(token) {
-    onexitdata.call(this, token);
-    const node = this.stack[this.stack.length - 1];
-    node.url = this.sliceSerialize(token);
-  }
-
-  /**
-   * @this {CompileContext}
-   * @type {Handle}
-   */
-  function onexitautolinkemail(token) {
-    onexitdata.call(this, token);
-    const node = this.stack[this.stack.length - 1];
-    node.url = 'mailto:' + this.sliceSerialize(token);
-  }
-
-  //
-  // Creaters.
-  //
-
-  // Each node factory pre-declares `position` as undefined as the trailing
-  // property. enter() patches it to a real value, but the property already
-  // exists, so V8 sees a single hidden class for each node type from
-  // construction through the rest of the pipeline. Without the pre-declare,
-  // each node took a hidden-class transition when enter() added position.
-
-  /** @returns {Blockquote} */
-  function blockQuote() {
-    return {
-      type: 'blockquote',
-      children: [],
-      position: undefined
-    };
-  }
-
-  /** @returns {Code} */
-  function codeFlow() {
-    return {
-      type: 'code',
-      lang: null,
-      meta: null,
-      value: '',
-      position: undefined
-    };
-  }
-
-  /** @returns {InlineCode} */
-  function codeText() {
-    return {
-      type: 'inlineCode',
-      value: '',
-      position: undefined
-    };
-  }
-
-  /** @returns {Definition} */
-  function definition() {
-    return {
-      type: 'definition',
-      identifier: '',
-      label: null,
-      title: null,
-      url: '',
-      position: undefined
-    };
-  }
-
-  /** @returns {Emphasis} */
-  function emphasis() {
-    return {
-      type: 'emphasis',
-      children: [],
-      position: undefined
-    };
-  }
-
-  /** @returns {Heading} */
-  function heading() {
-    return {
-      type: 'heading',
-      // @ts-expect-error `depth` will be set later.
-      depth: 0,
-      children: [],
-      position: undefined
-    };
-  }
-
-  /** @returns {Break} */
-  function hardBreak() {
-    return {
-      type: 'break',
-      position: undefined
-    };
-  }
-
-  /** @returns {Html} */
-  function html() {
-    return {
-      type: 'html',
-      value: '',
-      position: undefined
-    };
-  }
-
-  /** @returns {Image} */
-  function image() {
-    return {
-      type: 'image',
-      title: null,
-      url: '',
-      alt: null,
-      position: undefined
-    };
-  }
-
-  /** @returns {Link} */
-  function link() {
-    return {
-      type: 'link',
-      title: null,
-      url: '',
-      children: [],
-      position: undefined
-    };
-  }
-
-  /**
-   * @param {Token} token
-   * @returns {List}
-   */
-  function list(token) {
-    return {
-      type: 'list',
-      ordered: token.type === 'listOrdered',
-      start: null,
-      spread: token._spread,
-      children: [],
-      position: undefined
-    };
-  }
-
-  /**
-   * @param {Token} token
-   * @returns {ListItem}
-   */
-  function listItem(token) {
-    return {
-      type: 'listItem',
-      spread: token._spread,
-      checked: null,
-      children: [],
-      position: undefined
-    };
-  }
-
-  /** @returns {Paragraph} */
-  function paragraph() {
-    return {
-      type: 'paragraph',
-      children: [],
-      position: undefined
-    };
-  }
-
-  /** @returns {Strong} */
-  function strong() {
-    return {
-      type: 'strong',
-      children: [],
-      position: undefined
-    };
-  }
-
-  /** @returns {Text} */
-  function text() {
-    return {
-      type: 'text',
-      value: '',
-      position: undefined
-    };
-  }
-
-  /** @returns {ThematicBreak} */
-  function thematicBreak() {
-    return {
-      type: 'thematicBreak',
-      position: undefined
-    };
-  }
-}
-
-/**
- * Copy a point-like value.
- *
- * @param {Point} d
- *   Point-like value.
- * @returns {Point}
- *   unist point.
- */
-function lib_point(d) {
-  return {
-    line: d.line,
-    column: d.column,
-    offset: d.offset
-  };
-}
-
-/**
- * @param {Config} combined
- * @param {Array<Array<Extension> | Extension>} extensions
- * @returns {undefined}
- */
-function configure(combined, extensions) {
-  let index = -1;
-  while (++index < extensions.length) {
-    const value = extensions[index];
-    if (Array.isArray(value)) {
-      configure(combined, value);
-    } else {
-      extension(combined, value);
-    }
-  }
-}
-
-/**
- * @param {Config} combined
- * @param {Extension} extension
- * @returns {undefined}
- */
-function extension(combined, extension) {
-  /** @type {keyof Extension} */
-  let key;
-  for (key in extension) {
-    if (own.call(extension, key)) {
-      switch (key) {
-        case 'canContainEols':
-          {
-            const right = extension[key];
-            if (right) {
-              combined[key].push(...right);
-            }
-            break;
-          }
-        case 'transforms':
-          {
-            const right = extension[key];
-            if (right) {
-              combined[key].push(...right);
-            }
-            break;
-          }
-        case 'afterExit':
-        case 'beforeEnter':
-          {
-            const right = extension[key];
-            if (right) {
-              combined[key].push(right);
-            }
-            break;
-          }
-        case 'enter':
-        case 'exit':
-          {
-            const right = extension[key];
-            if (right) {
-              Object.assign(combined[key], right);
-            }
-            break;
-          }
-        // No default
-      }
-    }
-  }
-}
-
-/** @type {OnEnterError} */
-function defaultOnError(left, right) {
-  if (left) {
-    throw new Error('Cannot close `' + left.type + '` (' + stringifyPosition({
-      start: left.start,
-      end: left.end
-    }) + '): a different token (`' + right.type + '`, ' + stringifyPosition({
-      start: right.start,
-      end: right.end
-    }) + ') is open');
-  }
-  throw new Error('Cannot close document, a token (`' + right.type + '`, ' + stringifyPosition({
-    start: right.start,
-    end: right.end
-  }) + ') is still open');
-}
-// EXTERNAL MODULE: ./node_modules/mdast-util-gfm/lib/index.js + 10 modules
-var mdast_util_gfm_lib = __nccwpck_require__(844);
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-autolink-literal/lib/syntax.js
-/**
- * @import {Code, ConstructRecord, Event, Extension, Previous, State, TokenizeContext, Tokenizer} from 'micromark-util-types'
- */
-
-
-const wwwPrefix = {
-  tokenize: tokenizeWwwPrefix,
-  partial: true
-};
-const domain = {
-  tokenize: tokenizeDomain,
-  partial: true
-};
-const path = {
-  tokenize: tokenizePath,
-  partial: true
-};
-const trail = {
-  tokenize: tokenizeTrail,
-  partial: true
-};
-const emailDomainDotTrail = {
-  tokenize: tokenizeEmailDomainDotTrail,
-  partial: true
-};
-const wwwAutolink = {
-  name: 'wwwAutolink',
-  tokenize: tokenizeWwwAutolink,
-  previous: previousWww
-};
-const protocolAutolink = {
-  name: 'protocolAutolink',
-  tokenize: tokenizeProtocolAutolink,
-  previous: previousProtocol
-};
-const emailAutolink = {
-  name: 'emailAutolink',
-  tokenize: tokenizeEmailAutolink,
-  previous: previousEmail
-};
-
-/** @type {ConstructRecord} */
-const syntax_text = {};
-
-/**
- * Create an extension for `micromark` to support GitHub autolink literal
- * syntax.
- *
- * @returns {Extension}
- *   Extension for `micromark` that can be passed in `extensions` to enable GFM
- *   autolink literal syntax.
- */
-function gfmAutolinkLiteral() {
-  return {
-    text: syntax_text
-  };
-}
-
-/** @type {Code} */
-let code = 48;
-
-// Add alphanumerics.
-while (code < 123) {
-  syntax_text[code] = emailAutolink;
-  code++;
-  if (code === 58) code = 65;else if (code === 91) code = 97;
-}
-syntax_text[43] = emailAutolink;
-syntax_text[45] = emailAutolink;
-syntax_text[46] = emailAutolink;
-syntax_text[95] = emailAutolink;
-syntax_text[72] = [emailAutolink, protocolAutolink];
-syntax_text[104] = [emailAutolink, protocolAutolink];
-syntax_text[87] = [emailAutolink, wwwAutolink];
-syntax_text[119] = [emailAutolink, wwwAutolink];
-
-// To do: perform email autolink literals on events, afterwards.
-// That’s where `markdown-rs` and `cmark-gfm` perform it.
-// It should look for `@`, then for atext backwards, and then for a label
-// forwards.
-// To do: `mailto:`, `xmpp:` protocol as prefix.
-
-/**
- * Email autolink literal.
- *
- * ```markdown
- * > | a contact@example.org b
- *       ^^^^^^^^^^^^^^^^^^^
- * ```
- *
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeEmailAutolink(effects, ok, nok) {
-  const self = this;
-  /** @type {boolean | undefined} */
-  let dot;
-  /** @type {boolean} */
-  let data;
-  return start;
-
-  /**
-   * Start of email autolink literal.
-   *
-   * ```markdown
-   * > | a contact@example.org b
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    if (!gfmAtext(code) || !previousEmail.call(self, self.previous) || previousUnbalanced(self.events)) {
-      return nok(code);
-    }
-    effects.enter('literalAutolink');
-    effects.enter('literalAutolinkEmail');
-    return atext(code);
-  }
-
-  /**
-   * In email atext.
-   *
-   * ```markdown
-   * > | a contact@example.org b
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function atext(code) {
-    if (gfmAtext(code)) {
-      effects.consume(code);
-      return atext;
-    }
-    if (code === 64) {
-      effects.consume(code);
-      return emailDomain;
-    }
-    return nok(code);
-  }
-
-  /**
-   * In email domain.
-   *
-   * The reference code is a bit overly complex as it handles the `@`, of which
-   * there may be just one.
-   * Source: <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L318>
-   *
-   * ```markdown
-   * > | a contact@example.org b
-   *               ^
-   * ```
-   *
-   * @type {State}
-   */
-  function emailDomain(code) {
-    // Dot followed by alphanumerical (not `-` or `_`).
-    if (code === 46) {
-      return effects.check(emailDomainDotTrail, emailDomainAfter, emailDomainDot)(code);
-    }
-
-    // Alphanumerical, `-`, and `_`.
-    if (code === 45 || code === 95 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
-      data = true;
-      effects.consume(code);
-      return emailDomain;
-    }
-
-    // To do: `/` if xmpp.
-
-    // Note: normally we’d truncate trailing punctuation from the link.
-    // However, email autolink literals cannot contain any of those markers,
-    // except for `.`, but that can only occur if it isn’t trailing.
-    // So we can ignore truncating!
-    return emailDomainAfter(code);
-  }
-
-  /**
-   * In email domain, on dot that is not a trail.
-   *
-   * ```markdown
-   * > | a contact@example.org b
-   *                      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function emailDomainDot(code) {
-    effects.consume(code);
-    dot = true;
-    return emailDomain;
-  }
-
-  /**
-   * After email domain.
-   *
-   * ```markdown
-   * > | a contact@example.org b
-   *                          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function emailDomainAfter(code) {
-    // Domain must not be empty, must include a dot, and must end in alphabetical.
-    // Source: <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L332>.
-    if (data && dot && (0,micromark_util_character/* asciiAlpha */.CW)(self.previous)) {
-      effects.exit('literalAutolinkEmail');
-      effects.exit('literalAutolink');
-      return ok(code);
-    }
-    return nok(code);
-  }
-}
-
-/**
- * `www` autolink literal.
- *
- * ```markdown
- * > | a www.example.org b
- *       ^^^^^^^^^^^^^^^
- * ```
- *
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeWwwAutolink(effects, ok, nok) {
-  const self = this;
-  return wwwStart;
-
-  /**
-   * Start of www autolink literal.
-   *
-   * ```markdown
-   * > | www.example.com/a?b#c
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function wwwStart(code) {
-    if (code !== 87 && code !== 119 || !previousWww.call(self, self.previous) || previousUnbalanced(self.events)) {
-      return nok(code);
-    }
-    effects.enter('literalAutolink');
-    effects.enter('literalAutolinkWww');
-    // Note: we *check*, so we can discard the `www.` we parsed.
-    // If it worked, we consider it as a part of the domain.
-    return effects.check(wwwPrefix, effects.attempt(domain, effects.attempt(path, wwwAfter), nok), nok)(code);
-  }
-
-  /**
-   * After a www autolink literal.
-   *
-   * ```markdown
-   * > | www.example.com/a?b#c
-   *                          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function wwwAfter(code) {
-    effects.exit('literalAutolinkWww');
-    effects.exit('literalAutolink');
-    return ok(code);
-  }
-}
-
-/**
- * Protocol autolink literal.
- *
- * ```markdown
- * > | a https://example.org b
- *       ^^^^^^^^^^^^^^^^^^^
- * ```
- *
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeProtocolAutolink(effects, ok, nok) {
-  const self = this;
-  let buffer = '';
-  let seen = false;
-  return protocolStart;
-
-  /**
-   * Start of protocol autolink literal.
-   *
-   * ```markdown
-   * > | https://example.com/a?b#c
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function protocolStart(code) {
-    if ((code === 72 || code === 104) && previousProtocol.call(self, self.previous) && !previousUnbalanced(self.events)) {
-      effects.enter('literalAutolink');
-      effects.enter('literalAutolinkHttp');
-      buffer += String.fromCodePoint(code);
-      effects.consume(code);
-      return protocolPrefixInside;
-    }
-    return nok(code);
-  }
-
-  /**
-   * In protocol.
-   *
-   * ```markdown
-   * > | https://example.com/a?b#c
-   *     ^^^^^
-   * ```
-   *
-   * @type {State}
-   */
-  function protocolPrefixInside(code) {
-    // `5` is size of `https`
-    if ((0,micromark_util_character/* asciiAlpha */.CW)(code) && buffer.length < 5) {
-      // @ts-expect-error: definitely number.
-      buffer += String.fromCodePoint(code);
-      effects.consume(code);
-      return protocolPrefixInside;
-    }
-    if (code === 58) {
-      const protocol = buffer.toLowerCase();
-      if (protocol === 'http' || protocol === 'https') {
-        effects.consume(code);
-        return protocolSlashesInside;
-      }
-    }
-    return nok(code);
-  }
-
-  /**
-   * In slashes.
-   *
-   * ```markdown
-   * > | https://example.com/a?b#c
-   *           ^^
-   * ```
-   *
-   * @type {State}
-   */
-  function protocolSlashesInside(code) {
-    if (code === 47) {
-      effects.consume(code);
-      if (seen) {
-        return afterProtocol;
-      }
-      seen = true;
-      return protocolSlashesInside;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After protocol, before domain.
-   *
-   * ```markdown
-   * > | https://example.com/a?b#c
-   *             ^
-   * ```
-   *
-   * @type {State}
-   */
-  function afterProtocol(code) {
-    // To do: this is different from `markdown-rs`:
-    // https://github.com/wooorm/markdown-rs/blob/b3a921c761309ae00a51fe348d8a43adbc54b518/src/construct/gfm_autolink_literal.rs#L172-L182
-    return code === null || (0,micromark_util_character/* asciiControl */.JQ)(code) || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) || (0,micromark_util_character/* unicodeWhitespace */.Ny)(code) || (0,micromark_util_character/* unicodePunctuation */.es)(code) ? nok(code) : effects.attempt(domain, effects.attempt(path, protocolAfter), nok)(code);
-  }
-
-  /**
-   * After a protocol autolink literal.
-   *
-   * ```markdown
-   * > | https://example.com/a?b#c
-   *                              ^
-   * ```
-   *
-   * @type {State}
-   */
-  function protocolAfter(code) {
-    effects.exit('literalAutolinkHttp');
-    effects.exit('literalAutolink');
-    return ok(code);
-  }
-}
-
-/**
- * `www` prefix.
- *
- * ```markdown
- * > | a www.example.org b
- *       ^^^^
- * ```
- *
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeWwwPrefix(effects, ok, nok) {
-  let size = 0;
-  return wwwPrefixInside;
-
-  /**
-   * In www prefix.
-   *
-   * ```markdown
-   * > | www.example.com
-   *     ^^^^
-   * ```
-   *
-   * @type {State}
-   */
-  function wwwPrefixInside(code) {
-    if ((code === 87 || code === 119) && size < 3) {
-      size++;
-      effects.consume(code);
-      return wwwPrefixInside;
-    }
-    if (code === 46 && size === 3) {
-      effects.consume(code);
-      return wwwPrefixAfter;
-    }
-    return nok(code);
-  }
-
-  /**
-   * After www prefix.
-   *
-   * ```markdown
-   * > | www.example.com
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function wwwPrefixAfter(code) {
-    // If there is *anything*, we can link.
-    return code === null ? nok(code) : ok(code);
-  }
-}
-
-/**
- * Domain.
- *
- * ```markdown
- * > | a https://example.org b
- *               ^^^^^^^^^^^
- * ```
- *
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeDomain(effects, ok, nok) {
-  /** @type {boolean | undefined} */
-  let underscoreInLastSegment;
-  /** @type {boolean | undefined} */
-  let underscoreInLastLastSegment;
-  /** @type {boolean | undefined} */
-  let seen;
-  return domainInside;
-
-  /**
-   * In domain.
-   *
-   * ```markdown
-   * > | https://example.com/a
-   *             ^^^^^^^^^^^
-   * ```
-   *
-   * @type {State}
-   */
-  function domainInside(code) {
-    // Check whether this marker, which is a trailing punctuation
-    // marker, optionally followed by more trailing markers, and then
-    // followed by an end.
-    if (code === 46 || code === 95) {
-      return effects.check(trail, domainAfter, domainAtPunctuation)(code);
-    }
-
-    // GH documents that only alphanumerics (other than `-`, `.`, and `_`) can
-    // occur, which sounds like ASCII only, but they also support `www.點看.com`,
-    // so that’s Unicode.
-    // Instead of some new production for Unicode alphanumerics, markdown
-    // already has that for Unicode punctuation and whitespace, so use those.
-    // Source: <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L12>.
-    if (code === null || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) || (0,micromark_util_character/* unicodeWhitespace */.Ny)(code) || code !== 45 && (0,micromark_util_character/* unicodePunctuation */.es)(code)) {
-      return domainAfter(code);
-    }
-    seen = true;
-    effects.consume(code);
-    return domainInside;
-  }
-
-  /**
-   * In domain, at potential trailing punctuation, that was not trailing.
-   *
-   * ```markdown
-   * > | https://example.com
-   *                    ^
-   * ```
-   *
-   * @type {State}
-   */
-  function domainAtPunctuation(code) {
-    // There is an underscore in the last segment of the domain
-    if (code === 95) {
-      underscoreInLastSegment = true;
-    }
-    // Otherwise, it’s a `.`: save the last segment underscore in the
-    // penultimate segment slot.
-    else {
-      underscoreInLastLastSegment = underscoreInLastSegment;
-      underscoreInLastSegment = undefined;
-    }
-    effects.consume(code);
-    return domainInside;
-  }
-
-  /**
-   * After domain.
-   *
-   * ```markdown
-   * > | https://example.com/a
-   *                        ^
-   * ```
-   *
-   * @type {State} */
-  function domainAfter(code) {
-    // Note: that’s GH says a dot is needed, but it’s not true:
-    // <https://github.com/github/cmark-gfm/issues/279>
-    if (underscoreInLastLastSegment || underscoreInLastSegment || !seen) {
-      return nok(code);
-    }
-    return ok(code);
-  }
-}
-
-/**
- * Path.
- *
- * ```markdown
- * > | a https://example.org/stuff b
- *                          ^^^^^^
- * ```
- *
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizePath(effects, ok) {
-  let sizeOpen = 0;
-  let sizeClose = 0;
-  return pathInside;
-
-  /**
-   * In path.
-   *
-   * ```markdown
-   * > | https://example.com/a
-   *                        ^^
-   * ```
-   *
-   * @type {State}
-   */
-  function pathInside(code) {
-    if (code === 40) {
-      sizeOpen++;
-      effects.consume(code);
-      return pathInside;
-    }
-
-    // To do: `markdown-rs` also needs this.
-    // If this is a paren, and there are less closings than openings,
-    // we don’t check for a trail.
-    if (code === 41 && sizeClose < sizeOpen) {
-      return pathAtPunctuation(code);
-    }
-
-    // Check whether this trailing punctuation marker is optionally
-    // followed by more trailing markers, and then followed
-    // by an end.
-    if (code === 33 || code === 34 || code === 38 || code === 39 || code === 41 || code === 42 || code === 44 || code === 46 || code === 58 || code === 59 || code === 60 || code === 63 || code === 93 || code === 95 || code === 126) {
-      return effects.check(trail, ok, pathAtPunctuation)(code);
-    }
-    if (code === null || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) || (0,micromark_util_character/* unicodeWhitespace */.Ny)(code)) {
-      return ok(code);
-    }
-    effects.consume(code);
-    return pathInside;
-  }
-
-  /**
-   * In path, at potential trailing punctuation, that was not trailing.
-   *
-   * ```markdown
-   * > | https://example.com/a"b
-   *                          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function pathAtPunctuation(code) {
-    // Count closing parens.
-    if (code === 41) {
-      sizeClose++;
-    }
-    effects.consume(code);
-    return pathInside;
-  }
-}
-
-/**
- * Trail.
- *
- * This calls `ok` if this *is* the trail, followed by an end, which means
- * the entire trail is not part of the link.
- * It calls `nok` if this *is* part of the link.
- *
- * ```markdown
- * > | https://example.com").
- *                        ^^^
- * ```
- *
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeTrail(effects, ok, nok) {
-  return trail;
-
-  /**
-   * In trail of domain or path.
-   *
-   * ```markdown
-   * > | https://example.com").
-   *                        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function trail(code) {
-    // Regular trailing punctuation.
-    if (code === 33 || code === 34 || code === 39 || code === 41 || code === 42 || code === 44 || code === 46 || code === 58 || code === 59 || code === 63 || code === 95 || code === 126) {
-      effects.consume(code);
-      return trail;
-    }
-
-    // `&` followed by one or more alphabeticals and then a `;`, is
-    // as a whole considered as trailing punctuation.
-    // In all other cases, it is considered as continuation of the URL.
-    if (code === 38) {
-      effects.consume(code);
-      return trailCharacterReferenceStart;
-    }
-
-    // Needed because we allow literals after `[`, as we fix:
-    // <https://github.com/github/cmark-gfm/issues/278>.
-    // Check that it is not followed by `(` or `[`.
-    if (code === 93) {
-      effects.consume(code);
-      return trailBracketAfter;
-    }
-    if (
-    // `<` is an end.
-    code === 60 ||
-    // So is whitespace.
-    code === null || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) || (0,micromark_util_character/* unicodeWhitespace */.Ny)(code)) {
-      return ok(code);
-    }
-    return nok(code);
-  }
-
-  /**
-   * In trail, after `]`.
-   *
-   * > 👉 **Note**: this deviates from `cmark-gfm` to fix a bug.
-   * > See end of <https://github.com/github/cmark-gfm/issues/278> for more.
-   *
-   * ```markdown
-   * > | https://example.com](
-   *                         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function trailBracketAfter(code) {
-    // Whitespace or something that could start a resource or reference is the end.
-    // Switch back to trail otherwise.
-    if (code === null || code === 40 || code === 91 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) || (0,micromark_util_character/* unicodeWhitespace */.Ny)(code)) {
-      return ok(code);
-    }
-    return trail(code);
-  }
-
-  /**
-   * In character-reference like trail, after `&`.
-   *
-   * ```markdown
-   * > | https://example.com&amp;).
-   *                         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function trailCharacterReferenceStart(code) {
-    // When non-alpha, it’s not a trail.
-    return (0,micromark_util_character/* asciiAlpha */.CW)(code) ? trailCharacterReferenceInside(code) : nok(code);
-  }
-
-  /**
-   * In character-reference like trail.
-   *
-   * ```markdown
-   * > | https://example.com&amp;).
-   *                         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function trailCharacterReferenceInside(code) {
-    // Switch back to trail if this is well-formed.
-    if (code === 59) {
-      effects.consume(code);
-      return trail;
-    }
-    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
-      effects.consume(code);
-      return trailCharacterReferenceInside;
-    }
-
-    // It’s not a trail.
-    return nok(code);
-  }
-}
-
-/**
- * Dot in email domain trail.
- *
- * This calls `ok` if this *is* the trail, followed by an end, which means
- * the trail is not part of the link.
- * It calls `nok` if this *is* part of the link.
- *
- * ```markdown
- * > | contact@example.org.
- *                        ^
- * ```
- *
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeEmailDomainDotTrail(effects, ok, nok) {
-  return start;
-
-  /**
-   * Dot.
-   *
-   * ```markdown
-   * > | contact@example.org.
-   *                    ^   ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    // Must be dot.
-    effects.consume(code);
-    return after;
-  }
-
-  /**
-   * After dot.
-   *
-   * ```markdown
-   * > | contact@example.org.
-   *                     ^   ^
-   * ```
-   *
-   * @type {State}
-   */
-  function after(code) {
-    // Not a trail if alphanumeric.
-    return (0,micromark_util_character/* asciiAlphanumeric */.lV)(code) ? nok(code) : ok(code);
-  }
-}
-
-/**
- * See:
- * <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L156>.
- *
- * @type {Previous}
- */
-function previousWww(code) {
-  return code === null || code === 40 || code === 42 || code === 95 || code === 91 || code === 93 || code === 126 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code);
-}
-
-/**
- * See:
- * <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L214>.
- *
- * @type {Previous}
- */
-function previousProtocol(code) {
-  return !(0,micromark_util_character/* asciiAlpha */.CW)(code);
-}
-
-/**
- * @this {TokenizeContext}
- * @type {Previous}
- */
-function previousEmail(code) {
-  // Do not allow a slash “inside” atext.
-  // The reference code is a bit weird, but that’s what it results in.
-  // Source: <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L307>.
-  // Other than slash, every preceding character is allowed.
-  return !(code === 47 || gfmAtext(code));
-}
-
-/**
- * @param {Code} code
- * @returns {boolean}
- */
-function gfmAtext(code) {
-  return code === 43 || code === 45 || code === 46 || code === 95 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code);
-}
-
-/**
- * @param {Array<Event>} events
- * @returns {boolean}
- */
-function previousUnbalanced(events) {
-  let index = events.length;
-  let result = false;
-  while (index--) {
-    const token = events[index][1];
-    if ((token.type === 'labelLink' || token.type === 'labelImage') && !token._balanced) {
-      result = true;
-      break;
-    }
-
-    // If we’ve seen this token, and it was marked as not having any unbalanced
-    // bracket before it, we can exit.
-    if (token._gfmAutolinkLiteralWalkedInto) {
-      result = false;
-      break;
-    }
-  }
-  if (events.length > 0 && !result) {
-    // Mark the last token as “walked into” w/o finding
-    // anything.
-    events[events.length - 1][1]._gfmAutolinkLiteralWalkedInto = true;
-  }
-  return result;
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-footnote/lib/syntax.js
-/**
- * @import {Event, Exiter, Extension, Resolver, State, Token, TokenizeContext, Tokenizer} from 'micromark-util-types'
- */
-
-
-
-
-
-const indent = {
-  tokenize: syntax_tokenizeIndent,
-  partial: true
-};
-
-// To do: micromark should support a `_hiddenGfmFootnoteSupport`, which only
-// affects label start (image).
-// That will let us drop `tokenizePotentialGfmFootnote*`.
-// It currently has a `_hiddenFootnoteSupport`, which affects that and more.
-// That can be removed when `micromark-extension-footnote` is archived.
-
-/**
- * Create an extension for `micromark` to enable GFM footnote syntax.
- *
- * @returns {Extension}
- *   Extension for `micromark` that can be passed in `extensions` to
- *   enable GFM footnote syntax.
- */
-function gfmFootnote() {
-  /** @type {Extension} */
-  return {
-    document: {
-      [91]: {
-        name: 'gfmFootnoteDefinition',
-        tokenize: tokenizeDefinitionStart,
-        continuation: {
-          tokenize: tokenizeDefinitionContinuation
-        },
-        exit: gfmFootnoteDefinitionEnd
-      }
-    },
-    text: {
-      [91]: {
-        name: 'gfmFootnoteCall',
-        tokenize: tokenizeGfmFootnoteCall
-      },
-      [93]: {
-        name: 'gfmPotentialFootnoteCall',
-        add: 'after',
-        tokenize: tokenizePotentialGfmFootnoteCall,
-        resolveTo: resolveToPotentialGfmFootnoteCall
-      }
-    }
-  };
-}
-
-// To do: remove after micromark update.
-/**
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizePotentialGfmFootnoteCall(effects, ok, nok) {
-  const self = this;
-  let index = self.events.length;
-  const defined = self.parser.gfmFootnotes || (self.parser.gfmFootnotes = []);
-  /** @type {Token} */
-  let labelStart;
-
-  // Find an opening.
-  while (index--) {
-    const token = self.events[index][1];
-    if (token.type === "labelImage") {
-      labelStart = token;
-      break;
-    }
-
-    // Exit if we’ve walked far enough.
-    if (token.type === 'gfmFootnoteCall' || token.type === "labelLink" || token.type === "label" || token.type === "image" || token.type === "link") {
-      break;
-    }
-  }
-  return start;
-
-  /**
-   * @type {State}
-   */
-  function start(code) {
-    if (!labelStart || !labelStart._balanced) {
-      return nok(code);
-    }
-    const id = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize({
-      start: labelStart.end,
-      end: self.now()
-    }));
-    if (id.codePointAt(0) !== 94 || !defined.includes(id.slice(1))) {
-      return nok(code);
-    }
-    effects.enter('gfmFootnoteCallLabelMarker');
-    effects.consume(code);
-    effects.exit('gfmFootnoteCallLabelMarker');
-    return ok(code);
-  }
-}
-
-// To do: remove after micromark update.
-/** @type {Resolver} */
-function resolveToPotentialGfmFootnoteCall(events, context) {
-  let index = events.length;
-  /** @type {Token | undefined} */
-  let labelStart;
-
-  // Find an opening.
-  while (index--) {
-    if (events[index][1].type === "labelImage" && events[index][0] === 'enter') {
-      labelStart = events[index][1];
-      break;
-    }
-  }
-  // Change the `labelImageMarker` to a `data`.
-  events[index + 1][1].type = "data";
-  events[index + 3][1].type = 'gfmFootnoteCallLabelMarker';
-
-  // The whole (without `!`):
-  /** @type {Token} */
-  const call = {
-    type: 'gfmFootnoteCall',
-    start: Object.assign({}, events[index + 3][1].start),
-    end: Object.assign({}, events[events.length - 1][1].end)
-  };
-  // The `^` marker
-  /** @type {Token} */
-  const marker = {
-    type: 'gfmFootnoteCallMarker',
-    start: Object.assign({}, events[index + 3][1].end),
-    end: Object.assign({}, events[index + 3][1].end)
-  };
-  // Increment the end 1 character.
-  marker.end.column++;
-  marker.end.offset++;
-  marker.end._bufferIndex++;
-  /** @type {Token} */
-  const string = {
-    type: 'gfmFootnoteCallString',
-    start: Object.assign({}, marker.end),
-    end: Object.assign({}, events[events.length - 1][1].start)
-  };
-  /** @type {Token} */
-  const chunk = {
-    type: "chunkString",
-    contentType: 'string',
-    start: Object.assign({}, string.start),
-    end: Object.assign({}, string.end)
-  };
-
-  /** @type {Array<Event>} */
-  const replacement = [
-  // Take the `labelImageMarker` (now `data`, the `!`)
-  events[index + 1], events[index + 2], ['enter', call, context],
-  // The `[`
-  events[index + 3], events[index + 4],
-  // The `^`.
-  ['enter', marker, context], ['exit', marker, context],
-  // Everything in between.
-  ['enter', string, context], ['enter', chunk, context], ['exit', chunk, context], ['exit', string, context],
-  // The ending (`]`, properly parsed and labelled).
-  events[events.length - 2], events[events.length - 1], ['exit', call, context]];
-  events.splice(index, events.length - index + 1, ...replacement);
-  return events;
-}
-
-/**
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeGfmFootnoteCall(effects, ok, nok) {
-  const self = this;
-  const defined = self.parser.gfmFootnotes || (self.parser.gfmFootnotes = []);
-  let size = 0;
-  /** @type {boolean} */
-  let data;
-
-  // Note: the implementation of `markdown-rs` is different, because it houses
-  // core *and* extensions in one project.
-  // Therefore, it can include footnote logic inside `label-end`.
-  // We can’t do that, but luckily, we can parse footnotes in a simpler way than
-  // needed for labels.
-  return start;
-
-  /**
-   * Start of footnote label.
-   *
-   * ```markdown
-   * > | a [^b] c
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter('gfmFootnoteCall');
-    effects.enter('gfmFootnoteCallLabelMarker');
-    effects.consume(code);
-    effects.exit('gfmFootnoteCallLabelMarker');
-    return callStart;
-  }
-
-  /**
-   * After `[`, at `^`.
-   *
-   * ```markdown
-   * > | a [^b] c
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function callStart(code) {
-    if (code !== 94) return nok(code);
-    effects.enter('gfmFootnoteCallMarker');
-    effects.consume(code);
-    effects.exit('gfmFootnoteCallMarker');
-    effects.enter('gfmFootnoteCallString');
-    effects.enter('chunkString').contentType = 'string';
-    return callData;
-  }
-
-  /**
-   * In label.
-   *
-   * ```markdown
-   * > | a [^b] c
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function callData(code) {
-    if (
-    // Too long.
-    size > 999 ||
-    // Closing brace with nothing.
-    code === 93 && !data ||
-    // Space or tab is not supported by GFM for some reason.
-    // `\n` and `[` not being supported makes sense.
-    code === null || code === 91 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      return nok(code);
-    }
-    if (code === 93) {
-      effects.exit('chunkString');
-      const token = effects.exit('gfmFootnoteCallString');
-      if (!defined.includes((0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize(token)))) {
-        return nok(code);
-      }
-      effects.enter('gfmFootnoteCallLabelMarker');
-      effects.consume(code);
-      effects.exit('gfmFootnoteCallLabelMarker');
-      effects.exit('gfmFootnoteCall');
-      return ok;
-    }
-    if (!(0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      data = true;
-    }
-    size++;
-    effects.consume(code);
-    return code === 92 ? callEscape : callData;
-  }
-
-  /**
-   * On character after escape.
-   *
-   * ```markdown
-   * > | a [^b\c] d
-   *           ^
-   * ```
-   *
-   * @type {State}
-   */
-  function callEscape(code) {
-    if (code === 91 || code === 92 || code === 93) {
-      effects.consume(code);
-      size++;
-      return callData;
-    }
-    return callData(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeDefinitionStart(effects, ok, nok) {
-  const self = this;
-  const defined = self.parser.gfmFootnotes || (self.parser.gfmFootnotes = []);
-  /** @type {string} */
-  let identifier;
-  let size = 0;
-  /** @type {boolean | undefined} */
-  let data;
-  return start;
-
-  /**
-   * Start of GFM footnote definition.
-   *
-   * ```markdown
-   * > | [^a]: b
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function start(code) {
-    effects.enter('gfmFootnoteDefinition')._container = true;
-    effects.enter('gfmFootnoteDefinitionLabel');
-    effects.enter('gfmFootnoteDefinitionLabelMarker');
-    effects.consume(code);
-    effects.exit('gfmFootnoteDefinitionLabelMarker');
-    return labelAtMarker;
-  }
-
-  /**
-   * In label, at caret.
-   *
-   * ```markdown
-   * > | [^a]: b
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function labelAtMarker(code) {
-    if (code === 94) {
-      effects.enter('gfmFootnoteDefinitionMarker');
-      effects.consume(code);
-      effects.exit('gfmFootnoteDefinitionMarker');
-      effects.enter('gfmFootnoteDefinitionLabelString');
-      effects.enter('chunkString').contentType = 'string';
-      return labelInside;
-    }
-    return nok(code);
-  }
-
-  /**
-   * In label.
-   *
-   * > 👉 **Note**: `cmark-gfm` prevents whitespace from occurring in footnote
-   * > definition labels.
-   *
-   * ```markdown
-   * > | [^a]: b
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function labelInside(code) {
-    if (
-    // Too long.
-    size > 999 ||
-    // Closing brace with nothing.
-    code === 93 && !data ||
-    // Space or tab is not supported by GFM for some reason.
-    // `\n` and `[` not being supported makes sense.
-    code === null || code === 91 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      return nok(code);
-    }
-    if (code === 93) {
-      effects.exit('chunkString');
-      const token = effects.exit('gfmFootnoteDefinitionLabelString');
-      identifier = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize(token));
-      effects.enter('gfmFootnoteDefinitionLabelMarker');
-      effects.consume(code);
-      effects.exit('gfmFootnoteDefinitionLabelMarker');
-      effects.exit('gfmFootnoteDefinitionLabel');
-      return labelAfter;
-    }
-    if (!(0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      data = true;
-    }
-    size++;
-    effects.consume(code);
-    return code === 92 ? labelEscape : labelInside;
-  }
-
-  /**
-   * After `\`, at a special character.
-   *
-   * > 👉 **Note**: `cmark-gfm` currently does not support escaped brackets:
-   * > <https://github.com/github/cmark-gfm/issues/240>
-   *
-   * ```markdown
-   * > | [^a\*b]: c
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function labelEscape(code) {
-    if (code === 91 || code === 92 || code === 93) {
-      effects.consume(code);
-      size++;
-      return labelInside;
-    }
-    return labelInside(code);
-  }
-
-  /**
-   * After definition label.
-   *
-   * ```markdown
-   * > | [^a]: b
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function labelAfter(code) {
-    if (code === 58) {
-      effects.enter('definitionMarker');
-      effects.consume(code);
-      effects.exit('definitionMarker');
-      if (!defined.includes(identifier)) {
-        defined.push(identifier);
-      }
-
-      // Any whitespace after the marker is eaten, forming indented code
-      // is not possible.
-      // No space is also fine, just like a block quote marker.
-      return factorySpace(effects, whitespaceAfter, 'gfmFootnoteDefinitionWhitespace');
-    }
-    return nok(code);
-  }
-
-  /**
-   * After definition prefix.
-   *
-   * ```markdown
-   * > | [^a]: b
-   *           ^
-   * ```
-   *
-   * @type {State}
-   */
-  function whitespaceAfter(code) {
-    // `markdown-rs` has a wrapping token for the prefix that is closed here.
-    return ok(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeDefinitionContinuation(effects, ok, nok) {
-  /// Start of footnote definition continuation.
-  ///
-  /// ```markdown
-  ///   | [^a]: b
-  /// > |     c
-  ///     ^
-  /// ```
-  //
-  // Either a blank line, which is okay, or an indented thing.
-  return effects.check(blankLine, ok, effects.attempt(indent, ok, nok));
-}
-
-/** @type {Exiter} */
-function gfmFootnoteDefinitionEnd(effects) {
-  effects.exit('gfmFootnoteDefinition');
-}
-
-/**
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function syntax_tokenizeIndent(effects, ok, nok) {
-  const self = this;
-  return factorySpace(effects, afterPrefix, 'gfmFootnoteDefinitionIndent', 4 + 1);
-
-  /**
-   * @type {State}
-   */
-  function afterPrefix(code) {
-    const tail = self.events[self.events.length - 1];
-    return tail && tail[1].type === 'gfmFootnoteDefinitionIndent' && tail[2].sliceSerialize(tail[1], true).length === 4 ? ok(code) : nok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-strikethrough/lib/syntax.js
-/**
- * @import {Options} from 'micromark-extension-gfm-strikethrough'
- * @import {Event, Extension, Resolver, State, Token, TokenizeContext, Tokenizer} from 'micromark-util-types'
- */
-
-
-
-
-/**
- * Create an extension for `micromark` to enable GFM strikethrough syntax.
- *
- * @param {Options | null | undefined} [options={}]
- *   Configuration.
- * @returns {Extension}
- *   Extension for `micromark` that can be passed in `extensions`, to
- *   enable GFM strikethrough syntax.
- */
-function gfmStrikethrough(options) {
-  const options_ = options || {};
-  let single = options_.singleTilde;
-  const tokenizer = {
-    name: 'strikethrough',
-    tokenize: tokenizeStrikethrough,
-    resolveAll: resolveAllStrikethrough
-  };
-  if (single === null || single === undefined) {
-    single = true;
-  }
-  return {
-    text: {
-      [126]: tokenizer
-    },
-    insideSpan: {
-      null: [tokenizer]
-    },
-    attentionMarkers: {
-      null: [126]
-    }
-  };
-
-  /**
-   * Take events and resolve strikethrough.
-   *
-   * @type {Resolver}
-   */
-  function resolveAllStrikethrough(events, context) {
-    let index = -1;
-
-    // Walk through all events.
-    while (++index < events.length) {
-      // Find a token that can close.
-      if (events[index][0] === 'enter' && events[index][1].type === 'strikethroughSequenceTemporary' && events[index][1]._close) {
-        let open = index;
-
-        // Now walk back to find an opener.
-        while (open--) {
-          // Find a token that can open the closer.
-          if (events[open][0] === 'exit' && events[open][1].type === 'strikethroughSequenceTemporary' && events[open][1]._open &&
-          // If the sizes are the same:
-          events[index][1].end.offset - events[index][1].start.offset === events[open][1].end.offset - events[open][1].start.offset) {
-            events[index][1].type = 'strikethroughSequence';
-            events[open][1].type = 'strikethroughSequence';
-
-            /** @type {Token} */
-            const strikethrough = {
-              type: 'strikethrough',
-              start: Object.assign({}, events[open][1].start),
-              end: Object.assign({}, events[index][1].end)
-            };
-
-            /** @type {Token} */
-            const text = {
-              type: 'strikethroughText',
-              start: Object.assign({}, events[open][1].end),
-              end: Object.assign({}, events[index][1].start)
-            };
-
-            // Opening.
-            /** @type {Array<Event>} */
-            const nextEvents = [['enter', strikethrough, context], ['enter', events[open][1], context], ['exit', events[open][1], context], ['enter', text, context]];
-            const insideSpan = context.parser.constructs.insideSpan.null;
-            if (insideSpan) {
-              // Between.
-              splice(nextEvents, nextEvents.length, 0, resolveAll(insideSpan, events.slice(open + 1, index), context));
-            }
-
-            // Closing.
-            splice(nextEvents, nextEvents.length, 0, [['exit', text, context], ['enter', events[index][1], context], ['exit', events[index][1], context], ['exit', strikethrough, context]]);
-            splice(events, open - 1, index - open + 3, nextEvents);
-            index = open + nextEvents.length - 2;
-            break;
-          }
-        }
-      }
-    }
-    index = -1;
-    while (++index < events.length) {
-      if (events[index][1].type === 'strikethroughSequenceTemporary') {
-        events[index][1].type = "data";
-      }
-    }
-    return events;
-  }
-
-  /**
-   * @this {TokenizeContext}
-   * @type {Tokenizer}
-   */
-  function tokenizeStrikethrough(effects, ok, nok) {
-    const previous = this.previous;
-    const events = this.events;
-    let size = 0;
-    return start;
-
-    /** @type {State} */
-    function start(code) {
-      if (previous === 126 && events[events.length - 1][1].type !== "characterEscape") {
-        return nok(code);
-      }
-      effects.enter('strikethroughSequenceTemporary');
-      return more(code);
-    }
-
-    /** @type {State} */
-    function more(code) {
-      const before = (0,micromark_util_classify_character/* classifyCharacter */.S)(previous);
-      if (code === 126) {
-        // If this is the third marker, exit.
-        if (size > 1) return nok(code);
-        effects.consume(code);
-        size++;
-        return more;
-      }
-      if (size < 2 && !single) return nok(code);
-      const token = effects.exit('strikethroughSequenceTemporary');
-      const after = (0,micromark_util_classify_character/* classifyCharacter */.S)(code);
-      token._open = !after || after === 2 && Boolean(before);
-      token._close = !before || before === 2 && Boolean(after);
-      return ok(code);
-    }
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-table/lib/edit-map.js
-/**
- * @import {Event} from 'micromark-util-types'
- */
-
-// Port of `edit_map.rs` from `markdown-rs`.
-// This should move to `markdown-js` later.
-
-// Deal with several changes in events, batching them together.
-//
-// Preferably, changes should be kept to a minimum.
-// Sometimes, it’s needed to change the list of events, because parsing can be
-// messy, and it helps to expose a cleaner interface of events to the compiler
-// and other users.
-// It can also help to merge many adjacent similar events.
-// And, in other cases, it’s needed to parse subcontent: pass some events
-// through another tokenizer and inject the result.
-
-/**
- * @typedef {[number, number, Array<Event>]} Change
- * @typedef {[number, number, number]} Jump
- */
-
-/**
- * Tracks a bunch of edits.
- */
-class edit_map_EditMap {
-  /**
-   * Create a new edit map.
-   */
-  constructor() {
-    /**
-     * Record of changes.
-     *
-     * @type {Array<Change>}
-     */
-    this.map = [];
-
-    /**
-     * Changes by index, so `add` does not scan `map` (quadratic on
-     * table-heavy documents).
-     *
-     * @type {Map<number, Change>}
-     */
-    this.index = new Map();
-  }
-
-  /**
-   * Create an edit: a remove and/or add at a certain place.
-   *
-   * @param {number} index
-   *   Index at which to apply the edit.
-   * @param {number} remove
-   *   Count of items to remove at the index.
-   * @param {Array<Event>} add
-   *   Items to add at the index.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  add(index, remove, add) {
-    edit_map_addImplementation(this, index, remove, add);
-  }
-
-  // To do: add this when moving to `micromark`.
-  // /**
-  //  * Create an edit: but insert `add` before existing additions.
-  //  *
-  //  * @param {number} index
-  //  * @param {number} remove
-  //  * @param {Array<Event>} add
-  //  * @returns {undefined}
-  //  */
-  // addBefore(index, remove, add) {
-  //   addImplementation(this, index, remove, add, true)
-  // }
-
-  /**
-   * Done, change the events.
-   *
-   * @param {Array<Event>} events
-   *   List of events to apply the edits to.
-   * @returns {undefined}
-   *   Nothing.
-   */
-  consume(events) {
-    this.map.sort(function (a, b) {
-      return a[0] - b[0];
-    });
-
-    /* c8 ignore next 3 -- `resolve` is never called without tables, so without edits. */
-    if (this.map.length === 0) {
-      return;
-    }
-
-    // To do: if links are added in events, like they are in `markdown-rs`,
-    // this is needed.
-    // // Calculate jumps: where items in the current list move to.
-    // /** @type {Array<Jump>} */
-    // const jumps = []
-    // let index = 0
-    // let addAcc = 0
-    // let removeAcc = 0
-    // while (index < this.map.length) {
-    //   const [at, remove, add] = this.map[index]
-    //   removeAcc += remove
-    //   addAcc += add.length
-    //   jumps.push([at, removeAcc, addAcc])
-    //   index += 1
-    // }
-    //
-    // . shiftLinks(events, jumps)
-
-    let index = this.map.length;
-    /** @type {Array<Array<Event>>} */
-    const vecs = [];
-    while (index > 0) {
-      index -= 1;
-      vecs.push(events.slice(this.map[index][0] + this.map[index][1]), this.map[index][2]);
-
-      // Truncate rest.
-      events.length = this.map[index][0];
-    }
-    vecs.push(events.slice());
-    events.length = 0;
-    let slice = vecs.pop();
-    while (slice) {
-      for (const element of slice) {
-        events.push(element);
-      }
-      slice = vecs.pop();
-    }
-
-    // Truncate everything.
-    this.map.length = 0;
-    this.index.clear();
-  }
-}
-
-/**
- * Create an edit.
- *
- * @param {EditMap} editMap
- *   Edit map to apply to.
- * @param {number} at
- *   Index at which to apply the edit.
- * @param {number} remove
- *   Count of items to remove at the index.
- * @param {Array<Event>} add
- *   Items to add at the index.
- * @returns {undefined}
- *   Nothing.
- */
-function edit_map_addImplementation(editMap, at, remove, add) {
-  /* c8 ignore next 3 -- `resolve` is never called without tables, so without edits. */
-  if (remove === 0 && add.length === 0) {
-    return;
-  }
-  const existing = editMap.index.get(at);
-  if (existing) {
-    existing[1] += remove;
-
-    // To do: before not used by tables, use when moving to micromark.
-    // if (before) {
-    //   add.push(...existing[2])
-    //   existing[2] = add
-    // } else {
-    existing[2].push(...add);
-    // }
-
-    return;
-  }
-
-  /** @type {Change} */
-  const change = [at, remove, add];
-  editMap.map.push(change);
-  editMap.index.set(at, change);
-}
-
-// /**
-//  * Shift `previous` and `next` links according to `jumps`.
-//  *
-//  * This fixes links in case there are events removed or added between them.
-//  *
-//  * @param {Array<Event>} events
-//  * @param {Array<Jump>} jumps
-//  */
-// function shiftLinks(events, jumps) {
-//   let jumpIndex = 0
-//   let index = 0
-//   let add = 0
-//   let rm = 0
-
-//   while (index < events.length) {
-//     const rmCurr = rm
-
-//     while (jumpIndex < jumps.length && jumps[jumpIndex][0] <= index) {
-//       add = jumps[jumpIndex][2]
-//       rm = jumps[jumpIndex][1]
-//       jumpIndex += 1
-//     }
-
-//     // Ignore items that will be removed.
-//     if (rm > rmCurr) {
-//       index += rm - rmCurr
-//     } else {
-//       // ?
-//       // if let Some(link) = &events[index].link {
-//       //     if let Some(next) = link.next {
-//       //         events[next].link.as_mut().unwrap().previous = Some(index + add - rm);
-//       //         while jumpIndex < jumps.len() && jumps[jumpIndex].0 <= next {
-//       //             add = jumps[jumpIndex].2;
-//       //             rm = jumps[jumpIndex].1;
-//       //             jumpIndex += 1;
-//       //         }
-//       //         events[index].link.as_mut().unwrap().next = Some(next + add - rm);
-//       //         index = next;
-//       //         continue;
-//       //     }
-//       // }
-//       index += 1
-//     }
-//   }
-// }
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-table/lib/infer.js
-/**
- * @import {Event} from 'micromark-util-types'
- */
-
-/**
- * @typedef {'center' | 'left' | 'none' | 'right'} Align
- */
-
-/**
- * Figure out the alignment of a GFM table.
- *
- * @param {Readonly<Array<Event>>} events
- *   List of events.
- * @param {number} index
- *   Table enter event.
- * @returns {Array<Align>}
- *   List of aligns.
- */
-function gfmTableAlign(events, index) {
-  let inDelimiterRow = false;
-  /** @type {Array<Align>} */
-  const align = [];
-  while (index < events.length) {
-    const event = events[index];
-    if (inDelimiterRow) {
-      if (event[0] === 'enter') {
-        // Start of alignment value: set a new column.
-        // To do: `markdown-rs` uses `tableDelimiterCellValue`.
-        if (event[1].type === 'tableContent') {
-          align.push(events[index + 1][1].type === 'tableDelimiterMarker' ? 'left' : 'none');
-        }
-      }
-      // Exits:
-      // End of alignment value: change the column.
-      // To do: `markdown-rs` uses `tableDelimiterCellValue`.
-      else if (event[1].type === 'tableContent') {
-        if (events[index - 1][1].type === 'tableDelimiterMarker') {
-          const alignIndex = align.length - 1;
-          align[alignIndex] = align[alignIndex] === 'left' ? 'center' : 'right';
-        }
-      }
-      // Done!
-      else if (event[1].type === 'tableDelimiterRow') {
-        break;
-      }
-    } else if (event[0] === 'enter' && event[1].type === 'tableDelimiterRow') {
-      inDelimiterRow = true;
-    }
-    index += 1;
-  }
-  return align;
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-table/lib/syntax.js
-/**
- * @import {Event, Extension, Point, Resolver, State, Token, TokenizeContext, Tokenizer} from 'micromark-util-types'
- */
-
-/**
- * @typedef {[number, number, number, number]} Range
- *   Cell info.
- *
- * @typedef {0 | 1 | 2 | 3} RowKind
- *   Where we are: `1` for head row, `2` for delimiter row, `3` for body row.
- */
-
-
-
-
-
-
-/**
- * Create an HTML extension for `micromark` to support GitHub tables syntax.
- *
- * @returns {Extension}
- *   Extension for `micromark` that can be passed in `extensions` to enable GFM
- *   table syntax.
- */
-function gfmTable() {
-  return {
-    flow: {
-      null: {
-        name: 'table',
-        tokenize: tokenizeTable,
-        resolveAll: resolveTable
-      }
-    }
-  };
-}
-
-/**
- * Tokenizer for GFM tables.
- *
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeTable(effects, ok, nok) {
-  const self = this;
-  let size = 0;
-  let sizeB = 0;
-  /** @type {boolean | undefined} */
-  let seen;
-  return start;
-
-  /**
-   * Start of a GFM table.
-   *
-   * If there is a valid table row or table head before, then we try to parse
-   * another row.
-   * Otherwise, we try to parse a head.
-   *
-   * ```markdown
-   * > | | a |
-   *     ^
-   *   | | - |
-   * > | | b |
-   *     ^
-   * ```
-   * @type {State}
-   */
-  function start(code) {
-    let index = self.events.length - 1;
-    while (index > -1) {
-      const {
-        type
-      } = self.events[index][1];
-      if (type === "lineEnding" ||
-      // Note: markdown-rs uses `whitespace` instead of `linePrefix`
-      type === "linePrefix") {
-        index--;
-      } else {
-        break;
-      }
-    }
-    const tail = index > -1 ? self.events[index][1].type : null;
-    const next = tail === 'tableHead' || tail === 'tableRow' ? bodyRowStart : headRowBefore;
-
-    // Don’t allow lazy body rows.
-    if (next === bodyRowStart && self.parser.lazy[self.now().line]) {
-      return nok(code);
-    }
-    return next(code);
-  }
-
-  /**
-   * Before table head row.
-   *
-   * ```markdown
-   * > | | a |
-   *     ^
-   *   | | - |
-   *   | | b |
-   * ```
-   *
-   * @type {State}
-   */
-  function headRowBefore(code) {
-    effects.enter('tableHead');
-    effects.enter('tableRow');
-    return headRowStart(code);
-  }
-
-  /**
-   * Before table head row, after whitespace.
-   *
-   * ```markdown
-   * > | | a |
-   *     ^
-   *   | | - |
-   *   | | b |
-   * ```
-   *
-   * @type {State}
-   */
-  function headRowStart(code) {
-    if (code === 124) {
-      return headRowBreak(code);
-    }
-
-    // To do: micromark-js should let us parse our own whitespace in extensions,
-    // like `markdown-rs`:
-    //
-    // ```js
-    // // 4+ spaces.
-    // if (markdownSpace(code)) {
-    //   return nok(code)
-    // }
-    // ```
-
-    seen = true;
-    // Count the first character, that isn’t a pipe, double.
-    sizeB += 1;
-    return headRowBreak(code);
-  }
-
-  /**
-   * At break in table head row.
-   *
-   * ```markdown
-   * > | | a |
-   *     ^
-   *       ^
-   *         ^
-   *   | | - |
-   *   | | b |
-   * ```
-   *
-   * @type {State}
-   */
-  function headRowBreak(code) {
-    if (code === null) {
-      // Note: in `markdown-rs`, we need to reset, in `micromark-js` we don‘t.
-      return nok(code);
-    }
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      // If anything other than one pipe (ignoring whitespace) was used, it’s fine.
-      if (sizeB > 1) {
-        sizeB = 0;
-        // To do: check if this works.
-        // Feel free to interrupt:
-        self.interrupt = true;
-        effects.exit('tableRow');
-        effects.enter("lineEnding");
-        effects.consume(code);
-        effects.exit("lineEnding");
-        return headDelimiterStart;
-      }
-
-      // Note: in `markdown-rs`, we need to reset, in `micromark-js` we don‘t.
-      return nok(code);
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      // To do: check if this is fine.
-      // effects.attempt(State::Next(StateName::GfmTableHeadRowBreak), State::Nok)
-      // State::Retry(space_or_tab(tokenizer))
-      return factorySpace(effects, headRowBreak, "whitespace")(code);
-    }
-    sizeB += 1;
-    if (seen) {
-      seen = false;
-      // Header cell count.
-      size += 1;
-    }
-    if (code === 124) {
-      effects.enter('tableCellDivider');
-      effects.consume(code);
-      effects.exit('tableCellDivider');
-      // Whether a delimiter was seen.
-      seen = true;
-      return headRowBreak;
-    }
-
-    // Anything else is cell data.
-    effects.enter("data");
-    return headRowData(code);
-  }
-
-  /**
-   * In table head row data.
-   *
-   * ```markdown
-   * > | | a |
-   *       ^
-   *   | | - |
-   *   | | b |
-   * ```
-   *
-   * @type {State}
-   */
-  function headRowData(code) {
-    if (code === null || code === 124 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      effects.exit("data");
-      return headRowBreak(code);
-    }
-    effects.consume(code);
-    return code === 92 ? headRowEscape : headRowData;
-  }
-
-  /**
-   * In table head row escape.
-   *
-   * ```markdown
-   * > | | a\-b |
-   *         ^
-   *   | | ---- |
-   *   | | c    |
-   * ```
-   *
-   * @type {State}
-   */
-  function headRowEscape(code) {
-    if (code === 92 || code === 124) {
-      effects.consume(code);
-      return headRowData;
-    }
-    return headRowData(code);
-  }
-
-  /**
-   * Before delimiter row.
-   *
-   * ```markdown
-   *   | | a |
-   * > | | - |
-   *     ^
-   *   | | b |
-   * ```
-   *
-   * @type {State}
-   */
-  function headDelimiterStart(code) {
-    // Reset `interrupt`.
-    self.interrupt = false;
-
-    // Note: in `markdown-rs`, we need to handle piercing here too.
-    if (self.parser.lazy[self.now().line]) {
-      return nok(code);
-    }
-    effects.enter('tableDelimiterRow');
-    // Track if we’ve seen a `:` or `|`.
-    seen = false;
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      return factorySpace(effects, headDelimiterBefore, "linePrefix", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4)(code);
-    }
-    return headDelimiterBefore(code);
-  }
-
-  /**
-   * Before delimiter row, after optional whitespace.
-   *
-   * Reused when a `|` is found later, to parse another cell.
-   *
-   * ```markdown
-   *   | | a |
-   * > | | - |
-   *     ^
-   *   | | b |
-   * ```
-   *
-   * @type {State}
-   */
-  function headDelimiterBefore(code) {
-    if (code === 45 || code === 58) {
-      return headDelimiterValueBefore(code);
-    }
-    if (code === 124) {
-      seen = true;
-      // If we start with a pipe, we open a cell marker.
-      effects.enter('tableCellDivider');
-      effects.consume(code);
-      effects.exit('tableCellDivider');
-      return headDelimiterCellBefore;
-    }
-
-    // More whitespace / empty row not allowed at start.
-    return headDelimiterNok(code);
-  }
-
-  /**
-   * After `|`, before delimiter cell.
-   *
-   * ```markdown
-   *   | | a |
-   * > | | - |
-   *      ^
-   * ```
-   *
-   * @type {State}
-   */
-  function headDelimiterCellBefore(code) {
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      return factorySpace(effects, headDelimiterValueBefore, "whitespace")(code);
-    }
-    return headDelimiterValueBefore(code);
-  }
-
-  /**
-   * Before delimiter cell value.
-   *
-   * ```markdown
-   *   | | a |
-   * > | | - |
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function headDelimiterValueBefore(code) {
-    // Align: left.
-    if (code === 58) {
-      sizeB += 1;
-      seen = true;
-      effects.enter('tableDelimiterMarker');
-      effects.consume(code);
-      effects.exit('tableDelimiterMarker');
-      return headDelimiterLeftAlignmentAfter;
-    }
-
-    // Align: none.
-    if (code === 45) {
-      sizeB += 1;
-      // To do: seems weird that this *isn’t* left aligned, but that state is used?
-      return headDelimiterLeftAlignmentAfter(code);
-    }
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      return headDelimiterCellAfter(code);
-    }
-    return headDelimiterNok(code);
-  }
-
-  /**
-   * After delimiter cell left alignment marker.
-   *
-   * ```markdown
-   *   | | a  |
-   * > | | :- |
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function headDelimiterLeftAlignmentAfter(code) {
-    if (code === 45) {
-      effects.enter('tableDelimiterFiller');
-      return headDelimiterFiller(code);
-    }
-
-    // Anything else is not ok after the left-align colon.
-    return headDelimiterNok(code);
-  }
-
-  /**
-   * In delimiter cell filler.
-   *
-   * ```markdown
-   *   | | a |
-   * > | | - |
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function headDelimiterFiller(code) {
-    if (code === 45) {
-      effects.consume(code);
-      return headDelimiterFiller;
-    }
-
-    // Align is `center` if it was `left`, `right` otherwise.
-    if (code === 58) {
-      seen = true;
-      effects.exit('tableDelimiterFiller');
-      effects.enter('tableDelimiterMarker');
-      effects.consume(code);
-      effects.exit('tableDelimiterMarker');
-      return headDelimiterRightAlignmentAfter;
-    }
-    effects.exit('tableDelimiterFiller');
-    return headDelimiterRightAlignmentAfter(code);
-  }
-
-  /**
-   * After delimiter cell right alignment marker.
-   *
-   * ```markdown
-   *   | |  a |
-   * > | | -: |
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function headDelimiterRightAlignmentAfter(code) {
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      return factorySpace(effects, headDelimiterCellAfter, "whitespace")(code);
-    }
-    return headDelimiterCellAfter(code);
-  }
-
-  /**
-   * After delimiter cell.
-   *
-   * ```markdown
-   *   | |  a |
-   * > | | -: |
-   *          ^
-   * ```
-   *
-   * @type {State}
-   */
-  function headDelimiterCellAfter(code) {
-    if (code === 124) {
-      return headDelimiterBefore(code);
-    }
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      // Exit when:
-      // * there was no `:` or `|` at all (it’s a thematic break or setext
-      //   underline instead)
-      // * the header cell count is not the delimiter cell count
-      if (!seen || size !== sizeB) {
-        return headDelimiterNok(code);
-      }
-
-      // Note: in markdown-rs`, a reset is needed here.
-      effects.exit('tableDelimiterRow');
-      effects.exit('tableHead');
-      // To do: in `markdown-rs`, resolvers need to be registered manually.
-      // effects.register_resolver(ResolveName::GfmTable)
-      return ok(code);
-    }
-    return headDelimiterNok(code);
-  }
-
-  /**
-   * In delimiter row, at a disallowed byte.
-   *
-   * ```markdown
-   *   | | a |
-   * > | | x |
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function headDelimiterNok(code) {
-    // Note: in `markdown-rs`, we need to reset, in `micromark-js` we don‘t.
-    return nok(code);
-  }
-
-  /**
-   * Before table body row.
-   *
-   * ```markdown
-   *   | | a |
-   *   | | - |
-   * > | | b |
-   *     ^
-   * ```
-   *
-   * @type {State}
-   */
-  function bodyRowStart(code) {
-    // Note: in `markdown-rs` we need to manually take care of a prefix,
-    // but in `micromark-js` that is done for us, so if we’re here, we’re
-    // never at whitespace.
-    effects.enter('tableRow');
-    return bodyRowBreak(code);
-  }
-
-  /**
-   * At break in table body row.
-   *
-   * ```markdown
-   *   | | a |
-   *   | | - |
-   * > | | b |
-   *     ^
-   *       ^
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function bodyRowBreak(code) {
-    if (code === 124) {
-      effects.enter('tableCellDivider');
-      effects.consume(code);
-      effects.exit('tableCellDivider');
-      return bodyRowBreak;
-    }
-    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      effects.exit('tableRow');
-      return ok(code);
-    }
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      return factorySpace(effects, bodyRowBreak, "whitespace")(code);
-    }
-
-    // Anything else is cell content.
-    effects.enter("data");
-    return bodyRowData(code);
-  }
-
-  /**
-   * In table body row data.
-   *
-   * ```markdown
-   *   | | a |
-   *   | | - |
-   * > | | b |
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function bodyRowData(code) {
-    if (code === null || code === 124 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      effects.exit("data");
-      return bodyRowBreak(code);
-    }
-    effects.consume(code);
-    return code === 92 ? bodyRowEscape : bodyRowData;
-  }
-
-  /**
-   * In table body row escape.
-   *
-   * ```markdown
-   *   | | a    |
-   *   | | ---- |
-   * > | | b\-c |
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function bodyRowEscape(code) {
-    if (code === 92 || code === 124) {
-      effects.consume(code);
-      return bodyRowData;
-    }
-    return bodyRowData(code);
-  }
-}
-
-/** @type {Resolver} */
-
-function resolveTable(events, context) {
-  let index = -1;
-  let inFirstCellAwaitingPipe = true;
-  /** @type {RowKind} */
-  let rowKind = 0;
-  /** @type {Range} */
-  let lastCell = [0, 0, 0, 0];
-  /** @type {Range} */
-  let cell = [0, 0, 0, 0];
-  let afterHeadAwaitingFirstBodyRow = false;
-  let lastTableEnd = 0;
-  /** @type {Token | undefined} */
-  let currentTable;
-  /** @type {Token | undefined} */
-  let currentBody;
-  /** @type {Token | undefined} */
-  let currentCell;
-  const map = new edit_map_EditMap();
-  while (++index < events.length) {
-    const event = events[index];
-    const token = event[1];
-    if (event[0] === 'enter') {
-      // Start of head.
-      if (token.type === 'tableHead') {
-        afterHeadAwaitingFirstBodyRow = false;
-
-        // Inject previous (body end and) table end.
-        if (lastTableEnd !== 0) {
-          flushTableEnd(map, context, lastTableEnd, currentTable, currentBody);
-          currentBody = undefined;
-          lastTableEnd = 0;
-        }
-
-        // Inject table start.
-        currentTable = {
-          type: 'table',
-          start: Object.assign({}, token.start),
-          // Note: correct end is set later.
-          end: Object.assign({}, token.end)
-        };
-        map.add(index, 0, [['enter', currentTable, context]]);
-      } else if (token.type === 'tableRow' || token.type === 'tableDelimiterRow') {
-        inFirstCellAwaitingPipe = true;
-        currentCell = undefined;
-        lastCell = [0, 0, 0, 0];
-        cell = [0, index + 1, 0, 0];
-
-        // Inject table body start.
-        if (afterHeadAwaitingFirstBodyRow) {
-          afterHeadAwaitingFirstBodyRow = false;
-          currentBody = {
-            type: 'tableBody',
-            start: Object.assign({}, token.start),
-            // Note: correct end is set later.
-            end: Object.assign({}, token.end)
-          };
-          map.add(index, 0, [['enter', currentBody, context]]);
-        }
-        rowKind = token.type === 'tableDelimiterRow' ? 2 : currentBody ? 3 : 1;
-      }
-      // Cell data.
-      else if (rowKind && (token.type === "data" || token.type === 'tableDelimiterMarker' || token.type === 'tableDelimiterFiller')) {
-        inFirstCellAwaitingPipe = false;
-
-        // First value in cell.
-        if (cell[2] === 0) {
-          if (lastCell[1] !== 0) {
-            cell[0] = cell[1];
-            currentCell = flushCell(map, context, lastCell, rowKind, undefined, currentCell);
-            lastCell = [0, 0, 0, 0];
-          }
-          cell[2] = index;
-        }
-      } else if (token.type === 'tableCellDivider') {
-        if (inFirstCellAwaitingPipe) {
-          inFirstCellAwaitingPipe = false;
-        } else {
-          if (lastCell[1] !== 0) {
-            cell[0] = cell[1];
-            currentCell = flushCell(map, context, lastCell, rowKind, undefined, currentCell);
-          }
-          lastCell = cell;
-          cell = [lastCell[1], index, 0, 0];
-        }
-      }
-    }
-    // Exit events.
-    else if (token.type === 'tableHead') {
-      afterHeadAwaitingFirstBodyRow = true;
-      lastTableEnd = index;
-    } else if (token.type === 'tableRow' || token.type === 'tableDelimiterRow') {
-      lastTableEnd = index;
-      if (lastCell[1] !== 0) {
-        cell[0] = cell[1];
-        currentCell = flushCell(map, context, lastCell, rowKind, index, currentCell);
-      } else if (cell[1] !== 0) {
-        currentCell = flushCell(map, context, cell, rowKind, index, currentCell);
-      }
-      rowKind = 0;
-    } else if (rowKind && (token.type === "data" || token.type === 'tableDelimiterMarker' || token.type === 'tableDelimiterFiller')) {
-      cell[3] = index;
-    }
-  }
-  if (lastTableEnd !== 0) {
-    flushTableEnd(map, context, lastTableEnd, currentTable, currentBody);
-  }
-  map.consume(context.events);
-
-  // To do: move this into `html`, when events are exposed there.
-  // That’s what `markdown-rs` does.
-  // That needs updates to `mdast-util-gfm-table`.
-  index = -1;
-  while (++index < context.events.length) {
-    const event = context.events[index];
-    if (event[0] === 'enter' && event[1].type === 'table') {
-      event[1]._align = gfmTableAlign(context.events, index);
-    }
-  }
-  return events;
-}
-
-/**
- * Generate a cell.
- *
- * @param {EditMap} map
- *   Edit map to apply to.
- * @param {Readonly<TokenizeContext>} context
- *   Tokenize context.
- * @param {Readonly<Range>} range
- *   Range of the cell within events.
- * @param {RowKind} rowKind
- *   Type of row.
- * @param {number | undefined} rowEnd
- *   Index of the end of the row, if known.
- * @param {Token | undefined} previousCell
- *   Previous cell token, if any.
- * @returns {Token | undefined}
- *   Current cell token after flushing, if any.
- */
-// eslint-disable-next-line max-params
-function flushCell(map, context, range, rowKind, rowEnd, previousCell) {
-  // `markdown-rs` uses:
-  // rowKind === 2 ? 'tableDelimiterCell' : 'tableCell'
-  const groupName = rowKind === 1 ? 'tableHeader' : rowKind === 2 ? 'tableDelimiter' : 'tableData';
-  // `markdown-rs` uses:
-  // rowKind === 2 ? 'tableDelimiterCellValue' : 'tableCellText'
-  const valueName = 'tableContent';
-
-  // Insert an exit for the previous cell, if there is one.
-  //
-  // ```markdown
-  // > | | aa | bb | cc |
-  //          ^-- exit
-  //           ^^^^-- this cell
-  // ```
-  if (range[0] !== 0) {
-    previousCell.end = Object.assign({}, getPoint(context.events, range[0]));
-    map.add(range[0], 0, [['exit', previousCell, context]]);
-  }
-
-  // Insert enter of this cell.
-  //
-  // ```markdown
-  // > | | aa | bb | cc |
-  //           ^-- enter
-  //           ^^^^-- this cell
-  // ```
-  const now = getPoint(context.events, range[1]);
-  previousCell = {
-    type: groupName,
-    start: Object.assign({}, now),
-    // Note: correct end is set later.
-    end: Object.assign({}, now)
-  };
-  map.add(range[1], 0, [['enter', previousCell, context]]);
-
-  // Insert text start at first data start and end at last data end, and
-  // remove events between.
-  //
-  // ```markdown
-  // > | | aa | bb | cc |
-  //            ^-- enter
-  //             ^-- exit
-  //           ^^^^-- this cell
-  // ```
-  if (range[2] !== 0) {
-    const relatedStart = getPoint(context.events, range[2]);
-    const relatedEnd = getPoint(context.events, range[3]);
-    /** @type {Token} */
-    const valueToken = {
-      type: valueName,
-      start: Object.assign({}, relatedStart),
-      end: Object.assign({}, relatedEnd)
-    };
-    map.add(range[2], 0, [['enter', valueToken, context]]);
-    if (rowKind !== 2) {
-      // Fix positional info on remaining events
-      const start = context.events[range[2]];
-      const end = context.events[range[3]];
-      start[1].end = Object.assign({}, end[1].end);
-      start[1].type = "chunkText";
-      start[1].contentType = "text";
-
-      // Remove if needed.
-      if (range[3] > range[2] + 1) {
-        const a = range[2] + 1;
-        const b = range[3] - range[2] - 1;
-        map.add(a, b, []);
-      }
-    }
-    map.add(range[3] + 1, 0, [['exit', valueToken, context]]);
-  }
-
-  // Insert an exit for the last cell, if at the row end.
-  //
-  // ```markdown
-  // > | | aa | bb | cc |
-  //                    ^-- exit
-  //               ^^^^^^-- this cell (the last one contains two “between” parts)
-  // ```
-  if (rowEnd !== undefined) {
-    previousCell.end = Object.assign({}, getPoint(context.events, rowEnd));
-    map.add(rowEnd, 0, [['exit', previousCell, context]]);
-    previousCell = undefined;
-  }
-  return previousCell;
-}
-
-/**
- * Generate table end (and table body end).
- *
- * @param {Readonly<EditMap>} map
- *   Edit map to apply to.
- * @param {Readonly<TokenizeContext>} context
- *   Tokenize context.
- * @param {number} index
- *   Index within the events where the table end should be inserted.
- * @param {Token} table
- *   Table token.
- * @param {Token | undefined} tableBody
- *   Table body token, if any.
- * @returns {undefined}
- *   Nothing.
- */
-// eslint-disable-next-line max-params
-function flushTableEnd(map, context, index, table, tableBody) {
-  /** @type {Array<Event>} */
-  const exits = [];
-  const related = getPoint(context.events, index);
-  if (tableBody) {
-    tableBody.end = Object.assign({}, related);
-    exits.push(['exit', tableBody, context]);
-  }
-  table.end = Object.assign({}, related);
-  exits.push(['exit', table, context]);
-  map.add(index + 1, 0, exits);
-}
-
-/**
- * Get the point (start or end) for a given event in the list of events.
- *
- * @param {Readonly<Array<Event>>} events
- *   List of events.
- * @param {number} index
- *   Index of the event to get the point for.
- * @returns {Readonly<Point>}
- *   Start point for enter and end point for exit.
- */
-function getPoint(events, index) {
-  const event = events[index];
-  const side = event[0] === 'enter' ? 'start' : 'end';
-  return event[1][side];
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-task-list-item/lib/syntax.js
-/**
- * @import {Extension, State, TokenizeContext, Tokenizer} from 'micromark-util-types'
- */
-
-
-
-const tasklistCheck = {
-  name: 'tasklistCheck',
-  tokenize: tokenizeTasklistCheck
-};
-
-/**
- * Create an HTML extension for `micromark` to support GFM task list items
- * syntax.
- *
- * @returns {Extension}
- *   Extension for `micromark` that can be passed in `htmlExtensions` to
- *   support GFM task list items when serializing to HTML.
- */
-function gfmTaskListItem() {
-  return {
-    text: {
-      [91]: tasklistCheck
-    }
-  };
-}
-
-/**
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function tokenizeTasklistCheck(effects, ok, nok) {
-  const self = this;
-  return open;
-
-  /**
-   * At start of task list item check.
-   *
-   * ```markdown
-   * > | * [x] y.
-   *       ^
-   * ```
-   *
-   * @type {State}
-   */
-  function open(code) {
-    if (
-    // Exit if there’s stuff before.
-    self.previous !== null ||
-    // Exit if not in the first content that is the first child of a list
-    // item.
-    !self._gfmTasklistFirstContentOfListItem) {
-      return nok(code);
-    }
-    effects.enter('taskListCheck');
-    effects.enter('taskListCheckMarker');
-    effects.consume(code);
-    effects.exit('taskListCheckMarker');
-    return inside;
-  }
-
-  /**
-   * In task list item check.
-   *
-   * ```markdown
-   * > | * [x] y.
-   *        ^
-   * ```
-   *
-   * @type {State}
-   */
-  function inside(code) {
-    // Currently we match how GH works in files.
-    // To match how GH works in comments, use `markdownSpace` (`[\t ]`) instead
-    // of `markdownLineEndingOrSpace` (`[\t\n\r ]`).
-    if ((0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
-      effects.enter('taskListCheckValueUnchecked');
-      effects.consume(code);
-      effects.exit('taskListCheckValueUnchecked');
-      return close;
-    }
-    if (code === 88 || code === 120) {
-      effects.enter('taskListCheckValueChecked');
-      effects.consume(code);
-      effects.exit('taskListCheckValueChecked');
-      return close;
-    }
-    return nok(code);
-  }
-
-  /**
-   * At close of task list item check.
-   *
-   * ```markdown
-   * > | * [x] y.
-   *         ^
-   * ```
-   *
-   * @type {State}
-   */
-  function close(code) {
-    if (code === 93) {
-      effects.enter('taskListCheckMarker');
-      effects.consume(code);
-      effects.exit('taskListCheckMarker');
-      effects.exit('taskListCheck');
-      return after;
-    }
-    return nok(code);
-  }
-
-  /**
-   * @type {State}
-   */
-  function after(code) {
-    // EOL in paragraph means there must be something else after it.
-    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
-      return ok(code);
-    }
-
-    // Space or tab?
-    // Check what comes after.
-    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
-      return effects.check({
-        tokenize: spaceThenNonSpace
-      }, ok, nok)(code);
-    }
-
-    // EOF, or non-whitespace, both wrong.
-    return nok(code);
-  }
-}
-
-/**
- * @this {TokenizeContext}
- * @type {Tokenizer}
- */
-function spaceThenNonSpace(effects, ok, nok) {
-  return factorySpace(effects, after, "whitespace");
-
-  /**
-   * After whitespace, after task list item check.
-   *
-   * ```markdown
-   * > | * [x] y.
-   *           ^
-   * ```
-   *
-   * @type {State}
-   */
-  function after(code) {
-    // EOF means there was nothing, so bad.
-    // EOL means there’s content after it, so good.
-    // Impossible to have more spaces.
-    // Anything else is good.
-    return code === null ? nok(code) : ok(code);
-  }
-}
-;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm/index.js
-/**
- * @typedef {import('micromark-extension-gfm-footnote').HtmlOptions} HtmlOptions
- * @typedef {import('micromark-extension-gfm-strikethrough').Options} Options
- * @typedef {import('micromark-util-types').Extension} Extension
- * @typedef {import('micromark-util-types').HtmlExtension} HtmlExtension
- */
-
-
-
-
-
-
-
-
-
-/**
- * Create an extension for `micromark` to enable GFM syntax.
- *
- * @param {Options | null | undefined} [options]
- *   Configuration (optional).
- *
- *   Passed to `micromark-extens-gfm-strikethrough`.
- * @returns {Extension}
- *   Extension for `micromark` that can be passed in `extensions` to enable GFM
- *   syntax.
- */
-function gfm(options) {
-  return combineExtensions([
-    gfmAutolinkLiteral(),
-    gfmFootnote(),
-    gfmStrikethrough(options),
-    gfmTable(),
-    gfmTaskListItem()
-  ])
-}
-
-/**
- * Create an extension for `micromark` to support GFM when serializing to HTML.
- *
- * @param {HtmlOptions | null | undefined} [options]
- *   Configuration (optional).
- *
- *   Passed to `micromark-extens-gfm-footnote`.
- * @returns {HtmlExtension}
- *   Extension for `micromark` that can be passed in `htmlExtensions` to
- *   support GFM when serializing to HTML.
- */
-function gfmHtml(options) {
-  return combineHtmlExtensions([
-    gfmAutolinkLiteralHtml(),
-    gfmFootnoteHtml(options),
-    gfmStrikethroughHtml(),
-    gfmTableHtml(),
-    gfmTagfilterHtml(),
-    gfmTaskListItemHtml()
-  ])
-}
-
-;// CONCATENATED MODULE: ./src/core/tasks/sanitize.ts
-// Strips from issue text what a reader of the rendered issue cannot see but an agent would read,
-// so nobody can hide instructions for the agent in an issue:
-// - HTML comments (`<!-- ... -->`, and an unterminated `<!--` up to the end of the text), except
-//   inside fenced/indented code blocks and inline code, where GitHub shows them as text. Code is
-//   found with the same markdown parser the task list uses.
-// - Zero-width and invisible characters (U+200B-U+200D, U+2060-U+2064, U+FEFF, U+00AD, U+180E)
-//   and Unicode tag characters (U+E0000-U+E007F, invisible "ASCII smuggling").
-// - Bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C).
-// - C0/C1 control characters other than tab and line endings.
-// Line endings are normalised to LF (CRLF and lone CR).
-
-
-
-const HIDDEN_CHARACTERS = new RegExp([
-    '[\\u200B-\\u200D\\u2060-\\u2064\\uFEFF\\u00AD\\u180E]',
-    '[\\u202A-\\u202E\\u2066-\\u2069\\u200E\\u200F\\u061C]',
-    '[\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]',
-    '[\\u{E0000}-\\u{E007F}]'
-].join('|'), 'gu');
-function sanitizeIssueText(text) {
-    const normalised = text.replace(/\r\n?/g, '\n').replace(HIDDEN_CHARACTERS, '');
-    return removeHtmlComments(normalised);
-}
-function removeHtmlComments(text) {
-    if (!text.includes('<!--'))
-        return text;
-    const code = codeRanges(text);
-    const inCode = (offset) => code.some(([start, end]) => offset >= start && offset < end);
-    let out = '';
-    let copyFrom = 0;
-    let searchFrom = 0;
-    for (;;) {
-        const open = text.indexOf('<!--', searchFrom);
-        if (open === -1)
-            break;
-        if (inCode(open)) {
-            searchFrom = open + 4;
-            continue;
-        }
-        out += text.slice(copyFrom, open);
-        // From open + 2 so that `<!-->` and `<!--->` end where CommonMark ends them.
-        const close = text.indexOf('-->', open + 2);
-        if (close === -1)
-            return out;
-        copyFrom = searchFrom = close + 3;
-    }
-    return out + text.slice(copyFrom);
-}
-/** [start, end) offsets of code blocks and inline code, where `<!--` is visible text. */
-function codeRanges(text) {
-    const tree = fromMarkdown(text, { extensions: [gfm()], mdastExtensions: [(0,mdast_util_gfm_lib/* gfmFromMarkdown */.C)()] });
-    const ranges = [];
-    const walk = (node) => {
-        if (node.type === 'code' || node.type === 'inlineCode') {
-            const start = node.position?.start.offset;
-            const end = node.position?.end.offset;
-            if (start !== undefined && end !== undefined)
-                ranges.push([start, end]);
-            return;
-        }
-        if ('children' in node)
-            for (const child of node.children)
-                walk(child);
-    };
-    walk(tree);
-    return ranges;
-}
-
-;// CONCATENATED MODULE: ./src/core/tasks/parse.ts
-// Turns an issue body into tasks. Users depend on these rules:
-//
-// - The text is sanitised first (sanitize.ts: hidden comments and invisible characters go) and
-//   parsed as GitHub-flavoured markdown. A task is a top-level task list item (`- [ ]`, `* [x]`,
-//   `1. [ ]`): an item of a list that is not inside another list item, a blockquote or a footnote.
-//   Nested task items belong to their parent's body. Code blocks, HTML comments and whatever sits
-//   between `<details>` and its matching `</details>` are ignored.
-// - Checked items are returned too (`checked: true`) and count in positions, so ticking a box
-//   never changes another task's ID.
-// - Title: the first line of the item's first paragraph as written (markdown), whitespace collapsed.
-//   Body: the rest of the item (further lines, sub-lists, code...) as markdown from the source,
-//   de-indented; may be empty.
-// - Explicit ID: at the very start of the item, `T1: title`, `[T1] title`, `**T1** title`,
-//   `**T1:** title`, `**T1**: title`, `` `T1` title `` or `` `T1`: title ``. An ID is 1-32 letters,
-//   digits, `_` or `-`, starts with a letter and contains a digit (`Fix: x` is a title). It is
-//   removed from the title and kept as written.
-// - Otherwise the ID is `T<position>`, position being the 1-based index among all top-level task
-//   items. IDs must be unique ignoring case; an empty title is an error too (TaskListError).
-// - An item whose title is just `#123` is a reference to issue 123 (`reference.issueNumber`).
-
-
-
-
-
-
-/** The task list cannot be used as written; the message tells the user what to change. */
-class TaskListError extends errors/* UserError */.y {
-    constructor(message) {
-        super(message);
-        this.name = 'TaskListError';
-    }
-}
-/** Markdown explaining the expected syntax, for the "no tasks found" comment. */
-const TASK_SYNTAX_HELP = [
-    'Write the tasks as a task list in the issue body, one top-level item per task:',
-    '',
-    '```markdown',
-    '- [ ] T1: Add a login form',
-    '  Anything nested under an item is passed to the agent with it:',
-    '  - validate the e-mail address',
-    '  - [ ] nested checkboxes are details, not separate tasks',
-    '- [ ] Add a logout button',
-    '- [ ] #123',
-    '```',
-    '',
-    "- `T1:` (or `[T1]`, `**T1**`, `` `T1` ``) gives a task an explicit ID; an ID starts with a letter and contains a digit. Without one, the ID is `T` plus the item's position (`T2` above).",
-    '- `- [ ] #123` takes the task from issue #123.',
-    '- Checked items (`- [x]`) are done and are not run, but keep their position.',
-    '- Ignored: lists inside quotes, code blocks, HTML comments and `<details>` sections.'
-].join('\n');
-const ID = '[A-Za-z][A-Za-z0-9_-]{0,31}';
-const BOLD_ID = new RegExp(`^(${ID})(:?)$`);
-const CODE_ID = new RegExp(`^(${ID})$`);
-const COLON_ID = new RegExp(`^(${ID}):(?:\\s+|$)`);
-const BRACKET_ID = new RegExp(`^\\[(${ID})\\](?:\\s+|$)`);
-function parseTaskList(markdown) {
-    const source = sanitizeIssueText(markdown);
-    const tree = fromMarkdown(source, { extensions: [gfm()], mdastExtensions: [(0,mdast_util_gfm_lib/* gfmFromMarkdown */.C)()] });
-    const tasks = topLevelTaskItems(tree).map((item, index) => toTask(item, index + 1, source));
-    assertUniqueIds(tasks);
-    return { tasks };
-}
-/** Task items of the lists directly under the root, outside `<details>` sections. */
-function topLevelTaskItems(tree) {
-    const items = [];
-    let detailsDepth = 0;
-    for (const node of tree.children) {
-        if (node.type === 'html') {
-            detailsDepth = updateDetailsDepth(node.value, detailsDepth);
-        }
-        else if (node.type === 'list' && detailsDepth === 0) {
-            items.push(...node.children.filter((item) => typeof item.checked === 'boolean'));
-        }
-    }
-    return items;
-}
-function updateDetailsDepth(html, depth) {
-    for (const match of html.matchAll(/<(\/?)details(?=[\s>/]|$)/gi)) {
-        depth = match[1] ? Math.max(0, depth - 1) : depth + 1;
-    }
-    return depth;
-}
-function toTask(item, position, source) {
-    const first = item.children[0];
-    const paragraph = first?.type === 'paragraph' ? first : undefined;
-    const paragraphStart = paragraph?.position?.start.offset ?? itemStart(item);
-    const lineEnd = lineEndAt(source, paragraphStart);
-    const head = paragraph ? splitId(paragraph, lineEnd, source) : { title: '' };
-    const title = head.title.replace(/\s+/g, ' ').trim();
-    const id = head.id ?? `T${position}`;
-    if (title === '') {
-        const what = head.id ? `has no title after its ID "${head.id}"` : 'has no title';
-        throw new TaskListError(`Task item ${position} ${what}. Write the title on the checkbox line, e.g. "- [ ] T1: Add a login form".`);
-    }
-    const task = {
-        id,
-        idSource: head.id ? 'explicit' : 'position',
-        position,
-        title,
-        body: itemBody(item, source, lineEnd),
-        checked: item.checked === true
-    };
-    const reference = /^#(\d+)$/.exec(title);
-    const issueNumber = reference ? Number(reference[1]) : 0;
-    if (Number.isSafeInteger(issueNumber) && issueNumber > 0)
-        task.reference = { issueNumber };
-    return task;
-}
-/**
- * The paragraph's first source line, with an explicit ID split off when present. The title is
- * the markdown as written (backticks, quotes and `$(...)` included): agents get it literally.
- */
-function splitId(paragraph, lineEnd, source) {
-    const [head, ...rest] = paragraph.children;
-    if (!head)
-        return { title: '' };
-    const from = head.position?.start.offset ?? 0;
-    const line = source.slice(from, lineEnd);
-    if (head.type === 'strong' || head.type === 'inlineCode') {
-        const match = (head.type === 'strong' ? BOLD_ID : CODE_ID).exec((0,lib/* toString */.d)(head));
-        if (match && isId(match[1]) && endOffset(head) <= lineEnd) {
-            const after = source.slice(endOffset(head), lineEnd);
-            const separator = /^(:?)(\s*)/.exec(after) ?? ['', '', ''];
-            // Something must separate the ID from the title: `**T1**title` is just a bold word.
-            if (match[2] || separator[0] || firstLineText(rest, lineEnd).trim() === '') {
-                return { id: match[1], title: after.slice(separator[0].length) };
-            }
-        }
-    }
-    else if (head.type === 'text') {
-        const headLine = head.value.split('\n')[0];
-        const match = COLON_ID.exec(headLine) ?? BRACKET_ID.exec(headLine);
-        if (match && isId(match[1]) && line.startsWith(match[0].trimEnd())) {
-            return { id: match[1], title: line.slice(match[0].length) };
-        }
-    }
-    return { title: line };
-}
-function isId(token) {
-    return /\d/.test(token);
-}
-/**
- * Plain text of the phrasing nodes up to `lineEnd` (the end of the paragraph's first source
- * line). A soft line break (`\n` in a text value) or a hard break also ends the line.
- */
-function firstLineText(nodes, lineEnd) {
-    let out = '';
-    const visit = (list) => {
-        for (const node of list) {
-            if ((node.position?.start.offset ?? 0) >= lineEnd || node.type === 'break')
-                return true;
-            if (node.type === 'text') {
-                const newline = node.value.indexOf('\n');
-                out += newline === -1 ? node.value : node.value.slice(0, newline);
-                if (newline !== -1)
-                    return true;
-            }
-            else if ('children' in node && endOffset(node) > lineEnd) {
-                if (visit(node.children))
-                    return true;
-            }
-            else {
-                out += (0,lib/* toString */.d)(node).split('\n')[0];
-            }
-        }
-        return false;
-    };
-    visit(nodes);
-    return out;
-}
-/** Everything after the first line of the item, de-indented by the item's content indent. */
-function itemBody(item, source, lineEnd) {
-    const end = item.position?.end.offset ?? lineEnd;
-    if (lineEnd >= end)
-        return '';
-    const indent = contentIndent(source, itemStart(item));
-    const lines = source
-        .slice(lineEnd + 1, end)
-        .split('\n')
-        .map((line) => stripIndent(line, indent));
-    while (lines.length > 0 && lines[0].trim() === '')
-        lines.shift();
-    while (lines.length > 0 && lines[lines.length - 1].trim() === '')
-        lines.pop();
-    return lines.join('\n');
-}
-/** Column where the item's content (the checkbox) starts: indent + marker + spaces. */
-function contentIndent(source, start) {
-    const lineStart = source.lastIndexOf('\n', start - 1) + 1;
-    const marker = /^(?:[-*+]|\d{1,9}[.)])[ \t]*/.exec(source.slice(start)) ?? [''];
-    return columnWidth(source.slice(lineStart, start + marker[0].length));
-}
-function columnWidth(text) {
-    let column = 0;
-    for (const char of text)
-        column = char === '\t' ? column + 4 - (column % 4) : column + 1;
-    return column;
-}
-/** Removes up to `columns` columns of leading whitespace (tabs expand to multiples of 4). */
-function stripIndent(line, columns) {
-    let column = 0;
-    let index = 0;
-    while (index < line.length && column < columns) {
-        const char = line[index];
-        if (char === ' ')
-            column += 1;
-        else if (char === '\t')
-            column += 4 - (column % 4);
-        else
-            break;
-        index += 1;
-    }
-    // A tab that reaches past the indent leaves its remaining columns as spaces.
-    return ' '.repeat(Math.max(0, column - columns)) + line.slice(index);
-}
-function lineEndAt(source, offset) {
-    const newline = source.indexOf('\n', offset);
-    return newline === -1 ? source.length : newline;
-}
-function itemStart(item) {
-    return item.position?.start.offset ?? 0;
-}
-function endOffset(node) {
-    return node.position?.end.offset ?? Number.MAX_SAFE_INTEGER;
-}
-function assertUniqueIds(tasks) {
-    const seen = new Map();
-    for (const task of tasks) {
-        const key = task.id.toLowerCase();
-        const earlier = seen.get(key);
-        if (earlier)
-            throw new TaskListError(duplicateMessage(earlier, task, tasks));
-        seen.set(key, task);
-    }
-}
-function duplicateMessage(earlier, later, tasks) {
-    const sameAs = earlier.id === later.id ? '' : ` (same as "${earlier.id}": IDs ignore case)`;
-    const positional = [earlier, later]
-        .filter((task) => task.idSource === 'position')
-        .map((task) => ` Item ${task.position} has no explicit ID, so its position makes it "${task.id}".`)
-        .join('');
-    const taken = new Set(tasks.map((task) => task.id.toLowerCase()));
-    let free = tasks.length + 1;
-    while (taken.has(`t${free}`))
-        free += 1;
-    return (`Duplicate task ID "${later.id}"${sameAs}: item ${earlier.position} (${quote(earlier.title)}) ` +
-        `and item ${later.position} (${quote(later.title)}).${positional} ` +
-        `Give each task a distinct ID such as "T${free}: ...".`);
-}
-function quote(title) {
-    return `"${title.length > 60 ? `${title.slice(0, 57)}...` : title}"`;
-}
-
+// EXTERNAL MODULE: ./src/core/tasks/parse.ts
+var parse = __nccwpck_require__(7189);
+// EXTERNAL MODULE: ./src/core/tasks/sanitize.ts
+var sanitize = __nccwpck_require__(6691);
 // EXTERNAL MODULE: ./src/github/publish.ts
 var publish = __nccwpck_require__(7184);
 // EXTERNAL MODULE: ./src/action/triggers.ts
 var triggers = __nccwpck_require__(3673);
 // EXTERNAL MODULE: ./src/action/state.ts
 var action_state = __nccwpck_require__(3175);
+;// CONCATENATED MODULE: ./src/action/sub-issues.ts
+
+
+
+/**
+ * The issue's tasks: its task list's items, then its sub-issues (core/tasks/sub-issues.ts has
+ * the rules). A TaskListError says what to change in the issue.
+ */
+async function issueTasks(api, issue, logger) {
+    const listed = (0,parse/* parseTaskList */.zX)(issue.body).tasks;
+    return (0,sub_issues/* withSubIssues */.nF)(listed, await readSubIssues(api, issue.number, logger));
+}
+/**
+ * The sub-issues of this repository, in GitHub's order. A sub-issue of another repository is
+ * not a task here (its work belongs to that repository): left out, with a warning naming it.
+ * A server without sub-issues (404: an older GitHub Enterprise Server) has none.
+ */
+async function readSubIssues(api, issueNumber, logger) {
+    let subs;
+    try {
+        subs = await api.listSubIssues(issueNumber);
+    }
+    catch (error) {
+        if (error.status === 404) {
+            logger.info(`No sub-issues read for #${issueNumber}: the server has no sub-issues API (404)`);
+            return [];
+        }
+        throw new Error(`Could not read the sub-issues of #${issueNumber}, which are tasks too: ${(0,errors/* errorMessage */.g)(error)}`);
+    }
+    const here = `${api.owner}/${api.repo}`.toLowerCase();
+    const kept = [];
+    for (const sub of subs) {
+        if (sub.repository.toLowerCase() !== here) {
+            logger.warning(`Sub-issue ${sub.repository}#${sub.number} is in another repository; its work belongs there, so it is not a task of this run.`);
+            continue;
+        }
+        if (sub.isPullRequest)
+            continue;
+        kept.push({
+            number: sub.number,
+            title: sub.title,
+            body: sub.body,
+            url: sub.url,
+            closed: sub.state === 'closed'
+        });
+    }
+    if (subs.length > 0)
+        logger.info(`Sub-issues of #${issueNumber}: ${kept.map((s) => `#${s.number}${s.closed ? ' (closed)' : ''}`).join(', ') || 'none of this repository'}`);
+    return kept;
+}
+
 ;// CONCATENATED MODULE: ./src/action/steps/issue.ts
 // The issue and its task list, read and checked; what cannot be run is explained on the issue.
+
 
 
 
@@ -48467,17 +36165,17 @@ async function readIssue(r) {
         return data;
     });
     // The title reaches agents too (ISSUE_TITLE, the prompt): hidden characters go, like in tasks.
-    issue.title = sanitizeIssueText(issue.title).replace(/\s+/g, ' ').trim();
+    issue.title = (0,sanitize/* sanitizeIssueText */.U)(issue.title).replace(/\s+/g, ' ').trim();
     return issue;
 }
 /** Parses the issue's task list; answers "no tasks" and "too many" on the issue itself. */
 async function readTasks(api, issue, inputs, logger) {
     let tasks;
     try {
-        tasks = parseTaskList(issue.body).tasks;
+        tasks = await issueTasks(api, issue, logger);
     }
     catch (error) {
-        if (error instanceof TaskListError) {
+        if (error instanceof parse/* TaskListError */.wW) {
             await explainOnIssue(api, issue.number, `The task list of this issue could not be used: ${error.message}`, logger);
             throw new Error(`Task list of #${issue.number}: ${error.message}`);
         }
@@ -48503,15 +36201,15 @@ async function readTasks(api, issue, inputs, logger) {
         catch (error) {
             throw new Error(`Task ${task.id} refers to #${ref}, which could not be read: ${(0,errors/* errorMessage */.g)(error)}`);
         }
-        task.title = sanitizeIssueText(referenced.title).trim();
-        task.body = [`(from #${ref}: ${referenced.url})`, '', sanitizeIssueText(referenced.body).trim()]
+        task.title = (0,sanitize/* sanitizeIssueText */.U)(referenced.title).trim();
+        task.body = [`(from #${ref}: ${referenced.url})`, '', (0,sanitize/* sanitizeIssueText */.U)(referenced.body).trim()]
             .join('\n')
             .trim();
     }
     logger.info(`Found ${tasks.length} task item(s): ${open.length} open, ${tasks.length - open.length} done`);
     return tasks;
 }
-async function explainOnIssue(api, issueNumber, message, logger, help = TASK_SYNTAX_HELP) {
+async function explainOnIssue(api, issueNumber, message, logger, help = parse/* TASK_SYNTAX_HELP */.EF) {
     // Keep the recorded state of earlier runs: a refusal now must not make the next run forget
     // which tasks are finished.
     const existing = await (0,publish/* findStatusComments */.Wl)(api, issueNumber);
@@ -49021,10 +36719,11 @@ async function fetchReused(r, tasks, plan, base, remoteTips) {
     });
 }
 
-// EXTERNAL MODULE: ./src/core/report/markdown.ts + 12 modules
-var markdown = __nccwpck_require__(4243);
+// EXTERNAL MODULE: ./src/core/report/markdown.ts + 2 modules
+var markdown = __nccwpck_require__(1887);
 ;// CONCATENATED MODULE: ./src/action/steps/publish.ts
 // After the engine: branches pushed, the pull request and the status comment, outputs.
+
 
 
 
@@ -49080,7 +36779,7 @@ async function reportCancelled(r, issue, result, previous, statusComments) {
 }
 /** The pull request (when something merged and the push went through) and the status comment. */
 async function reportOnIssue(r, issue, tasks, result, pushes, prep, previous, statusComments) {
-    const { api, logger, inputs } = r;
+    const { api, logger } = r;
     const integrationPush = pushes.find((p) => p.branch === result.integrationBranch);
     const mergedAny = result.tasks.some((t) => (0,types/* isMerged */.T)(t.status));
     let noPullRequestReason;
@@ -49089,20 +36788,16 @@ async function reportOnIssue(r, issue, tasks, result, pushes, prep, previous, st
     else if (!mergedAny)
         noPullRequestReason = 'no task produced changes that could be merged.';
     let pull;
+    let refused;
     if (!noPullRequestReason) {
         const allMerged = result.tasks
             .filter((t) => t.status !== 'skipped' || prep.dropped.includes(t.id))
             .every((t) => (0,types/* isMerged */.T)(t.status));
-        const body = (0,markdown/* renderPullRequestBody */.XC)(result, issue.number, allMerged);
-        const pr = await (0,publish/* upsertPullRequest */._b)(api, {
-            head: result.integrationBranch,
-            base: prep.baseBranch,
-            title: issue.title,
-            body,
-            draft: inputs.draft
-        });
-        logger.info(`${pr.created ? 'Opened' : 'Updated'} pull request #${pr.number}: ${pr.url}`);
-        pull = { number: pr.number, url: pr.url };
+        ({ pull, refused } = await (0,pull_request/* pullRequestStep */.b7)(r, {
+            ...{ issue, tasks, result, pushes, allMerged },
+            baseBranch: prep.baseBranch
+        }));
+        noPullRequestReason = refused?.reason;
     }
     // What the integration branch holds now: this run's result, or, when its push was
     // rejected, whatever the last record said (the next run then finds the newer commits).
@@ -49118,14 +36813,15 @@ async function reportOnIssue(r, issue, tasks, result, pushes, prep, previous, st
         issueNumber: issue.number,
         pullRequest: pull,
         noPullRequestReason,
+        notices: refused?.notices,
         runUrl: runLink(),
         marker: `${(0,publish/* statusMarker */.Bs)(issue.number)}\n${state}`
     });
     const comment = await (0,publish/* upsertStatusComment */.zd)(api, issue.number, body, logger, statusComments);
     logger.info(`${comment.created ? 'Posted' : 'Updated'} the status comment: ${comment.url}`);
-    return { pull, comment };
+    return { pull, comment, refused };
 }
-/** Outputs, the job summary, and the step's verdict (fail-on, rejected pushes). */
+/** Outputs, the job summary, and the step's verdict (fail-on, rejected pushes, a refused PR). */
 async function finishStep(r, issue, result, pushes, report) {
     const { logger, inputs } = r;
     await whileDiskAllows("the step's outputs", () => {
@@ -49136,6 +36832,8 @@ async function finishStep(r, issue, result, pushes, report) {
         .addRaw((0,markdown/* renderReport */.B1)(result, {
         issueNumber: issue.number,
         pullRequest: report.pull,
+        noPullRequestReason: report.refused?.reason,
+        notices: report.refused?.notices,
         runUrl: runLink(),
         maxLength: 1_000_000
     }))
@@ -49144,10 +36842,13 @@ async function finishStep(r, issue, result, pushes, report) {
         logger.warning('No agent changed anything: the agent command likely cannot write files (a missing permission mode?). The status comment and the job summary show its output.');
     const failing = result.tasks.filter((t) => inputs.failOn.has(t.status));
     const rejected = pushes.filter((p) => !p.ok);
-    if (failing.length > 0 || rejected.length > 0) {
+    const refusedPull = report.refused?.failsStep ? report.refused : undefined;
+    if (failing.length > 0 || rejected.length > 0 || refusedPull) {
         const parts = failing.map((t) => `${t.id} ${t.status}`);
         if (rejected.length)
             parts.push(`push rejected for ${rejected.map((p) => p.branch).join(', ')}`);
+        if (refusedPull)
+            parts.push(`no pull request: ${refusedPull.reason}`);
         core/* setFailed */.C1(`agent-fanout: ${(0,markdown/* summaryLine */.dC)(result)}. Failing because: ${parts.join('; ')} (see fail-on).`);
         return 'attention';
     }
@@ -49231,6 +36932,7 @@ function setOutputs(result, pull, commentId) {
 
 
 
+
 /** `/fanout status`: the status comment redrawn from the recorded state, nothing run. */
 async function refreshStatus(r, issue, tasks, previous, statusComments) {
     const integrationBranch = (0,core_branches/* integrationBranchName */.Wp)(r.prefix);
@@ -49249,7 +36951,7 @@ async function refreshStatus(r, issue, tasks, previous, statusComments) {
                 branch: (0,core_branches/* taskBranchName */.jw)(r.prefix, t.id),
                 changedFiles: [],
                 durationMs: 0,
-                reason: 'checked in the issue (done)'
+                reason: (0,sub_issues/* doneReason */.JE)(t)
             }
             : (0,action_state/* keptResult */.y)(t, previous?.tasks[t.id], (0,core_branches/* taskBranchName */.jw)(r.prefix, t.id)))
     };
@@ -50342,6 +38044,255 @@ function relabel(hunks, oursSha, oursName, theirsSha, theirsName) {
 
 /***/ }),
 
+/***/ 1360:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   An: () => (/* binding */ unmountAllUnder),
+/* harmony export */   HG: () => (/* binding */ treeFingerprint),
+/* harmony export */   Hc: () => (/* binding */ MountRecord),
+/* harmony export */   LK: () => (/* binding */ mountsUnder),
+/* harmony export */   Me: () => (/* binding */ mountOverlay),
+/* harmony export */   _I: () => (/* binding */ bindReadOnly),
+/* harmony export */   g3: () => (/* binding */ mountAbility),
+/* harmony export */   h: () => (/* binding */ Mounter),
+/* harmony export */   sV: () => (/* binding */ fingerprintChanges),
+/* harmony export */   vB: () => (/* binding */ removeAsMounter)
+/* harmony export */ });
+/* unused harmony exports overlayOptions, unmount, dirId */
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1421);
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var _util_tool_env_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(34);
+
+
+
+
+
+/** Runs mount, umount, rm as this process or through `sudo -n` (never asks for a password). */
+class Mounter {
+    via;
+    constructor(via) {
+        this.via = via;
+    }
+    run(command, args) {
+        const [file, argv] = this.via === 'sudo' ? ['sudo', ['-n', command, ...args]] : [command, args];
+        return new Promise((resolve, reject) => {
+            (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile)(file, argv, { env: (0,_util_tool_env_js__WEBPACK_IMPORTED_MODULE_4__/* .toolEnv */ .o)(), encoding: 'utf8' }, (error, stdout, stderr) => {
+                if (error)
+                    reject(new Error(`${command} ${args.join(' ')} failed: ${stderr.trim() || error.message}`));
+                else
+                    resolve(stdout);
+            });
+        });
+    }
+}
+// overlayfs splits its options at commas and lower dirs at colons; a backslash escapes. The
+// engine's own paths (under the runner's temp dir) never need that: refuse rather than escape.
+const UNSAFE_IN_OPTIONS = /[,:\\\n]/;
+/** The options of one overlay mount: `redirect_dir=on` so a directory of the base can be renamed. */
+function overlayOptions(dirs) {
+    for (const dir of Object.values(dirs))
+        if (UNSAFE_IN_OPTIONS.test(dir))
+            throw new Error(`overlay worktrees cannot use a path holding , : or \\ (${dir})`);
+    // index=off: no hard-link index (its inode checks would refuse a rebuilt base); metacopy=off:
+    // a copied-up file is a whole file, readable without the lower layer.
+    return `lowerdir=${dirs.lower},upperdir=${dirs.upper},workdir=${dirs.work},redirect_dir=on,index=off,metacopy=off`;
+}
+async function mountOverlay(mounter, dirs) {
+    await mounter.run('mount', ['-t', 'overlay', '-o', overlayOptions(dirs), 'overlay', dirs.target]);
+}
+/** Makes `dir` read-only for everyone (agents included) by a read-only bind mount onto itself. */
+async function bindReadOnly(mounter, dir) {
+    await mounter.run('mount', ['--bind', dir, dir]);
+    try {
+        await mounter.run('mount', ['-o', 'remount,bind,ro', dir]);
+    }
+    catch (error) {
+        await unmount(mounter, dir);
+        throw error;
+    }
+}
+/**
+ * Unmounts `target`; when something still uses it (an agent's leftover process with its cwd
+ * there), detaches it lazily: it leaves the directory tree now and is freed when the last user
+ * goes. Nothing of a task's upper dir is deleted before this returns.
+ */
+async function unmount(mounter, target) {
+    try {
+        await mounter.run('umount', [target]);
+    }
+    catch {
+        await mounter.run('umount', ['-l', target]);
+    }
+}
+/**
+ * Mount points at or under `dir`, deepest first (the order they must go in), from
+ * /proc/self/mountinfo: the kernel's word, so it finds mounts whoever made them.
+ */
+async function mountsUnder(dir) {
+    const info = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readFile)('/proc/self/mountinfo', 'utf8').catch(() => '');
+    const root = node_path__WEBPACK_IMPORTED_MODULE_3___default().resolve(dir);
+    const found = info
+        .split('\n')
+        .map((line) => line.split(' ')[4])
+        .filter((field) => Boolean(field))
+        .map((field) => field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8))))
+        .filter((mountPoint) => mountPoint === root || mountPoint.startsWith(`${root}/`));
+    return [...new Set(found)].sort((a, b) => b.length - a.length);
+}
+/** Unmounts everything at or under each dir (a mount stacked twice is unmounted twice). */
+async function unmountAllUnder(mounter, ...dirs) {
+    for (const dir of dirs) {
+        for (let round = 0; round < 8; round++) {
+            const mounts = await mountsUnder(dir);
+            if (mounts.length === 0)
+                break;
+            for (const target of mounts)
+                await unmount(mounter, target).catch(() => undefined);
+        }
+    }
+}
+/**
+ * Whether overlay worktrees can be mounted here without asking anyone: Linux with overlayfs,
+ * and root or passwordless sudo; found by mounting a tiny overlay in `probeDir` once (a root
+ * without CAP_SYS_ADMIN, in a container, cannot).
+ */
+async function mountAbility(probeDir) {
+    if (process.platform !== 'linux')
+        return { reason: `overlayfs needs Linux (this is ${process.platform})` };
+    const filesystems = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readFile)('/proc/filesystems', 'utf8').catch(() => '');
+    if (!/\toverlay$/m.test(filesystems))
+        return { reason: 'the kernel has no overlayfs (not in /proc/filesystems)' };
+    let via;
+    if (process.getuid?.() === 0)
+        via = 'root';
+    else if (await new Mounter('sudo').run('true', []).then(() => true, () => false))
+        via = 'sudo';
+    else
+        return { reason: 'not root, and sudo asks for a password (sudo -n true failed)' };
+    const mounter = new Mounter(via);
+    const probe = node_path__WEBPACK_IMPORTED_MODULE_3___default().join(probeDir, `mount-probe-${process.pid}`);
+    const dirs = {
+        lower: node_path__WEBPACK_IMPORTED_MODULE_3___default().join(probe, 'lower'),
+        upper: node_path__WEBPACK_IMPORTED_MODULE_3___default().join(probe, 'upper'),
+        work: node_path__WEBPACK_IMPORTED_MODULE_3___default().join(probe, 'work'),
+        target: node_path__WEBPACK_IMPORTED_MODULE_3___default().join(probe, 'merged')
+    };
+    try {
+        await Promise.all(Object.values(dirs).map((d) => (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir)(d, { recursive: true })));
+        await mountOverlay(mounter, dirs);
+        await unmount(mounter, dirs.target);
+        return { via, reason: via === 'root' ? 'running as root' : 'passwordless sudo works' };
+    }
+    catch (error) {
+        return { reason: `an overlay mount failed here: ${firstLine(error)}` };
+    }
+    finally {
+        await removeAsMounter(mounter, probe);
+    }
+}
+/**
+ * Deletes a directory that may hold overlayfs's own root-owned work dirs (mode 000): through
+ * the mounter when it is sudo. Never while something is mounted under it.
+ */
+async function removeAsMounter(mounter, dir) {
+    if ((await mountsUnder(dir)).length > 0)
+        throw new Error(`${dir} still has mounts under it; not deleting it`);
+    if (mounter.via === 'sudo')
+        await mounter.run('rm', ['-rf', '--', dir]);
+    else
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(dir, { recursive: true, force: true, maxRetries: 3 });
+}
+/**
+ * The state file of a work dir's mounts: how they were made (so the post step of a killed run
+ * unmounts them the same way) and which ones, written before each mount and after each unmount.
+ */
+class MountRecord {
+    file;
+    via;
+    mounts = new Set();
+    writing = Promise.resolve();
+    constructor(file, via) {
+        this.file = file;
+        this.via = via;
+    }
+    /** What a record file says, or undefined when there is none (no overlay run was there). */
+    static async read(file) {
+        const text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readFile)(file, 'utf8').catch(() => undefined);
+        if (text === undefined)
+            return undefined;
+        try {
+            const parsed = JSON.parse(text);
+            const via = parsed.via === 'sudo' ? 'sudo' : 'root';
+            const mounts = Array.isArray(parsed.mounts)
+                ? parsed.mounts.filter((m) => typeof m === 'string')
+                : [];
+            return { via, mounts };
+        }
+        catch {
+            return { via: 'root', mounts: [] };
+        }
+    }
+    add(target) {
+        this.mounts.add(target);
+        return this.save();
+    }
+    delete(target) {
+        this.mounts.delete(target);
+        return this.save();
+    }
+    save() {
+        const text = `${JSON.stringify({ via: this.via, mounts: [...this.mounts] }, null, 2)}\n`;
+        this.writing = this.writing.then(async () => {
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir)(node_path__WEBPACK_IMPORTED_MODULE_3___default().dirname(this.file), { recursive: true });
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(this.file, text);
+        });
+        return this.writing;
+    }
+}
+/**
+ * A fingerprint of every file and directory under `dir` (path, type, mode, size, times, inode):
+ * any write that bypasses the read-only mount changes it. One `find`, about 50 ms for 10,000
+ * files.
+ */
+async function treeFingerprint(dir) {
+    const out = await new Promise((resolve, reject) => {
+        (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile)('find', ['.', '-printf', '%P\\0%y %m %s %T@ %C@ %i\\0'], { cwd: dir, env: (0,_util_tool_env_js__WEBPACK_IMPORTED_MODULE_4__/* .toolEnv */ .o)(), encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+    });
+    const fields = out.split('\0');
+    const entries = new Map();
+    for (let i = 0; i + 1 < fields.length; i += 2)
+        entries.set(fields[i], fields[i + 1]);
+    return entries;
+}
+/** Paths whose entries differ between two fingerprints (added, removed or changed). */
+function fingerprintChanges(before, after) {
+    const changed = [];
+    for (const [p, entry] of after)
+        if (before.get(p) !== entry)
+            changed.push(p || '.');
+    for (const p of before.keys())
+        if (!after.has(p))
+            changed.push(p || '.');
+    return changed.sort();
+}
+/** A short id for a directory (its real path), for names that must not collide between runs. */
+function dirId(dir) {
+    return createHash('sha1').update(dir).digest('hex').slice(0, 12);
+}
+function firstLine(error) {
+    return (error instanceof Error ? error.message : String(error)).split('\n')[0];
+}
+
+
+/***/ }),
+
 /***/ 3028:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -50709,28 +38660,221 @@ async function surveyTips(git, baseSha, tips) {
 
 /***/ }),
 
-/***/ 3602:
+/***/ 5643:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   N: () => (/* binding */ WorktreeManager),
-/* harmony export */   z: () => (/* binding */ worktreeEnv)
+/* harmony export */   U: () => (/* binding */ chooseWorktreeMode),
+/* harmony export */   t: () => (/* binding */ WORKTREE_MODES)
 /* harmony export */ });
-/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1421);
-/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7598);
-/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8161);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_4__);
-/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8500);
-/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_5___default = /*#__PURE__*/__nccwpck_require__.n(node_timers_promises__WEBPACK_IMPORTED_MODULE_5__);
-/* harmony import */ var _util_pool_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(9180);
-/* harmony import */ var _git_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8496);
-/* harmony import */ var _util_tool_env_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(34);
+/* harmony import */ var _overlay_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1360);
+
+/** The `worktree-mode` option: what the user asked for. */
+const WORKTREE_MODES = ['auto', 'overlay', 'checkout'];
+/**
+ * Resolves `worktree-mode`: `checkout` as asked; `overlay` where this runner can mount overlays
+ * without asking anyone (root, or passwordless sudo as on GitHub-hosted Linux runners), else a
+ * clear error; `auto` overlay where it can, checkout otherwise. `notForOverlay` names a reason
+ * this run needs checkouts whatever the runner can do (a feature overlays do not support).
+ */
+async function chooseWorktreeMode(requested, probeDir, notForOverlay, ability = _overlay_js__WEBPACK_IMPORTED_MODULE_0__/* .mountAbility */ .g3) {
+    if (requested === 'checkout')
+        return { mode: 'checkout', why: 'checkout worktrees (worktree-mode: checkout)' };
+    const can = notForOverlay ? { reason: notForOverlay } : await ability(probeDir);
+    if (can.via)
+        return {
+            mode: 'overlay',
+            mounter: new _overlay_js__WEBPACK_IMPORTED_MODULE_0__/* .Mounter */ .h(can.via),
+            why: `overlay worktrees (worktree-mode: ${requested}; ${can.reason})`
+        };
+    if (requested === 'overlay')
+        throw new Error(`worktree-mode: overlay is not possible here: ${can.reason}. Use worktree-mode: auto (overlay where possible, else checkout) or checkout.`);
+    return {
+        mode: 'checkout',
+        why: `checkout worktrees (worktree-mode: auto; no overlay: ${can.reason})`
+    };
+}
+
+
+/***/ }),
+
+/***/ 18:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  N: () => (/* binding */ WorktreeManager),
+  z: () => (/* binding */ worktreeEnv)
+});
+
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(1421);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: external "node:timers/promises"
+var external_node_timers_promises_ = __nccwpck_require__(8500);
+// EXTERNAL MODULE: ./src/core/util/pool.ts
+var pool = __nccwpck_require__(9180);
+// EXTERNAL MODULE: ./src/core/git/git.ts
+var git = __nccwpck_require__(8496);
+// EXTERNAL MODULE: ./src/core/util/tool-env.ts
+var tool_env = __nccwpck_require__(34);
+// EXTERNAL MODULE: ./src/core/git/overlay.ts
+var overlay = __nccwpck_require__(1360);
+;// CONCATENATED MODULE: ./src/core/git/overlay-layers.ts
+
+
+
+
+
+/** The file under a work dir's overlay area that records its mounts (see MountRecord). */
+const RECORD = 'mounts.json';
+/**
+ * The overlay side of a run's worktrees, in one directory beside the worktrees' root:
+ *
+ *   base/          the shared checkout of the base commit: every task's lower dir, read-only
+ *   base.index     its index, valid for what base/ holds; each worktree starts from a copy
+ *   layers/<slot>/ upper and work dirs of one worktree: what that task changed, nothing else
+ *   mounts.json    how and where mounts were made, so a later run or the post step undoes them
+ *
+ * The base is checked out once, may be set up (setup-command) while still writable, and is then
+ * sealed: bind-mounted read-only over itself (agents cannot write it) and fingerprinted (a
+ * change made any other way is found before merging).
+ */
+class OverlayLayers {
+    git;
+    dir;
+    mounter;
+    baseDir;
+    baseIndex;
+    baseSha;
+    sealed;
+    record;
+    constructor(git, dir, mounter) {
+        this.git = git;
+        this.dir = dir;
+        this.mounter = mounter;
+        this.baseDir = external_node_path_default().join(dir, 'base');
+        this.baseIndex = external_node_path_default().join(dir, 'base.index');
+        this.record = new overlay/* MountRecord */.Hc(external_node_path_default().join(dir, RECORD), mounter.via);
+    }
+    /** The overlay area beside a worktrees root (both under the run's work dir). */
+    static dirFor(worktreesRoot) {
+        return external_node_path_default().join(external_node_path_default().dirname(worktreesRoot), 'overlay');
+    }
+    /** The commit the base holds, once prepared. */
+    get sha() {
+        return this.baseSha;
+    }
+    /**
+     * Checks out `sha` into base/ with an index of its own (`read-tree -u`: one git process,
+     * attributes and filters applied as in any checkout). WorktreeManager.recover() has undone
+     * what an earlier run left by then.
+     */
+    async prepare(sha, commonDir) {
+        await (0,promises_.mkdir)(this.baseDir, { recursive: true });
+        await this.git.run(['read-tree', '--reset', '-u', sha], {
+            env: { GIT_DIR: commonDir, GIT_WORK_TREE: this.baseDir, GIT_INDEX_FILE: this.baseIndex }
+        });
+        this.baseSha = sha;
+    }
+    /**
+     * After the set-up: the index's stat data refreshed (set-up may have touched tracked files;
+     * a worktree then needs no re-hash of them), the base made read-only and fingerprinted.
+     */
+    async seal(commonDir) {
+        await this.git.run(['update-index', '-q', '--refresh'], {
+            cwd: this.baseDir,
+            env: { GIT_DIR: commonDir, GIT_WORK_TREE: this.baseDir, GIT_INDEX_FILE: this.baseIndex },
+            okExitCodes: [1]
+        });
+        await this.record.add(this.baseDir);
+        await (0,overlay/* bindReadOnly */._I)(this.mounter, this.baseDir);
+        this.sealed = await (0,overlay/* treeFingerprint */.HG)(this.baseDir);
+    }
+    /** Paths of the base changed since it was sealed (by anything: agents cannot, read-only). */
+    async changes() {
+        if (!this.sealed)
+            return [];
+        return (0,overlay/* fingerprintChanges */.sV)(this.sealed, await (0,overlay/* treeFingerprint */.HG)(this.baseDir));
+    }
+    layer(slot) {
+        const top = external_node_path_default().join(this.dir, 'layers', slot);
+        return { top, upper: external_node_path_default().join(top, 'upper'), work: external_node_path_default().join(top, 'work') };
+    }
+    /** The directory holding what the worktree at `slot` changed (for its disk use). */
+    upperDir(slot) {
+        return this.layer(slot).upper;
+    }
+    /**
+     * Mounts the overlay of base/ at `target` (an empty directory) and gives the worktree's admin
+     * dir a copy of the base's index, which is valid for every file the overlay shows from the base
+     * (overlayfs shows the lower file's own inode, times and size): git re-reads nothing.
+     */
+    async mount(slot, target, adminDir) {
+        if (!this.sealed)
+            throw new Error('the overlay base is not sealed yet');
+        const { upper, work } = this.layer(slot);
+        await (0,promises_.mkdir)(upper, { recursive: true });
+        await (0,promises_.mkdir)(work, { recursive: true });
+        await this.record.add(target);
+        await (0,overlay/* mountOverlay */.Me)(this.mounter, { lower: this.baseDir, upper, work, target });
+        await (0,promises_.copyFile)(this.baseIndex, external_node_path_default().join(adminDir, 'index'));
+    }
+    /** Unmounts the worktree at `target` and deletes its layer. */
+    async unmount(slot, target) {
+        if ((await (0,overlay/* mountsUnder */.LK)(target)).length > 0)
+            await (0,overlay/* unmountAllUnder */.An)(this.mounter, target);
+        await this.record.delete(target);
+        await (0,overlay/* removeAsMounter */.vB)(this.mounter, this.layer(slot).top);
+    }
+    /** Every mount of this area and the worktrees' root undone, and the area deleted. */
+    async dispose(worktreesRoot) {
+        await releaseOverlays(worktreesRoot, this.dir, this.mounter);
+        this.sealed = undefined;
+    }
+}
+/**
+ * Undoes every mount under a run's worktrees root and overlay area (task overlays first, the
+ * read-only base last) and deletes the area: after a crash too, from the kernel's list of mounts
+ * and the record of how they were made. A no-op where there is no overlay area.
+ */
+async function releaseOverlays(worktreesRoot, overlayDir = OverlayLayers.dirFor(worktreesRoot), mounter) {
+    const recorded = await overlay/* MountRecord */.Hc.read(external_node_path_default().join(overlayDir, RECORD));
+    const mounted = [...(await (0,overlay/* mountsUnder */.LK)(worktreesRoot)), ...(await (0,overlay/* mountsUnder */.LK)(overlayDir))];
+    if (!recorded && mounted.length === 0 && !(await exists(overlayDir)))
+        return;
+    const via = mounter?.via ?? recorded?.via ?? (process.getuid?.() === 0 ? 'root' : 'sudo');
+    const using = mounter ?? new overlay/* Mounter */.h(via);
+    await (0,overlay/* unmountAllUnder */.An)(using, worktreesRoot, overlayDir);
+    await (0,overlay/* removeAsMounter */.vB)(using, overlayDir);
+}
+/**
+ * Bytes a directory takes on disk (blocks, hard links counted once: `du`), 0 when it is gone or
+ * cannot be read.
+ */
+function diskUsage(dir) {
+    return new Promise((resolve) => {
+        (0,external_node_child_process_.execFile)('du', ['-s', '-B1', '--', dir], { env: (0,tool_env/* toolEnv */.o)() }, (_error, stdout) => {
+            const bytes = Number(String(stdout).split('\t')[0]);
+            resolve(Number.isFinite(bytes) && String(stdout).trim() ? bytes : 0);
+        });
+    });
+}
+async function exists(p) {
+    return (0,promises_.lstat)(p).then(() => true, () => false);
+}
+
+;// CONCATENATED MODULE: ./src/core/git/worktrees.ts
+
 
 
 
@@ -50752,7 +38896,7 @@ function worktreeEnv(wt) {
 // (config, index, refs, packed-refs), or a worktree's admin dir read while half-written.
 const TRANSIENT_ERROR = /(could not lock|Unable to create '[^']*\.lock'|cannot lock ref|File exists|failed to read .*worktrees\/)/i;
 /** How many checkouts or removals run at once (see fileWork). */
-const FILE_WORK_LANES = Math.max(2, (0,node_os__WEBPACK_IMPORTED_MODULE_3__.availableParallelism)());
+const FILE_WORK_LANES = Math.max(2, (0,external_node_os_.availableParallelism)());
 /**
  * Creates and removes the per-task worktrees, all under one private root outside the
  * workspace, so that cleanup can never touch anything the action does not own.
@@ -50788,14 +38932,80 @@ class WorktreeManager {
      * gain. A few at a time, the first agents start almost at once and the tasks' file work
      * spreads over the other tasks' agent time.
      */
-    fileWork = (0,_util_pool_js__WEBPACK_IMPORTED_MODULE_7__/* .createLimiter */ .z)(FILE_WORK_LANES);
+    fileWork = (0,pool/* createLimiter */.z)(FILE_WORK_LANES);
     constructor(git, root, logger, 
     /** 'git' forces `git worktree add`/`prune` (tests compare both ways). */
-    mode = 'auto') {
+    mode = 'auto', 
+    /** Overlay worktrees, mounted by this mounter; checkouts when unset. */
+    overlay) {
         this.git = git;
         this.root = root;
         this.logger = logger;
         this.mode = mode;
+        this.layers = overlay ? new OverlayLayers(git, OverlayLayers.dirFor(root), overlay) : undefined;
+    }
+    /** The overlay side (base, layers, mounts) when worktrees are overlays. */
+    layers;
+    get files() {
+        return this.layers ? 'overlay' : 'checkout';
+    }
+    /**
+     * Overlay mode: checks out the shared base at `sha` and returns its directory, still writable
+     * (the set-up runs there); sealBase() then makes it read-only. Checkout mode: undefined.
+     */
+    async prepareBase(sha) {
+        if (!this.layers)
+            return undefined;
+        await this.layers.prepare(sha, await this.commonDir());
+        return this.layers.baseDir;
+    }
+    /**
+     * Overlay mode: where git commands address the shared base (its directory, the repository's
+     * git dir, the base's own index), e.g. to list what the set-up left there.
+     */
+    async baseAt() {
+        if (!this.layers)
+            return undefined;
+        const { baseDir, baseIndex } = this.layers;
+        return {
+            cwd: baseDir,
+            env: { GIT_DIR: await this.commonDir(), GIT_WORK_TREE: baseDir, GIT_INDEX_FILE: baseIndex }
+        };
+    }
+    /** Overlay mode: the base becomes read-only and fingerprinted; worktrees can be made now. */
+    async sealBase() {
+        await this.layers?.seal(await this.commonDir());
+    }
+    /** Paths of the shared base changed since it was sealed (always none in checkout mode). */
+    baseChanges() {
+        return this.layers?.changes() ?? Promise.resolve([]);
+    }
+    /**
+     * Overlay mode: the top-level names under which the worktree can differ from its index, so
+     * that `git add --all` need not look at the rest. Whatever a task creates, changes, deletes or
+     * renames lands in its upper dir under its top-level name; an agent's own changes to the index
+     * (`git rm --cached`) are the index's differences from the base commit. Undefined (look at
+     * everything) in checkout mode, or when the upper dir cannot be read.
+     */
+    async changedScope(wt) {
+        const sha = this.layers?.sha;
+        if (!this.layers || !sha)
+            return undefined;
+        const upper = await (0,promises_.readdir)(this.layers.upperDir(external_node_path_default().basename(wt.path))).catch(() => undefined);
+        if (!upper)
+            return undefined;
+        const staged = await this.git.out(['diff-index', '--cached', '--name-only', '-z', '--no-renames', sha], { cwd: wt.path, env: worktreeEnv(wt) });
+        const names = new Set(upper.filter((name) => name !== '.git'));
+        for (const p of staged.split('\0').filter(Boolean))
+            names.add(p.split('/')[0]);
+        return [...names];
+    }
+    /**
+     * The disk a worktree takes now: in overlay mode only what its task changed (its upper dir),
+     * in checkout mode its whole tree. Git's admin files and the shared base are not counted.
+     */
+    diskUsed(wt) {
+        return diskUsage(this.layers ? this.layers.upperDir(external_node_path_default().basename(wt.path)) : wt.path);
     }
     /** Runs fn after every earlier admin operation of this manager has settled. */
     serial(fn) {
@@ -50808,7 +39018,7 @@ class WorktreeManager {
         return (await this.detect()).commonDir;
     }
     pathFor(taskId) {
-        return node_path__WEBPACK_IMPORTED_MODULE_4___default().join(this.root, taskId);
+        return external_node_path_default().join(this.root, taskId);
     }
     /**
      * Whether worktrees can be registered by writing git's files directly: the classic files
@@ -50841,8 +39051,8 @@ class WorktreeManager {
     }
     /** Private scratch space next to .git/worktrees (same filesystem, so renames are atomic). */
     scratchDir(commonDir) {
-        const id = (0,node_crypto__WEBPACK_IMPORTED_MODULE_1__.createHash)('sha1').update(this.root).digest('hex').slice(0, 12);
-        return node_path__WEBPACK_IMPORTED_MODULE_4___default().join(commonDir, 'agent-fanout-tmp', id);
+        const id = (0,external_node_crypto_.createHash)('sha1').update(this.root).digest('hex').slice(0, 12);
+        return external_node_path_default().join(commonDir, 'agent-fanout-tmp', id);
     }
     /**
      * Removes what an earlier, crashed run left under the root: registered worktrees (even
@@ -50851,6 +39061,8 @@ class WorktreeManager {
      * the same listing, so it costs nothing): the run must not move those.
      */
     async recover() {
+        // Mounts first: deleting through a mounted overlay would write whiteouts, not free space.
+        await releaseOverlays(this.root);
         const [entries, registration] = await Promise.all([this.listEntries(), this.detect()]);
         const listed = entries.map((e) => e.path);
         const ours = listed.filter((p) => isInside(p, this.root));
@@ -50858,12 +39070,12 @@ class WorktreeManager {
             this.logger.info(`Removing stale worktree ${stale} left by an earlier run`);
             await this.forceRemove(stale);
         }
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(this.root, { recursive: true, force: true });
+        await (0,promises_.rm)(this.root, { recursive: true, force: true });
         if (registration.kind === 'direct')
-            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(this.scratchDir(registration.commonDir), { recursive: true, force: true });
+            await (0,promises_.rm)(this.scratchDir(registration.commonDir), { recursive: true, force: true });
         if (ours.length > 0 || registration.kind === 'git')
             await this.serial(() => this.git.run(['worktree', 'prune']));
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir)(this.root, { recursive: true });
+        await (0,promises_.mkdir)(this.root, { recursive: true });
         return new Map(entries
             .filter((e) => e.branch && !isInside(e.path, this.root))
             .map((e) => [e.branch, e.path]));
@@ -50884,24 +39096,21 @@ class WorktreeManager {
                     dotGit = `gitdir: ${await this.register(registration, wtPath, startSha)}\n`;
                 else {
                     await this.serial(() => this.git.run(['worktree', 'add', '--no-checkout', '--detach', wtPath, startSha]));
-                    dotGit = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readFile)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(wtPath, '.git'), 'utf8');
+                    dotGit = await (0,promises_.readFile)(external_node_path_default().join(wtPath, '.git'), 'utf8');
                 }
                 const wt = {
                     path: wtPath,
                     branch: branch ?? '',
                     // As git resolves it: relative to the worktree.
-                    gitDir: node_path__WEBPACK_IMPORTED_MODULE_4___default().resolve(wtPath, dotGit.replace(/^gitdir: /, '').trim()),
+                    gitDir: external_node_path_default().resolve(wtPath, dotGit.replace(/^gitdir: /, '').trim()),
                     commonDir: registration.commonDir,
                     dotGit
                 };
-                const checkout = branch
-                    ? ['checkout', '--quiet', '--force', '--no-track', '-B', branch, startSha]
-                    : ['reset', '--hard', '--quiet', startSha];
-                await this.fileWork(() => this.git.run(checkout, { cwd: wtPath, env: worktreeEnv(wt) }));
+                await this.fill(wt, registration, branch, startSha);
                 return wt;
             }
             catch (error) {
-                const retryable = error instanceof _git_js__WEBPACK_IMPORTED_MODULE_6__/* .GitError */ .XS && TRANSIENT_ERROR.test(error.message);
+                const retryable = error instanceof git/* GitError */.XS && TRANSIENT_ERROR.test(error.message);
                 if (!retryable || attempt >= 6) {
                     // A half-made worktree (a full disk stopped its checkout, say) goes now, not at the end.
                     await this.remove(wtPath).catch(() => undefined);
@@ -50909,9 +39118,38 @@ class WorktreeManager {
                 }
                 this.logger.debug(`worktree add for ${taskId} hit a concurrent git (attempt ${attempt}); retrying`);
                 await this.forceRemove(wtPath);
-                await (0,node_timers_promises__WEBPACK_IMPORTED_MODULE_5__.setTimeout)(50 * attempt + Math.floor(Math.random() * 50));
+                await (0,external_node_timers_promises_.setTimeout)(50 * attempt + Math.floor(Math.random() * 50));
             }
         }
+    }
+    /**
+     * Gives a registered (detached, empty) worktree its files and its branch. A checkout writes
+     * them (`checkout -B`, `--no-track` from a commit id: no config written). An overlay is
+     * mounted over the directory and needs no checkout at the base: its copied index is valid, so
+     * HEAD is only pointed at the branch; at another commit the checkout writes only the files
+     * that differ, into the task's upper dir.
+     */
+    async fill(wt, registration, branch, startSha) {
+        const at = { cwd: wt.path, env: worktreeEnv(wt) };
+        if (this.layers) {
+            await this.layers.mount(external_node_path_default().basename(wt.path), wt.path, wt.gitDir);
+            // The .git file written at registration is under the mount now: written again, on top.
+            await (0,promises_.writeFile)(external_node_path_default().join(wt.path, '.git'), wt.dotGit);
+            if (startSha === this.layers.sha) {
+                if (!branch)
+                    return;
+                await this.git.run(['update-ref', `refs/heads/${branch}`, startSha]);
+                if (registration.kind === 'direct')
+                    await (0,promises_.writeFile)(external_node_path_default().join(wt.gitDir, 'HEAD'), `ref: refs/heads/${branch}\n`);
+                else
+                    await this.git.run(['symbolic-ref', 'HEAD', `refs/heads/${branch}`], at);
+                return;
+            }
+        }
+        const checkout = branch
+            ? ['checkout', '--quiet', '--force', '--no-track', '-B', branch, startSha]
+            : ['reset', '--hard', '--quiet', startSha];
+        await this.fileWork(() => this.git.run(checkout, at));
     }
     /**
      * What `git worktree add --no-checkout --detach` writes, written here: the admin directory
@@ -50921,22 +39159,22 @@ class WorktreeManager {
      */
     async register(registration, wtPath, startSha) {
         const scratch = this.scratchDir(registration.commonDir);
-        const staging = node_path__WEBPACK_IMPORTED_MODULE_4___default().join(scratch, `new-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_1__.randomBytes)(6).toString('hex')}`);
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir)(wtPath, { recursive: false });
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir)(staging, { recursive: true });
+        const staging = external_node_path_default().join(scratch, `new-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`);
+        await (0,promises_.mkdir)(wtPath, { recursive: false });
+        await (0,promises_.mkdir)(staging, { recursive: true });
         await Promise.all([
-            (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(staging, 'gitdir'), `${node_path__WEBPACK_IMPORTED_MODULE_4___default().join(wtPath, '.git')}\n`),
-            (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(staging, 'commondir'), '../..\n'),
-            (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(staging, 'HEAD'), `${startSha}\n`),
-            (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(staging, 'locked'), 'initializing\n')
+            (0,promises_.writeFile)(external_node_path_default().join(staging, 'gitdir'), `${external_node_path_default().join(wtPath, '.git')}\n`),
+            (0,promises_.writeFile)(external_node_path_default().join(staging, 'commondir'), '../..\n'),
+            (0,promises_.writeFile)(external_node_path_default().join(staging, 'HEAD'), `${startSha}\n`),
+            (0,promises_.writeFile)(external_node_path_default().join(staging, 'locked'), 'initializing\n')
         ]);
-        const worktreesDir = node_path__WEBPACK_IMPORTED_MODULE_4___default().join(registration.commonDir, 'worktrees');
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdir)(worktreesDir, { recursive: true });
-        const base = node_path__WEBPACK_IMPORTED_MODULE_4___default().basename(wtPath);
+        const worktreesDir = external_node_path_default().join(registration.commonDir, 'worktrees');
+        await (0,promises_.mkdir)(worktreesDir, { recursive: true });
+        const base = external_node_path_default().basename(wtPath);
         for (let n = 0;; n++) {
-            const adminDir = node_path__WEBPACK_IMPORTED_MODULE_4___default().join(worktreesDir, n === 0 ? base : `${base}${n}`);
+            const adminDir = external_node_path_default().join(worktreesDir, n === 0 ? base : `${base}${n}`);
             try {
-                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename)(staging, adminDir);
+                await (0,promises_.rename)(staging, adminDir);
             }
             catch (error) {
                 const code = error.code;
@@ -50945,8 +39183,8 @@ class WorktreeManager {
                 throw error;
             }
             this.registered.set(wtPath, adminDir);
-            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.writeFile)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(wtPath, '.git'), `gitdir: ${adminDir}\n`);
-            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(node_path__WEBPACK_IMPORTED_MODULE_4___default().join(adminDir, 'locked'));
+            await (0,promises_.writeFile)(external_node_path_default().join(wtPath, '.git'), `gitdir: ${adminDir}\n`);
+            await (0,promises_.rm)(external_node_path_default().join(adminDir, 'locked'));
             return adminDir;
         }
     }
@@ -50965,6 +39203,9 @@ class WorktreeManager {
         return removal;
     }
     async removeNow(wtPaths) {
+        if (this.layers)
+            for (const wtPath of wtPaths)
+                await this.layers.unmount(external_node_path_default().basename(wtPath), wtPath);
         const { units, prune } = await this.unregister(wtPaths);
         await this.deleteFiles(units);
         if (prune)
@@ -50987,9 +39228,9 @@ class WorktreeManager {
             }
             this.registered.delete(wtPath);
             const registration = await this.detect();
-            const trash = node_path__WEBPACK_IMPORTED_MODULE_4___default().join(this.scratchDir(registration.commonDir), `old-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_1__.randomBytes)(6).toString('hex')}`);
+            const trash = external_node_path_default().join(this.scratchDir(registration.commonDir), `old-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`);
             try {
-                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename)(adminDir, trash);
+                await (0,promises_.rename)(adminDir, trash);
                 units.push([wtPath, trash]);
             }
             catch (error) {
@@ -51034,19 +39275,23 @@ class WorktreeManager {
         await Promise.allSettled([...this.removals]);
         const { units } = await this.unregister([...this.registered.keys()]);
         // Whatever git still lists under the root was not registered here (git's own `worktree add`,
-        // or one an agent added): deleted and pruned now.
+        // or one an agent added): deleted and pruned now, once no overlay is mounted there.
+        if ((await this.list()).some((p) => isInside(p, this.root)))
+            await releaseOverlays(this.root);
         const leftovers = (await this.list()).filter((p) => isInside(p, this.root));
         for (const p of leftovers)
             await this.forceRemove(p);
         const registration = await this.detect();
         const deleted = (async () => {
+            // Every overlay unmounted (this run's, and what a killed run recorded) before any delete.
+            await releaseOverlays(this.root);
             await this.deleteFiles(units);
-            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(this.root, { recursive: true, force: true });
+            await (0,promises_.rm)(this.root, { recursive: true, force: true });
             if (registration.kind === 'direct') {
                 const scratch = this.scratchDir(registration.commonDir);
-                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(scratch, { recursive: true, force: true });
+                await (0,promises_.rm)(scratch, { recursive: true, force: true });
                 // Gone too unless another run in this repository is using it.
-                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rmdir)(node_path__WEBPACK_IMPORTED_MODULE_4___default().dirname(scratch)).catch(() => undefined);
+                await (0,promises_.rmdir)(external_node_path_default().dirname(scratch)).catch(() => undefined);
             }
             else
                 await this.serial(() => this.git.run(['worktree', 'prune'], { okExitCodes: [128] }));
@@ -51062,7 +39307,7 @@ class WorktreeManager {
         const entries = [];
         for (const line of out.split('\0')) {
             if (line.startsWith('worktree '))
-                entries.push({ path: node_path__WEBPACK_IMPORTED_MODULE_4___default().resolve(line.slice('worktree '.length)) });
+                entries.push({ path: external_node_path_default().resolve(line.slice('worktree '.length)) });
             else if (line.startsWith('branch refs/heads/') && entries.length)
                 entries[entries.length - 1].branch = line.slice('branch refs/heads/'.length);
         }
@@ -51071,6 +39316,8 @@ class WorktreeManager {
     /** Deletes the files (in parallel with anything), then git's entry for them (serialised). */
     async forceRemove(wtPath) {
         this.registered.delete(wtPath);
+        if (this.layers)
+            await this.layers.unmount(external_node_path_default().basename(wtPath), wtPath);
         await removeTree(wtPath);
         await this.serial(async () => {
             await this.git.run(['worktree', 'unlock', wtPath], { okExitCodes: [128] });
@@ -51084,17 +39331,17 @@ class WorktreeManager {
  */
 async function removeTree(...dirs) {
     const done = await new Promise((resolve) => {
-        const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)('rm', ['-rf', '--', ...dirs], { stdio: 'ignore', env: (0,_util_tool_env_js__WEBPACK_IMPORTED_MODULE_8__/* .toolEnv */ .o)() });
+        const child = (0,external_node_child_process_.spawn)('rm', ['-rf', '--', ...dirs], { stdio: 'ignore', env: (0,tool_env/* toolEnv */.o)() });
         child.once('error', () => resolve(false));
         child.once('close', (code) => resolve(code === 0));
     });
     if (!done)
         for (const dir of dirs)
-            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(dir, { recursive: true, force: true, maxRetries: 3 });
+            await (0,promises_.rm)(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 function isInside(child, parent) {
-    const rel = node_path__WEBPACK_IMPORTED_MODULE_4___default().relative(node_path__WEBPACK_IMPORTED_MODULE_4___default().resolve(parent), node_path__WEBPACK_IMPORTED_MODULE_4___default().resolve(child));
-    return rel === '' || (!rel.startsWith('..') && !node_path__WEBPACK_IMPORTED_MODULE_4___default().isAbsolute(rel));
+    const rel = external_node_path_default().relative(external_node_path_default().resolve(parent), external_node_path_default().resolve(child));
+    return rel === '' || (!rel.startsWith('..') && !external_node_path_default().isAbsolute(rel));
 }
 
 
@@ -51874,7 +40121,7 @@ async function mergeInOrder(git, options, attributes) {
 
 /***/ }),
 
-/***/ 4243:
+/***/ 1887:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -51889,6 +40136,499 @@ __nccwpck_require__.d(__webpack_exports__, {
 });
 
 // UNUSED EXPORTS: GITHUB_BODY_LIMIT, formatDuration, statusCounts
+
+// EXTERNAL MODULE: ./src/core/util/no-space.ts
+var no_space = __nccwpck_require__(8974);
+// EXTERNAL MODULE: ./src/core/report/mdast.ts + 11 modules
+var mdast = __nccwpck_require__(5727);
+;// CONCATENATED MODULE: ./src/core/report/disk-use.ts
+
+
+/**
+ * The report's collapsed section on disk: what each task's worktree took when its agent was
+ * done (a checkout: the whole tree; an overlay: only what the task changed). Nothing when no
+ * task was measured (every result came from an earlier run, or a matrix merge job).
+ */
+function diskUseDetails(tasks) {
+    const measured = tasks.filter((t) => t.diskBytes !== undefined);
+    if (measured.length === 0)
+        return [];
+    const total = measured.reduce((sum, t) => sum + (t.diskBytes ?? 0), 0);
+    return mdast/* details */.zH(`Disk used by the tasks' worktrees: ${(0,no_space/* formatBytes */.z3)(total)} in all`, mdast/* table */.tp([
+        [[mdast/* text */.Qq('Task')], [mdast/* text */.Qq('Disk used')]],
+        ...measured.map((t) => [[mdast/* untrusted */.bp(t.id, 40)], [mdast/* text */.Qq((0,no_space/* formatBytes */.z3)(t.diskBytes ?? 0))]])
+    ]));
+}
+
+// EXTERNAL MODULE: ./src/core/types.ts
+var types = __nccwpck_require__(3054);
+;// CONCATENATED MODULE: ./src/core/report/pull-summary.ts
+
+
+const SHOWN_FILES = 20;
+/** Tasks a reviewer wants to read about: those whose work exists (not skipped, not waiting). */
+function summarised(tasks) {
+    return tasks.filter((t) => !['skipped', 'queued', 'ready'].includes(t.status));
+}
+function whatItDid(task, subjects, level) {
+    const said = task.agentReport?.summary?.trim();
+    if (said) {
+        return [
+            mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq('The agent says:')), mdast/* text */.Qq(' '), mdast/* untrusted */.bp(said, level === 0 ? 600 : 200))
+        ];
+    }
+    const commits = subjects.get(task.id);
+    if (!commits || commits.subjects.length === 0)
+        return [];
+    const shown = level === 0 ? commits.subjects : commits.subjects.slice(0, 3);
+    const more = commits.more + commits.subjects.length - shown.length;
+    return [
+        mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq('Commits:'))),
+        mdast/* list */.p_([
+            ...shown.map((s) => [mdast/* untrusted */.bp(s, 120)]),
+            ...(more > 0 ? [[mdast/* emphasis */.lN(mdast/* text */.Qq(`and ${more} more`))]] : [])
+        ])
+    ];
+}
+function filesChanged(task, level) {
+    const files = task.changedFiles;
+    if (files.length === 0)
+        return [];
+    const label = mdast/* strong */.ko(mdast/* text */.Qq(`Files changed (${files.length}):`));
+    if (level > 0)
+        return [mdast/* paragraph */.FY(label)];
+    const shown = files.slice(0, SHOWN_FILES).map((f) => [mdast/* fileName */.Md(f)]);
+    const rest = files.length - shown.length;
+    return [
+        mdast/* paragraph */.FY(label, mdast/* text */.Qq(' '), ...mdast/* joined */.oR(shown, ', '), ...(rest > 0 ? [mdast/* text */.Qq(` and ${rest} more`)] : []))
+    ];
+}
+/** The task's verify verdict, where it has one of its own (verify: each, or it broke it). */
+function verifyVerdict(task, verify) {
+    if (task.status === 'broke-verify')
+        return [
+            mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq('Verify:')), mdast/* text */.Qq(' 🧪 failed once it was merged, so it was taken back out (its branch keeps it).'))
+        ];
+    if (verify?.mode === 'each' && !verify.note && (0,types/* isMerged */.T)(task.status))
+        return [mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq('Verify:')), mdast/* text */.Qq(' ✅ passed after its merge.'))];
+    return [];
+}
+function taskSection(task, result, subjects, level) {
+    const head = mdast/* heading */.R_(4, mdast/* text */.Qq(`${mdast/* inertLine */.Fq(task.id, 40)}: ${mdast/* inertLine */.Fq(task.title)} (${task.status})`));
+    if (level >= 2)
+        return [head];
+    return [
+        head,
+        ...whatItDid(task, subjects, level),
+        ...filesChanged(task, level),
+        ...verifyVerdict(task, result.verify)
+    ];
+}
+/**
+ * "What each task did", as rich as fits `budget` characters: full, then shortened (three
+ * commits, file counts), then the headings alone; nothing when not even those fit.
+ */
+function perTaskSummary(result, subjects, budget) {
+    const tasks = summarised(result.tasks);
+    if (tasks.length === 0)
+        return [];
+    for (let level = 0; level < 3; level++) {
+        const blocks = [
+            mdast/* heading */.R_(3, mdast/* text */.Qq('What each task did')),
+            ...tasks.flatMap((t) => taskSection(t, result, subjects, level))
+        ];
+        if (mdast/* serialize */.lK(blocks).length <= budget)
+            return blocks;
+    }
+    return [];
+}
+
+;// CONCATENATED MODULE: ./src/core/report/markdown.ts
+
+
+
+// Every report (the status comment, the pull request body, the job summary) is built as a
+// markdown tree and serialised (mdast.ts): text from agents, git and the issue goes into text
+// and code nodes only, so it cannot add a table row, a heading, HTML or a mention.
+/** GitHub refuses comment and PR bodies over 65,536 characters; keep a margin. */
+const GITHUB_BODY_LIMIT = 65536;
+const DEFAULT_BUDGET = 60000;
+const STATUS_LABEL = {
+    merged: '✅ merged',
+    'merged-after-rerun': '✅ merged after re-run',
+    'merged-after-resolve': '✅ merged after resolve',
+    'merged-by-hand': '✅ merged by hand',
+    'broke-verify': '🧪 broke verify',
+    conflicted: '⚠️ conflicted',
+    failed: '❌ failed',
+    'no-changes': '➖ no changes',
+    skipped: '⏭️ skipped',
+    queued: '⏳ queued',
+    ready: '📦 done, waiting for the merge job'
+};
+function formatDuration(ms) {
+    if (ms <= 0)
+        return '–';
+    if (ms < 10_000)
+        return `${(ms / 1000).toFixed(1)}s`;
+    const s = Math.round(ms / 1000);
+    if (s < 60)
+        return `${s}s`;
+    const m = Math.floor(s / 60);
+    return m < 60 ? `${m}m ${s % 60}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+function statusCounts(result) {
+    const counts = {
+        merged: 0,
+        'merged-after-rerun': 0,
+        'merged-after-resolve': 0,
+        'merged-by-hand': 0,
+        'broke-verify': 0,
+        conflicted: 0,
+        failed: 0,
+        'no-changes': 0,
+        skipped: 0,
+        queued: 0,
+        ready: 0
+    };
+    for (const task of result.tasks)
+        counts[task.status]++;
+    return counts;
+}
+function summaryLine(result) {
+    const counts = statusCounts(result);
+    return Object.keys(counts)
+        .filter((s) => counts[s] > 0)
+        .map((s) => `${counts[s]} ${s}`)
+        .join(', ');
+}
+/** The task table shared by the status comment, the pull request body and the job summary. */
+function taskTable(tasks) {
+    return mdast/* table */.tp([
+        ['Task', 'Title', 'Status', 'Duration', 'Files changed'].map((h) => [mdast/* text */.Qq(h)]),
+        ...tasks.map((t) => [
+            [mdast/* untrusted */.bp(t.id, 40)],
+            [mdast/* untrusted */.bp(t.title)],
+            [mdast/* text */.Qq(STATUS_LABEL[t.status])],
+            [mdast/* text */.Qq(formatDuration(t.durationMs))],
+            [mdast/* text */.Qq(String(t.changedFiles.length))]
+        ])
+    ]);
+}
+/** The last `lines` lines of an output, at most `chars` characters of it. */
+function lastLines(output, lines, chars = 4000) {
+    return output.split('\n').slice(-lines).join('\n').slice(-chars);
+}
+/** One line about the verify command, and a short tail when it failed. */
+function verifyParts(verify) {
+    const label = `Verify (${verify.mode}): `;
+    const what = mdast/* inline */.mG(verify.command);
+    if (verify.note)
+        return { line: [mdast/* text */.Qq(`${label}⚠️ `), what, mdast/* text */.Qq(` — ${verify.note}.`)] };
+    if (verify.ok)
+        return { line: [mdast/* text */.Qq(`${label}✅ `), what, mdast/* text */.Qq(' passes on the integration branch.')] };
+    return {
+        line: [
+            mdast/* text */.Qq(`${label}❌ `),
+            what,
+            mdast/* text */.Qq(` fails on the integration branch (exit ${verify.exitCode ?? 'killed'}).`)
+        ],
+        tail: mdast/* code */.aY(lastLines(verify.tail, 15), 'text')
+    };
+}
+function taskHeading(icon, task) {
+    return mdast/* heading */.R_(4, mdast/* text */.Qq(`${icon} ${mdast/* inertLine */.Fq(task.id, 40)}: ${mdast/* inertLine */.Fq(task.title)}`));
+}
+function conflictDetail(task, integrationBranch) {
+    const conflict = task.conflict;
+    const files = conflict.files.length
+        ? mdast/* joined */.oR(conflict.files.map((f) => [mdast/* fileName */.Md(f)]), ', ')
+        : [mdast/* text */.Qq('(no file-level conflict; see messages)')];
+    const head = [
+        mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq("Branch with the task's work:")), mdast/* text */.Qq(' '), mdast/* inline */.mG(task.branch)),
+        mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq('Conflicting files:')), mdast/* text */.Qq(' '), ...files)
+    ];
+    if (conflict.withTasks?.length) {
+        head.push(mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq('Collides with:')), mdast/* text */.Qq(' '), ...mdast/* joined */.oR(conflict.withTasks.map((t) => [
+            mdast/* untrusted */.bp(t.id, 40),
+            mdast/* text */.Qq(' ('),
+            mdast/* inline */.mG(t.branch),
+            mdast/* text */.Qq(')')
+        ]), ', '), mdast/* text */.Qq(', already merged')));
+    }
+    if (task.attempts?.length) {
+        head.push(mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq('Tried:'))), mdast/* list */.p_(task.attempts.map((a) => [
+            mdast/* inline */.mG(a.strategy),
+            mdast/* text */.Qq(': '),
+            mdast/* untrusted */.bp(a.outcome, 300)
+        ])));
+    }
+    const messages = conflict.messages.length ? [mdast/* code */.aY(conflict.messages.join('\n'))] : [];
+    const hunks = conflict.hunks.flatMap((h) => [
+        mdast/* paragraph */.FY(mdast/* fileName */.Md(h.file)),
+        mdast/* code */.aY(h.text, 'diff')
+    ]);
+    const wayForward = [
+        mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq('How to go on')), mdast/* text */.Qq(" (the task's work is safe on its branch):")),
+        mdast/* list */.p_([
+            [
+                mdast/* text */.Qq('Resolve by hand: '),
+                mdast/* inline */.mG(`git fetch origin && git switch ${integrationBranch} && git merge origin/${task.branch}`),
+                mdast/* text */.Qq(', fix the files above, commit and push: the pull request picks it up, and later runs keep your commits (the task then shows as merged by hand).')
+            ],
+            [
+                mdast/* text */.Qq('Or re-run the task on top of the merged result: reword it so it builds on the other tasks and run the workflow again.')
+            ],
+            [
+                mdast/* text */.Qq('Or leave it out: nothing of it is on '),
+                mdast/* inline */.mG(integrationBranch),
+                mdast/* text */.Qq('; delete '),
+                mdast/* inline */.mG(task.branch),
+                mdast/* text */.Qq(' once the work is no longer needed.')
+            ]
+        ])
+    ];
+    return {
+        heading: taskHeading('⚠️', task),
+        variants: [
+            [...head, ...messages, ...hunks, ...wayForward],
+            [
+                ...head,
+                ...messages,
+                mdast/* paragraph */.FY(mdast/* emphasis */.lN(mdast/* text */.Qq("Conflict hunks omitted to fit GitHub's size limit; run "), mdast/* inline */.mG('git merge'), mdast/* text */.Qq(' as below to see them.'))),
+                ...wayForward
+            ],
+            [...head, ...wayForward]
+        ]
+    };
+}
+function brokeVerifyDetail(task) {
+    const head = mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq("Branch with the task's work:")), mdast/* text */.Qq(' '), mdast/* inline */.mG(task.branch), mdast/* text */.Qq('. It merged cleanly, but the verify command failed with it, so it was taken back out of the integration branch.'));
+    const tail = task.verifyTail ?? '';
+    return {
+        heading: taskHeading('🧪', task),
+        variants: [
+            [head, ...mdast/* details */.zH('Last lines of the verify output', mdast/* code */.aY(tail, 'text'))],
+            [head, mdast/* code */.aY(lastLines(tail, 8), 'text')],
+            [head]
+        ]
+    };
+}
+/** A task whose agent's output is worth seeing: it failed, or it changed nothing. */
+function outputDetail(icon, task, ctx) {
+    const reason = mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq('Why:')), mdast/* text */.Qq(' '), mdast/* untrusted */.bp(task.reason ?? 'unknown', 300));
+    const where = ctx.runUrl
+        ? [
+            mdast/* paragraph */.FY(mdast/* text */.Qq('Full log: '), mdast/* link */.nf(ctx.runUrl, mdast/* text */.Qq('workflow run')), mdast/* text */.Qq('.'))
+        ]
+        : task.logFile
+            ? [mdast/* paragraph */.FY(mdast/* text */.Qq('Full log: '), mdast/* inline */.mG(task.logFile), mdast/* text */.Qq('.'))]
+            : [];
+    const tail = task.logTail
+        ? mdast/* code */.aY(task.logTail, 'text')
+        : mdast/* paragraph */.FY(mdast/* emphasis */.lN(mdast/* text */.Qq('The agent printed nothing.')));
+    return {
+        heading: taskHeading(icon, task),
+        variants: [
+            [reason, ...mdast/* details */.zH('Last lines of its output', tail), ...where],
+            [reason, mdast/* code */.aY(lastLines(task.logTail ?? '', 8), 'text'), ...where],
+            [reason, ...where]
+        ]
+    };
+}
+/** The tasks whose agents ran (not skipped, queued, waiting or reused from an earlier run). */
+function ranTasks(tasks) {
+    return tasks.filter((t) => !['skipped', 'queued', 'ready'].includes(t.status) && !t.reused);
+}
+/**
+ * True when every task whose agent ran ended `no-changes`: one agent may have had nothing to
+ * do, all of them means the agent command most likely cannot write (a missing permission mode).
+ */
+function noTaskChangedAnything(result) {
+    const ran = ranTasks(result.tasks);
+    return ran.length > 0 && ran.every((t) => t.status === 'no-changes');
+}
+/** Says plainly that the agent command likely cannot write, with one agent's last lines. */
+function cannotWriteNotice(result) {
+    if (!noTaskChangedAnything(result))
+        return [];
+    const ran = ranTasks(result.tasks);
+    const example = ran.find((t) => t.logTail?.trim());
+    const explain = mdast/* paragraph */.FY(mdast/* strong */.ko(mdast/* text */.Qq('⚠️ No agent changed anything: the agent command likely cannot write files.')), mdast/* text */.Qq('\nEvery task that ran ended with no changes. An agent that is not allowed to edit files exits successfully and changes nothing, for example Claude Code without '), mdast/* inline */.mG('--permission-mode acceptEdits'), mdast/* text */.Qq('. Check '), mdast/* inline */.mG('agent-command'), mdast/* text */.Qq(' and the permissions it runs with.'), ...(example
+        ? [mdast/* text */.Qq(' The output of '), mdast/* untrusted */.bp(example.id, 40), mdast/* text */.Qq(' ends with:')]
+        : [mdast/* text */.Qq(' No agent printed anything.')]));
+    return [
+        mdast/* blockquote */.aV(explain, ...(example ? [mdast/* code */.aY(lastLines(example.logTail, 15, 2000), 'text')] : []))
+    ];
+}
+/**
+ * The full report: headline, task table, pull request link, and one section per conflicted,
+ * failed or unchanged task. It always fits `maxLength` (default well under GitHub's 65,536):
+ * details are shortened step by step (hunks, then log tails), never the table.
+ */
+function renderReport(result, ctx) {
+    const budget = Math.min(ctx.maxLength ?? DEFAULT_BUDGET, GITHUB_BODY_LIMIT);
+    const head = [];
+    if (ctx.marker)
+        head.push(mdast/* html */.qy(ctx.marker));
+    head.push(mdast/* heading */.R_(3, mdast/* text */.Qq(`agent-fanout: ${ctx.headline ?? (summaryLine(result) || 'no tasks')}`)));
+    const lines = [];
+    if (ctx.pullRequest) {
+        lines.push([
+            mdast/* text */.Qq(`Pull request: #${ctx.pullRequest.number} (`),
+            mdast/* link */.nf(ctx.pullRequest.url, mdast/* text */.Qq(ctx.pullRequest.url)),
+            mdast/* text */.Qq(') from '),
+            mdast/* inline */.mG(result.integrationBranch),
+            mdast/* text */.Qq('.')
+        ]);
+    }
+    else if (ctx.noPullRequestReason) {
+        lines.push([mdast/* text */.Qq('No pull request: '), mdast/* untrusted */.bp(ctx.noPullRequestReason, 600)]);
+    }
+    lines.push([
+        mdast/* text */.Qq('Base: '),
+        mdast/* inline */.mG(result.baseBranch),
+        mdast/* text */.Qq(` at ${result.baseSha.slice(0, 12)}.`)
+    ]);
+    const verify = result.verify ? verifyParts(result.verify) : undefined;
+    if (verify)
+        lines.push(verify.line);
+    head.push(mdast/* paragraph */.FY(...mdast/* joined */.oR(lines, '\n')));
+    if (verify?.tail)
+        head.push(verify.tail);
+    head.push(...(ctx.notices ?? []));
+    head.push(...cannotWriteNotice(result));
+    for (const warning of result.warnings ?? [])
+        head.push(mdast/* blockquote */.aV(mdast/* paragraph */.FY(mdast/* text */.Qq('⚠️ '), mdast/* untrusted */.bp(warning, 600))));
+    head.push(taskTable(result.tasks), ...diskUseDetails(result.tasks));
+    const details = [
+        ...result.tasks
+            .filter((t) => t.status === 'conflicted' && t.conflict)
+            .map((t) => conflictDetail(t, result.integrationBranch)),
+        ...result.tasks.filter((t) => t.status === 'broke-verify').map((t) => brokeVerifyDetail(t)),
+        ...result.tasks.filter((t) => t.status === 'failed').map((t) => outputDetail('❌', t, ctx)),
+        // Only where the agent ran in this run (a result kept from an earlier run has no output).
+        ...result.tasks
+            .filter((t) => t.status === 'no-changes' && t.logTail !== undefined)
+            .map((t) => outputDetail('➖', t, ctx))
+    ];
+    const footer = ctx.runUrl
+        ? [
+            mdast/* paragraph */.FY(mdast/* html */.qy('<sub>'), mdast/* link */.nf(ctx.runUrl, mdast/* text */.Qq('Workflow run')), mdast/* html */.qy('</sub>'))
+        ]
+        : [];
+    const assemble = (sections) => mdast/* serialize */.lK([
+        ...head,
+        ...(details.length ? [{ type: 'thematicBreak' }] : []),
+        ...sections,
+        ...footer
+    ]);
+    // Pick, for all details at once, the richest level that fits; then drop what still does not.
+    for (let level = 0; level < 3; level++) {
+        const body = assemble(details.flatMap((d) => [d.heading, ...d.variants[level]]));
+        if (body.length <= budget)
+            return body;
+    }
+    const kept = [];
+    let omitted = details.length;
+    for (const d of details) {
+        const next = [...kept, d.heading, ...d.variants[2]];
+        if (assemble(next).length > budget - 200)
+            break;
+        kept.push(d.heading, ...d.variants[2]);
+        omitted--;
+    }
+    const note = omitted
+        ? [
+            mdast/* paragraph */.FY(mdast/* emphasis */.lN(mdast/* text */.Qq(`${omitted} more task report(s) omitted to fit GitHub's size limit; see the job summary.`)))
+        ]
+        : [];
+    const body = assemble([...kept, ...note]);
+    return body.length <= budget ? body : body.slice(0, budget - 20) + '\n\n_(truncated)_\n';
+}
+/** The pull request's body: what it holds, the task table, and the issue it closes or refers to. */
+function renderPullRequestBody(result, issueNumber, allMerged, extra = {}) {
+    const verify = result.verify ? verifyParts(result.verify) : undefined;
+    const head = [
+        mdast/* paragraph */.FY(mdast/* text */.Qq(`Tasks from #${issueNumber}, each done by an agent in its own worktree and merged here in task-list order.`)),
+        ...(verify ? [mdast/* paragraph */.FY(...verify.line), ...(verify.tail ? [verify.tail] : [])] : []),
+        taskTable(result.tasks)
+    ];
+    const closing = [
+        allMerged
+            ? `Closes #${issueNumber}`
+            : `Refs #${issueNumber} (not every task merged; see the status comment there).`,
+        ...(extra.closes ?? []).map((n) => `Closes #${n}`)
+    ];
+    const tail = [mdast/* paragraph */.FY(mdast/* text */.Qq(closing.join('\n')))];
+    const room = DEFAULT_BUDGET - mdast/* serialize */.lK([...head, ...tail]).length - 200;
+    return mdast/* serialize */.lK([
+        ...head,
+        ...perTaskSummary(result, extra.subjects ?? new Map(), room),
+        ...tail
+    ]);
+}
+/**
+ * The status comment of a matrix run while its task jobs report: the table, why tasks failed or
+ * changed nothing, and where the final report will come from.
+ */
+function renderMatrixStatus(options) {
+    const problems = options.rows.filter((t) => t.status === 'failed' || t.status === 'no-changes');
+    return mdast/* serialize */.lK([
+        mdast/* html */.qy(options.marker),
+        mdast/* heading */.R_(3, mdast/* text */.Qq(`agent-fanout: ${options.headline}`)),
+        taskTable(options.rows),
+        ...(problems.length
+            ? [
+                mdast/* list */.p_(problems.map((t) => [
+                    mdast/* strong */.ko(mdast/* untrusted */.bp(t.id, 40)),
+                    mdast/* text */.Qq(` ${t.status}: `),
+                    mdast/* untrusted */.bp(t.reason ?? '', 500)
+                ]))
+            ]
+            : []),
+        mdast/* paragraph */.FY(mdast/* text */.Qq('Each task runs in a job of its own; the merge job merges their branches, opens the pull request and writes the final report here.'), ...(options.runUrl ? [mdast/* text */.Qq(' '), mdast/* link */.nf(options.runUrl, mdast/* text */.Qq('Workflow run'))] : []))
+    ]);
+}
+/** The job summary of a matrix task job: its one row, and why it ended as it did. */
+function renderTaskJobSummary(result, issueNumber) {
+    return mdast/* serialize */.lK([
+        mdast/* heading */.R_(3, mdast/* text */.Qq(`agent-fanout: task ${mdast/* inertLine */.Fq(result.id, 40)} of #${issueNumber}`)),
+        taskTable([result]),
+        ...(result.reason ? [mdast/* paragraph */.FY(mdast/* untrusted */.bp(result.reason, 1000))] : [])
+    ]);
+}
+
+
+/***/ }),
+
+/***/ 5727:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  aV: () => (/* binding */ blockquote),
+  aY: () => (/* binding */ mdast_code),
+  zH: () => (/* binding */ details),
+  lN: () => (/* binding */ emphasis),
+  Md: () => (/* binding */ fileName),
+  R_: () => (/* binding */ heading),
+  qy: () => (/* binding */ html),
+  Fq: () => (/* binding */ inertLine),
+  mG: () => (/* binding */ inline),
+  oR: () => (/* binding */ joined),
+  nf: () => (/* binding */ mdast_link),
+  p_: () => (/* binding */ mdast_list),
+  FY: () => (/* binding */ paragraph),
+  lK: () => (/* binding */ serialize),
+  ko: () => (/* binding */ strong),
+  tp: () => (/* binding */ table),
+  Qq: () => (/* binding */ mdast_text),
+  bp: () => (/* binding */ untrusted)
+});
+
+// UNUSED EXPORTS: quotePath
 
 // EXTERNAL MODULE: ./node_modules/mdast-util-gfm/lib/index.js + 10 modules
 var lib = __nccwpck_require__(844);
@@ -53294,349 +42034,6 @@ function serialize(nodes) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/core/report/markdown.ts
-
-// Every report (the status comment, the pull request body, the job summary) is built as a
-// markdown tree and serialised (mdast.ts): text from agents, git and the issue goes into text
-// and code nodes only, so it cannot add a table row, a heading, HTML or a mention.
-/** GitHub refuses comment and PR bodies over 65,536 characters; keep a margin. */
-const GITHUB_BODY_LIMIT = 65536;
-const DEFAULT_BUDGET = 60000;
-const STATUS_LABEL = {
-    merged: '✅ merged',
-    'merged-after-rerun': '✅ merged after re-run',
-    'merged-after-resolve': '✅ merged after resolve',
-    'merged-by-hand': '✅ merged by hand',
-    'broke-verify': '🧪 broke verify',
-    conflicted: '⚠️ conflicted',
-    failed: '❌ failed',
-    'no-changes': '➖ no changes',
-    skipped: '⏭️ skipped',
-    queued: '⏳ queued',
-    ready: '📦 done, waiting for the merge job'
-};
-function formatDuration(ms) {
-    if (ms <= 0)
-        return '–';
-    if (ms < 10_000)
-        return `${(ms / 1000).toFixed(1)}s`;
-    const s = Math.round(ms / 1000);
-    if (s < 60)
-        return `${s}s`;
-    const m = Math.floor(s / 60);
-    return m < 60 ? `${m}m ${s % 60}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
-}
-function statusCounts(result) {
-    const counts = {
-        merged: 0,
-        'merged-after-rerun': 0,
-        'merged-after-resolve': 0,
-        'merged-by-hand': 0,
-        'broke-verify': 0,
-        conflicted: 0,
-        failed: 0,
-        'no-changes': 0,
-        skipped: 0,
-        queued: 0,
-        ready: 0
-    };
-    for (const task of result.tasks)
-        counts[task.status]++;
-    return counts;
-}
-function summaryLine(result) {
-    const counts = statusCounts(result);
-    return Object.keys(counts)
-        .filter((s) => counts[s] > 0)
-        .map((s) => `${counts[s]} ${s}`)
-        .join(', ');
-}
-/** The task table shared by the status comment, the pull request body and the job summary. */
-function taskTable(tasks) {
-    return table([
-        ['Task', 'Title', 'Status', 'Duration', 'Files changed'].map((h) => [mdast_text(h)]),
-        ...tasks.map((t) => [
-            [untrusted(t.id, 40)],
-            [untrusted(t.title)],
-            [mdast_text(STATUS_LABEL[t.status])],
-            [mdast_text(formatDuration(t.durationMs))],
-            [mdast_text(String(t.changedFiles.length))]
-        ])
-    ]);
-}
-/** The last `lines` lines of an output, at most `chars` characters of it. */
-function lastLines(output, lines, chars = 4000) {
-    return output.split('\n').slice(-lines).join('\n').slice(-chars);
-}
-/** One line about the verify command, and a short tail when it failed. */
-function verifyParts(verify) {
-    const label = `Verify (${verify.mode}): `;
-    const what = inline(verify.command);
-    if (verify.note)
-        return { line: [mdast_text(`${label}⚠️ `), what, mdast_text(` — ${verify.note}.`)] };
-    if (verify.ok)
-        return { line: [mdast_text(`${label}✅ `), what, mdast_text(' passes on the integration branch.')] };
-    return {
-        line: [
-            mdast_text(`${label}❌ `),
-            what,
-            mdast_text(` fails on the integration branch (exit ${verify.exitCode ?? 'killed'}).`)
-        ],
-        tail: mdast_code(lastLines(verify.tail, 15), 'text')
-    };
-}
-function taskHeading(icon, task) {
-    return heading(4, mdast_text(`${icon} ${inertLine(task.id, 40)}: ${inertLine(task.title)}`));
-}
-function conflictDetail(task, integrationBranch) {
-    const conflict = task.conflict;
-    const files = conflict.files.length
-        ? joined(conflict.files.map((f) => [fileName(f)]), ', ')
-        : [mdast_text('(no file-level conflict; see messages)')];
-    const head = [
-        paragraph(strong(mdast_text("Branch with the task's work:")), mdast_text(' '), inline(task.branch)),
-        paragraph(strong(mdast_text('Conflicting files:')), mdast_text(' '), ...files)
-    ];
-    if (conflict.withTasks?.length) {
-        head.push(paragraph(strong(mdast_text('Collides with:')), mdast_text(' '), ...joined(conflict.withTasks.map((t) => [
-            untrusted(t.id, 40),
-            mdast_text(' ('),
-            inline(t.branch),
-            mdast_text(')')
-        ]), ', '), mdast_text(', already merged')));
-    }
-    if (task.attempts?.length) {
-        head.push(paragraph(strong(mdast_text('Tried:'))), mdast_list(task.attempts.map((a) => [
-            inline(a.strategy),
-            mdast_text(': '),
-            untrusted(a.outcome, 300)
-        ])));
-    }
-    const messages = conflict.messages.length ? [mdast_code(conflict.messages.join('\n'))] : [];
-    const hunks = conflict.hunks.flatMap((h) => [
-        paragraph(fileName(h.file)),
-        mdast_code(h.text, 'diff')
-    ]);
-    const wayForward = [
-        paragraph(strong(mdast_text('How to go on')), mdast_text(" (the task's work is safe on its branch):")),
-        mdast_list([
-            [
-                mdast_text('Resolve by hand: '),
-                inline(`git fetch origin && git switch ${integrationBranch} && git merge origin/${task.branch}`),
-                mdast_text(', fix the files above, commit and push: the pull request picks it up, and later runs keep your commits (the task then shows as merged by hand).')
-            ],
-            [
-                mdast_text('Or re-run the task on top of the merged result: reword it so it builds on the other tasks and run the workflow again.')
-            ],
-            [
-                mdast_text('Or leave it out: nothing of it is on '),
-                inline(integrationBranch),
-                mdast_text('; delete '),
-                inline(task.branch),
-                mdast_text(' once the work is no longer needed.')
-            ]
-        ])
-    ];
-    return {
-        heading: taskHeading('⚠️', task),
-        variants: [
-            [...head, ...messages, ...hunks, ...wayForward],
-            [
-                ...head,
-                ...messages,
-                paragraph(emphasis(mdast_text("Conflict hunks omitted to fit GitHub's size limit; run "), inline('git merge'), mdast_text(' as below to see them.'))),
-                ...wayForward
-            ],
-            [...head, ...wayForward]
-        ]
-    };
-}
-function brokeVerifyDetail(task) {
-    const head = paragraph(strong(mdast_text("Branch with the task's work:")), mdast_text(' '), inline(task.branch), mdast_text('. It merged cleanly, but the verify command failed with it, so it was taken back out of the integration branch.'));
-    const tail = task.verifyTail ?? '';
-    return {
-        heading: taskHeading('🧪', task),
-        variants: [
-            [head, ...details('Last lines of the verify output', mdast_code(tail, 'text'))],
-            [head, mdast_code(lastLines(tail, 8), 'text')],
-            [head]
-        ]
-    };
-}
-/** A task whose agent's output is worth seeing: it failed, or it changed nothing. */
-function outputDetail(icon, task, ctx) {
-    const reason = paragraph(strong(mdast_text('Why:')), mdast_text(' '), untrusted(task.reason ?? 'unknown', 300));
-    const where = ctx.runUrl
-        ? [
-            paragraph(mdast_text('Full log: '), mdast_link(ctx.runUrl, mdast_text('workflow run')), mdast_text('.'))
-        ]
-        : task.logFile
-            ? [paragraph(mdast_text('Full log: '), inline(task.logFile), mdast_text('.'))]
-            : [];
-    const tail = task.logTail
-        ? mdast_code(task.logTail, 'text')
-        : paragraph(emphasis(mdast_text('The agent printed nothing.')));
-    return {
-        heading: taskHeading(icon, task),
-        variants: [
-            [reason, ...details('Last lines of its output', tail), ...where],
-            [reason, mdast_code(lastLines(task.logTail ?? '', 8), 'text'), ...where],
-            [reason, ...where]
-        ]
-    };
-}
-/** The tasks whose agents ran (not skipped, queued, waiting or reused from an earlier run). */
-function ranTasks(tasks) {
-    return tasks.filter((t) => !['skipped', 'queued', 'ready'].includes(t.status) && !t.reused);
-}
-/**
- * True when every task whose agent ran ended `no-changes`: one agent may have had nothing to
- * do, all of them means the agent command most likely cannot write (a missing permission mode).
- */
-function noTaskChangedAnything(result) {
-    const ran = ranTasks(result.tasks);
-    return ran.length > 0 && ran.every((t) => t.status === 'no-changes');
-}
-/** Says plainly that the agent command likely cannot write, with one agent's last lines. */
-function cannotWriteNotice(result) {
-    if (!noTaskChangedAnything(result))
-        return [];
-    const ran = ranTasks(result.tasks);
-    const example = ran.find((t) => t.logTail?.trim());
-    const explain = paragraph(strong(mdast_text('⚠️ No agent changed anything: the agent command likely cannot write files.')), mdast_text('\nEvery task that ran ended with no changes. An agent that is not allowed to edit files exits successfully and changes nothing, for example Claude Code without '), inline('--permission-mode acceptEdits'), mdast_text('. Check '), inline('agent-command'), mdast_text(' and the permissions it runs with.'), ...(example
-        ? [mdast_text(' The output of '), untrusted(example.id, 40), mdast_text(' ends with:')]
-        : [mdast_text(' No agent printed anything.')]));
-    return [
-        blockquote(explain, ...(example ? [mdast_code(lastLines(example.logTail, 15, 2000), 'text')] : []))
-    ];
-}
-/**
- * The full report: headline, task table, pull request link, and one section per conflicted,
- * failed or unchanged task. It always fits `maxLength` (default well under GitHub's 65,536):
- * details are shortened step by step (hunks, then log tails), never the table.
- */
-function renderReport(result, ctx) {
-    const budget = Math.min(ctx.maxLength ?? DEFAULT_BUDGET, GITHUB_BODY_LIMIT);
-    const head = [];
-    if (ctx.marker)
-        head.push(html(ctx.marker));
-    head.push(heading(3, mdast_text(`agent-fanout: ${ctx.headline ?? (summaryLine(result) || 'no tasks')}`)));
-    const lines = [];
-    if (ctx.pullRequest) {
-        lines.push([
-            mdast_text(`Pull request: #${ctx.pullRequest.number} (`),
-            mdast_link(ctx.pullRequest.url, mdast_text(ctx.pullRequest.url)),
-            mdast_text(') from '),
-            inline(result.integrationBranch),
-            mdast_text('.')
-        ]);
-    }
-    else if (ctx.noPullRequestReason) {
-        lines.push([mdast_text('No pull request: '), untrusted(ctx.noPullRequestReason, 600)]);
-    }
-    lines.push([
-        mdast_text('Base: '),
-        inline(result.baseBranch),
-        mdast_text(` at ${result.baseSha.slice(0, 12)}.`)
-    ]);
-    const verify = result.verify ? verifyParts(result.verify) : undefined;
-    if (verify)
-        lines.push(verify.line);
-    head.push(paragraph(...joined(lines, '\n')));
-    if (verify?.tail)
-        head.push(verify.tail);
-    head.push(...cannotWriteNotice(result));
-    for (const warning of result.warnings ?? [])
-        head.push(blockquote(paragraph(mdast_text('⚠️ '), untrusted(warning, 600))));
-    head.push(taskTable(result.tasks));
-    const details = [
-        ...result.tasks
-            .filter((t) => t.status === 'conflicted' && t.conflict)
-            .map((t) => conflictDetail(t, result.integrationBranch)),
-        ...result.tasks.filter((t) => t.status === 'broke-verify').map((t) => brokeVerifyDetail(t)),
-        ...result.tasks.filter((t) => t.status === 'failed').map((t) => outputDetail('❌', t, ctx)),
-        // Only where the agent ran in this run (a result kept from an earlier run has no output).
-        ...result.tasks
-            .filter((t) => t.status === 'no-changes' && t.logTail !== undefined)
-            .map((t) => outputDetail('➖', t, ctx))
-    ];
-    const footer = ctx.runUrl
-        ? [
-            paragraph(html('<sub>'), mdast_link(ctx.runUrl, mdast_text('Workflow run')), html('</sub>'))
-        ]
-        : [];
-    const assemble = (sections) => serialize([
-        ...head,
-        ...(details.length ? [{ type: 'thematicBreak' }] : []),
-        ...sections,
-        ...footer
-    ]);
-    // Pick, for all details at once, the richest level that fits; then drop what still does not.
-    for (let level = 0; level < 3; level++) {
-        const body = assemble(details.flatMap((d) => [d.heading, ...d.variants[level]]));
-        if (body.length <= budget)
-            return body;
-    }
-    const kept = [];
-    let omitted = details.length;
-    for (const d of details) {
-        const next = [...kept, d.heading, ...d.variants[2]];
-        if (assemble(next).length > budget - 200)
-            break;
-        kept.push(d.heading, ...d.variants[2]);
-        omitted--;
-    }
-    const note = omitted
-        ? [
-            paragraph(emphasis(mdast_text(`${omitted} more task report(s) omitted to fit GitHub's size limit; see the job summary.`)))
-        ]
-        : [];
-    const body = assemble([...kept, ...note]);
-    return body.length <= budget ? body : body.slice(0, budget - 20) + '\n\n_(truncated)_\n';
-}
-/** The pull request's body: what it holds, the task table, and the issue it closes or refers to. */
-function renderPullRequestBody(result, issueNumber, allMerged) {
-    const verify = result.verify ? verifyParts(result.verify) : undefined;
-    return serialize([
-        paragraph(mdast_text(`Tasks from #${issueNumber}, each done by an agent in its own worktree and merged here in task-list order.`)),
-        ...(verify ? [paragraph(...verify.line), ...(verify.tail ? [verify.tail] : [])] : []),
-        taskTable(result.tasks),
-        paragraph(mdast_text(allMerged
-            ? `Closes #${issueNumber}`
-            : `Refs #${issueNumber} (not every task merged; see the status comment there).`))
-    ]);
-}
-/**
- * The status comment of a matrix run while its task jobs report: the table, why tasks failed or
- * changed nothing, and where the final report will come from.
- */
-function renderMatrixStatus(options) {
-    const problems = options.rows.filter((t) => t.status === 'failed' || t.status === 'no-changes');
-    return serialize([
-        html(options.marker),
-        heading(3, mdast_text(`agent-fanout: ${options.headline}`)),
-        taskTable(options.rows),
-        ...(problems.length
-            ? [
-                mdast_list(problems.map((t) => [
-                    strong(untrusted(t.id, 40)),
-                    mdast_text(` ${t.status}: `),
-                    untrusted(t.reason ?? '', 500)
-                ]))
-            ]
-            : []),
-        paragraph(mdast_text('Each task runs in a job of its own; the merge job merges their branches, opens the pull request and writes the final report here.'), ...(options.runUrl ? [mdast_text(' '), mdast_link(options.runUrl, mdast_text('Workflow run'))] : []))
-    ]);
-}
-/** The job summary of a matrix task job: its one row, and why it ended as it did. */
-function renderTaskJobSummary(result, issueNumber) {
-    return serialize([
-        heading(3, mdast_text(`agent-fanout: task ${inertLine(result.id, 40)} of #${issueNumber}`)),
-        taskTable([result]),
-        ...(result.reason ? [paragraph(untrusted(result.reason, 1000))] : [])
-    ]);
-}
-
 
 /***/ }),
 
@@ -53672,6 +42069,433 @@ function describe(result) {
     if (result.status === 'merged')
         return `finished with ${result.changedFiles.length} changed file(s)`;
     return `${result.status}: ${result.reason ?? ''}`;
+}
+
+
+/***/ }),
+
+/***/ 7189:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   EF: () => (/* binding */ TASK_SYNTAX_HELP),
+/* harmony export */   wW: () => (/* binding */ TaskListError),
+/* harmony export */   zX: () => (/* binding */ parseTaskList)
+/* harmony export */ });
+/* harmony import */ var mdast_util_from_markdown__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7391);
+/* harmony import */ var mdast_util_gfm__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(844);
+/* harmony import */ var mdast_util_to_string__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(1869);
+/* harmony import */ var micromark_extension_gfm__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2297);
+/* harmony import */ var _util_errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3093);
+/* harmony import */ var _sanitize_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6691);
+// Turns an issue body into tasks. Users depend on these rules:
+//
+// - The text is sanitised first (sanitize.ts: hidden comments and invisible characters go) and
+//   parsed as GitHub-flavoured markdown. A task is a top-level task list item (`- [ ]`, `* [x]`,
+//   `1. [ ]`): an item of a list that is not inside another list item, a blockquote or a footnote.
+//   Nested task items belong to their parent's body. Code blocks, HTML comments and whatever sits
+//   between `<details>` and its matching `</details>` are ignored.
+// - Checked items are returned too (`checked: true`) and count in positions, so ticking a box
+//   never changes another task's ID.
+// - Title: the first line of the item's first paragraph as written (markdown), whitespace collapsed.
+//   Body: the rest of the item (further lines, sub-lists, code...) as markdown from the source,
+//   de-indented; may be empty.
+// - Explicit ID: at the very start of the item, `T1: title`, `[T1] title`, `**T1** title`,
+//   `**T1:** title`, `**T1**: title`, `` `T1` title `` or `` `T1`: title ``. An ID is 1-32 letters,
+//   digits, `_` or `-`, starts with a letter and contains a digit (`Fix: x` is a title). It is
+//   removed from the title and kept as written.
+// - Otherwise the ID is `T<position>`, position being the 1-based index among all top-level task
+//   items. IDs must be unique ignoring case; an empty title is an error too (TaskListError).
+// - An item whose title is just `#123` is a reference to issue 123 (`reference.issueNumber`).
+
+
+
+
+
+
+/** The task list cannot be used as written; the message tells the user what to change. */
+class TaskListError extends _util_errors_js__WEBPACK_IMPORTED_MODULE_0__/* .UserError */ .y {
+    constructor(message) {
+        super(message);
+        this.name = 'TaskListError';
+    }
+}
+/** Markdown explaining the expected syntax, for the "no tasks found" comment. */
+const TASK_SYNTAX_HELP = [
+    'Write the tasks as a task list in the issue body, one top-level item per task:',
+    '',
+    '```markdown',
+    '- [ ] T1: Add a login form',
+    '  Anything nested under an item is passed to the agent with it:',
+    '  - validate the e-mail address',
+    '  - [ ] nested checkboxes are details, not separate tasks',
+    '- [ ] Add a logout button',
+    '- [ ] #123',
+    '```',
+    '',
+    "- `T1:` (or `[T1]`, `**T1**`, `` `T1` ``) gives a task an explicit ID; an ID starts with a letter and contains a digit. Without one, the ID is `T` plus the item's position (`T2` above).",
+    '- `- [ ] #123` takes the task from issue #123.',
+    '- Checked items (`- [x]`) are done and are not run, but keep their position.',
+    '- Ignored: lists inside quotes, code blocks, HTML comments and `<details>` sections.'
+].join('\n');
+const ID = '[A-Za-z][A-Za-z0-9_-]{0,31}';
+const BOLD_ID = new RegExp(`^(${ID})(:?)$`);
+const CODE_ID = new RegExp(`^(${ID})$`);
+const COLON_ID = new RegExp(`^(${ID}):(?:\\s+|$)`);
+const BRACKET_ID = new RegExp(`^\\[(${ID})\\](?:\\s+|$)`);
+function parseTaskList(markdown) {
+    const source = (0,_sanitize_js__WEBPACK_IMPORTED_MODULE_1__/* .sanitizeIssueText */ .U)(markdown);
+    const tree = (0,mdast_util_from_markdown__WEBPACK_IMPORTED_MODULE_2__/* .fromMarkdown */ .Y)(source, { extensions: [(0,micromark_extension_gfm__WEBPACK_IMPORTED_MODULE_3__/* .gfm */ .T)()], mdastExtensions: [(0,mdast_util_gfm__WEBPACK_IMPORTED_MODULE_4__/* .gfmFromMarkdown */ .C)()] });
+    const tasks = topLevelTaskItems(tree).map((item, index) => toTask(item, index + 1, source));
+    assertUniqueIds(tasks);
+    return { tasks };
+}
+/** Task items of the lists directly under the root, outside `<details>` sections. */
+function topLevelTaskItems(tree) {
+    const items = [];
+    let detailsDepth = 0;
+    for (const node of tree.children) {
+        if (node.type === 'html') {
+            detailsDepth = updateDetailsDepth(node.value, detailsDepth);
+        }
+        else if (node.type === 'list' && detailsDepth === 0) {
+            items.push(...node.children.filter((item) => typeof item.checked === 'boolean'));
+        }
+    }
+    return items;
+}
+function updateDetailsDepth(html, depth) {
+    for (const match of html.matchAll(/<(\/?)details(?=[\s>/]|$)/gi)) {
+        depth = match[1] ? Math.max(0, depth - 1) : depth + 1;
+    }
+    return depth;
+}
+function toTask(item, position, source) {
+    const first = item.children[0];
+    const paragraph = first?.type === 'paragraph' ? first : undefined;
+    const paragraphStart = paragraph?.position?.start.offset ?? itemStart(item);
+    const lineEnd = lineEndAt(source, paragraphStart);
+    const head = paragraph ? splitId(paragraph, lineEnd, source) : { title: '' };
+    const title = head.title.replace(/\s+/g, ' ').trim();
+    const id = head.id ?? `T${position}`;
+    if (title === '') {
+        const what = head.id ? `has no title after its ID "${head.id}"` : 'has no title';
+        throw new TaskListError(`Task item ${position} ${what}. Write the title on the checkbox line, e.g. "- [ ] T1: Add a login form".`);
+    }
+    const task = {
+        id,
+        idSource: head.id ? 'explicit' : 'position',
+        position,
+        title,
+        body: itemBody(item, source, lineEnd),
+        checked: item.checked === true
+    };
+    const reference = /^#(\d+)$/.exec(title);
+    const issueNumber = reference ? Number(reference[1]) : 0;
+    if (Number.isSafeInteger(issueNumber) && issueNumber > 0)
+        task.reference = { issueNumber };
+    return task;
+}
+/**
+ * The paragraph's first source line, with an explicit ID split off when present. The title is
+ * the markdown as written (backticks, quotes and `$(...)` included): agents get it literally.
+ */
+function splitId(paragraph, lineEnd, source) {
+    const [head, ...rest] = paragraph.children;
+    if (!head)
+        return { title: '' };
+    const from = head.position?.start.offset ?? 0;
+    const line = source.slice(from, lineEnd);
+    if (head.type === 'strong' || head.type === 'inlineCode') {
+        const match = (head.type === 'strong' ? BOLD_ID : CODE_ID).exec((0,mdast_util_to_string__WEBPACK_IMPORTED_MODULE_5__/* .toString */ .d)(head));
+        if (match && isId(match[1]) && endOffset(head) <= lineEnd) {
+            const after = source.slice(endOffset(head), lineEnd);
+            const separator = /^(:?)(\s*)/.exec(after) ?? ['', '', ''];
+            // Something must separate the ID from the title: `**T1**title` is just a bold word.
+            if (match[2] || separator[0] || firstLineText(rest, lineEnd).trim() === '') {
+                return { id: match[1], title: after.slice(separator[0].length) };
+            }
+        }
+    }
+    else if (head.type === 'text') {
+        const headLine = head.value.split('\n')[0];
+        const match = COLON_ID.exec(headLine) ?? BRACKET_ID.exec(headLine);
+        if (match && isId(match[1]) && line.startsWith(match[0].trimEnd())) {
+            return { id: match[1], title: line.slice(match[0].length) };
+        }
+    }
+    return { title: line };
+}
+function isId(token) {
+    return /\d/.test(token);
+}
+/**
+ * Plain text of the phrasing nodes up to `lineEnd` (the end of the paragraph's first source
+ * line). A soft line break (`\n` in a text value) or a hard break also ends the line.
+ */
+function firstLineText(nodes, lineEnd) {
+    let out = '';
+    const visit = (list) => {
+        for (const node of list) {
+            if ((node.position?.start.offset ?? 0) >= lineEnd || node.type === 'break')
+                return true;
+            if (node.type === 'text') {
+                const newline = node.value.indexOf('\n');
+                out += newline === -1 ? node.value : node.value.slice(0, newline);
+                if (newline !== -1)
+                    return true;
+            }
+            else if ('children' in node && endOffset(node) > lineEnd) {
+                if (visit(node.children))
+                    return true;
+            }
+            else {
+                out += (0,mdast_util_to_string__WEBPACK_IMPORTED_MODULE_5__/* .toString */ .d)(node).split('\n')[0];
+            }
+        }
+        return false;
+    };
+    visit(nodes);
+    return out;
+}
+/** Everything after the first line of the item, de-indented by the item's content indent. */
+function itemBody(item, source, lineEnd) {
+    const end = item.position?.end.offset ?? lineEnd;
+    if (lineEnd >= end)
+        return '';
+    const indent = contentIndent(source, itemStart(item));
+    const lines = source
+        .slice(lineEnd + 1, end)
+        .split('\n')
+        .map((line) => stripIndent(line, indent));
+    while (lines.length > 0 && lines[0].trim() === '')
+        lines.shift();
+    while (lines.length > 0 && lines[lines.length - 1].trim() === '')
+        lines.pop();
+    return lines.join('\n');
+}
+/** Column where the item's content (the checkbox) starts: indent + marker + spaces. */
+function contentIndent(source, start) {
+    const lineStart = source.lastIndexOf('\n', start - 1) + 1;
+    const marker = /^(?:[-*+]|\d{1,9}[.)])[ \t]*/.exec(source.slice(start)) ?? [''];
+    return columnWidth(source.slice(lineStart, start + marker[0].length));
+}
+function columnWidth(text) {
+    let column = 0;
+    for (const char of text)
+        column = char === '\t' ? column + 4 - (column % 4) : column + 1;
+    return column;
+}
+/** Removes up to `columns` columns of leading whitespace (tabs expand to multiples of 4). */
+function stripIndent(line, columns) {
+    let column = 0;
+    let index = 0;
+    while (index < line.length && column < columns) {
+        const char = line[index];
+        if (char === ' ')
+            column += 1;
+        else if (char === '\t')
+            column += 4 - (column % 4);
+        else
+            break;
+        index += 1;
+    }
+    // A tab that reaches past the indent leaves its remaining columns as spaces.
+    return ' '.repeat(Math.max(0, column - columns)) + line.slice(index);
+}
+function lineEndAt(source, offset) {
+    const newline = source.indexOf('\n', offset);
+    return newline === -1 ? source.length : newline;
+}
+function itemStart(item) {
+    return item.position?.start.offset ?? 0;
+}
+function endOffset(node) {
+    return node.position?.end.offset ?? Number.MAX_SAFE_INTEGER;
+}
+function assertUniqueIds(tasks) {
+    const seen = new Map();
+    for (const task of tasks) {
+        const key = task.id.toLowerCase();
+        const earlier = seen.get(key);
+        if (earlier)
+            throw new TaskListError(duplicateMessage(earlier, task, tasks));
+        seen.set(key, task);
+    }
+}
+function duplicateMessage(earlier, later, tasks) {
+    const sameAs = earlier.id === later.id ? '' : ` (same as "${earlier.id}": IDs ignore case)`;
+    const positional = [earlier, later]
+        .filter((task) => task.idSource === 'position')
+        .map((task) => ` Item ${task.position} has no explicit ID, so its position makes it "${task.id}".`)
+        .join('');
+    const taken = new Set(tasks.map((task) => task.id.toLowerCase()));
+    let free = tasks.length + 1;
+    while (taken.has(`t${free}`))
+        free += 1;
+    return (`Duplicate task ID "${later.id}"${sameAs}: item ${earlier.position} (${quote(earlier.title)}) ` +
+        `and item ${later.position} (${quote(later.title)}).${positional} ` +
+        `Give each task a distinct ID such as "T${free}: ...".`);
+}
+function quote(title) {
+    return `"${title.length > 60 ? `${title.slice(0, 57)}...` : title}"`;
+}
+
+
+/***/ }),
+
+/***/ 6691:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   U: () => (/* binding */ sanitizeIssueText)
+/* harmony export */ });
+/* harmony import */ var mdast_util_from_markdown__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7391);
+/* harmony import */ var mdast_util_gfm__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(844);
+/* harmony import */ var micromark_extension_gfm__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2297);
+// Strips from issue text what a reader of the rendered issue cannot see but an agent would read,
+// so nobody can hide instructions for the agent in an issue:
+// - HTML comments (`<!-- ... -->`, and an unterminated `<!--` up to the end of the text), except
+//   inside fenced/indented code blocks and inline code, where GitHub shows them as text. Code is
+//   found with the same markdown parser the task list uses.
+// - Zero-width and invisible characters (U+200B-U+200D, U+2060-U+2064, U+FEFF, U+00AD, U+180E)
+//   and Unicode tag characters (U+E0000-U+E007F, invisible "ASCII smuggling").
+// - Bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C).
+// - C0/C1 control characters other than tab and line endings.
+// Line endings are normalised to LF (CRLF and lone CR).
+
+
+
+const HIDDEN_CHARACTERS = new RegExp([
+    '[\\u200B-\\u200D\\u2060-\\u2064\\uFEFF\\u00AD\\u180E]',
+    '[\\u202A-\\u202E\\u2066-\\u2069\\u200E\\u200F\\u061C]',
+    '[\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]',
+    '[\\u{E0000}-\\u{E007F}]'
+].join('|'), 'gu');
+function sanitizeIssueText(text) {
+    const normalised = text.replace(/\r\n?/g, '\n').replace(HIDDEN_CHARACTERS, '');
+    return removeHtmlComments(normalised);
+}
+function removeHtmlComments(text) {
+    if (!text.includes('<!--'))
+        return text;
+    const code = codeRanges(text);
+    const inCode = (offset) => code.some(([start, end]) => offset >= start && offset < end);
+    let out = '';
+    let copyFrom = 0;
+    let searchFrom = 0;
+    for (;;) {
+        const open = text.indexOf('<!--', searchFrom);
+        if (open === -1)
+            break;
+        if (inCode(open)) {
+            searchFrom = open + 4;
+            continue;
+        }
+        out += text.slice(copyFrom, open);
+        // From open + 2 so that `<!-->` and `<!--->` end where CommonMark ends them.
+        const close = text.indexOf('-->', open + 2);
+        if (close === -1)
+            return out;
+        copyFrom = searchFrom = close + 3;
+    }
+    return out + text.slice(copyFrom);
+}
+/** [start, end) offsets of code blocks and inline code, where `<!--` is visible text. */
+function codeRanges(text) {
+    const tree = (0,mdast_util_from_markdown__WEBPACK_IMPORTED_MODULE_0__/* .fromMarkdown */ .Y)(text, { extensions: [(0,micromark_extension_gfm__WEBPACK_IMPORTED_MODULE_1__/* .gfm */ .T)()], mdastExtensions: [(0,mdast_util_gfm__WEBPACK_IMPORTED_MODULE_2__/* .gfmFromMarkdown */ .C)()] });
+    const ranges = [];
+    const walk = (node) => {
+        if (node.type === 'code' || node.type === 'inlineCode') {
+            const start = node.position?.start.offset;
+            const end = node.position?.end.offset;
+            if (start !== undefined && end !== undefined)
+                ranges.push([start, end]);
+            return;
+        }
+        if ('children' in node)
+            for (const child of node.children)
+                walk(child);
+    };
+    walk(tree);
+    return ranges;
+}
+
+
+/***/ }),
+
+/***/ 8505:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   JE: () => (/* binding */ doneReason),
+/* harmony export */   nF: () => (/* binding */ withSubIssues),
+/* harmony export */   rb: () => (/* binding */ mergedSubIssues)
+/* harmony export */ });
+/* unused harmony export subIssueTaskId */
+/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3054);
+/* harmony import */ var _parse_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7189);
+/* harmony import */ var _sanitize_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6691);
+// GitHub sub-issues of the issue as tasks, next to (after) the task list or instead of one.
+// Users depend on these rules (README, "Sub-issues"):
+//
+// - Each sub-issue is a task, in the order GitHub lists them (the order people arrange them in).
+//   They come after the task list's items, so adding a sub-issue never renumbers an item.
+// - Its ID is `I<number>` (sub-issue #45 is task I45): stable across runs, whatever the order,
+//   the title or the other sub-issues become. Its title and body are the sub-issue's, cleaned
+//   like any issue text (hidden comments and invisible characters removed): untrusted data.
+// - A closed sub-issue is done (like a checked item): not run, shown as skipped.
+// - A task-list item that refers to the sub-issue (`- [ ] #45`) already is its task: the
+//   sub-issue is not added twice.
+// - An ID written in the task list that equals a sub-issue's (`I45: ...`) is an error naming both.
+
+
+
+/** The task ID of sub-issue `number`: `I45` for #45. */
+function subIssueTaskId(number) {
+    return `I${number}`;
+}
+/** The task list's tasks followed by one task per sub-issue not already referred to by an item. */
+function withSubIssues(tasks, subIssues) {
+    const referenced = new Set(tasks.flatMap((t) => (t.reference ? [t.reference.issueNumber] : [])));
+    const ids = new Map(tasks.map((t) => [t.id.toLowerCase(), t]));
+    const added = [];
+    for (const sub of subIssues) {
+        if (referenced.has(sub.number))
+            continue;
+        referenced.add(sub.number);
+        const id = subIssueTaskId(sub.number);
+        const clash = ids.get(id.toLowerCase());
+        if (clash) {
+            throw new _parse_js__WEBPACK_IMPORTED_MODULE_0__/* .TaskListError */ .wW(`Task ID "${clash.id}" of item ${clash.position} is also the ID of sub-issue #${sub.number} (sub-issue #N is task I<N>). Give the item another ID.`);
+        }
+        added.push({
+            id,
+            idSource: 'explicit',
+            position: tasks.length + added.length + 1,
+            title: (0,_sanitize_js__WEBPACK_IMPORTED_MODULE_1__/* .sanitizeIssueText */ .U)(sub.title).replace(/\s+/g, ' ').trim() || `#${sub.number}`,
+            body: [`(sub-issue #${sub.number}: ${sub.url})`, '', (0,_sanitize_js__WEBPACK_IMPORTED_MODULE_1__/* .sanitizeIssueText */ .U)(sub.body).trim()]
+                .join('\n')
+                .trim(),
+            checked: sub.closed,
+            subIssue: { issueNumber: sub.number }
+        });
+    }
+    return [...tasks, ...added];
+}
+/**
+ * The sub-issues a pull request may close: those whose task is on the integration branch (any
+ * merged status). `Closes #N` for each goes into the pull request's body.
+ */
+function mergedSubIssues(tasks, results) {
+    const merged = new Set(results.filter((r) => (0,_types_js__WEBPACK_IMPORTED_MODULE_2__/* .isMerged */ .T)(r.status)).map((r) => r.id));
+    return tasks.flatMap((t) => (t.subIssue && merged.has(t.id) ? [t.subIssue.issueNumber] : []));
+}
+/** Why a done task is skipped: its box is checked, or its sub-issue is closed. */
+function doneReason(task) {
+    return task.subIssue
+        ? `sub-issue #${task.subIssue.issueNumber} is closed (done)`
+        : 'checked in the issue (done)';
 }
 
 
@@ -53715,6 +42539,111 @@ class UserError extends Error {
         super(message);
         this.name = 'UserError';
     }
+}
+
+
+/***/ }),
+
+/***/ 8974:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   EX: () => (/* binding */ asNoSpace),
+/* harmony export */   FP: () => (/* binding */ freeSpace),
+/* harmony export */   Ru: () => (/* binding */ noSpaceAt),
+/* harmony export */   YV: () => (/* binding */ isNoSpace),
+/* harmony export */   oJ: () => (/* binding */ noSpaceNote),
+/* harmony export */   z3: () => (/* binding */ formatBytes)
+/* harmony export */ });
+/* unused harmony exports mentionsNoSpace, NoSpaceError */
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3093);
+
+
+/**
+ * A full disk, as the kernel says it (ENOSPC: no block or inode left; EDQUOT: the user's quota
+ * is spent) and as git and the shell print it. Either way the run goes on: what hit it fails
+ * with a reason that says so and where, everything else is judged and reported as usual.
+ */
+const CODES = new Set(['ENOSPC', 'EDQUOT']);
+const TEXT = /no space left on device|disk quota exceeded/i;
+/** Whether `error` (a Node error, a GitError carrying git's stderr, any text) is a full disk. */
+function isNoSpace(error) {
+    if (error instanceof NoSpaceError)
+        return true;
+    const code = error?.code;
+    if (typeof code === 'string' && CODES.has(code))
+        return true;
+    return TEXT.test(error instanceof Error ? error.message : String(error));
+}
+/** Whether an agent's output says it ran out of space (dd, cp, git, the shell all print this). */
+function mentionsNoSpace(text) {
+    return TEXT.test(text);
+}
+/** A full disk met while doing `where`: its message says "no space left on device" and where. */
+class NoSpaceError extends Error {
+    constructor(where, cause) {
+        const detail = cause === undefined ? '' : causeLine(cause);
+        super(`no space left on device ${where}${detail ? ` (${detail})` : ''}`);
+        this.name = 'NoSpaceError';
+    }
+}
+/** A full disk met while doing `where`, as a NoSpaceError (one already is stays as it is). */
+function asNoSpace(error, where) {
+    return error instanceof NoSpaceError ? error : new NoSpaceError(where, error);
+}
+/**
+ * For `.catch()`: a full disk becomes a NoSpaceError saying `where` ("while writing the prompt
+ * file /x"); anything else is rethrown as it was.
+ */
+function noSpaceAt(where) {
+    return (error) => {
+        throw isNoSpace(error) ? asNoSpace(error, where) : error;
+    };
+}
+/** The line of git's (or Node's) message that says what ran out, without the rest of its stderr. */
+function causeLine(cause) {
+    const lines = (0,_errors_js__WEBPACK_IMPORTED_MODULE_1__/* .errorMessage */ .g)(cause).split('\n');
+    const line = lines.find((l) => TEXT.test(l)) ?? lines[0];
+    return line.trim().slice(0, 300);
+}
+/** Free bytes and inodes for an unprivileged writer on the filesystem holding `dir`. */
+async function freeSpace(dir) {
+    const s = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.statfs)(dir);
+    return {
+        bytes: s.bavail * s.bsize,
+        // Filesystems without an inode limit (btrfs, some tmpfs) report 0 files and 0 free.
+        inodes: s.files > 0 ? s.ffree : Number.MAX_SAFE_INTEGER,
+        blockSize: s.bsize
+    };
+}
+/** Less than this free counts as a full disk when judging why something failed. */
+const FULL_BELOW_BYTES = 1024 * 1024;
+/**
+ * Why a failed command's failure may be the disk's: its output says "No space left on device",
+ * or the filesystem of `dir` is (nearly) full now. Undefined when neither.
+ */
+async function noSpaceNote(dir, output) {
+    const free = await freeSpace(dir).catch(() => undefined);
+    const full = free !== undefined && (free.bytes < FULL_BELOW_BYTES || free.inodes === 0);
+    if (!full && !mentionsNoSpace(output))
+        return undefined;
+    const figure = free ? ` (${formatBytes(free.bytes)} free when it ended)` : '';
+    return `no space left on device in ${dir}${full ? figure : ''}`;
+}
+/** 1536 -> "1.5 KiB"; whole bytes below 1 KiB. */
+function formatBytes(bytes) {
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 'B';
+    for (const next of units) {
+        if (value < 1024)
+            break;
+        value /= 1024;
+        unit = next;
+    }
+    return unit === 'B' ? `${bytes} B` : `${Number(value.toFixed(1))} ${unit}`;
 }
 
 
@@ -53869,6 +42798,18 @@ function octokitApi(octokit, owner, repo) {
                     createdAt: ev.created_at
                 };
             });
+        },
+        async listSubIssues(issueNumber) {
+            const subs = await octokit.paginate(octokit.rest.issues.listSubIssues, {
+                owner,
+                repo,
+                issue_number: issueNumber,
+                per_page: 100
+            });
+            return subs.map((s) => ({
+                ...toIssue(s),
+                repository: s.repository_url.replace(/^.*\/repos\//, '')
+            }));
         },
         async addLabels(issueNumber, labels) {
             await octokit.rest.issues.addLabels({ owner, repo, issue_number: issueNumber, labels });
@@ -64857,6 +53798,9450 @@ function decodeNamedCharacterReference(value) {
 
 /***/ }),
 
+/***/ 7391:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Y: () => (/* binding */ fromMarkdown)
+});
+
+// NAMESPACE OBJECT: ./node_modules/micromark/lib/constructs.js
+var constructs_namespaceObject = {};
+__nccwpck_require__.r(constructs_namespaceObject);
+__nccwpck_require__.d(constructs_namespaceObject, {
+  attentionMarkers: () => (attentionMarkers),
+  contentInitial: () => (contentInitial),
+  disable: () => (disable),
+  document: () => (constructs_document),
+  flow: () => (constructs_flow),
+  flowInitial: () => (flowInitial),
+  insideSpan: () => (insideSpan),
+  string: () => (constructs_string),
+  text: () => (constructs_text)
+});
+
+// EXTERNAL MODULE: ./node_modules/mdast-util-to-string/lib/index.js
+var lib = __nccwpck_require__(1869);
+// EXTERNAL MODULE: ./node_modules/micromark-util-chunked/index.js
+var micromark_util_chunked = __nccwpck_require__(5254);
+;// CONCATENATED MODULE: ./node_modules/micromark-util-subtokenize/lib/splice-buffer.js
+/**
+ * Some of the internal operations of micromark do lots of editing
+ * operations on very large arrays. This runs into problems with two
+ * properties of most circa-2020 JavaScript interpreters:
+ *
+ *  - Array-length modifications at the high end of an array (push/pop) are
+ *    expected to be common and are implemented in (amortized) time
+ *    proportional to the number of elements added or removed, whereas
+ *    other operations (shift/unshift and splice) are much less efficient.
+ *  - Function arguments are passed on the stack, so adding tens of thousands
+ *    of elements to an array with `arr.push(...newElements)` will frequently
+ *    cause stack overflows. (see <https://stackoverflow.com/questions/22123769/rangeerror-maximum-call-stack-size-exceeded-why>)
+ *
+ * SpliceBuffers are an implementation of gap buffers, which are a
+ * generalization of the "queue made of two stacks" idea. The splice buffer
+ * maintains a cursor, and moving the cursor has cost proportional to the
+ * distance the cursor moves, but inserting, deleting, or splicing in
+ * new information at the cursor is as efficient as the push/pop operation.
+ * This allows for an efficient sequence of splices (or pushes, pops, shifts,
+ * or unshifts) as long such edits happen at the same part of the array or
+ * generally sweep through the array from the beginning to the end.
+ *
+ * The interface for splice buffers also supports large numbers of inputs by
+ * passing a single array argument rather passing multiple arguments on the
+ * function call stack.
+ *
+ * @template T
+ *   Item type.
+ */
+class SpliceBuffer {
+  /**
+   * @param {ReadonlyArray<T> | null | undefined} [initial]
+   *   Initial items (optional).
+   * @returns
+   *   Splice buffer.
+   */
+  constructor(initial) {
+    /** @type {Array<T>} */
+    this.left = initial ? [...initial] : [];
+    /** @type {Array<T>} */
+    this.right = [];
+  }
+
+  /**
+   * Array access;
+   * does not move the cursor.
+   *
+   * @param {number} index
+   *   Index.
+   * @return {T}
+   *   Item.
+   */
+  get(index) {
+    if (index < 0 || index >= this.left.length + this.right.length) {
+      throw new RangeError('Cannot access index `' + index + '` in a splice buffer of size `' + (this.left.length + this.right.length) + '`');
+    }
+    if (index < this.left.length) return this.left[index];
+    return this.right[this.right.length - index + this.left.length - 1];
+  }
+
+  /**
+   * The length of the splice buffer, one greater than the largest index in the
+   * array.
+   */
+  get length() {
+    return this.left.length + this.right.length;
+  }
+
+  /**
+   * Remove and return `list[0]`;
+   * moves the cursor to `0`.
+   *
+   * @returns {T | undefined}
+   *   Item, optional.
+   */
+  shift() {
+    this.setCursor(0);
+    return this.right.pop();
+  }
+
+  /**
+   * Slice the buffer to get an array;
+   * does not move the cursor.
+   *
+   * @param {number} start
+   *   Start.
+   * @param {number | null | undefined} [end]
+   *   End (optional).
+   * @returns {Array<T>}
+   *   Array of items.
+   */
+  slice(start, end) {
+    /** @type {number} */
+    const stop = end === null || end === undefined ? Number.POSITIVE_INFINITY : end;
+    if (stop < this.left.length) {
+      return this.left.slice(start, stop);
+    }
+    if (start > this.left.length) {
+      return this.right.slice(this.right.length - stop + this.left.length, this.right.length - start + this.left.length).reverse();
+    }
+    return this.left.slice(start).concat(this.right.slice(this.right.length - stop + this.left.length).reverse());
+  }
+
+  /**
+   * Mimics the behavior of Array.prototype.splice() except for the change of
+   * interface necessary to avoid segfaults when patching in very large arrays.
+   *
+   * This operation moves cursor is moved to `start` and results in the cursor
+   * placed after any inserted items.
+   *
+   * @param {number} start
+   *   Start;
+   *   zero-based index at which to start changing the array;
+   *   negative numbers count backwards from the end of the array and values
+   *   that are out-of bounds are clamped to the appropriate end of the array.
+   * @param {number | null | undefined} [deleteCount=0]
+   *   Delete count (default: `0`);
+   *   maximum number of elements to delete, starting from start.
+   * @param {Array<T> | null | undefined} [items=[]]
+   *   Items to include in place of the deleted items (default: `[]`).
+   * @return {Array<T>}
+   *   Any removed items.
+   */
+  splice(start, deleteCount, items) {
+    /** @type {number} */
+    const count = deleteCount || 0;
+    this.setCursor(Math.trunc(start));
+    const removed = this.right.splice(this.right.length - count, Number.POSITIVE_INFINITY);
+    if (items) chunkedPush(this.left, items);
+    return removed.reverse();
+  }
+
+  /**
+   * Remove and return the highest-numbered item in the array, so
+   * `list[list.length - 1]`;
+   * Moves the cursor to `length`.
+   *
+   * @returns {T | undefined}
+   *   Item, optional.
+   */
+  pop() {
+    this.setCursor(Number.POSITIVE_INFINITY);
+    return this.left.pop();
+  }
+
+  /**
+   * Inserts a single item to the high-numbered side of the array;
+   * moves the cursor to `length`.
+   *
+   * @param {T} item
+   *   Item.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  push(item) {
+    this.setCursor(Number.POSITIVE_INFINITY);
+    this.left.push(item);
+  }
+
+  /**
+   * Inserts many items to the high-numbered side of the array.
+   * Moves the cursor to `length`.
+   *
+   * @param {Array<T>} items
+   *   Items.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  pushMany(items) {
+    this.setCursor(Number.POSITIVE_INFINITY);
+    chunkedPush(this.left, items);
+  }
+
+  /**
+   * Inserts a single item to the low-numbered side of the array;
+   * Moves the cursor to `0`.
+   *
+   * @param {T} item
+   *   Item.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  unshift(item) {
+    this.setCursor(0);
+    this.right.push(item);
+  }
+
+  /**
+   * Inserts many items to the low-numbered side of the array;
+   * moves the cursor to `0`.
+   *
+   * @param {Array<T>} items
+   *   Items.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  unshiftMany(items) {
+    this.setCursor(0);
+    chunkedPush(this.right, items.reverse());
+  }
+
+  /**
+   * Move the cursor to a specific position in the array. Requires
+   * time proportional to the distance moved.
+   *
+   * If `n < 0`, the cursor will end up at the beginning.
+   * If `n > length`, the cursor will end up at the end.
+   *
+   * @param {number} n
+   *   Position.
+   * @return {undefined}
+   *   Nothing.
+   */
+  setCursor(n) {
+    if (n === this.left.length || n > this.left.length && this.right.length === 0 || n < 0 && this.left.length === 0) return;
+    if (n < this.left.length) {
+      // Move cursor to the this.left
+      const removed = this.left.splice(n, Number.POSITIVE_INFINITY);
+      chunkedPush(this.right, removed.reverse());
+    } else {
+      // Move cursor to the this.right
+      const removed = this.right.splice(this.left.length + this.right.length - n, Number.POSITIVE_INFINITY);
+      chunkedPush(this.left, removed.reverse());
+    }
+  }
+}
+
+/**
+ * Avoid stack overflow by pushing items onto the stack in segments
+ *
+ * @template T
+ *   Item type.
+ * @param {Array<T>} list
+ *   List to inject into.
+ * @param {ReadonlyArray<T>} right
+ *   Items to inject.
+ * @return {undefined}
+ *   Nothing.
+ */
+function chunkedPush(list, right) {
+  /** @type {number} */
+  let chunkStart = 0;
+  if (right.length < 10000) {
+    list.push(...right);
+  } else {
+    while (chunkStart < right.length) {
+      list.push(...right.slice(chunkStart, chunkStart + 10000));
+      chunkStart += 10000;
+    }
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-util-subtokenize/index.js
+/**
+ * @import {Chunk, Event, Token} from 'micromark-util-types'
+ */
+
+
+
+
+// Hidden API exposed for testing.
+
+
+/**
+ * Tokenize subcontent.
+ *
+ * @param {Array<Event>} eventsArray
+ *   List of events.
+ * @returns {boolean}
+ *   Whether subtokens were found.
+ */
+// eslint-disable-next-line complexity
+function subtokenize(eventsArray) {
+  /** @type {Record<string, number>} */
+  const jumps = {};
+  let index = -1;
+  /** @type {Event} */
+  let event;
+  /** @type {number | undefined} */
+  let lineIndex;
+  /** @type {number} */
+  let otherIndex;
+  /** @type {Event} */
+  let otherEvent;
+  /** @type {Array<Event>} */
+  let parameters;
+  /** @type {Array<Event>} */
+  let subevents;
+  /** @type {boolean | undefined} */
+  let more;
+  const events = new SpliceBuffer(eventsArray);
+  while (++index < events.length) {
+    while (index in jumps) {
+      index = jumps[index];
+    }
+    event = events.get(index);
+
+    // Add a hook for the GFM tasklist extension, which needs to know if text
+    // is in the first content of a list item.
+    if (index && event[1].type === "chunkFlow" && events.get(index - 1)[1].type === "listItemPrefix") {
+      subevents = event[1]._tokenizer.events;
+      otherIndex = 0;
+      if (otherIndex < subevents.length && subevents[otherIndex][1].type === "lineEndingBlank") {
+        otherIndex += 2;
+      }
+      if (otherIndex < subevents.length && subevents[otherIndex][1].type === "content") {
+        while (++otherIndex < subevents.length) {
+          if (subevents[otherIndex][1].type === "content") {
+            break;
+          }
+          if (subevents[otherIndex][1].type === "chunkText") {
+            subevents[otherIndex][1]._isInFirstContentOfListItem = true;
+            otherIndex++;
+          }
+        }
+      }
+    }
+
+    // Enter.
+    if (event[0] === 'enter') {
+      if (event[1].contentType) {
+        Object.assign(jumps, subcontent(events, index));
+        index = jumps[index];
+        more = true;
+      }
+    }
+    // Exit.
+    else if (event[1]._container) {
+      otherIndex = index;
+      lineIndex = undefined;
+      while (otherIndex--) {
+        otherEvent = events.get(otherIndex);
+        if (otherEvent[1].type === "lineEnding" || otherEvent[1].type === "lineEndingBlank") {
+          if (otherEvent[0] === 'enter') {
+            if (lineIndex) {
+              events.get(lineIndex)[1].type = "lineEndingBlank";
+            }
+            otherEvent[1].type = "lineEnding";
+            lineIndex = otherIndex;
+          }
+        } else if (otherEvent[1].type === "linePrefix" || otherEvent[1].type === "listItemIndent") {
+          // Move past.
+        } else {
+          break;
+        }
+      }
+      if (lineIndex) {
+        // Fix position.
+        event[1].end = {
+          ...events.get(lineIndex)[1].start
+        };
+
+        // Switch container exit w/ line endings.
+        parameters = events.slice(lineIndex, index);
+        parameters.unshift(event);
+        events.splice(lineIndex, index - lineIndex + 1, parameters);
+      }
+    }
+  }
+
+  // The changes to the `events` buffer must be copied back into the eventsArray
+  (0,micromark_util_chunked/* splice */.m)(eventsArray, 0, Number.POSITIVE_INFINITY, events.slice(0));
+  return !more;
+}
+
+/**
+ * Tokenize embedded tokens.
+ *
+ * @param {SpliceBuffer<Event>} events
+ *   Events.
+ * @param {number} eventIndex
+ *   Index.
+ * @returns {Record<string, number>}
+ *   Gaps.
+ */
+function subcontent(events, eventIndex) {
+  const token = events.get(eventIndex)[1];
+  const context = events.get(eventIndex)[2];
+  let startPosition = eventIndex - 1;
+  /** @type {Array<number>} */
+  const startPositions = [];
+  let tokenizer = token._tokenizer;
+  if (!tokenizer) {
+    tokenizer = context.parser[token.contentType](token.start);
+    if (token._contentTypeTextTrailing) {
+      tokenizer._contentTypeTextTrailing = true;
+    }
+  }
+  const childEvents = tokenizer.events;
+  /** @type {Array<[number, number]>} */
+  const jumps = [];
+  /** @type {Record<string, number>} */
+  const gaps = {};
+  /** @type {Array<Chunk>} */
+  let stream;
+  /** @type {Token | undefined} */
+  let previous;
+  let index = -1;
+  /** @type {Token | undefined} */
+  let current = token;
+  let adjust = 0;
+  let start = 0;
+  const breaks = [start];
+
+  // Loop forward through the linked tokens to pass them in order to the
+  // subtokenizer.
+  while (current) {
+    // Find the position of the event for this token.
+    while (events.get(++startPosition)[1] !== current) {
+      // Empty.
+    }
+    startPositions.push(startPosition);
+    if (!current._tokenizer) {
+      stream = context.sliceStream(current);
+      if (!current.next) {
+        stream.push(null);
+      }
+      if (previous) {
+        tokenizer.defineSkip(current.start);
+      }
+      if (current._isInFirstContentOfListItem) {
+        tokenizer._gfmTasklistFirstContentOfListItem = true;
+      }
+      tokenizer.write(stream);
+      if (current._isInFirstContentOfListItem) {
+        tokenizer._gfmTasklistFirstContentOfListItem = undefined;
+      }
+    }
+
+    // Unravel the next token.
+    previous = current;
+    current = current.next;
+  }
+
+  // Now, loop back through all events (and linked tokens), to figure out which
+  // parts belong where.
+  current = token;
+  while (++index < childEvents.length) {
+    if (
+    // Find a void token that includes a break.
+    childEvents[index][0] === 'exit' && childEvents[index - 1][0] === 'enter' && childEvents[index][1].type === childEvents[index - 1][1].type && childEvents[index][1].start.line !== childEvents[index][1].end.line) {
+      start = index + 1;
+      breaks.push(start);
+      // Help GC.
+      current._tokenizer = undefined;
+      current.previous = undefined;
+      current = current.next;
+    }
+  }
+
+  // Help GC.
+  tokenizer.events = [];
+
+  // If there’s one more token (which is the cases for lines that end in an
+  // EOF), that’s perfect: the last point we found starts it.
+  // If there isn’t then make sure any remaining content is added to it.
+  if (current) {
+    // Help GC.
+    current._tokenizer = undefined;
+    current.previous = undefined;
+  } else {
+    breaks.pop();
+  }
+
+  // Now splice the events from the subtokenizer into the current events,
+  // moving back to front so that splice indices aren’t affected.
+  index = breaks.length;
+  while (index--) {
+    const slice = childEvents.slice(breaks[index], breaks[index + 1]);
+    const start = startPositions.pop();
+    jumps.push([start, start + slice.length - 1]);
+    events.splice(start, 2, slice);
+  }
+  jumps.reverse();
+  index = -1;
+  while (++index < jumps.length) {
+    gaps[adjust + jumps[index][0]] = adjust + jumps[index][1];
+    adjust += jumps[index][1] - jumps[index][0] - 1;
+  }
+  return gaps;
+}
+;// CONCATENATED MODULE: ./node_modules/micromark/lib/postprocess.js
+/**
+ * @import {Event} from 'micromark-util-types'
+ */
+
+
+
+/**
+ * @param {Array<Event>} events
+ *   Events.
+ * @returns {Array<Event>}
+ *   Events.
+ */
+function postprocess(events) {
+  while (!subtokenize(events)) {
+    // Empty
+  }
+  return events;
+}
+// EXTERNAL MODULE: ./node_modules/micromark-util-combine-extensions/index.js
+var micromark_util_combine_extensions = __nccwpck_require__(6792);
+// EXTERNAL MODULE: ./node_modules/micromark-factory-space/index.js
+var micromark_factory_space = __nccwpck_require__(2328);
+// EXTERNAL MODULE: ./node_modules/micromark-util-character/index.js
+var micromark_util_character = __nccwpck_require__(401);
+;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/content.js
+/**
+ * @import {
+ *   InitialConstruct,
+ *   Initializer,
+ *   State,
+ *   TokenizeContext,
+ *   Token
+ * } from 'micromark-util-types'
+ */
+
+
+
+/** @type {InitialConstruct} */
+const content = {
+  tokenize: initializeContent
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Initializer}
+ *   Content.
+ */
+function initializeContent(effects) {
+  const contentStart = effects.attempt(this.parser.constructs.contentInitial, afterContentStartConstruct, paragraphInitial);
+  /** @type {Token} */
+  let previous;
+  return contentStart;
+
+  /** @type {State} */
+  function afterContentStartConstruct(code) {
+    if (code === null) {
+      effects.consume(code);
+      return;
+    }
+    effects.enter("lineEnding");
+    effects.consume(code);
+    effects.exit("lineEnding");
+    return (0,micromark_factory_space/* factorySpace */.N)(effects, contentStart, "linePrefix");
+  }
+
+  /** @type {State} */
+  function paragraphInitial(code) {
+    effects.enter("paragraph");
+    return lineStart(code);
+  }
+
+  /** @type {State} */
+  function lineStart(code) {
+    const token = effects.enter("chunkText", {
+      contentType: "text",
+      previous
+    });
+    if (previous) {
+      previous.next = token;
+    }
+    previous = token;
+    return data(code);
+  }
+
+  /** @type {State} */
+  function data(code) {
+    if (code === null) {
+      effects.exit("chunkText");
+      effects.exit("paragraph");
+      effects.consume(code);
+      return;
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.consume(code);
+      effects.exit("chunkText");
+      return lineStart;
+    }
+
+    // Data.
+    effects.consume(code);
+    return data;
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-util-edit-map/index.js
+/**
+ * @import {Event} from 'micromark-util-types'
+ */
+
+/**
+ * @typedef {[number, number, Array<Event>]} Change
+ * @typedef {[number, number, number]} Jump
+ */
+
+/**
+ * Tracks a bunch of edits.
+ *
+ * Port of `edit_map.rs` from `markdown-rs`:
+ * <https://github.com/wooorm/markdown-rs/blob/1506572f/src/util/edit_map.rs>.
+ *
+ * Deal with several changes in events, batching them together.
+ *
+ * Preferably, changes should be kept to a minimum.
+ * Sometimes, it’s needed to change the list of events, because parsing can be
+ * messy, and it helps to expose a cleaner interface of events to the compiler
+ * and other users.
+ * It can also help to merge many adjacent similar events.
+ * And, in other cases, it’s needed to parse subcontent: pass some events
+ * through another tokenizer and inject the result.
+ */
+class EditMap {
+  /**
+   * Create a new edit map.
+   *
+   * @returns
+   *   New instance.
+   */
+  constructor() {
+    /**
+     * Changes by index, so `add` does not need to scan `map` (which is
+     * quadratic for documents with many edits at different places).
+     *
+     * @type {Map<number, Change>}
+     */
+    this.index = new Map();
+
+    /**
+     * Record of changes.
+     *
+     * @type {Array<Change>}
+     */
+    this.map = [];
+  }
+
+  /**
+   * Create an edit: a remove and/or add at a certain place.
+   *
+   * @param {number} index
+   *   Index at which to apply the edit.
+   * @param {number} remove
+   *   Count of items to remove at the index.
+   * @param {Array<Event>} add
+   *   Items to add at the index.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  add(index, remove, add) {
+    addImplementation(this, index, remove, add, false);
+  }
+
+  /**
+   * Create an edit: but insert `add` before existing additions, instead of
+   * after them.
+   *
+   * @param {number} index
+   *   Index at which to apply the edit.
+   * @param {number} remove
+   *   Count of items to remove at the index.
+   * @param {Array<Event>} add
+   *   Items to add at the index.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  addBefore(index, remove, add) {
+    addImplementation(this, index, remove, add, true);
+  }
+
+  /**
+   * Done, change the events.
+   *
+   * @param {Array<Event>} events
+   *   List of events to apply the edits to.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  consume(events) {
+    this.map.sort(function (a, b) {
+      return a[0] - b[0];
+    });
+    if (this.map.length === 0) {
+      return;
+    }
+
+    // To do: if links are added in events, like they are in `markdown-rs`,
+    // this is needed.
+    // // Calculate jumps: where items in the current list move to.
+    // /** @type {Array<Jump>} */
+    // const jumps = []
+    // let index = 0
+    // let addAcc = 0
+    // let removeAcc = 0
+    // while (index < this.map.length) {
+    //   const [at, remove, add] = this.map[index]
+    //   removeAcc += remove
+    //   addAcc += add.length
+    //   jumps.push([at, removeAcc, addAcc])
+    //   index += 1
+    // }
+    //
+    // shiftLinks(events, jumps)
+
+    let index = this.map.length;
+    /** @type {Array<Array<Event>>} */
+    const vecs = [];
+    while (index > 0) {
+      index -= 1;
+      vecs.push(events.slice(this.map[index][0] + this.map[index][1]), this.map[index][2]);
+
+      // Truncate rest.
+      events.length = this.map[index][0];
+    }
+    vecs.push(events.slice());
+    events.length = 0;
+    let slice = vecs.pop();
+    while (slice) {
+      for (const element of slice) {
+        events.push(element);
+      }
+      slice = vecs.pop();
+    }
+
+    // Truncate everything.
+    this.map.length = 0;
+    this.index.clear();
+  }
+}
+
+/**
+ * Create an edit.
+ *
+ * @param {EditMap} editMap
+ *   Edit map to apply to.
+ * @param {number} at
+ *   Index at which to apply the edit.
+ * @param {number} remove
+ *   Count of items to remove at the index.
+ * @param {Array<Event>} add
+ *   Items to add at the index.
+ * @param {boolean} before
+ *   Insert `add` before existing additions at `at`, instead of after them.
+ * @returns {undefined}
+ *   Nothing.
+ */
+function addImplementation(editMap, at, remove, add, before) {
+  if (remove === 0 && add.length === 0) {
+    return;
+  }
+  const existing = editMap.index.get(at);
+  if (existing) {
+    existing[1] += remove;
+    if (before) {
+      add.push(...existing[2]);
+      existing[2] = add;
+    } else {
+      existing[2].push(...add);
+    }
+    return;
+  }
+
+  /** @type {Change} */
+  const change = [at, remove, add];
+  editMap.map.push(change);
+  editMap.index.set(at, change);
+}
+
+// /**
+//  * Shift `previous` and `next` links according to `jumps`.
+//  *
+//  * This fixes links in case there are events removed or added between them.
+//  *
+//  * @param {Array<Event>} events
+//  * @param {Array<Jump>} jumps
+//  */
+// function shiftLinks(events, jumps) {
+//   let jumpIndex = 0
+//   let index = 0
+//   let add = 0
+//   let rm = 0
+
+//   while (index < events.length) {
+//     const rmCurr = rm
+
+//     while (jumpIndex < jumps.length && jumps[jumpIndex][0] <= index) {
+//       add = jumps[jumpIndex][2]
+//       rm = jumps[jumpIndex][1]
+//       jumpIndex += 1
+//     }
+
+//     // Ignore items that will be removed.
+//     if (rm > rmCurr) {
+//       index += rm - rmCurr
+//     } else {
+//       // ?
+//       // if let Some(link) = &events[index].link {
+//       //     if let Some(next) = link.next {
+//       //         events[next].link.as_mut().unwrap().previous = Some(index + add - rm);
+//       //         while jumpIndex < jumps.len() && jumps[jumpIndex].0 <= next {
+//       //             add = jumps[jumpIndex].2;
+//       //             rm = jumps[jumpIndex].1;
+//       //             jumpIndex += 1;
+//       //         }
+//       //         events[index].link.as_mut().unwrap().next = Some(next + add - rm);
+//       //         index = next;
+//       //         continue;
+//       //     }
+//       // }
+//       index += 1
+//     }
+//   }
+// }
+;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/document.js
+/**
+ * @import {
+ *   Construct,
+ *   ContainerState,
+ *   InitialConstruct,
+ *   Initializer,
+ *   Point,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer,
+ *   Token
+ * } from 'micromark-util-types'
+ */
+
+/**
+ * @typedef {[Construct, ContainerState]} StackItem
+ *   Construct and its state.
+ */
+
+
+
+
+/** @type {InitialConstruct} */
+const document_document = {
+  tokenize: initializeDocument
+};
+
+/** @type {Construct} */
+const containerConstruct = {
+  tokenize: tokenizeContainer
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Self.
+ * @type {Initializer}
+ *   Initializer.
+ */
+function initializeDocument(effects) {
+  const self = this;
+  /** @type {Array<StackItem>} */
+  const stack = [];
+  let continued = 0;
+  /** @type {TokenizeContext | undefined} */
+  let childFlow;
+  /** @type {Token | undefined} */
+  let childToken;
+  /** @type {number} */
+  let lineStartOffset;
+  return start;
+
+  /** @type {State} */
+  function start(code) {
+    // First we iterate through the open blocks, starting with the root
+    // document, and descending through last children down to the last open
+    // block.
+    // Each block imposes a condition that the line must satisfy if the block is
+    // to remain open.
+    // For example, a block quote requires a `>` character.
+    // A paragraph requires a non-blank line.
+    // In this phase we may match all or just some of the open blocks.
+    // But we cannot close unmatched blocks yet, because we may have a lazy
+    // continuation line.
+    if (continued < stack.length) {
+      const item = stack[continued];
+      self.containerState = item[1];
+      return effects.attempt(item[0].continuation, documentContinue, checkNewContainers)(code);
+    }
+
+    // Done.
+    return checkNewContainers(code);
+  }
+
+  /** @type {State} */
+  function documentContinue(code) {
+    continued++;
+
+    // Note: this field is called `_closeFlow` but it also closes containers.
+    // Perhaps a good idea to rename it but it’s already used in the wild by
+    // extensions.
+    if (self.containerState._closeFlow) {
+      self.containerState._closeFlow = undefined;
+      if (childFlow) {
+        closeFlow();
+      }
+
+      // Note: this algorithm for moving events around is similar to the
+      // algorithm when dealing with lazy lines in `writeToChild`.
+      const indexBeforeExits = self.events.length;
+      let indexBeforeFlow = indexBeforeExits;
+      /** @type {Point | undefined} */
+      let point;
+
+      // Find the flow chunk.
+      while (indexBeforeFlow--) {
+        if (self.events[indexBeforeFlow][0] === 'exit' && self.events[indexBeforeFlow][1].type === "chunkFlow") {
+          point = self.events[indexBeforeFlow][1].end;
+          break;
+        }
+      }
+      exitContainers(continued);
+
+      // Fix positions.
+      let index = indexBeforeExits;
+      while (index < self.events.length) {
+        self.events[index][1].end = {
+          ...point
+        };
+        index++;
+      }
+      const editMap = new EditMap();
+      // Inject the exits earlier (they’re still also at the end).
+      editMap.add(indexBeforeFlow + 1, 0, self.events.slice(indexBeforeExits));
+      // Discard the duplicate exits.
+      editMap.add(indexBeforeExits, index - indexBeforeExits, []);
+      editMap.consume(self.events);
+      return checkNewContainers(code);
+    }
+    return start(code);
+  }
+
+  /** @type {State} */
+  function checkNewContainers(code) {
+    // Next, after consuming the continuation markers for existing blocks, we
+    // look for new block starts (e.g. `>` for a block quote).
+    // If we encounter a new block start, we close any blocks unmatched in
+    // step 1 before creating the new block as a child of the last matched
+    // block.
+    if (continued === stack.length) {
+      // No need to `check` whether there’s a container, of `exitContainers`
+      // would be moot.
+      // We can instead immediately `attempt` to parse one.
+      if (!childFlow) {
+        return documentContinued(code);
+      }
+
+      // If we have concrete content, such as block HTML or fenced code,
+      // we can’t have containers “pierce” into them, so we can immediately
+      // start.
+      if (childFlow.currentConstruct && childFlow.currentConstruct.concrete) {
+        return flowStart(code);
+      }
+
+      // If we do have flow, it could still be a blank line,
+      // but we’d be interrupting it w/ a new container if there’s a current
+      // construct.
+      // To do: next major: remove `_gfmTableDynamicInterruptHack` (no longer
+      // needed in micromark-extension-gfm-table@1.0.6).
+      self.interrupt = Boolean(childFlow.currentConstruct && !childFlow._gfmTableDynamicInterruptHack);
+    }
+
+    // Check if there is a new container.
+    self.containerState = {};
+    return effects.check(containerConstruct, thereIsANewContainer, thereIsNoNewContainer)(code);
+  }
+
+  /** @type {State} */
+  function thereIsANewContainer(code) {
+    if (childFlow) {
+      closeFlow();
+    }
+    exitContainers(continued);
+    return documentContinued(code);
+  }
+
+  /** @type {State} */
+  function thereIsNoNewContainer(code) {
+    self.parser.lazy[self.now().line] = continued !== stack.length;
+    lineStartOffset = self.now().offset;
+    return flowStart(code);
+  }
+
+  /** @type {State} */
+  function documentContinued(code) {
+    // Try new containers.
+    self.containerState = {};
+    return effects.attempt(containerConstruct, containerContinue, flowStart)(code);
+  }
+
+  /** @type {State} */
+  function containerContinue(code) {
+    continued++;
+    stack.push([self.currentConstruct, self.containerState]);
+    // Try another.
+    return documentContinued(code);
+  }
+
+  /** @type {State} */
+  function flowStart(code) {
+    if (code === null) {
+      if (childFlow) {
+        closeFlow();
+      }
+      exitContainers(0);
+      effects.consume(code);
+      return;
+    }
+    childFlow = childFlow || self.parser.flow(self.now());
+    effects.enter("chunkFlow", {
+      _tokenizer: childFlow,
+      contentType: "flow",
+      previous: childToken
+    });
+    return flowContinue(code);
+  }
+
+  /** @type {State} */
+  function flowContinue(code) {
+    if (code === null) {
+      writeToChild(effects.exit("chunkFlow"), true);
+      exitContainers(0);
+      effects.consume(code);
+      return;
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.consume(code);
+      writeToChild(effects.exit("chunkFlow"));
+      // Get ready for the next line.
+      continued = 0;
+      self.interrupt = undefined;
+      return start;
+    }
+    effects.consume(code);
+    return flowContinue;
+  }
+
+  /**
+   * @param {Token} token
+   *   Token.
+   * @param {boolean | undefined} [endOfFile]
+   *   Whether the token is at the end of the file (default: `false`).
+   * @returns {undefined}
+   *   Nothing.
+   */
+  function writeToChild(token, endOfFile) {
+    const stream = self.sliceStream(token);
+    if (endOfFile) {
+      stream.push(null);
+    }
+    token.previous = childToken;
+    if (childToken) {
+      childToken.next = token;
+    }
+    childToken = token;
+    childFlow.defineSkip(token.start);
+    childFlow.write(stream);
+
+    // Alright, so we just added a lazy line:
+    //
+    // ```markdown
+    // > a
+    // b.
+    //
+    // Or:
+    //
+    // > ~~~c
+    // d
+    //
+    // Or:
+    //
+    // > | e |
+    // f
+    // ```
+    //
+    // The construct in the second example (fenced code) does not accept lazy
+    // lines, so it marked itself as done at the end of its first line, and
+    // then the content construct parses `d`.
+    // Most constructs in markdown match on the first line: if the first line
+    // forms a construct, a non-lazy line can’t “unmake” it.
+    //
+    // The construct in the third example is potentially a GFM table, and
+    // those are *weird*.
+    // It *could* be a table, from the first line, if the following line
+    // matches a condition.
+    // In this case, that second line is lazy, which “unmakes” the first line
+    // and turns the whole into one content block.
+    //
+    // We’ve now parsed the non-lazy and the lazy line, and can figure out
+    // whether the lazy line started a new flow block.
+    // If it did, we exit the current containers between the two flow blocks.
+    if (self.parser.lazy[token.start.line]) {
+      let index = childFlow.events.length;
+      while (index--) {
+        if (
+        // The token starts before the line ending…
+        childFlow.events[index][1].start.offset < lineStartOffset && (
+        // …and either is not ended yet…
+        !childFlow.events[index][1].end ||
+        // …or ends after it.
+        childFlow.events[index][1].end.offset > lineStartOffset)) {
+          // Exit: there’s still something open, which means it’s a lazy line
+          // part of something.
+          return;
+        }
+      }
+
+      // Note: this algorithm for moving events around is similar to the
+      // algorithm when closing flow in `documentContinue`.
+      const indexBeforeExits = self.events.length;
+      let indexBeforeFlow = indexBeforeExits;
+      /** @type {boolean | undefined} */
+      let seen;
+      /** @type {Point | undefined} */
+      let point;
+
+      // Find the previous chunk (the one before the lazy line).
+      while (indexBeforeFlow--) {
+        if (self.events[indexBeforeFlow][0] === 'exit' && self.events[indexBeforeFlow][1].type === "chunkFlow") {
+          if (seen) {
+            point = self.events[indexBeforeFlow][1].end;
+            break;
+          }
+          seen = true;
+        }
+      }
+      exitContainers(continued);
+
+      // Fix positions.
+      index = indexBeforeExits;
+      while (index < self.events.length) {
+        self.events[index][1].end = {
+          ...point
+        };
+        index++;
+      }
+      const editMap = new EditMap();
+      // Inject the exits earlier (they’re still also at the end).
+      editMap.add(indexBeforeFlow + 1, 0, self.events.slice(indexBeforeExits));
+      // Discard the duplicate exits.
+      editMap.add(indexBeforeExits, index - indexBeforeExits, []);
+      editMap.consume(self.events);
+    }
+  }
+
+  /**
+   * @param {number} size
+   *   Size.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  function exitContainers(size) {
+    let index = stack.length;
+
+    // Exit open containers.
+    while (index-- > size) {
+      const entry = stack[index];
+      self.containerState = entry[1];
+      entry[0].exit.call(self, effects);
+    }
+    stack.length = size;
+  }
+  function closeFlow() {
+    childFlow.write([null]);
+    childToken = undefined;
+    childFlow = undefined;
+    self.containerState._closeFlow = undefined;
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ *   Tokenizer.
+ */
+function tokenizeContainer(effects, ok, nok) {
+  // Always populated by defaults.
+
+  return (0,micromark_factory_space/* factorySpace */.N)(effects, effects.attempt(this.parser.constructs.document, ok, nok), "linePrefix", this.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4);
+}
+// EXTERNAL MODULE: ./node_modules/micromark-core-commonmark/lib/blank-line.js
+var blank_line = __nccwpck_require__(4520);
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/content.js
+/**
+ * @import {
+ *   Construct,
+ *   Resolver,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer,
+ *   Token
+ * } from 'micromark-util-types'
+ */
+
+
+
+
+/**
+ * No name because it must not be turned off.
+ * @type {Construct}
+ */
+const content_content = {
+  resolve: resolveContent,
+  tokenize: tokenizeContent
+};
+
+/** @type {Construct} */
+const continuationConstruct = {
+  partial: true,
+  tokenize: tokenizeContinuation
+};
+
+/**
+ * Content is transparent: it’s parsed right now. That way, definitions are also
+ * parsed right now: before text in paragraphs (specifically, media) are parsed.
+ *
+ * @type {Resolver}
+ */
+function resolveContent(events) {
+  subtokenize(events);
+  return events;
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeContent(effects, ok) {
+  /** @type {Token | undefined} */
+  let previous;
+  return chunkStart;
+
+  /**
+   * Before a content chunk.
+   *
+   * ```markdown
+   * > | abc
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function chunkStart(code) {
+    effects.enter("content");
+    previous = effects.enter("chunkContent", {
+      contentType: "content"
+    });
+    return chunkInside(code);
+  }
+
+  /**
+   * In a content chunk.
+   *
+   * ```markdown
+   * > | abc
+   *     ^^^
+   * ```
+   *
+   * @type {State}
+   */
+  function chunkInside(code) {
+    if (code === null) {
+      return contentEnd(code);
+    }
+
+    // To do: in `markdown-rs`, each line is parsed on its own, and everything
+    // is stitched together resolving.
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      return effects.check(continuationConstruct, contentContinue, contentEnd)(code);
+    }
+
+    // Data.
+    effects.consume(code);
+    return chunkInside;
+  }
+
+  /**
+   *
+   *
+   * @type {State}
+   */
+  function contentEnd(code) {
+    effects.exit("chunkContent");
+    effects.exit("content");
+    return ok(code);
+  }
+
+  /**
+   *
+   *
+   * @type {State}
+   */
+  function contentContinue(code) {
+    effects.consume(code);
+    effects.exit("chunkContent");
+    previous.next = effects.enter("chunkContent", {
+      contentType: "content",
+      previous
+    });
+    previous = previous.next;
+    return chunkInside;
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeContinuation(effects, ok, nok) {
+  const self = this;
+  return startLookahead;
+
+  /**
+   *
+   *
+   * @type {State}
+   */
+  function startLookahead(code) {
+    effects.exit("chunkContent");
+    effects.enter("lineEnding");
+    effects.consume(code);
+    effects.exit("lineEnding");
+    return (0,micromark_factory_space/* factorySpace */.N)(effects, prefixed, "linePrefix");
+  }
+
+  /**
+   *
+   *
+   * @type {State}
+   */
+  function prefixed(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      return nok(code);
+    }
+
+    // Always populated by defaults.
+
+    const tail = self.events[self.events.length - 1];
+    if (!self.parser.constructs.disable.null.includes('codeIndented') && tail && tail[1].type === "linePrefix" && tail[2].sliceSerialize(tail[1], true).length >= 4) {
+      return ok(code);
+    }
+    return effects.interrupt(self.parser.constructs.flow, nok, ok)(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/flow.js
+/**
+ * @import {
+ *   InitialConstruct,
+ *   Initializer,
+ *   State,
+ *   TokenizeContext
+ * } from 'micromark-util-types'
+ */
+
+
+
+
+/** @type {InitialConstruct} */
+const flow = {
+  tokenize: initializeFlow
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Self.
+ * @type {Initializer}
+ *   Initializer.
+ */
+function initializeFlow(effects) {
+  const self = this;
+  const initial = effects.attempt(
+  // Try to parse a blank line.
+  blank_line/* blankLine */.B, atBlankEnding,
+  // Try to parse initial flow (essentially, only code).
+  effects.attempt(this.parser.constructs.flowInitial, afterConstruct, (0,micromark_factory_space/* factorySpace */.N)(effects, effects.attempt(this.parser.constructs.flow, afterConstruct, effects.attempt(content_content, afterConstruct)), "linePrefix")));
+  return initial;
+
+  /** @type {State} */
+  function atBlankEnding(code) {
+    if (code === null) {
+      effects.consume(code);
+      return;
+    }
+    effects.enter("lineEndingBlank");
+    effects.consume(code);
+    effects.exit("lineEndingBlank");
+    self.currentConstruct = undefined;
+    return initial;
+  }
+
+  /** @type {State} */
+  function afterConstruct(code) {
+    if (code === null) {
+      effects.consume(code);
+      return;
+    }
+    effects.enter("lineEnding");
+    effects.consume(code);
+    effects.exit("lineEnding");
+    self.currentConstruct = undefined;
+    return initial;
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark/lib/initialize/text.js
+/**
+ * @import {
+ *   Code,
+ *   InitialConstruct,
+ *   Initializer,
+ *   Resolver,
+ *   State,
+ *   TokenizeContext
+ * } from 'micromark-util-types'
+ */
+
+
+const resolver = {
+  resolveAll: createResolver()
+};
+const string = initializeFactory('string');
+const text_text = initializeFactory('text');
+
+/**
+ * @param {'string' | 'text'} field
+ *   Field.
+ * @returns {InitialConstruct}
+ *   Construct.
+ */
+function initializeFactory(field) {
+  return {
+    resolveAll: createResolver(field === 'text' ? resolveAllLineSuffixes : undefined),
+    tokenize: initializeText
+  };
+
+  /**
+   * @this {TokenizeContext}
+   *   Context.
+   * @type {Initializer}
+   */
+  function initializeText(effects) {
+    const self = this;
+    const constructs = this.parser.constructs[field];
+    const text = effects.attempt(constructs, start, notText);
+    return start;
+
+    /** @type {State} */
+    function start(code) {
+      return atBreak(code) ? text(code) : notText(code);
+    }
+
+    /** @type {State} */
+    function notText(code) {
+      if (code === null) {
+        effects.consume(code);
+        return;
+      }
+      effects.enter("data");
+      effects.consume(code);
+      return data;
+    }
+
+    /** @type {State} */
+    function data(code) {
+      if (atBreak(code)) {
+        effects.exit("data");
+        return text(code);
+      }
+
+      // Data.
+      effects.consume(code);
+      return data;
+    }
+
+    /**
+     * @param {Code} code
+     *   Code.
+     * @returns {boolean}
+     *   Whether the code is a break.
+     */
+    function atBreak(code) {
+      if (code === null) {
+        return true;
+      }
+      const list = constructs[code];
+      let index = -1;
+      if (list) {
+        // Always populated by defaults.
+
+        while (++index < list.length) {
+          const item = list[index];
+          if (!item.previous || item.previous.call(self, self.previous)) {
+            return true;
+          }
+        }
+      }
+      return false;
+    }
+  }
+}
+
+/**
+ * @param {Resolver | undefined} [extraResolver]
+ *   Resolver.
+ * @returns {Resolver}
+ *   Resolver.
+ */
+function createResolver(extraResolver) {
+  return resolveAllText;
+
+  /** @type {Resolver} */
+  function resolveAllText(events, context) {
+    let index = -1;
+    /** @type {number | undefined} */
+    let enter;
+
+    // A rather boring computation (to merge adjacent `data` events) which
+    // improves mm performance by 29%.
+    while (++index <= events.length) {
+      if (enter === undefined) {
+        if (events[index] && events[index][1].type === "data") {
+          enter = index;
+          index++;
+        }
+      } else if (!events[index] || events[index][1].type !== "data") {
+        // Don’t do anything if there is one data token.
+        if (index !== enter + 2) {
+          events[enter][1].end = events[index - 1][1].end;
+          events.splice(enter + 2, index - enter - 2);
+          index = enter + 2;
+        }
+        enter = undefined;
+      }
+    }
+    return extraResolver ? extraResolver(events, context) : events;
+  }
+}
+
+/**
+ * A rather ugly set of instructions which again looks at chunks in the input
+ * stream.
+ * The reason to do this here is that it is *much* faster to parse in reverse.
+ * And that we can’t hook into `null` to split the line suffix before an EOF.
+ * To do: figure out if we can make this into a clean utility, or even in core.
+ * As it will be useful for GFMs literal autolink extension (and maybe even
+ * tables?)
+ *
+ * @type {Resolver}
+ */
+function resolveAllLineSuffixes(events, context) {
+  const editMap = new EditMap();
+  let eventIndex = 0; // Skip first.
+
+  while (++eventIndex <= events.length) {
+    if ((eventIndex === events.length || events[eventIndex][1].type === "lineEnding") && events[eventIndex - 1][1].type === "data") {
+      const data = events[eventIndex - 1][1];
+      const chunks = context.sliceStream(data);
+      let index = chunks.length;
+      let bufferIndex = -1;
+      let size = 0;
+      /** @type {boolean | undefined} */
+      let tabs;
+      while (index--) {
+        const chunk = chunks[index];
+        if (typeof chunk === 'string') {
+          bufferIndex = chunk.length;
+          while (chunk.charCodeAt(bufferIndex - 1) === 32) {
+            size++;
+            bufferIndex--;
+          }
+          if (bufferIndex) {
+            break;
+          }
+          bufferIndex = -1;
+        }
+        // Number
+        else if (chunk === -2) {
+          tabs = true;
+          size++;
+        } else if (chunk === -1) {
+          // Empty
+        } else {
+          // Replacement character, exit.
+          index++;
+          break;
+        }
+      }
+
+      // Allow final trailing whitespace.
+      if (context._contentTypeTextTrailing && eventIndex === events.length) {
+        size = 0;
+      }
+      if (size) {
+        const token = {
+          type: eventIndex === events.length || tabs || size < 2 ? "lineSuffix" : "hardBreakTrailing",
+          start: {
+            _bufferIndex: index ? bufferIndex : data.start._bufferIndex + bufferIndex,
+            _index: data.start._index + index,
+            line: data.end.line,
+            column: data.end.column - size,
+            offset: data.end.offset - size
+          },
+          end: {
+            ...data.end
+          }
+        };
+        data.end = {
+          ...token.start
+        };
+        if (data.start.offset === data.end.offset) {
+          Object.assign(data, token);
+        } else {
+          editMap.add(eventIndex, 0, [['enter', token, context], ['exit', token, context]]);
+        }
+      }
+      eventIndex++;
+    }
+  }
+  editMap.consume(events);
+  return events;
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/thematic-break.js
+/**
+ * @import {
+ *   Code,
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+/** @type {Construct} */
+const thematicBreak = {
+  name: 'thematicBreak',
+  tokenize: tokenizeThematicBreak
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeThematicBreak(effects, ok, nok) {
+  let size = 0;
+  /** @type {NonNullable<Code>} */
+  let marker;
+  return start;
+
+  /**
+   * Start of thematic break.
+   *
+   * ```markdown
+   * > | ***
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter("thematicBreak");
+    // To do: parse indent like `markdown-rs`.
+    return before(code);
+  }
+
+  /**
+   * After optional whitespace, at marker.
+   *
+   * ```markdown
+   * > | ***
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function before(code) {
+    marker = code;
+    return atBreak(code);
+  }
+
+  /**
+   * After something, before something else.
+   *
+   * ```markdown
+   * > | ***
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function atBreak(code) {
+    if (code === marker) {
+      effects.enter("thematicBreakSequence");
+      return sequence(code);
+    }
+    if (size >= 3 && (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code))) {
+      effects.exit("thematicBreak");
+      return ok(code);
+    }
+    return nok(code);
+  }
+
+  /**
+   * In sequence.
+   *
+   * ```markdown
+   * > | ***
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function sequence(code) {
+    if (code === marker) {
+      effects.consume(code);
+      size++;
+      return sequence;
+    }
+    effects.exit("thematicBreakSequence");
+    return (0,micromark_util_character/* markdownSpace */.On)(code) ? (0,micromark_factory_space/* factorySpace */.N)(effects, atBreak, "whitespace")(code) : atBreak(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/list.js
+/**
+ * @import {
+ *   Code,
+ *   Construct,
+ *   Exiter,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+
+
+
+/** @type {Construct} */
+const list = {
+  continuation: {
+    tokenize: tokenizeListContinuation
+  },
+  exit: tokenizeListEnd,
+  name: 'list',
+  tokenize: tokenizeListStart
+};
+
+/** @type {Construct} */
+const listItemPrefixWhitespaceConstruct = {
+  partial: true,
+  tokenize: tokenizeListItemPrefixWhitespace
+};
+
+/** @type {Construct} */
+const indentConstruct = {
+  partial: true,
+  tokenize: tokenizeIndent
+};
+
+// To do: `markdown-rs` parses list items on their own and later stitches them
+// together.
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeListStart(effects, ok, nok) {
+  const self = this;
+  const tail = self.events[self.events.length - 1];
+  let initialSize = tail && tail[1].type === "linePrefix" ? tail[2].sliceSerialize(tail[1], true).length : 0;
+  let size = 0;
+  return start;
+
+  /** @type {State} */
+  function start(code) {
+    const kind = self.containerState.type || (code === 42 || code === 43 || code === 45 ? "listUnordered" : "listOrdered");
+    if (kind === "listUnordered" ? !self.containerState.marker || code === self.containerState.marker : (0,micromark_util_character/* asciiDigit */.BM)(code)) {
+      if (!self.containerState.type) {
+        self.containerState.type = kind;
+        effects.enter(kind, {
+          _container: true
+        });
+      }
+      if (kind === "listUnordered") {
+        effects.enter("listItemPrefix");
+        return code === 42 || code === 45 ? effects.check(thematicBreak, nok, atMarker)(code) : atMarker(code);
+      }
+      if (!self.interrupt || code === 49) {
+        effects.enter("listItemPrefix");
+        effects.enter("listItemValue");
+        return inside(code);
+      }
+    }
+    return nok(code);
+  }
+
+  /** @type {State} */
+  function inside(code) {
+    if ((0,micromark_util_character/* asciiDigit */.BM)(code) && ++size < 10) {
+      effects.consume(code);
+      return inside;
+    }
+    if ((!self.interrupt || size < 2) && (self.containerState.marker ? code === self.containerState.marker : code === 41 || code === 46)) {
+      effects.exit("listItemValue");
+      return atMarker(code);
+    }
+    return nok(code);
+  }
+
+  /**
+   * @type {State}
+   **/
+  function atMarker(code) {
+    effects.enter("listItemMarker");
+    effects.consume(code);
+    effects.exit("listItemMarker");
+    self.containerState.marker = self.containerState.marker || code;
+    return effects.check(blank_line/* blankLine */.B,
+    // Can’t be empty when interrupting.
+    self.interrupt ? nok : onBlank, effects.attempt(listItemPrefixWhitespaceConstruct, endOfPrefix, otherPrefix));
+  }
+
+  /** @type {State} */
+  function onBlank(code) {
+    self.containerState.initialBlankLine = true;
+    initialSize++;
+    return endOfPrefix(code);
+  }
+
+  /** @type {State} */
+  function otherPrefix(code) {
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.enter("listItemPrefixWhitespace");
+      effects.consume(code);
+      effects.exit("listItemPrefixWhitespace");
+      return endOfPrefix;
+    }
+    return nok(code);
+  }
+
+  /** @type {State} */
+  function endOfPrefix(code) {
+    self.containerState.size = initialSize + self.sliceSerialize(effects.exit("listItemPrefix"), true).length;
+    return ok(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeListContinuation(effects, ok, nok) {
+  const self = this;
+  self.containerState._closeFlow = undefined;
+  return effects.check(blank_line/* blankLine */.B, onBlank, notBlank);
+
+  /** @type {State} */
+  function onBlank(code) {
+    self.containerState.furtherBlankLines = self.containerState.furtherBlankLines || self.containerState.initialBlankLine;
+
+    // We have a blank line.
+    // Still, try to consume at most the items size.
+    return (0,micromark_factory_space/* factorySpace */.N)(effects, ok, "listItemIndent", self.containerState.size + 1)(code);
+  }
+
+  /** @type {State} */
+  function notBlank(code) {
+    if (self.containerState.furtherBlankLines || !(0,micromark_util_character/* markdownSpace */.On)(code)) {
+      self.containerState.furtherBlankLines = undefined;
+      self.containerState.initialBlankLine = undefined;
+      return notInCurrentItem(code);
+    }
+    self.containerState.furtherBlankLines = undefined;
+    self.containerState.initialBlankLine = undefined;
+    return effects.attempt(indentConstruct, ok, notInCurrentItem)(code);
+  }
+
+  /** @type {State} */
+  function notInCurrentItem(code) {
+    // While we do continue, we signal that the flow should be closed.
+    self.containerState._closeFlow = true;
+    // As we’re closing flow, we’re no longer interrupting.
+    self.interrupt = undefined;
+    // Always populated by defaults.
+
+    return (0,micromark_factory_space/* factorySpace */.N)(effects, effects.attempt(list, ok, nok), "linePrefix", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4)(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeIndent(effects, ok, nok) {
+  const self = this;
+  return (0,micromark_factory_space/* factorySpace */.N)(effects, afterPrefix, "listItemIndent", self.containerState.size + 1);
+
+  /** @type {State} */
+  function afterPrefix(code) {
+    const tail = self.events[self.events.length - 1];
+    return tail && tail[1].type === "listItemIndent" && tail[2].sliceSerialize(tail[1], true).length === self.containerState.size ? ok(code) : nok(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Exiter}
+ */
+function tokenizeListEnd(effects) {
+  effects.exit(this.containerState.type);
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeListItemPrefixWhitespace(effects, ok, nok) {
+  const self = this;
+
+  // Always populated by defaults.
+
+  return (0,micromark_factory_space/* factorySpace */.N)(effects, afterPrefix, "listItemPrefixWhitespace", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4 + 1);
+
+  /** @type {State} */
+  function afterPrefix(code) {
+    const tail = self.events[self.events.length - 1];
+    return !(0,micromark_util_character/* markdownSpace */.On)(code) && tail && tail[1].type === "listItemPrefixWhitespace" ? ok(code) : nok(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/block-quote.js
+/**
+ * @import {
+ *   Construct,
+ *   Exiter,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+/** @type {Construct} */
+const blockQuote = {
+  continuation: {
+    tokenize: tokenizeBlockQuoteContinuation
+  },
+  exit,
+  name: 'blockQuote',
+  tokenize: tokenizeBlockQuoteStart
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeBlockQuoteStart(effects, ok, nok) {
+  const self = this;
+  return start;
+
+  /**
+   * Start of block quote.
+   *
+   * ```markdown
+   * > | > a
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    if (code === 62) {
+      const state = self.containerState;
+      if (!state.open) {
+        effects.enter("blockQuote", {
+          _container: true
+        });
+        state.open = true;
+      }
+      effects.enter("blockQuotePrefix");
+      effects.enter("blockQuoteMarker");
+      effects.consume(code);
+      effects.exit("blockQuoteMarker");
+      return after;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After `>`, before optional whitespace.
+   *
+   * ```markdown
+   * > | > a
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function after(code) {
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.enter("blockQuotePrefixWhitespace");
+      effects.consume(code);
+      effects.exit("blockQuotePrefixWhitespace");
+      effects.exit("blockQuotePrefix");
+      return ok;
+    }
+    effects.exit("blockQuotePrefix");
+    return ok(code);
+  }
+}
+
+/**
+ * Start of block quote continuation.
+ *
+ * ```markdown
+ *   | > a
+ * > | > b
+ *     ^
+ * ```
+ *
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeBlockQuoteContinuation(effects, ok, nok) {
+  const self = this;
+  return contStart;
+
+  /**
+   * Start of block quote continuation.
+   *
+   * Also used to parse the first block quote opening.
+   *
+   * ```markdown
+   *   | > a
+   * > | > b
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function contStart(code) {
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      // Always populated by defaults.
+
+      return (0,micromark_factory_space/* factorySpace */.N)(effects, contBefore, "linePrefix", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4)(code);
+    }
+    return contBefore(code);
+  }
+
+  /**
+   * At `>`, after optional whitespace.
+   *
+   * Also used to parse the first block quote opening.
+   *
+   * ```markdown
+   *   | > a
+   * > | > b
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function contBefore(code) {
+    return effects.attempt(blockQuote, ok, nok)(code);
+  }
+}
+
+/** @type {Exiter} */
+function exit(effects) {
+  effects.exit("blockQuote");
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-factory-destination/index.js
+/**
+ * @import {Effects, State, TokenType} from 'micromark-util-types'
+ */
+
+
+/**
+ * Parse destinations.
+ *
+ * ###### Examples
+ *
+ * ```markdown
+ * <a>
+ * <a\>b>
+ * <a b>
+ * <a)>
+ * a
+ * a\)b
+ * a(b)c
+ * a(b)
+ * ```
+ *
+ * @param {Effects} effects
+ *   Context.
+ * @param {State} ok
+ *   State switched to when successful.
+ * @param {State} nok
+ *   State switched to when unsuccessful.
+ * @param {TokenType} type
+ *   Type for whole (`<a>` or `b`).
+ * @param {TokenType} literalType
+ *   Type when enclosed (`<a>`).
+ * @param {TokenType} literalMarkerType
+ *   Type for enclosing (`<` and `>`).
+ * @param {TokenType} rawType
+ *   Type when not enclosed (`b`).
+ * @param {TokenType} stringType
+ *   Type for the value (`a` or `b`).
+ * @param {number | undefined} [max=Infinity]
+ *   Depth of nested parens (inclusive).
+ * @returns {State}
+ *   Start state.
+ */
+function factoryDestination(effects, ok, nok, type, literalType, literalMarkerType, rawType, stringType, max) {
+  const limit = max || Number.POSITIVE_INFINITY;
+  let balance = 0;
+  return start;
+
+  /**
+   * Start of destination.
+   *
+   * ```markdown
+   * > | <aa>
+   *     ^
+   * > | aa
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    if (code === 60) {
+      effects.enter(type);
+      effects.enter(literalType);
+      effects.enter(literalMarkerType);
+      effects.consume(code);
+      effects.exit(literalMarkerType);
+      return enclosedBefore;
+    }
+
+    // ASCII control, space, closing paren.
+    if (code === null || code === 32 || code === 41 || (0,micromark_util_character/* asciiControl */.JQ)(code)) {
+      return nok(code);
+    }
+    effects.enter(type);
+    effects.enter(rawType);
+    effects.enter(stringType);
+    effects.enter("chunkString", {
+      contentType: "string"
+    });
+    return raw(code);
+  }
+
+  /**
+   * After `<`, at an enclosed destination.
+   *
+   * ```markdown
+   * > | <aa>
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function enclosedBefore(code) {
+    if (code === 62) {
+      effects.enter(literalMarkerType);
+      effects.consume(code);
+      effects.exit(literalMarkerType);
+      effects.exit(literalType);
+      effects.exit(type);
+      return ok;
+    }
+    effects.enter(stringType);
+    effects.enter("chunkString", {
+      contentType: "string"
+    });
+    return enclosed(code);
+  }
+
+  /**
+   * In enclosed destination.
+   *
+   * ```markdown
+   * > | <aa>
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function enclosed(code) {
+    if (code === 62) {
+      effects.exit("chunkString");
+      effects.exit(stringType);
+      return enclosedBefore(code);
+    }
+    if (code === null || code === 60 || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      return nok(code);
+    }
+    effects.consume(code);
+    return code === 92 ? enclosedEscape : enclosed;
+  }
+
+  /**
+   * After `\`, at a special character.
+   *
+   * ```markdown
+   * > | <a\*a>
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function enclosedEscape(code) {
+    if (code === 60 || code === 62 || code === 92) {
+      effects.consume(code);
+      return enclosed;
+    }
+    return enclosed(code);
+  }
+
+  /**
+   * In raw destination.
+   *
+   * ```markdown
+   * > | aa
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function raw(code) {
+    if (!balance && (code === null || code === 41 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code))) {
+      effects.exit("chunkString");
+      effects.exit(stringType);
+      effects.exit(rawType);
+      effects.exit(type);
+      return ok(code);
+    }
+    if (balance < limit && code === 40) {
+      effects.consume(code);
+      balance++;
+      return raw;
+    }
+    if (code === 41) {
+      effects.consume(code);
+      balance--;
+      return raw;
+    }
+
+    // ASCII control (but *not* `\0`) and space and `(`.
+    // Note: in `markdown-rs`, `\0` exists in codes, in `micromark-js` it
+    // doesn’t.
+    if (code === null || code === 32 || code === 40 || (0,micromark_util_character/* asciiControl */.JQ)(code)) {
+      return nok(code);
+    }
+    effects.consume(code);
+    return code === 92 ? rawEscape : raw;
+  }
+
+  /**
+   * After `\`, at special character.
+   *
+   * ```markdown
+   * > | a\*a
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function rawEscape(code) {
+    if (code === 40 || code === 41 || code === 92) {
+      effects.consume(code);
+      return raw;
+    }
+    return raw(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-factory-label/index.js
+/**
+ * @import {
+ *   Effects,
+ *   State,
+ *   TokenizeContext,
+ *   TokenType
+ * } from 'micromark-util-types'
+ */
+
+
+/**
+ * Parse labels.
+ *
+ * > 👉 **Note**: labels in markdown are capped at 999 characters in the string.
+ *
+ * ###### Examples
+ *
+ * ```markdown
+ * [a]
+ * [a
+ * b]
+ * [a\]b]
+ * ```
+ *
+ * @this {TokenizeContext}
+ *   Tokenize context.
+ * @param {Effects} effects
+ *   Context.
+ * @param {State} ok
+ *   State switched to when successful.
+ * @param {State} nok
+ *   State switched to when unsuccessful.
+ * @param {TokenType} type
+ *   Type of the whole label (`[a]`).
+ * @param {TokenType} markerType
+ *   Type for the markers (`[` and `]`).
+ * @param {TokenType} stringType
+ *   Type for the identifier (`a`).
+ * @returns {State}
+ *   Start state.
+ */
+function factoryLabel(effects, ok, nok, type, markerType, stringType) {
+  const self = this;
+  let size = 0;
+  /** @type {boolean} */
+  let seen;
+  return start;
+
+  /**
+   * Start of label.
+   *
+   * ```markdown
+   * > | [a]
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter(type);
+    effects.enter(markerType);
+    effects.consume(code);
+    effects.exit(markerType);
+    effects.enter(stringType);
+    return atBreak;
+  }
+
+  /**
+   * In label, at something, before something else.
+   *
+   * ```markdown
+   * > | [a]
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function atBreak(code) {
+    if (size > 999 || code === null || code === 91 || code === 93 && !seen ||
+    // To do: remove in the future once we’ve switched from
+    // `micromark-extension-footnote` to `micromark-extension-gfm-footnote`,
+    // which doesn’t need this.
+    // Hidden footnotes hook.
+    /* c8 ignore next 3 */
+    code === 94 && !size && '_hiddenFootnoteSupport' in self.parser.constructs) {
+      return nok(code);
+    }
+    if (code === 93) {
+      effects.exit(stringType);
+      effects.enter(markerType);
+      effects.consume(code);
+      effects.exit(markerType);
+      effects.exit(type);
+      return ok;
+    }
+
+    // To do: indent? Link chunks and EOLs together?
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.enter("lineEnding");
+      effects.consume(code);
+      effects.exit("lineEnding");
+      return atBreak;
+    }
+    effects.enter("chunkString", {
+      contentType: "string"
+    });
+    return labelInside(code);
+  }
+
+  /**
+   * In label, in text.
+   *
+   * ```markdown
+   * > | [a]
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function labelInside(code) {
+    if (code === null || code === 91 || code === 93 || (0,micromark_util_character/* markdownLineEnding */.HP)(code) || size++ > 999) {
+      effects.exit("chunkString");
+      return atBreak(code);
+    }
+    effects.consume(code);
+    if (!seen) seen = !(0,micromark_util_character/* markdownSpace */.On)(code);
+    return code === 92 ? labelEscape : labelInside;
+  }
+
+  /**
+   * After `\`, at a special character.
+   *
+   * ```markdown
+   * > | [a\*a]
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function labelEscape(code) {
+    if (code === 91 || code === 92 || code === 93) {
+      effects.consume(code);
+      size++;
+      return labelInside;
+    }
+    return labelInside(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-factory-title/index.js
+/**
+ * @import {
+ *   Code,
+ *   Effects,
+ *   State,
+ *   TokenType
+ * } from 'micromark-util-types'
+ */
+
+
+
+/**
+ * Parse titles.
+ *
+ * ###### Examples
+ *
+ * ```markdown
+ * "a"
+ * 'b'
+ * (c)
+ * "a
+ * b"
+ * 'a
+ *     b'
+ * (a\)b)
+ * ```
+ *
+ * @param {Effects} effects
+ *   Context.
+ * @param {State} ok
+ *   State switched to when successful.
+ * @param {State} nok
+ *   State switched to when unsuccessful.
+ * @param {TokenType} type
+ *   Type of the whole title (`"a"`, `'b'`, `(c)`).
+ * @param {TokenType} markerType
+ *   Type for the markers (`"`, `'`, `(`, and `)`).
+ * @param {TokenType} stringType
+ *   Type for the value (`a`).
+ * @returns {State}
+ *   Start state.
+ */
+function factoryTitle(effects, ok, nok, type, markerType, stringType) {
+  /** @type {NonNullable<Code>} */
+  let marker;
+  return start;
+
+  /**
+   * Start of title.
+   *
+   * ```markdown
+   * > | "a"
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    if (code === 34 || code === 39 || code === 40) {
+      effects.enter(type);
+      effects.enter(markerType);
+      effects.consume(code);
+      effects.exit(markerType);
+      marker = code === 40 ? 41 : code;
+      return begin;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After opening marker.
+   *
+   * This is also used at the closing marker.
+   *
+   * ```markdown
+   * > | "a"
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function begin(code) {
+    if (code === marker) {
+      effects.enter(markerType);
+      effects.consume(code);
+      effects.exit(markerType);
+      effects.exit(type);
+      return ok;
+    }
+    effects.enter(stringType);
+    return atBreak(code);
+  }
+
+  /**
+   * At something, before something else.
+   *
+   * ```markdown
+   * > | "a"
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function atBreak(code) {
+    if (code === marker) {
+      effects.exit(stringType);
+      return begin(marker);
+    }
+    if (code === null) {
+      return nok(code);
+    }
+
+    // Note: blank lines can’t exist in content.
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      // To do: use `space_or_tab_eol_with_options`, connect.
+      effects.enter("lineEnding");
+      effects.consume(code);
+      effects.exit("lineEnding");
+      return (0,micromark_factory_space/* factorySpace */.N)(effects, atBreak, "linePrefix");
+    }
+    effects.enter("chunkString", {
+      contentType: "string"
+    });
+    return inside(code);
+  }
+
+  /**
+   *
+   *
+   * @type {State}
+   */
+  function inside(code) {
+    if (code === marker || code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("chunkString");
+      return atBreak(code);
+    }
+    effects.consume(code);
+    return code === 92 ? escape : inside;
+  }
+
+  /**
+   * After `\`, at a special character.
+   *
+   * ```markdown
+   * > | "a\*b"
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function escape(code) {
+    if (code === marker || code === 92) {
+      effects.consume(code);
+      return inside;
+    }
+    return inside(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-factory-whitespace/index.js
+/**
+ * @import {Effects, State} from 'micromark-util-types'
+ */
+
+
+
+/**
+ * Parse spaces and tabs.
+ *
+ * There is no `nok` parameter:
+ *
+ * *   line endings or spaces in markdown are often optional, in which case this
+ *     factory can be used and `ok` will be switched to whether spaces were found
+ *     or not
+ * *   one line ending or space can be detected with
+ *     `markdownLineEndingOrSpace(code)` right before using `factoryWhitespace`
+ *
+ * @param {Effects} effects
+ *   Context.
+ * @param {State} ok
+ *   State switched to when successful.
+ * @returns {State}
+ *   Start state.
+ */
+function factoryWhitespace(effects, ok) {
+  /** @type {boolean} */
+  let seen;
+  return start;
+
+  /** @type {State} */
+  function start(code) {
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.enter("lineEnding");
+      effects.consume(code);
+      effects.exit("lineEnding");
+      seen = true;
+      return start;
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      return (0,micromark_factory_space/* factorySpace */.N)(effects, start, seen ? "linePrefix" : "lineSuffix")(code);
+    }
+    return ok(code);
+  }
+}
+// EXTERNAL MODULE: ./node_modules/micromark-util-normalize-identifier/index.js
+var micromark_util_normalize_identifier = __nccwpck_require__(31);
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/definition.js
+/**
+ * @import {
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+
+
+
+
+
+/** @type {Construct} */
+const definition = {
+  name: 'definition',
+  tokenize: tokenizeDefinition
+};
+
+/** @type {Construct} */
+const titleBefore = {
+  partial: true,
+  tokenize: tokenizeTitleBefore
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeDefinition(effects, ok, nok) {
+  const self = this;
+  /** @type {string} */
+  let identifier;
+  return start;
+
+  /**
+   * At start of a definition.
+   *
+   * ```markdown
+   * > | [a]: b "c"
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    // Do not interrupt paragraphs (but do follow definitions).
+    // To do: do `interrupt` the way `markdown-rs` does.
+    // To do: parse whitespace the way `markdown-rs` does.
+    effects.enter("definition");
+    return before(code);
+  }
+
+  /**
+   * After optional whitespace, at `[`.
+   *
+   * ```markdown
+   * > | [a]: b "c"
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function before(code) {
+    // To do: parse whitespace the way `markdown-rs` does.
+
+    return factoryLabel.call(self, effects, labelAfter,
+    // Note: we don’t need to reset the way `markdown-rs` does.
+    nok, "definitionLabel", "definitionLabelMarker", "definitionLabelString")(code);
+  }
+
+  /**
+   * After label.
+   *
+   * ```markdown
+   * > | [a]: b "c"
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function labelAfter(code) {
+    identifier = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize(self.events[self.events.length - 1][1]).slice(1, -1));
+    if (code === 58) {
+      effects.enter("definitionMarker");
+      effects.consume(code);
+      effects.exit("definitionMarker");
+      return markerAfter;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After marker.
+   *
+   * ```markdown
+   * > | [a]: b "c"
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function markerAfter(code) {
+    // Note: whitespace is optional.
+    return (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) ? factoryWhitespace(effects, destinationBefore)(code) : destinationBefore(code);
+  }
+
+  /**
+   * Before destination.
+   *
+   * ```markdown
+   * > | [a]: b "c"
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function destinationBefore(code) {
+    return factoryDestination(effects, destinationAfter,
+    // Note: we don’t need to reset the way `markdown-rs` does.
+    nok, "definitionDestination", "definitionDestinationLiteral", "definitionDestinationLiteralMarker", "definitionDestinationRaw", "definitionDestinationString")(code);
+  }
+
+  /**
+   * After destination.
+   *
+   * ```markdown
+   * > | [a]: b "c"
+   *           ^
+   * ```
+   *
+   * @type {State}
+   */
+  function destinationAfter(code) {
+    return effects.attempt(titleBefore, after, after)(code);
+  }
+
+  /**
+   * After definition.
+   *
+   * ```markdown
+   * > | [a]: b
+   *           ^
+   * > | [a]: b "c"
+   *               ^
+   * ```
+   *
+   * @type {State}
+   */
+  function after(code) {
+    return (0,micromark_util_character/* markdownSpace */.On)(code) ? (0,micromark_factory_space/* factorySpace */.N)(effects, afterWhitespace, "whitespace")(code) : afterWhitespace(code);
+  }
+
+  /**
+   * After definition, after optional whitespace.
+   *
+   * ```markdown
+   * > | [a]: b
+   *           ^
+   * > | [a]: b "c"
+   *               ^
+   * ```
+   *
+   * @type {State}
+   */
+  function afterWhitespace(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("definition");
+
+      // Note: we don’t care about uniqueness.
+      // It’s likely that that doesn’t happen very frequently.
+      // It is more likely that it wastes precious time.
+      self.parser.defined.push(identifier);
+
+      // To do: `markdown-rs` interrupt.
+      // // You’d be interrupting.
+      // tokenizer.interrupt = true
+      return ok(code);
+    }
+    return nok(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeTitleBefore(effects, ok, nok) {
+  return titleBefore;
+
+  /**
+   * After destination, at whitespace.
+   *
+   * ```markdown
+   * > | [a]: b
+   *           ^
+   * > | [a]: b "c"
+   *           ^
+   * ```
+   *
+   * @type {State}
+   */
+  function titleBefore(code) {
+    return (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) ? factoryWhitespace(effects, beforeMarker)(code) : nok(code);
+  }
+
+  /**
+   * At title.
+   *
+   * ```markdown
+   *   | [a]: b
+   * > | "c"
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function beforeMarker(code) {
+    return factoryTitle(effects, titleAfter, nok, "definitionTitle", "definitionTitleMarker", "definitionTitleString")(code);
+  }
+
+  /**
+   * After title.
+   *
+   * ```markdown
+   * > | [a]: b "c"
+   *               ^
+   * ```
+   *
+   * @type {State}
+   */
+  function titleAfter(code) {
+    return (0,micromark_util_character/* markdownSpace */.On)(code) ? (0,micromark_factory_space/* factorySpace */.N)(effects, titleAfterOptionalWhitespace, "whitespace")(code) : titleAfterOptionalWhitespace(code);
+  }
+
+  /**
+   * After title, after optional whitespace.
+   *
+   * ```markdown
+   * > | [a]: b "c"
+   *               ^
+   * ```
+   *
+   * @type {State}
+   */
+  function titleAfterOptionalWhitespace(code) {
+    return code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code) ? ok(code) : nok(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/code-indented.js
+/**
+ * @import {
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+/** @type {Construct} */
+const codeIndented = {
+  name: 'codeIndented',
+  tokenize: tokenizeCodeIndented
+};
+
+/** @type {Construct} */
+const furtherStart = {
+  partial: true,
+  tokenize: tokenizeFurtherStart
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeCodeIndented(effects, ok, nok) {
+  return start;
+
+  /**
+   * Start of code (indented).
+   *
+   * > **Parsing note**: it is not needed to check if this first line is a
+   * > filled line (that it has a non-whitespace character), because blank lines
+   * > are parsed already, so we never run into that.
+   *
+   * ```markdown
+   * > |     aaa
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    // To do: manually check if interrupting like `markdown-rs`.
+
+    effects.enter("codeIndented");
+    return (0,micromark_factory_space/* factorySpaceMinMax */.B)(effects, atBreak, nok, "linePrefix", 4, 4)(code);
+  }
+
+  /**
+   * At a break.
+   *
+   * ```markdown
+   * > |     aaa
+   *         ^  ^
+   * ```
+   *
+   * @type {State}
+   */
+  function atBreak(code) {
+    if (code === null) {
+      return after(code);
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      return effects.attempt(furtherStart, atBreak, after)(code);
+    }
+    effects.enter("codeFlowValue");
+    return inside(code);
+  }
+
+  /**
+   * In code content.
+   *
+   * ```markdown
+   * > |     aaa
+   *         ^^^^
+   * ```
+   *
+   * @type {State}
+   */
+  function inside(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("codeFlowValue");
+      return atBreak(code);
+    }
+    effects.consume(code);
+    return inside;
+  }
+
+  /** @type {State} */
+  function after(code) {
+    effects.exit("codeIndented");
+    // To do: allow interrupting like `markdown-rs`.
+    // Feel free to interrupt.
+    // tokenizer.interrupt = false
+    return ok(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeFurtherStart(effects, ok, nok) {
+  const self = this;
+  return furtherStart;
+
+  /**
+   * At eol, trying to parse another indent.
+   *
+   * ```markdown
+   * > |     aaa
+   *            ^
+   *   |     bbb
+   * ```
+   *
+   * @type {State}
+   */
+  function furtherStart(code) {
+    // To do: improve `lazy` / `pierce` handling.
+    // If this is a lazy line, it can’t be code.
+    if (self.parser.lazy[self.now().line]) {
+      return nok(code);
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.enter("lineEnding");
+      effects.consume(code);
+      effects.exit("lineEnding");
+      return furtherStart;
+    }
+
+    // To do: the code here in `micromark-js` is a bit different from
+    // `markdown-rs` because there it can attempt spaces.
+    // We can’t yet.
+    return (0,micromark_factory_space/* factorySpaceMinMax */.B)(effects, ok, onNotEnoughPrefix, "linePrefix", 4, 4)(code);
+  }
+
+  /**
+   * After not enough of a prefix.
+   *
+   * A following line ending is another (potentially blank) line to try,
+   * anything else means this isn’t a continuation.
+   *
+   * ```markdown
+   * > |     aaa
+   *
+   *   |     bbb
+   * ```
+   *
+   * @type {State}
+   */
+  function onNotEnoughPrefix(code) {
+    return (0,micromark_util_character/* markdownLineEnding */.HP)(code) ? furtherStart(code) : nok(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/heading-atx.js
+/**
+ * @import {
+ *   Construct,
+ *   Resolver,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer,
+ *   Token
+ * } from 'micromark-util-types'
+ */
+
+
+
+
+/** @type {Construct} */
+const headingAtx = {
+  name: 'headingAtx',
+  resolve: resolveHeadingAtx,
+  tokenize: tokenizeHeadingAtx
+};
+
+/** @type {Resolver} */
+function resolveHeadingAtx(events, context) {
+  let contentEnd = events.length - 2;
+  let contentStart = 3;
+
+  // Prefix whitespace, part of the opening.
+  if (events[contentStart][1].type === "whitespace") {
+    contentStart += 2;
+  }
+
+  // Suffix whitespace, part of the closing.
+  if (contentEnd - 2 > contentStart && events[contentEnd][1].type === "whitespace") {
+    contentEnd -= 2;
+  }
+  if (events[contentEnd][1].type === "atxHeadingSequence" && (contentStart === contentEnd - 1 || contentEnd - 4 > contentStart && events[contentEnd - 2][1].type === "whitespace")) {
+    contentEnd -= contentStart + 1 === contentEnd ? 2 : 4;
+  }
+  if (contentEnd > contentStart) {
+    const content = {
+      type: "atxHeadingText",
+      start: events[contentStart][1].start,
+      end: events[contentEnd][1].end
+    };
+    const text = {
+      type: "chunkText",
+      start: events[contentStart][1].start,
+      end: events[contentEnd][1].end,
+      contentType: "text"
+    };
+    (0,micromark_util_chunked/* splice */.m)(events, contentStart, contentEnd - contentStart + 1, [['enter', content, context], ['enter', text, context], ['exit', text, context], ['exit', content, context]]);
+  }
+  return events;
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeHeadingAtx(effects, ok, nok) {
+  let size = 0;
+  return start;
+
+  /**
+   * Start of a heading (atx).
+   *
+   * ```markdown
+   * > | ## aa
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    // To do: parse indent like `markdown-rs`.
+    effects.enter("atxHeading");
+    return before(code);
+  }
+
+  /**
+   * After optional whitespace, at `#`.
+   *
+   * ```markdown
+   * > | ## aa
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function before(code) {
+    effects.enter("atxHeadingSequence");
+    return sequenceOpen(code);
+  }
+
+  /**
+   * In opening sequence.
+   *
+   * ```markdown
+   * > | ## aa
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function sequenceOpen(code) {
+    if (code === 35 && size++ < 6) {
+      effects.consume(code);
+      return sequenceOpen;
+    }
+
+    // Always at least one `#`.
+    if (code === null || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      effects.exit("atxHeadingSequence");
+      return atBreak(code);
+    }
+    return nok(code);
+  }
+
+  /**
+   * After something, before something else.
+   *
+   * ```markdown
+   * > | ## aa
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function atBreak(code) {
+    if (code === 35) {
+      effects.enter("atxHeadingSequence");
+      return sequenceFurther(code);
+    }
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("atxHeading");
+      // To do: interrupt like `markdown-rs`.
+      // // Feel free to interrupt.
+      // tokenizer.interrupt = false
+      return ok(code);
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      return (0,micromark_factory_space/* factorySpace */.N)(effects, atBreak, "whitespace")(code);
+    }
+
+    // To do: generate `data` tokens, add the `text` token later.
+    // Needs edit map, see: `markdown.rs`.
+    effects.enter("atxHeadingText");
+    return data(code);
+  }
+
+  /**
+   * In further sequence (after whitespace).
+   *
+   * Could be normal “visible” hashes in the heading or a final sequence.
+   *
+   * ```markdown
+   * > | ## aa ##
+   *           ^
+   * ```
+   *
+   * @type {State}
+   */
+  function sequenceFurther(code) {
+    if (code === 35) {
+      effects.consume(code);
+      return sequenceFurther;
+    }
+    effects.exit("atxHeadingSequence");
+    return atBreak(code);
+  }
+
+  /**
+   * In text.
+   *
+   * ```markdown
+   * > | ## aa
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function data(code) {
+    if (code === null || code === 35 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      effects.exit("atxHeadingText");
+      return atBreak(code);
+    }
+    effects.consume(code);
+    return data;
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/setext-underline.js
+/**
+ * @import {
+ *   Code,
+ *   Construct,
+ *   Resolver,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+
+/** @type {Construct} */
+const setextUnderline = {
+  name: 'setextUnderline',
+  resolveTo: resolveToSetextUnderline,
+  tokenize: tokenizeSetextUnderline
+};
+
+/** @type {Resolver} */
+function resolveToSetextUnderline(events, context) {
+  const editMap = new EditMap();
+  let index = events.length;
+  /** @type {number | undefined} */
+  let content;
+  /** @type {number | undefined} */
+  let text;
+  /** @type {number | undefined} */
+  let definition;
+
+  // Find the opening of the content.
+  // It’ll always exist: we don’t tokenize if it isn’t there.
+  while (index--) {
+    if (events[index][0] === 'enter') {
+      if (events[index][1].type === "content") {
+        content = index;
+        break;
+      }
+      if (events[index][1].type === "paragraph") {
+        text = index;
+      }
+    }
+    // Exit
+    else {
+      if (events[index][1].type === "content") {
+        // Remove the content end (if needed we’ll add it later)
+        editMap.add(index, 1, []);
+      }
+      if (!definition && events[index][1].type === "definition") {
+        definition = index;
+      }
+    }
+  }
+  const heading = {
+    type: "setextHeading",
+    start: {
+      ...events[content][1].start
+    },
+    end: {
+      ...events[events.length - 1][1].end
+    }
+  };
+
+  // Change the paragraph to setext heading text.
+  events[text][1].type = "setextHeadingText";
+
+  // If we have definitions in the content, we’ll keep on having content,
+  // but we need move it.
+  if (definition) {
+    editMap.add(text, 0, [['enter', heading, context]]);
+    editMap.add(definition + 1, 0, [['exit', events[content][1], context]]);
+    events[content][1].end = {
+      ...events[definition][1].end
+    };
+  } else {
+    events[content][1] = heading;
+  }
+
+  // Add the heading exit at the end.
+  editMap.add(events.length, 0, [['exit', heading, context]]);
+  editMap.consume(events);
+  return events;
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeSetextUnderline(effects, ok, nok) {
+  const self = this;
+  /** @type {NonNullable<Code>} */
+  let marker;
+  return start;
+
+  /**
+   * At start of heading (setext) underline.
+   *
+   * ```markdown
+   *   | aa
+   * > | ==
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    let index = self.events.length;
+    /** @type {boolean | undefined} */
+    let paragraph;
+    // Find an opening.
+    while (index--) {
+      // Skip enter/exit of line ending, line prefix, and content.
+      // We can now either have a definition or a paragraph.
+      if (self.events[index][1].type !== "lineEnding" && self.events[index][1].type !== "linePrefix" && self.events[index][1].type !== "content") {
+        paragraph = self.events[index][1].type === "paragraph";
+        break;
+      }
+    }
+
+    // To do: handle lazy/pierce like `markdown-rs`.
+    // To do: parse indent like `markdown-rs`.
+    if (!self.parser.lazy[self.now().line] && (self.interrupt || paragraph)) {
+      effects.enter("setextHeadingLine");
+      marker = code;
+      return before(code);
+    }
+    return nok(code);
+  }
+
+  /**
+   * After optional whitespace, at `-` or `=`.
+   *
+   * ```markdown
+   *   | aa
+   * > | ==
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function before(code) {
+    effects.enter("setextHeadingLineSequence");
+    return inside(code);
+  }
+
+  /**
+   * In sequence.
+   *
+   * ```markdown
+   *   | aa
+   * > | ==
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function inside(code) {
+    if (code === marker) {
+      effects.consume(code);
+      return inside;
+    }
+    effects.exit("setextHeadingLineSequence");
+    return (0,micromark_util_character/* markdownSpace */.On)(code) ? (0,micromark_factory_space/* factorySpace */.N)(effects, after, "lineSuffix")(code) : after(code);
+  }
+
+  /**
+   * After sequence, after optional whitespace.
+   *
+   * ```markdown
+   *   | aa
+   * > | ==
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function after(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("setextHeadingLine");
+      return ok(code);
+    }
+    return nok(code);
+  }
+}
+// EXTERNAL MODULE: ./node_modules/micromark-util-html-tag-name/index.js
+var micromark_util_html_tag_name = __nccwpck_require__(9586);
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/partial-non-lazy-continuation.js
+/**
+ * @import {
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+/** @type {Construct} */
+const nonLazyContinuation = {
+  partial: true,
+  tokenize: tokenizeNonLazyContinuation
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeNonLazyContinuation(effects, ok, nok) {
+  const self = this;
+  return start;
+
+  /**
+   * At eol, before continuation.
+   *
+   * ```markdown
+   * > | * ```js
+   *            ^
+   *   | b
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    if (code === null) {
+      return nok(code);
+    }
+    effects.enter("lineEnding");
+    effects.consume(code);
+    effects.exit("lineEnding");
+    return after;
+  }
+
+  /**
+   * A continuation.
+   *
+   * ```markdown
+   *   | * ```js
+   * > | b
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function after(code) {
+    return self.parser.lazy[self.now().line] ? nok(code) : ok(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/html-flow.js
+/**
+ * @import {
+ *   Code,
+ *   Construct,
+ *   Resolver,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+
+
+
+/** @type {Construct} */
+const htmlFlow = {
+  concrete: true,
+  name: 'htmlFlow',
+  resolveTo: resolveToHtmlFlow,
+  tokenize: tokenizeHtmlFlow
+};
+
+/** @type {Construct} */
+const blankLineBefore = {
+  partial: true,
+  tokenize: tokenizeBlankLineBefore
+};
+
+/** @type {Resolver} */
+function resolveToHtmlFlow(events) {
+  let index = events.length;
+  while (index--) {
+    if (events[index][0] === 'enter' && events[index][1].type === "htmlFlow") {
+      break;
+    }
+  }
+  if (index > 1 && events[index - 2][1].type === "linePrefix") {
+    // Add the prefix start to the HTML token.
+    events[index][1].start = events[index - 2][1].start;
+    // Add the prefix start to the HTML line token.
+    events[index + 1][1].start = events[index - 2][1].start;
+    // Remove the line prefix.
+    events.splice(index - 2, 2);
+  }
+  return events;
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeHtmlFlow(effects, ok, nok) {
+  const self = this;
+  /** @type {number} */
+  let marker;
+  /** @type {boolean} */
+  let closingTag;
+  /** @type {string} */
+  let buffer;
+  /** @type {number} */
+  let index;
+  /** @type {Code} */
+  let markerB;
+  return start;
+
+  /**
+   * Start of HTML (flow).
+   *
+   * ```markdown
+   * > | <x />
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    // To do: parse indent like `markdown-rs`.
+    return before(code);
+  }
+
+  /**
+   * At `<`, after optional whitespace.
+   *
+   * ```markdown
+   * > | <x />
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function before(code) {
+    effects.enter("htmlFlow");
+    effects.enter("htmlFlowData");
+    effects.consume(code);
+    return open;
+  }
+
+  /**
+   * After `<`, at tag name or other stuff.
+   *
+   * ```markdown
+   * > | <x />
+   *      ^
+   * > | <!doctype>
+   *      ^
+   * > | <!--xxx-->
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function open(code) {
+    if (code === 33) {
+      effects.consume(code);
+      return declarationOpen;
+    }
+    if (code === 47) {
+      effects.consume(code);
+      closingTag = true;
+      return tagCloseStart;
+    }
+    if (code === 63) {
+      effects.consume(code);
+      marker = 3;
+      // To do:
+      // tokenizer.concrete = true
+      // To do: use `markdown-rs` style interrupt.
+      // While we’re in an instruction instead of a declaration, we’re on a `?`
+      // right now, so we do need to search for `>`, similar to declarations.
+      return self.interrupt ? ok : continuationDeclarationInside;
+    }
+
+    // ASCII alphabetical.
+    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
+      // Always the case.
+      effects.consume(code);
+      buffer = String.fromCharCode(code);
+      return tagName;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After `<!`, at declaration, comment, or CDATA.
+   *
+   * ```markdown
+   * > | <!doctype>
+   *       ^
+   * > | <!--xxx-->
+   *       ^
+   * > | <![CDATA[>&<]]>
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function declarationOpen(code) {
+    if (code === 45) {
+      effects.consume(code);
+      marker = 2;
+      return commentOpenInside;
+    }
+    if (code === 91) {
+      effects.consume(code);
+      marker = 5;
+      index = 0;
+      return cdataOpenInside;
+    }
+
+    // ASCII alphabetical.
+    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
+      effects.consume(code);
+      marker = 4;
+      // // Do not form containers.
+      // tokenizer.concrete = true
+      return self.interrupt ? ok : continuationDeclarationInside;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After `<!-`, inside a comment, at another `-`.
+   *
+   * ```markdown
+   * > | <!--xxx-->
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function commentOpenInside(code) {
+    if (code === 45) {
+      effects.consume(code);
+      // // Do not form containers.
+      // tokenizer.concrete = true
+      return self.interrupt ? ok : continuationDeclarationInside;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After `<![`, inside CDATA, expecting `CDATA[`.
+   *
+   * ```markdown
+   * > | <![CDATA[>&<]]>
+   *        ^^^^^^
+   * ```
+   *
+   * @type {State}
+   */
+  function cdataOpenInside(code) {
+    const value = "CDATA[";
+    if (code === value.charCodeAt(index++)) {
+      effects.consume(code);
+      if (index === value.length) {
+        // // Do not form containers.
+        // tokenizer.concrete = true
+        return self.interrupt ? ok : continuation;
+      }
+      return cdataOpenInside;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After `</`, in closing tag, at tag name.
+   *
+   * ```markdown
+   * > | </x>
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagCloseStart(code) {
+    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
+      // Always the case.
+      effects.consume(code);
+      buffer = String.fromCharCode(code);
+      return tagName;
+    }
+    return nok(code);
+  }
+
+  /**
+   * In tag name.
+   *
+   * ```markdown
+   * > | <ab>
+   *      ^^
+   * > | </ab>
+   *       ^^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagName(code) {
+    if (code === null || code === 47 || code === 62 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      const slash = code === 47;
+      const name = buffer.toLowerCase();
+      if (!slash && !closingTag && micromark_util_html_tag_name/* htmlRawNames */.y.includes(name)) {
+        marker = 1;
+        // // Do not form containers.
+        // tokenizer.concrete = true
+        return self.interrupt ? ok(code) : continuation(code);
+      }
+      if (micromark_util_html_tag_name/* htmlBlockNames */.T.includes(buffer.toLowerCase())) {
+        marker = 6;
+        if (slash) {
+          effects.consume(code);
+          return basicSelfClosing;
+        }
+
+        // // Do not form containers.
+        // tokenizer.concrete = true
+        return self.interrupt ? ok(code) : continuation(code);
+      }
+      marker = 7;
+      // Do not support complete HTML when interrupting.
+      return self.interrupt && !self.parser.lazy[self.now().line] ? nok(code) : closingTag ? completeClosingTagAfter(code) : completeAttributeNameBefore(code);
+    }
+
+    // ASCII alphanumerical and `-`.
+    if (code === 45 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
+      effects.consume(code);
+      buffer += String.fromCharCode(code);
+      return tagName;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After closing slash of a basic tag name.
+   *
+   * ```markdown
+   * > | <div/>
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function basicSelfClosing(code) {
+    if (code === 62) {
+      effects.consume(code);
+      // // Do not form containers.
+      // tokenizer.concrete = true
+      return self.interrupt ? ok : continuation;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After closing slash of a complete tag name.
+   *
+   * ```markdown
+   * > | <x/>
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function completeClosingTagAfter(code) {
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.consume(code);
+      return completeClosingTagAfter;
+    }
+    return completeEnd(code);
+  }
+
+  /**
+   * At an attribute name.
+   *
+   * At first, this state is used after a complete tag name, after whitespace,
+   * where it expects optional attributes or the end of the tag.
+   * It is also reused after attributes, when expecting more optional
+   * attributes.
+   *
+   * ```markdown
+   * > | <a />
+   *        ^
+   * > | <a :b>
+   *        ^
+   * > | <a _b>
+   *        ^
+   * > | <a b>
+   *        ^
+   * > | <a >
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function completeAttributeNameBefore(code) {
+    if (code === 47) {
+      effects.consume(code);
+      return completeEnd;
+    }
+
+    // ASCII alphanumerical and `:` and `_`.
+    if (code === 58 || code === 95 || (0,micromark_util_character/* asciiAlpha */.CW)(code)) {
+      effects.consume(code);
+      return completeAttributeName;
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.consume(code);
+      return completeAttributeNameBefore;
+    }
+    return completeEnd(code);
+  }
+
+  /**
+   * In attribute name.
+   *
+   * ```markdown
+   * > | <a :b>
+   *         ^
+   * > | <a _b>
+   *         ^
+   * > | <a b>
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function completeAttributeName(code) {
+    // ASCII alphanumerical and `-`, `.`, `:`, and `_`.
+    if (code === 45 || code === 46 || code === 58 || code === 95 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
+      effects.consume(code);
+      return completeAttributeName;
+    }
+    return completeAttributeNameAfter(code);
+  }
+
+  /**
+   * After attribute name, at an optional initializer, the end of the tag, or
+   * whitespace.
+   *
+   * ```markdown
+   * > | <a b>
+   *         ^
+   * > | <a b=c>
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function completeAttributeNameAfter(code) {
+    if (code === 61) {
+      effects.consume(code);
+      return completeAttributeValueBefore;
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.consume(code);
+      return completeAttributeNameAfter;
+    }
+    return completeAttributeNameBefore(code);
+  }
+
+  /**
+   * Before unquoted, double quoted, or single quoted attribute value, allowing
+   * whitespace.
+   *
+   * ```markdown
+   * > | <a b=c>
+   *          ^
+   * > | <a b="c">
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function completeAttributeValueBefore(code) {
+    if (code === null || code === 60 || code === 61 || code === 62 || code === 96) {
+      return nok(code);
+    }
+    if (code === 34 || code === 39) {
+      effects.consume(code);
+      markerB = code;
+      return completeAttributeValueQuoted;
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.consume(code);
+      return completeAttributeValueBefore;
+    }
+    return completeAttributeValueUnquoted(code);
+  }
+
+  /**
+   * In double or single quoted attribute value.
+   *
+   * ```markdown
+   * > | <a b="c">
+   *           ^
+   * > | <a b='c'>
+   *           ^
+   * ```
+   *
+   * @type {State}
+   */
+  function completeAttributeValueQuoted(code) {
+    if (code === markerB) {
+      effects.consume(code);
+      markerB = null;
+      return completeAttributeValueQuotedAfter;
+    }
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      return nok(code);
+    }
+    effects.consume(code);
+    return completeAttributeValueQuoted;
+  }
+
+  /**
+   * In unquoted attribute value.
+   *
+   * ```markdown
+   * > | <a b=c>
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function completeAttributeValueUnquoted(code) {
+    if (code === null || code === 34 || code === 39 || code === 47 || code === 60 || code === 61 || code === 62 || code === 96 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      return completeAttributeNameAfter(code);
+    }
+    effects.consume(code);
+    return completeAttributeValueUnquoted;
+  }
+
+  /**
+   * After double or single quoted attribute value, before whitespace or the
+   * end of the tag.
+   *
+   * ```markdown
+   * > | <a b="c">
+   *            ^
+   * ```
+   *
+   * @type {State}
+   */
+  function completeAttributeValueQuotedAfter(code) {
+    if (code === 47 || code === 62 || (0,micromark_util_character/* markdownSpace */.On)(code)) {
+      return completeAttributeNameBefore(code);
+    }
+    return nok(code);
+  }
+
+  /**
+   * In certain circumstances of a complete tag where only an `>` is allowed.
+   *
+   * ```markdown
+   * > | <a b="c">
+   *             ^
+   * ```
+   *
+   * @type {State}
+   */
+  function completeEnd(code) {
+    if (code === 62) {
+      effects.consume(code);
+      return completeAfter;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After `>` in a complete tag.
+   *
+   * ```markdown
+   * > | <x>
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function completeAfter(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      // // Do not form containers.
+      // tokenizer.concrete = true
+      return continuation(code);
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.consume(code);
+      return completeAfter;
+    }
+    return nok(code);
+  }
+
+  /**
+   * In continuation of any HTML kind.
+   *
+   * ```markdown
+   * > | <!--xxx-->
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function continuation(code) {
+    if (code === 45 && marker === 2) {
+      effects.consume(code);
+      return continuationCommentInside;
+    }
+    if (code === 60 && marker === 1) {
+      effects.consume(code);
+      return continuationRawTagOpen;
+    }
+    if (code === 62 && marker === 4) {
+      effects.consume(code);
+      return continuationClose;
+    }
+    if (code === 63 && marker === 3) {
+      effects.consume(code);
+      return continuationDeclarationInside;
+    }
+    if (code === 93 && marker === 5) {
+      effects.consume(code);
+      return continuationCdataInside;
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code) && (marker === 6 || marker === 7)) {
+      effects.exit("htmlFlowData");
+      return effects.check(blankLineBefore, continuationAfter, continuationStart)(code);
+    }
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("htmlFlowData");
+      return continuationStart(code);
+    }
+    effects.consume(code);
+    return continuation;
+  }
+
+  /**
+   * In continuation, at eol.
+   *
+   * ```markdown
+   * > | <x>
+   *        ^
+   *   | asd
+   * ```
+   *
+   * @type {State}
+   */
+  function continuationStart(code) {
+    return effects.check(nonLazyContinuation, continuationStartNonLazy, continuationAfter)(code);
+  }
+
+  /**
+   * In continuation, at eol, before non-lazy content.
+   *
+   * ```markdown
+   * > | <x>
+   *        ^
+   *   | asd
+   * ```
+   *
+   * @type {State}
+   */
+  function continuationStartNonLazy(code) {
+    effects.enter("lineEnding");
+    effects.consume(code);
+    effects.exit("lineEnding");
+    return continuationBefore;
+  }
+
+  /**
+   * In continuation, before non-lazy content.
+   *
+   * ```markdown
+   *   | <x>
+   * > | asd
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function continuationBefore(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      return continuationStart(code);
+    }
+    effects.enter("htmlFlowData");
+    return continuation(code);
+  }
+
+  /**
+   * In comment continuation, after one `-`, expecting another.
+   *
+   * ```markdown
+   * > | <!--xxx-->
+   *             ^
+   * ```
+   *
+   * @type {State}
+   */
+  function continuationCommentInside(code) {
+    if (code === 45) {
+      effects.consume(code);
+      return continuationDeclarationInside;
+    }
+    return continuation(code);
+  }
+
+  /**
+   * In raw continuation, after `<`, at `/`.
+   *
+   * ```markdown
+   * > | <script>console.log(1)</script>
+   *                            ^
+   * ```
+   *
+   * @type {State}
+   */
+  function continuationRawTagOpen(code) {
+    if (code === 47) {
+      effects.consume(code);
+      buffer = '';
+      return continuationRawEndTag;
+    }
+    return continuation(code);
+  }
+
+  /**
+   * In raw continuation, after `</`, in a raw tag name.
+   *
+   * ```markdown
+   * > | <script>console.log(1)</script>
+   *                             ^^^^^^
+   * ```
+   *
+   * @type {State}
+   */
+  function continuationRawEndTag(code) {
+    if (code === 62) {
+      const name = buffer.toLowerCase();
+      if (micromark_util_html_tag_name/* htmlRawNames */.y.includes(name)) {
+        effects.consume(code);
+        return continuationClose;
+      }
+      return continuation(code);
+    }
+    if ((0,micromark_util_character/* asciiAlpha */.CW)(code) && buffer.length < 8) {
+      // Always the case.
+      effects.consume(code);
+      buffer += String.fromCharCode(code);
+      return continuationRawEndTag;
+    }
+    return continuation(code);
+  }
+
+  /**
+   * In cdata continuation, after `]`, expecting `]>`.
+   *
+   * ```markdown
+   * > | <![CDATA[>&<]]>
+   *                  ^
+   * ```
+   *
+   * @type {State}
+   */
+  function continuationCdataInside(code) {
+    if (code === 93) {
+      effects.consume(code);
+      return continuationDeclarationInside;
+    }
+    return continuation(code);
+  }
+
+  /**
+   * In declaration or instruction continuation, at `>`.
+   *
+   * ```markdown
+   * > | <!-->
+   *         ^
+   * > | <?>
+   *       ^
+   * > | <!q>
+   *        ^
+   * > | <!--ab-->
+   *             ^
+   * > | <![CDATA[>&<]]>
+   *                   ^
+   * ```
+   *
+   * @type {State}
+   */
+  function continuationDeclarationInside(code) {
+    if (code === 62) {
+      effects.consume(code);
+      return continuationClose;
+    }
+
+    // More dashes.
+    if (code === 45 && marker === 2) {
+      effects.consume(code);
+      return continuationDeclarationInside;
+    }
+    return continuation(code);
+  }
+
+  /**
+   * In closed continuation: everything we get until the eol/eof is part of it.
+   *
+   * ```markdown
+   * > | <!doctype>
+   *               ^
+   * ```
+   *
+   * @type {State}
+   */
+  function continuationClose(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("htmlFlowData");
+      return continuationAfter(code);
+    }
+    effects.consume(code);
+    return continuationClose;
+  }
+
+  /**
+   * Done.
+   *
+   * ```markdown
+   * > | <!doctype>
+   *               ^
+   * ```
+   *
+   * @type {State}
+   */
+  function continuationAfter(code) {
+    effects.exit("htmlFlow");
+    // // Feel free to interrupt.
+    // tokenizer.interrupt = false
+    // // No longer concrete.
+    // tokenizer.concrete = false
+    return ok(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeBlankLineBefore(effects, ok, nok) {
+  return start;
+
+  /**
+   * Before eol, expecting blank line.
+   *
+   * ```markdown
+   * > | <div>
+   *          ^
+   *   |
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter("lineEnding");
+    effects.consume(code);
+    effects.exit("lineEnding");
+    return effects.attempt(blank_line/* blankLine */.B, ok, nok);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/code-fenced.js
+/**
+ * @import {
+ *   Code,
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+
+
+/** @type {Construct} */
+const codeFenced = {
+  concrete: true,
+  name: 'codeFenced',
+  tokenize: tokenizeCodeFenced
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeCodeFenced(effects, ok, nok) {
+  const self = this;
+  /** @type {Construct} */
+  const closeStart = {
+    partial: true,
+    tokenize: tokenizeCloseStart
+  };
+  let initialPrefix = 0;
+  let sizeOpen = 0;
+  /** @type {NonNullable<Code>} */
+  let marker;
+  return start;
+
+  /**
+   * Start of code.
+   *
+   * ```markdown
+   * > | ~~~js
+   *     ^
+   *   | alert(1)
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    // To do: parse whitespace like `markdown-rs`.
+    return beforeSequenceOpen(code);
+  }
+
+  /**
+   * In opening fence, after prefix, at sequence.
+   *
+   * ```markdown
+   * > | ~~~js
+   *     ^
+   *   | alert(1)
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function beforeSequenceOpen(code) {
+    const tail = self.events[self.events.length - 1];
+    initialPrefix = tail && tail[1].type === "linePrefix" ? tail[2].sliceSerialize(tail[1], true).length : 0;
+    marker = code;
+    effects.enter("codeFenced");
+    effects.enter("codeFencedFence");
+    effects.enter("codeFencedFenceSequence");
+    return sequenceOpen(code);
+  }
+
+  /**
+   * In opening fence sequence.
+   *
+   * ```markdown
+   * > | ~~~js
+   *      ^
+   *   | alert(1)
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function sequenceOpen(code) {
+    if (code === marker) {
+      sizeOpen++;
+      effects.consume(code);
+      return sequenceOpen;
+    }
+    if (sizeOpen < 3) {
+      return nok(code);
+    }
+    effects.exit("codeFencedFenceSequence");
+    return (0,micromark_util_character/* markdownSpace */.On)(code) ? (0,micromark_factory_space/* factorySpace */.N)(effects, infoBefore, "whitespace")(code) : infoBefore(code);
+  }
+
+  /**
+   * In opening fence, after the sequence (and optional whitespace), before info.
+   *
+   * ```markdown
+   * > | ~~~js
+   *        ^
+   *   | alert(1)
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function infoBefore(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("codeFencedFence");
+      return self.interrupt ? ok(code) : effects.check(nonLazyContinuation, atNonLazyBreak, after)(code);
+    }
+    effects.enter("codeFencedFenceInfo");
+    effects.enter("chunkString", {
+      contentType: "string"
+    });
+    return info(code);
+  }
+
+  /**
+   * In info.
+   *
+   * ```markdown
+   * > | ~~~js
+   *        ^
+   *   | alert(1)
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function info(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("chunkString");
+      effects.exit("codeFencedFenceInfo");
+      return infoBefore(code);
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.exit("chunkString");
+      effects.exit("codeFencedFenceInfo");
+      return (0,micromark_factory_space/* factorySpace */.N)(effects, metaBefore, "whitespace")(code);
+    }
+    if (code === 96 && code === marker) {
+      return nok(code);
+    }
+    effects.consume(code);
+    return info;
+  }
+
+  /**
+   * In opening fence, after info and whitespace, before meta.
+   *
+   * ```markdown
+   * > | ~~~js eval
+   *           ^
+   *   | alert(1)
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function metaBefore(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      return infoBefore(code);
+    }
+    effects.enter("codeFencedFenceMeta");
+    effects.enter("chunkString", {
+      contentType: "string"
+    });
+    return meta(code);
+  }
+
+  /**
+   * In meta.
+   *
+   * ```markdown
+   * > | ~~~js eval
+   *           ^
+   *   | alert(1)
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function meta(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("chunkString");
+      effects.exit("codeFencedFenceMeta");
+      return infoBefore(code);
+    }
+    if (code === 96 && code === marker) {
+      return nok(code);
+    }
+    effects.consume(code);
+    return meta;
+  }
+
+  /**
+   * At eol/eof in code, before a non-lazy closing fence or content.
+   *
+   * ```markdown
+   * > | ~~~js
+   *          ^
+   * > | alert(1)
+   *             ^
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function atNonLazyBreak(code) {
+    return effects.attempt(closeStart, after, contentBefore)(code);
+  }
+
+  /**
+   * Before code content, not a closing fence, at eol.
+   *
+   * ```markdown
+   *   | ~~~js
+   * > | alert(1)
+   *             ^
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function contentBefore(code) {
+    effects.enter("lineEnding");
+    effects.consume(code);
+    effects.exit("lineEnding");
+    return contentStart;
+  }
+
+  /**
+   * Before code content, not a closing fence.
+   *
+   * ```markdown
+   *   | ~~~js
+   * > | alert(1)
+   *     ^
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function contentStart(code) {
+    return initialPrefix > 0 && (0,micromark_util_character/* markdownSpace */.On)(code) ? (0,micromark_factory_space/* factorySpace */.N)(effects, beforeContentChunk, "linePrefix", initialPrefix + 1)(code) : beforeContentChunk(code);
+  }
+
+  /**
+   * Before code content, after optional prefix.
+   *
+   * ```markdown
+   *   | ~~~js
+   * > | alert(1)
+   *     ^
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function beforeContentChunk(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      return effects.check(nonLazyContinuation, atNonLazyBreak, after)(code);
+    }
+    effects.enter("codeFlowValue");
+    return contentChunk(code);
+  }
+
+  /**
+   * In code content.
+   *
+   * ```markdown
+   *   | ~~~js
+   * > | alert(1)
+   *     ^^^^^^^^
+   *   | ~~~
+   * ```
+   *
+   * @type {State}
+   */
+  function contentChunk(code) {
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("codeFlowValue");
+      return beforeContentChunk(code);
+    }
+    effects.consume(code);
+    return contentChunk;
+  }
+
+  /**
+   * After code.
+   *
+   * ```markdown
+   *   | ~~~js
+   *   | alert(1)
+   * > | ~~~
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function after(code) {
+    effects.exit("codeFenced");
+    return ok(code);
+  }
+
+  /**
+   * @this {TokenizeContext}
+   *   Context.
+   * @type {Tokenizer}
+   */
+  function tokenizeCloseStart(effects, ok, nok) {
+    let size = 0;
+    return startBefore;
+
+    /**
+     *
+     *
+     * @type {State}
+     */
+    function startBefore(code) {
+      effects.enter("lineEnding");
+      effects.consume(code);
+      effects.exit("lineEnding");
+      return start;
+    }
+
+    /**
+     * Before closing fence, at optional whitespace.
+     *
+     * ```markdown
+     *   | ~~~js
+     *   | alert(1)
+     * > | ~~~
+     *     ^
+     * ```
+     *
+     * @type {State}
+     */
+    function start(code) {
+      // Always populated by defaults.
+
+      // To do: `enter` here or in next state?
+      effects.enter("codeFencedFence");
+      return (0,micromark_util_character/* markdownSpace */.On)(code) ? (0,micromark_factory_space/* factorySpace */.N)(effects, beforeSequenceClose, "linePrefix", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4)(code) : beforeSequenceClose(code);
+    }
+
+    /**
+     * In closing fence, after optional whitespace, at sequence.
+     *
+     * ```markdown
+     *   | ~~~js
+     *   | alert(1)
+     * > | ~~~
+     *     ^
+     * ```
+     *
+     * @type {State}
+     */
+    function beforeSequenceClose(code) {
+      if (code === marker) {
+        effects.enter("codeFencedFenceSequence");
+        return sequenceClose(code);
+      }
+      return nok(code);
+    }
+
+    /**
+     * In closing fence sequence.
+     *
+     * ```markdown
+     *   | ~~~js
+     *   | alert(1)
+     * > | ~~~
+     *     ^
+     * ```
+     *
+     * @type {State}
+     */
+    function sequenceClose(code) {
+      if (code === marker) {
+        size++;
+        effects.consume(code);
+        return sequenceClose;
+      }
+      if (size >= sizeOpen) {
+        effects.exit("codeFencedFenceSequence");
+        return (0,micromark_util_character/* markdownSpace */.On)(code) ? (0,micromark_factory_space/* factorySpace */.N)(effects, sequenceCloseAfter, "whitespace")(code) : sequenceCloseAfter(code);
+      }
+      return nok(code);
+    }
+
+    /**
+     * After closing fence sequence, after optional whitespace.
+     *
+     * ```markdown
+     *   | ~~~js
+     *   | alert(1)
+     * > | ~~~
+     *        ^
+     * ```
+     *
+     * @type {State}
+     */
+    function sequenceCloseAfter(code) {
+      if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+        effects.exit("codeFencedFence");
+        return ok(code);
+      }
+      return nok(code);
+    }
+  }
+}
+// EXTERNAL MODULE: ./node_modules/decode-named-character-reference/index.js + 1 modules
+var decode_named_character_reference = __nccwpck_require__(7126);
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/character-reference.js
+/**
+ * @import {
+ *   Code,
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+/** @type {Construct} */
+const characterReference = {
+  name: 'characterReference',
+  tokenize: tokenizeCharacterReference
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeCharacterReference(effects, ok, nok) {
+  const self = this;
+  let size = 0;
+  /** @type {number} */
+  let max;
+  /** @type {(code: Code) => boolean} */
+  let test;
+  return start;
+
+  /**
+   * Start of character reference.
+   *
+   * ```markdown
+   * > | a&amp;b
+   *      ^
+   * > | a&#123;b
+   *      ^
+   * > | a&#x9;b
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter("characterReference");
+    effects.enter("characterReferenceMarker");
+    effects.consume(code);
+    effects.exit("characterReferenceMarker");
+    return open;
+  }
+
+  /**
+   * After `&`, at `#` for numeric references or alphanumeric for named
+   * references.
+   *
+   * ```markdown
+   * > | a&amp;b
+   *       ^
+   * > | a&#123;b
+   *       ^
+   * > | a&#x9;b
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function open(code) {
+    if (code === 35) {
+      effects.enter("characterReferenceMarkerNumeric");
+      effects.consume(code);
+      effects.exit("characterReferenceMarkerNumeric");
+      return numeric;
+    }
+    effects.enter("characterReferenceValue");
+    max = 31;
+    test = micromark_util_character/* asciiAlphanumeric */.lV;
+    return value(code);
+  }
+
+  /**
+   * After `#`, at `x` for hexadecimals or digit for decimals.
+   *
+   * ```markdown
+   * > | a&#123;b
+   *        ^
+   * > | a&#x9;b
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function numeric(code) {
+    if (code === 88 || code === 120) {
+      effects.enter("characterReferenceMarkerHexadecimal");
+      effects.consume(code);
+      effects.exit("characterReferenceMarkerHexadecimal");
+      effects.enter("characterReferenceValue");
+      max = 6;
+      test = micromark_util_character/* asciiHexDigit */.ok;
+      return value;
+    }
+    effects.enter("characterReferenceValue");
+    max = 7;
+    test = micromark_util_character/* asciiDigit */.BM;
+    return value(code);
+  }
+
+  /**
+   * After markers (`&#x`, `&#`, or `&`), in value, before `;`.
+   *
+   * The character reference kind defines what and how many characters are
+   * allowed.
+   *
+   * ```markdown
+   * > | a&amp;b
+   *       ^^^
+   * > | a&#123;b
+   *        ^^^
+   * > | a&#x9;b
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function value(code) {
+    if (code === 59 && size) {
+      const token = effects.exit("characterReferenceValue");
+      if (test === micromark_util_character/* asciiAlphanumeric */.lV && !(0,decode_named_character_reference/* decodeNamedCharacterReference */.s)(self.sliceSerialize(token))) {
+        return nok(code);
+      }
+
+      // To do: `markdown-rs` uses a different name:
+      // `CharacterReferenceMarkerSemi`.
+      effects.enter("characterReferenceMarker");
+      effects.consume(code);
+      effects.exit("characterReferenceMarker");
+      effects.exit("characterReference");
+      return ok;
+    }
+    if (test(code) && size++ < max) {
+      effects.consume(code);
+      return value;
+    }
+    return nok(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/character-escape.js
+/**
+ * @import {
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+/** @type {Construct} */
+const characterEscape = {
+  name: 'characterEscape',
+  tokenize: tokenizeCharacterEscape
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeCharacterEscape(effects, ok, nok) {
+  return start;
+
+  /**
+   * Start of character escape.
+   *
+   * ```markdown
+   * > | a\*b
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter("characterEscape");
+    effects.enter("escapeMarker");
+    effects.consume(code);
+    effects.exit("escapeMarker");
+    return inside;
+  }
+
+  /**
+   * After `\`, at punctuation.
+   *
+   * ```markdown
+   * > | a\*b
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function inside(code) {
+    // ASCII punctuation.
+    if ((0,micromark_util_character/* asciiPunctuation */.ol)(code)) {
+      effects.enter("characterEscapeValue");
+      effects.consume(code);
+      effects.exit("characterEscapeValue");
+      effects.exit("characterEscape");
+      return ok;
+    }
+    return nok(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/line-ending.js
+/**
+ * @import {
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+/** @type {Construct} */
+const lineEnding = {
+  name: 'lineEnding',
+  tokenize: tokenizeLineEnding
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeLineEnding(effects, ok) {
+  return start;
+
+  /** @type {State} */
+  function start(code) {
+    effects.enter("lineEnding");
+    effects.consume(code);
+    effects.exit("lineEnding");
+    return (0,micromark_factory_space/* factorySpace */.N)(effects, ok, "linePrefix");
+  }
+}
+// EXTERNAL MODULE: ./node_modules/micromark-util-resolve-all/index.js
+var micromark_util_resolve_all = __nccwpck_require__(6728);
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/label-end.js
+/**
+ * @import {
+ *   Construct,
+ *   Event,
+ *   Resolver,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer,
+ *   Token
+ * } from 'micromark-util-types'
+ */
+
+
+
+
+
+
+
+
+
+/** @type {Construct} */
+const labelEnd = {
+  name: 'labelEnd',
+  resolveAll: resolveAllLabelEnd,
+  resolveTo: resolveToLabelEnd,
+  tokenize: tokenizeLabelEnd
+};
+
+/** @type {Construct} */
+const resourceConstruct = {
+  tokenize: tokenizeResource
+};
+/** @type {Construct} */
+const referenceFullConstruct = {
+  tokenize: tokenizeReferenceFull
+};
+/** @type {Construct} */
+const referenceCollapsedConstruct = {
+  tokenize: tokenizeReferenceCollapsed
+};
+
+/** @type {Resolver} */
+function resolveAllLabelEnd(events) {
+  let index = -1;
+  /** @type {Array<Event>} */
+  const newEvents = [];
+  while (++index < events.length) {
+    const token = events[index][1];
+    newEvents.push(events[index]);
+    if (token.type === "labelImage" || token.type === "labelLink" || token.type === "labelEnd") {
+      // Remove the marker.
+      const offset = token.type === "labelImage" ? 4 : 2;
+      token.type = "data";
+      index += offset;
+    }
+  }
+
+  // If the events are equal, we don't have to copy newEvents to events
+  if (events.length !== newEvents.length) {
+    (0,micromark_util_chunked/* splice */.m)(events, 0, events.length, newEvents);
+  }
+  return events;
+}
+
+/** @type {Resolver} */
+function resolveToLabelEnd(events, context) {
+  let index = events.length;
+  let offset = 0;
+  /** @type {number | undefined} */
+  let open;
+  /** @type {number | undefined} */
+  let close;
+  /** @type {Array<Event>} */
+  let media;
+
+  // Find an opening.
+  while (index--) {
+    const token = events[index][1];
+    if (open) {
+      // If we see another link, or inactive link label, we’ve been here before.
+      if (token.type === "link" || token.type === "labelLink" && token._inactive) {
+        break;
+      }
+
+      // Mark other link openings as inactive, as we can’t have links in
+      // links.
+      if (events[index][0] === 'enter' && token.type === "labelLink") {
+        token._inactive = true;
+      }
+    } else if (close) {
+      if (events[index][0] === 'enter' && (token.type === "labelImage" || token.type === "labelLink") && !token._balanced) {
+        open = index;
+        if (token.type !== "labelLink") {
+          offset = 2;
+          break;
+        }
+      }
+    } else if (token.type === "labelEnd") {
+      close = index;
+    }
+  }
+  const group = {
+    type: events[open][1].type === "labelLink" ? "link" : "image",
+    start: {
+      ...events[open][1].start
+    },
+    end: {
+      ...events[events.length - 1][1].end
+    }
+  };
+  const label = {
+    type: "label",
+    start: {
+      ...events[open][1].start
+    },
+    end: {
+      ...events[close][1].end
+    }
+  };
+  const text = {
+    type: "labelText",
+    start: {
+      ...events[open + offset + 2][1].end
+    },
+    end: {
+      ...events[close - 2][1].start
+    }
+  };
+  media = [['enter', group, context], ['enter', label, context]];
+
+  // Opening marker.
+  media = (0,micromark_util_chunked/* push */.V)(media, events.slice(open + 1, open + offset + 3));
+
+  // Text open.
+  media = (0,micromark_util_chunked/* push */.V)(media, [['enter', text, context]]);
+
+  // Always populated by defaults.
+
+  // Between.
+  media = (0,micromark_util_chunked/* push */.V)(media, (0,micromark_util_resolve_all/* resolveAll */.W)(context.parser.constructs.insideSpan.null, events.slice(open + offset + 4, close - 3), context));
+
+  // Text close, marker close, label close.
+  media = (0,micromark_util_chunked/* push */.V)(media, [['exit', text, context], events[close - 2], events[close - 1], ['exit', label, context]]);
+
+  // Reference, resource, or so.
+  media = (0,micromark_util_chunked/* push */.V)(media, events.slice(close + 1));
+
+  // Media close.
+  media = (0,micromark_util_chunked/* push */.V)(media, [['exit', group, context]]);
+  (0,micromark_util_chunked/* splice */.m)(events, open, events.length, media);
+  return events;
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeLabelEnd(effects, ok, nok) {
+  const self = this;
+  const labelStarts = self._labelStarts;
+  /** @type {Token} */
+  let labelStart;
+  /** @type {boolean} */
+  let defined;
+  if (labelStarts) {
+    // Discard ones that failed to close,
+    // they’re not needed anymore.
+    while (labelStarts.length > 0 && labelStarts[labelStarts.length - 1]._balanced) {
+      labelStarts.pop();
+    }
+    labelStart = labelStarts[labelStarts.length - 1];
+  }
+  return start;
+
+  /**
+   * Start of label end.
+   *
+   * ```markdown
+   * > | [a](b) c
+   *       ^
+   * > | [a][b] c
+   *       ^
+   * > | [a][] b
+   *       ^
+   * > | [a] b
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    // If there is not an okay opening.
+    if (!labelStart) {
+      return nok(code);
+    }
+
+    // If the corresponding label (link) start is marked as inactive,
+    // it means we’d be wrapping a link, like this:
+    //
+    // ```markdown
+    // > | a [b [c](d) e](f) g.
+    //                  ^
+    // ```
+    //
+    // We can’t have that, so it’s just balanced brackets.
+    if (labelStart._inactive) {
+      return labelEndNok(code);
+    }
+    defined = self.parser.defined.includes((0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize({
+      start: labelStart.end,
+      end: self.now()
+    })));
+    effects.enter("labelEnd");
+    effects.enter("labelMarker");
+    effects.consume(code);
+    effects.exit("labelMarker");
+    effects.exit("labelEnd");
+    return after;
+  }
+
+  /**
+   * After `]`.
+   *
+   * ```markdown
+   * > | [a](b) c
+   *       ^
+   * > | [a][b] c
+   *       ^
+   * > | [a][] b
+   *       ^
+   * > | [a] b
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function after(code) {
+    // Note: `markdown-rs` also parses GFM footnotes here, which for us is in
+    // an extension.
+
+    // Resource (`[asd](fgh)`)?
+    if (code === 40) {
+      return effects.attempt(resourceConstruct, labelEndOk, defined ? labelEndOk : labelEndNok)(code);
+    }
+
+    // Full (`[asd][fgh]`) or collapsed (`[asd][]`) reference?
+    if (code === 91) {
+      return effects.attempt(referenceFullConstruct, labelEndOk, defined ? referenceNotFull : labelEndNok)(code);
+    }
+
+    // Shortcut (`[asd]`) reference?
+    return defined ? labelEndOk(code) : labelEndNok(code);
+  }
+
+  /**
+   * After `]`, at `[`, but not at a full reference.
+   *
+   * > 👉 **Note**: we only get here if the label is defined.
+   *
+   * ```markdown
+   * > | [a][] b
+   *        ^
+   * > | [a] b
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function referenceNotFull(code) {
+    return effects.attempt(referenceCollapsedConstruct, labelEndOk, labelEndNok)(code);
+  }
+
+  /**
+   * Done, we found something.
+   *
+   * ```markdown
+   * > | [a](b) c
+   *           ^
+   * > | [a][b] c
+   *           ^
+   * > | [a][] b
+   *          ^
+   * > | [a] b
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function labelEndOk(code) {
+    // Note: `markdown-rs` does a bunch of stuff here.
+    // This label start is now used up: discard it so it’s never found again.
+
+    labelStarts.pop();
+    return ok(code);
+  }
+
+  /**
+   * Done, it’s nothing.
+   *
+   * There was an okay opening, but we didn’t match anything.
+   *
+   * ```markdown
+   * > | [a](b c
+   *        ^
+   * > | [a][b c
+   *        ^
+   * > | [a] b
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function labelEndNok(code) {
+    labelStart._balanced = true;
+    return nok(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeResource(effects, ok, nok) {
+  return resourceStart;
+
+  /**
+   * At a resource.
+   *
+   * ```markdown
+   * > | [a](b) c
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function resourceStart(code) {
+    effects.enter("resource");
+    effects.enter("resourceMarker");
+    effects.consume(code);
+    effects.exit("resourceMarker");
+    return resourceBefore;
+  }
+
+  /**
+   * In resource, after `(`, at optional whitespace.
+   *
+   * ```markdown
+   * > | [a](b) c
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function resourceBefore(code) {
+    return (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) ? factoryWhitespace(effects, resourceOpen)(code) : resourceOpen(code);
+  }
+
+  /**
+   * In resource, after optional whitespace, at `)` or a destination.
+   *
+   * ```markdown
+   * > | [a](b) c
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function resourceOpen(code) {
+    if (code === 41) {
+      return resourceEnd(code);
+    }
+    return factoryDestination(effects, resourceDestinationAfter, resourceDestinationMissing, "resourceDestination", "resourceDestinationLiteral", "resourceDestinationLiteralMarker", "resourceDestinationRaw", "resourceDestinationString", 32)(code);
+  }
+
+  /**
+   * In resource, after destination, at optional whitespace.
+   *
+   * ```markdown
+   * > | [a](b) c
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function resourceDestinationAfter(code) {
+    return (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) ? factoryWhitespace(effects, resourceBetween)(code) : resourceEnd(code);
+  }
+
+  /**
+   * At invalid destination.
+   *
+   * ```markdown
+   * > | [a](<<) b
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function resourceDestinationMissing(code) {
+    return nok(code);
+  }
+
+  /**
+   * In resource, after destination and whitespace, at `(` or title.
+   *
+   * ```markdown
+   * > | [a](b ) c
+   *           ^
+   * ```
+   *
+   * @type {State}
+   */
+  function resourceBetween(code) {
+    if (code === 34 || code === 39 || code === 40) {
+      return factoryTitle(effects, resourceTitleAfter, nok, "resourceTitle", "resourceTitleMarker", "resourceTitleString")(code);
+    }
+    return resourceEnd(code);
+  }
+
+  /**
+   * In resource, after title, at optional whitespace.
+   *
+   * ```markdown
+   * > | [a](b "c") d
+   *              ^
+   * ```
+   *
+   * @type {State}
+   */
+  function resourceTitleAfter(code) {
+    return (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) ? factoryWhitespace(effects, resourceEnd)(code) : resourceEnd(code);
+  }
+
+  /**
+   * In resource, at `)`.
+   *
+   * ```markdown
+   * > | [a](b) d
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function resourceEnd(code) {
+    if (code === 41) {
+      effects.enter("resourceMarker");
+      effects.consume(code);
+      effects.exit("resourceMarker");
+      effects.exit("resource");
+      return ok;
+    }
+    return nok(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeReferenceFull(effects, ok, nok) {
+  const self = this;
+  return referenceFull;
+
+  /**
+   * In a reference (full), at the `[`.
+   *
+   * ```markdown
+   * > | [a][b] d
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function referenceFull(code) {
+    return factoryLabel.call(self, effects, referenceFullAfter, referenceFullMissing, "reference", "referenceMarker", "referenceString")(code);
+  }
+
+  /**
+   * In a reference (full), after `]`.
+   *
+   * ```markdown
+   * > | [a][b] d
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function referenceFullAfter(code) {
+    return self.parser.defined.includes((0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize(self.events[self.events.length - 1][1]).slice(1, -1))) ? ok(code) : nok(code);
+  }
+
+  /**
+   * In reference (full) that was missing.
+   *
+   * ```markdown
+   * > | [a][b d
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function referenceFullMissing(code) {
+    return nok(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeReferenceCollapsed(effects, ok, nok) {
+  return referenceCollapsedStart;
+
+  /**
+   * In reference (collapsed), at `[`.
+   *
+   * > 👉 **Note**: we only get here if the label is defined.
+   *
+   * ```markdown
+   * > | [a][] d
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function referenceCollapsedStart(code) {
+    // We only attempt a collapsed label if there’s a `[`.
+
+    effects.enter("reference");
+    effects.enter("referenceMarker");
+    effects.consume(code);
+    effects.exit("referenceMarker");
+    return referenceCollapsedOpen;
+  }
+
+  /**
+   * In reference (collapsed), at `]`.
+   *
+   * > 👉 **Note**: we only get here if the label is defined.
+   *
+   * ```markdown
+   * > | [a][] d
+   *         ^
+   * ```
+   *
+   *  @type {State}
+   */
+  function referenceCollapsedOpen(code) {
+    if (code === 93) {
+      effects.enter("referenceMarker");
+      effects.consume(code);
+      effects.exit("referenceMarker");
+      effects.exit("reference");
+      return ok;
+    }
+    return nok(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/label-start-image.js
+/**
+ * @import {
+ *   Construct,
+ *   State,
+ *   Token,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+/** @type {Construct} */
+const labelStartImage = {
+  name: 'labelStartImage',
+  resolveAll: labelEnd.resolveAll,
+  tokenize: tokenizeLabelStartImage
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeLabelStartImage(effects, ok, nok) {
+  const self = this;
+  /** @type {Token} */
+  let labelImage;
+  return start;
+
+  /**
+   * Start of label (image) start.
+   *
+   * ```markdown
+   * > | a ![b] c
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter("labelImage");
+    effects.enter("labelImageMarker");
+    effects.consume(code);
+    effects.exit("labelImageMarker");
+    return open;
+  }
+
+  /**
+   * After `!`, at `[`.
+   *
+   * ```markdown
+   * > | a ![b] c
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function open(code) {
+    if (code === 91) {
+      effects.enter("labelMarker");
+      effects.consume(code);
+      effects.exit("labelMarker");
+      labelImage = effects.exit("labelImage");
+      return after;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After `![`.
+   *
+   * ```markdown
+   * > | a ![b] c
+   *         ^
+   * ```
+   *
+   * This is needed in because, when GFM footnotes are enabled, images never
+   * form when started with a `^`.
+   * Instead, links form:
+   *
+   * ```markdown
+   * ![^a](b)
+   *
+   * ![^a][b]
+   *
+   * [b]: c
+   * ```
+   *
+   * ```html
+   * <p>!<a href=\"b\">^a</a></p>
+   * <p>!<a href=\"c\">^a</a></p>
+   * ```
+   *
+   * @type {State}
+   */
+  function after(code) {
+    // To do: use a new field to do this, this is still needed for
+    // `micromark-extension-gfm-footnote`, but the `label-start-link`
+    // behavior isn’t.
+    // Hidden footnotes hook.
+    /* c8 ignore next 6 */
+    if (code === 94 && '_hiddenFootnoteSupport' in self.parser.constructs) {
+      return nok(code);
+    }
+    self._labelStarts = self._labelStarts || [];
+    self._labelStarts.push(labelImage);
+    return ok(code);
+  }
+}
+// EXTERNAL MODULE: ./node_modules/micromark-util-classify-character/index.js
+var micromark_util_classify_character = __nccwpck_require__(4386);
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/attention.js
+/**
+ * @import {
+ *   Code,
+ *   Construct,
+ *   Event,
+ *   Point,
+ *   Resolver,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer,
+ *   Token
+ * } from 'micromark-util-types'
+ */
+
+
+
+
+/** @type {Construct} */
+const attention = {
+  name: 'attention',
+  resolveAll: resolveAllAttention,
+  tokenize: tokenizeAttention
+};
+
+/**
+ * Take all events and resolve attention to emphasis or strong.
+ *
+ * @type {Resolver}
+ */
+// eslint-disable-next-line complexity
+function resolveAllAttention(events, context) {
+  let index = -1;
+  /** @type {Array<Event>} */
+  let nextEvents;
+
+  // Walk through all events.
+  //
+  // Note: performance of this is fine on an mb of normal markdown, but it’s
+  // a bottleneck for malicious stuff.
+  while (++index < events.length) {
+    // Find a token that can close.
+    if (events[index][0] === 'enter' && events[index][1].type === 'attentionSequence' && events[index][1]._close) {
+      let open = index;
+
+      // Now walk back to find an opener.
+      while (open--) {
+        // Find a token that can open the closer.
+        if (events[open][0] === 'exit' && events[open][1].type === 'attentionSequence' && events[open][1]._open &&
+        // If the markers are the same:
+        context.sliceSerialize(events[open][1]).charCodeAt(0) === context.sliceSerialize(events[index][1]).charCodeAt(0)) {
+          // If the opening can close or the closing can open,
+          // and the close size *is not* a multiple of three,
+          // but the sum of the opening and closing size *is* multiple of three,
+          // then don’t match.
+          if ((events[open][1]._close || events[index][1]._open) && (events[index][1].end.offset - events[index][1].start.offset) % 3 && !((events[open][1].end.offset - events[open][1].start.offset + events[index][1].end.offset - events[index][1].start.offset) % 3)) {
+            continue;
+          }
+
+          // Number of markers to use from the sequence.
+          const use = events[open][1].end.offset - events[open][1].start.offset > 1 && events[index][1].end.offset - events[index][1].start.offset > 1 ? 2 : 1;
+          const start = {
+            ...events[open][1].end
+          };
+          const end = {
+            ...events[index][1].start
+          };
+          movePoint(start, -use);
+          movePoint(end, use);
+          const openingSequence = {
+            type: use > 1 ? "strongSequence" : "emphasisSequence",
+            start,
+            end: {
+              ...events[open][1].end
+            }
+          };
+          const closingSequence = {
+            type: use > 1 ? "strongSequence" : "emphasisSequence",
+            start: {
+              ...events[index][1].start
+            },
+            end
+          };
+          const text = {
+            type: use > 1 ? "strongText" : "emphasisText",
+            start: {
+              ...events[open][1].end
+            },
+            end: {
+              ...events[index][1].start
+            }
+          };
+          const group = {
+            type: use > 1 ? "strong" : "emphasis",
+            start: {
+              ...openingSequence.start
+            },
+            end: {
+              ...closingSequence.end
+            }
+          };
+          events[open][1].end = {
+            ...openingSequence.start
+          };
+          events[index][1].start = {
+            ...closingSequence.end
+          };
+          nextEvents = [];
+
+          // If there are more markers in the opening, add them before.
+          if (events[open][1].end.offset - events[open][1].start.offset) {
+            nextEvents = (0,micromark_util_chunked/* push */.V)(nextEvents, [['enter', events[open][1], context], ['exit', events[open][1], context]]);
+          }
+
+          // Opening.
+          nextEvents = (0,micromark_util_chunked/* push */.V)(nextEvents, [['enter', group, context], ['enter', openingSequence, context], ['exit', openingSequence, context], ['enter', text, context]]);
+
+          // Always populated by defaults.
+
+          // Between.
+          nextEvents = (0,micromark_util_chunked/* push */.V)(nextEvents, (0,micromark_util_resolve_all/* resolveAll */.W)(context.parser.constructs.insideSpan.null, events.slice(open + 1, index), context));
+
+          // Closing.
+          nextEvents = (0,micromark_util_chunked/* push */.V)(nextEvents, [['exit', text, context], ['enter', closingSequence, context], ['exit', closingSequence, context], ['exit', group, context]]);
+
+          /** @type {number} */
+          let offset = 0;
+
+          // If there are more markers in the closing, add them after.
+          if (events[index][1].end.offset - events[index][1].start.offset) {
+            offset = 2;
+            nextEvents = (0,micromark_util_chunked/* push */.V)(nextEvents, [['enter', events[index][1], context], ['exit', events[index][1], context]]);
+          }
+          (0,micromark_util_chunked/* splice */.m)(events, open - 1, index - open + 3, nextEvents);
+          index = open + nextEvents.length - offset - 2;
+          break;
+        }
+      }
+    }
+  }
+
+  // Remove remaining sequences.
+  index = -1;
+  while (++index < events.length) {
+    if (events[index][1].type === 'attentionSequence') {
+      events[index][1].type = 'data';
+    }
+  }
+  return events;
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeAttention(effects, ok) {
+  const attentionMarkers = this.parser.constructs.attentionMarkers.null;
+  const previous = this.previous;
+  const before = (0,micromark_util_classify_character/* classifyCharacter */.S)(previous);
+
+  /** @type {NonNullable<Code>} */
+  let marker;
+  return start;
+
+  /**
+   * Before a sequence.
+   *
+   * ```markdown
+   * > | **
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    marker = code;
+    effects.enter('attentionSequence');
+    return inside(code);
+  }
+
+  /**
+   * In a sequence.
+   *
+   * ```markdown
+   * > | **
+   *     ^^
+   * ```
+   *
+   * @type {State}
+   */
+  function inside(code) {
+    if (code === marker) {
+      effects.consume(code);
+      return inside;
+    }
+    const token = effects.exit('attentionSequence');
+
+    // To do: next major: move this to resolver, just like `markdown-rs`.
+    const after = (0,micromark_util_classify_character/* classifyCharacter */.S)(code);
+
+    // Always populated by defaults.
+
+    // Note: `*` and `_` are in `attentionMarkers` through core.
+    // They are excluded here as the loosening is meant for markers registered
+    // by *other* constructs (such as GFM strikethrough’s `~`).
+    const open = !after || after === 2 && before || attentionMarkers.includes(code) && code !== 42 && code !== 95;
+    const close = !before || before === 2 && after || attentionMarkers.includes(previous) && previous !== 42 && previous !== 95;
+    token._open = Boolean(marker === 42 ? open : open && (before || !close));
+    token._close = Boolean(marker === 42 ? close : close && (after || !open));
+    return ok(code);
+  }
+}
+
+/**
+ * Move a point a bit.
+ *
+ * Note: `move` only works inside lines! It’s not possible to move past other
+ * chunks (replacement characters, tabs, or line endings).
+ *
+ * @param {Point} point
+ *   Point.
+ * @param {number} offset
+ *   Amount to move.
+ * @returns {undefined}
+ *   Nothing.
+ */
+function movePoint(point, offset) {
+  point.column += offset;
+  point.offset += offset;
+  point._bufferIndex += offset;
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/autolink.js
+/**
+ * @import {
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+/** @type {Construct} */
+const autolink = {
+  name: 'autolink',
+  tokenize: tokenizeAutolink
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeAutolink(effects, ok, nok) {
+  let size = 0;
+  return start;
+
+  /**
+   * Start of an autolink.
+   *
+   * ```markdown
+   * > | a<https://example.com>b
+   *      ^
+   * > | a<user@example.com>b
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter("autolink");
+    effects.enter("autolinkMarker");
+    effects.consume(code);
+    effects.exit("autolinkMarker");
+    effects.enter("autolinkProtocol");
+    return open;
+  }
+
+  /**
+   * After `<`, at protocol or atext.
+   *
+   * ```markdown
+   * > | a<https://example.com>b
+   *       ^
+   * > | a<user@example.com>b
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function open(code) {
+    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
+      effects.consume(code);
+      return schemeOrEmailAtext;
+    }
+    if (code === 64) {
+      return nok(code);
+    }
+    return emailAtext(code);
+  }
+
+  /**
+   * At second byte of protocol or atext.
+   *
+   * ```markdown
+   * > | a<https://example.com>b
+   *        ^
+   * > | a<user@example.com>b
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function schemeOrEmailAtext(code) {
+    // ASCII alphanumeric and `+`, `-`, and `.`.
+    if (code === 43 || code === 45 || code === 46 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
+      // Count the previous alphabetical from `open` too.
+      size = 1;
+      return schemeInsideOrEmailAtext(code);
+    }
+    return emailAtext(code);
+  }
+
+  /**
+   * In ambiguous protocol or atext.
+   *
+   * ```markdown
+   * > | a<https://example.com>b
+   *        ^
+   * > | a<user@example.com>b
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function schemeInsideOrEmailAtext(code) {
+    if (code === 58) {
+      effects.consume(code);
+      size = 0;
+      return urlInside;
+    }
+
+    // ASCII alphanumeric and `+`, `-`, and `.`.
+    if ((code === 43 || code === 45 || code === 46 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) && size++ < 32) {
+      effects.consume(code);
+      return schemeInsideOrEmailAtext;
+    }
+    size = 0;
+    return emailAtext(code);
+  }
+
+  /**
+   * After protocol, in URL.
+   *
+   * ```markdown
+   * > | a<https://example.com>b
+   *             ^
+   * ```
+   *
+   * @type {State}
+   */
+  function urlInside(code) {
+    if (code === 62) {
+      effects.exit("autolinkProtocol");
+      effects.enter("autolinkMarker");
+      effects.consume(code);
+      effects.exit("autolinkMarker");
+      effects.exit("autolink");
+      return ok;
+    }
+
+    // ASCII control, space, or `<`.
+    if (code === null || code === 32 || code === 60 || (0,micromark_util_character/* asciiControl */.JQ)(code)) {
+      return nok(code);
+    }
+    effects.consume(code);
+    return urlInside;
+  }
+
+  /**
+   * In email atext.
+   *
+   * ```markdown
+   * > | a<user.name@example.com>b
+   *              ^
+   * ```
+   *
+   * @type {State}
+   */
+  function emailAtext(code) {
+    if (code === 64) {
+      effects.consume(code);
+      return emailAtSignOrDot;
+    }
+    if ((0,micromark_util_character/* asciiAtext */.cx)(code)) {
+      effects.consume(code);
+      return emailAtext;
+    }
+    return nok(code);
+  }
+
+  /**
+   * In label, after at-sign or dot.
+   *
+   * ```markdown
+   * > | a<user.name@example.com>b
+   *                 ^       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function emailAtSignOrDot(code) {
+    return (0,micromark_util_character/* asciiAlphanumeric */.lV)(code) ? emailLabel(code) : nok(code);
+  }
+
+  /**
+   * In label, where `.` and `>` are allowed.
+   *
+   * ```markdown
+   * > | a<user.name@example.com>b
+   *                   ^
+   * ```
+   *
+   * @type {State}
+   */
+  function emailLabel(code) {
+    if (code === 46) {
+      effects.consume(code);
+      size = 0;
+      return emailAtSignOrDot;
+    }
+    if (code === 62) {
+      // Exit, then change the token type.
+      effects.exit("autolinkProtocol").type = "autolinkEmail";
+      effects.enter("autolinkMarker");
+      effects.consume(code);
+      effects.exit("autolinkMarker");
+      effects.exit("autolink");
+      return ok;
+    }
+    return emailValue(code);
+  }
+
+  /**
+   * In label, where `.` and `>` are *not* allowed.
+   *
+   * Though, this is also used in `emailLabel` to parse other values.
+   *
+   * ```markdown
+   * > | a<user.name@ex-ample.com>b
+   *                    ^
+   * ```
+   *
+   * @type {State}
+   */
+  function emailValue(code) {
+    // ASCII alphanumeric or `-`.
+    if ((code === 45 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) && size++ < 63) {
+      const next = code === 45 ? emailValue : emailLabel;
+      effects.consume(code);
+      return next;
+    }
+    return nok(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/html-text.js
+/**
+ * @import {
+ *   Code,
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+/** @type {Construct} */
+const htmlText = {
+  name: 'htmlText',
+  tokenize: tokenizeHtmlText
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeHtmlText(effects, ok, nok) {
+  const self = this;
+  /** @type {NonNullable<Code> | undefined} */
+  let marker;
+  /** @type {number} */
+  let index;
+  /** @type {State} */
+  let returnState;
+  return start;
+
+  /**
+   * Start of HTML (text).
+   *
+   * ```markdown
+   * > | a <b> c
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter("htmlText");
+    effects.enter("htmlTextData");
+    effects.consume(code);
+    return open;
+  }
+
+  /**
+   * After `<`, at tag name or other stuff.
+   *
+   * ```markdown
+   * > | a <b> c
+   *        ^
+   * > | a <!doctype> c
+   *        ^
+   * > | a <!--b--> c
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function open(code) {
+    if (code === 33) {
+      effects.consume(code);
+      return declarationOpen;
+    }
+    if (code === 47) {
+      effects.consume(code);
+      return tagCloseStart;
+    }
+    if (code === 63) {
+      effects.consume(code);
+      return instruction;
+    }
+
+    // ASCII alphabetical.
+    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
+      effects.consume(code);
+      return tagOpen;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After `<!`, at declaration, comment, or CDATA.
+   *
+   * ```markdown
+   * > | a <!doctype> c
+   *         ^
+   * > | a <!--b--> c
+   *         ^
+   * > | a <![CDATA[>&<]]> c
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function declarationOpen(code) {
+    if (code === 45) {
+      effects.consume(code);
+      return commentOpenInside;
+    }
+    if (code === 91) {
+      effects.consume(code);
+      index = 0;
+      return cdataOpenInside;
+    }
+    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
+      effects.consume(code);
+      return declaration;
+    }
+    return nok(code);
+  }
+
+  /**
+   * In a comment, after `<!-`, at another `-`.
+   *
+   * ```markdown
+   * > | a <!--b--> c
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function commentOpenInside(code) {
+    if (code === 45) {
+      effects.consume(code);
+      return commentEnd;
+    }
+    return nok(code);
+  }
+
+  /**
+   * In comment.
+   *
+   * ```markdown
+   * > | a <!--b--> c
+   *           ^
+   * ```
+   *
+   * @type {State}
+   */
+  function comment(code) {
+    if (code === null) {
+      return nok(code);
+    }
+    if (code === 45) {
+      effects.consume(code);
+      return commentClose;
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      returnState = comment;
+      return lineEndingBefore(code);
+    }
+    effects.consume(code);
+    return comment;
+  }
+
+  /**
+   * In comment, after `-`.
+   *
+   * ```markdown
+   * > | a <!--b--> c
+   *             ^
+   * ```
+   *
+   * @type {State}
+   */
+  function commentClose(code) {
+    if (code === 45) {
+      effects.consume(code);
+      return commentEnd;
+    }
+    return comment(code);
+  }
+
+  /**
+   * In comment, after `--`.
+   *
+   * ```markdown
+   * > | a <!--b--> c
+   *              ^
+   * ```
+   *
+   * @type {State}
+   */
+  function commentEnd(code) {
+    return code === 62 ? end(code) : code === 45 ? commentClose(code) : comment(code);
+  }
+
+  /**
+   * After `<![`, in CDATA, expecting `CDATA[`.
+   *
+   * ```markdown
+   * > | a <![CDATA[>&<]]> b
+   *          ^^^^^^
+   * ```
+   *
+   * @type {State}
+   */
+  function cdataOpenInside(code) {
+    const value = "CDATA[";
+    if (code === value.charCodeAt(index++)) {
+      effects.consume(code);
+      return index === value.length ? cdata : cdataOpenInside;
+    }
+    return nok(code);
+  }
+
+  /**
+   * In CDATA.
+   *
+   * ```markdown
+   * > | a <![CDATA[>&<]]> b
+   *                ^^^
+   * ```
+   *
+   * @type {State}
+   */
+  function cdata(code) {
+    if (code === null) {
+      return nok(code);
+    }
+    if (code === 93) {
+      effects.consume(code);
+      return cdataClose;
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      returnState = cdata;
+      return lineEndingBefore(code);
+    }
+    effects.consume(code);
+    return cdata;
+  }
+
+  /**
+   * In CDATA, after `]`, at another `]`.
+   *
+   * ```markdown
+   * > | a <![CDATA[>&<]]> b
+   *                    ^
+   * ```
+   *
+   * @type {State}
+   */
+  function cdataClose(code) {
+    if (code === 93) {
+      effects.consume(code);
+      return cdataEnd;
+    }
+    return cdata(code);
+  }
+
+  /**
+   * In CDATA, after `]]`, at `>`.
+   *
+   * ```markdown
+   * > | a <![CDATA[>&<]]> b
+   *                     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function cdataEnd(code) {
+    if (code === 62) {
+      return end(code);
+    }
+    if (code === 93) {
+      effects.consume(code);
+      return cdataEnd;
+    }
+    return cdata(code);
+  }
+
+  /**
+   * In declaration.
+   *
+   * ```markdown
+   * > | a <!b> c
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function declaration(code) {
+    if (code === null || code === 62) {
+      return end(code);
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      returnState = declaration;
+      return lineEndingBefore(code);
+    }
+    effects.consume(code);
+    return declaration;
+  }
+
+  /**
+   * In instruction.
+   *
+   * ```markdown
+   * > | a <?b?> c
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function instruction(code) {
+    if (code === null) {
+      return nok(code);
+    }
+    if (code === 63) {
+      effects.consume(code);
+      return instructionClose;
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      returnState = instruction;
+      return lineEndingBefore(code);
+    }
+    effects.consume(code);
+    return instruction;
+  }
+
+  /**
+   * In instruction, after `?`, at `>`.
+   *
+   * ```markdown
+   * > | a <?b?> c
+   *           ^
+   * ```
+   *
+   * @type {State}
+   */
+  function instructionClose(code) {
+    return code === 62 ? end(code) : instruction(code);
+  }
+
+  /**
+   * After `</`, in closing tag, at tag name.
+   *
+   * ```markdown
+   * > | a </b> c
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagCloseStart(code) {
+    // ASCII alphabetical.
+    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
+      effects.consume(code);
+      return tagClose;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After `</x`, in a tag name.
+   *
+   * ```markdown
+   * > | a </b> c
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagClose(code) {
+    // ASCII alphanumerical and `-`.
+    if (code === 45 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
+      effects.consume(code);
+      return tagClose;
+    }
+    return tagCloseBetween(code);
+  }
+
+  /**
+   * In closing tag, after tag name.
+   *
+   * ```markdown
+   * > | a </b> c
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagCloseBetween(code) {
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      returnState = tagCloseBetween;
+      return lineEndingBefore(code);
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.consume(code);
+      return tagCloseBetween;
+    }
+    return end(code);
+  }
+
+  /**
+   * After `<x`, in opening tag name.
+   *
+   * ```markdown
+   * > | a <b> c
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagOpen(code) {
+    // ASCII alphanumerical and `-`.
+    if (code === 45 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
+      effects.consume(code);
+      return tagOpen;
+    }
+    if (code === 47 || code === 62 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      return tagOpenBetween(code);
+    }
+    return nok(code);
+  }
+
+  /**
+   * In opening tag, after tag name.
+   *
+   * ```markdown
+   * > | a <b> c
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagOpenBetween(code) {
+    if (code === 47) {
+      effects.consume(code);
+      return end;
+    }
+
+    // ASCII alphabetical and `:` and `_`.
+    if (code === 58 || code === 95 || (0,micromark_util_character/* asciiAlpha */.CW)(code)) {
+      effects.consume(code);
+      return tagOpenAttributeName;
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      returnState = tagOpenBetween;
+      return lineEndingBefore(code);
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.consume(code);
+      return tagOpenBetween;
+    }
+    return end(code);
+  }
+
+  /**
+   * In attribute name.
+   *
+   * ```markdown
+   * > | a <b c> d
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagOpenAttributeName(code) {
+    // ASCII alphabetical and `-`, `.`, `:`, and `_`.
+    if (code === 45 || code === 46 || code === 58 || code === 95 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
+      effects.consume(code);
+      return tagOpenAttributeName;
+    }
+    return tagOpenAttributeNameAfter(code);
+  }
+
+  /**
+   * After attribute name, before initializer, the end of the tag, or
+   * whitespace.
+   *
+   * ```markdown
+   * > | a <b c> d
+   *           ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagOpenAttributeNameAfter(code) {
+    if (code === 61) {
+      effects.consume(code);
+      return tagOpenAttributeValueBefore;
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      returnState = tagOpenAttributeNameAfter;
+      return lineEndingBefore(code);
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.consume(code);
+      return tagOpenAttributeNameAfter;
+    }
+    return tagOpenBetween(code);
+  }
+
+  /**
+   * Before unquoted, double quoted, or single quoted attribute value, allowing
+   * whitespace.
+   *
+   * ```markdown
+   * > | a <b c=d> e
+   *            ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagOpenAttributeValueBefore(code) {
+    if (code === null || code === 60 || code === 61 || code === 62 || code === 96) {
+      return nok(code);
+    }
+    if (code === 34 || code === 39) {
+      effects.consume(code);
+      marker = code;
+      return tagOpenAttributeValueQuoted;
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      returnState = tagOpenAttributeValueBefore;
+      return lineEndingBefore(code);
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      effects.consume(code);
+      return tagOpenAttributeValueBefore;
+    }
+    effects.consume(code);
+    return tagOpenAttributeValueUnquoted;
+  }
+
+  /**
+   * In double or single quoted attribute value.
+   *
+   * ```markdown
+   * > | a <b c="d"> e
+   *             ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagOpenAttributeValueQuoted(code) {
+    if (code === marker) {
+      effects.consume(code);
+      marker = undefined;
+      return tagOpenAttributeValueQuotedAfter;
+    }
+    if (code === null) {
+      return nok(code);
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      returnState = tagOpenAttributeValueQuoted;
+      return lineEndingBefore(code);
+    }
+    effects.consume(code);
+    return tagOpenAttributeValueQuoted;
+  }
+
+  /**
+   * In unquoted attribute value.
+   *
+   * ```markdown
+   * > | a <b c=d> e
+   *            ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagOpenAttributeValueUnquoted(code) {
+    if (code === null || code === 34 || code === 39 || code === 60 || code === 61 || code === 96) {
+      return nok(code);
+    }
+    if (code === 47 || code === 62 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      return tagOpenBetween(code);
+    }
+    effects.consume(code);
+    return tagOpenAttributeValueUnquoted;
+  }
+
+  /**
+   * After double or single quoted attribute value, before whitespace or the end
+   * of the tag.
+   *
+   * ```markdown
+   * > | a <b c="d"> e
+   *               ^
+   * ```
+   *
+   * @type {State}
+   */
+  function tagOpenAttributeValueQuotedAfter(code) {
+    if (code === 47 || code === 62 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      return tagOpenBetween(code);
+    }
+    return nok(code);
+  }
+
+  /**
+   * In certain circumstances of a tag where only an `>` is allowed.
+   *
+   * ```markdown
+   * > | a <b c="d"> e
+   *               ^
+   * ```
+   *
+   * @type {State}
+   */
+  function end(code) {
+    if (code === 62) {
+      effects.consume(code);
+      effects.exit("htmlTextData");
+      effects.exit("htmlText");
+      return ok;
+    }
+    return nok(code);
+  }
+
+  /**
+   * At eol.
+   *
+   * > 👉 **Note**: we can’t have blank lines in text, so no need to worry about
+   * > empty tokens.
+   *
+   * ```markdown
+   * > | a <!--a
+   *            ^
+   *   | b-->
+   * ```
+   *
+   * @type {State}
+   */
+  function lineEndingBefore(code) {
+    effects.exit("htmlTextData");
+    effects.enter("lineEnding");
+    effects.consume(code);
+    effects.exit("lineEnding");
+    return lineEndingAfter;
+  }
+
+  /**
+   * After eol, at optional whitespace.
+   *
+   * > 👉 **Note**: we can’t have blank lines in text, so no need to worry about
+   * > empty tokens.
+   *
+   * ```markdown
+   *   | a <!--a
+   * > | b-->
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function lineEndingAfter(code) {
+    // Always populated by defaults.
+
+    return (0,micromark_util_character/* markdownSpace */.On)(code) ? (0,micromark_factory_space/* factorySpace */.N)(effects, lineEndingAfterPrefix, "linePrefix", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4)(code) : lineEndingAfterPrefix(code);
+  }
+
+  /**
+   * After eol, after optional whitespace.
+   *
+   * > 👉 **Note**: we can’t have blank lines in text, so no need to worry about
+   * > empty tokens.
+   *
+   * ```markdown
+   *   | a <!--a
+   * > | b-->
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function lineEndingAfterPrefix(code) {
+    effects.enter("htmlTextData");
+    return returnState(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/label-start-link.js
+/**
+ * @import {
+ *   Construct,
+ *   State,
+ *   Token,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+/** @type {Construct} */
+const labelStartLink = {
+  name: 'labelStartLink',
+  resolveAll: labelEnd.resolveAll,
+  tokenize: tokenizeLabelStartLink
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeLabelStartLink(effects, ok, nok) {
+  const self = this;
+  /** @type {Token} */
+  let labelLink;
+  return start;
+
+  /**
+   * Start of label (link) start.
+   *
+   * ```markdown
+   * > | a [b] c
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter("labelLink");
+    effects.enter("labelMarker");
+    effects.consume(code);
+    effects.exit("labelMarker");
+    labelLink = effects.exit("labelLink");
+    return after;
+  }
+
+  /** @type {State} */
+  function after(code) {
+    // To do: this isn’t needed in `micromark-extension-gfm-footnote`,
+    // remove.
+    // Hidden footnotes hook.
+    /* c8 ignore next 6 */
+    if (code === 94 && '_hiddenFootnoteSupport' in self.parser.constructs) {
+      return nok(code);
+    }
+    self._labelStarts = self._labelStarts || [];
+    self._labelStarts.push(labelLink);
+    return ok(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/hard-break-escape.js
+/**
+ * @import {
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+/** @type {Construct} */
+const hardBreakEscape = {
+  name: 'hardBreakEscape',
+  tokenize: tokenizeHardBreakEscape
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeHardBreakEscape(effects, ok, nok) {
+  return start;
+
+  /**
+   * Start of a hard break (escape).
+   *
+   * ```markdown
+   * > | a\
+   *      ^
+   *   | b
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter("hardBreakEscape");
+    effects.consume(code);
+    return after;
+  }
+
+  /**
+   * After `\`, at eol.
+   *
+   * ```markdown
+   * > | a\
+   *       ^
+   *   | b
+   * ```
+   *
+   *  @type {State}
+   */
+  function after(code) {
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("hardBreakEscape");
+      return ok(code);
+    }
+    return nok(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-core-commonmark/lib/code-text.js
+/**
+ * @import {
+ *   Construct,
+ *   Previous,
+ *   Resolver,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer,
+ *   Token
+ * } from 'micromark-util-types'
+ */
+
+
+/** @type {Construct} */
+const codeText = {
+  name: 'codeText',
+  previous,
+  resolve: resolveCodeText,
+  tokenize: tokenizeCodeText
+};
+
+// To do: next major: don’t resolve, like `markdown-rs`.
+/** @type {Resolver} */
+function resolveCodeText(events) {
+  let tailExitIndex = events.length - 4;
+  let headEnterIndex = 3;
+  /** @type {number} */
+  let index;
+  /** @type {number | undefined} */
+  let enter;
+
+  // If we start and end with an EOL or a space.
+  if ((events[headEnterIndex][1].type === "lineEnding" || events[headEnterIndex][1].type === 'space') && (events[tailExitIndex][1].type === "lineEnding" || events[tailExitIndex][1].type === 'space')) {
+    index = headEnterIndex;
+
+    // And we have data.
+    while (++index < tailExitIndex) {
+      if (events[index][1].type === "codeTextData") {
+        // Then we have padding.
+        events[headEnterIndex][1].type = "codeTextPadding";
+        events[tailExitIndex][1].type = "codeTextPadding";
+        headEnterIndex += 2;
+        tailExitIndex -= 2;
+        break;
+      }
+    }
+  }
+
+  // Merge adjacent spaces and data.
+  index = headEnterIndex - 1;
+  tailExitIndex++;
+  while (++index <= tailExitIndex) {
+    if (enter === undefined) {
+      if (index !== tailExitIndex && events[index][1].type !== "lineEnding") {
+        enter = index;
+      }
+    } else if (index === tailExitIndex || events[index][1].type === "lineEnding") {
+      events[enter][1].type = "codeTextData";
+      if (index !== enter + 2) {
+        events[enter][1].end = events[index - 1][1].end;
+        events.splice(enter + 2, index - enter - 2);
+        tailExitIndex -= index - enter - 2;
+        index = enter + 2;
+      }
+      enter = undefined;
+    }
+  }
+  return events;
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Previous}
+ */
+function previous(code) {
+  // If there is a previous code, there will always be a tail.
+  return code !== 96 || this.events[this.events.length - 1][1].type === "characterEscape";
+}
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeCodeText(effects, ok, nok) {
+  const self = this;
+  let sizeOpen = 0;
+  /** @type {number} */
+  let size;
+  /** @type {Token} */
+  let token;
+  return start;
+
+  /**
+   * Start of code (text).
+   *
+   * ```markdown
+   * > | `a`
+   *     ^
+   * > | \`a`
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter("codeText");
+    effects.enter("codeTextSequence");
+    return sequenceOpen(code);
+  }
+
+  /**
+   * In opening sequence.
+   *
+   * ```markdown
+   * > | `a`
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function sequenceOpen(code) {
+    if (code === 96) {
+      effects.consume(code);
+      sizeOpen++;
+      return sequenceOpen;
+    }
+    effects.exit("codeTextSequence");
+    return between(code);
+  }
+
+  /**
+   * Between something and something else.
+   *
+   * ```markdown
+   * > | `a`
+   *      ^^
+   * ```
+   *
+   * @type {State}
+   */
+  function between(code) {
+    // EOF.
+    if (code === null) {
+      return nok(code);
+    }
+
+    // To do: next major: don’t do spaces in resolve, but when compiling,
+    // like `markdown-rs`.
+    // Tabs don’t work, and virtual spaces don’t make sense.
+    if (code === 32) {
+      effects.enter('space');
+      effects.consume(code);
+      effects.exit('space');
+      return between;
+    }
+
+    // Closing fence? Could also be data.
+    if (code === 96) {
+      token = effects.enter("codeTextSequence");
+      size = 0;
+      return sequenceClose(code);
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.enter("lineEnding");
+      effects.consume(code);
+      effects.exit("lineEnding");
+      return between;
+    }
+
+    // Data.
+    effects.enter("codeTextData");
+    return data(code);
+  }
+
+  /**
+   * In data.
+   *
+   * ```markdown
+   * > | `a`
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function data(code) {
+    if (code === null || code === 32 || code === 96 || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit("codeTextData");
+      return between(code);
+    }
+    effects.consume(code);
+    return data;
+  }
+
+  /**
+   * In closing sequence.
+   *
+   * ```markdown
+   * > | `a`
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function sequenceClose(code) {
+    // More.
+    if (code === 96) {
+      effects.consume(code);
+      size++;
+      return sequenceClose;
+    }
+
+    // Done!
+    if (size === sizeOpen) {
+      effects.exit("codeTextSequence");
+      effects.exit("codeText");
+      return ok(code);
+    }
+
+    // More or less accents: mark as data.
+    token.type = "codeTextData";
+    return data(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark/lib/constructs.js
+/**
+ * @import {Extension} from 'micromark-util-types'
+ */
+
+
+
+
+/** @satisfies {Extension['document']} */
+const constructs_document = {
+  [42]: list,
+  [43]: list,
+  [45]: list,
+  [48]: list,
+  [49]: list,
+  [50]: list,
+  [51]: list,
+  [52]: list,
+  [53]: list,
+  [54]: list,
+  [55]: list,
+  [56]: list,
+  [57]: list,
+  [62]: blockQuote
+};
+
+/** @satisfies {Extension['contentInitial']} */
+const contentInitial = {
+  [91]: definition
+};
+
+/** @satisfies {Extension['flowInitial']} */
+const flowInitial = {
+  [-2]: codeIndented,
+  [-1]: codeIndented,
+  [32]: codeIndented
+};
+
+/** @satisfies {Extension['flow']} */
+const constructs_flow = {
+  [35]: headingAtx,
+  [42]: thematicBreak,
+  [45]: [setextUnderline, thematicBreak],
+  [60]: htmlFlow,
+  [61]: setextUnderline,
+  [95]: thematicBreak,
+  [96]: codeFenced,
+  [126]: codeFenced
+};
+
+/** @satisfies {Extension['string']} */
+const constructs_string = {
+  [38]: characterReference,
+  [92]: characterEscape
+};
+
+/** @satisfies {Extension['text']} */
+const constructs_text = {
+  [-5]: lineEnding,
+  [-4]: lineEnding,
+  [-3]: lineEnding,
+  [33]: labelStartImage,
+  [38]: characterReference,
+  [42]: attention,
+  [60]: [autolink, htmlText],
+  [91]: labelStartLink,
+  [92]: [hardBreakEscape, characterEscape],
+  [93]: labelEnd,
+  [95]: attention,
+  [96]: codeText
+};
+
+/** @satisfies {Extension['insideSpan']} */
+const insideSpan = {
+  null: [attention, resolver]
+};
+
+/** @satisfies {Extension['attentionMarkers']} */
+const attentionMarkers = {
+  null: [42, 95]
+};
+
+/** @satisfies {Extension['disable']} */
+const disable = {
+  null: []
+};
+;// CONCATENATED MODULE: ./node_modules/micromark/lib/create-tokenizer.js
+/**
+ * @import {
+ *   Chunk,
+ *   Code,
+ *   ConstructRecord,
+ *   Construct,
+ *   Effects,
+ *   InitialConstruct,
+ *   ParseContext,
+ *   Point,
+ *   State,
+ *   TokenizeContext,
+ *   Token
+ * } from 'micromark-util-types'
+ */
+
+/**
+ * @callback Restore
+ *   Restore the state.
+ * @returns {undefined}
+ *   Nothing.
+ *
+ * @typedef Info
+ *   Info.
+ * @property {Restore} restore
+ *   Restore.
+ * @property {number} from
+ *   From.
+ *
+ * @callback ReturnHandle
+ *   Handle a successful run.
+ * @param {Construct} construct
+ *   Construct.
+ * @param {Info} info
+ *   Info.
+ * @returns {undefined}
+ *   Nothing.
+ */
+
+
+
+
+/**
+ * Create a tokenizer.
+ * Tokenizers deal with one type of data (e.g., containers, flow, text).
+ * The parser is the object dealing with it all.
+ * `initialize` works like other constructs, except that only its `tokenize`
+ * function is used, in which case it doesn’t receive an `ok` or `nok`.
+ * `from` can be given to set the point before the first character, although
+ * when further lines are indented, they must be set with `defineSkip`.
+ *
+ * @param {ParseContext} parser
+ *   Parser.
+ * @param {InitialConstruct} initialize
+ *   Construct.
+ * @param {Omit<Point, '_bufferIndex' | '_index'> | undefined} [from]
+ *   Point (optional).
+ * @returns {TokenizeContext}
+ *   Context.
+ */
+function createTokenizer(parser, initialize, from) {
+  /** @type {Point} */
+  let point = {
+    _bufferIndex: -1,
+    _index: 0,
+    line: from && from.line || 1,
+    column: from && from.column || 1,
+    offset: from && from.offset || 0
+  };
+  /** @type {Record<string, number>} */
+  const columnStart = {};
+  /** @type {Array<Construct>} */
+  const resolveAllConstructs = [];
+  /** @type {Array<Chunk>} */
+  let chunks = [];
+  /** @type {Array<Token>} */
+  let stack = [];
+  /** @type {boolean | undefined} */
+  let consumed = true;
+
+  /**
+   * Tools used for tokenizing.
+   *
+   * @type {Effects}
+   */
+  const effects = {
+    attempt: constructFactory(onsuccessfulconstruct),
+    check: constructFactory(onsuccessfulcheck),
+    consume,
+    enter,
+    exit,
+    interrupt: constructFactory(onsuccessfulcheck, {
+      interrupt: true
+    })
+  };
+
+  /**
+   * State and tools for resolving and serializing.
+   *
+   * @type {TokenizeContext}
+   */
+  const context = {
+    code: null,
+    containerState: {},
+    defineSkip,
+    events: [],
+    now,
+    parser,
+    previous: null,
+    sliceSerialize,
+    sliceStream,
+    write
+  };
+
+  /**
+   * The state function.
+   *
+   * @type {State | undefined}
+   */
+  let state = initialize.tokenize.call(context, effects);
+
+  /**
+   * Track which character we expect to be consumed, to catch bugs.
+   *
+   * @type {Code}
+   */
+  let expectedCode;
+  if (initialize.resolveAll) {
+    resolveAllConstructs.push(initialize);
+  }
+  return context;
+
+  /** @type {TokenizeContext['write']} */
+  function write(slice) {
+    chunks = (0,micromark_util_chunked/* push */.V)(chunks, slice);
+    main();
+
+    // Exit if we’re not done, resolve might change stuff.
+    if (chunks[chunks.length - 1] !== null) {
+      return [];
+    }
+    addResult(initialize, 0);
+
+    // Otherwise, resolve, and exit.
+    context.events = (0,micromark_util_resolve_all/* resolveAll */.W)(resolveAllConstructs, context.events, context);
+    return context.events;
+  }
+
+  //
+  // Tools.
+  //
+
+  /** @type {TokenizeContext['sliceSerialize']} */
+  function sliceSerialize(token, expandTabs) {
+    return serializeChunks(sliceStream(token), expandTabs);
+  }
+
+  /** @type {TokenizeContext['sliceStream']} */
+  function sliceStream(token) {
+    return sliceChunks(chunks, token);
+  }
+
+  /** @type {TokenizeContext['now']} */
+  function now() {
+    // This is a hot path, so we clone manually instead of `Object.assign({}, point)`
+    const {
+      _bufferIndex,
+      _index,
+      line,
+      column,
+      offset
+    } = point;
+    return {
+      _bufferIndex,
+      _index,
+      line,
+      column,
+      offset
+    };
+  }
+
+  /** @type {TokenizeContext['defineSkip']} */
+  function defineSkip(value) {
+    columnStart[value.line] = value.column;
+    accountForPotentialSkip();
+  }
+
+  //
+  // State management.
+  //
+
+  /**
+   * Main loop (note that `_index` and `_bufferIndex` in `point` are modified by
+   * `consume`).
+   * Here is where we walk through the chunks, which either include strings of
+   * several characters, or numerical character codes.
+   * The reason to do this in a loop instead of a call is so the stack can
+   * drain.
+   *
+   * @returns {undefined}
+   *   Nothing.
+   */
+  function main() {
+    while (point._index < chunks.length) {
+      const chunk = chunks[point._index];
+
+      // If we’re in a buffer chunk, loop through it.
+      if (typeof chunk === 'string') {
+        const chunkIndex = point._index;
+        if (point._bufferIndex < 0) {
+          point._bufferIndex = 0;
+        }
+        while (point._index === chunkIndex && point._bufferIndex < chunk.length) {
+          go(chunk.charCodeAt(point._bufferIndex));
+        }
+      } else {
+        go(chunk);
+      }
+    }
+  }
+
+  /**
+   * Deal with one code.
+   *
+   * @param {Code} code
+   *   Code.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  function go(code) {
+    consumed = undefined;
+    expectedCode = code;
+    state = state(code);
+  }
+
+  /** @type {Effects['consume']} */
+  function consume(code) {
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      point.line++;
+      point.column = 1;
+      point.offset += code === -3 ? 2 : 1;
+      accountForPotentialSkip();
+    } else if (code !== -1) {
+      point.column++;
+      point.offset++;
+    }
+
+    // Not in a string chunk.
+    if (point._bufferIndex < 0) {
+      point._index++;
+    } else {
+      point._bufferIndex++;
+
+      // At end of string chunk.
+      if (point._bufferIndex ===
+      // Points w/ non-negative `_bufferIndex` reference
+      // strings.
+      /** @type {string} */
+      chunks[point._index].length) {
+        point._bufferIndex = -1;
+        point._index++;
+      }
+    }
+
+    // Expose the previous character.
+    context.previous = code;
+
+    // Mark as consumed.
+    consumed = true;
+  }
+
+  /** @type {Effects['enter']} */
+  function enter(type, fields) {
+    /** @type {Token} */
+    // @ts-expect-error Patch instead of assign required fields to help GC.
+    const token = fields || {};
+    token.type = type;
+    token.start = now();
+    context.events.push(['enter', token, context]);
+    stack.push(token);
+    return token;
+  }
+
+  /** @type {Effects['exit']} */
+  function exit(type) {
+    const token = stack.pop();
+    token.end = now();
+    context.events.push(['exit', token, context]);
+    return token;
+  }
+
+  /**
+   * Use results.
+   *
+   * @type {ReturnHandle}
+   */
+  function onsuccessfulconstruct(construct, info) {
+    addResult(construct, info.from);
+  }
+
+  /**
+   * Discard results.
+   *
+   * @type {ReturnHandle}
+   */
+  function onsuccessfulcheck(_, info) {
+    info.restore();
+  }
+
+  /**
+   * Factory to attempt/check/interrupt.
+   *
+   * @param {ReturnHandle} onreturn
+   *   Callback.
+   * @param {{interrupt?: boolean | undefined} | undefined} [fields]
+   *   Fields.
+   */
+  function constructFactory(onreturn, fields) {
+    return hook;
+
+    /**
+     * Handle either an object mapping codes to constructs, a list of
+     * constructs, or a single construct.
+     *
+     * @param {Array<Construct> | ConstructRecord | Construct} constructs
+     *   Constructs.
+     * @param {State} returnState
+     *   State.
+     * @param {State | undefined} [bogusState]
+     *   State.
+     * @returns {State}
+     *   State.
+     */
+    function hook(constructs, returnState, bogusState) {
+      /** @type {ReadonlyArray<Construct>} */
+      let listOfConstructs;
+      /** @type {number} */
+      let constructIndex;
+      /** @type {Construct} */
+      let currentConstruct;
+      /** @type {Info} */
+      let info;
+      return Array.isArray(constructs) ? /* c8 ignore next 1 */
+      handleListOfConstructs(constructs) : 'tokenize' in constructs ?
+      // Looks like a construct.
+      handleListOfConstructs([(/** @type {Construct} */constructs)]) : handleMapOfConstructs(constructs);
+
+      /**
+       * Handle a list of construct.
+       *
+       * @param {ConstructRecord} map
+       *   Constructs.
+       * @returns {State}
+       *   State.
+       */
+      function handleMapOfConstructs(map) {
+        return start;
+
+        /** @type {State} */
+        function start(code) {
+          const left = code !== null && map[code];
+          const all = code !== null && map.null;
+          const list = [
+          // To do: add more extension tests.
+          /* c8 ignore next 2 */
+          ...(Array.isArray(left) ? left : left ? [left] : []), ...(Array.isArray(all) ? all : all ? [all] : [])];
+          return handleListOfConstructs(list)(code);
+        }
+      }
+
+      /**
+       * Handle a list of construct.
+       *
+       * @param {ReadonlyArray<Construct>} list
+       *   Constructs.
+       * @returns {State}
+       *   State.
+       */
+      function handleListOfConstructs(list) {
+        listOfConstructs = list;
+        constructIndex = 0;
+        if (list.length === 0) {
+          return bogusState;
+        }
+        return handleConstruct(list[constructIndex]);
+      }
+
+      /**
+       * Handle a single construct.
+       *
+       * @param {Construct} construct
+       *   Construct.
+       * @returns {State}
+       *   State.
+       */
+      function handleConstruct(construct) {
+        return start;
+
+        /** @type {State} */
+        function start(code) {
+          // To do: not needed to store if there is no bogus state, probably?
+          // Currently doesn’t work because `inspect` in document does a check
+          // w/o a bogus, which doesn’t make sense. But it does seem to help perf
+          // by not storing.
+          info = store();
+          currentConstruct = construct;
+          if (!construct.partial) {
+            context.currentConstruct = construct;
+          }
+
+          // Always populated by defaults.
+
+          if (construct.name && context.parser.constructs.disable.null.includes(construct.name)) {
+            return nok(code);
+          }
+          return construct.tokenize.call(
+          // If we do have fields, create an object w/ `context` as its
+          // prototype.
+          // This allows a “live binding”, which is needed for `interrupt`.
+          fields ? Object.assign(Object.create(context), fields) : context, effects, ok, nok)(code);
+        }
+      }
+
+      /** @type {State} */
+      function ok(code) {
+        consumed = true;
+        onreturn(currentConstruct, info);
+        return returnState;
+      }
+
+      /** @type {State} */
+      function nok(code) {
+        consumed = true;
+        info.restore();
+        if (++constructIndex < listOfConstructs.length) {
+          return handleConstruct(listOfConstructs[constructIndex]);
+        }
+        return bogusState;
+      }
+    }
+  }
+
+  /**
+   * @param {Construct} construct
+   *   Construct.
+   * @param {number} from
+   *   From.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  function addResult(construct, from) {
+    if (construct.resolveAll && !resolveAllConstructs.includes(construct)) {
+      resolveAllConstructs.push(construct);
+    }
+    if (construct.resolve) {
+      (0,micromark_util_chunked/* splice */.m)(context.events, from, context.events.length - from, construct.resolve(context.events.slice(from), context));
+    }
+    if (construct.resolveTo) {
+      context.events = construct.resolveTo(context.events, context);
+    }
+  }
+
+  /**
+   * Store state.
+   *
+   * @returns {Info}
+   *   Info.
+   */
+  function store() {
+    const startPoint = now();
+    const startPrevious = context.previous;
+    const startCurrentConstruct = context.currentConstruct;
+    const startEventsIndex = context.events.length;
+    const startStack = Array.from(stack);
+    return {
+      from: startEventsIndex,
+      restore
+    };
+
+    /**
+     * Restore state.
+     *
+     * @returns {undefined}
+     *   Nothing.
+     */
+    function restore() {
+      point = startPoint;
+      context.previous = startPrevious;
+      context.currentConstruct = startCurrentConstruct;
+      context.events.length = startEventsIndex;
+      stack = startStack;
+      accountForPotentialSkip();
+    }
+  }
+
+  /**
+   * Move the current point a bit forward in the line when it’s on a column
+   * skip.
+   *
+   * @returns {undefined}
+   *   Nothing.
+   */
+  function accountForPotentialSkip() {
+    if (point.line in columnStart && point.column < 2) {
+      point.column = columnStart[point.line];
+      point.offset += columnStart[point.line] - 1;
+    }
+  }
+}
+
+/**
+ * Get the chunks from a slice of chunks in the range of a token.
+ *
+ * @param {ReadonlyArray<Chunk>} chunks
+ *   Chunks.
+ * @param {Pick<Token, 'end' | 'start'>} token
+ *   Token.
+ * @returns {Array<Chunk>}
+ *   Chunks.
+ */
+function sliceChunks(chunks, token) {
+  const startIndex = token.start._index;
+  const startBufferIndex = token.start._bufferIndex;
+  const endIndex = token.end._index;
+  const endBufferIndex = token.end._bufferIndex;
+  /** @type {Array<Chunk>} */
+  let view;
+  if (startIndex === endIndex) {
+    // @ts-expect-error `_bufferIndex` is used on string chunks.
+    view = [chunks[startIndex].slice(startBufferIndex, endBufferIndex)];
+  } else {
+    view = chunks.slice(startIndex, endIndex);
+    if (startBufferIndex > -1) {
+      const head = view[0];
+      if (typeof head === 'string') {
+        view[0] = head.slice(startBufferIndex);
+        /* c8 ignore next 4 -- used to be used, no longer */
+      } else {
+        view.shift();
+      }
+    }
+    if (endBufferIndex > 0) {
+      // @ts-expect-error `_bufferIndex` is used on string chunks.
+      view.push(chunks[endIndex].slice(0, endBufferIndex));
+    }
+  }
+  return view;
+}
+
+/**
+ * Get the string value of a slice of chunks.
+ *
+ * @param {ReadonlyArray<Chunk>} chunks
+ *   Chunks.
+ * @param {boolean | undefined} [expandTabs=false]
+ *   Whether to expand tabs (default: `false`).
+ * @returns {string}
+ *   Result.
+ */
+function serializeChunks(chunks, expandTabs) {
+  let index = -1;
+  /** @type {Array<string>} */
+  const result = [];
+  /** @type {boolean | undefined} */
+  let atTab;
+  while (++index < chunks.length) {
+    const chunk = chunks[index];
+    /** @type {string} */
+    let value;
+    if (typeof chunk === 'string') {
+      value = chunk;
+    } else {
+      switch (chunk) {
+        case -5:
+          {
+            value = "\r";
+            break;
+          }
+        case -4:
+          {
+            value = "\n";
+            break;
+          }
+        case -3:
+          {
+            value = "\r" + "\n";
+            break;
+          }
+        case -2:
+          {
+            value = expandTabs ? " " : "\t";
+            break;
+          }
+        case -1:
+          {
+            if (!expandTabs && atTab) {
+              continue;
+            }
+            value = " ";
+            break;
+          }
+        default:
+          {
+            // Currently only replacement character.
+            value = String.fromCharCode(chunk);
+          }
+      }
+    }
+    atTab = chunk === -2;
+    result.push(value);
+  }
+  return result.join('');
+}
+;// CONCATENATED MODULE: ./node_modules/micromark/lib/parse.js
+/**
+ * @import {
+ *   Create,
+ *   FullNormalizedExtension,
+ *   InitialConstruct,
+ *   ParseContext,
+ *   ParseOptions
+ * } from 'micromark-util-types'
+ */
+
+
+
+
+
+
+
+
+
+/**
+ * @param {ParseOptions | null | undefined} [options]
+ *   Configuration (optional).
+ * @returns {ParseContext}
+ *   Parser.
+ */
+function parse(options) {
+  const settings = options || {};
+  const constructs = /** @type {FullNormalizedExtension} */
+  (0,micromark_util_combine_extensions/* combineExtensions */.y)([constructs_namespaceObject, ...(settings.extensions || [])]);
+
+  /** @type {ParseContext} */
+  const parser = {
+    constructs,
+    content: create(content),
+    defined: [],
+    document: create(document_document),
+    flow: create(flow),
+    lazy: {},
+    string: create(string),
+    text: create(text_text)
+  };
+  return parser;
+
+  /**
+   * @param {InitialConstruct} initial
+   *   Construct to start with.
+   * @returns {Create}
+   *   Create a tokenizer.
+   */
+  function create(initial) {
+    return creator;
+    /** @type {Create} */
+    function creator(from) {
+      return createTokenizer(parser, initial, from);
+    }
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark/lib/preprocess.js
+/**
+ * @import {Chunk, Code, Encoding, Value} from 'micromark-util-types'
+ */
+
+/**
+ * @callback Preprocessor
+ *   Preprocess a value.
+ * @param {Value} value
+ *   Value.
+ * @param {Encoding | null | undefined} [encoding]
+ *   Encoding when `value` is a typed array (optional).
+ * @param {boolean | null | undefined} [end=false]
+ *   Whether this is the last chunk (default: `false`).
+ * @returns {Array<Chunk>}
+ *   Chunks.
+ */
+
+const search = /[\0\t\n\r]/g;
+
+/**
+ * @returns {Preprocessor}
+ *   Preprocess a value.
+ */
+function preprocess() {
+  let column = 1;
+  let buffer = '';
+  /** @type {boolean | undefined} */
+  let start = true;
+  /** @type {boolean | undefined} */
+  let atCarriageReturn;
+  return preprocessor;
+
+  /** @type {Preprocessor} */
+  // eslint-disable-next-line complexity
+  function preprocessor(value, encoding, end) {
+    value = buffer + (typeof value === 'string' ? value.toString() : new TextDecoder(encoding || undefined).decode(value));
+
+    /** @type {Array<Chunk>} */
+    const chunks = [];
+    let startPosition = 0;
+    buffer = '';
+    if (start) {
+      // To do: `markdown-rs` actually parses BOMs (byte order mark).
+      if (value.charCodeAt(0) === 65279) {
+        startPosition++;
+      }
+      start = undefined;
+    }
+    while (startPosition < value.length) {
+      search.lastIndex = startPosition;
+      const match = search.exec(value);
+      const endPosition = match && match.index !== undefined ? match.index : value.length;
+      const code = value.charCodeAt(endPosition);
+      if (!match) {
+        buffer = value.slice(startPosition);
+        break;
+      }
+      if (code === 10 && startPosition === endPosition && atCarriageReturn) {
+        chunks.push(-3);
+        atCarriageReturn = undefined;
+      } else {
+        if (atCarriageReturn) {
+          chunks.push(-5);
+          atCarriageReturn = undefined;
+        }
+        if (startPosition < endPosition) {
+          chunks.push(value.slice(startPosition, endPosition));
+          column += endPosition - startPosition;
+        }
+        switch (code) {
+          case 0:
+            {
+              chunks.push(65533);
+              column++;
+              break;
+            }
+          case 9:
+            {
+              const next = Math.ceil(column / 4) * 4;
+              chunks.push(-2);
+              while (column++ < next) {
+                chunks.push(-1);
+              }
+              break;
+            }
+          case 10:
+            {
+              chunks.push(-4);
+              column = 1;
+              break;
+            }
+          default:
+            {
+              atCarriageReturn = true;
+              column = 1;
+            }
+        }
+      }
+      startPosition = endPosition + 1;
+    }
+    if (end) {
+      if (atCarriageReturn) {
+        chunks.push(-5);
+      }
+      if (buffer) {
+        chunks.push(buffer);
+      }
+      chunks.push(null);
+    }
+    return chunks;
+  }
+}
+// EXTERNAL MODULE: ./node_modules/micromark-util-decode-numeric-character-reference/index.js
+var micromark_util_decode_numeric_character_reference = __nccwpck_require__(3988);
+// EXTERNAL MODULE: ./node_modules/micromark-util-decode-string/index.js
+var micromark_util_decode_string = __nccwpck_require__(9886);
+;// CONCATENATED MODULE: ./node_modules/unist-util-stringify-position/lib/index.js
+/**
+ * @typedef {import('unist').Node} Node
+ * @typedef {import('unist').Point} Point
+ * @typedef {import('unist').Position} Position
+ */
+
+/**
+ * @typedef NodeLike
+ * @property {string} type
+ * @property {PositionLike | null | undefined} [position]
+ *
+ * @typedef PointLike
+ * @property {number | null | undefined} [line]
+ * @property {number | null | undefined} [column]
+ * @property {number | null | undefined} [offset]
+ *
+ * @typedef PositionLike
+ * @property {PointLike | null | undefined} [start]
+ * @property {PointLike | null | undefined} [end]
+ */
+
+/**
+ * Serialize the positional info of a point, position (start and end points),
+ * or node.
+ *
+ * @param {Node | NodeLike | Point | PointLike | Position | PositionLike | null | undefined} [value]
+ *   Node, position, or point.
+ * @returns {string}
+ *   Pretty printed positional info of a node (`string`).
+ *
+ *   In the format of a range `ls:cs-le:ce` (when given `node` or `position`)
+ *   or a point `l:c` (when given `point`), where `l` stands for line, `c` for
+ *   column, `s` for `start`, and `e` for end.
+ *   An empty string (`''`) is returned if the given value is neither `node`,
+ *   `position`, nor `point`.
+ */
+function stringifyPosition(value) {
+  // Nothing.
+  if (!value || typeof value !== 'object') {
+    return ''
+  }
+
+  // Node.
+  if ('position' in value || 'type' in value) {
+    return position(value.position)
+  }
+
+  // Position.
+  if ('start' in value || 'end' in value) {
+    return position(value)
+  }
+
+  // Point.
+  if ('line' in value || 'column' in value) {
+    return point(value)
+  }
+
+  // ?
+  return ''
+}
+
+/**
+ * @param {Point | PointLike | null | undefined} point
+ * @returns {string}
+ */
+function point(point) {
+  return index(point && point.line) + ':' + index(point && point.column)
+}
+
+/**
+ * @param {Position | PositionLike | null | undefined} pos
+ * @returns {string}
+ */
+function position(pos) {
+  return point(pos && pos.start) + '-' + point(pos && pos.end)
+}
+
+/**
+ * @param {number | null | undefined} value
+ * @returns {number}
+ */
+function index(value) {
+  return value && typeof value === 'number' ? value : 1
+}
+
+;// CONCATENATED MODULE: ./node_modules/mdast-util-from-markdown/lib/index.js
+/**
+ * @import {
+ *   Break,
+ *   Blockquote,
+ *   Code,
+ *   Definition,
+ *   Emphasis,
+ *   Heading,
+ *   Html,
+ *   Image,
+ *   InlineCode,
+ *   Link,
+ *   ListItem,
+ *   List,
+ *   Nodes,
+ *   Paragraph,
+ *   PhrasingContent,
+ *   ReferenceType,
+ *   Root,
+ *   Strong,
+ *   Text,
+ *   ThematicBreak
+ * } from 'mdast'
+ * @import {
+ *   Encoding,
+ *   Event,
+ *   Token,
+ *   Value
+ * } from 'micromark-util-types'
+ * @import {Point} from 'unist'
+ * @import {
+ *   CompileContext,
+ *   CompileData,
+ *   Config,
+ *   Extension,
+ *   Handle,
+ *   OnEnterError,
+ *   Options
+ * } from './types.js'
+ */
+
+
+
+
+
+
+
+
+const own = {}.hasOwnProperty;
+
+/**
+ * Turn markdown into a syntax tree.
+ *
+ * @overload
+ * @param {Value} value
+ * @param {Encoding | null | undefined} [encoding]
+ * @param {Options | null | undefined} [options]
+ * @returns {Root}
+ *
+ * @overload
+ * @param {Value} value
+ * @param {Options | null | undefined} [options]
+ * @returns {Root}
+ *
+ * @param {Value} value
+ *   Markdown to parse.
+ * @param {Encoding | Options | null | undefined} [encoding]
+ *   Character encoding for when `value` is `Buffer`.
+ * @param {Options | null | undefined} [options]
+ *   Configuration.
+ * @returns {Root}
+ *   mdast tree.
+ */
+function fromMarkdown(value, encoding, options) {
+  if (encoding && typeof encoding === 'object') {
+    options = encoding;
+    encoding = undefined;
+  }
+  return compiler(options)(postprocess(parse(options).document().write(preprocess()(value, encoding, true))));
+}
+
+/**
+ * Note this compiler only understand complete buffering, not streaming.
+ *
+ * @param {Options | null | undefined} [options]
+ */
+function compiler(options) {
+  /** @type {Config} */
+  const config = {
+    afterExit: [],
+    beforeEnter: [],
+    transforms: [],
+    canContainEols: ['emphasis', 'fragment', 'heading', 'paragraph', 'strong'],
+    enter: {
+      autolink: opener(link),
+      autolinkProtocol: onenterdata,
+      autolinkEmail: onenterdata,
+      atxHeading: opener(heading),
+      blockQuote: opener(blockQuote),
+      characterEscape: onenterdata,
+      characterReference: onenterdata,
+      codeFenced: opener(codeFlow),
+      codeFencedFenceInfo: buffer,
+      codeFencedFenceMeta: buffer,
+      codeIndented: opener(codeFlow, buffer),
+      codeText: opener(codeText, buffer),
+      codeTextData: onenterdata,
+      data: onenterdata,
+      codeFlowValue: onenterdata,
+      definition: opener(definition),
+      definitionDestinationString: buffer,
+      definitionLabelString: buffer,
+      definitionTitleString: buffer,
+      emphasis: opener(emphasis),
+      hardBreakEscape: opener(hardBreak),
+      hardBreakTrailing: opener(hardBreak),
+      htmlFlow: opener(html, buffer),
+      htmlFlowData: onenterdata,
+      htmlText: opener(html, buffer),
+      htmlTextData: onenterdata,
+      image: opener(image),
+      label: buffer,
+      link: opener(link),
+      listItem: opener(listItem),
+      listItemValue: onenterlistitemvalue,
+      listOrdered: opener(list, onenterlistordered),
+      listUnordered: opener(list),
+      paragraph: opener(paragraph),
+      reference: onenterreference,
+      referenceString: buffer,
+      resourceDestinationString: buffer,
+      resourceTitleString: buffer,
+      setextHeading: opener(heading),
+      strong: opener(strong),
+      thematicBreak: opener(thematicBreak)
+    },
+    exit: {
+      atxHeading: closer(),
+      atxHeadingSequence: onexitatxheadingsequence,
+      autolink: closer(),
+      autolinkEmail: onexitautolinkemail,
+      autolinkProtocol: onexitautolinkprotocol,
+      blockQuote: closer(),
+      characterEscapeValue: onexitdata,
+      characterReferenceMarkerHexadecimal: onexitcharacterreferencemarker,
+      characterReferenceMarkerNumeric: onexitcharacterreferencemarker,
+      characterReferenceValue: onexitcharacterreferencevalue,
+      characterReference: onexitcharacterreference,
+      codeFenced: closer(onexitcodefenced),
+      codeFencedFence: onexitcodefencedfence,
+      codeFencedFenceInfo: onexitcodefencedfenceinfo,
+      codeFencedFenceMeta: onexitcodefencedfencemeta,
+      codeFlowValue: onexitdata,
+      codeIndented: closer(onexitcodeindented),
+      codeText: closer(onexitcodetext),
+      codeTextData: onexitdata,
+      data: onexitdata,
+      definition: closer(),
+      definitionDestinationString: onexitdefinitiondestinationstring,
+      definitionLabelString: onexitdefinitionlabelstring,
+      definitionTitleString: onexitdefinitiontitlestring,
+      emphasis: closer(),
+      hardBreakEscape: closer(onexithardbreak),
+      hardBreakTrailing: closer(onexithardbreak),
+      htmlFlow: closer(onexithtmlflow),
+      htmlFlowData: onexitdata,
+      htmlText: closer(onexithtmltext),
+      htmlTextData: onexitdata,
+      image: closer(onexitimage),
+      label: onexitlabel,
+      labelText: onexitlabeltext,
+      lineEnding: onexitlineending,
+      link: closer(onexitlink),
+      listItem: closer(),
+      listOrdered: closer(),
+      listUnordered: closer(),
+      paragraph: closer(),
+      referenceString: onexitreferencestring,
+      resourceDestinationString: onexitresourcedestinationstring,
+      resourceTitleString: onexitresourcetitlestring,
+      resource: onexitresource,
+      setextHeading: closer(onexitsetextheading),
+      setextHeadingLineSequence: onexitsetextheadinglinesequence,
+      setextHeadingText: onexitsetextheadingtext,
+      strong: closer(),
+      thematicBreak: closer()
+    }
+  };
+  configure(config, (options || {}).mdastExtensions || []);
+
+  /** @type {CompileData} */
+  const data = {};
+  return compile;
+
+  /**
+   * Turn micromark events into an mdast tree.
+   *
+   * @param {Array<Event>} events
+   *   Events.
+   * @returns {Root}
+   *   mdast tree.
+   */
+  function compile(events) {
+    /** @type {Root} */
+    let tree = {
+      type: 'root',
+      children: [],
+      position: undefined
+    };
+    /** @type {Omit<CompileContext, 'sliceSerialize'>} */
+    const context = {
+      stack: [tree],
+      tokenStack: [],
+      config,
+      enter,
+      exit,
+      buffer,
+      resume,
+      data
+    };
+    /** @type {Array<number>} */
+    const listStack = [];
+    /** @type {Array<Event>} */
+    const prepared = [];
+    let index = -1;
+
+    // Add `listItem` tokens and infer spread.
+    // Each list is prepared while it is last in `prepared`, so nothing shifts.
+    while (++index < events.length) {
+      prepared.push(events[index]);
+      if (events[index][1].type === "listOrdered" || events[index][1].type === "listUnordered") {
+        if (events[index][0] === 'enter') {
+          listStack.push(prepared.length - 1);
+        } else {
+          const tail = listStack.pop();
+          prepareList(prepared, tail);
+        }
+      }
+    }
+    events = prepared;
+    index = -1;
+    while (++index < events.length) {
+      const handler = config[events[index][0]];
+      if (events[index][0] === 'enter' && config.beforeEnter.length > 0) {
+        callListeners(config.beforeEnter, {
+          ...context,
+          sliceSerialize: events[index][2].sliceSerialize
+        }, events[index][1]);
+      }
+      if (own.call(handler, events[index][1].type)) {
+        // Note: spread first, V8 has optimizations for object shape cloning.
+        handler[events[index][1].type].call({
+          ...context,
+          sliceSerialize: events[index][2].sliceSerialize
+        }, events[index][1]);
+      }
+      if (events[index][0] === 'exit' && config.afterExit.length > 0) {
+        callListeners(config.afterExit, {
+          ...context,
+          sliceSerialize: events[index][2].sliceSerialize
+        }, events[index][1]);
+      }
+    }
+
+    // Handle tokens still being open.
+    if (context.tokenStack.length > 0) {
+      const tail = context.tokenStack[context.tokenStack.length - 1];
+      const handler = tail[1] || defaultOnError;
+      handler.call(context, undefined, tail[0]);
+    }
+
+    // Figure out `root` position.
+    tree.position = {
+      start: lib_point(events.length > 0 ? events[0][1].start : {
+        line: 1,
+        column: 1,
+        offset: 0
+      }),
+      end: lib_point(events.length > 0 ? events[events.length - 2][1].end : {
+        line: 1,
+        column: 1,
+        offset: 0
+      })
+    };
+
+    // Call transforms.
+    index = -1;
+    while (++index < config.transforms.length) {
+      tree = config.transforms[index](tree) || tree;
+    }
+    return tree;
+  }
+
+  /**
+   * @param {Array<Handle>} listeners
+   *   Listeners.
+   * @param {CompileContext} context
+   *   Context.
+   * @param {Token} token
+   *   Token.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  function callListeners(listeners, context, token) {
+    let index = -1;
+    while (++index < listeners.length) {
+      listeners[index].call(context, token);
+    }
+  }
+
+  /**
+   * @param {Array<Event>} events
+   *   Events, ending with the list to prepare.
+   * @param {number} start
+   *   Index of the list enter.
+   * @returns {undefined}
+   */
+  function prepareList(events, start) {
+    const end = events.length - 1;
+    let index = start - 1;
+    let containerBalance = -1;
+    let listSpread = false;
+    /** @type {Token | undefined} */
+    let listItem;
+    /** @type {number | undefined} */
+    let lineIndex;
+    /** @type {number | undefined} */
+    let firstBlankLineIndex;
+    /** @type {boolean | undefined} */
+    let atMarker;
+    /**
+     * `listItem` events to insert before the event at `at`, in walk order.
+     * Merged in after the walk, as inserting while walking would shift the
+     * rest of the list once per item.
+     * @type {Array<{at: number, event: Event}>}
+     */
+    const insertions = [];
+    while (++index <= end) {
+      const event = events[index];
+      switch (event[1].type) {
+        case "listUnordered":
+        case "listOrdered":
+        case "blockQuote":
+          {
+            if (event[0] === 'enter') {
+              containerBalance++;
+            } else {
+              containerBalance--;
+            }
+            atMarker = undefined;
+            break;
+          }
+        case "lineEndingBlank":
+          {
+            if (event[0] === 'enter') {
+              if (listItem && !atMarker && !containerBalance && !firstBlankLineIndex) {
+                firstBlankLineIndex = index;
+              }
+              atMarker = undefined;
+            }
+            break;
+          }
+        case "linePrefix":
+        case "listItemValue":
+        case "listItemMarker":
+        case "listItemPrefix":
+        case "listItemPrefixWhitespace":
+          {
+            // Empty.
+
+            break;
+          }
+        default:
+          {
+            atMarker = undefined;
+          }
+      }
+      if (!containerBalance && event[0] === 'enter' && event[1].type === "listItemPrefix" || containerBalance === -1 && event[0] === 'exit' && (event[1].type === "listUnordered" || event[1].type === "listOrdered")) {
+        if (listItem) {
+          let tailIndex = index;
+          lineIndex = undefined;
+          while (tailIndex--) {
+            const tailEvent = events[tailIndex];
+            if (tailEvent[1].type === "lineEnding" || tailEvent[1].type === "lineEndingBlank") {
+              if (tailEvent[0] === 'exit') continue;
+              if (lineIndex) {
+                events[lineIndex][1].type = "lineEndingBlank";
+                listSpread = true;
+              }
+              tailEvent[1].type = "lineEnding";
+              lineIndex = tailIndex;
+            } else if (tailEvent[1].type === "linePrefix" || tailEvent[1].type === "blockQuotePrefix" || tailEvent[1].type === "blockQuotePrefixWhitespace" || tailEvent[1].type === "blockQuoteMarker" || tailEvent[1].type === "listItemIndent") {
+              // Empty
+            } else {
+              break;
+            }
+          }
+          if (firstBlankLineIndex && (!lineIndex || firstBlankLineIndex < lineIndex)) {
+            listItem._spread = true;
+          }
+
+          // Fix position.
+          listItem.end = Object.assign({}, lineIndex ? events[lineIndex][1].start : event[1].end);
+          insertions.push({
+            at: lineIndex || index,
+            event: ['exit', listItem, event[2]]
+          });
+        }
+
+        // Create a new list item.
+        if (event[1].type === "listItemPrefix") {
+          /** @type {Token} */
+          const item = {
+            type: 'listItem',
+            _spread: false,
+            start: Object.assign({}, event[1].start),
+            // @ts-expect-error: we’ll add `end` in a second.
+            end: undefined
+          };
+          listItem = item;
+          insertions.push({
+            at: index,
+            event: ['enter', item, event[2]]
+          });
+          firstBlankLineIndex = undefined;
+          atMarker = true;
+        }
+      }
+    }
+
+    // The list is at the end of `events`: take it off, then push it back with
+    // the insertions merged in.
+    // Nothing follows the list, so nothing shifts.
+    const listEvents = events.splice(start);
+    let insertion = 0;
+    index = -1;
+    while (++index < listEvents.length) {
+      while (insertion < insertions.length && insertions[insertion].at === start + index) {
+        events.push(insertions[insertion++].event);
+      }
+      events.push(listEvents[index]);
+    }
+    events[start][1]._spread = listSpread;
+  }
+
+  /**
+   * Create an opener handle.
+   *
+   * @param {(token: Token) => Nodes} create
+   *   Create a node.
+   * @param {Handle | undefined} [and]
+   *   Optional function to also run.
+   * @returns {Handle}
+   *   Handle.
+   */
+  function opener(create, and) {
+    return open;
+
+    /**
+     * @this {CompileContext}
+     * @param {Token} token
+     * @returns {undefined}
+     */
+    function open(token) {
+      enter.call(this, create(token), token);
+      if (and) and.call(this, token);
+    }
+  }
+
+  /**
+   * @type {CompileContext['buffer']}
+   */
+  function buffer() {
+    this.stack.push({
+      type: 'fragment',
+      children: []
+    });
+  }
+
+  /**
+   * @type {CompileContext['enter']}
+   */
+  function enter(node, token, errorHandler) {
+    const parent = this.stack[this.stack.length - 1];
+    /** @type {Array<Nodes>} */
+    const siblings = parent.children;
+    siblings.push(node);
+    this.stack.push(node);
+    this.tokenStack.push([token, errorHandler || undefined]);
+    node.position = {
+      start: lib_point(token.start),
+      // @ts-expect-error: `end` will be patched later.
+      end: undefined
+    };
+  }
+
+  /**
+   * Create a closer handle.
+   *
+   * @param {Handle | undefined} [and]
+   *   Optional function to also run.
+   * @returns {Handle}
+   *   Handle.
+   */
+  function closer(and) {
+    return close;
+
+    /**
+     * @this {CompileContext}
+     * @param {Token} token
+     * @returns {undefined}
+     */
+    function close(token) {
+      if (and) and.call(this, token);
+      exit.call(this, token);
+    }
+  }
+
+  /**
+   * @type {CompileContext['exit']}
+   */
+  function exit(token, onExitError) {
+    const node = this.stack.pop();
+    const open = this.tokenStack.pop();
+    if (!open) {
+      throw new Error('Cannot close `' + token.type + '` (' + stringifyPosition({
+        start: token.start,
+        end: token.end
+      }) + '): it’s not open');
+    }
+    if (open[0].type !== token.type) {
+      if (onExitError) {
+        onExitError.call(this, token, open[0]);
+      } else {
+        const handler = open[1] || defaultOnError;
+        handler.call(this, token, open[0]);
+      }
+    }
+    node.position.end = lib_point(token.end);
+  }
+
+  /**
+   * @type {CompileContext['resume']}
+   */
+  function resume() {
+    return (0,lib/* toString */.d)(this.stack.pop());
+  }
+
+  //
+  // Handlers.
+  //
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onenterlistordered() {
+    this.data.expectingFirstListItemValue = true;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onenterlistitemvalue(token) {
+    if (this.data.expectingFirstListItemValue) {
+      const ancestor = this.stack[this.stack.length - 2];
+      ancestor.start = Number.parseInt(this.sliceSerialize(token), 10);
+      this.data.expectingFirstListItemValue = undefined;
+    }
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitcodefencedfenceinfo() {
+    const data = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.lang = data;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitcodefencedfencemeta() {
+    const data = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.meta = data;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitcodefencedfence() {
+    // Exit if this is the closing fence.
+    if (this.data.flowCodeInside) return;
+    this.buffer();
+    this.data.flowCodeInside = true;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitcodefenced() {
+    const data = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.value = data.replace(/^(\r?\n|\r)|(\r?\n|\r)$/g, '');
+    this.data.flowCodeInside = undefined;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitcodeindented() {
+    const data = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.value = data.replace(/(\r?\n|\r)$/g, '');
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitdefinitionlabelstring(token) {
+    const label = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.label = label;
+    node.identifier = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(this.sliceSerialize(token)).toLowerCase();
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitdefinitiontitlestring() {
+    const data = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.title = data;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitdefinitiondestinationstring() {
+    const data = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.url = data;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitatxheadingsequence(token) {
+    const node = this.stack[this.stack.length - 1];
+    if (!node.depth) {
+      const depth = this.sliceSerialize(token).length;
+      node.depth = depth;
+    }
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitsetextheadingtext() {
+    this.data.setextHeadingSlurpLineEnding = true;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitsetextheadinglinesequence(token) {
+    const node = this.stack[this.stack.length - 1];
+    node.depth = this.sliceSerialize(token).codePointAt(0) === 61 ? 1 : 2;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitsetextheading() {
+    this.data.setextHeadingSlurpLineEnding = undefined;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onenterdata(token) {
+    const node = this.stack[this.stack.length - 1];
+    /** @type {Array<Nodes>} */
+    const siblings = node.children;
+    let tail = siblings[siblings.length - 1];
+    if (!tail || tail.type !== 'text') {
+      // Add a new text node.
+      tail = text();
+      tail.position = {
+        start: lib_point(token.start),
+        // @ts-expect-error: we’ll add `end` later.
+        end: undefined
+      };
+      siblings.push(tail);
+    }
+    this.stack.push(tail);
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitdata(token) {
+    const tail = this.stack.pop();
+    tail.value += this.sliceSerialize(token);
+    tail.position.end = lib_point(token.end);
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitlineending(token) {
+    const context = this.stack[this.stack.length - 1];
+    // If we’re at a hard break, include the line ending in there.
+    if (this.data.atHardBreak) {
+      const tail = context.children[context.children.length - 1];
+      tail.position.end = lib_point(token.end);
+      this.data.atHardBreak = undefined;
+      return;
+    }
+    if (!this.data.setextHeadingSlurpLineEnding && config.canContainEols.includes(context.type)) {
+      onenterdata.call(this, token);
+      onexitdata.call(this, token);
+    }
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexithardbreak() {
+    this.data.atHardBreak = true;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexithtmlflow() {
+    const data = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.value = data;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexithtmltext() {
+    const data = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.value = data;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitcodetext() {
+    const data = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.value = data;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitlink() {
+    const node = this.stack[this.stack.length - 1];
+    // Note: there are also `identifier` and `label` fields on this link node!
+    // These are used / cleaned here.
+
+    // To do: clean.
+    if (this.data.inReference) {
+      /** @type {ReferenceType} */
+      const referenceType = this.data.referenceType || 'shortcut';
+      node.type += 'Reference';
+      // @ts-expect-error: mutate.
+      node.referenceType = referenceType;
+      // @ts-expect-error: mutate.
+      delete node.url;
+      delete node.title;
+    } else {
+      // @ts-expect-error: mutate.
+      delete node.identifier;
+      // @ts-expect-error: mutate.
+      delete node.label;
+    }
+    this.data.referenceType = undefined;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitimage() {
+    const node = this.stack[this.stack.length - 1];
+    // Note: there are also `identifier` and `label` fields on this link node!
+    // These are used / cleaned here.
+
+    // To do: clean.
+    if (this.data.inReference) {
+      /** @type {ReferenceType} */
+      const referenceType = this.data.referenceType || 'shortcut';
+      node.type += 'Reference';
+      // @ts-expect-error: mutate.
+      node.referenceType = referenceType;
+      // @ts-expect-error: mutate.
+      delete node.url;
+      delete node.title;
+    } else {
+      // @ts-expect-error: mutate.
+      delete node.identifier;
+      // @ts-expect-error: mutate.
+      delete node.label;
+    }
+    this.data.referenceType = undefined;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitlabeltext(token) {
+    const string = this.sliceSerialize(token);
+    const ancestor = this.stack[this.stack.length - 2];
+    // @ts-expect-error: stash this on the node, as it might become a reference
+    // later.
+    ancestor.label = (0,micromark_util_decode_string/* decodeString */.s)(string);
+    // @ts-expect-error: same as above.
+    ancestor.identifier = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(string).toLowerCase();
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitlabel() {
+    const fragment = this.stack[this.stack.length - 1];
+    const value = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    // Assume a reference.
+    this.data.inReference = true;
+    if (node.type === 'link') {
+      /** @type {Array<PhrasingContent>} */
+      const children = fragment.children;
+      node.children = children;
+    } else {
+      node.alt = value;
+    }
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitresourcedestinationstring() {
+    const data = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.url = data;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitresourcetitlestring() {
+    const data = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    node.title = data;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitresource() {
+    this.data.inReference = undefined;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onenterreference() {
+    this.data.referenceType = 'collapsed';
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitreferencestring(token) {
+    const label = this.resume();
+    const node = this.stack[this.stack.length - 1];
+    // @ts-expect-error: stash this on the node, as it might become a reference
+    // later.
+    node.label = label;
+    // @ts-expect-error: same as above.
+    node.identifier = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(this.sliceSerialize(token)).toLowerCase();
+    this.data.referenceType = 'full';
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+
+  function onexitcharacterreferencemarker(token) {
+    this.data.characterReferenceType = token.type;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitcharacterreferencevalue(token) {
+    const data = this.sliceSerialize(token);
+    const type = this.data.characterReferenceType;
+    /** @type {string} */
+    let value;
+    if (type) {
+      value = (0,micromark_util_decode_numeric_character_reference/* decodeNumericCharacterReference */.C)(data, type === "characterReferenceMarkerNumeric" ? 10 : 16);
+      this.data.characterReferenceType = undefined;
+    } else {
+      const result = (0,decode_named_character_reference/* decodeNamedCharacterReference */.s)(data);
+      value = result;
+    }
+    const tail = this.stack[this.stack.length - 1];
+    tail.value += value;
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitcharacterreference(token) {
+    const tail = this.stack.pop();
+    tail.position.end = lib_point(token.end);
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitautolinkprotocol(token) {
+    onexitdata.call(this, token);
+    const node = this.stack[this.stack.length - 1];
+    node.url = this.sliceSerialize(token);
+  }
+
+  /**
+   * @this {CompileContext}
+   * @type {Handle}
+   */
+  function onexitautolinkemail(token) {
+    onexitdata.call(this, token);
+    const node = this.stack[this.stack.length - 1];
+    node.url = 'mailto:' + this.sliceSerialize(token);
+  }
+
+  //
+  // Creaters.
+  //
+
+  // Each node factory pre-declares `position` as undefined as the trailing
+  // property. enter() patches it to a real value, but the property already
+  // exists, so V8 sees a single hidden class for each node type from
+  // construction through the rest of the pipeline. Without the pre-declare,
+  // each node took a hidden-class transition when enter() added position.
+
+  /** @returns {Blockquote} */
+  function blockQuote() {
+    return {
+      type: 'blockquote',
+      children: [],
+      position: undefined
+    };
+  }
+
+  /** @returns {Code} */
+  function codeFlow() {
+    return {
+      type: 'code',
+      lang: null,
+      meta: null,
+      value: '',
+      position: undefined
+    };
+  }
+
+  /** @returns {InlineCode} */
+  function codeText() {
+    return {
+      type: 'inlineCode',
+      value: '',
+      position: undefined
+    };
+  }
+
+  /** @returns {Definition} */
+  function definition() {
+    return {
+      type: 'definition',
+      identifier: '',
+      label: null,
+      title: null,
+      url: '',
+      position: undefined
+    };
+  }
+
+  /** @returns {Emphasis} */
+  function emphasis() {
+    return {
+      type: 'emphasis',
+      children: [],
+      position: undefined
+    };
+  }
+
+  /** @returns {Heading} */
+  function heading() {
+    return {
+      type: 'heading',
+      // @ts-expect-error `depth` will be set later.
+      depth: 0,
+      children: [],
+      position: undefined
+    };
+  }
+
+  /** @returns {Break} */
+  function hardBreak() {
+    return {
+      type: 'break',
+      position: undefined
+    };
+  }
+
+  /** @returns {Html} */
+  function html() {
+    return {
+      type: 'html',
+      value: '',
+      position: undefined
+    };
+  }
+
+  /** @returns {Image} */
+  function image() {
+    return {
+      type: 'image',
+      title: null,
+      url: '',
+      alt: null,
+      position: undefined
+    };
+  }
+
+  /** @returns {Link} */
+  function link() {
+    return {
+      type: 'link',
+      title: null,
+      url: '',
+      children: [],
+      position: undefined
+    };
+  }
+
+  /**
+   * @param {Token} token
+   * @returns {List}
+   */
+  function list(token) {
+    return {
+      type: 'list',
+      ordered: token.type === 'listOrdered',
+      start: null,
+      spread: token._spread,
+      children: [],
+      position: undefined
+    };
+  }
+
+  /**
+   * @param {Token} token
+   * @returns {ListItem}
+   */
+  function listItem(token) {
+    return {
+      type: 'listItem',
+      spread: token._spread,
+      checked: null,
+      children: [],
+      position: undefined
+    };
+  }
+
+  /** @returns {Paragraph} */
+  function paragraph() {
+    return {
+      type: 'paragraph',
+      children: [],
+      position: undefined
+    };
+  }
+
+  /** @returns {Strong} */
+  function strong() {
+    return {
+      type: 'strong',
+      children: [],
+      position: undefined
+    };
+  }
+
+  /** @returns {Text} */
+  function text() {
+    return {
+      type: 'text',
+      value: '',
+      position: undefined
+    };
+  }
+
+  /** @returns {ThematicBreak} */
+  function thematicBreak() {
+    return {
+      type: 'thematicBreak',
+      position: undefined
+    };
+  }
+}
+
+/**
+ * Copy a point-like value.
+ *
+ * @param {Point} d
+ *   Point-like value.
+ * @returns {Point}
+ *   unist point.
+ */
+function lib_point(d) {
+  return {
+    line: d.line,
+    column: d.column,
+    offset: d.offset
+  };
+}
+
+/**
+ * @param {Config} combined
+ * @param {Array<Array<Extension> | Extension>} extensions
+ * @returns {undefined}
+ */
+function configure(combined, extensions) {
+  let index = -1;
+  while (++index < extensions.length) {
+    const value = extensions[index];
+    if (Array.isArray(value)) {
+      configure(combined, value);
+    } else {
+      extension(combined, value);
+    }
+  }
+}
+
+/**
+ * @param {Config} combined
+ * @param {Extension} extension
+ * @returns {undefined}
+ */
+function extension(combined, extension) {
+  /** @type {keyof Extension} */
+  let key;
+  for (key in extension) {
+    if (own.call(extension, key)) {
+      switch (key) {
+        case 'canContainEols':
+          {
+            const right = extension[key];
+            if (right) {
+              combined[key].push(...right);
+            }
+            break;
+          }
+        case 'transforms':
+          {
+            const right = extension[key];
+            if (right) {
+              combined[key].push(...right);
+            }
+            break;
+          }
+        case 'afterExit':
+        case 'beforeEnter':
+          {
+            const right = extension[key];
+            if (right) {
+              combined[key].push(right);
+            }
+            break;
+          }
+        case 'enter':
+        case 'exit':
+          {
+            const right = extension[key];
+            if (right) {
+              Object.assign(combined[key], right);
+            }
+            break;
+          }
+        // No default
+      }
+    }
+  }
+}
+
+/** @type {OnEnterError} */
+function defaultOnError(left, right) {
+  if (left) {
+    throw new Error('Cannot close `' + left.type + '` (' + stringifyPosition({
+      start: left.start,
+      end: left.end
+    }) + '): a different token (`' + right.type + '`, ' + stringifyPosition({
+      start: right.start,
+      end: right.end
+    }) + ') is open');
+  }
+  throw new Error('Cannot close document, a token (`' + right.type + '`, ' + stringifyPosition({
+    start: right.start,
+    end: right.end
+  }) + ') is still open');
+}
+
+/***/ }),
+
 /***/ 844:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
@@ -70261,6 +68646,3060 @@ function node(value) {
 
 /***/ }),
 
+/***/ 4520:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   B: () => (/* binding */ blankLine)
+/* harmony export */ });
+/* harmony import */ var micromark_factory_space__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2328);
+/* harmony import */ var micromark_util_character__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(401);
+/**
+ * @import {
+ *   Construct,
+ *   State,
+ *   TokenizeContext,
+ *   Tokenizer
+ * } from 'micromark-util-types'
+ */
+
+
+
+/** @type {Construct} */
+const blankLine = {
+  partial: true,
+  tokenize: tokenizeBlankLine
+};
+
+/**
+ * @this {TokenizeContext}
+ *   Context.
+ * @type {Tokenizer}
+ */
+function tokenizeBlankLine(effects, ok, nok) {
+  return start;
+
+  /**
+   * Start of blank line.
+   *
+   * > 👉 **Note**: `␠` represents a space character.
+   *
+   * ```markdown
+   * > | ␠␠␊
+   *     ^
+   * > | ␊
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    return (0,micromark_util_character__WEBPACK_IMPORTED_MODULE_0__/* .markdownSpace */ .On)(code) ? (0,micromark_factory_space__WEBPACK_IMPORTED_MODULE_1__/* .factorySpace */ .N)(effects, after, "linePrefix")(code) : after(code);
+  }
+
+  /**
+   * At eof/eol, after optional whitespace.
+   *
+   * > 👉 **Note**: `␠` represents a space character.
+   *
+   * ```markdown
+   * > | ␠␠␊
+   *       ^
+   * > | ␊
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function after(code) {
+    return code === null || (0,micromark_util_character__WEBPACK_IMPORTED_MODULE_0__/* .markdownLineEnding */ .HP)(code) ? ok(code) : nok(code);
+  }
+}
+
+/***/ }),
+
+/***/ 2297:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  T: () => (/* binding */ gfm)
+});
+
+// UNUSED EXPORTS: gfmHtml
+
+// EXTERNAL MODULE: ./node_modules/micromark-util-combine-extensions/index.js
+var micromark_util_combine_extensions = __nccwpck_require__(6792);
+// EXTERNAL MODULE: ./node_modules/micromark-util-character/index.js
+var micromark_util_character = __nccwpck_require__(401);
+;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-autolink-literal/lib/syntax.js
+/**
+ * @import {Code, ConstructRecord, Event, Extension, Previous, State, TokenizeContext, Tokenizer} from 'micromark-util-types'
+ */
+
+
+const wwwPrefix = {
+  tokenize: tokenizeWwwPrefix,
+  partial: true
+};
+const domain = {
+  tokenize: tokenizeDomain,
+  partial: true
+};
+const path = {
+  tokenize: tokenizePath,
+  partial: true
+};
+const trail = {
+  tokenize: tokenizeTrail,
+  partial: true
+};
+const emailDomainDotTrail = {
+  tokenize: tokenizeEmailDomainDotTrail,
+  partial: true
+};
+const wwwAutolink = {
+  name: 'wwwAutolink',
+  tokenize: tokenizeWwwAutolink,
+  previous: previousWww
+};
+const protocolAutolink = {
+  name: 'protocolAutolink',
+  tokenize: tokenizeProtocolAutolink,
+  previous: previousProtocol
+};
+const emailAutolink = {
+  name: 'emailAutolink',
+  tokenize: tokenizeEmailAutolink,
+  previous: previousEmail
+};
+
+/** @type {ConstructRecord} */
+const syntax_text = {};
+
+/**
+ * Create an extension for `micromark` to support GitHub autolink literal
+ * syntax.
+ *
+ * @returns {Extension}
+ *   Extension for `micromark` that can be passed in `extensions` to enable GFM
+ *   autolink literal syntax.
+ */
+function gfmAutolinkLiteral() {
+  return {
+    text: syntax_text
+  };
+}
+
+/** @type {Code} */
+let code = 48;
+
+// Add alphanumerics.
+while (code < 123) {
+  syntax_text[code] = emailAutolink;
+  code++;
+  if (code === 58) code = 65;else if (code === 91) code = 97;
+}
+syntax_text[43] = emailAutolink;
+syntax_text[45] = emailAutolink;
+syntax_text[46] = emailAutolink;
+syntax_text[95] = emailAutolink;
+syntax_text[72] = [emailAutolink, protocolAutolink];
+syntax_text[104] = [emailAutolink, protocolAutolink];
+syntax_text[87] = [emailAutolink, wwwAutolink];
+syntax_text[119] = [emailAutolink, wwwAutolink];
+
+// To do: perform email autolink literals on events, afterwards.
+// That’s where `markdown-rs` and `cmark-gfm` perform it.
+// It should look for `@`, then for atext backwards, and then for a label
+// forwards.
+// To do: `mailto:`, `xmpp:` protocol as prefix.
+
+/**
+ * Email autolink literal.
+ *
+ * ```markdown
+ * > | a contact@example.org b
+ *       ^^^^^^^^^^^^^^^^^^^
+ * ```
+ *
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeEmailAutolink(effects, ok, nok) {
+  const self = this;
+  /** @type {boolean | undefined} */
+  let dot;
+  /** @type {boolean} */
+  let data;
+  return start;
+
+  /**
+   * Start of email autolink literal.
+   *
+   * ```markdown
+   * > | a contact@example.org b
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    if (!gfmAtext(code) || !previousEmail.call(self, self.previous) || previousUnbalanced(self.events)) {
+      return nok(code);
+    }
+    effects.enter('literalAutolink');
+    effects.enter('literalAutolinkEmail');
+    return atext(code);
+  }
+
+  /**
+   * In email atext.
+   *
+   * ```markdown
+   * > | a contact@example.org b
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function atext(code) {
+    if (gfmAtext(code)) {
+      effects.consume(code);
+      return atext;
+    }
+    if (code === 64) {
+      effects.consume(code);
+      return emailDomain;
+    }
+    return nok(code);
+  }
+
+  /**
+   * In email domain.
+   *
+   * The reference code is a bit overly complex as it handles the `@`, of which
+   * there may be just one.
+   * Source: <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L318>
+   *
+   * ```markdown
+   * > | a contact@example.org b
+   *               ^
+   * ```
+   *
+   * @type {State}
+   */
+  function emailDomain(code) {
+    // Dot followed by alphanumerical (not `-` or `_`).
+    if (code === 46) {
+      return effects.check(emailDomainDotTrail, emailDomainAfter, emailDomainDot)(code);
+    }
+
+    // Alphanumerical, `-`, and `_`.
+    if (code === 45 || code === 95 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code)) {
+      data = true;
+      effects.consume(code);
+      return emailDomain;
+    }
+
+    // To do: `/` if xmpp.
+
+    // Note: normally we’d truncate trailing punctuation from the link.
+    // However, email autolink literals cannot contain any of those markers,
+    // except for `.`, but that can only occur if it isn’t trailing.
+    // So we can ignore truncating!
+    return emailDomainAfter(code);
+  }
+
+  /**
+   * In email domain, on dot that is not a trail.
+   *
+   * ```markdown
+   * > | a contact@example.org b
+   *                      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function emailDomainDot(code) {
+    effects.consume(code);
+    dot = true;
+    return emailDomain;
+  }
+
+  /**
+   * After email domain.
+   *
+   * ```markdown
+   * > | a contact@example.org b
+   *                          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function emailDomainAfter(code) {
+    // Domain must not be empty, must include a dot, and must end in alphabetical.
+    // Source: <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L332>.
+    if (data && dot && (0,micromark_util_character/* asciiAlpha */.CW)(self.previous)) {
+      effects.exit('literalAutolinkEmail');
+      effects.exit('literalAutolink');
+      return ok(code);
+    }
+    return nok(code);
+  }
+}
+
+/**
+ * `www` autolink literal.
+ *
+ * ```markdown
+ * > | a www.example.org b
+ *       ^^^^^^^^^^^^^^^
+ * ```
+ *
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeWwwAutolink(effects, ok, nok) {
+  const self = this;
+  return wwwStart;
+
+  /**
+   * Start of www autolink literal.
+   *
+   * ```markdown
+   * > | www.example.com/a?b#c
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function wwwStart(code) {
+    if (code !== 87 && code !== 119 || !previousWww.call(self, self.previous) || previousUnbalanced(self.events)) {
+      return nok(code);
+    }
+    effects.enter('literalAutolink');
+    effects.enter('literalAutolinkWww');
+    // Note: we *check*, so we can discard the `www.` we parsed.
+    // If it worked, we consider it as a part of the domain.
+    return effects.check(wwwPrefix, effects.attempt(domain, effects.attempt(path, wwwAfter), nok), nok)(code);
+  }
+
+  /**
+   * After a www autolink literal.
+   *
+   * ```markdown
+   * > | www.example.com/a?b#c
+   *                          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function wwwAfter(code) {
+    effects.exit('literalAutolinkWww');
+    effects.exit('literalAutolink');
+    return ok(code);
+  }
+}
+
+/**
+ * Protocol autolink literal.
+ *
+ * ```markdown
+ * > | a https://example.org b
+ *       ^^^^^^^^^^^^^^^^^^^
+ * ```
+ *
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeProtocolAutolink(effects, ok, nok) {
+  const self = this;
+  let buffer = '';
+  let seen = false;
+  return protocolStart;
+
+  /**
+   * Start of protocol autolink literal.
+   *
+   * ```markdown
+   * > | https://example.com/a?b#c
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function protocolStart(code) {
+    if ((code === 72 || code === 104) && previousProtocol.call(self, self.previous) && !previousUnbalanced(self.events)) {
+      effects.enter('literalAutolink');
+      effects.enter('literalAutolinkHttp');
+      buffer += String.fromCodePoint(code);
+      effects.consume(code);
+      return protocolPrefixInside;
+    }
+    return nok(code);
+  }
+
+  /**
+   * In protocol.
+   *
+   * ```markdown
+   * > | https://example.com/a?b#c
+   *     ^^^^^
+   * ```
+   *
+   * @type {State}
+   */
+  function protocolPrefixInside(code) {
+    // `5` is size of `https`
+    if ((0,micromark_util_character/* asciiAlpha */.CW)(code) && buffer.length < 5) {
+      // @ts-expect-error: definitely number.
+      buffer += String.fromCodePoint(code);
+      effects.consume(code);
+      return protocolPrefixInside;
+    }
+    if (code === 58) {
+      const protocol = buffer.toLowerCase();
+      if (protocol === 'http' || protocol === 'https') {
+        effects.consume(code);
+        return protocolSlashesInside;
+      }
+    }
+    return nok(code);
+  }
+
+  /**
+   * In slashes.
+   *
+   * ```markdown
+   * > | https://example.com/a?b#c
+   *           ^^
+   * ```
+   *
+   * @type {State}
+   */
+  function protocolSlashesInside(code) {
+    if (code === 47) {
+      effects.consume(code);
+      if (seen) {
+        return afterProtocol;
+      }
+      seen = true;
+      return protocolSlashesInside;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After protocol, before domain.
+   *
+   * ```markdown
+   * > | https://example.com/a?b#c
+   *             ^
+   * ```
+   *
+   * @type {State}
+   */
+  function afterProtocol(code) {
+    // To do: this is different from `markdown-rs`:
+    // https://github.com/wooorm/markdown-rs/blob/b3a921c761309ae00a51fe348d8a43adbc54b518/src/construct/gfm_autolink_literal.rs#L172-L182
+    return code === null || (0,micromark_util_character/* asciiControl */.JQ)(code) || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) || (0,micromark_util_character/* unicodeWhitespace */.Ny)(code) || (0,micromark_util_character/* unicodePunctuation */.es)(code) ? nok(code) : effects.attempt(domain, effects.attempt(path, protocolAfter), nok)(code);
+  }
+
+  /**
+   * After a protocol autolink literal.
+   *
+   * ```markdown
+   * > | https://example.com/a?b#c
+   *                              ^
+   * ```
+   *
+   * @type {State}
+   */
+  function protocolAfter(code) {
+    effects.exit('literalAutolinkHttp');
+    effects.exit('literalAutolink');
+    return ok(code);
+  }
+}
+
+/**
+ * `www` prefix.
+ *
+ * ```markdown
+ * > | a www.example.org b
+ *       ^^^^
+ * ```
+ *
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeWwwPrefix(effects, ok, nok) {
+  let size = 0;
+  return wwwPrefixInside;
+
+  /**
+   * In www prefix.
+   *
+   * ```markdown
+   * > | www.example.com
+   *     ^^^^
+   * ```
+   *
+   * @type {State}
+   */
+  function wwwPrefixInside(code) {
+    if ((code === 87 || code === 119) && size < 3) {
+      size++;
+      effects.consume(code);
+      return wwwPrefixInside;
+    }
+    if (code === 46 && size === 3) {
+      effects.consume(code);
+      return wwwPrefixAfter;
+    }
+    return nok(code);
+  }
+
+  /**
+   * After www prefix.
+   *
+   * ```markdown
+   * > | www.example.com
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function wwwPrefixAfter(code) {
+    // If there is *anything*, we can link.
+    return code === null ? nok(code) : ok(code);
+  }
+}
+
+/**
+ * Domain.
+ *
+ * ```markdown
+ * > | a https://example.org b
+ *               ^^^^^^^^^^^
+ * ```
+ *
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeDomain(effects, ok, nok) {
+  /** @type {boolean | undefined} */
+  let underscoreInLastSegment;
+  /** @type {boolean | undefined} */
+  let underscoreInLastLastSegment;
+  /** @type {boolean | undefined} */
+  let seen;
+  return domainInside;
+
+  /**
+   * In domain.
+   *
+   * ```markdown
+   * > | https://example.com/a
+   *             ^^^^^^^^^^^
+   * ```
+   *
+   * @type {State}
+   */
+  function domainInside(code) {
+    // Check whether this marker, which is a trailing punctuation
+    // marker, optionally followed by more trailing markers, and then
+    // followed by an end.
+    if (code === 46 || code === 95) {
+      return effects.check(trail, domainAfter, domainAtPunctuation)(code);
+    }
+
+    // GH documents that only alphanumerics (other than `-`, `.`, and `_`) can
+    // occur, which sounds like ASCII only, but they also support `www.點看.com`,
+    // so that’s Unicode.
+    // Instead of some new production for Unicode alphanumerics, markdown
+    // already has that for Unicode punctuation and whitespace, so use those.
+    // Source: <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L12>.
+    if (code === null || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) || (0,micromark_util_character/* unicodeWhitespace */.Ny)(code) || code !== 45 && (0,micromark_util_character/* unicodePunctuation */.es)(code)) {
+      return domainAfter(code);
+    }
+    seen = true;
+    effects.consume(code);
+    return domainInside;
+  }
+
+  /**
+   * In domain, at potential trailing punctuation, that was not trailing.
+   *
+   * ```markdown
+   * > | https://example.com
+   *                    ^
+   * ```
+   *
+   * @type {State}
+   */
+  function domainAtPunctuation(code) {
+    // There is an underscore in the last segment of the domain
+    if (code === 95) {
+      underscoreInLastSegment = true;
+    }
+    // Otherwise, it’s a `.`: save the last segment underscore in the
+    // penultimate segment slot.
+    else {
+      underscoreInLastLastSegment = underscoreInLastSegment;
+      underscoreInLastSegment = undefined;
+    }
+    effects.consume(code);
+    return domainInside;
+  }
+
+  /**
+   * After domain.
+   *
+   * ```markdown
+   * > | https://example.com/a
+   *                        ^
+   * ```
+   *
+   * @type {State} */
+  function domainAfter(code) {
+    // Note: that’s GH says a dot is needed, but it’s not true:
+    // <https://github.com/github/cmark-gfm/issues/279>
+    if (underscoreInLastLastSegment || underscoreInLastSegment || !seen) {
+      return nok(code);
+    }
+    return ok(code);
+  }
+}
+
+/**
+ * Path.
+ *
+ * ```markdown
+ * > | a https://example.org/stuff b
+ *                          ^^^^^^
+ * ```
+ *
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizePath(effects, ok) {
+  let sizeOpen = 0;
+  let sizeClose = 0;
+  return pathInside;
+
+  /**
+   * In path.
+   *
+   * ```markdown
+   * > | https://example.com/a
+   *                        ^^
+   * ```
+   *
+   * @type {State}
+   */
+  function pathInside(code) {
+    if (code === 40) {
+      sizeOpen++;
+      effects.consume(code);
+      return pathInside;
+    }
+
+    // To do: `markdown-rs` also needs this.
+    // If this is a paren, and there are less closings than openings,
+    // we don’t check for a trail.
+    if (code === 41 && sizeClose < sizeOpen) {
+      return pathAtPunctuation(code);
+    }
+
+    // Check whether this trailing punctuation marker is optionally
+    // followed by more trailing markers, and then followed
+    // by an end.
+    if (code === 33 || code === 34 || code === 38 || code === 39 || code === 41 || code === 42 || code === 44 || code === 46 || code === 58 || code === 59 || code === 60 || code === 63 || code === 93 || code === 95 || code === 126) {
+      return effects.check(trail, ok, pathAtPunctuation)(code);
+    }
+    if (code === null || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) || (0,micromark_util_character/* unicodeWhitespace */.Ny)(code)) {
+      return ok(code);
+    }
+    effects.consume(code);
+    return pathInside;
+  }
+
+  /**
+   * In path, at potential trailing punctuation, that was not trailing.
+   *
+   * ```markdown
+   * > | https://example.com/a"b
+   *                          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function pathAtPunctuation(code) {
+    // Count closing parens.
+    if (code === 41) {
+      sizeClose++;
+    }
+    effects.consume(code);
+    return pathInside;
+  }
+}
+
+/**
+ * Trail.
+ *
+ * This calls `ok` if this *is* the trail, followed by an end, which means
+ * the entire trail is not part of the link.
+ * It calls `nok` if this *is* part of the link.
+ *
+ * ```markdown
+ * > | https://example.com").
+ *                        ^^^
+ * ```
+ *
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeTrail(effects, ok, nok) {
+  return trail;
+
+  /**
+   * In trail of domain or path.
+   *
+   * ```markdown
+   * > | https://example.com").
+   *                        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function trail(code) {
+    // Regular trailing punctuation.
+    if (code === 33 || code === 34 || code === 39 || code === 41 || code === 42 || code === 44 || code === 46 || code === 58 || code === 59 || code === 63 || code === 95 || code === 126) {
+      effects.consume(code);
+      return trail;
+    }
+
+    // `&` followed by one or more alphabeticals and then a `;`, is
+    // as a whole considered as trailing punctuation.
+    // In all other cases, it is considered as continuation of the URL.
+    if (code === 38) {
+      effects.consume(code);
+      return trailCharacterReferenceStart;
+    }
+
+    // Needed because we allow literals after `[`, as we fix:
+    // <https://github.com/github/cmark-gfm/issues/278>.
+    // Check that it is not followed by `(` or `[`.
+    if (code === 93) {
+      effects.consume(code);
+      return trailBracketAfter;
+    }
+    if (
+    // `<` is an end.
+    code === 60 ||
+    // So is whitespace.
+    code === null || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) || (0,micromark_util_character/* unicodeWhitespace */.Ny)(code)) {
+      return ok(code);
+    }
+    return nok(code);
+  }
+
+  /**
+   * In trail, after `]`.
+   *
+   * > 👉 **Note**: this deviates from `cmark-gfm` to fix a bug.
+   * > See end of <https://github.com/github/cmark-gfm/issues/278> for more.
+   *
+   * ```markdown
+   * > | https://example.com](
+   *                         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function trailBracketAfter(code) {
+    // Whitespace or something that could start a resource or reference is the end.
+    // Switch back to trail otherwise.
+    if (code === null || code === 40 || code === 91 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code) || (0,micromark_util_character/* unicodeWhitespace */.Ny)(code)) {
+      return ok(code);
+    }
+    return trail(code);
+  }
+
+  /**
+   * In character-reference like trail, after `&`.
+   *
+   * ```markdown
+   * > | https://example.com&amp;).
+   *                         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function trailCharacterReferenceStart(code) {
+    // When non-alpha, it’s not a trail.
+    return (0,micromark_util_character/* asciiAlpha */.CW)(code) ? trailCharacterReferenceInside(code) : nok(code);
+  }
+
+  /**
+   * In character-reference like trail.
+   *
+   * ```markdown
+   * > | https://example.com&amp;).
+   *                         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function trailCharacterReferenceInside(code) {
+    // Switch back to trail if this is well-formed.
+    if (code === 59) {
+      effects.consume(code);
+      return trail;
+    }
+    if ((0,micromark_util_character/* asciiAlpha */.CW)(code)) {
+      effects.consume(code);
+      return trailCharacterReferenceInside;
+    }
+
+    // It’s not a trail.
+    return nok(code);
+  }
+}
+
+/**
+ * Dot in email domain trail.
+ *
+ * This calls `ok` if this *is* the trail, followed by an end, which means
+ * the trail is not part of the link.
+ * It calls `nok` if this *is* part of the link.
+ *
+ * ```markdown
+ * > | contact@example.org.
+ *                        ^
+ * ```
+ *
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeEmailDomainDotTrail(effects, ok, nok) {
+  return start;
+
+  /**
+   * Dot.
+   *
+   * ```markdown
+   * > | contact@example.org.
+   *                    ^   ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    // Must be dot.
+    effects.consume(code);
+    return after;
+  }
+
+  /**
+   * After dot.
+   *
+   * ```markdown
+   * > | contact@example.org.
+   *                     ^   ^
+   * ```
+   *
+   * @type {State}
+   */
+  function after(code) {
+    // Not a trail if alphanumeric.
+    return (0,micromark_util_character/* asciiAlphanumeric */.lV)(code) ? nok(code) : ok(code);
+  }
+}
+
+/**
+ * See:
+ * <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L156>.
+ *
+ * @type {Previous}
+ */
+function previousWww(code) {
+  return code === null || code === 40 || code === 42 || code === 95 || code === 91 || code === 93 || code === 126 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code);
+}
+
+/**
+ * See:
+ * <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L214>.
+ *
+ * @type {Previous}
+ */
+function previousProtocol(code) {
+  return !(0,micromark_util_character/* asciiAlpha */.CW)(code);
+}
+
+/**
+ * @this {TokenizeContext}
+ * @type {Previous}
+ */
+function previousEmail(code) {
+  // Do not allow a slash “inside” atext.
+  // The reference code is a bit weird, but that’s what it results in.
+  // Source: <https://github.com/github/cmark-gfm/blob/ef1cfcb/extensions/autolink.c#L307>.
+  // Other than slash, every preceding character is allowed.
+  return !(code === 47 || gfmAtext(code));
+}
+
+/**
+ * @param {Code} code
+ * @returns {boolean}
+ */
+function gfmAtext(code) {
+  return code === 43 || code === 45 || code === 46 || code === 95 || (0,micromark_util_character/* asciiAlphanumeric */.lV)(code);
+}
+
+/**
+ * @param {Array<Event>} events
+ * @returns {boolean}
+ */
+function previousUnbalanced(events) {
+  let index = events.length;
+  let result = false;
+  while (index--) {
+    const token = events[index][1];
+    if ((token.type === 'labelLink' || token.type === 'labelImage') && !token._balanced) {
+      result = true;
+      break;
+    }
+
+    // If we’ve seen this token, and it was marked as not having any unbalanced
+    // bracket before it, we can exit.
+    if (token._gfmAutolinkLiteralWalkedInto) {
+      result = false;
+      break;
+    }
+  }
+  if (events.length > 0 && !result) {
+    // Mark the last token as “walked into” w/o finding
+    // anything.
+    events[events.length - 1][1]._gfmAutolinkLiteralWalkedInto = true;
+  }
+  return result;
+}
+// EXTERNAL MODULE: ./node_modules/micromark-core-commonmark/lib/blank-line.js
+var blank_line = __nccwpck_require__(4520);
+// EXTERNAL MODULE: ./node_modules/micromark-factory-space/index.js
+var micromark_factory_space = __nccwpck_require__(2328);
+// EXTERNAL MODULE: ./node_modules/micromark-util-normalize-identifier/index.js
+var micromark_util_normalize_identifier = __nccwpck_require__(31);
+;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-footnote/lib/syntax.js
+/**
+ * @import {Event, Exiter, Extension, Resolver, State, Token, TokenizeContext, Tokenizer} from 'micromark-util-types'
+ */
+
+
+
+
+
+const indent = {
+  tokenize: tokenizeIndent,
+  partial: true
+};
+
+// To do: micromark should support a `_hiddenGfmFootnoteSupport`, which only
+// affects label start (image).
+// That will let us drop `tokenizePotentialGfmFootnote*`.
+// It currently has a `_hiddenFootnoteSupport`, which affects that and more.
+// That can be removed when `micromark-extension-footnote` is archived.
+
+/**
+ * Create an extension for `micromark` to enable GFM footnote syntax.
+ *
+ * @returns {Extension}
+ *   Extension for `micromark` that can be passed in `extensions` to
+ *   enable GFM footnote syntax.
+ */
+function gfmFootnote() {
+  /** @type {Extension} */
+  return {
+    document: {
+      [91]: {
+        name: 'gfmFootnoteDefinition',
+        tokenize: tokenizeDefinitionStart,
+        continuation: {
+          tokenize: tokenizeDefinitionContinuation
+        },
+        exit: gfmFootnoteDefinitionEnd
+      }
+    },
+    text: {
+      [91]: {
+        name: 'gfmFootnoteCall',
+        tokenize: tokenizeGfmFootnoteCall
+      },
+      [93]: {
+        name: 'gfmPotentialFootnoteCall',
+        add: 'after',
+        tokenize: tokenizePotentialGfmFootnoteCall,
+        resolveTo: resolveToPotentialGfmFootnoteCall
+      }
+    }
+  };
+}
+
+// To do: remove after micromark update.
+/**
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizePotentialGfmFootnoteCall(effects, ok, nok) {
+  const self = this;
+  let index = self.events.length;
+  const defined = self.parser.gfmFootnotes || (self.parser.gfmFootnotes = []);
+  /** @type {Token} */
+  let labelStart;
+
+  // Find an opening.
+  while (index--) {
+    const token = self.events[index][1];
+    if (token.type === "labelImage") {
+      labelStart = token;
+      break;
+    }
+
+    // Exit if we’ve walked far enough.
+    if (token.type === 'gfmFootnoteCall' || token.type === "labelLink" || token.type === "label" || token.type === "image" || token.type === "link") {
+      break;
+    }
+  }
+  return start;
+
+  /**
+   * @type {State}
+   */
+  function start(code) {
+    if (!labelStart || !labelStart._balanced) {
+      return nok(code);
+    }
+    const id = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize({
+      start: labelStart.end,
+      end: self.now()
+    }));
+    if (id.codePointAt(0) !== 94 || !defined.includes(id.slice(1))) {
+      return nok(code);
+    }
+    effects.enter('gfmFootnoteCallLabelMarker');
+    effects.consume(code);
+    effects.exit('gfmFootnoteCallLabelMarker');
+    return ok(code);
+  }
+}
+
+// To do: remove after micromark update.
+/** @type {Resolver} */
+function resolveToPotentialGfmFootnoteCall(events, context) {
+  let index = events.length;
+  /** @type {Token | undefined} */
+  let labelStart;
+
+  // Find an opening.
+  while (index--) {
+    if (events[index][1].type === "labelImage" && events[index][0] === 'enter') {
+      labelStart = events[index][1];
+      break;
+    }
+  }
+  // Change the `labelImageMarker` to a `data`.
+  events[index + 1][1].type = "data";
+  events[index + 3][1].type = 'gfmFootnoteCallLabelMarker';
+
+  // The whole (without `!`):
+  /** @type {Token} */
+  const call = {
+    type: 'gfmFootnoteCall',
+    start: Object.assign({}, events[index + 3][1].start),
+    end: Object.assign({}, events[events.length - 1][1].end)
+  };
+  // The `^` marker
+  /** @type {Token} */
+  const marker = {
+    type: 'gfmFootnoteCallMarker',
+    start: Object.assign({}, events[index + 3][1].end),
+    end: Object.assign({}, events[index + 3][1].end)
+  };
+  // Increment the end 1 character.
+  marker.end.column++;
+  marker.end.offset++;
+  marker.end._bufferIndex++;
+  /** @type {Token} */
+  const string = {
+    type: 'gfmFootnoteCallString',
+    start: Object.assign({}, marker.end),
+    end: Object.assign({}, events[events.length - 1][1].start)
+  };
+  /** @type {Token} */
+  const chunk = {
+    type: "chunkString",
+    contentType: 'string',
+    start: Object.assign({}, string.start),
+    end: Object.assign({}, string.end)
+  };
+
+  /** @type {Array<Event>} */
+  const replacement = [
+  // Take the `labelImageMarker` (now `data`, the `!`)
+  events[index + 1], events[index + 2], ['enter', call, context],
+  // The `[`
+  events[index + 3], events[index + 4],
+  // The `^`.
+  ['enter', marker, context], ['exit', marker, context],
+  // Everything in between.
+  ['enter', string, context], ['enter', chunk, context], ['exit', chunk, context], ['exit', string, context],
+  // The ending (`]`, properly parsed and labelled).
+  events[events.length - 2], events[events.length - 1], ['exit', call, context]];
+  events.splice(index, events.length - index + 1, ...replacement);
+  return events;
+}
+
+/**
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeGfmFootnoteCall(effects, ok, nok) {
+  const self = this;
+  const defined = self.parser.gfmFootnotes || (self.parser.gfmFootnotes = []);
+  let size = 0;
+  /** @type {boolean} */
+  let data;
+
+  // Note: the implementation of `markdown-rs` is different, because it houses
+  // core *and* extensions in one project.
+  // Therefore, it can include footnote logic inside `label-end`.
+  // We can’t do that, but luckily, we can parse footnotes in a simpler way than
+  // needed for labels.
+  return start;
+
+  /**
+   * Start of footnote label.
+   *
+   * ```markdown
+   * > | a [^b] c
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter('gfmFootnoteCall');
+    effects.enter('gfmFootnoteCallLabelMarker');
+    effects.consume(code);
+    effects.exit('gfmFootnoteCallLabelMarker');
+    return callStart;
+  }
+
+  /**
+   * After `[`, at `^`.
+   *
+   * ```markdown
+   * > | a [^b] c
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function callStart(code) {
+    if (code !== 94) return nok(code);
+    effects.enter('gfmFootnoteCallMarker');
+    effects.consume(code);
+    effects.exit('gfmFootnoteCallMarker');
+    effects.enter('gfmFootnoteCallString');
+    effects.enter('chunkString').contentType = 'string';
+    return callData;
+  }
+
+  /**
+   * In label.
+   *
+   * ```markdown
+   * > | a [^b] c
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function callData(code) {
+    if (
+    // Too long.
+    size > 999 ||
+    // Closing brace with nothing.
+    code === 93 && !data ||
+    // Space or tab is not supported by GFM for some reason.
+    // `\n` and `[` not being supported makes sense.
+    code === null || code === 91 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      return nok(code);
+    }
+    if (code === 93) {
+      effects.exit('chunkString');
+      const token = effects.exit('gfmFootnoteCallString');
+      if (!defined.includes((0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize(token)))) {
+        return nok(code);
+      }
+      effects.enter('gfmFootnoteCallLabelMarker');
+      effects.consume(code);
+      effects.exit('gfmFootnoteCallLabelMarker');
+      effects.exit('gfmFootnoteCall');
+      return ok;
+    }
+    if (!(0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      data = true;
+    }
+    size++;
+    effects.consume(code);
+    return code === 92 ? callEscape : callData;
+  }
+
+  /**
+   * On character after escape.
+   *
+   * ```markdown
+   * > | a [^b\c] d
+   *           ^
+   * ```
+   *
+   * @type {State}
+   */
+  function callEscape(code) {
+    if (code === 91 || code === 92 || code === 93) {
+      effects.consume(code);
+      size++;
+      return callData;
+    }
+    return callData(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeDefinitionStart(effects, ok, nok) {
+  const self = this;
+  const defined = self.parser.gfmFootnotes || (self.parser.gfmFootnotes = []);
+  /** @type {string} */
+  let identifier;
+  let size = 0;
+  /** @type {boolean | undefined} */
+  let data;
+  return start;
+
+  /**
+   * Start of GFM footnote definition.
+   *
+   * ```markdown
+   * > | [^a]: b
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function start(code) {
+    effects.enter('gfmFootnoteDefinition')._container = true;
+    effects.enter('gfmFootnoteDefinitionLabel');
+    effects.enter('gfmFootnoteDefinitionLabelMarker');
+    effects.consume(code);
+    effects.exit('gfmFootnoteDefinitionLabelMarker');
+    return labelAtMarker;
+  }
+
+  /**
+   * In label, at caret.
+   *
+   * ```markdown
+   * > | [^a]: b
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function labelAtMarker(code) {
+    if (code === 94) {
+      effects.enter('gfmFootnoteDefinitionMarker');
+      effects.consume(code);
+      effects.exit('gfmFootnoteDefinitionMarker');
+      effects.enter('gfmFootnoteDefinitionLabelString');
+      effects.enter('chunkString').contentType = 'string';
+      return labelInside;
+    }
+    return nok(code);
+  }
+
+  /**
+   * In label.
+   *
+   * > 👉 **Note**: `cmark-gfm` prevents whitespace from occurring in footnote
+   * > definition labels.
+   *
+   * ```markdown
+   * > | [^a]: b
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function labelInside(code) {
+    if (
+    // Too long.
+    size > 999 ||
+    // Closing brace with nothing.
+    code === 93 && !data ||
+    // Space or tab is not supported by GFM for some reason.
+    // `\n` and `[` not being supported makes sense.
+    code === null || code === 91 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      return nok(code);
+    }
+    if (code === 93) {
+      effects.exit('chunkString');
+      const token = effects.exit('gfmFootnoteDefinitionLabelString');
+      identifier = (0,micromark_util_normalize_identifier/* normalizeIdentifier */.B)(self.sliceSerialize(token));
+      effects.enter('gfmFootnoteDefinitionLabelMarker');
+      effects.consume(code);
+      effects.exit('gfmFootnoteDefinitionLabelMarker');
+      effects.exit('gfmFootnoteDefinitionLabel');
+      return labelAfter;
+    }
+    if (!(0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      data = true;
+    }
+    size++;
+    effects.consume(code);
+    return code === 92 ? labelEscape : labelInside;
+  }
+
+  /**
+   * After `\`, at a special character.
+   *
+   * > 👉 **Note**: `cmark-gfm` currently does not support escaped brackets:
+   * > <https://github.com/github/cmark-gfm/issues/240>
+   *
+   * ```markdown
+   * > | [^a\*b]: c
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function labelEscape(code) {
+    if (code === 91 || code === 92 || code === 93) {
+      effects.consume(code);
+      size++;
+      return labelInside;
+    }
+    return labelInside(code);
+  }
+
+  /**
+   * After definition label.
+   *
+   * ```markdown
+   * > | [^a]: b
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function labelAfter(code) {
+    if (code === 58) {
+      effects.enter('definitionMarker');
+      effects.consume(code);
+      effects.exit('definitionMarker');
+      if (!defined.includes(identifier)) {
+        defined.push(identifier);
+      }
+
+      // Any whitespace after the marker is eaten, forming indented code
+      // is not possible.
+      // No space is also fine, just like a block quote marker.
+      return (0,micromark_factory_space/* factorySpace */.N)(effects, whitespaceAfter, 'gfmFootnoteDefinitionWhitespace');
+    }
+    return nok(code);
+  }
+
+  /**
+   * After definition prefix.
+   *
+   * ```markdown
+   * > | [^a]: b
+   *           ^
+   * ```
+   *
+   * @type {State}
+   */
+  function whitespaceAfter(code) {
+    // `markdown-rs` has a wrapping token for the prefix that is closed here.
+    return ok(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeDefinitionContinuation(effects, ok, nok) {
+  /// Start of footnote definition continuation.
+  ///
+  /// ```markdown
+  ///   | [^a]: b
+  /// > |     c
+  ///     ^
+  /// ```
+  //
+  // Either a blank line, which is okay, or an indented thing.
+  return effects.check(blank_line/* blankLine */.B, ok, effects.attempt(indent, ok, nok));
+}
+
+/** @type {Exiter} */
+function gfmFootnoteDefinitionEnd(effects) {
+  effects.exit('gfmFootnoteDefinition');
+}
+
+/**
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeIndent(effects, ok, nok) {
+  const self = this;
+  return (0,micromark_factory_space/* factorySpace */.N)(effects, afterPrefix, 'gfmFootnoteDefinitionIndent', 4 + 1);
+
+  /**
+   * @type {State}
+   */
+  function afterPrefix(code) {
+    const tail = self.events[self.events.length - 1];
+    return tail && tail[1].type === 'gfmFootnoteDefinitionIndent' && tail[2].sliceSerialize(tail[1], true).length === 4 ? ok(code) : nok(code);
+  }
+}
+// EXTERNAL MODULE: ./node_modules/micromark-util-chunked/index.js
+var micromark_util_chunked = __nccwpck_require__(5254);
+// EXTERNAL MODULE: ./node_modules/micromark-util-classify-character/index.js
+var micromark_util_classify_character = __nccwpck_require__(4386);
+// EXTERNAL MODULE: ./node_modules/micromark-util-resolve-all/index.js
+var micromark_util_resolve_all = __nccwpck_require__(6728);
+;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-strikethrough/lib/syntax.js
+/**
+ * @import {Options} from 'micromark-extension-gfm-strikethrough'
+ * @import {Event, Extension, Resolver, State, Token, TokenizeContext, Tokenizer} from 'micromark-util-types'
+ */
+
+
+
+
+/**
+ * Create an extension for `micromark` to enable GFM strikethrough syntax.
+ *
+ * @param {Options | null | undefined} [options={}]
+ *   Configuration.
+ * @returns {Extension}
+ *   Extension for `micromark` that can be passed in `extensions`, to
+ *   enable GFM strikethrough syntax.
+ */
+function gfmStrikethrough(options) {
+  const options_ = options || {};
+  let single = options_.singleTilde;
+  const tokenizer = {
+    name: 'strikethrough',
+    tokenize: tokenizeStrikethrough,
+    resolveAll: resolveAllStrikethrough
+  };
+  if (single === null || single === undefined) {
+    single = true;
+  }
+  return {
+    text: {
+      [126]: tokenizer
+    },
+    insideSpan: {
+      null: [tokenizer]
+    },
+    attentionMarkers: {
+      null: [126]
+    }
+  };
+
+  /**
+   * Take events and resolve strikethrough.
+   *
+   * @type {Resolver}
+   */
+  function resolveAllStrikethrough(events, context) {
+    let index = -1;
+
+    // Walk through all events.
+    while (++index < events.length) {
+      // Find a token that can close.
+      if (events[index][0] === 'enter' && events[index][1].type === 'strikethroughSequenceTemporary' && events[index][1]._close) {
+        let open = index;
+
+        // Now walk back to find an opener.
+        while (open--) {
+          // Find a token that can open the closer.
+          if (events[open][0] === 'exit' && events[open][1].type === 'strikethroughSequenceTemporary' && events[open][1]._open &&
+          // If the sizes are the same:
+          events[index][1].end.offset - events[index][1].start.offset === events[open][1].end.offset - events[open][1].start.offset) {
+            events[index][1].type = 'strikethroughSequence';
+            events[open][1].type = 'strikethroughSequence';
+
+            /** @type {Token} */
+            const strikethrough = {
+              type: 'strikethrough',
+              start: Object.assign({}, events[open][1].start),
+              end: Object.assign({}, events[index][1].end)
+            };
+
+            /** @type {Token} */
+            const text = {
+              type: 'strikethroughText',
+              start: Object.assign({}, events[open][1].end),
+              end: Object.assign({}, events[index][1].start)
+            };
+
+            // Opening.
+            /** @type {Array<Event>} */
+            const nextEvents = [['enter', strikethrough, context], ['enter', events[open][1], context], ['exit', events[open][1], context], ['enter', text, context]];
+            const insideSpan = context.parser.constructs.insideSpan.null;
+            if (insideSpan) {
+              // Between.
+              (0,micromark_util_chunked/* splice */.m)(nextEvents, nextEvents.length, 0, (0,micromark_util_resolve_all/* resolveAll */.W)(insideSpan, events.slice(open + 1, index), context));
+            }
+
+            // Closing.
+            (0,micromark_util_chunked/* splice */.m)(nextEvents, nextEvents.length, 0, [['exit', text, context], ['enter', events[index][1], context], ['exit', events[index][1], context], ['exit', strikethrough, context]]);
+            (0,micromark_util_chunked/* splice */.m)(events, open - 1, index - open + 3, nextEvents);
+            index = open + nextEvents.length - 2;
+            break;
+          }
+        }
+      }
+    }
+    index = -1;
+    while (++index < events.length) {
+      if (events[index][1].type === 'strikethroughSequenceTemporary') {
+        events[index][1].type = "data";
+      }
+    }
+    return events;
+  }
+
+  /**
+   * @this {TokenizeContext}
+   * @type {Tokenizer}
+   */
+  function tokenizeStrikethrough(effects, ok, nok) {
+    const previous = this.previous;
+    const events = this.events;
+    let size = 0;
+    return start;
+
+    /** @type {State} */
+    function start(code) {
+      if (previous === 126 && events[events.length - 1][1].type !== "characterEscape") {
+        return nok(code);
+      }
+      effects.enter('strikethroughSequenceTemporary');
+      return more(code);
+    }
+
+    /** @type {State} */
+    function more(code) {
+      const before = (0,micromark_util_classify_character/* classifyCharacter */.S)(previous);
+      if (code === 126) {
+        // If this is the third marker, exit.
+        if (size > 1) return nok(code);
+        effects.consume(code);
+        size++;
+        return more;
+      }
+      if (size < 2 && !single) return nok(code);
+      const token = effects.exit('strikethroughSequenceTemporary');
+      const after = (0,micromark_util_classify_character/* classifyCharacter */.S)(code);
+      token._open = !after || after === 2 && Boolean(before);
+      token._close = !before || before === 2 && Boolean(after);
+      return ok(code);
+    }
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-table/lib/edit-map.js
+/**
+ * @import {Event} from 'micromark-util-types'
+ */
+
+// Port of `edit_map.rs` from `markdown-rs`.
+// This should move to `markdown-js` later.
+
+// Deal with several changes in events, batching them together.
+//
+// Preferably, changes should be kept to a minimum.
+// Sometimes, it’s needed to change the list of events, because parsing can be
+// messy, and it helps to expose a cleaner interface of events to the compiler
+// and other users.
+// It can also help to merge many adjacent similar events.
+// And, in other cases, it’s needed to parse subcontent: pass some events
+// through another tokenizer and inject the result.
+
+/**
+ * @typedef {[number, number, Array<Event>]} Change
+ * @typedef {[number, number, number]} Jump
+ */
+
+/**
+ * Tracks a bunch of edits.
+ */
+class EditMap {
+  /**
+   * Create a new edit map.
+   */
+  constructor() {
+    /**
+     * Record of changes.
+     *
+     * @type {Array<Change>}
+     */
+    this.map = [];
+
+    /**
+     * Changes by index, so `add` does not scan `map` (quadratic on
+     * table-heavy documents).
+     *
+     * @type {Map<number, Change>}
+     */
+    this.index = new Map();
+  }
+
+  /**
+   * Create an edit: a remove and/or add at a certain place.
+   *
+   * @param {number} index
+   *   Index at which to apply the edit.
+   * @param {number} remove
+   *   Count of items to remove at the index.
+   * @param {Array<Event>} add
+   *   Items to add at the index.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  add(index, remove, add) {
+    addImplementation(this, index, remove, add);
+  }
+
+  // To do: add this when moving to `micromark`.
+  // /**
+  //  * Create an edit: but insert `add` before existing additions.
+  //  *
+  //  * @param {number} index
+  //  * @param {number} remove
+  //  * @param {Array<Event>} add
+  //  * @returns {undefined}
+  //  */
+  // addBefore(index, remove, add) {
+  //   addImplementation(this, index, remove, add, true)
+  // }
+
+  /**
+   * Done, change the events.
+   *
+   * @param {Array<Event>} events
+   *   List of events to apply the edits to.
+   * @returns {undefined}
+   *   Nothing.
+   */
+  consume(events) {
+    this.map.sort(function (a, b) {
+      return a[0] - b[0];
+    });
+
+    /* c8 ignore next 3 -- `resolve` is never called without tables, so without edits. */
+    if (this.map.length === 0) {
+      return;
+    }
+
+    // To do: if links are added in events, like they are in `markdown-rs`,
+    // this is needed.
+    // // Calculate jumps: where items in the current list move to.
+    // /** @type {Array<Jump>} */
+    // const jumps = []
+    // let index = 0
+    // let addAcc = 0
+    // let removeAcc = 0
+    // while (index < this.map.length) {
+    //   const [at, remove, add] = this.map[index]
+    //   removeAcc += remove
+    //   addAcc += add.length
+    //   jumps.push([at, removeAcc, addAcc])
+    //   index += 1
+    // }
+    //
+    // . shiftLinks(events, jumps)
+
+    let index = this.map.length;
+    /** @type {Array<Array<Event>>} */
+    const vecs = [];
+    while (index > 0) {
+      index -= 1;
+      vecs.push(events.slice(this.map[index][0] + this.map[index][1]), this.map[index][2]);
+
+      // Truncate rest.
+      events.length = this.map[index][0];
+    }
+    vecs.push(events.slice());
+    events.length = 0;
+    let slice = vecs.pop();
+    while (slice) {
+      for (const element of slice) {
+        events.push(element);
+      }
+      slice = vecs.pop();
+    }
+
+    // Truncate everything.
+    this.map.length = 0;
+    this.index.clear();
+  }
+}
+
+/**
+ * Create an edit.
+ *
+ * @param {EditMap} editMap
+ *   Edit map to apply to.
+ * @param {number} at
+ *   Index at which to apply the edit.
+ * @param {number} remove
+ *   Count of items to remove at the index.
+ * @param {Array<Event>} add
+ *   Items to add at the index.
+ * @returns {undefined}
+ *   Nothing.
+ */
+function addImplementation(editMap, at, remove, add) {
+  /* c8 ignore next 3 -- `resolve` is never called without tables, so without edits. */
+  if (remove === 0 && add.length === 0) {
+    return;
+  }
+  const existing = editMap.index.get(at);
+  if (existing) {
+    existing[1] += remove;
+
+    // To do: before not used by tables, use when moving to micromark.
+    // if (before) {
+    //   add.push(...existing[2])
+    //   existing[2] = add
+    // } else {
+    existing[2].push(...add);
+    // }
+
+    return;
+  }
+
+  /** @type {Change} */
+  const change = [at, remove, add];
+  editMap.map.push(change);
+  editMap.index.set(at, change);
+}
+
+// /**
+//  * Shift `previous` and `next` links according to `jumps`.
+//  *
+//  * This fixes links in case there are events removed or added between them.
+//  *
+//  * @param {Array<Event>} events
+//  * @param {Array<Jump>} jumps
+//  */
+// function shiftLinks(events, jumps) {
+//   let jumpIndex = 0
+//   let index = 0
+//   let add = 0
+//   let rm = 0
+
+//   while (index < events.length) {
+//     const rmCurr = rm
+
+//     while (jumpIndex < jumps.length && jumps[jumpIndex][0] <= index) {
+//       add = jumps[jumpIndex][2]
+//       rm = jumps[jumpIndex][1]
+//       jumpIndex += 1
+//     }
+
+//     // Ignore items that will be removed.
+//     if (rm > rmCurr) {
+//       index += rm - rmCurr
+//     } else {
+//       // ?
+//       // if let Some(link) = &events[index].link {
+//       //     if let Some(next) = link.next {
+//       //         events[next].link.as_mut().unwrap().previous = Some(index + add - rm);
+//       //         while jumpIndex < jumps.len() && jumps[jumpIndex].0 <= next {
+//       //             add = jumps[jumpIndex].2;
+//       //             rm = jumps[jumpIndex].1;
+//       //             jumpIndex += 1;
+//       //         }
+//       //         events[index].link.as_mut().unwrap().next = Some(next + add - rm);
+//       //         index = next;
+//       //         continue;
+//       //     }
+//       // }
+//       index += 1
+//     }
+//   }
+// }
+;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-table/lib/infer.js
+/**
+ * @import {Event} from 'micromark-util-types'
+ */
+
+/**
+ * @typedef {'center' | 'left' | 'none' | 'right'} Align
+ */
+
+/**
+ * Figure out the alignment of a GFM table.
+ *
+ * @param {Readonly<Array<Event>>} events
+ *   List of events.
+ * @param {number} index
+ *   Table enter event.
+ * @returns {Array<Align>}
+ *   List of aligns.
+ */
+function gfmTableAlign(events, index) {
+  let inDelimiterRow = false;
+  /** @type {Array<Align>} */
+  const align = [];
+  while (index < events.length) {
+    const event = events[index];
+    if (inDelimiterRow) {
+      if (event[0] === 'enter') {
+        // Start of alignment value: set a new column.
+        // To do: `markdown-rs` uses `tableDelimiterCellValue`.
+        if (event[1].type === 'tableContent') {
+          align.push(events[index + 1][1].type === 'tableDelimiterMarker' ? 'left' : 'none');
+        }
+      }
+      // Exits:
+      // End of alignment value: change the column.
+      // To do: `markdown-rs` uses `tableDelimiterCellValue`.
+      else if (event[1].type === 'tableContent') {
+        if (events[index - 1][1].type === 'tableDelimiterMarker') {
+          const alignIndex = align.length - 1;
+          align[alignIndex] = align[alignIndex] === 'left' ? 'center' : 'right';
+        }
+      }
+      // Done!
+      else if (event[1].type === 'tableDelimiterRow') {
+        break;
+      }
+    } else if (event[0] === 'enter' && event[1].type === 'tableDelimiterRow') {
+      inDelimiterRow = true;
+    }
+    index += 1;
+  }
+  return align;
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-table/lib/syntax.js
+/**
+ * @import {Event, Extension, Point, Resolver, State, Token, TokenizeContext, Tokenizer} from 'micromark-util-types'
+ */
+
+/**
+ * @typedef {[number, number, number, number]} Range
+ *   Cell info.
+ *
+ * @typedef {0 | 1 | 2 | 3} RowKind
+ *   Where we are: `1` for head row, `2` for delimiter row, `3` for body row.
+ */
+
+
+
+
+
+
+/**
+ * Create an HTML extension for `micromark` to support GitHub tables syntax.
+ *
+ * @returns {Extension}
+ *   Extension for `micromark` that can be passed in `extensions` to enable GFM
+ *   table syntax.
+ */
+function gfmTable() {
+  return {
+    flow: {
+      null: {
+        name: 'table',
+        tokenize: tokenizeTable,
+        resolveAll: resolveTable
+      }
+    }
+  };
+}
+
+/**
+ * Tokenizer for GFM tables.
+ *
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeTable(effects, ok, nok) {
+  const self = this;
+  let size = 0;
+  let sizeB = 0;
+  /** @type {boolean | undefined} */
+  let seen;
+  return start;
+
+  /**
+   * Start of a GFM table.
+   *
+   * If there is a valid table row or table head before, then we try to parse
+   * another row.
+   * Otherwise, we try to parse a head.
+   *
+   * ```markdown
+   * > | | a |
+   *     ^
+   *   | | - |
+   * > | | b |
+   *     ^
+   * ```
+   * @type {State}
+   */
+  function start(code) {
+    let index = self.events.length - 1;
+    while (index > -1) {
+      const {
+        type
+      } = self.events[index][1];
+      if (type === "lineEnding" ||
+      // Note: markdown-rs uses `whitespace` instead of `linePrefix`
+      type === "linePrefix") {
+        index--;
+      } else {
+        break;
+      }
+    }
+    const tail = index > -1 ? self.events[index][1].type : null;
+    const next = tail === 'tableHead' || tail === 'tableRow' ? bodyRowStart : headRowBefore;
+
+    // Don’t allow lazy body rows.
+    if (next === bodyRowStart && self.parser.lazy[self.now().line]) {
+      return nok(code);
+    }
+    return next(code);
+  }
+
+  /**
+   * Before table head row.
+   *
+   * ```markdown
+   * > | | a |
+   *     ^
+   *   | | - |
+   *   | | b |
+   * ```
+   *
+   * @type {State}
+   */
+  function headRowBefore(code) {
+    effects.enter('tableHead');
+    effects.enter('tableRow');
+    return headRowStart(code);
+  }
+
+  /**
+   * Before table head row, after whitespace.
+   *
+   * ```markdown
+   * > | | a |
+   *     ^
+   *   | | - |
+   *   | | b |
+   * ```
+   *
+   * @type {State}
+   */
+  function headRowStart(code) {
+    if (code === 124) {
+      return headRowBreak(code);
+    }
+
+    // To do: micromark-js should let us parse our own whitespace in extensions,
+    // like `markdown-rs`:
+    //
+    // ```js
+    // // 4+ spaces.
+    // if (markdownSpace(code)) {
+    //   return nok(code)
+    // }
+    // ```
+
+    seen = true;
+    // Count the first character, that isn’t a pipe, double.
+    sizeB += 1;
+    return headRowBreak(code);
+  }
+
+  /**
+   * At break in table head row.
+   *
+   * ```markdown
+   * > | | a |
+   *     ^
+   *       ^
+   *         ^
+   *   | | - |
+   *   | | b |
+   * ```
+   *
+   * @type {State}
+   */
+  function headRowBreak(code) {
+    if (code === null) {
+      // Note: in `markdown-rs`, we need to reset, in `micromark-js` we don‘t.
+      return nok(code);
+    }
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      // If anything other than one pipe (ignoring whitespace) was used, it’s fine.
+      if (sizeB > 1) {
+        sizeB = 0;
+        // To do: check if this works.
+        // Feel free to interrupt:
+        self.interrupt = true;
+        effects.exit('tableRow');
+        effects.enter("lineEnding");
+        effects.consume(code);
+        effects.exit("lineEnding");
+        return headDelimiterStart;
+      }
+
+      // Note: in `markdown-rs`, we need to reset, in `micromark-js` we don‘t.
+      return nok(code);
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      // To do: check if this is fine.
+      // effects.attempt(State::Next(StateName::GfmTableHeadRowBreak), State::Nok)
+      // State::Retry(space_or_tab(tokenizer))
+      return (0,micromark_factory_space/* factorySpace */.N)(effects, headRowBreak, "whitespace")(code);
+    }
+    sizeB += 1;
+    if (seen) {
+      seen = false;
+      // Header cell count.
+      size += 1;
+    }
+    if (code === 124) {
+      effects.enter('tableCellDivider');
+      effects.consume(code);
+      effects.exit('tableCellDivider');
+      // Whether a delimiter was seen.
+      seen = true;
+      return headRowBreak;
+    }
+
+    // Anything else is cell data.
+    effects.enter("data");
+    return headRowData(code);
+  }
+
+  /**
+   * In table head row data.
+   *
+   * ```markdown
+   * > | | a |
+   *       ^
+   *   | | - |
+   *   | | b |
+   * ```
+   *
+   * @type {State}
+   */
+  function headRowData(code) {
+    if (code === null || code === 124 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      effects.exit("data");
+      return headRowBreak(code);
+    }
+    effects.consume(code);
+    return code === 92 ? headRowEscape : headRowData;
+  }
+
+  /**
+   * In table head row escape.
+   *
+   * ```markdown
+   * > | | a\-b |
+   *         ^
+   *   | | ---- |
+   *   | | c    |
+   * ```
+   *
+   * @type {State}
+   */
+  function headRowEscape(code) {
+    if (code === 92 || code === 124) {
+      effects.consume(code);
+      return headRowData;
+    }
+    return headRowData(code);
+  }
+
+  /**
+   * Before delimiter row.
+   *
+   * ```markdown
+   *   | | a |
+   * > | | - |
+   *     ^
+   *   | | b |
+   * ```
+   *
+   * @type {State}
+   */
+  function headDelimiterStart(code) {
+    // Reset `interrupt`.
+    self.interrupt = false;
+
+    // Note: in `markdown-rs`, we need to handle piercing here too.
+    if (self.parser.lazy[self.now().line]) {
+      return nok(code);
+    }
+    effects.enter('tableDelimiterRow');
+    // Track if we’ve seen a `:` or `|`.
+    seen = false;
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      return (0,micromark_factory_space/* factorySpace */.N)(effects, headDelimiterBefore, "linePrefix", self.parser.constructs.disable.null.includes('codeIndented') ? undefined : 4)(code);
+    }
+    return headDelimiterBefore(code);
+  }
+
+  /**
+   * Before delimiter row, after optional whitespace.
+   *
+   * Reused when a `|` is found later, to parse another cell.
+   *
+   * ```markdown
+   *   | | a |
+   * > | | - |
+   *     ^
+   *   | | b |
+   * ```
+   *
+   * @type {State}
+   */
+  function headDelimiterBefore(code) {
+    if (code === 45 || code === 58) {
+      return headDelimiterValueBefore(code);
+    }
+    if (code === 124) {
+      seen = true;
+      // If we start with a pipe, we open a cell marker.
+      effects.enter('tableCellDivider');
+      effects.consume(code);
+      effects.exit('tableCellDivider');
+      return headDelimiterCellBefore;
+    }
+
+    // More whitespace / empty row not allowed at start.
+    return headDelimiterNok(code);
+  }
+
+  /**
+   * After `|`, before delimiter cell.
+   *
+   * ```markdown
+   *   | | a |
+   * > | | - |
+   *      ^
+   * ```
+   *
+   * @type {State}
+   */
+  function headDelimiterCellBefore(code) {
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      return (0,micromark_factory_space/* factorySpace */.N)(effects, headDelimiterValueBefore, "whitespace")(code);
+    }
+    return headDelimiterValueBefore(code);
+  }
+
+  /**
+   * Before delimiter cell value.
+   *
+   * ```markdown
+   *   | | a |
+   * > | | - |
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function headDelimiterValueBefore(code) {
+    // Align: left.
+    if (code === 58) {
+      sizeB += 1;
+      seen = true;
+      effects.enter('tableDelimiterMarker');
+      effects.consume(code);
+      effects.exit('tableDelimiterMarker');
+      return headDelimiterLeftAlignmentAfter;
+    }
+
+    // Align: none.
+    if (code === 45) {
+      sizeB += 1;
+      // To do: seems weird that this *isn’t* left aligned, but that state is used?
+      return headDelimiterLeftAlignmentAfter(code);
+    }
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      return headDelimiterCellAfter(code);
+    }
+    return headDelimiterNok(code);
+  }
+
+  /**
+   * After delimiter cell left alignment marker.
+   *
+   * ```markdown
+   *   | | a  |
+   * > | | :- |
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function headDelimiterLeftAlignmentAfter(code) {
+    if (code === 45) {
+      effects.enter('tableDelimiterFiller');
+      return headDelimiterFiller(code);
+    }
+
+    // Anything else is not ok after the left-align colon.
+    return headDelimiterNok(code);
+  }
+
+  /**
+   * In delimiter cell filler.
+   *
+   * ```markdown
+   *   | | a |
+   * > | | - |
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function headDelimiterFiller(code) {
+    if (code === 45) {
+      effects.consume(code);
+      return headDelimiterFiller;
+    }
+
+    // Align is `center` if it was `left`, `right` otherwise.
+    if (code === 58) {
+      seen = true;
+      effects.exit('tableDelimiterFiller');
+      effects.enter('tableDelimiterMarker');
+      effects.consume(code);
+      effects.exit('tableDelimiterMarker');
+      return headDelimiterRightAlignmentAfter;
+    }
+    effects.exit('tableDelimiterFiller');
+    return headDelimiterRightAlignmentAfter(code);
+  }
+
+  /**
+   * After delimiter cell right alignment marker.
+   *
+   * ```markdown
+   *   | |  a |
+   * > | | -: |
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function headDelimiterRightAlignmentAfter(code) {
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      return (0,micromark_factory_space/* factorySpace */.N)(effects, headDelimiterCellAfter, "whitespace")(code);
+    }
+    return headDelimiterCellAfter(code);
+  }
+
+  /**
+   * After delimiter cell.
+   *
+   * ```markdown
+   *   | |  a |
+   * > | | -: |
+   *          ^
+   * ```
+   *
+   * @type {State}
+   */
+  function headDelimiterCellAfter(code) {
+    if (code === 124) {
+      return headDelimiterBefore(code);
+    }
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      // Exit when:
+      // * there was no `:` or `|` at all (it’s a thematic break or setext
+      //   underline instead)
+      // * the header cell count is not the delimiter cell count
+      if (!seen || size !== sizeB) {
+        return headDelimiterNok(code);
+      }
+
+      // Note: in markdown-rs`, a reset is needed here.
+      effects.exit('tableDelimiterRow');
+      effects.exit('tableHead');
+      // To do: in `markdown-rs`, resolvers need to be registered manually.
+      // effects.register_resolver(ResolveName::GfmTable)
+      return ok(code);
+    }
+    return headDelimiterNok(code);
+  }
+
+  /**
+   * In delimiter row, at a disallowed byte.
+   *
+   * ```markdown
+   *   | | a |
+   * > | | x |
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function headDelimiterNok(code) {
+    // Note: in `markdown-rs`, we need to reset, in `micromark-js` we don‘t.
+    return nok(code);
+  }
+
+  /**
+   * Before table body row.
+   *
+   * ```markdown
+   *   | | a |
+   *   | | - |
+   * > | | b |
+   *     ^
+   * ```
+   *
+   * @type {State}
+   */
+  function bodyRowStart(code) {
+    // Note: in `markdown-rs` we need to manually take care of a prefix,
+    // but in `micromark-js` that is done for us, so if we’re here, we’re
+    // never at whitespace.
+    effects.enter('tableRow');
+    return bodyRowBreak(code);
+  }
+
+  /**
+   * At break in table body row.
+   *
+   * ```markdown
+   *   | | a |
+   *   | | - |
+   * > | | b |
+   *     ^
+   *       ^
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function bodyRowBreak(code) {
+    if (code === 124) {
+      effects.enter('tableCellDivider');
+      effects.consume(code);
+      effects.exit('tableCellDivider');
+      return bodyRowBreak;
+    }
+    if (code === null || (0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      effects.exit('tableRow');
+      return ok(code);
+    }
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      return (0,micromark_factory_space/* factorySpace */.N)(effects, bodyRowBreak, "whitespace")(code);
+    }
+
+    // Anything else is cell content.
+    effects.enter("data");
+    return bodyRowData(code);
+  }
+
+  /**
+   * In table body row data.
+   *
+   * ```markdown
+   *   | | a |
+   *   | | - |
+   * > | | b |
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function bodyRowData(code) {
+    if (code === null || code === 124 || (0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      effects.exit("data");
+      return bodyRowBreak(code);
+    }
+    effects.consume(code);
+    return code === 92 ? bodyRowEscape : bodyRowData;
+  }
+
+  /**
+   * In table body row escape.
+   *
+   * ```markdown
+   *   | | a    |
+   *   | | ---- |
+   * > | | b\-c |
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function bodyRowEscape(code) {
+    if (code === 92 || code === 124) {
+      effects.consume(code);
+      return bodyRowData;
+    }
+    return bodyRowData(code);
+  }
+}
+
+/** @type {Resolver} */
+
+function resolveTable(events, context) {
+  let index = -1;
+  let inFirstCellAwaitingPipe = true;
+  /** @type {RowKind} */
+  let rowKind = 0;
+  /** @type {Range} */
+  let lastCell = [0, 0, 0, 0];
+  /** @type {Range} */
+  let cell = [0, 0, 0, 0];
+  let afterHeadAwaitingFirstBodyRow = false;
+  let lastTableEnd = 0;
+  /** @type {Token | undefined} */
+  let currentTable;
+  /** @type {Token | undefined} */
+  let currentBody;
+  /** @type {Token | undefined} */
+  let currentCell;
+  const map = new EditMap();
+  while (++index < events.length) {
+    const event = events[index];
+    const token = event[1];
+    if (event[0] === 'enter') {
+      // Start of head.
+      if (token.type === 'tableHead') {
+        afterHeadAwaitingFirstBodyRow = false;
+
+        // Inject previous (body end and) table end.
+        if (lastTableEnd !== 0) {
+          flushTableEnd(map, context, lastTableEnd, currentTable, currentBody);
+          currentBody = undefined;
+          lastTableEnd = 0;
+        }
+
+        // Inject table start.
+        currentTable = {
+          type: 'table',
+          start: Object.assign({}, token.start),
+          // Note: correct end is set later.
+          end: Object.assign({}, token.end)
+        };
+        map.add(index, 0, [['enter', currentTable, context]]);
+      } else if (token.type === 'tableRow' || token.type === 'tableDelimiterRow') {
+        inFirstCellAwaitingPipe = true;
+        currentCell = undefined;
+        lastCell = [0, 0, 0, 0];
+        cell = [0, index + 1, 0, 0];
+
+        // Inject table body start.
+        if (afterHeadAwaitingFirstBodyRow) {
+          afterHeadAwaitingFirstBodyRow = false;
+          currentBody = {
+            type: 'tableBody',
+            start: Object.assign({}, token.start),
+            // Note: correct end is set later.
+            end: Object.assign({}, token.end)
+          };
+          map.add(index, 0, [['enter', currentBody, context]]);
+        }
+        rowKind = token.type === 'tableDelimiterRow' ? 2 : currentBody ? 3 : 1;
+      }
+      // Cell data.
+      else if (rowKind && (token.type === "data" || token.type === 'tableDelimiterMarker' || token.type === 'tableDelimiterFiller')) {
+        inFirstCellAwaitingPipe = false;
+
+        // First value in cell.
+        if (cell[2] === 0) {
+          if (lastCell[1] !== 0) {
+            cell[0] = cell[1];
+            currentCell = flushCell(map, context, lastCell, rowKind, undefined, currentCell);
+            lastCell = [0, 0, 0, 0];
+          }
+          cell[2] = index;
+        }
+      } else if (token.type === 'tableCellDivider') {
+        if (inFirstCellAwaitingPipe) {
+          inFirstCellAwaitingPipe = false;
+        } else {
+          if (lastCell[1] !== 0) {
+            cell[0] = cell[1];
+            currentCell = flushCell(map, context, lastCell, rowKind, undefined, currentCell);
+          }
+          lastCell = cell;
+          cell = [lastCell[1], index, 0, 0];
+        }
+      }
+    }
+    // Exit events.
+    else if (token.type === 'tableHead') {
+      afterHeadAwaitingFirstBodyRow = true;
+      lastTableEnd = index;
+    } else if (token.type === 'tableRow' || token.type === 'tableDelimiterRow') {
+      lastTableEnd = index;
+      if (lastCell[1] !== 0) {
+        cell[0] = cell[1];
+        currentCell = flushCell(map, context, lastCell, rowKind, index, currentCell);
+      } else if (cell[1] !== 0) {
+        currentCell = flushCell(map, context, cell, rowKind, index, currentCell);
+      }
+      rowKind = 0;
+    } else if (rowKind && (token.type === "data" || token.type === 'tableDelimiterMarker' || token.type === 'tableDelimiterFiller')) {
+      cell[3] = index;
+    }
+  }
+  if (lastTableEnd !== 0) {
+    flushTableEnd(map, context, lastTableEnd, currentTable, currentBody);
+  }
+  map.consume(context.events);
+
+  // To do: move this into `html`, when events are exposed there.
+  // That’s what `markdown-rs` does.
+  // That needs updates to `mdast-util-gfm-table`.
+  index = -1;
+  while (++index < context.events.length) {
+    const event = context.events[index];
+    if (event[0] === 'enter' && event[1].type === 'table') {
+      event[1]._align = gfmTableAlign(context.events, index);
+    }
+  }
+  return events;
+}
+
+/**
+ * Generate a cell.
+ *
+ * @param {EditMap} map
+ *   Edit map to apply to.
+ * @param {Readonly<TokenizeContext>} context
+ *   Tokenize context.
+ * @param {Readonly<Range>} range
+ *   Range of the cell within events.
+ * @param {RowKind} rowKind
+ *   Type of row.
+ * @param {number | undefined} rowEnd
+ *   Index of the end of the row, if known.
+ * @param {Token | undefined} previousCell
+ *   Previous cell token, if any.
+ * @returns {Token | undefined}
+ *   Current cell token after flushing, if any.
+ */
+// eslint-disable-next-line max-params
+function flushCell(map, context, range, rowKind, rowEnd, previousCell) {
+  // `markdown-rs` uses:
+  // rowKind === 2 ? 'tableDelimiterCell' : 'tableCell'
+  const groupName = rowKind === 1 ? 'tableHeader' : rowKind === 2 ? 'tableDelimiter' : 'tableData';
+  // `markdown-rs` uses:
+  // rowKind === 2 ? 'tableDelimiterCellValue' : 'tableCellText'
+  const valueName = 'tableContent';
+
+  // Insert an exit for the previous cell, if there is one.
+  //
+  // ```markdown
+  // > | | aa | bb | cc |
+  //          ^-- exit
+  //           ^^^^-- this cell
+  // ```
+  if (range[0] !== 0) {
+    previousCell.end = Object.assign({}, getPoint(context.events, range[0]));
+    map.add(range[0], 0, [['exit', previousCell, context]]);
+  }
+
+  // Insert enter of this cell.
+  //
+  // ```markdown
+  // > | | aa | bb | cc |
+  //           ^-- enter
+  //           ^^^^-- this cell
+  // ```
+  const now = getPoint(context.events, range[1]);
+  previousCell = {
+    type: groupName,
+    start: Object.assign({}, now),
+    // Note: correct end is set later.
+    end: Object.assign({}, now)
+  };
+  map.add(range[1], 0, [['enter', previousCell, context]]);
+
+  // Insert text start at first data start and end at last data end, and
+  // remove events between.
+  //
+  // ```markdown
+  // > | | aa | bb | cc |
+  //            ^-- enter
+  //             ^-- exit
+  //           ^^^^-- this cell
+  // ```
+  if (range[2] !== 0) {
+    const relatedStart = getPoint(context.events, range[2]);
+    const relatedEnd = getPoint(context.events, range[3]);
+    /** @type {Token} */
+    const valueToken = {
+      type: valueName,
+      start: Object.assign({}, relatedStart),
+      end: Object.assign({}, relatedEnd)
+    };
+    map.add(range[2], 0, [['enter', valueToken, context]]);
+    if (rowKind !== 2) {
+      // Fix positional info on remaining events
+      const start = context.events[range[2]];
+      const end = context.events[range[3]];
+      start[1].end = Object.assign({}, end[1].end);
+      start[1].type = "chunkText";
+      start[1].contentType = "text";
+
+      // Remove if needed.
+      if (range[3] > range[2] + 1) {
+        const a = range[2] + 1;
+        const b = range[3] - range[2] - 1;
+        map.add(a, b, []);
+      }
+    }
+    map.add(range[3] + 1, 0, [['exit', valueToken, context]]);
+  }
+
+  // Insert an exit for the last cell, if at the row end.
+  //
+  // ```markdown
+  // > | | aa | bb | cc |
+  //                    ^-- exit
+  //               ^^^^^^-- this cell (the last one contains two “between” parts)
+  // ```
+  if (rowEnd !== undefined) {
+    previousCell.end = Object.assign({}, getPoint(context.events, rowEnd));
+    map.add(rowEnd, 0, [['exit', previousCell, context]]);
+    previousCell = undefined;
+  }
+  return previousCell;
+}
+
+/**
+ * Generate table end (and table body end).
+ *
+ * @param {Readonly<EditMap>} map
+ *   Edit map to apply to.
+ * @param {Readonly<TokenizeContext>} context
+ *   Tokenize context.
+ * @param {number} index
+ *   Index within the events where the table end should be inserted.
+ * @param {Token} table
+ *   Table token.
+ * @param {Token | undefined} tableBody
+ *   Table body token, if any.
+ * @returns {undefined}
+ *   Nothing.
+ */
+// eslint-disable-next-line max-params
+function flushTableEnd(map, context, index, table, tableBody) {
+  /** @type {Array<Event>} */
+  const exits = [];
+  const related = getPoint(context.events, index);
+  if (tableBody) {
+    tableBody.end = Object.assign({}, related);
+    exits.push(['exit', tableBody, context]);
+  }
+  table.end = Object.assign({}, related);
+  exits.push(['exit', table, context]);
+  map.add(index + 1, 0, exits);
+}
+
+/**
+ * Get the point (start or end) for a given event in the list of events.
+ *
+ * @param {Readonly<Array<Event>>} events
+ *   List of events.
+ * @param {number} index
+ *   Index of the event to get the point for.
+ * @returns {Readonly<Point>}
+ *   Start point for enter and end point for exit.
+ */
+function getPoint(events, index) {
+  const event = events[index];
+  const side = event[0] === 'enter' ? 'start' : 'end';
+  return event[1][side];
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm-task-list-item/lib/syntax.js
+/**
+ * @import {Extension, State, TokenizeContext, Tokenizer} from 'micromark-util-types'
+ */
+
+
+
+const tasklistCheck = {
+  name: 'tasklistCheck',
+  tokenize: tokenizeTasklistCheck
+};
+
+/**
+ * Create an HTML extension for `micromark` to support GFM task list items
+ * syntax.
+ *
+ * @returns {Extension}
+ *   Extension for `micromark` that can be passed in `htmlExtensions` to
+ *   support GFM task list items when serializing to HTML.
+ */
+function gfmTaskListItem() {
+  return {
+    text: {
+      [91]: tasklistCheck
+    }
+  };
+}
+
+/**
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function tokenizeTasklistCheck(effects, ok, nok) {
+  const self = this;
+  return open;
+
+  /**
+   * At start of task list item check.
+   *
+   * ```markdown
+   * > | * [x] y.
+   *       ^
+   * ```
+   *
+   * @type {State}
+   */
+  function open(code) {
+    if (
+    // Exit if there’s stuff before.
+    self.previous !== null ||
+    // Exit if not in the first content that is the first child of a list
+    // item.
+    !self._gfmTasklistFirstContentOfListItem) {
+      return nok(code);
+    }
+    effects.enter('taskListCheck');
+    effects.enter('taskListCheckMarker');
+    effects.consume(code);
+    effects.exit('taskListCheckMarker');
+    return inside;
+  }
+
+  /**
+   * In task list item check.
+   *
+   * ```markdown
+   * > | * [x] y.
+   *        ^
+   * ```
+   *
+   * @type {State}
+   */
+  function inside(code) {
+    // Currently we match how GH works in files.
+    // To match how GH works in comments, use `markdownSpace` (`[\t ]`) instead
+    // of `markdownLineEndingOrSpace` (`[\t\n\r ]`).
+    if ((0,micromark_util_character/* markdownLineEndingOrSpace */.Ee)(code)) {
+      effects.enter('taskListCheckValueUnchecked');
+      effects.consume(code);
+      effects.exit('taskListCheckValueUnchecked');
+      return close;
+    }
+    if (code === 88 || code === 120) {
+      effects.enter('taskListCheckValueChecked');
+      effects.consume(code);
+      effects.exit('taskListCheckValueChecked');
+      return close;
+    }
+    return nok(code);
+  }
+
+  /**
+   * At close of task list item check.
+   *
+   * ```markdown
+   * > | * [x] y.
+   *         ^
+   * ```
+   *
+   * @type {State}
+   */
+  function close(code) {
+    if (code === 93) {
+      effects.enter('taskListCheckMarker');
+      effects.consume(code);
+      effects.exit('taskListCheckMarker');
+      effects.exit('taskListCheck');
+      return after;
+    }
+    return nok(code);
+  }
+
+  /**
+   * @type {State}
+   */
+  function after(code) {
+    // EOL in paragraph means there must be something else after it.
+    if ((0,micromark_util_character/* markdownLineEnding */.HP)(code)) {
+      return ok(code);
+    }
+
+    // Space or tab?
+    // Check what comes after.
+    if ((0,micromark_util_character/* markdownSpace */.On)(code)) {
+      return effects.check({
+        tokenize: spaceThenNonSpace
+      }, ok, nok)(code);
+    }
+
+    // EOF, or non-whitespace, both wrong.
+    return nok(code);
+  }
+}
+
+/**
+ * @this {TokenizeContext}
+ * @type {Tokenizer}
+ */
+function spaceThenNonSpace(effects, ok, nok) {
+  return (0,micromark_factory_space/* factorySpace */.N)(effects, after, "whitespace");
+
+  /**
+   * After whitespace, after task list item check.
+   *
+   * ```markdown
+   * > | * [x] y.
+   *           ^
+   * ```
+   *
+   * @type {State}
+   */
+  function after(code) {
+    // EOF means there was nothing, so bad.
+    // EOL means there’s content after it, so good.
+    // Impossible to have more spaces.
+    // Anything else is good.
+    return code === null ? nok(code) : ok(code);
+  }
+}
+;// CONCATENATED MODULE: ./node_modules/micromark-extension-gfm/index.js
+/**
+ * @typedef {import('micromark-extension-gfm-footnote').HtmlOptions} HtmlOptions
+ * @typedef {import('micromark-extension-gfm-strikethrough').Options} Options
+ * @typedef {import('micromark-util-types').Extension} Extension
+ * @typedef {import('micromark-util-types').HtmlExtension} HtmlExtension
+ */
+
+
+
+
+
+
+
+
+
+/**
+ * Create an extension for `micromark` to enable GFM syntax.
+ *
+ * @param {Options | null | undefined} [options]
+ *   Configuration (optional).
+ *
+ *   Passed to `micromark-extens-gfm-strikethrough`.
+ * @returns {Extension}
+ *   Extension for `micromark` that can be passed in `extensions` to enable GFM
+ *   syntax.
+ */
+function gfm(options) {
+  return (0,micromark_util_combine_extensions/* combineExtensions */.y)([
+    gfmAutolinkLiteral(),
+    gfmFootnote(),
+    gfmStrikethrough(options),
+    gfmTable(),
+    gfmTaskListItem()
+  ])
+}
+
+/**
+ * Create an extension for `micromark` to support GFM when serializing to HTML.
+ *
+ * @param {HtmlOptions | null | undefined} [options]
+ *   Configuration (optional).
+ *
+ *   Passed to `micromark-extens-gfm-footnote`.
+ * @returns {HtmlExtension}
+ *   Extension for `micromark` that can be passed in `htmlExtensions` to
+ *   support GFM when serializing to HTML.
+ */
+function gfmHtml(options) {
+  return combineHtmlExtensions([
+    gfmAutolinkLiteralHtml(),
+    gfmFootnoteHtml(options),
+    gfmStrikethroughHtml(),
+    gfmTableHtml(),
+    gfmTagfilterHtml(),
+    gfmTaskListItemHtml()
+  ])
+}
+
+
+/***/ }),
+
+/***/ 2328:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   B: () => (/* binding */ factorySpaceMinMax),
+/* harmony export */   N: () => (/* binding */ factorySpace)
+/* harmony export */ });
+/* harmony import */ var micromark_util_character__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(401);
+/**
+ * @import {Effects, State, TokenType} from 'micromark-util-types'
+ */
+
+
+
+// To do: implement `spaceOrTabWithOptions` (`connect`, `content`).
+
+/**
+ * Parse spaces and tabs.
+ *
+ * There is no `nok` parameter:
+ *
+ * *   spaces in markdown are often optional, in which case this factory can be
+ *     used and `ok` will be switched to whether spaces were found or not
+ * *   one line ending or space can be detected with `markdownSpace(code)` right
+ *     before using `factorySpace`
+ *
+ * ###### Examples
+ *
+ * Where `␉` represents a tab (plus how much it expands) and `␠` represents a
+ * single space.
+ *
+ * ```markdown
+ * ␉
+ * ␠␠␠␠
+ * ␉␠
+ * ```
+ *
+ * @param {Effects} effects
+ *   Context.
+ * @param {State} ok
+ *   State switched to when successful.
+ * @param {TokenType} type
+ *   Type of the whole whitespace.
+ * @param {number | undefined} [max=Infinity]
+ *   Max (exclusive).
+ * @returns {State}
+ *   Start state.
+ */
+function factorySpace(effects, ok, type, max) {
+  const limit = max ? max - 1 : Infinity;
+  let size = 0;
+  return start;
+
+  /** @type {State} */
+  function start(code) {
+    if ((0,micromark_util_character__WEBPACK_IMPORTED_MODULE_0__/* .markdownSpace */ .On)(code)) {
+      effects.enter(type);
+      return prefix(code);
+    }
+    return ok(code);
+  }
+
+  /** @type {State} */
+  function prefix(code) {
+    if ((0,micromark_util_character__WEBPACK_IMPORTED_MODULE_0__/* .markdownSpace */ .On)(code) && size++ < limit) {
+      effects.consume(code);
+      return prefix;
+    }
+    effects.exit(type);
+    return ok(code);
+  }
+}
+
+/**
+ * Parse spaces and tabs, with a required minimum and maximum, matching
+ * `markdown-rs`’s `space_or_tab_min_max`.
+ *
+ * Unlike `factorySpace`, this can fail: `nok` is used when fewer than
+ * `min` spaces or tabs are found.
+ *
+ * @param {Effects} effects
+ *   Context.
+ * @param {State} ok
+ *   State switched to when successful.
+ * @param {State} nok
+ *   State switched to when unsuccessful.
+ * @param {TokenType} type
+ *   Type of the whole whitespace.
+ * @param {number} min
+ *   Minimum allowed characters (inclusive).
+ * @param {number} max
+ *   Maximum allowed characters (inclusive).
+ * @returns {State}
+ *   Start state.
+ */
+function factorySpaceMinMax(effects, ok, nok, type, min, max) {
+  let size = 0;
+  return start;
+
+  /** @type {State} */
+  function start(code) {
+    if (max > 0 && (0,micromark_util_character__WEBPACK_IMPORTED_MODULE_0__/* .markdownSpace */ .On)(code)) {
+      effects.enter(type);
+      return prefix(code);
+    }
+    return after(code);
+  }
+
+  /** @type {State} */
+  function prefix(code) {
+    if ((0,micromark_util_character__WEBPACK_IMPORTED_MODULE_0__/* .markdownSpace */ .On)(code) && size < max) {
+      effects.consume(code);
+      size++;
+      return prefix;
+    }
+    effects.exit(type);
+    return after(code);
+  }
+
+  /** @type {State} */
+  function after(code) {
+    return size >= min ? ok(code) : nok(code);
+  }
+}
+
+/***/ }),
+
 /***/ 401:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
@@ -70527,6 +71966,97 @@ function regexCheck(regex) {
 
 /***/ }),
 
+/***/ 5254:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   V: () => (/* binding */ push),
+/* harmony export */   m: () => (/* binding */ splice)
+/* harmony export */ });
+/**
+ * Like `Array#splice`, but smarter for giant arrays.
+ *
+ * `Array#splice` takes all items to be inserted as individual argument which
+ * causes a stack overflow in V8 when trying to insert 100k items for instance.
+ *
+ * Otherwise, this does not return the removed items, and takes `items` as an
+ * array instead of rest parameters.
+ *
+ * @template {unknown} T
+ *   Item type.
+ * @param {Array<T>} list
+ *   List to operate on.
+ * @param {number} start
+ *   Index to remove/insert at (can be negative).
+ * @param {number} remove
+ *   Number of items to remove.
+ * @param {Array<T>} items
+ *   Items to inject into `list`.
+ * @returns {undefined}
+ *   Nothing.
+ */
+function splice(list, start, remove, items) {
+  const end = list.length;
+  let chunkStart = 0;
+  /** @type {Array<unknown>} */
+  let parameters;
+
+  // Make start between zero and `end` (included).
+  if (start < 0) {
+    start = -start > end ? 0 : end + start;
+  } else {
+    start = start > end ? end : start;
+  }
+  remove = remove > 0 ? remove : 0;
+
+  // No need to chunk the items if there’s only a couple (10k) items.
+  if (items.length < 10000) {
+    parameters = Array.from(items);
+    parameters.unshift(start, remove);
+    // @ts-expect-error Hush, it’s fine.
+    list.splice(...parameters);
+  } else {
+    // Delete `remove` items starting from `start`
+    if (remove) list.splice(start, remove);
+
+    // Insert the items in chunks to not cause stack overflows.
+    while (chunkStart < items.length) {
+      parameters = items.slice(chunkStart, chunkStart + 10000);
+      parameters.unshift(start, 0);
+      // @ts-expect-error Hush, it’s fine.
+      list.splice(...parameters);
+      chunkStart += 10000;
+      start += 10000;
+    }
+  }
+}
+
+/**
+ * Append `items` (an array) at the end of `list` (another array).
+ * When `list` was empty, returns `items` instead.
+ *
+ * This prevents a potentially expensive operation when `list` is empty,
+ * and adds items in batches to prevent V8 from hanging.
+ *
+ * @template {unknown} T
+ *   Item type.
+ * @param {Array<T>} list
+ *   List to operate on.
+ * @param {Array<T>} items
+ *   Items to add to `list`.
+ * @returns {Array<T>}
+ *   Either `list` or `items`.
+ */
+function push(list, items) {
+  if (list.length > 0) {
+    splice(list, list.length, 0, items);
+    return list;
+  }
+  return items;
+}
+
+/***/ }),
+
 /***/ 4386:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
@@ -70561,6 +72091,161 @@ function classifyCharacter(code) {
     return 2;
   }
 }
+
+/***/ }),
+
+/***/ 6792:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   y: () => (/* binding */ combineExtensions)
+/* harmony export */ });
+/* unused harmony export combineHtmlExtensions */
+/* harmony import */ var micromark_util_chunked__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5254);
+/**
+ * @import {
+ *   Extension,
+ *   Handles,
+ *   HtmlExtension,
+ *   NormalizedExtension
+ * } from 'micromark-util-types'
+ */
+
+
+
+const hasOwnProperty = {}.hasOwnProperty
+
+/**
+ * Combine multiple syntax extensions into one.
+ *
+ * @param {ReadonlyArray<Extension>} extensions
+ *   List of syntax extensions.
+ * @returns {NormalizedExtension}
+ *   A single combined extension.
+ */
+function combineExtensions(extensions) {
+  /** @type {NormalizedExtension} */
+  const all = {}
+  let index = -1
+
+  while (++index < extensions.length) {
+    syntaxExtension(all, extensions[index])
+  }
+
+  return all
+}
+
+/**
+ * Merge `extension` into `all`.
+ *
+ * @param {NormalizedExtension} all
+ *   Extension to merge into.
+ * @param {Extension} extension
+ *   Extension to merge.
+ * @returns {undefined}
+ *   Nothing.
+ */
+function syntaxExtension(all, extension) {
+  /** @type {keyof Extension} */
+  let hook
+
+  for (hook in extension) {
+    const maybe = hasOwnProperty.call(all, hook) ? all[hook] : undefined
+    /** @type {Record<string, unknown>} */
+    const left = maybe || (all[hook] = {})
+    /** @type {Record<string, unknown> | undefined} */
+    const right = extension[hook]
+    /** @type {string} */
+    let code
+
+    if (right) {
+      for (code in right) {
+        if (!hasOwnProperty.call(left, code)) left[code] = []
+        const value = right[code]
+        constructs(
+          // @ts-expect-error Looks like a list.
+          left[code],
+          Array.isArray(value) ? value : value ? [value] : []
+        )
+      }
+    }
+  }
+}
+
+/**
+ * Merge `list` into `existing` (both lists of constructs).
+ * Mutates `existing`.
+ *
+ * @param {Array<unknown>} existing
+ *   List of constructs to merge into.
+ * @param {Array<unknown>} list
+ *   List of constructs to merge.
+ * @returns {undefined}
+ *   Nothing.
+ */
+function constructs(existing, list) {
+  let index = -1
+  /** @type {Array<unknown>} */
+  const before = []
+
+  while (++index < list.length) {
+    // @ts-expect-error Looks like an object.
+    ;(list[index].add === 'after' ? existing : before).push(list[index])
+  }
+
+  (0,micromark_util_chunked__WEBPACK_IMPORTED_MODULE_0__/* .splice */ .m)(existing, 0, 0, before)
+}
+
+/**
+ * Combine multiple HTML extensions into one.
+ *
+ * @param {ReadonlyArray<HtmlExtension>} htmlExtensions
+ *   List of HTML extensions.
+ * @returns {HtmlExtension}
+ *   Single combined HTML extension.
+ */
+function combineHtmlExtensions(htmlExtensions) {
+  /** @type {HtmlExtension} */
+  const handlers = {}
+  let index = -1
+
+  while (++index < htmlExtensions.length) {
+    htmlExtension(handlers, htmlExtensions[index])
+  }
+
+  return handlers
+}
+
+/**
+ * Merge `extension` into `all`.
+ *
+ * @param {HtmlExtension} all
+ *   Extension to merge into.
+ * @param {HtmlExtension} extension
+ *   Extension to merge.
+ * @returns {undefined}
+ *   Nothing.
+ */
+function htmlExtension(all, extension) {
+  /** @type {keyof HtmlExtension} */
+  let hook
+
+  for (hook in extension) {
+    const maybe = hasOwnProperty.call(all, hook) ? all[hook] : undefined
+    const left = maybe || (all[hook] = {})
+    const right = extension[hook]
+    /** @type {keyof Handles} */
+    let type
+
+    if (right) {
+      for (type in right) {
+        // @ts-expect-error assume document vs regular handler are managed correctly.
+        left[type] = right[type]
+      }
+    }
+  }
+}
+
 
 /***/ }),
 
@@ -70804,6 +72489,48 @@ function normalizeIdentifier(value) {
   // methods: no method is uppercase.
   .toLowerCase().toUpperCase();
 }
+
+/***/ }),
+
+/***/ 6728:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   W: () => (/* binding */ resolveAll)
+/* harmony export */ });
+/**
+ * @import {Event, Resolver, TokenizeContext} from 'micromark-util-types'
+ */
+
+/**
+ * Call all `resolveAll`s.
+ *
+ * @param {ReadonlyArray<{resolveAll?: Resolver | undefined}>} constructs
+ *   List of constructs, optionally with `resolveAll`s.
+ * @param {Array<Event>} events
+ *   List of events.
+ * @param {TokenizeContext} context
+ *   Context used by `tokenize`.
+ * @returns {Array<Event>}
+ *   Changed events.
+ */
+function resolveAll(constructs, events, context) {
+  /** @type {Array<Resolver>} */
+  const called = []
+  let index = -1
+
+  while (++index < constructs.length) {
+    const resolve = constructs[index].resolveAll
+
+    if (resolve && !called.includes(resolve)) {
+      events = resolve(events, context)
+      called.push(resolve)
+    }
+  }
+
+  return events
+}
+
 
 /***/ }),
 

@@ -87,7 +87,8 @@ describe('overlay worktrees, end to end', () => {
       '--work-dir',
       workDir,
       '--worktree-mode',
-      'overlay'
+      'overlay',
+      '--verbose'
     ]
     const child = spawn(nodeBinary(), args(`touch "$SCRATCH/$TASK_ID.started"; sleep ${SLEEP}`), {
       cwd: repo,
