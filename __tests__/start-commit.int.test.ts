@@ -5,6 +5,8 @@ import { afterAll, describe, expect, it } from '@jest/globals'
 import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { Git } from '../src/core/git/git.js'
+import { integrate, type IntegrationTask } from '../src/core/integrate.js'
+import { memoryLogger } from '../src/core/logger.js'
 import { buildStartCommit } from '../src/core/run/start-commit.js'
 import { git, isolatedGitEnv, removeTempDirs, tempDir } from '../test-support/git-fixtures.js'
 
@@ -119,5 +121,76 @@ describe('buildStartCommit', () => {
       reason:
         'the work of T2 conflicts with T1 in notes.txt, so T3 has no start that holds all of its dependencies'
     })
+  })
+})
+
+describe('integrate() with dependencies', () => {
+  const task = (id: string, tip: string, dependsOn?: string[]): IntegrationTask => ({
+    id,
+    title: `task ${id}`,
+    branch: `fanout/issue-7/${id}`,
+    tip,
+    changedFiles: [],
+    ...(dependsOn ? { dependsOn } : {})
+  })
+
+  it('leaves out the dependents of a task that conflicted, since their branches hold its work', async () => {
+    const r = await repo()
+    const t0 = await work(r, r.base, { 'notes.txt': 'one\ntwo by T0\nthree\n' })
+    const t1 = await work(r, r.base, { 'notes.txt': 'one\ntwo by T1\nthree\n' })
+    const start = await buildStartCommit(r.git, {
+      baseSha: r.base,
+      taskId: 'T2',
+      dependencies: [{ id: 'T1', title: 'one', tip: t1 }]
+    })
+    if (!('sha' in start)) throw new Error(start.reason)
+    const t2 = await work(r, start.sha, { 'b.txt': 'b\n' })
+    const t3 = await work(r, t2, { 'c.txt': 'c\n' })
+    const t4 = await work(r, r.base, { 'd.txt': 'd\n' })
+    const result = await integrate(r.git, {
+      baseSha: r.base,
+      integrationBranch: 'fanout/issue-7/integration',
+      issueNumber: 7,
+      tasks: [
+        task('T0', t0),
+        task('T1', t1),
+        task('T2', t2, ['T1']),
+        task('T3', t3, ['T2']),
+        task('T4', t4)
+      ],
+      hooks: { strategies: ['report'], maxReruns: 0, logger: memoryLogger() }
+    })
+    expect(result.outcomes.map((o) => [o.id, o.status, o.reason])).toEqual([
+      ['T0', 'merged', undefined],
+      ['T1', 'conflicted', undefined],
+      ['T2', 'skipped', 'T1 conflicted'],
+      ['T3', 'skipped', 'T2 skipped (T1 conflicted)'],
+      ['T4', 'merged', undefined]
+    ])
+    // Nothing of T1 reached the integration branch through its dependents.
+    expect(await files(r, result.sha)).toBe('d.txt\nnotes.txt')
+    expect(await tree(r, result.sha)).toBe(await gitMergeTree(r, [t0, t4]))
+  })
+
+  it('merges a chain whose tasks started from their dependencies into what git merge --no-ff gives', async () => {
+    const r = await repo()
+    const t1 = await work(r, r.base, { 'a.txt': 'a\n' })
+    const s2 = await buildStartCommit(r.git, {
+      baseSha: r.base,
+      taskId: 'T2',
+      dependencies: [{ id: 'T1', title: 'one', tip: t1 }]
+    })
+    if (!('sha' in s2)) throw new Error(s2.reason)
+    const t2 = await work(r, s2.sha, { 'a.txt': 'a\nand b\n' })
+    const result = await integrate(r.git, {
+      baseSha: r.base,
+      integrationBranch: 'fanout/issue-7/integration',
+      issueNumber: 7,
+      tasks: [task('T1', t1), task('T2', t2, ['T1'])],
+      hooks: { strategies: ['report'], maxReruns: 0, logger: memoryLogger() }
+    })
+    expect(result.outcomes.map((o) => o.status)).toEqual(['merged', 'merged'])
+    expect(await tree(r, result.sha)).toBe(await gitMergeTree(r, [t1, t2]))
+    expect(await git(r.dir, ['show', `${result.sha}:a.txt`], r.env)).toBe('a\nand b')
   })
 })
