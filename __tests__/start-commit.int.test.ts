@@ -193,4 +193,36 @@ describe('integrate() with dependencies', () => {
     expect(await tree(r, result.sha)).toBe(await gitMergeTree(r, [t1, t2]))
     expect(await git(r.dir, ['show', `${result.sha}:a.txt`], r.env)).toBe('a\nand b')
   })
+
+  it('leaves out a dependent of a task that went in as a re-run: its branch holds the first attempt', async () => {
+    const r = await repo()
+    const t0 = await work(r, r.base, { 'notes.txt': 'one\ntwo by T0\nthree\n' })
+    const t1 = await work(r, r.base, { 'notes.txt': 'one\ntwo by T1\nthree\n' })
+    const t2 = await work(r, t1, { 'b.txt': 'b\n' })
+    const result = await integrate(r.git, {
+      baseSha: r.base,
+      integrationBranch: 'fanout/issue-7/integration',
+      issueNumber: 7,
+      tasks: [task('T0', t0), task('T1', t1), task('T2', t2, ['T1'])],
+      hooks: {
+        strategies: ['rerun'],
+        maxReruns: 1,
+        logger: memoryLogger(),
+        // The re-run redoes T1 on the integration branch so far.
+        rerun: async (_task, onto) => ({
+          tip: await work(r, onto, { 'notes.txt': 'one\ntwo by T0 and T1\nthree\n' }),
+          changedFiles: ['notes.txt']
+        })
+      }
+    })
+    expect(result.outcomes.map((o) => [o.id, o.status, o.reason])).toEqual([
+      ['T0', 'merged', undefined],
+      ['T1', 'merged-after-rerun', undefined],
+      [
+        'T2',
+        'skipped',
+        'T1 was merged after a re-run, and this task was built on its first attempt (run it again)'
+      ]
+    ])
+  })
 })

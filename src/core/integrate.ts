@@ -85,10 +85,17 @@ function dependenciesLeftOut(
   const missing = (task.dependsOn ?? []).flatMap((id) => {
     if (!tasks.some((t) => t.id === id)) return []
     const outcome = outcomes.find((o) => o.id === id)
-    if (outcome && !['skipped', 'conflicted', 'broke-verify'].includes(outcome.status)) return []
-    return [
-      `${id} ${outcome ? (outcome.status === 'skipped' ? `skipped (${outcome.reason})` : outcome.status) : 'was not merged first'}`
-    ]
+    if (!outcome) return [`${id} was not merged first`]
+    if (outcome.status === 'skipped') return [`${id} skipped (${outcome.reason})`]
+    if (outcome.status === 'conflicted' || outcome.status === 'broke-verify')
+      return [`${id} ${outcome.status}`]
+    // Its work went in as a re-run on the integration branch, not as the branch this task
+    // was built on: merging this task would bring the first attempt in as well.
+    if (outcome.status === 'merged-after-rerun')
+      return [
+        `${id} was merged after a re-run, and this task was built on its first attempt (run it again)`
+      ]
+    return []
   })
   return missing.length ? missing.join(', ') : undefined
 }
