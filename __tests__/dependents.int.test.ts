@@ -46,7 +46,9 @@ async function run(
     await git(s.dir, ['worktree', 'add', '-q', '--detach', dir, start], s.env)
     const saw = (await git(dir, ['ls-files'], s.env)).split('\n')
     if (opts.fail?.includes(task.id)) return { id: task.id, says: 'failed', saw }
-    if (!opts.idle?.includes(task.id)) {
+    // The engine judges work that changes nothing as no result (judge.ts).
+    if (opts.idle?.includes(task.id)) return { id: task.id, says: 'had no changes', saw }
+    {
       for (const [name, text] of Object.entries(
         opts.write?.[task.id] ?? { [`${task.id}.txt`]: `${task.id}\n` }
       ))

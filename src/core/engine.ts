@@ -1,15 +1,17 @@
 // The run as a pipeline of stages (src/core/run/, docs/architecture.md):
-// plan → prepare → agents (collect) → judge → integrate (verify) → clean.
+// plan → prepare → agents (in dependency order; collect, judge) → integrate (verify) → clean.
 
 import { taskBranchName } from './branches.js'
 import { emit } from './events.js'
-import { runAgents, openAgentStage, type Committed, type TaskOutcome } from './run/agents.js'
+import { runAgents, openAgentStage, type TaskOutcome } from './run/agents.js'
+import { withDependencies } from './run/dependents.js'
 import { cleanUp, removeTaskWorktrees } from './run/clean.js'
 import { integrateWork, settle, type Integration } from './run/integrate.js'
-import { guardTaskBranches, judge } from './run/judge.js'
+import { branchTips, guardTaskBranches } from './run/judge.js'
 import type { EngineOptions } from './run/options.js'
 import { planRun, plannedTasks } from './run/plan.js'
 import { prepare, type Workspace } from './run/prepare.js'
+import type { Produced } from './run/task-result.js'
 import type { FanoutResult, TaskResult } from './types.js'
 
 export type { EngineOptions, TaskPlan } from './run/options.js'
@@ -33,19 +35,11 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     const outcomes = await runAgents(plan.toRun, stage)
     removeTaskWorktrees(stage)
     await ws.checkSharedGit('all agents')
-    const judged = await judge(ws, outcomes.flatMap(committedWork))
+    // Each task was judged as its agent ended (and told to the watcher then).
     for (const outcome of outcomes)
       if (outcome.kind === 'result') results.set(outcome.result.id, outcome.result)
-    for (const [id, result] of judged.results) {
-      results.set(id, result)
-      emit(options.watch, options.logger, {
-        kind: 'finished',
-        at: Date.now(),
-        result: { ...result }
-      })
-    }
-    const produced = new Map([...plan.produced, ...judged.produced])
-    await guardTaskBranches(ws, produced, judged.tips)
+    const produced = new Map([...plan.produced, ...outcomes.flatMap(producedWork)])
+    await guardTaskBranches(ws, produced, await branchTips(ws.git, options.branchPrefix))
     if (options.agentsOnly) {
       // A matrix task job: its work is ready for the merge job, nothing is integrated here.
       for (const id of produced.keys()) results.get(id)!.status = 'ready'
@@ -62,8 +56,10 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   return result
 }
 
-function committedWork(outcome: TaskOutcome): Committed[] {
-  return outcome.kind === 'committed' ? [outcome.work] : []
+function producedWork(outcome: TaskOutcome): [string, Produced][] {
+  return outcome.kind === 'result' && outcome.produced
+    ? [[outcome.result.id, outcome.produced]]
+    : []
 }
 
 /** The run's result, tasks in list order; a moved integration branch is a warning. */
@@ -82,7 +78,7 @@ function finalResult(
     baseSha: options.baseSha,
     integrationBranch: ws.integrationBranch,
     integrationSha: integration?.sha ?? options.baseSha,
-    tasks: options.tasks.map((task) => results.get(task.id)!),
+    tasks: options.tasks.map((task) => withDependencies(results.get(task.id)!, task)),
     ...(integration?.verify ? { verify: integration.verify } : {}),
     ...(ws.warnings.length ? { warnings: ws.warnings } : {})
   }

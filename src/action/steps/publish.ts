@@ -209,14 +209,19 @@ async function publishBranches(
     isMerged(t.status) ||
     t.status === 'conflicted' ||
     t.status === 'broke-verify' ||
-    (t.status === 'failed' && !!t.commit)
+    (t.status === 'failed' && !!t.commit) ||
+    // Left out because a task it builds on stayed out: its work waits on its branch.
+    (t.status === 'skipped' && !!t.commit)
   const updates: Omit<BranchUpdate, 'expected'>[] = [
     { branch: result.integrationBranch, sha: result.integrationSha },
     ...result.tasks
       .filter((t) => t.commit && keep(t))
       .map((t) => ({ branch: t.branch, sha: t.commit! })),
     ...result.tasks
-      .filter((t) => ranNow.has(t.id) && !keep(t) && remoteTips.has(t.branch))
+      // A task skipped for a dependency never ran: what its branch held stays.
+      .filter(
+        (t) => ranNow.has(t.id) && !keep(t) && t.status !== 'skipped' && remoteTips.has(t.branch)
+      )
       .map((t) => ({ branch: t.branch, sha: null }))
   ]
   const changed = updates

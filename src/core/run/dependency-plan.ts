@@ -27,7 +27,10 @@ export function followDependencies(
   const changed: FollowedDependency[] = []
   for (const task of dependencyOrder(tasks)) {
     const own = plan.get(task.id)
-    if (!own || !(own.mode === 'keep' || (own.mode === 'reuse' && !own.byPeople))) continue
+    const replaceable =
+      (own?.mode === 'keep' && own.result.status !== 'merged-by-hand') ||
+      (own?.mode === 'reuse' && !own.byPeople)
+    if (!replaceable) continue
     const deps = (task.dependsOn ?? []).map((id) => ({ id, mode: plan.get(id)?.mode }))
     const rerun = deps.filter((d) => d.mode === 'run').map((d) => d.id)
     const dropped = deps.filter((d) => d.mode === 'drop').map((d) => d.id)

@@ -1,15 +1,18 @@
 // The agent stage with dependencies: the scheduler (schedule.ts) decides when a task starts,
-// the start commit (start-commit.ts) where. A task that others depend on is judged as soon as
-// its agent is done (does its work descend from its start and change files?), because its
-// dependents need the answer before the judge looks at every task after the last agent.
-// Independent tasks go through exactly as before: started from the base, judged at the end.
+// the start commit (start-commit.ts) where. Each task is judged as its agent ends (agents.ts),
+// so its dependents know at once whether there is work to build on. Tasks without
+// dependencies start from the base as they always did.
 
+import { emit } from '../events.js'
 import type { Git } from '../git/git.js'
-import { surveyTips } from '../git/tips.js'
 import { dependencyOrder } from '../tasks/dependencies.js'
-import type { Task } from '../types.js'
+import { isMerged, type Task, type TaskResult } from '../types.js'
 import { errorMessage } from '../util/errors.js'
-import { runInDependencyOrder, type Verdict } from './schedule.js'
+import type { AgentStage, TaskOutcome } from './agents.js'
+import type { EngineOptions } from './options.js'
+import { planOf } from './plan.js'
+import { dependencySays } from './rounds.js'
+import { runInDependencyOrder } from './schedule.js'
 import { buildStartCommit, type DependencyWork } from './start-commit.js'
 
 /** A dependency as the run found it: finished with work at `tip` (none: in the base), or not. */
@@ -28,14 +31,12 @@ export interface DependentRun<O> {
   /** Runs the task's agent in a worktree at `startSha`. */
   run(task: Task, startSha: string): Promise<O>
   /**
-   * What the outcome is worth to dependents: committed work to be judged (`tip`), or a result
-   * already (`says` how it ended: "failed", "had no changes").
+   * What the judged outcome is worth to dependents: work to build on (`tip`), or how it ended
+   * (`says`: "failed", "had no changes").
    */
   read(outcome: O): { tip: string } | { says: string }
   /** The outcome of a task that is not started: `reason` says why (the chain). */
   skipped(task: Task, reason: string): O
-  /** Work of a task others build on that is no result (the judge will say so too). */
-  blocked?(changedFiles: string[]): boolean
 }
 
 /**
@@ -50,7 +51,6 @@ export async function runWithDependencies<O>(
   const outcomes = new Map<string, O>()
   const starts = new Map<string, string>()
   const tips = new Map<string, string | undefined>()
-  const hasDependents = new Set(options.tasks.flatMap((t) => t.dependsOn ?? []))
   const order = dependencyOrder(options.tasks).map((t) => t.id)
 
   const startOf = async (task: Task): Promise<{ sha: string } | { reason: string }> => {
@@ -67,18 +67,6 @@ export async function runWithDependencies<O>(
     } catch (error) {
       return { reason: `its start could not be built: ${errorMessage(error)}` }
     }
-  }
-
-  const judgeEarly = async (task: Task, outcome: O, start: string): Promise<Verdict> => {
-    const read = options.read(outcome)
-    if ('says' in read) return { ok: false, says: read.says }
-    if (!hasDependents.has(task.id)) return { ok: true }
-    const survey = (await surveyTips(git, start, [read.tip]).catch(() => undefined))?.get(read.tip)
-    if (!survey?.descends) return { ok: false, says: 'failed' }
-    if (survey.changes.length === 0) return { ok: false, says: 'had no changes' }
-    if (options.blocked?.(survey.changes.map((c) => c.path))) return { ok: false, says: 'failed' }
-    tips.set(task.id, read.tip)
-    return { ok: true }
   }
 
   await runInDependencyOrder({
@@ -98,9 +86,77 @@ export async function runWithDependencies<O>(
       starts.set(task.id, start.sha)
       const outcome = await options.run(task, start.sha)
       outcomes.set(task.id, outcome)
-      return judgeEarly(task, outcome, start.sha)
+      const read = options.read(outcome)
+      if ('says' in read) return { ok: false, says: read.says }
+      tips.set(task.id, read.tip)
+      return { ok: true }
     },
     skip: (task, reason) => outcomes.set(task.id, options.skipped(task, reason))
   })
   return { outcomes: options.toRun.map((t) => outcomes.get(t.id)!), starts }
+}
+
+/**
+ * The agent stage's scheduler (runAgents): runWithDependencies over runTask, with the
+ * dependencies this run does not start read from the plan (checked, reused, merged, kept,
+ * dropped), and a task that is not started reported as skipped with the chain.
+ */
+export async function scheduleAgents(
+  tasks: Task[],
+  stage: AgentStage,
+  runTask: (task: Task, stage: AgentStage) => Promise<TaskOutcome>
+): Promise<TaskOutcome[]> {
+  const { ws } = stage
+  const { options, logger } = ws
+  const { outcomes } = await runWithDependencies<TaskOutcome>({
+    git: ws.git,
+    baseSha: options.baseSha,
+    tasks: options.tasks,
+    toRun: tasks,
+    limit: stage.maxParallel,
+    outside: (id) => plannedState(options, id),
+    run: (task, startSha) => {
+      if (startSha !== options.baseSha) stage.starts.set(task.id, startSha)
+      return runTask(task, stage)
+    },
+    read: (outcome) =>
+      outcome.kind === 'result' && outcome.produced
+        ? { tip: outcome.produced.tip }
+        : { says: outcome.kind === 'result' ? dependencySays(outcome.result) : 'failed' },
+    skipped: (task, reason) => {
+      const result: TaskResult = {
+        id: task.id,
+        title: task.title,
+        status: 'skipped',
+        branch: ws.branchOf(task),
+        changedFiles: [],
+        durationMs: 0,
+        reason
+      }
+      logger.info(`[${task.id}] skipped: ${reason}`)
+      emit(options.watch, logger, { kind: 'finished', at: Date.now(), result: { ...result } })
+      return { kind: 'result', result }
+    }
+  })
+  return outcomes
+}
+
+/** A dependency this run does not start, as the plan has it. */
+function plannedState(options: EngineOptions, id: string): DependencyState {
+  const task = options.tasks.find((t) => t.id === id)
+  if (!task) return { ok: false, says: 'is not in the task list' }
+  if (task.checked) return { ok: true }
+  const plan = planOf(options, task)
+  if (plan.mode === 'reuse' || plan.mode === 'merge') return { ok: true, tip: plan.tip }
+  if (plan.mode === 'drop') return { ok: false, says: 'was dropped' }
+  if (plan.mode === 'keep')
+    return isMerged(plan.result.status) && plan.result.commit
+      ? { ok: true, tip: plan.result.commit }
+      : { ok: false, says: dependencySays(plan.result) }
+  return { ok: false, says: 'did not run' }
+}
+
+/** The result with the task's dependencies, for the report's "After" column. */
+export function withDependencies(result: TaskResult, task: Task): TaskResult {
+  return task.dependsOn?.length ? { ...result, dependsOn: task.dependsOn } : result
 }
