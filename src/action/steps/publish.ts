@@ -1,5 +1,6 @@
 // After the engine: branches pushed, the pull request and the status comment, outputs.
 
+import { settleWaiting } from '../../core/run/rounds.js'
 import * as core from '@actions/core'
 import { Git } from '../../core/git/git.js'
 import { pushBranches, type BranchUpdate, type PushOutcome } from '../../core/git/remote.js'
@@ -20,7 +21,13 @@ import type { CommentData, IssueData } from '../../github/api.js'
 import { statusMarker, upsertPullRequest, upsertStatusComment } from '../../github/publish.js'
 import { whileDiskAllows } from '../file-commands.js'
 import { MAX_RECORDED_PEOPLE } from '../../core/people.js'
-import { encodeState, stateFromResult, type Command, type RunState } from '../state.js'
+import {
+  encodeState,
+  stateFromResult,
+  type Command,
+  type PlanRecord,
+  type RunState
+} from '../state.js'
 import { backgroundWork, runLink, type Run } from './context.js'
 import { runEngine } from './engine.js'
 import { prepareRun, type PreparedRun } from './prepare.js'
@@ -53,6 +60,8 @@ export async function runAndPublish(
     deferDeletion: (deleted) => backgroundWork.push(deleted)
   })
   await whileDiskAllows("the post step's state", () => core.saveState('engineDone', 'true'))
+  // A matrix round: tasks that waited for this round's work are queued for the next, or skipped.
+  if (prep.planRecord) settleRound(result, tasks, prep.planRecord)
   if (prep.keep.notes.length > 0) result.warnings = [...prep.keep.notes, ...(result.warnings ?? [])]
 
   if (r.signal.aborted && r.signal.reason === 'cancelled')
@@ -280,4 +289,17 @@ export function setOutputs(
   core.setOutput('pull-request-url', pull?.url ?? '')
   core.setOutput('status-comment-id', String(commentId))
   if (result.verify) core.setOutput('verify-passed', String(result.verify.ok))
+  // Matrix rounds: tasks that wait for a next run (the workflow may dispatch itself on it).
+  core.setOutput(
+    'pending-tasks',
+    ids((s) => s === 'queued')
+  )
+}
+
+/** After a matrix round's merge: settles the tasks that waited for it (core/run/rounds.ts). */
+function settleRound(result: FanoutResult, tasks: Task[], record: PlanRecord): void {
+  const results = new Map(result.tasks.map((t) => [t.id, t]))
+  const waiting = new Set(record.tasks.filter((t) => t.mode === 'wait').map((t) => t.id))
+  settleWaiting(tasks, results, waiting)
+  result.tasks = result.tasks.map((t) => results.get(t.id)!)
 }
