@@ -44,7 +44,15 @@ export interface PlanRecord {
   /** Every task job starts here, so all of them (and `run` mode) agree on the base. */
   baseSha: string
   command: Command
-  tasks: { id: string; hash: string; title: string; mode: TaskPlan['mode'] | 'skipped' }[]
+  tasks: {
+    id: string
+    hash: string
+    title: string
+    /** `wait`: it builds on a task of this round, so it runs in a later one (core/run/rounds.ts). */
+    mode: TaskPlan['mode'] | 'skipped' | 'wait'
+    /** For `wait`: the tasks it waits for. */
+    waitsFor?: string[]
+  }[]
 }
 
 export function taskHash(task: Pick<Task, 'title' | 'body'>): string {

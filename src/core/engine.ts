@@ -1,16 +1,18 @@
 // The run as a pipeline of stages (src/core/run/, docs/architecture.md):
-// plan → prepare → agents (collect) → judge → integrate (verify) → clean.
+// plan → prepare → agents (in dependency order; collect, judge) → integrate (verify) → clean.
 
 import { taskBranchName } from './branches.js'
 import { emit } from './events.js'
-import { runAgents, openAgentStage, type Committed, type TaskOutcome } from './run/agents.js'
+import { runAgents, openAgentStage, type TaskOutcome } from './run/agents.js'
 import { refuseChangedBase } from './run/base.js'
+import { withDependencies } from './run/dependents.js'
 import { cleanUp, removeTaskWorktrees } from './run/clean.js'
 import { integrateWork, settle, type Integration } from './run/integrate.js'
-import { guardTaskBranches, judge } from './run/judge.js'
+import { branchTips, guardTaskBranches } from './run/judge.js'
 import type { EngineOptions } from './run/options.js'
 import { planRun, plannedTasks } from './run/plan.js'
 import { prepare, type Workspace } from './run/prepare.js'
+import type { Produced } from './run/task-result.js'
 import type { FanoutResult, TaskResult } from './types.js'
 
 export type { EngineOptions, TaskPlan } from './run/options.js'
@@ -34,20 +36,13 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
     const outcomes = await runAgents(plan.toRun, stage)
     removeTaskWorktrees(stage)
     await ws.checkSharedGit('all agents')
-    const judged = await judge(ws, outcomes.flatMap(committedWork))
-    await refuseChangedBase(ws, judged)
+    // Each task was judged as its agent ended (and told to the watcher then).
     for (const outcome of outcomes)
       if (outcome.kind === 'result') results.set(outcome.result.id, outcome.result)
-    for (const [id, result] of judged.results) {
-      results.set(id, result)
-      emit(options.watch, options.logger, {
-        kind: 'finished',
-        at: Date.now(),
-        result: { ...result }
-      })
-    }
-    const produced = new Map([...plan.produced, ...judged.produced])
-    await guardTaskBranches(ws, produced, judged.tips)
+    const fresh = new Map(outcomes.flatMap(producedWork))
+    await refuseChangedBase(ws, results, fresh)
+    const produced = new Map([...plan.produced, ...fresh])
+    await guardTaskBranches(ws, produced, await branchTips(ws.git, options.branchPrefix))
     if (options.agentsOnly) {
       // A matrix task job: its work is ready for the merge job, nothing is integrated here.
       for (const id of produced.keys()) results.get(id)!.status = 'ready'
@@ -64,8 +59,10 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
   return result
 }
 
-function committedWork(outcome: TaskOutcome): Committed[] {
-  return outcome.kind === 'committed' ? [outcome.work] : []
+function producedWork(outcome: TaskOutcome): [string, Produced][] {
+  return outcome.kind === 'result' && outcome.produced
+    ? [[outcome.result.id, outcome.produced]]
+    : []
 }
 
 /** The run's result, tasks in list order; a moved integration branch is a warning. */
@@ -84,7 +81,9 @@ function finalResult(
     baseSha: options.baseSha,
     integrationBranch: ws.integrationBranch,
     integrationSha: integration?.sha ?? options.baseSha,
-    tasks: options.tasks.map((task) => ws.files.withDisk(results.get(task.id)!)),
+    tasks: options.tasks.map((task) =>
+      ws.files.withDisk(withDependencies(results.get(task.id)!, task))
+    ),
     ...(integration?.verify ? { verify: integration.verify } : {}),
     ...(ws.warnings.length ? { warnings: ws.warnings } : {})
   }

@@ -20,14 +20,27 @@ export interface IntegrationTask {
    * the branch with a new agent's work, is not tried on it.
    */
   keepBranch?: boolean
+  /**
+   * Tasks whose work its branch holds (it started from their merge: run/start-commit.ts). It is
+   * merged only after them, and not at all when one of them stays out (its merge would bring
+   * that work in).
+   */
+  dependsOn?: string[]
 }
 
 export interface IntegrationOutcome {
   id: string
   status: Extract<
     TaskStatus,
-    'merged' | 'merged-after-rerun' | 'merged-after-resolve' | 'conflicted' | 'broke-verify'
+    | 'merged'
+    | 'merged-after-rerun'
+    | 'merged-after-resolve'
+    | 'conflicted'
+    | 'broke-verify'
+    | 'skipped'
   >
+  /** Why it was skipped: a task it builds on stayed out ("T1 conflicted"). */
+  reason?: string
   /** Tip of the task's work (new when a rerun replaced it). */
   tip: string
   changedFiles: string[]
@@ -57,6 +70,38 @@ export interface IntegrationHooks {
   /** verify: each — runs the verify command on a candidate integration commit. */
   verify?(commit: string, task: IntegrationTask): Promise<{ ok: boolean; tail: string }>
   logger: Logger
+}
+
+/**
+ * Why `task` cannot be merged: a task it builds on that is in this integration did not merge
+ * (its branch holds that work, so merging it would bring the work in after all). Tasks come in
+ * dependency order, so their outcomes are known.
+ */
+function dependenciesLeftOut(
+  task: IntegrationTask,
+  tasks: readonly IntegrationTask[],
+  outcomes: readonly IntegrationOutcome[]
+): string | undefined {
+  const missing = (task.dependsOn ?? []).flatMap((id) => {
+    if (!tasks.some((t) => t.id === id)) return []
+    const outcome = outcomes.find((o) => o.id === id)
+    if (!outcome) return [`${id} was not merged first`]
+    if (outcome.status === 'skipped') return [`${id} skipped (${outcome.reason})`]
+    if (outcome.status === 'conflicted' || outcome.status === 'broke-verify')
+      return [`${id} ${outcome.status}`]
+    // Its work went in as a re-run on the integration branch, not as the branch this task
+    // was built on: merging this task would bring the first attempt in as well.
+    if (outcome.status === 'merged-after-rerun')
+      return [
+        `${id} was merged after a re-run, and this task was built on its first attempt (run it again)`
+      ]
+    return []
+  })
+  return missing.length ? missing.join(', ') : undefined
+}
+
+function keptOut(task: IntegrationTask): Pick<IntegrationOutcome, 'id' | 'tip' | 'changedFiles'> {
+  return { id: task.id, tip: task.tip, changedFiles: task.changedFiles }
 }
 
 /** From this many tasks on, merging in memory is cheaper than a merge-tree per task. */
@@ -167,6 +212,12 @@ async function mergeInOrder(
   }
 
   for (const task of options.tasks) {
+    const missing = dependenciesLeftOut(task, options.tasks, outcomes)
+    if (missing) {
+      hooks.logger.info(`${task.id}: skipped, ${missing}`)
+      outcomes.push({ ...keptOut(task), status: 'skipped', reason: missing })
+      continue
+    }
     // The in-memory path applies only while the integration branch is what it built.
     if (memory && memory.head === current) {
       const fast = await memory

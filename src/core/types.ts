@@ -94,6 +94,8 @@ export interface TaskResult {
   commit?: string
   /** Human-readable reason for failed / skipped / no-changes. */
   reason?: string
+  /** The tasks it builds on (`(after T1)`): it started from their merged work. */
+  dependsOn?: string[]
   /** Agent exit code, or null when it was killed. */
   exitCode?: number | null
   timedOut?: boolean

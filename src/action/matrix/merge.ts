@@ -1,5 +1,6 @@
 // mode merge: every task job's result collected into a plan the engine merges like `run`.
 
+import { waitingResult } from '../../core/run/rounds.js'
 import * as core from '@actions/core'
 import { taskBranchName } from '../../core/branches.js'
 import { failedResult } from '../../core/run/task-result.js'
@@ -160,6 +161,11 @@ function planFromReports(
     tasks.push({ ...task, checked: false })
     const branch = taskBranchName(r.prefix, entry.id)
     if (entry.mode === 'drop') plan.set(task.id, { mode: 'drop' })
+    else if (entry.mode === 'wait')
+      plan.set(task.id, {
+        mode: 'keep',
+        result: waitingResult(task, branch, entry.waitsFor ?? [])
+      })
     else if (entry.mode === 'reuse') {
       const kept = previous.tasks[entry.id]
       // A branch that moved may hold commits by people (the plan job reuses such a branch):

@@ -7,6 +7,8 @@ import type { Task } from '../../core/types.js'
 import type { IssueData } from '../../github/api.js'
 import { findStatusComments, upsertStatusComment } from '../../github/publish.js'
 import type { ParsedCommand } from '../commands.js'
+import { waitingTasks } from '../../core/run/rounds.js'
+import { followPlannedDependencies } from '../steps/prepare.js'
 import {
   fetchBase,
   keepOrStop,
@@ -51,7 +53,10 @@ export async function planJob(
     base: { branch: baseBranch, sha: baseSha },
     command: request
   })
+  followPlannedDependencies(r, tasks, plan)
   await refuseBranchClashes(r, tasks, plan)
+  // A task that builds on a task of this round runs in a later round (core/run/rounds.ts).
+  const waiting = waitingTasks(tasks, (id) => plan.get(id)?.mode === 'run')
   const record: PlanRecord = {
     id: randomBytes(8).toString('hex'),
     runId: process.env.GITHUB_RUN_ID ?? '',
@@ -62,7 +67,12 @@ export async function planJob(
       id: t.id,
       hash: taskHash(t),
       title: t.title.slice(0, 200),
-      mode: t.checked ? 'skipped' : (plan.get(t.id)?.mode ?? 'skipped')
+      mode: t.checked
+        ? 'skipped'
+        : waiting.has(t.id)
+          ? 'wait'
+          : (plan.get(t.id)?.mode ?? 'skipped'),
+      ...(waiting.has(t.id) ? { waitsFor: waiting.get(t.id) } : {})
     }))
   }
   // Tasks a person merged by hand are recorded as such now, so every row shows them merged.

@@ -1,5 +1,6 @@
 // What the three matrix jobs share: the plan record, the task jobs' reports, the status rows.
 
+import { waitingResult } from '../../core/run/rounds.js'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { taskBranchName } from '../../core/branches.js'
@@ -207,6 +208,8 @@ export function planRows(
         return { ...base, status: 'skipped', reason: 'checked in the issue (done)' }
       case 'drop':
         return { ...base, status: 'skipped', reason: 'dropped with /fanout drop' }
+      case 'wait':
+        return waitingResult(entry, base.branch, entry.waitsFor ?? [])
       case 'reuse':
       case 'keep':
         return kept

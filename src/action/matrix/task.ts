@@ -14,7 +14,8 @@ import type { Task, TaskResult } from '../../core/types.js'
 import { findStatusComments } from '../../github/publish.js'
 import { readIssue, readTasks, runEngine, runLink, taskOutput, type Run } from '../steps.js'
 import type { IssueData } from '../../github/api.js'
-import { decodeState, taskHash, type PlanRecord } from '../state.js'
+import { decodeState, taskHash, type PlanRecord, type RunState } from '../state.js'
+import { dependencyPlans } from './dependencies.js'
 import { artifactName, ensureCommit, requirePlan, updateRows, workspaceDir } from './shared.js'
 
 /** mode task: run one planned task's agent, push its branch and its result note. */
@@ -47,7 +48,7 @@ export async function taskJob(r: Run): Promise<void> {
           taskBranchName(r.prefix, entry.id),
           'its text changed (or it was removed or checked) after the plan job read the issue, so it was not run; plan again to run the current text'
         )
-      : await runOneTask(r, issue, tasks, record, task)
+      : await runOneTask(r, issue, tasks, record, task, state)
 
   if (inputs.resultsDir) await writeResultFiles(r, inputs.resultsDir, record, entry, result)
   else result = await pushResult(r, noteRef, record, entry, result)
@@ -73,14 +74,18 @@ async function runOneTask(
   issue: IssueData,
   tasks: Task[],
   record: PlanRecord,
-  task: Task
+  task: Task,
+  state: RunState | undefined
 ): Promise<TaskResult> {
   await ensureCommit(r, record.baseBranch, record.baseSha)
+  // The other tasks are run by their own jobs; they stay in the prompt as siblings. The tasks
+  // it builds on are merged work of earlier rounds: it starts from them.
+  const plan = new Map(
+    tasks.filter((t) => t.id !== task.id).map((t) => [t.id, { mode: 'drop' } as TaskPlan])
+  )
+  for (const [id, dep] of await dependencyPlans(r, tasks, task, state, record)) plan.set(id, dep)
   const outcome = await runEngine(r, issue, tasks, `issue-${issue.number}-task-${task.id}`, {
-    // The other tasks are run by their own jobs; they stay in the prompt as siblings.
-    plan: new Map(
-      tasks.filter((t) => t.id !== task.id).map((t) => [t.id, { mode: 'drop' } as TaskPlan])
-    ),
+    plan,
     agentsOnly: true,
     baseBranch: record.baseBranch,
     baseSha: record.baseSha,

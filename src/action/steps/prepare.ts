@@ -11,6 +11,7 @@ import {
   listRemoteBranches
 } from '../../core/git/remote.js'
 import { branchClashMessage, codeSpan, remoteBranchClashes } from '../../core/preflight.js'
+import { followDependencies } from '../../core/run/dependency-plan.js'
 import type { Task } from '../../core/types.js'
 import { UserError } from '../../core/util/errors.js'
 import { keepOnRemote } from '../keep.js'
@@ -53,6 +54,7 @@ export async function prepareRun(
     command
   })
   const { plan } = keep
+  followPlannedDependencies(r, tasks, plan)
   await refuseBranchClashes(r, tasks, plan)
   await fetchReused(r, tasks, plan, base, remoteTips)
   const ranNow = new Set(tasks.filter((t) => plan.get(t.id)?.mode === 'run').map((t) => t.id))
@@ -160,4 +162,14 @@ export async function fetchReused(
       `Not starting the agents of ${reused.map((t) => t.id).join(', ')}: their branches hold a merged result for the same task text`
     )
   })
+}
+
+/** Reruns follow dependencies (core/run/dependency-plan.ts); says in the log what changed. */
+export function followPlannedDependencies(
+  r: Run,
+  tasks: Task[],
+  plan: Map<string, TaskPlan>
+): void {
+  for (const f of followDependencies(tasks, plan))
+    r.logger.info(`${f.id} ${f.mode === 'run' ? 'runs again' : 'is dropped too'}: ${f.because}`)
 }

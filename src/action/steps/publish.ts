@@ -1,5 +1,6 @@
 // After the engine: branches pushed, the pull request and the status comment, outputs.
 
+import { settleWaiting } from '../../core/run/rounds.js'
 import * as core from '@actions/core'
 import { Git } from '../../core/git/git.js'
 import { pushBranches, type BranchUpdate, type PushOutcome } from '../../core/git/remote.js'
@@ -16,7 +17,13 @@ import { statusMarker, upsertStatusComment } from '../../github/publish.js'
 import { whileDiskAllows } from '../file-commands.js'
 import { pullRequestStep, type PullRequestOutcome } from '../pull-request.js'
 import { MAX_RECORDED_PEOPLE } from '../../core/people.js'
-import { encodeState, stateFromResult, type Command, type RunState } from '../state.js'
+import {
+  encodeState,
+  stateFromResult,
+  type Command,
+  type PlanRecord,
+  type RunState
+} from '../state.js'
 import { backgroundWork, runLink, type Run } from './context.js'
 import { runEngine } from './engine.js'
 import { prepareRun, type PreparedRun } from './prepare.js'
@@ -49,6 +56,8 @@ export async function runAndPublish(
     deferDeletion: (deleted) => backgroundWork.push(deleted)
   })
   await whileDiskAllows("the post step's state", () => core.saveState('engineDone', 'true'))
+  // A matrix round: tasks that waited for this round's work are queued for the next, or skipped.
+  if (prep.planRecord) settleRound(result, tasks, prep.planRecord)
   if (prep.keep.notes.length > 0) result.warnings = [...prep.keep.notes, ...(result.warnings ?? [])]
 
   if (r.signal.aborted && r.signal.reason === 'cancelled')
@@ -214,14 +223,19 @@ async function publishBranches(
     isMerged(t.status) ||
     t.status === 'conflicted' ||
     t.status === 'broke-verify' ||
-    (t.status === 'failed' && !!t.commit)
+    (t.status === 'failed' && !!t.commit) ||
+    // Left out because a task it builds on stayed out: its work waits on its branch.
+    (t.status === 'skipped' && !!t.commit)
   const updates: Omit<BranchUpdate, 'expected'>[] = [
     { branch: result.integrationBranch, sha: result.integrationSha },
     ...result.tasks
       .filter((t) => t.commit && keep(t))
       .map((t) => ({ branch: t.branch, sha: t.commit! })),
     ...result.tasks
-      .filter((t) => ranNow.has(t.id) && !keep(t) && remoteTips.has(t.branch))
+      // A task skipped for a dependency never ran: what its branch held stays.
+      .filter(
+        (t) => ranNow.has(t.id) && !keep(t) && t.status !== 'skipped' && remoteTips.has(t.branch)
+      )
       .map((t) => ({ branch: t.branch, sha: null }))
   ]
   const changed = updates
@@ -280,4 +294,17 @@ export function setOutputs(
   core.setOutput('pull-request-url', pull?.url ?? '')
   core.setOutput('status-comment-id', String(commentId))
   if (result.verify) core.setOutput('verify-passed', String(result.verify.ok))
+  // Matrix rounds: tasks that wait for a next run (the workflow may dispatch itself on it).
+  core.setOutput(
+    'pending-tasks',
+    ids((s) => s === 'queued')
+  )
+}
+
+/** After a matrix round's merge: settles the tasks that waited for it (core/run/rounds.ts). */
+function settleRound(result: FanoutResult, tasks: Task[], record: PlanRecord): void {
+  const results = new Map(result.tasks.map((t) => [t.id, t]))
+  const waiting = new Set(record.tasks.filter((t) => t.mode === 'wait').map((t) => t.id))
+  settleWaiting(tasks, results, waiting)
+  result.tasks = result.tasks.map((t) => results.get(t.id)!)
 }

@@ -46,7 +46,8 @@ export function renderPrompt(ctx: PromptContext): string {
     ctx.task.title,
     ...(ctx.task.body ? ['', ctx.task.body] : []),
     close,
-    ''
+    '',
+    ...dependencyLines(ctx, open, close)
   ]
   const others = ctx.siblings.filter((s) => s.id !== ctx.task.id)
   if (others.length > 0) {
@@ -54,12 +55,36 @@ export function renderPrompt(ctx: PromptContext): string {
       '## Other tasks of this issue (context only: other agents do these)',
       '',
       open,
-      ...others.map((s) => `- [${s.checked ? 'x' : ' '}] ${s.id}: ${s.title}`),
+      ...others.map(
+        (s) =>
+          `- [${s.checked ? 'x' : ' '}] ${s.id}: ${s.title}${s.dependsOn?.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`
+      ),
       close,
       ''
     )
   }
   return lines.join('\n')
+}
+
+/** The tasks this one builds on: their work is in the worktree already (run/start-commit.ts). */
+function dependencyLines(ctx: PromptContext, open: string, close: string): string[] {
+  const deps = (ctx.task.dependsOn ?? []).map(
+    (id) => ctx.siblings.find((s) => s.id === id) ?? { id, title: '', checked: false }
+  )
+  if (deps.length === 0) return []
+  return [
+    `## Tasks this one builds on: ${deps.map((d) => d.id).join(', ')}`,
+    '',
+    `Your worktree starts from \`${ctx.baseBranch}\` with the finished work of these tasks merged in: their`,
+    'files are already here. Build on them; do not redo or undo their work.',
+    '',
+    open,
+    ...deps.map(
+      (d) => `- ${d.id}: ${d.title}${d.checked ? ' (done before this run: in the base)' : ''}`
+    ),
+    close,
+    ''
+  ]
 }
 
 /** A backtick fence longer than any run of backticks in the text it encloses. */

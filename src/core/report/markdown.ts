@@ -77,18 +77,41 @@ export function summaryLine(result: FanoutResult): string {
     .join(', ')
 }
 
-/** The task table shared by the status comment, the pull request body and the job summary. */
+/**
+ * The task table shared by the status comment, the pull request body and the job summary. An
+ * "After" column names each task's dependencies when any task has some.
+ */
 function taskTable(tasks: TaskResult[]): Table {
+  const after = tasks.some((t) => t.dependsOn?.length)
   return md.table([
-    ['Task', 'Title', 'Status', 'Duration', 'Files changed'].map((h) => [md.text(h)]),
+    ['Task', 'Title', ...(after ? ['After'] : []), 'Status', 'Duration', 'Files changed'].map(
+      (h) => [md.text(h)]
+    ),
     ...tasks.map((t) => [
       [md.untrusted(t.id, 40)],
       [md.untrusted(t.title)],
+      ...(after ? [[md.untrusted(t.dependsOn?.join(', ') || '–', 200)]] : []),
       [md.text(STATUS_LABEL[t.status])],
       [md.text(formatDuration(t.durationMs))],
       [md.text(String(t.changedFiles.length))]
     ])
   ])
+}
+
+/**
+ * A task skipped because a task it builds on did not finish with work: the reason is the chain
+ * back to the task that failed ("T2 skipped (T1 failed)").
+ */
+function skippedDetail(task: TaskResult): Detail {
+  const why = md.paragraph(
+    md.strong(md.text('Not started:')),
+    md.text(' it builds on '),
+    md.untrusted(task.dependsOn!.join(', '), 200),
+    md.text(', and '),
+    md.untrusted(task.reason ?? 'a dependency did not finish', 600),
+    md.text('. It runs once they are done: fix the first task of the chain and run again.')
+  )
+  return { heading: taskHeading('⏭️', task), variants: [[why], [why], [why]] }
 }
 
 /** The last `lines` lines of an output, at most `chars` characters of it. */
@@ -365,6 +388,9 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
       .map((t) => conflictDetail(t, result.integrationBranch)),
     ...result.tasks.filter((t) => t.status === 'broke-verify').map((t) => brokeVerifyDetail(t)),
     ...result.tasks.filter((t) => t.status === 'failed').map((t) => outputDetail('❌', t, ctx)),
+    ...result.tasks
+      .filter((t) => t.status === 'skipped' && t.dependsOn?.length && t.reason)
+      .map(skippedDetail),
     // Only where the agent ran in this run (a result kept from an earlier run has no output).
     ...result.tasks
       .filter((t) => t.status === 'no-changes' && t.logTail !== undefined)

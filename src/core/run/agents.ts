@@ -5,12 +5,13 @@ import { SetupError, setupFailed } from '../setup.js'
 import { emit } from '../events.js'
 import type { Task, TaskResult } from '../types.js'
 import { errorMessage } from '../util/errors.js'
-import { mapWithConcurrency } from '../util/pool.js'
 import { agentStarter, failure, type AgentStarter } from './agent.js'
 import { collectTask } from './collect.js'
+import { scheduleAgents } from './dependents.js'
+import { judge } from './judge.js'
 import type { Workspace } from './prepare.js'
 import { Slots } from './slots.js'
-import { describe, failedResult } from './task-result.js'
+import { describe, failedResult, type Produced } from './task-result.js'
 
 /** What the agent stage works with; the integrate stage borrows the slots and the starter. */
 export interface AgentStage {
@@ -23,19 +24,27 @@ export interface AgentStage {
   waitForRemoval: boolean
   /** The setup-command failed before any agent: every task fails with its reason and tail. */
   setupFailure?: SetupError
+  /** Where a task that builds on others starts (run/dependents.ts); the rest start at the base. */
+  starts: Map<string, string>
 }
 
-/** Work an agent committed; judged with all the others after the last agent (judge.ts). */
+/** Work an agent committed; judged as soon as its agent is done (judge.ts). */
 export interface Committed {
   task: Task
   tip: string
+  /** The commit it started from: its work is what it adds to that. */
+  startSha: string
   /** Its result so far: log, exit code, timing (status and files come from the judge). */
   partial: Omit<TaskResult, 'status' | 'changedFiles'>
 }
 
-/** How one task left the agent stage: a result already, or committed work to judge. */
+/**
+ * How one task left the agent stage: a result (with the work to merge, once judged), or, inside
+ * runTask, committed work still to judge.
+ */
 export type TaskOutcome =
-  { kind: 'result'; result: TaskResult } | { kind: 'committed'; work: Committed }
+  | { kind: 'result'; result: TaskResult; produced?: Produced }
+  | { kind: 'committed'; work: Committed }
 
 /** Slots for `count` agents: as many at once as fit on the disk (disk.ts), and their FIFOs. */
 export async function openAgentStage(ws: Workspace, count: number): Promise<AgentStage> {
@@ -61,18 +70,19 @@ export async function openAgentStage(ws: Workspace, count: number): Promise<Agen
     fifos,
     // Wait for the removal only where another task will need the slot (see Slots).
     waitForRemoval: count > maxParallel,
-    setupFailure
+    setupFailure,
+    starts: new Map()
   }
 }
 
 /**
- * The scheduler: every task through runTask, at most max-parallel at once, in list order.
- * Outcomes come back in the order of `tasks`.
+ * The scheduler (dependents.ts): every task through runTask once the tasks it builds on are
+ * done, at most max-parallel at once, in list order. Outcomes come back in the order of `tasks`.
  */
 export async function runAgents(tasks: Task[], stage: AgentStage): Promise<TaskOutcome[]> {
   return stage.ws.logger.group(
     `Run ${tasks.length} agent(s), at most ${stage.maxParallel} at once`,
-    () => mapWithConcurrency(tasks, stage.maxParallel, (task) => runTask(task, stage))
+    () => scheduleAgents(tasks, stage, runTask)
   )
 }
 
@@ -99,9 +109,30 @@ export async function runTask(task: Task, stage: AgentStage): Promise<TaskOutcom
           : failedResult(task, ws.branchOf(task), `could not run the task: ${errorMessage(error)}`)
     }
   }
-  if (outcome.kind === 'result')
-    emit(ws.options.watch, ws.logger, { kind: 'finished', at: Date.now(), result: outcome.result })
+  // Judged now: the result is known the moment the agent ends, and dependents build on it.
+  if (outcome.kind === 'committed') outcome = await judgeCommitted(ws, outcome.work)
+  emit(ws.options.watch, ws.logger, {
+    kind: 'finished',
+    at: Date.now(),
+    result: { ...outcome.result }
+  })
   return outcome
+}
+
+async function judgeCommitted(
+  ws: AgentStage['ws'],
+  work: Committed
+): Promise<Extract<TaskOutcome, { kind: 'result' }>> {
+  try {
+    const judged = await judge(ws, [work])
+    const produced = judged.produced.get(work.task.id)
+    const result = judged.results.get(work.task.id)!
+    return { kind: 'result', result, ...(produced ? { produced } : {}) }
+  } catch (error) {
+    ws.logger.warning(`[${work.task.id}] ${errorMessage(error)}`)
+    const reason = `its work could not be judged: ${errorMessage(error)}`
+    return { kind: 'result', result: failedResult(work.task, work.partial.branch, reason) }
+  }
 }
 
 /** One start of a task's agent in a fresh worktree at the base: run it, commit what it left. */
@@ -113,8 +144,9 @@ export async function attemptTask(
   const { ws } = stage
   const { options, git, logger } = ws
   const branch = ws.branchOf(task)
-  // Where the task starts (its worktree, BASE_SHA, what its work is committed on top of).
-  const startSha = options.baseSha
+  // Where the task starts (its worktree, BASE_SHA, what its work is committed on top of): the
+  // merge of the tasks it builds on, or the base (dependents.ts).
+  const startSha = stage.starts.get(task.id) ?? options.baseSha
   const startedAt = Date.now()
   let kept = false
   let committed: Committed | undefined
@@ -185,6 +217,7 @@ export async function attemptTask(
         committed = {
           task,
           tip: work.tip,
+          startSha,
           partial: { ...partial, ...common, startedAt, finishedAt }
         }
         return { kind: 'committed', work: committed }

@@ -1,4 +1,5 @@
 import { integrate, type IntegrationOutcome } from '../integrate.js'
+import { dependencyOrder } from '../tasks/dependencies.js'
 import type { TaskResult, VerifyResult } from '../types.js'
 import { asNoSpace, isNoSpace } from '../util/no-space.js'
 import type { AgentStage } from './agents.js'
@@ -40,7 +41,8 @@ export async function integrateWork(
       expectedTip: options.integrationSeen,
       integrationBranch: ws.integrationBranch,
       issueNumber: options.issue.number,
-      tasks: options.tasks
+      // A task after the tasks it builds on (its branch holds their work), else in list order.
+      tasks: dependencyOrder(options.tasks)
         .filter((t) => produced.has(t.id))
         .map((t) => {
           const plan = planOf(options, t)
@@ -50,6 +52,7 @@ export async function integrateWork(
             title: t.title,
             branch: ws.branchOf(t),
             keepBranch,
+            ...(t.dependsOn?.length ? { dependsOn: t.dependsOn } : {}),
             ...produced.get(t.id)!
           }
         }),
@@ -128,5 +131,7 @@ export function settle(
       result.reason = `conflicts with the integration branch in ${outcome.conflict?.files.join(', ') || 'the tree'}`
     if (outcome.status === 'broke-verify')
       result.reason = 'merged cleanly, but the verify command fails with it; taken back out'
+    // Its branch holds the work of a task that stayed out: kept on its branch, not merged.
+    if (outcome.status === 'skipped') result.reason = outcome.reason
   }
 }

@@ -15,32 +15,25 @@ type Survey = TipSurvey | { error: string }
 /** What the judge made of the committed work. */
 export interface Judged {
   results: Map<string, TaskResult>
-  /** Work that is a result: a commit descending from the base that changes files. */
+  /** Work that is a result: a commit descending from its start that changes files. */
   produced: Map<string, Produced>
-  /** Every task branch and its commit after the judge (refs/heads/… → sha). */
-  tips: Map<string, string>
 }
 
 /**
- * Judges all committed work at once, after the last agent: it must descend from the base,
- * change files, and (when asked) leave .github/workflows/ alone. A task that produced nothing
- * to merge loses its branch, unless the branch keeps work of its own.
+ * Judges committed work (runTask calls it for each task as its agent ends, so the result is
+ * known at once, and its dependents can start from it): it must descend from where the task
+ * started, change files (counted from there: a dependent's own files), and (when asked) leave
+ * .github/workflows/ alone. A task that produced nothing to merge loses its branch, unless the
+ * branch keeps work of its own.
  */
 export async function judge(ws: Workspace, committed: Committed[]): Promise<Judged> {
-  const { git, options, logger } = ws
+  const { git, logger } = ws
   const results = new Map<string, TaskResult>()
   const produced = new Map<string, Produced>()
-  const [surveys, tips] = await Promise.all([
-    surveyEach(
-      git,
-      options.baseSha,
-      committed.map((c) => c.tip)
-    ),
-    branchTips(git, options.branchPrefix)
-  ])
-  for (const { task, tip, partial } of committed) {
+  const surveys = await surveyFromStarts(git, committed)
+  for (const { task, tip, partial, startSha } of committed) {
     const branch = partial.branch
-    const work = judgeWork(tip, surveys.get(tip), options.baseSha)
+    const work = judgeWork(tip, surveys.get(tip), startSha)
     const workflows = 'error' in work ? undefined : blockedWorkflowFiles(ws, work.changedFiles)
     // Work that is not a result (it left the base) is still kept on its branch.
     const keep = 'error' in work && surveyOf(surveys.get(tip))?.own === true
@@ -71,13 +64,20 @@ export async function judge(ws: Workspace, committed: Committed[]): Promise<Judg
       })
     }
     // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
-    if (!produced.has(task.id) && !keep) {
-      await git.run(['update-ref', '-d', `refs/heads/${branch}`])
-      tips.delete(`refs/heads/${branch}`)
-    }
+    if (!produced.has(task.id) && !keep) await git.run(['update-ref', '-d', `refs/heads/${branch}`])
     logger.info(`[${task.id}] ${describe(results.get(task.id))}`)
   }
-  return { results, produced, tips }
+  return { results, produced }
+}
+
+/** surveyEach() of each committed tip against the commit its task started from. */
+async function surveyFromStarts(git: Git, committed: Committed[]): Promise<Map<string, Survey>> {
+  const byStart = new Map<string, string[]>()
+  for (const c of committed) byStart.set(c.startSha, [...(byStart.get(c.startSha) ?? []), c.tip])
+  const surveys = await Promise.all(
+    [...byStart].map(([start, tips]) => surveyEach(git, start, tips))
+  )
+  return new Map(surveys.flatMap((m) => [...m]))
 }
 
 /**
@@ -163,7 +163,7 @@ async function surveyEach(git: Git, baseSha: string, tips: string[]): Promise<Ma
 }
 
 /** Every branch under the prefix and the commit it points at, from one git process. */
-async function branchTips(git: Git, prefix: string): Promise<Map<string, string>> {
+export async function branchTips(git: Git, prefix: string): Promise<Map<string, string>> {
   const out = await git.out([
     'for-each-ref',
     '--format=%(objectname) %(refname)',

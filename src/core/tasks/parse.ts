@@ -17,6 +17,8 @@
 // - Otherwise the ID is `T<position>`, position being the 1-based index among all top-level task
 //   items. IDs must be unique ignoring case; an empty title is an error too (TaskListError).
 // - An item whose title is just `#123` is a reference to issue 123 (`reference.issueNumber`).
+// - `(after T1, T2)` ending the first line and `depends on: T1` lines nested in the item fill
+//   `dependsOn` (rules and checks in dependencies.ts); the clause is removed from the title.
 
 import type { ListItem, Paragraph, PhrasingContent, Root } from 'mdast'
 import { fromMarkdown } from 'mdast-util-from-markdown'
@@ -25,6 +27,12 @@ import { toString } from 'mdast-util-to-string'
 import { gfm } from 'micromark-extension-gfm'
 import type { Task } from '../types.js'
 import { UserError } from '../util/errors.js'
+import {
+  afterClause,
+  DependencyError,
+  dependsOnLines,
+  resolveDependencies
+} from './dependencies.js'
 import { sanitizeIssueText } from './sanitize.js'
 
 /** The task list cannot be used as written; the message tells the user what to change. */
@@ -68,8 +76,11 @@ const BRACKET_ID = new RegExp(`^\\[(${ID})\\](?:\\s+|$)`)
 export function parseTaskList(markdown: string): ParsedTaskList {
   const source = sanitizeIssueText(markdown)
   const tree = fromMarkdown(source, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] })
-  const tasks = topLevelTaskItems(tree).map((item, index) => toTask(item, index + 1, source))
+  const tasks = asTaskListError(() =>
+    topLevelTaskItems(tree).map((item, index) => toTask(item, index + 1, source))
+  )
   assertUniqueIds(tasks)
+  asTaskListError(() => resolveDependencies(tasks))
   return { tasks }
 }
 
@@ -101,7 +112,12 @@ function toTask(item: ListItem, position: number, source: string): Task {
   const lineEnd = lineEndAt(source, paragraphStart)
 
   const head = paragraph ? splitId(paragraph, lineEnd, source) : { title: '' }
-  const title = head.title.replace(/\s+/g, ' ').trim()
+  // `(after T1)` ends the line: a dependency, not part of the title (dependencies.ts).
+  const after = paragraph ? afterClause(paragraph, lineEnd, source) : undefined
+  const written = after
+    ? head.title.slice(0, head.title.length - (lineEnd - after.from))
+    : head.title
+  const title = written.replace(/\s+/g, ' ').trim()
   const id = head.id ?? `T${position}`
   if (title === '') {
     const what = head.id ? `has no title after its ID "${head.id}"` : 'has no title'
@@ -118,6 +134,11 @@ function toTask(item: ListItem, position: number, source: string): Task {
     body: itemBody(item, source, lineEnd),
     checked: item.checked === true
   }
+  const dependsOn = [
+    ...(after?.ids ?? []),
+    ...dependsOnLines(item, () => `Task ${id} (item ${position})`)
+  ]
+  if (dependsOn.length > 0) task.dependsOn = dependsOn
   const reference = /^#(\d+)$/.exec(title)
   const issueNumber = reference ? Number(reference[1]) : 0
   if (Number.isSafeInteger(issueNumber) && issueNumber > 0) task.reference = { issueNumber }
@@ -240,6 +261,16 @@ function itemStart(item: ListItem): number {
 
 function endOffset(node: PhrasingContent): number {
   return node.position?.end.offset ?? Number.MAX_SAFE_INTEGER
+}
+
+/** Dependency errors are task list errors: the user fixes them in the issue. */
+function asTaskListError<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (error) {
+    if (error instanceof DependencyError) throw new TaskListError(error.message)
+    throw error
+  }
 }
 
 function assertUniqueIds(tasks: Task[]): void {
