@@ -1,3 +1,4 @@
+import { followDependencies } from '../core/run/dependency-plan.js'
 import { createHash } from 'node:crypto'
 import { readFile, realpath } from 'node:fs/promises'
 import os from 'node:os'
@@ -146,6 +147,9 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
     command
   })
   for (const note of keep.notes) o.logger.info(note)
+  // Reruns follow dependencies, as the action's do (core/run/dependency-plan.ts).
+  for (const f of followDependencies(tasks, keep.plan))
+    o.logger.info(`${f.id} ${f.mode === 'run' ? 'runs again' : 'is dropped too'}: ${f.because}`)
 
   const workDir = path.resolve(o.workDir ?? (await defaultWorkDir(o.repoDir, o.issueNumber)))
   const deadline = runDeadline(o.signal, opts['timeout-minutes'])
