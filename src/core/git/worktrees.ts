@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../types.js'
 import { createLimiter } from '../util/pool.js'
 import { Git, GitError } from './git.js'
+import type { RepoFeatures } from './repo-features.js'
 import { toolEnv } from '../util/tool-env.js'
 
 export interface Worktree {
@@ -21,6 +22,10 @@ export interface Worktree {
   commonDir: string
   /** What the worktree's .git file said then. */
   dotGit: string
+  /** Config the engine's checkouts in it need (a sparse cone: repo-features.ts). */
+  config?: Record<string, string>
+  /** The directories it shows, when sparse. */
+  sparse?: string[]
 }
 
 /**
@@ -81,6 +86,12 @@ export class WorktreeManager {
    * spreads over the other tasks' agent time.
    */
   private readonly fileWork = createLimiter(FILE_WORK_LANES)
+  /** Sparse cones and submodules (repo-features.ts); none by default. */
+  private features: RepoFeatures | undefined
+
+  useFeatures(features: RepoFeatures | undefined): void {
+    this.features = features
+  }
 
   constructor(
     private readonly git: Git,
@@ -179,8 +190,15 @@ export class WorktreeManager {
    * (`checkout -B`), `--no-track` from a commit id, so no config is written (upstream tracking
    * config is the classic `.git/config.lock` race of parallel adds).
    */
-  async create(taskId: string, branch: string | undefined, startSha: string): Promise<Worktree> {
+  async create(
+    taskId: string,
+    branch: string | undefined,
+    startSha: string,
+    /** A task's `paths:` (narrowing the run's sparse cone). */
+    paths?: string[]
+  ): Promise<Worktree> {
     const wtPath = this.pathFor(taskId)
+    const dirs = this.features?.dirsFor(taskId, paths)
     const registration = await this.detect()
     for (let attempt = 1; ; attempt++) {
       try {
@@ -201,10 +219,14 @@ export class WorktreeManager {
           commonDir: registration.commonDir,
           dotGit
         }
+        Object.assign(wt, await this.features?.beforeCheckout(wt, 'checkout', dirs))
         const checkout = branch
           ? ['checkout', '--quiet', '--force', '--no-track', '-B', branch, startSha]
           : ['reset', '--hard', '--quiet', startSha]
-        await this.fileWork(() => this.git.run(checkout, { cwd: wtPath, env: worktreeEnv(wt) }))
+        await this.fileWork(() =>
+          this.git.run(checkout, { cwd: wtPath, env: worktreeEnv(wt), config: wt.config })
+        )
+        await this.features?.afterCheckout(wt, startSha)
         return wt
       } catch (error) {
         const retryable = error instanceof GitError && TRANSIENT_ERROR.test(error.message)
@@ -280,6 +302,7 @@ export class WorktreeManager {
   private async removeNow(wtPaths: string[]): Promise<void> {
     const { units, prune } = await this.unregister(wtPaths)
     await this.deleteFiles(units)
+    await this.features?.afterRemoval()
     if (prune) await this.prune()
   }
 
@@ -364,6 +387,7 @@ export class WorktreeManager {
     const deleted = (async (): Promise<void> => {
       await this.deleteFiles(units)
       await rm(this.root, { recursive: true, force: true })
+      await this.features?.afterRemoval()
       if (registration.kind === 'direct') {
         const scratch = this.scratchDir(registration.commonDir)
         await rm(scratch, { recursive: true, force: true })
