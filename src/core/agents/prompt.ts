@@ -6,6 +6,8 @@ export interface PromptContext {
   siblings: Task[]
   branch: string
   baseBranch: string
+  /** The directories the worktree shows, when it is sparse (git/sparse.ts). */
+  sparse?: string[]
 }
 
 /**
@@ -18,7 +20,8 @@ export function renderPrompt(ctx: PromptContext): string {
     ctx.task.title,
     ctx.task.body,
     ctx.issue.title,
-    ...ctx.siblings.map((s) => s.title)
+    ...ctx.siblings.map((s) => s.title),
+    ...(ctx.sparse ?? [])
   ])
   const open = `${close}text`
   const lines = [
@@ -46,7 +49,8 @@ export function renderPrompt(ctx: PromptContext): string {
     ctx.task.title,
     ...(ctx.task.body ? ['', ctx.task.body] : []),
     close,
-    ''
+    '',
+    ...sparseLines(ctx.sparse, open, close)
   ]
   const others = ctx.siblings.filter((s) => s.id !== ctx.task.id)
   if (others.length > 0) {
@@ -60,6 +64,24 @@ export function renderPrompt(ctx: PromptContext): string {
     )
   }
   return lines.join('\n')
+}
+
+/** What a sparse worktree shows, and that the rest of the repository is still there. */
+function sparseLines(dirs: string[] | undefined, open: string, close: string): string[] {
+  if (!dirs?.length) return []
+  return [
+    '## What this worktree holds',
+    '',
+    'This is a sparse checkout of a larger repository: only the files at the top level, the',
+    'directories below (whole) and the files of their parent directories are here. Everything else',
+    'still exists in the repository and stays as it is in your commit: do not recreate, move or',
+    'delete it, and keep your changes inside these directories.',
+    '',
+    open,
+    ...dirs.map((d) => `${d}/`),
+    close,
+    ''
+  ]
 }
 
 /** A backtick fence longer than any run of backticks in the text it encloses. */

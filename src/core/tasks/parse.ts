@@ -17,6 +17,7 @@
 // - Otherwise the ID is `T<position>`, position being the 1-based index among all top-level task
 //   items. IDs must be unique ignoring case; an empty title is an error too (TaskListError).
 // - An item whose title is just `#123` is a reference to issue 123 (`reference.issueNumber`).
+// - A nested `paths:` line fills `paths`: the directories its worktree shows (paths.ts).
 
 import type { ListItem, Paragraph, PhrasingContent, Root } from 'mdast'
 import { fromMarkdown } from 'mdast-util-from-markdown'
@@ -25,6 +26,7 @@ import { toString } from 'mdast-util-to-string'
 import { gfm } from 'micromark-extension-gfm'
 import type { Task } from '../types.js'
 import { UserError } from '../util/errors.js'
+import { taskPaths } from './paths.js'
 import { sanitizeIssueText } from './sanitize.js'
 
 /** The task list cannot be used as written; the message tells the user what to change. */
@@ -121,7 +123,18 @@ function toTask(item: ListItem, position: number, source: string): Task {
   const reference = /^#(\d+)$/.exec(title)
   const issueNumber = reference ? Number(reference[1]) : 0
   if (Number.isSafeInteger(issueNumber) && issueNumber > 0) task.reference = { issueNumber }
+  const paths = withTaskListError(() => taskPaths(item, () => `Task ${id} (item ${position})`))
+  if (paths.length > 0) task.paths = paths
   return task
+}
+
+/** A bad `paths:` line is the task list's error: the user fixes it in the issue. */
+function withTaskListError<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (error) {
+    throw new TaskListError(error instanceof Error ? error.message : String(error))
+  }
 }
 
 /**
