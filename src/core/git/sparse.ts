@@ -11,7 +11,7 @@ import { UserError } from '../util/errors.js'
  * and core.sparseCheckoutCone given per call (sparseConfig), never written to the shared
  * .git/config: `git sparse-checkout` itself would set extensions.worktreeConfig and raise the
  * repository's format version, a lasting change to the user's repository. Agents get the same
- * two settings in their environment (sparseAgentEnv), so their own checkouts stay sparse too.
+ * two settings in their environment (agents/env.ts), so their own checkouts stay sparse too.
  *
  * Sparse never changes what a commit holds: files outside the cone are in the index with their
  * skip-worktree bit, so `git add --all` leaves them as they are and every commit keeps them.
@@ -136,15 +136,4 @@ export function conePathspecs(dirs: readonly string[]): string[] {
 
 function globEscape(text: string): string {
   return text.replace(/([\\*?[\]])/g, '\\$1')
-}
-
-/** The same settings for an agent's own git commands in its worktree (GIT_CONFIG_* variables). */
-export function sparseAgentEnv(): Record<string, string> {
-  const entries = Object.entries(SPARSE_CONFIG)
-  const env: Record<string, string> = { GIT_CONFIG_COUNT: String(entries.length) }
-  entries.forEach(([key, value], i) => {
-    env[`GIT_CONFIG_KEY_${i}`] = key
-    env[`GIT_CONFIG_VALUE_${i}`] = value
-  })
-  return env
 }
