@@ -217,38 +217,36 @@ describe('submodules', () => {
 
 // Skipped, with the reason in the test's name, where git-lfs is not installed (.ci/run installs it).
 const LFS_MISSING = await lfsMissing()
-const itLfs = LFS_MISSING ? it.skip : it
+const describeLfs = LFS_MISSING ? describe.skip : describe
+const skipNote = LFS_MISSING ? ` (skipped: ${LFS_MISSING})` : ''
 
-describe(LFS_MISSING ? `Git LFS (skipped: ${LFS_MISSING})` : 'Git LFS', () => {
-  itLfs(
-    'worktrees get the content from the shared store, and the guard sees no change from git-lfs',
-    async () => {
-      const origin = await lfsOrigin()
-      // Checked out without LFS (actions/checkout's default): pointers, no hooks, no lfs config.
-      const plain = { ...origin, home: await tempDir('plain-home') }
-      const workspace = await cloneWorkspace(plain, { depth: 1 })
-      expect(isPointer(await readFile(path.join(workspace, 'big.bin'), 'utf8'))).toBe(true)
-      // The runner has git-lfs installed globally (its filters in ~/.gitconfig).
-      const env = isolatedGitEnv(await lfsHome())
-      const g = new Git(workspace, { env, identity: IDENTITY })
-      const baseSha = await g.out(['rev-parse', 'HEAD'])
-      expect(await usesLfs(g, baseSha)).toBe(true)
-      const logger = memoryLogger()
-      expect(await prepareLfs(g, 'origin', baseSha, {}, logger)).toBe(true)
-      const guard = await SharedGitGuard.snapshot(g)
-      const { worktrees } = await manager(workspace, env)
-      const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
-      expect(await readFile(path.join(wt.path, 'big.bin'), 'utf8')).toBe(LFS_CONTENT)
-      // An agent's own git runs git-lfs with hooks on: git-lfs installs its hooks on first use.
-      await rm(path.join(wt.path, 'big.bin'))
-      await git(wt.path, ['checkout', '--', 'big.bin'], env)
-      expect(await readFile(path.join(wt.path, 'big.bin'), 'utf8')).toBe(LFS_CONTENT)
-      expect(await guard.restore()).toEqual([])
-      await worktrees.removeAll()
-    }
-  )
+describeLfs(`Git LFS${skipNote}`, () => {
+  it('worktrees get the content from the shared store, and the guard sees no change from git-lfs', async () => {
+    const origin = await lfsOrigin()
+    // Checked out without LFS (actions/checkout's default): pointers, no hooks, no lfs config.
+    const plain = { ...origin, home: await tempDir('plain-home') }
+    const workspace = await cloneWorkspace(plain, { depth: 1 })
+    expect(isPointer(await readFile(path.join(workspace, 'big.bin'), 'utf8'))).toBe(true)
+    // The runner has git-lfs installed globally (its filters in ~/.gitconfig).
+    const env = isolatedGitEnv(await lfsHome())
+    const g = new Git(workspace, { env, identity: IDENTITY })
+    const baseSha = await g.out(['rev-parse', 'HEAD'])
+    expect(await usesLfs(g, baseSha)).toBe(true)
+    const logger = memoryLogger()
+    expect(await prepareLfs(g, 'origin', baseSha, {}, logger)).toBe(true)
+    const guard = await SharedGitGuard.snapshot(g)
+    const { worktrees } = await manager(workspace, env)
+    const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+    expect(await readFile(path.join(wt.path, 'big.bin'), 'utf8')).toBe(LFS_CONTENT)
+    // An agent's own git runs git-lfs with hooks on: git-lfs installs its hooks on first use.
+    await rm(path.join(wt.path, 'big.bin'))
+    await git(wt.path, ['checkout', '--', 'big.bin'], env)
+    expect(await readFile(path.join(wt.path, 'big.bin'), 'utf8')).toBe(LFS_CONTENT)
+    expect(await guard.restore()).toEqual([])
+    await worktrees.removeAll()
+  })
 
-  itLfs('pushes a task branch with its LFS objects: a clone of it gets the content', async () => {
+  it('pushes a task branch with its LFS objects: a clone of it gets the content', async () => {
     const origin = await lfsOrigin()
     const env = isolatedGitEnv(origin.home)
     const workspace = await cloneWorkspace(origin, { depth: 1 })

@@ -1,6 +1,7 @@
 // A task's `paths:` line (issue 16): read from the markdown tree, narrowing what its sparse
 // worktree shows; and the prompt telling the agent what it can see.
 import { describe, expect, it } from '@jest/globals'
+import { getInputs } from '../src/action/inputs.js'
 import { renderPrompt } from '../src/core/agents/prompt.js'
 import { parseTaskList, TaskListError } from '../src/core/tasks/parse.js'
 
@@ -70,5 +71,25 @@ describe('the prompt of a sparse worktree', () => {
 
   it('says nothing of it for a full worktree', () => {
     expect(renderPrompt(ctx)).not.toContain('What this worktree holds')
+  })
+})
+
+describe('the sparse-checkout input', () => {
+  const read =
+    (values: Record<string, string>) =>
+    (name: string): string =>
+      ({ 'agent-command': 'true', 'github-token': 'x', ...values })[name] ?? ''
+
+  it('is a list of directories, one per line, as actions/checkout takes it', () => {
+    expect(getInputs(read({ 'sparse-checkout': 'packages/api\n/docs/\n' })).sparseCheckout).toEqual(
+      ['packages/api', 'docs']
+    )
+    expect(getInputs(read({})).sparseCheckout).toBeUndefined()
+  })
+
+  it('refuses a pattern that is not a directory, naming the input', () => {
+    expect(() => getInputs(read({ 'sparse-checkout': '!docs' }))).toThrow(
+      /Input sparse-checkout: "!docs" is not a directory/
+    )
   })
 })

@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import { chooseAgent, type AgentPreset } from '../core/agents/presets/index.js'
 import type { Identity } from '../core/git/git.js'
+import { parseSparseDirs } from '../core/git/sparse.js'
 import type { TaskStatus } from '../core/types.js'
 
 import { CONFLICT_STRATEGIES, type ConflictStrategy } from '../core/integrate.js'
@@ -43,6 +44,8 @@ export interface ActionInputs {
   /** Whole-run deadline in ms, if set. */
   deadlineMs?: number
   allowWorkflowChanges: boolean
+  /** Directories every worktree shows (cone mode, as actions/checkout takes them); all if unset. */
+  sparseCheckout?: string[]
 }
 
 /**
@@ -133,6 +136,7 @@ export function getInputs(
         'github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>'
     ),
     draft: parseBoolean(read, 'draft', false),
+    sparseCheckout: optionalList(parseSparseDirs(read('sparse-checkout'), 'Input sparse-checkout')),
     failOn: new Set(
       list(read('fail-on')).flatMap((s) => {
         if (s === 'none') return []
@@ -158,6 +162,10 @@ export function getInputs(
       )
   }
   return inputs
+}
+
+function optionalList(items: string[]): string[] | undefined {
+  return items.length > 0 ? items : undefined
 }
 
 /** Comma- or newline-separated list, trimmed, empties dropped. */
