@@ -44,7 +44,8 @@ export async function lfsVersion(git: Git): Promise<string | undefined> {
  */
 export async function prepareLfs(
   git: Git,
-  remote: string,
+  /** Where the base's objects come from; undefined: a local run, best effort (see below). */
+  remote: string | undefined,
   baseSha: string,
   auth: Record<string, string>,
   logger: Logger
@@ -61,7 +62,19 @@ export async function prepareLfs(
   const hooks = { config: { 'core.hooksPath': await hooksPath(git) } }
   if (!filter) await git.run(['lfs', 'install', '--local'], hooks)
   else await git.run(['lfs', 'update'], { ...hooks, okExitCodes: [1, 2] })
-  await git.run(['lfs', 'fetch', remote, baseSha], { config: lfsConfig(auth) })
+  if (remote) await git.run(['lfs', 'fetch', remote, baseSha], { config: lfsConfig(auth) })
+  else {
+    // A local run (the CLI): what the store lacks is fetched from the first remote with the
+    // user's own git-lfs set-up, if it can be; a checkout that needs more then says so.
+    const [first] = (await git.out(['remote'])).split('\n').filter(Boolean)
+    const fetched = first
+      ? await git.run(['lfs', 'fetch', first, baseSha], { okExitCodes: [1, 2] })
+      : undefined
+    if (fetched && fetched.exitCode !== 0)
+      logger.warning(
+        `git lfs fetch ${first} failed (${fetched.stderr.trim().split('\n').at(-1) ?? ''}): worktrees get the LFS objects this repository's store has`
+      )
+  }
   logger.info(`Git LFS (${version}): the base's objects are in the shared store for every worktree`)
   return true
 }
