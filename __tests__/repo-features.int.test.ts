@@ -12,7 +12,11 @@ import { prepareLfs, usesLfs } from '../src/core/git/lfs.js'
 import { pushBranches } from '../src/core/git/remote.js'
 import { RepoFeatures } from '../src/core/git/repo-features.js'
 import { conePatterns, narrowSparseDirs, parseSparseDirs } from '../src/core/git/sparse.js'
-import { KEPT_SUBMODULE_REFS } from '../src/core/git/submodules.js'
+import {
+  KEPT_SUBMODULE_REFS,
+  pushKeptSubmoduleCommits,
+  SUBMODULE_COMMIT_REFS
+} from '../src/core/git/submodules.js'
 import { WorktreeManager, worktreeEnv, type Worktree } from '../src/core/git/worktrees.js'
 import { memoryLogger } from '../src/core/logger.js'
 import {
@@ -198,6 +202,18 @@ describe('submodules', () => {
     ).toBe(subCommit)
     // The task branch holds the gitlink, for the person who pushes the submodule commit.
     expect(await g.out(['rev-parse', 'fanout/T1:lib'])).toBe(subCommit)
+    // And the superproject keeps the commit too, pushed to its origin (the runner goes away).
+    expect(error).toContain(`${SUBMODULE_COMMIT_REFS}/fanout/T1/lib`)
+    const pushed = await pushKeptSubmoduleCommits(g, 'origin', {})
+    expect(pushed).toEqual([expect.objectContaining({ ok: true })])
+    expect(
+      await git(
+        w.superOrigin.bareDir,
+        ['rev-parse', `${SUBMODULE_COMMIT_REFS}/fanout/T1/lib`],
+        w.env
+      )
+    ).toBe(subCommit)
+    expect(await pushKeptSubmoduleCommits(g, 'origin', {})).toEqual([])
   })
 
   it("merges a task that only moves the gitlink to a commit the submodule's remote has", async () => {

@@ -3,6 +3,7 @@ import path from 'node:path'
 import type { Logger } from '../types.js'
 import { createLimiter } from '../util/pool.js'
 import type { Git } from './git.js'
+import { listRemoteRefs, pushRefs, type PushOutcome } from './remote.js'
 
 /**
  * Submodules in task worktrees. A worktree's checkout leaves each submodule an empty directory;
@@ -28,6 +29,11 @@ export interface Submodule {
 
 /** Ref namespace in a module store that keeps a task's unpublished submodule commit. */
 export const KEPT_SUBMODULE_REFS = 'refs/agent-fanout/kept'
+/**
+ * The same commits in the superproject (`<namespace>/<task branch>/<submodule name>`): the
+ * action pushes them to its origin (pushKeptSubmoduleCommits), so they outlive the runner.
+ */
+export const SUBMODULE_COMMIT_REFS = 'refs/agent-fanout/submodules'
 
 export class SubmoduleWorktrees {
   private readonly lanes = new Map<string, ReturnType<typeof createLimiter>>()
@@ -195,18 +201,69 @@ export async function unpublishedSubmodules(
     const at = { env: { GIT_DIR: store } }
     const has = await git.test(['cat-file', '-e', `${sha}^{commit}`], at)
     const ref = `${KEPT_SUBMODULE_REFS}/${taskBranch ?? 'detached'}`
-    if (has) await git.run(['update-ref', ref, sha], at)
+    const superRef = `${SUBMODULE_COMMIT_REFS}/${taskBranch ?? 'detached'}/${refSafe(name!)}`
+    if (has) {
+      await git.run(['update-ref', ref, sha], at)
+      await git.run([
+        'fetch',
+        '--quiet',
+        '--no-tags',
+        '--no-write-fetch-head',
+        store,
+        `+${ref}:${superRef}`
+      ])
+    }
     const remoteUrl = await git
       .out(['remote', 'get-url', await defaultRemote(git, store)], at)
       .catch(() => 'its remote')
     problems.push(
       has
-        ? `changed submodule ${subPath} to commit ${short}, which the submodule's remote ${remoteUrl} does not have. The commit is kept in the workspace's module store ${path.relative(path.dirname(commonDir), store) || store} as ${ref}: push it there (\`git -C ${subPath} push origin ${sha}:refs/heads/<branch>\`), then merge this task's branch`
+        ? `changed submodule ${subPath} to commit ${short}, which the submodule's remote ${remoteUrl} does not have. The commit is kept in the workspace's module store ${path.relative(path.dirname(commonDir), store) || store} as ${ref}, and in this repository as ${superRef}: push it to the submodule's remote (\`git -C ${subPath} push origin ${sha}:refs/heads/<branch>\`), then merge this task's branch`
         : `points ${subPath} at commit ${short}, which neither the workspace nor the submodule's remote ${remoteUrl} has`
     )
   }
   if (problems.length === 0) return undefined
   return `Not merged: the task ${problems.join('; it ')}.`
+}
+
+/** A submodule name as one or more ref path components. */
+function refSafe(name: string): string {
+  return (
+    name
+      .replace(/[^A-Za-z0-9._/-]/g, '-')
+      .split('/')
+      .map((part) => part.replace(/^\.+/, '').replace(/\.lock$/, '-lock') || '-')
+      .join('/')
+      .replace(/\.\.+/g, '.') || 'submodule'
+  )
+}
+
+/**
+ * Pushes the superproject's kept submodule commits (SUBMODULE_COMMIT_REFS) that the remote
+ * does not have yet: the work of a task whose submodule commit could not be merged stays
+ * reachable after the runner is gone. Returns what was pushed and how it went.
+ */
+export async function pushKeptSubmoduleCommits(
+  git: Git,
+  remote: string,
+  auth: Record<string, string>
+): Promise<PushOutcome[]> {
+  const local = await git.out([
+    'for-each-ref',
+    '--format=%(objectname) %(refname)',
+    `${SUBMODULE_COMMIT_REFS}/`
+  ])
+  if (!local) return []
+  const there = await listRemoteRefs(git, remote, `${SUBMODULE_COMMIT_REFS}/*`, auth)
+  const updates = local
+    .split('\n')
+    .map((line) => ({
+      sha: line.slice(0, line.indexOf(' ')),
+      ref: line.slice(line.indexOf(' ') + 1)
+    }))
+    .filter((u) => there.get(u.ref) !== u.sha)
+    .map((u) => ({ ...u, expected: there.get(u.ref) }))
+  return pushRefs(git, remote, updates, auth)
 }
 
 /** Gitlinks added or changed between two commits: path → new commit id. */
