@@ -6,6 +6,8 @@ import { parseArgs } from 'node:util'
 import { chooseAgent, type AgentPreset } from '../core/agents/presets/index.js'
 import { defaultBranchPrefix, integrationBranchName, taskBranchName } from '../core/branches.js'
 import { runFanout, type TaskPlan } from '../core/engine.js'
+import { prepareLfs } from '../core/git/lfs.js'
+import { OPTIONS } from '../core/options.js'
 import { baseBranchName, localBranchTip } from '../core/git/base-branch.js'
 import { Git, type Identity } from '../core/git/git.js'
 import { consoleLogger } from '../core/logger.js'
@@ -41,6 +43,7 @@ Options for run:
   --max-parallel <n>        agents at once (default 4)
   --timeout-minutes <n>     per agent (default 30)
   --work-dir <dir>          where worktrees and logs go (default: a folder in the temp dir)
+  --sparse-checkout <dirs>  monorepos: directories every worktree shows (comma-separated)
   --fail-on <list>          outcomes that make the exit status 1 (default failed,conflicted)
   --json                    print the result as JSON instead of the markdown report
 `
@@ -85,6 +88,7 @@ async function runCommand(argv: string[]): Promise<number> {
       'max-parallel': { type: 'string', default: '4' },
       'timeout-minutes': { type: 'string', default: '30' },
       'work-dir': { type: 'string' },
+      'sparse-checkout': { type: 'string', default: '' },
       'fail-on': { type: 'string', default: 'failed,conflicted' },
       json: { type: 'boolean', default: false }
     }
@@ -124,6 +128,7 @@ async function runCommand(argv: string[]): Promise<number> {
       maxParallel: wholeNumber(values['max-parallel'], '--max-parallel'),
       timeoutMs: Number(values['timeout-minutes']) * 60_000,
       workDir: values['work-dir'],
+      sparseCheckout: cliSparse(values['sparse-checkout']),
       logger: consoleLogger(),
       signal: interrupts.signal
     })
@@ -161,6 +166,8 @@ export interface LocalRunOptions {
   maxParallel: number
   timeoutMs: number
   workDir?: string
+  /** Directories every worktree shows (--sparse-checkout). */
+  sparseCheckout?: string[]
   logger: Logger
   env?: NodeJS.ProcessEnv
   /** Aborting it ends every agent and reports what finished. */
@@ -195,6 +202,8 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     branchPrefix
   })
   for (const note of keep.notes) options.logger.info(note)
+  // Git LFS content in the worktrees, from this repository's store (git/lfs.ts).
+  await prepareLfs(git, undefined, baseSha, {}, options.logger)
   const result = await runFanout({
     git,
     logger: options.logger,
@@ -214,7 +223,8 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     identity,
     agentBaseEnv: options.env ?? process.env,
     secrets: [],
-    signal: options.signal
+    signal: options.signal,
+    sparseCheckout: options.sparseCheckout
   })
   if (keep.notes.length > 0) result.warnings = [...keep.notes, ...(result.warnings ?? [])]
   const now = await git.out(
@@ -322,4 +332,13 @@ async function defaultWorkDir(repoDir: string, issueNumber: number): Promise<str
   const real = await realpath(repoDir).catch(() => path.resolve(repoDir))
   const id = createHash('sha256').update(real).digest('hex').slice(0, 10)
   return path.join(os.tmpdir(), 'agent-fanout', `${path.basename(real)}-${id}-issue-${issueNumber}`)
+}
+
+/** --sparse-checkout, read by the shared option definition (core/options.ts). */
+function cliSparse(text: string): string[] | undefined {
+  try {
+    return OPTIONS['sparse-checkout'].parse(text, '--sparse-checkout')
+  } catch (error) {
+    throw new UserError(errorMessage(error))
+  }
 }

@@ -22,10 +22,12 @@ export class Slots {
     branch: string | undefined,
     startSha: string,
     fn: (wt: Worktree, release: () => void) => Promise<T>,
-    waitForRemoval = true
+    waitForRemoval = true,
+    /** The task's `paths:` (its sparse cone within the run's: git/repo-features.ts). */
+    paths?: string[]
   ): Promise<T> {
     const wt = await this.worktrees
-      .create(slot, branch, startSha)
+      .create(slot, branch, startSha, paths)
       .catch(noSpaceAt(`while creating the worktree ${this.worktrees.pathFor(slot)}`))
     // A task that failed needs its files no more: they go at once (a full disk gets room back).
     let removeNow = waitForRemoval

@@ -23,7 +23,7 @@ export function createVerifier(ws: Workspace): {
         if (!wt) wt = await ws.worktrees.create('integration', undefined, commit)
         else {
           // Addressed explicitly: the verify command may have deleted the worktree's .git file.
-          const at = { cwd: wt.path, env: worktreeEnv(wt) }
+          const at = { cwd: wt.path, env: worktreeEnv(wt), config: wt.config }
           await git.run(['checkout', '--quiet', '--force', '--detach', commit], at)
           await git.run(['clean', '-fdq'], at)
         }
@@ -38,7 +38,8 @@ export function createVerifier(ws: Workspace): {
         ...scrubEnv(options.agentBaseEnv, {
           secrets: options.secrets,
           identity: options.identity,
-          marker: ws.marker(slot)
+          marker: ws.marker(slot),
+          gitConfig: wt.config
         }),
         TASK_MODE: 'verify',
         VERIFY_COMMIT: commit
