@@ -218,4 +218,20 @@ describe('submodules', () => {
     expect(keptRef).toBe(`refs/agent-fanout/submodules/${PREFIX}/T1/lib`)
     expect(await git(w.origin.bareDir, ['rev-parse', keptRef!], w.env)).toBe(gitlink)
   }, 120_000)
+
+  it('in a matrix task job too: the submodule commit it could not merge reaches the origin', async () => {
+    const s = await submoduleWorld()
+    const w = await worldOf(s.superOrigin, s.workspace, '- [ ] T1: Edit inside lib\n')
+    const plan = await act(w, '', { inputs: { mode: 'plan', 'agent-command': '' } })
+    expect(plan.exitCode).toBe(0)
+    const agent = 'cd lib && echo task > s.txt && git commit -qam "in the submodule"'
+    const task = await act(w, agent, {
+      inputs: { mode: 'task', 'task-id': 'T1', 'issue-number': String(ISSUE) }
+    })
+    expect(statuses(task)).toEqual([['T1', 'failed']])
+    const gitlink = await git(w.origin.bareDir, ['rev-parse', `${PREFIX}/T1:lib`], w.env)
+    const kept = `refs/agent-fanout/submodules/${PREFIX}/T1/lib`
+    expect(tasksOutput(task)[0].reason).toContain(kept)
+    expect(await git(w.origin.bareDir, ['rev-parse', kept], w.env)).toBe(gitlink)
+  }, 180_000)
 })
