@@ -141,7 +141,13 @@ describe('sparse-checkout', () => {
       '  T2) echo new > packages/api/new.ts ;;',
       'esac'
     ].join('\n')
-    const r = await act(w, agent, { inputs: { 'sparse-checkout': 'packages/api\n' } })
+    const r = await act(w, agent, {
+      inputs: {
+        'sparse-checkout': 'packages/api\n',
+        'verify-command':
+          'find . -path ./.git -prune -o -type f -print | sort > "$SCRATCH/files-verify"'
+      }
+    })
     expect(r.exitCode).toBe(0)
     expect(statuses(r)).toEqual([
       ['T1', 'merged'],
@@ -154,6 +160,13 @@ describe('sparse-checkout', () => {
     ])
     expect((await seen('T2')).split('\n').filter(Boolean)).toEqual([
       './README.md',
+      './packages/api/src/a.ts',
+      './packages/api/test/a.test.ts'
+    ])
+    // The verify worktree shows the run's cone, at the integration branch.
+    expect((await seen('verify')).split('\n').filter(Boolean)).toEqual([
+      './README.md',
+      './packages/api/new.ts',
       './packages/api/src/a.ts',
       './packages/api/test/a.test.ts'
     ])
