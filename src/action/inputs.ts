@@ -49,6 +49,8 @@ export interface ActionInputs {
   allowWorkflowChanges: boolean
   worktreeMode: WorktreeModeOption
   setupCommand?: string
+  /** Directories every worktree shows (cone mode, as actions/checkout takes them); all if unset. */
+  sparseCheckout?: string[]
 }
 
 /**
@@ -116,7 +118,8 @@ export function getInputs(
     draft: o.draft,
     failOn: o['fail-on'],
     worktreeMode: o['worktree-mode'],
-    setupCommand: o['setup-command']
+    setupCommand: o['setup-command'],
+    sparseCheckout: o['sparse-checkout']
   }
   if (inputs.mode === 'merge' && inputs.resultsDir) {
     // Secure mode keeps every agent-made program out of the job that holds the write token.

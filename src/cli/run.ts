@@ -1,3 +1,4 @@
+import { prepareLfs } from '../core/git/lfs.js'
 import { followDependencies } from '../core/run/dependency-plan.js'
 import { createHash } from 'node:crypto'
 import { readFile, realpath } from 'node:fs/promises'
@@ -51,6 +52,7 @@ export type RunOptionValues = Pick<
   | 'commit-author'
   | 'worktree-mode'
   | 'setup-command'
+  | 'sparse-checkout'
 >
 
 export interface LocalRunOptions {
@@ -151,6 +153,8 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
   for (const f of followDependencies(tasks, keep.plan))
     o.logger.info(`${f.id} ${f.mode === 'run' ? 'runs again' : 'is dropped too'}: ${f.because}`)
 
+  // Git LFS content in the worktrees, from this repository's store (git/lfs.ts).
+  await prepareLfs(git, undefined, baseSha, {}, o.logger)
   const workDir = path.resolve(o.workDir ?? (await defaultWorkDir(o.repoDir, o.issueNumber)))
   const deadline = runDeadline(o.signal, opts['timeout-minutes'])
   let result: FanoutResult
@@ -183,7 +187,8 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
       signal: deadline.signal,
       watch: o.watch,
       worktreeMode: opts['worktree-mode'],
-      setupCommand: opts['setup-command']
+      setupCommand: opts['setup-command'],
+      sparseCheckout: opts['sparse-checkout']
     })
   } finally {
     deadline.dispose()

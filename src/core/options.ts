@@ -1,5 +1,6 @@
 import type { Identity } from './git/git.js'
 import { WORKTREE_MODES, type WorktreeModeOption } from './git/worktree-mode.js'
+import { parseSparseDirs } from './git/sparse.js'
 import { CONFLICT_STRATEGIES, type ConflictStrategy } from './integrate.js'
 import type { TaskStatus } from './types.js'
 
@@ -289,6 +290,16 @@ export const OPTIONS = {
       help: 'Prefix of the branches: <prefix>/integration and <prefix>/<task-id> (default fanout/issue-<n>).'
     },
     parse: (t: string): string | undefined => t || undefined
+  },
+  'sparse-checkout': {
+    description:
+      "Monorepos: directories (cone mode, one per line, as actions/checkout takes them) that every task worktree and the verify worktree show; a task's nested `paths:` line narrows it further. Commits keep every file outside them. See docs/repositories.md.",
+    default: '',
+    cli: { arg: '<dirs>' },
+    parse: (t: string, label: string): string[] | undefined => {
+      const dirs = parseSparseDirs(t, label)
+      return dirs.length > 0 ? dirs : undefined
+    }
   },
   'commit-author': {
     description: 'Author and committer of the commits this action makes, as `Name <email>`.',

@@ -33,6 +33,8 @@ export interface Task {
   subIssue?: { issueNumber: number }
   /** IDs of tasks that must finish and merge cleanly before this one starts (`(after T1)`). */
   dependsOn?: string[]
+  /** Directories its worktree shows (a nested `paths:` line; narrows `sparse-checkout`). */
+  paths?: string[]
 }
 
 /** How a task ended; the `merged*` ones say how it got into the integration branch. */

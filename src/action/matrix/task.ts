@@ -8,6 +8,7 @@ import { taskBranchName } from '../../core/branches.js'
 import type { TaskPlan } from '../../core/engine.js'
 import { failedResult } from '../../core/run/task-result.js'
 import { listRemoteRefs, pushRefs } from '../../core/git/remote.js'
+import { pushKeptSubmoduleCommits } from '../../core/git/submodules.js'
 import { renderTaskJobSummary } from '../../core/report/markdown.js'
 import { reportRef, toReport, writeReport } from '../../core/results.js'
 import type { Task, TaskResult } from '../../core/types.js'
@@ -117,6 +118,9 @@ async function pushResult(
       r.auth
     )
     logger.info(`${push.ok ? 'pushed' : 'REJECTED'} ${result.branch}: ${push.message}`)
+    // A submodule commit it could not merge, kept in this repository (git/submodules.ts).
+    for (const kept of await pushKeptSubmoduleCommits(git, 'origin', r.auth))
+      logger.info(`${kept.ok ? 'pushed' : 'REJECTED'} ${kept.branch}: ${kept.message}`)
     if (!push.ok)
       result = {
         ...result,

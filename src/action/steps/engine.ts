@@ -4,6 +4,7 @@ import * as core from '@actions/core'
 import os from 'node:os'
 import path from 'node:path'
 import { runFanout, type EngineOptions } from '../../core/engine.js'
+import { prepareLfs } from '../../core/git/lfs.js'
 import type { FanoutResult, Task } from '../../core/types.js'
 import type { IssueData } from '../../github/api.js'
 import { HiddenCredentials } from '../credentials.js'
@@ -30,6 +31,7 @@ type FromInputs =
   | 'signal'
   | 'worktreeMode'
   | 'setupCommand'
+  | 'sparseCheckout'
 
 /**
  * Runs the engine with the action's inputs and `own` options, in a work dir under RUNNER_TEMP
@@ -48,6 +50,9 @@ export async function runEngine(
   const workDir = path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'agent-fanout', workDirName)
   core.saveState('workDir', workDir)
   core.saveState('repoDir', git.repoDir)
+  // Git LFS content for the worktrees, fetched once (before the credentials are hidden, whose
+  // restore puts .git/config back as it finds it now): git/lfs.ts.
+  await prepareLfs(git, 'origin', own.baseSha, r.auth, logger)
   const hidden = await HiddenCredentials.hide(git, logger)
   const fileCommands = await guardFileCommands(logger)
   try {
@@ -69,6 +74,7 @@ export async function runEngine(
       signal: r.signal,
       worktreeMode: inputs.worktreeMode,
       setupCommand: inputs.setupCommand,
+      sparseCheckout: inputs.sparseCheckout,
       ...own
     })
   } finally {

@@ -4,6 +4,7 @@ import { settleWaiting } from '../../core/run/rounds.js'
 import * as core from '@actions/core'
 import { Git } from '../../core/git/git.js'
 import { pushBranches, type BranchUpdate, type PushOutcome } from '../../core/git/remote.js'
+import { pushKeptSubmoduleCommits } from '../../core/git/submodules.js'
 import { noTaskChangedAnything, renderReport, summaryLine } from '../../core/report/markdown.js'
 import {
   isMerged,
@@ -250,6 +251,11 @@ async function publishBranches(
     ...(await pushBranches(git, 'origin', integration, auth))
   ]
   for (const o of outcomes) logger.info(`${o.ok ? 'pushed' : 'REJECTED'} ${o.branch}: ${o.message}`)
+  // Submodule commits a task could not merge, kept in this repository (git/submodules.ts).
+  for (const o of await pushKeptSubmoduleCommits(git, 'origin', auth)) {
+    if (o.ok) logger.info(`pushed ${o.branch}: ${o.message}`)
+    else logger.warning(`Could not push ${o.branch}: ${o.message}`)
+  }
   return outcomes
 }
 

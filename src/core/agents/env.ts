@@ -47,7 +47,13 @@ export function withheldFromAgents(name: string, value: string, secrets: string[
  */
 export function scrubEnv(
   base: NodeJS.ProcessEnv,
-  options: { secrets: string[]; identity: Identity; marker: { name: string; value: string } }
+  options: {
+    secrets: string[]
+    identity: Identity
+    marker: { name: string; value: string }
+    /** Config the agent's git needs in its worktree (a sparse cone: git/sparse.ts). */
+    gitConfig?: Record<string, string>
+  }
 ): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(base)) {
@@ -61,7 +67,10 @@ export function scrubEnv(
   env.GIT_COMMITTER_EMAIL ??= options.identity.email
   env.GIT_TERMINAL_PROMPT = '0'
   // No background gc/maintenance in the shared object store while other agents write to it.
-  Object.assign(env, configEnv({ 'gc.auto': '0', 'maintenance.auto': 'false' }))
+  Object.assign(
+    env,
+    configEnv({ 'gc.auto': '0', 'maintenance.auto': 'false', ...options.gitConfig })
+  )
   env[options.marker.name] = options.marker.value
   return env
 }
@@ -70,7 +79,7 @@ export function scrubEnv(
 export function buildAgentEnv(
   base: NodeJS.ProcessEnv,
   task: AgentTaskVars & Record<string, string>,
-  options: { secrets: string[]; identity: Identity; marker: { name: string; value: string } }
+  options: Parameters<typeof scrubEnv>[1]
 ): NodeJS.ProcessEnv {
   return { ...scrubEnv(base, options), ...task }
 }

@@ -6,6 +6,8 @@ export interface PromptContext {
   siblings: Task[]
   branch: string
   baseBranch: string
+  /** The directories the worktree shows, when it is sparse (git/sparse.ts). */
+  sparse?: string[]
 }
 
 /**
@@ -18,7 +20,8 @@ export function renderPrompt(ctx: PromptContext): string {
     ctx.task.title,
     ctx.task.body,
     ctx.issue.title,
-    ...ctx.siblings.map((s) => s.title)
+    ...ctx.siblings.map((s) => s.title),
+    ...(ctx.sparse ?? [])
   ])
   const open = `${close}text`
   const lines = [
@@ -47,7 +50,8 @@ export function renderPrompt(ctx: PromptContext): string {
     ...(ctx.task.body ? ['', ctx.task.body] : []),
     close,
     '',
-    ...dependencyLines(ctx, open, close)
+    ...dependencyLines(ctx, open, close),
+    ...sparseLines(ctx.sparse, open, close)
   ]
   const others = ctx.siblings.filter((s) => s.id !== ctx.task.id)
   if (others.length > 0) {
@@ -82,6 +86,24 @@ function dependencyLines(ctx: PromptContext, open: string, close: string): strin
     ...deps.map(
       (d) => `- ${d.id}: ${d.title}${d.checked ? ' (done before this run: in the base)' : ''}`
     ),
+    close,
+    ''
+  ]
+}
+
+/** What a sparse worktree shows, and that the rest of the repository is still there. */
+function sparseLines(dirs: string[] | undefined, open: string, close: string): string[] {
+  if (!dirs?.length) return []
+  return [
+    '## What this worktree holds',
+    '',
+    'This is a sparse checkout of a larger repository: only the files at the top level, the',
+    'directories below (whole) and the files of their parent directories are here. Everything else',
+    'still exists in the repository and stays as it is in your commit: do not recreate, move or',
+    'delete it, and keep your changes inside these directories.',
+    '',
+    open,
+    ...dirs.map((d) => `${d}/`),
     close,
     ''
   ]

@@ -4,6 +4,8 @@ import path from 'node:path'
 import { errorMessage } from '../util/errors.js'
 import { isNoSpace } from '../util/no-space.js'
 import { GitError, type Git } from './git.js'
+import { conePathspecs } from './sparse.js'
+import { unpublishedSubmodules } from './submodules.js'
 import { worktreeEnv, type Worktree } from './worktrees.js'
 
 /**
@@ -116,14 +118,25 @@ export async function collectWork(
 ): Promise<Collected> {
   const look = await inspect(git, wt, opts)
   if (look.problems.length > 0) return saveUnfinished(git, wt, opts, look)
+  let work: Collected
   try {
-    return { tip: await commitWork(git, wt, opts, look.head) }
+    work = { tip: await commitWork(git, wt, opts, look.head) }
   } catch (error) {
     // A full disk is not rebuilt from (that needs space too) nor kept (the files would hold the
     // space every other task needs): the caller fails the task and removes its worktree.
     if (isNoSpace(error)) throw error
-    return rebuildFromFiles(git, wt, opts, look.head, error)
+    work = await rebuildFromFiles(git, wt, opts, look.head, error)
   }
+  if (!('tip' in work)) return work
+  // A submodule commit its remote lacks would be a gitlink nobody can check out (submodules.ts).
+  const unpublished = await unpublishedSubmodules(
+    git,
+    wt.commonDir,
+    opts.startSha,
+    work.tip,
+    opts.branch
+  )
+  return unpublished ? { error: unpublished, saved: work.tip, keepBranch: !!opts.branch } : work
 }
 
 interface Inspection {
@@ -462,7 +475,7 @@ async function snapshot(
   }
   try {
     await git.run(['read-tree', base], run)
-    await git.run(addAll(opts.excludes, await opts.setupExcludes?.(wt)), run)
+    await git.run(addAll(opts.excludes, await opts.setupExcludes?.(wt), undefined, wt.sparse), run)
     const tree = await git.out(['write-tree'], run)
     return await git.out(['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-F', '-'], {
       ...run,
@@ -570,12 +583,16 @@ function shown(file: string): string {
 function addAll(
   excludes: readonly string[] = [],
   exact: readonly string[] = [],
-  scope?: readonly string[]
+  scope?: readonly string[],
+  sparse?: readonly string[]
 ): string[] {
   const skip = [
     ...excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`]),
     ...exact
   ]
   if (scope) return ['add', '--all', '--', ...scope.map((name) => `:(literal,top)${name}`), ...skip]
-  return ['add', '--all', ...(skip.length ? ['--', '.', ...skip] : [])]
+  // A fresh index has no skip-worktree bits: only the cone's paths are taken from the files, or
+  // every file outside it would be recorded as deleted (sparse.ts).
+  const take = sparse ? conePathspecs(sparse) : skip.length ? ['.'] : []
+  return ['add', '--all', ...(take.length ? ['--', ...take, ...skip] : [])]
 }

@@ -1,5 +1,6 @@
 import { missingRemoteBranch } from './base-branch.js'
 import { GitError, type Git } from './git.js'
+import { pushLfsObjects, usesLfs } from './lfs.js'
 
 /**
  * Config that authenticates requests to `remoteUrl` with a token, passed per call (never
@@ -107,6 +108,12 @@ export async function pushRefs(
   auth: Record<string, string>
 ): Promise<PushOutcome[]> {
   if (updates.length === 0) return []
+  // Hooks are off, so git-lfs's pre-push does not run: its objects go first, here.
+  const commits = updates.flatMap((u) => (u.sha ? [u.sha] : []))
+  if (await usesLfs(git, ...commits)) {
+    const lfsFailed = await pushLfsObjects(git, remote, commits, auth)
+    if (lfsFailed) return updates.map((u) => ({ branch: u.ref, ok: false, message: lfsFailed }))
+  }
   const args = ['push', '--porcelain', '--no-verify']
   for (const u of updates) args.push(`--force-with-lease=${u.ref}:${u.expected ?? ''}`)
   args.push(remote, ...updates.map((u) => `${u.sha ?? ''}:${u.ref}`))

@@ -9,6 +9,7 @@ import { createLimiter } from '../util/pool.js'
 import { Git, GitError } from './git.js'
 import { diskUsage, OverlayLayers, releaseOverlays } from './overlay-layers.js'
 import type { Mounter } from './overlay.js'
+import type { RepoFeatures } from './repo-features.js'
 import { toolEnv } from '../util/tool-env.js'
 
 export interface Worktree {
@@ -23,6 +24,10 @@ export interface Worktree {
   commonDir: string
   /** What the worktree's .git file said then. */
   dotGit: string
+  /** Config the engine's checkouts in it need (a sparse cone: repo-features.ts). */
+  config?: Record<string, string>
+  /** The directories it shows, when sparse. */
+  sparse?: string[]
 }
 
 /**
@@ -91,6 +96,12 @@ export class WorktreeManager {
    * spreads over the other tasks' agent time.
    */
   private readonly fileWork = createLimiter(FILE_WORK_LANES)
+  /** Sparse cones and submodules (repo-features.ts); none by default. */
+  private features: RepoFeatures | undefined
+
+  useFeatures(features: RepoFeatures | undefined): void {
+    this.features = features
+  }
 
   constructor(
     private readonly git: Git,
@@ -264,8 +275,15 @@ export class WorktreeManager {
    * (`checkout -B`), `--no-track` from a commit id, so no config is written (upstream tracking
    * config is the classic `.git/config.lock` race of parallel adds).
    */
-  async create(taskId: string, branch: string | undefined, startSha: string): Promise<Worktree> {
+  async create(
+    taskId: string,
+    branch: string | undefined,
+    startSha: string,
+    /** A task's `paths:` (narrowing the run's sparse cone). */
+    paths?: string[]
+  ): Promise<Worktree> {
     const wtPath = this.pathFor(taskId)
+    const dirs = this.features?.dirsFor(taskId, paths)
     const registration = await this.detect()
     for (let attempt = 1; ; attempt++) {
       try {
@@ -286,7 +304,7 @@ export class WorktreeManager {
           commonDir: registration.commonDir,
           dotGit
         }
-        await this.fill(wt, registration, branch, startSha)
+        await this.fill(wt, registration, branch, startSha, dirs)
         return wt
       } catch (error) {
         const retryable = error instanceof GitError && TRANSIENT_ERROR.test(error.message)
@@ -315,9 +333,26 @@ export class WorktreeManager {
     wt: Worktree,
     registration: Registration,
     branch: string | undefined,
+    startSha: string,
+    dirs: string[] | undefined
+  ): Promise<void> {
+    // Sparse cones and submodules (repo-features.ts) around the files themselves.
+    Object.assign(
+      wt,
+      await this.features?.beforeCheckout(wt, this.layers ? 'overlay' : 'checkout', dirs)
+    )
+    await this.populate(wt, registration, branch, startSha)
+    await this.features?.afterCheckout(wt, startSha)
+  }
+
+  /** The worktree's files at startSha: an overlay mount, or a checkout. */
+  private async populate(
+    wt: Worktree,
+    registration: Registration,
+    branch: string | undefined,
     startSha: string
   ): Promise<void> {
-    const at = { cwd: wt.path, env: worktreeEnv(wt) }
+    const at = { cwd: wt.path, env: worktreeEnv(wt), config: wt.config }
     if (this.layers) {
       await this.layers.mount(path.basename(wt.path), wt.path, wt.gitDir)
       // The .git file written at registration is under the mount now: written again, on top.
@@ -397,6 +432,7 @@ export class WorktreeManager {
       for (const wtPath of wtPaths) await this.layers.unmount(path.basename(wtPath), wtPath)
     const { units, prune } = await this.unregister(wtPaths)
     await this.deleteFiles(units)
+    await this.features?.afterRemoval()
     if (prune) await this.prune()
   }
 
@@ -484,6 +520,7 @@ export class WorktreeManager {
       await releaseOverlays(this.root)
       await this.deleteFiles(units)
       await rm(this.root, { recursive: true, force: true })
+      await this.features?.afterRemoval()
       if (registration.kind === 'direct') {
         const scratch = this.scratchDir(registration.commonDir)
         await rm(scratch, { recursive: true, force: true })

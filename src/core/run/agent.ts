@@ -73,7 +73,12 @@ export function agentStarter(ws: Workspace, fifos: FifoPool): AgentStarter {
         BASE_SHA: startSha,
         ...extraEnv
       },
-      { secrets: options.secrets, identity: options.identity, marker: ws.marker(slot) }
+      {
+        secrets: options.secrets,
+        identity: options.identity,
+        marker: ws.marker(slot),
+        gitConfig: wt.config
+      }
     )
     const logFile = path.join(ws.dirs.logs, `${slot}.log`)
     await reaperNote

@@ -173,7 +173,8 @@ export async function attemptTask(
           task,
           siblings: options.tasks,
           branch,
-          baseBranch: options.baseBranch
+          baseBranch: options.baseBranch,
+          sparse: wt.sparse
         })
         const { run, logFile } = await stage.start({
           task,
@@ -222,7 +223,8 @@ export async function attemptTask(
         }
         return { kind: 'committed', work: committed }
       },
-      stage.waitForRemoval
+      stage.waitForRemoval,
+      task.paths
     )
     .catch((error: unknown): TaskOutcome => {
       // Committed work stays the task's result when only removing its worktree failed.

@@ -70,6 +70,8 @@ export interface EngineOptions {
   /** Command for the `agent` strategy; default agentCommand. */
   resolveCommand?: string
   verify?: { command: string; mode: 'each' | 'final' }
+  /** Directories every worktree shows (the `sparse-checkout` input; tasks narrow it by `paths:`). */
+  sparseCheckout?: string[]
   /** Fail tasks that change .github/workflows/ (pushing those needs the `workflows` permission). */
   blockWorkflowChanges?: boolean
   /** Ends agents when aborted; abort with reason 'deadline' for the run's time limit. */

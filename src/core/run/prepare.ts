@@ -7,6 +7,7 @@ import type { RunContext } from '../git/collect.js'
 import { assertGitVersion, type Git } from '../git/git.js'
 import { SharedGitGuard } from '../git/guard.js'
 import { ObjectStoreGuard } from '../git/precious.js'
+import { RepoFeatures } from '../git/repo-features.js'
 import type { WorktreeManager } from '../git/worktrees.js'
 import { refuseLocalBranchClashes } from '../preflight.js'
 import { RunWorktrees } from '../run-worktrees.js'
@@ -60,6 +61,11 @@ export async function prepare(options: EngineOptions, plan: RunPlan): Promise<Wo
     logger,
     root: path.join(root, 'worktrees'),
     mode: options.worktreeMode ?? 'checkout',
+    // An overlay shows the whole shared base: a sparse cone needs a checkout of its own.
+    notForOverlay:
+      options.sparseCheckout?.length || options.tasks.some((t) => !t.checked && t.paths?.length)
+        ? 'sparse-checkout and paths: need a checkout per worktree'
+        : undefined,
     setup: options.setupCommand
       ? {
           command: options.setupCommand,
@@ -85,13 +91,23 @@ export async function prepare(options: EngineOptions, plan: RunPlan): Promise<Wo
   const protecting = worktrees
     .commonDir()
     .then((dir) => ObjectStoreGuard.protect(git, dir, runId, logger))
-  const [checkedOut, guard, objects] = await Promise.all([
+  const [checkedOut, guard, objects, features] = await Promise.all([
     worktrees.recover(),
     protecting.then(() => SharedGitGuard.snapshot(git)),
-    protecting
+    protecting,
+    // Sparse cones and submodules in the worktrees (git/repo-features.ts).
+    worktrees
+      .commonDir()
+      .then((dir) =>
+        RepoFeatures.detect(git, dir, options.baseSha, logger, { sparse: options.sparseCheckout })
+      )
   ])
   try {
     refuseCheckedOut(branches, checkedOut)
+    // A task's paths: outside the sparse-checkout input is refused before any agent starts.
+    for (const task of options.tasks.filter((t) => !t.checked))
+      features.dirsFor(task.id, task.paths)
+    worktrees.useFeatures(features)
   } catch (error) {
     await objects.release()
     throw error

@@ -27,10 +27,12 @@ export class Slots {
     branch: string | undefined,
     startSha: string,
     fn: (wt: Worktree, release: () => void) => Promise<T>,
-    waitForRemoval = true
+    waitForRemoval = true,
+    /** The task's `paths:` (its sparse cone within the run's: git/repo-features.ts). */
+    paths?: string[]
   ): Promise<T> {
     const wt = await this.worktrees
-      .create(slot, branch, startSha)
+      .create(slot, branch, startSha, paths)
       .catch(noSpaceAt(`while creating the worktree ${this.worktrees.pathFor(slot)}`))
     // Checkout mode: the set-up, in the worktree itself (see run-worktrees.ts).
     await this.files.ready(wt, slot).catch(async (error: unknown) => {

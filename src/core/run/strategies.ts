@@ -24,50 +24,58 @@ export function rerunHook(stage: AgentStage, byId: Map<string, Task>): Rerun {
     const task = byId.get(it.id)!
     const slot = `${it.id}-rerun${attempt}`
     return stage.slots
-      .with(slot, undefined, onto, async (wt) => {
-        logger.info(
-          `[${slot}] re-running ${it.id} on the integration branch (${onto.slice(0, 12)})`
-        )
-        const prompt =
-          renderPrompt({
-            issue: options.issue,
+      .with(
+        slot,
+        undefined,
+        onto,
+        async (wt) => {
+          logger.info(
+            `[${slot}] re-running ${it.id} on the integration branch (${onto.slice(0, 12)})`
+          )
+          const prompt =
+            renderPrompt({
+              issue: options.issue,
+              task,
+              siblings: options.tasks,
+              branch: ws.branchOf(task),
+              baseBranch: options.baseBranch,
+              sparse: wt.sparse
+            }) + renderRerunNote(conflict)
+          const { run } = await stage.start({
             task,
-            siblings: options.tasks,
-            branch: ws.branchOf(task),
-            baseBranch: options.baseBranch
-          }) + renderRerunNote(conflict)
-        const { run } = await stage.start({
-          task,
-          wt,
-          slot,
-          command: options.agentCommand,
-          prompt,
-          extraEnv: { TASK_MODE: 'rerun' },
-          startSha: onto
-        })
-        await ws.checkSharedGit(slot)
-        const failed = failure(options, run)
-        if (failed) return { error: failed }
-        const work = await collectAndJudge(
-          git,
-          wt,
-          taskCollectOptions(ws.runContext, task, undefined, onto)
-        )
-        if ('error' in work) return work
-        if (work.changedFiles.length === 0) return { error: 'the re-run changed no file' }
-        const workflows = blockedWorkflowFiles(ws, work.changedFiles)
-        if (workflows) return { error: workflows }
-        await git.run(['update-ref', `refs/heads/${ws.branchOf(task)}`, work.tip])
-        const changed = await git.out([
-          'diff',
-          '--name-only',
-          '-z',
-          '--no-renames',
-          options.baseSha,
-          work.tip
-        ])
-        return { tip: work.tip, changedFiles: changed.split('\0').filter(Boolean) }
-      })
+            wt,
+            slot,
+            command: options.agentCommand,
+            prompt,
+            extraEnv: { TASK_MODE: 'rerun' },
+            startSha: onto
+          })
+          await ws.checkSharedGit(slot)
+          const failed = failure(options, run)
+          if (failed) return { error: failed }
+          const work = await collectAndJudge(
+            git,
+            wt,
+            taskCollectOptions(ws.runContext, task, undefined, onto)
+          )
+          if ('error' in work) return work
+          if (work.changedFiles.length === 0) return { error: 'the re-run changed no file' }
+          const workflows = blockedWorkflowFiles(ws, work.changedFiles)
+          if (workflows) return { error: workflows }
+          await git.run(['update-ref', `refs/heads/${ws.branchOf(task)}`, work.tip])
+          const changed = await git.out([
+            'diff',
+            '--name-only',
+            '-z',
+            '--no-renames',
+            options.baseSha,
+            work.tip
+          ])
+          return { tip: work.tip, changedFiles: changed.split('\0').filter(Boolean) }
+        },
+        true,
+        task.paths
+      )
       .catch(gaveUpForNoSpace)
   }
 }

@@ -26,7 +26,7 @@ export function createVerifier(ws: Workspace): {
           await ws.files.ready(wt, 'integration')
         } else {
           // Addressed explicitly: the verify command may have deleted the worktree's .git file.
-          const at = { cwd: wt.path, env: worktreeEnv(wt) }
+          const at = { cwd: wt.path, env: worktreeEnv(wt), config: wt.config }
           await git.run(['checkout', '--quiet', '--force', '--detach', commit], at)
           await git.run(['clean', '-fdq'], at)
         }
@@ -44,7 +44,8 @@ export function createVerifier(ws: Workspace): {
         ...scrubEnv(options.agentBaseEnv, {
           secrets: options.secrets,
           identity: options.identity,
-          marker: ws.marker(slot)
+          marker: ws.marker(slot),
+          gitConfig: wt.config
         }),
         TASK_MODE: 'verify',
         VERIFY_COMMIT: commit

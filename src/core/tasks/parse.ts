@@ -19,6 +19,7 @@
 // - An item whose title is just `#123` is a reference to issue 123 (`reference.issueNumber`).
 // - `(after T1, T2)` ending the first line and `depends on: T1` lines nested in the item fill
 //   `dependsOn` (rules and checks in dependencies.ts); the clause is removed from the title.
+// - A nested `paths:` line fills `paths`: the directories its worktree shows (paths.ts).
 
 import type { ListItem, Paragraph, PhrasingContent, Root } from 'mdast'
 import { fromMarkdown } from 'mdast-util-from-markdown'
@@ -33,6 +34,7 @@ import {
   dependsOnLines,
   resolveDependencies
 } from './dependencies.js'
+import { taskPaths } from './paths.js'
 import { sanitizeIssueText } from './sanitize.js'
 
 /** The task list cannot be used as written; the message tells the user what to change. */
@@ -142,7 +144,18 @@ function toTask(item: ListItem, position: number, source: string): Task {
   const reference = /^#(\d+)$/.exec(title)
   const issueNumber = reference ? Number(reference[1]) : 0
   if (Number.isSafeInteger(issueNumber) && issueNumber > 0) task.reference = { issueNumber }
+  const paths = withTaskListError(() => taskPaths(item, () => `Task ${id} (item ${position})`))
+  if (paths.length > 0) task.paths = paths
   return task
+}
+
+/** A bad `paths:` line is the task list's error: the user fixes it in the issue. */
+function withTaskListError<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (error) {
+    throw new TaskListError(error instanceof Error ? error.message : String(error))
+  }
 }
 
 /**

@@ -1,0 +1,291 @@
+// Issue 16, module level with real git: sparse cones (the `sparse-checkout` input and a task's
+// `paths:`), submodules checked out from the workspace's module stores, and Git LFS content in
+// worktrees and on the remote. The bundle-level runs are in e2e/repositories.e2e.test.ts.
+import { afterAll, describe, expect, it } from '@jest/globals'
+import { existsSync } from 'node:fs'
+import { readFile, rename, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { collectWork, type CollectOptions } from '../src/core/git/collect.js'
+import { Git } from '../src/core/git/git.js'
+import { SharedGitGuard } from '../src/core/git/guard.js'
+import { prepareLfs, usesLfs } from '../src/core/git/lfs.js'
+import { pushBranches } from '../src/core/git/remote.js'
+import { RepoFeatures } from '../src/core/git/repo-features.js'
+import { conePatterns, narrowSparseDirs, parseSparseDirs } from '../src/core/git/sparse.js'
+import {
+  KEPT_SUBMODULE_REFS,
+  pushKeptSubmoduleCommits,
+  SUBMODULE_COMMIT_REFS
+} from '../src/core/git/submodules.js'
+import { WorktreeManager, worktreeEnv, type Worktree } from '../src/core/git/worktrees.js'
+import { memoryLogger } from '../src/core/logger.js'
+import {
+  cloneWorkspace,
+  createOrigin,
+  git,
+  isolatedGitEnv,
+  removeTempDirs,
+  tempDir
+} from '../test-support/git-fixtures.js'
+import {
+  commitToSub,
+  isPointer,
+  LFS_CONTENT,
+  lfsHome,
+  lfsMissing,
+  lfsOrigin,
+  submoduleWorld,
+  writeTree
+} from '../test-support/repo-fixtures.js'
+
+afterAll(removeTempDirs)
+
+const IDENTITY = { name: 'Fanout Test', email: 'fanout@test.invalid' }
+
+async function manager(workspace: string, env: NodeJS.ProcessEnv, sparse?: string[]) {
+  const g = new Git(workspace, { env, identity: IDENTITY })
+  const logger = memoryLogger()
+  const root = path.join(await tempDir('wt-root'), 'worktrees')
+  const worktrees = new WorktreeManager(g, root, logger)
+  await worktrees.recover()
+  const baseSha = await g.out(['rev-parse', 'HEAD'])
+  const features = await RepoFeatures.detect(g, await worktrees.commonDir(), baseSha, logger, {
+    sparse
+  })
+  worktrees.useFeatures(features)
+  return { g, logger, worktrees, baseSha }
+}
+
+function collectOptions(branch: string, startSha: string, keepDir: string): CollectOptions {
+  return {
+    branch,
+    startSha,
+    message: `${branch}: work\n`,
+    keepDir,
+    saveMessage: () => 'saved\n'
+  }
+}
+
+const tracked = async (g: Git, ref: string) =>
+  (await g.out(['ls-tree', '-r', '--name-only', ref])).split('\n').filter(Boolean).sort()
+
+describe('sparse-checkout', () => {
+  it('reads cone directories and refuses what is not one', () => {
+    expect(parseSparseDirs('packages/api\n/docs/\n\npackages/api')).toEqual([
+      'packages/api',
+      'docs'
+    ])
+    expect(() => parseSparseDirs('src/*.ts')).toThrow(/"src\/\*\.ts" is not a directory/)
+    expect(() => parseSparseDirs('../x')).toThrow(/not a directory/)
+    expect(conePatterns(['packages/api'])).toBe(
+      '/*\n!/*/\n/packages/\n!/packages/*/\n/packages/api/\n'
+    )
+  })
+
+  it("narrows the run's cone by a task's paths, and names the task whose paths lie outside it", () => {
+    expect(narrowSparseDirs(['packages'], ['packages/api'], 'T1')).toEqual(['packages/api'])
+    expect(narrowSparseDirs(['packages/a', 'packages/b', 'docs'], ['packages'], 'T1')).toEqual([
+      'packages/a',
+      'packages/b'
+    ])
+    expect(narrowSparseDirs(undefined, ['docs'], 'T1')).toEqual(['docs'])
+    expect(narrowSparseDirs(['docs'], undefined, 'T1')).toEqual(['docs'])
+    expect(() => narrowSparseDirs(['packages/a'], ['tools'], 'T7')).toThrow(
+      /Task T7: its paths: line names tools, which is outside the sparse-checkout input/
+    )
+  })
+
+  it('leaves files outside the cone out of the worktree, and every commit keeps them', async () => {
+    const origin = await createOrigin({
+      'README.md': 'top\n',
+      'packages/api/src/a.ts': 'a\n',
+      'packages/api/package.json': '{}\n',
+      'packages/api/test/t.ts': 't\n',
+      'packages/web/w.ts': 'w\n',
+      'packages/top.txt': 't\n',
+      'docs/d.md': 'd\n'
+    })
+    const workspace = await cloneWorkspace(origin, { depth: 1 })
+    const env = isolatedGitEnv(origin.home)
+    const { g, worktrees, baseSha } = await manager(workspace, env, ['packages/api'])
+
+    const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+    expect(existsSync(path.join(wt.path, 'packages/api/src/a.ts'))).toBe(true)
+    expect(existsSync(path.join(wt.path, 'README.md'))).toBe(true)
+    expect(existsSync(path.join(wt.path, 'packages/top.txt'))).toBe(true) // a parent's file
+    expect(existsSync(path.join(wt.path, 'packages/web/w.ts'))).toBe(false)
+    expect(existsSync(path.join(wt.path, 'docs'))).toBe(false)
+    // git in the worktree sees nothing missing.
+    expect(await g.out(['status', '--porcelain'], { cwd: wt.path, env: worktreeEnv(wt) })).toBe('')
+
+    // A task's paths narrow it further.
+    const narrow = await worktrees.create('T2', 'fanout/T2', baseSha, ['packages/api/src'])
+    expect(existsSync(path.join(narrow.path, 'packages/api/src/a.ts'))).toBe(true)
+    // As in git's cone mode, the files of a directory's parents are there too.
+    expect(existsSync(path.join(narrow.path, 'packages/api/package.json'))).toBe(true)
+    expect(existsSync(path.join(narrow.path, 'packages/api/test'))).toBe(false)
+    expect(existsSync(path.join(wt.path, 'packages/api/test/t.ts'))).toBe(true)
+
+    await writeFile(path.join(wt.path, 'packages/api/src/a.ts'), 'a changed\n')
+    const work = await collectWork(g, wt, collectOptions('fanout/T1', baseSha, await tempDir('k')))
+    expect('tip' in work).toBe(true)
+    const tip = (work as { tip: string }).tip
+    expect(await tracked(g, tip)).toEqual(await tracked(g, baseSha))
+    expect(await g.out(['show', `${tip}:packages/api/src/a.ts`])).toBe('a changed')
+    expect(await g.out(['diff', '--name-only', baseSha, tip])).toBe('packages/api/src/a.ts')
+    await worktrees.removeAll()
+  })
+
+  it("a commit rebuilt from a worktree's files (fresh index) keeps the files outside the cone", async () => {
+    const origin = await createOrigin({
+      'README.md': 'top\n',
+      'in/a.txt': 'a\n',
+      'out/b.txt': 'b\n'
+    })
+    const workspace = await cloneWorkspace(origin, { depth: 1 })
+    const { g, worktrees, baseSha } = await manager(workspace, isolatedGitEnv(origin.home), ['in'])
+    const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+    await writeFile(path.join(wt.path, 'in/a.txt'), 'a2\n')
+    // A damaged index makes `git commit` fail: collect commits again from the files.
+    await writeFile(path.join(wt.gitDir, 'index'), 'garbage')
+    const work = await collectWork(g, wt, collectOptions('fanout/T1', baseSha, await tempDir('k')))
+    expect(work).toMatchObject({ note: expect.stringMatching(/committed again from the files/) })
+    const tip = (work as { tip: string }).tip
+    expect(await tracked(g, tip)).toEqual(['README.md', 'in/a.txt', 'out/b.txt'])
+    expect(await g.out(['show', `${tip}:in/a.txt`])).toBe('a2')
+    await worktrees.removeAll()
+  })
+})
+
+describe('submodules', () => {
+  it("checks out the workspace's initialised submodules from its module store, with no network", async () => {
+    const w = await submoduleWorld()
+    // The submodule's origin is gone: only local objects can fill the worktree.
+    await rename(w.sub.bareDir, `${w.sub.bareDir}.gone`)
+    const { worktrees, baseSha } = await manager(w.workspace, w.env)
+    const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+    expect(await readFile(path.join(wt.path, 'lib/s.txt'), 'utf8')).toBe('s1\n')
+    expect(await git(path.join(wt.path, 'lib'), ['rev-parse', '--show-toplevel'], w.env)).toBe(
+      path.join(wt.path, 'lib')
+    )
+    expect(await git(wt.path, ['status', '--porcelain'], w.env)).toBe('')
+    await worktrees.removeAll()
+    // The module store forgets the task's worktree with it.
+    const store = path.join(w.workspace, '.git/modules/lib')
+    expect(
+      await git(w.workspace, ['--git-dir', store, 'worktree', 'list', '--porcelain'], w.env)
+    ).not.toContain(worktrees.root)
+  })
+
+  it('does not merge a submodule commit its remote lacks: the task fails, the commit is kept and the reason says what to push', async () => {
+    const w = await submoduleWorld()
+    const { g, worktrees, baseSha } = await manager(w.workspace, w.env)
+    const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+    await writeFile(path.join(wt.path, 'lib/s.txt'), 'changed in the task\n')
+    await git(path.join(wt.path, 'lib'), ['commit', '-qam', 'task change'], w.env)
+    const subCommit = await git(path.join(wt.path, 'lib'), ['rev-parse', 'HEAD'], w.env)
+    const work = await collectWork(g, wt, collectOptions('fanout/T1', baseSha, await tempDir('k')))
+    expect(work).toMatchObject({ keepBranch: true })
+    const error = (work as { error: string }).error
+    expect(error).toContain(`changed submodule lib to commit ${subCommit.slice(0, 12)}`)
+    expect(error).toContain(w.sub.url)
+    expect(error).toContain(`${KEPT_SUBMODULE_REFS}/fanout/T1`)
+    await worktrees.removeAll()
+    // Kept after the worktree is gone: in the workspace's module store, under the named ref.
+    const store = path.join(w.workspace, '.git/modules/lib')
+    expect(
+      await git(
+        w.workspace,
+        ['--git-dir', store, 'rev-parse', `${KEPT_SUBMODULE_REFS}/fanout/T1`],
+        w.env
+      )
+    ).toBe(subCommit)
+    // The task branch holds the gitlink, for the person who pushes the submodule commit.
+    expect(await g.out(['rev-parse', 'fanout/T1:lib'])).toBe(subCommit)
+    // And the superproject keeps the commit too, pushed to its origin (the runner goes away).
+    expect(error).toContain(`${SUBMODULE_COMMIT_REFS}/fanout/T1/lib`)
+    const pushed = await pushKeptSubmoduleCommits(g, 'origin', {})
+    expect(pushed).toEqual([expect.objectContaining({ ok: true })])
+    expect(
+      await git(
+        w.superOrigin.bareDir,
+        ['rev-parse', `${SUBMODULE_COMMIT_REFS}/fanout/T1/lib`],
+        w.env
+      )
+    ).toBe(subCommit)
+    expect(await pushKeptSubmoduleCommits(g, 'origin', {})).toEqual([])
+  })
+
+  it("merges a task that only moves the gitlink to a commit the submodule's remote has", async () => {
+    const w = await submoduleWorld()
+    const published = await commitToSub(w, 's2\n')
+    const { g, worktrees, baseSha } = await manager(w.workspace, w.env)
+    const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+    const lib = path.join(wt.path, 'lib')
+    await git(lib, ['fetch', '-q', 'origin'], w.env)
+    await git(lib, ['checkout', '-q', '--detach', 'origin/main'], w.env)
+    const work = await collectWork(g, wt, collectOptions('fanout/T1', baseSha, await tempDir('k')))
+    expect(work).toEqual({ tip: expect.any(String) })
+    expect(await g.out(['rev-parse', `${(work as { tip: string }).tip}:lib`])).toBe(published)
+    await worktrees.removeAll()
+  })
+})
+
+// Skipped, with the reason in the test's name, where git-lfs is not installed (.ci/run installs it).
+const LFS_MISSING = await lfsMissing()
+const describeLfs = LFS_MISSING ? describe.skip : describe
+const skipNote = LFS_MISSING ? ` (skipped: ${LFS_MISSING})` : ''
+
+describeLfs(`Git LFS${skipNote}`, () => {
+  it('worktrees get the content from the shared store, and the guard sees no change from git-lfs', async () => {
+    const origin = await lfsOrigin()
+    // Checked out without LFS (actions/checkout's default): pointers, no hooks, no lfs config.
+    const plain = { ...origin, home: await tempDir('plain-home') }
+    const workspace = await cloneWorkspace(plain, { depth: 1 })
+    expect(isPointer(await readFile(path.join(workspace, 'big.bin'), 'utf8'))).toBe(true)
+    // The runner has git-lfs installed globally (its filters in ~/.gitconfig).
+    const env = isolatedGitEnv(await lfsHome())
+    const g = new Git(workspace, { env, identity: IDENTITY })
+    const baseSha = await g.out(['rev-parse', 'HEAD'])
+    expect(await usesLfs(g, baseSha)).toBe(true)
+    const logger = memoryLogger()
+    expect(await prepareLfs(g, 'origin', baseSha, {}, logger)).toBe(true)
+    const guard = await SharedGitGuard.snapshot(g)
+    const { worktrees } = await manager(workspace, env)
+    const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+    expect(await readFile(path.join(wt.path, 'big.bin'), 'utf8')).toBe(LFS_CONTENT)
+    // An agent's own git runs git-lfs with hooks on: git-lfs installs its hooks on first use.
+    await rm(path.join(wt.path, 'big.bin'))
+    await git(wt.path, ['checkout', '--', 'big.bin'], env)
+    expect(await readFile(path.join(wt.path, 'big.bin'), 'utf8')).toBe(LFS_CONTENT)
+    expect(await guard.restore()).toEqual([])
+    await worktrees.removeAll()
+  })
+
+  it('pushes a task branch with its LFS objects: a clone of it gets the content', async () => {
+    const origin = await lfsOrigin()
+    const env = isolatedGitEnv(origin.home)
+    const workspace = await cloneWorkspace(origin, { depth: 1 })
+    const g = new Git(workspace, { env, identity: IDENTITY })
+    const baseSha = await g.out(['rev-parse', 'HEAD'])
+    await prepareLfs(g, 'origin', baseSha, {}, memoryLogger())
+    const { worktrees } = await manager(workspace, env)
+    const wt: Worktree = await worktrees.create('T1', 'fanout/T1', baseSha)
+    await writeTree(wt.path, { 'big.bin': 'new LFS content\n', 'new.bin': 'added\n' })
+    const work = await collectWork(g, wt, collectOptions('fanout/T1', baseSha, await tempDir('k')))
+    const tip = (work as { tip: string }).tip
+    expect(isPointer(await g.out(['show', `${tip}:big.bin`]))).toBe(true)
+    const [pushed] = await pushBranches(
+      g,
+      'origin',
+      [{ branch: 'fanout/T1', sha: tip, expected: undefined }],
+      {}
+    )
+    expect(pushed).toMatchObject({ ok: true })
+    const clone = await tempDir('lfs-clone')
+    await git(clone, ['clone', '-q', '-b', 'fanout/T1', origin.url, '.'], env)
+    expect(await readFile(path.join(clone, 'big.bin'), 'utf8')).toBe('new LFS content\n')
+    expect(await readFile(path.join(clone, 'new.bin'), 'utf8')).toBe('added\n')
+    await worktrees.removeAll()
+  })
+})

@@ -1,0 +1,134 @@
+import path from 'node:path'
+import type { Logger } from '../types.js'
+import { UserError } from '../util/errors.js'
+import type { Git } from './git.js'
+
+/**
+ * Git LFS, for repositories that use it (a `filter=lfs` in a .gitattributes of the base, or a
+ * .lfsconfig). Without this, worktrees would hold pointer files or fetch every object again per
+ * worktree, and task branches, pushed with hooks off (remote.ts), would reach the remote without
+ * their objects: a clone of them fails with "smudge filter lfs failed".
+ *
+ * - prepareLfs, once before any worktree and before the shared-.git guard's snapshot: git-lfs's
+ *   filters and hooks are installed (only what is missing) and the base's objects are fetched
+ *   into the shared .git/lfs store, authenticated like the run's fetches. Every worktree's
+ *   checkout then smudges from that store, and git-lfs's own writes to .git/config and
+ *   .git/hooks (lfs.repositoryformatversion, the hooks it installs on first use) happen before
+ *   the guard looks, so they are not taken for an agent's.
+ * - pushLfsObjects, before refs are pushed: `git lfs push` of exactly the commits about to be
+ *   pushed, so no ref on the remote ever names commits whose objects it lacks.
+ */
+
+/** Whether the repository uses LFS in any of `commits` (one git process, two at most). */
+export async function usesLfs(git: Git, ...commits: string[]): Promise<boolean> {
+  const trees = [...new Set(commits)]
+  if (trees.length === 0) return false
+  const found = await git.run(
+    ['grep', '-q', '-I', '-e', 'filter=lfs', ...trees, '--', ':(glob)**/.gitattributes'],
+    { okExitCodes: [1, 128] }
+  )
+  if (found.exitCode === 0) return true
+  return git.test(['cat-file', '-e', `${trees[0]}:.lfsconfig`], { okExitCodes: [128] })
+}
+
+/** The installed git-lfs (`git lfs version`), or undefined. */
+export async function lfsVersion(git: Git): Promise<string | undefined> {
+  const result = await git.run(['lfs', 'version'], { okExitCodes: [1, 2, 127, 128, 129] })
+  return result.exitCode === 0 ? result.stdout.trim() : undefined
+}
+
+/**
+ * Makes worktrees of `baseSha` get the real content of its LFS files; returns whether the
+ * repository uses LFS. A repository that uses it on a machine without git-lfs is refused: its
+ * agents would commit large files as plain blobs and its pointers would reach them as text.
+ */
+export async function prepareLfs(
+  git: Git,
+  /** Where the base's objects come from; undefined: a local run, best effort (see below). */
+  remote: string | undefined,
+  baseSha: string,
+  auth: Record<string, string>,
+  logger: Logger
+): Promise<boolean> {
+  if (!(await usesLfs(git, baseSha))) return false
+  const version = await lfsVersion(git)
+  if (!version)
+    throw new UserError(
+      'This repository uses Git LFS (filter=lfs in .gitattributes), but git-lfs is not installed here (`git lfs version` fails). Install it before this step (e.g. `apt-get install git-lfs`), or check out with `lfs: true` on a runner that has it.'
+    )
+  const filter = await git.out(['config', '--get', 'filter.lfs.process'], { okExitCodes: [1] })
+  // Only what is missing: a runner with git-lfs's global config needs its hooks at most. They
+  // go where the repository's own hooks are (the engine's calls point core.hooksPath nowhere).
+  const hooks = { config: { 'core.hooksPath': await hooksPath(git) } }
+  if (!filter) await git.run(['lfs', 'install', '--local'], hooks)
+  else await git.run(['lfs', 'update'], { ...hooks, okExitCodes: [1, 2] })
+  if (remote) await git.run(['lfs', 'fetch', remote, baseSha], { config: lfsConfig(auth) })
+  else {
+    // A local run (the CLI): what the store lacks is fetched from the first remote with the
+    // user's own git-lfs set-up, if it can be; a checkout that needs more then says so.
+    const [first] = (await git.out(['remote'])).split('\n').filter(Boolean)
+    const fetched = first
+      ? await git.run(['lfs', 'fetch', first, baseSha], { okExitCodes: [1, 2] })
+      : undefined
+    if (fetched && fetched.exitCode !== 0)
+      logger.warning(
+        `git lfs fetch ${first} failed (${fetched.stderr.trim().split('\n').at(-1) ?? ''}): worktrees get the LFS objects this repository's store has`
+      )
+  }
+  logger.info(`Git LFS (${version}): the base's objects are in the shared store for every worktree`)
+  return true
+}
+
+/** The hooks directory the repository's own config names (not the engine's override). */
+async function hooksPath(git: Git): Promise<string> {
+  const out = await git.out(['config', '--show-scope', '--get-all', 'core.hooksPath'], {
+    okExitCodes: [1]
+  })
+  const own = out
+    .split('\n')
+    .filter((line) => line && !line.startsWith('command\t'))
+    .map((line) => line.slice(line.indexOf('\t') + 1))
+    .at(-1)
+  return (
+    own ??
+    path.join(await git.out(['rev-parse', '--path-format=absolute', '--git-common-dir']), 'hooks')
+  )
+}
+
+/**
+ * Uploads the LFS objects of `commits` (and their history not on the remote yet) to `remote`.
+ * Returns undefined when done, or why not (git-lfs's last lines).
+ */
+export async function pushLfsObjects(
+  git: Git,
+  remote: string,
+  commits: string[],
+  auth: Record<string, string>
+): Promise<string | undefined> {
+  if (commits.length === 0) return undefined
+  const result = await git.run(['lfs', 'push', remote, ...new Set(commits)], {
+    config: lfsConfig(auth),
+    okExitCodes: [1, 2]
+  })
+  if (result.exitCode === 0) return undefined
+  const tail = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' ')
+  return `its Git LFS objects could not be uploaded (${tail || `git lfs push exit ${result.exitCode}`})`
+}
+
+/**
+ * The push's authentication for git-lfs too: its API lives at <remote>.git/info/lfs, which an
+ * `http.<remote>.extraheader` keyed to a URL without `.git` does not cover (git matches URL
+ * paths by whole segments). No lock verification: it is one more API call per push, and the
+ * action never edits lockable files on someone's behalf.
+ */
+export function lfsConfig(auth: Record<string, string>): Record<string, string> {
+  const config: Record<string, string> = { ...auth, 'lfs.locksverify': 'false' }
+  for (const [key, value] of Object.entries(auth)) {
+    const match = /^http\.(https?:\/\/.+)\.extraheader$/i.exec(key)
+    if (!match) continue
+    const base = match[1].replace(/\/+$/, '')
+    const endpoint = `${base.endsWith('.git') ? base : `${base}.git`}/info/lfs`
+    config[`http.${endpoint}.extraheader`] = value
+  }
+  return config
+}
