@@ -1,5 +1,6 @@
 import type { Heading, PhrasingContent, RootContent, Table } from 'mdast'
 import type { FanoutResult, TaskResult, TaskStatus } from '../types.js'
+import { agentColumns, agentNotes, totalsLine } from './agent-cost.js'
 import * as md from './mdast.js'
 
 // Every report (the status comment, the pull request body, the job summary) is built as a
@@ -75,14 +76,19 @@ export function summaryLine(result: FanoutResult): string {
 
 /** The task table shared by the status comment, the pull request body and the job summary. */
 function taskTable(tasks: TaskResult[]): Table {
+  // Cost and tokens, when agents reported them (agent-cost.ts).
+  const agent = agentColumns(tasks)
   return md.table([
-    ['Task', 'Title', 'Status', 'Duration', 'Files changed'].map((h) => [md.text(h)]),
+    ['Task', 'Title', 'Status', 'Duration', 'Files changed', ...(agent?.headers ?? [])].map((h) => [
+      md.text(h)
+    ]),
     ...tasks.map((t) => [
       [md.untrusted(t.id, 40)],
       [md.untrusted(t.title)],
       [md.text(STATUS_LABEL[t.status])],
       [md.text(formatDuration(t.durationMs))],
-      [md.text(String(t.changedFiles.length))]
+      [md.text(String(t.changedFiles.length))],
+      ...(agent?.cells(t) ?? [])
     ])
   ])
 }
@@ -347,12 +353,16 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   ])
   const verify = result.verify ? verifyParts(result.verify) : undefined
   if (verify) lines.push(verify.line)
+  const totals = totalsLine(result.tasks)
+  if (totals) lines.push(totals)
   head.push(md.paragraph(...md.joined(lines, '\n')))
   if (verify?.tail) head.push(verify.tail)
   head.push(...cannotWriteNotice(result))
   for (const warning of result.warnings ?? [])
     head.push(md.blockquote(md.paragraph(md.text('⚠️ '), md.untrusted(warning, 600))))
   head.push(taskTable(result.tasks))
+  // The agents' own words: shortened, then left out, when the report would not fit.
+  const notes = [300, 100, 0].map((chars) => agentNotes(result.tasks, chars))
 
   const details: Detail[] = [
     ...result.tasks
@@ -374,16 +384,27 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
         )
       ]
     : []
+  let noteLevel = 0
   const assemble = (sections: RootContent[]): string =>
     md.serialize([
       ...head,
+      ...notes[noteLevel],
       ...(details.length ? [{ type: 'thematicBreak' } as RootContent] : []),
       ...sections,
       ...footer
     ])
 
-  // Pick, for all details at once, the richest level that fits; then drop what still does not.
-  for (let level = 0; level < 3; level++) {
+  // Pick, for all details at once, the richest level that fits (the agents' notes shrink
+  // alongside); then drop what still does not.
+  const levels = [
+    [0, 0],
+    [1, 0],
+    [1, 1],
+    [2, 1],
+    [2, 2]
+  ]
+  for (const [level, notesAt] of levels) {
+    noteLevel = notesAt
     const body = assemble(details.flatMap((d) => [d.heading, ...d.variants[level]]))
     if (body.length <= budget) return body
   }
@@ -417,6 +438,7 @@ export function renderPullRequestBody(
   allMerged: boolean
 ): string {
   const verify = result.verify ? verifyParts(result.verify) : undefined
+  const totals = totalsLine(result.tasks)
   return md.serialize([
     md.paragraph(
       md.text(
@@ -424,7 +446,9 @@ export function renderPullRequestBody(
       )
     ),
     ...(verify ? [md.paragraph(...verify.line), ...(verify.tail ? [verify.tail] : [])] : []),
+    ...(totals ? [md.paragraph(...totals)] : []),
     taskTable(result.tasks),
+    ...agentNotes(result.tasks, 200),
     md.paragraph(
       md.text(
         allMerged
@@ -476,6 +500,7 @@ export function renderTaskJobSummary(result: TaskResult, issueNumber: number): s
   return md.serialize([
     md.heading(3, md.text(`agent-fanout: task ${md.inertLine(result.id, 40)} of #${issueNumber}`)),
     taskTable([result]),
-    ...(result.reason ? [md.paragraph(md.untrusted(result.reason, 1000))] : [])
+    ...(result.reason ? [md.paragraph(md.untrusted(result.reason, 1000))] : []),
+    ...agentNotes([result])
   ])
 }
