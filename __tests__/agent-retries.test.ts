@@ -4,6 +4,7 @@ import { describe, expect, it } from '@jest/globals'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { getInputs } from '../src/action/inputs.js'
 import { backoffMs, withRetries, type AttemptOutcome } from '../src/core/agents/attempts.js'
 import { addReports, CostBudget, formatUsd } from '../src/core/agents/budget.js'
 import { StartPacer } from '../src/core/agents/pacing.js'
@@ -207,5 +208,41 @@ describe('CostBudget and addReports', () => {
     })
     expect(addReports(undefined, { turns: 1 })).toEqual({ turns: 1 })
     expect(formatUsd(12.345)).toBe('$12.35')
+  })
+})
+
+describe('inputs max-attempts, start-interval-seconds, max-cost-usd', () => {
+  const read =
+    (values: Record<string, string>) =>
+    (name: string): string =>
+      ({ 'github-token': 'tok', 'agent-command': './agent.sh', ...values })[name] ?? ''
+
+  it('default to two attempts, no pacing, no cap', () => {
+    expect(getInputs(read({}), {})).toMatchObject({
+      maxAttempts: 2,
+      startIntervalMs: 0,
+      maxCostUsd: undefined
+    })
+  })
+
+  it('read what the workflow sets', () => {
+    expect(
+      getInputs(
+        read({ 'max-attempts': '3', 'start-interval-seconds': '1.5', 'max-cost-usd': '2.50' }),
+        {}
+      )
+    ).toMatchObject({ maxAttempts: 3, startIntervalMs: 1500, maxCostUsd: 2.5 })
+  })
+
+  it('refuse bad values, naming the input', () => {
+    expect(() => getInputs(read({ 'max-attempts': '0' }), {})).toThrow(
+      'Input max-attempts must be a whole number from 1 to 10, got "0".'
+    )
+    expect(() => getInputs(read({ 'start-interval-seconds': '-1' }), {})).toThrow(
+      'Input start-interval-seconds must be a number of 0 or more, got "-1".'
+    )
+    expect(() => getInputs(read({ 'max-cost-usd': '$5' }), {})).toThrow(
+      'Input max-cost-usd must be a positive number, got "$5".'
+    )
   })
 })

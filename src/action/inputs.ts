@@ -43,6 +43,12 @@ export interface ActionInputs {
   /** Whole-run deadline in ms, if set. */
   deadlineMs?: number
   allowWorkflowChanges: boolean
+  /** Agent starts per task at most (retries after transient failures); see docs/agents.md. */
+  maxAttempts: number
+  /** Least time between two agent starts. */
+  startIntervalMs: number
+  /** No agent starts once the agents' reported cost reaches it. */
+  maxCostUsd?: number
 }
 
 /**
@@ -128,6 +134,9 @@ export function getInputs(
       ? positiveNumber(read, 'timeout-minutes', 0) * 60_000
       : undefined,
     allowWorkflowChanges: parseBoolean(read, 'allow-workflow-changes', false),
+    maxAttempts: wholeNumber(read, 'max-attempts', 2, 1, 10),
+    startIntervalMs: Math.round(nonNegativeNumber(read, 'start-interval-seconds', 0) * 1000),
+    maxCostUsd: read('max-cost-usd').trim() ? positiveNumber(read, 'max-cost-usd', 0) : undefined,
     commitAuthor: parseIdentity(
       read('commit-author') ||
         'github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>'
@@ -205,6 +214,15 @@ function positiveNumber(read: (n: string) => string, name: string, fallback: num
   const value = Number(text)
   if (!Number.isFinite(value) || value <= 0)
     throw new Error(`Input ${name} must be a positive number, got "${text}".`)
+  return value
+}
+
+function nonNegativeNumber(read: (n: string) => string, name: string, fallback: number): number {
+  const text = read(name).trim()
+  if (!text) return fallback
+  const value = Number(text)
+  if (!Number.isFinite(value) || value < 0)
+    throw new Error(`Input ${name} must be a number of 0 or more, got "${text}".`)
   return value
 }
 
