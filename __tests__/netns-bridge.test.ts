@@ -28,6 +28,8 @@ if (available.ok)
       await bridge.stop()
     }
   })
-// eslint-disable-next-line jest/no-disabled-tests, jest/expect-expect
-else
-  it.skip(`SKIPPED: no network namespace here: ${available.ok ? '' : available.reason}`, () => {})
+else {
+  const reason = available.reason
+  // eslint-disable-next-line jest/no-disabled-tests, jest/expect-expect
+  it.skip(`SKIPPED: no network namespace here: ${reason}`, () => {})
+}
