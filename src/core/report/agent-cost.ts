@@ -3,6 +3,7 @@
 // refused commands are agent output: text and code spans only (mdast.ts), one line each.
 import type { PhrasingContent, RootContent } from 'mdast'
 import { formatUsd, roundUsd } from '../agents/budget.js'
+import type { AgentReport } from '../agents/presets/types.js'
 import type { TaskResult } from '../types.js'
 import * as md from './mdast.js'
 
@@ -126,8 +127,29 @@ export function agentNotes(tasks: TaskResult[], summaryChars = 300): RootContent
  * (its work is what the agent wrote, merged as git merges it; verify-command is the gate for
  * tests), but nobody should read "merged" as "its tests ran".
  */
-export function denialWarning(task: TaskResult): string | undefined {
-  const denials = task.agentReport?.permissionDenials ?? []
+export function denialWarning(id: string, report: AgentReport): string | undefined {
+  const denials = report.permissionDenials ?? []
   if (!denials.length) return undefined
-  return `[${task.id}] its agent CLI refused ${denials.length} tool call(s) for lack of permission (${denials.slice(0, 3).join(', ')}${denials.length > 3 ? ', …' : ''}): its work may be incomplete (e.g. tests it meant to run did not run). Allow what tasks need with agent-args (see docs/agents.md).`
+  return `[${id}] its agent CLI refused ${denials.length} tool call(s) for lack of permission (${denials.slice(0, 3).join(', ')}${denials.length > 3 ? ', …' : ''}): its work may be incomplete (e.g. tests it meant to run did not run). Allow what tasks need with agent-args (see docs/agents.md).`
+}
+
+/**
+ * A task's figures for the `tasks` output: numbers only (the agent's words stay out of step
+ * outputs, which later steps may consume as data).
+ */
+export function agentFigures(task: TaskResult): Record<string, number> {
+  const r = task.agentReport
+  const figures: Record<string, number> = {}
+  if (r?.costUsd !== undefined) figures.costUsd = r.costUsd
+  if (r?.inputTokens !== undefined) figures.inputTokens = r.inputTokens
+  if (r?.outputTokens !== undefined) figures.outputTokens = r.outputTokens
+  if (r?.turns !== undefined) figures.turns = r.turns
+  if (task.tries?.length) figures.attempts = task.tries.length
+  return figures
+}
+
+/** The `total-cost-usd` output: the reported cost summed, '' when no agent reported one. */
+export function totalCostOutput(tasks: TaskResult[]): string {
+  const { costUsd } = runTotals(tasks)
+  return costUsd === undefined ? '' : String(costUsd)
 }
