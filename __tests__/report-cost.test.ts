@@ -110,7 +110,7 @@ describe('cost and tokens in the reports', () => {
     const body = renderReport(result([task('T1'), task('T2')]), { issueNumber: 3 })
     expect(tableOf(body)[0]).toEqual(['Task', 'Title', 'Status', 'Duration', 'Files changed'])
     expect(body).not.toContain('reported cost')
-    expect(body).not.toContain('What the agents said')
+    expect(body).not.toContain('Agent notes')
   })
 
   it('shows refused tool calls as a warning next to the task', () => {
@@ -147,7 +147,7 @@ describe('cost and tokens in the reports', () => {
     const roomy = renderReport(result(many), { issueNumber: 3 })
     const tight = renderReport(result(many), { issueNumber: 3, maxLength: roomy.length - 2000 })
     expect(tight.length).toBeLessThanOrEqual(roomy.length - 2000)
-    expect(tight).toContain('What the agents said')
+    expect(tight).toContain('Agent notes')
     expect(tight).toContain('$0.4000')
   })
 })

@@ -7,6 +7,9 @@ import type { AgentReport } from '../agents/presets/types.js'
 import type { TaskResult } from '../types.js'
 import * as md from './mdast.js'
 
+/** How the reason of a task that the cost cap kept from starting begins. */
+export const NOT_STARTED = 'not started: '
+
 /** The run's totals over the tasks whose agents reported figures. */
 export interface RunTotals {
   /** Summed over the tasks that reported a cost; undefined when none did. */
@@ -100,6 +103,9 @@ export function agentNotes(tasks: TaskResult[], summaryChars = 300): RootContent
     const parts: PhrasingContent[][] = []
     const summary = task.agentReport?.summary
     if (summary && summaryChars > 0) parts.push([md.untrusted(summary, summaryChars)])
+    // A task the cost cap kept from starting says so (other skipped tasks are done or dropped).
+    if (task.status === 'skipped' && task.reason?.startsWith(NOT_STARTED))
+      parts.push([md.text('⏭️ '), md.untrusted(task.reason, 300)])
     const tries = triesText(task)
     if (tries) parts.push([md.text('🔁 '), md.untrusted(tries, 400)])
     const denials = task.agentReport?.permissionDenials ?? []
@@ -118,7 +124,7 @@ export function agentNotes(tasks: TaskResult[], summaryChars = 300): RootContent
       items.push([md.strong(md.untrusted(task.id, 40)), md.text(': '), ...md.joined(parts, ' ')])
   }
   return items.length
-    ? [md.paragraph(md.strong(md.text('What the agents said'))), md.list(items)]
+    ? [md.paragraph(md.strong(md.text('Agent notes'))), md.list(items)]
     : []
 }
 
