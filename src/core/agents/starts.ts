@@ -2,7 +2,7 @@ import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from '../types.js'
 import { withRetries, type AttemptOutcome, type RetryPolicy, type Try } from './attempts.js'
-import { CostBudget, formatUsd } from './budget.js'
+import { addReports, CostBudget, formatUsd } from './budget.js'
 import { StartPacer } from './pacing.js'
 import type { AgentPreset, AgentReport } from './presets/types.js'
 import { readAgentReport } from './result-file.js'
@@ -34,6 +34,7 @@ export class AgentStarts {
   readonly budget: CostBudget
   private readonly pacer: StartPacer
   private readonly resultDir: string
+  private readonly later = new Map<string, AgentReport>()
 
   constructor(private readonly options: AgentStartOptions) {
     this.budget = new CostBudget(options.maxCostUsd)
@@ -76,6 +77,19 @@ export class AgentStarts {
         `[${slot}] reported ${formatUsd(report.costUsd)}; the run has spent ${formatUsd(this.budget.spent)} of max-cost-usd ${formatUsd(this.options.maxCostUsd)}`
       )
     return report
+  }
+
+  /** A re-run's or resolve's report, added to its task's once integration is done (foldInto). */
+  addLater(taskId: string, report: AgentReport | undefined): void {
+    if (report) this.later.set(taskId, addReports(this.later.get(taskId), report) ?? report)
+  }
+
+  /** Adds the re-runs' and resolves' reports to their tasks' results: all a task cost. */
+  foldInto(results: Map<string, { agentReport?: AgentReport }>): void {
+    for (const [id, report] of this.later) {
+      const result = results.get(id)
+      if (result) result.agentReport = addReports(result.agentReport, report) ?? report
+    }
   }
 
   /** Whether a failed agent's end is worth another start (transient.ts). */

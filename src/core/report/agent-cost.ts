@@ -123,9 +123,7 @@ export function agentNotes(tasks: TaskResult[], summaryChars = 300): RootContent
     if (parts.length)
       items.push([md.strong(md.untrusted(task.id, 40)), md.text(': '), ...md.joined(parts, ' ')])
   }
-  return items.length
-    ? [md.paragraph(md.strong(md.text('Agent notes'))), md.list(items)]
-    : []
+  return items.length ? [md.paragraph(md.strong(md.text('Agent notes'))), md.list(items)] : []
 }
 
 /**

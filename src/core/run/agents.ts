@@ -1,4 +1,5 @@
 import { FifoPool } from '../agents/fifos.js'
+import { AgentStarts } from '../agents/starts.js'
 import { renderPrompt } from '../agents/prompt.js'
 import { fitOnDisk } from '../disk.js'
 import { emit } from '../events.js'
@@ -6,6 +7,7 @@ import type { Task, TaskResult } from '../types.js'
 import { errorMessage } from '../util/errors.js'
 import { mapWithConcurrency } from '../util/pool.js'
 import { agentStarter, failure, type AgentStarter } from './agent.js'
+import { runAttempts, type Attempt } from './attempts.js'
 import { collectTask } from './collect.js'
 import type { Workspace } from './prepare.js'
 import { Slots } from './slots.js'
@@ -17,6 +19,8 @@ export interface AgentStage {
   maxParallel: number
   slots: Slots
   start: AgentStarter
+  /** Pacing, the cost cap, result files and retries of every agent start (agents/starts.ts). */
+  starts: AgentStarts
   fifos: FifoPool
   /** Whether a task's worktree must be gone before its slot is free (more tasks than slots). */
   waitForRemoval: boolean
@@ -41,11 +45,23 @@ export async function openAgentStage(ws: Workspace, count: number): Promise<Agen
   // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
   const fifos = new FifoPool(ws.dirs.logs)
   void fifos.fill(count)
+  const { options } = ws
+  const starts = new AgentStarts({
+    workDir: ws.dirs.root,
+    preset: options.agentPreset,
+    maxAttempts: options.maxAttempts,
+    startIntervalMs: options.startIntervalMs,
+    maxCostUsd: options.maxCostUsd,
+    retryDelay: options.retryDelay,
+    logger: ws.logger,
+    signal: options.signal
+  })
   return {
     ws,
     maxParallel,
     slots: new Slots(ws.worktrees),
-    start: agentStarter(ws, fifos),
+    start: agentStarter(ws, fifos, starts),
+    starts,
     fifos,
     // Wait for the removal only where another task will need the slot (see Slots).
     waitForRemoval: count > maxParallel
@@ -71,7 +87,10 @@ export async function runTask(task: Task, stage: AgentStage): Promise<TaskOutcom
   const { ws } = stage
   let outcome: TaskOutcome
   try {
-    outcome = await attemptTask(task, stage, 1)
+    // Attempts after transient failures, each in a fresh worktree (run/attempts.ts).
+    outcome = await runAttempts(task, ws.branchOf(task), stage.starts, ws.warn, (attempt) =>
+      attemptTask(task, stage, attempt)
+    )
   } catch (error) {
     // A broken worktree or git failure ends this task, not the others.
     ws.logger.warning(`[${task.id}] ${errorMessage(error)}`)
@@ -94,7 +113,7 @@ export async function attemptTask(
   task: Task,
   stage: AgentStage,
   attempt: number
-): Promise<TaskOutcome> {
+): Promise<Attempt> {
   const { ws } = stage
   const { options, git, logger } = ws
   const branch = ws.branchOf(task)
@@ -112,13 +131,17 @@ export async function attemptTask(
   }
   if (options.signal?.aborted)
     return result({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' })
+  // A retry gets a worktree, prompt and log of its own (the first attempt's log stays).
+  const slot = attempt === 1 ? task.id : `${task.id}-attempt${attempt}`
   const outcome = await stage.slots
     .with(
-      task.id,
+      slot,
       branch,
       startSha,
-      async (wt, release): Promise<TaskOutcome> => {
-        logger.info(`[${task.id}] started: ${task.title}`)
+      async (wt, release): Promise<Attempt> => {
+        logger.info(
+          `[${task.id}] started${attempt > 1 ? ` (attempt ${attempt})` : ''}: ${task.title}`
+        )
         emit(options.watch, logger, { kind: 'started', at: Date.now(), taskId: task.id, attempt })
         const prompt = renderPrompt({
           issue: options.issue,
@@ -127,26 +150,41 @@ export async function attemptTask(
           branch,
           baseBranch: options.baseBranch
         })
-        const { run, logFile } = await stage.start({
+        const started = await stage.start({
           task,
           wt,
-          slot: task.id,
+          slot,
           command: options.agentCommand,
           prompt,
           extraEnv: { TASK_MODE: 'run' },
           startSha
         })
-        await ws.checkSharedGit(task.id)
+        if ('refused' in started) {
+          // The cost cap was reached while it waited for its turn.
+          release()
+          const reason = `not started: ${started.refused}`
+          return result({ status: attempt === 1 ? 'skipped' : 'failed', changedFiles: [], reason })
+        }
+        const { run, logFile, report } = started
+        await ws.checkSharedGit(slot)
         const common = {
           logFile,
           logTail: run.logTail,
           exitCode: run.exitCode,
-          timedOut: run.timedOut
+          timedOut: run.timedOut,
+          ...(report ? { agentReport: report } : {})
         }
         const failed = failure(options, run)
         if (failed) {
           release()
-          return result({ ...common, status: 'failed', changedFiles: [], reason: failed })
+          const transient = stage.starts.transient(run, run.logTail)
+          const failedResult = result({
+            ...common,
+            status: 'failed',
+            changedFiles: [],
+            reason: failed
+          })
+          return transient ? { ...failedResult, transient } : failedResult
         }
         const work = await collectTask(ws, wt, task, branch, startSha)
         if ('error' in work) {
@@ -175,7 +213,7 @@ export async function attemptTask(
       },
       stage.waitForRemoval
     )
-    .catch((error: unknown): TaskOutcome => {
+    .catch((error: unknown): Attempt => {
       // Committed work stays the task's result when only removing its worktree failed.
       if (!committed) throw error
       logger.warning(`[${task.id}] ${errorMessage(error)}`)
