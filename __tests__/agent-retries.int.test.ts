@@ -32,8 +32,10 @@ interface Setup {
   scratch: string
 }
 
-async function setup(): Promise<Setup> {
-  const origin = await createOrigin({ 'README.md': '# Sample\n' })
+async function setup(
+  files: Record<string, string> = { 'README.md': '# Sample\n' }
+): Promise<Setup> {
+  const origin = await createOrigin(files)
   const workspace = await cloneWorkspace(origin)
   const env = isolatedGitEnv(origin.home)
   const scratch = await tempDir('scratch')
@@ -230,6 +232,21 @@ describe("the agents' reports", () => {
     )
     const r = await fanout(s, '- [ ] T1: a\n', agent)
     expect(byId(r, 'T1').agentReport).toEqual({ costUsd: 0.5, inputTokens: 20 })
+  })
+
+  it("counts a conflict re-run's cost to its task", async () => {
+    const s = await setup({ 'README.md': '# Sample\n', 'log.txt': 'start\n' })
+    // Both tasks append to the same file: T2 conflicts and is re-run on the integration branch.
+    const agent = `printf '{"cost_usd":0.1,"output_tokens":7}' > "$TASK_RESULT_FILE"; echo "$TASK_ID $TASK_MODE" >> log.txt`
+    const r = await fanout(s, '- [ ] T1: a\n- [ ] T2: b\n', agent, {
+      conflictStrategies: ['rerun', 'report']
+    })
+    expect(r.tasks.map((t) => [t.id, t.status])).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged-after-rerun']
+    ])
+    expect(byId(r, 'T1').agentReport).toEqual({ costUsd: 0.1, outputTokens: 7 })
+    expect(byId(r, 'T2').agentReport).toEqual({ costUsd: 0.2, outputTokens: 14 })
   })
 
   it("warns of a CLI's refused tool calls and keeps the task's status", async () => {
