@@ -363,7 +363,8 @@ describe('agent: claude-code, refused tool calls', () => {
 describe('agent presets: the key is checked before anything starts', () => {
   test.each([
     ['claude-code', 'ANTHROPIC_API_KEY'],
-    ['codex', 'CODEX_API_KEY or OPENAI_API_KEY']
+    ['codex', 'CODEX_API_KEY or OPENAI_API_KEY'],
+    ['gemini', 'GEMINI_API_KEY or GOOGLE_API_KEY']
   ])('agent: %s without its key fails at once, naming %s', async (agent, variables) => {
     const w = await world(ISSUE_BODY)
     const r = await act(w, '', { inputs: { agent } })
