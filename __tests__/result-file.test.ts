@@ -1,6 +1,17 @@
 // $TASK_RESULT_FILE: the schema any agent may write, read as the untrusted input it is.
-import { describe, expect, it } from '@jest/globals'
-import { combineReports, readResultFile } from '../src/core/agents/result-file.js'
+import { afterAll, describe, expect, it } from '@jest/globals'
+import { symlink, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { PRESETS } from '../src/core/agents/presets/index.js'
+import {
+  combineReports,
+  MAX_RESULT_FILE_BYTES,
+  readAgentReport,
+  readResultFile
+} from '../src/core/agents/result-file.js'
+import { removeTempDirs, tempDir } from '../test-support/git-fixtures.js'
+
+afterAll(removeTempDirs)
 
 describe('readResultFile', () => {
   it('reads every documented field', () => {
@@ -57,10 +68,60 @@ describe('readResultFile', () => {
 })
 
 describe('combineReports', () => {
-  it("takes the agent's own file first and the CLI's output for the rest", () => {
+  it("takes the CLI's figures over the file's (the model can write the file), the file's summary over the CLI's", () => {
     expect(
-      combineReports({ summary: 'mine' }, { summary: 'cli', inputTokens: 5, costUsd: 0.1 })
-    ).toEqual({ summary: 'mine', inputTokens: 5, costUsd: 0.1 })
+      combineReports(
+        { summary: 'mine', costUsd: 0, turns: 9 },
+        { summary: 'cli', inputTokens: 5, costUsd: 0.1 }
+      )
+    ).toEqual({ summary: 'mine', inputTokens: 5, costUsd: 0.1, turns: 9 })
     expect(combineReports(undefined, undefined)).toBeUndefined()
+  })
+
+  it("puts the CLI's own summary on one line too", () => {
+    expect(combineReports(undefined, { summary: '## Done\n\n- wrote a file\u202e' })).toEqual({
+      summary: '## Done - wrote a file'
+    })
+  })
+})
+
+describe('readAgentReport', () => {
+  it('reads the file an agent wrote next to what its CLI printed', async () => {
+    const dir = await tempDir('result-file')
+    const resultFile = path.join(dir, 'T1.json')
+    const logFile = path.join(dir, 'T1.log')
+    await writeFile(resultFile, JSON.stringify({ summary: 'wrote it', cost_usd: 0 }))
+    await writeFile(
+      logFile,
+      'progress\n{"type":"result","total_cost_usd":0.25,"result":"cli words"}\n'
+    )
+    const preset = PRESETS.get('claude-code')!
+    expect(await readAgentReport({ resultFile, logFile, preset })).toEqual({
+      report: { summary: 'wrote it', costUsd: 0.25 },
+      problems: []
+    })
+    // A free-form command: the file alone.
+    expect(await readAgentReport({ resultFile, logFile })).toEqual({
+      report: { summary: 'wrote it', costUsd: 0 },
+      problems: []
+    })
+  })
+
+  it('is quiet when there is no file, and refuses links and oversized files', async () => {
+    const dir = await tempDir('result-file')
+    const logFile = path.join(dir, 'T1.log')
+    await writeFile(logFile, '')
+    expect(await readAgentReport({ resultFile: path.join(dir, 'none.json'), logFile })).toEqual({
+      problems: []
+    })
+    const secret = path.join(dir, 'secret.json')
+    await writeFile(secret, '{"summary":"from elsewhere"}')
+    await symlink(secret, path.join(dir, 'link.json'))
+    const linked = await readAgentReport({ resultFile: path.join(dir, 'link.json'), logFile })
+    expect(linked.report).toBeUndefined()
+    expect(linked.problems[0]).toMatch(/could not be opened/)
+    await writeFile(path.join(dir, 'big.json'), 'x'.repeat(MAX_RESULT_FILE_BYTES + 1))
+    const big = await readAgentReport({ resultFile: path.join(dir, 'big.json'), logFile })
+    expect(big.problems[0]).toMatch(/more than the 65536 read/)
   })
 })

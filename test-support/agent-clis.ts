@@ -13,7 +13,8 @@ const run = promisify(execFile)
 
 export const PINNED_CLIS = {
   'claude-code': { pkg: '@anthropic-ai/claude-code', version: '2.1.332', bin: 'claude' },
-  codex: { pkg: '@openai/codex', version: '0.171.0', bin: 'codex' }
+  codex: { pkg: '@openai/codex', version: '0.171.0', bin: 'codex' },
+  gemini: { pkg: '@google/gemini-cli', version: '0.61.0', bin: 'gemini' }
 } as const
 
 export type CliName = keyof typeof PINNED_CLIS

@@ -49,6 +49,8 @@ export interface RunActionOptions {
   /** SIGKILL the child's process group after this long (default 120000). */
   timeoutMs?: number
   onSpawn?: (child: ChildProcess) => void
+  /** Runs the action through another command (e.g. in a network namespace: netns.ts). */
+  wrap?: (command: string, args: string[]) => [string, string[]]
 }
 
 export interface RunActionResult {
@@ -295,7 +297,8 @@ export async function runAction(opts: RunActionOptions): Promise<RunActionResult
   const entry =
     opts.entry ?? path.join(REPO_ROOT, opts.post ? (yml.runs.post ?? yml.runs.main) : yml.runs.main)
 
-  const run = await spawnAndWait(nodeBinary(), [entry], workspace, childEnv, opts)
+  const [command, args] = opts.wrap?.(nodeBinary(), [entry]) ?? [nodeBinary(), [entry]]
+  const run = await spawnAndWait(command, args, workspace, childEnv, opts)
 
   const [outputText, stateText, summary, envText] = await Promise.all([
     readOptional(files.GITHUB_OUTPUT),

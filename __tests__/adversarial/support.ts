@@ -83,6 +83,7 @@ export interface ActOptions {
   /** Run as the post step, with this saved state. */
   post?: { state: Record<string, string> }
   onSpawn?: RunActionOptions['onSpawn']
+  wrap?: RunActionOptions['wrap']
 }
 
 /** The action run for an `issues: labeled` event by a maintainer with write permission. */
@@ -110,6 +111,7 @@ export async function act(
     post: opts.post !== undefined,
     state: opts.post?.state,
     onSpawn: opts.onSpawn,
+    wrap: opts.wrap,
     env: { SCRATCH: w.scratch, ...opts.env }
   })
 }

@@ -51,6 +51,12 @@ export interface ActionInputs {
   setupCommand?: string
   /** Directories every worktree shows (cone mode, as actions/checkout takes them); all if unset. */
   sparseCheckout?: string[]
+  /** Agent starts per task at most (retries after transient failures); see docs/agents.md. */
+  maxAttempts: number
+  /** Least time between two agent starts. */
+  startIntervalMs: number
+  /** No agent starts once the agents' reported cost reaches it. */
+  maxCostUsd?: number
 }
 
 /**
@@ -114,6 +120,9 @@ export function getInputs(
     allowedBots: o['allowed-bots'],
     deadlineMs: o['timeout-minutes'],
     allowWorkflowChanges: o['allow-workflow-changes'],
+    maxAttempts: o['max-attempts'],
+    startIntervalMs: o['start-interval-seconds'],
+    maxCostUsd: o['max-cost-usd'],
     commitAuthor: o['commit-author'] ?? parseIdentity(OPTIONS['commit-author'].default),
     draft: o.draft,
     failOn: o['fail-on'],

@@ -53,6 +53,9 @@ export type RunOptionValues = Pick<
   | 'worktree-mode'
   | 'setup-command'
   | 'sparse-checkout'
+  | 'max-attempts'
+  | 'start-interval-seconds'
+  | 'max-cost-usd'
 >
 
 export interface LocalRunOptions {
@@ -188,7 +191,10 @@ export async function runLocal(o: LocalRunOptions): Promise<LocalRunResult> {
       watch: o.watch,
       worktreeMode: opts['worktree-mode'],
       setupCommand: opts['setup-command'],
-      sparseCheckout: opts['sparse-checkout']
+      sparseCheckout: opts['sparse-checkout'],
+      maxAttempts: opts['max-attempts'],
+      startIntervalMs: opts['start-interval-seconds'],
+      maxCostUsd: opts['max-cost-usd']
     })
   } finally {
     deadline.dispose()

@@ -50,6 +50,8 @@ export async function runFanout(options: EngineOptions): Promise<FanoutResult> {
       emit(options.watch, options.logger, { kind: 'integrating', at: Date.now() })
       integration = await integrateWork(stage, produced)
       settle(results, produced, integration)
+      // What re-runs and resolves reported counts to their tasks (agents/starts.ts).
+      stage.starts.foldInto(results)
     }
   } finally {
     await cleanUp(stage)

@@ -88,6 +88,35 @@ export const OPTIONS = {
     },
     parse: text
   },
+  'max-attempts': {
+    description:
+      'Agent starts per task at most: a task whose agent fails for a passing reason (rate limit, overload, network; exit status 75 for agent-command) starts again in a fresh worktree after a backoff. 1 turns retries off. See docs/agents.md.',
+    default: '2',
+    cli: { arg: '<n>' },
+    parse: wholeNumber(2, 1, 10)
+  },
+  'start-interval-seconds': {
+    description:
+      'Least time between two agent starts, so that parallel agents do not reach the API in the same second. 0 (default) starts them as max-parallel allows.',
+    default: '0',
+    cli: { arg: '<seconds>' },
+    /** In milliseconds. */
+    parse: (t: string, label: string): number => {
+      if (!t.trim()) return 0
+      const value = Number(t)
+      if (!Number.isFinite(value) || value < 0)
+        throw new Error(`${label} must be a number of 0 or more, got "${t}".`)
+      return Math.round(value * 1000)
+    }
+  },
+  'max-cost-usd': {
+    description:
+      'Once the cost the agents reported reaches this many US dollars, no further agent starts; the tasks not started end skipped. Empty (default): no cap. See docs/agents.md.',
+    default: '',
+    cli: { arg: '<usd>' },
+    parse: (t: string, label: string): number | undefined =>
+      t.trim() ? positiveNumber(0)(t, label) : undefined
+  },
   mode: {
     description:
       '`run` (default): the whole job on this runner. For fanning out across runners with a matrix: `plan` validates the task list and outputs `matrix`; `task` runs one task (`task-id`) and pushes its branch; `merge` merges every task branch, opens the pull request and reports. See examples/matrix.yml.',

@@ -29,6 +29,8 @@ export interface Fault {
   taskId?: string
   /** Sent as the retry-after header (seconds). */
   retryAfterSeconds?: number
+  /** Requests whose body holds this text are answered normally (e.g. a retry's worktree path). */
+  spare?: string
 }
 
 export interface Usage {
@@ -158,7 +160,12 @@ export abstract class ModelApiStandIn {
       record.answer = 'unauthorized'
       return this.sendError(res, 401, 'invalid or missing API key (agent-fanout stand-in)')
     }
-    const fault = this.faults.find((f) => f.count > 0 && (!f.taskId || f.taskId === taskId))
+    const fault = this.faults.find(
+      (f) =>
+        f.count > 0 &&
+        (!f.taskId || f.taskId === taskId) &&
+        !(f.spare !== undefined && text.includes(f.spare))
+    )
     if (fault) {
       fault.count--
       record.status = fault.status

@@ -2,6 +2,7 @@
 // (a branch and a git note) or, in secure mode, as files for an artifact.
 
 import * as core from '@actions/core'
+import { totalCostOutput } from '../../core/report/agent-cost.js'
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { taskBranchName } from '../../core/branches.js'
@@ -58,6 +59,7 @@ export async function taskJob(r: Run): Promise<void> {
   // In secure mode this job has no write access: the merge job reports.
   const comment = inputs.resultsDir ? undefined : await updateRows(r, issue.number, record, state!)
   core.setOutput('tasks', JSON.stringify([taskOutput(result)]))
+  core.setOutput('total-cost-usd', totalCostOutput([result]))
   core.setOutput('failed-tasks', JSON.stringify(result.status === 'failed' ? [result.id] : []))
   core.setOutput('status-comment-id', comment ? String(comment) : '')
   core.setOutput('issue-number', String(issue.number))

@@ -20,6 +20,9 @@ type FromInputs =
   | 'tasks'
   | 'agentCommand'
   | 'agentPreset'
+  | 'maxAttempts'
+  | 'startIntervalMs'
+  | 'maxCostUsd'
   | 'maxParallel'
   | 'taskTimeoutMs'
   | 'branchPrefix'
@@ -63,6 +66,9 @@ export async function runEngine(
       tasks,
       agentCommand: inputs.agentCommand,
       agentPreset: inputs.agentPreset,
+      maxAttempts: inputs.maxAttempts,
+      startIntervalMs: inputs.startIntervalMs,
+      maxCostUsd: inputs.maxCostUsd,
       maxParallel: inputs.maxParallel,
       taskTimeoutMs: inputs.taskTimeoutMs,
       branchPrefix: r.prefix,

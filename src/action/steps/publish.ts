@@ -2,6 +2,7 @@
 
 import { settleWaiting } from '../../core/run/rounds.js'
 import * as core from '@actions/core'
+import { agentFigures, totalCostOutput } from '../../core/report/agent-cost.js'
 import { Git } from '../../core/git/git.js'
 import { pushBranches, type BranchUpdate, type PushOutcome } from '../../core/git/remote.js'
 import { pushKeptSubmoduleCommits } from '../../core/git/submodules.js'
@@ -270,7 +271,9 @@ export function taskOutput(t: TaskResult): Record<string, unknown> {
     durationMs: t.durationMs,
     ...(t.commit ? { commit: t.commit } : {}),
     ...(t.reason ? { reason: t.reason } : {}),
-    ...(t.reused ? { reused: true } : {})
+    ...(t.reused ? { reused: true } : {}),
+    // The agent's figures (numbers only: its words stay out of outputs, like its log).
+    ...agentFigures(t)
   }
 }
 
@@ -283,6 +286,7 @@ export function setOutputs(
     JSON.stringify(result.tasks.filter((t) => match(t.status)).map((t) => t.id))
   // Agent output (log tails) stays out of step outputs: later steps must not consume it as data.
   core.setOutput('tasks', JSON.stringify(result.tasks.map(taskOutput)))
+  core.setOutput('total-cost-usd', totalCostOutput(result.tasks))
   core.setOutput(
     'merged-tasks',
     ids((s) => isMerged(s as never))

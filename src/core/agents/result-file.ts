@@ -1,4 +1,7 @@
-import type { AgentReport } from './presets/types.js'
+import { constants } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import { errorMessage } from '../util/errors.js'
+import type { AgentPreset, AgentReport } from './presets/types.js'
 
 /**
  * The JSON an agent may write to $TASK_RESULT_FILE (every field optional, others ignored):
@@ -69,13 +72,103 @@ export function readResultFile(text: string): { report: AgentReport; problems: s
   return { report, problems }
 }
 
-/** The agent's own file first; what the preset read from the CLI's output fills the gaps. */
+/**
+ * The report of one agent start: what the preset read from the CLI's own output, and the
+ * agent's $TASK_RESULT_FILE, field by field. The CLI's figures (cost, tokens, model, turns,
+ * refused tool calls) win: the file can be written by the model's own tool calls, which issue
+ * text may steer ("write a cost of 0" would slip past max-cost-usd), while the CLI's output is
+ * its own accounting. The file's summary wins: a wrapper script that writes one knows better
+ * than the CLI's last message. Each fills the other's gaps; free-form agents only have the file.
+ */
 export function combineReports(
   fromFile: AgentReport | undefined,
   fromOutput: AgentReport | undefined
 ): AgentReport | undefined {
-  const combined = { ...fromOutput, ...fromFile }
+  const output = { ...fromOutput }
+  if (output.summary !== undefined) {
+    const summary = oneLine(output.summary, MAX_SUMMARY)
+    if (summary) output.summary = summary
+    else delete output.summary
+  }
+  if (output.model !== undefined) output.model = oneLine(output.model, MAX_MODEL)
+  const combined: AgentReport = { ...fromFile, ...output }
+  if (fromFile?.summary !== undefined) combined.summary = fromFile.summary
   return Object.keys(combined).length ? combined : undefined
+}
+
+/** Largest result file read; a bigger one is reported and ignored. */
+export const MAX_RESULT_FILE_BYTES = 64 * 1024
+/** How much of the end of a log a preset reads its CLI's report from. */
+export const LOG_TAIL_FOR_REPORT = 8 * 1024 * 1024
+
+/**
+ * After an agent ends: its $TASK_RESULT_FILE (when it wrote one: a regular file, not a link,
+ * at most 64 KiB) and, with a preset, what the CLI printed (the last 8 MiB of its log), combined
+ * by combineReports. `problems` says what was wrong with the file, for the log.
+ */
+export async function readAgentReport(options: {
+  resultFile: string
+  logFile: string
+  preset?: Pick<AgentPreset, 'parseResult'>
+}): Promise<{ report?: AgentReport; problems: string[] }> {
+  const problems: string[] = []
+  let fromFile: AgentReport | undefined
+  const text = await readSmallFile(options.resultFile, MAX_RESULT_FILE_BYTES).catch(
+    (error: unknown) => {
+      problems.push(errorMessage(error))
+      return undefined
+    }
+  )
+  if (text !== undefined) {
+    const read = readResultFile(text)
+    fromFile = read.report
+    problems.push(...read.problems)
+  }
+  let fromOutput: AgentReport | undefined
+  if (options.preset) {
+    const log = await readTail(options.logFile, LOG_TAIL_FOR_REPORT).catch(() => '')
+    try {
+      fromOutput = options.preset.parseResult(log)
+    } catch (error) {
+      problems.push(`its output could not be read: ${errorMessage(error)}`)
+    }
+  }
+  const report = combineReports(fromFile, fromOutput)
+  return { ...(report ? { report } : {}), problems }
+}
+
+/** The file's text, or undefined when there is none; throws when it is not one to read. */
+async function readSmallFile(file: string, max: number): Promise<string | undefined> {
+  let handle: FileHandle
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new Error(`$TASK_RESULT_FILE could not be opened (${errorMessage(error)})`)
+  }
+  try {
+    const info = await handle.stat()
+    if (!info.isFile()) throw new Error('$TASK_RESULT_FILE is not a regular file')
+    if (info.size > max)
+      throw new Error(`$TASK_RESULT_FILE is ${info.size} bytes, more than the ${max} read`)
+    return (await handle.readFile()).toString('utf8')
+  } finally {
+    await handle.close()
+  }
+}
+
+/** The last `max` bytes of a file as text (a character cut at the start is dropped). */
+async function readTail(file: string, max: number): Promise<string> {
+  const handle = await open(file, 'r')
+  try {
+    const { size } = await handle.stat()
+    const length = Math.min(size, max)
+    const buffer = Buffer.alloc(length)
+    await handle.read(buffer, 0, length, size - length)
+    return buffer.toString('utf8')
+  } finally {
+    await handle.close()
+  }
 }
 
 // Control characters (but the line feed), and the invisible and bidirectional-override ones.

@@ -1,6 +1,7 @@
 import type { Heading, PhrasingContent, RootContent, Table } from 'mdast'
 import type { FanoutResult, TaskResult, TaskStatus } from '../types.js'
 import { diskUseDetails } from './disk-use.js'
+import { agentColumns, agentNotes, totalsLine } from './agent-cost.js'
 import * as md from './mdast.js'
 import { perTaskSummary, type SubjectsByTask } from './pull-summary.js'
 
@@ -83,17 +84,27 @@ export function summaryLine(result: FanoutResult): string {
  */
 function taskTable(tasks: TaskResult[]): Table {
   const after = tasks.some((t) => t.dependsOn?.length)
+  // Cost and tokens, when agents reported them (agent-cost.ts).
+  const agent = agentColumns(tasks)
+  const headers = [
+    'Task',
+    'Title',
+    ...(after ? ['After'] : []),
+    'Status',
+    'Duration',
+    'Files changed',
+    ...(agent?.headers ?? [])
+  ]
   return md.table([
-    ['Task', 'Title', ...(after ? ['After'] : []), 'Status', 'Duration', 'Files changed'].map(
-      (h) => [md.text(h)]
-    ),
+    headers.map((h) => [md.text(h)]),
     ...tasks.map((t) => [
       [md.untrusted(t.id, 40)],
       [md.untrusted(t.title)],
       ...(after ? [[md.untrusted(t.dependsOn?.join(', ') || '–', 200)]] : []),
       [md.text(STATUS_LABEL[t.status])],
       [md.text(formatDuration(t.durationMs))],
-      [md.text(String(t.changedFiles.length))]
+      [md.text(String(t.changedFiles.length))],
+      ...(agent?.cells(t) ?? [])
     ])
   ])
 }
@@ -374,6 +385,8 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   ])
   const verify = result.verify ? verifyParts(result.verify) : undefined
   if (verify) lines.push(verify.line)
+  const totals = totalsLine(result.tasks)
+  if (totals) lines.push(totals)
   head.push(md.paragraph(...md.joined(lines, '\n')))
   if (verify?.tail) head.push(verify.tail)
   head.push(...(ctx.notices ?? []))
@@ -381,6 +394,8 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   for (const warning of result.warnings ?? [])
     head.push(md.blockquote(md.paragraph(md.text('⚠️ '), md.untrusted(warning, 600))))
   head.push(taskTable(result.tasks), ...diskUseDetails(result.tasks))
+  // The agents' own words: shortened, then left out, when the report would not fit.
+  const notes = [300, 100, 0].map((chars) => agentNotes(result.tasks, chars))
 
   const details: Detail[] = [
     ...result.tasks
@@ -405,16 +420,27 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
         )
       ]
     : []
+  let noteLevel = 0
   const assemble = (sections: RootContent[]): string =>
     md.serialize([
       ...head,
+      ...notes[noteLevel],
       ...(details.length ? [{ type: 'thematicBreak' } as RootContent] : []),
       ...sections,
       ...footer
     ])
 
-  // Pick, for all details at once, the richest level that fits; then drop what still does not.
-  for (let level = 0; level < 3; level++) {
+  // Pick, for all details at once, the richest level that fits (the agents' notes shrink
+  // alongside); then drop what still does not.
+  const levels = [
+    [0, 0],
+    [1, 0],
+    [1, 1],
+    [2, 1],
+    [2, 2]
+  ]
+  for (const [level, notesAt] of levels) {
+    noteLevel = notesAt
     const body = assemble(details.flatMap((d) => [d.heading, ...d.variants[level]]))
     if (body.length <= budget) return body
   }
@@ -454,6 +480,7 @@ export function renderPullRequestBody(
   } = {}
 ): string {
   const verify = result.verify ? verifyParts(result.verify) : undefined
+  const totals = totalsLine(result.tasks)
   const head: RootContent[] = [
     md.paragraph(
       md.text(
@@ -461,6 +488,7 @@ export function renderPullRequestBody(
       )
     ),
     ...(verify ? [md.paragraph(...verify.line), ...(verify.tail ? [verify.tail] : [])] : []),
+    ...(totals ? [md.paragraph(...totals)] : []),
     taskTable(result.tasks)
   ]
   const closing = [
@@ -519,6 +547,7 @@ export function renderTaskJobSummary(result: TaskResult, issueNumber: number): s
   return md.serialize([
     md.heading(3, md.text(`agent-fanout: task ${md.inertLine(result.id, 40)} of #${issueNumber}`)),
     taskTable([result]),
-    ...(result.reason ? [md.paragraph(md.untrusted(result.reason, 1000))] : [])
+    ...(result.reason ? [md.paragraph(md.untrusted(result.reason, 1000))] : []),
+    ...agentNotes([result])
   ])
 }

@@ -2,8 +2,9 @@ import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { buildAgentEnv, withheldFromAgents } from '../agents/env.js'
 import type { FifoPool } from '../agents/fifos.js'
-import { isolate } from '../agents/presets/index.js'
+import { isolate, type AgentReport } from '../agents/presets/index.js'
 import { runAgent, type AgentRunResult } from '../agents/run-agent.js'
+import type { AgentStarts } from '../agents/starts.js'
 import { subreaperAvailable } from '../agents/subreaper.js'
 import type { Worktree } from '../git/worktrees.js'
 import type { Task } from '../types.js'
@@ -25,13 +26,16 @@ export interface AgentStart {
   startSha: string
 }
 
-export type AgentStarter = (start: AgentStart) => Promise<{ run: AgentRunResult; logFile: string }>
+/** The agent's run and what it reported; `refused` when the cost cap kept it from starting. */
+export type AgentStarter = (
+  start: AgentStart
+) => Promise<{ run: AgentRunResult; logFile: string; report?: AgentReport } | { refused: string }>
 
 /**
  * Starts agents: writes the prompt file, isolates the preset's config, builds the scrubbed
  * environment (never the token) and runs the command in its worktree until it ends.
  */
-export function agentStarter(ws: Workspace, fifos: FifoPool): AgentStarter {
+export function agentStarter(ws: Workspace, fifos: FifoPool, starts: AgentStarts): AgentStarter {
   const { options, logger } = ws
   // Said once: without the subreaper a daemon that clears its environment can outlive its task.
   const reaperNote = subreaperAvailable().then((ok) => {
@@ -41,6 +45,9 @@ export function agentStarter(ws: Workspace, fifos: FifoPool): AgentStarter {
       )
   })
   return async ({ task, wt, slot, command, prompt, extraEnv, startSha }) => {
+    // Its turn (start-interval-seconds) and its result file, unless the cost cap is reached.
+    const { resultFile, refused } = await starts.before(slot)
+    if (refused) return { refused }
     const promptFile = path.join(ws.dirs.prompts, `${slot}.md`)
     await writeFile(promptFile, prompt).catch(
       noSpaceAt(`while writing the prompt file ${promptFile}`)
@@ -71,6 +78,7 @@ export function agentStarter(ws: Workspace, fifos: FifoPool): AgentStarter {
         ISSUE_TITLE: options.issue.title,
         BASE_BRANCH: options.baseBranch,
         BASE_SHA: startSha,
+        TASK_RESULT_FILE: resultFile,
         ...extraEnv
       },
       {
@@ -94,7 +102,7 @@ export function agentStarter(ws: Workspace, fifos: FifoPool): AgentStarter {
       signal: options.signal,
       fifoPool: fifos
     }).finally(() => isolation?.dispose())
-    return { run, logFile }
+    return { run, logFile, report: await starts.after(slot, resultFile, logFile) }
   }
 }
 

@@ -1,4 +1,5 @@
 import { FifoPool } from '../agents/fifos.js'
+import { AgentStarts } from '../agents/starts.js'
 import { renderPrompt } from '../agents/prompt.js'
 import { fitOnDisk } from '../disk.js'
 import { SetupError, setupFailed } from '../setup.js'
@@ -6,6 +7,7 @@ import { emit } from '../events.js'
 import type { Task, TaskResult } from '../types.js'
 import { errorMessage } from '../util/errors.js'
 import { agentStarter, failure, type AgentStarter } from './agent.js'
+import { runAttempts, type Attempt } from './attempts.js'
 import { collectTask } from './collect.js'
 import { scheduleAgents } from './dependents.js'
 import { judge } from './judge.js'
@@ -19,13 +21,15 @@ export interface AgentStage {
   maxParallel: number
   slots: Slots
   start: AgentStarter
+  /** Pacing, the cost cap, result files and retries of every agent start (agents/starts.ts). */
+  starts: AgentStarts
   fifos: FifoPool
   /** Whether a task's worktree must be gone before its slot is free (more tasks than slots). */
   waitForRemoval: boolean
   /** The setup-command failed before any agent: every task fails with its reason and tail. */
   setupFailure?: SetupError
   /** Where a task that builds on others starts (run/dependents.ts); the rest start at the base. */
-  starts: Map<string, string>
+  startCommits: Map<string, string>
 }
 
 /** Work an agent committed; judged as soon as its agent is done (judge.ts). */
@@ -62,16 +66,28 @@ export async function openAgentStage(ws: Workspace, count: number): Promise<Agen
   // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
   const fifos = new FifoPool(ws.dirs.logs)
   void fifos.fill(count)
+  const { options } = ws
+  const starts = new AgentStarts({
+    workDir: ws.dirs.root,
+    preset: options.agentPreset,
+    maxAttempts: options.maxAttempts,
+    startIntervalMs: options.startIntervalMs,
+    maxCostUsd: options.maxCostUsd,
+    retryDelay: options.retryDelay,
+    logger: ws.logger,
+    signal: options.signal
+  })
   return {
     ws,
     maxParallel,
     slots: new Slots(ws.files),
-    start: agentStarter(ws, fifos),
+    start: agentStarter(ws, fifos, starts),
+    starts,
     fifos,
     // Wait for the removal only where another task will need the slot (see Slots).
     waitForRemoval: count > maxParallel,
     setupFailure,
-    starts: new Map()
+    startCommits: new Map()
   }
 }
 
@@ -94,7 +110,10 @@ export async function runTask(task: Task, stage: AgentStage): Promise<TaskOutcom
   const { ws } = stage
   let outcome: TaskOutcome
   try {
-    outcome = await attemptTask(task, stage, 1)
+    // Attempts after transient failures, each in a fresh worktree (run/attempts.ts).
+    outcome = await runAttempts(task, ws.branchOf(task), stage.starts, ws.warn, (attempt) =>
+      attemptTask(task, stage, attempt)
+    )
   } catch (error) {
     // A broken worktree or git failure ends this task, not the others.
     ws.logger.warning(`[${task.id}] ${errorMessage(error)}`)
@@ -140,13 +159,13 @@ export async function attemptTask(
   task: Task,
   stage: AgentStage,
   attempt: number
-): Promise<TaskOutcome> {
+): Promise<Attempt> {
   const { ws } = stage
   const { options, git, logger } = ws
   const branch = ws.branchOf(task)
   // Where the task starts (its worktree, BASE_SHA, what its work is committed on top of): the
   // merge of the tasks it builds on, or the base (dependents.ts).
-  const startSha = stage.starts.get(task.id) ?? options.baseSha
+  const startSha = stage.startCommits.get(task.id) ?? options.baseSha
   const startedAt = Date.now()
   let kept = false
   let committed: Committed | undefined
@@ -160,13 +179,17 @@ export async function attemptTask(
   if (options.signal?.aborted)
     return result({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' })
   if (stage.setupFailure) return result(setupFailed(stage.setupFailure))
+  // A retry gets a worktree, prompt and log of its own (the first attempt's log stays).
+  const slot = attempt === 1 ? task.id : `${task.id}-attempt${attempt}`
   const outcome = await stage.slots
     .with(
-      task.id,
+      slot,
       branch,
       startSha,
-      async (wt, release): Promise<TaskOutcome> => {
-        logger.info(`[${task.id}] started: ${task.title}`)
+      async (wt, release): Promise<Attempt> => {
+        logger.info(
+          `[${task.id}] started${attempt > 1 ? ` (attempt ${attempt})` : ''}: ${task.title}`
+        )
         emit(options.watch, logger, { kind: 'started', at: Date.now(), taskId: task.id, attempt })
         const prompt = renderPrompt({
           issue: options.issue,
@@ -176,26 +199,41 @@ export async function attemptTask(
           baseBranch: options.baseBranch,
           sparse: wt.sparse
         })
-        const { run, logFile } = await stage.start({
+        const started = await stage.start({
           task,
           wt,
-          slot: task.id,
+          slot,
           command: options.agentCommand,
           prompt,
           extraEnv: { TASK_MODE: 'run' },
           startSha
         })
-        await ws.checkSharedGit(task.id)
+        if ('refused' in started) {
+          // The cost cap was reached while it waited for its turn.
+          release()
+          const reason = `not started: ${started.refused}`
+          return result({ status: attempt === 1 ? 'skipped' : 'failed', changedFiles: [], reason })
+        }
+        const { run, logFile, report } = started
+        await ws.checkSharedGit(slot)
         const common = {
           logFile,
           logTail: run.logTail,
           exitCode: run.exitCode,
-          timedOut: run.timedOut
+          timedOut: run.timedOut,
+          ...(report ? { agentReport: report } : {})
         }
         const failed = failure(options, run)
         if (failed) {
           release()
-          return result({ ...common, status: 'failed', changedFiles: [], reason: failed })
+          const transient = stage.starts.transient(run, run.logTail)
+          const failedResult = result({
+            ...common,
+            status: 'failed',
+            changedFiles: [],
+            reason: failed
+          })
+          return transient ? { ...failedResult, transient } : failedResult
         }
         const work = await collectTask(ws, wt, task, branch, startSha)
         if ('error' in work) {
@@ -226,7 +264,7 @@ export async function attemptTask(
       stage.waitForRemoval,
       task.paths
     )
-    .catch((error: unknown): TaskOutcome => {
+    .catch((error: unknown): Attempt => {
       // Committed work stays the task's result when only removing its worktree failed.
       if (!committed) throw error
       logger.warning(`[${task.id}] ${errorMessage(error)}`)

@@ -116,7 +116,7 @@ export async function scheduleAgents(
     limit: stage.maxParallel,
     outside: (id) => plannedState(options, id),
     run: (task, startSha) => {
-      if (startSha !== options.baseSha) stage.starts.set(task.id, startSha)
+      if (startSha !== options.baseSha) stage.startCommits.set(task.id, startSha)
       return runTask(task, stage)
     },
     read: (outcome) =>

@@ -52,6 +52,14 @@ export interface EngineOptions {
    * config directories of its own, and the files it is known to drop stay out of task commits.
    */
   agentPreset?: AgentPreset
+  /** Agent starts per task at most: retries after transient failures (default 2; docs/agents.md). */
+  maxAttempts?: number
+  /** Least time between two agent starts (default 0). */
+  startIntervalMs?: number
+  /** No agent starts once the agents' reported cost reaches it. */
+  maxCostUsd?: number
+  /** The retries' backoff (default 10 s, doubling, up to 2 min); tests shorten it. */
+  retryDelay?: { baseDelayMs?: number; maxDelayMs?: number }
   maxParallel: number
   taskTimeoutMs: number
   /** Between SIGTERM and SIGKILL when an agent is ended. */

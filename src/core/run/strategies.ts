@@ -41,7 +41,7 @@ export function rerunHook(stage: AgentStage, byId: Map<string, Task>): Rerun {
               baseBranch: options.baseBranch,
               sparse: wt.sparse
             }) + renderRerunNote(conflict)
-          const { run } = await stage.start({
+          const started = await stage.start({
             task,
             wt,
             slot,
@@ -50,6 +50,9 @@ export function rerunHook(stage: AgentStage, byId: Map<string, Task>): Rerun {
             extraEnv: { TASK_MODE: 'rerun' },
             startSha: onto
           })
+          if ('refused' in started) return { error: `not started: ${started.refused}` }
+          const { run } = started
+          stage.starts.addLater(task.id, started.report)
           await ws.checkSharedGit(slot)
           const failed = failure(options, run)
           if (failed) return { error: failed }
@@ -108,7 +111,7 @@ export function resolveHook(stage: AgentStage, byId: Map<string, Task>): Resolve
           others: others.map((o) => byId.get(o.id)!).filter(Boolean),
           integrationBranch: ws.integrationBranch
         })
-        const { run } = await stage.start({
+        const started = await stage.start({
           task,
           wt,
           slot,
@@ -117,6 +120,9 @@ export function resolveHook(stage: AgentStage, byId: Map<string, Task>): Resolve
           extraEnv: { TASK_MODE: 'resolve', CONFLICT_FILES: conflict.files.join('\n') },
           startSha: onto
         })
+        if ('refused' in started) return { error: `not started: ${started.refused}` }
+        const { run } = started
+        stage.starts.addLater(task.id, started.report)
         await ws.checkSharedGit(slot)
         const failed = failure(options, run, 'resolve command')
         if (failed) return { error: failed }

@@ -2,8 +2,8 @@ import { jsonLines } from './output.js'
 import type { AgentPreset, AgentReport } from './types.js'
 
 /**
- * Gemini CLI (npm @google/gemini-cli), checked with 0.61.0 up to its first API request (there is
- * no Gemini API stand-in yet): `-p ""` runs headless with the prompt from stdin; without a
+ * Gemini CLI (npm @google/gemini-cli), checked with 0.61.0 against a local stand-in of the
+ * Gemini API (test-support/model-apis/gemini.ts): `-p ""` runs headless with the prompt from stdin; without a
  * settings file choosing API-key auth it stops at "Invalid auth method selected."; it sends the
  * key as x-goog-api-key to GOOGLE_GEMINI_BASE_URL when set; GEMINI_CLI_HOME moves its
  * `.gemini` folder; with usage statistics off it made no other connection.
