@@ -403,11 +403,9 @@ describe('progress while it runs (stderr)', () => {
     expect(run.at(0, 'T2 started: slow$')).toBeGreaterThanOrEqual(0)
   })
 
-  // The engine judges committed work only once every agent has ended (STAGES-NOTES "known
-  // gap", owned by h-deps: judge per task inside runTask). Until then a successful task's line
-  // waits for the last agent, and this test fails as it should; turn `it.failing` into `it`
-  // when that lands.
-  it.failing("says a task's success the moment its agent ends", async () => {
+  // The engine judges each task's work as its agent ends (run/agents.ts runTask), so a
+  // successful task's line comes before the slow task's agent ends.
+  it("says a task's success the moment its agent ends", async () => {
     const run = await progressRun('true', /\] T1 ✓ done in /)
     expect(run.tasks).toEqual([
       ['T1', 'merged'],
