@@ -24,7 +24,7 @@ export interface ReportContext {
   headline?: string
 }
 
-const STATUS_LABEL: Record<TaskStatus, string> = {
+export const STATUS_LABEL: Record<TaskStatus, string> = {
   merged: '✅ merged',
   'merged-after-rerun': '✅ merged after re-run',
   'merged-after-resolve': '✅ merged after resolve',

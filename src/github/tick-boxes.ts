@@ -1,0 +1,44 @@
+// Ticks the boxes of tasks whose work is on the integration branch, so the issue shows what is
+// done (and later runs skip those tasks). People may be editing the body meanwhile: the edit is
+// a read-modify-write that reads the body again just before writing and starts over when it
+// changed, so an edit made between our read and our write is kept. GitHub offers no conditional
+// write for issues; the window left is the one round trip of the write itself.
+
+import { tickTasks, type TickRequest } from '../core/tasks/tick.js'
+import type { Logger } from '../core/types.js'
+import { errorMessage } from '../core/util/errors.js'
+import type { GitHubApi } from './api.js'
+
+export async function tickDoneTasks(
+  api: GitHubApi,
+  issueNumber: number,
+  requests: TickRequest[],
+  logger: Logger,
+  attempts = 5
+): Promise<string[]> {
+  if (requests.length === 0) return []
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const read = (await api.getIssue(issueNumber)).body
+    let outcome
+    try {
+      outcome = tickTasks(read, requests)
+    } catch (error) {
+      logger.warning(`Did not tick the boxes of done tasks: ${errorMessage(error)}`)
+      return []
+    }
+    for (const { id, why } of outcome.left) logger.info(`Did not tick ${id}: ${why}`)
+    if (outcome.ticked.length === 0) return []
+    const now = (await api.getIssue(issueNumber)).body
+    if (now !== read) {
+      logger.info(`The issue body changed while ticking boxes; reading it again (${attempt})`)
+      continue
+    }
+    await api.updateIssueBody(issueNumber, outcome.body)
+    logger.info(`Ticked ${outcome.ticked.join(', ')} in the issue's task list`)
+    return outcome.ticked
+  }
+  logger.warning(
+    `Did not tick the boxes of done tasks: the issue body kept changing (${attempts} tries)`
+  )
+  return []
+}
