@@ -4,14 +4,15 @@ import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { memoryLogger } from '../src/core/logger.js'
 import { renderGantt, ganttName } from '../src/core/report/gantt.js'
+import { renderReport } from '../src/core/report/markdown.js'
 import {
   annotateRow,
   applyLiveEvent,
-  humanDuration,
   initialLiveState,
   renderLiveStatus,
   type LiveState
 } from '../src/core/report/live.js'
+import { humanDuration } from '../src/core/report/time.js'
 import type { RunEvent } from '../src/core/events.js'
 import type { TaskResult } from '../src/core/types.js'
 import { octokitApi, type GitHubApi } from '../src/github/api.js'
@@ -342,5 +343,34 @@ describe('log artifacts (artifact service stand-in)', () => {
         GITHUB_REPOSITORY: 'o/r'
       })
     ).toBeUndefined()
+  })
+})
+
+describe('final report rows', () => {
+  it('link to the branch when it holds work and to the log when uploaded; durations read as said', () => {
+    const report = renderReport(
+      {
+        baseBranch: 'main',
+        baseSha: 'a'.repeat(40),
+        integrationBranch: 'fanout/issue-3/integration',
+        integrationSha: 'b'.repeat(40),
+        tasks: [
+          {
+            ...result('T1', 'merged', T0, T0 + 72_000),
+            commit: 'c'.repeat(40),
+            logUrl: 'https://github.com/o/r/actions/runs/1/artifacts/5'
+          },
+          { ...result('T2', 'no-changes', T0, T0 + 3000) }
+        ]
+      },
+      { issueNumber: 3, branchUrl: (b) => `https://github.com/o/r/tree/${b}` }
+    )
+    const rows = tableRows(report)
+    expect(rows[0]).toEqual(['Task', 'Title', 'Status', 'Duration', 'Files changed', 'Links'])
+    expect(rows[1].slice(3)).toEqual(['1 min 12 s', '0', 'branch · log'])
+    expect(rows[2].slice(3)).toEqual(['3.0 s', '0', '–'])
+    expect(report).toContain(
+      '[branch](https://github.com/o/r/tree/fanout/issue-3/T1) · [log](https://github.com/o/r/actions/runs/1/artifacts/5)'
+    )
   })
 })

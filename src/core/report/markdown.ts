@@ -1,6 +1,7 @@
 import type { Heading, PhrasingContent, RootContent, Table } from 'mdast'
 import type { FanoutResult, TaskResult, TaskStatus } from '../types.js'
 import * as md from './mdast.js'
+import { humanDuration } from './time.js'
 
 // Every report (the status comment, the pull request body, the job summary) is built as a
 // markdown tree and serialised (mdast.ts): text from agents, git and the issue goes into text
@@ -10,7 +11,7 @@ import * as md from './mdast.js'
 export const GITHUB_BODY_LIMIT = 65536
 const DEFAULT_BUDGET = 60000
 
-export interface ReportContext {
+export interface ReportContext extends RowLinks {
   issueNumber: number
   pullRequest?: { number: number; url: string }
   /** Why no pull request was opened, when none was (plain text, shown as text). */
@@ -73,16 +74,36 @@ export function summaryLine(result: FanoutResult): string {
     .join(', ')
 }
 
+/** Where a task's branch and log can be seen (the action's reports; the CLI has none). */
+export interface RowLinks {
+  /** The web page of a branch that is on the repository. */
+  branchUrl?: (branch: string) => string | undefined
+}
+
+/** Links of a row: its branch when it holds work (it was pushed), its log when uploaded. */
+function rowLinks(t: TaskResult, links: RowLinks): PhrasingContent[] {
+  const branch = t.commit && t.status !== 'no-changes' ? links.branchUrl?.(t.branch) : undefined
+  const parts: PhrasingContent[][] = [
+    ...(branch ? [[md.link(branch, md.text('branch'))]] : []),
+    ...(t.logUrl ? [[md.link(t.logUrl, md.text('log'))]] : [])
+  ]
+  return parts.length ? md.joined(parts, ' · ') : [md.text('–')]
+}
+
 /** The task table shared by the status comment, the pull request body and the job summary. */
-function taskTable(tasks: TaskResult[]): Table {
+function taskTable(tasks: TaskResult[], links: RowLinks = {}): Table {
+  const linked = !!links.branchUrl || tasks.some((t) => t.logUrl)
   return md.table([
-    ['Task', 'Title', 'Status', 'Duration', 'Files changed'].map((h) => [md.text(h)]),
+    ['Task', 'Title', 'Status', 'Duration', 'Files changed', ...(linked ? ['Links'] : [])].map(
+      (h) => [md.text(h)]
+    ),
     ...tasks.map((t) => [
       [md.untrusted(t.id, 40)],
       [md.untrusted(t.title)],
       [md.text(STATUS_LABEL[t.status])],
-      [md.text(formatDuration(t.durationMs))],
-      [md.text(String(t.changedFiles.length))]
+      [md.text(t.durationMs > 0 ? humanDuration(t.durationMs) : '–')],
+      [md.text(String(t.changedFiles.length))],
+      ...(linked ? [rowLinks(t, links)] : [])
     ])
   ])
 }
@@ -352,7 +373,7 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   head.push(...cannotWriteNotice(result))
   for (const warning of result.warnings ?? [])
     head.push(md.blockquote(md.paragraph(md.text('⚠️ '), md.untrusted(warning, 600))))
-  head.push(taskTable(result.tasks))
+  head.push(taskTable(result.tasks, ctx))
 
   const details: Detail[] = [
     ...result.tasks
@@ -445,12 +466,13 @@ export function renderMatrixStatus(options: {
   headline: string
   rows: TaskResult[]
   runUrl?: string
+  branchUrl?: RowLinks['branchUrl']
 }): string {
   const problems = options.rows.filter((t) => t.status === 'failed' || t.status === 'no-changes')
   return md.serialize([
     md.html(options.marker),
     md.heading(3, md.text(`agent-fanout: ${options.headline}`)),
-    taskTable(options.rows),
+    taskTable(options.rows, options),
     ...(problems.length
       ? [
           md.list(

@@ -1,0 +1,145 @@
+// The action's live status comment: posted as soon as the run holds the issue (before the base
+// is fetched and worktrees are made), moved along by the engine's events, each finished task's
+// log uploaded and linked from its row, and at the end replaced by the final report, in the
+// same comment. Everything here is a courtesy but the final report: a failed live edit or
+// upload is logged, never fatal (live-comment.ts, log-artifacts.ts).
+
+import path from 'node:path'
+import type { RunEvent, RunWatcher } from '../core/events.js'
+import {
+  annotateRow,
+  applyLiveEvent,
+  initialLiveState,
+  renderLiveStatus,
+  type LiveState
+} from '../core/report/live.js'
+import type { Logger, Task, TaskResult } from '../core/types.js'
+import { taskBranchName } from '../core/branches.js'
+import type { CommentData, GitHubApi } from '../github/api.js'
+import { PacedWriter, statusCommentWriter } from '../github/live-comment.js'
+import { logUploader, type LogUploader } from '../github/log-artifacts.js'
+
+/** The web page of a branch on the repository the action runs for. */
+export function branchUrl(
+  branch: string,
+  env: NodeJS.ProcessEnv = process.env
+): string | undefined {
+  const server = env.GITHUB_SERVER_URL
+  const repo = env.GITHUB_REPOSITORY
+  if (!server || !repo) return undefined
+  return `${server}/${repo}/tree/${branch.split('/').map(encodeURIComponent).join('/')}`
+}
+
+export interface LiveStatusOptions {
+  api: GitHubApi
+  logger: Logger
+  issueNumber: number
+  tasks: Task[]
+  prefix: string
+  /** Our hidden markers: the status marker and the state earlier runs recorded (kept as is). */
+  marker: string
+  /** Status comments found by their marker (the first is edited). */
+  known: CommentData[]
+  runUrl?: string
+  /** Upload each task's log as an artifact (when the runner offers the artifact service). */
+  uploadLogs: boolean
+  /** Where logs are staged for upload. */
+  workDir: string
+  intervalMs?: number
+}
+
+export class LiveStatus {
+  private state: LiveState
+  private readonly writer: PacedWriter
+  private readonly comment: ReturnType<typeof statusCommentWriter>
+  private readonly uploader: LogUploader | undefined
+  private uploads: Promise<void> = Promise.resolve()
+  private readonly logUrls = new Map<string, string>()
+
+  private constructor(private readonly o: LiveStatusOptions) {
+    this.state = initialLiveState(
+      o.tasks.map((t) => ({
+        id: t.id,
+        title: t.title,
+        branch: taskBranchName(o.prefix, t.id),
+        checked: t.checked
+      })),
+      Date.now()
+    )
+    this.comment = statusCommentWriter(o.api, o.issueNumber, o.logger, o.known)
+    this.writer = new PacedWriter((body) => this.comment.write(body), {
+      logger: o.logger,
+      intervalMs: o.intervalMs
+    })
+    this.uploader = o.uploadLogs
+      ? logUploader({
+          issueNumber: o.issueNumber,
+          logger: o.logger,
+          stagingDir: path.join(o.workDir, 'log-artifacts')
+        })
+      : undefined
+  }
+
+  /** Starts the live status: its first post goes out at once. */
+  static start(o: LiveStatusOptions): LiveStatus {
+    const live = new LiveStatus(o)
+    live.post(true)
+    return live
+  }
+
+  /** The engine's watcher. */
+  readonly watch: RunWatcher = (event: RunEvent) => {
+    this.state = applyLiveEvent(this.state, event)
+    if (event.kind === 'finished' && event.result.logFile) this.upload(event.result)
+    // Milestones go out as soon as GitHub's pacing allows; the rest coalesce.
+    this.post(event.kind === 'integrating' || event.kind === 'done')
+  }
+
+  /** Marks rows whose branches are on the remote now (matrix task jobs push as they finish). */
+  pushed(taskIds: string[]): void {
+    for (const id of taskIds) this.state = annotateRow(this.state, id, { pushed: true })
+    this.post()
+  }
+
+  /** The results with the links of their uploaded logs, once every upload has ended. */
+  async withLogLinks(tasks: TaskResult[]): Promise<TaskResult[]> {
+    await this.uploads
+    return tasks.map((t) => {
+      const url = this.logUrls.get(t.id)
+      return url && !t.logUrl ? { ...t, logUrl: url } : t
+    })
+  }
+
+  /** Writes the final report into the same comment; its failure is thrown. */
+  async finish(body: string): Promise<{ id: number; url: string }> {
+    await this.writer.final(body)
+    return this.comment.comment!
+  }
+
+  private post(urgent = false): void {
+    this.writer.post(
+      renderLiveStatus(this.state, {
+        marker: this.o.marker,
+        issueNumber: this.o.issueNumber,
+        runUrl: this.o.runUrl,
+        branchUrl: (b) => branchUrl(b),
+        now: Date.now()
+      }),
+      urgent
+    )
+  }
+
+  private upload(result: TaskResult): void {
+    const uploader = this.uploader
+    if (!uploader || !result.logFile) return
+    const { id, logFile } = result
+    // One upload at a time, in the order tasks finish.
+    this.uploads = this.uploads.then(async () => {
+      const url = await uploader.upload(id, logFile)
+      if (!url) return
+      this.logUrls.set(id, url)
+      this.state = annotateRow(this.state, id, { logUrl: url })
+      this.post()
+    })
+  }
+}
