@@ -15,6 +15,8 @@ import {
 } from '../core/report/live.js'
 import type { Logger, Task, TaskResult } from '../core/types.js'
 import { taskBranchName } from '../core/branches.js'
+import * as md from '../core/report/mdast.js'
+import { errorMessage } from '../core/util/errors.js'
 import type { CommentData, GitHubApi } from '../github/api.js'
 import { PacedWriter, statusCommentWriter } from '../github/live-comment.js'
 import { logUploader, type LogUploader } from '../github/log-artifacts.js'
@@ -110,10 +112,46 @@ export class LiveStatus {
     })
   }
 
-  /** Writes the final report into the same comment; its failure is thrown. */
-  async finish(body: string): Promise<{ id: number; url: string }> {
-    await this.writer.final(body)
-    return this.comment.comment!
+  /**
+   * Ends the live edits before the final report: returns the status comment to edit with it
+   * (the one the live status wrote, or what was known before when it wrote none).
+   */
+  async close(): Promise<CommentData[]> {
+    await this.writer.stop()
+    const c = this.comment.comment
+    return c ? [{ id: c.id, url: c.url, body: '', author: '', authorType: 'Bot' }] : this.o.known
+  }
+
+  /**
+   * The run stopped before its report: says so in the comment instead of "running", unless
+   * something else wrote there since (a refusal explained on the issue stays).
+   */
+  async stopped(why: string): Promise<void> {
+    await this.writer.stop()
+    const mine = this.comment.comment
+    if (mine) {
+      const now = await this.o.api.listComments(this.o.issueNumber).catch(() => [])
+      if (now.find((c) => c.id === mine.id)?.body !== mine.body) return
+    }
+    const body = md.serialize([
+      md.html(this.o.marker),
+      md.heading(3, md.text('agent-fanout: stopped before the agents finished')),
+      md.paragraph(md.untrusted(why, 1000)),
+      ...(this.o.runUrl
+        ? [
+            md.paragraph(
+              md.text('See the '),
+              md.link(this.o.runUrl, md.text('workflow run')),
+              md.text('.')
+            )
+          ]
+        : [])
+    ])
+    await this.writer
+      .final(body)
+      .catch((e: unknown) =>
+        this.o.logger.warning(`Could not update the status comment: ${errorMessage(e)}`)
+      )
   }
 
   private post(urgent = false): void {

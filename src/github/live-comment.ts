@@ -79,6 +79,16 @@ export class PacedWriter {
    * one-second gap has passed. Later posts are ignored. A failure is thrown.
    */
   async final(body: string): Promise<void> {
+    await this.stop()
+    await this.write(body)
+    this.lastEnd = this.clock.now()
+  }
+
+  /**
+   * Ends the live edits without a final body (the caller writes it by other means): what waits
+   * is dropped, what is in flight finishes, and the one-second gap after it passes.
+   */
+  async stop(): Promise<void> {
     this.closed = true
     this.pending = undefined
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer)
@@ -86,8 +96,6 @@ export class PacedWriter {
     if (this.inFlight) await this.inFlight
     const wait = this.lastEnd === undefined ? 0 : this.lastEnd + this.minGapMs - this.clock.now()
     if (wait > 0) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, wait))
-    await this.write(body)
-    this.lastEnd = this.clock.now()
   }
 
   private schedule(): void {
@@ -132,16 +140,20 @@ export function statusCommentWriter(
   issueNumber: number,
   logger: Logger,
   known?: CommentData[]
-): { write(body: string): Promise<void>; readonly comment?: { id: number; url: string } } {
-  let comment: { id: number; url: string } | undefined
+): {
+  write(body: string): Promise<void>
+  /** The comment written, with the body last written to it. */
+  readonly comment?: { id: number; url: string; body: string }
+} {
+  let comment: { id: number; url: string; body: string } | undefined
   return {
     get comment() {
       return comment
     },
     async write(body: string) {
-      const candidates = comment ? [{ ...comment, body: '', author: '', authorType: '' }] : known
+      const candidates = comment ? [{ ...comment, author: '', authorType: '' }] : known
       const written = await upsertStatusComment(api, issueNumber, body, logger, candidates)
-      comment = { id: written.id, url: written.url }
+      comment = { id: written.id, url: written.url, body }
     }
   }
 }

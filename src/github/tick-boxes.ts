@@ -4,8 +4,9 @@
 // changed, so an edit made between our read and our write is kept. GitHub offers no conditional
 // write for issues; the window left is the one round trip of the write itself.
 
+import { parseTaskList } from '../core/tasks/parse.js'
 import { tickTasks, type TickRequest } from '../core/tasks/tick.js'
-import type { Logger } from '../core/types.js'
+import { isMerged, type Logger, type TaskResult } from '../core/types.js'
 import { errorMessage } from '../core/util/errors.js'
 import type { GitHubApi } from './api.js'
 
@@ -41,4 +42,33 @@ export async function tickDoneTasks(
     `Did not tick the boxes of done tasks: the issue body kept changing (${attempts} tries)`
   )
   return []
+}
+
+/**
+ * Ticks the tasks of `results` that are on the integration branch (merged statuses), as the
+ * run read them from `bodyAsRead` (a task whose text changed since is left alone).
+ */
+export async function tickMergedTasks(
+  api: GitHubApi,
+  issueNumber: number,
+  bodyAsRead: string,
+  results: TaskResult[],
+  logger: Logger
+): Promise<string[]> {
+  const merged = new Set(results.filter((t) => isMerged(t.status)).map((t) => t.id))
+  let requests: TickRequest[]
+  try {
+    requests = parseTaskList(bodyAsRead)
+      .tasks.filter((t) => merged.has(t.id) && !t.checked)
+      .map((t) => ({ id: t.id, title: t.title, body: t.body }))
+  } catch {
+    return []
+  }
+  try {
+    return await tickDoneTasks(api, issueNumber, requests, logger)
+  } catch (error) {
+    // The boxes are a courtesy: the work is merged and reported either way.
+    logger.warning(`Could not tick the boxes of merged tasks: ${errorMessage(error)}`)
+    return []
+  }
 }
