@@ -101,7 +101,7 @@ describe('live status model', () => {
     const body = renderLiveStatus(state, ctx)
     rows = tableRows(body).slice(1)
     expect(rows[0].slice(2, 7)).toEqual([
-      '📦 done, waiting for the merge job',
+      '📦 done, to be merged',
       '19:00:03 UTC',
       '1 min 12 s',
       'fanout/issue-3/T1',

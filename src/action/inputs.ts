@@ -43,6 +43,10 @@ export interface ActionInputs {
   /** Whole-run deadline in ms, if set. */
   deadlineMs?: number
   allowWorkflowChanges: boolean
+  /** Tick the boxes of tasks whose work is on the integration branch. */
+  tickBoxes: boolean
+  /** Upload each task's log as a workflow artifact (where the runner offers artifacts). */
+  uploadLogs: boolean
 }
 
 /**
@@ -133,6 +137,8 @@ export function getInputs(
         'github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>'
     ),
     draft: parseBoolean(read, 'draft', false),
+    tickBoxes: parseBoolean(read, 'tick-boxes', true),
+    uploadLogs: parseBoolean(read, 'upload-logs', true),
     failOn: new Set(
       list(read('fail-on')).flatMap((s) => {
         if (s === 'none') return []

@@ -122,9 +122,11 @@ export interface LiveContext {
   now: number
 }
 
-const LIVE_LABEL: Record<'queued' | 'running', string> = {
+const LIVE_LABEL: Record<'queued' | 'running' | 'ready', string> = {
   queued: '⏳ queued',
-  running: '🏃 running'
+  running: '🏃 running',
+  // Its agent is done and its branch waits for the merge (at the end of the run).
+  ready: '📦 done, to be merged'
 }
 
 const PHASE_LINE: Record<LivePhase, string> = {
@@ -150,7 +152,7 @@ function progressLine(state: LiveState): string {
 
 function rowCells(row: LiveRow, ctx: LiveContext): PhrasingContent[][] {
   const label =
-    row.state === 'queued' || row.state === 'running'
+    row.state === 'queued' || row.state === 'running' || row.state === 'ready'
       ? LIVE_LABEL[row.state]
       : STATUS_LABEL[row.state]
   const status: PhrasingContent[] = [md.text(label)]

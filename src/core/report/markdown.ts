@@ -1,7 +1,7 @@
 import type { Heading, PhrasingContent, RootContent, Table } from 'mdast'
 import type { FanoutResult, TaskResult, TaskStatus } from '../types.js'
 import * as md from './mdast.js'
-import { humanDuration } from './time.js'
+import { clockTime, humanDuration } from './time.js'
 
 // Every report (the status comment, the pull request body, the job summary) is built as a
 // markdown tree and serialised (mdast.ts): text from agents, git and the issue goes into text
@@ -78,6 +78,13 @@ export function summaryLine(result: FanoutResult): string {
 export interface RowLinks {
   /** The web page of a branch that is on the repository. */
   branchUrl?: (branch: string) => string | undefined
+  /** Tasks whose agents run now (a matrix's task jobs), with when they started. */
+  running?: Map<string, number>
+}
+
+function statusCell(t: TaskResult, links: RowLinks): string {
+  const since = t.status === 'queued' ? links.running?.get(t.id) : undefined
+  return since === undefined ? STATUS_LABEL[t.status] : `🏃 running since ${clockTime(since)}`
 }
 
 /** Links of a row: its branch when it holds work (it was pushed), its log when uploaded. */
@@ -100,7 +107,7 @@ function taskTable(tasks: TaskResult[], links: RowLinks = {}): Table {
     ...tasks.map((t) => [
       [md.untrusted(t.id, 40)],
       [md.untrusted(t.title)],
-      [md.text(STATUS_LABEL[t.status])],
+      [md.text(statusCell(t, links))],
       [md.text(t.durationMs > 0 ? humanDuration(t.durationMs) : '–')],
       [md.text(String(t.changedFiles.length))],
       ...(linked ? [rowLinks(t, links)] : [])
@@ -467,6 +474,7 @@ export function renderMatrixStatus(options: {
   rows: TaskResult[]
   runUrl?: string
   branchUrl?: RowLinks['branchUrl']
+  running?: RowLinks['running']
 }): string {
   const problems = options.rows.filter((t) => t.status === 'failed' || t.status === 'no-changes')
   return md.serialize([
