@@ -222,6 +222,10 @@ describe('PacedWriter', () => {
     writer.post('x', true)
     await clock.advance(0)
     expect(logger.lines.join('\n')).toMatch(/Could not update the live status comment: HTTP 502/)
+    // A server error may pass: the next update is tried.
+    writer.post('x2', true)
+    await clock.advance(1000)
+    expect(logger.lines.filter((l) => /HTTP 502/.test(l))).toHaveLength(2)
     const final = writer.final('y').then(
       () => 'written',
       (e: Error) => e.message
@@ -229,6 +233,31 @@ describe('PacedWriter', () => {
     await clock.advance(1000)
     expect(await final).toBe('HTTP 502')
     fail = false
+  })
+})
+
+describe('PacedWriter, refused', () => {
+  it('stops live edits after a 4xx (asking again would be refused again), still writes the final', async () => {
+    const clock = manualClock()
+    const logger = memoryLogger()
+    const bodies: string[] = []
+    const writer = new PacedWriter(
+      async (body) => {
+        bodies.push(body)
+        if (bodies.length === 1) throw Object.assign(new Error('Forbidden'), { status: 403 })
+      },
+      { logger, clock }
+    )
+    writer.post('live 1', true)
+    await clock.advance(0)
+    writer.post('live 2', true)
+    await clock.advance(5000)
+    expect(bodies).toEqual(['live 1'])
+    expect(logger.lines.join('\n')).toMatch(/no more live updates in this run/)
+    const final = writer.final('final')
+    await clock.advance(1000)
+    await final
+    expect(bodies).toEqual(['live 1', 'final'])
   })
 })
 

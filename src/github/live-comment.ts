@@ -115,11 +115,15 @@ export class PacedWriter {
     this.pending = undefined
     this.writes++
     this.inFlight = this.write(body)
-      .catch((error: unknown) =>
+      .catch((error: unknown) => {
+        // Refused (no permission, invalid, gone): asking again would be refused again.
+        const status = (error as { status?: unknown } | null)?.status
+        const refused = typeof status === 'number' && status >= 400 && status < 500
+        if (refused) this.closed = true
         this.options.logger.warning(
-          `Could not update the live status comment: ${errorMessage(error)}`
+          `Could not update the live status comment: ${errorMessage(error)}${refused ? '; no more live updates in this run, the final report is still written' : ''}`
         )
-      )
+      })
       .finally(() => {
         this.lastEnd = this.clock.now()
         this.inFlight = undefined
