@@ -4,6 +4,7 @@
 // same comment. Everything here is a courtesy but the final report: a failed live edit or
 // upload is logged, never fatal (live-comment.ts, log-artifacts.ts).
 
+import os from 'node:os'
 import path from 'node:path'
 import type { RunEvent, RunWatcher } from '../core/events.js'
 import {
@@ -13,13 +14,16 @@ import {
   renderLiveStatus,
   type LiveState
 } from '../core/report/live.js'
-import type { Logger, Task, TaskResult } from '../core/types.js'
+import type { FanoutResult, Logger, Task, TaskResult } from '../core/types.js'
 import { taskBranchName } from '../core/branches.js'
 import * as md from '../core/report/mdast.js'
 import { errorMessage } from '../core/util/errors.js'
 import type { CommentData, GitHubApi } from '../github/api.js'
 import { PacedWriter, statusCommentWriter } from '../github/live-comment.js'
 import { logUploader, type LogUploader } from '../github/log-artifacts.js'
+import { statusMarker } from '../github/publish.js'
+import { encodeState, type RunState } from './state.js'
+import { runLink, type Run } from './steps.js'
 
 /** The web page of a branch on the repository the action runs for. */
 export function branchUrl(
@@ -103,6 +107,25 @@ export class LiveStatus {
     this.post()
   }
 
+  /**
+   * Hands over to the final report: the results get the links of their uploaded logs (once
+   * every upload ended), the live edits end, and the status comment to edit is returned.
+   */
+  async handOver(result: FanoutResult): Promise<CommentData[]> {
+    result.tasks = await this.withLogLinks(result.tasks)
+    return this.close()
+  }
+
+  /** Runs the run's stages up to the engine's result; when they fail, the comment says so. */
+  async around<T>(fn: (watch: RunWatcher) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.watch)
+    } catch (error) {
+      await this.stopped(errorMessage(error))
+      throw error
+    }
+  }
+
   /** The results with the links of their uploaded logs, once every upload has ended. */
   async withLogLinks(tasks: TaskResult[]): Promise<TaskResult[]> {
     await this.uploads
@@ -171,13 +194,42 @@ export class LiveStatus {
     const uploader = this.uploader
     if (!uploader || !result.logFile) return
     const { id, logFile } = result
-    // One upload at a time, in the order tasks finish.
-    this.uploads = this.uploads.then(async () => {
-      const url = await uploader.upload(id, logFile)
+    // Started at once: the log is copied before the run's clean-up can remove it.
+    const upload = uploader.upload(id, logFile).then((url) => {
       if (!url) return
       this.logUrls.set(id, url)
       this.state = annotateRow(this.state, id, { logUrl: url })
       this.post()
     })
+    this.uploads = Promise.all([this.uploads, upload]).then(() => undefined)
   }
+}
+
+/**
+ * The live status of a single-job run on `r`'s issue: the recorded state of earlier runs stays
+ * in the comment (a run that dies half-way loses nothing), logs are staged next to the run's
+ * work dir.
+ */
+export function startLiveStatus(
+  r: Run,
+  tasks: Task[],
+  previous: RunState | undefined,
+  statusComments: CommentData[]
+): LiveStatus {
+  return LiveStatus.start({
+    api: r.api,
+    logger: r.logger,
+    issueNumber: r.issueNumber,
+    tasks,
+    prefix: r.prefix,
+    marker: `${statusMarker(r.issueNumber)}${previous ? `\n${encodeState(previous)}` : ''}`,
+    known: statusComments,
+    runUrl: runLink(),
+    uploadLogs: r.inputs.uploadLogs,
+    workDir: path.join(
+      process.env.RUNNER_TEMP || os.tmpdir(),
+      'agent-fanout',
+      `issue-${r.issueNumber}-logs`
+    )
+  })
 }
