@@ -101,6 +101,11 @@ export class LiveStatus {
     this.post(event.kind === 'integrating' || event.kind === 'done')
   }
 
+  /** Resolves once the edits posted so far are written. */
+  settled(): Promise<void> {
+    return this.writer.settled()
+  }
+
   /** Marks rows whose branches are on the remote now (matrix task jobs push as they finish). */
   pushed(taskIds: string[]): void {
     for (const id of taskIds) this.state = annotateRow(this.state, id, { pushed: true })
