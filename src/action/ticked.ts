@@ -1,0 +1,27 @@
+// Ticked boxes and later runs. A checked task is done and is not run again. But a task the
+// action merged and ticked is done only on the integration branch, which every run rebuilds
+// from the base: skipped like any checked task, its work would drop out of the pull request the
+// moment anyone runs again (`/fanout retry T3`, say). So a checked task whose recorded result
+// merged, from the same text, with its branch still at the recorded commit, is carried: given to
+// the run unchecked, where the plan reuses its branch (no agent starts) and merges it again.
+
+import { isMerged, type Task } from '../core/types.js'
+import { taskHash, type RunState } from './state.js'
+
+export function carryTicked(
+  tasks: Task[],
+  previous: RunState | undefined,
+  remoteTips: Map<string, string>
+): Task[] {
+  return tasks.map((task) => {
+    const record = previous?.tasks[task.id]
+    const carried =
+      task.checked &&
+      record !== undefined &&
+      isMerged(record.status) &&
+      record.hash === taskHash(task) &&
+      record.commit !== undefined &&
+      remoteTips.get(record.branch) === record.commit
+    return carried ? { ...task, checked: false } : task
+  })
+}
