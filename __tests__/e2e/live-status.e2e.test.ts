@@ -5,13 +5,15 @@
 // a person's edit made during the run kept; the job summary draws the run as a gantt chart.
 // Order is asserted against the agents' own start and end marks, never against wall-clock limits.
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
-import { readFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { FakeArtifacts } from '../../test-support/fake-artifacts.js'
 import { FakeGitHub, type RecordedRequest } from '../../test-support/fake-github.js'
 import {
   cloneWorkspace,
   createOrigin,
+  git,
+  isolatedGitEnv,
   removeTempDirs,
   tempDir
 } from '../../test-support/git-fixtures.js'
@@ -196,5 +198,65 @@ describe('live status comment, end to end', () => {
     expect(api.requestsMatching('PATCH', /\/issues\/12$/)).toHaveLength(0)
     // No artifact service here (the runner-like env has a fake token): said, not failed.
     expect(r.stdout).toMatch(/Task logs are not uploaded as artifacts/)
+  })
+
+  it('keeps a task it ticked in the pull request when the issue runs again', async () => {
+    const origin = await createOrigin({ 'README.md': '# Demo\n' })
+    const api = await FakeGitHub.start({ originDir: origin.bareDir })
+    stops.push(api)
+    api.addIssue({
+      number: 12,
+      title: 'Twice',
+      body: '- [ ] Add one\n- [ ] Add two\n',
+      user: { login: 'author' }
+    })
+    api.setPermission('maintainer', 'write')
+    const workspace = await cloneWorkspace(origin, { depth: 1 })
+    const scratch = await tempDir('carry-scratch')
+    // Each start is counted; T2 fails while $SCRATCH/fail exists.
+    const agent = [
+      'echo x >> "$SCRATCH/$TASK_ID.starts"',
+      'if [ "$TASK_ID" = T2 ] && [ -e "$SCRATCH/fail" ]; then exit 1; fi',
+      'echo "$TASK_TITLE" > "$TASK_ID.txt"'
+    ].join('\n')
+    const run = () => {
+      const body = api.issues.get(12)!.body
+      return runAction({
+        workspace,
+        inputs: { 'agent-command': agent },
+        eventName: 'issues',
+        payload: {
+          action: 'labeled',
+          label: { name: 'agents' },
+          issue: { number: 12, title: 'Twice', body, user: { login: 'author' } },
+          repository: { name: api.repo, owner: { login: api.owner }, default_branch: 'main' },
+          sender: { login: 'maintainer', type: 'User' }
+        },
+        api,
+        env: { SCRATCH: scratch }
+      })
+    }
+    await writeFile(path.join(scratch, 'fail'), '')
+    const first = await run()
+    expect(first.exitCode).toBe(1)
+    expect(api.issues.get(12)!.body).toBe('- [x] Add one\n- [ ] Add two\n')
+
+    await rm(path.join(scratch, 'fail'))
+    const second = await run()
+    expect(second.exitCode).toBe(0)
+    // T1's agent did not start again, yet its work is still in the pull request's branch.
+    expect(await readFile(path.join(scratch, 'T1.starts'), 'utf8')).toBe('x\n')
+    const env = isolatedGitEnv(origin.home)
+    const files = await git(
+      origin.bareDir,
+      ['ls-tree', '-r', '--name-only', 'fanout/issue-12/integration'],
+      env
+    )
+    expect(files.split('\n').sort()).toEqual(['README.md', 'T1.txt', 'T2.txt'])
+    expect(api.issues.get(12)!.body).toBe('- [x] Add one\n- [x] Add two\n')
+    const report = api.comments.find((c) => c.issue_number === 12)!.body
+    expect(rowStatus(report, 'T1')).toBe('✅ merged')
+    expect(rowStatus(report, 'T2')).toBe('✅ merged')
+    expect(api.pulls[0].body).toContain('Closes #12')
   })
 })
