@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { runFanout, type EngineOptions } from '../src/core/engine.js'
+import type { RunEvent } from '../src/core/events.js'
 import { Git } from '../src/core/git/git.js'
 import { memoryLogger } from '../src/core/logger.js'
 import { parseTaskList } from '../src/core/tasks/parse.js'
@@ -483,6 +484,94 @@ describe('runFanout with real git', () => {
     expect(env).toMatch(/^RUNNER_TRACKING_ID=github_abc$/m)
     expect(env).toMatch(/^TASK_ID=T1$/m)
     expect(env).toMatch(/^BASE_SHA=[0-9a-f]{40}$/m)
+  })
+})
+
+describe('run events', () => {
+  it('tells a watcher the plan, each start, each task as it finishes, the merge and the end, in order', async () => {
+    const s = await setup()
+    const events: RunEvent[] = []
+    const issue = '- [ ] Add one\n- [ ] Fail two\n- [x] Done three\n- [ ] Nothing four\n'
+    const r = await fanout(
+      s,
+      issue,
+      'case "$TASK_ID" in T1) echo one > one.txt ;; T2) exit 3 ;; esac',
+      { watch: (event) => events.push(event) }
+    )
+    expect(r.tasks.map((t) => [t.id, t.status])).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'failed'],
+      ['T3', 'skipped'],
+      ['T4', 'no-changes']
+    ])
+    const kinds = events.map((e) => e.kind)
+    expect(kinds[0]).toBe('planned')
+    expect(kinds.at(-1)).toBe('done')
+    expect(kinds.filter((k) => k === 'integrating')).toHaveLength(1)
+    const planned = events[0] as Extract<RunEvent, { kind: 'planned' }>
+    expect(planned.tasks.map((t) => [t.id, t.action])).toEqual([
+      ['T1', 'run'],
+      ['T2', 'run'],
+      ['T3', 'keep'],
+      ['T4', 'run']
+    ])
+    // One start and one finish per task that ran, the start first; all before the merge.
+    const integrating = kinds.indexOf('integrating')
+    for (const id of ['T1', 'T2', 'T4']) {
+      const started = events.findIndex((e) => e.kind === 'started' && e.taskId === id)
+      const finished = events.filter((e) => e.kind === 'finished' && e.result.id === id)
+      expect(finished).toHaveLength(1)
+      const at = events.indexOf(finished[0])
+      expect(started).toBeGreaterThan(0)
+      expect(started).toBeLessThan(at)
+      expect(at).toBeLessThan(integrating)
+      expect(events[started]).toMatchObject({ attempt: 1 })
+    }
+    expect(events.some((e) => e.kind === 'started' && e.taskId === 'T3')).toBe(false)
+    const finished = (id: string) =>
+      (
+        events.find((e) => e.kind === 'finished' && e.result.id === id) as Extract<
+          RunEvent,
+          { kind: 'finished' }
+        >
+      ).result
+    expect(finished('T2')).toMatchObject({ status: 'failed', exitCode: 3 })
+    expect(finished('T4').status).toBe('no-changes')
+    expect(finished('T1').changedFiles).toEqual(['one.txt'])
+    // Timing on each task that ran, kept on the final result.
+    for (const id of ['T1', 'T2', 'T4']) {
+      const t = byId(r, id)
+      expect(t.startedAt).toEqual(expect.any(Number))
+      expect(t.finishedAt! >= t.startedAt!).toBe(true)
+    }
+    const done = events.at(-1) as Extract<RunEvent, { kind: 'done' }>
+    expect(done.tasks.map((t) => [t.id, t.status])).toEqual(r.tasks.map((t) => [t.id, t.status]))
+  })
+
+  it("keeps each 'finished' result as it was then: integration does not rewrite it", async () => {
+    const s = await setup()
+    const events: RunEvent[] = []
+    const r = await fanout(s, '- [ ] One\n- [ ] Two\n', 'echo "$TASK_ID" > README.md', {
+      watch: (event) => events.push(event)
+    })
+    expect(byId(r, 'T2').status).toBe('conflicted')
+    const t2 = events.find((e) => e.kind === 'finished' && e.result.id === 'T2') as Extract<
+      RunEvent,
+      { kind: 'finished' }
+    >
+    expect(t2.result.status).not.toBe('conflicted')
+    expect(t2.result.conflict).toBeUndefined()
+  })
+
+  it('keeps running when a watcher throws', async () => {
+    const s = await setup()
+    const r = await fanout(s, '- [ ] Add one\n', 'echo one > one.txt', {
+      watch: () => {
+        throw new Error('watcher broke')
+      }
+    })
+    expect(byId(r, 'T1').status).toBe('merged')
+    expect(await s.git.out(['show', `${r.integrationSha}:one.txt`])).toBe('one')
   })
 })
 

@@ -1,4 +1,5 @@
-import type { TaskPlan } from './engine.js'
+import type { TaskPlan } from './run/options.js'
+import { failedResult } from './run/task-result.js'
 import type { Git } from './git/git.js'
 import { commitMerge, mergeTree } from './git/merge.js'
 import { isMerged, type TaskResult, type TaskStatus } from './types.js'
@@ -150,15 +151,11 @@ export async function keepPeoplesWork(git: Git, input: KeepInput): Promise<KeepD
       // Nothing to merge it with: it stays where it is, untouched, and the report says why.
       plan.set(task.id, {
         mode: 'keep',
-        result: {
-          id: task.id,
-          title: task.title,
-          status: 'failed',
-          branch: task.branch,
-          changedFiles: [],
-          durationMs: 0,
-          reason: `its branch ${task.branch} holds commits by people that share no history with ${input.baseBranch}; it was left as it is and not merged`
-        }
+        result: failedResult(
+          task,
+          task.branch,
+          `its branch ${task.branch} holds commits by people that share no history with ${input.baseBranch}; it was left as it is and not merged`
+        )
       })
       continue
     }

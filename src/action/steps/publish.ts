@@ -1,0 +1,278 @@
+// After the engine: branches pushed, the pull request and the status comment, outputs.
+
+import * as core from '@actions/core'
+import { Git } from '../../core/git/git.js'
+import { pushBranches, type BranchUpdate, type PushOutcome } from '../../core/git/remote.js'
+import {
+  noTaskChangedAnything,
+  renderPullRequestBody,
+  renderReport,
+  summaryLine
+} from '../../core/report/markdown.js'
+import {
+  isMerged,
+  type FanoutResult,
+  type Logger,
+  type Task,
+  type TaskResult
+} from '../../core/types.js'
+import type { CommentData, IssueData } from '../../github/api.js'
+import { statusMarker, upsertPullRequest, upsertStatusComment } from '../../github/publish.js'
+import { whileDiskAllows } from '../file-commands.js'
+import { MAX_RECORDED_PEOPLE } from '../../core/people.js'
+import { encodeState, stateFromResult, type Command, type RunState } from '../state.js'
+import { backgroundWork, runLink, type Run } from './context.js'
+import { runEngine } from './engine.js'
+import { prepareRun, type PreparedRun } from './prepare.js'
+
+/**
+ * The single job's run from its plan to its report: prepare (unless the merge job did), run the
+ * engine, then publish: branches, pull request, status comment, outputs, fail-on.
+ */
+export async function runAndPublish(
+  r: Run,
+  command: Command,
+  issue: IssueData,
+  tasks: Task[],
+  previous: RunState | undefined,
+  statusComments: CommentData[],
+  prepared?: PreparedRun
+): Promise<'done' | 'attention'> {
+  const { logger, inputs } = r
+  const prep = prepared ?? (await prepareRun(r, command, tasks, previous))
+  const result = await runEngine(r, issue, tasks, `issue-${r.issueNumber}`, {
+    plan: prep.plan,
+    baseBranch: prep.baseBranch,
+    baseSha: prep.baseSha,
+    integrationStart: prep.keep.start,
+    conflictStrategies: inputs.conflictStrategy,
+    maxReruns: inputs.maxReruns,
+    resolveCommand: inputs.resolveCommand,
+    verify: inputs.verify,
+    // Worktree files are deleted while the branches are pushed and the issue is updated.
+    deferDeletion: (deleted) => backgroundWork.push(deleted)
+  })
+  await whileDiskAllows("the post step's state", () => core.saveState('engineDone', 'true'))
+  if (prep.keep.notes.length > 0) result.warnings = [...prep.keep.notes, ...(result.warnings ?? [])]
+
+  if (r.signal.aborted && r.signal.reason === 'cancelled')
+    return reportCancelled(r, issue, result, previous, statusComments)
+  const pushes = await logger.group('Push branches', () =>
+    publishBranches(r.git, result, prep.remoteTips, prep.ranNow, r.auth, logger)
+  )
+  const report = await logger.group('Report', () =>
+    reportOnIssue(r, issue, tasks, result, pushes, prep, previous, statusComments)
+  )
+  return finishStep(r, issue, result, pushes, report)
+}
+
+/** The runner escalates to SIGKILL seconds after a cancel: report, skip the pushes. */
+async function reportCancelled(
+  r: Run,
+  issue: IssueData,
+  result: FanoutResult,
+  previous: RunState | undefined,
+  statusComments: CommentData[]
+): Promise<'attention'> {
+  const body = renderReport(result, {
+    issueNumber: issue.number,
+    headline: `cancelled — ${summaryLine(result)}`,
+    noPullRequestReason: 'the run was cancelled; nothing was pushed. Run it again to finish.',
+    runUrl: runLink(),
+    marker: `${statusMarker(issue.number)}${previous ? `\n${encodeState(previous)}` : ''}`
+  })
+  await upsertStatusComment(r.api, issue.number, body, r.logger, statusComments)
+  core.saveState('reported', 'true')
+  core.setFailed(`agent-fanout was cancelled: ${summaryLine(result)}`)
+  return 'attention'
+}
+
+/** The pull request (when something merged and the push went through) and the status comment. */
+async function reportOnIssue(
+  r: Run,
+  issue: IssueData,
+  tasks: Task[],
+  result: FanoutResult,
+  pushes: PushOutcome[],
+  prep: PreparedRun,
+  previous: RunState | undefined,
+  statusComments: CommentData[]
+): Promise<{ pull?: { number: number; url: string }; comment: { id: number } }> {
+  const { api, logger, inputs } = r
+  const integrationPush = pushes.find((p) => p.branch === result.integrationBranch)
+  const mergedAny = result.tasks.some((t) => isMerged(t.status))
+  let noPullRequestReason: string | undefined
+  if (integrationPush && !integrationPush.ok)
+    noPullRequestReason = `the push of ${result.integrationBranch} was rejected: ${integrationPush.message}`
+  else if (!mergedAny) noPullRequestReason = 'no task produced changes that could be merged.'
+  let pull: { number: number; url: string } | undefined
+  if (!noPullRequestReason) {
+    const allMerged = result.tasks
+      .filter((t) => t.status !== 'skipped' || prep.dropped.includes(t.id))
+      .every((t) => isMerged(t.status))
+    const body = renderPullRequestBody(result, issue.number, allMerged)
+    const pr = await upsertPullRequest(api, {
+      head: result.integrationBranch,
+      base: prep.baseBranch,
+      title: issue.title,
+      body,
+      draft: inputs.draft
+    })
+    logger.info(`${pr.created ? 'Opened' : 'Updated'} pull request #${pr.number}: ${pr.url}`)
+    pull = { number: pr.number, url: pr.url }
+  }
+  // What the integration branch holds now: this run's result, or, when its push was
+  // rejected, whatever the last record said (the next run then finds the newer commits).
+  const integration =
+    integrationPush && !integrationPush.ok
+      ? previous?.integration
+      : { sha: result.integrationSha, people: prep.keep.people.slice(0, MAX_RECORDED_PEOPLE) }
+  const state = encodeState({
+    ...stateFromResult(result, tasks, prep.dropped),
+    ...(integration ? { integration } : {}),
+    ...(prep.planRecord ? { plan: prep.planRecord } : {})
+  })
+  const body = renderReport(result, {
+    issueNumber: issue.number,
+    pullRequest: pull,
+    noPullRequestReason,
+    runUrl: runLink(),
+    marker: `${statusMarker(issue.number)}\n${state}`
+  })
+  const comment = await upsertStatusComment(api, issue.number, body, logger, statusComments)
+  logger.info(`${comment.created ? 'Posted' : 'Updated'} the status comment: ${comment.url}`)
+  return { pull, comment }
+}
+
+/** Outputs, the job summary, and the step's verdict (fail-on, rejected pushes). */
+async function finishStep(
+  r: Run,
+  issue: IssueData,
+  result: FanoutResult,
+  pushes: PushOutcome[],
+  report: { pull?: { number: number; url: string }; comment: { id: number } }
+): Promise<'done' | 'attention'> {
+  const { logger, inputs } = r
+  await whileDiskAllows("the step's outputs", () => {
+    core.saveState('reported', 'true')
+    setOutputs(result, report.pull, report.comment.id)
+  })
+  await whileDiskAllows('the job summary', () =>
+    core.summary
+      .addRaw(
+        renderReport(result, {
+          issueNumber: issue.number,
+          pullRequest: report.pull,
+          runUrl: runLink(),
+          maxLength: 1_000_000
+        })
+      )
+      .write()
+  )
+  if (noTaskChangedAnything(result))
+    logger.warning(
+      'No agent changed anything: the agent command likely cannot write files (a missing permission mode?). The status comment and the job summary show its output.'
+    )
+
+  const failing = result.tasks.filter((t) => inputs.failOn.has(t.status))
+  const rejected = pushes.filter((p) => !p.ok)
+  if (failing.length > 0 || rejected.length > 0) {
+    const parts = failing.map((t) => `${t.id} ${t.status}`)
+    if (rejected.length) parts.push(`push rejected for ${rejected.map((p) => p.branch).join(', ')}`)
+    core.setFailed(
+      `agent-fanout: ${summaryLine(result)}. Failing because: ${parts.join('; ')} (see fail-on).`
+    )
+    return 'attention'
+  }
+  logger.info(`agent-fanout: ${summaryLine(result)}`)
+  return result.tasks.every((t) => isMerged(t.status) || t.status === 'skipped')
+    ? 'done'
+    : 'attention'
+}
+
+/**
+ * Pushes the integration branch and every task branch holding work worth keeping (merged ones,
+ * so reruns can reuse them; conflicted and broke-verify ones, and failed ones whose work was
+ * kept on their branch, so no work is lost), and deletes the remote branches of tasks that ran
+ * again and ended with nothing to keep.
+ */
+async function publishBranches(
+  git: Git,
+  result: FanoutResult,
+  remoteTips: Map<string, string>,
+  ranNow: Set<string>,
+  auth: Record<string, string>,
+  logger: Logger
+): Promise<PushOutcome[]> {
+  // A failed task that still carries a commit (its merge found no disk space) has work to keep.
+  const keep = (t: FanoutResult['tasks'][number]): boolean =>
+    isMerged(t.status) ||
+    t.status === 'conflicted' ||
+    t.status === 'broke-verify' ||
+    (t.status === 'failed' && !!t.commit)
+  const updates: Omit<BranchUpdate, 'expected'>[] = [
+    { branch: result.integrationBranch, sha: result.integrationSha },
+    ...result.tasks
+      .filter((t) => t.commit && keep(t))
+      .map((t) => ({ branch: t.branch, sha: t.commit! })),
+    ...result.tasks
+      .filter((t) => ranNow.has(t.id) && !keep(t) && remoteTips.has(t.branch))
+      .map((t) => ({ branch: t.branch, sha: null }))
+  ]
+  const changed = updates
+    .map((u) => ({ ...u, expected: remoteTips.get(u.branch) }))
+    .filter((u) => u.sha !== u.expected && !(u.sha === null && u.expected === undefined))
+  // Task branches first and on their own: a server that rejects the integration branch (branch
+  // protection, a ruleset, a hook) must not take the agents' work down with it.
+  const integration = changed.filter((u) => u.branch === result.integrationBranch)
+  const tasks = changed.filter((u) => u.branch !== result.integrationBranch)
+  const outcomes = [
+    ...(await pushBranches(git, 'origin', tasks, auth)),
+    ...(await pushBranches(git, 'origin', integration, auth))
+  ]
+  for (const o of outcomes) logger.info(`${o.ok ? 'pushed' : 'REJECTED'} ${o.branch}: ${o.message}`)
+  return outcomes
+}
+
+/** One task as the `tasks` output shows it. */
+export function taskOutput(t: TaskResult): Record<string, unknown> {
+  return {
+    id: t.id,
+    title: t.title,
+    status: t.status,
+    branch: t.branch,
+    changedFiles: t.changedFiles,
+    durationMs: t.durationMs,
+    ...(t.commit ? { commit: t.commit } : {}),
+    ...(t.reason ? { reason: t.reason } : {}),
+    ...(t.reused ? { reused: true } : {})
+  }
+}
+
+export function setOutputs(
+  result: FanoutResult,
+  pull: { number: number; url: string } | undefined,
+  commentId: number
+): void {
+  const ids = (match: (status: string) => boolean): string =>
+    JSON.stringify(result.tasks.filter((t) => match(t.status)).map((t) => t.id))
+  // Agent output (log tails) stays out of step outputs: later steps must not consume it as data.
+  core.setOutput('tasks', JSON.stringify(result.tasks.map(taskOutput)))
+  core.setOutput(
+    'merged-tasks',
+    ids((s) => isMerged(s as never))
+  )
+  core.setOutput(
+    'conflicted-tasks',
+    ids((s) => s === 'conflicted')
+  )
+  core.setOutput(
+    'failed-tasks',
+    ids((s) => s === 'failed')
+  )
+  core.setOutput('integration-branch', result.integrationBranch)
+  core.setOutput('pull-request-number', pull ? String(pull.number) : '')
+  core.setOutput('pull-request-url', pull?.url ?? '')
+  core.setOutput('status-comment-id', String(commentId))
+  if (result.verify) core.setOutput('verify-passed', String(result.verify.ok))
+}

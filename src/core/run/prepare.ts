@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, realpath } from 'node:fs/promises'
+import path from 'node:path'
+import { integrationBranchName, taskBranchName, validateBranchPrefix } from '../branches.js'
+import { refuseCheckedOut } from '../git/checked-out.js'
+import type { RunContext } from '../git/collect.js'
+import { assertGitVersion, type Git } from '../git/git.js'
+import { SharedGitGuard } from '../git/guard.js'
+import { ObjectStoreGuard } from '../git/precious.js'
+import { WorktreeManager } from '../git/worktrees.js'
+import { refuseLocalBranchClashes } from '../preflight.js'
+import type { Logger } from '../types.js'
+import type { EngineOptions } from './options.js'
+import type { RunPlan } from './plan.js'
+
+/**
+ * What every stage of one run shares: the options, git, the run's private directories and
+ * worktrees, its warnings, and the guards that watch the shared .git while agents run.
+ */
+export interface Workspace {
+  options: EngineOptions
+  git: Git
+  logger: Logger
+  integrationBranch: string
+  dirs: { root: string; prompts: string; logs: string }
+  worktrees: WorktreeManager
+  runContext: RunContext
+  branchOf(task: { id: string }): string
+  /** The marker env var that finds a slot's processes (and its daemons) again. */
+  marker(slot: string): { name: string; value: string }
+  /** Things that went wrong around the tasks, for the result (each also logged). */
+  warnings: string[]
+  warn(message: string): void
+  /** Puts back shared .git config and hooks an agent changed, and records that it happened. */
+  checkSharedGit(after: string): Promise<void>
+  /** Takes back the object store's protection (see precious.ts); the clean stage calls it. */
+  releaseObjects(): Promise<void>
+}
+
+/**
+ * Everything before the first agent: git and the prefix checked, no branch of the run in the
+ * way or checked out elsewhere, a crashed run's leftovers recovered, the shared .git guarded,
+ * and the branches of reused or merged work pointed at it.
+ */
+export async function prepare(options: EngineOptions, plan: RunPlan): Promise<Workspace> {
+  const { git, logger } = options
+  await Promise.all([assertGitVersion(git), validateBranchPrefix(git, options.branchPrefix)])
+  const integrationBranch = integrationBranchName(options.branchPrefix)
+  await mkdir(options.workDir, { recursive: true })
+  const root = await realpath(options.workDir)
+  const dirs = { root, prompts: path.join(root, 'prompts'), logs: path.join(root, 'logs') }
+  await mkdir(dirs.prompts, { recursive: true })
+  await mkdir(dirs.logs, { recursive: true })
+  const worktrees = new WorktreeManager(git, path.join(root, 'worktrees'), logger)
+  const runId = randomBytes(6).toString('hex')
+  const branches = [...(options.agentsOnly ? [] : [integrationBranch]), ...plan.branches]
+
+  // A branch in the way of one the run needs (`<prefix>` blocks `<prefix>/T1`): refused now.
+  await refuseLocalBranchClashes(git, branches)
+
+  // The object store keeps every object while agents run (see precious.ts); leftovers of a
+  // crashed run go first; then the shared .git as it is before any agent.
+  const protecting = worktrees
+    .commonDir()
+    .then((dir) => ObjectStoreGuard.protect(git, dir, runId, logger))
+  const [checkedOut, guard, objects] = await Promise.all([
+    worktrees.recover(),
+    protecting.then(() => SharedGitGuard.snapshot(git)),
+    protecting
+  ])
+  try {
+    refuseCheckedOut(branches, checkedOut)
+  } catch (error) {
+    await objects.release()
+    throw error
+  }
+  const warnings: string[] = []
+  const warn = (message: string): void => {
+    warnings.push(message)
+    logger.warning(message)
+  }
+  const ws: Workspace = {
+    options,
+    git,
+    logger,
+    integrationBranch,
+    dirs,
+    worktrees,
+    runContext: {
+      issueNumber: options.issue.number,
+      baseBranch: options.baseBranch,
+      branchPrefix: options.branchPrefix,
+      checkedOut,
+      keepDir: path.join(root, 'kept'),
+      excludes: options.agentPreset?.excludes ?? []
+    },
+    branchOf: (task) => taskBranchName(options.branchPrefix, task.id),
+    marker: (slot) => ({ name: 'AGENT_FANOUT_MARKER', value: `${runId}-${slot}` }),
+    warnings,
+    warn,
+    checkSharedGit: async (after) => {
+      const changes = await guard.restore()
+      if (changes.length === 0) return
+      warn(
+        `The shared .git was changed while agents ran (noticed after ${after}): ${changes.join(', ')}. It was restored; the action's own git commands never run hooks.`
+      )
+    },
+    releaseObjects: () => objects.release()
+  }
+  for (const [id, work] of plan.produced)
+    await git.run(['update-ref', `refs/heads/${ws.branchOf({ id })}`, work.tip])
+  return ws
+}
