@@ -11,7 +11,7 @@ import { listRemoteRefs, pushRefs } from '../core/git/remote.js'
 import { reportRef, runningReport, writeReport, type TaskReport } from '../core/results.js'
 import { errorMessage } from '../core/util/errors.js'
 import { logUploader } from '../github/log-artifacts.js'
-import type { Run } from './steps.js'
+import type { Run } from './steps/context.js'
 
 /** Pushes the `running` note of a task job's task (a courtesy: failing only costs the row). */
 export async function announceRunning(

@@ -23,7 +23,7 @@ import { PacedWriter, statusCommentWriter } from '../github/live-comment.js'
 import { logUploader, type LogUploader } from '../github/log-artifacts.js'
 import { statusMarker } from '../github/publish.js'
 import { encodeState, type RunState } from './state.js'
-import { runLink, type Run } from './steps.js'
+import { runLink, type Run } from './steps/context.js'
 
 /** The web page of a branch on the repository the action runs for. */
 export function branchUrl(

@@ -18,12 +18,9 @@ export interface Clock {
 
 const realClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms)
-    // A pending live edit must not keep the process alive after the run.
-    t.unref()
-    return t
-  },
+  // Not unref'd: stop() awaits one, and every run ends its live status (stop or final), which
+  // clears what is pending.
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout)
 }
 
