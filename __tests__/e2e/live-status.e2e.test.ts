@@ -259,4 +259,82 @@ describe('live status comment, end to end', () => {
     expect(rowStatus(report, 'T2')).toBe('✅ merged')
     expect(api.pulls[0].body).toContain('Closes #12')
   })
+
+  it('matrix: a task job shows its row running while its agent works, then done with its log; the merge job reports', async () => {
+    const origin = await createOrigin({ 'README.md': '# Demo\n' })
+    const api = await FakeGitHub.start({ originDir: origin.bareDir })
+    const artifacts = await FakeArtifacts.start()
+    stops.push(api, artifacts)
+    const body = '- [ ] Add one\n- [ ] Add two\n'
+    api.addIssue({ number: 12, title: 'Matrix', body, user: { login: 'author' } })
+    api.setPermission('maintainer', 'write')
+    const scratch = await tempDir('matrix-live')
+    // The agent waits (30 s at most) until the test has seen its row running.
+    const agent = [
+      'touch "$SCRATCH/$TASK_ID.start"',
+      'for i in $(seq 300); do [ -e "$SCRATCH/$TASK_ID.go" ] && break; sleep 0.1; done',
+      'echo "log of $TASK_ID"',
+      'echo "$TASK_TITLE" > "$TASK_ID.txt"'
+    ].join('\n')
+    const job = async (inputs: Record<string, string>) =>
+      runAction({
+        workspace: await cloneWorkspace(origin, { depth: 1, dir: await tempDir('runner') }),
+        inputs: { 'agent-command': agent, ...inputs },
+        eventName: 'issues',
+        payload: {
+          action: 'labeled',
+          label: { name: 'agents' },
+          issue: { number: 12, title: 'Matrix', body, user: { login: 'author' } },
+          repository: { name: api.repo, owner: { login: api.owner }, default_branch: 'main' },
+          sender: { login: 'maintainer', type: 'User' }
+        },
+        api,
+        env: { SCRATCH: scratch, ...artifacts.env() },
+        timeoutMs: 120_000
+      })
+    const comment = () => api.comments.find((c) => c.issue_number === 12)?.body ?? ''
+    const plan = await job({ mode: 'plan', 'agent-command': '' })
+    expect(plan.exitCode).toBe(0)
+    expect(rowStatus(comment(), 'T1')).toBe('⏳ queued')
+
+    const seen: string[] = []
+    const watch = (async () => {
+      for (let i = 0; i < 600; i++) {
+        const started = await readFile(path.join(scratch, 'T1.start'), 'utf8').then(
+          () => true,
+          () => false
+        )
+        if (started && /running/.test(rowStatus(comment(), 'T1') ?? '')) break
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      seen.push(rowStatus(comment(), 'T1') ?? '', rowStatus(comment(), 'T2') ?? '')
+      await writeFile(path.join(scratch, 'T1.go'), '')
+      await writeFile(path.join(scratch, 'T2.go'), '')
+    })()
+    const t1 = await job({ mode: 'task', 'task-id': 'T1', 'issue-number': '12' })
+    await watch
+    expect(t1.exitCode).toBe(0)
+    expect(seen[0]).toMatch(/^🏃 running since \d\d:\d\d:\d\d UTC$/)
+    expect(seen[1]).toBe('⏳ queued')
+    // Done: its row says so, with its duration and its log.
+    expect(rowStatus(comment(), 'T1')).toBe('📦 done, waiting for the merge job')
+    const [log] = artifacts.artifacts
+    expect(log.name).toBe('agent-fanout-log-12-T1-attempt-1.txt')
+    expect(log.content.toString()).toContain('log of T1')
+    const logLink = `[log](https://github.com/octo-org/demo/actions/runs/9876543210/artifacts/${log.id})`
+    expect(comment()).toContain(logLink)
+    expect(comment()).toContain(
+      '[branch](https://github.com/octo-org/demo/tree/fanout/issue-12/T1)'
+    )
+
+    const t2 = await job({ mode: 'task', 'task-id': 'T2', 'issue-number': '12' })
+    expect(t2.exitCode).toBe(0)
+    const merge = await job({ mode: 'merge', 'issue-number': '12' })
+    expect(merge.exitCode).toBe(0)
+    expect(comment()).toContain('Pull request: #')
+    expect(rowStatus(comment(), 'T1')).toBe('✅ merged')
+    expect(comment()).toContain(logLink)
+    expect(api.issues.get(12)!.body).toBe('- [x] Add one\n- [x] Add two\n')
+    expect(merge.summary).toMatch(/\n {2}T1 Add one \(merged\) :done, t1, \d+, \d+\n/)
+  })
 })
