@@ -58,6 +58,12 @@ describe('tickTasks', () => {
     ])
   })
 
+  it('clears the box of a task asked to be unticked, and only that', () => {
+    const body = '- [x] T1: a\n- [X] T2: b\n- [x] T3: c\n'
+    const out = tickTasks(body, [{ ...read(body, 'T2')[0], untick: true }])
+    expect(out.body).toBe('- [x] T1: a\n- [ ] T2: b\n- [x] T3: c\n')
+  })
+
   it('maps every sanitised character back to the one it came from', () => {
     const raw = 'a\r\nb\rc\u200bd<!-- x -->e`<!--`f\u{E0041}g'
     const { text, rawOffsets } = sanitizeWithOffsets(raw)

@@ -6,12 +6,18 @@
 // the run unchecked, where the plan reuses its branch (no agent starts) and merges it again.
 
 import { isMerged, type Task } from '../core/types.js'
-import { taskHash, type RunState } from './state.js'
+import type { GitHubApi } from '../github/api.js'
+import { findStatusComments } from '../github/publish.js'
+import { decodeState, taskHash, type RunState } from './state.js'
 
+/**
+ * The tasks with the carried ones unchecked. Without `remoteTips` (before the remote is read:
+ * the "no open tasks" check, `/fanout status`), the branch is not checked.
+ */
 export function carryTicked(
   tasks: Task[],
   previous: RunState | undefined,
-  remoteTips: Map<string, string>
+  remoteTips?: Map<string, string>
 ): Task[] {
   return tasks.map((task) => {
     const record = previous?.tasks[task.id]
@@ -21,7 +27,17 @@ export function carryTicked(
       isMerged(record.status) &&
       record.hash === taskHash(task) &&
       record.commit !== undefined &&
-      remoteTips.get(record.branch) === record.commit
+      (!remoteTips || remoteTips.get(record.branch) === record.commit)
     return carried ? { ...task, checked: false } : task
   })
+}
+
+/** Whether an issue whose boxes are all ticked still has tasks the action carries. */
+export async function holdsCarriedTasks(
+  api: GitHubApi,
+  issueNumber: number,
+  tasks: Task[]
+): Promise<boolean> {
+  const previous = decodeState((await findStatusComments(api, issueNumber))[0]?.body)
+  return carryTicked(tasks, previous).some((t) => !t.checked)
 }

@@ -35,7 +35,7 @@ export async function tickDoneTasks(
       continue
     }
     await api.updateIssueBody(issueNumber, outcome.body)
-    logger.info(`Ticked ${outcome.ticked.join(', ')} in the issue's task list`)
+    logger.info(`Updated the boxes of ${outcome.ticked.join(', ')} in the issue's task list`)
     return outcome.ticked
   }
   logger.warning(
@@ -46,21 +46,27 @@ export async function tickDoneTasks(
 
 /**
  * Ticks the tasks of `results` that are on the integration branch (merged statuses), as the
- * run read them from `bodyAsRead` (a task whose text changed since is left alone).
+ * run read them from `bodyAsRead` (a task whose text changed since is left alone); clears the
+ * box of a task the run carried (ticked, merged earlier: `carried`) whose work left the branch
+ * (dropped, or re-run and failed).
  */
 export async function tickMergedTasks(
   api: GitHubApi,
   issueNumber: number,
   bodyAsRead: string,
   results: TaskResult[],
+  carried: Set<string>,
   logger: Logger
 ): Promise<string[]> {
   const merged = new Set(results.filter((t) => isMerged(t.status)).map((t) => t.id))
   let requests: TickRequest[]
   try {
-    requests = parseTaskList(bodyAsRead)
-      .tasks.filter((t) => merged.has(t.id) && !t.checked)
-      .map((t) => ({ id: t.id, title: t.title, body: t.body }))
+    requests = parseTaskList(bodyAsRead).tasks.flatMap((t) => {
+      const request = { id: t.id, title: t.title, body: t.body }
+      if (!t.checked && merged.has(t.id)) return [request]
+      if (t.checked && carried.has(t.id) && !merged.has(t.id)) return [{ ...request, untick: true }]
+      return []
+    })
   } catch {
     return []
   }

@@ -160,7 +160,14 @@ async function reportOnIssue(
   logger.info(`${comment.created ? 'Posted' : 'Updated'} the status comment: ${comment.url}`)
   // What is on the integration branch on the remote gets its box ticked (tick-boxes.ts).
   if (inputs.tickBoxes && !(integrationPush && !integrationPush.ok))
-    await tickMergedTasks(api, issue.number, issue.body, result.tasks, logger)
+    await tickMergedTasks(
+      api,
+      issue.number,
+      issue.body,
+      result.tasks,
+      new Set(tasks.filter((t) => !t.checked).map((t) => t.id)),
+      logger
+    )
   return { pull, comment }
 }
 

@@ -16,6 +16,8 @@ export interface TickRequest {
   id: string
   title: string
   body: string
+  /** Clear the box instead (the task's work left the integration branch). */
+  untick?: boolean
 }
 
 export interface TickOutcome {
@@ -41,45 +43,52 @@ export function tickTasks(raw: string, wanted: TickRequest[]): TickOutcome {
       left.push({ id: request.id, why: 'no longer in the task list' })
       continue
     }
-    if (task.checked) continue
+    if (task.checked !== !!request.untick) continue
     if (task.title !== request.title || task.body !== request.body) {
       left.push({ id: request.id, why: 'its text changed since the run read it' })
       continue
     }
-    const inner = checkboxOffset(text, items[index])
+    const inner = checkboxOffset(text, items[index], !!request.untick)
     const at = inner === undefined ? undefined : rawOffsets[inner]
-    if (at === undefined || !/^[ \t]$/.test(raw[at])) {
+    if (at === undefined || !(request.untick ? /^[xX]$/ : /^[ \t]$/).test(raw[at])) {
       left.push({ id: request.id, why: 'its checkbox could not be found' })
       continue
     }
-    chars[at] = 'x'
+    chars[at] = request.untick ? ' ' : 'x'
     ticked.push(request.id)
   }
   const body = ticked.length ? chars.join('') : raw
-  assertOnlyTicked(before, parseTaskList(body).tasks, ticked)
+  const untick = new Set(wanted.filter((w) => w.untick).map((w) => w.id))
+  assertOnlyTicked(before, parseTaskList(body).tasks, ticked, untick)
   return { body, ticked, left }
 }
 
-/** Offset (in the sanitised text) of the space between a task item's brackets. */
+/** Offset (in the sanitised text) of what is between a task item's brackets. */
 function checkboxOffset(
   text: string,
-  item: ReturnType<typeof topLevelTaskItems>[number] | undefined
+  item: ReturnType<typeof topLevelTaskItems>[number] | undefined,
+  checked: boolean
 ): number | undefined {
   const start = item?.position?.start.offset
   const first = item?.children[0]
   const end = first?.position?.start.offset
   if (start === undefined || end === undefined) return undefined
-  const box = /\[[ \t]\]/.exec(text.slice(start, end))
+  const box = (checked ? /\[[xX]\]/ : /\[[ \t]\]/).exec(text.slice(start, end))
   return box ? start + box.index + 1 : undefined
 }
 
 /** The edit changed nothing but the checked state of the ticked tasks (else it is not made). */
-function assertOnlyTicked(before: Task[], after: Task[], ticked: string[]): void {
+function assertOnlyTicked(
+  before: Task[],
+  after: Task[],
+  ticked: string[],
+  untick: Set<string>
+): void {
   const same =
     before.length === after.length &&
     before.every((b, i) => {
       const a = after[i]
-      const checked = ticked.includes(b.id) ? true : b.checked
+      const checked = ticked.includes(b.id) ? !untick.has(b.id) : b.checked
       return a.id === b.id && a.title === b.title && a.body === b.body && a.checked === checked
     })
   if (!same)
