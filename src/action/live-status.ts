@@ -123,6 +123,9 @@ export class LiveStatus {
 
   /** Runs the run's stages up to the engine's result; when they fail, the comment says so. */
   async around<T>(fn: (watch: RunWatcher) => Promise<T>): Promise<T> {
+    // The first post is on the issue before the run fetches, sets up worktrees or starts agents
+    // (one round trip; a failed post is logged and the run goes on).
+    await this.writer.settled()
     try {
       return await fn(this.watch)
     } catch (error) {
