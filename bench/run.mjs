@@ -798,7 +798,8 @@ async function caseLive() {
         sender: { login: 'maintainer', type: 'User' }
       },
       api,
-      env: { SCRATCH: scratch }
+      env: { SCRATCH: scratch },
+      entry: dist
     })
     await api.stop()
     if (r.exitCode !== 0) throw new Error(`live run failed: ${r.stderr || r.stdout.slice(-2000)}`)
