@@ -2,8 +2,8 @@
 // action merged and ticked is done only on the integration branch, which every run rebuilds
 // from the base: skipped like any checked task, its work would drop out of the pull request the
 // moment anyone runs again (`/fanout retry T3`, say). So a checked task whose recorded result
-// merged, from the same text, with its branch still at the recorded commit, is carried: given to
-// the run unchecked, where the plan reuses its branch (no agent starts) and merges it again.
+// merged, from the same text, with its branch still on the remote, is carried: given to the run
+// unchecked, where the plan reuses its branch (no agent starts) and merges it again.
 
 import { isMerged, type Task } from '../core/types.js'
 import type { GitHubApi } from '../github/api.js'
@@ -27,7 +27,8 @@ export function carryTicked(
       isMerged(record.status) &&
       record.hash === taskHash(task) &&
       record.commit !== undefined &&
-      (!remoteTips || remoteTips.get(record.branch) === record.commit)
+      // Its branch is still there; moved by a person, the plan keeps their commits (people.ts).
+      (!remoteTips || remoteTips.has(record.branch))
     return carried ? { ...task, checked: false } : task
   })
 }
