@@ -55,8 +55,8 @@ describe('renderReport', () => {
       marker: '<!-- m -->'
     })
     expect(body.startsWith('<!-- m -->\n')).toBe(true)
-    expect(body).toContain('| T1 | Task T1 | ✅ merged | 1m 5s | 1 |')
-    expect(body).toContain('| T2 | Make it beta | ⚠️ conflicted | 1.2s | 1 |')
+    expect(body).toContain('| T1 | Task T1 | ✅ merged | 1 min 5 s | 1 |')
+    expect(body).toContain('| T2 | Make it beta | ⚠️ conflicted | 1.2 s | 1 |')
     expect(body).toContain('Pull request: #9')
     expect(body).toContain('`fanout/issue-3/T2`')
     expect(body).toContain('CONFLICT (content): Merge conflict in README.md')

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const BUILD = path.join(ROOT, 'bench', 'work', 'build')
-const CASES = ['parallel', 'overhead', 'isolation', 'merge', 'memory', 'overlay', 'setup']
+const CASES = ['parallel', 'overhead', 'isolation', 'merge', 'memory', 'overlay', 'setup', 'live']
 
 const { values: opts } = parseArgs({
   options: {
@@ -42,7 +42,8 @@ if (opts.help) {
   --case <list>         subset of ${CASES.join(',')} (default all)
   --n <list>            task counts (default 1,4,16,64)
   --parallel-repo <r>   small|big: repository of the parallel case (default small)
-  --agent-seconds <s>   how long each agent sleeps (default 2)
+  --agent-seconds <s>   how long each agent sleeps (default 2; the live case's agents sleep
+                        1, 2, 3 and 4 times this)
   --out <file>          raw figures (default bench/results.json)
   --dir <dir>           generated repositories, worktrees, clones (default: a directory under
                         the system temp directory, as the action uses the runner's temp dir)`)
@@ -818,6 +819,142 @@ async function caseSetup() {
   )
 }
 
+// ---------------------------------------------------------------- live status
+
+const SUPPORT = path.join(ROOT, 'bench', 'work', 'support')
+
+/**
+ * The test stand-ins (GitHub API, runner-like harness), compiled from test-support/ so the bench
+ * runs the bundled action exactly as the end-to-end tests do. The harness finds action.yml next
+ * to its own root: a copy is put there.
+ */
+async function loadSupport() {
+  rmSync(SUPPORT, { recursive: true, force: true })
+  execFileSync(
+    path.join(ROOT, 'node_modules', '.bin', 'tsc'),
+    [
+      ...[
+        'test-support/fake-github.ts',
+        'test-support/git-fixtures.ts',
+        'test-support/run-action.ts'
+      ],
+      ...['--outDir', SUPPORT, '--rootDir', '.', '--module', 'NodeNext', '--moduleResolution'],
+      ...['NodeNext', '--target', 'ES2022', '--types', 'node', '--skipLibCheck'],
+      ...['--esModuleInterop', '--resolveJsonModule']
+    ],
+    { cwd: ROOT, stdio: 'inherit' }
+  )
+  writeFileSync(path.join(SUPPORT, 'action.yml'), readFileSync(path.join(ROOT, 'action.yml')))
+  const load = (f) => import(pathToFileURL(path.join(SUPPORT, 'test-support', f)).href)
+  return {
+    ...(await load('fake-github.js')),
+    ...(await load('git-fixtures.js')),
+    ...(await load('run-action.js'))
+  }
+}
+
+/** Status cells of a status body's table rows (the third cell), by task ID. */
+function rowStates(body) {
+  const states = new Map()
+  for (const line of body.split('\n')) {
+    const cells = line.split(' | ')
+    if (line.startsWith('| T') && cells.length > 3) states.set(cells[0].slice(2), cells[2])
+  }
+  return states
+}
+
+/**
+ * The status comment of the action (dist/index.js, built by `npm run package`) on a runner-like
+ * harness, four agents sleeping 1-4 × --agent-seconds: when the first comment appears after the
+ * process starts, how long after each agent's end its row shows it finished, how long after the
+ * last agent the comment shows every task's outcome, and the full report (after push and pull
+ * request). Issue 17 asks for the first within 2 s, the outcome of all within 2 s.
+ */
+async function caseLive() {
+  const dist = path.join(ROOT, 'dist', 'index.js')
+  if (!existsSync(dist)) throw new Error('the live case runs dist/index.js: run npm run package')
+  const s = await loadSupport()
+  const raw = []
+  for (let i = 0; i < RUNS; i++) {
+    const origin = await s.createOrigin({ 'README.md': '# Bench\n' })
+    const api = await s.FakeGitHub.start({ originDir: origin.bareDir, conformance: false })
+    const body = '- [ ] one\n- [ ] two\n- [ ] three\n- [ ] four\n'
+    api.addIssue({ number: 7, title: 'Live bench', body, user: { login: 'author' } })
+    api.setPermission('maintainer', 'write')
+    const workspace = await s.cloneWorkspace(origin, { depth: 1 })
+    const scratch = await s.tempDir('bench-live')
+    const agent = [
+      'n=${TASK_ID#T}',
+      `sleep "$(awk "BEGIN { print $n * ${AGENT_SECONDS} }")"`,
+      'echo "$TASK_ID" > "$TASK_ID.txt"',
+      'date +%s%3N > "$SCRATCH/$TASK_ID.end"'
+    ].join('\n')
+    const t0 = Date.now()
+    const r = await s.runAction({
+      workspace,
+      inputs: { 'agent-command': agent },
+      eventName: 'issues',
+      payload: {
+        action: 'labeled',
+        label: { name: 'agents' },
+        issue: { number: 7, title: 'Live bench', body, user: { login: 'author' } },
+        repository: { name: api.repo, owner: { login: api.owner }, default_branch: 'main' },
+        sender: { login: 'maintainer', type: 'User' }
+      },
+      api,
+      env: { SCRATCH: scratch },
+      entry: dist
+    })
+    await api.stop()
+    if (r.exitCode !== 0) throw new Error(`live run failed: ${r.stderr || r.stdout.slice(-2000)}`)
+    const writes = api.requests
+      .filter(
+        (q) =>
+          (q.method === 'POST' && /\/issues\/7\/comments$/.test(q.path)) ||
+          (q.method === 'PATCH' && /\/issues\/comments\/\d+$/.test(q.path))
+      )
+      .map((q) => ({
+        at: q.at,
+        rows: rowStates(q.body.body),
+        final: /Pull request: #/.test(q.body.body)
+      }))
+    const ids = ['T1', 'T2', 'T3', 'T4']
+    const ends = ids.map((id) => Number(readFileSync(path.join(scratch, `${id}.end`), 'utf8')))
+    const shownDone = (w, id) => w.rows.has(id) && !/queued|running/.test(w.rows.get(id))
+    const lags = ids.map(
+      (id, k) => writes.find((w) => w.at >= ends[k] && shownDone(w, id)).at - ends[k]
+    )
+    const last = Math.max(...ends)
+    const allDone = writes.find((w) => w.at >= last && ids.every((id) => shownDone(w, id)))
+    const final = writes.find((w) => w.final)
+    raw.push({
+      firstMs: writes[0].at - t0,
+      finishLagMs: lags,
+      allDoneMs: allDone.at - last,
+      finalReportMs: final.at - last,
+      writes: writes.length
+    })
+  }
+  results.cases.live = { agents: 4, raw }
+  table(
+    `live status comment (4 agents sleeping 1-4 × ${AGENT_SECONDS} s; dist/index.js on the runner-like harness)`,
+    ['measure', 'median (min–max)'],
+    [
+      ['first comment, after the process started', fmt(stats(raw.map((x) => x.firstMs)))],
+      [
+        'a task shown finished, after its agent ended',
+        fmt(stats(raw.flatMap((x) => x.finishLagMs)))
+      ],
+      ['every outcome shown, after the last agent ended', fmt(stats(raw.map((x) => x.allDoneMs)))],
+      [
+        'final report (pushed, pull request), after the last agent',
+        fmt(stats(raw.map((x) => x.finalReportMs)))
+      ],
+      ['comment writes per run', fmt(stats(raw.map((x) => x.writes)), '')]
+    ]
+  )
+}
+
 // ---------------------------------------------------------------- main
 
 mkdirSync(WORK, { recursive: true })
@@ -849,7 +986,8 @@ const run = {
   merge: caseMerge,
   memory: caseMemory,
   overlay: caseOverlay,
-  setup: caseSetup
+  setup: caseSetup,
+  live: caseLive
 }
 for (const c of CASES) if (SELECTED.includes(c)) await run[c]()
 results.totalSeconds = Math.round((performance.now() - started) / 1000)

@@ -84,6 +84,8 @@ export interface RecordedRequest {
   query: Record<string, string>
   headers: Record<string, string | string[] | undefined>
   body: unknown
+  /** When it arrived (epoch ms), to order it against what agents and tests record. */
+  at: number
 }
 
 export interface FaultResponse {
@@ -486,7 +488,7 @@ export class FakeGitHub {
     const headers: Record<string, string | string[] | undefined> = {}
     for (const [key, value] of Object.entries(req.headers)) headers[key.toLowerCase()] = value
     const path = url.pathname.replace(/\/+$/, '') || '/'
-    const request: RecordedRequest = { method, path, query, headers, body }
+    const request: RecordedRequest = { method, path, query, headers, body, at: Date.now() }
     this.requests.push(request)
     Object.assign(seen, request)
     if (!badJson) this.checkRequest(request)

@@ -96,21 +96,25 @@ describe('#33 transient and permanent GitHub API failures', () => {
     expect(statusComments(w)).toHaveLength(1)
   })
 
+  // The live status comment's first post and the final report each get a 422: the live one
+  // ends live updates (a warning), the final one fails the step; neither is retried.
   it('#33 a 422 validation error on the status comment is not retried and fails the step clearly', async () => {
     const w = await world('- [ ] Only\n')
-    w.api.failNext('POST', /\/issues\/12\/comments$/, [
-      {
-        status: 422,
-        body: {
-          message: 'Validation Failed',
-          errors: [{ resource: 'IssueComment', code: 'unprocessable', field: 'data' }],
-          documentation_url: DOCS
-        }
+    const invalid = {
+      status: 422,
+      body: {
+        message: 'Validation Failed',
+        errors: [{ resource: 'IssueComment', code: 'unprocessable', field: 'data' }],
+        documentation_url: DOCS
       }
-    ])
+    }
+    w.api.failNext('POST', /\/issues\/12\/comments$/, [invalid, invalid])
     const r = await act(w, WRITE_TASK)
     expect(r.exitCode).toBe(1)
-    expect(w.api.requestsMatching('POST', /\/issues\/12\/comments$/)).toHaveLength(1)
+    expect(w.api.requestsMatching('POST', /\/issues\/12\/comments$/)).toHaveLength(2)
+    expect(r.stdout).toMatch(
+      /::warning::Could not update the live status comment: Validation Failed.*no more live updates/
+    )
     expect(r.errors.join('\n')).toMatch(/Validation Failed/)
     expect(statusComments(w)).toHaveLength(0)
     // The work is not lost: the task branch and the integration branch are on the remote.

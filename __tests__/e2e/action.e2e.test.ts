@@ -215,7 +215,12 @@ describe('agent-fanout action, end to end', () => {
     expect(w.api.comments.filter((c) => c.issue_number === 12)).toHaveLength(1)
     expect(second.outputs['pull-request-number']).toBe(first.outputs['pull-request-number'])
     expect(second.outputs['status-comment-id']).toBe(first.outputs['status-comment-id'])
-    expect(w.api.requestsMatching('PATCH', /\/issues\/comments\/\d+$/)).toHaveLength(1)
+    // The second run edits the first run's comment (live, then its report), never another.
+    const edited = w.api.requestsMatching('PATCH', /\/issues\/comments\/\d+$/)
+    expect(new Set(edited.map((q) => q.path))).toEqual(
+      new Set([`/repos/octo-org/demo/issues/comments/${first.outputs['status-comment-id']}`])
+    )
+    expect(w.api.requestsMatching('POST', /\/issues\/12\/comments$/)).toHaveLength(1)
     expect(w.api.requestsMatching('PATCH', /\/pulls\/\d+$/)).toHaveLength(1)
     const tipAfter = await originRef(w, 'fanout/issue-12/integration')
     expect(tipAfter).not.toBe(tipBefore)

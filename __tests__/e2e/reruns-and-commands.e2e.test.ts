@@ -250,6 +250,8 @@ describe('/fanout commands', () => {
     expect(await remoteHas(w, 'fanout/issue-12/T2')).toBe(true)
     expect(w.api.pulls[0].body).toContain('| T2 | beta | ⏭️ skipped |')
     expect(w.api.pulls[0].body).not.toContain('Closes #12')
+    // Its box, ticked when it merged, is cleared: it is no longer on the integration branch.
+    expect(w.api.issues.get(12)!.body).toBe('- [x] alpha\n- [ ] beta\n- [x] gamma\n')
     // A later /fanout run keeps it dropped.
     const again = await comment(w, '/fanout run', AGENT)
     expect(statuses(again.r)[1]).toEqual(['T2', 'skipped'])

@@ -57,6 +57,10 @@ export interface ActionInputs {
   startIntervalMs: number
   /** No agent starts once the agents' reported cost reaches it. */
   maxCostUsd?: number
+  /** Tick the boxes of tasks whose work is on the integration branch. */
+  tickBoxes: boolean
+  /** Upload each task's log as a workflow artifact (where the runner offers artifacts). */
+  uploadLogs: boolean
 }
 
 /**
@@ -128,7 +132,9 @@ export function getInputs(
     failOn: o['fail-on'],
     worktreeMode: o['worktree-mode'],
     setupCommand: o['setup-command'],
-    sparseCheckout: o['sparse-checkout']
+    sparseCheckout: o['sparse-checkout'],
+    tickBoxes: o['tick-boxes'],
+    uploadLogs: o['upload-logs']
   }
   if (inputs.mode === 'merge' && inputs.resultsDir) {
     // Secure mode keeps every agent-made program out of the job that holds the write token.

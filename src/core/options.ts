@@ -348,6 +348,20 @@ export const OPTIONS = {
     cli: false,
     parse: boolean(false)
   },
+  'tick-boxes': {
+    description:
+      'Tick the box of each task whose work is on the integration branch in the issue body (only that checkbox changes; edits people made meanwhile are kept). Later runs skip ticked tasks.',
+    default: 'true',
+    cli: false,
+    parse: boolean(true)
+  },
+  'upload-logs': {
+    description:
+      "Upload each task's full log as a workflow artifact and link it from its row of the status comment. Skipped where the runner has no artifact service (act, local runs).",
+    default: 'true',
+    cli: false,
+    parse: boolean(true)
+  },
   'fail-on': {
     description:
       'Comma-separated task outcomes that make the step fail: any of failed, conflicted, broke-verify, no-changes, or none.',

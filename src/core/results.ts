@@ -25,6 +25,16 @@ export interface TaskReport {
   logTail?: string
   /** Link to the job that ran it, for the report. */
   runUrl?: string
+  /** When its agent started and ended (epoch ms), for the rows and the timeline. */
+  startedAt?: number
+  finishedAt?: number
+  /** Its full log (a workflow artifact). */
+  logUrl?: string
+  /**
+   * Written when its agent starts, before any result: the row shows it running. Its status is
+   * `failed` with a reason, which is what the merge job reports if the job never writes more.
+   */
+  running?: true
 }
 
 /** Notes refs of an issue's task results: `refs/notes/agent-fanout/issue-<n>/<task id>`. */
@@ -58,7 +68,39 @@ export function toReport(
     ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
     ...(result.timedOut ? { timedOut: true } : {}),
     ...(result.logTail ? { logTail: result.logTail.slice(-MAX_TAIL) } : {}),
-    ...(runUrl ? { runUrl } : {})
+    ...(runUrl ? { runUrl } : {}),
+    ...(result.startedAt !== undefined ? { startedAt: result.startedAt } : {}),
+    ...(result.finishedAt !== undefined ? { finishedAt: result.finishedAt } : {}),
+    ...(result.logUrl ? { logUrl: result.logUrl } : {})
+  }
+}
+
+/**
+ * The note a task job leaves when its agent starts: the row shows it running, and should the
+ * job end without a result, the merge job finds a failure that says so.
+ */
+export function runningReport(
+  task: { id: string; title: string; branch: string },
+  plan: string,
+  hash: string,
+  startedAt: number,
+  runUrl?: string
+): TaskReport {
+  return {
+    ...toReport(
+      {
+        ...task,
+        status: 'failed',
+        changedFiles: [],
+        durationMs: 0,
+        reason: `its task job started its agent at ${new Date(startedAt).toISOString()} but left no result (it failed, was cancelled or timed out); see the workflow run, then run again`,
+        startedAt
+      },
+      plan,
+      hash,
+      runUrl
+    ),
+    running: true
   }
 }
 

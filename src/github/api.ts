@@ -50,6 +50,8 @@ export interface GitHubApi {
   readonly repo: string
   getDefaultBranch(): Promise<string>
   getIssue(issueNumber: number): Promise<IssueData>
+  /** Replaces the issue's body (ticking boxes: github/tick-boxes.ts). */
+  updateIssueBody(issueNumber: number, body: string): Promise<IssueData>
   /** Legacy base role: admin, write (includes maintain), read (includes triage) or none. */
   getPermission(username: string): Promise<string>
   listComments(issueNumber: number): Promise<CommentData[]>
@@ -136,6 +138,15 @@ export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHu
     },
     async getIssue(issueNumber) {
       const { data } = await octokit.rest.issues.get({ owner, repo, issue_number: issueNumber })
+      return toIssue(data)
+    },
+    async updateIssueBody(issueNumber, body) {
+      const { data } = await octokit.rest.issues.update({
+        owner,
+        repo,
+        issue_number: issueNumber,
+        body
+      })
       return toIssue(data)
     },
     async listOpenIssuesWithLabel(label) {

@@ -26,6 +26,7 @@ import {
   type Run
 } from '../steps.js'
 import { decodeState, keptResult, taskHash, type PlanRecord, type RunState } from '../state.js'
+import { noteRowFields } from '../live-matrix.js'
 import { ensureCommit, fetchReports, requirePlan, type NoteRef } from './shared.js'
 
 /** mode merge: collect every task job's result, merge like `run`, publish, report. */
@@ -117,7 +118,9 @@ async function collectTaskJobs(
     planRecord: record,
     keep,
     tasks,
-    staleNotes: stale
+    staleNotes: stale,
+    // The task jobs' times and log links, for the rows and the timeline.
+    rows: new Map([...reports].map(([id, report]) => [id, noteRowFields(report)]))
   }
 }
 

@@ -28,6 +28,7 @@ import {
   type RunState
 } from '../state.js'
 import { PROGRESS_LABELS } from '../triggers.js'
+import { carryTicked } from '../ticked.js'
 import { planRows, matrixStatus } from './shared.js'
 
 /** mode plan: validate, decide what runs, mark every task queued, output the matrix. */
@@ -35,12 +36,14 @@ export async function planJob(
   r: Run,
   command: ParsedCommand & { kind: 'run' | 'retry' | 'drop' | 'status' },
   issue: IssueData,
-  tasks: Task[]
+  issueTasks: Task[]
 ): Promise<void> {
   const { api, logger } = r
   const { baseBranch, baseSha, remoteTips } = await fetchBase(r)
   const statusComments = await findStatusComments(api, issue.number)
   const previous = decodeState(statusComments[0]?.body)
+  // Ticked tasks the action merged stay in the pull request (ticked.ts).
+  const tasks = carryTicked(issueTasks, previous, remoteTips)
   const request = command as Command
   const planned = planTasks(tasks, previous, remoteTips, request)
   const { dropped } = planned

@@ -10,6 +10,8 @@ import { readReport, reportRef, type TaskReport } from '../../core/results.js'
 import type { TaskResult } from '../../core/types.js'
 import { statusMarker, upsertStatusComment } from '../../github/publish.js'
 import { runLink, type Run } from '../steps.js'
+import { noteRowFields, runningTasks } from '../live-matrix.js'
+import { branchUrl } from '../live-status.js'
 import { encodeState, recordedResult, type PlanRecord, type RunState } from '../state.js'
 
 /** The artifact (and folder) name the merge job looks for, by task ID only. */
@@ -167,13 +169,16 @@ export async function updateRows(
     const { reports } = await fetchReports(r, issueNumber, record)
     const rows = planRows(record, state, reports, r.prefix)
     const waiting = rows.filter((t) => t.status === 'queued').length
+    const running = runningTasks(reports)
+    const reported = reports.size - running.size
     const body = matrixStatus(
       issueNumber,
       encodeState(state),
       rows,
       waiting
-        ? `${reports.size} of ${reports.size + waiting} task job(s) reported`
-        : 'every task job reported; the merge job merges next'
+        ? `${reported} of ${reported + waiting} task job(s) reported${running.size ? `, ${running.size} running` : ''}`
+        : 'every task job reported; the merge job merges next',
+      running
     )
     try {
       commentId = (await upsertStatusComment(r.api, issueNumber, body, r.logger)).id
@@ -217,9 +222,12 @@ export function planRows(
           : { ...base, status: 'skipped', reason: 'not run yet' }
       default: {
         const report = reports.get(entry.id)
-        if (!report) return { ...base, status: 'queued' }
+        // A `running` note: its agent runs now (live-matrix.ts); the row stays queued.
+        if (!report || report.running)
+          return { ...base, status: 'queued', ...(report ? noteRowFields(report) : {}) }
         return {
           ...base,
+          ...noteRowFields(report),
           status: report.status,
           changedFiles: report.changedFiles,
           durationMs: report.durationMs,
@@ -235,13 +243,16 @@ export function matrixStatus(
   issueNumber: number,
   state: string,
   rows: TaskResult[],
-  headline: string
+  headline: string,
+  running?: Map<string, number>
 ): string {
   return renderMatrixStatus({
     marker: `${statusMarker(issueNumber)}\n${state}`,
     headline,
     rows,
-    runUrl: runLink()
+    runUrl: runLink(),
+    branchUrl: (b) => branchUrl(b),
+    running
   })
 }
 

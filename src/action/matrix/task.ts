@@ -4,6 +4,7 @@
 import * as core from '@actions/core'
 import { totalCostOutput } from '../../core/report/agent-cost.js'
 import { mkdir, writeFile } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { taskBranchName } from '../../core/branches.js'
 import type { TaskPlan } from '../../core/engine.js'
@@ -18,6 +19,7 @@ import { readIssue, readTasks, runEngine, runLink, taskOutput, type Run } from '
 import type { IssueData } from '../../github/api.js'
 import { decodeState, taskHash, type PlanRecord, type RunState } from '../state.js'
 import { dependencyPlans } from './dependencies.js'
+import { announceRunning, withUploadedLog } from '../live-matrix.js'
 import { artifactName, ensureCommit, requirePlan, updateRows, workspaceDir } from './shared.js'
 
 /** mode task: run one planned task's agent, push its branch and its result note. */
@@ -43,14 +45,23 @@ export async function taskJob(r: Run): Promise<void> {
   const tasks = (await readTasks(api, issue, inputs, logger)) ?? []
   const task = tasks.find((t) => t.id === entry.id)
   const noteRef = reportRef(issue.number, entry.id)
-  let result =
-    !task || task.checked || taskHash(task) !== entry.hash
-      ? failedResult(
-          entry,
-          taskBranchName(r.prefix, entry.id),
-          'its text changed (or it was removed or checked) after the plan job read the issue, so it was not run; plan again to run the current text'
-        )
-      : await runOneTask(r, issue, tasks, record, task, state)
+  const runnable = task && !task.checked && taskHash(task) === entry.hash
+  // Its row shows it running while its agent works (live-matrix.ts); secure mode cannot write.
+  if (runnable && !inputs.resultsDir) {
+    await announceRunning(r, record, entry, taskBranchName(r.prefix, entry.id), runLink())
+    await updateRows(r, issue.number, record, state!)
+  }
+  let result = !runnable
+    ? failedResult(
+        entry,
+        taskBranchName(r.prefix, entry.id),
+        'its text changed (or it was removed or checked) after the plan job read the issue, so it was not run; plan again to run the current text'
+      )
+    : await withUploadedLog(
+        r,
+        await runOneTask(r, issue, tasks, record, task, state),
+        path.join(workspaceTemp(), `issue-${issue.number}-task-${entry.id}-logs`)
+      )
 
   if (inputs.resultsDir) await writeResultFiles(r, inputs.resultsDir, record, entry, result)
   else result = await pushResult(r, noteRef, record, entry, result)
@@ -69,6 +80,11 @@ export async function taskJob(r: Run): Promise<void> {
       `agent-fanout: task ${entry.id} ${result.status}${result.reason ? `: ${result.reason}` : ''} (see fail-on)`
     )
   }
+}
+
+/** Where a task job stages its log for upload (the runner empties RUNNER_TEMP after the job). */
+function workspaceTemp(): string {
+  return path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'agent-fanout')
 }
 
 /** The engine with one task run and the others dropped: the agent stage only (agentsOnly). */

@@ -10,6 +10,7 @@ import { findStatusComments, statusMarker, upsertStatusComment } from '../../git
 import { Refusal } from '../triggers.js'
 import type { ActionInputs } from '../inputs.js'
 import { stateBlock } from '../state.js'
+import { holdsCarriedTasks } from '../ticked.js'
 import type { Run } from './context.js'
 import { issueTasks } from '../sub-issues.js'
 
@@ -57,6 +58,8 @@ export async function readTasks(
     throw error
   }
   const open = tasks.filter((t) => !t.checked)
+  // Boxes the action ticked still hold work for the pull request, and commands may name them.
+  if (open.length === 0 && (await holdsCarriedTasks(api, issue.number, tasks))) return tasks
   if (open.length === 0) {
     await explainOnIssue(
       api,

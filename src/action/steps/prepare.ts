@@ -12,13 +12,14 @@ import {
 } from '../../core/git/remote.js'
 import { branchClashMessage, codeSpan, remoteBranchClashes } from '../../core/preflight.js'
 import { followDependencies } from '../../core/run/dependency-plan.js'
-import type { Task } from '../../core/types.js'
+import type { Task, TaskResult } from '../../core/types.js'
 import { UserError } from '../../core/util/errors.js'
 import { keepOnRemote } from '../keep.js'
 import { CannotKeepError, type KeepDecision } from '../../core/people.js'
 import { planTasks, type Command, type PlanRecord, type RunState } from '../state.js'
 import type { Run } from './context.js'
 import { explainOnIssue } from './issue.js'
+import { carryTicked } from '../ticked.js'
 
 /** A plan made before this step (by the merge job, from a plan job and its task jobs). */
 export interface PreparedRun {
@@ -33,16 +34,21 @@ export interface PreparedRun {
   planRecord?: PlanRecord
   /** Where the integration branch starts and the commits by people it keeps (people.ts). */
   keep: Pick<KeepDecision, 'start' | 'people' | 'notes'>
+  /** The tasks as the run takes them, when they differ from the issue's (ticked.ts). */
+  tasks?: Task[]
+  /** What rows show beyond the engine's results (a matrix task job's times and log link). */
+  rows?: Map<string, Pick<TaskResult, 'startedAt' | 'finishedAt' | 'logUrl'>>
 }
 
 /** run mode: fetch the base, decide per task whether its agent runs, fetch reused branches. */
 export async function prepareRun(
   r: Run,
   command: Command,
-  tasks: Task[],
+  issueTasks: Task[],
   previous: RunState | undefined
 ): Promise<PreparedRun> {
   const { baseBranch, baseSha, remoteTips } = await fetchBase(r)
+  const tasks = carryTicked(issueTasks, previous, remoteTips)
   const planned = planTasks(tasks, previous, remoteTips, command)
   const base = { branch: baseBranch, sha: baseSha }
   const keep = await keepOrStop(r, {
@@ -58,7 +64,7 @@ export async function prepareRun(
   await refuseBranchClashes(r, tasks, plan)
   await fetchReused(r, tasks, plan, base, remoteTips)
   const ranNow = new Set(tasks.filter((t) => plan.get(t.id)?.mode === 'run').map((t) => t.id))
-  return { plan, dropped: planned.dropped, ranNow, baseBranch, baseSha, remoteTips, keep }
+  return { plan, dropped: planned.dropped, ranNow, baseBranch, baseSha, remoteTips, keep, tasks }
 }
 
 /**

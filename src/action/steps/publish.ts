@@ -29,6 +29,10 @@ import {
 import { backgroundWork, runLink, type Run } from './context.js'
 import { runEngine } from './engine.js'
 import { prepareRun, type PreparedRun } from './prepare.js'
+import type { RunWatcher } from '../../core/events.js'
+import { renderGantt } from '../../core/report/gantt.js'
+import { tickMergedTasks } from '../../github/tick-boxes.js'
+import { branchUrl, startLiveStatus } from '../live-status.js'
 
 /**
  * The single job's run from its plan to its report: prepare (unless the merge job did), run the
@@ -44,19 +48,31 @@ export async function runAndPublish(
   prepared?: PreparedRun
 ): Promise<'done' | 'attention'> {
   const { logger, inputs } = r
-  const prep = prepared ?? (await prepareRun(r, command, tasks, previous))
-  const result = await runEngine(r, issue, tasks, `issue-${r.issueNumber}`, {
-    plan: prep.plan,
-    baseBranch: prep.baseBranch,
-    baseSha: prep.baseSha,
-    integrationStart: prep.keep.start,
-    conflictStrategies: inputs.conflictStrategy,
-    maxReruns: inputs.maxReruns,
-    resolveCommand: inputs.resolveCommand,
-    verify: inputs.verify,
-    // Worktree files are deleted while the branches are pushed and the issue is updated.
-    deferDeletion: (deleted) => backgroundWork.push(deleted)
-  })
+  // The status comment goes live before the base is fetched (live-status.ts); a merge job has
+  // no agents to show and writes its report at the end.
+  const live = prepared ? undefined : startLiveStatus(r, tasks, previous, statusComments)
+  const stages = async (watch?: RunWatcher) => {
+    const prep = prepared ?? (await prepareRun(r, command, tasks, previous))
+    // Ticked tasks the action merged are carried (ticked.ts): the engine merges them again.
+    const runTasks = prep.tasks ?? tasks
+    const result = await runEngine(r, issue, runTasks, `issue-${r.issueNumber}`, {
+      plan: prep.plan,
+      baseBranch: prep.baseBranch,
+      baseSha: prep.baseSha,
+      integrationStart: prep.keep.start,
+      conflictStrategies: inputs.conflictStrategy,
+      maxReruns: inputs.maxReruns,
+      resolveCommand: inputs.resolveCommand,
+      verify: inputs.verify,
+      // Worktree files are deleted while the branches are pushed and the issue is updated.
+      deferDeletion: (deleted) => backgroundWork.push(deleted),
+      ...(watch ? { watch } : {})
+    })
+    return { prep, result, runTasks }
+  }
+  const { prep, result, runTasks } = live ? await live.around(stages) : await stages()
+  if (live) statusComments = await live.handOver(result)
+  else if (prep.rows) result.tasks = result.tasks.map((t) => ({ ...t, ...prep.rows?.get(t.id) }))
   await whileDiskAllows("the post step's state", () => core.saveState('engineDone', 'true'))
   // A matrix round: tasks that waited for this round's work are queued for the next, or skipped.
   if (prep.planRecord) settleRound(result, tasks, prep.planRecord)
@@ -68,7 +84,7 @@ export async function runAndPublish(
     publishBranches(r.git, result, prep.remoteTips, prep.ranNow, r.auth, logger)
   )
   const report = await logger.group('Report', () =>
-    reportOnIssue(r, issue, tasks, result, pushes, prep, previous, statusComments)
+    reportOnIssue(r, issue, runTasks, result, pushes, prep, previous, statusComments)
   )
   return finishStep(r, issue, result, pushes, report)
 }
@@ -105,7 +121,7 @@ async function reportOnIssue(
   previous: RunState | undefined,
   statusComments: CommentData[]
 ): Promise<Report> {
-  const { api, logger } = r
+  const { api, logger, inputs } = r
   const integrationPush = pushes.find((p) => p.branch === result.integrationBranch)
   const mergedAny = result.tasks.some((t) => isMerged(t.status))
   let noPullRequestReason: string | undefined
@@ -142,10 +158,22 @@ async function reportOnIssue(
     noPullRequestReason,
     notices: refused?.notices,
     runUrl: runLink(),
-    marker: `${statusMarker(issue.number)}\n${state}`
+    marker: `${statusMarker(issue.number)}\n${state}`,
+    branchUrl: (b) => branchUrl(b)
   })
   const comment = await upsertStatusComment(api, issue.number, body, logger, statusComments)
   logger.info(`${comment.created ? 'Posted' : 'Updated'} the status comment: ${comment.url}`)
+  // What is on the integration branch on the remote gets its box ticked (tick-boxes.ts).
+  if (inputs.tickBoxes && !(integrationPush && !integrationPush.ok))
+    await tickMergedTasks(
+      api,
+      issue.number,
+      issue.body,
+      result.tasks,
+      // Sub-issues have no box in this issue's body.
+      new Set(tasks.filter((t) => !t.checked && !t.subIssue).map((t) => t.id)),
+      logger
+    )
   return { pull, comment, refused }
 }
 
@@ -178,9 +206,12 @@ async function finishStep(
           noPullRequestReason: report.refused?.reason,
           notices: report.refused?.notices,
           runUrl: runLink(),
-          maxLength: 1_000_000
+          maxLength: 1_000_000,
+          branchUrl: (b) => branchUrl(b)
         })
       )
+      // The run at a glance: a gantt chart of the agents (titles made chart-safe, gantt.ts).
+      .addRaw(`\n${renderGantt(result.tasks) ?? ''}`)
       .write()
   )
   if (noTaskChangedAnything(result))

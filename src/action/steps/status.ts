@@ -9,6 +9,7 @@ import type { CommentData, IssueData } from '../../github/api.js'
 import { statusMarker, upsertStatusComment } from '../../github/publish.js'
 import { encodeState, keptResult, type RunState } from '../state.js'
 import { type Run, runLink } from './context.js'
+import { carryTicked } from '../ticked.js'
 import { setOutputs } from './publish.js'
 import { doneReason } from '../../core/tasks/sub-issues.js'
 
@@ -29,7 +30,8 @@ export async function refreshStatus(
     baseSha: previous?.baseSha ?? '',
     integrationBranch,
     integrationSha: '',
-    tasks: tasks.map((t) =>
+    // Boxes the action ticked show the result it recorded (ticked.ts).
+    tasks: carryTicked(tasks, previous).map((t) =>
       t.checked
         ? {
             id: t.id,

@@ -4,6 +4,7 @@ import { diskUseDetails } from './disk-use.js'
 import { agentColumns, agentNotes, totalsLine } from './agent-cost.js'
 import * as md from './mdast.js'
 import { perTaskSummary, type SubjectsByTask } from './pull-summary.js'
+import { clockTime, humanDuration } from './time.js'
 
 // Every report (the status comment, the pull request body, the job summary) is built as a
 // markdown tree and serialised (mdast.ts): text from agents, git and the issue goes into text
@@ -13,7 +14,7 @@ import { perTaskSummary, type SubjectsByTask } from './pull-summary.js'
 export const GITHUB_BODY_LIMIT = 65536
 const DEFAULT_BUDGET = 60000
 
-export interface ReportContext {
+export interface ReportContext extends RowLinks {
   issueNumber: number
   pullRequest?: { number: number; url: string }
   /** Why no pull request was opened, when none was (plain text, shown as text). */
@@ -29,7 +30,7 @@ export interface ReportContext {
   notices?: RootContent[]
 }
 
-const STATUS_LABEL: Record<TaskStatus, string> = {
+export const STATUS_LABEL: Record<TaskStatus, string> = {
   merged: '✅ merged',
   'merged-after-rerun': '✅ merged after re-run',
   'merged-after-resolve': '✅ merged after resolve',
@@ -78,14 +79,38 @@ export function summaryLine(result: FanoutResult): string {
     .join(', ')
 }
 
+/** Where a task's branch and log can be seen (the action's reports; the CLI has none). */
+export interface RowLinks {
+  /** The web page of a branch that is on the repository. */
+  branchUrl?: (branch: string) => string | undefined
+  /** Tasks whose agents run now (a matrix's task jobs), with when they started. */
+  running?: Map<string, number>
+}
+
+function statusCell(t: TaskResult, links: RowLinks): string {
+  const since = t.status === 'queued' ? links.running?.get(t.id) : undefined
+  return since === undefined ? STATUS_LABEL[t.status] : `🏃 running since ${clockTime(since)}`
+}
+
+/** Links of a row: its branch when it holds work (it was pushed), its log when uploaded. */
+function rowLinks(t: TaskResult, links: RowLinks): PhrasingContent[] {
+  const branch = t.commit && t.status !== 'no-changes' ? links.branchUrl?.(t.branch) : undefined
+  const parts: PhrasingContent[][] = [
+    ...(branch ? [[md.link(branch, md.text('branch'))]] : []),
+    ...(t.logUrl ? [[md.link(t.logUrl, md.text('log'))]] : [])
+  ]
+  return parts.length ? md.joined(parts, ' · ') : [md.text('–')]
+}
+
 /**
  * The task table shared by the status comment, the pull request body and the job summary. An
- * "After" column names each task's dependencies when any task has some.
+ * "After" column names each task's dependencies when any task has some; cost and tokens show
+ * when agents reported them (agent-cost.ts); links where branches or logs can be seen.
  */
-function taskTable(tasks: TaskResult[]): Table {
+function taskTable(tasks: TaskResult[], links: RowLinks = {}): Table {
   const after = tasks.some((t) => t.dependsOn?.length)
-  // Cost and tokens, when agents reported them (agent-cost.ts).
   const agent = agentColumns(tasks)
+  const linked = !!links.branchUrl || tasks.some((t) => t.logUrl)
   const headers = [
     'Task',
     'Title',
@@ -93,7 +118,8 @@ function taskTable(tasks: TaskResult[]): Table {
     'Status',
     'Duration',
     'Files changed',
-    ...(agent?.headers ?? [])
+    ...(agent?.headers ?? []),
+    ...(linked ? ['Links'] : [])
   ]
   return md.table([
     headers.map((h) => [md.text(h)]),
@@ -101,10 +127,11 @@ function taskTable(tasks: TaskResult[]): Table {
       [md.untrusted(t.id, 40)],
       [md.untrusted(t.title)],
       ...(after ? [[md.untrusted(t.dependsOn?.join(', ') || '–', 200)]] : []),
-      [md.text(STATUS_LABEL[t.status])],
-      [md.text(formatDuration(t.durationMs))],
+      [md.text(statusCell(t, links))],
+      [md.text(t.durationMs > 0 ? humanDuration(t.durationMs) : '–')],
       [md.text(String(t.changedFiles.length))],
-      ...(agent?.cells(t) ?? [])
+      ...(agent?.cells(t) ?? []),
+      ...(linked ? [rowLinks(t, links)] : [])
     ])
   ])
 }
@@ -393,7 +420,7 @@ export function renderReport(result: FanoutResult, ctx: ReportContext): string {
   head.push(...cannotWriteNotice(result))
   for (const warning of result.warnings ?? [])
     head.push(md.blockquote(md.paragraph(md.text('⚠️ '), md.untrusted(warning, 600))))
-  head.push(taskTable(result.tasks), ...diskUseDetails(result.tasks))
+  head.push(taskTable(result.tasks, ctx), ...diskUseDetails(result.tasks))
   // The agents' own words: shortened, then left out, when the report would not fit.
   const notes = [300, 100, 0].map((chars) => agentNotes(result.tasks, chars))
 
@@ -516,12 +543,14 @@ export function renderMatrixStatus(options: {
   headline: string
   rows: TaskResult[]
   runUrl?: string
+  branchUrl?: RowLinks['branchUrl']
+  running?: RowLinks['running']
 }): string {
   const problems = options.rows.filter((t) => t.status === 'failed' || t.status === 'no-changes')
   return md.serialize([
     md.html(options.marker),
     md.heading(3, md.text(`agent-fanout: ${options.headline}`)),
-    taskTable(options.rows),
+    taskTable(options.rows, options),
     ...(problems.length
       ? [
           md.list(

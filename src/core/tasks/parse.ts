@@ -87,7 +87,7 @@ export function parseTaskList(markdown: string): ParsedTaskList {
 }
 
 /** Task items of the lists directly under the root, outside `<details>` sections. */
-function topLevelTaskItems(tree: Root): ListItem[] {
+export function topLevelTaskItems(tree: Root): ListItem[] {
   const items: ListItem[] = []
   let detailsDepth = 0
   for (const node of tree.children) {

@@ -26,17 +26,55 @@ const HIDDEN_CHARACTERS = new RegExp(
 
 export function sanitizeIssueText(text: string): string {
   const normalised = text.replace(/\r\n?/g, '\n').replace(HIDDEN_CHARACTERS, '')
-  return removeHtmlComments(normalised)
+  return keptText(normalised, commentRanges(normalised))
 }
 
-function removeHtmlComments(text: string): string {
-  if (!text.includes('<!--')) return text
+/**
+ * The sanitised text and, for each of its characters, the offset in `text` it came from (a
+ * line ending's LF, or its lone CR): a position found in the sanitised text (a task's checkbox)
+ * can be edited in the text as written.
+ */
+export function sanitizeWithOffsets(text: string): { text: string; rawOffsets: number[] } {
+  let normalised = ''
+  const fromRaw: number[] = []
+  const pattern = new RegExp(`\\r\\n|\\r|${HIDDEN_CHARACTERS.source}`, 'gu')
+  let copyFrom = 0
+  const copy = (end: number): void => {
+    for (let i = copyFrom; i < end; i++) fromRaw.push(i)
+    normalised += text.slice(copyFrom, end)
+  }
+  for (const match of text.matchAll(pattern)) {
+    copy(match.index)
+    if (match[0].startsWith('\r')) {
+      normalised += '\n'
+      fromRaw.push(match.index + match[0].length - 1)
+    }
+    copyFrom = match.index + match[0].length
+  }
+  copy(text.length)
+  const removed = commentRanges(normalised)
+  const rawOffsets = fromRaw.filter((_, i) => !removed.some(([s, e]) => i >= s && i < e))
+  return { text: keptText(normalised, removed), rawOffsets }
+}
+
+function keptText(text: string, removed: [number, number][]): string {
+  let out = ''
+  let from = 0
+  for (const [start, end] of removed) {
+    out += text.slice(from, start)
+    from = end
+  }
+  return out + text.slice(from)
+}
+
+/** [start, end) of the HTML comments outside code (an unterminated one runs to the end). */
+function commentRanges(text: string): [number, number][] {
+  if (!text.includes('<!--')) return []
   const code = codeRanges(text)
   const inCode = (offset: number): boolean =>
     code.some(([start, end]) => offset >= start && offset < end)
 
-  let out = ''
-  let copyFrom = 0
+  const ranges: [number, number][] = []
   let searchFrom = 0
   for (;;) {
     const open = text.indexOf('<!--', searchFrom)
@@ -45,13 +83,16 @@ function removeHtmlComments(text: string): string {
       searchFrom = open + 4
       continue
     }
-    out += text.slice(copyFrom, open)
     // From open + 2 so that `<!-->` and `<!--->` end where CommonMark ends them.
     const close = text.indexOf('-->', open + 2)
-    if (close === -1) return out
-    copyFrom = searchFrom = close + 3
+    if (close === -1) {
+      ranges.push([open, text.length])
+      break
+    }
+    ranges.push([open, close + 3])
+    searchFrom = close + 3
   }
-  return out + text.slice(copyFrom)
+  return ranges
 }
 
 /** [start, end) offsets of code blocks and inline code, where `<!--` is visible text. */
