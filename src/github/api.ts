@@ -75,7 +75,8 @@ export interface GitHubApi {
   listLabelEvents(issueNumber: number): Promise<LabelEvent[]>
   /** The issue's sub-issues, in the order GitHub lists them (open and closed). */
   listSubIssues(issueNumber: number): Promise<SubIssueData[]>
-  addLabels(issueNumber: number, labels: string[]): Promise<void>
+  /** Adds labels; resolves to the labels the issue carries afterwards. */
+  addLabels(issueNumber: number, labels: string[]): Promise<string[]>
   /** Removes a label; a label the issue does not carry is not an error. */
   removeLabel(issueNumber: number, label: string): Promise<void>
   /** When the issue's body was last edited, or null if never (GraphQL: REST does not tell). */
@@ -201,7 +202,13 @@ export function octokitApi(octokit: Octokit, owner: string, repo: string): GitHu
       }))
     },
     async addLabels(issueNumber, labels) {
-      await octokit.rest.issues.addLabels({ owner, repo, issue_number: issueNumber, labels })
+      const { data } = await octokit.rest.issues.addLabels({
+        owner,
+        repo,
+        issue_number: issueNumber,
+        labels
+      })
+      return data.map((l) => l.name)
     },
     async removeLabel(issueNumber, label) {
       try {

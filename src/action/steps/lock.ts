@@ -55,8 +55,13 @@ export async function setProgressLabel(
   issueNumber: number,
   label: string
 ): Promise<void> {
-  await api.addLabels(issueNumber, [label])
+  // Only labels the issue carries are taken off: each write is paced a second apart (the
+  // throttling plugin), and the live status comment waits behind them.
+  const carried = new Set(
+    (await api.addLabels(issueNumber, [label])).map((name) => name.toLowerCase())
+  )
   for (const other of Object.values(PROGRESS_LABELS)) {
-    if (other !== label) await api.removeLabel(issueNumber, other)
+    if (other !== label && carried.has(other.toLowerCase()))
+      await api.removeLabel(issueNumber, other)
   }
 }
