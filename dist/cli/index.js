@@ -30746,7 +30746,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8314);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4128);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
@@ -30755,7 +30755,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8314:
+/***/ 4128:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -30978,8 +30978,8 @@ const codex = {
 ;// CONCATENATED MODULE: ./src/core/agents/presets/gemini.ts
 
 /**
- * Gemini CLI (npm @google/gemini-cli), checked with 0.61.0 up to its first API request (there is
- * no Gemini API stand-in yet): `-p ""` runs headless with the prompt from stdin; without a
+ * Gemini CLI (npm @google/gemini-cli), checked with 0.61.0 against a local stand-in of the
+ * Gemini API (test-support/model-apis/gemini.ts): `-p ""` runs headless with the prompt from stdin; without a
  * settings file choosing API-key auth it stops at "Invalid auth method selected."; it sends the
  * key as x-goog-api-key to GOOGLE_GEMINI_BASE_URL when set; GEMINI_CLI_HOME moves its
  * `.gemini` folder; with usage statistics off it made no other connection.
@@ -31334,6 +31334,143 @@ function disk_use_diskUseDetails(tasks) {
     ]));
 }
 
+;// CONCATENATED MODULE: ./src/core/report/agent-cost.ts
+
+
+/** How the reason of a task that the cost cap kept from starting begins. */
+const NOT_STARTED = 'not started: ';
+function runTotals(tasks) {
+    const totals = { withCost: 0, ran: 0 };
+    for (const task of tasks) {
+        const report = task.agentReport;
+        if (report || task.tries?.length)
+            totals.ran++;
+        if (!report)
+            continue;
+        if (report.costUsd !== undefined) {
+            totals.withCost++;
+            totals.costUsd = roundUsd((totals.costUsd ?? 0) + report.costUsd);
+        }
+        if (report.inputTokens !== undefined)
+            totals.inputTokens = (totals.inputTokens ?? 0) + report.inputTokens;
+        if (report.outputTokens !== undefined)
+            totals.outputTokens = (totals.outputTokens ?? 0) + report.outputTokens;
+    }
+    return totals;
+}
+/** 12,345 */
+function formatTokens(count) {
+    return count.toLocaleString('en-US');
+}
+function tokensText(input, output) {
+    if (input === undefined && output === undefined)
+        return '–';
+    return `${input === undefined ? '?' : formatTokens(input)} in / ${output === undefined ? '?' : formatTokens(output)} out`;
+}
+/**
+ * The task table's extra columns, when any task reported cost or tokens (none otherwise: a run
+ * of agents that report nothing keeps the table as it was).
+ */
+function agent_cost_agentColumns(tasks) {
+    const reports = tasks.map((t) => t.agentReport).filter((r) => r !== undefined);
+    const cost = reports.some((r) => r.costUsd !== undefined);
+    const tokens = reports.some((r) => r.inputTokens !== undefined || r.outputTokens !== undefined);
+    if (!cost && !tokens)
+        return undefined;
+    return {
+        headers: [...(cost ? ['Cost'] : []), ...(tokens ? ['Tokens'] : [])],
+        cells: (task) => {
+            const r = task.agentReport;
+            return [
+                ...(cost ? [[md.text(r?.costUsd === undefined ? '–' : formatUsd(r.costUsd))]] : []),
+                ...(tokens ? [[md.text(tokensText(r?.inputTokens, r?.outputTokens))]] : [])
+            ];
+        }
+    };
+}
+/** "Agents' reported cost: $0.0420 (7 of 8 tasks) · tokens: 12,000 in / 800 out", or nothing. */
+function agent_cost_totalsLine(tasks) {
+    const totals = runTotals(tasks);
+    const parts = [];
+    if (totals.costUsd !== undefined)
+        parts.push(`Agents' reported cost: ${formatUsd(totals.costUsd)}${totals.withCost < totals.ran ? ` (${totals.withCost} of ${totals.ran} tasks reported one)` : ''}`);
+    if (totals.inputTokens !== undefined || totals.outputTokens !== undefined)
+        parts.push(`tokens: ${tokensText(totals.inputTokens, totals.outputTokens)}`);
+    return parts.length ? [md.text(`${parts.join(' · ')}.`)] : undefined;
+}
+/** "2 attempts: rate limited by the model API (429); then merged" for a task started more than once. */
+function triesText(task) {
+    const tries = task.tries ?? [];
+    if (tries.length < 2)
+        return undefined;
+    return `${tries.length} attempts: ${tries.map((t) => t.outcome).join('; then ')}`;
+}
+/**
+ * One list item per task with something to say: its agent's summary, its attempts, the tool
+ * calls its CLI refused (the work may be incomplete: tests it meant to run did not run). The
+ * summary is cut to `summaryChars` (0 leaves it out), so that a report can shrink to fit.
+ */
+function agent_cost_agentNotes(tasks, summaryChars = 300) {
+    const items = [];
+    for (const task of tasks) {
+        const parts = [];
+        const summary = task.agentReport?.summary;
+        if (summary && summaryChars > 0)
+            parts.push([md.untrusted(summary, summaryChars)]);
+        // A task the cost cap kept from starting says so (other skipped tasks are done or dropped).
+        if (task.status === 'skipped' && task.reason?.startsWith(NOT_STARTED))
+            parts.push([md.text('⏭️ '), md.untrusted(task.reason, 300)]);
+        const tries = triesText(task);
+        if (tries)
+            parts.push([md.text('🔁 '), md.untrusted(tries, 400)]);
+        const denials = task.agentReport?.permissionDenials ?? [];
+        if (denials.length)
+            parts.push([
+                md.text(`⚠️ its CLI refused ${denials.length} tool call${denials.length === 1 ? '' : 's'} for lack of permission (the work may be incomplete): `),
+                ...md.joined(denials.slice(0, 5).map((d) => [md.inline(d.slice(0, 100))]), ', '),
+                ...(denials.length > 5 ? [md.text(` and ${denials.length - 5} more`)] : [])
+            ]);
+        if (parts.length)
+            items.push([md.strong(md.untrusted(task.id, 40)), md.text(': '), ...md.joined(parts, ' ')]);
+    }
+    return items.length ? [md.paragraph(md.strong(md.text('Agent notes'))), md.list(items)] : [];
+}
+/**
+ * A warning for the run's list when a task's CLI refused tool calls: the task keeps its status
+ * (its work is what the agent wrote, merged as git merges it; verify-command is the gate for
+ * tests), but nobody should read "merged" as "its tests ran".
+ */
+function denialWarning(id, report) {
+    const denials = report.permissionDenials ?? [];
+    if (!denials.length)
+        return undefined;
+    return `[${id}] its agent CLI refused ${denials.length} tool call(s) for lack of permission (${denials.slice(0, 3).join(', ')}${denials.length > 3 ? ', …' : ''}): its work may be incomplete (e.g. tests it meant to run did not run). Allow what tasks need with agent-args (see docs/agents.md).`;
+}
+/**
+ * A task's figures for the `tasks` output: numbers only (the agent's words stay out of step
+ * outputs, which later steps may consume as data).
+ */
+function agentFigures(task) {
+    const r = task.agentReport;
+    const figures = {};
+    if (r?.costUsd !== undefined)
+        figures.costUsd = r.costUsd;
+    if (r?.inputTokens !== undefined)
+        figures.inputTokens = r.inputTokens;
+    if (r?.outputTokens !== undefined)
+        figures.outputTokens = r.outputTokens;
+    if (r?.turns !== undefined)
+        figures.turns = r.turns;
+    if (task.tries?.length)
+        figures.attempts = task.tries.length;
+    return figures;
+}
+/** The `total-cost-usd` output: the reported cost summed, '' when no agent reported one. */
+function totalCostOutput(tasks) {
+    const { costUsd } = runTotals(tasks);
+    return costUsd === undefined ? '' : String(costUsd);
+}
+
 ;// CONCATENATED MODULE: ./src/core/report/pull-summary.ts
 
 
@@ -31419,6 +31556,8 @@ function pull_summary_perTaskSummary(result, subjects, budget) {
 
 
 
+
+
 // Every report (the status comment, the pull request body, the job summary) is built as a
 // markdown tree and serialised (mdast.ts): text from agents, git and the issue goes into text
 // and code nodes only, so it cannot add a table row, a heading, HTML or a mention.
@@ -31474,18 +31613,59 @@ function summaryLine(result) {
         .map((s) => `${counts[s]} ${s}`)
         .join(', ');
 }
-/** The task table shared by the status comment, the pull request body and the job summary. */
-function taskTable(tasks) {
+function statusCell(t, links) {
+    const since = t.status === 'queued' ? links.running?.get(t.id) : undefined;
+    return since === undefined ? STATUS_LABEL[t.status] : `🏃 running since ${clockTime(since)}`;
+}
+/** Links of a row: its branch when it holds work (it was pushed), its log when uploaded. */
+function rowLinks(t, links) {
+    const branch = t.commit && t.status !== 'no-changes' ? links.branchUrl?.(t.branch) : undefined;
+    const parts = [
+        ...(branch ? [[md.link(branch, md.text('branch'))]] : []),
+        ...(t.logUrl ? [[md.link(t.logUrl, md.text('log'))]] : [])
+    ];
+    return parts.length ? md.joined(parts, ' · ') : [md.text('–')];
+}
+/**
+ * The task table shared by the status comment, the pull request body and the job summary. An
+ * "After" column names each task's dependencies when any task has some; cost and tokens show
+ * when agents reported them (agent-cost.ts); links where branches or logs can be seen.
+ */
+function taskTable(tasks, links = {}) {
+    const after = tasks.some((t) => t.dependsOn?.length);
+    const agent = agentColumns(tasks);
+    const linked = !!links.branchUrl || tasks.some((t) => t.logUrl);
+    const headers = [
+        'Task',
+        'Title',
+        ...(after ? ['After'] : []),
+        'Status',
+        'Duration',
+        'Files changed',
+        ...(agent?.headers ?? []),
+        ...(linked ? ['Links'] : [])
+    ];
     return md.table([
-        ['Task', 'Title', 'Status', 'Duration', 'Files changed'].map((h) => [md.text(h)]),
+        headers.map((h) => [md.text(h)]),
         ...tasks.map((t) => [
             [md.untrusted(t.id, 40)],
             [md.untrusted(t.title)],
-            [md.text(STATUS_LABEL[t.status])],
-            [md.text(formatDuration(t.durationMs))],
-            [md.text(String(t.changedFiles.length))]
+            ...(after ? [[md.untrusted(t.dependsOn?.join(', ') || '–', 200)]] : []),
+            [md.text(statusCell(t, links))],
+            [md.text(t.durationMs > 0 ? humanDuration(t.durationMs) : '–')],
+            [md.text(String(t.changedFiles.length))],
+            ...(agent?.cells(t) ?? []),
+            ...(linked ? [rowLinks(t, links)] : [])
         ])
     ]);
+}
+/**
+ * A task skipped because a task it builds on did not finish with work: the reason is the chain
+ * back to the task that failed ("T2 skipped (T1 failed)").
+ */
+function skippedDetail(task) {
+    const why = md.paragraph(md.strong(md.text('Not started:')), md.text(' it builds on '), md.untrusted(task.dependsOn.join(', '), 200), md.text(', and '), md.untrusted(task.reason ?? 'a dependency did not finish', 600), md.text('. It runs once they are done: fix the first task of the chain and run again.'));
+    return { heading: taskHeading('⏭️', task), variants: [[why], [why], [why]] };
 }
 /** The last `lines` lines of an output, at most `chars` characters of it. */
 function lastLines(output, lines, chars = 4000) {
@@ -31665,6 +31845,9 @@ function renderReport(result, ctx) {
     const verify = result.verify ? verifyParts(result.verify) : undefined;
     if (verify)
         lines.push(verify.line);
+    const totals = totalsLine(result.tasks);
+    if (totals)
+        lines.push(totals);
     head.push(md.paragraph(...md.joined(lines, '\n')));
     if (verify?.tail)
         head.push(verify.tail);
@@ -31672,13 +31855,18 @@ function renderReport(result, ctx) {
     head.push(...cannotWriteNotice(result));
     for (const warning of result.warnings ?? [])
         head.push(md.blockquote(md.paragraph(md.text('⚠️ '), md.untrusted(warning, 600))));
-    head.push(taskTable(result.tasks), ...diskUseDetails(result.tasks));
+    head.push(taskTable(result.tasks, ctx), ...diskUseDetails(result.tasks));
+    // The agents' own words: shortened, then left out, when the report would not fit.
+    const notes = [300, 100, 0].map((chars) => agentNotes(result.tasks, chars));
     const details = [
         ...result.tasks
             .filter((t) => t.status === 'conflicted' && t.conflict)
             .map((t) => conflictDetail(t, result.integrationBranch)),
         ...result.tasks.filter((t) => t.status === 'broke-verify').map((t) => brokeVerifyDetail(t)),
         ...result.tasks.filter((t) => t.status === 'failed').map((t) => outputDetail('❌', t, ctx)),
+        ...result.tasks
+            .filter((t) => t.status === 'skipped' && t.dependsOn?.length && t.reason)
+            .map(skippedDetail),
         // Only where the agent ran in this run (a result kept from an earlier run has no output).
         ...result.tasks
             .filter((t) => t.status === 'no-changes' && t.logTail !== undefined)
@@ -31689,14 +31877,25 @@ function renderReport(result, ctx) {
             md.paragraph(md.html('<sub>'), md.link(ctx.runUrl, md.text('Workflow run')), md.html('</sub>'))
         ]
         : [];
+    let noteLevel = 0;
     const assemble = (sections) => md.serialize([
         ...head,
+        ...notes[noteLevel],
         ...(details.length ? [{ type: 'thematicBreak' }] : []),
         ...sections,
         ...footer
     ]);
-    // Pick, for all details at once, the richest level that fits; then drop what still does not.
-    for (let level = 0; level < 3; level++) {
+    // Pick, for all details at once, the richest level that fits (the agents' notes shrink
+    // alongside); then drop what still does not.
+    const levels = [
+        [0, 0],
+        [1, 0],
+        [1, 1],
+        [2, 1],
+        [2, 2]
+    ];
+    for (const [level, notesAt] of levels) {
+        noteLevel = notesAt;
         const body = assemble(details.flatMap((d) => [d.heading, ...d.variants[level]]));
         if (body.length <= budget)
             return body;
@@ -31721,9 +31920,11 @@ function renderReport(result, ctx) {
 /** The pull request's body: what it holds, the task table, and the issue it closes or refers to. */
 function renderPullRequestBody(result, issueNumber, allMerged, extra = {}) {
     const verify = result.verify ? verifyParts(result.verify) : undefined;
+    const totals = totalsLine(result.tasks);
     const head = [
         md.paragraph(md.text(`Tasks from #${issueNumber}, each done by an agent in its own worktree and merged here in task-list order.`)),
         ...(verify ? [md.paragraph(...verify.line), ...(verify.tail ? [verify.tail] : [])] : []),
+        ...(totals ? [md.paragraph(...totals)] : []),
         taskTable(result.tasks)
     ];
     const closing = [
@@ -31749,7 +31950,7 @@ function renderMatrixStatus(options) {
     return md.serialize([
         md.html(options.marker),
         md.heading(3, md.text(`agent-fanout: ${options.headline}`)),
-        taskTable(options.rows),
+        taskTable(options.rows, options),
         ...(problems.length
             ? [
                 md.list(problems.map((t) => [
@@ -31767,7 +31968,8 @@ function renderTaskJobSummary(result, issueNumber) {
     return md.serialize([
         md.heading(3, md.text(`agent-fanout: task ${md.inertLine(result.id, 40)} of #${issueNumber}`)),
         taskTable([result]),
-        ...(result.reason ? [md.paragraph(md.untrusted(result.reason, 1000))] : [])
+        ...(result.reason ? [md.paragraph(md.untrusted(result.reason, 1000))] : []),
+        ...agentNotes([result])
     ]);
 }
 
@@ -32194,6 +32396,133 @@ async function chooseWorktreeMode(requested, probeDir, notForOverlay, ability = 
         mode: 'checkout',
         why: `checkout worktrees (worktree-mode: auto; no overlay: ${can.reason})`
     };
+}
+
+;// CONCATENATED MODULE: ./src/core/git/sparse.ts
+
+
+
+/**
+ * Sparse worktrees for monorepos: the `sparse-checkout` input (directories, one a line, as
+ * actions/checkout takes them in its default cone mode) and a task's own `paths:` line.
+ *
+ * Each worktree gets its own cone in its own git dir (.git/worktrees/<id>/info/sparse-checkout,
+ * which git reads per worktree) and the engine's checkouts in it run with core.sparseCheckout
+ * and core.sparseCheckoutCone given per call (sparseConfig), never written to the shared
+ * .git/config: `git sparse-checkout` itself would set extensions.worktreeConfig and raise the
+ * repository's format version, a lasting change to the user's repository. Agents get the same
+ * two settings in their environment (agents/env.ts), so their own checkouts stay sparse too.
+ *
+ * Sparse never changes what a commit holds: files outside the cone are in the index with their
+ * skip-worktree bit, so `git add --all` leaves them as they are and every commit keeps them.
+ */
+/** The per-call config that makes git honour a worktree's own sparse-checkout file (cone mode). */
+const SPARSE_CONFIG = {
+    'core.sparseCheckout': 'true',
+    'core.sparseCheckoutCone': 'true'
+};
+/**
+ * The `sparse-checkout` input as directories: one per line (or separated by spaces or commas, as
+ * a task's `paths:` line writes them), a leading or trailing `/` ignored. Cone mode takes
+ * directories only: a glob, `!`, `..` or an empty segment is an error naming the line.
+ */
+function parseSparseDirs(text, what = 'sparse-checkout') {
+    const dirs = [];
+    for (const raw of text.split(/[\n,]|\s+/)) {
+        const entry = raw.trim();
+        if (!entry || entry.startsWith('#'))
+            continue;
+        const dir = entry.replace(/^\/+|\/+$/g, '');
+        const bad = /[*?[\]!\\]/.test(dir) ||
+            dir === '' ||
+            dir.split('/').some((part) => part === '' || part === '.' || part === '..') ||
+            dir === '.git' ||
+            dir.startsWith('.git/');
+        if (bad)
+            throw new errors_UserError(`${what}: "${entry}" is not a directory of the repository. Cone mode (as actions/checkout uses it) takes directory paths such as packages/api, one per line; no globs, "!", "." or "..".`);
+        if (!dirs.includes(dir))
+            dirs.push(dir);
+    }
+    return dirs;
+}
+/**
+ * The directories a task's worktree shows: the run's cone narrowed by the task's `paths:`. A
+ * task path inside one of the run's directories is kept; one that contains some of them keeps
+ * those; one outside the run's cone is an error (its agent could see nothing it asked for).
+ * Undefined: the whole tree.
+ */
+function narrowSparseDirs(run, task, taskId) {
+    if (!task || task.length === 0)
+        return run && run.length > 0 ? [...run] : undefined;
+    if (!run || run.length === 0)
+        return [...task];
+    const dirs = [];
+    for (const wanted of task) {
+        const within = run.some((r) => isUnder(wanted, r));
+        const holding = run.filter((r) => isUnder(r, wanted));
+        if (!within && holding.length === 0)
+            throw new errors_UserError(`Task ${taskId}: its paths: line names ${wanted}, which is outside the sparse-checkout input (${run.join(', ')}). Name a directory inside it, or widen the input.`);
+        for (const dir of within ? [wanted] : holding)
+            if (!dirs.includes(dir))
+                dirs.push(dir);
+    }
+    return dirs;
+}
+/** True when `dir` is `parent` or below it. */
+function isUnder(dir, parent) {
+    return dir === parent || dir.startsWith(`${parent}/`);
+}
+/**
+ * The sparse-checkout file git writes for `git sparse-checkout set --cone <dirs>`: every file at
+ * the top, each directory whole, and the files (not the subdirectories) of each of its parents.
+ */
+function conePatterns(dirs) {
+    const lines = ['/*', '!/*/'];
+    const parents = new Set();
+    for (const dir of [...dirs].sort()) {
+        const parts = dir.split('/');
+        for (let i = 1; i < parts.length; i++) {
+            const parent = parts.slice(0, i).join('/');
+            if (parents.has(parent))
+                continue;
+            parents.add(parent);
+            lines.push(`/${escapeCone(parent)}/`, `!/${escapeCone(parent)}/*/`);
+        }
+    }
+    for (const dir of [...dirs].sort())
+        lines.push(`/${escapeCone(dir)}/`);
+    return `${lines.join('\n')}\n`;
+}
+/** Cone patterns are gitignore syntax: characters with a meaning there are escaped. */
+function escapeCone(dir) {
+    return dir.replace(/([\\*?[\]!#])/g, '\\$1').replace(/^(\s)/, '\\$1');
+}
+/**
+ * Writes a worktree's cone into its own git dir before its checkout; returns the config the
+ * checkout (and every later checkout in that worktree by the engine) must run with.
+ */
+async function writeSparseCheckout(gitDir, dirs) {
+    await (0,promises_namespaceObject.mkdir)(external_node_path_default().join(gitDir, 'info'), { recursive: true });
+    await (0,promises_namespaceObject.writeFile)(external_node_path_default().join(gitDir, 'info', 'sparse-checkout'), conePatterns(dirs));
+    return { ...SPARSE_CONFIG };
+}
+/**
+ * Pathspecs for what a cone shows (for commits made from a fresh index, which has no
+ * skip-worktree bits: without them `git add --all` would record every file outside the cone as
+ * deleted). Top-level files, each directory whole, and the files of each parent directory.
+ */
+function conePathspecs(dirs) {
+    const specs = new Set([':(top,glob)*']);
+    for (const dir of dirs) {
+        const parts = dir.split('/');
+        for (let i = 1; i < parts.length; i++)
+            specs.add(`:(top,glob)${globEscape(parts.slice(0, i).join('/'))}/*`);
+        specs.add(`:(top,literal)${dir}`);
+    }
+    return [...specs];
+}
+function globEscape(text) {
+    return text.replace(/([\\*?[\]])/g, '\\$1');
 }
 
 ;// CONCATENATED MODULE: ./src/core/git/merge.ts
@@ -32925,6 +33254,35 @@ function usablePath(file) {
 
 
 const CONFLICT_STRATEGIES = ['rerun', 'agent', 'report'];
+/**
+ * Why `task` cannot be merged: a task it builds on that is in this integration did not merge
+ * (its branch holds that work, so merging it would bring the work in after all). Tasks come in
+ * dependency order, so their outcomes are known.
+ */
+function dependenciesLeftOut(task, tasks, outcomes) {
+    const missing = (task.dependsOn ?? []).flatMap((id) => {
+        if (!tasks.some((t) => t.id === id))
+            return [];
+        const outcome = outcomes.find((o) => o.id === id);
+        if (!outcome)
+            return [`${id} was not merged first`];
+        if (outcome.status === 'skipped')
+            return [`${id} skipped (${outcome.reason})`];
+        if (outcome.status === 'conflicted' || outcome.status === 'broke-verify')
+            return [`${id} ${outcome.status}`];
+        // Its work went in as a re-run on the integration branch, not as the branch this task
+        // was built on: merging this task would bring the first attempt in as well.
+        if (outcome.status === 'merged-after-rerun')
+            return [
+                `${id} was merged after a re-run, and this task was built on its first attempt (run it again)`
+            ];
+        return [];
+    });
+    return missing.length ? missing.join(', ') : undefined;
+}
+function keptOut(task) {
+    return { id: task.id, tip: task.tip, changedFiles: task.changedFiles };
+}
 /** From this many tasks on, merging in memory is cheaper than a merge-tree per task. */
 const MEMORY_MERGE_MIN_TASKS = 3;
 const mergeMessage = (task, issueNumber, how = '') => `Merge task ${task.id}: ${task.title}${how}\n\nAgent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${issueNumber}\n`;
@@ -32983,6 +33341,12 @@ async function mergeInOrder(git, options, attributes) {
         outcomes.push(outcome);
     };
     for (const task of options.tasks) {
+        const missing = dependenciesLeftOut(task, options.tasks, outcomes);
+        if (missing) {
+            hooks.logger.info(`${task.id}: skipped, ${missing}`);
+            outcomes.push({ ...keptOut(task), status: 'skipped', reason: missing });
+            continue;
+        }
         // The in-memory path applies only while the integration branch is what it built.
         if (memory && memory.head === current) {
             const fast = await memory
@@ -33124,6 +33488,7 @@ async function mergeInOrder(git, options, attributes) {
 ;// CONCATENATED MODULE: ./src/core/options.ts
 
 
+
 const FAIL_ON_VALUES = [
     'failed',
     'conflicted',
@@ -33160,6 +33525,32 @@ const OPTIONS = {
             help: "Options appended to the preset's command line, as shell words; pass them with = (--agent-args='--model sonnet')."
         },
         parse: options_text
+    },
+    'max-attempts': {
+        description: 'Agent starts per task at most: a task whose agent fails for a passing reason (rate limit, overload, network; exit status 75 for agent-command) starts again in a fresh worktree after a backoff. 1 turns retries off. See docs/agents.md.',
+        default: '2',
+        cli: { arg: '<n>' },
+        parse: wholeNumber(2, 1, 10)
+    },
+    'start-interval-seconds': {
+        description: 'Least time between two agent starts, so that parallel agents do not reach the API in the same second. 0 (default) starts them as max-parallel allows.',
+        default: '0',
+        cli: { arg: '<seconds>' },
+        /** In milliseconds. */
+        parse: (t, label) => {
+            if (!t.trim())
+                return 0;
+            const value = Number(t);
+            if (!Number.isFinite(value) || value < 0)
+                throw new Error(`${label} must be a number of 0 or more, got "${t}".`);
+            return Math.round(value * 1000);
+        }
+    },
+    'max-cost-usd': {
+        description: 'Once the cost the agents reported reaches this many US dollars, no further agent starts; the tasks not started end skipped. Empty (default): no cap. See docs/agents.md.',
+        default: '',
+        cli: { arg: '<usd>' },
+        parse: (t, label) => t.trim() ? positiveNumber(0)(t, label) : undefined
     },
     mode: {
         description: '`run` (default): the whole job on this runner. For fanning out across runners with a matrix: `plan` validates the task list and outputs `matrix`; `task` runs one task (`task-id`) and pushes its branch; `merge` merges every task branch, opens the pull request and reports. See examples/matrix.yml.',
@@ -33343,6 +33734,15 @@ const OPTIONS = {
         },
         parse: (t) => t || undefined
     },
+    'sparse-checkout': {
+        description: "Monorepos: directories (cone mode, one per line, as actions/checkout takes them) that every task worktree and the verify worktree show; a task's nested `paths:` line narrows it further. Commits keep every file outside them. See docs/repositories.md.",
+        default: '',
+        cli: { arg: '<dirs>' },
+        parse: (t, label) => {
+            const dirs = parseSparseDirs(t, label);
+            return dirs.length > 0 ? dirs : undefined;
+        }
+    },
     'commit-author': {
         description: 'Author and committer of the commits this action makes, as `Name <email>`.',
         default: BOT,
@@ -33359,6 +33759,18 @@ const OPTIONS = {
         default: 'false',
         cli: false,
         parse: options_boolean(false)
+    },
+    'tick-boxes': {
+        description: 'Tick the box of each task whose work is on the integration branch in the issue body (only that checkbox changes; edits people made meanwhile are kept). Later runs skip ticked tasks.',
+        default: 'true',
+        cli: false,
+        parse: options_boolean(true)
+    },
+    'upload-logs': {
+        description: "Upload each task's full log as a workflow artifact and link it from its row of the status comment. Skipped where the runner has no artifact service (act, local runs).",
+        default: 'true',
+        cli: false,
+        parse: options_boolean(true)
     },
     'fail-on': {
         description: 'Comma-separated task outcomes that make the step fail: any of failed, conflicted, broke-verify, no-changes, or none.',
@@ -33928,6 +34340,449 @@ async function readLegacyRecord(git, prefix) {
 }
 
 
+;// CONCATENATED MODULE: ./src/core/git/lfs.ts
+
+
+/**
+ * Git LFS, for repositories that use it (a `filter=lfs` in a .gitattributes of the base, or a
+ * .lfsconfig). Without this, worktrees would hold pointer files or fetch every object again per
+ * worktree, and task branches, pushed with hooks off (remote.ts), would reach the remote without
+ * their objects: a clone of them fails with "smudge filter lfs failed".
+ *
+ * - prepareLfs, once before any worktree and before the shared-.git guard's snapshot: git-lfs's
+ *   filters and hooks are installed (only what is missing) and the base's objects are fetched
+ *   into the shared .git/lfs store, authenticated like the run's fetches. Every worktree's
+ *   checkout then smudges from that store, and git-lfs's own writes to .git/config and
+ *   .git/hooks (lfs.repositoryformatversion, the hooks it installs on first use) happen before
+ *   the guard looks, so they are not taken for an agent's.
+ * - pushLfsObjects, before refs are pushed: `git lfs push` of exactly the commits about to be
+ *   pushed, so no ref on the remote ever names commits whose objects it lacks.
+ */
+/** Whether the repository uses LFS in any of `commits` (one git process, two at most). */
+async function lfs_usesLfs(git, ...commits) {
+    const trees = [...new Set(commits)];
+    if (trees.length === 0)
+        return false;
+    const found = await git.run(['grep', '-q', '-I', '-e', 'filter=lfs', ...trees, '--', ':(glob)**/.gitattributes'], { okExitCodes: [1, 128] });
+    if (found.exitCode === 0)
+        return true;
+    return git.test(['cat-file', '-e', `${trees[0]}:.lfsconfig`], { okExitCodes: [128] });
+}
+/** The installed git-lfs (`git lfs version`), or undefined. */
+async function lfsVersion(git) {
+    const result = await git.run(['lfs', 'version'], { okExitCodes: [1, 2, 127, 128, 129] });
+    return result.exitCode === 0 ? result.stdout.trim() : undefined;
+}
+/**
+ * Makes worktrees of `baseSha` get the real content of its LFS files; returns whether the
+ * repository uses LFS. A repository that uses it on a machine without git-lfs is refused: its
+ * agents would commit large files as plain blobs and its pointers would reach them as text.
+ */
+async function prepareLfs(git, 
+/** Where the base's objects come from; undefined: a local run, best effort (see below). */
+remote, baseSha, auth, logger) {
+    if (!(await lfs_usesLfs(git, baseSha)))
+        return false;
+    const version = await lfsVersion(git);
+    if (!version)
+        throw new errors_UserError('This repository uses Git LFS (filter=lfs in .gitattributes), but git-lfs is not installed here (`git lfs version` fails). Install it before this step (e.g. `apt-get install git-lfs`), or check out with `lfs: true` on a runner that has it.');
+    const filter = await git.out(['config', '--get', 'filter.lfs.process'], { okExitCodes: [1] });
+    // Only what is missing: a runner with git-lfs's global config needs its hooks at most. They
+    // go where the repository's own hooks are (the engine's calls point core.hooksPath nowhere).
+    const hooks = { config: { 'core.hooksPath': await hooksPath(git) } };
+    if (!filter)
+        await git.run(['lfs', 'install', '--local'], hooks);
+    else
+        await git.run(['lfs', 'update'], { ...hooks, okExitCodes: [1, 2] });
+    if (remote)
+        await git.run(['lfs', 'fetch', remote, baseSha], { config: lfsConfig(auth) });
+    else {
+        // A local run (the CLI): what the store lacks is fetched from the first remote with the
+        // user's own git-lfs set-up, if it can be; a checkout that needs more then says so.
+        const [first] = (await git.out(['remote'])).split('\n').filter(Boolean);
+        const fetched = first
+            ? await git.run(['lfs', 'fetch', first, baseSha], { okExitCodes: [1, 2] })
+            : undefined;
+        if (fetched && fetched.exitCode !== 0)
+            logger.warning(`git lfs fetch ${first} failed (${fetched.stderr.trim().split('\n').at(-1) ?? ''}): worktrees get the LFS objects this repository's store has`);
+    }
+    logger.info(`Git LFS (${version}): the base's objects are in the shared store for every worktree`);
+    return true;
+}
+/** The hooks directory the repository's own config names (not the engine's override). */
+async function hooksPath(git) {
+    const out = await git.out(['config', '--show-scope', '--get-all', 'core.hooksPath'], {
+        okExitCodes: [1]
+    });
+    const own = out
+        .split('\n')
+        .filter((line) => line && !line.startsWith('command\t'))
+        .map((line) => line.slice(line.indexOf('\t') + 1))
+        .at(-1);
+    return (own ??
+        external_node_path_default().join(await git.out(['rev-parse', '--path-format=absolute', '--git-common-dir']), 'hooks'));
+}
+/**
+ * Uploads the LFS objects of `commits` (and their history not on the remote yet) to `remote`.
+ * Returns undefined when done, or why not (git-lfs's last lines).
+ */
+async function lfs_pushLfsObjects(git, remote, commits, auth) {
+    if (commits.length === 0)
+        return undefined;
+    const result = await git.run(['lfs', 'push', remote, ...new Set(commits)], {
+        config: lfsConfig(auth),
+        okExitCodes: [1, 2]
+    });
+    if (result.exitCode === 0)
+        return undefined;
+    const tail = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' ');
+    return `its Git LFS objects could not be uploaded (${tail || `git lfs push exit ${result.exitCode}`})`;
+}
+/**
+ * The push's authentication for git-lfs too: its API lives at <remote>.git/info/lfs, which an
+ * `http.<remote>.extraheader` keyed to a URL without `.git` does not cover (git matches URL
+ * paths by whole segments). No lock verification: it is one more API call per push, and the
+ * action never edits lockable files on someone's behalf.
+ */
+function lfsConfig(auth) {
+    const config = { ...auth, 'lfs.locksverify': 'false' };
+    for (const [key, value] of Object.entries(auth)) {
+        const match = /^http\.(https?:\/\/.+)\.extraheader$/i.exec(key);
+        if (!match)
+            continue;
+        const base = match[1].replace(/\/+$/, '');
+        const endpoint = `${base.endsWith('.git') ? base : `${base}.git`}/info/lfs`;
+        config[`http.${endpoint}.extraheader`] = value;
+    }
+    return config;
+}
+
+;// CONCATENATED MODULE: ./node_modules/mdast-util-to-string/lib/index.js
+/**
+ * @typedef {import('mdast').Nodes} Nodes
+ *
+ * @typedef Options
+ *   Configuration (optional).
+ * @property {boolean | null | undefined} [includeImageAlt=true]
+ *   Whether to use `alt` for `image`s (default: `true`).
+ * @property {boolean | null | undefined} [includeHtml=true]
+ *   Whether to use `value` of HTML (default: `true`).
+ */
+
+/** @type {Options} */
+const emptyOptions = {}
+
+/**
+ * Get the text content of a node or list of nodes.
+ *
+ * Prefers the node’s plain-text fields, otherwise serializes its children,
+ * and if the given value is an array, serialize the nodes in it.
+ *
+ * @param {unknown} [value]
+ *   Thing to serialize, typically `Node`.
+ * @param {Options | null | undefined} [options]
+ *   Configuration (optional).
+ * @returns {string}
+ *   Serialized `value`.
+ */
+function lib_toString(value, options) {
+  const settings = options || emptyOptions
+  const includeImageAlt =
+    typeof settings.includeImageAlt === 'boolean'
+      ? settings.includeImageAlt
+      : true
+  const includeHtml =
+    typeof settings.includeHtml === 'boolean' ? settings.includeHtml : true
+
+  return one(value, includeImageAlt, includeHtml)
+}
+
+/**
+ * One node or several nodes.
+ *
+ * @param {unknown} value
+ *   Thing to serialize.
+ * @param {boolean} includeImageAlt
+ *   Include image `alt`s.
+ * @param {boolean} includeHtml
+ *   Include HTML.
+ * @returns {string}
+ *   Serialized node.
+ */
+function one(value, includeImageAlt, includeHtml) {
+  if (node(value)) {
+    if ('value' in value) {
+      return value.type === 'html' && !includeHtml ? '' : value.value
+    }
+
+    if (includeImageAlt && 'alt' in value && value.alt) {
+      return value.alt
+    }
+
+    if ('children' in value) {
+      return lib_all(value.children, includeImageAlt, includeHtml)
+    }
+  }
+
+  if (Array.isArray(value)) {
+    return lib_all(value, includeImageAlt, includeHtml)
+  }
+
+  return ''
+}
+
+/**
+ * Serialize a list of nodes.
+ *
+ * @param {Array<unknown>} values
+ *   Thing to serialize.
+ * @param {boolean} includeImageAlt
+ *   Include image `alt`s.
+ * @param {boolean} includeHtml
+ *   Include HTML.
+ * @returns {string}
+ *   Serialized nodes.
+ */
+function lib_all(values, includeImageAlt, includeHtml) {
+  /** @type {Array<string>} */
+  const result = []
+  let index = -1
+
+  while (++index < values.length) {
+    result[index] = one(values[index], includeImageAlt, includeHtml)
+  }
+
+  return result.join('')
+}
+
+/**
+ * Check if `value` looks like a node.
+ *
+ * @param {unknown} value
+ *   Thing.
+ * @returns {value is Nodes}
+ *   Whether `value` is a node.
+ */
+function node(value) {
+  return Boolean(value && typeof value === 'object')
+}
+
+;// CONCATENATED MODULE: ./src/core/tasks/dependencies.ts
+// Task dependencies in the task list: which tasks a task waits for. Users depend on these rules
+// (docs/task-list.md):
+//
+// - `(after T1)` or `(after T1, T2)` at the end of an item's first line, as plain text (not in
+//   code or emphasis); it is removed from the title. Something like `(after lunch)` names no task
+//   ID and stays part of the title.
+// - `depends on: T1` (or `T1, T2`) on a line of its own nested in the item: a further line of its
+//   first paragraph, a paragraph of its own or a nested list item. It stays in the body. A
+//   `depends on:` line that names no task ID is an error.
+// - IDs are matched ignoring case (as IDs are unique ignoring case) and stored as the task
+//   writes its own ID. Unknown IDs, a task depending on itself and cycles are errors that name
+//   the tasks, raised while parsing, so before anything starts.
+// - A dependency on a checked (done) task is satisfied: its work is taken to be in the base
+//   already, so the dependent starts as if the dependency were not there.
+//
+// Everything here reads the markdown tree that parse.ts built; the only patterns matched are
+// over the text of one node (the tail of the first line, one nested line).
+
+const ID_TOKEN = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
+const AFTER_TAIL = /\(\s*after\s+([^()]*?)\s*\)\s*$/i;
+const DEPENDS_LINE = /^\s*depends\s+on\s*:\s*(.*?)\s*\.?\s*$/i;
+/**
+ * The `(after …)` clause ending the paragraph's first line, when the last node on that line is
+ * plain text ending in it and every token inside is a task ID.
+ */
+function afterClause(paragraph, lineEnd, source) {
+    const last = lastNodeOnLine(paragraph.children, lineEnd);
+    if (last?.type !== 'text' || last.position?.start.offset === undefined)
+        return undefined;
+    const value = last.value.split('\n')[0];
+    const match = AFTER_TAIL.exec(value);
+    const ids = match ? idList(match[1]) : undefined;
+    if (!match || !ids)
+        return undefined;
+    // The clause as the source writes it: an escaped `\(after T1)` is text, not a clause.
+    const raw = source.slice(last.position.start.offset, lineEnd).trimEnd();
+    const clause = match[0].trimEnd();
+    if (!raw.endsWith(clause))
+        return undefined;
+    const start = last.position.start.offset + raw.length - clause.length;
+    if (source[start - 1] === '\\')
+        return undefined;
+    let from = start;
+    while (from > 0 && /[ \t]/.test(source[from - 1]))
+        from -= 1;
+    return { ids, from };
+}
+function lastNodeOnLine(nodes, lineEnd) {
+    let last;
+    for (const node of nodes) {
+        if ((node.position?.start.offset ?? Infinity) >= lineEnd)
+            break;
+        last = node;
+    }
+    return last;
+}
+/**
+ * IDs from every `depends on:` line nested in the item (not its first line). A line that starts
+ * with `depends on:` but names no ID list throws, naming the line.
+ */
+function dependsOnLines(item, describe) {
+    const ids = [];
+    const take = (line) => {
+        const match = DEPENDS_LINE.exec(line);
+        if (!match)
+            return;
+        const found = idList(match[1]);
+        if (!found)
+            throw new DependencyError(`${describe()} has the line "${line.trim()}", which names no task ID. Write it as "depends on: T1" or "depends on: T1, T2".`);
+        ids.push(...found);
+    };
+    item.children.forEach((child, index) => {
+        if (child.type === 'paragraph') {
+            const lines = lib_toString(child).split('\n');
+            for (const line of index === 0 ? lines.slice(1) : lines)
+                take(line);
+        }
+        else if (child.type === 'list') {
+            for (const nested of child.children) {
+                const first = nested.children[0];
+                // A nested checkbox is a detail of the task, not a dependency line.
+                if (first?.type === 'paragraph' && typeof nested.checked !== 'boolean')
+                    take(lib_toString(first).split('\n')[0]);
+            }
+        }
+    });
+    return ids;
+}
+/** `T1, T2` / `T1 and T2` / `T1 T2` as IDs, or undefined when anything else is in there. */
+function idList(text) {
+    const tokens = text
+        .split(/\s*,\s*|\s+and\s+|\s+/i)
+        .map((t) => t.trim())
+        .filter(Boolean);
+    if (tokens.length === 0)
+        return undefined;
+    return tokens.every((t) => ID_TOKEN.test(t) && /\d/.test(t)) ? tokens : undefined;
+}
+/** A dependency that cannot be satisfied as written; parse.ts turns it into a TaskListError. */
+class DependencyError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DependencyError';
+    }
+}
+/**
+ * Checks every task's dependencies and rewrites them to the IDs as the tasks write them
+ * (deduplicated, in the order written). Throws DependencyError for an unknown ID, a task that
+ * depends on itself, or a cycle, naming the tasks.
+ */
+function resolveDependencies(tasks) {
+    const byKey = new Map(tasks.map((t) => [t.id.toLowerCase(), t]));
+    for (const task of tasks) {
+        if (!task.dependsOn)
+            continue;
+        const resolved = [];
+        for (const written of task.dependsOn) {
+            const target = byKey.get(written.toLowerCase());
+            if (!target) {
+                const known = tasks.map((t) => t.id).join(', ');
+                throw new DependencyError(`Task ${task.id} depends on "${written}", which is not a task of this list (its tasks: ${known}).`);
+            }
+            if (target === task)
+                throw new DependencyError(`Task ${task.id} depends on itself; remove "${written}".`);
+            if (!resolved.includes(target.id))
+                resolved.push(target.id);
+        }
+        task.dependsOn = resolved;
+    }
+    const cycle = findCycle(tasks);
+    if (cycle)
+        throw new DependencyError(`Tasks depend on each other in a cycle: ${cycle.join(' → ')}. Remove one of these dependencies.`);
+}
+/** The first cycle found, as IDs from a task back to itself (`T1 → T3 → T1`), if there is one. */
+function findCycle(tasks) {
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    const state = new Map();
+    const path = [];
+    const visit = (id) => {
+        if (state.get(id) === 'done')
+            return undefined;
+        if (state.get(id) === 'open')
+            return [...path.slice(path.indexOf(id)), id];
+        state.set(id, 'open');
+        path.push(id);
+        for (const dep of byId.get(id)?.dependsOn ?? []) {
+            const cycle = visit(dep);
+            if (cycle)
+                return cycle;
+        }
+        path.pop();
+        state.set(id, 'done');
+        return undefined;
+    };
+    for (const task of tasks) {
+        const cycle = visit(task.id);
+        if (cycle)
+            return cycle;
+    }
+    return undefined;
+}
+/**
+ * The tasks in an order where each comes after the tasks it depends on, otherwise in list
+ * order: the order their branches are merged in. (Kahn's algorithm, always taking the earliest
+ * ready task in the list.) Dependencies on tasks not among `tasks` are ignored.
+ */
+function dependencies_dependencyOrder(tasks) {
+    const ids = new Set(tasks.map((t) => t.id));
+    const placed = new Set();
+    const order = [];
+    while (order.length < tasks.length) {
+        const next = tasks.find((t) => !placed.has(t.id) && (t.dependsOn ?? []).every((d) => placed.has(d) || !ids.has(d)));
+        // A cycle (rejected by resolveDependencies): keep the rest in list order, never loop.
+        const pick = next ?? tasks.find((t) => !placed.has(t.id));
+        placed.add(pick.id);
+        order.push(pick);
+    }
+    return order;
+}
+
+;// CONCATENATED MODULE: ./src/core/run/dependency-plan.ts
+// Reruns and comment commands with dependencies. A task whose result is reused from an earlier
+// run (or kept as it was) was built on its dependencies' work of that run: when one of them runs
+// again, that work is replaced, so the task runs again too, on top of the new work; when one of
+// them is dropped, the task's branch still holds the dropped work, so it is dropped with it
+// (its branch is kept, as for any drop). Commits by people are never replaced: a task whose
+// branch holds them stays as it is.
+
+/**
+ * Carries each dependency's `run` or `drop` over to the tasks that build on it (transitively),
+ * in place; returns what it changed. Tasks without a plan entry (checked ones) are left alone.
+ */
+function followDependencies(tasks, plan) {
+    const changed = [];
+    for (const task of dependencies_dependencyOrder(tasks)) {
+        const own = plan.get(task.id);
+        const replaceable = (own?.mode === 'keep' && own.result.status !== 'merged-by-hand') ||
+            (own?.mode === 'reuse' && !own.byPeople);
+        if (!replaceable)
+            continue;
+        const deps = (task.dependsOn ?? []).map((id) => ({ id, mode: plan.get(id)?.mode }));
+        const rerun = deps.filter((d) => d.mode === 'run').map((d) => d.id);
+        const dropped = deps.filter((d) => d.mode === 'drop').map((d) => d.id);
+        if (rerun.length > 0) {
+            plan.set(task.id, { mode: 'run' });
+            changed.push({ id: task.id, mode: 'run', because: `${rerun.join(', ')} run(s) again` });
+        }
+        else if (dropped.length > 0) {
+            plan.set(task.id, { mode: 'drop' });
+            changed.push({ id: task.id, mode: 'drop', because: `it builds on ${dropped.join(', ')}` });
+        }
+    }
+    return changed;
+}
+
 ;// CONCATENATED MODULE: ./src/core/events.ts
 // What a run tells its watchers while it goes: the CLI's progress lines and the action's live
 // status comment are both built from these events, so neither needs to know the engine's insides.
@@ -34058,6 +34913,498 @@ function pairPaths(dir) {
     return [`${base}.out`, `${base}.err`];
 }
 
+;// CONCATENATED MODULE: external "node:timers/promises"
+const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+;// CONCATENATED MODULE: ./src/core/agents/attempts.ts
+
+const DEFAULT_MAX_ATTEMPTS = 2;
+const DEFAULT_BASE_DELAY_MS = 10_000;
+const DEFAULT_MAX_DELAY_MS = 120_000;
+/**
+ * How long to wait before start `attempt + 1`. A Retry-After the API gave is what it asked for,
+ * waited as given plus up to one second, so that agents limited together do not all come back
+ * in the same instant. Without one: exponential (base, 2 × base, …, up to the maximum) with
+ * "equal jitter" (half fixed, half random), so parallel agents that hit the same limit spread
+ * out and none retries at once.
+ */
+function backoffMs(attempt, cause, policy) {
+    const random = policy.random ?? Math.random;
+    if (cause.retryAfterMs !== undefined)
+        return cause.retryAfterMs + Math.floor(random() * 1000);
+    const base = policy.baseDelayMs ?? DEFAULT_BASE_DELAY_MS;
+    const max = policy.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+    const ceiling = Math.min(max, base * 2 ** Math.max(0, attempt - 1));
+    return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+/**
+ * Runs `attempt(1)`, and again with the next number after a backoff while it fails for a passing
+ * reason and starts are left. Returns the last attempt's value with every try; `stopped` says
+ * why a transient failure was not retried (no attempts left, the cost cap, cancelled).
+ * Each attempt is the caller's to make fresh (a new worktree from the base).
+ */
+async function withRetries(policy, attempt, hooks = {}) {
+    const tries = [];
+    const wait = hooks.wait ?? ((ms, signal) => (0,external_node_timers_promises_namespaceObject.setTimeout)(ms, undefined, { signal }));
+    for (let n = 1;; n++) {
+        const result = await attempt(n);
+        tries.push({ attempt: n, outcome: result.outcome });
+        if (!result.transient)
+            return { value: result.value, tries };
+        const stop = (stopped) => ({ value: result.value, tries, stopped });
+        if (n >= policy.maxAttempts)
+            return stop(`not retried: ${n} of max-attempts ${policy.maxAttempts} ${n === 1 ? 'was' : 'were'} used`);
+        const refused = hooks.refusal?.();
+        if (refused)
+            return stop(`not retried: ${refused}`);
+        if (hooks.signal?.aborted)
+            return stop('not retried: the run was stopped');
+        const delay = backoffMs(n, result.transient, policy);
+        hooks.onRetry?.(n + 1, result.transient, delay);
+        try {
+            await wait(delay, hooks.signal);
+        }
+        catch {
+            return stop('not retried: the run was stopped during the wait');
+        }
+        const refusedAfter = hooks.refusal?.();
+        if (refusedAfter)
+            return stop(`not retried: ${refusedAfter}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/agents/budget.ts
+/**
+ * The run's reported spend against `max-cost-usd`. Agents report their cost when they end, so
+ * the cap stops further starts, not agents already running: the run can end above the cap by
+ * what the agents running at that moment spend (at most max-parallel of them).
+ */
+class CostBudget {
+    maxUsd;
+    spentUsd = 0;
+    constructor(maxUsd) {
+        this.maxUsd = maxUsd;
+    }
+    get spent() {
+        return this.spentUsd;
+    }
+    record(report) {
+        if (report?.costUsd !== undefined)
+            this.spentUsd += report.costUsd;
+    }
+    /** Why no further agent may start (the cap is reached), or undefined. */
+    refusal() {
+        if (this.maxUsd === undefined || this.spentUsd < this.maxUsd)
+            return undefined;
+        return `the run's reported spend ${budget_formatUsd(this.spentUsd)} reached max-cost-usd ${budget_formatUsd(this.maxUsd)}`;
+    }
+}
+/** Dollars as people read them: 4 decimals below $1 (agent calls cost cents), else 2. */
+function budget_formatUsd(usd) {
+    return `$${usd < 1 ? usd.toFixed(4) : usd.toFixed(2)}`;
+}
+/**
+ * Two reports of the same task added up (its attempts, or its agent and a re-run): cost, tokens
+ * and turns are summed, as each start was billed; the later one's words (summary, model) stand;
+ * refused tool calls of both are kept.
+ */
+function addReports(earlier, later) {
+    if (!earlier)
+        return later;
+    if (!later)
+        return earlier;
+    const sum = (key) => earlier[key] === undefined && later[key] === undefined
+        ? undefined
+        : (earlier[key] ?? 0) + (later[key] ?? 0);
+    const combined = { ...earlier, ...later };
+    for (const key of ['costUsd', 'inputTokens', 'outputTokens', 'turns']) {
+        const value = sum(key);
+        if (value !== undefined)
+            combined[key] = key === 'costUsd' ? budget_roundUsd(value) : value;
+    }
+    const denials = [...(earlier.permissionDenials ?? []), ...(later.permissionDenials ?? [])];
+    if (denials.length)
+        combined.permissionDenials = denials;
+    return combined;
+}
+/** Sums of floating-point dollars, rounded to a millionth of a cent (no 0.30000000000000004). */
+function budget_roundUsd(usd) {
+    return Math.round(usd * 1e8) / 1e8;
+}
+
+;// CONCATENATED MODULE: ./src/core/agents/pacing.ts
+
+/**
+ * Spaces agent starts at least `intervalMs` apart (input start-interval-seconds), so that eight
+ * agents do not send their first requests to an API in the same second. Each caller reserves the
+ * next free start time in call order and waits for it; a cancelled wait returns at once (the
+ * caller then sees its signal aborted). An interval of 0 lets everything start at once.
+ */
+class StartPacer {
+    intervalMs;
+    now;
+    wait;
+    next = 0;
+    constructor(intervalMs, now = Date.now, wait = (ms, signal) => (0,external_node_timers_promises_namespaceObject.setTimeout)(ms, undefined, { signal })) {
+        this.intervalMs = intervalMs;
+        this.now = now;
+        this.wait = wait;
+    }
+    /** Resolves when this start may go ahead; returns how long it waited (ms). */
+    async turn(signal) {
+        if (this.intervalMs <= 0)
+            return 0;
+        const now = this.now();
+        const at = Math.max(now, this.next);
+        this.next = at + this.intervalMs;
+        const delay = at - now;
+        if (delay > 0)
+            await this.wait(delay, signal).catch(() => undefined);
+        return delay;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/agents/result-file.ts
+
+
+
+/**
+ * The JSON an agent may write to $TASK_RESULT_FILE (every field optional, others ignored):
+ *
+ *     { "summary": "Added the farewell function and its test.",
+ *       "cost_usd": 0.042, "input_tokens": 12000, "output_tokens": 800,
+ *       "model": "claude-sonnet-4-5", "turns": 6 }
+ *
+ * The file is written by the agent, so it is untrusted: wrong types are reported and dropped,
+ * text is put on one line of printable characters and cut short, numbers must be finite and not negative.
+ */
+const RESULT_FILE_FIELDS = {
+    summary: 'one or two sentences: what the agent did',
+    cost_usd: 'what its model calls cost, in US dollars',
+    input_tokens: 'tokens sent to the model (cached ones included)',
+    output_tokens: 'tokens the model produced',
+    model: 'the model (or models, comma-separated)',
+    turns: 'model round trips'
+};
+const MAX_SUMMARY = 500;
+const MAX_MODEL = 100;
+/** Reads a result file's text: the report, and what was wrong with it (empty when nothing). */
+function readResultFile(text) {
+    const problems = [];
+    let value;
+    try {
+        value = JSON.parse(text);
+    }
+    catch (error) {
+        return { report: {}, problems: [`not JSON (${error.message})`] };
+    }
+    if (!value || typeof value !== 'object' || Array.isArray(value))
+        return { report: {}, problems: ['not a JSON object'] };
+    const data = value;
+    const report = {};
+    const text_ = (key, max) => {
+        const v = data[key];
+        if (v === undefined)
+            return undefined;
+        if (typeof v !== 'string') {
+            problems.push(`${key} is not a string`);
+            return undefined;
+        }
+        const clean = oneLine(v, max);
+        return clean || undefined;
+    };
+    const number_ = (key, whole) => {
+        const v = data[key];
+        if (v === undefined)
+            return undefined;
+        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (whole && !Number.isInteger(v))) {
+            problems.push(`${key} is not a ${whole ? 'whole ' : ''}number of 0 or more`);
+            return undefined;
+        }
+        return v;
+    };
+    const summary = text_('summary', MAX_SUMMARY);
+    const model = text_('model', MAX_MODEL);
+    const costUsd = number_('cost_usd', false);
+    const inputTokens = number_('input_tokens', true);
+    const outputTokens = number_('output_tokens', true);
+    const turns = number_('turns', true);
+    if (summary !== undefined)
+        report.summary = summary;
+    if (costUsd !== undefined)
+        report.costUsd = costUsd;
+    if (inputTokens !== undefined)
+        report.inputTokens = inputTokens;
+    if (outputTokens !== undefined)
+        report.outputTokens = outputTokens;
+    if (model !== undefined)
+        report.model = model;
+    if (turns !== undefined)
+        report.turns = turns;
+    return { report, problems };
+}
+/**
+ * The report of one agent start: what the preset read from the CLI's own output, and the
+ * agent's $TASK_RESULT_FILE, field by field. The CLI's figures (cost, tokens, model, turns,
+ * refused tool calls) win: the file can be written by the model's own tool calls, which issue
+ * text may steer ("write a cost of 0" would slip past max-cost-usd), while the CLI's output is
+ * its own accounting. The file's summary wins: a wrapper script that writes one knows better
+ * than the CLI's last message. Each fills the other's gaps; free-form agents only have the file.
+ */
+function combineReports(fromFile, fromOutput) {
+    const output = { ...fromOutput };
+    if (output.summary !== undefined) {
+        const summary = oneLine(output.summary, MAX_SUMMARY);
+        if (summary)
+            output.summary = summary;
+        else
+            delete output.summary;
+    }
+    if (output.model !== undefined)
+        output.model = oneLine(output.model, MAX_MODEL);
+    const combined = { ...fromFile, ...output };
+    if (fromFile?.summary !== undefined)
+        combined.summary = fromFile.summary;
+    return Object.keys(combined).length ? combined : undefined;
+}
+/** Largest result file read; a bigger one is reported and ignored. */
+const MAX_RESULT_FILE_BYTES = 64 * 1024;
+/** How much of the end of a log a preset reads its CLI's report from. */
+const LOG_TAIL_FOR_REPORT = 8 * 1024 * 1024;
+/**
+ * After an agent ends: its $TASK_RESULT_FILE (when it wrote one: a regular file, not a link,
+ * at most 64 KiB) and, with a preset, what the CLI printed (the last 8 MiB of its log), combined
+ * by combineReports. `problems` says what was wrong with the file, for the log.
+ */
+async function readAgentReport(options) {
+    const problems = [];
+    let fromFile;
+    const text = await readSmallFile(options.resultFile, MAX_RESULT_FILE_BYTES).catch((error) => {
+        problems.push(errorMessage(error));
+        return undefined;
+    });
+    if (text !== undefined) {
+        const read = readResultFile(text);
+        fromFile = read.report;
+        problems.push(...read.problems);
+    }
+    let fromOutput;
+    if (options.preset) {
+        const log = await readTail(options.logFile, LOG_TAIL_FOR_REPORT).catch(() => '');
+        try {
+            fromOutput = options.preset.parseResult(log);
+        }
+        catch (error) {
+            problems.push(`its output could not be read: ${errorMessage(error)}`);
+        }
+    }
+    const report = combineReports(fromFile, fromOutput);
+    return { ...(report ? { report } : {}), problems };
+}
+/** The file's text, or undefined when there is none; throws when it is not one to read. */
+async function readSmallFile(file, max) {
+    let handle;
+    try {
+        handle = await (0,promises_namespaceObject.open)(file, external_node_fs_namespaceObject.constants.O_RDONLY | external_node_fs_namespaceObject.constants.O_NOFOLLOW | external_node_fs_namespaceObject.constants.O_NONBLOCK);
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw new Error(`$TASK_RESULT_FILE could not be opened (${errorMessage(error)})`);
+    }
+    try {
+        const info = await handle.stat();
+        if (!info.isFile())
+            throw new Error('$TASK_RESULT_FILE is not a regular file');
+        if (info.size > max)
+            throw new Error(`$TASK_RESULT_FILE is ${info.size} bytes, more than the ${max} read`);
+        return (await handle.readFile()).toString('utf8');
+    }
+    finally {
+        await handle.close();
+    }
+}
+/** The last `max` bytes of a file as text (a character cut at the start is dropped). */
+async function readTail(file, max) {
+    const handle = await (0,promises_namespaceObject.open)(file, 'r');
+    try {
+        const { size } = await handle.stat();
+        const length = Math.min(size, max);
+        const buffer = Buffer.alloc(length);
+        await handle.read(buffer, 0, length, size - length);
+        return buffer.toString('utf8');
+    }
+    finally {
+        await handle.close();
+    }
+}
+// Control characters (but the line feed), and the invisible and bidirectional-override ones.
+/* eslint-disable no-control-regex -- control characters are what it removes */
+const INVISIBLE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g;
+/* eslint-enable no-control-regex */
+/** The text on one line, without control or invisible characters, at most `max` long. */
+function oneLine(text, max) {
+    const line = text
+        .replace(INVISIBLE, '')
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .join(' ')
+        .trim();
+    return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+;// CONCATENATED MODULE: ./src/core/agents/transient.ts
+/**
+ * The exit status of an agent command that failed for a passing reason (sysexits.h's
+ * EX_TEMPFAIL): how a free-form `agent-command` (a wrapper script) asks for a retry.
+ */
+const EX_TEMPFAIL = 75;
+/** Only the end of a log is read for causes: that is where a CLI says why it gave up. */
+const TRANSIENT_TAIL_BYTES = 16 * 1024;
+/**
+ * Whether a failed agent should run again: exit status 75 for any command, or, for a preset,
+ * one of its transient patterns in the last lines of the output. Success, a timeout, a
+ * cancellation, a signal or a full disk are never transient (another try would end the same,
+ * or must not start). Only the tail is read: an agent working on "rate limiting" prints the
+ * words while it works, a CLI that gave up on a 429 says so last.
+ */
+function transientFailure(end, logTail, preset) {
+    if (end.exitCode === 0 || end.exitCode === null || end.timedOut || end.cancelled)
+        return undefined;
+    if (end.noSpace)
+        return undefined;
+    const tail = logTail.slice(-TRANSIENT_TAIL_BYTES);
+    const retryAfterMs = retryAfterIn(tail);
+    const withWait = (cause) => retryAfterMs === undefined ? { cause } : { cause, retryAfterMs };
+    if (end.exitCode === EX_TEMPFAIL)
+        return withWait(`exit status ${EX_TEMPFAIL} (temporary failure)`);
+    for (const pattern of preset?.transient ?? []) {
+        const match = pattern.exec(tail);
+        if (match)
+            return withWait(describeCause(match[0]));
+    }
+    return undefined;
+}
+/** A short, fixed wording for what a pattern matched (the log itself is agent output). */
+function describeCause(matched) {
+    const status = /\b(429|5\d\d)\b/.exec(matched)?.[1];
+    if (status === '429' || /rate.?limit|RESOURCE_EXHAUSTED/i.test(matched))
+        return 'rate limited by the model API (429)';
+    if (status === '529' || /overload/i.test(matched))
+        return 'model API overloaded (529)';
+    if (status)
+        return `model API error (${status})`;
+    if (/UNAVAILABLE|InternalServerError/.test(matched))
+        return 'model API unavailable';
+    return 'network error talking to the model API';
+}
+/** Longest wait a Retry-After may ask for (a longer one is cut to this). */
+const MAX_RETRY_AFTER_MS = 10 * 60_000;
+/**
+ * A `Retry-After: 12` / `"retry_after": 12` / `retry-after=12` (seconds) printed in the output,
+ * the last one; undefined when none.
+ */
+function retryAfterIn(text) {
+    const pattern = /retry[-_ ]?after["']?\s*[:=]\s*"?(\d+(?:\.\d+)?)/gi;
+    let seconds;
+    for (const match of text.matchAll(pattern))
+        seconds = Number(match[1]);
+    if (seconds === undefined || !Number.isFinite(seconds))
+        return undefined;
+    return Math.min(Math.round(seconds * 1000), MAX_RETRY_AFTER_MS);
+}
+
+;// CONCATENATED MODULE: ./src/core/agents/starts.ts
+
+
+
+
+
+
+
+/**
+ * Everything around one agent start that is not running it: the pacing of starts, the cost cap,
+ * the task's $TASK_RESULT_FILE and reading the agent's report afterwards, and the attempt loop
+ * that starts a task's agent again after a transient failure. One per run, shared by every
+ * task's starts (first attempts, retries, re-runs and resolves alike).
+ */
+class AgentStarts {
+    options;
+    budget;
+    pacer;
+    resultDir;
+    later = new Map();
+    constructor(options) {
+        this.options = options;
+        this.budget = new CostBudget(options.maxCostUsd);
+        this.pacer = new StartPacer(options.startIntervalMs ?? 0);
+        this.resultDir = external_node_path_default().join(options.workDir, 'agent-results');
+    }
+    /** Why no agent may start now (max-cost-usd reached), or undefined. */
+    refusal() {
+        return this.budget.refusal();
+    }
+    /**
+     * Waits for this start's turn (start-interval-seconds) and gives it an empty result file:
+     * its path is the agent's TASK_RESULT_FILE. `refused` is set when the cost cap was reached
+     * meanwhile (the agent must not start).
+     */
+    async before(slot) {
+        await this.pacer.turn(this.options.signal);
+        const refused = this.refusal();
+        await (0,promises_namespaceObject.mkdir)(this.resultDir, { recursive: true, mode: 0o700 });
+        const resultFile = external_node_path_default().join(this.resultDir, `${slot}.json`);
+        await (0,promises_namespaceObject.rm)(resultFile, { force: true });
+        return { resultFile, ...(refused ? { refused } : {}) };
+    }
+    /** After the agent ended: its report (result file and CLI output), counted against the cap. */
+    async after(slot, resultFile, logFile) {
+        const { report, problems } = await readAgentReport({
+            resultFile,
+            logFile,
+            preset: this.options.preset
+        });
+        await (0,promises_namespaceObject.rm)(resultFile, { force: true });
+        for (const problem of problems)
+            this.options.logger.warning(`[${slot}] its result file was not used in full: ${problem}`);
+        this.budget.record(report);
+        if (report?.costUsd !== undefined && this.options.maxCostUsd !== undefined)
+            this.options.logger.info(`[${slot}] reported ${budget_formatUsd(report.costUsd)}; the run has spent ${budget_formatUsd(this.budget.spent)} of max-cost-usd ${budget_formatUsd(this.options.maxCostUsd)}`);
+        return report;
+    }
+    /** A re-run's or resolve's report, added to its task's once integration is done (foldInto). */
+    addLater(taskId, report) {
+        if (report)
+            this.later.set(taskId, addReports(this.later.get(taskId), report) ?? report);
+    }
+    /** Adds the re-runs' and resolves' reports to their tasks' results: all a task cost. */
+    foldInto(results) {
+        for (const [id, report] of this.later) {
+            const result = results.get(id);
+            if (result)
+                result.agentReport = addReports(result.agentReport, report) ?? report;
+        }
+    }
+    /** Whether a failed agent's end is worth another start (transient.ts). */
+    transient(end, logTail) {
+        return transientFailure(end, logTail, this.options.preset);
+    }
+    /**
+     * Runs a task's attempts: `attempt(n)` makes a fresh worktree and starts the agent in it; it
+     * is made again after a transient failure, after a backoff, up to max-attempts, unless the cost
+     * cap is reached or the run is stopped. Returns the tries for the report and, when a transient
+     * failure was the last word, why it was not retried.
+     */
+    attempts(id, attempt) {
+        const maxAttempts = this.options.maxAttempts ?? 2;
+        return withRetries({ maxAttempts, ...this.options.retryDelay }, attempt, {
+            refusal: () => this.refusal(),
+            signal: this.options.signal,
+            onRetry: (next, cause, delayMs) => this.options.logger.info(`[${id}] ${cause.cause}: starting attempt ${next} of ${maxAttempts} in a fresh worktree in ${(delayMs / 1000).toFixed(1)}s`)
+        });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/core/agents/prompt.ts
 /**
  * The markdown handed to the agent through TASK_PROMPT_FILE. Issue text is public input, so it
@@ -34069,7 +35416,8 @@ function renderPrompt(ctx) {
         ctx.task.title,
         ctx.task.body,
         ctx.issue.title,
-        ...ctx.siblings.map((s) => s.title)
+        ...ctx.siblings.map((s) => s.title),
+        ...(ctx.sparse ?? [])
     ]);
     const open = `${close}text`;
     const lines = [
@@ -34097,13 +35445,50 @@ function renderPrompt(ctx) {
         ctx.task.title,
         ...(ctx.task.body ? ['', ctx.task.body] : []),
         close,
-        ''
+        '',
+        ...dependencyLines(ctx, open, close),
+        ...sparseLines(ctx.sparse, open, close)
     ];
     const others = ctx.siblings.filter((s) => s.id !== ctx.task.id);
     if (others.length > 0) {
-        lines.push('## Other tasks of this issue (context only: other agents do these)', '', open, ...others.map((s) => `- [${s.checked ? 'x' : ' '}] ${s.id}: ${s.title}`), close, '');
+        lines.push('## Other tasks of this issue (context only: other agents do these)', '', open, ...others.map((s) => `- [${s.checked ? 'x' : ' '}] ${s.id}: ${s.title}${s.dependsOn?.length ? ` (after ${s.dependsOn.join(', ')})` : ''}`), close, '');
     }
     return lines.join('\n');
+}
+/** The tasks this one builds on: their work is in the worktree already (run/start-commit.ts). */
+function dependencyLines(ctx, open, close) {
+    const deps = (ctx.task.dependsOn ?? []).map((id) => ctx.siblings.find((s) => s.id === id) ?? { id, title: '', checked: false });
+    if (deps.length === 0)
+        return [];
+    return [
+        `## Tasks this one builds on: ${deps.map((d) => d.id).join(', ')}`,
+        '',
+        `Your worktree starts from \`${ctx.baseBranch}\` with the finished work of these tasks merged in: their`,
+        'files are already here. Build on them; do not redo or undo their work.',
+        '',
+        open,
+        ...deps.map((d) => `- ${d.id}: ${d.title}${d.checked ? ' (done before this run: in the base)' : ''}`),
+        close,
+        ''
+    ];
+}
+/** What a sparse worktree shows, and that the rest of the repository is still there. */
+function sparseLines(dirs, open, close) {
+    if (!dirs?.length)
+        return [];
+    return [
+        '## What this worktree holds',
+        '',
+        'This is a sparse checkout of a larger repository: only the files at the top level, the',
+        'directories below (whole) and the files of their parent directories are here. Everything else',
+        'still exists in the repository and stays as it is in your commit: do not recreate, move or',
+        'delete it, and keep your changes inside these directories.',
+        '',
+        open,
+        ...dirs.map((d) => `${d}/`),
+        close,
+        ''
+    ];
 }
 /** A backtick fence longer than any run of backticks in the text it encloses. */
 function fenceFor(texts) {
@@ -34269,8 +35654,6 @@ async function fitOnDisk(git, options, dir, tasksToRun, warn, mode = 'checkout')
 var external_node_net_ = __nccwpck_require__(7030);
 ;// CONCATENATED MODULE: external "node:string_decoder"
 const external_node_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:string_decoder");
-;// CONCATENATED MODULE: external "node:timers/promises"
-const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 ;// CONCATENATED MODULE: ./src/core/agents/subreaper.ts
 
 
@@ -34830,7 +36213,7 @@ function openLog(file) {
 
 ;// CONCATENATED MODULE: ./src/core/git/git.ts
 
-class GitError extends Error {
+class git_GitError extends Error {
     args;
     result;
     constructor(args, result) {
@@ -34935,7 +36318,7 @@ class Git {
     async run(args, options = {}) {
         const result = await this.spawn(args, options);
         if (result.exitCode !== 0 && !(options.okExitCodes ?? []).includes(result.exitCode)) {
-            throw new GitError(args, result);
+            throw new git_GitError(args, result);
         }
         return result;
     }
@@ -34947,7 +36330,7 @@ class Git {
     async bytes(args, options = {}) {
         const result = await this.spawn(args, options);
         if (result.exitCode !== 0 && !(options.okExitCodes ?? []).includes(result.exitCode)) {
-            throw new GitError(args, result);
+            throw new git_GitError(args, result);
         }
         return result.raw;
     }
@@ -35054,7 +36437,7 @@ function scrubEnv(base, options) {
     env.GIT_COMMITTER_EMAIL ??= options.identity.email;
     env.GIT_TERMINAL_PROMPT = '0';
     // No background gc/maintenance in the shared object store while other agents write to it.
-    Object.assign(env, configEnv({ 'gc.auto': '0', 'maintenance.auto': 'false' }));
+    Object.assign(env, configEnv({ 'gc.auto': '0', 'maintenance.auto': 'false', ...options.gitConfig }));
     env[options.marker.name] = options.marker.value;
     return env;
 }
@@ -35177,6 +36560,156 @@ async function hashFiles(git, at, files) {
     return files.map((p) => ids.get(p) ?? (p.includes('\n') ? 'unhashable' : ''));
 }
 
+;// CONCATENATED MODULE: ./src/core/run/agent.ts
+
+
+
+
+
+
+
+/**
+ * Starts agents: writes the prompt file, isolates the preset's config, builds the scrubbed
+ * environment (never the token) and runs the command in its worktree until it ends.
+ */
+function agentStarter(ws, fifos, starts) {
+    const { options, logger } = ws;
+    // Said once: without the subreaper a daemon that clears its environment can outlive its task.
+    const reaperNote = subreaperAvailable().then((ok) => {
+        if (!ok)
+            logger.debug('no child subreaper here (needs Linux and perl): agents run without the supervisor');
+    });
+    return async ({ task, wt, slot, command, prompt, extraEnv, startSha }) => {
+        // Its turn (start-interval-seconds) and its result file, unless the cost cap is reached.
+        const { resultFile, refused } = await starts.before(slot);
+        if (refused)
+            return { refused };
+        const promptFile = external_node_path_default().join(ws.dirs.prompts, `${slot}.md`);
+        await (0,promises_namespaceObject.writeFile)(promptFile, prompt).catch(noSpaceAt(`while writing the prompt file ${promptFile}`));
+        const isolation = options.agentPreset
+            ? await isolate(options.agentPreset, external_node_path_default().join(ws.dirs.root, 'agent-state', slot), options.agentBaseEnv)
+            : undefined;
+        const privateEnv = Object.fromEntries(Object.entries(isolation?.env ?? {}).filter(([name, value]) => !withheldFromAgents(name, value, options.secrets)));
+        const env = buildAgentEnv(options.agentBaseEnv, {
+            ...privateEnv,
+            TASK_ID: task.id,
+            TASK_TITLE: task.title,
+            TASK_BODY: task.body,
+            TASK_PROMPT_FILE: promptFile,
+            TASK_BRANCH: ws.branchOf(task),
+            TASK_WORKTREE: wt.path,
+            ISSUE_NUMBER: String(options.issue.number),
+            ISSUE_TITLE: options.issue.title,
+            BASE_BRANCH: options.baseBranch,
+            BASE_SHA: startSha,
+            TASK_RESULT_FILE: resultFile,
+            ...extraEnv
+        }, {
+            secrets: options.secrets,
+            identity: options.identity,
+            marker: ws.marker(slot),
+            gitConfig: wt.config
+        });
+        const logFile = external_node_path_default().join(ws.dirs.logs, `${slot}.log`);
+        await reaperNote;
+        const run = await runAgent({
+            command,
+            cwd: wt.path,
+            env,
+            logFile,
+            timeoutMs: options.taskTimeoutMs,
+            killGraceMs: options.killGraceMs ?? 5000,
+            marker: ws.marker(slot),
+            onLine: (line) => logger.info(`[${slot}] ${line}`),
+            signal: options.signal,
+            fifoPool: fifos
+        }).finally(() => isolation?.dispose());
+        return { run, logFile, report: await starts.after(slot, resultFile, logFile) };
+    };
+}
+/** Why an agent (or a resolve or verify command) failed, in words; undefined when it did not. */
+function failure(options, run, what = 'agent') {
+    if (run.cancelled) {
+        return options.signal?.reason === 'deadline'
+            ? "stopped at the run's deadline (timeout-minutes)"
+            : 'cancelled';
+    }
+    if (run.timedOut)
+        return `timed out after ${formatMinutes(options.taskTimeoutMs)}; its process tree was ended`;
+    if (run.noSpace?.ended)
+        return run.noSpace.message;
+    if (run.noSpace && run.exitCode !== 0)
+        return `${what} ${run.exitCode === null ? `was killed by ${run.signal ?? 'a signal'}` : `exited with status ${run.exitCode}`}: ${run.noSpace.message}`;
+    if (run.exitCode === null)
+        return `${what} was killed by ${run.signal ?? 'a signal'}`;
+    if (run.exitCode !== 0)
+        return `${what} exited with status ${run.exitCode}`;
+    return undefined;
+}
+function formatMinutes(ms) {
+    const minutes = ms / 60000;
+    return minutes >= 1 ? `${Number(minutes.toFixed(2))} min` : `${Math.round(ms / 1000)} s`;
+}
+
+;// CONCATENATED MODULE: ./src/core/run/attempts.ts
+// The attempts of one task (issue 15): its agent started again in a fresh worktree after a
+// transient failure, the cost cap checked before each start, every attempt's report added up.
+// The retry policy itself is agents/attempts.ts; one attempt is attemptTask (agents.ts).
+
+
+/**
+ * Runs `attempt(1)`, then again while it fails transiently and max-attempts allows (a task the
+ * cost cap keeps from starting is `skipped`). The outcome is the last attempt's, with the report
+ * of all attempts (cost and tokens summed: each was billed), the tries, when its first agent
+ * started, and, for a transient failure not retried, why not. Refused tool calls are a warning.
+ */
+async function runAttempts(task, branch, starts, warn, attempt) {
+    const refused = starts.refusal();
+    if (refused)
+        return {
+            kind: 'result',
+            result: {
+                id: task.id,
+                title: task.title,
+                branch,
+                status: 'skipped',
+                changedFiles: [],
+                durationMs: 0,
+                reason: `${NOT_STARTED}${refused}`
+            }
+        };
+    let report;
+    let startedAt;
+    const { value, tries, stopped } = await starts.attempts(task.id, async (n) => {
+        const { transient, ...outcome } = await attempt(n);
+        const result = resultOf(outcome);
+        report = addReports(report, result.agentReport);
+        if (!result.reason?.startsWith(NOT_STARTED))
+            startedAt ??= result.startedAt;
+        const word = outcome.kind === 'committed' ? 'succeeded' : (result.reason ?? 'failed');
+        return {
+            value: outcome,
+            outcome: transient?.cause ?? word,
+            ...(transient ? { transient } : {})
+        };
+    });
+    const result = resultOf(value);
+    if (report)
+        result.agentReport = report;
+    if (startedAt !== undefined)
+        Object.assign(result, { startedAt, tries });
+    if (stopped && value.kind === 'result' && result.status === 'failed')
+        result.reason = `${result.reason ?? 'failed'} (${tries.at(-1)?.outcome}; ${stopped})`;
+    const denied = report && denialWarning(task.id, report);
+    if (denied)
+        warn(denied);
+    return value;
+}
+/** The result (or, for committed work, the result so far) an outcome carries. */
+function resultOf(outcome) {
+    return outcome.kind === 'result' ? outcome.result : outcome.work.partial;
+}
+
 ;// CONCATENATED MODULE: ./src/core/util/pool.ts
 /**
  * Runs `worker` over `items` with at most `limit` in flight, preserving result order.
@@ -35224,85 +36757,452 @@ function createLimiter(limit) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/core/run/agent.ts
+;// CONCATENATED MODULE: ./src/core/git/base-branch.ts
 
+// A base branch is a branch: `release/1.x` means refs/heads/release/1.x (on the remote, the ref
+// fetched from its refs/heads/), never a tag or another ref that happens to share the name.
+// git's own lookup of a bare name (`git rev-parse release/1.x`) tries refs/tags/ before
+// refs/heads/, so a tag of the same name would silently win.
+/**
+ * The branch name in what the user gave: `refs/heads/x` is taken as `x`; anything that is not a
+ * valid branch name (`a..b`, `x:y`, `*`, a leading `-`) is refused with a message naming it.
+ */
+async function baseBranchName(git, given, what) {
+    const name = given.trim().replace(/^refs\/heads\//, '');
+    const valid = name !== '' &&
+        !name.startsWith('-') &&
+        (await git.test(['check-ref-format', `refs/heads/${name}`], { okExitCodes: [128] }));
+    if (!valid)
+        throw new errors_UserError(`${what} "${given}" is not a branch name (like main or release/1.x).`);
+    return name;
+}
+/**
+ * The commit local branch `name` points at (refs/heads/<name>). When there is no such branch,
+ * the error says what the name is instead (a tag, a remote-tracking branch) and what to do.
+ */
+async function localBranchTip(git, name, opts) {
+    const found = await git.run(['rev-parse', '--verify', '-q', `refs/heads/${name}^{commit}`], {
+        okExitCodes: [1]
+    });
+    if (found.exitCode === 0)
+        return found.stdout.trim();
+    const others = await git.out([
+        'for-each-ref',
+        '--format=%(refname)',
+        `refs/tags/${name}`,
+        `refs/remotes/${name}`
+    ]);
+    const refs = others.split('\n');
+    let hint = `Pass an existing branch.`;
+    if (refs.includes(`refs/tags/${name}`))
+        hint = `"${name}" is a tag there, not a branch: tasks start from a branch. Make one (git branch <new-branch> refs/tags/${name}) and pass that.`;
+    else if (refs.includes(`refs/remotes/${name}`))
+        hint = `"${name}" is a remote-tracking branch there, not a branch of that repository: pass the local branch (git switch ${name.slice(name.indexOf('/') + 1)} makes one from it).`;
+    throw new errors_UserError(`${opts.what} "${name}": no branch of that name in ${opts.where}. ${hint}`);
+}
+/**
+ * The error for a base branch the remote does not have (what `git fetch` of its refs/heads/
+ * ref failed on), saying when the name is one of the remote's tags instead.
+ */
+async function base_branch_missingRemoteBranch(git, remote, name, auth) {
+    const tags = await git
+        .out(['ls-remote', '--tags', remote, `refs/tags/${name}`], { config: auth })
+        .catch(() => '');
+    const isTag = tags.split('\n').some((line) => line.split('\t')[1] === `refs/tags/${name}`);
+    return new UserError(`The base branch "${name}" does not exist on ${remote}${isTag ? ` (it has a tag of that name; the base must be a branch)` : ''}. Set base-branch to an existing branch, or leave it empty for the default branch.`);
+}
 
-
-
+;// CONCATENATED MODULE: ./src/core/git/remote.ts
 
 
 
 /**
- * Starts agents: writes the prompt file, isolates the preset's config, builds the scrubbed
- * environment (never the token) and runs the command in its worktree until it ends.
+ * Config that authenticates requests to `remoteUrl` with a token, passed per call (never
+ * stored). Keyed to the remote's exact URL: git lets the most specific `http.<url>.*` setting
+ * win, so a generic `http.extraheader` would lose to the one actions/checkout persisted for
+ * https://github.com/ and the wrong token would be used.
  */
-function agentStarter(ws, fifos) {
-    const { options, logger } = ws;
-    // Said once: without the subreaper a daemon that clears its environment can outlive its task.
-    const reaperNote = subreaperAvailable().then((ok) => {
-        if (!ok)
-            logger.debug('no child subreaper here (needs Linux and perl): agents run without the supervisor');
+function tokenAuthConfig(token, remoteUrl) {
+    if (!token || !/^https?:\/\//i.test(remoteUrl))
+        return {};
+    const basic = Buffer.from(`x-access-token:${token}`, 'utf8').toString('base64');
+    return { [`http.${remoteUrl}.extraheader`]: `AUTHORIZATION: basic ${basic}` };
+}
+/** The fetch URL of a remote. */
+async function remoteUrl(git, remote) {
+    return git.out(['remote', 'get-url', remote]);
+}
+async function isShallow(git) {
+    return (await git.out(['rev-parse', '--is-shallow-repository'])) === 'true';
+}
+/**
+ * Fetches the tip of `branch` into refs/remotes/<remote>/<branch> and returns it. A shallow
+ * workspace (actions/checkout's default) stays shallow: every task starts from this one commit,
+ * so it is also every merge's base, and no history is needed.
+ */
+async function fetchBranch(git, remote, branch, auth) {
+    await fetchRefs(git, remote, [branch], auth, 1).catch(async (error) => {
+        if (error instanceof GitError && /couldn't find remote ref/i.test(error.result.stderr))
+            throw await missingRemoteBranch(git, remote, branch, auth);
+        throw error;
     });
-    return async ({ task, wt, slot, command, prompt, extraEnv, startSha }) => {
-        const promptFile = external_node_path_default().join(ws.dirs.prompts, `${slot}.md`);
-        await (0,promises_namespaceObject.writeFile)(promptFile, prompt).catch(noSpaceAt(`while writing the prompt file ${promptFile}`));
-        const isolation = options.agentPreset
-            ? await isolate(options.agentPreset, external_node_path_default().join(ws.dirs.root, 'agent-state', slot), options.agentBaseEnv)
-            : undefined;
-        const privateEnv = Object.fromEntries(Object.entries(isolation?.env ?? {}).filter(([name, value]) => !withheldFromAgents(name, value, options.secrets)));
-        const env = buildAgentEnv(options.agentBaseEnv, {
-            ...privateEnv,
-            TASK_ID: task.id,
-            TASK_TITLE: task.title,
-            TASK_BODY: task.body,
-            TASK_PROMPT_FILE: promptFile,
-            TASK_BRANCH: ws.branchOf(task),
-            TASK_WORKTREE: wt.path,
-            ISSUE_NUMBER: String(options.issue.number),
-            ISSUE_TITLE: options.issue.title,
-            BASE_BRANCH: options.baseBranch,
-            BASE_SHA: startSha,
-            ...extraEnv
-        }, { secrets: options.secrets, identity: options.identity, marker: ws.marker(slot) });
-        const logFile = external_node_path_default().join(ws.dirs.logs, `${slot}.log`);
-        await reaperNote;
-        const run = await runAgent({
-            command,
-            cwd: wt.path,
-            env,
-            logFile,
-            timeoutMs: options.taskTimeoutMs,
-            killGraceMs: options.killGraceMs ?? 5000,
-            marker: ws.marker(slot),
-            onLine: (line) => logger.info(`[${slot}] ${line}`),
-            signal: options.signal,
-            fifoPool: fifos
-        }).finally(() => isolation?.dispose());
-        return { run, logFile };
-    };
+    return git.out(['rev-parse', '--verify', `refs/remotes/${remote}/${branch}^{commit}`]);
 }
-/** Why an agent (or a resolve or verify command) failed, in words; undefined when it did not. */
-function failure(options, run, what = 'agent') {
-    if (run.cancelled) {
-        return options.signal?.reason === 'deadline'
-            ? "stopped at the run's deadline (timeout-minutes)"
-            : 'cancelled';
+/** Branches under `prefix/` on the remote, with their tips. */
+async function listRemoteBranches(git, remote, prefix, auth) {
+    const out = await git.out(['ls-remote', '--heads', remote, `refs/heads/${prefix}/*`], {
+        config: auth
+    });
+    const branches = new Map();
+    for (const line of out.split('\n').filter(Boolean)) {
+        const [sha, ref] = line.split('\t');
+        const name = ref.replace(/^refs\/heads\//, '');
+        if (name.startsWith(`${prefix}/`))
+            branches.set(name, sha);
     }
-    if (run.timedOut)
-        return `timed out after ${formatMinutes(options.taskTimeoutMs)}; its process tree was ended`;
-    if (run.noSpace?.ended)
-        return run.noSpace.message;
-    if (run.noSpace && run.exitCode !== 0)
-        return `${what} ${run.exitCode === null ? `was killed by ${run.signal ?? 'a signal'}` : `exited with status ${run.exitCode}`}: ${run.noSpace.message}`;
-    if (run.exitCode === null)
-        return `${what} was killed by ${run.signal ?? 'a signal'}`;
-    if (run.exitCode !== 0)
-        return `${what} exited with status ${run.exitCode}`;
-    return undefined;
+    return branches;
 }
-function formatMinutes(ms) {
-    const minutes = ms / 60000;
-    return minutes >= 1 ? `${Number(minutes.toFixed(2))} min` : `${Math.round(ms / 1000)} s`;
+/**
+ * Pushes all updates in one `git push`, each guarded by --force-with-lease against the tip
+ * this run saw: a branch someone else moved meanwhile is reported, not overwritten.
+ * Not atomic on purpose: a protected integration branch must not stop task branches (the
+ * agents' work) from being saved.
+ */
+async function pushBranches(git, remote, updates, auth) {
+    const outcomes = await remote_pushRefs(git, remote, updates.map((u) => ({ ...u, ref: `refs/heads/${u.branch}` })), auth);
+    return outcomes.map((o, i) => ({ ...o, branch: updates[i].branch }));
+}
+/** pushBranches for any ref (full names, e.g. refs/notes/...). `branch` in the outcome is the ref. */
+async function remote_pushRefs(git, remote, updates, auth) {
+    if (updates.length === 0)
+        return [];
+    // Hooks are off, so git-lfs's pre-push does not run: its objects go first, here.
+    const commits = updates.flatMap((u) => (u.sha ? [u.sha] : []));
+    if (await usesLfs(git, ...commits)) {
+        const lfsFailed = await pushLfsObjects(git, remote, commits, auth);
+        if (lfsFailed)
+            return updates.map((u) => ({ branch: u.ref, ok: false, message: lfsFailed }));
+    }
+    const args = ['push', '--porcelain', '--no-verify'];
+    for (const u of updates)
+        args.push(`--force-with-lease=${u.ref}:${u.expected ?? ''}`);
+    args.push(remote, ...updates.map((u) => `${u.sha ?? ''}:${u.ref}`));
+    const result = await git.run(args, { config: auth, okExitCodes: [1] });
+    const lines = result.stdout.split('\n');
+    return updates.map((u) => {
+        const line = lines.find((l) => l.includes(`:${u.ref}\t`));
+        if (!line) {
+            const reason = result.stderr.trim().split('\n').slice(-3).join(' ') || 'no result from git push';
+            return { branch: u.ref, ok: result.exitCode === 0, message: reason };
+        }
+        const [flag, , summary = ''] = line.split('\t');
+        const name = u.ref.replace(/^refs\/heads\//, '');
+        const serverSays = result.stderr
+            .split('\n')
+            .filter((l) => l.startsWith('remote:') || l.includes(name))
+            .join(' ')
+            .trim();
+        const ok = flag !== '!';
+        return {
+            branch: u.ref,
+            ok,
+            message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}`
+        };
+    });
+}
+/** Refs on the remote matching `pattern` (a full ref name, `*` allowed), with their tips. */
+async function remote_listRemoteRefs(git, remote, pattern, auth) {
+    const out = await git.out(['ls-remote', remote, pattern], { config: auth });
+    const refs = new Map();
+    for (const line of out.split('\n').filter(Boolean)) {
+        const [sha, ref] = line.split('\t');
+        refs.set(ref, sha);
+    }
+    return refs;
+}
+/** Fetches refs under their own names (notes, for example): `+<ref>:<ref>` for each. */
+async function fetchOwnRefs(git, remote, refs, auth) {
+    if (refs.length > 0)
+        await fetchRefspecs(git, remote, refs.map((r) => `+${r}:${r}`), auth, 1);
+}
+/** Fetches branches into refs/remotes/<remote>/ (objects for tasks reused from earlier runs). */
+async function fetchBranches(git, remote, branches, auth) {
+    if (branches.length > 0)
+        await fetchRefs(git, remote, branches, auth, 50);
+}
+/** One fetch of `branches`; in a shallow clone, `shallowDepth` commits deep (it stays shallow). */
+async function fetchRefs(git, remote, branches, auth, shallowDepth) {
+    const refspecs = branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`);
+    await fetchRefspecs(git, remote, refspecs, auth, shallowDepth);
+}
+async function fetchRefspecs(git, remote, refspecs, auth, shallowDepth) {
+    const shallow = await isShallow(git);
+    await git.run([
+        'fetch',
+        '--no-tags',
+        '--no-recurse-submodules',
+        '--no-auto-maintenance',
+        ...(shallow ? [`--depth=${shallowDepth}`] : []),
+        remote,
+        ...refspecs
+    ], { config: auth });
+}
+/**
+ * Makes sure `base` and each tip share history locally, deepening a shallow clone as needed
+ * (never --allow-unrelated-histories: that turns every file into an add/add conflict).
+ */
+async function ensureMergeBases(git, remote, base, tips, auth) {
+    for (let round = 0; round < 5; round++) {
+        const missing = [];
+        for (const tip of tips) {
+            if (!(await git.test(['merge-base', base.sha, tip.sha])))
+                missing.push(tip);
+        }
+        if (missing.length === 0 || !(await isShallow(git)))
+            return;
+        const refspecs = [base, ...missing].map((r) => `+refs/heads/${r.branch}:refs/remotes/${remote}/${r.branch}`);
+        const depth = round < 4 ? [`--deepen=${100 * 4 ** round}`] : ['--unshallow'];
+        await git.run(['fetch', '--no-tags', '--no-auto-maintenance', ...depth, remote, ...refspecs], {
+            config: auth
+        });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/git/submodules.ts
+
+
+
+
+/** Ref namespace in a module store that keeps a task's unpublished submodule commit. */
+const KEPT_SUBMODULE_REFS = 'refs/agent-fanout/kept';
+/**
+ * The same commits in the superproject (`<namespace>/<task branch>/<submodule name>`): the
+ * action pushes them to its origin (pushKeptSubmoduleCommits), so they outlive the runner.
+ */
+const SUBMODULE_COMMIT_REFS = 'refs/agent-fanout/submodules';
+class SubmoduleWorktrees {
+    git;
+    logger;
+    modules;
+    lanes = new Map();
+    constructor(git, logger, modules) {
+        this.git = git;
+        this.logger = logger;
+        this.modules = modules;
+    }
+    /**
+     * The submodules of `commit` the workspace has initialised; undefined when there are none
+     * (the usual case costs one stat). Worktree entries an earlier run left in their stores go.
+     */
+    static async find(git, commonDir, commit, logger) {
+        const modules = await initialisedSubmodules(git, commonDir, commit);
+        if (modules.length === 0)
+            return undefined;
+        const found = new SubmoduleWorktrees(git, logger, modules);
+        await found.prune();
+        return found;
+    }
+    /**
+     * Checks out, in the worktree at `wtPath` (whose superproject commit is `commit`), every
+     * submodule it records and the workspace has, where the checkout made its directory (a
+     * sparse cone leaves some out). Overlay and checkout worktrees alike: the submodule's files
+     * are written into the task's own tree (an overlay's upper layer).
+     */
+    async populate(wtPath, commit) {
+        const links = await gitlinks(this.git, commit, this.modules.map((m) => m.path));
+        for (const module of this.modules) {
+            const sha = links.get(module.path);
+            if (!sha || !(await isDir(external_node_path_default().join(wtPath, module.path))))
+                continue;
+            const at = { env: { GIT_DIR: module.store } };
+            if (!(await this.git.test(['cat-file', '-e', `${sha}^{commit}`], at))) {
+                this.logger.warning(`Submodule ${module.path}: commit ${sha.slice(0, 12)} is not in the workspace's module store, so task worktrees leave it empty (run \`git submodule update\` before this step).`);
+                continue;
+            }
+            await this.lane(module.store)(() => this.git.run(['worktree', 'add', '--quiet', '--detach', external_node_path_default().join(wtPath, module.path), sha], at));
+        }
+    }
+    /** Forgets the module stores' worktrees whose files are gone (after task worktrees go). */
+    async prune() {
+        await Promise.all(this.modules.map((m) => this.lane(m.store)(() => this.git.run(['worktree', 'prune'], { env: { GIT_DIR: m.store }, okExitCodes: [128] }))));
+    }
+    lane(store) {
+        let lane = this.lanes.get(store);
+        if (!lane)
+            this.lanes.set(store, (lane = createLimiter(1)));
+        return lane;
+    }
+}
+/** The submodules recorded in `commit`'s .gitmodules whose store the workspace has. */
+async function initialisedSubmodules(git, commonDir, commit) {
+    const modulesDir = external_node_path_default().join(commonDir, 'modules');
+    if (!(await isDir(modulesDir)))
+        return [];
+    const paths = await configEntries(git, ['--blob', `${commit}:.gitmodules`], /\.path$/);
+    const urls = await configEntries(git, [], /^submodule\..*\.url$/);
+    const found = [];
+    for (const [key, subPath] of paths) {
+        const name = key.slice('submodule.'.length, -'.path'.length);
+        const store = external_node_path_default().join(modulesDir, name);
+        if (!urls.has(`submodule.${name}.url`) || !(await isDir(store)))
+            continue;
+        found.push({ name, path: subPath.replace(/\/+$/, ''), store });
+    }
+    return found;
+}
+/** `git config [--blob x] -z --get-regexp`, as key → value, filtered by key. */
+async function configEntries(git, source, keys) {
+    const out = await git.run(['config', ...source, '-z', '--get-regexp', '^submodule\\.'], {
+        okExitCodes: [1, 128]
+    });
+    const entries = new Map();
+    if (out.exitCode !== 0)
+        return entries;
+    for (const record of out.stdout.split('\0').filter(Boolean)) {
+        const newline = record.indexOf('\n');
+        const key = record.slice(0, newline);
+        if (keys.test(key))
+            entries.set(key, record.slice(newline + 1));
+    }
+    return entries;
+}
+/** Gitlinks (mode 160000) at the given paths of `commit`: path → commit id. */
+async function gitlinks(git, commit, paths) {
+    const links = new Map();
+    if (paths.length === 0)
+        return links;
+    const out = await git.out(['ls-tree', '-z', commit, '--', ...paths]);
+    for (const entry of out.split('\0').filter(Boolean)) {
+        const [meta, name] = [entry.slice(0, entry.indexOf('\t')), entry.slice(entry.indexOf('\t') + 1)];
+        const [mode, , sha] = meta.split(' ');
+        if (mode === '160000')
+            links.set(name, sha);
+    }
+    return links;
+}
+/**
+ * Why a task's work must not be merged as it is: a gitlink it changed points at a commit that
+ * its submodule's remote does not have (checked against the module store's remote-tracking
+ * branches, fetched once more when they do not have it), so the merged superproject would name
+ * a commit nobody can check out. The commit, where the store has it, is kept under a ref of its
+ * own there, and the reason says where and what to push. Undefined: nothing to object to.
+ */
+async function unpublishedSubmodules(git, commonDir, startSha, tip, taskBranch) {
+    const modulesDir = external_node_path_default().join(commonDir, 'modules');
+    if (!(await isDir(modulesDir)))
+        return undefined;
+    const changed = await changedGitlinks(git, startSha, tip);
+    if (changed.size === 0)
+        return undefined;
+    const names = await configEntries(git, ['--blob', `${tip}:.gitmodules`], /\.path$/);
+    const problems = [];
+    for (const [subPath, sha] of changed) {
+        const key = [...names].find(([, p]) => p.replace(/\/+$/, '') === subPath)?.[0];
+        const name = key?.slice('submodule.'.length, -'.path'.length);
+        const store = name ? external_node_path_default().join(modulesDir, name) : undefined;
+        const short = sha.slice(0, 12);
+        if (!store || !(await isDir(store))) {
+            problems.push(`points ${subPath} at commit ${short}, in a submodule the workspace has not initialised, so it cannot be checked`);
+            continue;
+        }
+        if (await published(git, store, sha))
+            continue;
+        const at = { env: { GIT_DIR: store } };
+        const has = await git.test(['cat-file', '-e', `${sha}^{commit}`], at);
+        const ref = `${KEPT_SUBMODULE_REFS}/${taskBranch ?? 'detached'}`;
+        const superRef = `${SUBMODULE_COMMIT_REFS}/${taskBranch ?? 'detached'}/${refSafe(name)}`;
+        if (has) {
+            await git.run(['update-ref', ref, sha], at);
+            await git.run([
+                'fetch',
+                '--quiet',
+                '--no-tags',
+                '--no-write-fetch-head',
+                store,
+                `+${ref}:${superRef}`
+            ]);
+        }
+        const remoteUrl = await git
+            .out(['remote', 'get-url', await defaultRemote(git, store)], at)
+            .catch(() => 'its remote');
+        problems.push(has
+            ? `changed submodule ${subPath} to commit ${short}, which the submodule's remote ${remoteUrl} does not have. The commit is kept in the workspace's module store ${external_node_path_default().relative(external_node_path_default().dirname(commonDir), store) || store} as ${ref}, and in this repository as ${superRef}: push it to the submodule's remote (\`git -C ${subPath} push origin ${sha}:refs/heads/<branch>\`), then merge this task's branch`
+            : `points ${subPath} at commit ${short}, which neither the workspace nor the submodule's remote ${remoteUrl} has`);
+    }
+    if (problems.length === 0)
+        return undefined;
+    return `Not merged: the task ${problems.join('; it ')}.`;
+}
+/** A submodule name as one or more ref path components. */
+function refSafe(name) {
+    return (name
+        .replace(/[^A-Za-z0-9._/-]/g, '-')
+        .split('/')
+        .map((part) => part.replace(/^\.+/, '').replace(/\.lock$/, '-lock') || '-')
+        .join('/')
+        .replace(/\.\.+/g, '.') || 'submodule');
+}
+/**
+ * Pushes the superproject's kept submodule commits (SUBMODULE_COMMIT_REFS) that the remote
+ * does not have yet: the work of a task whose submodule commit could not be merged stays
+ * reachable after the runner is gone. Returns what was pushed and how it went.
+ */
+async function pushKeptSubmoduleCommits(git, remote, auth) {
+    const local = await git.out([
+        'for-each-ref',
+        '--format=%(objectname) %(refname)',
+        `${SUBMODULE_COMMIT_REFS}/`
+    ]);
+    if (!local)
+        return [];
+    const there = await listRemoteRefs(git, remote, `${SUBMODULE_COMMIT_REFS}/*`, auth);
+    const updates = local
+        .split('\n')
+        .map((line) => ({
+        sha: line.slice(0, line.indexOf(' ')),
+        ref: line.slice(line.indexOf(' ') + 1)
+    }))
+        .filter((u) => there.get(u.ref) !== u.sha)
+        .map((u) => ({ ...u, expected: there.get(u.ref) }));
+    return pushRefs(git, remote, updates, auth);
+}
+/** Gitlinks added or changed between two commits: path → new commit id. */
+async function changedGitlinks(git, from, to) {
+    const out = await git.out(['diff-tree', '-r', '-z', '--no-renames', from, to]);
+    const fields = out.split('\0');
+    const links = new Map();
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+        const [, newMode, , newSha, status] = fields[i].replace(/^:/, '').split(' ');
+        if (newMode === '160000' && status !== 'D')
+            links.set(fields[i + 1], newSha);
+    }
+    return links;
+}
+/** Whether a remote-tracking branch of the store contains `sha` (fetching once if not). */
+async function published(git, store, sha) {
+    const at = { env: { GIT_DIR: store } };
+    const contains = async () => {
+        if (!(await git.test(['cat-file', '-e', `${sha}^{commit}`], at)))
+            return false;
+        const refs = await git.out(['for-each-ref', '--count=1', '--contains', sha, '--format=%(refname)', 'refs/remotes/'], at);
+        return refs !== '';
+    };
+    if (await contains())
+        return true;
+    const remote = await defaultRemote(git, store);
+    const fetched = await git.run(['fetch', '--quiet', '--no-tags', '--no-recurse-submodules', remote], {
+        ...at,
+        okExitCodes: [1, 128]
+    });
+    return fetched.exitCode === 0 && (await contains());
+}
+async function defaultRemote(git, store) {
+    const remotes = await git.out(['remote'], { env: { GIT_DIR: store } }).catch(() => '');
+    const list = remotes.split('\n').filter(Boolean);
+    return list.includes('origin') ? 'origin' : (list[0] ?? 'origin');
+}
+async function isDir(p) {
+    return (0,promises_namespaceObject.stat)(p).then((s) => s.isDirectory(), () => false);
 }
 
 ;// CONCATENATED MODULE: ./src/core/git/overlay-layers.ts
@@ -35509,6 +37409,11 @@ class WorktreeManager {
      * spreads over the other tasks' agent time.
      */
     fileWork = createLimiter(FILE_WORK_LANES);
+    /** Sparse cones and submodules (repo-features.ts); none by default. */
+    features;
+    useFeatures(features) {
+        this.features = features;
+    }
     constructor(git, root, logger, 
     /** 'git' forces `git worktree add`/`prune` (tests compare both ways). */
     mode = 'auto', 
@@ -35662,8 +37567,11 @@ class WorktreeManager {
      * (`checkout -B`), `--no-track` from a commit id, so no config is written (upstream tracking
      * config is the classic `.git/config.lock` race of parallel adds).
      */
-    async create(taskId, branch, startSha) {
+    async create(taskId, branch, startSha, 
+    /** A task's `paths:` (narrowing the run's sparse cone). */
+    paths) {
         const wtPath = this.pathFor(taskId);
+        const dirs = this.features?.dirsFor(taskId, paths);
         const registration = await this.detect();
         for (let attempt = 1;; attempt++) {
             try {
@@ -35682,11 +37590,11 @@ class WorktreeManager {
                     commonDir: registration.commonDir,
                     dotGit
                 };
-                await this.fill(wt, registration, branch, startSha);
+                await this.fill(wt, registration, branch, startSha, dirs);
                 return wt;
             }
             catch (error) {
-                const retryable = error instanceof GitError && TRANSIENT_ERROR.test(error.message);
+                const retryable = error instanceof git_GitError && TRANSIENT_ERROR.test(error.message);
                 if (!retryable || attempt >= 6) {
                     // A half-made worktree (a full disk stopped its checkout, say) goes now, not at the end.
                     await this.remove(wtPath).catch(() => undefined);
@@ -35705,8 +37613,15 @@ class WorktreeManager {
      * HEAD is only pointed at the branch; at another commit the checkout writes only the files
      * that differ, into the task's upper dir.
      */
-    async fill(wt, registration, branch, startSha) {
-        const at = { cwd: wt.path, env: worktreeEnv(wt) };
+    async fill(wt, registration, branch, startSha, dirs) {
+        // Sparse cones and submodules (repo-features.ts) around the files themselves.
+        Object.assign(wt, await this.features?.beforeCheckout(wt, this.layers ? 'overlay' : 'checkout', dirs));
+        await this.populate(wt, registration, branch, startSha);
+        await this.features?.afterCheckout(wt, startSha);
+    }
+    /** The worktree's files at startSha: an overlay mount, or a checkout. */
+    async populate(wt, registration, branch, startSha) {
+        const at = { cwd: wt.path, env: worktreeEnv(wt), config: wt.config };
         if (this.layers) {
             await this.layers.mount(external_node_path_default().basename(wt.path), wt.path, wt.gitDir);
             // The .git file written at registration is under the mount now: written again, on top.
@@ -35784,6 +37699,7 @@ class WorktreeManager {
                 await this.layers.unmount(external_node_path_default().basename(wtPath), wtPath);
         const { units, prune } = await this.unregister(wtPaths);
         await this.deleteFiles(units);
+        await this.features?.afterRemoval();
         if (prune)
             await this.prune();
     }
@@ -35863,6 +37779,7 @@ class WorktreeManager {
             await releaseOverlays(this.root);
             await this.deleteFiles(units);
             await (0,promises_namespaceObject.rm)(this.root, { recursive: true, force: true });
+            await this.features?.afterRemoval();
             if (registration.kind === 'direct') {
                 const scratch = this.scratchDir(registration.commonDir);
                 await (0,promises_namespaceObject.rm)(scratch, { recursive: true, force: true });
@@ -35928,6 +37845,8 @@ function isInside(child, parent) {
 
 
 
+
+
 /** The collect options of one task of a run: its commit messages and how it names branches. */
 function taskCollectOptions(run, task, branch, startSha) {
     const trailers = `Agent-Fanout-Task: ${task.id}\nAgent-Fanout-Issue: ${run.issueNumber}\n`;
@@ -35955,21 +37874,27 @@ async function collectWork(git, wt, opts) {
     const look = await inspect(git, wt, opts);
     if (look.problems.length > 0)
         return saveUnfinished(git, wt, opts, look);
+    let work;
     try {
-        return { tip: await commitWork(git, wt, opts, look.head) };
+        work = { tip: await commitWork(git, wt, opts, look.head) };
     }
     catch (error) {
         // A full disk is not rebuilt from (that needs space too) nor kept (the files would hold the
         // space every other task needs): the caller fails the task and removes its worktree.
         if (isNoSpace(error))
             throw error;
-        return rebuildFromFiles(git, wt, opts, look.head, error);
+        work = await rebuildFromFiles(git, wt, opts, look.head, error);
     }
+    if (!('tip' in work))
+        return work;
+    // A submodule commit its remote lacks would be a gitlink nobody can check out (submodules.ts).
+    const unpublished = await unpublishedSubmodules(git, wt.commonDir, opts.startSha, work.tip, opts.branch);
+    return unpublished ? { error: unpublished, saved: work.tip, keepBranch: !!opts.branch } : work;
 }
 /** What the agent left, from the worktree's own git dir; only files are read, no git process. */
 async function inspect(git, wt, opts) {
     const problems = [];
-    if (!(await isDir(wt.path)))
+    if (!(await collect_isDir(wt.path)))
         return { head: {}, problems: ['removed its worktree directory'], gone: true };
     const names = await (0,promises_namespaceObject.readdir)(wt.gitDir).catch(() => undefined);
     if (!names) {
@@ -36151,7 +38076,7 @@ async function commitWork(git, wt, opts, head) {
         okExitCodes: [1]
     });
     if (commit.exitCode === 1 && !/nothing to commit/.test(commit.stdout + commit.stderr))
-        throw new GitError(['commit'], commit);
+        throw new git_GitError(['commit'], commit);
     const after = await readHead(wt);
     const tip = after.sha ?? (await git.out(['rev-parse', '--verify', 'HEAD^{commit}'], run));
     // A detached HEAD (allowed when it descends from the start, judged later) is still the task's
@@ -36168,7 +38093,7 @@ async function commitWork(git, wt, opts, head) {
  * is kept as the agent left it.
  */
 async function rebuildFromFiles(git, wt, opts, head, cause) {
-    const why = oneLine(cause);
+    const why = collect_oneLine(cause);
     const named = head.sha ?? head.ref;
     const [headNow] = await resolveCommits(git, wt, [named]).catch(() => [named]);
     // A HEAD that names no commit at all is what the agent left, not a result to rebuild on.
@@ -36187,7 +38112,7 @@ async function rebuildFromFiles(git, wt, opts, head, cause) {
         };
     }
     catch (error) {
-        const again = oneLine(error);
+        const again = collect_oneLine(error);
         const failed = `the action could not commit its work: ${why}; committing it again from its files failed${again === why ? ' the same way' : `: ${again}`}`;
         const { where, ...left } = await keepWhatIsLeft(git, wt, opts);
         return { ...left, error: `${failed}. ${where[0].toUpperCase()}${where.slice(1)}` };
@@ -36248,7 +38173,7 @@ async function saveUnfinished(git, wt, opts, look) {
         const { where, ...left } = await keepWhatIsLeft(git, wt, opts);
         return {
             ...left,
-            error: `${what}. Nothing of it was merged, and it could not be saved on its branch (${oneLine(error)}); ${where}`
+            error: `${what}. Nothing of it was merged, and it could not be saved on its branch (${collect_oneLine(error)}); ${where}`
         };
     }
 }
@@ -36266,7 +38191,7 @@ async function snapshot(git, wt, base, parents, opts) {
     };
     try {
         await git.run(['read-tree', base], run);
-        await git.run(addAll(opts.excludes, await opts.setupExcludes?.(wt)), run);
+        await git.run(addAll(opts.excludes, await opts.setupExcludes?.(wt), undefined, wt.sparse), run);
         const tree = await git.out(['write-tree'], run);
         return await git.out(['commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-F', '-'], {
             ...run,
@@ -36331,11 +38256,11 @@ async function keepFiles(wt, keepDir) {
 function commonEnv(wt) {
     return { GIT_DIR: wt.commonDir };
 }
-async function isDir(p) {
+async function collect_isDir(p) {
     return (0,promises_namespaceObject.stat)(p).then((s) => s.isDirectory(), () => false);
 }
 /** An error as one line for a reason: git's message lines, each once, joined. */
-function oneLine(error) {
+function collect_oneLine(error) {
     const lines = errorMessage(error)
         .split('\n')
         .map((l) => l.trim())
@@ -36355,14 +38280,17 @@ function shown(file) {
  * info/exclude, so they are excluded here, by pathspec, as files and as folders. `exact` are
  * ready pathspecs (the set-up's paths); `scope`, top-level names to look at (all when unset).
  */
-function addAll(excludes = [], exact = [], scope) {
+function addAll(excludes = [], exact = [], scope, sparse) {
     const skip = [
         ...excludes.flatMap((p) => [`:(exclude,glob)**/${p}`, `:(exclude,glob)**/${p}/**`]),
         ...exact
     ];
     if (scope)
         return ['add', '--all', '--', ...scope.map((name) => `:(literal,top)${name}`), ...skip];
-    return ['add', '--all', ...(skip.length ? ['--', '.', ...skip] : [])];
+    // A fresh index has no skip-worktree bits: only the cone's paths are taken from the files, or
+    // every file outside it would be recorded as deleted (sparse.ts).
+    const take = sparse ? conePathspecs(sparse) : skip.length ? ['.'] : [];
+    return ['add', '--all', ...(take.length ? ['--', ...take, ...skip] : [])];
 }
 
 ;// CONCATENATED MODULE: ./src/core/run/collect.ts
@@ -36378,407 +38306,6 @@ async function collectTask(ws, wt, task, branch, startSha) {
     if (!('error' in work) && work.note)
         ws.warn(`[${task.id}] ${work.note}`);
     return work;
-}
-
-;// CONCATENATED MODULE: ./src/core/run/slots.ts
-
-/**
- * Worktrees lent to the run's agents (tasks, re-runs, resolves), each for the length of one
- * function. When every task has its own worktree at once anyway (no more tasks than
- * max-parallel), removal waits until the last agent is done and then runs for all of them
- * together, alongside the merge, or after the run when the caller takes the deletion
- * (deferDeletion): it neither competes with the other tasks' work nor costs a process per task.
- * Otherwise the slot is free only once its files are gone, so at most max-parallel worktrees
- * are ever on disk.
- */
-class Slots {
-    files;
-    /** Worktrees whose removal waits for the clean stage (or the early removal after the agents). */
-    later = [];
-    worktrees;
-    constructor(files) {
-        this.files = files;
-        this.worktrees = files.manager;
-    }
-    /** A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever happens. */
-    async with(slot, branch, startSha, fn, waitForRemoval = true) {
-        const wt = await this.worktrees
-            .create(slot, branch, startSha)
-            .catch(noSpaceAt(`while creating the worktree ${this.worktrees.pathFor(slot)}`));
-        // Checkout mode: the set-up, in the worktree itself (see run-worktrees.ts).
-        await this.files.ready(wt, slot).catch(async (error) => {
-            await this.worktrees.remove(wt.path);
-            throw error;
-        });
-        // A task that failed needs its files no more: they go at once (a full disk gets room back).
-        let removeNow = waitForRemoval;
-        try {
-            return await fn(wt, () => (removeNow = true));
-        }
-        catch (error) {
-            removeNow = true;
-            throw error;
-        }
-        finally {
-            await this.files.measure(wt, slot);
-            if (removeNow)
-                await this.worktrees.remove(wt.path);
-            else
-                this.later.push(wt.path);
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/core/run/task-result.ts
-// Task results the stages build, in one place so that they read alike everywhere.
-/**
- * A failed task: nothing of it is merged (its branch may still keep work: `extra.commit`). Used
- * by the engine, by plans that keep an earlier failure (people.ts, the matrix merge job) and by
- * the matrix task job.
- */
-function failedResult(task, branch, reason, extra = {}) {
-    return {
-        id: task.id,
-        title: task.title,
-        status: 'failed',
-        branch,
-        changedFiles: [],
-        durationMs: 0,
-        reason,
-        ...extra
-    };
-}
-/** A task's result in one log line. */
-function describe(result) {
-    if (!result)
-        return 'finished';
-    if (result.status === 'merged')
-        return `finished with ${result.changedFiles.length} changed file(s)`;
-    return `${result.status}: ${result.reason ?? ''}`;
-}
-
-;// CONCATENATED MODULE: ./src/core/run/agents.ts
-
-
-
-
-
-
-
-
-
-
-
-/** Slots for `count` agents: as many at once as fit on the disk (disk.ts), and their FIFOs. */
-async function openAgentStage(ws, count) {
-    // As many worktrees at once as fit on the disk where they go, or none started (disk.ts).
-    const maxParallel = await fitOnDisk(ws.git, ws.options, ws.worktrees.root, count, ws.warn, ws.worktrees.files);
-    // Overlay worktrees: the shared base checked out and set up once (run-worktrees.ts).
-    const setupFailure = await ws.files.prepare(ws.options.baseSha);
-    // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
-    const fifos = new FifoPool(ws.dirs.logs);
-    void fifos.fill(count);
-    return {
-        ws,
-        maxParallel,
-        slots: new Slots(ws.files),
-        start: agentStarter(ws, fifos),
-        fifos,
-        // Wait for the removal only where another task will need the slot (see Slots).
-        waitForRemoval: count > maxParallel,
-        setupFailure
-    };
-}
-/**
- * The scheduler: every task through runTask, at most max-parallel at once, in list order.
- * Outcomes come back in the order of `tasks`.
- */
-async function runAgents(tasks, stage) {
-    return stage.ws.logger.group(`Run ${tasks.length} agent(s), at most ${stage.maxParallel} at once`, () => mapWithConcurrency(tasks, stage.maxParallel, (task) => runTask(task, stage)));
-}
-/**
- * One task through the agent stage (the place for attempts): never throws; a result that is
- * final for this stage is told to the watcher at once ('finished').
- */
-async function runTask(task, stage) {
-    const { ws } = stage;
-    let outcome;
-    try {
-        outcome = await attemptTask(task, stage, 1);
-    }
-    catch (error) {
-        // A broken worktree or git failure ends this task, not the others.
-        ws.logger.warning(`[${task.id}] ${errorMessage(error)}`);
-        // A set-up that failed in its worktree (checkout mode) leaves nothing on its branch.
-        if (error instanceof SetupError)
-            await ws.git.run(['update-ref', '-d', `refs/heads/${ws.branchOf(task)}`]);
-        outcome = {
-            kind: 'result',
-            result: error instanceof SetupError
-                ? failedResult(task, ws.branchOf(task), error.message, setupFailed(error))
-                : failedResult(task, ws.branchOf(task), `could not run the task: ${errorMessage(error)}`)
-        };
-    }
-    if (outcome.kind === 'result')
-        emit(ws.options.watch, ws.logger, { kind: 'finished', at: Date.now(), result: outcome.result });
-    return outcome;
-}
-/** One start of a task's agent in a fresh worktree at the base: run it, commit what it left. */
-async function attemptTask(task, stage, attempt) {
-    const { ws } = stage;
-    const { options, git, logger } = ws;
-    const branch = ws.branchOf(task);
-    // Where the task starts (its worktree, BASE_SHA, what its work is committed on top of).
-    const startSha = options.baseSha;
-    const startedAt = Date.now();
-    let kept = false;
-    let committed;
-    const result = (partial) => {
-        const finishedAt = Date.now();
-        const base = { id: task.id, title: task.title, branch, durationMs: finishedAt - startedAt };
-        return { kind: 'result', result: { ...base, startedAt, finishedAt, ...partial } };
-    };
-    if (options.signal?.aborted)
-        return result({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' });
-    if (stage.setupFailure)
-        return result(setupFailed(stage.setupFailure));
-    const outcome = await stage.slots
-        .with(task.id, branch, startSha, async (wt, release) => {
-        logger.info(`[${task.id}] started: ${task.title}`);
-        emit(options.watch, logger, { kind: 'started', at: Date.now(), taskId: task.id, attempt });
-        const prompt = renderPrompt({
-            issue: options.issue,
-            task,
-            siblings: options.tasks,
-            branch,
-            baseBranch: options.baseBranch
-        });
-        const { run, logFile } = await stage.start({
-            task,
-            wt,
-            slot: task.id,
-            command: options.agentCommand,
-            prompt,
-            extraEnv: { TASK_MODE: 'run' },
-            startSha
-        });
-        await ws.checkSharedGit(task.id);
-        const common = {
-            logFile,
-            logTail: run.logTail,
-            exitCode: run.exitCode,
-            timedOut: run.timedOut
-        };
-        const failed = failure(options, run);
-        if (failed) {
-            release();
-            return result({ ...common, status: 'failed', changedFiles: [], reason: failed });
-        }
-        const work = await collectTask(ws, wt, task, branch, startSha);
-        if ('error' in work) {
-            kept = work.keepBranch;
-            return result({
-                ...common,
-                status: 'failed',
-                changedFiles: [],
-                reason: work.error,
-                ...(work.saved ? { commit: work.saved } : {})
-            });
-        }
-        const finishedAt = Date.now();
-        const partial = {
-            id: task.id,
-            title: task.title,
-            branch,
-            durationMs: finishedAt - startedAt
-        };
-        committed = {
-            task,
-            tip: work.tip,
-            partial: { ...partial, ...common, startedAt, finishedAt }
-        };
-        return { kind: 'committed', work: committed };
-    }, stage.waitForRemoval)
-        .catch((error) => {
-        // Committed work stays the task's result when only removing its worktree failed.
-        if (!committed)
-            throw error;
-        logger.warning(`[${task.id}] ${errorMessage(error)}`);
-        return { kind: 'committed', work: committed };
-    });
-    if (outcome.kind === 'committed')
-        return outcome;
-    // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind
-    // (one whose work could not be committed, or did not finish, keeps it).
-    if (!kept)
-        await git.run(['update-ref', '-d', `refs/heads/${branch}`]);
-    logger.info(`[${task.id}] ${describe(outcome.result)}`);
-    return outcome;
-}
-
-;// CONCATENATED MODULE: ./src/core/run/base.ts
-/**
- * Overlay worktrees share one read-only base: if it changed anyway while agents ran (root
- * remounting it, say), every task saw that change and none of their work can be trusted as
- * theirs. Then nothing is merged: each task with work fails with the reason, its branch keeping
- * the work, and the run says what changed.
- */
-async function refuseChangedBase(ws, judged) {
-    const warning = await ws.files.baseChanged();
-    if (!warning)
-        return;
-    ws.warn(warning);
-    for (const id of judged.produced.keys()) {
-        const result = judged.results.get(id);
-        Object.assign(result, {
-            status: 'failed',
-            reason: `the shared base checkout was changed while agents ran; its branch ${result.branch} keeps its work`
-        });
-    }
-    judged.produced.clear();
-}
-
-;// CONCATENATED MODULE: ./src/core/run/clean.ts
-
-/**
- * Once the last agent is done: the task worktrees whose removal waited (see Slots) go now,
- * alongside the merge, unless the caller takes the deletion for later.
- */
-function removeTaskWorktrees(stage) {
-    const { ws } = stage;
-    if (ws.options.deferDeletion)
-        return;
-    ws.worktrees
-        .remove(...stage.slots.later)
-        .catch((error) => ws.logger.warning(`Could not remove the tasks' worktrees: ${errorMessage(error)}`));
-}
-/**
- * The end of every run, whatever happened: FIFOs closed, the object store's protection taken
- * back, and every worktree removed (or handed to the caller's deferDeletion).
- */
-async function cleanUp(stage) {
-    const { ws } = stage;
-    await stage.fifos.dispose();
-    // No agent runs any more: the object store needs no protection (taken back alongside).
-    const released = ws
-        .releaseObjects()
-        .catch((error) => ws.logger.warning(`Could not take back extensions.preciousObjects: ${errorMessage(error)}`));
-    if (ws.options.deferDeletion) {
-        const { deleted } = await ws.worktrees.detachAll();
-        ws.options.deferDeletion(Promise.all([deleted, released]).then(() => undefined));
-    }
-    else
-        await Promise.all([ws.worktrees.removeAll(), released]);
-}
-
-;// CONCATENATED MODULE: ./node_modules/mdast-util-to-string/lib/index.js
-/**
- * @typedef {import('mdast').Nodes} Nodes
- *
- * @typedef Options
- *   Configuration (optional).
- * @property {boolean | null | undefined} [includeImageAlt=true]
- *   Whether to use `alt` for `image`s (default: `true`).
- * @property {boolean | null | undefined} [includeHtml=true]
- *   Whether to use `value` of HTML (default: `true`).
- */
-
-/** @type {Options} */
-const emptyOptions = {}
-
-/**
- * Get the text content of a node or list of nodes.
- *
- * Prefers the node’s plain-text fields, otherwise serializes its children,
- * and if the given value is an array, serialize the nodes in it.
- *
- * @param {unknown} [value]
- *   Thing to serialize, typically `Node`.
- * @param {Options | null | undefined} [options]
- *   Configuration (optional).
- * @returns {string}
- *   Serialized `value`.
- */
-function lib_toString(value, options) {
-  const settings = options || emptyOptions
-  const includeImageAlt =
-    typeof settings.includeImageAlt === 'boolean'
-      ? settings.includeImageAlt
-      : true
-  const includeHtml =
-    typeof settings.includeHtml === 'boolean' ? settings.includeHtml : true
-
-  return one(value, includeImageAlt, includeHtml)
-}
-
-/**
- * One node or several nodes.
- *
- * @param {unknown} value
- *   Thing to serialize.
- * @param {boolean} includeImageAlt
- *   Include image `alt`s.
- * @param {boolean} includeHtml
- *   Include HTML.
- * @returns {string}
- *   Serialized node.
- */
-function one(value, includeImageAlt, includeHtml) {
-  if (node(value)) {
-    if ('value' in value) {
-      return value.type === 'html' && !includeHtml ? '' : value.value
-    }
-
-    if (includeImageAlt && 'alt' in value && value.alt) {
-      return value.alt
-    }
-
-    if ('children' in value) {
-      return lib_all(value.children, includeImageAlt, includeHtml)
-    }
-  }
-
-  if (Array.isArray(value)) {
-    return lib_all(value, includeImageAlt, includeHtml)
-  }
-
-  return ''
-}
-
-/**
- * Serialize a list of nodes.
- *
- * @param {Array<unknown>} values
- *   Thing to serialize.
- * @param {boolean} includeImageAlt
- *   Include image `alt`s.
- * @param {boolean} includeHtml
- *   Include HTML.
- * @returns {string}
- *   Serialized nodes.
- */
-function lib_all(values, includeImageAlt, includeHtml) {
-  /** @type {Array<string>} */
-  const result = []
-  let index = -1
-
-  while (++index < values.length) {
-    result[index] = one(values[index], includeImageAlt, includeHtml)
-  }
-
-  return result.join('')
-}
-
-/**
- * Check if `value` looks like a node.
- *
- * @param {unknown} value
- *   Thing.
- * @returns {value is Nodes}
- *   Whether `value` is a node.
- */
-function node(value) {
-  return Boolean(value && typeof value === 'object')
 }
 
 ;// CONCATENATED MODULE: ./node_modules/micromark-util-chunked/index.js
@@ -54749,6 +56276,51 @@ function gfmHtml(options) {
   ])
 }
 
+;// CONCATENATED MODULE: ./src/core/tasks/paths.ts
+
+
+/**
+ * A task's `paths:` line: the directories of a monorepo its worktree shows (narrowing the run's
+ * `sparse-checkout` input, git/sparse.ts). Read from the markdown tree of the item, not its raw
+ * text: a line of the item's first paragraph after the title, a later paragraph, or a nested
+ * list item that is not a checkbox, starting with `paths:` (any case). Directories are separated
+ * by commas or spaces and may be written as code (`` `packages/api` ``).
+ *
+ *     - [ ] T1: Fix the API client
+ *       paths: packages/api, packages/shared
+ */
+const PATHS_LINE = /^\s*paths:\s*(.*)$/i;
+/** The directories the item's `paths:` lines name (empty when none); errors name the task. */
+function taskPaths(item, describe) {
+    const dirs = [];
+    const take = (line) => {
+        const match = PATHS_LINE.exec(line);
+        if (!match)
+            return;
+        const found = parseSparseDirs(match[1], `${describe()}, its paths: line`);
+        if (found.length === 0)
+            throw new Error(`${describe()} has a paths: line that names no directory. Write it as "paths: packages/api" or "paths: packages/api, docs".`);
+        for (const dir of found)
+            if (!dirs.includes(dir))
+                dirs.push(dir);
+    };
+    item.children.forEach((child, index) => {
+        if (child.type === 'paragraph') {
+            const lines = lib_toString(child).split('\n');
+            for (const line of index === 0 ? lines.slice(1) : lines)
+                take(line);
+        }
+        else if (child.type === 'list') {
+            for (const nested of child.children) {
+                const first = nested.children[0];
+                if (first?.type === 'paragraph' && typeof nested.checked !== 'boolean')
+                    take(lib_toString(first).split('\n')[0]);
+            }
+        }
+    });
+    return dirs;
+}
+
 ;// CONCATENATED MODULE: ./src/core/tasks/sanitize.ts
 // Strips from issue text what a reader of the rendered issue cannot see but an agent would read,
 // so nobody can hide instructions for the agent in an issue:
@@ -54771,15 +56343,52 @@ const HIDDEN_CHARACTERS = new RegExp([
 ].join('|'), 'gu');
 function sanitize_sanitizeIssueText(text) {
     const normalised = text.replace(/\r\n?/g, '\n').replace(HIDDEN_CHARACTERS, '');
-    return removeHtmlComments(normalised);
+    return keptText(normalised, commentRanges(normalised));
 }
-function removeHtmlComments(text) {
+/**
+ * The sanitised text and, for each of its characters, the offset in `text` it came from (a
+ * line ending's LF, or its lone CR): a position found in the sanitised text (a task's checkbox)
+ * can be edited in the text as written.
+ */
+function sanitizeWithOffsets(text) {
+    let normalised = '';
+    const fromRaw = [];
+    const pattern = new RegExp(`\\r\\n|\\r|${HIDDEN_CHARACTERS.source}`, 'gu');
+    let copyFrom = 0;
+    const copy = (end) => {
+        for (let i = copyFrom; i < end; i++)
+            fromRaw.push(i);
+        normalised += text.slice(copyFrom, end);
+    };
+    for (const match of text.matchAll(pattern)) {
+        copy(match.index);
+        if (match[0].startsWith('\r')) {
+            normalised += '\n';
+            fromRaw.push(match.index + match[0].length - 1);
+        }
+        copyFrom = match.index + match[0].length;
+    }
+    copy(text.length);
+    const removed = commentRanges(normalised);
+    const rawOffsets = fromRaw.filter((_, i) => !removed.some(([s, e]) => i >= s && i < e));
+    return { text: keptText(normalised, removed), rawOffsets };
+}
+function keptText(text, removed) {
+    let out = '';
+    let from = 0;
+    for (const [start, end] of removed) {
+        out += text.slice(from, start);
+        from = end;
+    }
+    return out + text.slice(from);
+}
+/** [start, end) of the HTML comments outside code (an unterminated one runs to the end). */
+function commentRanges(text) {
     if (!text.includes('<!--'))
-        return text;
+        return [];
     const code = codeRanges(text);
     const inCode = (offset) => code.some(([start, end]) => offset >= start && offset < end);
-    let out = '';
-    let copyFrom = 0;
+    const ranges = [];
     let searchFrom = 0;
     for (;;) {
         const open = text.indexOf('<!--', searchFrom);
@@ -54789,14 +56398,16 @@ function removeHtmlComments(text) {
             searchFrom = open + 4;
             continue;
         }
-        out += text.slice(copyFrom, open);
         // From open + 2 so that `<!-->` and `<!--->` end where CommonMark ends them.
         const close = text.indexOf('-->', open + 2);
-        if (close === -1)
-            return out;
-        copyFrom = searchFrom = close + 3;
+        if (close === -1) {
+            ranges.push([open, text.length]);
+            break;
+        }
+        ranges.push([open, close + 3]);
+        searchFrom = close + 3;
     }
-    return out + text.slice(copyFrom);
+    return ranges;
 }
 /** [start, end) offsets of code blocks and inline code, where `<!--` is visible text. */
 function codeRanges(text) {
@@ -54838,6 +56449,11 @@ function codeRanges(text) {
 // - Otherwise the ID is `T<position>`, position being the 1-based index among all top-level task
 //   items. IDs must be unique ignoring case; an empty title is an error too (TaskListError).
 // - An item whose title is just `#123` is a reference to issue 123 (`reference.issueNumber`).
+// - `(after T1, T2)` ending the first line and `depends on: T1` lines nested in the item fill
+//   `dependsOn` (rules and checks in dependencies.ts); the clause is removed from the title.
+// - A nested `paths:` line fills `paths`: the directories its worktree shows (paths.ts).
+
+
 
 
 
@@ -54877,8 +56493,9 @@ const BRACKET_ID = new RegExp(`^\\[(${ID})\\](?:\\s+|$)`);
 function parseTaskList(markdown) {
     const source = sanitize_sanitizeIssueText(markdown);
     const tree = fromMarkdown(source, { extensions: [gfm()], mdastExtensions: [gfmFromMarkdown()] });
-    const tasks = topLevelTaskItems(tree).map((item, index) => toTask(item, index + 1, source));
+    const tasks = asTaskListError(() => topLevelTaskItems(tree).map((item, index) => toTask(item, index + 1, source)));
     assertUniqueIds(tasks);
+    asTaskListError(() => resolveDependencies(tasks));
     return { tasks };
 }
 /** Task items of the lists directly under the root, outside `<details>` sections. */
@@ -54907,7 +56524,12 @@ function toTask(item, position, source) {
     const paragraphStart = paragraph?.position?.start.offset ?? itemStart(item);
     const lineEnd = lineEndAt(source, paragraphStart);
     const head = paragraph ? splitId(paragraph, lineEnd, source) : { title: '' };
-    const title = head.title.replace(/\s+/g, ' ').trim();
+    // `(after T1)` ends the line: a dependency, not part of the title (dependencies.ts).
+    const after = paragraph ? afterClause(paragraph, lineEnd, source) : undefined;
+    const written = after
+        ? head.title.slice(0, head.title.length - (lineEnd - after.from))
+        : head.title;
+    const title = written.replace(/\s+/g, ' ').trim();
     const id = head.id ?? `T${position}`;
     if (title === '') {
         const what = head.id ? `has no title after its ID "${head.id}"` : 'has no title';
@@ -54921,11 +56543,29 @@ function toTask(item, position, source) {
         body: itemBody(item, source, lineEnd),
         checked: item.checked === true
     };
+    const dependsOn = [
+        ...(after?.ids ?? []),
+        ...dependsOnLines(item, () => `Task ${id} (item ${position})`)
+    ];
+    if (dependsOn.length > 0)
+        task.dependsOn = dependsOn;
     const reference = /^#(\d+)$/.exec(title);
     const issueNumber = reference ? Number(reference[1]) : 0;
     if (Number.isSafeInteger(issueNumber) && issueNumber > 0)
         task.reference = { issueNumber };
+    const paths = withTaskListError(() => taskPaths(item, () => `Task ${id} (item ${position})`));
+    if (paths.length > 0)
+        task.paths = paths;
     return task;
+}
+/** A bad `paths:` line is the task list's error: the user fixes it in the issue. */
+function withTaskListError(fn) {
+    try {
+        return fn();
+    }
+    catch (error) {
+        throw new parse_TaskListError(error instanceof Error ? error.message : String(error));
+    }
 }
 /**
  * The paragraph's first source line, with an explicit ID split off when present. The title is
@@ -55043,6 +56683,17 @@ function itemStart(item) {
 }
 function endOffset(node) {
     return node.position?.end.offset ?? Number.MAX_SAFE_INTEGER;
+}
+/** Dependency errors are task list errors: the user fixes them in the issue. */
+function asTaskListError(fn) {
+    try {
+        return fn();
+    }
+    catch (error) {
+        if (error instanceof DependencyError)
+            throw new parse_TaskListError(error.message);
+        throw error;
+    }
 }
 function assertUniqueIds(tasks) {
     const seen = new Map();
@@ -55195,6 +56846,379 @@ function plannedTasks(options) {
     }));
 }
 
+;// CONCATENATED MODULE: ./src/core/run/rounds.ts
+// Dependencies in matrix workflows, in rounds. A matrix's task jobs run side by side on their
+// own runners, and a job cannot wait for another job's branch without holding a runner while it
+// waits. So the plan job starts only tasks whose dependencies are finished before this round
+// (merged in an earlier run, or done); a task that builds on a task of this round waits for the
+// next round. The merge job merges the round; the tasks whose dependencies merged are then
+// `queued` for the next run (the merge job's `pending-tasks` output lists them), and those whose
+// dependencies did not are `skipped` with the chain. The next run reuses the round's work and
+// starts them from it: run mode's result, one level of the dependency graph per round.
+
+
+/**
+ * The tasks planned to run that must wait for the next round, each with the tasks it waits for:
+ * a dependency that runs this round, or that itself waits.
+ */
+function waitingTasks(tasks, runs) {
+    const waiting = new Map();
+    for (const task of dependencyOrder(tasks)) {
+        if (task.checked || !runs(task.id))
+            continue;
+        const on = (task.dependsOn ?? []).filter((id) => runs(id) || waiting.has(id));
+        if (on.length > 0)
+            waiting.set(task.id, on);
+    }
+    return waiting;
+}
+/** The row of a task that waits for the next round. */
+function waitingResult(task, branch, on) {
+    return {
+        id: task.id,
+        title: task.title,
+        status: 'queued',
+        branch,
+        changedFiles: [],
+        durationMs: 0,
+        reason: `waits for ${on.join(', ')}: it starts in the next run, from their merged work`
+    };
+}
+/**
+ * After the merge of a round: each waiting task is `queued` when every task it builds on is
+ * merged (or still waits itself), else `skipped` with the chain ("T1 failed"). Returns the IDs
+ * of the tasks the next run can start.
+ */
+function settleWaiting(tasks, results, waiting) {
+    const ready = [];
+    for (const task of dependencyOrder(tasks)) {
+        if (!waiting.has(task.id))
+            continue;
+        const result = results.get(task.id);
+        if (!result)
+            continue;
+        // A checked dependency is done: its work is in the base.
+        const deps = (task.dependsOn ?? [])
+            .filter((id) => !tasks.find((t) => t.id === id)?.checked)
+            .map((id) => ({ id, result: results.get(id) }));
+        const missing = deps.filter((d) => d.result && !isMerged(d.result.status) && d.result.status !== 'queued');
+        if (missing.length > 0) {
+            const reason = missing.map((d) => `${d.id} ${dependencySays(d.result)}`).join(', ');
+            results.set(task.id, { ...result, status: 'skipped', reason });
+        }
+        else if (deps.every((d) => !d.result || isMerged(d.result.status))) {
+            results.set(task.id, {
+                ...result,
+                reason: `${deps.map((d) => d.id).join(', ')} merged: it starts in the next run`
+            });
+            ready.push(task.id);
+        }
+    }
+    return ready;
+}
+/**
+ * How a dependency that is not there to build on ended, as its dependents' reasons say it:
+ * "failed", "had no changes", "was dropped", "skipped (T1 failed)", "conflicted".
+ */
+function dependencySays(result) {
+    if (result.status === 'no-changes')
+        return 'had no changes';
+    if (result.status === 'skipped')
+        return result.reason?.startsWith('dropped')
+            ? 'was dropped'
+            : `skipped (${result.reason ?? 'not run'})`;
+    if (result.status === 'queued')
+        return 'is not done yet';
+    return result.status;
+}
+
+;// CONCATENATED MODULE: ./src/core/run/schedule.ts
+// Starts tasks as their dependencies allow: a task starts as soon as every task it depends on
+// has finished with work to build on, with at most `limit` running at once. Not in waves: a task
+// waits only for its own dependencies, and independent tasks start at once, in list order.
+// A task whose dependency ended without such work is skipped, never started, and says why;
+// the reason carries the chain ("T2 skipped (T1 failed)").
+/**
+ * Runs every task once its dependencies are settled; resolves with each task's verdict when all
+ * have run or been skipped. A `run` that throws counts as "failed" for its dependents, no further
+ * task is started, and the error is thrown once the running ones settled (as mapWithConcurrency).
+ */
+async function runInDependencyOrder(options) {
+    const verdicts = new Map();
+    const inRun = new Set(options.tasks.map((t) => t.id));
+    const waiting = [...options.tasks];
+    const limit = Math.max(1, options.limit);
+    let running = 0;
+    let failure;
+    const verdictOf = (id) => inRun.has(id) ? verdicts.get(id) : options.outside(id);
+    return new Promise((resolve, reject) => {
+        const settle = (task, verdict) => {
+            verdicts.set(task.id, verdict);
+            running--;
+            pump();
+        };
+        const pump = () => {
+            // Skips can make more tasks decidable: go round until nothing changes.
+            for (let changed = true; changed;) {
+                changed = false;
+                for (const task of [...waiting]) {
+                    const deps = (task.dependsOn ?? []).map((id) => ({ id, verdict: verdictOf(id) }));
+                    if (deps.some((d) => d.verdict === undefined))
+                        continue;
+                    const missing = deps.filter((d) => !d.verdict.ok);
+                    if (missing.length > 0) {
+                        waiting.splice(waiting.indexOf(task), 1);
+                        const reason = missing.map((d) => `${d.id} ${describe(d.verdict)}`).join(', ');
+                        verdicts.set(task.id, { ok: false, says: `skipped (${reason})` });
+                        options.skip(task, reason);
+                        changed = true;
+                    }
+                    else if (running < limit && !failure) {
+                        waiting.splice(waiting.indexOf(task), 1);
+                        running++;
+                        start(task);
+                    }
+                }
+            }
+            if (running > 0)
+                return;
+            // Only a cycle (refused when the list is parsed) leaves tasks nobody can start.
+            if (!failure)
+                for (const task of waiting.splice(0)) {
+                    verdicts.set(task.id, { ok: false, says: 'skipped (its dependencies form a cycle)' });
+                    options.skip(task, 'its dependencies form a cycle');
+                }
+            if (failure)
+                reject(failure.error);
+            else
+                resolve(verdicts);
+        };
+        const start = (task) => {
+            // Started outside the loop above, so a run that settles at once cannot re-enter it.
+            queueMicrotask(() => {
+                options.run(task).then((verdict) => settle(task, verdict), (error) => {
+                    failure ??= { error };
+                    settle(task, { ok: false, says: 'failed' });
+                });
+            });
+        };
+        pump();
+    });
+}
+function describe(verdict) {
+    return verdict.ok ? 'finished' : verdict.says;
+}
+
+;// CONCATENATED MODULE: ./src/core/run/start-commit.ts
+// Where a task that depends on other tasks starts: the base with its dependencies' branches
+// merged in, one `git merge --no-ff` each, in the order integration merges them (dependency
+// order). Its agent so sees their files, and its branch holds their work; integration later
+// merges it after them, so the integration branch is still what merging the task branches in
+// that order with `git merge --no-ff` gives.
+//
+// Why not the integration branch as merged so far: integration runs after the agents, so it
+// would have to run while they do, and a task's start would then hold whatever unrelated tasks
+// happened to finish first: a start that depends on timing, and unrelated conflicts that stop a
+// task that does not need that work. The merge of its own dependencies depends on nothing else.
+
+
+/**
+ * The commit `taskId` starts from: `baseSha` when it builds on nothing, else the base with each
+ * of `dependencies` (in dependency order) merged in with a merge commit, skipping one that an
+ * earlier one already holds. Merge drivers follow the .gitattributes of the commit merged into,
+ * as in integration (attributes.ts).
+ */
+async function buildStartCommit(git, options) {
+    const { baseSha, taskId, dependencies } = options;
+    if (dependencies.length === 0)
+        return { sha: baseSha };
+    const attributes = new MergeAttributes(git, baseSha, dependencies.map((d) => d.tip));
+    try {
+        let current = baseSha;
+        const merged = [];
+        for (const dep of dependencies) {
+            if (await git.test(['merge-base', '--is-ancestor', dep.tip, current]))
+                continue;
+            const result = await mergeTree(git, current, dep.tip, await attributes.forMerge(current, dep.tip));
+            if (!result.clean) {
+                const onto = merged.length ? merged.map((m) => m.id).join(' and ') : 'the base';
+                const files = result.files.join(', ') || 'the tree';
+                return {
+                    conflict: { files: result.files, messages: result.messages },
+                    reason: `the work of ${dep.id} conflicts with ${onto} in ${files}, so ${taskId} has no start that holds all of its dependencies`
+                };
+            }
+            const message = `Merge task ${dep.id} into the start of task ${taskId}: ${dep.title}\n`;
+            current = await commitMerge(git, result.tree, current, dep.tip, message);
+            attributes.merged(current, dep.tip);
+            merged.push(dep);
+        }
+        return { sha: current };
+    }
+    finally {
+        await attributes.dispose();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/run/dependents.ts
+// The agent stage with dependencies: the scheduler (schedule.ts) decides when a task starts,
+// the start commit (start-commit.ts) where. Each task is judged as its agent ends (agents.ts),
+// so its dependents know at once whether there is work to build on. Tasks without
+// dependencies start from the base as they always did.
+
+
+
+
+
+
+
+
+/**
+ * Runs `toRun` in dependency order (schedule.ts): each task from its start commit, the
+ * dependents of a task without work skipped. Returns the outcomes in the order of `toRun`, and
+ * each task's start commit (the base for tasks without dependencies).
+ */
+async function runWithDependencies(options) {
+    const { git, baseSha } = options;
+    const outcomes = new Map();
+    const starts = new Map();
+    const tips = new Map();
+    const order = dependencies_dependencyOrder(options.tasks).map((t) => t.id);
+    const startOf = async (task) => {
+        const dependencies = order
+            .filter((id) => task.dependsOn?.includes(id) && tips.get(id) !== undefined)
+            .map((id) => ({
+            id,
+            title: options.tasks.find((t) => t.id === id)?.title ?? id,
+            tip: tips.get(id)
+        }));
+        try {
+            const start = await buildStartCommit(git, { baseSha, taskId: task.id, dependencies });
+            return 'sha' in start ? start : { reason: start.reason };
+        }
+        catch (error) {
+            return { reason: `its start could not be built: ${errorMessage(error)}` };
+        }
+    };
+    await runInDependencyOrder({
+        tasks: options.toRun,
+        limit: options.limit,
+        outside: (id) => {
+            const state = options.outside(id);
+            if (state.ok)
+                tips.set(id, state.tip);
+            return state.ok ? { ok: true } : { ok: false, says: state.says };
+        },
+        run: async (task) => {
+            const start = await startOf(task);
+            if ('reason' in start) {
+                outcomes.set(task.id, options.skipped(task, start.reason));
+                return { ok: false, says: `skipped (${start.reason})` };
+            }
+            starts.set(task.id, start.sha);
+            const outcome = await options.run(task, start.sha);
+            outcomes.set(task.id, outcome);
+            const read = options.read(outcome);
+            if ('says' in read)
+                return { ok: false, says: read.says };
+            tips.set(task.id, read.tip);
+            return { ok: true };
+        },
+        skip: (task, reason) => outcomes.set(task.id, options.skipped(task, reason))
+    });
+    return { outcomes: options.toRun.map((t) => outcomes.get(t.id)), starts };
+}
+/**
+ * The agent stage's scheduler (runAgents): runWithDependencies over runTask, with the
+ * dependencies this run does not start read from the plan (checked, reused, merged, kept,
+ * dropped), and a task that is not started reported as skipped with the chain.
+ */
+async function scheduleAgents(tasks, stage, runTask) {
+    const { ws } = stage;
+    const { options, logger } = ws;
+    const { outcomes } = await runWithDependencies({
+        git: ws.git,
+        baseSha: options.baseSha,
+        tasks: options.tasks,
+        toRun: tasks,
+        limit: stage.maxParallel,
+        outside: (id) => plannedState(options, id),
+        run: (task, startSha) => {
+            if (startSha !== options.baseSha)
+                stage.startCommits.set(task.id, startSha);
+            return runTask(task, stage);
+        },
+        read: (outcome) => outcome.kind === 'result' && outcome.produced
+            ? { tip: outcome.produced.tip }
+            : { says: outcome.kind === 'result' ? dependencySays(outcome.result) : 'failed' },
+        skipped: (task, reason) => {
+            const result = {
+                id: task.id,
+                title: task.title,
+                status: 'skipped',
+                branch: ws.branchOf(task),
+                changedFiles: [],
+                durationMs: 0,
+                reason
+            };
+            logger.info(`[${task.id}] skipped: ${reason}`);
+            emit(options.watch, logger, { kind: 'finished', at: Date.now(), result: { ...result } });
+            return { kind: 'result', result };
+        }
+    });
+    return outcomes;
+}
+/** A dependency this run does not start, as the plan has it. */
+function plannedState(options, id) {
+    const task = options.tasks.find((t) => t.id === id);
+    if (!task)
+        return { ok: false, says: 'is not in the task list' };
+    if (task.checked)
+        return { ok: true };
+    const plan = planOf(options, task);
+    if (plan.mode === 'reuse' || plan.mode === 'merge')
+        return { ok: true, tip: plan.tip };
+    if (plan.mode === 'drop')
+        return { ok: false, says: 'was dropped' };
+    if (plan.mode === 'keep')
+        return types_isMerged(plan.result.status) && plan.result.commit
+            ? { ok: true, tip: plan.result.commit }
+            : { ok: false, says: dependencySays(plan.result) };
+    return { ok: false, says: 'did not run' };
+}
+/** The result with the task's dependencies, for the report's "After" column. */
+function withDependencies(result, task) {
+    return task.dependsOn?.length ? { ...result, dependsOn: task.dependsOn } : result;
+}
+
+;// CONCATENATED MODULE: ./src/core/run/task-result.ts
+// Task results the stages build, in one place so that they read alike everywhere.
+/**
+ * A failed task: nothing of it is merged (its branch may still keep work: `extra.commit`). Used
+ * by the engine, by plans that keep an earlier failure (people.ts, the matrix merge job) and by
+ * the matrix task job.
+ */
+function failedResult(task, branch, reason, extra = {}) {
+    return {
+        id: task.id,
+        title: task.title,
+        status: 'failed',
+        branch,
+        changedFiles: [],
+        durationMs: 0,
+        reason,
+        ...extra
+    };
+}
+/** A task's result in one log line. */
+function task_result_describe(result) {
+    if (!result)
+        return 'finished';
+    if (result.status === 'merged')
+        return `finished with ${result.changedFiles.length} changed file(s)`;
+    return `${result.status}: ${result.reason ?? ''}`;
+}
+
 ;// CONCATENATED MODULE: ./src/core/run/judge.ts
 
 
@@ -55202,21 +57226,20 @@ function plannedTasks(options) {
 
 const WORKFLOW_DIR = '.github/workflows/';
 /**
- * Judges all committed work at once, after the last agent: it must descend from the base,
- * change files, and (when asked) leave .github/workflows/ alone. A task that produced nothing
- * to merge loses its branch, unless the branch keeps work of its own.
+ * Judges committed work (runTask calls it for each task as its agent ends, so the result is
+ * known at once, and its dependents can start from it): it must descend from where the task
+ * started, change files (counted from there: a dependent's own files), and (when asked) leave
+ * .github/workflows/ alone. A task that produced nothing to merge loses its branch, unless the
+ * branch keeps work of its own.
  */
 async function judge(ws, committed) {
-    const { git, options, logger } = ws;
+    const { git, logger } = ws;
     const results = new Map();
     const produced = new Map();
-    const [surveys, tips] = await Promise.all([
-        surveyEach(git, options.baseSha, committed.map((c) => c.tip)),
-        branchTips(git, options.branchPrefix)
-    ]);
-    for (const { task, tip, partial } of committed) {
+    const surveys = await surveyFromStarts(git, committed);
+    for (const { task, tip, partial, startSha } of committed) {
         const branch = partial.branch;
-        const work = judgeWork(tip, surveys.get(tip), options.baseSha);
+        const work = judgeWork(tip, surveys.get(tip), startSha);
         const workflows = 'error' in work ? undefined : blockedWorkflowFiles(ws, work.changedFiles);
         // Work that is not a result (it left the base) is still kept on its branch.
         const keep = 'error' in work && surveyOf(surveys.get(tip))?.own === true;
@@ -55248,13 +57271,19 @@ async function judge(ws, committed) {
             });
         }
         // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind.
-        if (!produced.has(task.id) && !keep) {
+        if (!produced.has(task.id) && !keep)
             await git.run(['update-ref', '-d', `refs/heads/${branch}`]);
-            tips.delete(`refs/heads/${branch}`);
-        }
-        logger.info(`[${task.id}] ${describe(results.get(task.id))}`);
+        logger.info(`[${task.id}] ${task_result_describe(results.get(task.id))}`);
     }
-    return { results, produced, tips };
+    return { results, produced };
+}
+/** surveyEach() of each committed tip against the commit its task started from. */
+async function surveyFromStarts(git, committed) {
+    const byStart = new Map();
+    for (const c of committed)
+        byStart.set(c.startSha, [...(byStart.get(c.startSha) ?? []), c.tip]);
+    const surveys = await Promise.all([...byStart].map(([start, tips]) => surveyEach(git, start, tips)));
+    return new Map(surveys.flatMap((m) => [...m]));
 }
 /**
  * Refs are shared too: an agent may have moved another task's branch. The recorded result is
@@ -55335,6 +57364,327 @@ async function branchTips(git, prefix) {
         .split('\n')
         .filter(Boolean)
         .map((line) => [line.slice(line.indexOf(' ') + 1), line.slice(0, line.indexOf(' '))]));
+}
+
+;// CONCATENATED MODULE: ./src/core/run/slots.ts
+
+/**
+ * Worktrees lent to the run's agents (tasks, re-runs, resolves), each for the length of one
+ * function. When every task has its own worktree at once anyway (no more tasks than
+ * max-parallel), removal waits until the last agent is done and then runs for all of them
+ * together, alongside the merge, or after the run when the caller takes the deletion
+ * (deferDeletion): it neither competes with the other tasks' work nor costs a process per task.
+ * Otherwise the slot is free only once its files are gone, so at most max-parallel worktrees
+ * are ever on disk.
+ */
+class Slots {
+    files;
+    /** Worktrees whose removal waits for the clean stage (or the early removal after the agents). */
+    later = [];
+    worktrees;
+    constructor(files) {
+        this.files = files;
+        this.worktrees = files.manager;
+    }
+    /** A worktree for `slot` at `startSha` for the length of fn, removed afterwards whatever happens. */
+    async with(slot, branch, startSha, fn, waitForRemoval = true, 
+    /** The task's `paths:` (its sparse cone within the run's: git/repo-features.ts). */
+    paths) {
+        const wt = await this.worktrees
+            .create(slot, branch, startSha, paths)
+            .catch(noSpaceAt(`while creating the worktree ${this.worktrees.pathFor(slot)}`));
+        // Checkout mode: the set-up, in the worktree itself (see run-worktrees.ts).
+        await this.files.ready(wt, slot).catch(async (error) => {
+            await this.worktrees.remove(wt.path);
+            throw error;
+        });
+        // A task that failed needs its files no more: they go at once (a full disk gets room back).
+        let removeNow = waitForRemoval;
+        try {
+            return await fn(wt, () => (removeNow = true));
+        }
+        catch (error) {
+            removeNow = true;
+            throw error;
+        }
+        finally {
+            await this.files.measure(wt, slot);
+            if (removeNow)
+                await this.worktrees.remove(wt.path);
+            else
+                this.later.push(wt.path);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/run/agents.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** Slots for `count` agents: as many at once as fit on the disk (disk.ts), and their FIFOs. */
+async function openAgentStage(ws, count) {
+    // As many worktrees at once as fit on the disk where they go, or none started (disk.ts).
+    const maxParallel = await fitOnDisk(ws.git, ws.options, ws.worktrees.root, count, ws.warn, ws.worktrees.files);
+    // Overlay worktrees: the shared base checked out and set up once (run-worktrees.ts).
+    const setupFailure = await ws.files.prepare(ws.options.baseSha);
+    // Every agent's output FIFOs in one process, made while the first worktrees are checked out.
+    const fifos = new FifoPool(ws.dirs.logs);
+    void fifos.fill(count);
+    const { options } = ws;
+    const starts = new AgentStarts({
+        workDir: ws.dirs.root,
+        preset: options.agentPreset,
+        maxAttempts: options.maxAttempts,
+        startIntervalMs: options.startIntervalMs,
+        maxCostUsd: options.maxCostUsd,
+        retryDelay: options.retryDelay,
+        logger: ws.logger,
+        signal: options.signal
+    });
+    return {
+        ws,
+        maxParallel,
+        slots: new Slots(ws.files),
+        start: agentStarter(ws, fifos, starts),
+        starts,
+        fifos,
+        // Wait for the removal only where another task will need the slot (see Slots).
+        waitForRemoval: count > maxParallel,
+        setupFailure,
+        startCommits: new Map()
+    };
+}
+/**
+ * The scheduler (dependents.ts): every task through runTask once the tasks it builds on are
+ * done, at most max-parallel at once, in list order. Outcomes come back in the order of `tasks`.
+ */
+async function runAgents(tasks, stage) {
+    return stage.ws.logger.group(`Run ${tasks.length} agent(s), at most ${stage.maxParallel} at once`, () => scheduleAgents(tasks, stage, runTask));
+}
+/**
+ * One task through the agent stage (the place for attempts): never throws; a result that is
+ * final for this stage is told to the watcher at once ('finished').
+ */
+async function runTask(task, stage) {
+    const { ws } = stage;
+    let outcome;
+    try {
+        // Attempts after transient failures, each in a fresh worktree (run/attempts.ts).
+        outcome = await runAttempts(task, ws.branchOf(task), stage.starts, ws.warn, (attempt) => attemptTask(task, stage, attempt));
+    }
+    catch (error) {
+        // A broken worktree or git failure ends this task, not the others.
+        ws.logger.warning(`[${task.id}] ${errorMessage(error)}`);
+        // A set-up that failed in its worktree (checkout mode) leaves nothing on its branch.
+        if (error instanceof SetupError)
+            await ws.git.run(['update-ref', '-d', `refs/heads/${ws.branchOf(task)}`]);
+        outcome = {
+            kind: 'result',
+            result: error instanceof SetupError
+                ? failedResult(task, ws.branchOf(task), error.message, setupFailed(error))
+                : failedResult(task, ws.branchOf(task), `could not run the task: ${errorMessage(error)}`)
+        };
+    }
+    // Judged now: the result is known the moment the agent ends, and dependents build on it.
+    if (outcome.kind === 'committed')
+        outcome = await judgeCommitted(ws, outcome.work);
+    emit(ws.options.watch, ws.logger, {
+        kind: 'finished',
+        at: Date.now(),
+        result: { ...outcome.result }
+    });
+    return outcome;
+}
+async function judgeCommitted(ws, work) {
+    try {
+        const judged = await judge(ws, [work]);
+        const produced = judged.produced.get(work.task.id);
+        const result = judged.results.get(work.task.id);
+        return { kind: 'result', result, ...(produced ? { produced } : {}) };
+    }
+    catch (error) {
+        ws.logger.warning(`[${work.task.id}] ${errorMessage(error)}`);
+        const reason = `its work could not be judged: ${errorMessage(error)}`;
+        return { kind: 'result', result: failedResult(work.task, work.partial.branch, reason) };
+    }
+}
+/** One start of a task's agent in a fresh worktree at the base: run it, commit what it left. */
+async function attemptTask(task, stage, attempt) {
+    const { ws } = stage;
+    const { options, git, logger } = ws;
+    const branch = ws.branchOf(task);
+    // Where the task starts (its worktree, BASE_SHA, what its work is committed on top of): the
+    // merge of the tasks it builds on, or the base (dependents.ts).
+    const startSha = stage.startCommits.get(task.id) ?? options.baseSha;
+    const startedAt = Date.now();
+    let kept = false;
+    let committed;
+    const result = (partial) => {
+        const finishedAt = Date.now();
+        const base = { id: task.id, title: task.title, branch, durationMs: finishedAt - startedAt };
+        return { kind: 'result', result: { ...base, startedAt, finishedAt, ...partial } };
+    };
+    if (options.signal?.aborted)
+        return result({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' });
+    if (stage.setupFailure)
+        return result(setupFailed(stage.setupFailure));
+    // A retry gets a worktree, prompt and log of its own (the first attempt's log stays).
+    const slot = attempt === 1 ? task.id : `${task.id}-attempt${attempt}`;
+    const outcome = await stage.slots
+        .with(slot, branch, startSha, async (wt, release) => {
+        logger.info(`[${task.id}] started${attempt > 1 ? ` (attempt ${attempt})` : ''}: ${task.title}`);
+        emit(options.watch, logger, { kind: 'started', at: Date.now(), taskId: task.id, attempt });
+        const prompt = renderPrompt({
+            issue: options.issue,
+            task,
+            siblings: options.tasks,
+            branch,
+            baseBranch: options.baseBranch,
+            sparse: wt.sparse
+        });
+        const started = await stage.start({
+            task,
+            wt,
+            slot,
+            command: options.agentCommand,
+            prompt,
+            extraEnv: { TASK_MODE: 'run' },
+            startSha
+        });
+        if ('refused' in started) {
+            // The cost cap was reached while it waited for its turn.
+            release();
+            const reason = `not started: ${started.refused}`;
+            return result({ status: attempt === 1 ? 'skipped' : 'failed', changedFiles: [], reason });
+        }
+        const { run, logFile, report } = started;
+        await ws.checkSharedGit(slot);
+        const common = {
+            logFile,
+            logTail: run.logTail,
+            exitCode: run.exitCode,
+            timedOut: run.timedOut,
+            ...(report ? { agentReport: report } : {})
+        };
+        const failed = failure(options, run);
+        if (failed) {
+            release();
+            const transient = stage.starts.transient(run, run.logTail);
+            const failedResult = result({
+                ...common,
+                status: 'failed',
+                changedFiles: [],
+                reason: failed
+            });
+            return transient ? { ...failedResult, transient } : failedResult;
+        }
+        const work = await collectTask(ws, wt, task, branch, startSha);
+        if ('error' in work) {
+            kept = work.keepBranch;
+            return result({
+                ...common,
+                status: 'failed',
+                changedFiles: [],
+                reason: work.error,
+                ...(work.saved ? { commit: work.saved } : {})
+            });
+        }
+        const finishedAt = Date.now();
+        const partial = {
+            id: task.id,
+            title: task.title,
+            branch,
+            durationMs: finishedAt - startedAt
+        };
+        committed = {
+            task,
+            tip: work.tip,
+            startSha,
+            partial: { ...partial, ...common, startedAt, finishedAt }
+        };
+        return { kind: 'committed', work: committed };
+    }, stage.waitForRemoval, task.paths)
+        .catch((error) => {
+        // Committed work stays the task's result when only removing its worktree failed.
+        if (!committed)
+            throw error;
+        logger.warning(`[${task.id}] ${errorMessage(error)}`);
+        return { kind: 'committed', work: committed };
+    });
+    if (outcome.kind === 'committed')
+        return outcome;
+    // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind
+    // (one whose work could not be committed, or did not finish, keeps it).
+    if (!kept)
+        await git.run(['update-ref', '-d', `refs/heads/${branch}`]);
+    logger.info(`[${task.id}] ${task_result_describe(outcome.result)}`);
+    return outcome;
+}
+
+;// CONCATENATED MODULE: ./src/core/run/base.ts
+/**
+ * Overlay worktrees share one read-only base: if it changed anyway while agents ran (root
+ * remounting it, say), every task saw that change and none of their work can be trusted as
+ * theirs. Then nothing is merged: each task with work fails with the reason, its branch keeping
+ * the work, and the run says what changed.
+ */
+async function refuseChangedBase(ws, results, produced) {
+    const warning = await ws.files.baseChanged();
+    if (!warning)
+        return;
+    ws.warn(warning);
+    for (const id of produced.keys()) {
+        const result = results.get(id);
+        Object.assign(result, {
+            status: 'failed',
+            reason: `the shared base checkout was changed while agents ran; its branch ${result.branch} keeps its work`
+        });
+    }
+    produced.clear();
+}
+
+;// CONCATENATED MODULE: ./src/core/run/clean.ts
+
+/**
+ * Once the last agent is done: the task worktrees whose removal waited (see Slots) go now,
+ * alongside the merge, unless the caller takes the deletion for later.
+ */
+function removeTaskWorktrees(stage) {
+    const { ws } = stage;
+    if (ws.options.deferDeletion)
+        return;
+    ws.worktrees
+        .remove(...stage.slots.later)
+        .catch((error) => ws.logger.warning(`Could not remove the tasks' worktrees: ${errorMessage(error)}`));
+}
+/**
+ * The end of every run, whatever happened: FIFOs closed, the object store's protection taken
+ * back, and every worktree removed (or handed to the caller's deferDeletion).
+ */
+async function cleanUp(stage) {
+    const { ws } = stage;
+    await stage.fifos.dispose();
+    // No agent runs any more: the object store needs no protection (taken back alongside).
+    const released = ws
+        .releaseObjects()
+        .catch((error) => ws.logger.warning(`Could not take back extensions.preciousObjects: ${errorMessage(error)}`));
+    if (ws.options.deferDeletion) {
+        const { deleted } = await ws.worktrees.detachAll();
+        ws.options.deferDeletion(Promise.all([deleted, released]).then(() => undefined));
+    }
+    else
+        await Promise.all([ws.worktrees.removeAll(), released]);
 }
 
 ;// CONCATENATED MODULE: ./src/core/run/resolve.ts
@@ -55430,9 +57780,10 @@ function rerunHook(stage, byId) {
                 task,
                 siblings: options.tasks,
                 branch: ws.branchOf(task),
-                baseBranch: options.baseBranch
+                baseBranch: options.baseBranch,
+                sparse: wt.sparse
             }) + renderRerunNote(conflict);
-            const { run } = await stage.start({
+            const started = await stage.start({
                 task,
                 wt,
                 slot,
@@ -55441,6 +57792,10 @@ function rerunHook(stage, byId) {
                 extraEnv: { TASK_MODE: 'rerun' },
                 startSha: onto
             });
+            if ('refused' in started)
+                return { error: `not started: ${started.refused}` };
+            const { run } = started;
+            stage.starts.addLater(task.id, started.report);
             await ws.checkSharedGit(slot);
             const failed = failure(options, run);
             if (failed)
@@ -55463,7 +57818,7 @@ function rerunHook(stage, byId) {
                 work.tip
             ]);
             return { tip: work.tip, changedFiles: changed.split('\0').filter(Boolean) };
-        })
+        }, true, task.paths)
             .catch(gaveUpForNoSpace);
     };
 }
@@ -55493,7 +57848,7 @@ function resolveHook(stage, byId) {
                 others: others.map((o) => byId.get(o.id)).filter(Boolean),
                 integrationBranch: ws.integrationBranch
             });
-            const { run } = await stage.start({
+            const started = await stage.start({
                 task,
                 wt,
                 slot,
@@ -55502,6 +57857,10 @@ function resolveHook(stage, byId) {
                 extraEnv: { TASK_MODE: 'resolve', CONFLICT_FILES: conflict.files.join('\n') },
                 startSha: onto
             });
+            if ('refused' in started)
+                return { error: `not started: ${started.refused}` };
+            const { run } = started;
+            stage.starts.addLater(task.id, started.report);
             await ws.checkSharedGit(slot);
             const failed = failure(options, run, 'resolve command');
             if (failed)
@@ -55540,7 +57899,7 @@ function createVerifier(ws) {
                 }
                 else {
                     // Addressed explicitly: the verify command may have deleted the worktree's .git file.
-                    const at = { cwd: wt.path, env: worktreeEnv(wt) };
+                    const at = { cwd: wt.path, env: worktreeEnv(wt), config: wt.config };
                     await git.run(['checkout', '--quiet', '--force', '--detach', commit], at);
                     await git.run(['clean', '-fdq'], at);
                 }
@@ -55560,7 +57919,8 @@ function createVerifier(ws) {
                 ...scrubEnv(options.agentBaseEnv, {
                     secrets: options.secrets,
                     identity: options.identity,
-                    marker: ws.marker(slot)
+                    marker: ws.marker(slot),
+                    gitConfig: wt.config
                 }),
                 TASK_MODE: 'verify',
                 VERIFY_COMMIT: commit
@@ -55594,6 +57954,7 @@ function createVerifier(ws) {
 
 
 
+
 /**
  * Merges the produced work into the integration branch, one merge commit per task in list
  * order, with the conflict strategies and the verify command, then verifies the whole branch
@@ -55612,7 +57973,8 @@ async function integrateWork(stage, produced) {
         expectedTip: options.integrationSeen,
         integrationBranch: ws.integrationBranch,
         issueNumber: options.issue.number,
-        tasks: options.tasks
+        // A task after the tasks it builds on (its branch holds their work), else in list order.
+        tasks: dependencies_dependencyOrder(options.tasks)
             .filter((t) => produced.has(t.id))
             .map((t) => {
             const plan = planOf(options, t);
@@ -55622,6 +57984,7 @@ async function integrateWork(stage, produced) {
                 title: t.title,
                 branch: ws.branchOf(t),
                 keepBranch,
+                ...(t.dependsOn?.length ? { dependsOn: t.dependsOn } : {}),
                 ...produced.get(t.id)
             };
         }),
@@ -55690,6 +58053,9 @@ function settle(results, produced, integration) {
             result.reason = `conflicts with the integration branch in ${outcome.conflict?.files.join(', ') || 'the tree'}`;
         if (outcome.status === 'broke-verify')
             result.reason = 'merged cleanly, but the verify command fails with it; taken back out';
+        // Its branch holds the work of a task that stayed out: kept on its branch, not merged.
+        if (outcome.status === 'skipped')
+            result.reason = outcome.reason;
     }
 }
 
@@ -55880,6 +58246,60 @@ function isAlive(pid) {
     }
     catch (error) {
         return error.code === 'EPERM';
+    }
+}
+
+;// CONCATENATED MODULE: ./src/core/git/repo-features.ts
+
+
+/**
+ * What a repository needs in its task worktrees beyond a plain checkout: a sparse cone (the
+ * run's `sparse-checkout`, narrowed per task by its `paths:`) and the workspace's initialised
+ * submodules. The worktree manager calls it around each checkout, with the worktree's path and
+ * mode; everything it does is in the task's own worktree and git dir, or (submodules) in module
+ * stores' worktree lists, never in the shared .git/config.
+ */
+class RepoFeatures {
+    sparse;
+    submodules;
+    logger;
+    constructor(sparse, submodules, logger) {
+        this.sparse = sparse;
+        this.submodules = submodules;
+        this.logger = logger;
+    }
+    /** Looks at the repository once (a stat when it has no module store). */
+    static async detect(git, commonDir, baseSha, logger, options = {}) {
+        const submodules = await SubmoduleWorktrees.find(git, commonDir, baseSha, logger);
+        if (submodules)
+            logger.info(`Submodules in every worktree, from the workspace's module stores: ${submodules.modules.map((m) => m.path).join(', ')}`);
+        const sparse = options.sparse?.length ? options.sparse : undefined;
+        return new RepoFeatures(sparse, submodules, logger);
+    }
+    /** The directories a worktree shows: the run's cone narrowed by a task's paths (or all). */
+    dirsFor(taskId, paths) {
+        return narrowSparseDirs(this.sparse, paths, taskId);
+    }
+    /**
+     * Before a worktree's checkout: its cone in its own git dir. An overlay worktree shows the
+     * shared checkout, whose cone is the run's (the overlay's lower tree is made with it).
+     */
+    async beforeCheckout(wt, mode, dirs) {
+        if (!dirs)
+            return {};
+        if (mode === 'overlay') {
+            this.logger.debug('overlay worktree: it shows the shared checkout and its cone');
+            return {};
+        }
+        return { config: await writeSparseCheckout(wt.gitDir, dirs), sparse: dirs };
+    }
+    /** After a worktree's checkout at `commit`: its submodules. */
+    async afterCheckout(wt, commit) {
+        await this.submodules?.populate(wt.path, commit);
+    }
+    /** After worktrees' files are gone: the module stores forget their worktrees. */
+    async afterRemoval() {
+        await this.submodules?.prune();
     }
 }
 
@@ -56142,6 +58562,7 @@ class RunWorktrees {
 
 
 
+
 /**
  * Everything before the first agent: git and the prefix checked, no branch of the run in the
  * way or checked out elsewhere, a crashed run's leftovers recovered, the shared .git guarded,
@@ -56162,6 +58583,10 @@ async function prepare(options, plan) {
         logger,
         root: external_node_path_default().join(root, 'worktrees'),
         mode: options.worktreeMode ?? 'checkout',
+        // An overlay shows the whole shared base: a sparse cone needs a checkout of its own.
+        notForOverlay: options.sparseCheckout?.length || options.tasks.some((t) => !t.checked && t.paths?.length)
+            ? 'sparse-checkout and paths: need a checkout per worktree'
+            : undefined,
         setup: options.setupCommand
             ? {
                 command: options.setupCommand,
@@ -56185,13 +58610,21 @@ async function prepare(options, plan) {
     const protecting = worktrees
         .commonDir()
         .then((dir) => ObjectStoreGuard.protect(git, dir, runId, logger));
-    const [checkedOut, guard, objects] = await Promise.all([
+    const [checkedOut, guard, objects, features] = await Promise.all([
         worktrees.recover(),
         protecting.then(() => SharedGitGuard.snapshot(git)),
-        protecting
+        protecting,
+        // Sparse cones and submodules in the worktrees (git/repo-features.ts).
+        worktrees
+            .commonDir()
+            .then((dir) => RepoFeatures.detect(git, dir, options.baseSha, logger, { sparse: options.sparseCheckout }))
     ]);
     try {
         refuseCheckedOut(branches, checkedOut);
+        // A task's paths: outside the sparse-checkout input is refused before any agent starts.
+        for (const task of options.tasks.filter((t) => !t.checked))
+            features.dirsFor(task.id, task.paths);
+        worktrees.useFeatures(features);
     }
     catch (error) {
         await objects.release();
@@ -56239,7 +58672,8 @@ async function prepare(options, plan) {
 
 ;// CONCATENATED MODULE: ./src/core/engine.ts
 // The run as a pipeline of stages (src/core/run/, docs/architecture.md):
-// plan → prepare → agents (collect) → judge → integrate (verify) → clean.
+// plan → prepare → agents (in dependency order; collect, judge) → integrate (verify) → clean.
+
 
 
 
@@ -56268,21 +58702,14 @@ async function runFanout(options) {
         const outcomes = await runAgents(plan.toRun, stage);
         removeTaskWorktrees(stage);
         await ws.checkSharedGit('all agents');
-        const judged = await judge(ws, outcomes.flatMap(committedWork));
-        await refuseChangedBase(ws, judged);
+        // Each task was judged as its agent ended (and told to the watcher then).
         for (const outcome of outcomes)
             if (outcome.kind === 'result')
                 results.set(outcome.result.id, outcome.result);
-        for (const [id, result] of judged.results) {
-            results.set(id, result);
-            emit(options.watch, options.logger, {
-                kind: 'finished',
-                at: Date.now(),
-                result: { ...result }
-            });
-        }
-        const produced = new Map([...plan.produced, ...judged.produced]);
-        await guardTaskBranches(ws, produced, judged.tips);
+        const fresh = new Map(outcomes.flatMap(producedWork));
+        await refuseChangedBase(ws, results, fresh);
+        const produced = new Map([...plan.produced, ...fresh]);
+        await guardTaskBranches(ws, produced, await branchTips(ws.git, options.branchPrefix));
         if (options.agentsOnly) {
             // A matrix task job: its work is ready for the merge job, nothing is integrated here.
             for (const id of produced.keys())
@@ -56292,6 +58719,8 @@ async function runFanout(options) {
             emit(options.watch, options.logger, { kind: 'integrating', at: Date.now() });
             integration = await integrateWork(stage, produced);
             settle(results, produced, integration);
+            // What re-runs and resolves reported counts to their tasks (agents/starts.ts).
+            stage.starts.foldInto(results);
         }
     }
     finally {
@@ -56301,8 +58730,10 @@ async function runFanout(options) {
     emit(options.watch, options.logger, { kind: 'done', at: Date.now(), tasks: result.tasks });
     return result;
 }
-function committedWork(outcome) {
-    return outcome.kind === 'committed' ? [outcome.work] : [];
+function producedWork(outcome) {
+    return outcome.kind === 'result' && outcome.produced
+        ? [[outcome.result.id, outcome.produced]]
+        : [];
 }
 /** The run's result, tasks in list order; a moved integration branch is a warning. */
 function finalResult(ws, results, integration) {
@@ -56314,65 +58745,10 @@ function finalResult(ws, results, integration) {
         baseSha: options.baseSha,
         integrationBranch: ws.integrationBranch,
         integrationSha: integration?.sha ?? options.baseSha,
-        tasks: options.tasks.map((task) => ws.files.withDisk(results.get(task.id))),
+        tasks: options.tasks.map((task) => ws.files.withDisk(withDependencies(results.get(task.id), task))),
         ...(integration?.verify ? { verify: integration.verify } : {}),
         ...(ws.warnings.length ? { warnings: ws.warnings } : {})
     };
-}
-
-;// CONCATENATED MODULE: ./src/core/git/base-branch.ts
-
-// A base branch is a branch: `release/1.x` means refs/heads/release/1.x (on the remote, the ref
-// fetched from its refs/heads/), never a tag or another ref that happens to share the name.
-// git's own lookup of a bare name (`git rev-parse release/1.x`) tries refs/tags/ before
-// refs/heads/, so a tag of the same name would silently win.
-/**
- * The branch name in what the user gave: `refs/heads/x` is taken as `x`; anything that is not a
- * valid branch name (`a..b`, `x:y`, `*`, a leading `-`) is refused with a message naming it.
- */
-async function baseBranchName(git, given, what) {
-    const name = given.trim().replace(/^refs\/heads\//, '');
-    const valid = name !== '' &&
-        !name.startsWith('-') &&
-        (await git.test(['check-ref-format', `refs/heads/${name}`], { okExitCodes: [128] }));
-    if (!valid)
-        throw new errors_UserError(`${what} "${given}" is not a branch name (like main or release/1.x).`);
-    return name;
-}
-/**
- * The commit local branch `name` points at (refs/heads/<name>). When there is no such branch,
- * the error says what the name is instead (a tag, a remote-tracking branch) and what to do.
- */
-async function localBranchTip(git, name, opts) {
-    const found = await git.run(['rev-parse', '--verify', '-q', `refs/heads/${name}^{commit}`], {
-        okExitCodes: [1]
-    });
-    if (found.exitCode === 0)
-        return found.stdout.trim();
-    const others = await git.out([
-        'for-each-ref',
-        '--format=%(refname)',
-        `refs/tags/${name}`,
-        `refs/remotes/${name}`
-    ]);
-    const refs = others.split('\n');
-    let hint = `Pass an existing branch.`;
-    if (refs.includes(`refs/tags/${name}`))
-        hint = `"${name}" is a tag there, not a branch: tasks start from a branch. Make one (git branch <new-branch> refs/tags/${name}) and pass that.`;
-    else if (refs.includes(`refs/remotes/${name}`))
-        hint = `"${name}" is a remote-tracking branch there, not a branch of that repository: pass the local branch (git switch ${name.slice(name.indexOf('/') + 1)} makes one from it).`;
-    throw new errors_UserError(`${opts.what} "${name}": no branch of that name in ${opts.where}. ${hint}`);
-}
-/**
- * The error for a base branch the remote does not have (what `git fetch` of its refs/heads/
- * ref failed on), saying when the name is one of the remote's tags instead.
- */
-async function missingRemoteBranch(git, remote, name, auth) {
-    const tags = await git
-        .out(['ls-remote', '--tags', remote, `refs/tags/${name}`], { config: auth })
-        .catch(() => '');
-    const isTag = tags.split('\n').some((line) => line.split('\t')[1] === `refs/tags/${name}`);
-    return new UserError(`The base branch "${name}" does not exist on ${remote}${isTag ? ` (it has a tag of that name; the base must be a branch)` : ''}. Set base-branch to an existing branch, or leave it empty for the default branch.`);
 }
 
 ;// CONCATENATED MODULE: ./src/core/people.ts
@@ -56680,6 +59056,15 @@ function octokitApi(octokit, owner, repo) {
             const { data } = await octokit.rest.issues.get({ owner, repo, issue_number: issueNumber });
             return toIssue(data);
         },
+        async updateIssueBody(issueNumber, body) {
+            const { data } = await octokit.rest.issues.update({
+                owner,
+                repo,
+                issue_number: issueNumber,
+                body
+            });
+            return toIssue(data);
+        },
         async listOpenIssuesWithLabel(label) {
             const issues = await octokit.paginate(octokit.rest.issues.listForRepo, {
                 owner,
@@ -56725,7 +59110,13 @@ function octokitApi(octokit, owner, repo) {
             }));
         },
         async addLabels(issueNumber, labels) {
-            await octokit.rest.issues.addLabels({ owner, repo, issue_number: issueNumber, labels });
+            const { data } = await octokit.rest.issues.addLabels({
+                owner,
+                repo,
+                issue_number: issueNumber,
+                labels
+            });
+            return data.map((l) => l.name);
         },
         async removeLabel(issueNumber, label) {
             try {
@@ -62280,6 +64671,8 @@ async function originRepository(git, env) {
 
 
 
+
+
 /**
  * The engine on a local repository: branches are created locally, nothing is pushed. Like the
  * action's reruns, a run of an issue that ran before reuses the tasks that merged (same text,
@@ -62342,6 +64735,11 @@ async function runLocal(o) {
     });
     for (const note of keep.notes)
         o.logger.info(note);
+    // Reruns follow dependencies, as the action's do (core/run/dependency-plan.ts).
+    for (const f of followDependencies(tasks, keep.plan))
+        o.logger.info(`${f.id} ${f.mode === 'run' ? 'runs again' : 'is dropped too'}: ${f.because}`);
+    // Git LFS content in the worktrees, from this repository's store (git/lfs.ts).
+    await prepareLfs(git, undefined, baseSha, {}, o.logger);
     const workDir = external_node_path_default().resolve(o.workDir ?? (await defaultWorkDir(o.repoDir, o.issueNumber)));
     const deadline = runDeadline(o.signal, opts['timeout-minutes']);
     let result;
@@ -62374,7 +64772,11 @@ async function runLocal(o) {
             signal: deadline.signal,
             watch: o.watch,
             worktreeMode: opts['worktree-mode'],
-            setupCommand: opts['setup-command']
+            setupCommand: opts['setup-command'],
+            sparseCheckout: opts['sparse-checkout'],
+            maxAttempts: opts['max-attempts'],
+            startIntervalMs: opts['start-interval-seconds'],
+            maxCostUsd: opts['max-cost-usd']
         });
     }
     finally {
