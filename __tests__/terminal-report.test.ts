@@ -137,6 +137,19 @@ describe('renderTerminalReport', () => {
     )
   })
 
+  it('names the tasks each one builds on, after its title', () => {
+    const out = renderTerminalReport(
+      result([
+        task('T1', 'merged'),
+        task('T2', 'merged', { dependsOn: ['T1'] }),
+        task('T3', 'skipped', { dependsOn: ['T1', 'T2\u001b[31m'], reason: 'T2 failed' })
+      ])
+    )
+    expect(out).toMatch(/^ {2}T1 +✓ merged +12s +1 file +Task T1$/m)
+    expect(out).toMatch(/^ {2}T2 +✓ merged +12s +1 file +Task T2 \(after T1\)$/m)
+    expect(out).toMatch(/^ {2}T3 +- skipped +12s +1 file +Task T3 \(after T1, T2\)$/m)
+  })
+
   it('keeps the table as it was when no agent reported figures', () => {
     const out = renderTerminalReport(result([task('T1', 'merged')]))
     expect(out).toMatch(/^ {2}T1 +✓ merged +12s +1 file +Task T1$/m)

@@ -143,7 +143,8 @@ describe('tasks that depend on tasks, through the CLI', () => {
 
     const terminal = await cli(['run', ...p.args(failing, '--issue-number', '2')], p.env)
     expect(terminal.code).toBe(1)
-    expect(terminal.stdout).toMatch(/^ {2}T2 +- skipped /m)
+    expect(terminal.stdout).toMatch(/^ {2}T2 +- skipped .* Add the store \(after T1\)$/m)
+    expect(terminal.stdout).toMatch(/^ {2}T3 +- skipped .* Add the endpoint \(after T2\)$/m)
     expect(terminal.stdout).toContain('Skipped:\n  T2: T1 failed\n  T3: T2 skipped (T1 failed)\n')
   })
 

@@ -73,6 +73,11 @@ function lastLines(output: string, lines: number): string {
 
 const files = (n: number): string => (n === 1 ? '1 file' : `${n} files`)
 
+/** " (after T1, T2)": the tasks it builds on, as the markdown report's "After" column. */
+function after(t: TaskResult): string {
+  return t.dependsOn?.length ? ` (after ${terminalLine(t.dependsOn.join(', '), 200)})` : ''
+}
+
 /**
  * The task table: one aligned row per task, with the cost and tokens its agent reported when
  * any agent reported them (the markdown report's figures), its (untrusted) title last.
@@ -91,7 +96,7 @@ function taskRows(tasks: TaskResult[]): string[] {
       formatDuration(t.durationMs).padStart(7),
       files(t.changedFiles.length).padStart(9),
       ...cells[row].map((c, i) => c.padStart(widths[i])),
-      ` ${terminalLine(t.title, 100)}${t.reused ? ' (from an earlier run)' : ''}`
+      ` ${terminalLine(t.title, 100)}${after(t)}${t.reused ? ' (from an earlier run)' : ''}`
     ].join(' ')
   )
 }
