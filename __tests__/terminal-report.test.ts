@@ -110,6 +110,52 @@ describe('renderTerminalReport', () => {
     expect(detached).toContain('take it:          git merge fanout/issue-4/integration')
     expect(detached).not.toContain('git switch HEAD')
   })
+
+  it("shows each task's reported cost and tokens, and the run's total, as the markdown report does", () => {
+    const out = renderTerminalReport(
+      result([
+        task('T1', 'merged', {
+          agentReport: { costUsd: 0.0123, inputTokens: 12_000, outputTokens: 800 },
+          tries: [{ attempt: 1, outcome: 'merged' }]
+        }),
+        task('T2', 'failed', {
+          reason: 'agent exited with status 1',
+          agentReport: { inputTokens: 500, summary: 'gave up' },
+          tries: [{ attempt: 1, outcome: 'failed' }]
+        }),
+        task('T3', 'skipped', { reason: 'T2 failed', changedFiles: [] })
+      ])
+    )
+    expect(out).toMatch(
+      /^ {2}T1 +✓ merged +12s +1 file +\$0\.0123 +12,000 in \/ 800 out +Task T1$/m
+    )
+    // A task that reported no cost shows a dash; tokens it did not report a question mark.
+    expect(out).toMatch(/^ {2}T2 +✗ failed +12s +1 file +– +500 in \/ \? out +Task T2$/m)
+    expect(out).toMatch(/^ {2}T3 +- skipped +12s +0 files +– +– +Task T3$/m)
+    expect(out).toContain(
+      "Agents' reported cost: $0.0123 (1 of 2 tasks reported one) · tokens: 12,500 in / 800 out."
+    )
+  })
+
+  it('names the tasks each one builds on, after its title', () => {
+    const out = renderTerminalReport(
+      result([
+        task('T1', 'merged'),
+        task('T2', 'merged', { dependsOn: ['T1'] }),
+        task('T3', 'skipped', { dependsOn: ['T1', 'T2\u001b[31m'], reason: 'T2 failed' })
+      ])
+    )
+    expect(out).toMatch(/^ {2}T1 +✓ merged +12s +1 file +Task T1$/m)
+    expect(out).toMatch(/^ {2}T2 +✓ merged +12s +1 file +Task T2 \(after T1\)$/m)
+    expect(out).toMatch(/^ {2}T3 +- skipped +12s +1 file +Task T3 \(after T1, T2\)$/m)
+  })
+
+  it('keeps the table as it was when no agent reported figures', () => {
+    const out = renderTerminalReport(result([task('T1', 'merged')]))
+    expect(out).toMatch(/^ {2}T1 +✓ merged +12s +1 file +Task T1$/m)
+    expect(out).not.toContain('reported cost')
+    expect(out).not.toContain('tokens')
+  })
 })
 
 describe('terminalLine and terminalBlock', () => {

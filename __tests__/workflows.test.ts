@@ -13,10 +13,19 @@ interface Concurrency {
   group: string
   'cancel-in-progress'?: boolean
 }
+interface Step {
+  id?: string
+  if?: string
+  uses?: string
+  run?: string
+  with?: Record<string, unknown>
+  env?: Record<string, string>
+}
 interface Job {
   if?: string
   concurrency?: Concurrency
-  steps?: { uses?: string; with?: Record<string, unknown> }[]
+  permissions?: Record<string, string>
+  steps?: Step[]
 }
 interface Workflow {
   on: Record<string, unknown>
@@ -108,6 +117,32 @@ describe('workflows users copy', () => {
     expect(
       issueWorkflows.flatMap(({ name, wf }) => queueProblems(wf).map((p) => `${name}: ${p}`))
     ).toEqual([])
+  })
+
+  it('the matrix example dispatches its next round while tasks wait, with the least permission', () => {
+    const wf = parseYaml(read('examples/matrix.yml')) as Workflow
+    const merge = wf.jobs.merge
+    const action = merge.steps!.find((s) => s.uses?.startsWith('agent-fanout/agent-fanout@'))!
+    const last = merge.steps!.at(-1)!
+    // The last step of the merge job, only when its pending-tasks output lists tasks.
+    expect(flat(last.if ?? '')).toContain(`steps.${action.id}.outputs.pending-tasks != '[]'`)
+    expect(last.run).toMatch(/gh workflow run "[^"]+" --ref "\$REF" -f issue="\$ISSUE"/)
+    expect(last.env).toMatchObject({
+      GH_TOKEN: '${{ github.token }}',
+      ISSUE: '${{ needs.plan.outputs.issue-number }}'
+    })
+    // actions: write on that job only; the plan job accepts the dispatch (from GITHUB_TOKEN).
+    expect(merge.permissions?.actions).toBe('write')
+    expect(
+      Object.entries(wf.jobs)
+        .filter(([, job]) => job.permissions?.actions !== undefined)
+        .map(([name]) => name)
+    ).toEqual(['merge'])
+    expect(wf.jobs.plan.steps!.at(-1)!.with?.['allowed-bots']).toBe('github-actions[bot]')
+    expect(wf.on).toHaveProperty('workflow_dispatch.inputs.issue')
+    // The concurrency and gates stay as they were.
+    expect(wf.concurrency?.['cancel-in-progress']).toBe(false)
+    expect(flat(merge.if ?? '')).toBe("always() && needs.plan.outputs.issue-number != ''")
   })
 
   it('the single-job workflows keep their group on the job', () => {

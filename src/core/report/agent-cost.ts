@@ -50,12 +50,13 @@ function tokensText(input?: number, output?: number): string {
 }
 
 /**
- * The task table's extra columns, when any task reported cost or tokens (none otherwise: a run
- * of agents that report nothing keeps the table as it was).
+ * The task table's extra columns as plain text, when any task reported cost or tokens (none
+ * otherwise: a run of agents that report nothing keeps the table as it was). The markdown and
+ * the terminal reports both draw on it, so their figures cannot differ.
  */
-export function agentColumns(
+export function agentFigureColumns(
   tasks: TaskResult[]
-): { headers: string[]; cells: (task: TaskResult) => PhrasingContent[][] } | undefined {
+): { headers: string[]; cells: (task: TaskResult) => string[] } | undefined {
   const reports = tasks.map((t) => t.agentReport).filter((r) => r !== undefined)
   const cost = reports.some((r) => r.costUsd !== undefined)
   const tokens = reports.some((r) => r.inputTokens !== undefined || r.outputTokens !== undefined)
@@ -65,15 +66,24 @@ export function agentColumns(
     cells: (task) => {
       const r = task.agentReport
       return [
-        ...(cost ? [[md.text(r?.costUsd === undefined ? '–' : formatUsd(r.costUsd))]] : []),
-        ...(tokens ? [[md.text(tokensText(r?.inputTokens, r?.outputTokens))]] : [])
+        ...(cost ? [r?.costUsd === undefined ? '–' : formatUsd(r.costUsd)] : []),
+        ...(tokens ? [tokensText(r?.inputTokens, r?.outputTokens)] : [])
       ]
     }
   }
 }
 
-/** "Agents' reported cost: $0.0420 (7 of 8 tasks) · tokens: 12,000 in / 800 out", or nothing. */
-export function totalsLine(tasks: TaskResult[]): PhrasingContent[] | undefined {
+/** agentFigureColumns for the markdown table. */
+export function agentColumns(
+  tasks: TaskResult[]
+): { headers: string[]; cells: (task: TaskResult) => PhrasingContent[][] } | undefined {
+  const columns = agentFigureColumns(tasks)
+  if (!columns) return undefined
+  return { headers: columns.headers, cells: (task) => columns.cells(task).map((c) => [md.text(c)]) }
+}
+
+/** "Agents' reported cost: $0.0420 (7 of 8 tasks) · tokens: 12,000 in / 800 out.", or nothing. */
+export function totalsText(tasks: TaskResult[]): string | undefined {
   const totals = runTotals(tasks)
   const parts: string[] = []
   if (totals.costUsd !== undefined)
@@ -82,7 +92,13 @@ export function totalsLine(tasks: TaskResult[]): PhrasingContent[] | undefined {
     )
   if (totals.inputTokens !== undefined || totals.outputTokens !== undefined)
     parts.push(`tokens: ${tokensText(totals.inputTokens, totals.outputTokens)}`)
-  return parts.length ? [md.text(`${parts.join(' · ')}.`)] : undefined
+  return parts.length ? `${parts.join(' · ')}.` : undefined
+}
+
+/** totalsText for the markdown report. */
+export function totalsLine(tasks: TaskResult[]): PhrasingContent[] | undefined {
+  const text = totalsText(tasks)
+  return text === undefined ? undefined : [md.text(text)]
 }
 
 /** "2 attempts: rate limited by the model API (429); then merged" for a task started more than once. */

@@ -1,4 +1,5 @@
 import type { FanoutResult, TaskResult, TaskStatus } from '../types.js'
+import { agentFigureColumns, totalsText } from './agent-cost.js'
 import { formatDuration, noTaskChangedAnything, summaryLine } from './markdown.js'
 import { quotePath } from './mdast.js'
 
@@ -72,18 +73,30 @@ function lastLines(output: string, lines: number): string {
 
 const files = (n: number): string => (n === 1 ? '1 file' : `${n} files`)
 
-/** The task table: one aligned row per task, its (untrusted) title last. */
+/** " (after T1, T2)": the tasks it builds on, as the markdown report's "After" column. */
+function after(t: TaskResult): string {
+  return t.dependsOn?.length ? ` (after ${terminalLine(t.dependsOn.join(', '), 200)})` : ''
+}
+
+/**
+ * The task table: one aligned row per task, with the cost and tokens its agent reported when
+ * any agent reported them (the markdown report's figures), its (untrusted) title last.
+ */
 function taskRows(tasks: TaskResult[]): string[] {
   const id = Math.max(4, ...tasks.map((t) => terminalLine(t.id, 40).length))
   const status = Math.max(...tasks.map((t) => STATUS[t.status].length))
-  return tasks.map((t) =>
+  const figures = agentFigureColumns(tasks)
+  const cells = tasks.map((t) => figures?.cells(t).map((c) => terminalLine(c, 40)) ?? [])
+  const widths = (figures?.headers ?? []).map((_, i) => Math.max(...cells.map((c) => c[i].length)))
+  return tasks.map((t, row) =>
     [
       ' ',
       terminalLine(t.id, 40).padEnd(id),
       STATUS[t.status].padEnd(status),
       formatDuration(t.durationMs).padStart(7),
       files(t.changedFiles.length).padStart(9),
-      ` ${terminalLine(t.title, 100)}${t.reused ? ' (from an earlier run)' : ''}`
+      ...cells[row].map((c, i) => c.padStart(widths[i])),
+      ` ${terminalLine(t.title, 100)}${after(t)}${t.reused ? ' (from an earlier run)' : ''}`
     ].join(' ')
   )
 }
@@ -171,6 +184,8 @@ export function renderTerminalReport(result: FanoutResult, ctx: TerminalContext 
   for (const warning of result.warnings ?? [])
     lines.push('', `warning: ${terminalLine(warning, 600)}`)
   lines.push('', ...taskRows(result.tasks))
+  const totals = totalsText(result.tasks)
+  if (totals) lines.push('', terminalLine(totals, 300))
 
   for (const t of result.tasks) {
     const head = `${terminalLine(t.id, 40)} ${t.status}: ${terminalLine(t.title, 100)}`
