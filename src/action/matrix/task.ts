@@ -19,6 +19,7 @@ import { readIssue, readTasks, runEngine, runLink, taskOutput, type Run } from '
 import type { IssueData } from '../../github/api.js'
 import { decodeState, taskHash, type PlanRecord, type RunState } from '../state.js'
 import { dependencyPlans } from './dependencies.js'
+import { carryTicked } from '../ticked.js'
 import { announceRunning, withUploadedLog } from '../live-matrix.js'
 import { artifactName, ensureCommit, requirePlan, updateRows, workspaceDir } from './shared.js'
 
@@ -42,7 +43,9 @@ export async function taskJob(r: Run): Promise<void> {
     logger.info(`${entry.id} is not planned to run (${entry.mode}); nothing to do`)
     return
   }
-  const tasks = (await readTasks(api, issue, inputs, logger)) ?? []
+  // Ticked earlier by the action, merged only on the integration branch: still work that the
+  // tasks after it build on (ticked.ts), as the plan job saw it.
+  const tasks = carryTicked((await readTasks(api, issue, inputs, logger)) ?? [], state)
   const task = tasks.find((t) => t.id === entry.id)
   const noteRef = reportRef(issue.number, entry.id)
   const runnable = task && !task.checked && taskHash(task) === entry.hash
