@@ -123,7 +123,7 @@ describe('a first run that just works', () => {
     // The setting is on now: the next run reuses both tasks and opens the pull request.
     const second = await act(w)
     expect(second.exitCode).toBe(0)
-    expect(started(w)).toEqual(['T1', 'T2'])
+    expect(started(w).sort()).toEqual(['T1', 'T2'])
     expect(w.api.pulls).toHaveLength(1)
     expect(second.outputs['pull-request-number']).toBe(String(w.api.pulls[0].number))
     expect(statusComment(w)).not.toContain('GitHub refused')
