@@ -24,7 +24,10 @@ export function skeleton(node: Nodes, indent = ''): string {
   if (node.type === 'heading') line += ` ${node.depth}`
   if (node.type === 'code') line += ` ${node.lang ?? ''}`
   if (node.type === 'html')
-    line += ` ${node.value.replace(/(agent-fanout:state )[A-Za-z0-9+/=]+/, '$1…')}`
+    line += ` ${node.value
+      .replace(/(agent-fanout:state )[A-Za-z0-9+/=]+/, '$1…')
+      // Measured sizes (the disk-use summary) differ from run to run; the structure does not.
+      .replace(/\d+(?:\.\d+)? (?:B|KiB|MiB|GiB)\b/g, '… B')}`
   const children = 'children' in node ? node.children.map((c) => skeleton(c, `${indent}  `)) : []
   return [line, ...children].join('\n')
 }

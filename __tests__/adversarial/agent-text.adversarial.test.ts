@@ -79,7 +79,7 @@ async function run(
 
 /** Raw HTML the action itself writes: its hidden markers, `<details>` and `<sub>`. */
 const OUR_HTML =
-  /^(?:(?:<!-- agent-fanout:(?:status issue=\d+|state [A-Za-z0-9+/=]+) -->\n?)+|<details><summary>Last lines of its output<\/summary>|<\/details>|<\/?sub>)$/
+  /^(?:(?:<!-- agent-fanout:(?:status issue=\d+|state [A-Za-z0-9+/=]+) -->\n?)+|<details><summary>Last lines of its output<\/summary>|<details><summary>Disk used by the tasks' worktrees: [\d.]+ (?:B|KiB|MiB|GiB) in all<\/summary>|<\/details>|<\/?sub>)$/
 
 describe('agent-controlled text is inert', () => {
   it('file names with a newline, backticks, @mention, HTML, workflow commands, | and </details> change neither the structure of the status comment, the pull request body and the job summary, nor the step log', async () => {
@@ -125,7 +125,9 @@ describe('agent-controlled text is inert', () => {
     const spans = allNodes(comment).flatMap((n) => (n.type === 'inlineCode' ? [n.value] : []))
     for (const name of HOSTILE_NAMES)
       expect(spans).toContain(name.includes('\n') ? `"${name.replace('\n', '\\n')}"` : name)
-    expect(allNodes(comment).filter((n) => n.type === 'tableRow')).toHaveLength(4)
+    // The task table (the disk-use details below it have a table of their own).
+    const taskTable = allNodes(comment).find((n) => n.type === 'table')
+    expect(taskTable && 'children' in taskTable ? taskTable.children : []).toHaveLength(4)
     expect(got['status comment']).toContain('#### ⚠️ T2: Write them too')
     // T3's output, fences and all, is one code block.
     const blocks = allNodes(comment).flatMap((n) => (n.type === 'code' ? [n.value] : []))

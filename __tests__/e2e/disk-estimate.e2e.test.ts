@@ -48,6 +48,7 @@ describeTmpfs(
       const tmpfs = await mountTmpfs(sizeMiB, 'estimate')
       try {
         const args = [CLI, 'run', '--issue-file', issueFile, '--agent', agent, '--repo', repo]
+        args.push('--verbose')
         args.push('--work-dir', path.join(tmpfs.dir, 'work'), '--max-parallel', '4')
         const r = await run(nodeBinary(), args, { env: { ...env, SCRATCH: scratch } }).then(
           (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
@@ -66,8 +67,9 @@ describeTmpfs(
         /Not enough free space in \S+\/worktrees for 4 worktrees at once: they need about 21\.\d MiB \(the base tree is 40 files, 3\.9 MiB\), and 12 MiB are free\. Running at most 2 agent\(s\) at once instead/
       expect(r.stderr).toMatch(warning)
       expect(r.stdout).toMatch(warning) // in the report too
-      expect(r.stdout).toContain('Run 4 agent(s), at most 2 at once')
-      expect(r.stdout).toContain('### agent-fanout: 4 merged')
+      // The engine's log goes to stderr (--verbose); stdout holds the terminal report.
+      expect(r.stderr).toContain('Run 4 agent(s), at most 2 at once')
+      expect(r.stdout).toMatch(/^agent-fanout: 4 merged/)
       for (const id of ['T1', 'T2', 'T3', 'T4']) {
         expect(await git(r.repo, ['show', `fanout/issue-1/integration:${id}.txt`], r.env)).toBe(id)
         const seen = Number(await readFile(path.join(r.scratch, `${id}.worktrees`), 'utf8'))
