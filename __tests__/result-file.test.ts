@@ -9,6 +9,7 @@ import {
   readAgentReport,
   readResultFile
 } from '../src/core/agents/result-file.js'
+import { checkedExtras, type TaskReport } from '../src/core/results.js'
 import { removeTempDirs, tempDir } from '../test-support/git-fixtures.js'
 
 afterAll(removeTempDirs)
@@ -123,5 +124,54 @@ describe('readAgentReport', () => {
     await writeFile(path.join(dir, 'big.json'), 'x'.repeat(MAX_RESULT_FILE_BYTES + 1))
     const big = await readAgentReport({ resultFile: path.join(dir, 'big.json'), logFile })
     expect(big.problems[0]).toMatch(/more than the 65536 read/)
+  })
+})
+
+describe("a matrix task job's report, read by the merge job (checkedExtras)", () => {
+  const base: TaskReport = {
+    version: 1,
+    plan: 'p',
+    task: 'T1',
+    hash: 'h',
+    status: 'ready',
+    changedFiles: [],
+    durationMs: 1
+  }
+
+  it('keeps what is well formed and drops or cleans what is not, as for the result file', () => {
+    const read = checkedExtras({
+      ...base,
+      agentReport: {
+        summary: 'Did it.\n\n# Heading\u202e',
+        costUsd: Number.NaN,
+        inputTokens: -3,
+        outputTokens: 50,
+        model: 7,
+        turns: 2,
+        permissionDenials: ['Bash(npm test)\nsecond line', 42]
+      } as unknown as TaskReport['agentReport'],
+      tries: [
+        { attempt: 1, outcome: 'rate limited\n## by the API' },
+        { attempt: 0, outcome: 'not an attempt' },
+        { attempt: 2, outcome: 3 },
+        'junk'
+      ] as unknown as TaskReport['tries']
+    })
+    expect(read.agentReport).toEqual({
+      summary: 'Did it. # Heading',
+      outputTokens: 50,
+      turns: 2,
+      permissionDenials: ['Bash(npm test) second line']
+    })
+    expect(read.tries).toEqual([{ attempt: 1, outcome: 'rate limited ## by the API' }])
+  })
+
+  it('leaves nothing behind when nothing is usable', () => {
+    const read = checkedExtras({
+      ...base,
+      agentReport: 'lots' as unknown as TaskReport['agentReport'],
+      tries: {} as unknown as TaskReport['tries']
+    })
+    expect(read).toEqual(base)
   })
 })

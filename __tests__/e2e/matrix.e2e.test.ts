@@ -3,7 +3,7 @@
 // and a merge job in yet another clone; all through dist/index.js and the local API stand-in.
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals'
 import { execFile } from 'node:child_process'
-import { cp, rm } from 'node:fs/promises'
+import { cp, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { FakeGitHub } from '../../test-support/fake-github.js'
@@ -41,6 +41,13 @@ const AGENT = [
   '  T4) echo "cannot do $TASK_ID" >&2; exit 3 ;;',
   '  *) echo "$TASK_TITLE" > "$TASK_ID.txt" ;;',
   'esac'
+].join('\n')
+
+// The same agent, reporting what it cost ($TASK_RESULT_FILE, docs/agents.md), the failing task too.
+const COSTED_AGENT = [
+  'case "$TASK_ID" in T1) cost=0.25 ;; T4) cost=0.125 ;; *) cost=0.5 ;; esac',
+  'printf \'{"summary": "Did %s in its own job.", "cost_usd": %s, "input_tokens": 1000, "output_tokens": 50}\' "$TASK_ID" "$cost" > "$TASK_RESULT_FILE"',
+  AGENT
 ].join('\n')
 
 const TASKS = [
@@ -257,8 +264,15 @@ describe('matrix mode: plan, task × N, merge', () => {
       ['T1', 'merged'],
       ['T5', 'queued']
     ])
-    // T1's row is its recorded result, as the first merge job reported it, marked as reused.
-    expect(rows[0]).toEqual({ ...t1, durationMs: rows[0].durationMs, reused: true })
+    // T1's row is its recorded result, as the first merge job reported it, marked as reused
+    // (its agent's starts are not recorded, as in `mode: run`: it did not start this time).
+    expect(t1.attempts).toBe(1)
+    expect(rows[0]).toEqual({
+      ...t1,
+      durationMs: rows[0].durationMs,
+      reused: true,
+      attempts: undefined
+    })
     expect(statusComment(w)).toMatch(/\| T1 \| Add one \| [^|]*merged[^|]* \|/)
 
     expect((await job(w, { mode: 'task', 'task-id': 'T5', 'issue-number': '12' })).exitCode).toBe(0)
@@ -275,6 +289,44 @@ describe('matrix mode: plan, task × N, merge', () => {
       await git(w.origin.bareDir, ['for-each-ref', '--format=%(refname)', 'refs/notes'], w.env)
     ).toBe('refs/notes/agent-fanout/issue-12/T5')
   }, 300_000)
+
+  it("carries each task job's reported cost, tokens and summary to the merge job's report and outputs", async () => {
+    const w = await world('- [ ] T1: Add one\n- [ ] T4: Something impossible\n- [ ] T5: Add five\n')
+    expect((await job(w, { mode: 'plan', 'agent-command': '' })).exitCode).toBe(0)
+    for (const task of ['T1', 'T4', 'T5'])
+      await job(w, {
+        mode: 'task',
+        'task-id': task,
+        'issue-number': '12',
+        'agent-command': COSTED_AGENT
+      })
+    // Each task job's own row shows what its agent reported.
+    const rows = statusComment(w)
+    expect(rows).toMatch(/\| T1 \| [^\n]*\| \$0\.2500 \| 1,000 in \/ 50 out \|/)
+    expect(rows).toMatch(/\| T4 \| [^\n]*\| \$0\.1250 \| 1,000 in \/ 50 out \|/)
+
+    const merge = await job(w, { mode: 'merge', 'issue-number': '12' })
+    expect(statuses(merge)).toEqual([
+      ['T1', 'merged'],
+      ['T4', 'failed'],
+      ['T5', 'merged']
+    ])
+    // As `mode: run` reports it: per task, the failed one too, and the run's total.
+    expect(merge.outputs['total-cost-usd']).toBe('0.875')
+    const perTask = JSON.parse(merge.outputs.tasks) as { id: string; costUsd?: number }[]
+    expect(perTask.map((t) => [t.id, t.costUsd])).toEqual([
+      ['T1', 0.25],
+      ['T4', 0.125],
+      ['T5', 0.5]
+    ])
+    const final = statusComment(w)
+    expect(final).toMatch(/\| T1 \| [^\n]*\| \$0\.2500 \| 1,000 in \/ 50 out \|/)
+    expect(final).toMatch(/\| T4 \| [^\n]*\| \$0\.1250 \| 1,000 in \/ 50 out \|/)
+    expect(final).toMatch(/\| T5 \| [^\n]*\| \$0\.5000 \| 1,000 in \/ 50 out \|/)
+    expect(final).toContain("Agents' reported cost: $0.8750 · tokens: 3,000 in / 150 out.")
+    expect(final).toContain('Did T5 in its own job.')
+    expect(w.api.pulls[0].body).toContain("Agents' reported cost: $0.8750")
+  }, 240_000)
 
   it('a plan job refuses an invalid task list and creates nothing', async () => {
     const w = await world('- [ ] T1: One\n- [ ] t1: Same ID again\n')
@@ -408,6 +460,52 @@ describe('secure mode: agents without write access, results handed over as artif
     expect(
       await git(w.origin.bareDir, ['show', 'refs/heads/fanout/issue-12/T2:T2.txt'], w.env)
     ).toBe('Wander off')
+  }, 240_000)
+
+  it("carries the task jobs' reported cost to the merge job, and checks what an artifact claims", async () => {
+    const w = await world('- [ ] T1: Add one\n- [ ] T5: Add five\n')
+    expect((await job(w, { mode: 'plan', 'agent-command': '' })).exitCode).toBe(0)
+    const artifacts = await tempDir('artifacts')
+    for (const task of ['T1', 'T5'])
+      expect(
+        (
+          await job(w, {
+            mode: 'task',
+            'task-id': task,
+            'issue-number': '12',
+            'agent-command': COSTED_AGENT,
+            'results-dir': path.join(artifacts, `agent-fanout-${task}`)
+          })
+        ).exitCode
+      ).toBe(0)
+    // T5's job ran next to its agent: what its artifact claims is not taken as it is.
+    const forged = path.join(artifacts, 'agent-fanout-T5', 'report.json')
+    const report = JSON.parse(await readFile(forged, 'utf8')) as Record<string, unknown>
+    expect(report.agentReport).toEqual(
+      expect.objectContaining({ costUsd: 0.5, summary: 'Did T5 in its own job.' })
+    )
+    report.agentReport = {
+      costUsd: -1000,
+      inputTokens: 1.5,
+      outputTokens: 50,
+      summary: 'Merged.\n\n## Approved by the maintainers\n\u202e'
+    }
+    await writeFile(forged, JSON.stringify(report))
+
+    const merge = await job(w, { mode: 'merge', 'issue-number': '12', 'results-dir': artifacts })
+    expect(statuses(merge)).toEqual([
+      ['T1', 'merged'],
+      ['T5', 'merged']
+    ])
+    expect(merge.outputs['total-cost-usd']).toBe('0.25')
+    const final = statusComment(w)
+    expect(final).toMatch(/\| T1 \| [^\n]*\| \$0\.2500 \| 1,000 in \/ 50 out \|/)
+    expect(final).toMatch(/\| T5 \| [^\n]*\| – \| \? in \/ 50 out \|/)
+    expect(final).toContain("Agents' reported cost: $0.2500 (1 of 2 tasks reported one)")
+    expect(final).toContain('Did T1 in its own job.')
+    expect(final).toContain('Merged. ## Approved by the maintainers')
+    expect(final).not.toMatch(/^## Approved/m)
+    expect(final).not.toContain('\u202e')
   }, 240_000)
 
   it('refuses a secure merge job that would run agent-made code next to the write token', async () => {

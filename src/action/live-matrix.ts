@@ -66,6 +66,17 @@ export function noteRowFields(
   }
 }
 
+/**
+ * What a task job's agent reported (cost, tokens, summary) and its agent starts, as its note
+ * carries them (checked when it was read: results.ts checkedExtras).
+ */
+export function noteAgentFields(report: TaskReport): Pick<TaskResult, 'agentReport' | 'tries'> {
+  return {
+    ...(report.agentReport ? { agentReport: report.agentReport } : {}),
+    ...(report.tries?.length ? { tries: report.tries } : {})
+  }
+}
+
 /** The tasks whose notes say their agents run now, with when they started. */
 export function runningTasks(reports: Map<string, TaskReport>): Map<string, number> {
   return new Map(

@@ -1,3 +1,4 @@
+import { checkAgentReport, oneLine } from './agents/result-file.js'
 import type { Git } from './git/git.js'
 import type { TaskResult } from './types.js'
 
@@ -35,6 +36,10 @@ export interface TaskReport {
    * `failed` with a reason, which is what the merge job reports if the job never writes more.
    */
   running?: true
+  /** What its agent reported (cost, tokens, summary): checked on read, see checkedExtras. */
+  agentReport?: TaskResult['agentReport']
+  /** Its agent starts (retries after transient failures): checked on read. */
+  tries?: TaskResult['tries']
 }
 
 /** Notes refs of an issue's task results: `refs/notes/agent-fanout/issue-<n>/<task id>`. */
@@ -71,7 +76,41 @@ export function toReport(
     ...(runUrl ? { runUrl } : {}),
     ...(result.startedAt !== undefined ? { startedAt: result.startedAt } : {}),
     ...(result.finishedAt !== undefined ? { finishedAt: result.finishedAt } : {}),
-    ...(result.logUrl ? { logUrl: result.logUrl } : {})
+    ...(result.logUrl ? { logUrl: result.logUrl } : {}),
+    ...(result.agentReport ? { agentReport: result.agentReport } : {}),
+    ...(result.tries?.length ? { tries: result.tries.slice(0, MAX_TRIES) } : {})
+  }
+}
+
+const MAX_TRIES = 20
+const MAX_OUTCOME = 300
+
+/**
+ * A report read from a note or an artifact, with what its agent reported checked as the
+ * result file is (result-file.ts): made next to an agent, it is untrusted (in secure mode the
+ * agent's job could write anything). Numbers must be finite and not negative, text is one cut
+ * line; what is wrong is dropped.
+ */
+export function checkedExtras(report: TaskReport): TaskReport {
+  const { agentReport, tries, ...rest } = report
+  const checked = checkAgentReport(agentReport)
+  const attempts = Array.isArray(tries)
+    ? tries
+        .filter(
+          (t): t is { attempt: number; outcome: string } =>
+            !!t &&
+            typeof t === 'object' &&
+            Number.isInteger(t.attempt) &&
+            t.attempt >= 1 &&
+            typeof t.outcome === 'string'
+        )
+        .slice(0, MAX_TRIES)
+        .map((t) => ({ attempt: t.attempt, outcome: oneLine(t.outcome, MAX_OUTCOME) }))
+    : []
+  return {
+    ...rest,
+    ...(checked ? { agentReport: checked } : {}),
+    ...(attempts.length ? { tries: attempts } : {})
   }
 }
 
@@ -155,7 +194,7 @@ export async function readReport(
       tipMatches &&
       Array.isArray(report.changedFiles)
     )
-      return report
+      return checkedExtras(report)
   }
   return undefined
 }

@@ -26,7 +26,7 @@ import {
   type Run
 } from '../steps.js'
 import { decodeState, keptResult, taskHash, type PlanRecord, type RunState } from '../state.js'
-import { noteRowFields } from '../live-matrix.js'
+import { noteAgentFields, noteRowFields } from '../live-matrix.js'
 import { ensureCommit, fetchReports, requirePlan, type NoteRef } from './shared.js'
 
 /** mode merge: collect every task job's result, merge like `run`, publish, report. */
@@ -224,7 +224,8 @@ function planFromReports(
             ...(report.tip ? { commit: report.tip } : {}),
             ...(report.exitCode !== undefined ? { exitCode: report.exitCode } : {}),
             ...(report.timedOut ? { timedOut: true } : {}),
-            ...(report.logTail ? { logTail: report.logTail } : {})
+            ...(report.logTail ? { logTail: report.logTail } : {}),
+            ...noteAgentFields(report)
           }
         })
       }
@@ -298,7 +299,8 @@ async function planMerges(
       tip,
       changedFiles: changed.split('\0').filter(Boolean),
       durationMs: report.durationMs,
-      ...(report.logTail ? { logTail: report.logTail } : {})
+      ...(report.logTail ? { logTail: report.logTail } : {}),
+      ...noteAgentFields(report)
     })
   }
 }

@@ -6,11 +6,11 @@ import path from 'node:path'
 import { taskBranchName } from '../../core/branches.js'
 import { fetchBranch, fetchOwnRefs, listRemoteRefs } from '../../core/git/remote.js'
 import { renderMatrixStatus } from '../../core/report/markdown.js'
-import { readReport, reportRef, type TaskReport } from '../../core/results.js'
+import { checkedExtras, readReport, reportRef, type TaskReport } from '../../core/results.js'
 import type { TaskResult } from '../../core/types.js'
 import { statusMarker, upsertStatusComment } from '../../github/publish.js'
 import { runLink, type Run } from '../steps.js'
-import { noteRowFields, runningTasks } from '../live-matrix.js'
+import { noteAgentFields, noteRowFields, runningTasks } from '../live-matrix.js'
 import { branchUrl } from '../live-status.js'
 import { encodeState, recordedResult, type PlanRecord, type RunState } from '../state.js'
 
@@ -118,6 +118,7 @@ async function readResultFiles(
       ignore('the report is malformed')
       continue
     }
+    report = checkedExtras(report)
     if (report.status === 'ready' || (report.status === 'failed' && report.tip)) {
       const imported = `refs/agent-fanout/import/${entry.id}`
       const fetched = await r.git.run(
@@ -228,6 +229,7 @@ export function planRows(
         return {
           ...base,
           ...noteRowFields(report),
+          ...noteAgentFields(report),
           status: report.status,
           changedFiles: report.changedFiles,
           durationMs: report.durationMs,

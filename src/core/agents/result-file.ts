@@ -27,13 +27,60 @@ const MAX_MODEL = 100
 
 /** Reads a result file's text: the report, and what was wrong with it (empty when nothing). */
 export function readResultFile(text: string): { report: AgentReport; problems: string[] } {
-  const problems: string[] = []
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch (error) {
     return { report: {}, problems: [`not JSON (${(error as Error).message})`] }
   }
+  return checkFields(value, RESULT_FILE_KEYS)
+}
+
+/** The file's key of each report field. */
+const RESULT_FILE_KEYS: Record<keyof Omit<AgentReport, 'permissionDenials'>, string> = {
+  summary: 'summary',
+  costUsd: 'cost_usd',
+  inputTokens: 'input_tokens',
+  outputTokens: 'output_tokens',
+  model: 'model',
+  turns: 'turns'
+}
+
+const MAX_DENIALS = 20
+const MAX_DENIAL = 200
+
+/**
+ * An AgentReport that crossed a trust boundary (a matrix task job's note or artifact, made next
+ * to an agent): checked field by field as the result file is, wrong fields dropped. Undefined
+ * when nothing is left.
+ */
+export function checkAgentReport(value: unknown): AgentReport | undefined {
+  const { report } = checkFields(value, {
+    summary: 'summary',
+    costUsd: 'costUsd',
+    inputTokens: 'inputTokens',
+    outputTokens: 'outputTokens',
+    model: 'model',
+    turns: 'turns'
+  })
+  const denials = (value as { permissionDenials?: unknown } | null)?.permissionDenials
+  if (Array.isArray(denials)) {
+    const lines = denials
+      .filter((d): d is string => typeof d === 'string')
+      .map((d) => oneLine(d, MAX_DENIAL))
+      .filter(Boolean)
+      .slice(0, MAX_DENIALS)
+    if (lines.length) report.permissionDenials = lines
+  }
+  return Object.keys(report).length ? report : undefined
+}
+
+/** The fields of an untrusted object, read under the keys `keys` names. */
+function checkFields(
+  value: unknown,
+  keys: typeof RESULT_FILE_KEYS
+): { report: AgentReport; problems: string[] } {
+  const problems: string[] = []
   if (!value || typeof value !== 'object' || Array.isArray(value))
     return { report: {}, problems: ['not a JSON object'] }
   const data = value as Record<string, unknown>
@@ -57,12 +104,12 @@ export function readResultFile(text: string): { report: AgentReport; problems: s
     }
     return v
   }
-  const summary = text_('summary', MAX_SUMMARY)
-  const model = text_('model', MAX_MODEL)
-  const costUsd = number_('cost_usd', false)
-  const inputTokens = number_('input_tokens', true)
-  const outputTokens = number_('output_tokens', true)
-  const turns = number_('turns', true)
+  const summary = text_(keys.summary, MAX_SUMMARY)
+  const model = text_(keys.model, MAX_MODEL)
+  const costUsd = number_(keys.costUsd, false)
+  const inputTokens = number_(keys.inputTokens, true)
+  const outputTokens = number_(keys.outputTokens, true)
+  const turns = number_(keys.turns, true)
   if (summary !== undefined) report.summary = summary
   if (costUsd !== undefined) report.costUsd = costUsd
   if (inputTokens !== undefined) report.inputTokens = inputTokens
@@ -178,7 +225,7 @@ const INVISIBLE =
 /* eslint-enable no-control-regex */
 
 /** The text on one line, without control or invisible characters, at most `max` long. */
-function oneLine(text: string, max: number): string {
+export function oneLine(text: string, max: number): string {
   const line = text
     .replace(INVISIBLE, '')
     .split(/\r?\n/)

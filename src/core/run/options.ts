@@ -23,6 +23,9 @@ export type TaskPlan =
       changedFiles: string[]
       durationMs: number
       logTail?: string
+      /** What its agent reported there (cost, tokens, summary), and its agent starts. */
+      agentReport?: TaskResult['agentReport']
+      tries?: TaskResult['tries']
     }
   /** Neither run nor merged: an earlier result shown as it was. */
   | { mode: 'keep'; result: TaskResult }

@@ -50,11 +50,22 @@ export function planRun(options: EngineOptions, branchOf: (task: Task) => string
         commit: plan.tip,
         ...(plan.mode === 'reuse' ? { reused: true } : {}),
         ...(plan.mode === 'reuse' && plan.byPeople ? { reason: plan.byPeople } : {}),
-        ...(plan.mode === 'merge' && plan.logTail ? { logTail: plan.logTail } : {})
+        ...(plan.mode === 'merge' ? agentFields(plan) : {})
       })
     } else toRun.push(task)
   }
   return { settled, produced, toRun, branches }
+}
+
+/** Work done elsewhere: its log tail, and what its agent reported (cost, tokens, tries). */
+function agentFields(
+  plan: Extract<TaskPlan, { mode: 'merge' }>
+): Pick<TaskResult, 'logTail' | 'agentReport' | 'tries'> {
+  return {
+    ...(plan.logTail ? { logTail: plan.logTail } : {}),
+    ...(plan.agentReport ? { agentReport: plan.agentReport } : {}),
+    ...(plan.tries?.length ? { tries: plan.tries } : {})
+  }
 }
 
 export function planOf(options: EngineOptions, task: Task): TaskPlan {
