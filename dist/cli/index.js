@@ -30746,7 +30746,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4128);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2745);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
@@ -30755,7 +30755,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4128:
+/***/ 2745:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34154,7 +34154,7 @@ interrupted.
 ;// CONCATENATED MODULE: ./src/core/branches.ts
 // The integration branch and the task branches live side by side under one prefix, never one
 // inside the other: git cannot hold both `a/b` and `a/b/c` as branches.
-function integrationBranchName(prefix) {
+function branches_integrationBranchName(prefix) {
     return `${prefix}/integration`;
 }
 function taskBranchName(prefix, taskId) {
@@ -34427,6 +34427,245 @@ async function readLegacyRecord(git, prefix) {
 }
 
 
+;// CONCATENATED MODULE: ./src/core/git/base-branch.ts
+
+// A base branch is a branch: `release/1.x` means refs/heads/release/1.x (on the remote, the ref
+// fetched from its refs/heads/), never a tag or another ref that happens to share the name.
+// git's own lookup of a bare name (`git rev-parse release/1.x`) tries refs/tags/ before
+// refs/heads/, so a tag of the same name would silently win.
+/**
+ * The branch name in what the user gave: `refs/heads/x` is taken as `x`; anything that is not a
+ * valid branch name (`a..b`, `x:y`, `*`, a leading `-`) is refused with a message naming it.
+ */
+async function baseBranchName(git, given, what) {
+    const name = given.trim().replace(/^refs\/heads\//, '');
+    const valid = name !== '' &&
+        !name.startsWith('-') &&
+        (await git.test(['check-ref-format', `refs/heads/${name}`], { okExitCodes: [128] }));
+    if (!valid)
+        throw new errors_UserError(`${what} "${given}" is not a branch name (like main or release/1.x).`);
+    return name;
+}
+/**
+ * The commit local branch `name` points at (refs/heads/<name>). When there is no such branch,
+ * the error says what the name is instead (a tag, a remote-tracking branch) and what to do.
+ */
+async function localBranchTip(git, name, opts) {
+    const found = await git.run(['rev-parse', '--verify', '-q', `refs/heads/${name}^{commit}`], {
+        okExitCodes: [1]
+    });
+    if (found.exitCode === 0)
+        return found.stdout.trim();
+    const others = await git.out([
+        'for-each-ref',
+        '--format=%(refname)',
+        `refs/tags/${name}`,
+        `refs/remotes/${name}`
+    ]);
+    const refs = others.split('\n');
+    let hint = `Pass an existing branch.`;
+    if (refs.includes(`refs/tags/${name}`))
+        hint = `"${name}" is a tag there, not a branch: tasks start from a branch. Make one (git branch <new-branch> refs/tags/${name}) and pass that.`;
+    else if (refs.includes(`refs/remotes/${name}`))
+        hint = `"${name}" is a remote-tracking branch there, not a branch of that repository: pass the local branch (git switch ${name.slice(name.indexOf('/') + 1)} makes one from it).`;
+    throw new errors_UserError(`${opts.what} "${name}": no branch of that name in ${opts.where}. ${hint}`);
+}
+/**
+ * The error for a base branch the remote does not have (what `git fetch` of its refs/heads/
+ * ref failed on), saying when the name is one of the remote's tags instead.
+ */
+async function base_branch_missingRemoteBranch(git, remote, name, auth) {
+    const tags = await git
+        .out(['ls-remote', '--tags', remote, `refs/tags/${name}`], { config: auth })
+        .catch(() => '');
+    const isTag = tags.split('\n').some((line) => line.split('\t')[1] === `refs/tags/${name}`);
+    return new UserError(`The base branch "${name}" does not exist on ${remote}${isTag ? ` (it has a tag of that name; the base must be a branch)` : ''}. Set base-branch to an existing branch, or leave it empty for the default branch.`);
+}
+
+;// CONCATENATED MODULE: ./src/core/git/git.ts
+
+class git_GitError extends Error {
+    args;
+    result;
+    constructor(args, result) {
+        const detail = (result.stderr || result.stdout).trim().split('\n').slice(-6).join('\n');
+        super(`git ${args[0]} failed (exit ${result.exitCode}): ${detail}`);
+        this.args = args;
+        this.result = result;
+        this.name = 'GitError';
+    }
+}
+// Settings forced on every git command the engine runs. Agents share the repository's .git
+// with us, so anything they plant in its config or hooks must not execute in our commands,
+// and background maintenance must not repack under parallel writers.
+const SAFE_GIT_CONFIG = {
+    'core.hooksPath': '/dev/null',
+    'core.fsmonitor': 'false',
+    'core.untrackedCache': 'false',
+    'core.pager': 'cat',
+    'credential.helper': '',
+    'protocol.ext.allow': 'never',
+    'gc.auto': '0',
+    'maintenance.auto': 'false',
+    'commit.gpgSign': 'false',
+    'tag.gpgSign': 'false',
+    'advice.detachedHead': 'false',
+    'init.defaultBranch': 'main'
+};
+// Environment variables that would point git somewhere else than the repository we mean.
+const REDIRECTING_GIT_VARS = [
+    'GIT_DIR',
+    'GIT_WORK_TREE',
+    'GIT_INDEX_FILE',
+    'GIT_COMMON_DIR',
+    'GIT_PREFIX',
+    'GIT_OBJECT_DIRECTORY',
+    'GIT_ALTERNATE_OBJECT_DIRECTORIES',
+    'GIT_NAMESPACE',
+    'GIT_CEILING_DIRECTORIES',
+    // git 2.40+: read .gitattributes from this tree instead of the work tree (merges read them
+    // from the integration branch itself, git/attributes.ts).
+    'GIT_ATTR_SOURCE'
+];
+/**
+ * Encodes config as GIT_CONFIG_COUNT/KEY_n/VALUE_n, which beats every config file. An
+ * `http[.<url>].extraheader` given here replaces the values config files give the same key
+ * instead of adding to them (an empty value first resets git's list): a persisted Authorization
+ * header plus ours would be two Authorization headers on one request.
+ */
+function configEnv(config) {
+    const entries = Object.entries(config).flatMap(([key, value]) => /^http\..*extraheader$/i.test(key) && value !== ''
+        ? [
+            [key, ''],
+            [key, value]
+        ]
+        : [[key, value]]);
+    const env = { GIT_CONFIG_COUNT: String(entries.length) };
+    entries.forEach(([key, value], i) => {
+        env[`GIT_CONFIG_KEY_${i}`] = key;
+        env[`GIT_CONFIG_VALUE_${i}`] = value;
+    });
+    return env;
+}
+/**
+ * Thin wrapper over the git binary: argv arrays only (no shell), a scrubbed environment with
+ * the safety settings above, and errors that carry git's own message.
+ */
+class Git {
+    repoDir;
+    baseEnv;
+    constructor(repoDir, options = {}) {
+        this.repoDir = repoDir;
+        this.gitPath = options.gitPath ?? 'git';
+        const env = { ...(options.env ?? process.env) };
+        // Config an agent plants in the shared .git (a merge driver, a filter) could run a command
+        // inside our git calls: it must find no token there. Credentials are passed per call.
+        const secrets = (options.secrets ?? []).filter((s) => s.length >= 8);
+        for (const [name, value] of Object.entries(env)) {
+            if (/^(INPUT_|ACTIONS_RUNTIME_TOKEN$|ACTIONS_ID_TOKEN_REQUEST_)/i.test(name))
+                delete env[name];
+            else if (value && secrets.some((secret) => value.includes(secret)))
+                delete env[name];
+        }
+        for (const name of REDIRECTING_GIT_VARS)
+            delete env[name];
+        for (const name of Object.keys(env))
+            if (/^GIT_CONFIG_(COUNT|KEY_|VALUE_)/.test(name))
+                delete env[name];
+        env.GIT_TERMINAL_PROMPT = '0';
+        env.GCM_INTERACTIVE = 'Never';
+        env.GIT_OPTIONAL_LOCKS = '0';
+        env.LC_ALL = 'C';
+        if (options.identity) {
+            env.GIT_AUTHOR_NAME = options.identity.name;
+            env.GIT_AUTHOR_EMAIL = options.identity.email;
+            env.GIT_COMMITTER_NAME = options.identity.name;
+            env.GIT_COMMITTER_EMAIL = options.identity.email;
+        }
+        this.baseEnv = env;
+    }
+    gitPath;
+    /** Runs git; throws GitError unless the exit code is 0 or listed in okExitCodes. */
+    async run(args, options = {}) {
+        const result = await this.spawn(args, options);
+        if (result.exitCode !== 0 && !(options.okExitCodes ?? []).includes(result.exitCode)) {
+            throw new git_GitError(args, result);
+        }
+        return result;
+    }
+    /** Runs git and returns trimmed stdout. */
+    async out(args, options = {}) {
+        return (await this.run(args, options)).stdout.trim();
+    }
+    /** Runs git and returns stdout as bytes (blobs need not be UTF-8); throws like run(). */
+    async bytes(args, options = {}) {
+        const result = await this.spawn(args, options);
+        if (result.exitCode !== 0 && !(options.okExitCodes ?? []).includes(result.exitCode)) {
+            throw new git_GitError(args, result);
+        }
+        return result.raw;
+    }
+    /** True when git exits 0, false on exit 1; anything else is an error. */
+    async test(args, options = {}) {
+        const result = await this.run(args, {
+            ...options,
+            okExitCodes: [1, ...(options.okExitCodes ?? [])]
+        });
+        return result.exitCode === 0;
+    }
+    spawn(args, options) {
+        const env = {
+            ...this.baseEnv,
+            ...options.env,
+            ...configEnv({ ...SAFE_GIT_CONFIG, ...options.config })
+        };
+        return new Promise((resolve, reject) => {
+            const child = (0,external_node_child_process_namespaceObject.spawn)(this.gitPath, args, {
+                cwd: options.cwd ?? this.repoDir,
+                env,
+                stdio: ['pipe', 'pipe', 'pipe']
+            });
+            const out = [];
+            const err = [];
+            child.stdout.on('data', (chunk) => out.push(chunk));
+            child.stderr.on('data', (chunk) => err.push(chunk));
+            child.on('error', (error) => reject(new Error(`could not run git: ${error.message}`)));
+            child.on('close', (code, signal) => {
+                const raw = Buffer.concat(out);
+                resolve({
+                    exitCode: code ?? (signal ? 128 : 1),
+                    stdout: raw.toString('utf8'),
+                    stderr: Buffer.concat(err).toString('utf8'),
+                    raw
+                });
+            });
+            child.stdin.on('error', () => undefined);
+            child.stdin.end(options.stdin ?? '');
+        });
+    }
+}
+/** Parses `git version 2.39.5` (and vendor suffixes) into [major, minor, patch]. */
+function parseGitVersion(text) {
+    const match = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+    if (!match)
+        return undefined;
+    return [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)];
+}
+/** merge-tree --write-tree (computing merges without a checkout) arrived in git 2.38. */
+const MIN_GIT_VERSION = [2, 38, 0];
+async function assertGitVersion(git) {
+    const text = await git.out(['version'], { cwd: process.cwd() });
+    const version = parseGitVersion(text);
+    const ok = version !== undefined &&
+        (version[0] !== MIN_GIT_VERSION[0]
+            ? version[0] > MIN_GIT_VERSION[0]
+            : version[1] >= MIN_GIT_VERSION[1]);
+    if (!ok) {
+        throw new Error(`agent-fanout needs git ${MIN_GIT_VERSION.slice(0, 2).join('.')} or newer (for merge-tree --write-tree); found "${text}". Install a newer git on the runner before this step.`);
+    }
+    return text;
+}
+
 ;// CONCATENATED MODULE: ./src/core/git/lfs.ts
 
 
@@ -34542,6 +34781,230 @@ function lfsConfig(auth) {
         config[`http.${endpoint}.extraheader`] = value;
     }
     return config;
+}
+
+;// CONCATENATED MODULE: ./src/core/git/remote.ts
+
+
+
+/**
+ * Config that authenticates requests to `remoteUrl` with a token, passed per call (never
+ * stored). Keyed to the remote's exact URL: git lets the most specific `http.<url>.*` setting
+ * win, so a generic `http.extraheader` would lose to the one actions/checkout persisted for
+ * https://github.com/ and the wrong token would be used.
+ */
+function tokenAuthConfig(token, remoteUrl) {
+    if (!token || !/^https?:\/\//i.test(remoteUrl))
+        return {};
+    const basic = Buffer.from(`x-access-token:${token}`, 'utf8').toString('base64');
+    return { [`http.${remoteUrl}.extraheader`]: `AUTHORIZATION: basic ${basic}` };
+}
+/** The fetch URL of a remote. */
+async function remoteUrl(git, remote) {
+    return git.out(['remote', 'get-url', remote]);
+}
+async function isShallow(git) {
+    return (await git.out(['rev-parse', '--is-shallow-repository'])) === 'true';
+}
+/**
+ * Fetches the tip of `branch` into refs/remotes/<remote>/<branch> and returns it. A shallow
+ * workspace (actions/checkout's default) stays shallow: every task starts from this one commit,
+ * so it is also every merge's base, and no history is needed.
+ */
+async function fetchBranch(git, remote, branch, auth) {
+    await fetchRefs(git, remote, [branch], auth, 1).catch(async (error) => {
+        if (error instanceof GitError && /couldn't find remote ref/i.test(error.result.stderr))
+            throw await missingRemoteBranch(git, remote, branch, auth);
+        throw error;
+    });
+    return git.out(['rev-parse', '--verify', `refs/remotes/${remote}/${branch}^{commit}`]);
+}
+/** Branches under `prefix/` on the remote, with their tips. */
+async function listRemoteBranches(git, remote, prefix, auth) {
+    const out = await git.out(['ls-remote', '--heads', remote, `refs/heads/${prefix}/*`], {
+        config: auth
+    });
+    const branches = new Map();
+    for (const line of out.split('\n').filter(Boolean)) {
+        const [sha, ref] = line.split('\t');
+        const name = ref.replace(/^refs\/heads\//, '');
+        if (name.startsWith(`${prefix}/`))
+            branches.set(name, sha);
+    }
+    return branches;
+}
+/**
+ * Pushes all updates in one `git push`, each guarded by --force-with-lease against the tip
+ * this run saw: a branch someone else moved meanwhile is reported, not overwritten.
+ * Not atomic on purpose: a protected integration branch must not stop task branches (the
+ * agents' work) from being saved.
+ */
+async function pushBranches(git, remote, updates, auth) {
+    const outcomes = await remote_pushRefs(git, remote, updates.map((u) => ({ ...u, ref: `refs/heads/${u.branch}` })), auth);
+    return outcomes.map((o, i) => ({ ...o, branch: updates[i].branch }));
+}
+/** pushBranches for any ref (full names, e.g. refs/notes/...). `branch` in the outcome is the ref. */
+async function remote_pushRefs(git, remote, updates, auth) {
+    if (updates.length === 0)
+        return [];
+    // Hooks are off, so git-lfs's pre-push does not run: its objects go first, here.
+    const commits = updates.flatMap((u) => (u.sha ? [u.sha] : []));
+    if (await usesLfs(git, ...commits)) {
+        const lfsFailed = await pushLfsObjects(git, remote, commits, auth);
+        if (lfsFailed)
+            return updates.map((u) => ({ branch: u.ref, ok: false, message: lfsFailed }));
+    }
+    const args = ['push', '--porcelain', '--no-verify'];
+    for (const u of updates)
+        args.push(`--force-with-lease=${u.ref}:${u.expected ?? ''}`);
+    args.push(remote, ...updates.map((u) => `${u.sha ?? ''}:${u.ref}`));
+    const result = await git.run(args, { config: auth, okExitCodes: [1] });
+    const lines = result.stdout.split('\n');
+    return updates.map((u) => {
+        const line = lines.find((l) => l.includes(`:${u.ref}\t`));
+        if (!line) {
+            const reason = result.stderr.trim().split('\n').slice(-3).join(' ') || 'no result from git push';
+            return { branch: u.ref, ok: result.exitCode === 0, message: reason };
+        }
+        const [flag, , summary = ''] = line.split('\t');
+        const name = u.ref.replace(/^refs\/heads\//, '');
+        const serverSays = result.stderr
+            .split('\n')
+            .filter((l) => l.startsWith('remote:') || l.includes(name))
+            .join(' ')
+            .trim();
+        const ok = flag !== '!';
+        return {
+            branch: u.ref,
+            ok,
+            message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}`
+        };
+    });
+}
+/** Refs on the remote matching `pattern` (a full ref name, `*` allowed), with their tips. */
+async function remote_listRemoteRefs(git, remote, pattern, auth) {
+    const out = await git.out(['ls-remote', remote, pattern], { config: auth });
+    const refs = new Map();
+    for (const line of out.split('\n').filter(Boolean)) {
+        const [sha, ref] = line.split('\t');
+        refs.set(ref, sha);
+    }
+    return refs;
+}
+/** Fetches refs under their own names (notes, for example): `+<ref>:<ref>` for each. */
+async function fetchOwnRefs(git, remote, refs, auth) {
+    if (refs.length > 0)
+        await fetchRefspecs(git, remote, refs.map((r) => `+${r}:${r}`), auth, 1);
+}
+/** Fetches branches into refs/remotes/<remote>/ (objects for tasks reused from earlier runs). */
+async function remote_fetchBranches(git, remote, branches, auth) {
+    if (branches.length > 0)
+        await fetchRefs(git, remote, branches, auth, 50);
+}
+/** One fetch of `branches`; in a shallow clone, `shallowDepth` commits deep (it stays shallow). */
+async function fetchRefs(git, remote, branches, auth, shallowDepth) {
+    const refspecs = branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`);
+    await fetchRefspecs(git, remote, refspecs, auth, shallowDepth);
+}
+async function fetchRefspecs(git, remote, refspecs, auth, shallowDepth) {
+    const shallow = await isShallow(git);
+    await git.run([
+        'fetch',
+        '--no-tags',
+        '--no-recurse-submodules',
+        '--no-auto-maintenance',
+        ...(shallow ? [`--depth=${shallowDepth}`] : []),
+        remote,
+        ...refspecs
+    ], { config: auth });
+}
+/**
+ * Makes sure `base` and each tip share history locally, deepening a shallow clone as needed
+ * (never --allow-unrelated-histories: that turns every file into an add/add conflict).
+ */
+async function remote_ensureMergeBases(git, remote, base, tips, auth) {
+    for (let round = 0; round < 5; round++) {
+        const missing = [];
+        for (const tip of tips) {
+            if (!(await git.test(['merge-base', base.sha, tip.sha])))
+                missing.push(tip);
+        }
+        if (missing.length === 0 || !(await isShallow(git)))
+            return;
+        const refspecs = [base, ...missing].map((r) => `+refs/heads/${r.branch}:refs/remotes/${remote}/${r.branch}`);
+        const depth = round < 4 ? [`--deepen=${100 * 4 ** round}`] : ['--unshallow'];
+        await git.run(['fetch', '--no-tags', '--no-auto-maintenance', ...depth, remote, ...refspecs], {
+            config: auth
+        });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/action/keep.ts
+
+
+
+
+/** Decides how the run keeps commits by people; throws CannotKeepError when it cannot. */
+async function keepOnRemote(o) {
+    const integrationBranch = integrationBranchName(o.prefix);
+    const integrationTip = o.remoteTips.get(integrationBranch);
+    const record = o.previous?.integration;
+    const states = taskBranchStates(o.tasks, o.prefix, o.previous, o.remoteTips, o.plan, o.command);
+    // The usual case needs nothing more: every branch is where the action left it.
+    const asLeft = integrationTip === undefined ||
+        (record !== undefined && record.sha === integrationTip && record.people.length === 0);
+    const fetch = [
+        ...(asLeft ? [] : [integrationBranch]),
+        ...states.filter((s) => s.tip && (!asLeft || s.tip !== s.recordedTip)).map((s) => s.branch)
+    ];
+    if (fetch.length > 0) {
+        await o.logger.group(`Look for commits by people on ${fetch.join(', ')}`, async () => {
+            await fetchBranches(o.git, 'origin', fetch, o.auth);
+            await ensureMergeBases(o.git, 'origin', o.base, fetch.map((branch) => ({ branch, sha: o.remoteTips.get(branch) })), o.auth);
+        });
+    }
+    const decision = await keepPeoplesWork(o.git, {
+        issueNumber: o.issueNumber,
+        baseBranch: o.base.branch,
+        baseSha: o.base.sha,
+        integrationBranch,
+        integrationTip,
+        record,
+        tasks: states,
+        plan: o.plan,
+        remote: 'origin'
+    });
+    for (const note of decision.notes)
+        o.logger.info(note);
+    return decision;
+}
+/**
+ * What people may have done to each open task's branch, as the plan and the last record see it:
+ * the input of keepPeoplesWork (core/people.ts), shared by the action and the CLI.
+ */
+function taskBranchStates(tasks, prefix, previous, tips, plan, command) {
+    const named = new Set('ids' in command ? command.ids.map((id) => id.toLowerCase()) : []);
+    return tasks
+        .filter((t) => !t.checked)
+        .map((task) => {
+        const recorded = previous?.tasks[task.id];
+        const branch = taskBranchName(prefix, task.id);
+        const planned = plan.get(task.id);
+        return {
+            id: task.id,
+            title: task.title,
+            branch,
+            tip: tips.get(branch),
+            recordedTip: planned?.mode === 'reuse' || planned?.mode === 'merge' ? planned.tip : recorded?.commit,
+            recordedStatus: recorded?.status,
+            recordedChangedFiles: recorded?.changedFiles,
+            recordedDurationMs: recorded?.durationMs,
+            sameText: !recorded || recorded.hash === taskHash(task),
+            ...(named.has(task.id.toLowerCase()) && command.kind !== 'run'
+                ? { named: command.kind }
+                : {})
+        };
+    });
 }
 
 ;// CONCATENATED MODULE: ./node_modules/mdast-util-to-string/lib/index.js
@@ -36280,190 +36743,6 @@ function openLog(file) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/core/git/git.ts
-
-class git_GitError extends Error {
-    args;
-    result;
-    constructor(args, result) {
-        const detail = (result.stderr || result.stdout).trim().split('\n').slice(-6).join('\n');
-        super(`git ${args[0]} failed (exit ${result.exitCode}): ${detail}`);
-        this.args = args;
-        this.result = result;
-        this.name = 'GitError';
-    }
-}
-// Settings forced on every git command the engine runs. Agents share the repository's .git
-// with us, so anything they plant in its config or hooks must not execute in our commands,
-// and background maintenance must not repack under parallel writers.
-const SAFE_GIT_CONFIG = {
-    'core.hooksPath': '/dev/null',
-    'core.fsmonitor': 'false',
-    'core.untrackedCache': 'false',
-    'core.pager': 'cat',
-    'credential.helper': '',
-    'protocol.ext.allow': 'never',
-    'gc.auto': '0',
-    'maintenance.auto': 'false',
-    'commit.gpgSign': 'false',
-    'tag.gpgSign': 'false',
-    'advice.detachedHead': 'false',
-    'init.defaultBranch': 'main'
-};
-// Environment variables that would point git somewhere else than the repository we mean.
-const REDIRECTING_GIT_VARS = [
-    'GIT_DIR',
-    'GIT_WORK_TREE',
-    'GIT_INDEX_FILE',
-    'GIT_COMMON_DIR',
-    'GIT_PREFIX',
-    'GIT_OBJECT_DIRECTORY',
-    'GIT_ALTERNATE_OBJECT_DIRECTORIES',
-    'GIT_NAMESPACE',
-    'GIT_CEILING_DIRECTORIES',
-    // git 2.40+: read .gitattributes from this tree instead of the work tree (merges read them
-    // from the integration branch itself, git/attributes.ts).
-    'GIT_ATTR_SOURCE'
-];
-/**
- * Encodes config as GIT_CONFIG_COUNT/KEY_n/VALUE_n, which beats every config file. An
- * `http[.<url>].extraheader` given here replaces the values config files give the same key
- * instead of adding to them (an empty value first resets git's list): a persisted Authorization
- * header plus ours would be two Authorization headers on one request.
- */
-function configEnv(config) {
-    const entries = Object.entries(config).flatMap(([key, value]) => /^http\..*extraheader$/i.test(key) && value !== ''
-        ? [
-            [key, ''],
-            [key, value]
-        ]
-        : [[key, value]]);
-    const env = { GIT_CONFIG_COUNT: String(entries.length) };
-    entries.forEach(([key, value], i) => {
-        env[`GIT_CONFIG_KEY_${i}`] = key;
-        env[`GIT_CONFIG_VALUE_${i}`] = value;
-    });
-    return env;
-}
-/**
- * Thin wrapper over the git binary: argv arrays only (no shell), a scrubbed environment with
- * the safety settings above, and errors that carry git's own message.
- */
-class Git {
-    repoDir;
-    baseEnv;
-    constructor(repoDir, options = {}) {
-        this.repoDir = repoDir;
-        this.gitPath = options.gitPath ?? 'git';
-        const env = { ...(options.env ?? process.env) };
-        // Config an agent plants in the shared .git (a merge driver, a filter) could run a command
-        // inside our git calls: it must find no token there. Credentials are passed per call.
-        const secrets = (options.secrets ?? []).filter((s) => s.length >= 8);
-        for (const [name, value] of Object.entries(env)) {
-            if (/^(INPUT_|ACTIONS_RUNTIME_TOKEN$|ACTIONS_ID_TOKEN_REQUEST_)/i.test(name))
-                delete env[name];
-            else if (value && secrets.some((secret) => value.includes(secret)))
-                delete env[name];
-        }
-        for (const name of REDIRECTING_GIT_VARS)
-            delete env[name];
-        for (const name of Object.keys(env))
-            if (/^GIT_CONFIG_(COUNT|KEY_|VALUE_)/.test(name))
-                delete env[name];
-        env.GIT_TERMINAL_PROMPT = '0';
-        env.GCM_INTERACTIVE = 'Never';
-        env.GIT_OPTIONAL_LOCKS = '0';
-        env.LC_ALL = 'C';
-        if (options.identity) {
-            env.GIT_AUTHOR_NAME = options.identity.name;
-            env.GIT_AUTHOR_EMAIL = options.identity.email;
-            env.GIT_COMMITTER_NAME = options.identity.name;
-            env.GIT_COMMITTER_EMAIL = options.identity.email;
-        }
-        this.baseEnv = env;
-    }
-    gitPath;
-    /** Runs git; throws GitError unless the exit code is 0 or listed in okExitCodes. */
-    async run(args, options = {}) {
-        const result = await this.spawn(args, options);
-        if (result.exitCode !== 0 && !(options.okExitCodes ?? []).includes(result.exitCode)) {
-            throw new git_GitError(args, result);
-        }
-        return result;
-    }
-    /** Runs git and returns trimmed stdout. */
-    async out(args, options = {}) {
-        return (await this.run(args, options)).stdout.trim();
-    }
-    /** Runs git and returns stdout as bytes (blobs need not be UTF-8); throws like run(). */
-    async bytes(args, options = {}) {
-        const result = await this.spawn(args, options);
-        if (result.exitCode !== 0 && !(options.okExitCodes ?? []).includes(result.exitCode)) {
-            throw new git_GitError(args, result);
-        }
-        return result.raw;
-    }
-    /** True when git exits 0, false on exit 1; anything else is an error. */
-    async test(args, options = {}) {
-        const result = await this.run(args, {
-            ...options,
-            okExitCodes: [1, ...(options.okExitCodes ?? [])]
-        });
-        return result.exitCode === 0;
-    }
-    spawn(args, options) {
-        const env = {
-            ...this.baseEnv,
-            ...options.env,
-            ...configEnv({ ...SAFE_GIT_CONFIG, ...options.config })
-        };
-        return new Promise((resolve, reject) => {
-            const child = (0,external_node_child_process_namespaceObject.spawn)(this.gitPath, args, {
-                cwd: options.cwd ?? this.repoDir,
-                env,
-                stdio: ['pipe', 'pipe', 'pipe']
-            });
-            const out = [];
-            const err = [];
-            child.stdout.on('data', (chunk) => out.push(chunk));
-            child.stderr.on('data', (chunk) => err.push(chunk));
-            child.on('error', (error) => reject(new Error(`could not run git: ${error.message}`)));
-            child.on('close', (code, signal) => {
-                const raw = Buffer.concat(out);
-                resolve({
-                    exitCode: code ?? (signal ? 128 : 1),
-                    stdout: raw.toString('utf8'),
-                    stderr: Buffer.concat(err).toString('utf8'),
-                    raw
-                });
-            });
-            child.stdin.on('error', () => undefined);
-            child.stdin.end(options.stdin ?? '');
-        });
-    }
-}
-/** Parses `git version 2.39.5` (and vendor suffixes) into [major, minor, patch]. */
-function parseGitVersion(text) {
-    const match = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
-    if (!match)
-        return undefined;
-    return [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)];
-}
-/** merge-tree --write-tree (computing merges without a checkout) arrived in git 2.38. */
-const MIN_GIT_VERSION = [2, 38, 0];
-async function assertGitVersion(git) {
-    const text = await git.out(['version'], { cwd: process.cwd() });
-    const version = parseGitVersion(text);
-    const ok = version !== undefined &&
-        (version[0] !== MIN_GIT_VERSION[0]
-            ? version[0] > MIN_GIT_VERSION[0]
-            : version[1] >= MIN_GIT_VERSION[1]);
-    if (!ok) {
-        throw new Error(`agent-fanout needs git ${MIN_GIT_VERSION.slice(0, 2).join('.')} or newer (for merge-tree --write-tree); found "${text}". Install a newer git on the runner before this step.`);
-    }
-    return text;
-}
-
 ;// CONCATENATED MODULE: ./src/core/agents/env.ts
 
 // Variables an agent must not inherit: the action's inputs (they carry the token), the
@@ -36824,217 +37103,6 @@ function createLimiter(limit) {
             waiting.shift()?.();
         }
     };
-}
-
-;// CONCATENATED MODULE: ./src/core/git/base-branch.ts
-
-// A base branch is a branch: `release/1.x` means refs/heads/release/1.x (on the remote, the ref
-// fetched from its refs/heads/), never a tag or another ref that happens to share the name.
-// git's own lookup of a bare name (`git rev-parse release/1.x`) tries refs/tags/ before
-// refs/heads/, so a tag of the same name would silently win.
-/**
- * The branch name in what the user gave: `refs/heads/x` is taken as `x`; anything that is not a
- * valid branch name (`a..b`, `x:y`, `*`, a leading `-`) is refused with a message naming it.
- */
-async function baseBranchName(git, given, what) {
-    const name = given.trim().replace(/^refs\/heads\//, '');
-    const valid = name !== '' &&
-        !name.startsWith('-') &&
-        (await git.test(['check-ref-format', `refs/heads/${name}`], { okExitCodes: [128] }));
-    if (!valid)
-        throw new errors_UserError(`${what} "${given}" is not a branch name (like main or release/1.x).`);
-    return name;
-}
-/**
- * The commit local branch `name` points at (refs/heads/<name>). When there is no such branch,
- * the error says what the name is instead (a tag, a remote-tracking branch) and what to do.
- */
-async function localBranchTip(git, name, opts) {
-    const found = await git.run(['rev-parse', '--verify', '-q', `refs/heads/${name}^{commit}`], {
-        okExitCodes: [1]
-    });
-    if (found.exitCode === 0)
-        return found.stdout.trim();
-    const others = await git.out([
-        'for-each-ref',
-        '--format=%(refname)',
-        `refs/tags/${name}`,
-        `refs/remotes/${name}`
-    ]);
-    const refs = others.split('\n');
-    let hint = `Pass an existing branch.`;
-    if (refs.includes(`refs/tags/${name}`))
-        hint = `"${name}" is a tag there, not a branch: tasks start from a branch. Make one (git branch <new-branch> refs/tags/${name}) and pass that.`;
-    else if (refs.includes(`refs/remotes/${name}`))
-        hint = `"${name}" is a remote-tracking branch there, not a branch of that repository: pass the local branch (git switch ${name.slice(name.indexOf('/') + 1)} makes one from it).`;
-    throw new errors_UserError(`${opts.what} "${name}": no branch of that name in ${opts.where}. ${hint}`);
-}
-/**
- * The error for a base branch the remote does not have (what `git fetch` of its refs/heads/
- * ref failed on), saying when the name is one of the remote's tags instead.
- */
-async function base_branch_missingRemoteBranch(git, remote, name, auth) {
-    const tags = await git
-        .out(['ls-remote', '--tags', remote, `refs/tags/${name}`], { config: auth })
-        .catch(() => '');
-    const isTag = tags.split('\n').some((line) => line.split('\t')[1] === `refs/tags/${name}`);
-    return new UserError(`The base branch "${name}" does not exist on ${remote}${isTag ? ` (it has a tag of that name; the base must be a branch)` : ''}. Set base-branch to an existing branch, or leave it empty for the default branch.`);
-}
-
-;// CONCATENATED MODULE: ./src/core/git/remote.ts
-
-
-
-/**
- * Config that authenticates requests to `remoteUrl` with a token, passed per call (never
- * stored). Keyed to the remote's exact URL: git lets the most specific `http.<url>.*` setting
- * win, so a generic `http.extraheader` would lose to the one actions/checkout persisted for
- * https://github.com/ and the wrong token would be used.
- */
-function tokenAuthConfig(token, remoteUrl) {
-    if (!token || !/^https?:\/\//i.test(remoteUrl))
-        return {};
-    const basic = Buffer.from(`x-access-token:${token}`, 'utf8').toString('base64');
-    return { [`http.${remoteUrl}.extraheader`]: `AUTHORIZATION: basic ${basic}` };
-}
-/** The fetch URL of a remote. */
-async function remoteUrl(git, remote) {
-    return git.out(['remote', 'get-url', remote]);
-}
-async function isShallow(git) {
-    return (await git.out(['rev-parse', '--is-shallow-repository'])) === 'true';
-}
-/**
- * Fetches the tip of `branch` into refs/remotes/<remote>/<branch> and returns it. A shallow
- * workspace (actions/checkout's default) stays shallow: every task starts from this one commit,
- * so it is also every merge's base, and no history is needed.
- */
-async function fetchBranch(git, remote, branch, auth) {
-    await fetchRefs(git, remote, [branch], auth, 1).catch(async (error) => {
-        if (error instanceof GitError && /couldn't find remote ref/i.test(error.result.stderr))
-            throw await missingRemoteBranch(git, remote, branch, auth);
-        throw error;
-    });
-    return git.out(['rev-parse', '--verify', `refs/remotes/${remote}/${branch}^{commit}`]);
-}
-/** Branches under `prefix/` on the remote, with their tips. */
-async function listRemoteBranches(git, remote, prefix, auth) {
-    const out = await git.out(['ls-remote', '--heads', remote, `refs/heads/${prefix}/*`], {
-        config: auth
-    });
-    const branches = new Map();
-    for (const line of out.split('\n').filter(Boolean)) {
-        const [sha, ref] = line.split('\t');
-        const name = ref.replace(/^refs\/heads\//, '');
-        if (name.startsWith(`${prefix}/`))
-            branches.set(name, sha);
-    }
-    return branches;
-}
-/**
- * Pushes all updates in one `git push`, each guarded by --force-with-lease against the tip
- * this run saw: a branch someone else moved meanwhile is reported, not overwritten.
- * Not atomic on purpose: a protected integration branch must not stop task branches (the
- * agents' work) from being saved.
- */
-async function pushBranches(git, remote, updates, auth) {
-    const outcomes = await remote_pushRefs(git, remote, updates.map((u) => ({ ...u, ref: `refs/heads/${u.branch}` })), auth);
-    return outcomes.map((o, i) => ({ ...o, branch: updates[i].branch }));
-}
-/** pushBranches for any ref (full names, e.g. refs/notes/...). `branch` in the outcome is the ref. */
-async function remote_pushRefs(git, remote, updates, auth) {
-    if (updates.length === 0)
-        return [];
-    // Hooks are off, so git-lfs's pre-push does not run: its objects go first, here.
-    const commits = updates.flatMap((u) => (u.sha ? [u.sha] : []));
-    if (await usesLfs(git, ...commits)) {
-        const lfsFailed = await pushLfsObjects(git, remote, commits, auth);
-        if (lfsFailed)
-            return updates.map((u) => ({ branch: u.ref, ok: false, message: lfsFailed }));
-    }
-    const args = ['push', '--porcelain', '--no-verify'];
-    for (const u of updates)
-        args.push(`--force-with-lease=${u.ref}:${u.expected ?? ''}`);
-    args.push(remote, ...updates.map((u) => `${u.sha ?? ''}:${u.ref}`));
-    const result = await git.run(args, { config: auth, okExitCodes: [1] });
-    const lines = result.stdout.split('\n');
-    return updates.map((u) => {
-        const line = lines.find((l) => l.includes(`:${u.ref}\t`));
-        if (!line) {
-            const reason = result.stderr.trim().split('\n').slice(-3).join(' ') || 'no result from git push';
-            return { branch: u.ref, ok: result.exitCode === 0, message: reason };
-        }
-        const [flag, , summary = ''] = line.split('\t');
-        const name = u.ref.replace(/^refs\/heads\//, '');
-        const serverSays = result.stderr
-            .split('\n')
-            .filter((l) => l.startsWith('remote:') || l.includes(name))
-            .join(' ')
-            .trim();
-        const ok = flag !== '!';
-        return {
-            branch: u.ref,
-            ok,
-            message: ok ? summary : `${summary}${serverSays ? ` — ${serverSays}` : ''}`
-        };
-    });
-}
-/** Refs on the remote matching `pattern` (a full ref name, `*` allowed), with their tips. */
-async function remote_listRemoteRefs(git, remote, pattern, auth) {
-    const out = await git.out(['ls-remote', remote, pattern], { config: auth });
-    const refs = new Map();
-    for (const line of out.split('\n').filter(Boolean)) {
-        const [sha, ref] = line.split('\t');
-        refs.set(ref, sha);
-    }
-    return refs;
-}
-/** Fetches refs under their own names (notes, for example): `+<ref>:<ref>` for each. */
-async function fetchOwnRefs(git, remote, refs, auth) {
-    if (refs.length > 0)
-        await fetchRefspecs(git, remote, refs.map((r) => `+${r}:${r}`), auth, 1);
-}
-/** Fetches branches into refs/remotes/<remote>/ (objects for tasks reused from earlier runs). */
-async function fetchBranches(git, remote, branches, auth) {
-    if (branches.length > 0)
-        await fetchRefs(git, remote, branches, auth, 50);
-}
-/** One fetch of `branches`; in a shallow clone, `shallowDepth` commits deep (it stays shallow). */
-async function fetchRefs(git, remote, branches, auth, shallowDepth) {
-    const refspecs = branches.map((b) => `+refs/heads/${b}:refs/remotes/${remote}/${b}`);
-    await fetchRefspecs(git, remote, refspecs, auth, shallowDepth);
-}
-async function fetchRefspecs(git, remote, refspecs, auth, shallowDepth) {
-    const shallow = await isShallow(git);
-    await git.run([
-        'fetch',
-        '--no-tags',
-        '--no-recurse-submodules',
-        '--no-auto-maintenance',
-        ...(shallow ? [`--depth=${shallowDepth}`] : []),
-        remote,
-        ...refspecs
-    ], { config: auth });
-}
-/**
- * Makes sure `base` and each tip share history locally, deepening a shallow clone as needed
- * (never --allow-unrelated-histories: that turns every file into an add/add conflict).
- */
-async function ensureMergeBases(git, remote, base, tips, auth) {
-    for (let round = 0; round < 5; round++) {
-        const missing = [];
-        for (const tip of tips) {
-            if (!(await git.test(['merge-base', base.sha, tip.sha])))
-                missing.push(tip);
-        }
-        if (missing.length === 0 || !(await isShallow(git)))
-            return;
-        const refspecs = [base, ...missing].map((r) => `+refs/heads/${r.branch}:refs/remotes/${remote}/${r.branch}`);
-        const depth = round < 4 ? [`--deepen=${100 * 4 ** round}`] : ['--unshallow'];
-        await git.run(['fetch', '--no-tags', '--no-auto-maintenance', ...depth, remote, ...refspecs], {
-            config: auth
-        });
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/core/git/submodules.ts
@@ -58648,7 +58716,7 @@ class RunWorktrees {
 async function prepare(options, plan) {
     const { git, logger } = options;
     await Promise.all([assertGitVersion(git), validateBranchPrefix(git, options.branchPrefix)]);
-    const integrationBranch = integrationBranchName(options.branchPrefix);
+    const integrationBranch = branches_integrationBranchName(options.branchPrefix);
     await (0,promises_namespaceObject.mkdir)(options.workDir, { recursive: true });
     const root = await (0,promises_namespaceObject.realpath)(options.workDir);
     const dirs = { root, prompts: external_node_path_default().join(root, 'prompts'), logs: external_node_path_default().join(root, 'logs') };
@@ -58844,7 +58912,7 @@ class CannotKeepError extends Error {
  * is lost; throws CannotKeepError when that cannot be done. The caller has the objects: the
  * integration branch and task branches with history down to the base (the CLI has them all).
  */
-async function keepPeoplesWork(git, input) {
+async function people_keepPeoplesWork(git, input) {
     const plan = new Map(input.plan);
     const notes = [];
     const impossible = [];
@@ -64750,6 +64818,7 @@ async function originRepository(git, env) {
 
 
 
+
 /**
  * The engine on a local repository: branches are created locally, nothing is pushed. Like the
  * action's reruns, a run of an issue that ran before reuses the tasks that merged (same text,
@@ -64830,7 +64899,7 @@ async function runLocal(o) {
             baseBranch,
             baseSha,
             integrationStart: keep.start,
-            integrationSeen: tips.get(integrationBranchName(branchPrefix)) ?? '',
+            integrationSeen: tips.get(branches_integrationBranchName(branchPrefix)) ?? '',
             agentCommand: o.agentCommand,
             agentPreset: o.agentPreset,
             maxParallel: opts['max-parallel'] ?? 4,
@@ -64970,32 +65039,11 @@ async function localTips(git, prefix) {
  * CLI's branches are kept (core/people.ts): as the action's keep.ts, on local branches.
  */
 async function keepLocalWork(git, o) {
-    const named = new Set('ids' in o.command ? o.command.ids.map((id) => id.toLowerCase()) : []);
-    const states = o.tasks
-        .filter((t) => !t.checked)
-        .map((task) => {
-        const recorded = o.previous?.tasks[task.id];
-        const branch = taskBranchName(o.branchPrefix, task.id);
-        const plan = o.plan.get(task.id);
-        return {
-            id: task.id,
-            title: task.title,
-            branch,
-            tip: o.tips.get(branch),
-            recordedTip: plan?.mode === 'reuse' || plan?.mode === 'merge' ? plan.tip : recorded?.commit,
-            recordedStatus: recorded?.status,
-            recordedChangedFiles: recorded?.changedFiles,
-            recordedDurationMs: recorded?.durationMs,
-            sameText: !recorded || recorded.hash === taskHash(task),
-            ...(named.has(task.id.toLowerCase()) && o.command.kind !== 'run'
-                ? { named: o.command.kind }
-                : {})
-        };
-    });
-    const integrationBranch = integrationBranchName(o.branchPrefix);
+    const states = taskBranchStates(o.tasks, o.branchPrefix, o.previous, o.tips, o.plan, o.command);
+    const integrationBranch = branches_integrationBranchName(o.branchPrefix);
     // CannotKeepError (people's commits cannot be kept) stops the run before anything starts:
     // exit 1, as a run that cannot go on, not a usage error.
-    return keepPeoplesWork(git, {
+    return people_keepPeoplesWork(git, {
         issueNumber: o.issueNumber,
         baseBranch: o.base.branch,
         baseSha: o.base.sha,
@@ -65547,7 +65595,7 @@ async function statusCommand(parsed) {
     const stored = await readLocalState(git, prefix);
     const tips = await localTips(git, prefix);
     const state = stored?.state;
-    const integration = integrationBranchName(prefix);
+    const integration = branches_integrationBranchName(prefix);
     const lines = new Map();
     for (const [id, r] of Object.entries(state?.tasks ?? {}))
         lines.set(id, {

@@ -29,28 +29,7 @@ export async function keepOnRemote(o: KeepOnRemote): Promise<KeepDecision> {
   const integrationBranch = integrationBranchName(o.prefix)
   const integrationTip = o.remoteTips.get(integrationBranch)
   const record = o.previous?.integration
-  const named = new Set('ids' in o.command ? o.command.ids.map((id) => id.toLowerCase()) : [])
-  const states: TaskBranchState[] = o.tasks
-    .filter((t) => !t.checked)
-    .map((task) => {
-      const recorded = o.previous?.tasks[task.id]
-      const branch = taskBranchName(o.prefix, task.id)
-      const plan = o.plan.get(task.id)
-      return {
-        id: task.id,
-        title: task.title,
-        branch,
-        tip: o.remoteTips.get(branch),
-        recordedTip: plan?.mode === 'reuse' || plan?.mode === 'merge' ? plan.tip : recorded?.commit,
-        recordedStatus: recorded?.status,
-        recordedChangedFiles: recorded?.changedFiles,
-        recordedDurationMs: recorded?.durationMs,
-        sameText: !recorded || recorded.hash === taskHash(task),
-        ...(named.has(task.id.toLowerCase()) && o.command.kind !== 'run'
-          ? { named: o.command.kind }
-          : {})
-      }
-    })
+  const states = taskBranchStates(o.tasks, o.prefix, o.previous, o.remoteTips, o.plan, o.command)
 
   // The usual case needs nothing more: every branch is where the action left it.
   const asLeft =
@@ -85,4 +64,41 @@ export async function keepOnRemote(o: KeepOnRemote): Promise<KeepDecision> {
   })
   for (const note of decision.notes) o.logger.info(note)
   return decision
+}
+
+/**
+ * What people may have done to each open task's branch, as the plan and the last record see it:
+ * the input of keepPeoplesWork (core/people.ts), shared by the action and the CLI.
+ */
+export function taskBranchStates(
+  tasks: Task[],
+  prefix: string,
+  previous: RunState | undefined,
+  tips: Map<string, string>,
+  plan: Map<string, TaskPlan>,
+  command: Command
+): TaskBranchState[] {
+  const named = new Set('ids' in command ? command.ids.map((id) => id.toLowerCase()) : [])
+  return tasks
+    .filter((t) => !t.checked)
+    .map((task) => {
+      const recorded = previous?.tasks[task.id]
+      const branch = taskBranchName(prefix, task.id)
+      const planned = plan.get(task.id)
+      return {
+        id: task.id,
+        title: task.title,
+        branch,
+        tip: tips.get(branch),
+        recordedTip:
+          planned?.mode === 'reuse' || planned?.mode === 'merge' ? planned.tip : recorded?.commit,
+        recordedStatus: recorded?.status,
+        recordedChangedFiles: recorded?.changedFiles,
+        recordedDurationMs: recorded?.durationMs,
+        sameText: !recorded || recorded.hash === taskHash(task),
+        ...(named.has(task.id.toLowerCase()) && command.kind !== 'run'
+          ? { named: command.kind }
+          : {})
+      }
+    })
 }

@@ -1,16 +1,11 @@
+import { taskBranchStates } from '../action/keep.js'
 import { prepareLfs } from '../core/git/lfs.js'
 import { followDependencies } from '../core/run/dependency-plan.js'
 import { createHash } from 'node:crypto'
 import { readFile, realpath } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {
-  planTasks,
-  stateFromResult,
-  taskHash,
-  type Command,
-  type RunState
-} from '../action/state.js'
+import { planTasks, stateFromResult, type Command, type RunState } from '../action/state.js'
 import type { AgentPreset } from '../core/agents/presets/index.js'
 import {
   defaultBranchPrefix,
@@ -23,12 +18,7 @@ import type { RunWatcher } from '../core/events.js'
 import { baseBranchName, localBranchTip } from '../core/git/base-branch.js'
 import { Git, type Identity } from '../core/git/git.js'
 import type { Options } from '../core/options.js'
-import {
-  keepPeoplesWork,
-  MAX_RECORDED_PEOPLE,
-  type KeepDecision,
-  type TaskBranchState
-} from '../core/people.js'
+import { keepPeoplesWork, MAX_RECORDED_PEOPLE, type KeepDecision } from '../core/people.js'
 import { parseTaskList, TASK_SYNTAX_HELP } from '../core/tasks/parse.js'
 import type { FanoutResult, Logger, Task } from '../core/types.js'
 import { errorMessage, UserError } from '../core/util/errors.js'
@@ -356,28 +346,7 @@ async function keepLocalWork(
     command: Command
   }
 ): Promise<KeepDecision> {
-  const named = new Set('ids' in o.command ? o.command.ids.map((id) => id.toLowerCase()) : [])
-  const states: TaskBranchState[] = o.tasks
-    .filter((t) => !t.checked)
-    .map((task) => {
-      const recorded = o.previous?.tasks[task.id]
-      const branch = taskBranchName(o.branchPrefix, task.id)
-      const plan = o.plan.get(task.id)
-      return {
-        id: task.id,
-        title: task.title,
-        branch,
-        tip: o.tips.get(branch),
-        recordedTip: plan?.mode === 'reuse' || plan?.mode === 'merge' ? plan.tip : recorded?.commit,
-        recordedStatus: recorded?.status,
-        recordedChangedFiles: recorded?.changedFiles,
-        recordedDurationMs: recorded?.durationMs,
-        sameText: !recorded || recorded.hash === taskHash(task),
-        ...(named.has(task.id.toLowerCase()) && o.command.kind !== 'run'
-          ? { named: o.command.kind }
-          : {})
-      }
-    })
+  const states = taskBranchStates(o.tasks, o.branchPrefix, o.previous, o.tips, o.plan, o.command)
   const integrationBranch = integrationBranchName(o.branchPrefix)
   // CannotKeepError (people's commits cannot be kept) stops the run before anything starts:
   // exit 1, as a run that cannot go on, not a usage error.
