@@ -150,6 +150,9 @@ describeTmpfs(`merging on a full disk${unavailable ? ` (skipped: ${unavailable})
         identity,
         agentBaseEnv: { ...env, FILL: fill, BASE: baseSha },
         secrets: [],
+        // Checkouts: an overlay verify worktree's layer is deleted after each check, which frees
+        // the few pages a merge needs (merges on a disk that stays full are what this tests).
+        worktreeMode: 'checkout',
         // The check of the base runs after the agents and before the first merge: it fills the
         // disk (outside its worktree, so the space stays taken) and passes.
         verify: {

@@ -2,7 +2,7 @@
 // the shared base and every agent sees its result, what it made stays out of the commits, the
 // integration tree is the one checkout mode makes, the report counts each task's disk, a failing
 // set-up fails every task before any agent with its log tail, and no mount outlives the run.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, describe, expect, it } from '@jest/globals'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { runFanout, type EngineOptions } from '../src/core/engine.js'
@@ -21,14 +21,11 @@ import {
   tempDir
 } from '../test-support/git-fixtures.js'
 
-let unavailable = ''
+// Known when the tests are named, so a skip says why in the test's own name.
+const unavailable = (await mountAbility(await tempDir('run-probe'))).via
+  ? ''
+  : ' (skipped: overlay mounts are not possible here)'
 const workDirs: string[] = []
-
-beforeAll(async () => {
-  unavailable = (await mountAbility(await tempDir('run-probe'))).via
-    ? ''
-    : ' (skipped: overlay mounts are not possible here)'
-})
 afterAll(async () => {
   for (const dir of workDirs)
     await releaseOverlays(path.join(dir, 'worktrees')).catch(() => undefined)

@@ -1,7 +1,7 @@
 // Overlay worktrees (worktree-mode: overlay): real overlayfs mounts over one shared, read-only
 // checkout of the base, real git in them. Everything a checkout allows must work, git must see
 // a clean tree without re-reading it, and no mount may outlive its worktree or a killed run.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, describe, expect, it } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import {
   chmod,
@@ -33,14 +33,10 @@ import {
 } from '../test-support/git-fixtures.js'
 
 const run = promisify(execFile)
-let mounter: Mounter | undefined
-let unavailable = ''
-
-beforeAll(async () => {
-  const ability = await mountAbility(await tempDir('overlay-probe'))
-  if (ability.via) mounter = new Mounter(ability.via)
-  else unavailable = ability.reason
-})
+// Probed before the tests are named, so a skip says why in its name.
+const ability = await mountAbility(await tempDir('overlay-probe'))
+const mounter: Mounter | undefined = ability.via ? new Mounter(ability.via) : undefined
+const unavailable = ability.via ? '' : ability.reason
 const roots: string[] = []
 afterAll(async () => {
   // A failed assertion must not leave mounts behind (nor let rm -rf write through one).

@@ -2,7 +2,7 @@
 // stops everything with its log tail, and what it leaves never lands in a task's commit unless
 // the task changed it: in checkout worktrees (set-up in each) and overlay ones (set-up in the
 // shared base) alike.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, describe, expect, it } from '@jest/globals'
 import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { collectWork, taskCollectOptions, type RunContext } from '../src/core/git/collect.js'
@@ -29,15 +29,11 @@ import {
 
 const TOKEN = 'ghs_setupTokenThatMustNotLeak0123456789'
 const identity = { name: 'Agent Fanout', email: 'fanout@example.test' }
-let mounter: Mounter | undefined
-let unavailable = ''
+// Probed before the tests are named, so a skip says why in its name.
+const ability = await mountAbility(await tempDir('setup-probe'))
+const mounter: Mounter | undefined = ability.via ? new Mounter(ability.via) : undefined
+const unavailable = ability.via ? '' : ability.reason
 const roots: string[] = []
-
-beforeAll(async () => {
-  const ability = await mountAbility(await tempDir('setup-probe'))
-  if (ability.via) mounter = new Mounter(ability.via)
-  else unavailable = ability.reason
-})
 afterAll(async () => {
   for (const root of roots) await releaseOverlays(root).catch(() => undefined)
   await removeTempDirs()

@@ -17,6 +17,7 @@ import {
 } from '../../test-support/git-fixtures.js'
 import { nodeBinary, REPO_ROOT } from '../../test-support/run-action.js'
 import { mountTmpfs, tmpfsUnavailable } from '../../test-support/tmpfs.js'
+import { mountAbility } from '../../src/core/git/overlay.js'
 
 afterAll(removeTempDirs)
 const run = promisify(execFile)
@@ -24,6 +25,12 @@ const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'index.js')
 
 const unavailable = await tmpfsUnavailable()
 const describeTmpfs = unavailable ? describe.skip : describe
+const noOverlay = unavailable
+  ? unavailable
+  : (await mountAbility(await tempDir('estimate-probe'))).via
+    ? ''
+    : 'overlay mounts are not possible here (neither root nor passwordless sudo)'
+const describeOverlay = noOverlay ? describe.skip : describe
 
 /** 40 files of 100 KB that do not compress: a checkout is 3.9 MiB, one worktree needs ~5.3 MiB. */
 function bigTree(): Record<string, string> {
@@ -35,7 +42,7 @@ function bigTree(): Record<string, string> {
 describeTmpfs(
   `the disk estimate before agents start${unavailable ? ` (skipped: ${unavailable})` : ''}`,
   () => {
-    async function cliOnTmpfs(sizeMiB: number) {
+    async function cliOnTmpfs(sizeMiB: number, mode: 'checkout' | 'overlay' = 'checkout') {
       const origin = await createOrigin(bigTree())
       const repo = await cloneWorkspace(origin, { depth: 0 })
       const env = isolatedGitEnv(origin.home)
@@ -48,7 +55,7 @@ describeTmpfs(
       const tmpfs = await mountTmpfs(sizeMiB, 'estimate')
       try {
         const args = [CLI, 'run', '--issue-file', issueFile, '--agent', agent, '--repo', repo]
-        args.push('--verbose')
+        args.push('--verbose', '--worktree-mode', mode)
         args.push('--work-dir', path.join(tmpfs.dir, 'work'), '--max-parallel', '4')
         const r = await run(nodeBinary(), args, { env: { ...env, SCRATCH: scratch } }).then(
           (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
@@ -75,6 +82,31 @@ describeTmpfs(
         const seen = Number(await readFile(path.join(r.scratch, `${id}.worktrees`), 'utf8'))
         expect(seen).toBeLessThanOrEqual(2)
       }
+    })
+
+    describeOverlay(`overlay worktrees${noOverlay ? ` (skipped: ${noOverlay})` : ''}`, () => {
+      it('count the base tree once: all 4 fit where 2 checkouts did', async () => {
+        const r = await cliOnTmpfs(12, 'overlay')
+        expect(r.code).toBe(0)
+        expect(r.stderr).toContain('Worktrees: overlay worktrees (worktree-mode: overlay')
+        expect(r.stderr).not.toMatch(/Not enough free space/)
+        expect(r.stderr).toContain('Run 4 agent(s), at most 4 at once')
+        expect(r.stdout).toMatch(/^agent-fanout: 4 merged/)
+        for (const id of ['T1', 'T2', 'T3', 'T4'])
+          expect(await git(r.repo, ['show', `fanout/issue-1/integration:${id}.txt`], r.env)).toBe(
+            id
+          )
+      })
+
+      it('refuse a base tree larger than the disk before any agent', async () => {
+        const r = await cliOnTmpfs(3, 'overlay')
+        expect(r.code).toBe(1)
+        expect(r.stderr).toMatch(
+          /^agent-fanout: Not enough free space for the worktrees in \S+\/worktrees: one worktree needs about [\d.]+ MiB \(the base tree is 40 files, 3\.9 MiB, checked out once and shared by overlay worktrees; 4 at once need [\d.]+ MiB\), but 3 MiB are free\. Nothing was started/m
+        )
+        expect(await readdir(r.scratch)).toEqual(['tasks.md'])
+        expect(await git(r.repo, ['for-each-ref', 'refs/heads/fanout/'], r.env)).toBe('')
+      })
     })
 
     it('fits not one worktree: refused before any agent starts, naming both figures', async () => {

@@ -1,7 +1,7 @@
 // Overlay worktrees through the bundles (dist/index.js, dist/cli/index.js; rebuild them with
 // `npm run package`): a main step killed outright leaves its mounts to the post step, a killed
 // CLI leaves them to the next run, and a run that ends by itself leaves none.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, describe, expect, it } from '@jest/globals'
 import { execFile, spawn } from 'node:child_process'
 import { readdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -24,13 +24,10 @@ const run = promisify(execFile)
 const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'index.js')
 // Told apart from any other run's sleeps (see cli-interrupts.e2e.test.ts).
 const SLEEP = 900 + Math.floor(Math.random() * 2000)
-let unavailable = ''
+// Probed before the tests are named, so a skip says why in its name.
+const ability = await mountAbility(await tempDir('e2e-probe'))
+const unavailable = ability.via ? '' : ` (skipped: ${ability.reason})`
 const leftovers: string[] = []
-
-beforeAll(async () => {
-  const ability = await mountAbility(await tempDir('e2e-probe'))
-  if (!ability.via) unavailable = ` (skipped: ${ability.reason})`
-})
 afterAll(async () => {
   for (const dir of leftovers)
     await releaseOverlays(path.join(dir, 'worktrees')).catch(() => undefined)

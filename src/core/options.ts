@@ -292,12 +292,12 @@ export const OPTIONS = {
   },
   'worktree-mode': {
     description:
-      "How each task's worktree gets its files: `checkout` (a full checkout per task), `overlay` (an overlayfs mount of one shared, read-only checkout of the base: made in milliseconds, taking only the disk a task changes; needs root or passwordless sudo), or `auto`: overlay where the runner can mount without asking, checkout otherwise (the log says which and why). The default stays `checkout` until the whole suite has run in both modes. See docs/worktrees.md.",
-    default: 'checkout',
+      "How each task's worktree gets its files: `checkout` (a full checkout per task), `overlay` (an overlayfs mount of one shared, read-only checkout of the base: made in milliseconds, taking only the disk a task changes; needs root or passwordless sudo), or `auto`: overlay where the runner can mount without asking, checkout otherwise (the log says which and why). See docs/worktrees.md.",
+    default: 'auto',
     values: WORKTREE_MODES,
     cli: { arg: WORKTREE_MODES.join('|') },
     parse: (t: string, label: string): WorktreeModeOption => {
-      const mode = (t.trim().toLowerCase() || 'checkout') as WorktreeModeOption
+      const mode = (t.trim().toLowerCase() || 'auto') as WorktreeModeOption
       if (!WORKTREE_MODES.includes(mode))
         throw new Error(`${label} must be one of ${WORKTREE_MODES.join(', ')}, got "${t}".`)
       return mode

@@ -13,12 +13,14 @@ import {
 import type { Logger, TaskResult } from './types.js'
 
 /**
- * Replaces the default worktree-mode (`checkout`) when set: the test suite runs everything that
- * leaves worktree-mode at its default in overlay worktrees this way (`npm run test:overlay`).
- * `auto` and `overlay` asked for by name are kept. Not meant for workflows.
+ * Replaces the default worktree-mode (`auto`) when set: the test suite runs everything that
+ * leaves worktree-mode at its default in checkout worktrees (`npm run test:checkout`) or in
+ * overlays (`npm run test:overlay`, which then fails where overlays cannot be mounted).
+ * `checkout` and `overlay` asked for by name are kept; a run that needs checkouts (sparse,
+ * `paths:`) gets them, as with `auto`. Not meant for workflows.
  */
 export const FORCE_MODE_VARIABLE = 'AGENT_FANOUT_WORKTREE_MODE'
-const DEFAULT_MODE: WorktreeModeOption = 'checkout'
+export const DEFAULT_WORKTREE_MODE: WorktreeModeOption = 'auto'
 
 function forcedMode(): WorktreeModeOption | undefined {
   const value = process.env[FORCE_MODE_VARIABLE]?.trim()
@@ -77,9 +79,10 @@ export class RunWorktrees {
     setup?: SetupOptions
     notForOverlay?: string
   }): Promise<RunWorktrees> {
-    const forced = options.mode === DEFAULT_MODE ? forcedMode() : undefined
+    const forced = options.mode === DEFAULT_WORKTREE_MODE ? forcedMode() : undefined
     const chosen = await chooseWorktreeMode(
-      forced ?? options.mode,
+      // Forced overlays give way where the run needs checkouts, as the default would.
+      forced === 'overlay' && options.notForOverlay ? 'auto' : (forced ?? options.mode),
       path.dirname(options.root),
       options.notForOverlay
     )

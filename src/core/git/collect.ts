@@ -149,7 +149,7 @@ interface Inspection {
 /** What the agent left, from the worktree's own git dir; only files are read, no git process. */
 async function inspect(git: Git, wt: Worktree, opts: CollectOptions): Promise<Inspection> {
   const problems: string[] = []
-  if (!(await isDir(wt.path)))
+  if (await worktreeRemoved(wt))
     return { head: {}, problems: ['removed its worktree directory'], gone: true }
   const names = await readdir(wt.gitDir).catch(() => undefined)
   if (!names) {
@@ -547,6 +547,16 @@ async function keepFiles(wt: Worktree, keepDir: string): Promise<string | undefi
 /** The repository itself (refs and objects), named explicitly. */
 function commonEnv(wt: Worktree): NodeJS.ProcessEnv {
   return { GIT_DIR: wt.commonDir }
+}
+
+/**
+ * The agent removed its worktree directory: it is gone, or (an overlay's mount point, which
+ * `rm -rf` empties but cannot remove) nothing is left in it, not even its .git file.
+ */
+export async function worktreeRemoved(wt: Pick<Worktree, 'path'>): Promise<boolean> {
+  if (!(await isDir(wt.path))) return true
+  const names = await readdir(wt.path).catch(() => undefined)
+  return names !== undefined && names.length === 0
 }
 
 async function isDir(p: string): Promise<boolean> {

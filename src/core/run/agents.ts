@@ -9,6 +9,7 @@ import { errorMessage } from '../util/errors.js'
 import { agentStarter, failure, type AgentStarter } from './agent.js'
 import { runAttempts, type Attempt } from './attempts.js'
 import { collectTask } from './collect.js'
+import { worktreeRemoved } from '../git/collect.js'
 import { scheduleAgents } from './dependents.js'
 import { judge } from './judge.js'
 import type { Workspace } from './prepare.js'
@@ -223,8 +224,11 @@ export async function attemptTask(
           timedOut: run.timedOut,
           ...(report ? { agentReport: report } : {})
         }
+        // `rm -rf` of an overlay worktree fails on its mount point (EBUSY) where it removes a
+        // checkout: either way the agent removed its worktree, which collect reports.
         const failed = failure(options, run)
-        if (failed) {
+        const exitedOnly = !run.cancelled && !run.timedOut && run.exitCode !== null
+        if (failed && !(exitedOnly && (await worktreeRemoved(wt)))) {
           release()
           const transient = stage.starts.transient(run, run.logTail)
           const failedResult = result({

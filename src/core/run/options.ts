@@ -101,7 +101,7 @@ export interface EngineOptions {
   deferDeletion?: (deleted: Promise<void>) => void
   /** Told what happens while the run goes (events.ts): progress lines, a live status comment. */
   watch?: RunWatcher
-  /** worktree-mode: `checkout` (default), `overlay` or `auto` (docs/worktrees.md). */
+  /** worktree-mode: `auto` (default), `overlay` or `checkout` (docs/worktrees.md). */
   worktreeMode?: WorktreeModeOption
   /** setup-command: run once before any agent, where the agents' files come from (setup.ts). */
   setupCommand?: string

@@ -10,7 +10,7 @@ import { ObjectStoreGuard } from '../git/precious.js'
 import { RepoFeatures } from '../git/repo-features.js'
 import type { WorktreeManager } from '../git/worktrees.js'
 import { refuseLocalBranchClashes } from '../preflight.js'
-import { RunWorktrees } from '../run-worktrees.js'
+import { DEFAULT_WORKTREE_MODE, RunWorktrees } from '../run-worktrees.js'
 import type { Logger } from '../types.js'
 import type { EngineOptions } from './options.js'
 import type { RunPlan } from './plan.js'
@@ -60,7 +60,7 @@ export async function prepare(options: EngineOptions, plan: RunPlan): Promise<Wo
     git,
     logger,
     root: path.join(root, 'worktrees'),
-    mode: options.worktreeMode ?? 'checkout',
+    mode: options.worktreeMode ?? DEFAULT_WORKTREE_MODE,
     // An overlay shows the whole shared base: a sparse cone needs a checkout of its own.
     notForOverlay:
       options.sparseCheckout?.length || options.tasks.some((t) => !t.checked && t.paths?.length)
