@@ -29,8 +29,9 @@ describe('LiveStatus (stand-in)', () => {
   })
   afterAll(async () => fake.stop())
 
-  const start = (issue: number) =>
+  const start = (issue: number, reportGraceMs?: number) =>
     LiveStatus.start({
+      ...(reportGraceMs === undefined ? {} : { reportGraceMs }),
       api,
       logger: memoryLogger(),
       issueNumber: issue,
@@ -81,6 +82,60 @@ describe('LiveStatus (stand-in)', () => {
     live.watch({ kind: 'integrating', at: Date.now() })
     await live.settled()
     expect(comments(4)[0].body).toBe(`${MARKER}\nfinal`)
+  })
+
+  it('once the last agent ends, leaves the body to the final report unless integrating takes long', async () => {
+    const ended = (id: string, title: string): TaskResult => ({
+      id,
+      title,
+      status: 'ready',
+      branch: `fanout/issue-8/${id}`,
+      changedFiles: ['a'],
+      durationMs: 5,
+      startedAt: Date.now() - 5,
+      finishedAt: Date.now()
+    })
+    const result = (tasks: TaskResult[]) => ({
+      baseBranch: 'main',
+      baseSha: 'a'.repeat(40),
+      integrationBranch: 'i',
+      integrationSha: 'b'.repeat(40),
+      tasks: tasks.map((t) => ({ ...t, status: 'merged' as const }))
+    })
+    const edits = (issue: number) =>
+      fake.requests.filter(
+        (q) =>
+          (q.method === 'PATCH' && /\/issues\/comments\/\d+$/.test(q.path)) ||
+          (q.method === 'POST' && new RegExp(`/issues/${issue}/comments$`).test(q.path))
+      ).length
+
+    // Integration within the grace: no live edit after the last agent, the report is next.
+    fake.addIssue({ number: 8, title: 'x', body: '- [ ] One\n- [ ] Two\n' })
+    const quick = start(8, 60_000)
+    await quick.settled()
+    quick.watch({ kind: 'finished', at: Date.now(), result: ended('T1', 'One') })
+    await quick.settled()
+    // Past the 10 ms interval of ordinary edits: without the grace, the next edit goes out now.
+    await new Promise((r) => setTimeout(r, 50))
+    const before = edits(8)
+    quick.watch({ kind: 'finished', at: Date.now(), result: ended('T2', 'Two') })
+    quick.watch({ kind: 'integrating', at: Date.now() })
+    await new Promise((r) => setTimeout(r, 300))
+    await quick.handOver(result([ended('T1', 'One'), ended('T2', 'Two')]))
+    expect(edits(8)).toBe(before)
+    expect(comments(8)[0].body).not.toMatch(/\| T2 \| Two \| 📦 done, to be merged \|/)
+
+    // Integration longer than the grace: the comment shows every agent done meanwhile.
+    fake.addIssue({ number: 9, title: 'x', body: '- [ ] One\n- [ ] Two\n' })
+    const slow = start(9, 200)
+    await slow.settled()
+    slow.watch({ kind: 'finished', at: Date.now(), result: ended('T1', 'One') })
+    slow.watch({ kind: 'finished', at: Date.now(), result: ended('T2', 'Two') })
+    slow.watch({ kind: 'integrating', at: Date.now() })
+    await slow.settled()
+    expect(comments(9)[0].body).toMatch(/\| T2 \| Two \| 📦 done, to be merged \|/)
+    expect(comments(9)[0].body).toMatch(/every agent is done; merging/)
+    await slow.handOver(result([ended('T1', 'One'), ended('T2', 'Two')]))
   })
 
   it('says the run stopped when its stages fail, but leaves a refusal written there meanwhile', async () => {

@@ -209,6 +209,38 @@ describe('PacedWriter', () => {
     expect(writes).toHaveLength(4)
   })
 
+  it('holds every write until a given time; the final report drops what was held', async () => {
+    const clock = manualClock()
+    const writes: { at: number; body: string }[] = []
+    const writer = new PacedWriter(
+      async (body) => {
+        writes.push({ at: clock.now(), body })
+      },
+      { logger: memoryLogger(), clock, intervalMs: 3000, minGapMs: 1000 }
+    )
+    writer.post('first', true)
+    await clock.advance(5000)
+    writer.holdUntil(6500)
+    writer.post('all agents done', true)
+    await clock.advance(1499)
+    expect(writes.map((w) => w.body)).toEqual(['first'])
+    await clock.advance(1)
+    expect(writes.at(-1)).toEqual({ at: 6500, body: 'all agents done' })
+    // Held again, and the final report comes first: the held edit is never written, and the
+    // report does not wait for the hold.
+    writer.holdUntil(9000)
+    writer.post('merging')
+    await clock.advance(1000)
+    const final = writer.final('final report')
+    await clock.advance(0)
+    await final
+    expect(writes.map((w) => [w.at, w.body])).toEqual([
+      [0, 'first'],
+      [6500, 'all agents done'],
+      [7500, 'final report']
+    ])
+  })
+
   it('logs a failed live edit and goes on; a failed final report is thrown', async () => {
     const clock = manualClock()
     const logger = memoryLogger()

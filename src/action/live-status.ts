@@ -52,7 +52,17 @@ export interface LiveStatusOptions {
   /** Where logs are staged for upload. */
   workDir: string
   intervalMs?: number
+  /**
+   * Once every agent has ended, live edits wait this long (default 1.5 s): integrating the
+   * branches usually takes less, and the final report then replaces the body without a live
+   * edit before it, which would cost it a second of GitHub's pacing. A longer integration or
+   * verify shows its progress when the wait is over.
+   */
+  reportGraceMs?: number
 }
+
+/** See LiveStatusOptions.reportGraceMs. */
+export const REPORT_GRACE_MS = 1500
 
 export class LiveStatus {
   private state: LiveState
@@ -97,6 +107,8 @@ export class LiveStatus {
   readonly watch: RunWatcher = (event: RunEvent) => {
     this.state = applyLiveEvent(this.state, event)
     if (event.kind === 'finished' && event.result.logFile) this.upload(event.result)
+    if (event.kind === 'integrating' || (event.kind === 'finished' && this.agentsDone()))
+      this.writer.holdUntil(Date.now() + (this.o.reportGraceMs ?? REPORT_GRACE_MS))
     // Milestones go out as soon as GitHub's pacing allows; the rest coalesce.
     this.post(event.kind === 'integrating' || event.kind === 'done')
   }
@@ -183,6 +195,11 @@ export class LiveStatus {
       .catch((e: unknown) =>
         this.o.logger.warning(`Could not update the status comment: ${errorMessage(e)}`)
       )
+  }
+
+  /** No task waits for or runs its agent any more. */
+  private agentsDone(): boolean {
+    return this.state.rows.every((r) => r.state !== 'queued' && r.state !== 'running')
   }
 
   private post(urgent = false): void {

@@ -41,6 +41,7 @@ export class PacedWriter {
   private timer?: unknown
   private lastEnd?: number
   private writes = 0
+  private heldUntil = 0
   private closed = false
   private idle: (() => void)[] = []
   private readonly intervalMs: number
@@ -62,6 +63,16 @@ export class PacedWriter {
   post(body: string, urgent = false): void {
     if (this.closed || this.writes >= this.maxWrites) return
     this.pending = { body, urgent: urgent || (this.pending?.urgent ?? false) }
+    this.schedule()
+  }
+
+  /**
+   * No write starts before `until` (a clock time): what is posted meanwhile waits, and is
+   * dropped if `final` or `stop` comes first. Used when the final report is about to replace
+   * the body anyway, so the write it would cost does not delay the report.
+   */
+  holdUntil(until: number): void {
+    this.heldUntil = Math.max(this.heldUntil, until)
     this.schedule()
   }
 
@@ -98,7 +109,11 @@ export class PacedWriter {
   private schedule(): void {
     if (this.inFlight || !this.pending) return
     const gap = this.pending.urgent ? this.minGapMs : this.intervalMs
-    const due = this.lastEnd === undefined ? 0 : this.lastEnd + gap - this.clock.now()
+    const now = this.clock.now()
+    const due = Math.max(
+      this.lastEnd === undefined ? 0 : this.lastEnd + gap - now,
+      this.heldUntil - now
+    )
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer)
     this.timer = undefined
     if (due > 0) {
