@@ -33795,12 +33795,12 @@ const OPTIONS = {
         }
     },
     'worktree-mode': {
-        description: "How each task's worktree gets its files: `checkout` (a full checkout per task), `overlay` (an overlayfs mount of one shared, read-only checkout of the base: made in milliseconds, taking only the disk a task changes; needs root or passwordless sudo), or `auto`: overlay where the runner can mount without asking, checkout otherwise (the log says which and why). The default stays `checkout` until the whole suite has run in both modes. See docs/worktrees.md.",
-        default: 'checkout',
+        description: "How each task's worktree gets its files: `checkout` (a full checkout per task), `overlay` (an overlayfs mount of one shared, read-only checkout of the base: made in milliseconds, taking only the disk a task changes; needs root or passwordless sudo), or `auto`: overlay where the runner can mount without asking, checkout otherwise (the log says which and why). See docs/worktrees.md.",
+        default: 'auto',
         values: WORKTREE_MODES,
         cli: { arg: WORKTREE_MODES.join('|') },
         parse: (t, label) => {
-            const mode = (t.trim().toLowerCase() || 'checkout');
+            const mode = (t.trim().toLowerCase() || 'auto');
             if (!WORKTREE_MODES.includes(mode))
                 throw new Error(`${label} must be one of ${WORKTREE_MODES.join(', ')}, got "${t}".`);
             return mode;
@@ -38031,7 +38031,7 @@ async function collectWork(git, wt, opts) {
 /** What the agent left, from the worktree's own git dir; only files are read, no git process. */
 async function inspect(git, wt, opts) {
     const problems = [];
-    if (!(await collect_isDir(wt.path)))
+    if (await worktreeRemoved(wt))
         return { head: {}, problems: ['removed its worktree directory'], gone: true };
     const names = await (0,promises_namespaceObject.readdir)(wt.gitDir).catch(() => undefined);
     if (!names) {
@@ -38392,6 +38392,16 @@ async function keepFiles(wt, keepDir) {
 /** The repository itself (refs and objects), named explicitly. */
 function commonEnv(wt) {
     return { GIT_DIR: wt.commonDir };
+}
+/**
+ * The agent removed its worktree directory: it is gone, or (an overlay's mount point, which
+ * `rm -rf` empties but cannot remove) nothing is left in it, not even its .git file.
+ */
+async function worktreeRemoved(wt) {
+    if (!(await collect_isDir(wt.path)))
+        return true;
+    const names = await (0,promises_namespaceObject.readdir)(wt.path).catch(() => undefined);
+    return names !== undefined && names.length === 0;
 }
 async function collect_isDir(p) {
     return (0,promises_namespaceObject.stat)(p).then((s) => s.isDirectory(), () => false);
@@ -57577,6 +57587,7 @@ class Slots {
 
 
 
+
 /** Slots for `count` agents: as many at once as fit on the disk (disk.ts), and their FIFOs. */
 async function openAgentStage(ws, count) {
     // As many worktrees at once as fit on the disk where they go, or none started (disk.ts).
@@ -57722,8 +57733,11 @@ async function attemptTask(task, stage, attempt) {
             timedOut: run.timedOut,
             ...(report ? { agentReport: report } : {})
         };
+        // `rm -rf` of an overlay worktree fails on its mount point (EBUSY) where it removes a
+        // checkout: either way the agent removed its worktree, which collect reports.
         const failed = failure(options, run);
-        if (failed) {
+        const exitedOnly = !run.cancelled && !run.timedOut && run.exitCode !== null;
+        if (failed && !(exitedOnly && (await worktreeRemoved(wt)))) {
             release();
             const transient = stage.starts.transient(run, run.logTail);
             const failedResult = result({
@@ -58553,12 +58567,14 @@ function codeSpan(text) {
 
 
 /**
- * Replaces the default worktree-mode (`checkout`) when set: the test suite runs everything that
- * leaves worktree-mode at its default in overlay worktrees this way (`npm run test:overlay`).
- * `auto` and `overlay` asked for by name are kept. Not meant for workflows.
+ * Replaces the default worktree-mode (`auto`) when set: the test suite runs everything that
+ * leaves worktree-mode at its default in checkout worktrees (`npm run test:checkout`) or in
+ * overlays (`npm run test:overlay`, which then fails where overlays cannot be mounted).
+ * `checkout` and `overlay` asked for by name are kept; a run that needs checkouts (sparse,
+ * `paths:`) gets them, as with `auto`. Not meant for workflows.
  */
 const FORCE_MODE_VARIABLE = 'AGENT_FANOUT_WORKTREE_MODE';
-const DEFAULT_MODE = 'checkout';
+const DEFAULT_WORKTREE_MODE = 'auto';
 function forcedMode() {
     const value = process.env[FORCE_MODE_VARIABLE]?.trim();
     if (!value)
@@ -58595,8 +58611,10 @@ class RunWorktrees {
      * was asked for and cannot be had. `notForOverlay`: a reason this run needs checkouts.
      */
     static async open(options) {
-        const forced = options.mode === DEFAULT_MODE ? forcedMode() : undefined;
-        const chosen = await chooseWorktreeMode(forced ?? options.mode, external_node_path_default().dirname(options.root), options.notForOverlay);
+        const forced = options.mode === DEFAULT_WORKTREE_MODE ? forcedMode() : undefined;
+        const chosen = await chooseWorktreeMode(
+        // Forced overlays give way where the run needs checkouts, as the default would.
+        forced === 'overlay' && options.notForOverlay ? 'auto' : (forced ?? options.mode), external_node_path_default().dirname(options.root), options.notForOverlay);
         options.logger.info(`Worktrees: ${chosen.why}${forced ? ` (the default set to ${forced} by ${FORCE_MODE_VARIABLE})` : ''}`);
         const manager = new WorktreeManager(options.git, options.root, options.logger, 'auto', chosen.mounter);
         return new RunWorktrees(manager, options.git, options.logger, options.setup);
@@ -58727,7 +58745,7 @@ async function prepare(options, plan) {
         git,
         logger,
         root: external_node_path_default().join(root, 'worktrees'),
-        mode: options.worktreeMode ?? 'checkout',
+        mode: options.worktreeMode ?? DEFAULT_WORKTREE_MODE,
         // An overlay shows the whole shared base: a sparse cone needs a checkout of its own.
         notForOverlay: options.sparseCheckout?.length || options.tasks.some((t) => !t.checked && t.paths?.length)
             ? 'sparse-checkout and paths: need a checkout per worktree'
