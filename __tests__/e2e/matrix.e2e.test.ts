@@ -17,10 +17,14 @@ import {
   type Origin
 } from '../../test-support/git-fixtures.js'
 import { runAction, type RunActionResult } from '../../test-support/run-action.js'
+import { mountAbility } from '../../src/core/git/overlay.js'
 
 const execFileAsync = promisify(execFile)
 
 const servers: FakeGitHub[] = []
+// Probed before the tests are named, so a skip says why in its name.
+const overlayAbility = await mountAbility(await tempDir('matrix-probe'))
+const noOverlay = overlayAbility.via ? '' : ` (overlay skipped: ${overlayAbility.reason})`
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.stop()))
 })
@@ -327,6 +331,44 @@ describe('matrix mode: plan, task × N, merge', () => {
     expect(final).toContain('Did T5 in its own job.')
     expect(w.api.pulls[0].body).toContain("Agents' reported cost: $0.8750")
   }, 240_000)
+
+  it.each(['overlay', 'checkout'] as const)(
+    `task jobs in %s worktrees run the setup-command before their agent, which sees its output; nothing of it is merged${noOverlay}`,
+    async (mode) => {
+      if (mode === 'overlay' && noOverlay) return
+      const w = await world('- [ ] T1: Add one\n- [ ] T5: Add five\n')
+      expect((await job(w, { mode: 'plan', 'agent-command': '' })).exitCode).toBe(0)
+      const setup =
+        'mkdir -p node_modules/dep && echo "dep" > node_modules/dep/index.js && echo built > generated.txt'
+      // The agent proves it sees what the set-up made, next to its own file.
+      const agent = 'cat node_modules/dep/index.js generated.txt > "$TASK_ID.seen"'
+      for (const task of ['T1', 'T5']) {
+        const r = await job(w, {
+          mode: 'task',
+          'task-id': task,
+          'issue-number': '12',
+          'agent-command': agent,
+          'worktree-mode': mode,
+          'setup-command': setup
+        })
+        expect(r.exitCode).toBe(0)
+        expect(r.stdout).toContain(`Worktrees: ${mode} worktrees (worktree-mode: ${mode}`)
+      }
+      const merge = await job(w, { mode: 'merge', 'issue-number': '12' })
+      expect(statuses(merge)).toEqual([
+        ['T1', 'merged'],
+        ['T5', 'merged']
+      ])
+      const branch = 'fanout/issue-12/integration'
+      for (const task of ['T1', 'T5'])
+        expect(await git(w.origin.bareDir, ['show', `${branch}:${task}.seen`], w.env)).toBe(
+          'dep\nbuilt'
+        )
+      const files = await git(w.origin.bareDir, ['ls-tree', '-r', '--name-only', branch], w.env)
+      expect(files.split('\n').sort()).toEqual(['README.md', 'T1.seen', 'T5.seen', 'src/a.txt'])
+    },
+    240_000
+  )
 
   it('a plan job refuses an invalid task list and creates nothing', async () => {
     const w = await world('- [ ] T1: One\n- [ ] t1: Same ID again\n')
