@@ -9,8 +9,20 @@ import {
   readAgentReport,
   readResultFile
 } from '../src/core/agents/result-file.js'
-import { checkedExtras, type TaskReport } from '../src/core/results.js'
-import { removeTempDirs, tempDir } from '../test-support/git-fixtures.js'
+import { Git } from '../src/core/git/git.js'
+import {
+  checkedExtras,
+  parseReportObject,
+  readReport,
+  type TaskReport
+} from '../src/core/results.js'
+import {
+  cloneWorkspace,
+  createOrigin,
+  isolatedGitEnv,
+  removeTempDirs,
+  tempDir
+} from '../test-support/git-fixtures.js'
 
 afterAll(removeTempDirs)
 
@@ -173,5 +185,27 @@ describe("a matrix task job's report, read by the merge job (checkedExtras)", ()
       tries: {} as unknown as TaskReport['tries']
     })
     expect(read).toEqual(base)
+  })
+})
+
+describe('a task report read back (matrix notes, secure-mode artifacts)', () => {
+  it('takes only JSON objects: null, lists and strings are not reports, and do not throw', async () => {
+    expect(parseReportObject('null')).toBeUndefined()
+    expect(parseReportObject('[1]')).toBeUndefined()
+    expect(parseReportObject('"ready"')).toBeUndefined()
+    expect(parseReportObject('{"task": "T1"')).toBeUndefined()
+    expect(parseReportObject('{"task": "T1"}')).toEqual({ task: 'T1' })
+
+    // A notes commit whose only file holds `null`, as a task job could leave it: no report.
+    const origin = await createOrigin({ 'README.md': '# x\n' })
+    const repo = await cloneWorkspace(origin, { depth: 0 })
+    const g = new Git(repo, {
+      env: isolatedGitEnv(origin.home),
+      identity: { name: 'T', email: 't@example.test' }
+    })
+    const blob = await g.out(['hash-object', '-w', '--stdin'], { stdin: 'null\n' })
+    const tree = await g.out(['mktree'], { stdin: `100644 blob ${blob}\t${'a'.repeat(40)}\n` })
+    const commit = await g.out(['commit-tree', tree, '-m', 'forged'])
+    await expect(readReport(g, commit, 'T1')).resolves.toBeUndefined()
   })
 })

@@ -165,6 +165,21 @@ export async function writeReport(
 }
 
 /**
+ * A report's JSON as an object whose fields are still to be checked; undefined for text that is
+ * not JSON or not an object (`null`, a list, a string: a forged or broken report).
+ */
+export function parseReportObject(text: string): Partial<TaskReport> | undefined {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Partial<TaskReport>)
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * Reads the report held by the notes commit `commit`. Returns undefined for anything that is
  * not a well-formed report of `taskId` (the merge job trusts nothing it did not expect).
  */
@@ -179,13 +194,8 @@ export async function readReport(
     const [meta, object] = entry.split('\t')
     const [, type, blob] = meta.split(' ')
     if (type !== 'blob') continue
-    const text = await git.out(['cat-file', 'blob', blob])
-    let report: TaskReport
-    try {
-      report = JSON.parse(text) as TaskReport
-    } catch {
-      continue
-    }
+    const report = parseReportObject(await git.out(['cat-file', 'blob', blob])) as TaskReport
+    if (!report) continue
     const tipMatches = report.status !== 'ready' || report.tip === object
     if (
       report.version === 1 &&

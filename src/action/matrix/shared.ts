@@ -6,7 +6,13 @@ import path from 'node:path'
 import { taskBranchName } from '../../core/branches.js'
 import { fetchBranch, fetchOwnRefs, listRemoteRefs } from '../../core/git/remote.js'
 import { renderMatrixStatus } from '../../core/report/markdown.js'
-import { checkedExtras, readReport, reportRef, type TaskReport } from '../../core/results.js'
+import {
+  checkedExtras,
+  parseReportObject,
+  readReport,
+  reportRef,
+  type TaskReport
+} from '../../core/results.js'
 import type { TaskResult } from '../../core/types.js'
 import { statusMarker, upsertStatusComment } from '../../github/publish.js'
 import { runLink, type Run } from '../steps.js'
@@ -96,11 +102,9 @@ async function readResultFiles(
     if (text === undefined) continue
     const ignore = (why: string): void =>
       r.logger.warning(`Ignored the result in ${folder}: ${why}`)
-    let report: TaskReport
-    try {
-      report = JSON.parse(text) as TaskReport
-    } catch {
-      ignore('report.json is not JSON')
+    let report = parseReportObject(text) as TaskReport | undefined
+    if (!report) {
+      ignore('report.json is not a JSON object')
       continue
     }
     if (report.version !== 1 || report.task !== entry.id) {
