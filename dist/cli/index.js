@@ -57677,118 +57677,126 @@ async function judgeCommitted(ws, work) {
 }
 /** One start of a task's agent in a fresh worktree at the base: run it, commit what it left. */
 async function attemptTask(task, stage, attempt) {
-    const { ws } = stage;
-    const { options, git, logger } = ws;
-    const branch = ws.branchOf(task);
-    // Where the task starts (its worktree, BASE_SHA, what its work is committed on top of): the
-    // merge of the tasks it builds on, or the base (dependents.ts).
-    const startSha = stage.startCommits.get(task.id) ?? options.baseSha;
-    const startedAt = Date.now();
-    let kept = false;
-    let committed;
-    const result = (partial) => {
-        const finishedAt = Date.now();
-        const base = { id: task.id, title: task.title, branch, durationMs: finishedAt - startedAt };
-        return { kind: 'result', result: { ...base, startedAt, finishedAt, ...partial } };
+    const { options, git, logger } = stage.ws;
+    const a = {
+        task,
+        stage,
+        attempt,
+        branch: stage.ws.branchOf(task),
+        startSha: stage.startCommits.get(task.id) ?? options.baseSha,
+        startedAt: Date.now(),
+        kept: false
     };
     if (options.signal?.aborted)
-        return result({ status: 'failed', changedFiles: [], reason: 'cancelled before it started' });
+        return ended(a, { status: 'failed', changedFiles: [], reason: 'cancelled before it started' });
     if (stage.setupFailure)
-        return result(setupFailed(stage.setupFailure));
+        return ended(a, setupFailed(stage.setupFailure));
     // A retry gets a worktree, prompt and log of its own (the first attempt's log stays).
     const slot = attempt === 1 ? task.id : `${task.id}-attempt${attempt}`;
     const outcome = await stage.slots
-        .with(slot, branch, startSha, async (wt, release) => {
-        logger.info(`[${task.id}] started${attempt > 1 ? ` (attempt ${attempt})` : ''}: ${task.title}`);
-        emit(options.watch, logger, { kind: 'started', at: Date.now(), taskId: task.id, attempt });
-        const prompt = renderPrompt({
-            issue: options.issue,
-            task,
-            siblings: options.tasks,
-            branch,
-            baseBranch: options.baseBranch,
-            sparse: wt.sparse
-        });
-        const started = await stage.start({
-            task,
-            wt,
-            slot,
-            command: options.agentCommand,
-            prompt,
-            extraEnv: { TASK_MODE: 'run' },
-            startSha
-        });
-        if ('refused' in started) {
-            // The cost cap was reached while it waited for its turn.
-            release();
-            const reason = `not started: ${started.refused}`;
-            return result({ status: attempt === 1 ? 'skipped' : 'failed', changedFiles: [], reason });
-        }
-        const { run, logFile, report } = started;
-        await ws.checkSharedGit(slot);
-        const common = {
-            logFile,
-            logTail: run.logTail,
-            exitCode: run.exitCode,
-            timedOut: run.timedOut,
-            ...(report ? { agentReport: report } : {})
-        };
-        // `rm -rf` of an overlay worktree fails on its mount point (EBUSY) where it removes a
-        // checkout: either way the agent removed its worktree, which collect reports.
-        const failed = failure(options, run);
-        const exitedOnly = !run.cancelled && !run.timedOut && run.exitCode !== null;
-        if (failed && !(exitedOnly && (await worktreeRemoved(wt)))) {
-            release();
-            const transient = stage.starts.transient(run, run.logTail);
-            const failedResult = result({
-                ...common,
-                status: 'failed',
-                changedFiles: [],
-                reason: failed
-            });
-            return transient ? { ...failedResult, transient } : failedResult;
-        }
-        const work = await collectTask(ws, wt, task, branch, startSha);
-        if ('error' in work) {
-            kept = work.keepBranch;
-            return result({
-                ...common,
-                status: 'failed',
-                changedFiles: [],
-                reason: work.error,
-                ...(work.saved ? { commit: work.saved } : {})
-            });
-        }
-        const finishedAt = Date.now();
-        const partial = {
-            id: task.id,
-            title: task.title,
-            branch,
-            durationMs: finishedAt - startedAt
-        };
-        committed = {
-            task,
-            tip: work.tip,
-            startSha,
-            partial: { ...partial, ...common, startedAt, finishedAt }
-        };
-        return { kind: 'committed', work: committed };
-    }, stage.waitForRemoval, task.paths)
+        .with(slot, a.branch, a.startSha, (wt, release) => inWorktree(a, slot, wt, release), stage.waitForRemoval, task.paths)
         .catch((error) => {
         // Committed work stays the task's result when only removing its worktree failed.
-        if (!committed)
+        if (!a.committed)
             throw error;
         logger.warning(`[${task.id}] ${errorMessage(error)}`);
-        return { kind: 'committed', work: committed };
+        return { kind: 'committed', work: a.committed };
     });
     if (outcome.kind === 'committed')
         return outcome;
     // Rollback is deleting a branch: a task that produced nothing to merge leaves none behind
     // (one whose work could not be committed, or did not finish, keeps it).
-    if (!kept)
-        await git.run(['update-ref', '-d', `refs/heads/${branch}`]);
+    if (!a.kept)
+        await git.run(['update-ref', '-d', `refs/heads/${a.branch}`]);
     logger.info(`[${task.id}] ${task_result_describe(outcome.result)}`);
     return outcome;
+}
+/** The attempt's result with its identity and timing. */
+function ended(a, partial) {
+    const finishedAt = Date.now();
+    const { task, branch, startedAt } = a;
+    const base = { id: task.id, title: task.title, branch, durationMs: finishedAt - startedAt };
+    return { kind: 'result', result: { ...base, startedAt, finishedAt, ...partial } };
+}
+/** In the attempt's worktree: the prompt, the agent's start (or the cost cap's refusal). */
+async function inWorktree(a, slot, wt, release) {
+    const { task, stage, attempt } = a;
+    const { options, logger } = stage.ws;
+    logger.info(`[${task.id}] started${attempt > 1 ? ` (attempt ${attempt})` : ''}: ${task.title}`);
+    emit(options.watch, logger, { kind: 'started', at: Date.now(), taskId: task.id, attempt });
+    const prompt = renderPrompt({
+        issue: options.issue,
+        task,
+        siblings: options.tasks,
+        branch: a.branch,
+        baseBranch: options.baseBranch,
+        sparse: wt.sparse
+    });
+    const started = await stage.start({
+        task,
+        wt,
+        slot,
+        command: options.agentCommand,
+        prompt,
+        extraEnv: { TASK_MODE: 'run' },
+        startSha: a.startSha
+    });
+    if ('refused' in started) {
+        // The cost cap was reached while it waited for its turn.
+        release();
+        const reason = `not started: ${started.refused}`;
+        return ended(a, { status: attempt === 1 ? 'skipped' : 'failed', changedFiles: [], reason });
+    }
+    return afterAgent(a, slot, wt, release, started);
+}
+/** The agent has ended: its failure (maybe passing: retried), or its work committed. */
+async function afterAgent(a, slot, wt, release, { run, logFile, report }) {
+    const { task, stage } = a;
+    const { ws } = stage;
+    await ws.checkSharedGit(slot);
+    const common = {
+        logFile,
+        logTail: run.logTail,
+        exitCode: run.exitCode,
+        timedOut: run.timedOut,
+        ...(report ? { agentReport: report } : {})
+    };
+    // `rm -rf` of an overlay worktree fails on its mount point (EBUSY) where it removes a
+    // checkout: either way the agent removed its worktree, which collect reports.
+    const failed = failure(ws.options, run);
+    const exitedOnly = !run.cancelled && !run.timedOut && run.exitCode !== null;
+    if (failed && !(exitedOnly && (await worktreeRemoved(wt)))) {
+        release();
+        const transient = stage.starts.transient(run, run.logTail);
+        const failedResult = ended(a, { ...common, status: 'failed', changedFiles: [], reason: failed });
+        return transient ? { ...failedResult, transient } : failedResult;
+    }
+    const work = await collectTask(ws, wt, task, a.branch, a.startSha);
+    if ('error' in work) {
+        a.kept = !!work.keepBranch;
+        return ended(a, {
+            ...common,
+            status: 'failed',
+            changedFiles: [],
+            reason: work.error,
+            ...(work.saved ? { commit: work.saved } : {})
+        });
+    }
+    const finishedAt = Date.now();
+    const partial = { id: task.id, title: task.title, branch: a.branch };
+    a.committed = {
+        task,
+        tip: work.tip,
+        startSha: a.startSha,
+        partial: {
+            ...partial,
+            durationMs: finishedAt - a.startedAt,
+            ...common,
+            startedAt: a.startedAt,
+            finishedAt
+        }
+    };
+    return { kind: 'committed', work: a.committed };
 }
 
 ;// CONCATENATED MODULE: ./src/core/run/base.ts

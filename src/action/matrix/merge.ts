@@ -163,75 +163,88 @@ function planFromReports(
     }
     tasks.push({ ...task, checked: false })
     const branch = taskBranchName(r.prefix, entry.id)
-    if (entry.mode === 'drop') plan.set(task.id, { mode: 'drop' })
-    else if (entry.mode === 'wait')
-      plan.set(task.id, {
-        mode: 'keep',
-        result: waitingResult(task, branch, entry.waitsFor ?? [])
-      })
-    else if (entry.mode === 'reuse') {
-      const kept = previous.tasks[entry.id]
-      // A branch that moved may hold commits by people (the plan job reuses such a branch):
-      // keepOrStop below decides; what is still not where it was is reported as moved.
-      if (kept?.commit && remoteTips.has(branch))
-        plan.set(task.id, {
-          mode: 'reuse',
-          tip: kept.commit,
-          changedFiles: kept.changedFiles,
-          durationMs: kept.durationMs
-        })
-      else
-        keepFailed(
-          plan,
-          task,
-          branch,
-          `its earlier branch ${branch} moved after the plan; run it again`
-        )
-    } else if (entry.mode === 'keep') {
-      plan.set(task.id, {
-        mode: 'keep',
-        result: keptResult(task, previous.tasks[entry.id], branch)
-      })
-    } else {
-      const report = reports.get(entry.id)
-      if (!now || taskHash(now) !== entry.hash)
-        keepFailed(
-          plan,
-          task,
-          branch,
-          'its text changed after the plan job read the issue; plan again'
-        )
-      else if (!report)
-        keepFailed(
-          plan,
-          task,
-          branch,
-          `its task job left no result (it failed before reporting, was cancelled, or never ran); its branch ${branch} was not merged. See the workflow run, then run again`
-        )
-      else if (report.status === 'ready') ready.push({ task, report, branch })
-      else {
-        plan.set(task.id, {
-          mode: 'keep',
-          result: {
-            id: task.id,
-            title: task.title,
-            status: report.status,
-            branch,
-            changedFiles: report.changedFiles,
-            durationMs: report.durationMs,
-            reason: report.reason,
-            // Work a failed task kept on its branch: its branch stays on origin.
-            ...(report.tip ? { commit: report.tip } : {}),
-            ...(report.exitCode !== undefined ? { exitCode: report.exitCode } : {}),
-            ...(report.timedOut ? { timedOut: true } : {}),
-            ...(report.logTail ? { logTail: report.logTail } : {}),
-            ...noteAgentFields(report)
-          }
-        })
-      }
-    }
+    const planned =
+      entry.mode === 'run'
+        ? planRanTask(entry, now, task, branch, reports.get(entry.id))
+        : planRecordedTask(entry, task, branch, previous, remoteTips)
+    if ('report' in planned) ready.push(planned)
+    else plan.set(task.id, planned)
   })
   return { plan, tasks, ready }
+}
+
+type PlanEntry = PlanRecord['tasks'][number]
+
+/** A task the plan did not give a job: dropped, waiting, reused or kept as recorded. */
+function planRecordedTask(
+  entry: PlanEntry,
+  task: Task,
+  branch: string,
+  previous: RunState,
+  remoteTips: Map<string, string>
+): TaskPlan {
+  if (entry.mode === 'drop') return { mode: 'drop' }
+  if (entry.mode === 'wait')
+    return { mode: 'keep', result: waitingResult(task, branch, entry.waitsFor ?? []) }
+  if (entry.mode === 'reuse') {
+    const kept = previous.tasks[entry.id]
+    // A branch that moved may hold commits by people (the plan job reuses such a branch):
+    // keepOrStop below decides; what is still not where it was is reported as moved.
+    if (kept?.commit && remoteTips.has(branch))
+      return {
+        mode: 'reuse',
+        tip: kept.commit,
+        changedFiles: kept.changedFiles,
+        durationMs: kept.durationMs
+      }
+    return failedPlan(
+      task,
+      branch,
+      `its earlier branch ${branch} moved after the plan; run it again`
+    )
+  }
+  return { mode: 'keep', result: keptResult(task, previous.tasks[entry.id], branch) }
+}
+
+/** A task a job ran: its report's ready work, or its result kept as the job reported it. */
+function planRanTask(
+  entry: PlanEntry,
+  now: Task | undefined,
+  task: Task,
+  branch: string,
+  report: TaskReport | undefined
+): TaskPlan | ReadyWork {
+  if (!now || taskHash(now) !== entry.hash)
+    return failedPlan(
+      task,
+      branch,
+      'its text changed after the plan job read the issue; plan again'
+    )
+  if (!report)
+    return failedPlan(
+      task,
+      branch,
+      `its task job left no result (it failed before reporting, was cancelled, or never ran); its branch ${branch} was not merged. See the workflow run, then run again`
+    )
+  if (report.status === 'ready') return { task, report, branch }
+  return {
+    mode: 'keep',
+    result: {
+      id: task.id,
+      title: task.title,
+      status: report.status,
+      branch,
+      changedFiles: report.changedFiles,
+      durationMs: report.durationMs,
+      reason: report.reason,
+      // Work a failed task kept on its branch: its branch stays on origin.
+      ...(report.tip ? { commit: report.tip } : {}),
+      ...(report.exitCode !== undefined ? { exitCode: report.exitCode } : {}),
+      ...(report.timedOut ? { timedOut: true } : {}),
+      ...(report.logTail ? { logTail: report.logTail } : {}),
+      ...noteAgentFields(report)
+    }
+  }
 }
 
 /** Fetches the ready work; work whose commit origin no longer holds fails its task. */
@@ -307,7 +320,12 @@ async function planMerges(
 
 /** A task that fails without merging: the report shows the reason, its branch is left alone. */
 function keepFailed(plan: Map<string, TaskPlan>, task: Task, branch: string, reason: string): void {
-  plan.set(task.id, { mode: 'keep', result: failedResult(task, branch, reason) })
+  plan.set(task.id, failedPlan(task, branch, reason))
+}
+
+/** The plan of a task that fails with `reason` (its branch, if any, stays as it is). */
+function failedPlan(task: Task, branch: string, reason: string): TaskPlan {
+  return { mode: 'keep', result: failedResult(task, branch, reason) }
 }
 
 /**
