@@ -284,11 +284,13 @@ describe('tasks that depend on tasks (matrix mode)', () => {
     const rounds: string[][] = []
     const pending: string[] = []
     let firstMerge: RunActionResult | undefined
+    let firstPlan = ''
     let merge: RunActionResult | undefined
     for (let round = 0; round < 5; round++) {
       const plan = await act(w, '', { mode: 'plan' })
       expect(plan.errors).toEqual([])
       const matrix = JSON.parse(plan.outputs.matrix) as { include: { task: string }[] }
+      if (round === 0) firstPlan = statusComment(w)
       rounds.push(matrix.include.map((m) => m.task))
       const jobs = await Promise.all(
         matrix.include.map(({ task }) =>
@@ -304,6 +306,10 @@ describe('tasks that depend on tasks (matrix mode)', () => {
       if (merge.outputs['pending-tasks'] === '[]') break
     }
     expect(pending).toEqual(['["T3","T2"]', '["T3"]', '[]'])
+    // The plan job's table already names what each task builds on, as run mode's does.
+    expect(firstPlan).toContain('| Task | Title | After | Status |')
+    expect(firstPlan).toMatch(/\| T3 \| Use both \| T2 \| ⏳ queued \|/)
+    expect(firstPlan).toMatch(/\| T1 \| Lay the ground \| – \| ⏳ queued \|/)
     // After the first round T2 can start next; T3 waits for T2: both queued, saying for what.
     expect(statuses(firstMerge!)).toEqual([
       ['T3', 'queued'],

@@ -52,6 +52,8 @@ export interface PlanRecord {
     mode: TaskPlan['mode'] | 'skipped' | 'wait'
     /** For `wait`: the tasks it waits for. */
     waitsFor?: string[]
+    /** The tasks it builds on (its "After" cell while the task jobs run). */
+    dependsOn?: string[]
   }[]
 }
 

@@ -75,7 +75,8 @@ export async function planJob(
         : waiting.has(t.id)
           ? 'wait'
           : (plan.get(t.id)?.mode ?? 'skipped'),
-      ...(waiting.has(t.id) ? { waitsFor: waiting.get(t.id) } : {})
+      ...(waiting.has(t.id) ? { waitsFor: waiting.get(t.id) } : {}),
+      ...(t.dependsOn?.length ? { dependsOn: t.dependsOn } : {})
     }))
   }
   // Tasks a person merged by hand are recorded as such now, so every row shows them merged.

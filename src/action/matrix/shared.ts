@@ -204,45 +204,56 @@ export function planRows(
   reports: Map<string, TaskReport>,
   prefix: string
 ): TaskResult[] {
-  return record.tasks.map((entry) => {
-    const base = {
-      id: entry.id,
-      title: entry.title,
-      branch: taskBranchName(prefix, entry.id),
-      changedFiles: [] as string[],
-      durationMs: 0
-    }
-    const kept = state.tasks[entry.id]
-    switch (entry.mode) {
-      case 'skipped':
-        return { ...base, status: 'skipped', reason: 'checked in the issue (done)' }
-      case 'drop':
-        return { ...base, status: 'skipped', reason: 'dropped with /fanout drop' }
-      case 'wait':
-        return waitingResult(entry, base.branch, entry.waitsFor ?? [])
-      case 'reuse':
-      case 'keep':
-        return kept
-          ? { ...recordedResult(entry.id, entry.title, kept), reused: entry.mode === 'reuse' }
-          : { ...base, status: 'skipped', reason: 'not run yet' }
-      default: {
-        const report = reports.get(entry.id)
-        // A `running` note: its agent runs now (live-matrix.ts); the row stays queued.
-        if (!report || report.running)
-          return { ...base, status: 'queued', ...(report ? noteRowFields(report) : {}) }
-        return {
-          ...base,
-          ...noteRowFields(report),
-          ...noteAgentFields(report),
-          status: report.status,
-          changedFiles: report.changedFiles,
-          durationMs: report.durationMs,
-          ...(report.tip ? { commit: report.tip } : {}),
-          ...(report.reason ? { reason: report.reason } : {})
-        }
+  return record.tasks.map((entry): TaskResult => {
+    const row = planRow(entry, state, reports, prefix)
+    return entry.dependsOn?.length ? { ...row, dependsOn: entry.dependsOn } : row
+  })
+}
+
+/** One row of planRows, before its "After" cell. */
+function planRow(
+  entry: PlanRecord['tasks'][number],
+  state: RunState,
+  reports: Map<string, TaskReport>,
+  prefix: string
+): TaskResult {
+  const base = {
+    id: entry.id,
+    title: entry.title,
+    branch: taskBranchName(prefix, entry.id),
+    changedFiles: [] as string[],
+    durationMs: 0
+  }
+  const kept = state.tasks[entry.id]
+  switch (entry.mode) {
+    case 'skipped':
+      return { ...base, status: 'skipped', reason: 'checked in the issue (done)' }
+    case 'drop':
+      return { ...base, status: 'skipped', reason: 'dropped with /fanout drop' }
+    case 'wait':
+      return waitingResult(entry, base.branch, entry.waitsFor ?? [])
+    case 'reuse':
+    case 'keep':
+      return kept
+        ? { ...recordedResult(entry.id, entry.title, kept), reused: entry.mode === 'reuse' }
+        : { ...base, status: 'skipped', reason: 'not run yet' }
+    default: {
+      const report = reports.get(entry.id)
+      // A `running` note: its agent runs now (live-matrix.ts); the row stays queued.
+      if (!report || report.running)
+        return { ...base, status: 'queued', ...(report ? noteRowFields(report) : {}) }
+      return {
+        ...base,
+        ...noteRowFields(report),
+        ...noteAgentFields(report),
+        status: report.status,
+        changedFiles: report.changedFiles,
+        durationMs: report.durationMs,
+        ...(report.tip ? { commit: report.tip } : {}),
+        ...(report.reason ? { reason: report.reason } : {})
       }
     }
-  })
+  }
 }
 
 export function matrixStatus(
