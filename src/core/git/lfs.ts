@@ -56,12 +56,7 @@ export async function prepareLfs(
     throw new UserError(
       'This repository uses Git LFS (filter=lfs in .gitattributes), but git-lfs is not installed here (`git lfs version` fails). Install it before this step (e.g. `apt-get install git-lfs`), or check out with `lfs: true` on a runner that has it.'
     )
-  const filter = await git.out(['config', '--get', 'filter.lfs.process'], { okExitCodes: [1] })
-  // Only what is missing: a runner with git-lfs's global config needs its hooks at most. They
-  // go where the repository's own hooks are (the engine's calls point core.hooksPath nowhere).
-  const hooks = { config: { 'core.hooksPath': await hooksPath(git) } }
-  if (!filter) await git.run(['lfs', 'install', '--local'], hooks)
-  else await git.run(['lfs', 'update'], { ...hooks, okExitCodes: [1, 2] })
+  await installLfs(git, remote === undefined, logger)
   if (remote) await git.run(['lfs', 'fetch', remote, baseSha], { config: lfsConfig(auth) })
   else {
     // A local run (the CLI): what the store lacks is fetched from the first remote with the
@@ -77,6 +72,37 @@ export async function prepareLfs(
   }
   logger.info(`Git LFS (${version}): the base's objects are in the shared store for every worktree`)
   return true
+}
+
+/**
+ * git-lfs's filters and hooks, only what is missing: a runner with git-lfs's global config needs
+ * its hooks at most. They go where the repository's own hooks are (the engine's calls point
+ * core.hooksPath nowhere). A hook of the repository's own (a developer's pre-push) is left as
+ * git-lfs leaves it: git-lfs then exits 2 having written its filters, which is all worktrees
+ * need; pushes the engine makes upload their objects themselves (pushLfsObjects), but a local
+ * user's own `git push` of the run's branches would not, which they are told.
+ */
+async function installLfs(git: Git, local: boolean, logger: Logger): Promise<void> {
+  const filter = async (): Promise<string> =>
+    git.out(['config', '--get', 'filter.lfs.process'], { okExitCodes: [1] })
+  const hooks = { config: { 'core.hooksPath': await hooksPath(git) }, okExitCodes: [1, 2] }
+  const installed = (await filter())
+    ? await git.run(['lfs', 'update'], hooks)
+    : await git.run(['lfs', 'install', '--local'], hooks)
+  if (installed.exitCode === 0) return
+  const said = `${installed.stderr}\n${installed.stdout}`.trim()
+  if (!(await filter()))
+    throw new UserError(
+      `git lfs install --local failed (exit ${installed.exitCode}): ${said.split('\n').slice(0, 3).join(' ')}`
+    )
+  const hook = /Hook already exists: (\S+)/.exec(said)?.[1]
+  const why = hook ? `this repository's own ${hook} hook is in the way` : said.split('\n')[0]
+  const message = `git-lfs's hooks were not installed (${why}); worktrees get LFS content all the same.`
+  if (local)
+    logger.warning(
+      `${message} A \`git push\` of this run's branches does not upload their LFS objects unless your hook runs git-lfs: run \`git lfs push <remote> <branch>\` first (\`git lfs update --manual\` shows how to merge the hooks).`
+    )
+  else logger.info(message)
 }
 
 /** The hooks directory the repository's own config names (not the engine's override). */
