@@ -1,6 +1,7 @@
 import path from 'node:path'
 import type { Logger } from '../types.js'
 import { UserError } from '../util/errors.js'
+import { splitBatch } from './attributes.js'
 import type { Git } from './git.js'
 
 /**
@@ -29,6 +30,51 @@ export async function usesLfs(git: Git, ...commits: string[]): Promise<boolean> 
   )
   if (found.exitCode === 0) return true
   return git.test(['cat-file', '-e', `${trees[0]}:.lfsconfig`], { okExitCodes: [128] })
+}
+
+/** LFS pointer files are under 1 KiB (the spec's limit) and at least this long. */
+const POINTER_MIN = 120
+const POINTER_MAX = 1023
+
+/** Whether a blob of `size` bytes can be an LFS pointer (and is worth reading to find out). */
+export function maybePointer(size: number): boolean {
+  return size >= POINTER_MIN && size <= POINTER_MAX
+}
+
+/** The size of the file an LFS pointer stands for, or undefined when `text` is no pointer. */
+export function pointerSize(text: string): number | undefined {
+  if (!text.startsWith('version https://git-lfs.github.com/spec/v1\n')) return undefined
+  const size = /^size (\d+)$/m.exec(text)?.[1]
+  return size === undefined ? undefined : Number(size)
+}
+
+/**
+ * What a checkout of a tree writes for its LFS files: the size each pointer among `blobs`
+ * (object ids of blobs that may be pointers, maybePointer) names, by object id. Read in one
+ * `git cat-file --batch` with the tree's `.gitattributes` blobs: none is counted unless one of
+ * them says filter=lfs (as usesLfs decides) or the tree has a .lfsconfig. No process at all for
+ * a tree without either.
+ */
+export async function lfsFileSizes(
+  git: Git,
+  blobs: string[],
+  tree: { attributes: string[]; lfsconfig: boolean }
+): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>()
+  if (blobs.length === 0 || (tree.attributes.length === 0 && !tree.lfsconfig)) return sizes
+  const wanted = [...new Set([...tree.attributes, ...blobs])]
+  const output = await git.bytes(['cat-file', '--batch'], {
+    stdin: wanted.map((oid) => `${oid}\n`).join('')
+  })
+  const contents = new Map(splitBatch(output).map((c, i) => [wanted[i], c.toString('latin1')]))
+  const uses =
+    tree.lfsconfig || tree.attributes.some((oid) => contents.get(oid)?.includes('filter=lfs'))
+  if (!uses) return sizes
+  for (const oid of blobs) {
+    const size = pointerSize(contents.get(oid) ?? '')
+    if (size !== undefined) sizes.set(oid, size)
+  }
+  return sizes
 }
 
 /** The installed git-lfs (`git lfs version`), or undefined. */
