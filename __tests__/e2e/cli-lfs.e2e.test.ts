@@ -52,18 +52,22 @@ const AGENT = [
 const OWN_HOOK = '#!/bin/sh\necho "own pre-push hook"\n'
 
 /**
- * The CLI run in a clone of an LFS origin; its exit code, output and the repo. `setUp`: git-lfs
- * was set up (`git lfs install`) before the clone, which has the content and the objects; else
- * the clone has pointer files, no objects and a pre-push hook of its own, and the same user
- * runs the CLI.
+ * When the developer set up git-lfs (`git lfs install`): `before` their clone, which then has the
+ * content, the objects and git-lfs's hooks; `after` it, which has pointer files and no objects
+ * or hooks; or `never`, with a pre-push hook of the clone's own.
  */
-async function runCli(mode: 'checkout' | 'overlay', setUp: boolean) {
-  const home = setUp ? await lfsHome() : await tempDir('plain-home')
+type SetUp = 'before' | 'after' | 'never'
+
+/** The CLI run in a clone of an LFS origin; its exit code, output and the repo. */
+async function runCli(mode: 'checkout' | 'overlay', setUp: SetUp) {
+  const home = setUp === 'before' ? await lfsHome() : await tempDir('plain-home')
   const origin = await lfsOrigin()
   const repo = await cloneWorkspace({ ...origin, home }, { depth: 0 })
   const env = isolatedGitEnv(home)
-  expect(isPointer(await readFile(path.join(repo, 'big.bin'), 'utf8'))).toBe(!setUp)
-  if (!setUp) await writeFile(path.join(repo, '.git/hooks/pre-push'), OWN_HOOK, { mode: 0o755 })
+  expect(isPointer(await readFile(path.join(repo, 'big.bin'), 'utf8'))).toBe(setUp !== 'before')
+  if (setUp === 'after') await git(home, ['lfs', 'install', '--skip-repo'], env)
+  if (setUp === 'never')
+    await writeFile(path.join(repo, '.git/hooks/pre-push'), OWN_HOOK, { mode: 0o755 })
   const scratch = await tempDir('cli-lfs-scratch')
   const workDir = path.join(scratch, 'work')
   workDirs.push(workDir)
@@ -81,9 +85,10 @@ async function runCli(mode: 'checkout' | 'overlay', setUp: boolean) {
 describe.each(['checkout', 'overlay'] as const)('Git LFS through the CLI, %s worktrees', (mode) => {
   const why = LFS_MISSING ?? (mode === 'overlay' ? OVERLAY_MISSING : undefined)
   it.each([
-    ['a clone made with git-lfs set up', true],
-    ['a clone made without git-lfs set up (pointer files, a pre-push hook of its own)', false]
-  ])(
+    ['a clone made after git-lfs was set up', 'before'],
+    ['a clone made before git-lfs was set up (pointer files, no hooks)', 'after'],
+    ['a clone without git-lfs set up (pointer files, a pre-push hook of its own)', 'never']
+  ] as const)(
     `in %s: agents see LFS content; their changed and new LFS files merge as pointers whose objects are in the local store; no shared-.git warning${skipped(why)}`,
     async (_, setUp) => {
       if (why) return
@@ -117,7 +122,7 @@ describe.each(['checkout', 'overlay'] as const)('Git LFS through the CLI, %s wor
       expect(await content('assets/t1.bin')).toBe('new LFS file\n')
       expect(await content('assets/other.bin')).toBe('other, changed by T2\n')
       await git(r.repo, ['worktree', 'remove', '--force', checkout], r.env)
-      if (setUp) return
+      if (setUp !== 'never') return
       // The developer's hook is theirs still; the log says what it means for their pushes.
       expect(await readFile(path.join(r.repo, '.git/hooks/pre-push'), 'utf8')).toBe(OWN_HOOK)
       expect(r.stderr).toMatch(/warning: .*pre-push.*git lfs push/)
