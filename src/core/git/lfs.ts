@@ -42,7 +42,7 @@ export function maybePointer(size: number): boolean {
 }
 
 /** The size of the file an LFS pointer stands for, or undefined when `text` is no pointer. */
-export function pointerSize(text: string): number | undefined {
+function pointerSize(text: string): number | undefined {
   if (!text.startsWith('version https://git-lfs.github.com/spec/v1\n')) return undefined
   const size = /^size (\d+)$/m.exec(text)?.[1]
   return size === undefined ? undefined : Number(size)
