@@ -92,6 +92,33 @@ describe('measureTree', () => {
   })
 })
 
+describe('measureTree with Git LFS', () => {
+  const pointer = (size: number): string =>
+    `version https://git-lfs.github.com/spec/v1\noid sha256:${'ab'.repeat(32)}\nsize ${size}\n`
+  const measure = async (files: Record<string, string>): Promise<TreeSize> => {
+    const origin = await createOrigin(files)
+    const g = new Git(await cloneWorkspace(origin), { env: isolatedGitEnv(origin.home) })
+    return measureTree(g, await g.out(['rev-parse', 'HEAD']), 1)
+  }
+  const attributes = '*.bin filter=lfs diff=lfs merge=lfs -text\n'
+
+  it('counts an LFS file at the size its pointer names, as a checkout writes it', async () => {
+    const tree = await measure({
+      '.gitattributes': attributes,
+      'a.bin': pointer(3_000_000),
+      'dir/b.bin': pointer(5),
+      'c.txt': 'plain\n'
+    })
+    expect(tree).toEqual({ bytes: attributes.length + 3_000_000 + 5 + 6, files: 4, dirs: 1 })
+  })
+
+  it('counts a pointer at its own size where no .gitattributes says filter=lfs', async () => {
+    const text = pointer(3_000_000)
+    const tree = await measure({ '.gitattributes': '*.txt text\n', 'a.bin': text })
+    expect(tree.bytes).toBe('*.txt text\n'.length + text.length)
+  })
+})
+
 describe('runAgent on a full disk', () => {
   it('a log that cannot be written ends the agent and says "no space left on device", without an uncaught exception', async () => {
     const dir = await tempDir('full-log')

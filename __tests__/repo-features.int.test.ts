@@ -262,6 +262,27 @@ describeLfs(`Git LFS${skipNote}`, () => {
     await worktrees.removeAll()
   })
 
+  it("a workspace's own pre-push hook, which git-lfs will not overwrite, is left alone: worktrees get the content, the log says why the hooks were not installed", async () => {
+    const origin = await lfsOrigin()
+    const plain = { ...origin, home: await tempDir('plain-home') }
+    const workspace = await cloneWorkspace(plain, { depth: 1 })
+    const hook = '#!/bin/sh\nexit 0\n'
+    await writeFile(path.join(workspace, '.git/hooks/pre-push'), hook, { mode: 0o755 })
+    const env = isolatedGitEnv(plain.home)
+    const g = new Git(workspace, { env, identity: IDENTITY })
+    const baseSha = await g.out(['rev-parse', 'HEAD'])
+    const logger = memoryLogger()
+    expect(await prepareLfs(g, 'origin', baseSha, {}, logger)).toBe(true)
+    expect(logger.lines).toContain(
+      "git-lfs's hooks were not installed (this repository's own pre-push hook is in the way); worktrees get LFS content all the same."
+    )
+    expect(await readFile(path.join(workspace, '.git/hooks/pre-push'), 'utf8')).toBe(hook)
+    const { worktrees } = await manager(workspace, env)
+    const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+    expect(await readFile(path.join(wt.path, 'big.bin'), 'utf8')).toBe(LFS_CONTENT)
+    await worktrees.removeAll()
+  })
+
   it('pushes a task branch with its LFS objects: a clone of it gets the content', async () => {
     const origin = await lfsOrigin()
     const env = isolatedGitEnv(origin.home)

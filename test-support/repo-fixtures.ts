@@ -35,20 +35,22 @@ export async function lfsHome(): Promise<string> {
 export const LFS_CONTENT = `LFS payload ${'x'.repeat(2000)}\n`
 
 /**
- * An origin whose main holds `big.bin` in LFS (its objects on the origin's file-based LFS store,
- * `<bare>/lfs/objects`, which git-lfs uses for file:// remotes) and a plain README.
+ * An origin whose main holds `big.bin` and `assets/other.bin` in LFS, or the given `.bin` files
+ * (their objects on the origin's file-based LFS store, `<bare>/lfs/objects`, which git-lfs
+ * uses for file:// remotes), and a plain README.
  */
-export async function lfsOrigin(): Promise<Origin> {
+export async function lfsOrigin(
+  files: Record<string, string> = {
+    'big.bin': LFS_CONTENT,
+    'assets/other.bin': `other ${LFS_CONTENT}`
+  }
+): Promise<Origin> {
   const origin = await createOrigin({ 'README.md': '# LFS demo\n' })
   const home = await lfsHome()
   const withLfs: Origin = { ...origin, home }
   await commitToOrigin(
     withLfs,
-    {
-      '.gitattributes': '*.bin filter=lfs diff=lfs merge=lfs -text\n',
-      'big.bin': LFS_CONTENT,
-      'assets/other.bin': `other ${LFS_CONTENT}`
-    },
+    { '.gitattributes': '*.bin filter=lfs diff=lfs merge=lfs -text\n', ...files },
     'Add LFS files'
   )
   return withLfs

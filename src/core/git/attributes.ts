@@ -244,7 +244,7 @@ function safeTarget(tree: string, file: Buffer): Buffer | undefined {
   return Buffer.concat([Buffer.from(`${tree}/`), file])
 }
 
-function splitNul(buffer: Buffer): Buffer[] {
+export function splitNul(buffer: Buffer): Buffer[] {
   const fields: Buffer[] = []
   let start = 0
   for (let i = buffer.indexOf(0); i >= 0; i = buffer.indexOf(0, start)) {
@@ -256,7 +256,7 @@ function splitNul(buffer: Buffer): Buffer[] {
 }
 
 /** `cat-file --batch` output: "<oid> <type> <size>\n<content>\n" per object, in order. */
-function splitBatch(output: Buffer): Buffer[] {
+export function splitBatch(output: Buffer): Buffer[] {
   const contents: Buffer[] = []
   let at = 0
   while (at < output.length) {

@@ -1,6 +1,7 @@
 import path from 'node:path'
 import type { Logger } from '../types.js'
 import { UserError } from '../util/errors.js'
+import { splitBatch } from './attributes.js'
 import type { Git } from './git.js'
 
 /**
@@ -31,6 +32,51 @@ export async function usesLfs(git: Git, ...commits: string[]): Promise<boolean> 
   return git.test(['cat-file', '-e', `${trees[0]}:.lfsconfig`], { okExitCodes: [128] })
 }
 
+/** LFS pointer files are under 1 KiB (the spec's limit) and at least this long. */
+const POINTER_MIN = 120
+const POINTER_MAX = 1023
+
+/** Whether a blob of `size` bytes can be an LFS pointer (and is worth reading to find out). */
+export function maybePointer(size: number): boolean {
+  return size >= POINTER_MIN && size <= POINTER_MAX
+}
+
+/** The size of the file an LFS pointer stands for, or undefined when `text` is no pointer. */
+function pointerSize(text: string): number | undefined {
+  if (!text.startsWith('version https://git-lfs.github.com/spec/v1\n')) return undefined
+  const size = /^size (\d+)$/m.exec(text)?.[1]
+  return size === undefined ? undefined : Number(size)
+}
+
+/**
+ * What a checkout of a tree writes for its LFS files: the size each pointer among `blobs`
+ * (object ids of blobs that may be pointers, maybePointer) names, by object id. Read in one
+ * `git cat-file --batch` with the tree's `.gitattributes` blobs: none is counted unless one of
+ * them says filter=lfs (as usesLfs decides) or the tree has a .lfsconfig. No process at all for
+ * a tree without either.
+ */
+export async function lfsFileSizes(
+  git: Git,
+  blobs: string[],
+  tree: { attributes: string[]; lfsconfig: boolean }
+): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>()
+  if (blobs.length === 0 || (tree.attributes.length === 0 && !tree.lfsconfig)) return sizes
+  const wanted = [...new Set([...tree.attributes, ...blobs])]
+  const output = await git.bytes(['cat-file', '--batch'], {
+    stdin: wanted.map((oid) => `${oid}\n`).join('')
+  })
+  const contents = new Map(splitBatch(output).map((c, i) => [wanted[i], c.toString('latin1')]))
+  const uses =
+    tree.lfsconfig || tree.attributes.some((oid) => contents.get(oid)?.includes('filter=lfs'))
+  if (!uses) return sizes
+  for (const oid of blobs) {
+    const size = pointerSize(contents.get(oid) ?? '')
+    if (size !== undefined) sizes.set(oid, size)
+  }
+  return sizes
+}
+
 /** The installed git-lfs (`git lfs version`), or undefined. */
 export async function lfsVersion(git: Git): Promise<string | undefined> {
   const result = await git.run(['lfs', 'version'], { okExitCodes: [1, 2, 127, 128, 129] })
@@ -56,12 +102,7 @@ export async function prepareLfs(
     throw new UserError(
       'This repository uses Git LFS (filter=lfs in .gitattributes), but git-lfs is not installed here (`git lfs version` fails). Install it before this step (e.g. `apt-get install git-lfs`), or check out with `lfs: true` on a runner that has it.'
     )
-  const filter = await git.out(['config', '--get', 'filter.lfs.process'], { okExitCodes: [1] })
-  // Only what is missing: a runner with git-lfs's global config needs its hooks at most. They
-  // go where the repository's own hooks are (the engine's calls point core.hooksPath nowhere).
-  const hooks = { config: { 'core.hooksPath': await hooksPath(git) } }
-  if (!filter) await git.run(['lfs', 'install', '--local'], hooks)
-  else await git.run(['lfs', 'update'], { ...hooks, okExitCodes: [1, 2] })
+  await installLfs(git, remote === undefined, logger)
   if (remote) await git.run(['lfs', 'fetch', remote, baseSha], { config: lfsConfig(auth) })
   else {
     // A local run (the CLI): what the store lacks is fetched from the first remote with the
@@ -77,6 +118,37 @@ export async function prepareLfs(
   }
   logger.info(`Git LFS (${version}): the base's objects are in the shared store for every worktree`)
   return true
+}
+
+/**
+ * git-lfs's filters and hooks, only what is missing: a runner with git-lfs's global config needs
+ * its hooks at most. They go where the repository's own hooks are (the engine's calls point
+ * core.hooksPath nowhere). A hook of the repository's own (a developer's pre-push) is left as
+ * git-lfs leaves it: git-lfs then exits 2 having written its filters, which is all worktrees
+ * need; pushes the engine makes upload their objects themselves (pushLfsObjects), but a local
+ * user's own `git push` of the run's branches would not, which they are told.
+ */
+async function installLfs(git: Git, local: boolean, logger: Logger): Promise<void> {
+  const filter = async (): Promise<string> =>
+    git.out(['config', '--get', 'filter.lfs.process'], { okExitCodes: [1] })
+  const hooks = { config: { 'core.hooksPath': await hooksPath(git) }, okExitCodes: [1, 2] }
+  const installed = (await filter())
+    ? await git.run(['lfs', 'update'], hooks)
+    : await git.run(['lfs', 'install', '--local'], hooks)
+  if (installed.exitCode === 0) return
+  const said = `${installed.stderr}\n${installed.stdout}`.trim()
+  if (!(await filter()))
+    throw new UserError(
+      `git lfs install --local failed (exit ${installed.exitCode}): ${said.split('\n').slice(0, 3).join(' ')}`
+    )
+  const hook = /Hook already exists: (\S+)/.exec(said)?.[1]
+  const why = hook ? `this repository's own ${hook} hook is in the way` : said.split('\n')[0]
+  const message = `git-lfs's hooks were not installed (${why}); worktrees get LFS content all the same.`
+  if (local)
+    logger.warning(
+      `${message} A \`git push\` of this run's branches does not upload their LFS objects unless your hook runs git-lfs: run \`git lfs push <remote> <branch>\` first (\`git lfs update --manual\` shows how to merge the hooks).`
+    )
+  else logger.info(message)
 }
 
 /** The hooks directory the repository's own config names (not the engine's override). */
