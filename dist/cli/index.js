@@ -34669,6 +34669,7 @@ async function assertGitVersion(git) {
 ;// CONCATENATED MODULE: ./src/core/git/lfs.ts
 
 
+
 /**
  * Git LFS, for repositories that use it (a `filter=lfs` in a .gitattributes of the base, or a
  * .lfsconfig). Without this, worktrees would hold pointer files or fetch every object again per
@@ -34694,6 +34695,46 @@ async function lfs_usesLfs(git, ...commits) {
         return true;
     return git.test(['cat-file', '-e', `${trees[0]}:.lfsconfig`], { okExitCodes: [128] });
 }
+/** LFS pointer files are under 1 KiB (the spec's limit) and at least this long. */
+const POINTER_MIN = 120;
+const POINTER_MAX = 1023;
+/** Whether a blob of `size` bytes can be an LFS pointer (and is worth reading to find out). */
+function maybePointer(size) {
+    return size >= POINTER_MIN && size <= POINTER_MAX;
+}
+/** The size of the file an LFS pointer stands for, or undefined when `text` is no pointer. */
+function pointerSize(text) {
+    if (!text.startsWith('version https://git-lfs.github.com/spec/v1\n'))
+        return undefined;
+    const size = /^size (\d+)$/m.exec(text)?.[1];
+    return size === undefined ? undefined : Number(size);
+}
+/**
+ * What a checkout of a tree writes for its LFS files: the size each pointer among `blobs`
+ * (object ids of blobs that may be pointers, maybePointer) names, by object id. Read in one
+ * `git cat-file --batch` with the tree's `.gitattributes` blobs: none is counted unless one of
+ * them says filter=lfs (as usesLfs decides) or the tree has a .lfsconfig. No process at all for
+ * a tree without either.
+ */
+async function lfsFileSizes(git, blobs, tree) {
+    const sizes = new Map();
+    if (blobs.length === 0 || (tree.attributes.length === 0 && !tree.lfsconfig))
+        return sizes;
+    const wanted = [...new Set([...tree.attributes, ...blobs])];
+    const output = await git.bytes(['cat-file', '--batch'], {
+        stdin: wanted.map((oid) => `${oid}\n`).join('')
+    });
+    const contents = new Map(splitBatch(output).map((c, i) => [wanted[i], c.toString('latin1')]));
+    const uses = tree.lfsconfig || tree.attributes.some((oid) => contents.get(oid)?.includes('filter=lfs'));
+    if (!uses)
+        return sizes;
+    for (const oid of blobs) {
+        const size = pointerSize(contents.get(oid) ?? '');
+        if (size !== undefined)
+            sizes.set(oid, size);
+    }
+    return sizes;
+}
 /** The installed git-lfs (`git lfs version`), or undefined. */
 async function lfsVersion(git) {
     const result = await git.run(['lfs', 'version'], { okExitCodes: [1, 2, 127, 128, 129] });
@@ -34712,14 +34753,7 @@ remote, baseSha, auth, logger) {
     const version = await lfsVersion(git);
     if (!version)
         throw new errors_UserError('This repository uses Git LFS (filter=lfs in .gitattributes), but git-lfs is not installed here (`git lfs version` fails). Install it before this step (e.g. `apt-get install git-lfs`), or check out with `lfs: true` on a runner that has it.');
-    const filter = await git.out(['config', '--get', 'filter.lfs.process'], { okExitCodes: [1] });
-    // Only what is missing: a runner with git-lfs's global config needs its hooks at most. They
-    // go where the repository's own hooks are (the engine's calls point core.hooksPath nowhere).
-    const hooks = { config: { 'core.hooksPath': await hooksPath(git) } };
-    if (!filter)
-        await git.run(['lfs', 'install', '--local'], hooks);
-    else
-        await git.run(['lfs', 'update'], { ...hooks, okExitCodes: [1, 2] });
+    await installLfs(git, remote === undefined, logger);
     if (remote)
         await git.run(['lfs', 'fetch', remote, baseSha], { config: lfsConfig(auth) });
     else {
@@ -34734,6 +34768,33 @@ remote, baseSha, auth, logger) {
     }
     logger.info(`Git LFS (${version}): the base's objects are in the shared store for every worktree`);
     return true;
+}
+/**
+ * git-lfs's filters and hooks, only what is missing: a runner with git-lfs's global config needs
+ * its hooks at most. They go where the repository's own hooks are (the engine's calls point
+ * core.hooksPath nowhere). A hook of the repository's own (a developer's pre-push) is left as
+ * git-lfs leaves it: git-lfs then exits 2 having written its filters, which is all worktrees
+ * need; pushes the engine makes upload their objects themselves (pushLfsObjects), but a local
+ * user's own `git push` of the run's branches would not, which they are told.
+ */
+async function installLfs(git, local, logger) {
+    const filter = async () => git.out(['config', '--get', 'filter.lfs.process'], { okExitCodes: [1] });
+    const hooks = { config: { 'core.hooksPath': await hooksPath(git) }, okExitCodes: [1, 2] };
+    const installed = (await filter())
+        ? await git.run(['lfs', 'update'], hooks)
+        : await git.run(['lfs', 'install', '--local'], hooks);
+    if (installed.exitCode === 0)
+        return;
+    const said = `${installed.stderr}\n${installed.stdout}`.trim();
+    if (!(await filter()))
+        throw new errors_UserError(`git lfs install --local failed (exit ${installed.exitCode}): ${said.split('\n').slice(0, 3).join(' ')}`);
+    const hook = /Hook already exists: (\S+)/.exec(said)?.[1];
+    const why = hook ? `this repository's own ${hook} hook is in the way` : said.split('\n')[0];
+    const message = `git-lfs's hooks were not installed (${why}); worktrees get LFS content all the same.`;
+    if (local)
+        logger.warning(`${message} A \`git push\` of this run's branches does not upload their LFS objects unless your hook runs git-lfs: run \`git lfs push <remote> <branch>\` first (\`git lfs update --manual\` shows how to merge the hooks).`);
+    else
+        logger.info(message);
 }
 /** The hooks directory the repository's own config names (not the engine's override). */
 async function hooksPath(git) {
@@ -36081,6 +36142,8 @@ function renderResolvePrompt(ctx) {
 
 ;// CONCATENATED MODULE: ./src/core/disk.ts
 
+
+
 /** Per worktree on top of its tree: the prompt, the log's start, git's admin files. */
 const PER_WORKTREE_EXTRA = 1024 * 1024;
 /** An index entry, roughly (62 bytes of stat data and hash, the path, padding). */
@@ -36147,20 +36210,48 @@ function needs(tree, blockSize, mode) {
 /**
  * The base tree's size from one `git ls-tree` (object sizes come from the object store's
  * headers, nothing is checked out): about 0.1 s for 50,000 files. Submodules are not checked
- * out in worktrees and count for nothing.
+ * out in worktrees and count for nothing. LFS files are checked out at their real size, not
+ * their pointer's: a tree with a .gitattributes or .lfsconfig has its small blobs that may be
+ * pointers read in one more process (lfs.ts; 10,000 blobs under 1 KiB take about 0.1 s more).
  */
 async function measureTree(git, sha, blockSize) {
-    const out = await git.out(['ls-tree', '-r', '-t', '--format=%(objecttype) %(objectsize)', sha]);
+    const listing = await git.bytes([
+        'ls-tree',
+        '-r',
+        '-t',
+        '-z',
+        '--format=%(objecttype) %(objectsize) %(objectname)\t%(path)',
+        sha
+    ]);
     const size = { bytes: 0, files: 0, dirs: 0 };
     const block = Math.max(1, blockSize);
-    for (const line of out.split('\n')) {
-        if (line.startsWith('blob ')) {
-            const bytes = Number(line.slice(5));
-            size.files++;
-            size.bytes += Math.ceil(bytes / block) * block;
-        }
-        else if (line.startsWith('tree '))
+    const inBlocks = (bytes) => Math.ceil(bytes / block) * block;
+    const small = [];
+    const lfs = { attributes: [], lfsconfig: false };
+    for (const record of splitNul(listing)) {
+        const line = record.toString('latin1');
+        const tab = line.indexOf('\t');
+        const [type, objectSize, oid] = line.slice(0, tab).split(' ');
+        const file = line.slice(tab + 1);
+        if (type === 'tree')
             size.dirs++;
+        if (type !== 'blob')
+            continue;
+        const bytes = Number(objectSize);
+        size.files++;
+        size.bytes += inBlocks(bytes);
+        if (isAttributesFile(file))
+            lfs.attributes.push(oid);
+        else if (file === '.lfsconfig')
+            lfs.lfsconfig = true;
+        else if (maybePointer(bytes))
+            small.push({ oid, bytes });
+    }
+    const real = await lfsFileSizes(git, small.map((b) => b.oid), lfs);
+    for (const blob of small) {
+        const bytes = real.get(blob.oid);
+        if (bytes !== undefined)
+            size.bytes += inBlocks(bytes) - inBlocks(blob.bytes);
     }
     return size;
 }
