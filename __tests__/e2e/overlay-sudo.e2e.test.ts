@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from '@jest/globals'
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { mountAbility, Mounter, mountsUnder, unmountAllUnder } from '../../src/core/git/overlay.js'
@@ -133,13 +133,12 @@ async function addUser(sudo: boolean): Promise<User> {
     (await runAs(user, 'test', ['-r', user.cli])).code === 0
   if (!(await reachable())) {
     const bin = path.join(home, 'bin')
-    await mkdir(path.join(bin, 'cli'), { recursive: true })
+    await mkdir(bin, { recursive: true })
     await copyFile(user.node, path.join(bin, 'node'))
-    for (const file of ['index.js', 'package.json'])
-      await copyFile(path.join(REPO_ROOT, 'dist', 'cli', file), path.join(bin, 'cli', file))
+    await must('cp', ['-r', path.join(REPO_ROOT, 'dist'), path.join(bin, 'dist')])
     await must('chown', ['-R', `${name}:`, bin])
     user.node = path.join(bin, 'node')
-    user.cli = path.join(bin, 'cli', 'index.js')
+    user.cli = path.join(bin, 'dist', 'cli', 'index.js')
     if (!(await reachable())) throw new Error(`${name} cannot run ${user.node} ${user.cli}`)
   }
   return user
@@ -376,6 +375,23 @@ describe('overlay worktrees when sudo asks for a password', () => {
     )
     await expectMerged(u, s, out, 1)
     await expectLeftClean(u, s.workDir)
+  })
+
+  it(`auto without any sudo falls back to checkout worktrees and says so${unavailable}`, async () => {
+    if (unavailable) return
+    const u = await withoutSudo()
+    const s = await setUp(u, 'no-sudo')
+    // PATH without sudo: /usr/bin's tools but that one, through symlinks.
+    const bin = path.join(u.home, 'no-sudo-bin')
+    await mkdir(bin)
+    for (const tool of await readdir('/usr/bin'))
+      if (!tool.startsWith('sudo')) await symlink(path.join('/usr/bin', tool), path.join(bin, tool))
+    const out = await runCli({ ...u, env: { ...u.env, PATH: `${bin}:/usr/sbin` } }, s, 'auto', 3)
+    expect(out.code).toBe(0)
+    expect(out.stderr).toContain(
+      'Worktrees: checkout worktrees (worktree-mode: auto; no overlay: not root, and there is no sudo here)'
+    )
+    expect(out.stdout).toContain('agent-fanout: 2 merged')
   })
 
   it(`worktree-mode overlay fails with a clear error before any agent starts${unavailable}`, async () => {
