@@ -57,7 +57,12 @@ function run(file: string, args: string[], cwd = '/'): Promise<Ran> {
 }
 
 async function must(file: string, args: string[]): Promise<string> {
-  const result = await run(file, args)
+  let result = await run(file, args)
+  // useradd and userdel lock /etc/passwd: another test adding a user meanwhile is waited for.
+  for (let i = 0; i < 20 && result.code !== 0 && /lock/i.test(result.stderr); i++) {
+    await sleep(250)
+    result = await run(file, args)
+  }
   if (result.code !== 0)
     throw new Error(`${file} ${args.join(' ')} failed (${result.code}): ${result.stderr}`)
   return result.stdout
@@ -147,7 +152,7 @@ async function addUser(sudo: boolean): Promise<User> {
 async function removeUser(user: User): Promise<void> {
   // Nothing may stay mounted in a home that is about to be deleted.
   await unmountAllUnder(new Mounter('root'), user.home).catch(() => undefined)
-  await run('userdel', ['--remove', '--force', user.name])
+  await must('userdel', ['--remove', '--force', user.name]).catch(() => undefined)
   if (user.sudoers) await rm(user.sudoers, { force: true })
   await rm(user.home, { recursive: true, force: true })
 }
@@ -360,7 +365,7 @@ describe('overlay worktrees through passwordless sudo (a non-root runner user)',
   })
 })
 
-describe('overlay worktrees when sudo asks for a password', () => {
+describe('overlay worktrees for a non-root user without passwordless sudo', () => {
   let user: User | undefined
   const withoutSudo = async (): Promise<User> => (user ??= await addUser(false))
 
