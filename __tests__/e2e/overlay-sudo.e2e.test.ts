@@ -6,7 +6,17 @@ import { afterAll, describe, expect, it } from '@jest/globals'
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { chmod, copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import {
+  appendFile,
+  chmod,
+  copyFile,
+  mkdir,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  writeFile
+} from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { mountAbility, Mounter, mountsUnder, unmountAllUnder } from '../../src/core/git/overlay.js'
@@ -20,7 +30,8 @@ import {
   tempDir
 } from '../../test-support/git-fixtures.js'
 import { livingProcesses } from '../../test-support/processes.js'
-import { nodeBinary, REPO_ROOT } from '../../test-support/run-action.js'
+import { nodeBinary, REPO_ROOT, type RunActionOptions } from '../../test-support/run-action.js'
+import { act, statuses, useCleanup, world, type World } from '../adversarial/support.js'
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 // Told apart from any other run's sleeps (see cli-interrupts.e2e.test.ts).
@@ -292,11 +303,13 @@ afterAll(async () => {
   for (const user of users.splice(0)) await removeUser(user)
   await removeTempDirs()
 })
+// The stand-in GitHub servers stopped after each test (after the users' removal above).
+useCleanup()
+
+let sudoer: User | undefined
+const withSudo = async (): Promise<User> => (sudoer ??= await addUser(true))
 
 describe('overlay worktrees through passwordless sudo (a non-root runner user)', () => {
-  let sudoer: User | undefined
-  const withSudo = async (): Promise<User> => (sudoer ??= await addUser(true))
-
   it(`auto mounts through sudo -n: all merged, the agents' files theirs, nothing left behind${unavailable}`, async () => {
     if (unavailable) return
     const user = await withSudo()
@@ -414,3 +427,92 @@ describe('overlay worktrees for a non-root user without passwordless sudo', () =
     expect(await mountsUnder(u.home)).toEqual([])
   })
 })
+
+describe('the action as a non-root runner user with passwordless sudo', () => {
+  /**
+   * A labelled issue's world, set up as a GitHub-hosted runner has it: the workspace is the
+   * runner user's; the stand-in origin (GitHub's side) stays root's, writable by the user and
+   * trusted by its git. The action runs as the user: the harness makes the runner's files as
+   * root, so `wrap` hands them to the user before dropping to it.
+   */
+  async function runnerWorld(user: User, label: string) {
+    const w = await world('- [ ] one\n- [ ] two\n')
+    await must('chmod', ['-R', 'a+rwX', w.origin.bareDir])
+    await chmod(path.dirname(w.origin.bareDir), 0o755)
+    await appendFile(
+      path.join(user.home, '.gitconfig'),
+      `[safe]\n\tdirectory = ${w.origin.bareDir}\n`
+    )
+    await chmod(path.dirname(w.workspace), 0o755)
+    const runnerTemp = path.join(user.home, `runner-temp-${label}`)
+    await mkdir(runnerTemp)
+    await must('chown', ['-R', `${user.name}:`, w.workspace, w.scratch, runnerTemp])
+    await must('chown', [`${user.name}:`, path.join(user.home, '.gitconfig')])
+    const entry = path.join(path.dirname(user.cli), '..', 'index.js')
+    const wrap: RunActionOptions['wrap'] = () => [
+      'bash',
+      [
+        '-c',
+        'chown "$1:" "$2" && chown -R "$1:" "$2"/_runner_file_commands "$2"/_github_workflow "$2"/_tool_cache && exec runuser -u "$1" -- "$3" "$4"',
+        'wrap',
+        user.name,
+        runnerTemp,
+        user.node,
+        entry
+      ]
+    ]
+    return { w, runnerTemp, wrap }
+  }
+
+  it(`the main step mounts through sudo -n and merges; the post step leaves nothing behind${unavailable}`, async () => {
+    if (unavailable) return
+    const user = await withSudo()
+    const { w, runnerTemp, wrap } = await runnerWorld(user, 'main')
+    const agent = 'echo "$TASK_TITLE" > "$TASK_ID.txt"'
+    const inputs = { 'worktree-mode': 'auto' }
+    const main = await act(w, agent, { inputs, runnerTemp, wrap })
+    expect(main.stdout).toContain(
+      'Worktrees: overlay worktrees (worktree-mode: auto; passwordless sudo works)'
+    )
+    expect(main.exitCode).toBe(0)
+    expect(statuses(main)).toEqual([
+      ['T1', 'merged'],
+      ['T2', 'merged']
+    ])
+    const post = await act(w, agent, { inputs, runnerTemp, wrap, post: { state: main.state } })
+    expect(post.exitCode).toBe(0)
+    expect(await mountsUnder(user.home)).toEqual([])
+    expect(await notOwnedBy(user, runnerTemp)).toEqual([])
+  })
+
+  it(`a main step killed outright leaves its sudo mounts to the post step, which undoes them${unavailable}`, async () => {
+    if (unavailable) return
+    const user = await withSudo()
+    const { w, runnerTemp, wrap } = await runnerWorld(user, 'killed')
+    const agent = `touch "$SCRATCH/$TASK_ID.started"; exec sleep ${SLEEP}`
+    const inputs = { 'worktree-mode': 'auto' }
+    const main = await act(w, agent, {
+      inputs,
+      runnerTemp,
+      wrap,
+      onSpawn: (child) => {
+        void (async () => {
+          for (let i = 0; i < 300 && (await started(w)) < 2; i++) await sleep(100)
+          process.kill(-child.pid!, 'SIGKILL')
+        })()
+      }
+    })
+    expect(main.signal).toBe('SIGKILL')
+    for (const pid of livingProcesses(`sleep ${SLEEP}`)) process.kill(pid, 'SIGKILL')
+    expect((await mountsUnder(runnerTemp)).length).toBe(3)
+    const post = await act(w, agent, { inputs, runnerTemp, wrap, post: { state: main.state } })
+    expect(post.exitCode).toBe(0)
+    expect(post.stdout).toContain('Removed the worktrees an interrupted run left')
+    expect(await mountsUnder(user.home)).toEqual([])
+    expect(await notOwnedBy(user, runnerTemp)).toEqual([])
+  })
+})
+
+async function started(w: World): Promise<number> {
+  return (await readdir(w.scratch)).filter((f) => f.endsWith('.started')).length
+}
