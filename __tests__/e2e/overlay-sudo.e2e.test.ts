@@ -292,7 +292,7 @@ async function expectMerged(user: User, s: Setup, out: Ran, issueNumber: number)
 
 /** What a user checks after a run: no mount left, nothing it cannot delete, and it deletes it. */
 async function expectLeftClean(user: User, workDir: string): Promise<void> {
-  expect(await mountsUnder(user.home)).toEqual([])
+  expect(await mountsUnder(path.dirname(workDir))).toEqual([])
   expect(await notOwnedBy(user, workDir)).toEqual([])
   expect((await runAs(user, 'rm', ['-rf', '--', workDir])).code).toBe(0)
   expect(existsSync(workDir)).toBe(false)
@@ -373,7 +373,7 @@ describe('overlay worktrees through passwordless sudo (a non-root runner user)',
     expect(out.stderr).toBe('')
     expect(out.code).toBe(0)
     expect(out.stdout).toContain(`removed the work dir ${s.workDir}`)
-    expect(await mountsUnder(user.home)).toEqual([])
+    expect(await mountsUnder(s.workDir)).toEqual([])
     expect(existsSync(s.workDir)).toBe(false)
   })
 })
@@ -424,7 +424,7 @@ describe('overlay worktrees for a non-root user without passwordless sudo', () =
     expect(await readdir(s.scratch)).toEqual([])
     const branch = await runAs(u, 'git', ['branch', '--list', 'fanout/issue-2/*'], s.repo)
     expect(branch.stdout).toBe('')
-    expect(await mountsUnder(u.home)).toEqual([])
+    expect(await mountsUnder(path.dirname(s.workDir))).toEqual([])
   })
 })
 
@@ -481,7 +481,7 @@ describe('the action as a non-root runner user with passwordless sudo', () => {
     ])
     const post = await act(w, agent, { inputs, runnerTemp, wrap, post: { state: main.state } })
     expect(post.exitCode).toBe(0)
-    expect(await mountsUnder(user.home)).toEqual([])
+    expect(await mountsUnder(runnerTemp)).toEqual([])
     expect(await notOwnedBy(user, runnerTemp)).toEqual([])
   })
 
@@ -508,7 +508,7 @@ describe('the action as a non-root runner user with passwordless sudo', () => {
     const post = await act(w, agent, { inputs, runnerTemp, wrap, post: { state: main.state } })
     expect(post.exitCode).toBe(0)
     expect(post.stdout).toContain('Removed the worktrees an interrupted run left')
-    expect(await mountsUnder(user.home)).toEqual([])
+    expect(await mountsUnder(runnerTemp)).toEqual([])
     expect(await notOwnedBy(user, runnerTemp)).toEqual([])
   })
 })
