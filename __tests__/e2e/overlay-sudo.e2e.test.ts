@@ -303,7 +303,7 @@ afterAll(async () => {
   for (const user of users.splice(0)) await removeUser(user)
   await removeTempDirs()
 })
-// The stand-in GitHub servers stopped after each test (after the users' removal above).
+// The stand-in GitHub servers stopped after each test; its afterAll (temp dirs) runs after ours.
 useCleanup()
 
 let sudoer: User | undefined
