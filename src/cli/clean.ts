@@ -2,6 +2,7 @@ import { realpath, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { defaultBranchPrefix } from '../core/branches.js'
 import type { Git } from '../core/git/git.js'
+import { releaseOverlays } from '../core/git/overlay-layers.js'
 import { terminalLine } from '../core/report/terminal.js'
 import type { Parsed } from './args.js'
 import { deleteLocalState, readLocalState, stateRef } from './record.js'
@@ -33,8 +34,11 @@ export async function cleanCommand(parsed: Parsed): Promise<number> {
   )
   const done: Cleaned = { worktrees: [], branches: [], kept: [] }
 
-  const worktrees = await listWorktrees(git)
   const realWork = await realpath(workDir).catch(() => workDir)
+  // A killed overlay run left its worktrees mounted (git cannot delete a mount point) and
+  // overlayfs's root-owned work dirs: undone first, through sudo when the run mounted that way.
+  await releaseOverlays(path.join(realWork, 'worktrees'))
+  const worktrees = await listWorktrees(git)
   for (const w of worktrees.filter((w) => inside(w.path, realWork) || inside(w.path, workDir))) {
     await git.run(['worktree', 'remove', '--force', '--force', w.path], { okExitCodes: [128] })
     done.worktrees.push(w.path)

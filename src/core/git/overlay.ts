@@ -124,16 +124,13 @@ export async function mountAbility(probeDir: string): Promise<MountAbility> {
   const filesystems = await readFile('/proc/filesystems', 'utf8').catch(() => '')
   if (!/\toverlay$/m.test(filesystems))
     return { reason: 'the kernel has no overlayfs (not in /proc/filesystems)' }
-  let via: MountVia
-  if (process.getuid?.() === 0) via = 'root'
-  else if (
-    await new Mounter('sudo').run('true', []).then(
-      () => true,
-      () => false
-    )
-  )
+  let via: MountVia = 'root'
+  if (process.getuid?.() !== 0) {
+    const refused = await new Mounter('sudo').run('true', []).then(() => '', firstLine)
+    if (/\bENOENT\b/.test(refused)) return { reason: 'not root, and there is no sudo here' }
+    if (refused) return { reason: 'not root, and sudo asks for a password (sudo -n true failed)' }
     via = 'sudo'
-  else return { reason: 'not root, and sudo asks for a password (sudo -n true failed)' }
+  }
   const mounter = new Mounter(via)
   const probe = path.join(probeDir, `mount-probe-${process.pid}`)
   const dirs = {
