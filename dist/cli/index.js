@@ -32336,13 +32336,15 @@ async function mountAbility(probeDir) {
     const filesystems = await (0,promises_namespaceObject.readFile)('/proc/filesystems', 'utf8').catch(() => '');
     if (!/\toverlay$/m.test(filesystems))
         return { reason: 'the kernel has no overlayfs (not in /proc/filesystems)' };
-    let via;
-    if (process.getuid?.() === 0)
-        via = 'root';
-    else if (await new Mounter('sudo').run('true', []).then(() => true, () => false))
+    let via = 'root';
+    if (process.getuid?.() !== 0) {
+        const refused = await new Mounter('sudo').run('true', []).then(() => '', firstLine);
+        if (/\bENOENT\b/.test(refused))
+            return { reason: 'not root, and there is no sudo here' };
+        if (refused)
+            return { reason: 'not root, and sudo asks for a password (sudo -n true failed)' };
         via = 'sudo';
-    else
-        return { reason: 'not root, and sudo asks for a password (sudo -n true failed)' };
+    }
     const mounter = new Mounter(via);
     const probe = external_node_path_default().join(probeDir, `mount-probe-${process.pid}`);
     const dirs = {
@@ -34176,6 +34178,150 @@ async function validateBranchPrefix(git, prefix) {
     if (bad) {
         throw new Error(`Input branch-prefix "${prefix}" is not a usable branch name prefix: use something like "fanout/issue-12" (no spaces, no leading "-" or "/", no "..", no trailing "/").`);
     }
+}
+
+;// CONCATENATED MODULE: ./src/core/git/overlay-layers.ts
+
+
+
+
+
+/** The file under a work dir's overlay area that records its mounts (see MountRecord). */
+const RECORD = 'mounts.json';
+/**
+ * The overlay side of a run's worktrees, in one directory beside the worktrees' root:
+ *
+ *   base/          the shared checkout of the base commit: every task's lower dir, read-only
+ *   base.index     its index, valid for what base/ holds; each worktree starts from a copy
+ *   layers/<slot>/ upper and work dirs of one worktree: what that task changed, nothing else
+ *   mounts.json    how and where mounts were made, so a later run or the post step undoes them
+ *
+ * The base is checked out once, may be set up (setup-command) while still writable, and is then
+ * sealed: bind-mounted read-only over itself (agents cannot write it) and fingerprinted (a
+ * change made any other way is found before merging).
+ */
+class OverlayLayers {
+    git;
+    dir;
+    mounter;
+    baseDir;
+    baseIndex;
+    baseSha;
+    sealed;
+    record;
+    constructor(git, dir, mounter) {
+        this.git = git;
+        this.dir = dir;
+        this.mounter = mounter;
+        this.baseDir = external_node_path_default().join(dir, 'base');
+        this.baseIndex = external_node_path_default().join(dir, 'base.index');
+        this.record = new MountRecord(external_node_path_default().join(dir, RECORD), mounter.via);
+    }
+    /** The overlay area beside a worktrees root (both under the run's work dir). */
+    static dirFor(worktreesRoot) {
+        return external_node_path_default().join(external_node_path_default().dirname(worktreesRoot), 'overlay');
+    }
+    /** The commit the base holds, once prepared. */
+    get sha() {
+        return this.baseSha;
+    }
+    /**
+     * Checks out `sha` into base/ with an index of its own (`read-tree -u`: one git process,
+     * attributes and filters applied as in any checkout). WorktreeManager.recover() has undone
+     * what an earlier run left by then.
+     */
+    async prepare(sha, commonDir) {
+        await (0,promises_namespaceObject.mkdir)(this.baseDir, { recursive: true });
+        await this.git.run(['read-tree', '--reset', '-u', sha], {
+            env: { GIT_DIR: commonDir, GIT_WORK_TREE: this.baseDir, GIT_INDEX_FILE: this.baseIndex }
+        });
+        this.baseSha = sha;
+    }
+    /**
+     * After the set-up: the index's stat data refreshed (set-up may have touched tracked files;
+     * a worktree then needs no re-hash of them), the base made read-only and fingerprinted.
+     */
+    async seal(commonDir) {
+        await this.git.run(['update-index', '-q', '--refresh'], {
+            cwd: this.baseDir,
+            env: { GIT_DIR: commonDir, GIT_WORK_TREE: this.baseDir, GIT_INDEX_FILE: this.baseIndex },
+            okExitCodes: [1]
+        });
+        await this.record.add(this.baseDir);
+        await bindReadOnly(this.mounter, this.baseDir);
+        this.sealed = await treeFingerprint(this.baseDir);
+    }
+    /** Paths of the base changed since it was sealed (by anything: agents cannot, read-only). */
+    async changes() {
+        if (!this.sealed)
+            return [];
+        return fingerprintChanges(this.sealed, await treeFingerprint(this.baseDir));
+    }
+    layer(slot) {
+        const top = external_node_path_default().join(this.dir, 'layers', slot);
+        return { top, upper: external_node_path_default().join(top, 'upper'), work: external_node_path_default().join(top, 'work') };
+    }
+    /** The directory holding what the worktree at `slot` changed (for its disk use). */
+    upperDir(slot) {
+        return this.layer(slot).upper;
+    }
+    /**
+     * Mounts the overlay of base/ at `target` (an empty directory) and gives the worktree's admin
+     * dir a copy of the base's index, which is valid for every file the overlay shows from the base
+     * (overlayfs shows the lower file's own inode, times and size): git re-reads nothing.
+     */
+    async mount(slot, target, adminDir) {
+        if (!this.sealed)
+            throw new Error('the overlay base is not sealed yet');
+        const { upper, work } = this.layer(slot);
+        await (0,promises_namespaceObject.mkdir)(upper, { recursive: true });
+        await (0,promises_namespaceObject.mkdir)(work, { recursive: true });
+        await this.record.add(target);
+        await mountOverlay(this.mounter, { lower: this.baseDir, upper, work, target });
+        await (0,promises_namespaceObject.copyFile)(this.baseIndex, external_node_path_default().join(adminDir, 'index'));
+    }
+    /** Unmounts the worktree at `target` and deletes its layer. */
+    async unmount(slot, target) {
+        if ((await mountsUnder(target)).length > 0)
+            await unmountAllUnder(this.mounter, target);
+        await this.record.delete(target);
+        await removeAsMounter(this.mounter, this.layer(slot).top);
+    }
+    /** Every mount of this area and the worktrees' root undone, and the area deleted. */
+    async dispose(worktreesRoot) {
+        await releaseOverlays(worktreesRoot, this.dir, this.mounter);
+        this.sealed = undefined;
+    }
+}
+/**
+ * Undoes every mount under a run's worktrees root and overlay area (task overlays first, the
+ * read-only base last) and deletes the area: after a crash too, from the kernel's list of mounts
+ * and the record of how they were made. A no-op where there is no overlay area.
+ */
+async function releaseOverlays(worktreesRoot, overlayDir = OverlayLayers.dirFor(worktreesRoot), mounter) {
+    const recorded = await MountRecord.read(external_node_path_default().join(overlayDir, RECORD));
+    const mounted = [...(await mountsUnder(worktreesRoot)), ...(await mountsUnder(overlayDir))];
+    if (!recorded && mounted.length === 0 && !(await exists(overlayDir)))
+        return;
+    const via = mounter?.via ?? recorded?.via ?? (process.getuid?.() === 0 ? 'root' : 'sudo');
+    const using = mounter ?? new Mounter(via);
+    await unmountAllUnder(using, worktreesRoot, overlayDir);
+    await removeAsMounter(using, overlayDir);
+}
+/**
+ * Bytes a directory takes on disk (blocks, hard links counted once: `du`), 0 when it is gone or
+ * cannot be read.
+ */
+function diskUsage(dir) {
+    return new Promise((resolve) => {
+        (0,external_node_child_process_namespaceObject.execFile)('du', ['-s', '-B1', '--', dir], { env: toolEnv() }, (_error, stdout) => {
+            const bytes = Number(String(stdout).split('\t')[0]);
+            resolve(Number.isFinite(bytes) && String(stdout).trim() ? bytes : 0);
+        });
+    });
+}
+async function exists(p) {
+    return (0,promises_namespaceObject.lstat)(p).then(() => true, () => false);
 }
 
 ;// CONCATENATED MODULE: ./src/core/types.ts
@@ -37431,150 +37577,6 @@ async function defaultRemote(git, store) {
 }
 async function isDir(p) {
     return (0,promises_namespaceObject.stat)(p).then((s) => s.isDirectory(), () => false);
-}
-
-;// CONCATENATED MODULE: ./src/core/git/overlay-layers.ts
-
-
-
-
-
-/** The file under a work dir's overlay area that records its mounts (see MountRecord). */
-const RECORD = 'mounts.json';
-/**
- * The overlay side of a run's worktrees, in one directory beside the worktrees' root:
- *
- *   base/          the shared checkout of the base commit: every task's lower dir, read-only
- *   base.index     its index, valid for what base/ holds; each worktree starts from a copy
- *   layers/<slot>/ upper and work dirs of one worktree: what that task changed, nothing else
- *   mounts.json    how and where mounts were made, so a later run or the post step undoes them
- *
- * The base is checked out once, may be set up (setup-command) while still writable, and is then
- * sealed: bind-mounted read-only over itself (agents cannot write it) and fingerprinted (a
- * change made any other way is found before merging).
- */
-class OverlayLayers {
-    git;
-    dir;
-    mounter;
-    baseDir;
-    baseIndex;
-    baseSha;
-    sealed;
-    record;
-    constructor(git, dir, mounter) {
-        this.git = git;
-        this.dir = dir;
-        this.mounter = mounter;
-        this.baseDir = external_node_path_default().join(dir, 'base');
-        this.baseIndex = external_node_path_default().join(dir, 'base.index');
-        this.record = new MountRecord(external_node_path_default().join(dir, RECORD), mounter.via);
-    }
-    /** The overlay area beside a worktrees root (both under the run's work dir). */
-    static dirFor(worktreesRoot) {
-        return external_node_path_default().join(external_node_path_default().dirname(worktreesRoot), 'overlay');
-    }
-    /** The commit the base holds, once prepared. */
-    get sha() {
-        return this.baseSha;
-    }
-    /**
-     * Checks out `sha` into base/ with an index of its own (`read-tree -u`: one git process,
-     * attributes and filters applied as in any checkout). WorktreeManager.recover() has undone
-     * what an earlier run left by then.
-     */
-    async prepare(sha, commonDir) {
-        await (0,promises_namespaceObject.mkdir)(this.baseDir, { recursive: true });
-        await this.git.run(['read-tree', '--reset', '-u', sha], {
-            env: { GIT_DIR: commonDir, GIT_WORK_TREE: this.baseDir, GIT_INDEX_FILE: this.baseIndex }
-        });
-        this.baseSha = sha;
-    }
-    /**
-     * After the set-up: the index's stat data refreshed (set-up may have touched tracked files;
-     * a worktree then needs no re-hash of them), the base made read-only and fingerprinted.
-     */
-    async seal(commonDir) {
-        await this.git.run(['update-index', '-q', '--refresh'], {
-            cwd: this.baseDir,
-            env: { GIT_DIR: commonDir, GIT_WORK_TREE: this.baseDir, GIT_INDEX_FILE: this.baseIndex },
-            okExitCodes: [1]
-        });
-        await this.record.add(this.baseDir);
-        await bindReadOnly(this.mounter, this.baseDir);
-        this.sealed = await treeFingerprint(this.baseDir);
-    }
-    /** Paths of the base changed since it was sealed (by anything: agents cannot, read-only). */
-    async changes() {
-        if (!this.sealed)
-            return [];
-        return fingerprintChanges(this.sealed, await treeFingerprint(this.baseDir));
-    }
-    layer(slot) {
-        const top = external_node_path_default().join(this.dir, 'layers', slot);
-        return { top, upper: external_node_path_default().join(top, 'upper'), work: external_node_path_default().join(top, 'work') };
-    }
-    /** The directory holding what the worktree at `slot` changed (for its disk use). */
-    upperDir(slot) {
-        return this.layer(slot).upper;
-    }
-    /**
-     * Mounts the overlay of base/ at `target` (an empty directory) and gives the worktree's admin
-     * dir a copy of the base's index, which is valid for every file the overlay shows from the base
-     * (overlayfs shows the lower file's own inode, times and size): git re-reads nothing.
-     */
-    async mount(slot, target, adminDir) {
-        if (!this.sealed)
-            throw new Error('the overlay base is not sealed yet');
-        const { upper, work } = this.layer(slot);
-        await (0,promises_namespaceObject.mkdir)(upper, { recursive: true });
-        await (0,promises_namespaceObject.mkdir)(work, { recursive: true });
-        await this.record.add(target);
-        await mountOverlay(this.mounter, { lower: this.baseDir, upper, work, target });
-        await (0,promises_namespaceObject.copyFile)(this.baseIndex, external_node_path_default().join(adminDir, 'index'));
-    }
-    /** Unmounts the worktree at `target` and deletes its layer. */
-    async unmount(slot, target) {
-        if ((await mountsUnder(target)).length > 0)
-            await unmountAllUnder(this.mounter, target);
-        await this.record.delete(target);
-        await removeAsMounter(this.mounter, this.layer(slot).top);
-    }
-    /** Every mount of this area and the worktrees' root undone, and the area deleted. */
-    async dispose(worktreesRoot) {
-        await releaseOverlays(worktreesRoot, this.dir, this.mounter);
-        this.sealed = undefined;
-    }
-}
-/**
- * Undoes every mount under a run's worktrees root and overlay area (task overlays first, the
- * read-only base last) and deletes the area: after a crash too, from the kernel's list of mounts
- * and the record of how they were made. A no-op where there is no overlay area.
- */
-async function releaseOverlays(worktreesRoot, overlayDir = OverlayLayers.dirFor(worktreesRoot), mounter) {
-    const recorded = await MountRecord.read(external_node_path_default().join(overlayDir, RECORD));
-    const mounted = [...(await mountsUnder(worktreesRoot)), ...(await mountsUnder(overlayDir))];
-    if (!recorded && mounted.length === 0 && !(await exists(overlayDir)))
-        return;
-    const via = mounter?.via ?? recorded?.via ?? (process.getuid?.() === 0 ? 'root' : 'sudo');
-    const using = mounter ?? new Mounter(via);
-    await unmountAllUnder(using, worktreesRoot, overlayDir);
-    await removeAsMounter(using, overlayDir);
-}
-/**
- * Bytes a directory takes on disk (blocks, hard links counted once: `du`), 0 when it is gone or
- * cannot be read.
- */
-function diskUsage(dir) {
-    return new Promise((resolve) => {
-        (0,external_node_child_process_namespaceObject.execFile)('du', ['-s', '-B1', '--', dir], { env: toolEnv() }, (_error, stdout) => {
-            const bytes = Number(String(stdout).split('\t')[0]);
-            resolve(Number.isFinite(bytes) && String(stdout).trim() ? bytes : 0);
-        });
-    });
-}
-async function exists(p) {
-    return (0,promises_namespaceObject.lstat)(p).then(() => true, () => false);
 }
 
 ;// CONCATENATED MODULE: ./src/core/git/worktrees.ts
@@ -65208,6 +65210,7 @@ async function defaultWorkDir(repoDir, issueNumber) {
 
 
 
+
 async function cleanCommand(parsed) {
     const { options, local } = parsed;
     const repoDir = external_node_path_default().resolve(local.repo ?? '.');
@@ -65217,8 +65220,11 @@ async function cleanCommand(parsed) {
     const stored = await readLocalState(git, prefix);
     const workDir = external_node_path_default().resolve(local['work-dir'] ?? stored?.local.workDir ?? (await defaultWorkDir(repoDir, issueNumber)));
     const done = { worktrees: [], branches: [], kept: [] };
-    const worktrees = await listWorktrees(git);
     const realWork = await (0,promises_namespaceObject.realpath)(workDir).catch(() => workDir);
+    // A killed overlay run left its worktrees mounted (git cannot delete a mount point) and
+    // overlayfs's root-owned work dirs: undone first, through sudo when the run mounted that way.
+    await releaseOverlays(external_node_path_default().join(realWork, 'worktrees'));
+    const worktrees = await listWorktrees(git);
     for (const w of worktrees.filter((w) => inside(w.path, realWork) || inside(w.path, workDir))) {
         await git.run(['worktree', 'remove', '--force', '--force', w.path], { okExitCodes: [128] });
         done.worktrees.push(w.path);
