@@ -12,12 +12,24 @@ import { releaseOverlays } from '../../src/core/git/overlay-layers.js'
 import {
   cloneWorkspace,
   createOrigin,
+  git,
   isolatedGitEnv,
   tempDir
 } from '../../test-support/git-fixtures.js'
 import { livingProcesses } from '../../test-support/processes.js'
 import { nodeBinary, REPO_ROOT } from '../../test-support/run-action.js'
-import { act, ISSUE, useCleanup, world, type World } from '../adversarial/support.js'
+import {
+  act,
+  INTEGRATION,
+  ISSUE,
+  originBranches,
+  showOnOrigin,
+  statusComments,
+  statuses,
+  useCleanup,
+  world,
+  type World
+} from '../adversarial/support.js'
 
 useCleanup()
 const run = promisify(execFile)
@@ -106,4 +118,51 @@ describe('overlay worktrees, end to end', () => {
     expect(next.stdout).toMatch(/2 merged/)
     expect(await mountsUnder(workDir)).toEqual([])
   })
+})
+
+describe('setup-command through the action, run mode', () => {
+  it.each(['overlay', 'checkout'] as const)(
+    `%s worktrees: a set-up that fails fails the run before any agent, with its log tail on the issue; one that works is seen by every agent and merged by none${unavailable}`,
+    async (mode) => {
+      if (mode === 'overlay' && unavailable) return
+      const w: World = await world('- [ ] one\n- [ ] two\n')
+      const agent = 'touch "$SCRATCH/$TASK_ID.started"; cat deps/ready > "$TASK_ID.seen"'
+      const failing = await act(w, agent, {
+        inputs: {
+          'worktree-mode': mode,
+          'setup-command':
+            'echo "fetching deps"; echo "registry unreachable: E_SETUP_42" >&2; exit 7'
+        }
+      })
+      expect(failing.exitCode).toBe(1)
+      expect(await readdir(w.scratch)).toEqual([])
+      const comment = statusComments(w)[0].body
+      expect(comment).toMatch(/\| T1 \| one \|[^\n]*failed/)
+      expect(comment).toContain('registry unreachable: E_SETUP_42')
+      expect(comment).toMatch(/set-up|setup-command/)
+      expect(await originBranches(w)).toEqual(['main'])
+
+      const working = await act(w, agent, {
+        inputs: {
+          'worktree-mode': mode,
+          'setup-command': 'mkdir -p deps && echo ready > deps/ready && echo built > built.txt'
+        }
+      })
+      expect(working.exitCode).toBe(0)
+      expect(statuses(working)).toEqual([
+        ['T1', 'merged'],
+        ['T2', 'merged']
+      ])
+      expect(working.stdout).toContain(`Worktrees: ${mode} worktrees (worktree-mode: ${mode}`)
+      for (const id of ['T1', 'T2'])
+        expect(await showOnOrigin(w, INTEGRATION, `${id}.seen`)).toBe('ready')
+      const files = await git(
+        w.origin.bareDir,
+        ['ls-tree', '-r', '--name-only', INTEGRATION],
+        w.env
+      )
+      expect(files.split('\n').sort()).toEqual(['README.md', 'T1.seen', 'T2.seen', 'src/a.txt'])
+    },
+    180_000
+  )
 })
