@@ -97,3 +97,47 @@ export async function writeTree(root: string, files: Record<string, string>): Pr
     await writeFile(path.join(root, rel), content)
   }
 }
+
+export interface NestedWorld extends SuperWorld {
+  /** The submodule's own submodule, at `lib/inner` (`inner` inside lib). */
+  inner: Origin
+}
+
+/**
+ * submoduleWorld one level deeper: the submodule `lib` has a submodule `inner` (`i.txt`), and
+ * the workspace is initialised with `git submodule update --init --recursive`, so its module
+ * store for inner is .git/modules/lib/modules/inner.
+ */
+export async function nestedSubmoduleWorld(): Promise<NestedWorld> {
+  const inner = await createOrigin({ 'i.txt': 'i1\n' })
+  const sub = await createOrigin({ 's.txt': 's1\n' })
+  const superOrigin = await createOrigin({ 'a.txt': 'a\n' })
+  const env = isolatedGitEnv(superOrigin.home)
+  const allow = ['-c', 'protocol.file.allow=always']
+  const addTo = async (origin: Origin, url: string, at: string, message: string) => {
+    const scratch = await tempDir('nested-seed')
+    await git(scratch, ['clone', '--quiet', origin.url, '.'], env)
+    await git(scratch, [...allow, 'submodule', '--quiet', 'add', url, at], env)
+    await git(scratch, ['commit', '--quiet', '-m', message], env)
+    await git(scratch, ['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], env)
+  }
+  await addTo(sub, inner.url, 'inner', 'Add submodule inner')
+  await addTo(superOrigin, sub.url, 'lib', 'Add submodule lib')
+  const workspace = await cloneWorkspace(superOrigin, { depth: 0 })
+  await git(workspace, [...allow, 'submodule', '--quiet', 'update', '--init', '--recursive'], env)
+  return { inner, sub, superOrigin, workspace, env }
+}
+
+/**
+ * Pushes to lib's origin a commit that moves its `inner` gitlink to a new commit pushed to
+ * inner's origin (both published, as a person would leave them); returns lib's new commit.
+ */
+export async function publishNestedMove(w: NestedWorld): Promise<string> {
+  const innerSha = await commitToOrigin(w.inner, { 'i.txt': 'i2\n' }, 'inner: i2')
+  const scratch = await tempDir('nested-move')
+  await git(scratch, ['clone', '--quiet', w.sub.url, '.'], w.env)
+  await git(scratch, ['update-index', '--cacheinfo', `160000,${innerSha},inner`], w.env)
+  await git(scratch, ['commit', '--quiet', '-m', 'lib: move inner to i2'], w.env)
+  await git(scratch, ['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], w.env)
+  return git(scratch, ['rev-parse', 'HEAD'], w.env)
+}

@@ -5,6 +5,7 @@ import { errorMessage } from '../util/errors.js'
 import { isNoSpace } from '../util/no-space.js'
 import { GitError, type Git } from './git.js'
 import { conePathspecs } from './sparse.js'
+import type { RemoteAuth } from './submodule-remotes.js'
 import { unpublishedSubmodules } from './submodules.js'
 import { worktreeEnv, type Worktree } from './worktrees.js'
 
@@ -47,6 +48,8 @@ export interface CollectOptions {
    * when unset or undefined.
    */
   scope?: (wt: Worktree) => Promise<readonly string[] | undefined>
+  /** Credentials for asking a submodule's remote whether it has a commit (submodule-remotes.ts). */
+  remoteAuth?: RemoteAuth
 }
 
 /** What a run knows that its tasks' collect options are made from (see taskCollectOptions). */
@@ -63,6 +66,8 @@ export interface RunContext {
   setupExcludes?: (wt: Worktree) => Promise<readonly string[]>
   /** Where a worktree can have changes (see CollectOptions.scope). */
   scope?: (wt: Worktree) => Promise<readonly string[] | undefined>
+  /** See CollectOptions.remoteAuth. */
+  remoteAuth?: RemoteAuth
 }
 
 /** The collect options of one task of a run: its commit messages and how it names branches. */
@@ -90,7 +95,8 @@ export function taskCollectOptions(
     keepDir: run.keepDir,
     excludes: run.excludes,
     setupExcludes: run.setupExcludes,
-    scope: run.scope
+    scope: run.scope,
+    remoteAuth: run.remoteAuth
   }
 }
 
@@ -134,7 +140,8 @@ export async function collectWork(
     wt.commonDir,
     opts.startSha,
     work.tip,
-    opts.branch
+    opts.branch,
+    opts.remoteAuth
   )
   return unpublished ? { error: unpublished, saved: work.tip, keepBranch: !!opts.branch } : work
 }
