@@ -320,7 +320,7 @@ for (const mode of ['checkout', 'overlay'] as const) {
           work = await collectWork(g, wt, collectOptions('fanout/T1', baseSha, await tempDir('k')))
           expect(work).toMatchObject({ keepBranch: true })
           const error = (work as { error: string }).error
-      const innerProblem = `changed submodule lib/inner to commit ${innerCommit.slice(0, 12)}, which the submodule's remote ${w.inner.url} does not have`
+          const innerProblem = `changed submodule lib/inner to commit ${innerCommit.slice(0, 12)}, which the submodule's remote ${w.inner.url} does not have`
           const libProblem = `changed submodule lib to commit ${libCommit.slice(0, 12)}, which the submodule's remote ${w.sub.url} does not have`
           expect(error).toContain(innerProblem)
           expect(error).toContain(libProblem)
