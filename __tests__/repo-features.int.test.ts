@@ -389,21 +389,17 @@ describe('a private submodule remote (HTTP, token required)', () => {
   const TOKEN = 'ghs_privateSubmoduleToken0123456789'
 
   /** submoduleWorld whose submodule remote is lib's origin served over HTTP with TOKEN. */
-  async function privateWorld() {
-    const w = await submoduleWorld()
+  async function privateWorld(depth?: number) {
+    const w = await submoduleWorld({ depth })
     const server = await startGitHttpServer({ root: path.dirname(w.sub.bareDir), token: TOKEN })
     const url = server.url(path.basename(w.sub.bareDir))
     const store = path.join(w.workspace, '.git/modules/lib')
     await git(w.workspace, ['--git-dir', store, 'remote', 'set-url', 'origin', url], w.env)
     await git(w.workspace, ['config', 'submodule.lib.url', url], w.env)
-    // A commit on the remote that the store has as an object but not on a tracking branch, so
+    // A commit on the remote that the store has as an object but on no ref (FETCH_HEAD only), so
     // only asking the remote can tell it is published.
     const published = await commitToSub(w, 's2\n')
-    await git(
-      w.workspace,
-      ['--git-dir', store, 'fetch', '-q', w.sub.url, `+refs/heads/main:refs/task-saw/main`],
-      w.env
-    )
+    await git(w.workspace, ['--git-dir', store, 'fetch', '-q', w.sub.url, 'main'], w.env)
     const { g, worktrees, baseSha } = await manager(w.workspace, w.env)
     const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
     await git(path.join(wt.path, 'lib'), ['checkout', '-q', '--detach', published], w.env)
@@ -425,6 +421,29 @@ describe('a private submodule remote (HTTP, token required)', () => {
       expect(p.server.authorizations).toContain(basicToken(TOKEN))
       // Never written where an agent could read it: the module store's config is as it was.
       expect(await readFile(path.join(p.store, 'config'), 'utf8')).toBe(p.storeConfig)
+    } finally {
+      await p.worktrees.removeAll()
+      await p.server.stop()
+    }
+  })
+
+  it("asks it from a shallow module store too (actions/checkout's default), and merges a commit it has", async () => {
+    const p = await privateWorld(1)
+    // The remote has moved on since: there is something to download.
+    await commitToSub(p.w, 's3\n')
+    try {
+      const store = ['--git-dir', p.store]
+      expect(
+        await git(p.w.workspace, [...store, 'rev-parse', '--is-shallow-repository'], p.w.env)
+      ).toBe('true')
+      const work = await collectWork(p.g, p.wt, {
+        ...collectOptions('fanout/T1', p.baseSha, await tempDir('k')),
+        remoteAuth: sameOriginAuth(TOKEN, p.server.url('super.git'))
+      })
+      expect(work).toEqual({ tip: expect.any(String) })
+      // The remote was told what the store has, so it sent only the rest (not all history).
+      const storeTip = await git(p.w.workspace, [...store, 'rev-parse', 'origin/main'], p.w.env)
+      expect(p.server.bodies.some((b) => b.includes(`have ${storeTip}`))).toBe(true)
     } finally {
       await p.worktrees.removeAll()
       await p.server.stop()

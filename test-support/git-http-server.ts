@@ -5,12 +5,15 @@ import { spawn } from 'node:child_process'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
+import { gunzipSync } from 'node:zlib'
 
 export interface GitHttpServer {
   /** http://127.0.0.1:<port>/<name>, for a bare repository `<root>/<name>`. */
   url(name: string): string
   /** The Authorization header of every request, in order (undefined: none sent). */
   readonly authorizations: (string | undefined)[]
+  /** The bodies of the authorised requests (ungzipped): what the clients asked for. */
+  readonly bodies: string[]
   stop(): Promise<void>
 }
 
@@ -24,6 +27,7 @@ export async function startGitHttpServer(opts: {
   token: string
 }): Promise<GitHttpServer> {
   const authorizations: (string | undefined)[] = []
+  const bodies: string[] = []
   const expected = basicToken(opts.token).toLowerCase()
   const server = http.createServer((req, res) => {
     const auth = req.headers.authorization
@@ -32,6 +36,13 @@ export async function startGitHttpServer(opts: {
       res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="private"' }).end('Unauthorized\n')
       return
     }
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      const gzipped = req.headers['content-encoding'] === 'gzip'
+      bodies.push((gzipped ? gunzipSync(body) : body).toString('latin1'))
+    })
     serveCgi(opts.root, req, res)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -39,6 +50,7 @@ export async function startGitHttpServer(opts: {
   return {
     url: (name) => `http://127.0.0.1:${port}/${name}`,
     authorizations,
+    bodies,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections()

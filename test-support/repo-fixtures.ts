@@ -68,9 +68,10 @@ export interface SuperWorld {
 
 /**
  * A submodule origin (`s.txt`), a superproject origin with it at `lib`, and a workspace cloned
- * from the superproject with the submodule initialised (`git submodule update --init`).
+ * from the superproject with the submodule initialised (`git submodule update --init`; with
+ * `depth`, a shallow module store, as actions/checkout's `submodules: true` makes one).
  */
-export async function submoduleWorld(): Promise<SuperWorld> {
+export async function submoduleWorld(opts: { depth?: number } = {}): Promise<SuperWorld> {
   const sub = await createOrigin({ 's.txt': 's1\n' })
   const superOrigin = await createOrigin({ 'a.txt': 'a\n', 'pkg/b.txt': 'b\n' })
   const env = isolatedGitEnv(superOrigin.home)
@@ -81,7 +82,8 @@ export async function submoduleWorld(): Promise<SuperWorld> {
   await git(scratch, ['commit', '--quiet', '-m', 'Add submodule lib'], env)
   await git(scratch, ['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], env)
   const workspace = await cloneWorkspace(superOrigin, { depth: 0 })
-  await git(workspace, [...allow, 'submodule', '--quiet', 'update', '--init'], env)
+  const depth = opts.depth ? [`--depth=${opts.depth}`] : []
+  await git(workspace, [...allow, 'submodule', '--quiet', 'update', '--init', ...depth], env)
   return { sub, superOrigin, workspace, env }
 }
 

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Git, GitRunOptions } from './git.js'
@@ -80,6 +80,7 @@ async function askApart(
       `${path.resolve(store, 'objects')}\n`
     )
     const at = { env: { GIT_DIR: scratch } }
+    await borrowRefs(git, store, scratch)
     const fetched = await git.run(
       [
         'fetch',
@@ -98,6 +99,32 @@ async function askApart(
   } finally {
     await rm(scratch, { recursive: true, force: true })
   }
+}
+
+/**
+ * The store's refs, under refs/store/ in the scratch repository (its objects are the store's),
+ * and its shallow boundary: the fetch then tells the remote what the store has and downloads
+ * only the rest, not the submodule's whole history. Not under refs/remotes/, which must hold
+ * only what the remote has now.
+ */
+async function borrowRefs(git: Git, store: string, scratch: string): Promise<void> {
+  const shallow = await readFile(path.join(store, 'shallow')).catch(() => undefined)
+  if (shallow) await writeFile(path.join(scratch, 'shallow'), shallow)
+  const refs = await git.out(['for-each-ref', '--format=%(objectname) %(refname)'], {
+    env: { GIT_DIR: store }
+  })
+  const updates = refs
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [sha, ref] = [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]
+      return `update refs/store/${ref.replace(/^refs\//, '')} ${sha}\n`
+    })
+  if (updates.length > 0)
+    await git.run(['update-ref', '--stdin'], {
+      env: { GIT_DIR: scratch },
+      stdin: updates.join('')
+    })
 }
 
 /** Whether a remote-tracking branch of the repository at `at` contains `sha`. */
