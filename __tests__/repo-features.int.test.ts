@@ -412,13 +412,29 @@ describe('a private submodule remote (HTTP, token required)', () => {
     try {
       // Origin on the same host (another repository): the token goes to the submodule too.
       const remoteAuth = sameOriginAuth(TOKEN, p.server.url('super.git'))
-      const work = await collectWork(p.g, p.wt, {
+      // Every git process the check starts is recorded: its command line and environment.
+      const seen = path.join(await tempDir('git-seen'), 'log')
+      const wrapper = path.join(path.dirname(seen), 'git')
+      await writeFile(wrapper, '#!/bin/sh\n{ echo "$*"; env; } >> "$SEEN_LOG"\nexec git "$@"\n', {
+        mode: 0o755
+      })
+      const g = new Git(p.w.workspace, {
+        env: { ...p.w.env, SEEN_LOG: seen },
+        identity: IDENTITY,
+        gitPath: wrapper
+      })
+      const work = await collectWork(g, p.wt, {
         ...collectOptions('fanout/T1', p.baseSha, await tempDir('k')),
         remoteAuth
       })
       expect(work).toEqual({ tip: expect.any(String) })
       expect(await p.g.out(['rev-parse', `${(work as { tip: string }).tip}:lib`])).toBe(p.published)
       expect(p.server.authorizations).toContain(basicToken(TOKEN))
+      // Never where another process of the user (an agent still running) could read it.
+      const log = await readFile(seen, 'utf8')
+      expect(log).toContain('fetch')
+      expect(log).not.toContain(TOKEN)
+      expect(log).not.toContain(basicToken(TOKEN).split(' ')[1])
       // Never written where an agent could read it: the module store's config is as it was.
       expect(await readFile(path.join(p.store, 'config'), 'utf8')).toBe(p.storeConfig)
     } finally {

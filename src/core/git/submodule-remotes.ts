@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { Git, GitRunOptions } from './git.js'
@@ -10,7 +10,8 @@ import type { Git, GitRunOptions } from './git.js'
  *
  * A private remote needs credentials. The caller's `remoteAuth` gives them per URL (the action
  * gives its token to remotes on origin's host: remote.ts), and then the question is asked from a
- * scratch repository of our own that borrows the store's objects (alternates): the store's
+ * scratch repository of our own that borrows the store's objects (alternates, whose refs git
+ * also tells the remote it has, so only what is new is downloaded): the store's
  * config is shared with the agents, so a token must never meet it (a planted `http.proxy`,
  * `url.*.insteadOf` or `sslVerify=false` would send the token elsewhere). Without credentials
  * the store fetches as it would for anyone, with whatever access its own config gives.
@@ -79,8 +80,12 @@ async function askApart(
       path.join(scratch, 'objects', 'info', 'alternates'),
       `${path.resolve(store, 'objects')}\n`
     )
+    // The credentials go in the scratch repository's own config (0600, in a 0700 directory,
+    // gone after this fetch): never in a process's environment or command line, which another
+    // process of the user (an agent still running) can read.
+    await appendFile(path.join(scratch, 'config'), configText(auth), { mode: 0o600 })
+    await chmod(path.join(scratch, 'config'), 0o600)
     const at = { env: { GIT_DIR: scratch } }
-    await borrowRefs(git, store, scratch)
     const fetched = await git.run(
       [
         'fetch',
@@ -92,7 +97,7 @@ async function askApart(
         url,
         '+refs/heads/*:refs/remotes/origin/*'
       ],
-      { ...at, config: auth, okExitCodes: [1, 128] }
+      { ...at, okExitCodes: [1, 128] }
     )
     if (fetched.exitCode !== 0) return { failed: gitSays(fetched.stderr) }
     return { has: await trackedContains(git, at, sha) }
@@ -102,29 +107,23 @@ async function askApart(
 }
 
 /**
- * The store's refs, under refs/store/ in the scratch repository (its objects are the store's),
- * and its shallow boundary: the fetch then tells the remote what the store has and downloads
- * only the rest, not the submodule's whole history. Not under refs/remotes/, which must hold
- * only what the remote has now.
+ * `section.sub.section.name = value` settings as git config file text. An extraheader starts
+ * with an empty value, which drops any a global config gave (two Authorization headers on one
+ * request would be refused).
  */
-async function borrowRefs(git: Git, store: string, scratch: string): Promise<void> {
-  const shallow = await readFile(path.join(store, 'shallow')).catch(() => undefined)
-  if (shallow) await writeFile(path.join(scratch, 'shallow'), shallow)
-  const refs = await git.out(['for-each-ref', '--format=%(objectname) %(refname)'], {
-    env: { GIT_DIR: store }
-  })
-  const updates = refs
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [sha, ref] = [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]
-      return `update refs/store/${ref.replace(/^refs\//, '')} ${sha}\n`
-    })
-  if (updates.length > 0)
-    await git.run(['update-ref', '--stdin'], {
-      env: { GIT_DIR: scratch },
-      stdin: updates.join('')
-    })
+export function configText(config: Record<string, string>): string {
+  const quote = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
+  let text = ''
+  for (const [key, value] of Object.entries(config)) {
+    if (/[\n\r\0]/.test(key + value)) throw new Error(`config ${key}: a line break is not allowed`)
+    const section = key.slice(0, key.indexOf('.'))
+    const name = key.slice(key.lastIndexOf('.') + 1)
+    const sub = key.slice(section.length + 1, key.length - name.length - 1)
+    text += `[${section}${sub ? ` ${quote(sub)}` : ''}]\n`
+    if (/extraheader$/i.test(name)) text += `\t${name} =\n`
+    text += `\t${name} = ${quote(value)}\n`
+  }
+  return text
 }
 
 /** Whether a remote-tracking branch of the repository at `at` contains `sha`. */
