@@ -14,7 +14,9 @@ import { listRemoteRefs, pushRefs, type PushOutcome } from './remote.js'
  * submodule lands in the workspace's own module store, so it outlives the task's worktree (a
  * `git submodule update` clone per worktree would keep it in a private store that goes with it).
  * Linked worktrees of a module store ignore the store's core.worktree (the workspace's
- * directory), so git in them addresses the task's copy.
+ * directory), so git in them addresses the task's copy. Submodules of submodules (a workspace
+ * initialised with `--recursive`) are found in the module stores' own module stores
+ * (.git/modules/<a>/modules/<b>) and checked out inside their parent's worktree the same way.
  *
  * A module store's worktree list is written by `git worktree add` file by file (see
  * worktrees.ts), so additions to one store are serialised.
@@ -294,25 +296,32 @@ async function checkGitlink(
       `points ${shown} at commit ${short}, which the workspace does not have, and ${asked ?? `the submodule's remote ${answer.url} does not have either`}`
     ]
   // Its own submodules' commits must be pushed first: checked against where it started.
-  const inner = (await isDir(path.join(store, 'modules')))
-    ? await checkLevel(
-        check,
-        {
-          modulesDir: path.join(store, 'modules'),
-          at,
-          prefix: `${shown}/`,
-          refPrefix: `${level.refPrefix}${refSafe(name)}.modules/`
-        },
-        link.old ?? (await emptyTree(git, at)),
-        link.sha
-      )
-    : []
+  const inner = await checkNested(check, level, module, link)
   const kept = await keepCommit(check, store, `${level.refPrefix}${refSafe(name)}`, link.sha)
   const where = `The commit is kept in the workspace's module store ${path.relative(path.dirname(check.commonDir), store) || store} as ${kept.ref}, and in this repository as ${kept.superRef}`
   const what = asked
     ? `changed submodule ${shown} to commit ${short}, but ${asked}. ${where}: make sure the submodule's remote has it (\`git -C ${shown} push origin ${link.sha}:refs/heads/<branch>\`), then merge this task's branch`
     : `changed submodule ${shown} to commit ${short}, which the submodule's remote ${answer.url} does not have. ${where}: push it to the submodule's remote (\`git -C ${shown} push origin ${link.sha}:refs/heads/<branch>\`), then merge this task's branch`
   return [...inner, what]
+}
+
+/** The gitlinks a submodule commit changed in its own submodules (initialised `--recursive`). */
+async function checkNested(
+  check: Check,
+  level: Level,
+  module: { name: string; store: string; shown: string },
+  link: { old?: string; sha: string }
+): Promise<string[]> {
+  const modulesDir = path.join(module.store, 'modules')
+  if (!(await isDir(modulesDir))) return []
+  const at = { env: { GIT_DIR: module.store } }
+  const inner: Level = {
+    modulesDir,
+    at,
+    prefix: `${module.shown}/`,
+    refPrefix: `${level.refPrefix}${refSafe(module.name)}.modules/`
+  }
+  return checkLevel(check, inner, link.old ?? (await emptyTree(check.git, at)), link.sha)
 }
 
 /**
