@@ -361,6 +361,65 @@ for (const mode of ['checkout', 'overlay'] as const) {
         }
       })
 
+      it('commits what the agent left uncommitted in lib/inner and lib, and does not merge it: kept like commits', async () => {
+        const w = await nestedSubmoduleWorld()
+        const { g, worktrees, baseSha } = await manager(w.workspace, w.env, undefined, mode)
+        const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+        try {
+          await writeFile(path.join(wt.path, 'lib/inner/i.txt'), 'uncommitted in inner\n')
+          await writeFile(path.join(wt.path, 'lib/new.txt'), 'uncommitted in lib\n')
+          const work = await collectWork(
+            g,
+            wt,
+            collectOptions('fanout/T1', baseSha, await tempDir('k'))
+          )
+          expect(work).toMatchObject({ keepBranch: true })
+          const error = (work as { error: string }).error
+          expect(error).toMatch(
+            /changed submodule lib\/inner to commit .* changed submodule lib to/
+          )
+          // The agent's files are in the kept commits, which the superproject branch points at.
+          const libCommit = await g.out(['rev-parse', 'fanout/T1:lib'])
+          expect(await g.out(['rev-parse', `${SUBMODULE_COMMIT_REFS}/fanout/T1/lib`])).toBe(
+            libCommit
+          )
+          const kept = `${SUBMODULE_COMMIT_REFS}/fanout/T1`
+          expect(await g.out(['show', `${kept}/lib:new.txt`])).toBe('uncommitted in lib')
+          expect(await g.out(['show', `${kept}/lib.modules/inner:i.txt`])).toBe(
+            'uncommitted in inner'
+          )
+        } finally {
+          await worktrees.removeAll()
+        }
+      })
+
+      it('commits a file left in lib after moving it to a published commit, with the inner gitlink that commit has (inner was not updated)', async () => {
+        const w = await nestedSubmoduleWorld()
+        const published = await publishNestedMove(w)
+        const { g, worktrees, baseSha } = await manager(w.workspace, w.env, undefined, mode)
+        const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+        try {
+          const lib = path.join(wt.path, 'lib')
+          await git(lib, ['fetch', '-q', 'origin'], w.env)
+          await git(lib, ['checkout', '-q', '--detach', 'origin/main'], w.env)
+          await writeFile(path.join(lib, 'extra.txt'), 'left in lib\n')
+          const work = await collectWork(
+            g,
+            wt,
+            collectOptions('fanout/T1', baseSha, await tempDir('k'))
+          )
+          expect((work as { error: string }).error).toContain('changed submodule lib to commit')
+          const kept = `${SUBMODULE_COMMIT_REFS}/fanout/T1/lib`
+          expect(await g.out(['rev-parse', `${kept}^`])).toBe(published)
+          expect(await g.out(['show', `${kept}:extra.txt`])).toBe('left in lib')
+          expect(await g.out(['rev-parse', `${kept}:inner`])).toBe(
+            await g.out(['rev-parse', `${published}:inner`])
+          )
+        } finally {
+          await worktrees.removeAll()
+        }
+      })
+
       it(`merges a task that only moves lib's gitlink to a commit lib's remote has`, async () => {
         const w = await nestedSubmoduleWorld()
         const published = await publishNestedMove(w)

@@ -6,7 +6,7 @@ import { isNoSpace } from '../util/no-space.js'
 import { GitError, type Git } from './git.js'
 import { conePathspecs } from './sparse.js'
 import type { RemoteAuth } from './submodule-remotes.js'
-import { unpublishedSubmodules } from './submodules.js'
+import { commitSubmoduleWork, unpublishedSubmodules } from './submodules.js'
 import { worktreeEnv, type Worktree } from './worktrees.js'
 
 /**
@@ -124,6 +124,10 @@ export async function collectWork(
 ): Promise<Collected> {
   const look = await inspect(git, wt, opts)
   if (look.problems.length > 0) return saveUnfinished(git, wt, opts, look)
+  // What the agent left uncommitted inside submodules, committed there first (submodules.ts).
+  const inSubmodules = await commitSubmoduleWork(git, wt.submodules ?? [], opts.message)
+  if (inSubmodules.length > 0)
+    return saveUnfinished(git, wt, opts, { ...look, problems: inSubmodules })
   let work: Collected
   try {
     work = { tip: await commitWork(git, wt, opts, look.head) }

@@ -1,8 +1,8 @@
-import { stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from '../types.js'
 import { createLimiter } from '../util/pool.js'
-import type { Git, GitRunOptions } from './git.js'
+import { GitError, type Git, type GitRunOptions } from './git.js'
 import { remoteHas, type RemoteAuth } from './submodule-remotes.js'
 import { listRemoteRefs, pushRefs, type PushOutcome } from './remote.js'
 
@@ -38,6 +38,21 @@ export const KEPT_SUBMODULE_REFS = 'refs/agent-fanout/kept'
  */
 export const SUBMODULE_COMMIT_REFS = 'refs/agent-fanout/submodules'
 
+/** A submodule worktree made in a task's worktree, as it was made (see Worktree). */
+export interface SubmoduleCheckout {
+  /** Its path in the superproject (lib/inner). */
+  shown: string
+  path: string
+  gitDir: string
+  commonDir: string
+  /** What its .git file said then. */
+  dotGit: string
+  /** The commit it was made at. */
+  sha: string
+  /** The worktree (the task's, or a submodule's) it is in. */
+  parent: string
+}
+
 export class SubmoduleWorktrees {
   private readonly lanes = new Map<string, ReturnType<typeof createLimiter>>()
   /** The module stores this run added worktrees to (nested ones too): pruned after removals. */
@@ -72,8 +87,10 @@ export class SubmoduleWorktrees {
    * sparse cone leaves some out). Overlay and checkout worktrees alike: the submodule's files
    * are written into the task's own tree (an overlay's upper layer).
    */
-  async populate(wtPath: string, commit: string): Promise<void> {
-    await this.fill(wtPath, '', commit, this.modules)
+  async populate(wtPath: string, commit: string): Promise<SubmoduleCheckout[]> {
+    const made: SubmoduleCheckout[] = []
+    await this.fill(made, wtPath, '', commit, this.modules)
+    return made
   }
 
   /**
@@ -82,6 +99,7 @@ export class SubmoduleWorktrees {
    * ones' stores in its module stores (.git/modules/<a>/modules/<b>).
    */
   private async fill(
+    made: SubmoduleCheckout[],
     dir: string,
     prefix: string,
     commit: string,
@@ -111,8 +129,19 @@ export class SubmoduleWorktrees {
         this.used.add(module.store)
         await this.git.run(['worktree', 'add', '--quiet', '--detach', target, sha], inStore)
       })
+      const dotGit = await readFile(path.join(target, '.git'), 'utf8')
+      made.push({
+        shown: `${prefix}${module.path}`,
+        path: target,
+        gitDir: path.resolve(target, dotGit.replace(/^gitdir: /, '').trim()),
+        commonDir: module.store,
+        dotGit,
+        sha,
+        parent: dir
+      })
       const inner = await this.nestedOf(module.store, sha)
-      if (inner.length > 0) await this.fill(target, `${prefix}${module.path}/`, sha, inner, inStore)
+      if (inner.length > 0)
+        await this.fill(made, target, `${prefix}${module.path}/`, sha, inner, inStore)
     }
   }
 
@@ -204,6 +233,75 @@ export async function gitlinks(
     if (mode === '160000') links.set(name, sha)
   }
   return links
+}
+
+/**
+ * Commits what an agent left uncommitted inside a task's submodules, innermost first, with the
+ * task's message: the work is kept like any commit an agent makes there, and
+ * unpublishedSubmodules then judges it (it is on no remote, so the task is not merged and the
+ * commits are kept). A parent records a child's new commit only when the child moved (the agent
+ * or this committed there); a child left where it was made while its parent moved on (the agent
+ * checked out another commit of the parent) stays as git leaves it: uncommitted. Git runs with
+ * each submodule worktree's git dirs as recorded when it was made. Returns what went wrong, as
+ * "the agent …".
+ */
+export async function commitSubmoduleWork(
+  git: Git,
+  checkouts: readonly SubmoduleCheckout[],
+  message: string
+): Promise<string[]> {
+  const problems: string[] = []
+  const moved = new Set<string>()
+  for (const sub of [...checkouts].reverse()) {
+    const dotGit = await readFile(path.join(sub.path, '.git'), 'utf8').catch(() => undefined)
+    // A submodule the task removed has nothing to commit.
+    if (dotGit === undefined && !(await isDir(sub.path))) continue
+    if (dotGit !== sub.dotGit) {
+      problems.push(`changed or removed the .git file of submodule ${sub.shown}`)
+      continue
+    }
+    const run = {
+      cwd: sub.path,
+      env: { GIT_DIR: sub.gitDir, GIT_COMMON_DIR: sub.commonDir, GIT_WORK_TREE: sub.path }
+    }
+    const children = checkouts.filter((c) => c.parent === sub.path)
+    try {
+      await commitLeftWork(git, sub.path, run, children, moved, message)
+      if ((await git.out(['rev-parse', 'HEAD'], run)) !== sub.sha) moved.add(sub.path)
+    } catch (error) {
+      problems.push(
+        `left changes in submodule ${sub.shown} that could not be committed (${error instanceof Error ? error.message : String(error)})`
+      )
+    }
+  }
+  return problems
+}
+
+/** One submodule's commit of its files and of the children that moved (see above). */
+async function commitLeftWork(
+  git: Git,
+  cwd: string,
+  run: GitRunOptions,
+  children: SubmoduleCheckout[],
+  moved: ReadonlySet<string>,
+  message: string
+): Promise<void> {
+  const files = await git.out(['status', '--porcelain', '--ignore-submodules=all'], run)
+  if (!files && !children.some((c) => moved.has(c.path))) return
+  await git.run(['add', '--all'], run)
+  // Children that did not move are not recorded: their gitlinks stay as the parent has them.
+  const still = children.filter((c) => !moved.has(c.path)).map((c) => path.relative(cwd, c.path))
+  if (still.length > 0) await git.run(['reset', '--quiet', '--', ...still], run)
+  const commit = await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
+    ...run,
+    stdin: message,
+    okExitCodes: [1]
+  })
+  if (
+    commit.exitCode === 1 &&
+    !/nothing to commit|nothing added/.test(commit.stdout + commit.stderr)
+  )
+    throw new GitError(['commit'], commit)
 }
 
 /** What checking one task's gitlinks needs, at every level of nesting. */
