@@ -9,7 +9,7 @@ import { collectWork, type CollectOptions } from '../src/core/git/collect.js'
 import { Git } from '../src/core/git/git.js'
 import { SharedGitGuard } from '../src/core/git/guard.js'
 import { prepareLfs, usesLfs } from '../src/core/git/lfs.js'
-import { pushBranches } from '../src/core/git/remote.js'
+import { pushBranches, sameOriginAuth } from '../src/core/git/remote.js'
 import { RepoFeatures } from '../src/core/git/repo-features.js'
 import { conePatterns, narrowSparseDirs, parseSparseDirs } from '../src/core/git/sparse.js'
 import {
@@ -17,7 +17,14 @@ import {
   pushKeptSubmoduleCommits,
   SUBMODULE_COMMIT_REFS
 } from '../src/core/git/submodules.js'
-import { WorktreeManager, worktreeEnv, type Worktree } from '../src/core/git/worktrees.js'
+import { mountAbility, Mounter } from '../src/core/git/overlay.js'
+import { releaseOverlays } from '../src/core/git/overlay-layers.js'
+import {
+  WorktreeManager,
+  worktreeEnv,
+  type Worktree,
+  type WorktreeMode
+} from '../src/core/git/worktrees.js'
 import { memoryLogger } from '../src/core/logger.js'
 import {
   cloneWorkspace,
@@ -34,21 +41,50 @@ import {
   lfsHome,
   lfsMissing,
   lfsOrigin,
+  nestedSubmoduleWorld,
+  publishNestedMove,
   submoduleWorld,
   writeTree
 } from '../test-support/repo-fixtures.js'
+import { basicToken, startGitHttpServer } from '../test-support/git-http-server.js'
 
-afterAll(removeTempDirs)
+// Overlay worktrees need mounts (root or passwordless sudo); their tests are skipped, with the
+// reason in their names, where this machine cannot mount.
+const ability = await mountAbility(await tempDir('overlay-probe'))
+const mounter = ability.via ? new Mounter(ability.via) : undefined
+const cannotMount = ability.via ? '' : ability.reason
+const roots: string[] = []
+afterAll(async () => {
+  // A failed assertion must not leave mounts behind (nor let rm -rf write through one).
+  for (const root of roots) await releaseOverlays(root).catch(() => undefined)
+  await removeTempDirs()
+})
 
 const IDENTITY = { name: 'Fanout Test', email: 'fanout@test.invalid' }
 
-async function manager(workspace: string, env: NodeJS.ProcessEnv, sparse?: string[]) {
+async function manager(
+  workspace: string,
+  env: NodeJS.ProcessEnv,
+  sparse?: string[],
+  mode: WorktreeMode = 'checkout'
+) {
   const g = new Git(workspace, { env, identity: IDENTITY })
   const logger = memoryLogger()
   const root = path.join(await tempDir('wt-root'), 'worktrees')
-  const worktrees = new WorktreeManager(g, root, logger)
+  roots.push(root)
+  const worktrees = new WorktreeManager(
+    g,
+    root,
+    logger,
+    'auto',
+    mode === 'overlay' ? mounter : undefined
+  )
   await worktrees.recover()
   const baseSha = await g.out(['rev-parse', 'HEAD'])
+  if (mode === 'overlay') {
+    await worktrees.prepareBase(baseSha)
+    await worktrees.sealBase()
+  }
   const features = await RepoFeatures.detect(g, await worktrees.commonDir(), baseSha, logger, {
     sparse
   })
@@ -228,6 +264,302 @@ describe('submodules', () => {
     expect(work).toEqual({ tip: expect.any(String) })
     expect(await g.out(['rev-parse', `${(work as { tip: string }).tip}:lib`])).toBe(published)
     await worktrees.removeAll()
+  })
+})
+
+for (const mode of ['checkout', 'overlay'] as const) {
+  const skipped = mode === 'overlay' && !mounter
+  const describeIn = skipped ? describe.skip : describe
+  describeIn(
+    `submodules of submodules, ${mode} worktrees${skipped ? ` (skipped: ${cannotMount})` : ''}`,
+    () => {
+      const store = (w: { workspace: string }, ...names: string[]) =>
+        path.join(w.workspace, '.git', ...names.flatMap((n) => ['modules', n]))
+
+      it(`checks out the nested submodule inside its parent from local objects, with no network`, async () => {
+        const w = await nestedSubmoduleWorld()
+        // Every origin is gone: only the workspace's module stores can fill the worktree.
+        for (const o of [w.inner, w.sub, w.superOrigin])
+          await rename(o.bareDir, `${o.bareDir}.gone`)
+        const { worktrees, baseSha } = await manager(w.workspace, w.env, undefined, mode)
+        const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+        try {
+          expect(await readFile(path.join(wt.path, 'lib/s.txt'), 'utf8')).toBe('s1\n')
+          expect(await readFile(path.join(wt.path, 'lib/inner/i.txt'), 'utf8')).toBe('i1\n')
+          const inner = path.join(wt.path, 'lib/inner')
+          expect(await git(inner, ['rev-parse', '--show-toplevel'], w.env)).toBe(inner)
+          // The nested worktree belongs to the workspace's nested module store.
+          expect(
+            await git(inner, ['rev-parse', '--path-format=absolute', '--git-common-dir'], w.env)
+          ).toBe(store(w, 'lib', 'inner'))
+          expect(await git(wt.path, ['status', '--porcelain'], w.env)).toBe('')
+          expect(await git(path.join(wt.path, 'lib'), ['status', '--porcelain'], w.env)).toBe('')
+        } finally {
+          await worktrees.removeAll()
+        }
+        // Both module stores forget the task's worktrees with it.
+        for (const s of [store(w, 'lib'), store(w, 'lib', 'inner')])
+          expect(
+            await git(w.workspace, ['--git-dir', s, 'worktree', 'list', '--porcelain'], w.env)
+          ).not.toContain(worktrees.root)
+      })
+
+      it(`does not merge commits made in the nested submodule and its parent: the reason names both, innermost first, and both are kept`, async () => {
+        const w = await nestedSubmoduleWorld()
+        const { g, worktrees, baseSha } = await manager(w.workspace, w.env, undefined, mode)
+        const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+        const lib = path.join(wt.path, 'lib')
+        const inner = path.join(lib, 'inner')
+        let work
+        try {
+          await writeFile(path.join(inner, 'i.txt'), 'changed in the task\n')
+          await git(inner, ['commit', '-qam', 'task change in inner'], w.env)
+          await git(lib, ['commit', '-qam', 'task: move inner'], w.env)
+          const innerCommit = await git(inner, ['rev-parse', 'HEAD'], w.env)
+          const libCommit = await git(lib, ['rev-parse', 'HEAD'], w.env)
+          work = await collectWork(g, wt, collectOptions('fanout/T1', baseSha, await tempDir('k')))
+          expect(work).toMatchObject({ keepBranch: true })
+          const error = (work as { error: string }).error
+          const innerProblem = `changed submodule lib/inner to commit ${innerCommit.slice(0, 12)}, which the submodule's remote ${w.inner.url} does not have`
+          const libProblem = `changed submodule lib to commit ${libCommit.slice(0, 12)}, which the submodule's remote ${w.sub.url} does not have`
+          expect(error).toContain(innerProblem)
+          expect(error).toContain(libProblem)
+          expect(error.indexOf(innerProblem)).toBeLessThan(error.indexOf(libProblem))
+          expect(error).toContain(`git -C lib/inner push origin ${innerCommit}:refs/heads/<branch>`)
+          const innerRef = `${SUBMODULE_COMMIT_REFS}/fanout/T1/lib.modules/inner`
+          expect(error).toContain(innerRef)
+          await worktrees.removeAll()
+          // Kept after the worktrees are gone: in the nested store, and in the superproject ...
+          expect(
+            await git(
+              w.workspace,
+              [
+                '--git-dir',
+                store(w, 'lib', 'inner'),
+                'rev-parse',
+                `${KEPT_SUBMODULE_REFS}/fanout/T1`
+              ],
+              w.env
+            )
+          ).toBe(innerCommit)
+          expect(await g.out(['rev-parse', 'fanout/T1:lib'])).toBe(libCommit)
+          // ... whose origin gets both commits (the runner goes away).
+          expect(await pushKeptSubmoduleCommits(g, 'origin', {})).toEqual([
+            expect.objectContaining({ ok: true }),
+            expect.objectContaining({ ok: true })
+          ])
+          expect(await git(w.superOrigin.bareDir, ['rev-parse', innerRef], w.env)).toBe(innerCommit)
+          expect(
+            await git(
+              w.superOrigin.bareDir,
+              ['rev-parse', `${SUBMODULE_COMMIT_REFS}/fanout/T1/lib`],
+              w.env
+            )
+          ).toBe(libCommit)
+        } finally {
+          await worktrees.removeAll()
+        }
+      })
+
+      it('commits what the agent left uncommitted in lib/inner and lib, and does not merge it: kept like commits', async () => {
+        const w = await nestedSubmoduleWorld()
+        const { g, worktrees, baseSha } = await manager(w.workspace, w.env, undefined, mode)
+        const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+        try {
+          await writeFile(path.join(wt.path, 'lib/inner/i.txt'), 'uncommitted in inner\n')
+          await writeFile(path.join(wt.path, 'lib/new.txt'), 'uncommitted in lib\n')
+          const work = await collectWork(
+            g,
+            wt,
+            collectOptions('fanout/T1', baseSha, await tempDir('k'))
+          )
+          expect(work).toMatchObject({ keepBranch: true })
+          const error = (work as { error: string }).error
+          expect(error).toMatch(
+            /changed submodule lib\/inner to commit .* changed submodule lib to/
+          )
+          // The agent's files are in the kept commits, which the superproject branch points at.
+          const libCommit = await g.out(['rev-parse', 'fanout/T1:lib'])
+          expect(await g.out(['rev-parse', `${SUBMODULE_COMMIT_REFS}/fanout/T1/lib`])).toBe(
+            libCommit
+          )
+          const kept = `${SUBMODULE_COMMIT_REFS}/fanout/T1`
+          expect(await g.out(['show', `${kept}/lib:new.txt`])).toBe('uncommitted in lib')
+          expect(await g.out(['show', `${kept}/lib.modules/inner:i.txt`])).toBe(
+            'uncommitted in inner'
+          )
+        } finally {
+          await worktrees.removeAll()
+        }
+      })
+
+      it('commits a file left in lib after moving it to a published commit, with the inner gitlink that commit has (inner was not updated)', async () => {
+        const w = await nestedSubmoduleWorld()
+        const published = await publishNestedMove(w)
+        const { g, worktrees, baseSha } = await manager(w.workspace, w.env, undefined, mode)
+        const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+        try {
+          const lib = path.join(wt.path, 'lib')
+          await git(lib, ['fetch', '-q', 'origin'], w.env)
+          await git(lib, ['checkout', '-q', '--detach', 'origin/main'], w.env)
+          await writeFile(path.join(lib, 'extra.txt'), 'left in lib\n')
+          const work = await collectWork(
+            g,
+            wt,
+            collectOptions('fanout/T1', baseSha, await tempDir('k'))
+          )
+          expect((work as { error: string }).error).toContain('changed submodule lib to commit')
+          const kept = `${SUBMODULE_COMMIT_REFS}/fanout/T1/lib`
+          expect(await g.out(['rev-parse', `${kept}^`])).toBe(published)
+          expect(await g.out(['show', `${kept}:extra.txt`])).toBe('left in lib')
+          expect(await g.out(['rev-parse', `${kept}:inner`])).toBe(
+            await g.out(['rev-parse', `${published}:inner`])
+          )
+        } finally {
+          await worktrees.removeAll()
+        }
+      })
+
+      it(`merges a task that only moves lib's gitlink to a commit lib's remote has`, async () => {
+        const w = await nestedSubmoduleWorld()
+        const published = await publishNestedMove(w)
+        const { g, worktrees, baseSha } = await manager(w.workspace, w.env, undefined, mode)
+        const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+        try {
+          const lib = path.join(wt.path, 'lib')
+          await git(lib, ['fetch', '-q', 'origin'], w.env)
+          await git(lib, ['checkout', '-q', '--detach', 'origin/main'], w.env)
+          const work = await collectWork(
+            g,
+            wt,
+            collectOptions('fanout/T1', baseSha, await tempDir('k'))
+          )
+          expect(work).toEqual({ tip: expect.any(String) })
+          expect(await g.out(['rev-parse', `${(work as { tip: string }).tip}:lib`])).toBe(published)
+        } finally {
+          await worktrees.removeAll()
+        }
+      })
+    }
+  )
+}
+
+describe('a private submodule remote (HTTP, token required)', () => {
+  const TOKEN = 'ghs_privateSubmoduleToken0123456789'
+
+  /** submoduleWorld whose submodule remote is lib's origin served over HTTP with TOKEN. */
+  async function privateWorld(depth?: number) {
+    const w = await submoduleWorld({ depth })
+    const server = await startGitHttpServer({ root: path.dirname(w.sub.bareDir), token: TOKEN })
+    const url = server.url(path.basename(w.sub.bareDir))
+    const store = path.join(w.workspace, '.git/modules/lib')
+    await git(w.workspace, ['--git-dir', store, 'remote', 'set-url', 'origin', url], w.env)
+    await git(w.workspace, ['config', 'submodule.lib.url', url], w.env)
+    // A commit on the remote that the store has as an object but on no ref (FETCH_HEAD only), so
+    // only asking the remote can tell it is published.
+    const published = await commitToSub(w, 's2\n')
+    await git(w.workspace, ['--git-dir', store, 'fetch', '-q', w.sub.url, 'main'], w.env)
+    const { g, worktrees, baseSha } = await manager(w.workspace, w.env)
+    const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+    await git(path.join(wt.path, 'lib'), ['checkout', '-q', '--detach', published], w.env)
+    const storeConfig = await readFile(path.join(store, 'config'), 'utf8')
+    return { w, server, url, store, storeConfig, published, g, worktrees, wt, baseSha }
+  }
+
+  it("asks it with the action's token when it is on origin's host, and merges a commit it has", async () => {
+    const p = await privateWorld()
+    try {
+      // Origin on the same host (another repository): the token goes to the submodule too.
+      const remoteAuth = sameOriginAuth(TOKEN, p.server.url('super.git'))
+      // Every git process the check starts is recorded: its command line and environment.
+      const seen = path.join(await tempDir('git-seen'), 'log')
+      const wrapper = path.join(path.dirname(seen), 'git')
+      await writeFile(wrapper, '#!/bin/sh\n{ echo "$*"; env; } >> "$SEEN_LOG"\nexec git "$@"\n', {
+        mode: 0o755
+      })
+      const g = new Git(p.w.workspace, {
+        env: { ...p.w.env, SEEN_LOG: seen },
+        identity: IDENTITY,
+        gitPath: wrapper
+      })
+      const work = await collectWork(g, p.wt, {
+        ...collectOptions('fanout/T1', p.baseSha, await tempDir('k')),
+        remoteAuth
+      })
+      expect(work).toEqual({ tip: expect.any(String) })
+      expect(await p.g.out(['rev-parse', `${(work as { tip: string }).tip}:lib`])).toBe(p.published)
+      expect(p.server.authorizations).toContain(basicToken(TOKEN))
+      // Never where another process of the user (an agent still running) could read it.
+      const log = await readFile(seen, 'utf8')
+      expect(log).toContain('fetch')
+      expect(log).not.toContain(TOKEN)
+      expect(log).not.toContain(basicToken(TOKEN).split(' ')[1])
+      // Never written where an agent could read it: the module store's config is as it was.
+      expect(await readFile(path.join(p.store, 'config'), 'utf8')).toBe(p.storeConfig)
+    } finally {
+      await p.worktrees.removeAll()
+      await p.server.stop()
+    }
+  })
+
+  it("asks it from a shallow module store too (actions/checkout's default), and merges a commit it has", async () => {
+    const p = await privateWorld(1)
+    // The remote has moved on since: there is something to download.
+    await commitToSub(p.w, 's3\n')
+    try {
+      const store = ['--git-dir', p.store]
+      expect(
+        await git(p.w.workspace, [...store, 'rev-parse', '--is-shallow-repository'], p.w.env)
+      ).toBe('true')
+      const work = await collectWork(p.g, p.wt, {
+        ...collectOptions('fanout/T1', p.baseSha, await tempDir('k')),
+        remoteAuth: sameOriginAuth(TOKEN, p.server.url('super.git'))
+      })
+      expect(work).toEqual({ tip: expect.any(String) })
+      // The remote was told what the store has, so it sent only the rest (not all history).
+      const storeTip = await git(p.w.workspace, [...store, 'rev-parse', 'origin/main'], p.w.env)
+      expect(p.server.bodies.some((b) => b.includes(`have ${storeTip}`))).toBe(true)
+    } finally {
+      await p.worktrees.removeAll()
+      await p.server.stop()
+    }
+  })
+
+  it("says it could not check, with git's message, when the remote cannot be asked, and keeps the work", async () => {
+    const p = await privateWorld()
+    try {
+      // Another host's token rule gives nothing for this remote: it is asked without a token.
+      const remoteAuth = sameOriginAuth(TOKEN, 'https://elsewhere.example/super.git')
+      const work = await collectWork(p.g, p.wt, {
+        ...collectOptions('fanout/T1', p.baseSha, await tempDir('k')),
+        remoteAuth
+      })
+      expect(work).toMatchObject({ keepBranch: true })
+      const error = (work as { error: string }).error
+      expect(error).toContain(
+        `could not check whether ${p.url} has ${p.published.slice(0, 12)}: fatal:`
+      )
+      expect(error).not.toContain('does not have')
+      expect(error).toContain(`${SUBMODULE_COMMIT_REFS}/fanout/T1/lib`)
+      expect(p.server.authorizations).not.toContain(basicToken(TOKEN))
+      expect(await p.g.out(['rev-parse', `${SUBMODULE_COMMIT_REFS}/fanout/T1/lib`])).toBe(
+        p.published
+      )
+      // The server gone altogether: the same, with git's words for it.
+      await p.server.stop()
+      const again = await collectWork(p.g, p.wt, {
+        ...collectOptions('fanout/T1', p.baseSha, await tempDir('k')),
+        remoteAuth: sameOriginAuth(TOKEN, p.url)
+      })
+      expect((again as { error: string }).error).toMatch(
+        new RegExp(
+          `could not check whether ${p.url} has ${p.published.slice(0, 12)}: fatal: unable to access`
+        )
+      )
+    } finally {
+      await p.worktrees.removeAll()
+      await p.server.stop()
+    }
   })
 })
 

@@ -70,9 +70,10 @@ export interface SuperWorld {
 
 /**
  * A submodule origin (`s.txt`), a superproject origin with it at `lib`, and a workspace cloned
- * from the superproject with the submodule initialised (`git submodule update --init`).
+ * from the superproject with the submodule initialised (`git submodule update --init`; with
+ * `depth`, a shallow module store, as actions/checkout's `submodules: true` makes one).
  */
-export async function submoduleWorld(): Promise<SuperWorld> {
+export async function submoduleWorld(opts: { depth?: number } = {}): Promise<SuperWorld> {
   const sub = await createOrigin({ 's.txt': 's1\n' })
   const superOrigin = await createOrigin({ 'a.txt': 'a\n', 'pkg/b.txt': 'b\n' })
   const env = isolatedGitEnv(superOrigin.home)
@@ -83,7 +84,8 @@ export async function submoduleWorld(): Promise<SuperWorld> {
   await git(scratch, ['commit', '--quiet', '-m', 'Add submodule lib'], env)
   await git(scratch, ['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], env)
   const workspace = await cloneWorkspace(superOrigin, { depth: 0 })
-  await git(workspace, [...allow, 'submodule', '--quiet', 'update', '--init'], env)
+  const depth = opts.depth ? [`--depth=${opts.depth}`] : []
+  await git(workspace, [...allow, 'submodule', '--quiet', 'update', '--init', ...depth], env)
   return { sub, superOrigin, workspace, env }
 }
 
@@ -98,4 +100,48 @@ export async function writeTree(root: string, files: Record<string, string>): Pr
     await mkdir(path.dirname(path.join(root, rel)), { recursive: true })
     await writeFile(path.join(root, rel), content)
   }
+}
+
+export interface NestedWorld extends SuperWorld {
+  /** The submodule's own submodule, at `lib/inner` (`inner` inside lib). */
+  inner: Origin
+}
+
+/**
+ * submoduleWorld one level deeper: the submodule `lib` has a submodule `inner` (`i.txt`), and
+ * the workspace is initialised with `git submodule update --init --recursive`, so its module
+ * store for inner is .git/modules/lib/modules/inner.
+ */
+export async function nestedSubmoduleWorld(): Promise<NestedWorld> {
+  const inner = await createOrigin({ 'i.txt': 'i1\n' })
+  const sub = await createOrigin({ 's.txt': 's1\n' })
+  const superOrigin = await createOrigin({ 'a.txt': 'a\n' })
+  const env = isolatedGitEnv(superOrigin.home)
+  const allow = ['-c', 'protocol.file.allow=always']
+  const addTo = async (origin: Origin, url: string, at: string, message: string) => {
+    const scratch = await tempDir('nested-seed')
+    await git(scratch, ['clone', '--quiet', origin.url, '.'], env)
+    await git(scratch, [...allow, 'submodule', '--quiet', 'add', url, at], env)
+    await git(scratch, ['commit', '--quiet', '-m', message], env)
+    await git(scratch, ['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], env)
+  }
+  await addTo(sub, inner.url, 'inner', 'Add submodule inner')
+  await addTo(superOrigin, sub.url, 'lib', 'Add submodule lib')
+  const workspace = await cloneWorkspace(superOrigin, { depth: 0 })
+  await git(workspace, [...allow, 'submodule', '--quiet', 'update', '--init', '--recursive'], env)
+  return { inner, sub, superOrigin, workspace, env }
+}
+
+/**
+ * Pushes to lib's origin a commit that moves its `inner` gitlink to a new commit pushed to
+ * inner's origin (both published, as a person would leave them); returns lib's new commit.
+ */
+export async function publishNestedMove(w: NestedWorld): Promise<string> {
+  const innerSha = await commitToOrigin(w.inner, { 'i.txt': 'i2\n' }, 'inner: i2')
+  const scratch = await tempDir('nested-move')
+  await git(scratch, ['clone', '--quiet', w.sub.url, '.'], w.env)
+  await git(scratch, ['update-index', '--cacheinfo', `160000,${innerSha},inner`], w.env)
+  await git(scratch, ['commit', '--quiet', '-m', 'lib: move inner to i2'], w.env)
+  await git(scratch, ['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], w.env)
+  return git(scratch, ['rev-parse', 'HEAD'], w.env)
 }

@@ -4,9 +4,11 @@
 // stand-in origin (cloned with LFS), the outputs and the log.
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, symlink } from 'node:fs/promises'
 import path from 'node:path'
+import { mountAbility } from '../../src/core/git/overlay.js'
 import { FakeGitHub } from '../../test-support/fake-github.js'
+import { basicToken, startGitHttpServer } from '../../test-support/git-http-server.js'
 import {
   cloneWorkspace,
   createOrigin,
@@ -21,6 +23,9 @@ import {
   lfsHome,
   lfsMissing,
   lfsOrigin,
+  commitToSub,
+  nestedSubmoduleWorld,
+  publishNestedMove,
   submoduleWorld
 } from '../../test-support/repo-fixtures.js'
 import {
@@ -246,5 +251,122 @@ describe('submodules', () => {
     const kept = `refs/agent-fanout/submodules/${PREFIX}/T1/lib`
     expect(tasksOutput(task)[0].reason).toContain(kept)
     expect(await git(w.origin.bareDir, ['rev-parse', kept], w.env)).toBe(gitlink)
+  }, 180_000)
+})
+
+// Overlay worktrees need mounts (root or passwordless sudo): skipped, with the reason, elsewhere.
+const mounting = await mountAbility(await tempDir('e2e-probe'))
+
+for (const mode of ['checkout', 'overlay'] as const) {
+  const cannot = mode === 'overlay' && !mounting.via
+  const describeIn = cannot ? describe.skip : describe
+  describeIn(
+    `submodules of submodules, ${mode} worktrees${cannot ? ` (skipped: ${mounting.reason})` : ''}`,
+    () => {
+      it('checks lib/inner out in every task; commits in inner and lib are not merged and both reach the origin; a published gitlink move merges', async () => {
+        const s = await nestedSubmoduleWorld()
+        const published = await publishNestedMove(s)
+        const w = await worldOf(
+          s.superOrigin,
+          s.workspace,
+          '- [ ] T1: Edit inside lib/inner\n- [ ] T2: Move lib\n- [ ] T3: Read lib/inner\n'
+        )
+        const agent = [
+          'cat lib/inner/i.txt > "$SCRATCH/inner-$TASK_ID"',
+          'case "$TASK_ID" in',
+          '  T1) (cd lib/inner && echo task > i.txt && git commit -qam "in inner") &&',
+          '      (cd lib && git commit -qam "move inner") ;;',
+          '  T2) cd lib && git fetch -q origin && git checkout -q --detach origin/main ;;',
+          '  T3) echo read > read.txt ;;',
+          'esac'
+        ].join('\n')
+        const r = await act(w, agent, { inputs: { 'worktree-mode': mode } })
+        expect(r.stdout).toContain(`Worktrees: ${mode} worktrees (worktree-mode: ${mode}`)
+        for (const id of ['T1', 'T2', 'T3'])
+          expect(await readFile(path.join(w.scratch, `inner-${id}`), 'utf8')).toBe('i1\n')
+        expect(statuses(r)).toEqual([
+          ['T1', 'failed'],
+          ['T2', 'merged'],
+          ['T3', 'merged']
+        ])
+        const reason = tasksOutput(r).find((t) => t.id === 'T1')?.reason ?? ''
+        expect(reason).toMatch(/changed submodule lib\/inner to commit .* changed submodule lib to/)
+        const kept = `refs/agent-fanout/submodules/${PREFIX}/T1`
+        expect(reason).toContain(`${kept}/lib.modules/inner`)
+        // Both commits reached the origin, under the refs the reason names.
+        const libCommit = await git(w.origin.bareDir, ['rev-parse', `${PREFIX}/T1:lib`], w.env)
+        expect(await git(w.origin.bareDir, ['rev-parse', `${kept}/lib`], w.env)).toBe(libCommit)
+        const innerCommit = await git(
+          w.origin.bareDir,
+          ['rev-parse', `${kept}/lib.modules/inner`],
+          w.env
+        )
+        expect(await git(w.origin.bareDir, ['cat-file', '-p', innerCommit], w.env)).toContain(
+          'in inner'
+        )
+        // The integration branch has T2's move and T3's file, not T1's commits.
+        expect(await git(w.origin.bareDir, ['rev-parse', `${INTEGRATION}:lib`], w.env)).toBe(
+          published
+        )
+        expect(await showOnOrigin(w, INTEGRATION, 'read.txt')).toBe('read')
+      }, 180_000)
+    }
+  )
+}
+
+describe('a private submodule remote on the same host as origin', () => {
+  it("is asked with the action's token: a gitlink move to a commit it has merges, one to a commit it lacks does not", async () => {
+    const s = await submoduleWorld()
+    const w = await worldOf(s.superOrigin, s.workspace, '- [ ] T1: Move lib\n- [ ] T2: Edit lib\n')
+    // Origin and the submodule served over HTTP by one server that wants the action's token.
+    const root = await tempDir('private-root')
+    await symlink(s.superOrigin.bareDir, path.join(root, 'super.git'))
+    await symlink(s.sub.bareDir, path.join(root, 'lib.git'))
+    const server = await startGitHttpServer({ root, token: w.api.token })
+    try {
+      await git(s.workspace, ['remote', 'set-url', 'origin', server.url('super.git')], s.env)
+      const store = ['--git-dir', '.git/modules/lib']
+      await git(
+        s.workspace,
+        [...store, 'remote', 'set-url', 'origin', server.url('lib.git')],
+        s.env
+      )
+      await git(s.workspace, ['config', 'submodule.lib.url', server.url('lib.git')], s.env)
+      // A commit on the submodule's remote that the workspace has not fetched: only asking the
+      // remote (with a token) can tell it is there. The agent gets it from a path of its own.
+      const published = await commitToSub(s, 's2\n')
+      const agent = [
+        'env > "$SCRATCH/env-$TASK_ID"',
+        'cd lib',
+        'case "$TASK_ID" in',
+        '  T1) git fetch -q "$SUB_PATH" main && git checkout -q --detach FETCH_HEAD ;;',
+        '  T2) echo task > s.txt && git commit -qam "in lib" ;;',
+        'esac'
+      ].join('\n')
+      const r = await act(w, agent, {
+        inputs: { 'worktree-mode': 'checkout' },
+        env: { SUB_PATH: s.sub.bareDir }
+      })
+      expect(statuses(r)).toEqual([
+        ['T1', 'merged'],
+        ['T2', 'failed']
+      ])
+      expect(await git(w.origin.bareDir, ['rev-parse', `${INTEGRATION}:lib`], w.env)).toBe(
+        published
+      )
+      const reason = tasksOutput(r).find((t) => t.id === 'T2')?.reason ?? ''
+      expect(reason).toContain(
+        `which the submodule's remote ${server.url('lib.git')} does not have`
+      )
+      expect(server.authorizations).toContain(basicToken(w.api.token))
+      // Agents never saw the token: not in their environment, not in the module store's config.
+      for (const id of ['T1', 'T2'])
+        expect(await readFile(path.join(w.scratch, `env-${id}`), 'utf8')).not.toContain(w.api.token)
+      expect(await readFile(path.join(s.workspace, '.git/modules/lib/config'), 'utf8')).not.toMatch(
+        /extraheader|authorization/i
+      )
+    } finally {
+      await server.stop()
+    }
   }, 180_000)
 })

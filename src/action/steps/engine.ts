@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { runFanout, type EngineOptions } from '../../core/engine.js'
 import { prepareLfs } from '../../core/git/lfs.js'
+import { remoteUrl, sameOriginAuth } from '../../core/git/remote.js'
 import type { FanoutResult, Task } from '../../core/types.js'
 import type { IssueData } from '../../github/api.js'
 import { HiddenCredentials } from '../credentials.js'
@@ -35,6 +36,7 @@ type FromInputs =
   | 'worktreeMode'
   | 'setupCommand'
   | 'sparseCheckout'
+  | 'remoteAuth'
 
 /**
  * Runs the engine with the action's inputs and `own` options, in a work dir under RUNNER_TEMP
@@ -81,6 +83,8 @@ export async function runEngine(
       worktreeMode: inputs.worktreeMode,
       setupCommand: inputs.setupCommand,
       sparseCheckout: inputs.sparseCheckout,
+      // Submodules on origin's host are asked with the same token (git/submodule-remotes.ts).
+      remoteAuth: sameOriginAuth(inputs.token, await remoteUrl(git, 'origin')),
       ...own
     })
   } finally {

@@ -5,7 +5,8 @@ import { errorMessage } from '../util/errors.js'
 import { isNoSpace } from '../util/no-space.js'
 import { GitError, type Git } from './git.js'
 import { conePathspecs } from './sparse.js'
-import { unpublishedSubmodules } from './submodules.js'
+import type { RemoteAuth } from './submodule-remotes.js'
+import { commitSubmoduleWork, unpublishedSubmodules } from './submodules.js'
 import { worktreeEnv, type Worktree } from './worktrees.js'
 
 /**
@@ -47,6 +48,8 @@ export interface CollectOptions {
    * when unset or undefined.
    */
   scope?: (wt: Worktree) => Promise<readonly string[] | undefined>
+  /** Credentials for asking a submodule's remote whether it has a commit (submodule-remotes.ts). */
+  remoteAuth?: RemoteAuth
 }
 
 /** What a run knows that its tasks' collect options are made from (see taskCollectOptions). */
@@ -63,6 +66,8 @@ export interface RunContext {
   setupExcludes?: (wt: Worktree) => Promise<readonly string[]>
   /** Where a worktree can have changes (see CollectOptions.scope). */
   scope?: (wt: Worktree) => Promise<readonly string[] | undefined>
+  /** See CollectOptions.remoteAuth. */
+  remoteAuth?: RemoteAuth
 }
 
 /** The collect options of one task of a run: its commit messages and how it names branches. */
@@ -90,7 +95,8 @@ export function taskCollectOptions(
     keepDir: run.keepDir,
     excludes: run.excludes,
     setupExcludes: run.setupExcludes,
-    scope: run.scope
+    scope: run.scope,
+    remoteAuth: run.remoteAuth
   }
 }
 
@@ -118,6 +124,10 @@ export async function collectWork(
 ): Promise<Collected> {
   const look = await inspect(git, wt, opts)
   if (look.problems.length > 0) return saveUnfinished(git, wt, opts, look)
+  // What the agent left uncommitted inside submodules, committed there first (submodules.ts).
+  const inSubmodules = await commitSubmoduleWork(git, wt.submodules ?? [], opts.message)
+  if (inSubmodules.length > 0)
+    return saveUnfinished(git, wt, opts, { ...look, problems: inSubmodules })
   let work: Collected
   try {
     work = { tip: await commitWork(git, wt, opts, look.head) }
@@ -134,7 +144,8 @@ export async function collectWork(
     wt.commonDir,
     opts.startSha,
     work.tip,
-    opts.branch
+    opts.branch,
+    opts.remoteAuth
   )
   return unpublished ? { error: unpublished, saved: work.tip, keepBranch: !!opts.branch } : work
 }

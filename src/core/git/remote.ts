@@ -17,6 +17,30 @@ export function tokenAuthConfig(
   return { [`http.${remoteUrl}.extraheader`]: `AUTHORIZATION: basic ${basic}` }
 }
 
+/**
+ * tokenAuthConfig for other remotes (a submodule's) at the same place as `originUrl`: the same
+ * scheme, host and port, so the token goes where it already goes for origin and nowhere else
+ * (an http:// remote of an https:// origin's host would carry it in the clear). Other remotes
+ * get nothing: `{}`.
+ */
+export function sameOriginAuth(
+  token: string | undefined,
+  originUrl: string
+): (url: string) => Record<string, string> {
+  const origin = webOrigin(originUrl)
+  return (url) => (token && origin && webOrigin(url) === origin ? tokenAuthConfig(token, url) : {})
+}
+
+/** `scheme://host:port` of an http(s) URL; undefined for anything else (ssh, paths). */
+function webOrigin(url: string): string | undefined {
+  if (!/^https?:\/\//i.test(url)) return undefined
+  try {
+    return new URL(url).origin
+  } catch {
+    return undefined
+  }
+}
+
 /** The fetch URL of a remote. */
 export async function remoteUrl(git: Git, remote: string): Promise<string> {
   return git.out(['remote', 'get-url', remote])

@@ -1,7 +1,7 @@
 import type { Logger } from '../types.js'
 import type { Git } from './git.js'
 import { narrowSparseDirs, writeSparseCheckout } from './sparse.js'
-import { SubmoduleWorktrees } from './submodules.js'
+import { SubmoduleWorktrees, type SubmoduleCheckout } from './submodules.js'
 
 /** How a worktree is made (worktrees.ts): a checkout of its own, or an overlay of a shared one. */
 export type WorktreeMode = 'checkout' | 'overlay'
@@ -67,9 +67,12 @@ export class RepoFeatures {
     return { config: await writeSparseCheckout(wt.gitDir, dirs), sparse: dirs }
   }
 
-  /** After a worktree's checkout at `commit`: its submodules. */
-  async afterCheckout(wt: { path: string }, commit: string): Promise<void> {
-    await this.submodules?.populate(wt.path, commit)
+  /** After a worktree's checkout at `commit`: its submodules (what was made, for collect). */
+  async afterCheckout(
+    wt: { path: string },
+    commit: string
+  ): Promise<SubmoduleCheckout[] | undefined> {
+    return this.submodules?.populate(wt.path, commit)
   }
 
   /** After worktrees' files are gone: the module stores forget their worktrees. */

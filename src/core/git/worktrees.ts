@@ -10,6 +10,7 @@ import { Git, GitError } from './git.js'
 import { diskUsage, OverlayLayers, releaseOverlays } from './overlay-layers.js'
 import type { Mounter } from './overlay.js'
 import type { RepoFeatures } from './repo-features.js'
+import type { SubmoduleCheckout } from './submodules.js'
 import { toolEnv } from '../util/tool-env.js'
 
 export interface Worktree {
@@ -28,6 +29,8 @@ export interface Worktree {
   config?: Record<string, string>
   /** The directories it shows, when sparse. */
   sparse?: string[]
+  /** The submodule worktrees made in it (repo-features.ts), parents before their children. */
+  submodules?: SubmoduleCheckout[]
 }
 
 /**
@@ -342,7 +345,7 @@ export class WorktreeManager {
       await this.features?.beforeCheckout(wt, this.layers ? 'overlay' : 'checkout', dirs)
     )
     await this.populate(wt, registration, branch, startSha)
-    await this.features?.afterCheckout(wt, startSha)
+    wt.submodules = await this.features?.afterCheckout(wt, startSha)
   }
 
   /** The worktree's files at startSha: an overlay mount, or a checkout. */

@@ -4,6 +4,7 @@
 import type { AgentPreset } from '../agents/presets/index.js'
 import type { RunWatcher } from '../events.js'
 import type { Git, Identity } from '../git/git.js'
+import type { RemoteAuth } from '../git/submodule-remotes.js'
 import type { WorktreeModeOption } from '../git/worktree-mode.js'
 import type { ConflictStrategy } from '../integrate.js'
 import type { Logger, Task, TaskResult } from '../types.js'
@@ -103,6 +104,12 @@ export interface EngineOptions {
   watch?: RunWatcher
   /** worktree-mode: `auto` (default), `overlay` or `checkout` (docs/worktrees.md). */
   worktreeMode?: WorktreeModeOption
+  /**
+   * Config that authenticates git to a remote URL other than origin's (a submodule's, asked
+   * whether it has a task's submodule commit: git/submodule-remotes.ts); `{}` for none. Used
+   * only in the engine's own git commands, never where an agent can see it.
+   */
+  remoteAuth?: RemoteAuth
   /** setup-command: run once before any agent, where the agents' files come from (setup.ts). */
   setupCommand?: string
 }

@@ -133,7 +133,8 @@ export async function prepare(options: EngineOptions, plan: RunPlan): Promise<Wo
       keepDir: path.join(root, 'kept'),
       excludes: options.agentPreset?.excludes ?? [],
       setupExcludes: files.excludes,
-      scope: files.scope
+      scope: files.scope,
+      remoteAuth: options.remoteAuth
     },
     branchOf: (task) => taskBranchName(options.branchPrefix, task.id),
     marker: (slot) => ({ name: 'AGENT_FANOUT_MARKER', value: `${runId}-${slot}` }),
