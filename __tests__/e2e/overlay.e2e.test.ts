@@ -140,7 +140,8 @@ describe('setup-command through the action, run mode', () => {
       expect(comment).toMatch(/\| T1 \| one \|[^\n]*failed/)
       expect(comment).toContain('registry unreachable: E_SETUP_42')
       expect(comment).toMatch(/set-up|setup-command/)
-      expect(await originBranches(w)).toEqual(['main'])
+      // No task branch: no agent ran (the integration branch, if pushed, is the base itself).
+      expect((await originBranches(w)).filter((b) => /\/T\d+$/.test(b))).toEqual([])
 
       const working = await act(w, agent, {
         inputs: {
