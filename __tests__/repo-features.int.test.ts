@@ -252,6 +252,34 @@ describe('submodules', () => {
     expect(await pushKeptSubmoduleCommits(g, 'origin', {})).toEqual([])
   })
 
+  it('never runs what an agent planted in the module store config while asking the remote', async () => {
+    const w = await submoduleWorld()
+    const { g, worktrees, baseSha } = await manager(w.workspace, w.env)
+    const wt = await worktrees.create('T1', 'fanout/T1', baseSha)
+    const lib = path.join(wt.path, 'lib')
+    // The module store is shared with the agents: one plants a command git would run for a
+    // fetch in the store (uploadpack of a local remote), and leaves a commit to check.
+    const planted = path.join(await tempDir('planted'), 'ran')
+    const store = await git(lib, ['rev-parse', '--git-common-dir'], w.env)
+    await git(
+      lib,
+      [
+        'config',
+        '--file',
+        path.resolve(lib, store, 'config'),
+        'remote.origin.uploadpack',
+        `sh -c 'touch ${planted}; exec git-upload-pack "$1"' --`
+      ],
+      w.env
+    )
+    await writeFile(path.join(lib, 's.txt'), 'changed in the task\n')
+    await git(lib, ['commit', '-qam', 'task change'], w.env)
+    const work = await collectWork(g, wt, collectOptions('fanout/T1', baseSha, await tempDir('k')))
+    expect((work as { error: string }).error).toContain('changed submodule lib to commit')
+    expect(existsSync(planted)).toBe(false)
+    await worktrees.removeAll()
+  })
+
   it("merges a task that only moves the gitlink to a commit the submodule's remote has", async () => {
     const w = await submoduleWorld()
     const published = await commitToSub(w, 's2\n')

@@ -8,13 +8,14 @@ import type { Git, GitRunOptions } from './git.js'
  * (submodules.ts). Asked of the module store's remote-tracking branches first (no network),
  * then of the remote itself, once.
  *
- * A private remote needs credentials. The caller's `remoteAuth` gives them per URL (the action
- * gives its token to remotes on origin's host: remote.ts), and then the question is asked from a
- * scratch repository of our own that borrows the store's objects (alternates, whose refs git
- * also tells the remote it has, so only what is new is downloaded): the store's
- * config is shared with the agents, so a token must never meet it (a planted `http.proxy`,
- * `url.*.insteadOf` or `sslVerify=false` would send the token elsewhere). Without credentials
- * the store fetches as it would for anyone, with whatever access its own config gives.
+ * The question is asked from a scratch repository of our own that borrows the store's objects
+ * (alternates, whose refs git also tells the remote it has, so only what is new is downloaded),
+ * never by a fetch in the store: the store's config is shared with the agents, and this runs
+ * after them, next to the merge (a planted `core.sshCommand` or `core.fsmonitor` would run
+ * there; a planted `http.proxy`, `url.*.insteadOf` or `sslVerify=false` would send a token
+ * elsewhere). A private remote needs credentials: the caller's `remoteAuth` gives them per URL
+ * (the action gives its token to remotes on origin's host: remote.ts), written into the scratch
+ * repository's own config.
  *
  * A remote that cannot be asked (authentication, network) is an answer of its own: the commit
  * may well be there, so nobody is told it is not.
@@ -40,32 +41,13 @@ export async function remoteHas(
   const shown = redactUrl(url) || 'its remote'
   if (await trackedContains(git, at, sha)) return { has: true, url: shown }
   if (!url) return { unknown: `the module store ${store} names no remote`, url: shown }
-  const auth = remoteAuth?.(url) ?? {}
-  const fetched =
-    Object.keys(auth).length > 0
-      ? await askApart(git, store, url, sha, auth)
-      : await askInStore(git, at, name, sha)
+  const fetched = await askApart(git, store, url, sha, remoteAuth?.(url) ?? {})
   return 'failed' in fetched
     ? { unknown: fetched.failed, url: shown }
     : { has: fetched.has, url: shown }
 }
 
-/** The store's own fetch (no credentials of ours): its remote-tracking branches, refreshed. */
-async function askInStore(
-  git: Git,
-  at: GitRunOptions,
-  remote: string,
-  sha: string
-): Promise<{ has: boolean } | { failed: string }> {
-  const fetched = await git.run(
-    ['fetch', '--quiet', '--no-tags', '--no-recurse-submodules', '--no-auto-maintenance', remote],
-    { ...at, okExitCodes: [1, 128] }
-  )
-  if (fetched.exitCode !== 0) return { failed: gitSays(fetched.stderr) }
-  return { has: await trackedContains(git, at, sha) }
-}
-
-/** The same fetch of `url`'s branches, with credentials, from a scratch repository (see above). */
+/** A fetch of `url`'s branches, with any credentials, from a scratch repository (see above). */
 async function askApart(
   git: Git,
   store: string,
