@@ -33,6 +33,9 @@ import { livingProcesses } from '../../test-support/processes.js'
 import { nodeBinary, REPO_ROOT, type RunActionOptions } from '../../test-support/run-action.js'
 import { act, statuses, useCleanup, world, type World } from '../adversarial/support.js'
 
+// A real runner knows nothing of the suite's forced worktree-mode (npm test runs the worktree
+// suites again with AGENT_FANOUT_WORKTREE_MODE=checkout): `auto` must mean auto here.
+const REAL_RUNNER = { AGENT_FANOUT_WORKTREE_MODE: '' }
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 // Told apart from any other run's sleeps (see cli-interrupts.e2e.test.ts).
 const SLEEP = 900 + Math.floor(Math.random() * 2000)
@@ -470,7 +473,7 @@ describe('the action as a non-root runner user with passwordless sudo', () => {
     const { w, runnerTemp, wrap } = await runnerWorld(user, 'main')
     const agent = 'echo "$TASK_TITLE" > "$TASK_ID.txt"'
     const inputs = { 'worktree-mode': 'auto' }
-    const main = await act(w, agent, { inputs, runnerTemp, wrap })
+    const main = await act(w, agent, { inputs, env: REAL_RUNNER, runnerTemp, wrap })
     expect(main.stdout).toContain(
       'Worktrees: overlay worktrees (worktree-mode: auto; passwordless sudo works)'
     )
@@ -479,7 +482,13 @@ describe('the action as a non-root runner user with passwordless sudo', () => {
       ['T1', 'merged'],
       ['T2', 'merged']
     ])
-    const post = await act(w, agent, { inputs, runnerTemp, wrap, post: { state: main.state } })
+    const post = await act(w, agent, {
+      inputs,
+      env: REAL_RUNNER,
+      runnerTemp,
+      wrap,
+      post: { state: main.state }
+    })
     expect(post.exitCode).toBe(0)
     expect(await mountsUnder(runnerTemp)).toEqual([])
     expect(await notOwnedBy(user, runnerTemp)).toEqual([])
@@ -493,6 +502,7 @@ describe('the action as a non-root runner user with passwordless sudo', () => {
     const inputs = { 'worktree-mode': 'auto' }
     const main = await act(w, agent, {
       inputs,
+      env: REAL_RUNNER,
       runnerTemp,
       wrap,
       onSpawn: (child) => {
@@ -505,7 +515,13 @@ describe('the action as a non-root runner user with passwordless sudo', () => {
     expect(main.signal).toBe('SIGKILL')
     for (const pid of livingProcesses(`sleep ${SLEEP}`)) process.kill(pid, 'SIGKILL')
     expect((await mountsUnder(runnerTemp)).length).toBe(3)
-    const post = await act(w, agent, { inputs, runnerTemp, wrap, post: { state: main.state } })
+    const post = await act(w, agent, {
+      inputs,
+      env: REAL_RUNNER,
+      runnerTemp,
+      wrap,
+      post: { state: main.state }
+    })
     expect(post.exitCode).toBe(0)
     expect(post.stdout).toContain('Removed the worktrees an interrupted run left')
     expect(await mountsUnder(runnerTemp)).toEqual([])
