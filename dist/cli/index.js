@@ -30746,7 +30746,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2745);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(615);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
@@ -30755,7 +30755,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2745:
+/***/ 615:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35006,6 +35006,27 @@ function tokenAuthConfig(token, remoteUrl) {
     const basic = Buffer.from(`x-access-token:${token}`, 'utf8').toString('base64');
     return { [`http.${remoteUrl}.extraheader`]: `AUTHORIZATION: basic ${basic}` };
 }
+/**
+ * tokenAuthConfig for other remotes (a submodule's) at the same place as `originUrl`: the same
+ * scheme, host and port, so the token goes where it already goes for origin and nowhere else
+ * (an http:// remote of an https:// origin's host would carry it in the clear). Other remotes
+ * get nothing: `{}`.
+ */
+function sameOriginAuth(token, originUrl) {
+    const origin = webOrigin(originUrl);
+    return (url) => (token && origin && webOrigin(url) === origin ? tokenAuthConfig(token, url) : {});
+}
+/** `scheme://host:port` of an http(s) URL; undefined for anything else (ssh, paths). */
+function webOrigin(url) {
+    if (!/^https?:\/\//i.test(url))
+        return undefined;
+    try {
+        return new URL(url).origin;
+    }
+    catch {
+        return undefined;
+    }
+}
 /** The fetch URL of a remote. */
 async function remoteUrl(git, remote) {
     return git.out(['remote', 'get-url', remote]);
@@ -37342,7 +37363,105 @@ function createLimiter(limit) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/core/git/submodule-remotes.ts
+
+
+
+async function remoteHas(git, store, sha, remoteAuth) {
+    const at = { env: { GIT_DIR: store } };
+    const name = await defaultRemote(git, store);
+    const url = await git.out(['remote', 'get-url', name], at).catch(() => '');
+    const shown = redactUrl(url) || 'its remote';
+    if (await trackedContains(git, at, sha))
+        return { has: true, url: shown };
+    if (!url)
+        return { unknown: `the module store ${store} names no remote`, url: shown };
+    const fetched = await askApart(git, store, url, sha, remoteAuth?.(url) ?? {});
+    return 'failed' in fetched
+        ? { unknown: fetched.failed, url: shown }
+        : { has: fetched.has, url: shown };
+}
+/** A fetch of `url`'s branches, with any credentials, from a scratch repository (see above). */
+async function askApart(git, store, url, sha, auth) {
+    const scratch = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(external_node_os_default().tmpdir(), 'agent-fanout-submodule-'));
+    try {
+        await git.run(['init', '--quiet', '--bare', '--template=', scratch]);
+        await (0,promises_namespaceObject.writeFile)(external_node_path_default().join(scratch, 'objects', 'info', 'alternates'), `${external_node_path_default().resolve(store, 'objects')}\n`);
+        // The credentials go in the scratch repository's own config (0600, in a 0700 directory,
+        // gone after this fetch): never in a process's environment or command line, which another
+        // process of the user (an agent still running) can read.
+        await (0,promises_namespaceObject.appendFile)(external_node_path_default().join(scratch, 'config'), configText(auth), { mode: 0o600 });
+        await (0,promises_namespaceObject.chmod)(external_node_path_default().join(scratch, 'config'), 0o600);
+        const at = { env: { GIT_DIR: scratch } };
+        const fetched = await git.run([
+            'fetch',
+            '--quiet',
+            '--no-tags',
+            '--no-recurse-submodules',
+            '--no-auto-maintenance',
+            '--no-write-fetch-head',
+            url,
+            '+refs/heads/*:refs/remotes/origin/*'
+        ], { ...at, okExitCodes: [1, 128] });
+        if (fetched.exitCode !== 0)
+            return { failed: gitSays(fetched.stderr) };
+        return { has: await trackedContains(git, at, sha) };
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(scratch, { recursive: true, force: true });
+    }
+}
+/**
+ * `section.sub.section.name = value` settings as git config file text. An extraheader starts
+ * with an empty value, which drops any a global config gave (two Authorization headers on one
+ * request would be refused).
+ */
+function configText(config) {
+    const quote = (s) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    let text = '';
+    for (const [key, value] of Object.entries(config)) {
+        if (/[\n\r\0]/.test(key + value))
+            throw new Error(`config ${key}: a line break is not allowed`);
+        const section = key.slice(0, key.indexOf('.'));
+        const name = key.slice(key.lastIndexOf('.') + 1);
+        const sub = key.slice(section.length + 1, key.length - name.length - 1);
+        text += `[${section}${sub ? ` ${quote(sub)}` : ''}]\n`;
+        if (/extraheader$/i.test(name))
+            text += `\t${name} =\n`;
+        text += `\t${name} = ${quote(value)}\n`;
+    }
+    return text;
+}
+/** Whether a remote-tracking branch of the repository at `at` contains `sha`. */
+async function trackedContains(git, at, sha) {
+    if (!(await git.test(['cat-file', '-e', `${sha}^{commit}`], at)))
+        return false;
+    const refs = await git.out(['for-each-ref', '--count=1', '--contains', sha, '--format=%(refname)', 'refs/remotes/'], at);
+    return refs !== '';
+}
+/** The remote a module store fetches from: origin, else its first. */
+async function defaultRemote(git, store) {
+    const remotes = await git.out(['remote'], { env: { GIT_DIR: store } }).catch(() => '');
+    const list = remotes.split('\n').filter(Boolean);
+    return list.includes('origin') ? 'origin' : (list[0] ?? 'origin');
+}
+/** git's last words on a failure (its fatal line, mostly), without credentials in URLs. */
+function gitSays(stderr) {
+    const lines = stderr
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
+    const fatal = lines.filter((l) => /^(fatal|error):/i.test(l));
+    return redactUrl((fatal.length ? fatal : lines).slice(-2).join(' ')) || 'git fetch failed';
+}
+/** A URL as it may be shown: a user:password part is replaced. */
+function redactUrl(text) {
+    return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1***@');
+}
+
 ;// CONCATENATED MODULE: ./src/core/git/submodules.ts
+
+
 
 
 
@@ -37359,6 +37478,10 @@ class SubmoduleWorktrees {
     logger;
     modules;
     lanes = new Map();
+    /** The module stores this run added worktrees to (nested ones too): pruned after removals. */
+    used = new Set();
+    /** A module store's own initialised submodules at a commit (found once per pair). */
+    nested = new Map();
     constructor(git, logger, modules) {
         this.git = git;
         this.logger = logger;
@@ -37366,15 +37489,13 @@ class SubmoduleWorktrees {
     }
     /**
      * The submodules of `commit` the workspace has initialised; undefined when there are none
-     * (the usual case costs one stat). Worktree entries an earlier run left in their stores go.
+     * (the usual case costs one stat).
      */
     static async find(git, commonDir, commit, logger) {
         const modules = await initialisedSubmodules(git, commonDir, commit);
         if (modules.length === 0)
             return undefined;
-        const found = new SubmoduleWorktrees(git, logger, modules);
-        await found.prune();
-        return found;
+        return new SubmoduleWorktrees(git, logger, modules);
     }
     /**
      * Checks out, in the worktree at `wtPath` (whose superproject commit is `commit`), every
@@ -37383,22 +37504,62 @@ class SubmoduleWorktrees {
      * are written into the task's own tree (an overlay's upper layer).
      */
     async populate(wtPath, commit) {
-        const links = await gitlinks(this.git, commit, this.modules.map((m) => m.path));
-        for (const module of this.modules) {
+        const made = [];
+        await this.fill(made, wtPath, '', commit, this.modules);
+        return made;
+    }
+    /**
+     * The submodules of one repository (the superproject, or a submodule at `prefix` whose git
+     * dir `at` names), then theirs: a workspace initialised with `--recursive` has the nested
+     * ones' stores in its module stores (.git/modules/<a>/modules/<b>).
+     */
+    async fill(made, dir, prefix, commit, modules, at) {
+        const links = await gitlinks(this.git, commit, modules.map((m) => m.path), at);
+        for (const module of modules) {
             const sha = links.get(module.path);
-            if (!sha || !(await isDir(external_node_path_default().join(wtPath, module.path))))
+            const target = external_node_path_default().join(dir, module.path);
+            if (!sha || !(await isDir(target)))
                 continue;
-            const at = { env: { GIT_DIR: module.store } };
-            if (!(await this.git.test(['cat-file', '-e', `${sha}^{commit}`], at))) {
-                this.logger.warning(`Submodule ${module.path}: commit ${sha.slice(0, 12)} is not in the workspace's module store, so task worktrees leave it empty (run \`git submodule update\` before this step).`);
+            const inStore = { env: { GIT_DIR: module.store } };
+            if (!(await this.git.test(['cat-file', '-e', `${sha}^{commit}`], inStore))) {
+                this.logger.warning(`Submodule ${prefix}${module.path}: commit ${sha.slice(0, 12)} is not in the workspace's module store, so task worktrees leave it empty (run \`git submodule update --recursive\` before this step).`);
                 continue;
             }
-            await this.lane(module.store)(() => this.git.run(['worktree', 'add', '--quiet', '--detach', external_node_path_default().join(wtPath, module.path), sha], at));
+            await this.lane(module.store)(async () => {
+                // Entries an earlier run left in this store go before its first worktree of this run.
+                if (!this.used.has(module.store))
+                    await this.pruneStore(module.store);
+                this.used.add(module.store);
+                await this.git.run(['worktree', 'add', '--quiet', '--detach', target, sha], inStore);
+            });
+            const dotGit = await (0,promises_namespaceObject.readFile)(external_node_path_default().join(target, '.git'), 'utf8');
+            made.push({
+                shown: `${prefix}${module.path}`,
+                path: target,
+                gitDir: external_node_path_default().resolve(target, dotGit.replace(/^gitdir: /, '').trim()),
+                commonDir: module.store,
+                dotGit,
+                sha,
+                parent: dir
+            });
+            const inner = await this.nestedOf(module.store, sha);
+            if (inner.length > 0)
+                await this.fill(made, target, `${prefix}${module.path}/`, sha, inner, inStore);
         }
+    }
+    nestedOf(store, commit) {
+        const key = `${store}\0${commit}`;
+        let found = this.nested.get(key);
+        if (!found)
+            this.nested.set(key, (found = initialisedSubmodules(this.git, store, commit, { env: { GIT_DIR: store } })));
+        return found;
     }
     /** Forgets the module stores' worktrees whose files are gone (after task worktrees go). */
     async prune() {
-        await Promise.all(this.modules.map((m) => this.lane(m.store)(() => this.git.run(['worktree', 'prune'], { env: { GIT_DIR: m.store }, okExitCodes: [128] }))));
+        await Promise.all([...this.used].map((store) => this.lane(store)(() => this.pruneStore(store))));
+    }
+    async pruneStore(store) {
+        await this.git.run(['worktree', 'prune'], { env: { GIT_DIR: store }, okExitCodes: [128] });
     }
     lane(store) {
         let lane = this.lanes.get(store);
@@ -37407,13 +37568,16 @@ class SubmoduleWorktrees {
         return lane;
     }
 }
-/** The submodules recorded in `commit`'s .gitmodules whose store the workspace has. */
-async function initialisedSubmodules(git, commonDir, commit) {
-    const modulesDir = external_node_path_default().join(commonDir, 'modules');
+/**
+ * The submodules recorded in `commit`'s .gitmodules whose store the repository has: the
+ * superproject's (`gitDir` its common dir), or a module store's own (`at` naming it).
+ */
+async function initialisedSubmodules(git, gitDir, commit, at) {
+    const modulesDir = external_node_path_default().join(gitDir, 'modules');
     if (!(await isDir(modulesDir)))
         return [];
-    const paths = await configEntries(git, ['--blob', `${commit}:.gitmodules`], /\.path$/);
-    const urls = await configEntries(git, [], /^submodule\..*\.url$/);
+    const paths = await configEntries(git, ['--blob', `${commit}:.gitmodules`], /\.path$/, at);
+    const urls = await configEntries(git, [], /^submodule\..*\.url$/, at);
     const found = [];
     for (const [key, subPath] of paths) {
         const name = key.slice('submodule.'.length, -'.path'.length);
@@ -37425,8 +37589,9 @@ async function initialisedSubmodules(git, commonDir, commit) {
     return found;
 }
 /** `git config [--blob x] -z --get-regexp`, as key → value, filtered by key. */
-async function configEntries(git, source, keys) {
+async function configEntries(git, source, keys, at) {
     const out = await git.run(['config', ...source, '-z', '--get-regexp', '^submodule\\.'], {
+        ...at,
         okExitCodes: [1, 128]
     });
     const entries = new Map();
@@ -37441,11 +37606,11 @@ async function configEntries(git, source, keys) {
     return entries;
 }
 /** Gitlinks (mode 160000) at the given paths of `commit`: path → commit id. */
-async function gitlinks(git, commit, paths) {
+async function gitlinks(git, commit, paths, at) {
     const links = new Map();
     if (paths.length === 0)
         return links;
-    const out = await git.out(['ls-tree', '-z', commit, '--', ...paths]);
+    const out = await git.out(['ls-tree', '-z', commit, '--', ...paths], at);
     for (const entry of out.split('\0').filter(Boolean)) {
         const [meta, name] = [entry.slice(0, entry.indexOf('\t')), entry.slice(entry.indexOf('\t') + 1)];
         const [mode, , sha] = meta.split(' ');
@@ -37455,57 +37620,162 @@ async function gitlinks(git, commit, paths) {
     return links;
 }
 /**
- * Why a task's work must not be merged as it is: a gitlink it changed points at a commit that
- * its submodule's remote does not have (checked against the module store's remote-tracking
- * branches, fetched once more when they do not have it), so the merged superproject would name
- * a commit nobody can check out. The commit, where the store has it, is kept under a ref of its
- * own there, and the reason says where and what to push. Undefined: nothing to object to.
+ * Commits what an agent left uncommitted inside a task's submodules, innermost first, with the
+ * task's message: the work is kept like any commit an agent makes there, and
+ * unpublishedSubmodules then judges it (it is on no remote, so the task is not merged and the
+ * commits are kept). A parent records a child's new commit only when the child moved (the agent
+ * or this committed there); a child left where it was made while its parent moved on (the agent
+ * checked out another commit of the parent) stays as git leaves it: uncommitted. Git runs with
+ * each submodule worktree's git dirs as recorded when it was made. Returns what went wrong, as
+ * "the agent …".
  */
-async function unpublishedSubmodules(git, commonDir, startSha, tip, taskBranch) {
+async function commitSubmoduleWork(git, checkouts, message) {
+    const problems = [];
+    const moved = new Set();
+    for (const sub of [...checkouts].reverse()) {
+        const dotGit = await (0,promises_namespaceObject.readFile)(external_node_path_default().join(sub.path, '.git'), 'utf8').catch(() => undefined);
+        // A submodule the task removed has nothing to commit.
+        if (dotGit === undefined && !(await isDir(sub.path)))
+            continue;
+        if (dotGit !== sub.dotGit) {
+            problems.push(`changed or removed the .git file of submodule ${sub.shown}`);
+            continue;
+        }
+        const run = {
+            cwd: sub.path,
+            env: { GIT_DIR: sub.gitDir, GIT_COMMON_DIR: sub.commonDir, GIT_WORK_TREE: sub.path }
+        };
+        const children = checkouts.filter((c) => c.parent === sub.path);
+        try {
+            await commitLeftWork(git, sub.path, run, children, moved, message);
+            if ((await git.out(['rev-parse', 'HEAD'], run)) !== sub.sha)
+                moved.add(sub.path);
+        }
+        catch (error) {
+            problems.push(`left changes in submodule ${sub.shown} that could not be committed (${error instanceof Error ? error.message : String(error)})`);
+        }
+    }
+    return problems;
+}
+/** One submodule's commit of its files and of the children that moved (see above). */
+async function commitLeftWork(git, cwd, run, children, moved, message) {
+    const files = await git.out(['status', '--porcelain', '--ignore-submodules=all'], run);
+    if (!files && !children.some((c) => moved.has(c.path)))
+        return;
+    await git.run(['add', '--all'], run);
+    // Children that did not move are not recorded: their gitlinks stay as the parent has them.
+    const still = children.filter((c) => !moved.has(c.path)).map((c) => external_node_path_default().relative(cwd, c.path));
+    if (still.length > 0)
+        await git.run(['reset', '--quiet', '--', ...still], run);
+    const commit = await git.run(['commit', '--no-verify', '--quiet', '-F', '-'], {
+        ...run,
+        stdin: message,
+        okExitCodes: [1]
+    });
+    if (commit.exitCode === 1 &&
+        !/nothing to commit|nothing added/.test(commit.stdout + commit.stderr))
+        throw new git_GitError(['commit'], commit);
+}
+/**
+ * Why a task's work must not be merged as it is: a gitlink it changed points at a commit that
+ * its submodule's remote does not have (submodule-remotes.ts), so the merged superproject would
+ * name a commit nobody can check out; or the remote could not be asked, so nobody knows. Such a
+ * commit, where the store has it, is kept under a ref of its own there and in the superproject,
+ * its own submodules' commits are checked the same way (a workspace initialised with
+ * `--recursive`), and the reason says where they are and what to push, innermost first.
+ * Undefined: nothing to object to.
+ */
+async function unpublishedSubmodules(git, commonDir, startSha, tip, taskBranch, remoteAuth) {
     const modulesDir = external_node_path_default().join(commonDir, 'modules');
     if (!(await isDir(modulesDir)))
         return undefined;
-    const changed = await changedGitlinks(git, startSha, tip);
-    if (changed.size === 0)
-        return undefined;
-    const names = await configEntries(git, ['--blob', `${tip}:.gitmodules`], /\.path$/);
-    const problems = [];
-    for (const [subPath, sha] of changed) {
-        const key = [...names].find(([, p]) => p.replace(/\/+$/, '') === subPath)?.[0];
-        const name = key?.slice('submodule.'.length, -'.path'.length);
-        const store = name ? external_node_path_default().join(modulesDir, name) : undefined;
-        const short = sha.slice(0, 12);
-        if (!store || !(await isDir(store))) {
-            problems.push(`points ${subPath} at commit ${short}, in a submodule the workspace has not initialised, so it cannot be checked`);
-            continue;
-        }
-        if (await published(git, store, sha))
-            continue;
-        const at = { env: { GIT_DIR: store } };
-        const has = await git.test(['cat-file', '-e', `${sha}^{commit}`], at);
-        const ref = `${KEPT_SUBMODULE_REFS}/${taskBranch ?? 'detached'}`;
-        const superRef = `${SUBMODULE_COMMIT_REFS}/${taskBranch ?? 'detached'}/${refSafe(name)}`;
-        if (has) {
-            await git.run(['update-ref', ref, sha], at);
-            await git.run([
-                'fetch',
-                '--quiet',
-                '--no-tags',
-                '--no-write-fetch-head',
-                store,
-                `+${ref}:${superRef}`
-            ]);
-        }
-        const remoteUrl = await git
-            .out(['remote', 'get-url', await defaultRemote(git, store)], at)
-            .catch(() => 'its remote');
-        problems.push(has
-            ? `changed submodule ${subPath} to commit ${short}, which the submodule's remote ${remoteUrl} does not have. The commit is kept in the workspace's module store ${external_node_path_default().relative(external_node_path_default().dirname(commonDir), store) || store} as ${ref}, and in this repository as ${superRef}: push it to the submodule's remote (\`git -C ${subPath} push origin ${sha}:refs/heads/<branch>\`), then merge this task's branch`
-            : `points ${subPath} at commit ${short}, which neither the workspace nor the submodule's remote ${remoteUrl} has`);
-    }
+    const check = { git, commonDir, taskBranch, remoteAuth };
+    const problems = await checkLevel(check, { modulesDir, prefix: '', refPrefix: '' }, startSha, tip);
     if (problems.length === 0)
         return undefined;
     return `Not merged: the task ${problems.join('; it ')}.`;
+}
+async function checkLevel(check, level, from, to) {
+    const changed = await changedGitlinks(check.git, from, to, level.at);
+    if (changed.size === 0)
+        return [];
+    const names = await configEntries(check.git, ['--blob', `${to}:.gitmodules`], /\.path$/, level.at);
+    const problems = [];
+    for (const [subPath, link] of changed) {
+        const key = [...names].find(([, p]) => p.replace(/\/+$/, '') === subPath)?.[0];
+        const name = key?.slice('submodule.'.length, -'.path'.length);
+        const store = name ? external_node_path_default().join(level.modulesDir, name) : undefined;
+        const shown = `${level.prefix}${subPath}`;
+        if (!name || !store || !(await isDir(store))) {
+            problems.push(`points ${shown} at commit ${link.sha.slice(0, 12)}, in a submodule the workspace has not initialised, so it cannot be checked`);
+            continue;
+        }
+        problems.push(...(await checkGitlink(check, level, { name, store, shown }, link)));
+    }
+    return problems;
+}
+/** One changed gitlink: nothing when its remote has the commit, else what is wrong (nested first). */
+async function checkGitlink(check, level, module, link) {
+    const { git } = check;
+    const { name, store, shown } = module;
+    const answer = await remoteHas(git, store, link.sha, check.remoteAuth);
+    if ('has' in answer && answer.has)
+        return [];
+    const at = { env: { GIT_DIR: store } };
+    const short = link.sha.slice(0, 12);
+    const has = await git.test(['cat-file', '-e', `${link.sha}^{commit}`], at);
+    const asked = 'unknown' in answer
+        ? `could not check whether ${answer.url} has ${short}: ${answer.unknown}`
+        : undefined;
+    if (!has)
+        return [
+            `points ${shown} at commit ${short}, which the workspace does not have, and ${asked ?? `the submodule's remote ${answer.url} does not have either`}`
+        ];
+    // Its own submodules' commits must be pushed first: checked against where it started.
+    const inner = await checkNested(check, level, module, link);
+    const kept = await keepCommit(check, store, `${level.refPrefix}${refSafe(name)}`, link.sha);
+    const where = `The commit is kept in the workspace's module store ${external_node_path_default().relative(external_node_path_default().dirname(check.commonDir), store) || store} as ${kept.ref}, and in this repository as ${kept.superRef}`;
+    const what = asked
+        ? `changed submodule ${shown} to commit ${short}, but ${asked}. ${where}: make sure the submodule's remote has it (\`git -C ${shown} push origin ${link.sha}:refs/heads/<branch>\`), then merge this task's branch`
+        : `changed submodule ${shown} to commit ${short}, which the submodule's remote ${answer.url} does not have. ${where}: push it to the submodule's remote (\`git -C ${shown} push origin ${link.sha}:refs/heads/<branch>\`), then merge this task's branch`;
+    return [...inner, what];
+}
+/** The gitlinks a submodule commit changed in its own submodules (initialised `--recursive`). */
+async function checkNested(check, level, module, link) {
+    const modulesDir = external_node_path_default().join(module.store, 'modules');
+    if (!(await isDir(modulesDir)))
+        return [];
+    const at = { env: { GIT_DIR: module.store } };
+    const inner = {
+        modulesDir,
+        at,
+        prefix: `${module.shown}/`,
+        refPrefix: `${level.refPrefix}${refSafe(module.name)}.modules/`
+    };
+    return checkLevel(check, inner, link.old ?? (await emptyTree(check.git, at)), link.sha);
+}
+/**
+ * Keeps a submodule commit the task made: under KEPT_SUBMODULE_REFS in its module store, and
+ * under SUBMODULE_COMMIT_REFS in the superproject (which the action pushes to its origin).
+ */
+async function keepCommit(check, store, refName, sha) {
+    const branch = check.taskBranch ?? 'detached';
+    const ref = `${KEPT_SUBMODULE_REFS}/${branch}`;
+    const superRef = `${SUBMODULE_COMMIT_REFS}/${branch}/${refName}`;
+    await check.git.run(['update-ref', ref, sha], { env: { GIT_DIR: store } });
+    await check.git.run([
+        'fetch',
+        '--quiet',
+        '--no-tags',
+        '--no-write-fetch-head',
+        store,
+        `+${ref}:${superRef}`
+    ]);
+    return { ref, superRef };
+}
+/** The empty tree's id in this repository's hash (git knows it without storing it). */
+async function emptyTree(git, at) {
+    return git.out(['hash-object', '-t', 'tree', '--stdin'], { ...at, stdin: '' });
 }
 /** A submodule name as one or more ref path components. */
 function refSafe(name) {
@@ -37540,40 +37810,17 @@ async function pushKeptSubmoduleCommits(git, remote, auth) {
         .map((u) => ({ ...u, expected: there.get(u.ref) }));
     return pushRefs(git, remote, updates, auth);
 }
-/** Gitlinks added or changed between two commits: path → new commit id. */
-async function changedGitlinks(git, from, to) {
-    const out = await git.out(['diff-tree', '-r', '-z', '--no-renames', from, to]);
+/** Gitlinks added or changed between two commits: path → the old (if any) and new commit. */
+async function changedGitlinks(git, from, to, at) {
+    const out = await git.out(['diff-tree', '-r', '-z', '--no-renames', from, to], at);
     const fields = out.split('\0');
     const links = new Map();
     for (let i = 0; i + 1 < fields.length; i += 2) {
-        const [, newMode, , newSha, status] = fields[i].replace(/^:/, '').split(' ');
+        const [oldMode, newMode, oldSha, newSha, status] = fields[i].replace(/^:/, '').split(' ');
         if (newMode === '160000' && status !== 'D')
-            links.set(fields[i + 1], newSha);
+            links.set(fields[i + 1], { old: oldMode === '160000' ? oldSha : undefined, sha: newSha });
     }
     return links;
-}
-/** Whether a remote-tracking branch of the store contains `sha` (fetching once if not). */
-async function published(git, store, sha) {
-    const at = { env: { GIT_DIR: store } };
-    const contains = async () => {
-        if (!(await git.test(['cat-file', '-e', `${sha}^{commit}`], at)))
-            return false;
-        const refs = await git.out(['for-each-ref', '--count=1', '--contains', sha, '--format=%(refname)', 'refs/remotes/'], at);
-        return refs !== '';
-    };
-    if (await contains())
-        return true;
-    const remote = await defaultRemote(git, store);
-    const fetched = await git.run(['fetch', '--quiet', '--no-tags', '--no-recurse-submodules', remote], {
-        ...at,
-        okExitCodes: [1, 128]
-    });
-    return fetched.exitCode === 0 && (await contains());
-}
-async function defaultRemote(git, store) {
-    const remotes = await git.out(['remote'], { env: { GIT_DIR: store } }).catch(() => '');
-    const list = remotes.split('\n').filter(Boolean);
-    return list.includes('origin') ? 'origin' : (list[0] ?? 'origin');
 }
 async function isDir(p) {
     return (0,promises_namespaceObject.stat)(p).then((s) => s.isDirectory(), () => false);
@@ -37847,7 +38094,7 @@ class WorktreeManager {
         // Sparse cones and submodules (repo-features.ts) around the files themselves.
         Object.assign(wt, await this.features?.beforeCheckout(wt, this.layers ? 'overlay' : 'checkout', dirs));
         await this.populate(wt, registration, branch, startSha);
-        await this.features?.afterCheckout(wt, startSha);
+        wt.submodules = await this.features?.afterCheckout(wt, startSha);
     }
     /** The worktree's files at startSha: an overlay mount, or a checkout. */
     async populate(wt, registration, branch, startSha) {
@@ -38095,7 +38342,8 @@ function taskCollectOptions(run, task, branch, startSha) {
         keepDir: run.keepDir,
         excludes: run.excludes,
         setupExcludes: run.setupExcludes,
-        scope: run.scope
+        scope: run.scope,
+        remoteAuth: run.remoteAuth
     };
 }
 const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
@@ -38104,6 +38352,10 @@ async function collectWork(git, wt, opts) {
     const look = await inspect(git, wt, opts);
     if (look.problems.length > 0)
         return saveUnfinished(git, wt, opts, look);
+    // What the agent left uncommitted inside submodules, committed there first (submodules.ts).
+    const inSubmodules = await commitSubmoduleWork(git, wt.submodules ?? [], opts.message);
+    if (inSubmodules.length > 0)
+        return saveUnfinished(git, wt, opts, { ...look, problems: inSubmodules });
     let work;
     try {
         work = { tip: await commitWork(git, wt, opts, look.head) };
@@ -38118,7 +38370,7 @@ async function collectWork(git, wt, opts) {
     if (!('tip' in work))
         return work;
     // A submodule commit its remote lacks would be a gitlink nobody can check out (submodules.ts).
-    const unpublished = await unpublishedSubmodules(git, wt.commonDir, opts.startSha, work.tip, opts.branch);
+    const unpublished = await unpublishedSubmodules(git, wt.commonDir, opts.startSha, work.tip, opts.branch, opts.remoteAuth);
     return unpublished ? { error: unpublished, saved: work.tip, keepBranch: !!opts.branch } : work;
 }
 /** What the agent left, from the worktree's own git dir; only files are read, no git process. */
@@ -58553,9 +58805,9 @@ class RepoFeatures {
         }
         return { config: await writeSparseCheckout(wt.gitDir, dirs), sparse: dirs };
     }
-    /** After a worktree's checkout at `commit`: its submodules. */
+    /** After a worktree's checkout at `commit`: its submodules (what was made, for collect). */
     async afterCheckout(wt, commit) {
-        await this.submodules?.populate(wt.path, commit);
+        return this.submodules?.populate(wt.path, commit);
     }
     /** After worktrees' files are gone: the module stores forget their worktrees. */
     async afterRemoval() {
@@ -58915,7 +59167,8 @@ async function prepare(options, plan) {
             keepDir: external_node_path_default().join(root, 'kept'),
             excludes: options.agentPreset?.excludes ?? [],
             setupExcludes: files.excludes,
-            scope: files.scope
+            scope: files.scope,
+            remoteAuth: options.remoteAuth
         },
         branchOf: (task) => taskBranchName(options.branchPrefix, task.id),
         marker: (slot) => ({ name: 'AGENT_FANOUT_MARKER', value: `${runId}-${slot}` }),
