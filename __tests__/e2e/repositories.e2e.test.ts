@@ -237,6 +237,43 @@ describe('submodules', () => {
     expect(await git(w.origin.bareDir, ['rev-parse', keptRef!], w.env)).toBe(gitlink)
   }, 120_000)
 
+  it("hides the token actions/checkout persisted in each submodule's config while agents run, and puts it back after", async () => {
+    const s = await submoduleWorld()
+    const w = await worldOf(s.superOrigin, s.workspace, '- [ ] T1: Look around in lib\n')
+    // What actions/checkout does with `submodules: true` and persisted credentials.
+    const header = `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${w.api.token}`).toString('base64')}`
+    await git(
+      s.workspace,
+      [
+        'submodule',
+        'foreach',
+        '--recursive',
+        `git config --local http.https://github.com/.extraheader '${header}'`
+      ],
+      w.env
+    )
+    const storeConfig = path.join(s.workspace, '.git/modules/lib/config')
+    const before = await readFile(storeConfig, 'utf8')
+    expect(before).toContain(header)
+    const agent = [
+      'cd lib',
+      'git config --list --show-origin > "$SCRATCH/seen"',
+      'cat "$(git rev-parse --git-common-dir)/config" >> "$SCRATCH/seen"',
+      'echo read > ../read.txt'
+    ].join('\n')
+    const r = await act(w, agent, { inputs: { 'worktree-mode': 'checkout' } })
+    expect(r.exitCode).toBe(0)
+    const seen = await readFile(path.join(w.scratch, 'seen'), 'utf8')
+    expect(seen).toContain('remote.origin.url') // it did read lib's own config
+    expect(seen).not.toMatch(/extraheader|authorization/i)
+    expect(seen).not.toContain(Buffer.from(`x-access-token:${w.api.token}`).toString('base64'))
+    expect(r.stdout).toMatch(
+      /Hid the credentials actions\/checkout persisted \(1 config entry; 1 of the configs are submodules'\)/
+    )
+    // Later steps of the job find the submodule's config as checkout left it.
+    expect(await readFile(storeConfig, 'utf8')).toBe(before)
+  }, 120_000)
+
   it('in a matrix task job too: the submodule commit it could not merge reaches the origin', async () => {
     const s = await submoduleWorld()
     const w = await worldOf(s.superOrigin, s.workspace, '- [ ] T1: Edit inside lib\n')
