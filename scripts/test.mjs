@@ -15,12 +15,16 @@ const env = {
   NODE_NO_WARNINGS: '1'
 }
 
-/** The suites whose outcome depends on how worktrees are made: the engine, git and CLI ones. */
+/**
+ * The suites whose outcome depends on how worktrees are made and that leave worktree-mode at its
+ * default: the engine, the git and process adversarial suites, the CLI and repository e2e
+ * suites. Suites that name their mode (overlay*, setup, repo-features, disk) already run both.
+ */
 export const WORKTREE_SUITES = [
-  String.raw`__tests__/[^/]+\.int\.test\.ts$`,
+  String.raw`__tests__/(engine|agent-retries|strategies|merge-attributes|precious|collect-index|dependents|start-commit)\.int\.test\.ts$`,
   String.raw`__tests__/worktrees\.stress\.test\.ts$`,
   String.raw`__tests__/adversarial/(collect|shared-git|git-state|disk-full|processes)\.adversarial\.test\.ts$`,
-  String.raw`__tests__/e2e/(collect|repositories|refs-and-merges|cli|overlay)\.e2e\.test\.ts$`
+  String.raw`__tests__/e2e/(collect|repositories|refs-and-merges|cli)\.e2e\.test\.ts$`
 ]
 
 function jestRun(args, extraEnv = {}) {
