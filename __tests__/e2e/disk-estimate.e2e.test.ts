@@ -13,7 +13,8 @@ import {
   git,
   isolatedGitEnv,
   removeTempDirs,
-  tempDir
+  tempDir,
+  type Origin
 } from '../../test-support/git-fixtures.js'
 import { nodeBinary, REPO_ROOT } from '../../test-support/run-action.js'
 import { lfsMissing, lfsOrigin } from '../../test-support/repo-fixtures.js'
@@ -40,33 +41,43 @@ function bigTree(): Record<string, string> {
   return files
 }
 
+/**
+ * The bundled CLI on a clone of `origin`, four tasks at once, its work dir on a tmpfs of
+ * `sizeMiB`. Each agent notes how many worktrees are on disk while it runs.
+ */
+async function cliRunOnTmpfs(o: {
+  origin: Promise<Origin>
+  sizeMiB: number
+  mode: 'checkout' | 'overlay'
+  agentFirst?: string
+}) {
+  const origin = await o.origin
+  const repo = await cloneWorkspace(origin, { depth: 0 })
+  const env = isolatedGitEnv(origin.home)
+  const scratch = await tempDir('estimate-scratch')
+  const issueFile = path.join(scratch, 'tasks.md')
+  await writeFile(issueFile, '# Big tree\n\n- [ ] One\n- [ ] Two\n- [ ] Three\n- [ ] Four\n')
+  const agent = `${o.agentFirst ?? ''}ls -1 .. | wc -l > "$SCRATCH/$TASK_ID.worktrees"; echo "$TASK_ID" > "$TASK_ID.txt"`
+  const tmpfs = await mountTmpfs(o.sizeMiB, 'estimate')
+  try {
+    const args = [CLI, 'run', '--issue-file', issueFile, '--agent', agent, '--repo', repo]
+    args.push('--verbose', '--worktree-mode', o.mode)
+    args.push('--work-dir', path.join(tmpfs.dir, 'work'), '--max-parallel', '4')
+    const r = await run(nodeBinary(), args, { env: { ...env, SCRATCH: scratch } }).then(
+      (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => e
+    )
+    return { ...r, repo, env, scratch }
+  } finally {
+    await tmpfs.unmount()
+  }
+}
+
 describeTmpfs(
   `the disk estimate before agents start${unavailable ? ` (skipped: ${unavailable})` : ''}`,
   () => {
-    async function cliOnTmpfs(sizeMiB: number, mode: 'checkout' | 'overlay' = 'checkout') {
-      const origin = await createOrigin(bigTree())
-      const repo = await cloneWorkspace(origin, { depth: 0 })
-      const env = isolatedGitEnv(origin.home)
-      const scratch = await tempDir('estimate-scratch')
-      const issueFile = path.join(scratch, 'tasks.md')
-      await writeFile(issueFile, '# Big tree\n\n- [ ] One\n- [ ] Two\n- [ ] Three\n- [ ] Four\n')
-      // Each agent notes how many worktrees are on disk while it runs.
-      const agent =
-        'ls -1 .. | wc -l > "$SCRATCH/$TASK_ID.worktrees"; echo "$TASK_ID" > "$TASK_ID.txt"'
-      const tmpfs = await mountTmpfs(sizeMiB, 'estimate')
-      try {
-        const args = [CLI, 'run', '--issue-file', issueFile, '--agent', agent, '--repo', repo]
-        args.push('--verbose', '--worktree-mode', mode)
-        args.push('--work-dir', path.join(tmpfs.dir, 'work'), '--max-parallel', '4')
-        const r = await run(nodeBinary(), args, { env: { ...env, SCRATCH: scratch } }).then(
-          (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
-          (e: { code: number; stdout: string; stderr: string }) => e
-        )
-        return { ...r, repo, env, scratch }
-      } finally {
-        await tmpfs.unmount()
-      }
-    }
+    const cliOnTmpfs = (sizeMiB: number, mode: 'checkout' | 'overlay' = 'checkout') =>
+      cliRunOnTmpfs({ origin: createOrigin(bigTree()), sizeMiB, mode })
 
     it('fits 2 worktrees but not 4: runs 2 agents at once, says why with both figures, and merges every task', async () => {
       const r = await cliOnTmpfs(12)
@@ -123,70 +134,56 @@ describeTmpfs(
 )
 
 const lfsUnavailable = unavailable ?? (await lfsMissing())
+const describeLfs = lfsUnavailable ? describe.skip : describe
 
-describe(`the disk estimate of a repository with Git LFS files${lfsUnavailable ? ` (skipped: ${lfsUnavailable})` : ''}`, () => {
-  /**
-   * 4 LFS files of 1 MB that do not compress: their pointers are 0.5 KB in all, a checkout is
-   * 3.8 MiB; the CLI in a clone made with git-lfs set up, its work dir on a tmpfs.
-   */
-  async function lfsOnTmpfs(sizeMiB: number, mode: 'checkout' | 'overlay') {
-    const files: Record<string, string> = {}
-    for (let i = 1; i <= 4; i++) files[`media/f${i}.bin`] = randomBytes(500_000).toString('hex')
-    const origin = await lfsOrigin(files)
-    const repo = await cloneWorkspace(origin, { depth: 0 })
-    const env = isolatedGitEnv(origin.home)
-    const scratch = await tempDir('estimate-lfs-scratch')
-    const issueFile = path.join(scratch, 'tasks.md')
-    await writeFile(issueFile, '# LFS\n\n- [ ] One\n- [ ] Two\n- [ ] Three\n- [ ] Four\n')
-    const agent =
-      'ls -1 .. | wc -l > "$SCRATCH/$TASK_ID.worktrees"; wc -c < media/f1.bin > "$SCRATCH/$TASK_ID.size"; echo "$TASK_ID" > "$TASK_ID.txt"'
-    const tmpfs = await mountTmpfs(sizeMiB, 'estimate-lfs')
-    try {
-      const args = [CLI, 'run', '--issue-file', issueFile, '--agent', agent, '--repo', repo]
-      args.push('--verbose', '--worktree-mode', mode)
-      args.push('--work-dir', path.join(tmpfs.dir, 'work'), '--max-parallel', '4')
-      const r = await run(nodeBinary(), args, { env: { ...env, SCRATCH: scratch } }).then(
-        (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
-        (e: { code: number; stdout: string; stderr: string }) => e
+describeLfs(
+  `the disk estimate of a repository with Git LFS files${lfsUnavailable ? ` (skipped: ${lfsUnavailable})` : ''}`,
+  () => {
+    /** 4 LFS files of 1 MB that do not compress: their pointers are 0.5 KB in all, a checkout 3.8 MiB. */
+    function lfsOnTmpfs(sizeMiB: number, mode: 'checkout' | 'overlay') {
+      const files: Record<string, string> = {}
+      for (let i = 1; i <= 4; i++) files[`media/f${i}.bin`] = randomBytes(500_000).toString('hex')
+      return cliRunOnTmpfs({
+        origin: lfsOrigin(files),
+        sizeMiB,
+        mode,
+        // The agents note the size they see: the content's, not the pointer's.
+        agentFirst: 'wc -c < media/f1.bin > "$SCRATCH/$TASK_ID.size"; '
+      })
+    }
+
+    it('counts LFS files at their real size: fits 2 checkout worktrees of 4 in 13 MiB, says so with the figures, and merges every task', async () => {
+      const r = await lfsOnTmpfs(13, 'checkout')
+      expect(r.code).toBe(0)
+      expect(r.stderr).toMatch(
+        /Not enough free space in \S+\/worktrees for 4 worktrees at once: they need about 2\d\.\d MiB \(the base tree is 6 files, 3\.8 MiB\), and 13 MiB are free\. Running at most 2 agent\(s\) at once instead/
       )
-      return { ...r, repo, env, scratch }
-    } finally {
-      await tmpfs.unmount()
-    }
-  }
+      expect(r.stdout).toMatch(/^agent-fanout: 4 merged/)
+      for (const id of ['T1', 'T2', 'T3', 'T4']) {
+        // The agents saw the content, not the pointers.
+        expect(await readFile(path.join(r.scratch, `${id}.size`), 'utf8')).toBe('1000000\n')
+        const seen = Number(await readFile(path.join(r.scratch, `${id}.worktrees`), 'utf8'))
+        expect(seen).toBeLessThanOrEqual(2)
+      }
+    })
 
-  it('counts LFS files at their real size: fits 2 checkout worktrees of 4 in 13 MiB, says so with the figures, and merges every task', async () => {
-    if (lfsUnavailable) return
-    const r = await lfsOnTmpfs(13, 'checkout')
-    expect(r.code).toBe(0)
-    expect(r.stderr).toMatch(
-      /Not enough free space in \S+\/worktrees for 4 worktrees at once: they need about 2\d\.\d MiB \(the base tree is 6 files, 3\.8 MiB\), and 13 MiB are free\. Running at most 2 agent\(s\) at once instead/
+    it.each([
+      ['checkout', /one worktree needs about 5\.\d MiB \(the base tree is 6 files, 3\.8 MiB;/],
+      [
+        'overlay',
+        /the base tree is 6 files, 3\.8 MiB, checked out once and shared by overlay worktrees/
+      ]
+    ] as const)(
+      `counts LFS files at their real size: %s worktrees whose pointers would fit in 3 MiB are refused before any agent starts${noOverlay ? ` (overlay skipped: ${noOverlay})` : ''}`,
+      async (mode, figures) => {
+        if (mode === 'overlay' && noOverlay) return
+        const r = await lfsOnTmpfs(3, mode)
+        expect(r.code).toBe(1)
+        expect(r.stderr).toMatch(/^agent-fanout: Not enough free space for the worktrees in \S+: /m)
+        expect(r.stderr).toMatch(figures)
+        expect(r.stderr).toContain('but 3 MiB are free. Nothing was started')
+        expect(await readdir(r.scratch)).toEqual(['tasks.md'])
+      }
     )
-    expect(r.stdout).toMatch(/^agent-fanout: 4 merged/)
-    for (const id of ['T1', 'T2', 'T3', 'T4']) {
-      // The agents saw the content, not the pointers.
-      expect(await readFile(path.join(r.scratch, `${id}.size`), 'utf8')).toBe('1000000\n')
-      const seen = Number(await readFile(path.join(r.scratch, `${id}.worktrees`), 'utf8'))
-      expect(seen).toBeLessThanOrEqual(2)
-    }
-  })
-
-  it.each([
-    ['checkout', /one worktree needs about 5\.\d MiB \(the base tree is 6 files, 3\.8 MiB;/],
-    [
-      'overlay',
-      /the base tree is 6 files, 3\.8 MiB, checked out once and shared by overlay worktrees/
-    ]
-  ] as const)(
-    'counts LFS files at their real size: %s worktrees whose pointers would fit in 3 MiB are refused before any agent starts',
-    async (mode, figures) => {
-      if (lfsUnavailable) return
-      const r = await lfsOnTmpfs(3, mode)
-      expect(r.code).toBe(1)
-      expect(r.stderr).toMatch(/^agent-fanout: Not enough free space for the worktrees in \S+: /m)
-      expect(r.stderr).toMatch(figures)
-      expect(r.stderr).toContain('but 3 MiB are free. Nothing was started')
-      expect(await readdir(r.scratch)).toEqual(['tasks.md'])
-    }
-  )
-})
+  }
+)
